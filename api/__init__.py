@@ -1,0 +1,1 @@
+"""Comity's HTTP API for investigators and auditors (FastAPI)."""

@@ -1,0 +1,57 @@
+"""Map Comity's error tree to HTTP: ``{"error": {"code", "message", "field"?}}``.
+
+Client errors keep their status and stable code; FastAPI's own validation
+errors become 400/422 with the offending field named; anything else is a
+genuine server fault: a 500 with a request id, logged with its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.errors import ClientError, Overloaded
+
+log = logging.getLogger("comity.api")
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, object]:
+    body: dict[str, object] = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    return {"error": body}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ClientError)
+    async def client_error(request: Request, exc: ClientError) -> JSONResponse:
+        headers = {}
+        if isinstance(exc, Overloaded):
+            headers["Retry-After"] = str(exc.retry_after_s)
+        return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body",)) or "body"
+        return JSONResponse(error_body("invalid_request", f"{where}: {first.get('msg')}", where),
+                            status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def server_fault(request: Request, exc: Exception) -> JSONResponse:
+        request_id = uuid.uuid4().hex[:16]
+        log.exception("server fault on %s %s (request %s)", request.method, request.url.path,
+                      request_id)
+        return JSONResponse(error_body("internal_error",
+                                       f"internal error; quote request id {request_id}"),
+                            status_code=500, headers={"x-request-id": request_id})

@@ -1,0 +1,1 @@
+"""Comity's BFT engine: the Tendermint algorithm as a pure state machine (no I/O)."""

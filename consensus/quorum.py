@@ -1,0 +1,35 @@
+"""Quorum arithmetic for n validators of equal voting power.
+
+From Buchman, Kwon, Milosevic, "The latest gossip on BFT consensus"
+(arXiv:1807.04938), section 2: n >= 3f + 1; "2f+1" means more than two thirds
+of the voting power and "f+1" more than one third. With equal power these are
+``floor(2n/3) + 1`` and ``floor(n/3) + 1`` validators (DESIGN.md, "Voting").
+This module imports nothing so the offline verifier can use it as is.
+"""
+
+from __future__ import annotations
+
+
+def quorum(n: int) -> int:
+    """Smallest number of validators holding more than 2/3 of n equal votes."""
+    if n < 1:
+        raise ValueError("a validator set has at least one member")
+    return 2 * n // 3 + 1
+
+
+def skip_threshold(n: int) -> int:
+    """Smallest number of validators holding more than 1/3 of n equal votes."""
+    if n < 1:
+        raise ValueError("a validator set has at least one member")
+    return n // 3 + 1
+
+
+def max_faulty(n: int) -> int:
+    """Largest f with n >= 3f + 1."""
+    if n < 1:
+        raise ValueError("a validator set has at least one member")
+    return (n - 1) // 3
+
+
+def has_quorum(votes: int, n: int) -> bool:
+    return votes >= quorum(n)

@@ -1,0 +1,1 @@
+"""Comity ledger core: canonical bytes, keys, records, Merkle log, blocks, storage."""

@@ -1,0 +1,136 @@
+"""Key layout of the store: one 1-byte prefix per kind of key.
+
+Integers are 8-byte big-endian (``u64``) so byte order is numeric order and a
+range scan over heights or leaf indexes comes back sorted. Record ids, signers
+and block hashes are stored as their 32 raw bytes, not hex.
+
+======  ==============================================  ==============================
+prefix  key                                             value
+======  ==============================================  ==============================
+``b``   height                                          header, JCS JSON
+``c``   height                                          commit certificate, JCS JSON
+``r``   height                                          record ids of the block, 32 B each,
+                                                        concatenated in leaf order
+``h``   block_hash                                      height
+``e``   record_id                                       envelope canonical bytes (the leaf)
+``l``   record_id                                       height ‖ leaf_index
+``x``   leaf_index                                      record_id (leaf order)
+``m``   level (1 B) ‖ index                             perfect Merkle subtree hash
+``n``   signer ‖ nonce (UTF-8)                          record_id (nonce used once)
+``i``   index ‖ 0x00 ‖ escaped value ‖ 0x00 ‖ leaf      record_id (secondary indexes)
+``s``   name (UTF-8)                                    node-local state (consensus WAL)
+``g``   chosen by the caller                            governance / application state
+``M``   name (ASCII)                                    meta: height, ledger_size, genesis,
+                                                        schema version of the store
+======  ==============================================  ==============================
+
+Index values are escaped (0x01 → 0x01 0x02, 0x00 → 0x01 0x01) so no value
+holds 0x00 and ``i ‖ index ‖ 0x00 ‖ value ‖ 0x00`` is a prefix of exactly the
+entries for that value, whatever a record's ``case_ref`` contains. The
+trailing leaf index makes each value's entries come back in commit order.
+"""
+
+from __future__ import annotations
+
+from ledger.records import Envelope, evidence_hashes
+
+U64_MAX = 2**64 - 1
+
+BLOCK = b"b"
+CERT = b"c"
+BLOCK_RECORDS = b"r"
+BLOCK_HASH = b"h"
+ENVELOPE = b"e"
+LOCATOR = b"l"
+LEAF = b"x"
+NODE = b"m"
+NONCE = b"n"
+INDEX = b"i"
+STATE = b"s"
+CALLER = b"g"
+META = b"M"
+
+META_SCHEMA = META + b"schema"
+META_HEIGHT = META + b"height"
+META_LEDGER_SIZE = META + b"ledger_size"
+META_GENESIS = META + b"genesis"
+
+INDEX_NAMES = ("case_ref", "evidence", "actor_state", "territorial_state", "type", "signer")
+
+
+def u64(number: int) -> bytes:
+    if not 0 <= number <= U64_MAX:
+        raise ValueError(f"{number} does not fit in an unsigned 64-bit key")
+    return number.to_bytes(8, "big")
+
+
+def read_u64(data: bytes) -> int:
+    if len(data) != 8:
+        raise ValueError(f"expected 8 bytes, got {len(data)}")
+    return int.from_bytes(data, "big")
+
+
+def block_key(height: int) -> bytes:
+    return BLOCK + u64(height)
+
+
+def cert_key(height: int) -> bytes:
+    return CERT + u64(height)
+
+
+def block_records_key(height: int) -> bytes:
+    return BLOCK_RECORDS + u64(height)
+
+
+def block_hash_key(block_hash: bytes) -> bytes:
+    return BLOCK_HASH + block_hash
+
+
+def envelope_key(record_id: bytes) -> bytes:
+    return ENVELOPE + record_id
+
+
+def locator_key(record_id: bytes) -> bytes:
+    return LOCATOR + record_id
+
+
+def leaf_key(leaf_index: int) -> bytes:
+    return LEAF + u64(leaf_index)
+
+
+def node_key(level: int, index: int) -> bytes:
+    return NODE + bytes([level]) + u64(index)
+
+
+def nonce_key(signer: bytes, nonce: str) -> bytes:
+    return NONCE + signer + nonce.encode()
+
+
+def state_key(name: str) -> bytes:
+    return STATE + name.encode()
+
+
+def escape_value(value: str) -> bytes:
+    return value.encode().replace(b"\x01", b"\x01\x02").replace(b"\x00", b"\x01\x01")
+
+
+def index_prefix(index: str, value: str) -> bytes:
+    return INDEX + index.encode() + b"\x00" + escape_value(value) + b"\x00"
+
+
+def index_key(index: str, value: str, leaf_index: int) -> bytes:
+    return index_prefix(index, value) + u64(leaf_index)
+
+
+def index_entries(envelope: Envelope) -> set[tuple[str, str]]:
+    """The (index, value) pairs under which ``envelope`` is found; a set drops repeats."""
+    record = envelope.record
+    entries = {("actor_state", envelope.actor_state), ("type", envelope.type),
+               ("signer", envelope.signer)}
+    case_ref = record.get("case_ref")
+    if isinstance(case_ref, str):
+        entries.add(("case_ref", case_ref))
+    entries.update(("evidence", digest) for digest in evidence_hashes(record))
+    entries.update(("territorial_state", state)
+                   for state in record.get("territorial_states") or [])
+    return entries

@@ -1,0 +1,199 @@
+"""Ordered key-value backends: the one seam between the store and the disk.
+
+Theory of operation
+-------------------
+``ledger/store.py`` is written once over ``KV``, a tiny ordered byte-key
+interface, so the in-memory backend used by tests and simulations and the
+LevelDB backend used in production run exactly the same store logic:
+
+* ``get(key)`` returns the value, or None if the key is absent;
+* ``iterate(prefix=, start=, stop=, reverse=, limit=)`` yields ``(key, value)``
+  pairs in byte order over ``[start, stop)`` intersected with ``prefix``;
+* ``write(batch, sync=)`` applies a list of puts (value bytes) and deletes
+  (value None) atomically: after a crash either the whole batch is visible or
+  none of it. With ``sync=True`` the batch is on stable storage (fsync of the
+  LevelDB log) before ``write`` returns, which is what "persist, then send"
+  and "a block is durable once committed" rely on.
+
+``MemoryKV`` is a dict plus a sorted key list (``bisect``); it validates the
+whole batch before touching anything so a bad item cannot leave half a batch
+applied. ``close()`` keeps its contents, so a test can "reopen" it by building
+a new Store over the same object.
+
+``LevelDBKV`` wraps plyvel. A batch is one ``WriteBatch``, written only after
+every item was added, so an exception while building it writes nothing.
+plyvel's errors (a data dir locked by another process, corruption, use after
+close) are translated here into ``StoreError`` naming the path.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import plyvel
+
+from ledger.errors import StoreError
+
+Batch = Sequence[tuple[bytes, bytes | None]]
+
+
+class KV(Protocol):
+    """An ordered byte-key store with atomic batches (see module docstring)."""
+
+    location: str  # shown in error messages: a directory, or "<memory>"
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def iterate(self, *, prefix: bytes | None = None, start: bytes | None = None,
+                stop: bytes | None = None, reverse: bool = False,
+                limit: int | None = None) -> Iterator[tuple[bytes, bytes]]: ...
+
+    def write(self, batch: Batch, *, sync: bool) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def prefix_upper_bound(prefix: bytes) -> bytes | None:
+    """Smallest key greater than every key starting with ``prefix`` (None: no bound)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+def key_range(prefix: bytes | None, start: bytes | None,
+              stop: bytes | None) -> tuple[bytes, bytes | None]:
+    """Fold a prefix into ``[lo, hi)`` bounds; ``hi`` None means unbounded."""
+    lo = start or b""
+    hi = stop
+    if prefix:
+        lo = max(lo, prefix)
+        upper = prefix_upper_bound(prefix)
+        if upper is not None:
+            hi = upper if hi is None else min(hi, upper)
+    return lo, hi
+
+
+def _check_batch(batch: Batch) -> None:
+    for key, value in batch:
+        if not isinstance(key, bytes) or not key:
+            raise TypeError(f"KV keys are non-empty bytes, got {key!r:.40}")
+        if value is not None and not isinstance(value, bytes):
+            raise TypeError(f"KV values are bytes or None (delete), got {type(value).__name__}")
+
+
+class MemoryKV:
+    """A dict with a sorted key list; batches are validated, then applied whole."""
+
+    def __init__(self) -> None:
+        self.location = "<memory>"
+        self._data: dict[bytes, bytes] = {}
+        self._keys: list[bytes] = []
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._data.get(key)
+
+    def iterate(self, *, prefix: bytes | None = None, start: bytes | None = None,
+                stop: bytes | None = None, reverse: bool = False,
+                limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+        lo, hi = key_range(prefix, start, stop)
+        first = bisect.bisect_left(self._keys, lo)
+        last = len(self._keys) if hi is None else bisect.bisect_left(self._keys, hi)
+        if limit is not None:
+            if reverse:
+                first = max(first, last - limit)
+            else:
+                last = min(last, first + limit)
+        # Snapshot the slice so a write during iteration cannot shift what we yield.
+        keys = self._keys[first:last]
+        if reverse:
+            keys.reverse()
+        pairs = [(key, self._data[key]) for key in keys]
+        return iter(pairs)
+
+    def write(self, batch: Batch, *, sync: bool) -> None:
+        del sync  # memory has nothing to flush
+        _check_batch(batch)
+        for key, value in batch:
+            if value is None:
+                if self._data.pop(key, None) is not None:
+                    del self._keys[bisect.bisect_left(self._keys, key)]
+            else:
+                if key not in self._data:
+                    bisect.insort(self._keys, key)
+                self._data[key] = value
+
+    def close(self) -> None:
+        """Nothing to release; the contents stay so a test can reopen a Store over them."""
+
+
+class LevelDBKV:
+    """plyvel.DB behind the KV protocol; every plyvel error becomes StoreError."""
+
+    def __init__(self, db: plyvel.DB, location: str) -> None:
+        self._db = db
+        self.location = location
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> LevelDBKV:
+        location = str(Path(path).resolve())
+        try:
+            Path(location).mkdir(parents=True, exist_ok=True)
+            db = plyvel.DB(location, create_if_missing=True)
+        except plyvel.IOError as exc:
+            raise StoreError(f"cannot open store at {location}: {exc}; "
+                             "is another node using this data dir?") from exc
+        except (plyvel.Error, OSError) as exc:
+            raise StoreError(f"cannot open store at {location}: {exc}") from exc
+        return cls(db, location)
+
+    def _fail(self, exc: Exception) -> StoreError:
+        return StoreError(f"store at {self.location} failed: {exc}")
+
+    def get(self, key: bytes) -> bytes | None:
+        try:
+            value: bytes | None = self._db.get(key)
+        except (plyvel.Error, RuntimeError) as exc:
+            raise self._fail(exc) from exc
+        return value
+
+    def iterate(self, *, prefix: bytes | None = None, start: bytes | None = None,
+                stop: bytes | None = None, reverse: bool = False,
+                limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+        lo, hi = key_range(prefix, start, stop)
+        try:
+            iterator = self._db.iterator(start=lo or None, stop=hi, reverse=reverse)
+        except (plyvel.Error, RuntimeError) as exc:
+            raise self._fail(exc) from exc
+        return self._drain(iterator, limit)
+
+    def _drain(self, iterator: plyvel.Iterator,
+               limit: int | None) -> Iterator[tuple[bytes, bytes]]:
+        try:
+            with iterator:
+                yield from itertools.islice(iterator, limit)
+        except (plyvel.Error, RuntimeError) as exc:
+            raise self._fail(exc) from exc
+
+    def write(self, batch: Batch, *, sync: bool) -> None:
+        _check_batch(batch)
+        try:
+            # Not the context-manager form: an error while building must write nothing.
+            write_batch = self._db.write_batch(sync=sync)
+            for key, value in batch:
+                if value is None:
+                    write_batch.delete(key)
+                else:
+                    write_batch.put(key, value)
+            write_batch.write()
+        except (plyvel.Error, RuntimeError) as exc:
+            raise self._fail(exc) from exc
+
+    def close(self) -> None:
+        if not self._db.closed:
+            self._db.close()

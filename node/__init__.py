@@ -1,0 +1,1 @@
+"""Comity node runtime: config, genesis, chain state, mempool, peers, consensus driver, sync."""

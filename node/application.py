@@ -1,0 +1,248 @@
+"""The application: what makes a record admissible and a block valid.
+
+Theory of operation
+-------------------
+This is ``valid(v)`` of the consensus algorithm and the ingress check of the
+mempool, written once so both apply the same rules at the same height. It
+does no I/O besides reading the store, and never writes except in
+``commit``, which hands the block to ``Store.commit_block`` (one atomic
+batch) and then advances ``ChainState``.
+
+Record rules are deterministic functions of the chain at the previous
+height: chain id, known type and its rule, signer enrolled for the actor's
+state with a role that allows the type, id and (signer, nonce) unused, and
+``occurred_at`` no later than the block time plus the consortium's clock-skew
+bound. At ingress the same rules use the node's clock instead of a block time.
+Block rules: height, previous hash, proposer state, validator-set hash, time
+after the previous block's, record and byte limits, no duplicate ids or
+nonces, and the ledger root and size that appending its records gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ledger import merkle
+from ledger.block import BlockHeader, CommitCertificate, validators_hash
+from ledger.canonical import parse_json
+from ledger.errors import ChainError, ClientError, Conflict, EncodingError, RecordInvalid
+from ledger.records import Envelope, TypeRegistry, format_time, parse_envelope, parse_time
+from ledger.roles import GOVERNANCE_TYPES
+from ledger.store import Store
+from node.genesis import Genesis
+from node.mempool import SignatureCache
+from node.state import ChainState
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A proposed or committed block body: its header and its envelopes."""
+
+    header: BlockHeader
+    envelopes: tuple[Envelope, ...]
+
+    @property
+    def hash(self) -> str:
+        return self.header.hash()
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    def to_json(self) -> dict[str, Any]:
+        return {"header": self.header.to_json(),
+                "envelopes": [envelope.to_json() for envelope in self.envelopes]}
+
+    @classmethod
+    def from_json(cls, obj: Any, *, max_record_bytes: int, max_records: int) -> Block:
+        if not isinstance(obj, dict) or set(obj) != {"header", "envelopes"}:
+            raise EncodingError("block must be an object with header and envelopes",
+                                field="block")
+        raw = obj["envelopes"]
+        if not isinstance(raw, list) or len(raw) > max_records:
+            raise EncodingError(f"block.envelopes must be a list of at most {max_records}",
+                                field="block.envelopes")
+        envelopes = tuple(parse_envelope(e, max_record_bytes=max_record_bytes) for e in raw)
+        return cls(BlockHeader.from_json(obj["header"]), envelopes)
+
+
+class Application:
+    def __init__(self, genesis: Genesis, store: Store, registry: TypeRegistry,
+                 signatures: SignatureCache | None = None) -> None:
+        self.genesis = genesis
+        self.params = genesis.consensus
+        self.store = store
+        self.registry = registry
+        self.signatures = signatures or SignatureCache()
+        self.state = ChainState.from_genesis(genesis)
+        store.check_genesis(genesis.hash())
+        self._replay_state()
+
+    def _replay_state(self) -> None:
+        """Rebuild governance state after a restart from the governance records only.
+
+        The type index lists them in commit order, so this costs O(governance
+        records), not O(chain).
+        """
+        found: list[tuple[int, str]] = []
+        for type_name in sorted(GOVERNANCE_TYPES):
+            after: int | None = None
+            while page := self.store.search("type", type_name, after_leaf=after, limit=1000):
+                found.extend(page)
+                after = page[-1][0]
+        by_height: dict[int, list[Envelope]] = {}
+        for _, record_id in sorted(found):
+            located = self.store.locate(record_id)
+            assert located is not None, f"indexed record {record_id} has no locator"
+            by_height.setdefault(located[0], []).append(self.load_envelope(record_id))
+        for height in sorted(by_height):
+            self.state.apply_records(height, by_height[height])
+        self.state.height = self.store.height
+
+    @property
+    def chain_id(self) -> str:
+        return self.genesis.chain_id
+
+    @property
+    def height(self) -> int:
+        return self.store.height
+
+    def load_envelope(self, record_id: str) -> Envelope:
+        data = self.store.get_envelope_bytes(record_id)
+        if data is None:
+            raise ChainError(f"record {record_id} is indexed but its envelope is missing")
+        return parse_envelope(parse_json(data), max_record_bytes=self.params.max_record_bytes)
+
+    # --- records --------------------------------------------------------------------
+
+    def check_record(self, envelope: Envelope, at_time: datetime) -> None:
+        """Every rule a record must meet to enter the next block; raise ClientError."""
+        record = envelope.record
+        if record["chain_id"] != self.chain_id:
+            raise RecordInvalid(f"record.chain_id {record['chain_id']!r} is not this chain "
+                                f"({self.chain_id!r})", field="record.chain_id",
+                                code="wrong_chain")
+        self.registry.check(record)
+        self.state.authorise(envelope)
+        occurred = parse_time(record["occurred_at"], "record.occurred_at")
+        if occurred > at_time + timedelta(milliseconds=self.params.max_clock_skew_ms):
+            raise RecordInvalid("record.occurred_at is in the future beyond the allowed "
+                                "clock skew", field="record.occurred_at", code="clock_skew")
+        if self.store.has_record(envelope.id):
+            raise Conflict("record is already committed", field="record", code="already_committed")
+        if self.store.nonce_used(envelope.signer, str(record["nonce"])):
+            raise Conflict("record.nonce was already used by this signer",
+                           field="record.nonce", code="duplicate_nonce")
+        self.signatures.verify(envelope)
+
+    # --- blocks ---------------------------------------------------------------------
+
+    def build_block(self, proposer: str, candidates: Sequence[Envelope],
+                    now: datetime) -> tuple[Block, list[str]]:
+        """A block for the next height from ``candidates`` (oldest first).
+
+        Returns the block and the ids of candidates that are no longer valid
+        (the caller drops them from the mempool).
+        """
+        height = self.height + 1
+        previous = self.store.get_header(self.height)
+        block_time = max(now, parse_time(previous.time, "time") + timedelta(milliseconds=1)) \
+            if previous else now
+        chosen: list[Envelope] = []
+        rejected: list[str] = []
+        seen: set[tuple[str, str]] = set()
+        size = 0
+        for envelope in candidates:
+            key = (envelope.signer, str(envelope.record["nonce"]))
+            if len(chosen) >= self.params.max_block_records or \
+                    size + len(envelope.leaf) > self.params.max_block_bytes:
+                break
+            try:
+                self.check_record(envelope, block_time)
+            except ClientError:
+                rejected.append(envelope.id)
+                continue
+            if key in seen:
+                rejected.append(envelope.id)
+                continue
+            seen.add(key)
+            chosen.append(envelope)
+            size += len(envelope.leaf)
+        header = self._header(height, proposer, format_time(block_time), chosen)
+        return Block(header, tuple(chosen)), rejected
+
+    def _header(self, height: int, proposer: str, time: str,
+                envelopes: Sequence[Envelope]) -> BlockHeader:
+        previous = self.store.get_header(height - 1)
+        prev_hash = previous.hash() if previous else self.genesis.hash()
+        leaf_hashes = [merkle.leaf_hash(e.leaf) for e in envelopes]
+        _, size, root = merkle.append_leaves(self.store.ledger_size, leaf_hashes, self.store)
+        return BlockHeader(chain_id=self.chain_id, height=height, time=time,
+                           prev_hash=prev_hash, proposer=proposer,
+                           record_count=len(envelopes), ledger_size=size,
+                           ledger_root=root.hex(),
+                           validators_hash=validators_hash(self.state.validators(height)))
+
+    def validate_block(self, block: Block, *, now: datetime | None) -> None:
+        """Raise ChainError (or a ClientError for a bad record) unless ``block`` is valid.
+
+        ``now`` bounds the block time from above for live proposals; block
+        sync passes None because a certified past block is judged by its
+        certificate, not by today's clock.
+        """
+        header = block.header
+        if header.height != self.height + 1:
+            raise ChainError(f"block height {header.height}, expected {self.height + 1}")
+        if header.chain_id != self.chain_id:
+            raise ChainError(f"block chain_id {header.chain_id!r} is not {self.chain_id!r}")
+        # The builder of a block, not the proposer of the deciding round: a block
+        # re-proposed as validValue in a later round keeps its original header.
+        if header.proposer not in self.state.member_states(header.height):
+            raise ChainError(f"block proposer {header.proposer} is not a validator")
+        block_time = parse_time(header.time, "header.time")
+        self._check_time(block_time, now)
+        size = sum(len(e.leaf) for e in block.envelopes)
+        if len(block.envelopes) > self.params.max_block_records or \
+                size > self.params.max_block_bytes:
+            raise ChainError(f"block holds {len(block.envelopes)} records / {size} bytes, "
+                             "over the consortium limits")
+        seen: set[tuple[str, str]] = set()
+        for envelope in block.envelopes:
+            key = (envelope.signer, str(envelope.record["nonce"]))
+            if key in seen:
+                raise ChainError(f"block reuses nonce of signer {envelope.signer}")
+            seen.add(key)
+            self.check_record(envelope, block_time)
+        expected = self._header(header.height, header.proposer, header.time, block.envelopes)
+        if expected != header:
+            raise ChainError(f"block header differs from the computed one: "
+                             f"{_diff(header, expected)}")
+
+    def _check_time(self, block_time: datetime, now: datetime | None) -> None:
+        previous = self.store.get_header(self.height)
+        if previous is not None and block_time <= parse_time(previous.time, "time"):
+            raise ChainError("block time is not after the previous block's time")
+        if now is not None and \
+                block_time > now + timedelta(milliseconds=self.params.block_time_skew_ms):
+            raise ChainError("block time is too far in the future")
+
+    def commit(self, block: Block, certificate: CommitCertificate) -> None:
+        """Store ``block`` atomically, then advance the chain state."""
+        self.store.commit_block(block.header, block.envelopes, certificate)
+        self.state.apply_block(block.height, block.envelopes)
+
+    def stored_block(self, height: int) -> tuple[Block, CommitCertificate] | None:
+        header = self.store.get_header(height)
+        certificate = self.store.get_certificate(height)
+        if header is None or certificate is None:
+            return None
+        ids = self.store.get_block_record_ids(height)
+        return Block(header, tuple(self.load_envelope(rid) for rid in ids)), certificate
+
+
+def _diff(actual: BlockHeader, expected: BlockHeader) -> str:
+    a, e = actual.to_json(), expected.to_json()
+    return ", ".join(f"{k}={a[k]!r} (expected {e[k]!r})" for k in a if a[k] != e[k])

@@ -1,0 +1,139 @@
+"""Node configuration: one TOML file, validated once at start-up into a frozen model.
+
+Paths in the file are relative to the file's own directory. Every duration
+and size carries its unit in its name. A bad or missing value stops the node
+with a message naming the key (``ConfigError``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ledger.errors import ComityError
+
+
+class ConfigError(ComityError):
+    """The node's configuration is unusable."""
+
+
+class Listen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+
+
+class Peer(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: str = Field(pattern=r"^[A-Z]{2}$")
+    p2p_url: str
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_pending_records: int = Field(50_000, ge=1, le=10_000_000)
+    max_pending_bytes: int = Field(256 * 1024 * 1024, ge=1024)
+    max_request_bytes: int = Field(8 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    max_batch_records: int = Field(1000, ge=1, le=10_000)
+    max_p2p_batch_bytes: int = Field(32 * 1024 * 1024, ge=64 * 1024)
+    peer_queue_messages_max: int = Field(100_000, ge=100)
+    inbox_events_max: int = Field(100_000, ge=100)
+    sync_batch_blocks: int = Field(50, ge=1, le=1000)
+    sse_subscribers_max: int = Field(100, ge=1)
+    long_poll_max_s: int = Field(60, ge=0, le=600)
+
+
+class Timing(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gossip_flush_ms: int = Field(5, ge=0, le=1000)
+    rebroadcast_interval_ms: int = Field(1000, ge=50)
+    peer_status_interval_ms: int = Field(1000, ge=50)
+    peer_backoff_max_ms: int = Field(5000, ge=10)
+    peer_request_timeout_ms: int = Field(10_000, ge=100)
+
+
+class NodeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: str = Field(pattern=r"^[A-Z]{2}$")
+    genesis_path: Path
+    node_key_path: Path
+    data_dir: Path
+    api: Listen
+    p2p: Listen
+    peers: tuple[Peer, ...] = ()
+    open_read: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+    limits: Limits = Limits()
+    timing: Timing = Timing()
+
+
+def load_config(path: str | Path) -> NodeConfig:
+    """Load and validate ``path``; relative paths resolve against its directory."""
+    file = Path(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {file} is not valid TOML: {exc}") from exc
+    base = file.resolve().parent
+    for key in ("genesis_path", "node_key_path", "data_dir"):
+        if key in raw and isinstance(raw[key], str):
+            raw[key] = str((base / raw[key]).resolve())
+    try:
+        config = NodeConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid config file {file}: {_describe(exc)}") from exc
+    for key in ("genesis_path", "node_key_path"):
+        target: Path = getattr(config, key)
+        if not target.is_file():
+            raise ConfigError(f"config {file}: {key} = {target} does not exist")
+    return config
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def dump_config(config: dict[str, Any]) -> str:
+    """Write a config dict as TOML (flat tables only; enough for ``comity init``)."""
+    lines: list[str] = []
+    tables: list[tuple[str, Any]] = []
+    for key, value in config.items():
+        if isinstance(value, dict) or (isinstance(value, list) and value and isinstance(value[0], dict)):
+            tables.append((key, value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for key, value in tables:
+        if isinstance(value, dict):
+            lines.append(f"\n[{key}]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in value.items())
+        else:
+            for row in value:
+                lines.append(f"\n[[{key}]]")
+                lines.extend(f"{k} = {_toml_value(v)}" for k, v in row.items())
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str | Path):
+        text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{text}"'
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")

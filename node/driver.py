@@ -1,0 +1,374 @@
+"""The consensus driver: runs the pure engine against the real world.
+
+Theory of operation
+-------------------
+One asyncio task owns the ``Replica`` and the ``Application``. Everything
+that can change consensus state arrives as an event on one bounded inbox:
+a peer's message (a proposal with its block), a timeout that fired, "records
+are pending", blocks fetched by block sync, and a periodic tick. The task
+drains the inbox in groups; each engine call returns a ``Ready`` and the
+driver acts on it in the order the engine requires:
+
+1. **persist, then send.** The newest ``Ready.persist`` of the group is
+   written to the store with ``sync=True`` before any message of the group
+   leaves this node, so a node that crashes after sending can never, after a
+   restart, sign a different vote for the same height, round and type.
+2. **commit.** A decided block is written in one atomic, fsynced batch
+   (``Application.commit``), its records leave the mempool and waiters are
+   told.
+3. **schedule** timeouts, answer ``validate`` (``Application.validate_block``),
+   build a block for ``need_proposal``, keep ``evidence``, start block sync
+   on ``behind``.
+
+Blocks are proposed only when there is something to order: after a commit the
+driver enters the next height only once records are pending, a peer speaks at
+that height, or the heartbeat interval has passed since the last block (an
+empty heartbeat block lets auditors see the chain is alive).
+
+The engine is created lazily with the persisted state when the node resumes
+the height it crashed in; if that height is beyond the store (a torn disk),
+the node block-syncs up to it before it takes part again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from consensus.engine import Replica
+from consensus.messages import Equivocation, Proposal, Vote
+from consensus.signing import Ed25519Signer, Ed25519Verifier
+from consensus.state import PersistedState, Ready, Timeout, TimeoutParams
+from ledger.block import CommitCertificate, verify_certificate
+from ledger.canonical import canonical_bytes, parse_json
+from ledger.errors import ChainError, ClientError, ComityError, VerificationError
+from ledger.keys import SigningKey
+from ledger.records import parse_time
+from node.application import Application, Block
+from node.mempool import Mempool
+
+log = logging.getLogger("comity.driver")
+
+WAL_NAME = "consensus"
+GROUP_EVENTS_MAX = 256
+BLOCK_CACHE_MAX = 64
+EVIDENCE_MAX = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PeerMessage:
+    msg: Proposal | Vote
+    block: Block | None
+
+
+@dataclass(frozen=True, slots=True)
+class Synced:
+    blocks: tuple[tuple[Block, CommitCertificate], ...]
+    source: str
+
+
+@dataclass
+class DriverStats:
+    commits: int = 0
+    rounds: int = 0
+    synced_blocks: int = 0
+    invalid_blocks: int = 0
+    last_commit_ms: float = 0.0
+    rejected_sync: dict[str, int] = field(default_factory=dict)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Driver:
+    def __init__(self, app: Application, mempool: Mempool, key: SigningKey,
+                 broadcast: Callable[[dict[str, Any], int], None], *, inbox_max: int,
+                 heartbeat_ms: int, rebroadcast_ms: int,
+                 on_commit: Callable[[Block, CommitCertificate], None],
+                 on_behind: Callable[[int], None]) -> None:
+        self.app = app
+        self.mempool = mempool
+        self.key = key
+        self.broadcast = broadcast
+        self.inbox: asyncio.Queue[object] = asyncio.Queue(inbox_max)
+        self.heartbeat = timedelta(milliseconds=heartbeat_ms)
+        self.rebroadcast_s = rebroadcast_ms / 1000
+        self.on_commit = on_commit
+        self.on_behind = on_behind
+        params = app.genesis.consensus
+        self.timeouts = TimeoutParams(
+            params.propose_timeout_ms, params.propose_timeout_delta_ms,
+            params.prevote_timeout_ms, params.prevote_timeout_delta_ms,
+            params.precommit_timeout_ms, params.precommit_timeout_delta_ms)
+        self.replica: Replica | None = None
+        self.restored = self._load_wal()
+        self.blocks: dict[str, Block] = {}
+        self._block_json: dict[str, dict[str, Any]] = {}
+        self._awaiting: set[str] = set()
+        self._next_height_seen = False
+        self._last_progress = 0.0
+        self.evidence: list[Equivocation] = []
+        self.stats = DriverStats()
+        self._group: list[Ready] = []
+
+    # --- the WAL ------------------------------------------------------------------------
+
+    def _load_wal(self) -> PersistedState | None:
+        raw = self.app.store.get_state(WAL_NAME)
+        if raw is None:
+            return None
+        state = PersistedState.from_json(parse_json(raw))
+        return state if state.height > self.app.height else None
+
+    def _persist(self, state: PersistedState) -> None:
+        self.app.store.put_state(WAL_NAME, canonical_bytes(state.to_json()), sync=True)
+
+    # --- inputs (called from other tasks; never block) -------------------------------
+
+    def post(self, event: object) -> bool:
+        try:
+            self.inbox.put_nowait(event)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def wake(self) -> None:
+        self.post("wake")
+
+    # --- the loop ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._last_progress = loop.time()
+        ticker = asyncio.create_task(self._ticker(), name="driver-tick")
+        try:
+            self._handle_group(["wake"])
+            while True:
+                events = [await self.inbox.get()]
+                while len(events) < GROUP_EVENTS_MAX and not self.inbox.empty():
+                    events.append(self.inbox.get_nowait())
+                self._handle_group(events)
+        finally:
+            ticker.cancel()
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            self.post("tick")
+
+    def _handle_group(self, events: Sequence[object]) -> None:
+        self._group = []
+        for event in events:
+            try:
+                self._dispatch(event)
+            except ComityError as exc:  # a peer's bad input: log it, never crash the loop
+                log.warning("dropped event %s: %s", type(event).__name__, exc)
+        self._flush()
+
+    def _dispatch(self, event: object) -> None:
+        if isinstance(event, PeerMessage):
+            self._on_peer_message(event)
+        elif isinstance(event, Timeout):
+            self._step(lambda r: r.on_timeout(event))
+        elif isinstance(event, Synced):
+            self._on_synced(event)
+        elif event == "tick":
+            self._on_tick()
+        self._maybe_enter()
+
+    def _step(self, call: Callable[[Replica], Ready]) -> None:
+        if self.replica is not None and self.replica.height == self.app.height + 1:
+            self._absorb(call(self.replica))
+
+    # --- acting on Ready ------------------------------------------------------------
+
+    def _absorb(self, ready: Ready) -> None:
+        """Apply what must happen now (commits, answers); defer persist+send to _flush."""
+        self._group.append(ready)
+        for commit in ready.commits:
+            self._commit(commit.height, commit.block_hash, commit.certificate)
+        loop = asyncio.get_running_loop()
+        for timeout in ready.timeouts:
+            loop.call_later(timeout.delay_ms / 1000, self.post, timeout)
+        for block_hash in ready.validate:
+            self._validate(block_hash)
+        if ready.need_proposal is not None:
+            self._propose(*ready.need_proposal)
+        for evidence in ready.evidence:
+            self._keep_evidence(evidence)
+        if ready.behind is not None:
+            self.on_behind(ready.behind)
+
+    def _flush(self) -> None:
+        """Persist the newest engine state of the group, then send the group's messages."""
+        persist = next((r.persist for r in reversed(self._group) if r.persist), None)
+        if persist is not None:
+            self._persist(persist)
+        for ready in self._group:
+            for msg in ready.send:
+                self._send(msg)
+        self._group = []
+
+    def _send(self, msg: Proposal | Vote) -> None:
+        item: dict[str, Any] = {"msg": msg.to_json()}
+        size = 400
+        if isinstance(msg, Proposal):
+            block_json = self._block_json.get(msg.block_hash)
+            if block_json is not None:
+                item["block"] = block_json
+                size += sum(len(e.leaf) for e in self.blocks[msg.block_hash].envelopes)
+        self.broadcast(item, size)
+
+    def _keep_evidence(self, evidence: Equivocation) -> None:
+        log.warning("equivocation by %s at height %d round %d", evidence.first.signer[:16],
+                    evidence.first.height, evidence.first.round)
+        if len(self.evidence) < EVIDENCE_MAX:
+            self.evidence.append(evidence)
+
+    # --- heights -------------------------------------------------------------------
+
+    def _maybe_enter(self) -> None:
+        next_height = self.app.height + 1
+        if self.replica is not None and self.replica.height >= next_height:
+            return
+        if self.restored is not None and self.restored.height > next_height:
+            return  # a torn store: catch up by block sync before voting again
+        if not self._want_height(next_height):
+            return
+        if self.replica is None or self.restored is not None:
+            restored = self.restored if self.restored and \
+                self.restored.height == next_height else None
+            self.replica = Replica(self.app.chain_id, Ed25519Signer(self.key), Ed25519Verifier(),
+                                   self.timeouts, restored=restored)
+            self.restored = None
+        self._next_height_seen = False
+        validators = self.app.state.validators(next_height)
+        self._absorb(self.replica.enter_height(next_height, validators))
+
+    def _want_height(self, height: int) -> bool:
+        if self.restored is not None and self.restored.height == height:
+            return True
+        if len(self.mempool) > 0 or self._next_height_seen:
+            return True
+        previous = self.app.store.get_header(height - 1)
+        if previous is None:
+            return self._heartbeat_due(None)
+        return self._heartbeat_due(parse_time(previous.time, "time"))
+
+    def _heartbeat_due(self, last_block_time: datetime | None) -> bool:
+        if last_block_time is None:
+            genesis_time = parse_time(self.app.genesis.genesis_time, "genesis_time")
+            return utcnow() - genesis_time >= self.heartbeat
+        return utcnow() - last_block_time >= self.heartbeat
+
+    def _on_tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.replica is None or self.replica.height != self.app.height + 1:
+            return
+        if loop.time() - self._last_progress >= self.rebroadcast_s:
+            self._last_progress = loop.time()
+            self._absorb(self.replica.rebroadcast())
+
+    # --- peer messages and blocks ------------------------------------------------------
+
+    def _on_peer_message(self, event: PeerMessage) -> None:
+        msg, block = event.msg, event.block
+        if msg.height == self.app.height + 1:
+            self._next_height_seen = True
+        if block is not None and block.height == msg.height and block.hash == msg.block_hash \
+                and self.app.height < block.height <= self.app.height + 2:
+            self._cache_block(block)
+        self._maybe_enter()
+        self._step(lambda r: r.on_message(msg))
+        if block is not None and block.hash in self._awaiting:
+            self._validate(block.hash)
+
+    def _cache_block(self, block: Block) -> None:
+        if block.hash in self.blocks:
+            return
+        if len(self.blocks) >= BLOCK_CACHE_MAX:
+            for stale in [h for h, b in self.blocks.items() if b.height <= self.app.height]:
+                self._drop_block(stale)
+            if len(self.blocks) >= BLOCK_CACHE_MAX:
+                return
+        self.blocks[block.hash] = block
+        self._block_json[block.hash] = block.to_json()
+
+    def _drop_block(self, block_hash: str) -> None:
+        self.blocks.pop(block_hash, None)
+        self._block_json.pop(block_hash, None)
+
+    def _validate(self, block_hash: str) -> None:
+        block = self.blocks.get(block_hash)
+        if block is None:
+            self._awaiting.add(block_hash)
+            return
+        self._awaiting.discard(block_hash)
+        try:
+            self.app.validate_block(block, now=utcnow())
+            valid = True
+        except (ClientError, VerificationError) as exc:
+            log.warning("invalid block %s at height %d: %s", block_hash[:16], block.height, exc)
+            self.stats.invalid_blocks += 1
+            valid = False
+        self._step(lambda r: r.on_validated(block_hash, valid))
+
+    def _propose(self, height: int, round_: int) -> None:
+        if height != self.app.height + 1:
+            return
+        params = self.app.params
+        candidates = self.mempool.reap(params.max_block_records * 2, params.max_block_bytes * 2)
+        me = self.app.state.validators(height)
+        proposer = next(v.state for v in me if v.pubkey == self.key.public_hex)
+        block, rejected = self.app.build_block(proposer, candidates, utcnow())
+        self.mempool.remove(rejected)
+        self._cache_block(block)
+        self._step(lambda r: r.propose(height, round_, block.hash))
+
+    # --- commits and sync -------------------------------------------------------------
+
+    def _commit(self, height: int, block_hash: str, certificate: CommitCertificate) -> None:
+        if height != self.app.height + 1:
+            return  # already applied through block sync
+        block = self.blocks.get(block_hash)
+        if block is None:
+            raise ChainError(f"decided block {block_hash} at height {height} is not cached")
+        self._apply(block, certificate)
+
+    def _apply(self, block: Block, certificate: CommitCertificate) -> None:
+        self.app.commit(block, certificate)
+        self.mempool.remove(e.id for e in block.envelopes)
+        for stale in [h for h, b in self.blocks.items() if b.height <= block.height]:
+            self._drop_block(stale)
+        self._awaiting.clear()
+        self.stats.commits += 1
+        self._last_progress = asyncio.get_running_loop().time()
+        self.on_commit(block, certificate)
+
+    def _on_synced(self, event: Synced) -> None:
+        for block, certificate in event.blocks:
+            if block.height <= self.app.height:
+                continue
+            if block.height != self.app.height + 1:
+                break
+            try:
+                self.check_synced(block, certificate)
+            except (ClientError, VerificationError) as exc:
+                log.warning("peer %s served a bad block %d: %s", event.source, block.height, exc)
+                self.stats.rejected_sync[event.source] = \
+                    self.stats.rejected_sync.get(event.source, 0) + 1
+                return
+            self._apply(block, certificate)
+            self.stats.synced_blocks += 1
+
+    def check_synced(self, block: Block, certificate: CommitCertificate) -> None:
+        """A fetched block must carry a valid certificate by the validators of its height."""
+        height = block.height
+        validators = self.app.state.validators(height)
+        verify_certificate(certificate, self.app.chain_id, validators, block.hash, height)
+        self.app.validate_block(block, now=None)

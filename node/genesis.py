@@ -1,0 +1,124 @@
+"""The genesis document: who the members are and the consensus parameters.
+
+Every node pins the genesis hash (SHA-256 of JCS(genesis)); block 1's
+``prev_hash`` is that hash, so two nodes with different genesis files can
+never accept each other's blocks. The parameters under ``consensus`` are
+consortium-wide: every node must apply the same block limits and clock-skew
+bound or they would disagree on ``valid(v)``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from ledger.block import Validator, genesis_hash, sorted_validators
+from ledger.canonical import parse_json
+from ledger.errors import EncodingError
+
+StateCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+HexKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Role = Literal["investigator", "authority", "auditor", "admin"]
+
+_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+
+
+class ConsensusParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    propose_timeout_ms: int = Field(1000, ge=10, le=600_000)
+    propose_timeout_delta_ms: int = Field(500, ge=0, le=600_000)
+    prevote_timeout_ms: int = Field(500, ge=10, le=600_000)
+    prevote_timeout_delta_ms: int = Field(250, ge=0, le=600_000)
+    precommit_timeout_ms: int = Field(500, ge=10, le=600_000)
+    precommit_timeout_delta_ms: int = Field(250, ge=0, le=600_000)
+    max_block_records: int = Field(2000, ge=1, le=100_000)
+    max_block_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+    max_record_bytes: int = Field(64 * 1024, ge=1024, le=1024 * 1024)
+    max_clock_skew_ms: int = Field(10 * 60 * 1000, ge=1000)
+    block_time_skew_ms: int = Field(30_000, ge=100)
+    heartbeat_interval_ms: int = Field(60_000, ge=100)
+    proposal_expiry_blocks: int = Field(1000, ge=1)
+
+
+class Member(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: StateCode
+    name: str = Field(min_length=1, max_length=200)
+    node_pubkey: HexKey
+    admin_pubkeys: tuple[HexKey, ...] = Field(min_length=1, max_length=16)
+    enc_pubkey: HexKey
+    p2p_url: str = Field(min_length=1, max_length=300)
+
+
+class Enrollment(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: StateCode
+    pubkey: HexKey
+    roles: tuple[Role, ...] = Field(min_length=1)
+    agency: str = Field(min_length=1, max_length=200)
+
+
+class Genesis(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chain_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    genesis_time: str
+    consensus: ConsensusParams = ConsensusParams()
+    members: tuple[Member, ...] = Field(min_length=1, max_length=500)
+    enrollments: tuple[Enrollment, ...] = ()
+
+    @field_validator("genesis_time")
+    @classmethod
+    def _rfc3339(cls, value: str) -> str:
+        if not _TIME_RE.fullmatch(value):
+            raise ValueError("genesis_time must be RFC 3339 UTC, e.g. 2026-01-01T00:00:00Z")
+        return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> Genesis:
+        states = [m.state for m in self.members]
+        if len(set(states)) != len(states):
+            raise ValueError("member states must be unique")
+        keys = [m.node_pubkey for m in self.members]
+        if len(set(keys)) != len(keys):
+            raise ValueError("member node_pubkeys must be unique")
+        for enrollment in self.enrollments:
+            if enrollment.state not in states:
+                raise ValueError(f"enrollment for {enrollment.state}, which is not a member")
+        return self
+
+    def validators(self) -> tuple[Validator, ...]:
+        return sorted_validators(Validator(m.state, m.node_pubkey) for m in self.members)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def hash(self) -> str:
+        return genesis_hash(self.to_json())
+
+
+def load_genesis(path: str | Path) -> Genesis:
+    """Read and validate a genesis file; raise ``EncodingError`` with the reason."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise EncodingError(f"cannot read genesis file {path}: {exc.strerror}",
+                            field="genesis") from exc
+    obj = parse_json(raw)
+    try:
+        return Genesis.model_validate(obj)
+    except ValueError as exc:
+        raise EncodingError(f"invalid genesis file {path}: {exc}", field="genesis") from exc

@@ -1,0 +1,92 @@
+"""The mempool: records accepted but not yet committed, bounded, in arrival order.
+
+Nothing accepted is dropped silently: when the pool is full a submission is
+refused with ``Overloaded`` (503 + Retry-After) before it is accepted.
+Records leave the pool only when a block that holds them commits (or, at
+commit time, when they became invalid, e.g. their nonce was used meanwhile).
+
+``SignatureCache`` remembers envelopes whose Ed25519 signature verified, so
+each node verifies each record once: at ingress or gossip, not again when it
+validates a proposed block that holds it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from ledger.errors import Conflict, Overloaded
+from ledger.records import Envelope, verify_signature
+
+
+class SignatureCache:
+    """A bounded LRU set of (record id, signer, signature) that verified."""
+
+    def __init__(self, max_entries: int = 500_000) -> None:
+        self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._max_entries = max_entries
+
+    def verify(self, envelope: Envelope) -> None:
+        key = (envelope.id, envelope.signer, envelope.signature)
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return
+        verify_signature(envelope)
+        self._seen[key] = None
+        if len(self._seen) > self._max_entries:
+            self._seen.popitem(last=False)
+
+
+class Mempool:
+    def __init__(self, max_records: int, max_bytes: int) -> None:
+        self._pending: OrderedDict[str, Envelope] = OrderedDict()
+        self._nonces: dict[tuple[str, str], str] = {}
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def __contains__(self, record_id: object) -> bool:
+        return record_id in self._pending
+
+    def get(self, record_id: str) -> Envelope | None:
+        return self._pending.get(record_id)
+
+    def check_room(self, count: int = 1, size: int = 0) -> None:
+        if len(self._pending) + count > self.max_records or self.bytes + size > self.max_bytes:
+            raise Overloaded(f"mempool is full ({len(self._pending)} records pending); "
+                             "retry later", retry_after_s=1, code="mempool_full")
+
+    def add(self, envelope: Envelope) -> bool:
+        """Add ``envelope``; False if it is already pending (idempotent)."""
+        if envelope.id in self._pending:
+            return False
+        nonce_key = (envelope.signer, str(envelope.record["nonce"]))
+        if nonce_key in self._nonces:
+            raise Conflict("record.nonce was already used by this signer in a pending record",
+                           field="record.nonce", code="duplicate_nonce")
+        self.check_room(1, len(envelope.leaf))
+        self._pending[envelope.id] = envelope
+        self._nonces[nonce_key] = envelope.id
+        self.bytes += len(envelope.leaf)
+        return True
+
+    def reap(self, max_records: int, max_bytes: int) -> list[Envelope]:
+        """The oldest pending records that fit the limits (they stay pending)."""
+        out: list[Envelope] = []
+        size = 0
+        for envelope in self._pending.values():
+            if len(out) >= max_records or size + len(envelope.leaf) > max_bytes:
+                break
+            out.append(envelope)
+            size += len(envelope.leaf)
+        return out
+
+    def remove(self, record_ids: Iterable[str]) -> None:
+        for record_id in record_ids:
+            envelope = self._pending.pop(record_id, None)
+            if envelope is not None:
+                self._nonces.pop((envelope.signer, str(envelope.record["nonce"])), None)
+                self.bytes -= len(envelope.leaf)

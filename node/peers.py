@@ -1,0 +1,166 @@
+"""Outbound links to the other member nodes.
+
+Each peer has one long-lived ``httpx.AsyncClient`` and one sender task. Items
+queued for a peer (consensus messages, gossiped envelopes, evidence) are sent
+in signed batches: the task waits for the first item, gathers more for up to
+``gossip_flush_ms`` or until the batch byte limit, and POSTs them together.
+A failed POST marks the peer down and backs off exponentially (capped), so a
+slow or dead peer delays nobody else: every peer has its own bounded queue,
+and when that queue is full new items for that peer are dropped and counted.
+Dropping is safe: consensus messages are re-broadcast while a height is
+stuck, and a record that reaches no peer still reaches the chain in a block
+this node proposes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from ledger.keys import SigningKey
+from node.wire import sign_request
+
+log = logging.getLogger("comity.peers")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class PeerStats:
+    up: bool = False
+    height: int = 0
+    last_error: str | None = None
+    sent_batches: int = 0
+    sent_bytes: int = 0
+    dropped_items: int = 0
+    failures: int = 0
+    last_seen_s: float = 0.0
+
+
+@dataclass
+class Peer:
+    state: str
+    url: str
+    client: httpx.AsyncClient
+    queue: asyncio.Queue[tuple[dict[str, Any], int]]
+    stats: PeerStats = field(default_factory=PeerStats)
+    task: asyncio.Task[None] | None = None
+
+
+class PeerSet:
+    """All outbound peer links of one node."""
+
+    def __init__(self, key: SigningKey, chain_id: str, *, flush_ms: int, backoff_max_ms: int,
+                 queue_max: int, batch_bytes_max: int, request_timeout_ms: int,
+                 on_height: Callable[[str, int], None]) -> None:
+        self.key = key
+        self.chain_id = chain_id
+        self.flush_s = flush_ms / 1000
+        self.backoff_max_s = backoff_max_ms / 1000
+        self.queue_max = queue_max
+        self.batch_bytes_max = batch_bytes_max
+        self.timeout_s = request_timeout_ms / 1000
+        self.on_height = on_height
+        self.peers: dict[str, Peer] = {}
+
+    def add(self, state: str, url: str, transport: httpx.AsyncBaseTransport | None = None,
+            verify: Any = True, cert: Any = None) -> None:
+        client = httpx.AsyncClient(base_url=url, transport=transport, timeout=self.timeout_s,
+                                   verify=verify, cert=cert,
+                                   limits=httpx.Limits(max_connections=4))
+        self.peers[state] = Peer(state, url, client, asyncio.Queue(self.queue_max))
+
+    def start(self) -> None:
+        for peer in self.peers.values():
+            if peer.task is None:
+                peer.task = asyncio.create_task(self._sender(peer), name=f"peer-{peer.state}")
+
+    async def stop(self) -> None:
+        for peer in self.peers.values():
+            if peer.task is not None:
+                peer.task.cancel()
+        for peer in self.peers.values():
+            if peer.task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await peer.task
+            await peer.client.aclose()
+
+    def broadcast(self, item: dict[str, Any], size: int) -> None:
+        for peer in self.peers.values():
+            self.send_to(peer, item, size)
+
+    def send_to(self, peer: Peer, item: dict[str, Any], size: int) -> None:
+        try:
+            peer.queue.put_nowait((item, size))
+        except asyncio.QueueFull:
+            peer.stats.dropped_items += 1
+
+    async def _sender(self, peer: Peer) -> None:
+        backoff_s = 0.05
+        while True:
+            items = await self._gather(peer)
+            try:
+                await self._post_batch(peer, items)
+                backoff_s = 0.05
+            except (httpx.HTTPError, OSError, ValueError) as exc:
+                self._mark_down(peer, exc)
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, self.backoff_max_s)
+
+    async def _gather(self, peer: Peer) -> list[dict[str, Any]]:
+        item, size = await peer.queue.get()
+        items, total = [item], size
+        deadline = asyncio.get_running_loop().time() + self.flush_s
+        while total < self.batch_bytes_max:
+            if peer.queue.empty():
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                try:
+                    item, size = await asyncio.wait_for(peer.queue.get(), remaining)
+                except TimeoutError:
+                    break
+            else:
+                item, size = peer.queue.get_nowait()
+            items.append(item)
+            total += size
+        return items
+
+    async def _post_batch(self, peer: Peer, items: list[dict[str, Any]]) -> None:
+        reply = await self.request(peer, "/p2p/v1/batch", {"items": items})
+        peer.stats.sent_batches += 1
+        if isinstance(reply.get("height"), int):
+            self.on_height(peer.state, reply["height"])
+
+    async def request(self, peer: Peer, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Signed POST to ``peer``; returns the JSON reply or raises httpx.HTTPError."""
+        body, headers = sign_request(self.key, self.chain_id, payload, now_ms())
+        response = await peer.client.post(path, content=body, headers=headers)
+        peer.stats.sent_bytes += len(body)
+        if response.status_code != 200:
+            raise httpx.HTTPStatusError(f"{path} answered {response.status_code}: "
+                                        f"{response.text[:200]}", request=response.request,
+                                        response=response)
+        peer.stats.up, peer.stats.last_error = True, None
+        peer.stats.last_seen_s = time.monotonic()
+        reply = orjson.loads(response.content)
+        if not isinstance(reply, dict):
+            raise ValueError(f"{path} reply is not an object")
+        return reply
+
+    def _mark_down(self, peer: Peer, exc: Exception) -> None:
+        if peer.stats.up or peer.stats.last_error is None:
+            log.warning("peer %s unreachable: %s", peer.state, exc)
+        peer.stats.up = False
+        peer.stats.failures += 1
+        peer.stats.last_error = str(exc)[:300]

@@ -1,0 +1,299 @@
+"""A Comity node: one process holding the store, the engine driver, peers and APIs.
+
+``Node`` wires the parts together and offers the small facade the HTTP API
+uses (submit, read, prove, wait). ``Node.start``/``stop`` run the background
+tasks (driver, peer senders, block sync); ``node.serve.serve`` puts the API
+and P2P apps behind uvicorn. Tests build several ``Node`` objects in one
+process and connect them with ``httpx.ASGITransport`` (no sockets).
+
+Block sync: every ``peer_status_interval_ms`` the sync task asks each peer
+for its height. When a peer is ahead by two or more heights, or ahead for
+two polls in a row, or the engine reported that f+1 validators are above us,
+the task fetches blocks with their certificates and posts them to the
+driver, which verifies each (certificate by the validators of its height,
+then every record and the header's roots) before it applies it. A peer that
+serves a bad block is skipped for the rest of that round of sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ledger.block import CommitCertificate
+from ledger.errors import ClientError, ComityError, NotFound
+from ledger.keys import SigningKey, load_signing_key
+from ledger.records import Envelope, parse_envelope
+from ledger.store import Store
+from node.application import Application, Block
+from node.config import NodeConfig
+from node.driver import Driver, Synced, utcnow
+from node.genesis import Genesis, load_genesis
+from node.mempool import Mempool
+from node.p2p import SYNC_REPLY_BYTES_MAX
+from node.peers import Peer, PeerSet
+from node.rules import build_registry
+
+log = logging.getLogger("comity.node")
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    id: str
+    status: str        # "pending" | "committed"
+
+
+class Node:
+    def __init__(self, config: NodeConfig, *, genesis: Genesis | None = None,
+                 key: SigningKey | None = None, store: Store | None = None,
+                 transports: dict[str, httpx.AsyncBaseTransport] | None = None) -> None:
+        self.config = config
+        self.genesis = genesis or load_genesis(config.genesis_path)
+        self.key = key or load_signing_key(config.node_key_path)
+        if store is None:
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+            store = Store.open_leveldb(config.data_dir / "ledger")
+        self.store = store
+        self.app = Application(self.genesis, store, build_registry())
+        limits = config.limits
+        self.mempool = Mempool(limits.max_pending_records, limits.max_pending_bytes)
+        self.peer_faults: Counter[str] = Counter()
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._commit_listeners: list[Callable[[Block, CommitCertificate], None]] = []
+        self._behind_hint = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._transports = transports if transports is not None else {}
+        self.peers: PeerSet | None = None
+        self.driver: Driver = None  # type: ignore[assignment]  # set in start()
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        timing, limits = self.config.timing, self.config.limits
+        self.peers = PeerSet(self.key, self.app.chain_id, flush_ms=timing.gossip_flush_ms,
+                             backoff_max_ms=timing.peer_backoff_max_ms,
+                             queue_max=limits.peer_queue_messages_max,
+                             batch_bytes_max=limits.max_p2p_batch_bytes // 2,
+                             request_timeout_ms=timing.peer_request_timeout_ms,
+                             on_height=self._peer_height)
+        for peer in self.config.peers:
+            if peer.state != self.config.state:
+                self.peers.add(peer.state, peer.p2p_url, self._transports.get(peer.state))
+        self.driver = Driver(self.app, self.mempool, self.key, self.peers.broadcast,
+                             inbox_max=limits.inbox_events_max,
+                             heartbeat_ms=self.genesis.consensus.heartbeat_interval_ms,
+                             rebroadcast_ms=timing.rebroadcast_interval_ms,
+                             on_commit=self._committed, on_behind=self._behind)
+        self.peers.start()
+        self._tasks = [asyncio.create_task(self.driver.run(), name="driver"),
+                       asyncio.create_task(self._sync_loop(), name="sync")]
+        log.info("node %s started at height %d", self.config.state, self.app.height)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.peers is not None:
+            await self.peers.stop()
+        self.store.close()
+
+    # --- records ----------------------------------------------------------------------
+
+    def admit(self, envelope: Envelope) -> Submission:
+        """Check a parsed envelope and add it to the mempool (idempotent)."""
+        if envelope.id in self.mempool:
+            return Submission(envelope.id, "pending")
+        if self.store.has_record(envelope.id):
+            return Submission(envelope.id, "committed")
+        self.mempool.check_room(1, len(envelope.leaf))
+        self.app.check_record(envelope, utcnow())
+        if self.mempool.add(envelope):
+            if self.peers is not None:
+                self.peers.broadcast({"record": envelope.to_json()}, len(envelope.leaf))
+            if self.driver is not None:
+                self.driver.wake()
+        return Submission(envelope.id, "pending")
+
+    def accept_gossip(self, obj: Any) -> None:
+        envelope = parse_envelope(obj, max_record_bytes=self.app.params.max_record_bytes)
+        if envelope.id in self.mempool or self.store.has_record(envelope.id):
+            return
+        self.app.check_record(envelope, utcnow())
+        if self.mempool.add(envelope):
+            self.driver.wake()
+
+    async def wait_committed(self, record_id: str, timeout_s: float) -> bool:
+        if self.store.has_record(record_id):
+            return True
+        if timeout_s <= 0:
+            return False
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(record_id, []).append(future)
+        try:
+            await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            return self.store.has_record(record_id)
+        finally:
+            waiters = self._waiters.get(record_id, [])
+            if future in waiters:
+                waiters.remove(future)
+            if not waiters:
+                self._waiters.pop(record_id, None)
+        return True
+
+    def add_commit_listener(self, listener: Callable[[Block, CommitCertificate], None]) -> None:
+        self._commit_listeners.append(listener)
+
+    def _committed(self, block: Block, certificate: CommitCertificate) -> None:
+        for envelope in block.envelopes:
+            for future in self._waiters.pop(envelope.id, []):
+                if not future.done():
+                    future.set_result(None)
+        for listener in self._commit_listeners:
+            try:
+                listener(block, certificate)
+            except Exception:  # a listener's bug must not stop commits
+                log.exception("commit listener failed")
+
+    def envelope(self, record_id: str) -> Envelope | None:
+        pending = self.mempool.get(record_id)
+        if pending is not None:
+            return pending
+        if self.store.has_record(record_id):
+            return self.app.load_envelope(record_id)
+        return None
+
+    def record_view(self, record_id: str) -> dict[str, Any]:
+        located = self.store.locate(record_id)
+        if located is not None:
+            envelope = self.app.load_envelope(record_id)
+            return {"id": record_id, "status": "committed", "envelope": envelope.to_json(),
+                    "height": located[0], "leaf_index": located[1]}
+        pending = self.mempool.get(record_id)
+        if pending is not None:
+            return {"id": record_id, "status": "pending", "envelope": pending.to_json(),
+                    "height": None, "leaf_index": None}
+        raise NotFound(f"no record with id {record_id}", field="id", code="record_not_found")
+
+    # --- peers and sync ---------------------------------------------------------------
+
+    def peer_keys(self) -> set[str]:
+        height = self.app.height + 1
+        keys = {v.pubkey for v in self.app.state.validators(height)}
+        keys |= {v.pubkey for v in self.app.state.validators(height + 1)}
+        keys.discard(self.key.public_hex)
+        return keys
+
+    def metrics_peer_fault(self, reason: str) -> None:
+        self.peer_faults[reason[:80]] += 1
+        log.debug("peer fault: %s", reason)
+
+    def _peer_height(self, state: str, height: int) -> None:
+        if self.peers is not None and state in self.peers.peers:
+            self.peers.peers[state].stats.height = height
+
+    def _behind(self, height: int) -> None:
+        self._behind_hint = max(self._behind_hint, height)
+
+    def blocks_for_sync(self, start: int, limit: int) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        size = 0
+        for height in range(start, min(self.app.height, start + limit - 1) + 1):
+            stored = self.app.stored_block(height)
+            if stored is None:
+                break
+            block, certificate = stored
+            size += sum(len(e.leaf) for e in block.envelopes) + 2048
+            if out and size > SYNC_REPLY_BYTES_MAX:
+                break
+            out.append({"block": block.to_json(), "commit": certificate.to_json()})
+        return out
+
+    async def _sync_loop(self) -> None:
+        interval_s = self.config.timing.peer_status_interval_ms / 1000
+        ahead_polls: Counter[str] = Counter()
+        while True:
+            await asyncio.sleep(interval_s)
+            assert self.peers is not None
+            for peer in list(self.peers.peers.values()):
+                await self._poll(peer)
+            for peer in sorted(self.peers.peers.values(), key=lambda p: -p.stats.height):
+                ahead = peer.stats.height - self.app.height
+                ahead_polls[peer.state] = ahead_polls[peer.state] + 1 if ahead > 0 else 0
+                if ahead >= 2 or ahead_polls[peer.state] >= 2 or \
+                        (ahead > 0 and self._behind_hint > self.app.height):
+                    await self._sync_from(peer)
+                    break
+
+    async def _poll(self, peer: Peer) -> None:
+        assert self.peers is not None
+        try:
+            reply = await self.peers.request(peer, "/p2p/v1/status", {})
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            peer.stats.up, peer.stats.last_error = False, str(exc)[:300]
+            return
+        if isinstance(reply.get("height"), int):
+            peer.stats.height = reply["height"]
+
+    async def _sync_from(self, peer: Peer) -> None:
+        """Fetch blocks from ``peer`` until we reach its height or it misbehaves."""
+        assert self.peers is not None
+        params = self.app.params
+        while self.app.height < peer.stats.height:
+            start = self.app.height + 1
+            try:
+                reply = await self.peers.request(peer, "/p2p/v1/blocks", {
+                    "from_height": start, "limit": self.config.limits.sync_batch_blocks})
+                pairs = tuple(
+                    (Block.from_json(item["block"], max_record_bytes=params.max_record_bytes,
+                                     max_records=params.max_block_records),
+                     CommitCertificate.from_json(item["commit"]))
+                    for item in reply.get("blocks", []))
+            except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError,
+                    ClientError) as exc:
+                log.warning("block sync from %s failed: %s", peer.state, exc)
+                return
+            if not pairs:
+                return
+            while not self.driver.post(Synced(pairs, peer.state)):
+                await asyncio.sleep(0.05)
+            target = pairs[-1][0].height
+            for _ in range(200):  # wait for the driver to apply them (bounded)
+                if self.app.height >= target or \
+                        self.driver.stats.rejected_sync.get(peer.state, 0):
+                    break
+                await asyncio.sleep(0.01)
+            if self.app.height < target:
+                return
+
+    # --- status -----------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        header = self.store.get_header(self.app.height)
+        peers: list[dict[str, Any]] = []
+        top = 0
+        if self.peers is not None:
+            peers = [{"state": p.state, "up": p.stats.up, "height": p.stats.height,
+                      "last_error": p.stats.last_error} for p in self.peers.peers.values()]
+            top = max((p.stats.height for p in self.peers.peers.values()), default=0)
+        replica = self.driver.replica if self.driver is not None else None
+        return {"chain_id": self.app.chain_id, "state": self.config.state,
+                "node_pubkey": self.key.public_hex, "height": self.app.height,
+                "latest_hash": header.hash() if header else None,
+                "ledger_size": self.store.ledger_size,
+                "round": replica.round if replica is not None else 0,
+                "mempool": {"records": len(self.mempool), "bytes": self.mempool.bytes},
+                "syncing": top > self.app.height + 1,
+                "peers": peers}
+
+
+__all__ = ["ComityError", "Node", "Submission"]

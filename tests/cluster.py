@@ -1,0 +1,117 @@
+"""An in-process consortium: N ``Node`` objects wired by ``httpx.ASGITransport``.
+
+No sockets: each node's P2P app is reached through an ASGI transport, and each
+node's HTTP API through another, so a 4-node cluster runs inside one event
+loop in a test. Stores are in memory unless a ``data_root`` is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from api.app import create_app
+from ledger.canonical import canonical_bytes
+from ledger.keys import SigningKey
+from ledger.records import SCHEMA, format_time
+from ledger.store import Store
+from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
+from node.config import Listen, NodeConfig, Peer, Timing
+from node.driver import utcnow
+from node.genesis import Genesis
+from node.p2p import create_p2p_app
+from node.runtime import Node
+
+FAST_CONSENSUS = {"propose_timeout_ms": 400, "propose_timeout_delta_ms": 200,
+                  "prevote_timeout_ms": 200, "prevote_timeout_delta_ms": 100,
+                  "precommit_timeout_ms": 200, "precommit_timeout_delta_ms": 100,
+                  "heartbeat_interval_ms": 3_600_000}
+
+
+@dataclass
+class Cluster:
+    size: int = 4
+    chain_id: str = "comity-test"
+    consensus: dict[str, Any] = field(default_factory=lambda: dict(FAST_CONSENSUS))
+    data_root: Path | None = None
+    members: list[MemberKeys] = field(default_factory=list)
+    nodes: dict[str, Node] = field(default_factory=dict)
+    api: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    transports: dict[str, httpx.AsyncBaseTransport] = field(default_factory=dict)
+    nonce: int = 0
+
+    def __post_init__(self) -> None:
+        self.members = [MemberKeys.generate(s, n) for s, n in DEMO_STATES[:self.size]]
+        urls = {m.state: f"http://{m.state.lower()}.p2p" for m in self.members}
+        self.genesis = Genesis.model_validate(
+            build_genesis(self.chain_id, self.members, urls, self.consensus))
+        for member in self.members:
+            self.nodes[member.state] = self._make_node(member)
+
+    @property
+    def states(self) -> list[str]:
+        return [m.state for m in self.members]
+
+    def member(self, state: str) -> MemberKeys:
+        return next(m for m in self.members if m.state == state)
+
+    def _make_node(self, member: MemberKeys) -> Node:
+        data_dir = (self.data_root or Path("/nonexistent")) / member.state
+        config = NodeConfig(
+            state=member.state, genesis_path=Path("genesis.json"),
+            node_key_path=Path("node.key"), data_dir=data_dir,
+            api=Listen(port=1), p2p=Listen(port=2), open_read=True,
+            peers=tuple(Peer(state=m.state, p2p_url=f"http://{m.state.lower()}.p2p")
+                        for m in self.members if m.state != member.state),
+            timing=Timing(rebroadcast_interval_ms=300, peer_status_interval_ms=200))
+        store = Store.open_leveldb(data_dir / "ledger") if self.data_root else \
+            Store.open_memory()
+        return Node(config, genesis=self.genesis, key=member.node, store=store,
+                    transports=self.transports)
+
+    async def start(self, states: Sequence[str] | None = None) -> None:
+        for state in states or self.states:
+            node = self.nodes[state]
+            self.transports[state] = httpx.ASGITransport(app=create_p2p_app(node))
+            self.api[state] = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(node)),
+                base_url=f"http://{state.lower()}.api")
+        for state in states or self.states:
+            await self.nodes[state].start()
+
+    async def stop(self, states: Sequence[str] | None = None) -> None:
+        for state in states or list(self.nodes):
+            if state in self.api:
+                await self.api.pop(state).aclose()
+            await self.nodes[state].stop()
+
+    def envelope(self, state: str, *, type_: str = "preservation_request",
+                 signer: SigningKey | None = None, **fields: Any) -> dict[str, Any]:
+        """A signed envelope by ``state``'s demo investigator (or ``signer``)."""
+        self.nonce += 1
+        member = self.member(state)
+        record: dict[str, Any] = {
+            "schema": SCHEMA, "type": type_, "chain_id": self.chain_id,
+            "actor": {"state": state, "agency": f"{member.name} cybercrime unit"},
+            "nonce": f"test{self.nonce:012d}", "occurred_at": format_time(utcnow()),
+            "case_ref": "CASE-2026-0001", "territorial_states": ["TH"],
+            "evidence": [{"sha256": f"{self.nonce:064x}"}], **fields}
+        key = signer or member.investigator
+        return {"record": record, "signer": key.public_hex,
+                "signature": key.sign(canonical_bytes(record)).hex()}
+
+    async def wait_height(self, height: int, states: Sequence[str] | None = None,
+                          timeout_s: float = 20.0) -> None:
+        async def reached() -> None:
+            while any(self.nodes[s].app.height < height for s in states or self.states):
+                await asyncio.sleep(0.02)
+        await asyncio.wait_for(reached(), timeout_s)
+
+    def block_hashes(self, state: str) -> list[str]:
+        store = self.nodes[state].store
+        return [store.get_header(h).hash() for h in range(1, store.height + 1)]  # type: ignore[union-attr]
