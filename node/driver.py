@@ -278,8 +278,9 @@ class Driver:
 
     def _on_peer_message(self, event: PeerMessage) -> None:
         msg, block = event.msg, event.block
-        if msg.height == self.app.height + 1:
-            self._next_height_seen = True
+        entered = self.replica.height if self.replica is not None else 0
+        if msg.height == self.app.height + 1 and entered < msg.height:
+            self._next_height_seen = True  # a peer started the next height: follow it
         if block is not None and block.height == msg.height and block.hash == msg.block_hash \
                 and self.app.height < block.height <= self.app.height + 2:
             self._cache_block(block)
@@ -346,6 +347,7 @@ class Driver:
         for stale in [h for h, b in self.blocks.items() if b.height <= block.height]:
             self._drop_block(stale)
         self._awaiting.clear()
+        self._next_height_seen = False
         self.stats.commits += 1
         self._last_progress = asyncio.get_running_loop().time()
         self.on_commit(block, certificate)

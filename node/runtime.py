@@ -83,9 +83,8 @@ class Node:
                              batch_bytes_max=limits.max_p2p_batch_bytes // 2,
                              request_timeout_ms=timing.peer_request_timeout_ms,
                              on_height=self._peer_height)
-        for peer in self.config.peers:
-            if peer.state != self.config.state:
-                self.peers.add(peer.state, peer.p2p_url, self._transports.get(peer.state))
+        for state, url in self.peer_urls().items():
+            self.peers.add(state, url, self._transports.get(state))
         self.driver = Driver(self.app, self.mempool, self.key, self.peers.broadcast,
                              inbox_max=limits.inbox_events_max,
                              heartbeat_ms=self.genesis.consensus.heartbeat_interval_ms,
@@ -185,6 +184,12 @@ class Node:
         raise NotFound(f"no record with id {record_id}", field="id", code="record_not_found")
 
     # --- peers and sync ---------------------------------------------------------------
+
+    def peer_urls(self) -> dict[str, str]:
+        """Peers from the config, or else every other genesis member's P2P URL."""
+        if self.config.peers:
+            return {p.state: p.p2p_url for p in self.config.peers if p.state != self.config.state}
+        return {m.state: m.p2p_url for m in self.genesis.members if m.state != self.config.state}
 
     def peer_keys(self) -> set[str]:
         height = self.app.height + 1

@@ -1,0 +1,288 @@
+"""The ``comity`` command line: keys, genesis, node config, running, devnet, submitting."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger.canonical import parse_json
+from ledger.errors import ComityError
+from ledger.keys import SigningKey, load_signing_key, public_key_from_text, save_signing_key
+from node import devnet as devnet_mod
+from node.client import ClientFailure, NodeClient, complete_record, hash_file, sign_envelope
+from node.config import ConfigError, dump_config, load_config
+from node.genesis import Genesis, load_genesis
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Comity: a permissioned cross-border evidence ledger."""
+
+
+@main.command()
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="where to write the PKCS#8 PEM private key (mode 0600)")
+@click.option("--force", is_flag=True, help="overwrite an existing file")
+def keygen(out: Path, force: bool) -> None:
+    """Create an Ed25519 key; print its public key (hex)."""
+    key = SigningKey.generate()
+    try:
+        save_signing_key(out, key, overwrite=force)
+    except FileExistsError:
+        fail(f"{out} exists; pass --force to overwrite it")
+    click.echo(key.public_hex)
+
+
+@main.command()
+@click.argument("key_file", type=click.Path(exists=True, path_type=Path))
+def pubkey(key_file: Path) -> None:
+    """Print the public key (hex) of a private key file."""
+    try:
+        click.echo(load_signing_key(key_file).public_hex)
+    except ComityError as exc:
+        fail(str(exc))
+
+
+@main.group()
+def genesis() -> None:
+    """Create and inspect a genesis document."""
+
+
+@genesis.command("new")
+@click.option("--chain-id", required=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+def genesis_new(chain_id: str, out: Path) -> None:
+    """Start a genesis with no members yet (add them with add-member)."""
+    from ledger.records import format_time
+    from node.driver import utcnow
+    if out.exists():
+        fail(f"{out} exists")
+    out.write_text(json.dumps({"chain_id": chain_id, "genesis_time": format_time(utcnow()),
+                               "consensus": {}, "members": [], "enrollments": []}, indent=2))
+    click.echo(f"wrote {out}")
+
+
+def _edit_genesis(path: Path, change: Any) -> None:
+    doc = json.loads(path.read_text())
+    change(doc)
+    if doc["members"]:
+        try:
+            Genesis.model_validate(doc)
+        except ValueError as exc:
+            fail(f"the genesis would be invalid: {exc}")
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+@genesis.command("add-member")
+@click.option("--genesis", "path", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--state", required=True, help="ISO 3166-1 alpha-2 code")
+@click.option("--name", required=True)
+@click.option("--node-pubkey", required=True, help="hex or SPKI PEM file")
+@click.option("--admin-pubkey", "admins", multiple=True, required=True)
+@click.option("--enc-pubkey", required=True, help="X25519 public key, 64 hex")
+@click.option("--p2p-url", required=True)
+def genesis_add_member(path: Path, state: str, name: str, node_pubkey: str,
+                       admins: tuple[str, ...], enc_pubkey: str, p2p_url: str) -> None:
+    """Add a member state (its node key becomes a validator key)."""
+    member = {"state": state, "name": name, "node_pubkey": _pubkey_arg(node_pubkey),
+              "admin_pubkeys": [_pubkey_arg(a) for a in admins], "enc_pubkey": enc_pubkey,
+              "p2p_url": p2p_url}
+    _edit_genesis(path, lambda doc: doc["members"].append(member))
+    click.echo(f"added {state} to {path}")
+
+
+@genesis.command("enroll")
+@click.option("--genesis", "path", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--state", required=True)
+@click.option("--pubkey", required=True, help="hex or SPKI PEM file")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["investigator", "authority", "auditor", "admin"]))
+@click.option("--agency", required=True)
+def genesis_enroll(path: Path, state: str, pubkey: str, roles: tuple[str, ...],
+                   agency: str) -> None:
+    """Enrol a signing key at genesis."""
+    row = {"state": state, "pubkey": _pubkey_arg(pubkey), "roles": list(roles), "agency": agency}
+    _edit_genesis(path, lambda doc: doc["enrollments"].append(row))
+    click.echo(f"enrolled {row['pubkey']} for {state}")
+
+
+@genesis.command("hash")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def genesis_hash_cmd(path: Path) -> None:
+    """Validate a genesis file and print its hash (block 1's prev_hash)."""
+    try:
+        click.echo(load_genesis(path).hash())
+    except ComityError as exc:
+        fail(str(exc))
+
+
+def _pubkey_arg(text: str) -> str:
+    candidate = Path(text)
+    try:
+        if len(text) != 64 and candidate.is_file():
+            return public_key_from_text(candidate.read_bytes())
+        return public_key_from_text(text)
+    except ComityError as exc:
+        fail(str(exc))
+        raise
+
+
+@main.command()
+@click.option("--state", required=True)
+@click.option("--genesis", "genesis_path", type=click.Path(exists=True, path_type=Path),
+              required=True)
+@click.option("--node-key", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), required=True)
+@click.option("--api", "api_addr", default="127.0.0.1:8000", show_default=True)
+@click.option("--p2p", "p2p_addr", default="127.0.0.1:8100", show_default=True)
+@click.option("--open-read/--no-open-read", default=False, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+def init(state: str, genesis_path: Path, node_key: Path, data_dir: Path, api_addr: str,
+         p2p_addr: str, open_read: bool, out: Path) -> None:
+    """Write a node config (TOML). Peers default to the genesis members."""
+    doc = {"state": state, "genesis_path": str(genesis_path.resolve()),
+           "node_key_path": str(node_key.resolve()), "data_dir": str(data_dir.resolve()),
+           "open_read": open_read, "api": _listen(api_addr), "p2p": _listen(p2p_addr)}
+    out.write_text(dump_config(doc))
+    try:
+        config = load_config(out)
+        member_states = [m.state for m in load_genesis(config.genesis_path).members]
+    except ComityError as exc:
+        out.unlink()
+        fail(str(exc))
+        return
+    if state not in member_states:
+        out.unlink()
+        fail(f"{state} is not a member in {genesis_path}")
+    click.echo(f"wrote {out}")
+
+
+def _listen(addr: str) -> dict[str, Any]:
+    host, _, port = addr.rpartition(":")
+    if not port.isdigit():
+        fail(f"address {addr!r} must be HOST:PORT")
+    return {"host": host or "127.0.0.1", "port": int(port)}
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option("--log-format", type=click.Choice(["json", "text"]), default=None)
+def run(config_path: Path, log_format: str | None) -> None:
+    """Run one node in the foreground (SIGTERM or Ctrl-C stops it cleanly)."""
+    from node.logs import setup_logging
+    from node.serve import run as serve_run
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        fail(str(exc))
+        return
+    setup_logging(config.state, config.log_level, log_format or config.log_format)
+    try:
+        serve_run(config)
+    except ComityError as exc:
+        fail(f"node {config.state} cannot start: {exc}")
+
+
+@main.command()
+@click.option("--nodes", default=4, show_default=True, type=click.IntRange(1, 16))
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None,
+              help="default: ./devnet")
+@click.option("--base-port", type=int, default=None, help="default: a free block from 7000")
+@click.option("--no-run", is_flag=True, help="only write keys, genesis and configs")
+def devnet(nodes: int, directory: Path | None, base_port: int | None, no_run: bool) -> None:
+    """Create and run a local consortium of demo states, one process per node."""
+    directory = (directory or Path("devnet")).resolve()
+    existing = directory / "nodes.json"
+    if base_port is None and existing.exists():
+        base_port = int(json.loads(existing.read_text())[0]["api_url"].rsplit(":", 1)[1])
+    base_port = base_port or devnet_mod.find_base_port(nodes)
+    try:
+        rows = devnet_mod.prepare(directory, nodes, base_port)
+    except ValueError as exc:
+        fail(str(exc))
+        return
+    click.echo(devnet_mod.hint(directory, rows))
+    if not no_run:
+        sys.exit(devnet_mod.run_nodes(directory, rows))
+
+
+@main.command()
+@click.option("--node", "url", required=True, help="API URL of a node")
+@click.option("--key", "key_path", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--state", help="actor state (default: from the record file)")
+@click.option("--agency", default=None)
+@click.option("--type", "type_", default=None)
+@click.option("--case-ref", default=None)
+@click.option("--territorial-state", "territorial", multiple=True)
+@click.option("--evidence-file", "evidence", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--wait", "wait_s", type=float, default=0, help="seconds to wait for commit")
+@click.option("--token", default=None, help="bearer token for reads")
+@click.argument("record_file", required=False, type=click.Path(exists=True, path_type=Path))
+def submit(url: str, key_path: Path, state: str | None, agency: str | None,
+           type_: str | None, case_ref: str | None, territorial: tuple[str, ...],
+           evidence: tuple[Path, ...], wait_s: float, token: str | None,
+           record_file: Path | None) -> None:
+    """Sign a record (a JSON file and/or flags) and submit it; print its id."""
+    record: dict[str, Any] = parse_json(record_file.read_bytes()) if record_file else {}
+    if type_:
+        record["type"] = type_
+    if state or agency or "actor" not in record:
+        actor = dict(record.get("actor", {}))
+        actor["state"] = state or actor.get("state")
+        actor["agency"] = agency or actor.get("agency") or "investigations"
+        record["actor"] = actor
+    if case_ref:
+        record["case_ref"] = case_ref
+    if territorial:
+        record["territorial_states"] = list(territorial)
+    if evidence:
+        record["evidence"] = [hash_file(p) for p in evidence]
+    client = NodeClient(url, token)
+    try:
+        record = complete_record(record, chain_id=client.status()["chain_id"])
+        reply = client.submit(sign_envelope(load_signing_key(key_path), record))
+        click.echo(reply["id"])
+        if wait_s > 0:
+            view = client.record(reply["id"], wait_s)
+            if view["status"] != "committed":
+                fail(f"not committed after {wait_s} s (status {view['status']})")
+            click.echo(f"committed at height {view['height']}, leaf {view['leaf_index']}")
+    except (ClientFailure, ComityError) as exc:
+        fail(str(exc))
+    finally:
+        client.close()
+
+
+@main.command()
+@click.option("--node", "url", required=True)
+@click.option("--token", default=None)
+def status(url: str, token: str | None) -> None:
+    """Print a human summary of a node and its peers."""
+    client = NodeClient(url, token)
+    try:
+        info = client.status()
+    except (ClientFailure, OSError) as exc:
+        fail(f"{url}: {exc}")
+        return
+    finally:
+        client.close()
+    click.echo(f"{info['state']} on chain {info['chain_id']}: height {info['height']}, "
+               f"ledger size {info['ledger_size']}, mempool {info['mempool']['records']}")
+    for peer in info.get("peers", []):
+        mark = "up" if peer["up"] else f"DOWN ({peer.get('last_error') or 'never reached'})"
+        click.echo(f"  peer {peer['state']}: height {peer['height']}, {mark}")
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,157 @@
+"""``comity devnet``: a local consortium of demo states, one OS process per node.
+
+Layout of DIR (reused, never overwritten, on a second run):
+
+    DIR/genesis.json              the consortium's genesis (its hash pins the chain)
+    DIR/nodes.json                [{"state", "api_url", "p2p_url"}]
+    DIR/<STATE>/node.key          node (validator) key, PKCS#8 PEM, 0600
+    DIR/<STATE>/admin.key         the state's admin key
+    DIR/<STATE>/investigator.key  a demo investigator, enrolled at genesis
+    DIR/<STATE>/authority.key     a demo central authority, enrolled at genesis
+    DIR/<STATE>/enc.key           X25519 key for sealed details
+    DIR/<STATE>/node.toml         the node's config (``comity run --config``)
+    DIR/<STATE>/data/             the node's LevelDB store
+    DIR/<STATE>/node.log          the node's log while run by ``comity devnet``
+
+Node i (0-based) serves its API on 127.0.0.1:P+i and P2P on 127.0.0.1:P+100+i.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
+from node.config import dump_config
+
+CHAIN_ID = "comity-devnet"
+P2P_OFFSET = 100
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def find_base_port(nodes: int, start: int = 7000) -> int:
+    for base in range(start, 60000, 200):
+        ports = [base + i for i in range(nodes)] + [base + P2P_OFFSET + i for i in range(nodes)]
+        if all(port_free(p) for p in ports):
+            return base
+    raise RuntimeError("no free block of ports found on 127.0.0.1")
+
+
+def prepare(directory: Path, nodes: int, base_port: int,
+            consensus: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """Create (or reuse) keys, genesis and configs for ``nodes`` demo states."""
+    if not 1 <= nodes <= len(DEMO_STATES):
+        raise ValueError(f"--nodes must be between 1 and {len(DEMO_STATES)}")
+    directory.mkdir(parents=True, exist_ok=True)
+    genesis_path = directory / "genesis.json"
+    if genesis_path.exists():
+        genesis = json.loads(genesis_path.read_text())
+        states = [(m["state"], m["name"]) for m in genesis["members"]]
+        if len(states) != nodes:
+            raise ValueError(f"{directory} already holds a {len(states)}-state devnet; "
+                             f"use --nodes {len(states)} or another --dir")
+    else:
+        states = list(DEMO_STATES[:nodes])
+    members = [MemberKeys.load_or_create(directory / s, s, name) for s, name in states]
+    rows = [{"state": m.state, "api_url": f"http://127.0.0.1:{base_port + i}",
+             "p2p_url": f"http://127.0.0.1:{base_port + P2P_OFFSET + i}"}
+            for i, m in enumerate(members)]
+    if not genesis_path.exists():
+        urls = {row["state"]: row["p2p_url"] for row in rows}
+        genesis = build_genesis(CHAIN_ID, members, urls, consensus)
+        genesis_path.write_text(json.dumps(genesis, indent=2) + "\n")
+    else:  # a reused devnet keeps its genesis, and with it its P2P ports
+        for row, member in zip(rows, genesis["members"], strict=True):
+            row["p2p_url"] = member["p2p_url"]
+    for i, member in enumerate(members):
+        _write_config(directory, member.state, rows[i], rows)
+    (directory / "nodes.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return rows
+
+
+def _write_config(directory: Path, state: str, row: dict[str, str],
+                  rows: list[dict[str, str]]) -> None:
+    api_port = int(row["api_url"].rsplit(":", 1)[1])
+    p2p_port = int(row["p2p_url"].rsplit(":", 1)[1])
+    config = {"state": state, "genesis_path": "../genesis.json", "node_key_path": "node.key",
+              "data_dir": "data", "open_read": True, "log_format": "text",
+              "api": {"host": "127.0.0.1", "port": api_port},
+              "p2p": {"host": "127.0.0.1", "port": p2p_port}}
+    (directory / state / "node.toml").write_text(dump_config(config))
+
+
+def hint(directory: Path, rows: list[dict[str, str]]) -> str:
+    first = rows[0]
+    comity = Path(sys.executable).parent / "comity"
+    ports = " ".join(r["api_url"].rsplit(":", 1)[1] for r in rows)
+    lines = ["Comity devnet: " + ", ".join(f"{r['state']} {r['api_url']}" for r in rows),
+             "",
+             "Submit a preservation request as the first state's investigator and wait for it:",
+             f"  {comity} submit --node {first['api_url']} "
+             f"--key {directory / first['state'] / 'investigator.key'} --state {first['state']} "
+             "--type preservation_request --case-ref CASE-2026-0001 --territorial-state TH "
+             "--wait 20",
+             "Then see it committed on every node (replace ID):",
+             f"  for p in {ports}; do curl -s http://127.0.0.1:$p/v1/records/ID"
+             " | head -c 200; echo; done",
+             "", "Ctrl-C stops all nodes."]
+    return "\n".join(lines)
+
+
+def run_nodes(directory: Path, rows: list[dict[str, str]]) -> int:
+    """Start every node as its own process; stop them all on Ctrl-C or SIGTERM."""
+    procs: list[subprocess.Popen[bytes]] = []
+    for row in rows:
+        folder = directory / row["state"]
+        log = (folder / "node.log").open("ab")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "node.cli", "run", "--config", str(folder / "node.toml")],
+            stdout=log, stderr=log, start_new_session=True))
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping:
+            dead = [(row["state"], p.returncode) for row, p in zip(rows, procs, strict=True)
+                    if p.poll() is not None]
+            if dead:
+                print(f"node(s) exited: {dead}; see DIR/<STATE>/node.log", file=sys.stderr)
+                return 1
+            time.sleep(0.3)
+    finally:
+        _terminate(procs)
+    return 0
+
+
+def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
