@@ -119,10 +119,10 @@ def run_nodes(directory: Path, rows: list[dict[str, str]]) -> int:
     procs: list[subprocess.Popen[bytes]] = []
     for row in rows:
         folder = directory / row["state"]
-        log = (folder / "node.log").open("ab")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "run", "--config", str(folder / "node.toml")],
-            stdout=log, stderr=log, start_new_session=True))
+        with (folder / "node.log").open("ab") as log:  # the child keeps its own fd
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "node.cli", "run", "--config", str(folder / "node.toml")],
+                stdout=log, stderr=log, start_new_session=True))
     stopping = False
 
     def stop(*_: object) -> None:

@@ -90,7 +90,8 @@ class Driver:
                  broadcast: Callable[[dict[str, Any], int], None], *, inbox_max: int,
                  heartbeat_ms: int, rebroadcast_ms: int,
                  on_commit: Callable[[Block, CommitCertificate], None],
-                 on_behind: Callable[[int], None]) -> None:
+                 on_behind: Callable[[int], None],
+                 peers_top: Callable[[], int] = lambda: 0) -> None:
         self.app = app
         self.mempool = mempool
         self.key = key
@@ -100,6 +101,7 @@ class Driver:
         self.rebroadcast_s = rebroadcast_ms / 1000
         self.on_commit = on_commit
         self.on_behind = on_behind
+        self.peers_top = peers_top
         params = app.genesis.consensus
         self.timeouts = TimeoutParams(
             params.propose_timeout_ms, params.propose_timeout_delta_ms,
@@ -240,6 +242,8 @@ class Driver:
             return  # a torn store: catch up by block sync before voting again
         if not self._want_height(next_height):
             return
+        if self.peers_top() > next_height:
+            return  # peers finished this height long ago: block sync, don't vote on it
         if self.replica is None or self.restored is not None:
             restored = self.restored if self.restored and \
                 self.restored.height == next_height else None

@@ -89,7 +89,8 @@ class Node:
                              inbox_max=limits.inbox_events_max,
                              heartbeat_ms=self.genesis.consensus.heartbeat_interval_ms,
                              rebroadcast_ms=timing.rebroadcast_interval_ms,
-                             on_commit=self._committed, on_behind=self._behind)
+                             on_commit=self._committed, on_behind=self._behind,
+                             peers_top=self.peers_top)
         self.peers.start()
         self._tasks = [asyncio.create_task(self.driver.run(), name="driver"),
                        asyncio.create_task(self._sync_loop(), name="sync")]
@@ -205,6 +206,12 @@ class Node:
     def _peer_height(self, state: str, height: int) -> None:
         if self.peers is not None and state in self.peers.peers:
             self.peers.peers[state].stats.height = height
+
+    def peers_top(self) -> int:
+        """The highest committed height a peer has reported."""
+        if self.peers is None:
+            return 0
+        return max((p.stats.height for p in self.peers.peers.values()), default=0)
 
     def _behind(self, height: int) -> None:
         self._behind_hint = max(self._behind_hint, height)

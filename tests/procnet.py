@@ -1,0 +1,128 @@
+"""A consortium of real node processes on 127.0.0.1, for multi-process tests.
+
+Keys, genesis and configs come from ``node.devnet.prepare`` (what ``comity
+devnet --no-run`` writes); each node runs as ``python -m node.cli run``.
+Timeouts are short so tests move fast; everything is loopback only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ledger.canonical import canonical_bytes
+from ledger.keys import load_signing_key
+from ledger.records import SCHEMA, format_time
+from node import devnet
+from node.driver import utcnow
+
+FAST = {"propose_timeout_ms": 500, "propose_timeout_delta_ms": 250,
+        "prevote_timeout_ms": 250, "prevote_timeout_delta_ms": 100,
+        "precommit_timeout_ms": 250, "precommit_timeout_delta_ms": 100,
+        "heartbeat_interval_ms": 3_600_000}
+
+
+class ProcNet:
+    def __init__(self, root: Path, nodes: int = 4, consensus: dict[str, Any] | None = None):
+        self.root = root
+        self.base = devnet.find_base_port(nodes, start=17000 + (os.getpid() % 50) * 200)
+        self.rows = devnet.prepare(root, nodes, self.base, consensus or FAST)
+        self.states = [row["state"] for row in self.rows]
+        self.urls = {row["state"]: row["api_url"] for row in self.rows}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.nonce = 0
+
+    def start(self, *states: str) -> None:
+        for state in states or tuple(self.states):
+            folder = self.root / state
+            with (folder / "node.log").open("ab") as log:  # the child keeps its own fd
+                self.procs[state] = subprocess.Popen(
+                    [sys.executable, "-m", "node.cli", "run", "--config",
+                     str(folder / "node.toml")], stdout=log, stderr=log)
+        for state in states or tuple(self.states):
+            self.wait_up(state)
+
+    def wait_up(self, state: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            proc = self.procs[state]
+            if proc.poll() is not None:
+                raise AssertionError(f"node {state} exited with {proc.returncode}:\n"
+                                     f"{self.log(state)[-3000:]}")
+            try:
+                if httpx.get(f"{self.urls[state]}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"node {state} did not come up")
+
+    def kill(self, state: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(state)
+        proc.send_signal(sig)
+        proc.wait(15)
+
+    def stop_all(self) -> None:
+        for state in list(self.procs):
+            self.kill(state, signal.SIGTERM)
+
+    def wipe(self, state: str) -> None:
+        shutil.rmtree(self.root / state / "data")
+
+    def log(self, state: str) -> str:
+        return (self.root / state / "node.log").read_text(errors="replace")
+
+    def envelope(self, state: str) -> dict[str, Any]:
+        self.nonce += 1
+        record = {"schema": SCHEMA, "type": "preservation_request", "chain_id": devnet.CHAIN_ID,
+                  "actor": {"state": state, "agency": "cybercrime unit"},
+                  "nonce": f"proc{os.getpid()}x{self.nonce:08d}",
+                  "occurred_at": format_time(utcnow()), "case_ref": "CASE-P-1",
+                  "territorial_states": ["TH"], "evidence": [{"sha256": f"{self.nonce:064x}"}]}
+        key = load_signing_key(self.root / state / "investigator.key")
+        return {"record": record, "signer": key.public_hex,
+                "signature": key.sign(canonical_bytes(record)).hex()}
+
+    def submit(self, state: str) -> str:
+        response = httpx.post(f"{self.urls[state]}/v1/records", json=self.envelope(state),
+                              timeout=10)
+        assert response.status_code == 202, response.text
+        record_id: str = response.json()["id"]
+        return record_id
+
+    def status(self, state: str) -> dict[str, Any]:
+        reply: dict[str, Any] = httpx.get(f"{self.urls[state]}/v1/status", timeout=5).json()
+        return reply
+
+    def height(self, state: str) -> int:
+        return int(self.status(state)["height"])
+
+    def wait_committed(self, state: str, record_id: str, timeout_s: float = 30) -> int:
+        response = httpx.get(f"{self.urls[state]}/v1/records/{record_id}",
+                             params={"wait": timeout_s}, timeout=timeout_s + 5)
+        body = response.json()
+        assert body.get("status") == "committed", f"{state}: {record_id} is {body}"
+        height: int = body["height"]
+        return height
+
+    def wait_height(self, states: list[str], height: int, timeout_s: float = 60) -> float:
+        start = time.monotonic()
+        while time.monotonic() - start < timeout_s:
+            if all(self.height(s) >= height for s in states):
+                return time.monotonic() - start
+            time.sleep(0.1)
+        raise AssertionError(f"{states} did not reach height {height}: "
+                             f"{[(s, self.height(s)) for s in states]}")
+
+    def nodes_json(self) -> list[dict[str, str]]:
+        rows: list[dict[str, str]] = json.loads((self.root / "nodes.json").read_text())
+        return rows
