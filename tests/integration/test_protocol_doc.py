@@ -34,8 +34,8 @@ VECTOR_DIRS = [ROOT / "tests" / "vectors" / "rfc6962", Path("/work/shared/vector
 TOOLS = ("openssl", "jq", "xxd")
 MISSING = [tool for tool in TOOLS if shutil.which(tool) is None]
 needs_tools = pytest.mark.skipif(
-    bool(MISSING), reason=f"the walk-through needs {', '.join(MISSING)} on PATH "
-                          "(scripts/test installs jq; openssl and xxd come with the OS)")
+    bool(MISSING), reason=f"the PROTOCOL.md walk-through needs {', '.join(MISSING)} on PATH "
+                          "(e.g. apt-get install -y jq openssl xxd)")
 
 
 def _section(name: str) -> str:
@@ -177,7 +177,7 @@ LEAVES = [canonical_bytes({"record": {"i": i}, "signature": "", "signer": ""})
 
 def _hostile(proof: list[bytes]) -> list[list[bytes]]:
     """A flipped bit in each element, a truncated proof, trailing and preceding garbage."""
-    out = [proof[:i] + [bytes([p[0] ^ 1]) + p[1:]] + proof[i + 1:]
+    out = [[*proof[:i], bytes([p[0] ^ 1]) + p[1:], *proof[i + 1:]]
            for i, p in enumerate(proof)]
     out += [proof[:-1]] if proof else []
     out += [[*proof, b"\x00" * 32], [b"\x00" * 32, *proof]]

@@ -150,7 +150,7 @@ def test_proposal_sign_bytes_literal() -> None:
 # --- commit certificates -------------------------------------------------------------------
 
 def _sig(key: SigningKey, *, vote_type: str = "precommit", chain_id: str = CHAIN,
-         height: int = HEIGHT, round_: int = ROUND, block_hash: str = BLOCK_HASH
+         height: int = HEIGHT, round_: int = ROUND, block_hash: str | None = BLOCK_HASH
          ) -> CommitSignature:
     message = vote_sign_bytes(vote_type, chain_id, height, round_, block_hash)
     return CommitSignature(key.public_hex, key.sign(message).hex())
