@@ -1,7 +1,10 @@
 """``create_app(node)``: the FastAPI application a node serves on its API port.
 
 Handlers are thin: they translate HTTP to calls on ``node.runtime.Node`` and
-back, hashing and deciding nothing themselves. One router per resource.
+``node.queries`` and back, hashing and deciding nothing themselves. One
+router per resource. The app owns two things besides the node: the SSE
+event hub (fed by a commit listener) and the bearer-token store read from
+``DATA_DIR/tokens.json``.
 """
 
 from __future__ import annotations
@@ -9,16 +12,43 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import records, status
+from api.routers import (
+    blocks,
+    events,
+    governance,
+    proofs,
+    records,
+    search,
+    status,
+    validators,
+)
+from api.tokens import TokenStore, tokens_path
+from node.events import EventHub
 from node.runtime import Node
+
+TAGS = [
+    {"name": "records", "description": "Submit signed envelopes (authorised by their "
+                                       "signature) and read them back."},
+    {"name": "proofs", "description": "RFC 6962 proofs over the ledger log."},
+    {"name": "blocks", "description": "Blocks with their commit certificates."},
+    {"name": "validators", "description": "Validator sets, to check certificates."},
+    {"name": "search", "description": "Indexed search over committed records."},
+    {"name": "events", "description": "Server-Sent Events of commits."},
+    {"name": "status", "description": "Status, liveness, readiness, peers."},
+]
 
 
 def create_app(node: Node) -> FastAPI:
-    app = FastAPI(title="Comity", version="1",
+    app = FastAPI(title="Comity", version="1", openapi_tags=TAGS,
                   description="Permissioned cross-border evidence ledger: append signed "
-                              "records of investigative acts, query and verify the chain.")
+                              "records of investigative acts, query and verify the chain. "
+                              "Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`; "
+                              "see docs/API.md.")
     app.state.node = node
+    app.state.tokens = TokenStore(tokens_path(node.config.data_dir))
+    app.state.events = EventHub(node.config.limits.sse_subscribers_max)
+    node.add_commit_listener(app.state.events.on_commit)
     install_error_handlers(app)
-    app.include_router(records.router)
-    app.include_router(status.router)
+    for module in (records, proofs, blocks, validators, search, events, status, governance):
+        app.include_router(module.router)
     return app

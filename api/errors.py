@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import ClientError, Overloaded
+from ledger.errors import ClientError, Overloaded, Unauthorized
 
 log = logging.getLogger("comity.api")
 
@@ -33,6 +33,8 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {}
         if isinstance(exc, Overloaded):
             headers["Retry-After"] = str(exc.retry_after_s)
+        elif isinstance(exc, Unauthorized):
+            headers["WWW-Authenticate"] = "Bearer"  # RFC 6750 §3
         return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -38,10 +38,18 @@ Validity. ``valid(v)`` is the node's check; the engine asks once per block
 hash through ``Ready.validate`` and waits for ``on_validated``. A block the
 node built itself (``propose``) is valid by construction.
 
-Deviation (liveness only): every replica, the proposer included, schedules
+Gossip. The paper assumes every message a correct process received reaches
+all correct processes. ``rebroadcast`` (called periodically by the node)
+re-sends our own messages, the justification of our round and the polka
+behind our valid value; the node additionally pushes committed blocks with
+their certificates to peers it hears from at an old height. The simulator
+found liveness failures without each of these (docs/CONSENSUS.md).
+
+Deviations (liveness only): every replica, the proposer included, schedules
 OnTimeoutPropose at StartRound, so a node that never builds a block cannot
-stall its own round. Prevoting nil on a timeout is always allowed, so safety
-is unaffected.
+stall its own round (prevoting nil on a timeout is always allowed). A
+validator's conflicting second vote is counted for a proposed value (the
+paper counts distinct senders per value), see ``consensus.votelog``.
 
 Rejected inputs (not a validator, bad signature, wrong proposer, malformed,
 old height, duplicate, stale timeout, ...) are ignored and counted in
@@ -129,13 +137,20 @@ class Replica:
         return self._run(self._on_timeout, t)
 
     def rebroadcast(self) -> Ready:
-        """Own messages of the current round, plus the proof of our valid value.
+        """Re-send what other correct replicas may be missing (call periodically).
 
-        The paper assumes gossip: what one correct process received, all
-        eventually receive. Re-sending our own messages, and the proposal and
-        2f+1 prevotes behind ``validValue`` (which may include Byzantine
-        prevotes that some correct replicas never got), provides exactly the
-        messages R-propose-valid-round and R-lock need after message loss.
+        The paper assumes gossip: whatever one correct process received, all
+        eventually receive. Re-sending only our own messages is not enough
+        after message loss (the simulator found both cases), so this sends:
+
+        * our own proposal and votes of the current round (and of the round
+          we decided in, while waiting for ``enter_height``);
+        * the justification of our round: the 2f+1 precommits of round - 1
+          (R-precommit-any, or R-skip for replicas further behind), or else
+          the f+1 messages of this round that made us skip (R-skip);
+        * the proof of our valid value: its proposal and its 2f+1 prevotes,
+          which may include Byzantine prevotes that other correct replicas
+          never got and need for R-propose-valid-round.
         """
         return self._run(self._rebroadcast)
 
@@ -213,9 +228,10 @@ class Replica:
 
     def _on_message(self, msg: Proposal | Vote) -> None:
         if not self.ingress.admit(msg, self.decision is not None, self.log):
-            hint = self.ingress.behind_hint(self.decision is not None)
-            if hint is not None:
-                self._out.behind = hint
+            if msg.height > self.height:
+                hint = self.ingress.behind_hint(self.decision is not None)
+                if hint is not None:
+                    self._out.behind = hint
             return
         if isinstance(msg, Proposal):
             if msg.proposer != self.proposer(msg.round):
@@ -264,15 +280,21 @@ class Replica:
     def _rebroadcast(self) -> None:
         if self.height == 0:
             return
+        send = self._out.send
         rounds = {self.round, self._decided_round}
-        self._out.send.extend(p for r, p in self.own_proposals.items() if r in rounds)
-        self._out.send.extend(v for (r, _), v in self.own_votes.items() if r in rounds)
+        send.extend(p for r, p in self.own_proposals.items() if r in rounds)
+        send.extend(v for (r, _), v in self.own_votes.items() if r in rounds)
+        if self.round > 0 and self.decision is None:
+            previous = self.log.votes_in(self.round - 1, PRECOMMIT)
+            if len({v.validator for v in previous}) >= self.quorum:
+                send.extend(previous)
+            else:
+                send.extend(m for m in self.log.messages_in(self.round) if m.signer != self.me)
         if 0 <= self.valid_round < self.round and self.valid_value is not None:
             proof = self.log.proposal_for(self.valid_round, self.valid_value)
             if proof is not None:
-                self._out.send.append(proof)
-            self._out.send.extend(self.log.votes_for(self.valid_round, PREVOTE,
-                                                     self.valid_value))
+                send.append(proof)
+            send.extend(self.log.votes_for(self.valid_round, PREVOTE, self.valid_value))
         self._out.behind = self.ingress.behind_hint(self.decision is not None, force=True)
 
     def _adopt_commit(self, cert: CommitCertificate) -> None:

@@ -5,16 +5,26 @@ like for *any* round r (R-decide, R-propose-valid-round look back; R-skip looks
 ahead), so the log keeps every round of the height and maintains the counts
 the rules ask for incrementally:
 
-* per (round, type): the first vote of each validator and a tally per value
-  (``None`` is nil). Counting is by distinct validator, so duplicates and
-  equivocations never inflate a tally;
+* per (round, type): each validator's votes by value and a tally per value
+  (``None`` is nil). As in the paper, "2f+1 PREVOTE(h, r, id(v))" counts
+  distinct validators that sent a prevote for id(v), so a duplicate never
+  counts twice and a validator counts at most once per value and once in
+  ``total``;
 * per round: the distinct validators that sent anything (R-skip, f+1);
 * the (round, value) pairs whose precommits reached a quorum (R-decide
   candidates) and the rounds that reached the skip threshold.
 
 A second, different message from one key in one (round, kind) slot is an
-equivocation: the first stays counted and the pair is returned once as
-evidence. The log is bounded: a validator may occupy at most
+equivocation, returned once per slot as evidence. The first vote always
+counts. A conflicting vote counts only for a value some logged proposal of
+this height carries: only such values can satisfy R-lock, R-decide or
+R-propose-valid-round, and without it a replica that first heard a
+Byzantine validator's vote for junk could never count the same validator's
+vote in a polka relayed to it later -- a liveness failure the simulator
+found (a lock formed with Byzantine help, unlockable by the others). This
+keeps memory bounded by the number of proposals, and it cannot hurt safety:
+the paper lets Byzantine validators send anything, the proofs count
+distinct senders per value. The log is bounded: a validator may occupy at most
 ``FUTURE_ROUNDS_MAX`` rounds above the replica's current round, so a
 Byzantine validator cannot fill memory with messages for far rounds; each
 round holds at most three messages per validator.
@@ -27,7 +37,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Final
 
-from consensus.messages import PRECOMMIT, Equivocation, Proposal, Vote
+from consensus.messages import PRECOMMIT, PREVOTE, Equivocation, Proposal, Vote
 
 FUTURE_ROUNDS_MAX: Final = 4
 # A Byzantine proposer may sign many values for one round; keeping a few is
@@ -48,7 +58,9 @@ class VoteLog:
         self.quorum = quorum
         self.skip = skip
         self._proposals: dict[int, dict[str, Proposal]] = defaultdict(dict)
-        self._votes: dict[tuple[int, str], dict[str, Vote]] = defaultdict(dict)
+        self._votes: dict[tuple[int, str], dict[str, dict[str | None, Vote]]] = \
+            defaultdict(dict)
+        self._proposed: set[str] = set()
         self._tally: dict[tuple[int, str], dict[str | None, int]] = defaultdict(
             lambda: defaultdict(int))
         self._senders: dict[int, set[str]] = defaultdict(set)
@@ -73,24 +85,32 @@ class VoteLog:
             if len(by_value) >= PROPOSALS_PER_ROUND_MAX:
                 return EQUIVOCATION, evidence
         by_value[p.block_hash] = p
+        self._proposed.add(p.block_hash)
         self._note_sender(p.proposer, p.round)
         return (EQUIVOCATION if evidence or len(by_value) > 1 else ADDED), evidence
 
     def add_vote(self, v: Vote, current_round: int) -> tuple[str, Equivocation | None]:
         key = (v.round, v.type)
-        first = self._votes[key].get(v.validator)
-        if first is not None:
-            return self._conflict(first, v, v.type)
-        if not self._room_for(v.validator, v.round, current_round):
+        by_value = self._votes[key].get(v.validator)
+        evidence = None
+        if by_value is not None:
+            same = by_value.get(v.block_hash)
+            if same is not None:
+                return DUPLICATE, None
+            first = next(iter(by_value.values()))
+            _, evidence = self._conflict(first, v, v.type)
+            if v.block_hash not in self._proposed:
+                return EQUIVOCATION, evidence   # only the first vote counts
+        elif not self._room_for(v.validator, v.round, current_round):
             return FUTURE_FULL, None
-        self._votes[key][v.validator] = v
+        self._votes[key].setdefault(v.validator, {})[v.block_hash] = v
         tally = self._tally[key]
         tally[v.block_hash] += 1
         if (v.type == PRECOMMIT and v.block_hash is not None
                 and tally[v.block_hash] >= self.quorum):
             self.decide_candidates.add((v.round, v.block_hash))
         self._note_sender(v.validator, v.round)
-        return ADDED, None
+        return (ADDED if evidence is None and by_value is None else EQUIVOCATION), evidence
 
     def _conflict(self, first: Proposal | Vote, second: Proposal | Vote,
                   kind: str) -> tuple[str, Equivocation | None]:
@@ -121,7 +141,8 @@ class VoteLog:
         """True if this exact message (signature included) is already logged."""
         if isinstance(msg, Proposal):
             return self._proposals.get(msg.round, {}).get(msg.block_hash) == msg
-        return self._votes.get((msg.round, msg.type), {}).get(msg.validator) == msg
+        by_value = self._votes.get((msg.round, msg.type), {}).get(msg.validator, {})
+        return by_value.get(msg.block_hash) == msg
 
     def proposals_in(self, round_: int) -> tuple[Proposal, ...]:
         """Proposals logged for ``round_``, in arrival order (more than one only if equivocated)."""
@@ -142,7 +163,15 @@ class VoteLog:
 
     def votes_for(self, round_: int, vote_type: str, value: str | None) -> tuple[Vote, ...]:
         votes = self._votes.get((round_, vote_type), {})
-        return tuple(v for v in votes.values() if v.block_hash == value)
+        return tuple(by_value[value] for by_value in votes.values() if value in by_value)
+
+    def votes_in(self, round_: int, vote_type: str) -> tuple[Vote, ...]:
+        votes = self._votes.get((round_, vote_type), {})
+        return tuple(v for by_value in votes.values() for v in by_value.values())
+
+    def messages_in(self, round_: int) -> tuple[Proposal | Vote, ...]:
+        return (*self.proposals_in(round_), *self.votes_in(round_, PREVOTE),
+                *self.votes_in(round_, PRECOMMIT))
 
     def senders(self, round_: int) -> int:
         return len(self._senders.get(round_, ()))

@@ -1,8 +1,11 @@
 """Who may sign what: the role/record-type table and the known record types.
 
-One table, mirrored in docs/GOVERNANCE.md. A signer acts only for its own
-state (``record.actor.state`` must equal the state its key is enrolled for),
-and only for the record types its roles allow.
+One table, ``ROLE_TYPES``, mirrored in docs/GOVERNANCE.md (a unit test checks
+the doc against it). A signer acts only for its own state
+(``record.actor.state`` must equal the state its key is enrolled for), and only
+for the record types its roles allow. ``node`` is not an enrollable role: it
+is what a validator's node key may sign (misbehaviour reports), so the one
+table answers "who may sign this type" for every kind of key.
 """
 
 from __future__ import annotations
@@ -29,14 +32,19 @@ GOVERNANCE_TYPES: Final = frozenset({
     "enroll_key", "revoke_key", "member_proposal", "member_vote", "misbehaviour",
 })
 
+#: What a validator node key may sign as a record: evidence it observed itself.
+NODE_KEY_TYPES: Final = frozenset({"misbehaviour"})
+
 ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
     "investigator": INVESTIGATOR_ACTS,
     "authority": AUTHORITY_ACTS,
     "auditor": frozenset(),
     "admin": GOVERNANCE_TYPES,
+    "node": NODE_KEY_TYPES,
 }
 
-ROLES: Final = tuple(ROLE_TYPES)
+#: Roles an admin may grant with ``enroll_key`` (``node`` comes only with membership).
+ROLES: Final = ("investigator", "authority", "auditor", "admin")
 
 ALL_TYPES: Final = INVESTIGATOR_ACTS | AUTHORITY_ACTS | GOVERNANCE_TYPES
 
@@ -46,3 +54,12 @@ def allowed_types(roles: frozenset[str] | tuple[str, ...]) -> frozenset[str]:
     for role in roles:
         out |= ROLE_TYPES.get(role, frozenset())
     return out
+
+
+def role_table_markdown() -> str:
+    """The table of docs/GOVERNANCE.md, generated from ``ROLE_TYPES``."""
+    lines = ["| role | may sign record types |", "|---|---|"]
+    for role, types in ROLE_TYPES.items():
+        cell = ", ".join(f"`{t}`" for t in sorted(types)) or "(none: read-only)"
+        lines.append(f"| {role} | {cell} |")
+    return "\n".join(lines)

@@ -15,7 +15,10 @@ state with a role that allows the type, id and (signer, nonce) unused, and
 bound. At ingress the same rules use the node's clock instead of a block time.
 Block rules: height, previous hash, proposer state, validator-set hash, time
 after the previous block's, record and byte limits, no duplicate ids or
-nonces, and the ledger root and size that appending its records gives.
+nonces, at most one governance record per ``ChainState.conflict_key`` (all
+records of a block are judged against the state before it, so two votes of
+one state must not share a block), and the ledger root and size that
+appending its records gives.
 """
 
 from __future__ import annotations
@@ -126,7 +129,8 @@ class Application:
                                 f"({self.chain_id!r})", field="record.chain_id",
                                 code="wrong_chain")
         self.registry.check(record)
-        self.state.authorise(envelope)
+        self.state.authorise(envelope, at_time)
+        self.state.check(envelope, at_time)
         occurred = parse_time(record["occurred_at"], "record.occurred_at")
         if occurred > at_time + timedelta(milliseconds=self.params.max_clock_skew_ms):
             raise RecordInvalid("record.occurred_at is in the future beyond the allowed "
@@ -153,7 +157,7 @@ class Application:
             if previous else now
         chosen: list[Envelope] = []
         rejected: list[str] = []
-        seen: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str] | str] = set()
         size = 0
         for envelope in candidates:
             key = (envelope.signer, str(envelope.record["nonce"]))
@@ -165,10 +169,13 @@ class Application:
             except ClientError:
                 rejected.append(envelope.id)
                 continue
-            if key in seen:
+            conflict = self.state.conflict_key(envelope)
+            if key in seen or conflict in seen:
                 rejected.append(envelope.id)
                 continue
             seen.add(key)
+            if conflict is not None:
+                seen.add(conflict)
             chosen.append(envelope)
             size += len(envelope.leaf)
         header = self._header(height, proposer, format_time(block_time), chosen)
@@ -209,13 +216,18 @@ class Application:
                 size > self.params.max_block_bytes:
             raise ChainError(f"block holds {len(block.envelopes)} records / {size} bytes, "
                              "over the consortium limits")
-        seen: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str] | str] = set()
         for envelope in block.envelopes:
             key = (envelope.signer, str(envelope.record["nonce"]))
             if key in seen:
                 raise ChainError(f"block reuses nonce of signer {envelope.signer}")
             seen.add(key)
             self.check_record(envelope, block_time)
+            conflict = self.state.conflict_key(envelope)
+            if conflict is not None and conflict in seen:
+                raise ChainError(f"block holds two governance records for {conflict}")
+            if conflict is not None:
+                seen.add(conflict)
         expected = self._header(header.height, header.proposer, header.time, block.envelopes)
         if expected != header:
             raise ChainError(f"block header differs from the computed one: "

@@ -126,10 +126,14 @@ def genesis_hash_cmd(path: Path) -> None:
 
 
 def _pubkey_arg(text: str) -> str:
+    """64 hex, an SPKI PEM public key file, or a PKCS#8 private key file (its public half)."""
     candidate = Path(text)
     try:
         if len(text) != 64 and candidate.is_file():
-            return public_key_from_text(candidate.read_bytes())
+            data = candidate.read_bytes()
+            if b"PRIVATE KEY" in data:
+                return load_signing_key(candidate).public_hex
+            return public_key_from_text(data)
         return public_key_from_text(text)
     except ComityError as exc:
         fail(str(exc))
@@ -161,8 +165,10 @@ def init(state: str, genesis_path: Path, node_key: Path, data_dir: Path, api_add
         fail(str(exc))
         return
     if state not in member_states:
-        out.unlink()
-        fail(f"{state} is not a member in {genesis_path}")
+        # A state admitted later by a vote runs from the same genesis: it syncs and
+        # validates from the height its admission takes effect (docs/GOVERNANCE.md).
+        click.echo(f"note: {state} is not a genesis member; the node follows the chain "
+                   "and validates once admitted by a member_proposal vote", err=True)
     click.echo(f"wrote {out}")
 
 
@@ -281,6 +287,111 @@ def status(url: str, token: str | None) -> None:
     for peer in info.get("peers", []):
         mark = "up" if peer["up"] else f"DOWN ({peer.get('last_error') or 'never reached'})"
         click.echo(f"  peer {peer['state']}: height {peer['height']}, {mark}")
+
+
+# --- governance: keys and membership ----------------------------------------------------
+
+def _submit_governance(url: str, admin_key: Path, state: str, body: dict[str, Any],
+                       wait_s: float, token: str | None) -> None:
+    """Sign ``body`` with the admin key as ``state``'s administration and submit it.
+
+    Prints the record id; with ``--wait`` exits 0 only once the record is committed.
+    """
+    client = NodeClient(url, token)
+    try:
+        key = load_signing_key(admin_key)
+        record = complete_record({**body, "actor": {"state": state,
+                                                    "agency": "administration"}},
+                                 chain_id=client.status()["chain_id"])
+        reply = client.submit(sign_envelope(key, record))
+        click.echo(reply["id"])
+        if wait_s > 0:
+            view = client.record(reply["id"], wait_s)
+            if view["status"] != "committed":
+                fail(f"not committed after {wait_s} s (status {view['status']})")
+            click.echo(f"committed at height {view['height']}")
+    except (ClientFailure, ComityError, OSError) as exc:
+        fail(str(exc))
+    finally:
+        client.close()
+
+
+def _governance_options(command: Any) -> Any:
+    for option in reversed((
+            click.option("--node", "url", required=True, help="API URL of a node"),
+            click.option("--admin-key", type=click.Path(exists=True, dir_okay=False,
+                                                        path_type=Path), required=True,
+                         help="PKCS#8 PEM private key of an admin of --state"),
+            click.option("--state", required=True, help="the admin's state (record.actor)"),
+            click.option("--wait", "wait_s", type=float, default=0,
+                         help="seconds to wait for the commit; exit 0 only if committed"),
+            click.option("--token", default=None, help="bearer token for reads"))):
+        command = option(command)
+    return command
+
+
+@main.command()
+@_governance_options
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["investigator", "authority", "auditor", "admin"]))
+@click.option("--pubkey", required=True, help="hex, SPKI PEM file or private key file")
+@click.option("--agency", required=True)
+@click.option("--not-after", default=None, help="RFC 3339 UTC end of validity")
+def enroll(url: str, admin_key: Path, state: str, wait_s: float, token: str | None,
+           roles: tuple[str, ...], pubkey: str, agency: str, not_after: str | None) -> None:
+    """Enrol a signing key for your state with roles (an enroll_key record)."""
+    body: dict[str, Any] = {"type": "enroll_key", "pubkey": _pubkey_arg(pubkey),
+                            "roles": list(dict.fromkeys(roles)), "agency": agency}
+    if not_after:
+        body["not_after"] = not_after
+    _submit_governance(url, admin_key, state, body, wait_s, token)
+
+
+@main.command()
+@_governance_options
+@click.option("--pubkey", required=True, help="hex, SPKI PEM file or private key file")
+@click.option("--reason", default=None)
+def revoke(url: str, admin_key: Path, state: str, wait_s: float, token: str | None,
+           pubkey: str, reason: str | None) -> None:
+    """Revoke one of your state's keys (effective from the next block)."""
+    body: dict[str, Any] = {"type": "revoke_key", "pubkey": _pubkey_arg(pubkey)}
+    if reason:
+        body["reason"] = reason
+    _submit_governance(url, admin_key, state, body, wait_s, token)
+
+
+@main.command()
+@_governance_options
+@click.option("--action", required=True, type=click.Choice(["add", "remove", "rotate_key"]))
+@click.option("--member", "member", required=True, help="the state added/removed/re-keyed")
+@click.option("--name", default=None, help="add: the state's name")
+@click.option("--node-pubkey", default=None, help="add, rotate_key: the (new) node key")
+@click.option("--admin-pubkey", "admins", multiple=True, help="add: admin keys")
+@click.option("--enc-pubkey", default=None, help="add: X25519 key, 64 hex")
+@click.option("--p2p-url", default=None, help="add: the new node's P2P URL")
+def propose(url: str, admin_key: Path, state: str, wait_s: float, token: str | None,
+            action: str, member: str, name: str | None, node_pubkey: str | None,
+            admins: tuple[str, ...], enc_pubkey: str | None, p2p_url: str | None) -> None:
+    """Propose to add or remove a member state, or rotate your own node key."""
+    body: dict[str, Any] = {"type": "member_proposal", "action": action, "state": member}
+    if node_pubkey:
+        body["node_pubkey"] = _pubkey_arg(node_pubkey)
+    if action == "add":
+        body.update(name=name, admin_pubkeys=[_pubkey_arg(a) for a in admins],
+                    enc_pubkey=enc_pubkey, p2p_url=p2p_url)
+    _submit_governance(url, admin_key, state, body, wait_s, token)
+
+
+@main.command()
+@_governance_options
+@click.option("--proposal", required=True, help="record id of the member_proposal")
+@click.option("--vote", "choice", required=True, type=click.Choice(["yes", "no"]))
+def vote(url: str, admin_key: Path, state: str, wait_s: float, token: str | None,
+         proposal: str, choice: str) -> None:
+    """Vote on a membership proposal for your state (one vote per state)."""
+    _submit_governance(url, admin_key, state,
+                       {"type": "member_vote", "proposal": proposal, "vote": choice},
+                       wait_s, token)
 
 
 if __name__ == "__main__":

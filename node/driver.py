@@ -91,7 +91,8 @@ class Driver:
                  heartbeat_ms: int, rebroadcast_ms: int,
                  on_commit: Callable[[Block, CommitCertificate], None],
                  on_behind: Callable[[int], None],
-                 peers_top: Callable[[], int] = lambda: 0) -> None:
+                 peers_top: Callable[[], int] = lambda: 0,
+                 on_evidence: Callable[[Equivocation], None] = lambda ev: None) -> None:
         self.app = app
         self.mempool = mempool
         self.key = key
@@ -102,6 +103,7 @@ class Driver:
         self.on_commit = on_commit
         self.on_behind = on_behind
         self.peers_top = peers_top
+        self.on_evidence = on_evidence
         params = app.genesis.consensus
         self.timeouts = TimeoutParams(
             params.propose_timeout_ms, params.propose_timeout_delta_ms,
@@ -125,6 +127,11 @@ class Driver:
         if raw is None:
             return None
         state = PersistedState.from_json(parse_json(raw))
+        signers = {v.validator for v in state.votes} | {p.proposer for p in state.proposals}
+        if signers - {self.key.public_hex}:
+            # Signed with a node key since rotated away: the new key is another validator
+            # identity and has signed nothing yet, so there is nothing to resume.
+            return None
         return state if state.height > self.app.height else None
 
     def _persist(self, state: PersistedState) -> None:
@@ -231,6 +238,7 @@ class Driver:
                     evidence.first.height, evidence.first.round)
         if len(self.evidence) < EVIDENCE_MAX:
             self.evidence.append(evidence)
+        self.on_evidence(evidence)
 
     # --- heights -------------------------------------------------------------------
 
@@ -244,6 +252,9 @@ class Driver:
             return
         if self.peers_top() > next_height:
             return  # peers finished this height long ago: block sync, don't vote on it
+        validators = self.app.state.validators(next_height)
+        if all(v.pubkey != self.key.public_hex for v in validators):
+            return  # not a validator here (not yet admitted, removed, re-keyed): block sync
         if self.replica is None or self.restored is not None:
             restored = self.restored if self.restored and \
                 self.restored.height == next_height else None
@@ -251,7 +262,6 @@ class Driver:
                                    self.timeouts, restored=restored)
             self.restored = None
         self._next_height_seen = False
-        validators = self.app.state.validators(next_height)
         self._absorb(self.replica.enter_height(next_height, validators))
 
     def _want_height(self, height: int) -> bool:

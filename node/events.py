@@ -184,12 +184,22 @@ def _overflow(sub: Subscription) -> None:
     sub.queue.put_nowait(LAG_MARKER)
 
 
-async def stream(hub: EventHub, sub: Subscription, store: Store,
-                 load: Callable[[str], Envelope], after: Position | None) -> AsyncIterator[Event]:
-    """Events after ``after`` (default: only future ones), forever; releases ``sub`` on exit."""
+def stream(hub: EventHub, sub: Subscription, store: Store, load: Callable[[str], Envelope],
+           after: Position | None) -> AsyncIterator[Event]:
+    """Events after ``after`` (default: only those committed from now on), forever.
+
+    The start position is fixed here, when the caller subscribes, not when the
+    generator first runs: a block committed in between is queued and must
+    not be mistaken for history.
+    """
+    start = after if after is not None else (store.height, LIVE_ONLY_LEAF)
+    return _stream(hub, sub, store, load, start, catch_up=after is not None)
+
+
+async def _stream(hub: EventHub, sub: Subscription, store: Store,
+                  load: Callable[[str], Envelope], last: Position,
+                  catch_up: bool) -> AsyncIterator[Event]:
     try:
-        last: Position = after if after is not None else (store.height, LIVE_ONLY_LEAF)
-        catch_up = after is not None
         while True:
             if catch_up or sub.lagged:
                 sub.lagged, catch_up = False, False
@@ -203,4 +213,4 @@ async def stream(hub: EventHub, sub: Subscription, store: Store,
                 yield event
                 last = event.position
     finally:
-        hub.unsubscribe(sub)
+        hub.unsubscribe(sub)  # releases the subscriber slot when the client goes away

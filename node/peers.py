@@ -80,6 +80,17 @@ class PeerSet:
                                    limits=httpx.Limits(max_connections=4))
         self.peers[state] = Peer(state, url, client, asyncio.Queue(self.queue_max))
 
+    async def remove(self, state: str) -> None:
+        """Stop sending to ``state`` (it left the validator set): drop its queue and link."""
+        peer = self.peers.pop(state, None)
+        if peer is None:
+            return
+        if peer.task is not None:
+            peer.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await peer.task
+        await peer.client.aclose()
+
     def start(self) -> None:
         for peer in self.peers.values():
             if peer.task is None:

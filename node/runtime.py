@@ -27,15 +27,18 @@ from typing import Any
 
 import httpx
 
+from consensus.messages import Equivocation
 from ledger.block import CommitCertificate
 from ledger.errors import ClientError, ComityError, NotFound
 from ledger.keys import SigningKey, load_signing_key
 from ledger.records import Envelope, parse_envelope
 from ledger.store import Store
 from node.application import Application, Block
+from node.client import complete_record, sign_envelope
 from node.config import NodeConfig
 from node.driver import Driver, Synced, utcnow
 from node.genesis import Genesis, load_genesis
+from node.governance import misbehaviour_record
 from node.mempool import Mempool
 from node.p2p import SYNC_REPLY_BYTES_MAX
 from node.peers import Peer, PeerSet
@@ -69,6 +72,7 @@ class Node:
         self._commit_listeners: list[Callable[[Block, CommitCertificate], None]] = []
         self._behind_hint = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
         self._transports = transports if transports is not None else {}
         self.peers: PeerSet | None = None
         self.driver: Driver = None  # type: ignore[assignment]  # set in start()
@@ -90,8 +94,9 @@ class Node:
                              heartbeat_ms=self.genesis.consensus.heartbeat_interval_ms,
                              rebroadcast_ms=timing.rebroadcast_interval_ms,
                              on_commit=self._committed, on_behind=self._behind,
-                             peers_top=self.peers_top)
+                             peers_top=self.peers_top, on_evidence=self._report_evidence)
         self.peers.start()
+        self.add_commit_listener(self._follow_membership)
         self._tasks = [asyncio.create_task(self.driver.run(), name="driver"),
                        asyncio.create_task(self._sync_loop(), name="sync")]
         log.info("node %s started at height %d", self.config.state, self.app.height)
@@ -187,10 +192,50 @@ class Node:
     # --- peers and sync ---------------------------------------------------------------
 
     def peer_urls(self) -> dict[str, str]:
-        """Peers from the config, or else every other genesis member's P2P URL."""
-        if self.config.peers:
-            return {p.state: p.p2p_url for p in self.config.peers if p.state != self.config.state}
-        return {m.state: m.p2p_url for m in self.genesis.members if m.state != self.config.state}
+        """The other validators of the next two heights, by the URL the config gives
+        for them, else the one their genesis entry or admission proposal gave."""
+        state, height = self.app.state, self.app.height
+        states = {v.state for v in state.validators(height + 1)} | \
+            {v.state for v in state.validators(height + 2)}
+        configured = {p.state: p.p2p_url for p in self.config.peers}
+        return {s: configured.get(s, state.members[s].p2p_url) for s in sorted(states)
+                if s != self.config.state}
+
+    def _follow_membership(self, block: Block, certificate: CommitCertificate) -> None:
+        """After a commit: link to newly admitted members, unlink from removed ones."""
+        if self.peers is None:
+            return
+        wanted = self.peer_urls()
+        for state, url in wanted.items():
+            if state not in self.peers.peers:
+                log.info("member %s joins the validator set: adding peer %s", state, url)
+                self.peers.add(state, url, self._transports.get(state))
+        self.peers.start()
+        for state in [s for s in self.peers.peers if s not in wanted]:
+            log.info("member %s left the validator set: removing its peer link", state)
+            task = asyncio.get_running_loop().create_task(self.peers.remove(state))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _report_evidence(self, evidence: Equivocation) -> None:
+        """Turn the engine's equivocation evidence into a misbehaviour record, signed by
+        this node's key, and submit it like any record (gossip, then a block)."""
+        offender = evidence.first.signer
+        height = evidence.first.height
+        offender_state = next((v.state for v in self.app.state.validators(height)
+                               if v.pubkey == offender), None)
+        if offender_state is None:
+            return
+        name = self.app.state.members[self.config.state].name
+        body = misbehaviour_record(evidence, reporter_state=self.config.state,
+                                   agency=f"{name} validator node", offender_state=offender_state)
+        record = complete_record(body, chain_id=self.app.chain_id)
+        envelope = parse_envelope(sign_envelope(self.key, record),
+                                  max_record_bytes=self.app.params.max_record_bytes)
+        try:
+            self.admit(envelope)
+        except ClientError as exc:  # usually: another node's report is already in
+            log.info("misbehaviour report by %s not submitted: %s", offender_state, exc)
 
     def peer_keys(self) -> set[str]:
         height = self.app.height + 1

@@ -33,6 +33,22 @@ FAST_CONSENSUS = {"propose_timeout_ms": 400, "propose_timeout_delta_ms": 200,
                   "heartbeat_interval_ms": 3_600_000}
 
 
+class Switch(httpx.AsyncBaseTransport):
+    """A stable transport for one state whose target node can be restarted or replaced.
+
+    Peers keep their ``httpx.AsyncClient`` (and so this transport) across a
+    restart of the node behind it; ``target`` None is a node that is down.
+    """
+
+    def __init__(self) -> None:
+        self.target: httpx.AsyncBaseTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.target is None:
+            raise httpx.ConnectError("node is down", request=request)
+        return await self.target.handle_async_request(request)
+
+
 @dataclass
 class Cluster:
     size: int = 4
@@ -74,10 +90,18 @@ class Cluster:
         return Node(config, genesis=self.genesis, key=member.node, store=store,
                     transports=self.transports)
 
+    def join(self, member: MemberKeys) -> Node:
+        """A node (fresh store) for a state admitted on the chain, or restarted with new keys."""
+        self.members = [m for m in self.members if m.state != member.state] + [member]
+        self.nodes[member.state] = self._make_node(member)
+        return self.nodes[member.state]
+
     async def start(self, states: Sequence[str] | None = None) -> None:
         for state in states or self.states:
             node = self.nodes[state]
-            self.transports[state] = httpx.ASGITransport(app=create_p2p_app(node))
+            switch = self.transports.setdefault(state, Switch())
+            assert isinstance(switch, Switch)
+            switch.target = httpx.ASGITransport(app=create_p2p_app(node))
             self.api[state] = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=create_app(node)),
                 base_url=f"http://{state.lower()}.api")
@@ -88,9 +112,12 @@ class Cluster:
         for state in states or list(self.nodes):
             if state in self.api:
                 await self.api.pop(state).aclose()
+            switch = self.transports.get(state)
+            if isinstance(switch, Switch):
+                switch.target = None
             await self.nodes[state].stop()
 
-    def envelope(self, state: str, *, type_: str = "preservation_request",
+    def envelope(self, state: str, /, *, type_: str = "preservation_request",
                  signer: SigningKey | None = None, **fields: Any) -> dict[str, Any]:
         """A signed envelope by ``state``'s demo investigator (or ``signer``)."""
         self.nonce += 1

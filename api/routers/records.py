@@ -1,4 +1,4 @@
-"""Records: submit envelopes, read them back, wait for their commit."""
+"""Records: submit envelopes (one or a batch), read them back, wait for commit, prove them."""
 
 from __future__ import annotations
 
@@ -7,28 +7,102 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import NodeDep, read_body
-from ledger.hashing import parse_hex
-from ledger.records import parse_envelope_bytes
+from api.deps import NodeDep, ReadAccess, read_body
+from api.schemas import (
+    ENVELOPE_EXAMPLE,
+    BatchRequest,
+    BatchResult,
+    InclusionProof,
+    RecordView,
+    SubmitResult,
+    errors,
+)
+from ledger.canonical import parse_json
+from ledger.errors import ClientError, EncodingError, TooLarge
+from ledger.records import parse_envelope, parse_envelope_bytes
+from node import queries
+from node.runtime import Node
 
 router = APIRouter(prefix="/v1/records", tags=["records"])
 
 
-@router.post("", status_code=202, summary="Submit one signed envelope")
+def _body_doc(example: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    # The body is read raw (canonical-JSON subset parser), so document it by hand.
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": schema, "example": example}}}}
+
+
+@router.post("", status_code=202, response_model=SubmitResult,
+             summary="Submit one signed envelope",
+             description="202 when accepted into the mempool; 200 with status `committed` "
+                         "when the same record is already on the chain (idempotent).",
+             responses={200: {"model": SubmitResult}, **errors(400, 403, 409, 413, 422, 503)},
+             openapi_extra=_body_doc(ENVELOPE_EXAMPLE, {"type": "object"}))
 async def submit(request: Request, node: NodeDep) -> JSONResponse:
     body = await read_body(request, node.config.limits.max_request_bytes)
     envelope = parse_envelope_bytes(body, max_record_bytes=node.app.params.max_record_bytes)
     result = node.admit(envelope)
-    return JSONResponse({"id": result.id, "status": result.status}, status_code=202)
+    return JSONResponse({"id": result.id, "status": result.status},
+                        status_code=200 if result.status == "committed" else 202)
 
 
-@router.get("/{record_id}", summary="A record, pending or committed")
+@router.post("/batch", response_model=BatchResult, response_model_exclude_none=True,
+             summary="Submit up to max_batch_records envelopes",
+             description="Each item is checked and admitted on its own: one bad item does "
+                         "not reject the others. `results[i].index` is the item's position.",
+             responses=errors(400, 413),
+             openapi_extra=_body_doc(BatchRequest.model_json_schema()["examples"][0],
+                                     {"$ref": "#/components/schemas/BatchRequest"}))
+async def submit_batch(request: Request, node: NodeDep) -> dict[str, Any]:
+    body = await read_body(request, node.config.limits.max_request_bytes)
+    items = _batch_items(parse_json(body), node.config.limits.max_batch_records)
+    return {"results": [_admit_one(node, i, item) for i, item in enumerate(items)]}
+
+
+def _batch_items(obj: Any, limit: int) -> list[Any]:
+    if not isinstance(obj, dict) or set(obj) != {"envelopes"} or \
+            not isinstance(obj["envelopes"], list):
+        raise EncodingError('batch body must be {"envelopes": [...]}', field="envelopes",
+                            code="bad_type")
+    items: list[Any] = obj["envelopes"]
+    if len(items) > limit:
+        raise TooLarge(f"batch has {len(items)} envelopes, limit is {limit}",
+                       field="envelopes", code="batch_too_large")
+    return items
+
+
+def _admit_one(node: Node, index: int, item: Any) -> dict[str, Any]:
+    try:
+        envelope = parse_envelope(item, max_record_bytes=node.app.params.max_record_bytes)
+        result = node.admit(envelope)
+    except ClientError as exc:
+        return {"index": index, "error": exc.to_json()["error"]}
+    return {"index": index, "id": result.id, "status": result.status}
+
+
+@router.get("/{record_id}", response_model=RecordView, dependencies=[ReadAccess],
+            summary="A record, pending or committed",
+            responses=errors(400, 401, 404))
 async def get_record(record_id: str, node: NodeDep,
                      wait: float = Query(0, ge=0, le=600,
                                          description="long-poll up to this many seconds "
+                                                     "(capped by the node's long_poll_max_s) "
                                                      "for the record to commit")
                      ) -> dict[str, Any]:
-    parse_hex(record_id, 32, "id")
+    queries.parse_record_id(record_id)
     if wait > 0:
         await node.wait_committed(record_id, min(wait, node.config.limits.long_poll_max_s))
     return node.record_view(record_id)
+
+
+@router.get("/{record_id}/proof", response_model=InclusionProof, dependencies=[ReadAccess],
+            summary="RFC 6962 inclusion proof of a committed record",
+            description="By default against the checkpoint (`ledger_size`, `ledger_root`) of "
+                        "the block that committed it; `tree_size` asks for a later size. "
+                        "`checkpoint_height` names the block whose header holds that root.",
+            responses=errors(400, 401, 404))
+async def get_proof(record_id: str, node: NodeDep,
+                    tree_size: int | None = Query(None, ge=1, description="a later log size")
+                    ) -> dict[str, Any]:
+    queries.parse_record_id(record_id)
+    return queries.record_proof(node.store, record_id, tree_size)

@@ -1,0 +1,82 @@
+"""Consortium governance as the chain records it: members, proposals, misbehaviour.
+
+The validator set of a height, with the records that changed it, is served
+by ``api.routers.validators`` (``GET /v1/validators``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict
+
+from api.deps import NodeDep, ReadAccess
+from api.schemas import errors
+
+router = APIRouter(tags=["governance"], dependencies=[ReadAccess])
+
+
+class MemberRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: str
+    name: str
+    node_pubkey: str
+    admin_pubkeys: list[str]
+    enc_pubkey: str
+    p2p_url: str
+    since_height: int
+    until_height: int | None
+    record_id: str | None
+    validating: bool
+
+
+class Members(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    height: int
+    members: list[MemberRow]
+
+
+class Proposals(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    height: int
+    proposals: list[dict[str, Any]]
+
+
+class MisbehaviourRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    evidence_id: str
+    record_id: str
+    committed_at: int
+    reporter_state: str
+    offender_state: str
+    offender_pubkey: str
+    height: int
+    round: int
+    kind: str
+
+
+class Misbehaviour(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    height: int
+    misbehaviour: list[MisbehaviourRow]
+
+
+@router.get("/v1/members", response_model=Members, responses=errors(401),
+            summary="Member states, past and present (validating: in the next height's set)")
+async def members(node: NodeDep) -> dict[str, Any]:
+    return {"height": node.app.height, "members": node.app.state.members_view()}
+
+
+@router.get("/v1/proposals", response_model=Proposals, responses=errors(400, 401),
+            summary="Membership proposals with their votes, optionally by status")
+async def proposals(node: NodeDep, status: Literal["open", "passed", "expired", "rejected"]
+                    | None = Query(None)) -> dict[str, Any]:
+    return {"height": node.app.height, "proposals": node.app.state.proposals_view(status)}
+
+
+@router.get("/v1/misbehaviour", response_model=Misbehaviour, responses=errors(400, 401),
+            summary="Recorded equivocations, optionally of one offender state")
+async def misbehaviour(node: NodeDep, state: str | None = Query(None, pattern="^[A-Z]{2}$")
+                       ) -> dict[str, Any]:
+    return {"height": node.app.height, "misbehaviour": node.app.state.misbehaviour_view(state)}
