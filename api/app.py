@@ -13,12 +13,16 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.routers import (
+    acts,
     blocks,
+    cases,
     events,
     governance,
     proofs,
     records,
+    sealed,
     search,
+    sovereignty,
     status,
     validators,
 )
@@ -51,4 +55,8 @@ def create_app(node: Node) -> FastAPI:
     install_error_handlers(app)
     for module in (records, proofs, blocks, validators, search, events, status, governance):
         app.include_router(module.router)
+    app.include_router(acts.router)
+    app.include_router(sovereignty.router)
+    app.include_router(cases.router)
+    app.include_router(sealed.router)
     return app

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ledger import merkle
+from ledger.acts_context import StoreActContext, check_act_context
 from ledger.block import BlockHeader, CommitCertificate, validators_hash
 from ledger.canonical import parse_json
 from ledger.errors import ChainError, ClientError, Conflict, EncodingError, RecordInvalid
@@ -81,6 +82,7 @@ class Application:
         self.registry = registry
         self.signatures = signatures or SignatureCache()
         self.state = ChainState.from_genesis(genesis)
+        self.acts = StoreActContext(store, self.load_envelope, self._signer_roles)
         store.check_genesis(genesis.hash())
         self._replay_state()
 
@@ -121,26 +123,36 @@ class Application:
 
     # --- records --------------------------------------------------------------------
 
-    def check_record(self, envelope: Envelope, at_time: datetime) -> None:
-        """Every rule a record must meet to enter the next block; raise ClientError."""
+    def check_record(self, envelope: Envelope, at_time: datetime,
+                     block: StoreActContext | None = None) -> None:
+        """Every rule a record must meet to enter the next block; raise ClientError.
+
+        ``block`` sees the records ahead of this one in the same block, so
+        contextual act rules (refs, custody order) treat them as committed.
+        """
         record = envelope.record
         if record["chain_id"] != self.chain_id:
             raise RecordInvalid(f"record.chain_id {record['chain_id']!r} is not this chain "
                                 f"({self.chain_id!r})", field="record.chain_id",
                                 code="wrong_chain")
-        self.registry.check(record)
-        self.state.authorise(envelope, at_time)
-        self.state.check(envelope, at_time)
         occurred = parse_time(record["occurred_at"], "record.occurred_at")
         if occurred > at_time + timedelta(milliseconds=self.params.max_clock_skew_ms):
             raise RecordInvalid("record.occurred_at is in the future beyond the allowed "
                                 "clock skew", field="record.occurred_at", code="clock_skew")
+        self.registry.check(record)
+        self.state.authorise(envelope, at_time)
+        self.state.check(envelope, at_time)
+        check_act_context(envelope, block or self.acts)
         if self.store.has_record(envelope.id):
             raise Conflict("record is already committed", field="record", code="already_committed")
         if self.store.nonce_used(envelope.signer, str(record["nonce"])):
             raise Conflict("record.nonce was already used by this signer",
                            field="record.nonce", code="duplicate_nonce")
         self.signatures.verify(envelope)
+
+    def _signer_roles(self, signer: str) -> frozenset[str]:
+        grant = self.state.keys.get(signer)
+        return grant.roles if grant is not None else frozenset()
 
     # --- blocks ---------------------------------------------------------------------
 
@@ -159,13 +171,14 @@ class Application:
         rejected: list[str] = []
         seen: set[tuple[str, str] | str] = set()
         size = 0
+        context = self.acts.with_pending(())
         for envelope in candidates:
             key = (envelope.signer, str(envelope.record["nonce"]))
             if len(chosen) >= self.params.max_block_records or \
                     size + len(envelope.leaf) > self.params.max_block_bytes:
                 break
             try:
-                self.check_record(envelope, block_time)
+                self.check_record(envelope, block_time, context)
             except ClientError:
                 rejected.append(envelope.id)
                 continue
@@ -177,6 +190,7 @@ class Application:
             if conflict is not None:
                 seen.add(conflict)
             chosen.append(envelope)
+            context.push(envelope)
             size += len(envelope.leaf)
         header = self._header(height, proposer, format_time(block_time), chosen)
         return Block(header, tuple(chosen)), rejected
@@ -217,12 +231,14 @@ class Application:
             raise ChainError(f"block holds {len(block.envelopes)} records / {size} bytes, "
                              "over the consortium limits")
         seen: set[tuple[str, str] | str] = set()
+        context = self.acts.with_pending(())
         for envelope in block.envelopes:
             key = (envelope.signer, str(envelope.record["nonce"]))
             if key in seen:
                 raise ChainError(f"block reuses nonce of signer {envelope.signer}")
             seen.add(key)
-            self.check_record(envelope, block_time)
+            self.check_record(envelope, block_time, context)
+            context.push(envelope)
             conflict = self.state.conflict_key(envelope)
             if conflict is not None and conflict in seen:
                 raise ChainError(f"block holds two governance records for {conflict}")

@@ -13,6 +13,7 @@ from ledger.canonical import parse_json
 from ledger.errors import ComityError
 from ledger.keys import SigningKey, load_signing_key, public_key_from_text, save_signing_key
 from node import devnet as devnet_mod
+from node.cli_acts import act, seal
 from node.client import ClientFailure, NodeClient, complete_record, hash_file, sign_envelope
 from node.config import ConfigError, dump_config, load_config
 from node.genesis import Genesis, load_genesis
@@ -392,6 +393,64 @@ def vote(url: str, admin_key: Path, state: str, wait_s: float, token: str | None
     _submit_governance(url, admin_key, state,
                        {"type": "member_vote", "proposal": proposal, "vote": choice},
                        wait_s, token)
+
+
+@main.group()
+def token() -> None:
+    """Bearer tokens for reading a node's API (stored only as hashes)."""
+
+
+def _data_dir(config_path: Path) -> Path:
+    try:
+        return load_config(config_path).data_dir
+    except ConfigError as exc:
+        fail(str(exc))
+        raise
+
+
+@token.command("create")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option("--role", type=click.Choice(["auditor", "investigator", "operator"]),
+              required=True)
+@click.option("--label", default="", help="who the token is for")
+def token_create(config_path: Path, role: str, label: str) -> None:
+    """Issue a token; the secret is printed once and never stored."""
+    from api.tokens import create_token
+    data_dir = _data_dir(config_path)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        token_id, secret = create_token(data_dir, role, label or role)
+    except ComityError as exc:
+        fail(str(exc))
+        return
+    click.echo(f"token id {token_id} ({role}); secret (shown once):", err=True)
+    click.echo(secret)
+
+
+@token.command("list")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+def token_list(config_path: Path) -> None:
+    """List tokens (ids, roles, labels; never secrets)."""
+    from api.tokens import list_tokens
+    for row in list_tokens(_data_dir(config_path)):
+        click.echo(json.dumps(row))
+
+
+@token.command("revoke")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.argument("token_id")
+def token_revoke(config_path: Path, token_id: str) -> None:
+    """Revoke a token; a running node refuses it from its next request."""
+    from api.tokens import revoke_token
+    try:
+        revoke_token(_data_dir(config_path), token_id)
+    except ComityError as exc:
+        fail(str(exc))
+    click.echo(f"revoked {token_id}")
+
+
+main.add_command(act)
+main.add_command(seal)
 
 
 if __name__ == "__main__":

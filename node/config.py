@@ -65,6 +65,7 @@ class NodeConfig(BaseModel):
     state: str = Field(pattern=r"^[A-Z]{2}$")
     genesis_path: Path
     node_key_path: Path
+    enc_key_path: Path | None = None     # X25519 key that opens sealed details for this state
     data_dir: Path
     api: Listen
     p2p: Listen
@@ -86,16 +87,16 @@ def load_config(path: str | Path) -> NodeConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {file} is not valid TOML: {exc}") from exc
     base = file.resolve().parent
-    for key in ("genesis_path", "node_key_path", "data_dir"):
+    for key in ("genesis_path", "node_key_path", "enc_key_path", "data_dir"):
         if key in raw and isinstance(raw[key], str):
             raw[key] = str((base / raw[key]).resolve())
     try:
         config = NodeConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"invalid config file {file}: {_describe(exc)}") from exc
-    for key in ("genesis_path", "node_key_path"):
-        target: Path = getattr(config, key)
-        if not target.is_file():
+    for key in ("genesis_path", "node_key_path", "enc_key_path"):
+        target: Path | None = getattr(config, key)
+        if target is not None and not target.is_file():
             raise ConfigError(f"config {file}: {key} = {target} does not exist")
     return config
 

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ledger.acts_templates import template
 from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from node.config import dump_config
 
@@ -81,6 +82,7 @@ def prepare(directory: Path, nodes: int, base_port: int,
             row["p2p_url"] = member["p2p_url"]
     for i, member in enumerate(members):
         _write_config(directory, member.state, rows[i], rows)
+    _write_example_act(directory, members[0].state, members[-1].state if nodes > 1 else "TH")
     (directory / "nodes.json").write_text(json.dumps(rows, indent=2) + "\n")
     return rows
 
@@ -90,10 +92,20 @@ def _write_config(directory: Path, state: str, row: dict[str, str],
     api_port = int(row["api_url"].rsplit(":", 1)[1])
     p2p_port = int(row["p2p_url"].rsplit(":", 1)[1])
     config = {"state": state, "genesis_path": "../genesis.json", "node_key_path": "node.key",
+              "enc_key_path": "enc.key",
               "data_dir": "data", "open_read": True, "log_format": "text",
               "api": {"host": "127.0.0.1", "port": api_port},
               "p2p": {"host": "127.0.0.1", "port": p2p_port}}
     (directory / state / "node.toml").write_text(dump_config(config))
+
+
+def _write_example_act(directory: Path, actor: str, territorial: str) -> None:
+    """A valid preservation request template the first command of the hint submits."""
+    example = directory / "example-act.json"
+    if not example.exists():
+        record = template("preservation_request", state=actor,
+                          territorial_states=(territorial,))
+        example.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def hint(directory: Path, rows: list[dict[str, str]]) -> str:
@@ -102,11 +114,11 @@ def hint(directory: Path, rows: list[dict[str, str]]) -> str:
     ports = " ".join(r["api_url"].rsplit(":", 1)[1] for r in rows)
     lines = ["Comity devnet: " + ", ".join(f"{r['state']} {r['api_url']}" for r in rows),
              "",
-             "Submit a preservation request as the first state's investigator and wait for it:",
+             "Submit a preservation request (example-act.json; make others with "
+             "`comity act new TYPE`) as the first state's investigator and wait for it:",
              f"  {comity} submit --node {first['api_url']} "
-             f"--key {directory / first['state'] / 'investigator.key'} --state {first['state']} "
-             "--type preservation_request --case-ref CASE-2026-0001 --territorial-state TH "
-             "--wait 20",
+             f"--key {directory / first['state'] / 'investigator.key'} "
+             f"{directory / 'example-act.json'} --wait 20",
              "Then see it committed on every node (replace ID):",
              f"  for p in {ports}; do curl -s http://127.0.0.1:$p/v1/records/ID"
              " | head -c 200; echo; done",

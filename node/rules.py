@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ledger.acts import register_acts
 from ledger.errors import RecordInvalid
 from ledger.hashing import is_hex
 from ledger.records import TypeRegistry, check_state_code, parse_time
-from ledger.roles import AUTHORITY_ACTS, INVESTIGATOR_ACTS, ROLES
+from ledger.roles import ROLES
 from node.governance import ACTIONS, VOTES, parse_evidence
 
 ADMIN_KEYS_MAX = 16
@@ -108,8 +109,8 @@ def check_misbehaviour(record: Mapping[str, Any]) -> None:
 
 def build_registry() -> TypeRegistry:
     registry = TypeRegistry()
-    for type_name in sorted(INVESTIGATOR_ACTS | AUTHORITY_ACTS):
-        registry.register(type_name)
+    # The act catalogue (ledger/acts.py) gives every act type its schema rule.
+    register_acts(registry)
     registry.register("enroll_key", check_enroll_key)
     registry.register("revoke_key", check_revoke_key)
     registry.register("member_proposal", check_member_proposal)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from consensus.messages import Equivocation
 from ledger.block import CommitCertificate
@@ -43,6 +44,7 @@ from node.mempool import Mempool
 from node.p2p import SYNC_REPLY_BYTES_MAX
 from node.peers import Peer, PeerSet
 from node.rules import build_registry
+from node.sealed_access import load_enc_key
 
 log = logging.getLogger("comity.node")
 
@@ -56,10 +58,13 @@ class Submission:
 class Node:
     def __init__(self, config: NodeConfig, *, genesis: Genesis | None = None,
                  key: SigningKey | None = None, store: Store | None = None,
-                 transports: dict[str, httpx.AsyncBaseTransport] | None = None) -> None:
+                 transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+                 enc_key: X25519PrivateKey | None = None) -> None:
         self.config = config
         self.genesis = genesis or load_genesis(config.genesis_path)
         self.key = key or load_signing_key(config.node_key_path)
+        self.enc_key = enc_key or (load_enc_key(config.enc_key_path)
+                                   if config.enc_key_path is not None else None)
         if store is None:
             config.data_dir.mkdir(parents=True, exist_ok=True)
             store = Store.open_leveldb(config.data_dir / "ledger")

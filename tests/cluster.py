@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 
 from api.app import create_app
+from ledger.acts import ACT_TYPES
+from ledger.acts_templates import template
 from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey
 from ledger.records import SCHEMA, format_time
@@ -47,6 +49,10 @@ class Switch(httpx.AsyncBaseTransport):
         if self.target is None:
             raise httpx.ConnectError("node is down", request=request)
         return await self.target.handle_async_request(request)
+
+
+_COMMON = frozenset({"schema", "type", "chain_id", "actor", "nonce", "occurred_at", "case_ref",
+                     "territorial_states", "evidence"})
 
 
 @dataclass
@@ -88,7 +94,7 @@ class Cluster:
         store = Store.open_leveldb(data_dir / "ledger") if self.data_root else \
             Store.open_memory()
         return Node(config, genesis=self.genesis, key=member.node, store=store,
-                    transports=self.transports)
+                    transports=self.transports, enc_key=member.enc)
 
     def join(self, member: MemberKeys) -> Node:
         """A node (fresh store) for a state admitted on the chain, or restarted with new keys."""
@@ -122,12 +128,17 @@ class Cluster:
         """A signed envelope by ``state``'s demo investigator (or ``signer``)."""
         self.nonce += 1
         member = self.member(state)
+        now = utcnow()
+        act_fields: dict[str, Any] = {}
+        if type_ in ACT_TYPES:  # the catalogue's required fields for this act type
+            act_fields = {k: v for k, v in template(type_, state=state, territorial_states=(
+                "TH" if state != "TH" else "VN",), now=now).items() if k not in _COMMON}
         record: dict[str, Any] = {
             "schema": SCHEMA, "type": type_, "chain_id": self.chain_id,
             "actor": {"state": state, "agency": f"{member.name} cybercrime unit"},
-            "nonce": f"test{self.nonce:012d}", "occurred_at": format_time(utcnow()),
+            "nonce": f"test{self.nonce:012d}", "occurred_at": format_time(now),
             "case_ref": "CASE-2026-0001", "territorial_states": ["TH"],
-            "evidence": [{"sha256": f"{self.nonce:064x}"}], **fields}
+            "evidence": [{"sha256": f"{self.nonce:064x}"}], **act_fields, **fields}
         key = signer or member.investigator
         return {"record": record, "signer": key.public_hex,
                 "signature": key.sign(canonical_bytes(record)).hex()}

@@ -19,9 +19,9 @@ from typing import Any
 
 import httpx
 
+from ledger.acts_templates import template
 from ledger.canonical import canonical_bytes
 from ledger.keys import load_signing_key
-from ledger.records import SCHEMA, format_time
 from node import devnet
 from node.driver import utcnow
 
@@ -83,11 +83,10 @@ class ProcNet:
 
     def envelope(self, state: str) -> dict[str, Any]:
         self.nonce += 1
-        record = {"schema": SCHEMA, "type": "preservation_request", "chain_id": devnet.CHAIN_ID,
-                  "actor": {"state": state, "agency": "cybercrime unit"},
-                  "nonce": f"proc{os.getpid()}x{self.nonce:08d}",
-                  "occurred_at": format_time(utcnow()), "case_ref": "CASE-P-1",
-                  "territorial_states": ["TH"], "evidence": [{"sha256": f"{self.nonce:064x}"}]}
+        record = template("preservation_request", state=state, case_ref="CASE-P-1",
+                          territorial_states=("TH" if state != "TH" else "VN",), now=utcnow())
+        record.update(chain_id=devnet.CHAIN_ID, nonce=f"proc{os.getpid()}x{self.nonce:08d}",
+                      evidence=[{"sha256": f"{self.nonce:064x}"}])
         key = load_signing_key(self.root / state / "investigator.key")
         return {"record": record, "signer": key.public_hex,
                 "signature": key.sign(canonical_bytes(record)).hex()}

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ledger.acts_templates import template
 from tests import independent_verifier as iv
 from tests.cluster import Cluster
 
@@ -28,13 +28,13 @@ def _signed_envelope(tmp: Path, key_pem: bytes, chain_id: str) -> dict[str, Any]
     key.write_bytes(key_pem)
     key.chmod(0o600)
     signer = _openssl("pkey", "-in", str(key), "-pubout", "-outform", "DER")[-32:].hex()
-    record = {"schema": "comity/1", "type": "preservation_request", "chain_id": chain_id,
-              "actor": {"state": "FR", "agency": "Gendarmerie nationale"},
-              "nonce": "openssl-0001", "case_ref": "FR-2026-0001",
-              "occurred_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "territorial_states": ["FR", "TH"],
-              "evidence": [{"sha256": iv.sha256_hex(b"scan of the seized laptop"),
-                            "name": "laptop.img", "bytes": 25}]}
+    # The act's own fields come from the catalogue's template (test set-up only;
+    # the verification below uses nothing from Comity).
+    record = template("preservation_request", state="FR", agency="Gendarmerie nationale",
+                      case_ref="FR-2026-0001", territorial_states=("TH",))
+    record.update({"chain_id": chain_id, "nonce": "openssl-0001",
+                   "evidence": [{"sha256": iv.sha256_hex(b"scan of the seized laptop"),
+                                 "name": "laptop.img", "size": 25}]})
     (tmp / "record.json").write_bytes(iv.jcs(record))
     _openssl("pkeyutl", "-sign", "-inkey", str(key), "-rawin", "-in", str(tmp / "record.json"),
              "-out", str(tmp / "record.sig"))

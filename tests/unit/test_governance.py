@@ -16,6 +16,8 @@ import pytest
 
 from consensus.messages import Equivocation, Vote, is_equivocation
 from consensus.signing import Ed25519Verifier
+from ledger.acts import ACT_TYPES
+from ledger.acts_templates import template
 from ledger.block import CommitCertificate, validators_hash, vote_sign_bytes
 from ledger.canonical import canonical_bytes
 from ledger.errors import ChainError, ClientError
@@ -50,9 +52,14 @@ class Chain:
     def env(self, actor: str, signer: SigningKey, type_: str = "preservation_request",
             /, **fields: Any) -> Envelope:
         self.nonce += 1
-        record = {"schema": SCHEMA, "type": type_, "chain_id": CHAIN,
+        now = utcnow()
+        act: dict[str, Any] = {}
+        if type_ in ACT_TYPES:  # the catalogue's required fields (ledger/acts.py)
+            act = template(type_, state=actor, territorial_states=(
+                "TH" if actor != "TH" else "VN",), now=now)
+        record = {**act, "schema": SCHEMA, "type": type_, "chain_id": CHAIN,
                   "actor": {"state": actor, "agency": "unit"},
-                  "nonce": f"unit{self.nonce:012d}", "occurred_at": format_time(utcnow()),
+                  "nonce": f"unit{self.nonce:012d}", "occurred_at": format_time(now),
                   **fields}
         return parse_envelope({"record": record, "signer": signer.public_hex,
                                "signature": signer.sign(canonical_bytes(record)).hex()})

@@ -1,0 +1,221 @@
+"""Act rules that need the chain: what refs point to, who may answer, custody order.
+
+Theory of operation
+-------------------
+``check_act_context(envelope, ctx)`` is a pure function of the record and of
+what ``ctx`` reports about the committed chain, so every node decides the
+same at the same height (it runs in ``Application.check_record`` after the
+registry and ``authorise``). ``ctx`` answers three questions:
+
+* ``lookup(record_id)``: the committed envelope with that id, or None;
+* ``evidence_history(sha256)``: committed envelopes listing that hash in
+  ``evidence``, in commit order;
+* ``signer_roles(pubkey)``: the roles the key is enrolled with.
+
+Rules (docs/ACTS.md, "Contextual rules"):
+
+* every ref names a committed act (``ref_not_found``, ``ref_wrong_type``);
+* ``mla_response`` answers an ``mla_request`` (or ``emergency_disclosure``) of
+  the same case, and is signed for the requested state;
+* ``sovereignty_response`` answers one act of the same case, and is signed by
+  an AUTHORITY key of a state named in that act's ``territorial_states``,
+  other than the acting state (DOMAIN.md: "Only an authority of a
+  territorial state named in the act may sign it");
+* ``custody_event`` names a non-custody record that holds its hash, and
+  follows the state machine of ``ledger/acts_custody.py``;
+* a ``preservation_request``/``technical_measure`` of phase ``extension`` or
+  ``termination`` changes an earlier one of the same type, state and case;
+  an extension ends later than what it extends.
+
+``StoreActContext`` implements ``ctx`` over the ``Store``. Records already
+chosen for the block being built or validated are not committed yet; pass
+them with ``with_pending`` so two custody events of one hash in one block are
+checked in order, exactly as if they were in consecutive blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from ledger.acts import ACT_TYPES
+from ledger.acts_custody import CustodyState, CustodyViolation, replay_lenient, step
+from ledger.errors import Forbidden, RecordInvalid
+from ledger.records import Envelope, evidence_hashes, parse_time
+from ledger.store import SEARCH_LIMIT_MAX, Store
+
+#: Bound on the custody history read for one hash (TigerStyle: a limit on everything).
+HISTORY_RECORDS_MAX = 10_000
+ANSWERABLE_BY_MLA_RESPONSE = frozenset({"mla_request", "emergency_disclosure"})
+
+
+class ActContext(Protocol):
+    def lookup(self, record_id: str) -> Envelope | None: ...
+
+    def evidence_history(self, sha256: str) -> Sequence[Envelope]: ...
+
+    def signer_roles(self, signer: str) -> frozenset[str]: ...
+
+
+Rule = Callable[[Envelope, list[Envelope], ActContext], None]
+
+
+def check_act_context(envelope: Envelope, ctx: ActContext) -> None:
+    """Raise ``RecordInvalid``/``Forbidden`` unless the act fits the committed chain."""
+    if envelope.type not in ACT_TYPES:
+        return
+    referenced = [_resolve(ctx, ref, i) for i, ref in enumerate(envelope.record.get("refs")
+                                                                 or [])]
+    rule = _RULES.get(envelope.type)
+    if rule is not None:
+        rule(envelope, referenced, ctx)
+
+
+def _resolve(ctx: ActContext, record_id: str, index: int) -> Envelope:
+    found = ctx.lookup(record_id)
+    if found is None:
+        raise RecordInvalid(f"record.refs[{index}] names no committed record",
+                            field=f"record.refs[{index}]", code="ref_not_found")
+    if found.type not in ACT_TYPES:
+        _wrong_type(index, found, "an act")
+    return found
+
+
+def _wrong_type(index: int, found: Envelope, wanted: str) -> None:
+    raise RecordInvalid(f"record.refs[{index}] is a {found.type}, it must be {wanted}",
+                        field=f"record.refs[{index}]", code="ref_wrong_type")
+
+
+def _same_case(envelope: Envelope, other: Envelope) -> None:
+    if envelope.record.get("case_ref") != other.record.get("case_ref"):
+        raise RecordInvalid(f"record.case_ref must be the case_ref of the referenced "
+                            f"{other.type} ({other.record.get('case_ref')})",
+                            field="record.case_ref", code="case_mismatch")
+
+
+def _mla_response(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
+    request = refs[0]
+    if request.type not in ANSWERABLE_BY_MLA_RESPONSE:
+        _wrong_type(0, request, "an mla_request or emergency_disclosure")
+    _same_case(envelope, request)
+    answering = envelope.actor_state
+    if request.type == "mla_request":
+        allowed = answering == request.record["requested_state"]
+    else:
+        allowed = answering in request.record["territorial_states"]
+    if not allowed:
+        raise Forbidden(f"{answering} is not the state this {request.type} was sent to",
+                        field="record.actor.state", code="not_requested_state")
+
+
+def _sovereignty_response(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
+    if "authority" not in ctx.signer_roles(envelope.signer):
+        raise Forbidden("a sovereignty_response must be signed by an authority key",
+                        field="signer", code="not_an_authority")
+    act = refs[0]
+    if act.type == "sovereignty_response":
+        _wrong_type(0, act, "an act other than a sovereignty_response")
+    state = envelope.actor_state
+    if state == act.actor_state:
+        raise Forbidden(f"{state} performed this act; only a territorial state answers it",
+                        field="record.actor.state", code="own_act")
+    if state not in (act.record.get("territorial_states") or []):
+        raise Forbidden(f"{state} is not named in the act's territorial_states",
+                        field="record.actor.state", code="not_territorial")
+    _same_case(envelope, act)
+
+
+def _custody_event(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
+    digest = envelope.record["evidence"][0]["sha256"]
+    holder = refs[0]
+    if holder.type == "custody_event":
+        _wrong_type(0, holder, "the act that holds the evidence, not a custody_event")
+    if digest not in evidence_hashes(holder.record):
+        raise RecordInvalid("record.refs[0] does not list record.evidence[0].sha256 in its "
+                            "evidence", field="record.refs[0]", code="hash_not_in_ref")
+    history = [e.record for e in ctx.evidence_history(digest) if e.type == "custody_event"]
+    state: CustodyState = replay_lenient(history)[0]
+    try:
+        step(state, envelope.record)
+    except CustodyViolation as exc:
+        if exc.code == "not_custody_holder":
+            raise Forbidden(str(exc), field="record.actor.state", code=exc.code) from exc
+        raise RecordInvalid(f"record.action: {exc}", field="record.action",
+                            code=exc.code) from exc
+
+
+_END_FIELD = {"preservation_request": "expires_at", "technical_measure": "ends_at"}
+
+
+def _phase_change(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
+    phase = envelope.record.get("phase", "initial")
+    if phase == "initial":
+        return
+    original = refs[0]
+    if original.type != envelope.type:
+        _wrong_type(0, original, f"the {envelope.type} this {phase} changes")
+    if original.actor_state != envelope.actor_state:
+        raise Forbidden(f"only {original.actor_state}, which made the original "
+                        f"{envelope.type}, may change it", field="record.actor.state",
+                        code="not_owner")
+    _same_case(envelope, original)
+    end = _END_FIELD[envelope.type]
+    if phase == "extension" and parse_time(envelope.record[end], end) <= \
+            parse_time(original.record[end], end):
+        raise RecordInvalid(f"record.{end} of an extension must be later than the "
+                            f"original's ({original.record[end]})", field=f"record.{end}",
+                            code="extension_not_later")
+
+
+_RULES: dict[str, Rule] = {
+    "mla_response": _mla_response,
+    "sovereignty_response": _sovereignty_response,
+    "custody_event": _custody_event,
+    "preservation_request": _phase_change,
+    "technical_measure": _phase_change,
+}
+
+
+class StoreActContext:
+    """``ActContext`` over a ``Store``, optionally with records pending in a block."""
+
+    def __init__(self, store: Store, load: Callable[[str], Envelope],
+                 roles: Callable[[str], frozenset[str]],
+                 pending: Sequence[Envelope] = ()) -> None:
+        self.store = store
+        self.load = load
+        self.roles = roles
+        self.pending = list(pending)
+        self._pending_by_id = {e.id: e for e in self.pending}
+
+    def with_pending(self, envelopes: Sequence[Envelope]) -> StoreActContext:
+        """The same context, also seeing ``envelopes`` (earlier records of this block)."""
+        return StoreActContext(self.store, self.load, self.roles, envelopes)
+
+    def push(self, envelope: Envelope) -> None:
+        """Let later records of the block see ``envelope`` (O(1), unlike with_pending)."""
+        self.pending.append(envelope)
+        self._pending_by_id[envelope.id] = envelope
+
+    def lookup(self, record_id: str) -> Envelope | None:
+        pending = self._pending_by_id.get(record_id)
+        if pending is not None:
+            return pending
+        return self.load(record_id) if self.store.has_record(record_id) else None
+
+    def evidence_history(self, sha256: str) -> Sequence[Envelope]:
+        out: list[Envelope] = []
+        after: int | None = None
+        while len(out) < HISTORY_RECORDS_MAX:
+            page = self.store.search("evidence", sha256, after_leaf=after,
+                                     limit=SEARCH_LIMIT_MAX)
+            out.extend(self.load(record_id) for _, record_id in page)
+            if len(page) < SEARCH_LIMIT_MAX:
+                break
+            after = page[-1][0]
+        out.extend(e for e in self.pending if sha256 in evidence_hashes(e.record))
+        return out
+
+    def signer_roles(self, signer: str) -> frozenset[str]:
+        return self.roles(signer)
+

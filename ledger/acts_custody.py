@@ -1,0 +1,121 @@
+"""The chain-of-custody state machine of one evidence hash.
+
+Theory of operation
+-------------------
+Courts accept evidence whose reliability is intact and whose collection was
+lawful (002 §11); 004 asks for a documented chain of custody. Comity records
+each step as a ``custody_event`` holding exactly one evidence hash. The
+events of a hash, in commit order, must follow this machine (docs/ACTS.md):
+
+    none ──collected──▶ collected
+    collected | transferred | examined | translated
+        ──transferred (to another holder)──▶ transferred
+        ──examined / translated──▶ examined / translated
+        ──returned / destroyed──▶ returned / destroyed   (terminal: nothing after)
+
+* The first event is ``collected``; it makes the actor's state the holder.
+* Every later event is signed for the current holder's state: only the state
+  holding the item can hand it on, examine, return or destroy it.
+  ``transferred`` names the receiving ``to`` state, which becomes the holder.
+* An event's ``occurred_at`` is not earlier than the previous event's.
+
+``replay`` is pure: the same events give the same state on every node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ledger.records import parse_time
+
+TERMINAL: Final = frozenset({"returned", "destroyed"})
+_AFTER_COLLECTION: Final = frozenset({"transferred", "examined", "translated", "returned",
+                                      "destroyed"})
+#: status -> actions allowed next.
+TRANSITIONS: Final[dict[str, frozenset[str]]] = {
+    "none": frozenset({"collected"}),
+    "collected": _AFTER_COLLECTION,
+    "transferred": _AFTER_COLLECTION,
+    "examined": _AFTER_COLLECTION,
+    "translated": _AFTER_COLLECTION,
+    "returned": frozenset(),
+    "destroyed": frozenset(),
+}
+
+
+class CustodyViolation(Exception):
+    """An event that the machine refuses; ``code`` is the API's stable code."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyState:
+    status: str = "none"
+    holder: str | None = None          # state holding the item now
+    last_at: str | None = None         # occurred_at of the last event
+    events: int = 0
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "holder": self.holder, "last_at": self.last_at,
+                "events": self.events, "terminal": self.terminal}
+
+
+def step(state: CustodyState, record: Mapping[str, Any]) -> CustodyState:
+    """The state after the custody event ``record``, or ``CustodyViolation``."""
+    action = str(record["action"])
+    actor = str(record["actor"]["state"])
+    if action not in TRANSITIONS[state.status]:
+        if state.terminal:
+            raise CustodyViolation(f"evidence was already {state.status}; no custody event "
+                                   "may follow", "custody_closed")
+        raise CustodyViolation(f"action {action!r} cannot follow {state.status!r} (allowed: "
+                               f"{', '.join(sorted(TRANSITIONS[state.status]))})",
+                               "custody_out_of_order")
+    if state.holder is not None and actor != state.holder:
+        raise CustodyViolation(f"{actor} does not hold this evidence; {state.holder} does",
+                               "not_custody_holder")
+    occurred = str(record["occurred_at"])
+    if state.last_at is not None and \
+            parse_time(occurred, "occurred_at") < parse_time(state.last_at, "occurred_at"):
+        raise CustodyViolation(f"occurred_at {occurred} is before the previous custody "
+                               f"event ({state.last_at})", "custody_out_of_order")
+    holder = actor if action == "collected" else state.holder
+    if action == "transferred":
+        holder = str(record["to"]["state"])
+    return CustodyState(action, holder, occurred, state.events + 1)
+
+
+def replay(records: Iterable[Mapping[str, Any]]) -> CustodyState:
+    """Fold custody events (commit order); raises ``CustodyViolation`` on a bad history."""
+    state = CustodyState()
+    for record in records:
+        state = step(state, record)
+    return state
+
+
+def replay_lenient(records: Iterable[Mapping[str, Any]]
+                   ) -> tuple[CustodyState, list[tuple[int, CustodyViolation]]]:
+    """Fold committed events, skipping (and reporting) those the machine refuses.
+
+    The chain only commits events that passed ``step``, so a refused one means
+    it was admitted under older or weaker rules (e.g. before the catalogue was
+    wired). Skipping it keeps later checks deterministic instead of blocking the
+    item forever; the read side shows the anomaly.
+    """
+    state = CustodyState()
+    anomalies: list[tuple[int, CustodyViolation]] = []
+    for index, record in enumerate(records):
+        try:
+            state = step(state, record)
+        except CustodyViolation as exc:
+            anomalies.append((index, exc))
+    return state, anomalies

@@ -1,0 +1,216 @@
+"""Field types shared by the act catalogue (``ledger/acts.py``), schema ``comity/1``.
+
+Theory of operation
+-------------------
+Every act record is validated by a pydantic model that describes the WHOLE
+record, including the common fields ``ledger/records.py`` already checks
+(schema, type, chain_id, actor, nonce, occurred_at and the indexed optional
+fields), so ``GET /v1/schemas`` publishes one complete JSON Schema per type:
+the "common data standard across states" of DOMAIN.md ("The proposal").
+The limits here repeat those of ``ledger/records.py`` (never looser).
+
+Models are ``strict`` (a JSON string is never coerced into a number or a
+bool) and ``extra="forbid"`` at every level. There is deliberately no free
+``details`` object in the clear: DOMAIN.md "Safeguards" asks for minimal
+metadata on the chain and no names in the clear, so anything outside the
+catalogue goes into ``sealed`` (encrypted to named states, ``ledger/sealed.py``).
+
+Cross-field rules raise ``RecordInvalid`` directly from ``model_validator``
+hooks through ``fail``: pydantic lets non-``ValueError`` exceptions through
+unchanged, so the error names the exact field (``record.expires_at``) rather
+than the model root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal, NoReturn
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    model_validator,
+)
+
+from ledger.errors import RecordInvalid
+from ledger.records import SCHEMA, parse_time
+
+ACT_CODE = "invalid_act"
+#: Comity's default cap on one preservation (Budapest Art 16(2): "up to a maximum of
+#: ninety days"); a consortium may configure another cap (``ActPolicy``).
+PRESERVATION_DAYS_MAX = 90
+
+
+@dataclass(frozen=True, slots=True)
+class ActPolicy:
+    """Consortium-configurable limits of the catalogue, passed as validation context."""
+
+    preservation_days_max: int = PRESERVATION_DAYS_MAX
+
+    def __post_init__(self) -> None:
+        assert 1 <= self.preservation_days_max <= 3660, "preservation cap out of range"
+
+StateCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+Hex32 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+#: Pseudonymous case number: no spaces, so a person's name does not fit by accident
+#: (DOMAIN.md "What an act record carries": no names of suspects in the clear).
+CaseRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")]
+#: An IANA time-zone name ("Asia/Bangkok", "UTC") or a fixed offset ("+07:00").
+TimeZone = Annotated[str, StringConstraints(
+    pattern=r"^([A-Za-z_]+(/[A-Za-z0-9_+-]+){0,2}|[+-]\d{2}:\d{2})$", max_length=64)]
+DataCategory = Literal["subscriber", "traffic", "content"]   # 002 §11
+
+
+def _check_time(value: str) -> str:
+    try:
+        parse_time(value, "time")
+    except RecordInvalid as exc:
+        raise ValueError("must be an RFC 3339 UTC time like 2026-01-31T12:00:00Z") from exc
+    return value
+
+
+Timestamp = Annotated[str, StringConstraints(
+    pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"), AfterValidator(_check_time)]
+
+
+def fail(field: str, message: str, code: str = ACT_CODE) -> NoReturn:
+    """Raise the catalogue's error for ``record.<field>``."""
+    raise RecordInvalid(f"record.{field} {message}", field=f"record.{field}", code=code)
+
+
+def when(value: str) -> datetime:
+    """A validated ``Timestamp`` as a datetime."""
+    return parse_time(value, "time")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Actor(Strict):
+    state: StateCode
+    agency: ShortText
+
+
+class EvidenceItem(Strict):
+    """One evidence item: its hash and, optionally, how it was made (DOMAIN.md)."""
+
+    sha256: Hex32
+    size: int | None = Field(None, ge=0, le=2**53 - 1)
+    media_type: ShortText | None = None
+    name: ShortText | None = None
+    tool: ShortText | None = None
+    tool_version: ShortText | None = None
+
+
+class LegalBasis(Strict):
+    instrument: ShortText                  # e.g. "Budapest Convention"
+    article: ShortText | None = None       # e.g. "Art 29"
+
+
+class Authorisation(Strict):
+    """Who approved an act, at what level, under what reference (002 §10, 004 §66)."""
+
+    reference: ShortText
+    approved_by: ShortText
+    level: Literal["judicial", "prosecutorial", "ministerial", "central_authority",
+                   "senior_police", "independent"]
+    approved_at: Timestamp | None = None
+
+
+class Custodian(Strict):
+    """The provider or other holder of the data; never a private person's name."""
+
+    name: ShortText
+    kind: Literal["service_provider", "financial_institution", "public_body",
+                  "other"] = "service_provider"
+    state: StateCode | None = None
+
+
+class Proportionality(Strict):
+    seriousness: LongText
+    less_intrusive_alternatives: LongText
+    scope: LongText | None = None
+
+
+class Consent(Strict):
+    """Budapest Art 32(b): the person with lawful authority to disclose, and proof."""
+
+    given_by: ShortText          # a role or pseudonym, e.g. "account holder (subject A)"
+    authority: Text              # why that person may lawfully disclose the data
+    sha256: Hex32                # hash of the consent document or recording
+
+
+class MediumLocation(Strict):
+    state: StateCode | None = None    # None: location unknown ("loss of location")
+    description: Text
+
+
+class Participant(Strict):
+    role: Literal["witness", "expert", "suspect", "victim", "interpreter", "judge",
+                  "prosecutor", "defence", "investigator", "other"]
+    state: StateCode
+
+
+class SealedDetails(Strict):
+    """Details encrypted to some states; the byte format is in ``ledger/sealed.py``."""
+
+    recipients: dict[StateCode, Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{160}$")]] \
+        = Field(min_length=1, max_length=50)
+    nonce: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{48}$")]
+    ciphertext: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{2}){16,}$",
+                                                 max_length=96 * 1024)]
+    plaintext_sha256: Hex32
+
+
+class ActBase(Strict):
+    """The fields every act carries (DOMAIN.md "What an act record carries")."""
+
+    schema_: Literal["comity/1"] = Field(alias="schema")
+    type: str
+    chain_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    actor: Actor
+    nonce: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+    occurred_at: Timestamp
+    case_ref: CaseRef
+    territorial_states: list[StateCode] = Field(min_length=1, max_length=50)
+    evidence: list[EvidenceItem] = Field(default_factory=list, max_length=1000)
+    refs: list[Hex32] = Field(default_factory=list, max_length=100)
+    legal_basis: LegalBasis | None = None
+    authorisation: Authorisation | None = None
+    custodian: Custodian | None = None
+    data_category: list[DataCategory] | None = Field(None, min_length=1, max_length=3)
+    approved_at: Timestamp | None = None
+    executed_at: Timestamp | None = None
+    sealed: SealedDetails | None = None
+
+    @model_validator(mode="after")
+    def _check_rules(self, info: ValidationInfo) -> ActBase:
+        context = info.context if isinstance(info.context, dict) else {}
+        policy = context.get("policy")
+        self.common_rules()
+        self.rules(policy if isinstance(policy, ActPolicy) else ActPolicy())
+        return self
+
+    def rules(self, policy: ActPolicy) -> None:
+        """Type-specific cross-field rules; each act model overrides this."""
+
+    def common_rules(self) -> None:
+        for name in ("territorial_states", "refs", "data_category"):
+            values: list[Any] = getattr(self, name) or []
+            if len(set(values)) != len(values):
+                fail(name, "must not repeat a value")
+        digests = [item.sha256 for item in self.evidence]
+        if len(set(digests)) != len(digests):
+            fail("evidence", "must not list the same sha256 twice")
+
+
+assert SCHEMA == "comity/1", "the act catalogue is written for schema comity/1"

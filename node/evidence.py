@@ -1,0 +1,282 @@
+"""Read-side views of acts: sovereignty notices and report, act answers, cases, evidence.
+
+Theory of operation
+-------------------
+Everything here reads COMMITTED records through the store's secondary
+indexes (``ledger/keyspace.py``: case_ref, evidence, territorial_state, type,
+actor_state), always in commit order, and never writes. Each function
+returns plain JSON-able dicts (shapes in docs/ACTS.md), so the routers stay
+thin. Every node holds the whole chain, so every node gives the same answer
+for the same height; only "notices" depend on the node (its own state).
+
+Answers to an act (``sovereignty_response``, ``mla_response``) carry the
+act's ``case_ref`` (a contextual rule, ``ledger/acts_context.py``), so the
+answers to an act are found by scanning its case, not the whole chain.
+
+Scans are bounded (``SCAN_RECORDS_MAX``); a view that hit the bound says so
+with ``"truncated": true`` rather than pretending to be complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ledger.acts import ACT_TYPES
+from ledger.acts_custody import replay_lenient
+from ledger.errors import ClientError, NotFound
+from ledger.hashing import is_hex
+from ledger.records import Envelope, parse_time
+from ledger.store import SEARCH_LIMIT_MAX, Store
+
+if TYPE_CHECKING:
+    from node.runtime import Node
+
+SCAN_RECORDS_MAX = 100_000
+PAGE_MAX = 500
+CASE_REF_CHARS_MAX = 128
+ANSWER_TYPES = frozenset({"sovereignty_response", "mla_response"})
+
+
+@dataclass
+class ChainView:
+    """Committed records by index, with their position and commit time."""
+
+    store: Store
+    load: Callable[[str], Envelope]
+    truncated: bool = False
+    _times: dict[int, str] = field(default_factory=dict)
+    _cases: dict[str, list[Envelope]] = field(default_factory=dict)
+
+    def scan(self, index: str, value: str, *, after_leaf: int | None = None,
+             max_records: int = SCAN_RECORDS_MAX) -> Iterator[tuple[int, Envelope]]:
+        """(leaf_index, envelope) of ``index == value`` in commit order, bounded."""
+        seen = 0
+        while seen < max_records:
+            page = self.store.search(index, value, after_leaf=after_leaf,
+                                     limit=min(SEARCH_LIMIT_MAX, max_records - seen))
+            for leaf, record_id in page:
+                yield leaf, self.load(record_id)
+            seen += len(page)
+            if len(page) < SEARCH_LIMIT_MAX:
+                return
+            after_leaf = page[-1][0]
+        self.truncated = True
+
+    def position(self, envelope: Envelope) -> dict[str, Any]:
+        located = self.store.locate(envelope.id)
+        assert located is not None, f"indexed record {envelope.id} has no locator"
+        height, leaf = located
+        return {"height": height, "leaf_index": leaf, "commit_time": self.commit_time(height)}
+
+    def commit_time(self, height: int) -> str:
+        if height not in self._times:
+            header = self.store.get_header(height)
+            assert header is not None, f"no header at committed height {height}"
+            self._times[height] = header.time
+        return self._times[height]
+
+    def case(self, case_ref: str) -> list[Envelope]:
+        if case_ref not in self._cases:
+            self._cases[case_ref] = [e for _, e in self.scan("case_ref", case_ref)]
+        return self._cases[case_ref]
+
+
+def view_of(node: Node) -> ChainView:
+    """A ``ChainView`` over a ``node.runtime.Node``."""
+    return ChainView(node.store, node.app.load_envelope)
+
+
+def parse_cursor(cursor: str | None) -> int | None:
+    """A page cursor (the last leaf index of the previous page) or None."""
+    if cursor is None:
+        return None
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise ClientError("cursor must be the next_cursor of a previous page",
+                          field="cursor", code="bad_cursor")
+    return int(cursor)
+
+
+def summary(envelope: Envelope) -> dict[str, Any]:
+    record = envelope.record
+    return {"id": envelope.id, "type": envelope.type, "actor_state": envelope.actor_state,
+            "agency": record["actor"]["agency"], "case_ref": record.get("case_ref"),
+            "occurred_at": record["occurred_at"],
+            "territorial_states": record.get("territorial_states") or [],
+            "refs": record.get("refs") or [], "sealed": "sealed" in record}
+
+
+# --- answers ---------------------------------------------------------------------------
+
+def answers_to(view: ChainView, act: Envelope) -> list[dict[str, Any]]:
+    """Committed sovereignty and MLA responses naming ``act``, in commit order."""
+    case_ref = act.record.get("case_ref")
+    if not isinstance(case_ref, str):
+        return []
+    out = []
+    for envelope in view.case(case_ref):
+        record = envelope.record
+        if envelope.type in ANSWER_TYPES and act.id in (record.get("refs") or []):
+            out.append({"id": envelope.id, "type": envelope.type,
+                        "state": envelope.actor_state,
+                        "answer": record.get("response") or record.get("status"),
+                        "ground": record.get("ground"), "reason": record.get("reason"),
+                        "occurred_at": record["occurred_at"], **view.position(envelope)})
+    return out
+
+
+def sovereignty_status(act: Envelope, answers: list[dict[str, Any]]) -> dict[str, str]:
+    """Latest sovereignty answer of each territorial state other than the actor."""
+    status = {state: "pending" for state in act.record.get("territorial_states") or []
+              if state != act.actor_state}
+    for answer in answers:
+        if answer["type"] == "sovereignty_response" and answer["state"] in status:
+            status[answer["state"]] = answer["answer"]
+    return status
+
+
+def act_view(view: ChainView, record_id: str) -> dict[str, Any]:
+    if not is_hex(record_id, 32):
+        raise ClientError("record id must be 64 lowercase hex", field="id", code="bad_hex")
+    if not view.store.has_record(record_id):
+        raise NotFound(f"no committed record with id {record_id}", field="id",
+                       code="record_not_found")
+    act = view.load(record_id)
+    answers = answers_to(view, act)
+    return {**summary(act), **view.position(act), "envelope": act.to_json(),
+            "answers": answers, "sovereignty": sovereignty_status(act, answers)}
+
+
+# --- sovereignty notices and report ------------------------------------------------------
+
+def is_foreign_act(envelope: Envelope, state: str) -> bool:
+    return envelope.type in ACT_TYPES and envelope.type != "sovereignty_response" and \
+        envelope.actor_state != state
+
+
+def _notice(view: ChainView, act: Envelope, state: str) -> dict[str, Any]:
+    mine = [a for a in answers_to(view, act)
+            if a["type"] == "sovereignty_response" and a["state"] == state]
+    return {**summary(act), **view.position(act),
+            "status": "answered" if mine else "pending",
+            "response": mine[-1] if mine else None}
+
+
+def notices(view: ChainView, state: str, *, status: str | None = None,
+            after_leaf: int | None = None, limit: int = 100) -> dict[str, Any]:
+    """Acts of foreign states on ``state``'s territory, oldest first, with their answer."""
+    if status not in (None, "pending", "answered"):
+        raise ClientError("status must be pending or answered", field="status",
+                          code="bad_query")
+    limit = max(1, min(limit, PAGE_MAX))
+    out: list[dict[str, Any]] = []
+    last: int | None = None
+    for leaf, envelope in view.scan("territorial_state", state, after_leaf=after_leaf):
+        last = leaf
+        if not is_foreign_act(envelope, state):
+            continue
+        item = _notice(view, envelope, state)
+        if status is None or item["status"] == status:
+            out.append(item)
+            if len(out) >= limit:
+                break
+    more = len(out) >= limit and last is not None
+    return {"state": state, "notices": out, "truncated": view.truncated,
+            "next_cursor": str(last) if more else None}
+
+
+def notices_in_block(envelopes: list[Envelope], state: str) -> list[dict[str, Any]]:
+    """The new notices a committed block brings ``state`` (for an SSE ``notice`` event)."""
+    return [summary(e) for e in envelopes
+            if is_foreign_act(e, state) and state in (e.record.get("territorial_states")
+                                                      or [])]
+
+
+def sovereignty_report(view: ChainView, state: str, *, from_time: str | None = None,
+                       to_time: str | None = None) -> dict[str, Any]:
+    """Counts of foreign acts on ``state``'s territory by actor state, type and answer.
+
+    ``from_time`` (inclusive) and ``to_time`` (exclusive) bound the acts'
+    ``occurred_at``; the answer counted is ``state``'s latest, or "pending".
+    """
+    start = parse_time(from_time, "from") if from_time else None
+    end = parse_time(to_time, "to") if to_time else None
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for _, envelope in view.scan("territorial_state", state):
+        if not is_foreign_act(envelope, state):
+            continue
+        occurred = parse_time(envelope.record["occurred_at"], "occurred_at")
+        if (start is not None and occurred < start) or (end is not None and occurred >= end):
+            continue
+        answer = sovereignty_status(envelope, answers_to(view, envelope)).get(state, "pending")
+        counts[(envelope.actor_state, envelope.type, answer)] += 1
+    rows = [{"actor_state": a, "type": t, "response": r, "count": n}
+            for (a, t, r), n in sorted(counts.items())]
+    return {"state": state, "from": from_time, "to": to_time, "total": sum(counts.values()),
+            "rows": rows, "truncated": view.truncated}
+
+
+REPORT_COLUMNS = ("actor_state", "type", "response", "count")
+
+
+def report_csv(report: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=REPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(report["rows"])
+    return out.getvalue()
+
+
+# --- cases and evidence ------------------------------------------------------------------
+
+def case_timeline(view: ChainView, case_ref: str, *, after_leaf: int | None = None,
+                  limit: int = 100) -> dict[str, Any]:
+    """Every committed record of a case across states, in commit order."""
+    if not 1 <= len(case_ref) <= CASE_REF_CHARS_MAX:
+        raise ClientError(f"case_ref must be 1-{CASE_REF_CHARS_MAX} characters",
+                          field="case_ref", code="bad_query")
+    limit = max(1, min(limit, PAGE_MAX))
+    entries: list[dict[str, Any]] = []
+    for _, envelope in view.scan("case_ref", case_ref, after_leaf=after_leaf,
+                                    max_records=limit):
+        entries.append({**summary(envelope), **view.position(envelope),
+                        **_highlights(envelope.record)})
+    states = sorted({e["actor_state"] for e in entries} |
+                    {s for e in entries for s in e["territorial_states"]})
+    more = len(entries) >= limit
+    return {"case_ref": case_ref, "states": states, "entries": entries,
+            "next_cursor": str(entries[-1]["leaf_index"]) if more else None}
+
+
+_HIGHLIGHTS = ("response", "status", "action", "phase", "expires_at", "ends_at",
+               "respond_by", "requested_state")
+
+
+def _highlights(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: record[k] for k in _HIGHLIGHTS if k in record}
+
+
+def evidence_view(view: ChainView, sha256: str) -> dict[str, Any]:
+    """Every committed record listing ``sha256``, and the custody state it has reached."""
+    if not is_hex(sha256, 32):
+        raise ClientError("sha256 must be 64 lowercase hex", field="sha256", code="bad_hex")
+    records = [e for _, e in view.scan("evidence", sha256)]
+    if not records:
+        raise NotFound(f"no committed record lists evidence {sha256}", field="sha256",
+                       code="evidence_not_found")
+    events = [e for e in records if e.type == "custody_event"]
+    state, anomalies = replay_lenient(e.record for e in events)
+    return {"sha256": sha256,
+            "records": [{**summary(e), **view.position(e)} for e in records],
+            "custody": {**state.to_json(),
+                        "events": [{"id": e.id, "action": e.record["action"],
+                                    "actor_state": e.actor_state,
+                                    "to": e.record.get("to"),
+                                    "occurred_at": e.record["occurred_at"]} for e in events],
+                        "anomalies": [{"event_id": events[i].id, "code": exc.code,
+                                       "message": str(exc)} for i, exc in anomalies]},
+            "truncated": view.truncated}

@@ -1,0 +1,101 @@
+"""Opening sealed details for an authorised caller of a recipient state's node.
+
+Theory of operation
+-------------------
+A node holds its state's X25519 key (``enc_pubkey`` in genesis). When an
+authorised caller asks for the sealed details of a committed record, the
+node checks that its own state is a recipient, decrypts with
+``ledger.sealed.open_sealed`` (which checks the plaintext hash), appends an
+entry to the local access log (``node/access_log.py``) and only then returns
+the plaintext. Refusals after authentication (not a recipient, failed
+integrity) are logged too, so the log shows attempts as well as reads.
+
+Where the key comes from (one seam, ``node_enc_key``): ``node.enc_key`` if
+the runtime set it (an ``X25519PrivateKey``, as the in-process cluster has),
+else the PKCS#8 PEM file at ``node.config.enc_key_path`` (proposed config key;
+the devnet writes ``DIR/<STATE>/enc.key``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from ledger.errors import ClientError, NotFound
+from ledger.sealed import NotARecipient, SealedIntegrityError, open_sealed
+from node.access_log import LOG_FILE, AccessLog
+
+if TYPE_CHECKING:
+    from node.runtime import Node
+
+
+class EncKeyUnavailable(ClientError):
+    status = 503
+    default_code = "enc_key_not_configured"
+
+
+class SealedUnreadable(ClientError):
+    status = 422
+    default_code = "sealed_integrity"
+
+
+def load_enc_key(path: Path) -> X25519PrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, X25519PrivateKey):
+        raise ValueError(f"{path} does not hold an X25519 private key")
+    return key
+
+
+def node_enc_key(node: Node) -> bytes | None:
+    """This node's X25519 private key (raw 32 bytes), or None if not configured."""
+    key = getattr(node, "enc_key", None)
+    if isinstance(key, X25519PrivateKey):
+        return key.private_bytes_raw()
+    path = getattr(node.config, "enc_key_path", None)
+    if isinstance(path, Path | str) and Path(path).is_file():
+        return load_enc_key(Path(path)).private_bytes_raw()
+    return None
+
+
+class SealedReader:
+    def __init__(self, node: Node, key: bytes | None, access_log: AccessLog) -> None:
+        self.node = node
+        self.state = node.config.state
+        self.key = key
+        self.log = access_log
+
+    @classmethod
+    def for_node(cls, node: Node) -> SealedReader:
+        return cls(node, node_enc_key(node), AccessLog(node.config.data_dir / LOG_FILE))
+
+    def read(self, record_id: str, *, token_id: str, role: str) -> dict[str, Any]:
+        if not self.node.store.has_record(record_id):
+            raise NotFound(f"no committed record with id {record_id}", field="id",
+                           code="record_not_found")
+        sealed = self.node.app.load_envelope(record_id).record.get("sealed")
+        if not isinstance(sealed, dict):
+            raise NotFound("this record carries no sealed details", field="sealed",
+                           code="no_sealed_details")
+        if self.state not in (sealed.get("recipients") or {}):
+            self._log(record_id, token_id, role, "not_a_recipient")
+            raise NotARecipient(f"{self.state} is not a recipient of these sealed details",
+                                field="sealed.recipients")
+        if self.key is None:
+            raise EncKeyUnavailable("this node has no X25519 key configured (enc_key_path)")
+        try:
+            details = open_sealed(sealed, self.state, self.key)
+        except SealedIntegrityError as exc:
+            self._log(record_id, token_id, role, "integrity_failed")
+            raise SealedUnreadable(f"sealed details failed their integrity check: {exc}",
+                                   field="sealed") from exc
+        entry = self._log(record_id, token_id, role, "ok")
+        return {"id": record_id, "state": self.state, "details": details,
+                "plaintext_sha256": sealed["plaintext_sha256"],
+                "access_log": {"seq": entry["seq"], "hash": entry["hash"]}}
+
+    def _log(self, record_id: str, token_id: str, role: str, outcome: str) -> dict[str, Any]:
+        return self.log.append(record_id=record_id, state=self.state, token_id=token_id,
+                               role=role, outcome=outcome)
