@@ -1,0 +1,57 @@
+"""CPU time and memory of a process from /proc (Linux only).
+
+CPU is read as utime + stime of /proc/<pid>/stat (all threads of the
+process), so CPU% over a window is the tick delta over the wall time; 100 %
+is one core. Peak RSS is the kernel's high-water mark VmHWM, which needs no
+sampling to catch a short spike.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    seconds: float   # CPU seconds used so far (user + system)
+    at: float        # time.monotonic() when read
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid``; 0.0 if it has gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            text = handle.read()
+    except OSError:
+        return 0.0
+    # The command name (field 2) may hold spaces or parentheses: split after
+    # the last ')'. Then utime and stime are fields 14 and 15 of the line.
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _status_kib(pid: int, name: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def peak_rss_mib(pid: int) -> float:
+    return _status_kib(pid, "VmHWM") / 1024
+
+
+def rss_mib(pid: int) -> float:
+    return _status_kib(pid, "VmRSS") / 1024
+
+
+def cpu_percent(first: CpuSample, last: CpuSample) -> float:
+    wall = last.at - first.at
+    return 0.0 if wall <= 0 else 100.0 * (last.seconds - first.seconds) / wall
