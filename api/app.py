@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.deps import ReadAccess
 from api.errors import install_error_handlers
 from api.routers import (
     acts,
+    admin,
     blocks,
+    bundle,
     cases,
     events,
     governance,
@@ -28,6 +31,7 @@ from api.routers import (
 )
 from api.tokens import TokenStore, tokens_path
 from node.events import EventHub
+from node.metrics import install_metrics
 from node.runtime import Node
 
 TAGS = [
@@ -59,4 +63,8 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(sovereignty.router)
     app.include_router(cases.router)
     app.include_router(sealed.router)
+    install_metrics(app, node, sse_subscribers=lambda: len(app.state.events),
+                    dependencies=[ReadAccess])
+    app.include_router(admin.router)
+    app.include_router(bundle.router)
     return app

@@ -128,6 +128,10 @@ class MemoryKV:
                     bisect.insort(self._keys, key)
                 self._data[key] = value
 
+    def snapshot_items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every pair as of this call, in key order (a copy: later writes are not seen)."""
+        return iter([(key, self._data[key]) for key in self._keys])
+
     def close(self) -> None:
         """Nothing to release; the contents stay so a test can reopen a Store over them."""
 
@@ -193,6 +197,24 @@ class LevelDBKV:
             write_batch.write()
         except (plyvel.Error, RuntimeError) as exc:
             raise self._fail(exc) from exc
+
+    def snapshot_items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every pair as of this call, in key order, from a LevelDB snapshot: writes made
+        while the caller iterates are not seen, so a backup is one consistent state."""
+        try:
+            snapshot = self._db.snapshot()
+        except (plyvel.Error, RuntimeError) as exc:
+            raise self._fail(exc) from exc
+        return self._drain_snapshot(snapshot)
+
+    def _drain_snapshot(self, snapshot: plyvel.Snapshot) -> Iterator[tuple[bytes, bytes]]:
+        try:
+            with snapshot.iterator() as iterator:
+                yield from iterator
+        except (plyvel.Error, RuntimeError) as exc:
+            raise self._fail(exc) from exc
+        finally:
+            snapshot.close()
 
     def close(self) -> None:
         if not self._db.closed:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from ledger.keys import SigningKey, load_signing_key, save_signing_key
 from ledger.records import format_time
 from node.driver import utcnow
+from node.genesis import full_consensus
 
 DEMO_STATES: tuple[tuple[str, str], ...] = (
     ("CN", "China"), ("FR", "France"), ("TH", "Thailand"), ("VN", "Viet Nam"),
@@ -84,7 +85,7 @@ def build_genesis(chain_id: str, members: list[MemberKeys], p2p_urls: dict[str, 
     return {
         "chain_id": chain_id,
         "genesis_time": format_time(utcnow()),
-        "consensus": consensus or {},
+        "consensus": full_consensus(consensus),
         "members": [{"state": m.state, "name": m.name, "node_pubkey": m.node.public_hex,
                      "admin_pubkeys": [m.admin.public_hex], "enc_pubkey": m.enc_public_hex,
                      "p2p_url": p2p_urls[m.state]} for m in members],

@@ -14,9 +14,10 @@ from ledger.errors import ComityError
 from ledger.keys import SigningKey, load_signing_key, public_key_from_text, save_signing_key
 from node import devnet as devnet_mod
 from node.cli_acts import act, seal
+from node.cli_audit import bundle, verify, watch
 from node.client import ClientFailure, NodeClient, complete_record, hash_file, sign_envelope
 from node.config import ConfigError, dump_config, load_config
-from node.genesis import Genesis, load_genesis
+from node.genesis import Genesis, full_consensus, load_genesis
 
 
 def fail(message: str) -> None:
@@ -68,7 +69,8 @@ def genesis_new(chain_id: str, out: Path) -> None:
     if out.exists():
         fail(f"{out} exists")
     out.write_text(json.dumps({"chain_id": chain_id, "genesis_time": format_time(utcnow()),
-                               "consensus": {}, "members": [], "enrollments": []}, indent=2))
+                               "consensus": full_consensus(), "members": [],
+                               "enrollments": []}, indent=2))
     click.echo(f"wrote {out}")
 
 
@@ -451,6 +453,9 @@ def token_revoke(config_path: Path, token_id: str) -> None:
 
 main.add_command(act)
 main.add_command(seal)
+main.add_command(verify)
+main.add_command(bundle)
+main.add_command(watch)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ class Peer(BaseModel):
 class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_pending_records: int = Field(50_000, ge=1, le=10_000_000)
+    # A few blocks' worth: past that, refusing early (503) keeps CPU for ordering.
+    max_pending_records: int = Field(10_000, ge=1, le=10_000_000)
     max_pending_bytes: int = Field(256 * 1024 * 1024, ge=1024)
     max_request_bytes: int = Field(8 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     max_batch_records: int = Field(1000, ge=1, le=10_000)
@@ -59,6 +60,18 @@ class Timing(BaseModel):
     peer_request_timeout_ms: int = Field(10_000, ge=100)
 
 
+class Tls(BaseModel):
+    """TLS on both listeners; mutual TLS on P2P (see node/tls.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ca_path: Path                       # the consortium CA: peers' certificates must chain to it
+    cert_path: Path                     # this node's certificate (server and client)
+    key_path: Path
+    require_client_cert: bool = True    # P2P refuses TLS clients without a CA-signed cert
+    api: bool = True                    # serve the API over HTTPS too (no client certs there)
+
+
 class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -75,6 +88,7 @@ class NodeConfig(BaseModel):
     log_format: Literal["json", "text"] = "json"
     limits: Limits = Limits()
     timing: Timing = Timing()
+    tls: Tls | None = None
 
 
 def load_config(path: str | Path) -> NodeConfig:
@@ -90,6 +104,11 @@ def load_config(path: str | Path) -> NodeConfig:
     for key in ("genesis_path", "node_key_path", "enc_key_path", "data_dir"):
         if key in raw and isinstance(raw[key], str):
             raw[key] = str((base / raw[key]).resolve())
+    tls = raw.get("tls")
+    if isinstance(tls, dict):
+        for key in ("ca_path", "cert_path", "key_path"):
+            if isinstance(tls.get(key), str):
+                tls[key] = str((base / tls[key]).resolve())
     try:
         config = NodeConfig.model_validate(raw)
     except ValidationError as exc:
@@ -98,6 +117,11 @@ def load_config(path: str | Path) -> NodeConfig:
         target: Path | None = getattr(config, key)
         if target is not None and not target.is_file():
             raise ConfigError(f"config {file}: {key} = {target} does not exist")
+    if config.tls is not None:
+        for key in ("ca_path", "cert_path", "key_path"):
+            if not getattr(config.tls, key).is_file():
+                raise ConfigError(f"config {file}: tls.{key} = "
+                                  f"{getattr(config.tls, key)} does not exist")
     return config
 
 

@@ -66,6 +66,13 @@ class PeerMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class BlockArrived:
+    """A full block fetched from a peer after a compact proposal we could not rebuild."""
+
+    block: Block
+
+
+@dataclass(frozen=True, slots=True)
 class Synced:
     blocks: tuple[tuple[Block, CommitCertificate], ...]
     source: str
@@ -78,6 +85,7 @@ class DriverStats:
     synced_blocks: int = 0
     invalid_blocks: int = 0
     last_commit_ms: float = 0.0
+    entered_height_s: float = 0.0     # loop time we entered the current height (metrics)
     rejected_sync: dict[str, int] = field(default_factory=dict)
 
 
@@ -112,7 +120,6 @@ class Driver:
         self.replica: Replica | None = None
         self.restored = self._load_wal()
         self.blocks: dict[str, Block] = {}
-        self._block_json: dict[str, dict[str, Any]] = {}
         self._awaiting: set[str] = set()
         self._next_height_seen = False
         self._last_progress = 0.0
@@ -186,6 +193,8 @@ class Driver:
             self._step(lambda r: r.on_timeout(event))
         elif isinstance(event, Synced):
             self._on_synced(event)
+        elif isinstance(event, BlockArrived):
+            self._on_block_arrived(event.block)
         elif event == "tick":
             self._on_tick()
         self._maybe_enter()
@@ -227,10 +236,14 @@ class Driver:
         item: dict[str, Any] = {"msg": msg.to_json()}
         size = 400
         if isinstance(msg, Proposal):
-            block_json = self._block_json.get(msg.block_hash)
-            if block_json is not None:
-                item["block"] = block_json
-                size += sum(len(e.leaf) for e in self.blocks[msg.block_hash].envelopes)
+            block = self.blocks.get(msg.block_hash)
+            if block is not None:
+                # A compact block: the header and the record ids. Peers hold the
+                # records already (gossip) and rebuild the block from their
+                # mempool; one that misses some fetches the whole block from us.
+                item["header"] = block.header.to_json()
+                item["ids"] = [e.id for e in block.envelopes]
+                size += 70 * len(block.envelopes)
         self.broadcast(item, size)
 
     def _keep_evidence(self, evidence: Equivocation) -> None:
@@ -262,6 +275,7 @@ class Driver:
                                    self.timeouts, restored=restored)
             self.restored = None
         self._next_height_seen = False
+        self.stats.entered_height_s = asyncio.get_running_loop().time()
         self._absorb(self.replica.enter_height(next_height, validators))
 
     def _want_height(self, height: int) -> bool:
@@ -303,6 +317,12 @@ class Driver:
         if block is not None and block.hash in self._awaiting:
             self._validate(block.hash)
 
+    def _on_block_arrived(self, block: Block) -> None:
+        if self.app.height < block.height <= self.app.height + 2:
+            self._cache_block(block)
+            if block.hash in self._awaiting:
+                self._validate(block.hash)
+
     def _cache_block(self, block: Block) -> None:
         if block.hash in self.blocks:
             return
@@ -312,11 +332,9 @@ class Driver:
             if len(self.blocks) >= BLOCK_CACHE_MAX:
                 return
         self.blocks[block.hash] = block
-        self._block_json[block.hash] = block.to_json()
 
     def _drop_block(self, block_hash: str) -> None:
         self.blocks.pop(block_hash, None)
-        self._block_json.pop(block_hash, None)
 
     def _validate(self, block_hash: str) -> None:
         block = self.blocks.get(block_hash)
@@ -363,6 +381,9 @@ class Driver:
         self._awaiting.clear()
         self._next_height_seen = False
         self.stats.commits += 1
+        log.info("committed height %d round %d: %d records", block.height, certificate.round,
+                 len(block.envelopes), extra={"height": block.height, "round": certificate.round,
+                                              "records": len(block.envelopes)})
         self._last_progress = asyncio.get_running_loop().time()
         self.on_commit(block, certificate)
 

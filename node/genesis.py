@@ -36,19 +36,26 @@ _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 class ConsensusParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    propose_timeout_ms: int = Field(1000, ge=10, le=600_000)
+    # Timeouts only cost time when something fails; they must exceed the time a
+    # loaded node needs to receive and validate a full block, or rounds fail.
+    propose_timeout_ms: int = Field(3000, ge=10, le=600_000)
     propose_timeout_delta_ms: int = Field(500, ge=0, le=600_000)
-    prevote_timeout_ms: int = Field(500, ge=10, le=600_000)
-    prevote_timeout_delta_ms: int = Field(250, ge=0, le=600_000)
-    precommit_timeout_ms: int = Field(500, ge=10, le=600_000)
-    precommit_timeout_delta_ms: int = Field(250, ge=0, le=600_000)
-    max_block_records: int = Field(2000, ge=1, le=100_000)
+    prevote_timeout_ms: int = Field(1000, ge=10, le=600_000)
+    prevote_timeout_delta_ms: int = Field(500, ge=0, le=600_000)
+    precommit_timeout_ms: int = Field(1000, ge=10, le=600_000)
+    precommit_timeout_delta_ms: int = Field(500, ge=0, le=600_000)
+    max_block_records: int = Field(1000, ge=1, le=100_000)
     max_block_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     max_record_bytes: int = Field(64 * 1024, ge=1024, le=1024 * 1024)
     max_clock_skew_ms: int = Field(10 * 60 * 1000, ge=1000)
     block_time_skew_ms: int = Field(30_000, ge=100)
     heartbeat_interval_ms: int = Field(60_000, ge=100)
     proposal_expiry_blocks: int = Field(1000, ge=1)
+
+
+def full_consensus(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every consensus parameter: this software's defaults, then ``overrides``."""
+    return ConsensusParams(**(overrides or {})).model_dump()
 
 
 class Member(BaseModel):
@@ -76,9 +83,21 @@ class Genesis(BaseModel):
 
     chain_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     genesis_time: str
-    consensus: ConsensusParams = ConsensusParams()
+    consensus: ConsensusParams
     members: tuple[Member, ...] = Field(min_length=1, max_length=500)
-    enrollments: tuple[Enrollment, ...] = ()
+    enrollments: tuple[Enrollment, ...]
+
+    @field_validator("consensus", mode="before")
+    @classmethod
+    def _explicit(cls, value: object) -> object:
+        # The genesis hash covers the document as written. If a parameter were
+        # left to this software's default, two versions with different
+        # defaults would hash (and run) the same file differently.
+        if isinstance(value, dict):
+            missing = sorted(set(ConsensusParams.model_fields) - set(value))
+            if missing:
+                raise ValueError(f"consensus must list every parameter; missing {missing}")
+        return value
 
     @field_validator("genesis_time")
     @classmethod

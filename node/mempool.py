@@ -26,6 +26,17 @@ class SignatureCache:
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._max_entries = max_entries
 
+    def __contains__(self, envelope: object) -> bool:
+        if not isinstance(envelope, Envelope):
+            return False
+        return (envelope.id, envelope.signer, envelope.signature) in self._seen
+
+    def remember(self, envelope: Envelope) -> None:
+        """Record that ``envelope``'s signature verified (checked elsewhere, e.g. a thread)."""
+        self._seen[(envelope.id, envelope.signer, envelope.signature)] = None
+        if len(self._seen) > self._max_entries:
+            self._seen.popitem(last=False)
+
     def verify(self, envelope: Envelope) -> None:
         key = (envelope.id, envelope.signer, envelope.signature)
         if key in self._seen:

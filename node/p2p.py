@@ -18,8 +18,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from consensus.messages import message_from_json
+from consensus.messages import Proposal, message_from_json
+from ledger.block import BlockHeader
 from ledger.errors import ClientError, ComityError, PeerFault
+from ledger.records import parse_envelope
 from node.application import Block
 from node.driver import PeerMessage
 from node.peers import now_ms
@@ -66,8 +68,13 @@ def create_p2p_app(node: Node) -> Starlette:
         items = payload.get("items")
         if not isinstance(items, list):
             return _json({"error": {"code": "peer_fault", "message": "items missing"}}, 400)
-        for item in items:
-            _take_item(node, sender, item)
+        records = [item["record"] for item in items
+                   if isinstance(item, dict) and "record" in item and "msg" not in item]
+        for item in items:  # consensus first: it must never wait behind gossip
+            if not (isinstance(item, dict) and "record" in item and "msg" not in item):
+                _take_item(node, sender, item)
+        if records:
+            await _take_records(node, sender, records)
         return _json({"height": node.app.height})
 
     async def blocks(request: Request) -> Response:
@@ -81,6 +88,16 @@ def create_p2p_app(node: Node) -> Starlette:
                                     "message": "from_height and limit must be positive"}}, 400)
         return _json({"height": node.app.height, "blocks": node.blocks_for_sync(start, limit)})
 
+    async def block_by_hash(request: Request) -> Response:
+        try:
+            _, payload = await authenticated(request)
+        except PeerFault as exc:
+            return _json({"error": {"code": "peer_fault", "message": str(exc)}}, 403)
+        block = node.block_by_hash(str(payload.get("hash", "")))
+        if block is None:
+            return _json({"error": {"code": "not_found", "message": "no such block"}}, 404)
+        return _json({"block": block.to_json()})
+
     async def status(request: Request) -> Response:
         try:
             await authenticated(request)
@@ -90,6 +107,7 @@ def create_p2p_app(node: Node) -> Starlette:
 
     return Starlette(routes=[Route("/p2p/v1/batch", batch, methods=["POST"]),
                              Route("/p2p/v1/blocks", blocks, methods=["POST"]),
+                             Route("/p2p/v1/block", block_by_hash, methods=["POST"]),
                              Route("/p2p/v1/status", status, methods=["POST"])])
 
 
@@ -106,11 +124,55 @@ def _take_item(node: Node, sender: str, item: Any) -> None:
                 params = node.app.params
                 block = Block.from_json(item["block"], max_record_bytes=params.max_record_bytes,
                                         max_records=params.max_block_records)
+            elif "header" in item and isinstance(msg, Proposal):
+                block = _rebuild(node, sender, msg, item)
             if not node.driver.post(PeerMessage(msg, block)):
                 node.metrics_peer_fault("inbox full")
-        elif "record" in item:
-            node.accept_gossip(item["record"])
+        else:
+            node.metrics_peer_fault("batch item is neither a message nor a record")
     except ClientError as exc:
         log.debug("peer item from %s refused: %s", sender[:16], exc)
     except ComityError as exc:
         node.metrics_peer_fault(str(exc))
+
+
+def _rebuild(node: Node, sender: str, msg: Proposal, item: dict[str, Any]) -> Block | None:
+    """A compact proposal's block from our mempool, or None (then fetch it in full)."""
+    if node.driver.blocks.get(msg.block_hash) is not None:
+        return None  # we already hold it
+    header = BlockHeader.from_json(item["header"])
+    ids = item.get("ids")
+    if not isinstance(ids, list) or len(ids) != header.record_count or \
+            len(ids) > node.app.params.max_block_records:
+        raise PeerFault("compact proposal: ids do not match the header's record_count")
+    envelopes = [node.mempool.get(rid) if isinstance(rid, str) else None for rid in ids]
+    if any(e is None for e in envelopes):
+        node.fetch_block(sender, msg.block_hash, header.height)
+        return None
+    return Block(header, tuple(e for e in envelopes if e is not None))
+
+
+async def _take_records(node: Node, sender: str, raw: list[Any]) -> None:
+    """Gossiped envelopes: parse, verify signatures off the loop, then admit.
+
+    With a full mempool they are dropped unread: the origin node still holds
+    them and will propose them itself.
+    """
+    if len(node.mempool) + len(raw) > node.mempool.max_records:
+        node.metrics_peer_fault("gossip dropped: mempool full")
+        return
+    max_bytes = node.app.params.max_record_bytes
+    envelopes = []
+    for obj in raw:
+        try:
+            envelopes.append(parse_envelope(obj, max_record_bytes=max_bytes))
+        except ClientError as exc:
+            node.metrics_peer_fault(f"gossiped envelope refused: {exc.code}")
+    await node.verify_signatures(envelopes)
+    for envelope in envelopes:
+        try:
+            node.accept_gossip(envelope)
+        except ClientError as exc:
+            log.debug("gossiped record from %s refused: %s", sender[:16], exc)
+        except ComityError as exc:
+            node.metrics_peer_fault(str(exc))

@@ -47,14 +47,32 @@ class PeerStats:
     last_seen_s: float = 0.0
 
 
+Item = tuple[dict[str, Any], int]
+
+#: A gossip batch stays small so the receiver, which verifies its records,
+#: never holds its event loop for long on one request.
+GOSSIP_BATCH_BYTES_MAX = 1024 * 1024
+
+
 @dataclass
 class Peer:
+    """One peer and its two lanes: consensus messages, and record gossip.
+
+    Each lane has its own bounded queue and sender task, so votes and
+    proposals never wait behind thousands of gossiped records.
+    """
+
     state: str
     url: str
     client: httpx.AsyncClient
-    queue: asyncio.Queue[tuple[dict[str, Any], int]]
+    queue: asyncio.Queue[Item]          # consensus lane
+    gossip: asyncio.Queue[Item]         # record gossip lane
     stats: PeerStats = field(default_factory=PeerStats)
     task: asyncio.Task[None] | None = None
+    gossip_task: asyncio.Task[None] | None = None
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return [t for t in (self.task, self.gossip_task) if t is not None]
 
 
 class PeerSet:
@@ -78,48 +96,58 @@ class PeerSet:
         client = httpx.AsyncClient(base_url=url, transport=transport, timeout=self.timeout_s,
                                    verify=verify, cert=cert,
                                    limits=httpx.Limits(max_connections=4))
-        self.peers[state] = Peer(state, url, client, asyncio.Queue(self.queue_max))
+        self.peers[state] = Peer(state, url, client, asyncio.Queue(self.queue_max),
+                                 asyncio.Queue(self.queue_max))
 
     async def remove(self, state: str) -> None:
         """Stop sending to ``state`` (it left the validator set): drop its queue and link."""
         peer = self.peers.pop(state, None)
         if peer is None:
             return
-        if peer.task is not None:
-            peer.task.cancel()
+        for task in peer.tasks():
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await peer.task
+                await task
         await peer.client.aclose()
 
     def start(self) -> None:
         for peer in self.peers.values():
             if peer.task is None:
-                peer.task = asyncio.create_task(self._sender(peer), name=f"peer-{peer.state}")
+                peer.task = asyncio.create_task(
+                    self._sender(peer, peer.queue, self.batch_bytes_max),
+                    name=f"peer-{peer.state}")
+            if peer.gossip_task is None:
+                peer.gossip_task = asyncio.create_task(
+                    self._sender(peer, peer.gossip, min(self.batch_bytes_max,
+                                                        GOSSIP_BATCH_BYTES_MAX)),
+                    name=f"gossip-{peer.state}")
 
     async def stop(self) -> None:
         for peer in self.peers.values():
-            if peer.task is not None:
-                peer.task.cancel()
+            for task in peer.tasks():
+                task.cancel()
         for peer in self.peers.values():
-            if peer.task is not None:
+            for task in peer.tasks():
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await peer.task
+                    await task
             await peer.client.aclose()
 
-    def broadcast(self, item: dict[str, Any], size: int) -> None:
+    def broadcast(self, item: dict[str, Any], size: int, *, gossip: bool = False) -> None:
+        """Queue ``item`` for every peer: on the gossip lane, or the consensus lane."""
         for peer in self.peers.values():
-            self.send_to(peer, item, size)
+            self.send_to(peer, item, size, gossip=gossip)
 
-    def send_to(self, peer: Peer, item: dict[str, Any], size: int) -> None:
+    def send_to(self, peer: Peer, item: dict[str, Any], size: int, *,
+                gossip: bool = False) -> None:
         try:
-            peer.queue.put_nowait((item, size))
+            (peer.gossip if gossip else peer.queue).put_nowait((item, size))
         except asyncio.QueueFull:
             peer.stats.dropped_items += 1
 
-    async def _sender(self, peer: Peer) -> None:
+    async def _sender(self, peer: Peer, queue: asyncio.Queue[Item], bytes_max: int) -> None:
         backoff_s = 0.05
         while True:
-            items = await self._gather(peer)
+            items = await self._gather(queue, bytes_max)
             try:
                 await self._post_batch(peer, items)
                 backoff_s = 0.05
@@ -128,21 +156,21 @@ class PeerSet:
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, self.backoff_max_s)
 
-    async def _gather(self, peer: Peer) -> list[dict[str, Any]]:
-        item, size = await peer.queue.get()
+    async def _gather(self, queue: asyncio.Queue[Item], bytes_max: int) -> list[dict[str, Any]]:
+        item, size = await queue.get()
         items, total = [item], size
         deadline = asyncio.get_running_loop().time() + self.flush_s
-        while total < self.batch_bytes_max:
-            if peer.queue.empty():
+        while total < bytes_max:
+            if queue.empty():
                 remaining = deadline - asyncio.get_running_loop().time()
                 if remaining <= 0:
                     break
                 try:
-                    item, size = await asyncio.wait_for(peer.queue.get(), remaining)
+                    item, size = await asyncio.wait_for(queue.get(), remaining)
                 except TimeoutError:
                     break
             else:
-                item, size = peer.queue.get_nowait()
+                item, size = queue.get_nowait()
             items.append(item)
             total += size
         return items

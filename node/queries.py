@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from consensus.quorum import quorum
 from ledger.block import BlockHeader
-from ledger.errors import ClientError, NotFound, RecordInvalid
+from ledger.canonical import parse_json
+from ledger.errors import ChainError, ClientError, NotFound, RecordInvalid
 from ledger.hashing import parse_hex
 from ledger.records import parse_time
 from ledger.store import SEARCH_LIMIT_MAX, Store
@@ -42,24 +43,38 @@ BLOCKS_PAGE_MAX = 100
 
 # --- blocks ------------------------------------------------------------------------------
 
-def block_view(store: Store, height: int) -> dict[str, Any]:
+def block_view(store: Store, height: int, *, envelopes: bool = False) -> dict[str, Any]:
+    """A block; with ``envelopes`` also its envelopes, so an auditor can re-check it all."""
     header, certificate = store.get_header(height), store.get_certificate(height)
     if header is None or certificate is None:
         raise NotFound(f"no block at height {height} (chain height is {store.height})",
                        field="height", code="block_not_found")
-    return {"hash": header.hash(), "header": header.to_json(),
-            "record_ids": store.get_block_record_ids(height), "commit": certificate.to_json()}
+    ids = store.get_block_record_ids(height)
+    view = {"hash": header.hash(), "header": header.to_json(), "record_ids": ids,
+            "commit": certificate.to_json()}
+    if envelopes:
+        view["envelopes"] = [_stored_envelope(store, rid) for rid in ids]
+    return view
 
 
-def latest_block(store: Store) -> dict[str, Any]:
-    return block_view(store, store.height)
+def _stored_envelope(store: Store, record_id: str) -> Any:
+    data = store.get_envelope_bytes(record_id)
+    if data is None:
+        raise ChainError(f"record {record_id} is indexed but its envelope is missing")
+    return parse_json(data)
 
 
-def blocks_page(store: Store, from_height: int, limit: int) -> dict[str, Any]:
+def latest_block(store: Store, *, envelopes: bool = False) -> dict[str, Any]:
+    return block_view(store, store.height, envelopes=envelopes)
+
+
+def blocks_page(store: Store, from_height: int, limit: int, *,
+                envelopes: bool = False) -> dict[str, Any]:
     """Up to ``limit`` blocks from ``from_height`` on; ``next_from`` pages forward."""
     limit = max(1, min(limit, BLOCKS_PAGE_MAX))
     last = min(store.height, from_height + limit - 1)
-    blocks = [block_view(store, h) for h in range(max(from_height, 1), last + 1)]
+    blocks = [block_view(store, h, envelopes=envelopes)
+              for h in range(max(from_height, 1), last + 1)]
     return {"blocks": blocks, "next_from": last + 1 if last < store.height else None}
 
 

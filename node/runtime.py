@@ -20,24 +20,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from consensus.messages import Equivocation
 from ledger.block import CommitCertificate
 from ledger.errors import ClientError, ComityError, NotFound
-from ledger.keys import SigningKey, load_signing_key
+from ledger.keys import SigningKey, load_signing_key, verify
 from ledger.records import Envelope, parse_envelope
 from ledger.store import Store
 from node.application import Application, Block
 from node.client import complete_record, sign_envelope
 from node.config import NodeConfig
-from node.driver import Driver, Synced, utcnow
+from node.driver import BlockArrived, Driver, Synced, utcnow
 from node.genesis import Genesis, load_genesis
 from node.governance import misbehaviour_record
 from node.mempool import Mempool
@@ -45,8 +48,18 @@ from node.p2p import SYNC_REPLY_BYTES_MAX
 from node.peers import Peer, PeerSet
 from node.rules import build_registry
 from node.sealed_access import load_enc_key
+from node.tls import client_context
 
 log = logging.getLogger("comity.node")
+
+
+VERIFY_CHUNK = 64
+
+
+def _verify_all(envelopes: Sequence[Envelope]) -> list[bool]:
+    """Ed25519-verify each envelope (runs in a worker thread; pure)."""
+    return [verify(bytes.fromhex(e.signer), e.record_bytes, bytes.fromhex(e.signature))
+            for e in envelopes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +92,12 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._transports = transports if transports is not None else {}
+        tls = config.tls  # peer links trust only the consortium CA and present our cert
+        self._peer_verify: ssl.SSLContext | bool = True if tls is None else \
+            client_context(tls.ca_path, tls.cert_path, tls.key_path)
         self.peers: PeerSet | None = None
+        self._verify_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify")
+        self._fetching: set[str] = set()
         self.driver: Driver = None  # type: ignore[assignment]  # set in start()
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -93,7 +111,8 @@ class Node:
                              request_timeout_ms=timing.peer_request_timeout_ms,
                              on_height=self._peer_height)
         for state, url in self.peer_urls().items():
-            self.peers.add(state, url, self._transports.get(state))
+            self.peers.add(state, url, self._transports.get(state),
+                           verify=self._peer_verify)
         self.driver = Driver(self.app, self.mempool, self.key, self.peers.broadcast,
                              inbox_max=limits.inbox_events_max,
                              heartbeat_ms=self.genesis.consensus.heartbeat_interval_ms,
@@ -114,6 +133,7 @@ class Node:
                 await task
         if self.peers is not None:
             await self.peers.stop()
+        self._verify_pool.shutdown(wait=True, cancel_futures=True)
         self.store.close()
 
     # --- records ----------------------------------------------------------------------
@@ -128,18 +148,39 @@ class Node:
         self.app.check_record(envelope, utcnow())
         if self.mempool.add(envelope):
             if self.peers is not None:
-                self.peers.broadcast({"record": envelope.to_json()}, len(envelope.leaf))
+                # The leaf is the envelope's canonical JSON: embed it as is.
+                self.peers.broadcast({"record": orjson.Fragment(envelope.leaf)},
+                                     len(envelope.leaf), gossip=True)
             if self.driver is not None:
                 self.driver.wake()
         return Submission(envelope.id, "pending")
 
-    def accept_gossip(self, obj: Any) -> None:
-        envelope = parse_envelope(obj, max_record_bytes=self.app.params.max_record_bytes)
+    def accept_gossip(self, envelope: Envelope) -> None:
         if envelope.id in self.mempool or self.store.has_record(envelope.id):
             return
         self.app.check_record(envelope, utcnow())
         if self.mempool.add(envelope):
             self.driver.wake()
+
+    async def verify_signatures(self, envelopes: Sequence[Envelope]) -> None:
+        """Verify unseen signatures in worker threads, filling the signature cache.
+
+        libsodium releases the GIL, so this uses the second core and keeps the
+        event loop (and with it consensus) responsive under load. A signature
+        that fails is simply not cached; ``check_record`` then reports it.
+        """
+        cache = self.app.signatures
+        todo = [e for e in envelopes if e not in cache and e.id not in self.mempool]
+        if not todo:
+            return
+        loop = asyncio.get_running_loop()
+        chunks = [todo[i:i + VERIFY_CHUNK] for i in range(0, len(todo), VERIFY_CHUNK)]
+        results = await asyncio.gather(*(loop.run_in_executor(self._verify_pool, _verify_all,
+                                                              chunk) for chunk in chunks))
+        for chunk, oks in zip(chunks, results, strict=True):
+            for envelope, ok in zip(chunk, oks, strict=True):
+                if ok:
+                    cache.remember(envelope)
 
     async def wait_committed(self, record_id: str, timeout_s: float) -> bool:
         if self.store.has_record(record_id):
@@ -214,7 +255,8 @@ class Node:
         for state, url in wanted.items():
             if state not in self.peers.peers:
                 log.info("member %s joins the validator set: adding peer %s", state, url)
-                self.peers.add(state, url, self._transports.get(state))
+                self.peers.add(state, url, self._transports.get(state),
+                               verify=self._peer_verify)
         self.peers.start()
         for state in [s for s in self.peers.peers if s not in wanted]:
             log.info("member %s left the validator set: removing its peer link", state)
@@ -265,6 +307,47 @@ class Node:
 
     def _behind(self, height: int) -> None:
         self._behind_hint = max(self._behind_hint, height)
+
+    def block_by_hash(self, block_hash: str) -> Block | None:
+        """A proposed block we hold, or a committed one, by its hash."""
+        block = self.driver.blocks.get(block_hash) if self.driver is not None else None
+        if block is not None:
+            return block
+        height = self.store.height_of_block(block_hash) if len(block_hash) == 64 else None
+        stored = self.app.stored_block(height) if height is not None else None
+        return stored[0] if stored is not None else None
+
+    def fetch_block(self, sender: str, block_hash: str, height: int) -> None:
+        """Fetch a proposed block in full from the peer that proposed it (background)."""
+        if block_hash in self._fetching or self.peers is None:
+            return
+        state = next((v.state for v in self.app.state.validators(height)
+                      if v.pubkey == sender), None)
+        peer = self.peers.peers.get(state) if state is not None else None
+        if peer is None:
+            return
+        self._fetching.add(block_hash)
+        task = asyncio.get_running_loop().create_task(self._fetch_block(peer, block_hash))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(lambda _: self._fetching.discard(block_hash))
+
+    async def _fetch_block(self, peer: Peer, block_hash: str) -> None:
+        assert self.peers is not None
+        params = self.app.params
+        try:
+            reply = await self.peers.request(peer, "/p2p/v1/block", {"hash": block_hash})
+            block = Block.from_json(reply["block"], max_record_bytes=params.max_record_bytes,
+                                    max_records=params.max_block_records)
+        except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError,
+                ClientError) as exc:
+            log.warning("fetching block %s from %s failed: %s", block_hash[:16], peer.state, exc)
+            return
+        if block.hash != block_hash:
+            self.metrics_peer_fault("fetched block does not match its hash")
+            return
+        await self.verify_signatures(block.envelopes)
+        self.driver.post(BlockArrived(block))
 
     def blocks_for_sync(self, start: int, limit: int) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -21,6 +21,7 @@ from api.app import create_app
 from node.config import NodeConfig
 from node.p2p import create_p2p_app
 from node.runtime import Node
+from node.tls import server_cert_reqs
 
 log = logging.getLogger("comity.serve")
 
@@ -33,17 +34,31 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _uvicorn_config(app: Any, host: str, port: int) -> uvicorn.Config:
+def _uvicorn_config(app: Any, host: str, port: int,
+                    tls: dict[str, Any] | None = None) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                           lifespan="off", loop="none", timeout_graceful_shutdown=3,
-                          limit_concurrency=2048, backlog=2048)
+                          limit_concurrency=2048, backlog=2048, **(tls or {}))
+
+
+def _tls_options(config: NodeConfig, *, p2p: bool) -> dict[str, Any] | None:
+    """uvicorn's ssl_* options: P2P demands a CA-signed client cert (mutual TLS); the API
+    serves HTTPS to ordinary clients, who authenticate with bearer tokens instead."""
+    tls = config.tls
+    if tls is None or not (p2p or tls.api):
+        return None
+    require = p2p and tls.require_client_cert
+    return {"ssl_certfile": str(tls.cert_path), "ssl_keyfile": str(tls.key_path),
+            "ssl_ca_certs": str(tls.ca_path), "ssl_cert_reqs": server_cert_reqs(require)}
 
 
 async def serve(config: NodeConfig) -> None:
     node = Node(config)
     await node.start()
-    servers = [_Server(_uvicorn_config(create_app(node), config.api.host, config.api.port)),
-               _Server(_uvicorn_config(create_p2p_app(node), config.p2p.host, config.p2p.port))]
+    servers = [_Server(_uvicorn_config(create_app(node), config.api.host, config.api.port,
+                                       _tls_options(config, p2p=False))),
+               _Server(_uvicorn_config(create_p2p_app(node), config.p2p.host, config.p2p.port,
+                                       _tls_options(config, p2p=True)))]
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -53,8 +68,10 @@ async def serve(config: NodeConfig) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
-    log.info("API on http://%s:%d, P2P on http://%s:%d", config.api.host, config.api.port,
-             config.p2p.host, config.p2p.port)
+    api_scheme = "https" if _tls_options(config, p2p=False) else "http"
+    p2p_scheme = "https" if config.tls else "http"
+    log.info("API on %s://%s:%d, P2P on %s://%s:%d", api_scheme, config.api.host,
+             config.api.port, p2p_scheme, config.p2p.host, config.p2p.port)
     try:
         await asyncio.gather(*(server.serve() for server in servers))
     finally:

@@ -19,7 +19,7 @@ from api.schemas import (
 )
 from ledger.canonical import parse_json
 from ledger.errors import ClientError, EncodingError, TooLarge
-from ledger.records import parse_envelope, parse_envelope_bytes
+from ledger.records import Envelope, parse_envelope, parse_envelope_bytes
 from node import queries
 from node.runtime import Node
 
@@ -40,7 +40,9 @@ def _body_doc(example: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]
              openapi_extra=_body_doc(ENVELOPE_EXAMPLE, {"type": "object"}))
 async def submit(request: Request, node: NodeDep) -> JSONResponse:
     body = await read_body(request, node.config.limits.max_request_bytes)
+    node.mempool.check_room(1)  # refuse cheaply before parsing when the pool is full
     envelope = parse_envelope_bytes(body, max_record_bytes=node.app.params.max_record_bytes)
+    await node.verify_signatures([envelope])
     result = node.admit(envelope)
     return JSONResponse({"id": result.id, "status": result.status},
                         status_code=200 if result.status == "committed" else 202)
@@ -55,8 +57,16 @@ async def submit(request: Request, node: NodeDep) -> JSONResponse:
                                      {"$ref": "#/components/schemas/BatchRequest"}))
 async def submit_batch(request: Request, node: NodeDep) -> dict[str, Any]:
     body = await read_body(request, node.config.limits.max_request_bytes)
+    node.mempool.check_room(1)  # refuse cheaply before parsing when the pool is full
     items = _batch_items(parse_json(body), node.config.limits.max_batch_records)
-    return {"results": [_admit_one(node, i, item) for i, item in enumerate(items)]}
+    parsed: list[Envelope | ClientError] = []
+    for item in items:
+        try:
+            parsed.append(parse_envelope(item, max_record_bytes=node.app.params.max_record_bytes))
+        except ClientError as exc:
+            parsed.append(exc)
+    await node.verify_signatures([e for e in parsed if isinstance(e, Envelope)])
+    return {"results": [_admit_one(node, i, item) for i, item in enumerate(parsed)]}
 
 
 def _batch_items(obj: Any, limit: int) -> list[Any]:
@@ -71,10 +81,11 @@ def _batch_items(obj: Any, limit: int) -> list[Any]:
     return items
 
 
-def _admit_one(node: Node, index: int, item: Any) -> dict[str, Any]:
+def _admit_one(node: Node, index: int, item: Envelope | ClientError) -> dict[str, Any]:
     try:
-        envelope = parse_envelope(item, max_record_bytes=node.app.params.max_record_bytes)
-        result = node.admit(envelope)
+        if isinstance(item, ClientError):
+            raise item
+        result = node.admit(item)
     except ClientError as exc:
         return {"index": index, "error": exc.to_json()["error"]}
     return {"index": index, "id": result.id, "status": result.status}

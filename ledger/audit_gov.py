@@ -1,0 +1,270 @@
+"""Governance replay for the offline auditor: who validates and who may sign, per height.
+
+Theory of operation
+-------------------
+An auditor must know, for every height H, the validator set that signs the
+certificate of block H and which keys may sign which record types for which
+state. Both are deterministic functions of the genesis document and the
+governance records of blocks 1..H-1 (docs/GOVERNANCE.md). This module
+re-implements that function from the documentation, independently of
+``node/state.py`` and ``node/governance.py``, with the standard library only:
+
+* keys: genesis admin keys (role ``admin``) and genesis enrolments;
+  ``enroll_key`` grants (or renews) a key from the next block, ``revoke_key``
+  refuses it in every later block; ``not_after`` is compared with the block time;
+* a validator node key of height H may sign ``misbehaviour`` (role ``node``);
+* membership: ``member_proposal`` opens a proposal (``rotate_key`` is decided
+  by the block that commits it); ``member_vote`` tallies the votes of the
+  member states of H: ``3*yes > 2*n`` passes, ``3*(n-no) <= 2*n`` rejects; a
+  proposal committed at P takes votes in P+1..P+expiry. A decision in block H
+  schedules the new set at H+2, built from the newest scheduled set.
+
+Simplifications, on purpose: this replay checks what decides validator sets
+and signing rights (unknown/closed/expired proposals, double votes, re-keying
+another state, an open proposal about the same state) but not the remaining
+state rules of governance records (``last_admin``, ``key_already_enrolled``,
+``not_after_past``, misbehaviour evidence) nor act field rules, nonce
+uniqueness or clock skew: those the certificate's quorum vouches for. A
+record that would break them does not change what the replay derives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, NamedTuple
+
+from ledger.errors import VerificationError
+
+#: A copy of ``ledger/roles.py`` ROLE_TYPES, as data: the auditor does not import
+#: the node's code. tests/unit/test_audit_core.py checks that the two are equal.
+ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
+    "investigator": frozenset({
+        "art32_access", "custody_event", "eio", "emergency_disclosure", "epoc", "epoc_pr",
+        "joint_investigation", "online_extraction", "preservation_request",
+        "production_order", "realtime_collection", "remote_inspection", "search_seizure",
+        "spontaneous_information", "technical_measure", "video_conference"}),
+    "authority": frozenset({
+        "custody_event", "eio", "emergency_disclosure", "epoc", "epoc_pr",
+        "joint_investigation", "mla_request", "mla_response", "preservation_request",
+        "production_order", "sovereignty_response", "spontaneous_information",
+        "technical_measure"}),
+    "auditor": frozenset(),
+    "admin": frozenset({"enroll_key", "member_proposal", "member_vote", "misbehaviour",
+                        "revoke_key"}),
+    "node": frozenset({"misbehaviour"}),
+}
+#: Record types that change what this replay tracks (misbehaviour changes nothing here).
+GOVERNANCE_TYPES: Final = ("enroll_key", "revoke_key", "member_proposal", "member_vote")
+CHANGE_DELAY_BLOCKS: Final = 2
+
+
+class AuditFailure(VerificationError):
+    """The chain or bundle fails a check. ``height`` is where (None: not tied to one)."""
+
+    def __init__(self, code: str, detail: str, *, height: int | None = None) -> None:
+        where = f"height {height}: " if height is not None else ""
+        super().__init__(f"{where}{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.height = height
+
+
+class Seat(NamedTuple):
+    """One validator: a member state and its node key."""
+
+    state: str
+    pubkey: str
+
+
+@dataclass(slots=True)
+class Grant:
+    state: str
+    roles: frozenset[str]
+    not_after: str | None = None
+    revoked_at: int | None = None
+
+
+@dataclass(slots=True)
+class Proposal:
+    id: str
+    action: str
+    subject: str
+    height: int
+    record: Mapping[str, Any]
+    votes: dict[str, str] = field(default_factory=dict)
+    status: str = "open"          # open | passed | rejected; "expired" is derived
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A validator-set change: effective from ``height``, decided by ``record_ids``."""
+
+    height: int
+    decided_at: int
+    action: str
+    state: str
+    record_ids: tuple[str, ...]
+
+
+def parse_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+class GovState:
+    """The replayed governance state after the blocks applied so far."""
+
+    def __init__(self, genesis: Mapping[str, Any]) -> None:
+        self.chain_id: str = genesis["chain_id"]
+        self.expiry_blocks: int = genesis["consensus"]["proposal_expiry_blocks"]
+        self.keys: dict[str, Grant] = {}
+        self.proposals: dict[str, Proposal] = {}
+        self.changes: list[Change] = []
+        for member in genesis["members"]:
+            for admin in member["admin_pubkeys"]:
+                self.keys[admin] = Grant(member["state"], frozenset({"admin"}))
+        for grant in genesis["enrollments"]:
+            self.keys[grant["pubkey"]] = Grant(grant["state"], frozenset(grant["roles"]))
+        first = tuple(sorted(Seat(m["state"], m["node_pubkey"]) for m in genesis["members"]))
+        self.sets: dict[int, tuple[Seat, ...]] = {1: first}
+        self.node_keys: set[str] = {s.pubkey for s in first}
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def validators(self, height: int) -> tuple[Seat, ...]:
+        """The set of ``height``: the latest scheduled at or below it."""
+        return self.sets[max(h for h in self.sets if h <= max(height, 1))]
+
+    def known_through(self) -> int:
+        """Sets are known up to this height (the newest scheduled change)."""
+        return max(self.sets)
+
+    def authorise(self, height: int, block_time: datetime, signer: str,
+                  record: Mapping[str, Any]) -> tuple[str, str] | None:
+        """None if ``signer`` may sign ``record`` in block ``height``, else (code, detail)."""
+        seats = self.validators(height)
+        grant = self.keys.get(signer) or next(
+            (Grant(s.state, frozenset({"node"})) for s in seats if s.pubkey == signer), None)
+        if grant is None:
+            return "signer_not_enrolled", f"signer {signer[:16]}… is not an enrolled key"
+        if grant.revoked_at is not None:
+            return "signer_revoked", f"signer was revoked at height {grant.revoked_at}"
+        if grant.not_after is not None and block_time > parse_utc(grant.not_after):
+            return "signer_expired", f"signer's enrolment ended at {grant.not_after}"
+        actor = record["actor"]["state"]
+        if actor != grant.state:
+            return "wrong_state", f"actor.state {actor} but the signer is enrolled for {grant.state}"
+        if grant.state not in {s.state for s in seats}:
+            return "state_not_member", f"{grant.state} is not a member at height {height}"
+        allowed = frozenset().union(*(ROLE_TYPES.get(r, frozenset()) for r in grant.roles))
+        if record["type"] not in allowed:
+            return "role_not_allowed", f"roles {sorted(grant.roles)} may not sign {record['type']!r}"
+        return None
+
+    def _key_in_use(self, pubkey: str) -> bool:
+        return pubkey in self.keys or pubkey in self.node_keys
+
+    # --- effects of one block --------------------------------------------------------------
+
+    def apply_block(self, height: int, records: list[tuple[str, Mapping[str, Any]]]) -> None:
+        """Apply the governance records (id, record) of block ``height``, in block order."""
+        for record_id, record in records:
+            handler = _HANDLERS.get(record["type"])
+            if handler is None:
+                continue
+            try:
+                handler(self, height, record_id, record)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise AuditFailure("bad_governance_record",
+                                   f"record {record_id} is malformed ({exc!r})",
+                                   height=height) from exc
+
+    def _enroll(self, height: int, record_id: str, record: Mapping[str, Any]) -> None:
+        self.keys[record["pubkey"]] = Grant(record["actor"]["state"], frozenset(record["roles"]),
+                                            not_after=record.get("not_after"))
+
+    def _revoke(self, height: int, record_id: str, record: Mapping[str, Any]) -> None:
+        grant = self.keys.get(record["pubkey"])
+        if grant is None or grant.state != record["actor"]["state"]:
+            raise AuditFailure("bad_revocation", f"record {record_id} revokes a key that is "
+                               "not enrolled for its state", height=height)
+        grant.revoked_at = height
+
+    def _propose(self, height: int, record_id: str, record: Mapping[str, Any]) -> None:
+        subject, action = record["state"], record["action"]
+        for other in self.proposals.values():
+            if other.subject == subject and self._status(other, height) == "open":
+                raise AuditFailure("proposal_open", f"record {record_id} proposes about "
+                                   f"{subject} while {other.id} is open", height=height)
+        if action == "rotate_key" and subject != record["actor"]["state"]:
+            raise AuditFailure("wrong_state", f"record {record_id}: {record['actor']['state']} "
+                               f"re-keys {subject}'s node", height=height)
+        proposal = Proposal(record_id, action, subject, height, record)
+        self.proposals[record_id] = proposal
+        if action == "rotate_key":
+            self._decide(height, proposal, (record_id,))
+
+    def _vote(self, height: int, record_id: str, record: Mapping[str, Any]) -> None:
+        proposal = self.proposals.get(record["proposal"])
+        voter = record["actor"]["state"]
+        if proposal is None:
+            raise AuditFailure("unknown_proposal", f"vote {record_id} is for "
+                               f"{record['proposal']}, not a committed proposal", height=height)
+        status = self._status(proposal, height)
+        if status != "open" or voter in proposal.votes:
+            why = "already voted" if status == "open" else f"proposal is {status}"
+            raise AuditFailure("bad_vote", f"vote {record_id} by {voter}: {why}", height=height)
+        proposal.votes[voter] = record["vote"]
+        members = {s.state for s in self.validators(height)}
+        n = len(members)
+        yes = sum(1 for s, v in proposal.votes.items() if v == "yes" and s in members)
+        no = sum(1 for s, v in proposal.votes.items() if v == "no" and s in members)
+        if 3 * yes > 2 * n:
+            self._decide(height, proposal, (proposal.id, record_id))
+        elif 3 * (n - no) <= 2 * n:
+            proposal.status = "rejected"
+
+    def _status(self, proposal: Proposal, height: int) -> str:
+        if proposal.status == "open" and height > proposal.height + self.expiry_blocks:
+            return "expired"
+        return proposal.status
+
+    def _decide(self, height: int, proposal: Proposal, record_ids: tuple[str, ...]) -> None:
+        latest = self.sets[max(self.sets)]
+        new_set = self._new_set(height, proposal, latest)
+        if new_set is None:     # no longer applicable when decided: refused, never half-applied
+            proposal.status = "rejected"
+            return
+        proposal.status = "passed"
+        self.sets[height + CHANGE_DELAY_BLOCKS] = tuple(sorted(new_set))
+        self.node_keys.update(s.pubkey for s in new_set)
+        self.changes.append(Change(height + CHANGE_DELAY_BLOCKS, height, proposal.action,
+                                   proposal.subject, record_ids))
+
+    def _new_set(self, height: int, proposal: Proposal,
+                 latest: tuple[Seat, ...]) -> tuple[Seat, ...] | None:
+        record, subject = proposal.record, proposal.subject
+        states = {s.state for s in latest}
+        if proposal.action == "add":
+            keys = [record["node_pubkey"], *record["admin_pubkeys"]]
+            if subject in states or any(self._key_in_use(k) for k in keys):
+                return None
+            for admin in record["admin_pubkeys"]:
+                self.keys[admin] = Grant(subject, frozenset({"admin"}))
+            return (*latest, Seat(subject, record["node_pubkey"]))
+        if proposal.action == "remove":
+            remaining = tuple(s for s in latest if s.state != subject)
+            return remaining if remaining and len(remaining) < len(latest) else None
+        if proposal.action == "rotate_key":
+            key = record["node_pubkey"]
+            if subject not in states or self._key_in_use(key):
+                return None
+            return tuple(Seat(s.state, key) if s.state == subject else s for s in latest)
+        raise ValueError(f"unknown action {proposal.action!r}")
+
+
+_HANDLERS = {
+    "enroll_key": GovState._enroll, "revoke_key": GovState._revoke,
+    "member_proposal": GovState._propose, "member_vote": GovState._vote,
+}
