@@ -177,7 +177,15 @@ class Replica:
         return PersistedState(self.height, self.round, self.step, self.locked_value,
                               self.locked_round, self.valid_value, self.valid_round,
                               tuple(self.own_votes.values()),
-                              tuple(self.own_proposals.values()))
+                              tuple(self.own_proposals.values()), self._valid_proof())
+
+    def _valid_proof(self) -> tuple[Proposal | Vote, ...]:
+        """PROPOSAL(validRound, validValue) and its 2f+1 prevotes, if we have a valid value."""
+        if self.valid_value is None:
+            return ()
+        proposal = self.log.proposal_for(self.valid_round, self.valid_value)
+        votes = self.log.votes_for(self.valid_round, PREVOTE, self.valid_value)
+        return (*(() if proposal is None else (proposal,)), *votes)
 
     def proposer(self, round_: int) -> str:
         """proposer(h, r): validators sorted by state code, index (h + r) mod n."""
@@ -211,11 +219,24 @@ class Replica:
         for v in state.votes:
             self.own_votes[(v.round, v.type)] = v
             self.log.add_vote(v, state.round)
+        # Without the polka behind our lock, R-propose-valid-round could never fire
+        # for our own re-proposal after a restart (a deadlock the simulator found).
+        for msg in state.valid_proof:
+            if msg.signer in self.ingress.members:
+                self._log_restored(msg, state.round)
+        if state.valid_value is not None:
+            self._validity[state.valid_value] = True  # R-lock checked valid(v)
         self._out.send.extend((*state.proposals, *state.votes))
         if state.step == Step.PROPOSE:
             self._start_round(state.round)
         else:
             self.round, self.step = state.round, state.step
+
+    def _log_restored(self, msg: Proposal | Vote, round_: int) -> None:
+        if isinstance(msg, Proposal):
+            self.log.add_proposal(msg, round_)
+        else:
+            self.log.add_vote(msg, round_)
 
     def _propose(self, height: int, round_: int, block_hash: str) -> None:
         if (height, round_) != (self.height, self.round) or self.step != Step.PROPOSE \

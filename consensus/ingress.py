@@ -40,7 +40,7 @@ class Ingress:
         self._verifier = verifier
         self._rejections = rejections
         self.height = 0
-        self._members: frozenset[str] = frozenset()
+        self.members: frozenset[str] = frozenset()
         self._skip = 1
         self._buffer: dict[str, list[Proposal | Vote]] = {}
         self._peer_heights: dict[str, int] = {}
@@ -48,7 +48,7 @@ class Ingress:
 
     def set_height(self, height: int, validators: Sequence[Validator], skip: int) -> None:
         self.height = height
-        self._members = frozenset(v.pubkey for v in validators)
+        self.members = frozenset(v.pubkey for v in validators)
         self._skip = skip
         self._buffer = {}
         self._last_hint = None
@@ -70,7 +70,7 @@ class Ingress:
     def _check(self, msg: Proposal | Vote, decided: bool, log: VoteLog) -> str | None:
         if not _well_formed(msg):
             return "malformed"
-        if msg.signer not in self._members:
+        if msg.signer not in self.members:
             return "not_validator"
         if msg.height < self.height or (msg.height == self.height and decided):
             return "old_height"
@@ -96,7 +96,7 @@ class Ingress:
         if decided:
             return None
         above = sorted((h for v, h in self._peer_heights.items()
-                        if h > self.height and v in self._members), reverse=True)
+                        if h > self.height and v in self.members), reverse=True)
         if len(above) < self._skip:
             return None
         hint = above[self._skip - 1]

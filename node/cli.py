@@ -15,6 +15,7 @@ from ledger.keys import SigningKey, load_signing_key, public_key_from_text, save
 from node import devnet as devnet_mod
 from node.cli_acts import act, seal
 from node.cli_audit import bundle, verify, watch
+from node.cli_ops import compose, db, tls
 from node.client import ClientFailure, NodeClient, complete_record, hash_file, sign_envelope
 from node.config import ConfigError, dump_config, load_config
 from node.genesis import Genesis, full_consensus, load_genesis
@@ -456,6 +457,9 @@ main.add_command(seal)
 main.add_command(verify)
 main.add_command(bundle)
 main.add_command(watch)
+main.add_command(tls)
+main.add_command(db)
+main.add_command(compose)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from ledger.records import Envelope, parse_envelope
 from ledger.store import Store
 from node.application import Application, Block
 from node.client import complete_record, sign_envelope
-from node.config import NodeConfig
+from node.config import ConfigError, NodeConfig
 from node.driver import BlockArrived, Driver, Synced, utcnow
 from node.genesis import Genesis, load_genesis
 from node.governance import misbehaviour_record
@@ -54,6 +54,7 @@ log = logging.getLogger("comity.node")
 
 
 VERIFY_CHUNK = 64
+P2P_ITEM_SLACK_BYTES = 64 * 1024   # JSON framing of a proposal around its block
 
 
 def _verify_all(envelopes: Sequence[Envelope]) -> list[bool]:
@@ -84,6 +85,14 @@ class Node:
         self.store = store
         self.app = Application(self.genesis, store, build_registry())
         limits = config.limits
+        block_bytes_max = self.genesis.consensus.max_block_bytes
+        if limits.max_p2p_batch_bytes < 2 * (block_bytes_max + P2P_ITEM_SLACK_BYTES):
+            # A proposal carries its block and a batch may overshoot its half-limit target
+            # by one item: below this, peers refuse our proposals and the chain stalls.
+            raise ConfigError(f"limits.max_p2p_batch_bytes = {limits.max_p2p_batch_bytes} is "
+                              f"too small for blocks of up to {block_bytes_max} bytes (genesis "
+                              f"max_block_bytes); it must be at least "
+                              f"{2 * (block_bytes_max + P2P_ITEM_SLACK_BYTES)}")
         self.mempool = Mempool(limits.max_pending_records, limits.max_pending_bytes)
         self.peer_faults: Counter[str] = Counter()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}

@@ -17,8 +17,10 @@ router = APIRouter(tags=["cases"], dependencies=[ReadAccess])
 
 
 @router.get("/v1/cases/{case_ref:path}", summary="A case's timeline across states",
-            description="Every committed record with this case_ref, in commit order.",
-            responses=errors(400, 401))
+            description="Every committed record with this case_ref, in commit order. "
+                        "A case_ref the router cannot match (e.g. one holding a newline) is "
+                        "404.",
+            responses=errors(400, 401, 404))
 async def case(case_ref: str, node: NodeDep,
                cursor: str | None = Query(None, max_length=20),
                limit: int = Query(100, ge=1, le=evidence.PAGE_MAX)) -> dict[str, Any]:

@@ -51,8 +51,9 @@ async def submit(request: Request, node: NodeDep) -> JSONResponse:
 @router.post("/batch", response_model=BatchResult, response_model_exclude_none=True,
              summary="Submit up to max_batch_records envelopes",
              description="Each item is checked and admitted on its own: one bad item does "
-                         "not reject the others. `results[i].index` is the item's position.",
-             responses=errors(400, 413),
+                         "not reject the others. `results[i].index` is the item's position. "
+                         "503 (with Retry-After) when the mempool is already full.",
+             responses=errors(400, 413, 503),
              openapi_extra=_body_doc(BatchRequest.model_json_schema()["examples"][0],
                                      {"$ref": "#/components/schemas/BatchRequest"}))
 async def submit_batch(request: Request, node: NodeDep) -> dict[str, Any]:

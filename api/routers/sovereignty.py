@@ -37,7 +37,8 @@ async def notices(node: NodeDep,
                         "answer, over acts whose occurred_at is in [from, to). "
                         "`format=csv` gives text/csv with columns "
                         "actor_state,type,response,count.",
-            responses=errors(400, 401))
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+                       **errors(400, 401)})
 async def report(node: NodeDep,
                  state: str | None = Query(None, max_length=2, examples=["TH"]),
                  from_time: str | None = Query(None, alias="from",

@@ -131,3 +131,18 @@ def test_decided_replica_ignores_current_height() -> None:
     assert d.replica.rejections["old_height"] == 1
     assert d.fire("precommit", 0).send == ()
     assert d.replica.rejections["stale_timeout"] == 1 and d.replica.round == 0
+
+
+def test_restart_keeps_the_polka_behind_the_lock() -> None:
+    """Persist before send + R-propose-valid-round (line 28): the 2f+1 PREVOTE(vr, id(v)) behind
+    validValue survive a crash, or a restarted locked replica could never accept its re-proposal."""
+    d = replica()
+    lock_on(d, A)
+    state = d.last_persist()
+    assert state is not None
+    assert proposal(0, A) in state.valid_proof
+    assert len({m.signer for m in state.valid_proof if isinstance(m, Vote)}) >= 3
+    d2 = replica(restored=state)
+    next_round_by_nil_precommits(d2, 0)
+    d2.feed(proposal(1, A, valid_round=0))
+    assert [v.block_hash for v in d2.own_votes(PREVOTE, 1)] == [A]
