@@ -45,7 +45,13 @@ from consensus.signing import Ed25519Signer, Ed25519Verifier
 from consensus.state import PersistedState, Ready, Timeout, TimeoutParams
 from ledger.block import CommitCertificate, verify_certificate
 from ledger.canonical import canonical_bytes, parse_json
-from ledger.errors import ChainError, ClientError, ComityError, VerificationError
+from ledger.errors import (
+    ChainError,
+    ClientError,
+    ComityError,
+    StoreError,
+    VerificationError,
+)
 from ledger.keys import SigningKey
 from ledger.records import parse_time
 from node.application import Application, Block
@@ -133,7 +139,13 @@ class Driver:
         raw = self.app.store.get_state(WAL_NAME)
         if raw is None:
             return None
-        state = PersistedState.from_json(parse_json(raw))
+        try:
+            state = PersistedState.from_json(parse_json(raw))
+        except ComityError as exc:  # say which file is bad and how to repair it, not "bad JSON"
+            raise StoreError(f"the consensus WAL (state key {WAL_NAME!r}) in the store is "
+                             f"corrupt: {exc}; restore the data directory from a backup "
+                             "(never delete the WAL alone: this node could then sign "
+                             "conflicting votes)") from exc
         signers = {v.validator for v in state.votes} | {p.proposer for p in state.proposals}
         if signers - {self.key.public_hex}:
             # Signed with a node key since rotated away: the new key is another validator

@@ -273,10 +273,17 @@ async def test_status_health_ready_and_unknown_route(chain: Chain) -> None:
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
 
 
-async def test_readyz_is_503_when_peers_are_down(chain: Chain) -> None:
+async def test_readyz_is_503_when_peers_are_down(chain: Chain,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     node = chain.cluster.nodes["FR"]
     assert node.peers is not None
     saved = {s: p.stats.up for s, p in node.peers.peers.items()}
+
+    async def unreachable(*args: object, **kwargs: object) -> dict[str, object]:
+        raise httpx.ConnectError("test: every peer is unreachable")
+
+    # Without this a peer request in flight could mark a peer up again.
+    monkeypatch.setattr(node.peers, "request", unreachable)
     try:
         for peer in node.peers.peers.values():
             peer.stats.up = False

@@ -49,6 +49,7 @@ class SimNode:
         self._work: deque[Ready] = deque()
         self._build_counter = 0
         self.last_sync_ms = -10_000
+        self.last_push: dict[int, int] = {}
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -131,9 +132,26 @@ class SimNode:
 
     # -- inputs from the simulator -----------------------------------------------------------
 
-    def deliver(self, msg: Proposal | Vote) -> None:
+    def deliver(self, msg: Proposal | Vote, src: SimNode) -> None:
+        if msg.height <= len(self.chain):
+            self.push_catchup(src, msg.height)
         if self.replica is not None:
             self.process(self.replica.on_message(msg))
+
+    def push_catchup(self, peer: SimNode, height: int) -> None:
+        """The peer is still at a height we committed: send it blocks and certificates.
+
+        The engine forgets a height once it moves on, so only the node can help
+        a straggler whose missing precommits nobody will send again (the
+        simulator found this deadlock: f+1 never reached, so ``behind`` never
+        fires at the straggler). Rate-limited per peer.
+        """
+        if self.sim.now - self.last_push.get(peer.id, -10_000) < 200 or not self.honest:
+            return
+        self.last_push[peer.id] = self.sim.now
+        self.sim.stats["catchup_pushes"] += 1
+        entries = tuple(self.chain[height - 1:height + 7])
+        self.sim.send_raw(self, peer, peer.on_sync_reply, (height - 1, entries))
 
     def on_timeout(self, t: Timeout) -> None:
         if self.replica is not None:

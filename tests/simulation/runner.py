@@ -86,6 +86,7 @@ class Sim:
         self.blocks: dict[str, tuple[int, bool]] = {}
         self._signed: dict[tuple[str, tuple[int, int, str]], tuple[object, ...]] = {}
         self.target: int | None = None
+        self._live_dirty = False          # re-check liveness only after a commit or GST
         self.latency_ms: list[int] = []
 
     # -- scheduling ---------------------------------------------------------------------------
@@ -111,14 +112,14 @@ class Sim:
     def broadcast(self, sender: SimNode, msg: Proposal | Vote) -> None:
         for node in self.nodes:
             if node is not sender:
-                self.send_raw(sender, node, node.deliver, (msg,))
+                self.send_raw(sender, node, node.deliver, (msg, sender))
 
     def split_broadcast(self, sender: SimNode, a: Proposal | Vote, b: Proposal | Vote) -> None:
         others = [node for node in self.nodes if node is not sender]
         self.rng.shuffle(others)
         half = len(others) // 2
         for i, node in enumerate(others):
-            self.send_raw(sender, node, node.deliver, (a if i < half else b,))
+            self.send_raw(sender, node, node.deliver, (a if i < half else b, sender))
 
     def send_raw(self, src: SimNode, dst: SimNode, fn: Callable[..., None],
                  args: tuple[Any, ...]) -> None:
@@ -218,6 +219,7 @@ class Sim:
             raise Violation("agreement", f"height {h}: node {node.id} committed {block_hash[:12]}"
                             f", another honest node {first[:12]}")
         self.stats["commits"] += 1
+        self._live_dirty = True
         self.latency_ms.append(self.now - node.height_started_ms)
 
     # -- running ------------------------------------------------------------------------------------
@@ -253,6 +255,7 @@ class Sim:
             node.start()
 
     def _gst(self) -> None:
+        self._live_dirty = True
         self.target = max(self.plan.min_heights,
                           1 + max((len(n.chain) for n in self.honest), default=0))
 
@@ -267,12 +270,16 @@ class Sim:
         deadline = self.plan.gst_ms + self.plan.liveness_bound_ms
         violation: str | None = None
         try:
-            while self._heap and not self._live():
-                at_ms, _, fn, args, node, epoch = heapq.heappop(self._heap)
+            while self._heap:
+                if self._live_dirty:
+                    self._live_dirty = False
+                    if self._live():
+                        break
+                at_ms, _, fn, args, owner, epoch = heapq.heappop(self._heap)
                 if at_ms > deadline:
                     break
                 self.now = at_ms
-                if node is None or node.epoch == epoch:
+                if owner is None or owner.epoch == epoch:
                     fn(*args)
             if not self._live():
                 violation = (f"liveness: honest heights {[len(n.chain) for n in self.honest]}"

@@ -89,7 +89,7 @@ def make_plan(seed: int, n: int | None = None, *, faults: bool = True,
     lo = rng.choice((1, 5, 10))
     return Plan(
         seed=seed, n=n, byzantine=byzantine,
-        loss=rng.choice((0.0, 0.05, 0.1, 0.2, 0.3)),
+        loss=rng.choice((0.0, 0.1, 0.2, 0.3, 0.3)),
         duplicate=rng.choice((0.0, 0.05, 0.2)),
         delay_kind=rng.choice(DELAY_KINDS), delay_ms=(lo, lo + rng.choice((10, 40, 150))),
         partitions=_partitions(rng, nodes, gst_ms),
