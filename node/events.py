@@ -48,6 +48,7 @@ class Event:
     data: dict[str, Any]
     state: str | None = None       # actor state of a record event
     type: str | None = None        # record type of a record event
+    territory: frozenset[str] = frozenset()   # territorial states of a record event
 
     @property
     def id(self) -> str:
@@ -61,10 +62,16 @@ class EventFilter:
 
     states: frozenset[str] = frozenset()
     types: frozenset[str] = frozenset()
+    territories: frozenset[str] = frozenset()
+    foreign_only: bool = False     # with territories: only acts by another state
 
     def matches(self, event: Event) -> bool:
         if event.kind != "record":
             return True
+        if self.territories and not (self.territories & event.territory):
+            return False
+        if self.foreign_only and event.state in self.territories:
+            return False
         return (not self.states or event.state in self.states) and \
             (not self.types or event.type in self.types)
 
@@ -90,9 +97,12 @@ def block_event(block_height: int, header_json: dict[str, Any], block_hash: str)
 
 
 def record_event(height: int, leaf_index: int, envelope: Envelope) -> Event:
+    territory = envelope.record.get("territorial_states") or []
     data = {"id": envelope.id, "height": height, "leaf_index": leaf_index,
-            "type": envelope.type, "actor_state": envelope.actor_state}
-    return Event((height, leaf_index), "record", data, envelope.actor_state, envelope.type)
+            "type": envelope.type, "actor_state": envelope.actor_state,
+            "territorial_states": territory}
+    return Event((height, leaf_index), "record", data, envelope.actor_state, envelope.type,
+                 frozenset(territory))
 
 
 def events_of_block(block: Block) -> list[Event]:

@@ -109,7 +109,8 @@ async def test_live_events_then_resume_with_last_event_id(cluster: Cluster) -> N
         assert [position(e.id) for e in seen] == sorted(position(e.id) for e in seen)
         for event in records:
             assert event.id == f"{event.data['height']}:{event.data['leaf_index']}"
-            assert set(event.data) == {"id", "height", "leaf_index", "type", "actor_state"}
+            assert set(event.data) == {"id", "height", "leaf_index", "type", "actor_state",
+                                       "territorial_states"}
         assert blocks[0].id == str(blocks[0].data["height"])
         assert blocks[0].data["hash"] == cluster.nodes["FR"].store.get_header(
             blocks[0].data["height"]).hash()  # type: ignore[union-attr]
@@ -185,3 +186,20 @@ async def test_overflowing_subscriber_catches_up_from_the_store(cluster: Cluster
     assert got == committed
     await events.aclose()  # type: ignore[attr-defined]
     assert len(hub) == 0
+
+
+async def test_territorial_stream_shows_foreign_acts_on_the_states_territory(
+        cluster: Cluster) -> None:
+    """DOMAIN.md: a state sees every act a foreign state records on its territory,
+    the moment it commits (ACTS.md, sovereignty notices)."""
+    async with serve(create_app(cluster.nodes["TH"])) as url, httpx.AsyncClient() as client:
+        params = {"territorial_state": "TH", "foreign": "true"}
+        async with client.stream("GET", f"{url}/v1/events", params=params) as response:
+            own = await submit(cluster, "TH")                    # TH's own act: not a notice
+            elsewhere = await submit(cluster, "FR", territorial_states=["VN"])
+            foreign = await submit(cluster, "CN")                # CN's act on TH's territory
+            seen = await collect(response, {foreign})
+    records = [e.data for e in seen if e.event == "record"]
+    assert [r["id"] for r in records] == [foreign]
+    assert records[0]["territorial_states"] == ["TH"] and records[0]["actor_state"] == "CN"
+    assert own != foreign and elsewhere != foreign
