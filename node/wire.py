@@ -11,8 +11,11 @@ consensus messages and records are idempotent anyway).
 
 Paths (all POST, all signed):
 
-  /p2p/v1/batch    {"items": [...]}: consensus messages (a proposal carries
-                   its block), gossiped envelopes and misbehaviour evidence.
+  /p2p/v1/batch    {"items": [...]}: consensus messages and gossiped
+                   envelopes. A proposal is compact: {"msg", "header", "ids"}
+                   (the block's header and record ids); the receiver rebuilds
+                   the block from its mempool, or fetches it whole.
+  /p2p/v1/block    {"hash": H}: a proposed or committed block, in full.
   /p2p/v1/blocks   {"from_height": H, "limit": N}: committed blocks with their
                    certificates, for block sync.
   /p2p/v1/status   {}: the peer's committed height.
