@@ -418,6 +418,9 @@ class Node:
                 return
             if not pairs:
                 return
+            # Signatures in the worker threads first: the driver then finds
+            # them cached and spends its loop time on the other checks.
+            await self.verify_signatures([e for block, _ in pairs for e in block.envelopes])
             while not self.driver.post(Synced(pairs, peer.state)):
                 await asyncio.sleep(0.05)
             target = pairs[-1][0].height
