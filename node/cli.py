@@ -225,6 +225,18 @@ def devnet(nodes: int, directory: Path | None, base_port: int | None, no_run: bo
         sys.exit(devnet_mod.run_nodes(directory, rows))
 
 
+def submit_and_wait(client: NodeClient, key: SigningKey, record: dict[str, Any],
+                    wait_s: float) -> None:
+    """Sign and submit ``record``; print its id, and with ``wait_s`` its commit."""
+    reply = client.submit(sign_envelope(key, record))
+    click.echo(reply["id"])
+    if wait_s > 0:
+        view = client.record(reply["id"], wait_s)
+        if view["status"] != "committed":
+            fail(f"not committed after {wait_s} s (status {view['status']})")
+        click.echo(f"committed at height {view['height']}, leaf {view['leaf_index']}")
+
+
 @main.command()
 @click.option("--node", "url", required=True, help="API URL of a node")
 @click.option("--key", "key_path", type=click.Path(exists=True, path_type=Path), required=True)
@@ -260,13 +272,7 @@ def submit(url: str, key_path: Path, state: str | None, agency: str | None,
     client = NodeClient(url, token)
     try:
         record = complete_record(record, chain_id=client.status()["chain_id"])
-        reply = client.submit(sign_envelope(load_signing_key(key_path), record))
-        click.echo(reply["id"])
-        if wait_s > 0:
-            view = client.record(reply["id"], wait_s)
-            if view["status"] != "committed":
-                fail(f"not committed after {wait_s} s (status {view['status']})")
-            click.echo(f"committed at height {view['height']}, leaf {view['leaf_index']}")
+        submit_and_wait(client, load_signing_key(key_path), record, wait_s)
     except (ClientFailure, ComityError) as exc:
         fail(str(exc))
     finally:
@@ -303,17 +309,10 @@ def _submit_governance(url: str, admin_key: Path, state: str, body: dict[str, An
     """
     client = NodeClient(url, token)
     try:
-        key = load_signing_key(admin_key)
         record = complete_record({**body, "actor": {"state": state,
                                                     "agency": "administration"}},
                                  chain_id=client.status()["chain_id"])
-        reply = client.submit(sign_envelope(key, record))
-        click.echo(reply["id"])
-        if wait_s > 0:
-            view = client.record(reply["id"], wait_s)
-            if view["status"] != "committed":
-                fail(f"not committed after {wait_s} s (status {view['status']})")
-            click.echo(f"committed at height {view['height']}")
+        submit_and_wait(client, load_signing_key(admin_key), record, wait_s)
     except (ClientFailure, ComityError, OSError) as exc:
         fail(str(exc))
     finally:
