@@ -125,8 +125,19 @@ def test_key_files_and_token_store_are_private(devnet: tuple[ProcNet, dict[str, 
         text = store.read_text()
         for role in ("operator", "auditor"):
             secret = tokens[f"{state} {role} token"]
-            assert secret not in text and secret.split("_")[-1] not in text
+            assert secret not in text and _random_part(secret) not in text
             assert hash_token(secret) in text
+
+
+def _random_part(secret: str) -> str:
+    """The 43-character random tail of ``cmt_<16 hex id>_<token_urlsafe(32)>``.
+
+    The tail itself may contain ``_``, so it is cut after the id, not at the last ``_``
+    (a cut at the last ``_`` can leave a one-letter fragment that matches any text).
+    """
+    prefix, token_id, tail = secret.split("_", 2)
+    assert prefix == "cmt" and len(token_id) == 16 and len(tail) == 43, secret
+    return tail
 
 
 def test_no_secret_in_any_log_or_response(devnet: tuple[ProcNet, dict[str, str]]) -> None:
@@ -143,7 +154,7 @@ def test_no_secret_in_any_log_or_response(devnet: tuple[ProcNet, dict[str, str]]
     leaks = [f"{what} in {where}" for where, text in texts.items()
              for what, secret in forbidden.items() if secret in text]
     assert leaks == []
-    token_tails = {what: s.split("_")[-1] for what, s in tokens.items()}
+    token_tails = {what: _random_part(s) for what, s in tokens.items()}
     leaks = [f"{what} (random part) in {where}" for where, text in texts.items()
              for what, tail in token_tails.items() if tail in text]
     assert leaks == []
