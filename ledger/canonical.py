@@ -25,6 +25,20 @@ The equality of both paths with ``rfc8785.dumps`` is a property test
 ``parse_json`` is the strict reader used at every edge: it refuses invalid
 UTF-8, duplicate keys, floats, NaN/Infinity, out-of-range integers, lone
 surrogates and nesting deeper than ``MAX_DEPTH``, naming the offending field.
+
+Both functions have a fast path for the common case and fall back to the
+careful one (which names the offending field) whenever the fast path cannot
+vouch for the input; they never accept what the careful path refuses:
+
+* ``parse_json`` lets orjson parse (it refuses invalid UTF-8, lone surrogates,
+  NaN/Infinity and a BOM itself) and then proves there was no duplicate key
+  by counting colons: with no ``\\u`` escape in the text, every ``:`` of the
+  text is a member separator or a literal character of a string, and
+  orjson's re-encoding of the parsed value writes each of those once more,
+  so the two counts are equal exactly when no member was lost to a repeated
+  key. One walk without paths then checks integers, floats and depth;
+* ``canonical_bytes`` does the same walk and, when every key is ASCII (code
+  point order is then UTF-16 order), lets orjson encode.
 """
 
 from __future__ import annotations
@@ -48,6 +62,11 @@ def canonical_bytes(value: JSONValue) -> bytes:
 
     Raises ``EncodingError`` naming the field if ``value`` leaves the subset.
     """
+    if _plain(value, 0, True):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except (orjson.JSONEncodeError, TypeError):  # a lone surrogate: say where
+            pass
     needs_reference = check_value(value)
     if needs_reference:
         return bytes(rfc8785.dumps(value))
@@ -116,6 +135,62 @@ def _check_str(text: str, path: str) -> None:
                             code="invalid_unicode") from exc
 
 
+def _plain(value: JSONValue, depth: int, ascii_keys: bool) -> bool:
+    """True if ``value`` is surely in the subset (and, with ``ascii_keys``, every
+    object key is ASCII). False means "ask ``check_value``", not "invalid".
+
+    Strings are not looked at: orjson refuses lone surrogates when it parses
+    or encodes. Speed matters here (every record passes through it), hence
+    one function, no paths and no call per scalar.
+    """
+    kind = type(value)
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            return False
+        if ascii_keys:
+            for key in value:
+                if type(key) is not str or not key.isascii():
+                    return False
+        items = value.values()
+    elif kind is list:
+        if depth >= MAX_DEPTH:
+            return False
+        items = value
+    else:
+        return kind is str or kind is bool or value is None or (
+            kind is int and -MAX_SAFE_INT <= value <= MAX_SAFE_INT)
+    depth += 1
+    for item in items:
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if not -MAX_SAFE_INT <= item <= MAX_SAFE_INT:
+                return False
+        elif kind is dict or kind is list:
+            if not _plain(item, depth, ascii_keys):
+                return False
+        else:
+            return False
+    return True
+
+
+def _fast_parse(data: bytes | str) -> tuple[bool, JSONValue]:
+    """orjson's parse if it is surely what ``_careful_parse`` would return."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    if b"\\u" in raw:
+        return False, None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False, None
+    if not _plain(value, 0, False):
+        return False, None
+    if raw.count(b":") != orjson.dumps(value).count(b":"):
+        return False, None  # a repeated key: orjson kept only the last
+    return True, value
+
+
 class _DuplicateKey:
     """Stands for an object with a repeated key until check_value names its path."""
 
@@ -152,6 +227,14 @@ def _reject_constant(text: str) -> Any:
 
 def parse_json(data: bytes | str) -> JSONValue:
     """Strictly parse JSON text into the canonical subset (see module docstring)."""
+    ok, value = _fast_parse(data)
+    if ok:
+        return value
+    return _careful_parse(data)
+
+
+def _careful_parse(data: bytes | str) -> JSONValue:
+    """``parse_json`` by the standard library's parser: slower, and names the field."""
     if isinstance(data, bytes | bytearray | memoryview):
         try:
             text = bytes(data).decode("utf-8")

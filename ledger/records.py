@@ -17,6 +17,7 @@ catalogue and governance records plug in without touching this module.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,14 +65,30 @@ class Envelope:
 
 def parse_time(text: object, field_name: str) -> datetime:
     """Parse an RFC 3339 UTC timestamp (``Z`` suffix), naming ``field_name`` on error."""
-    if not isinstance(text, str) or not _TIME_RE.fullmatch(text):
+    if type(text) is str:
+        parsed = _parse_utc(text)
+        if type(parsed) is datetime:
+            return parsed
+    else:
+        parsed = None
+    if parsed is None:
         raise RecordInvalid(f"{field_name} must be an RFC 3339 UTC time like "
                             "2026-01-31T12:00:00Z", field=field_name, code="bad_time")
+    raise RecordInvalid(f"{field_name} is not a real date/time: {parsed}", field=field_name,
+                        code="bad_time")
+
+
+@functools.lru_cache(maxsize=16384)
+def _parse_utc(text: str) -> datetime | str | None:
+    """``text`` as an aware UTC datetime; None if it is not of the form, or why it is
+    not a real date. Cached: a record's times are parsed at admission, again when
+    its block is built or validated, and many records share a time."""
+    if not _TIME_RE.fullmatch(text):
+        return None
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError as exc:
-        raise RecordInvalid(f"{field_name} is not a real date/time: {exc}", field=field_name,
-                            code="bad_time") from exc
+        return str(exc)
 
 
 def format_time(moment: datetime) -> str:

@@ -92,6 +92,13 @@ class DriverStats:
     invalid_blocks: int = 0
     last_commit_ms: float = 0.0
     entered_height_s: float = 0.0     # loop time we entered the current height (metrics)
+    # Loop times within the current height, to say where a height's time goes:
+    # the block in hand (built here, or arrived from the proposer), our
+    # validation of it done, and the decision.
+    block_at_s: float = 0.0
+    validated_at_s: float = 0.0
+    validate_ms: float = 0.0
+    fetched_blocks: int = 0
     rejected_sync: dict[str, int] = field(default_factory=dict)
 
 
@@ -288,6 +295,7 @@ class Driver:
             self.restored = None
         self._next_height_seen = False
         self.stats.entered_height_s = asyncio.get_running_loop().time()
+        self.stats.block_at_s = self.stats.validated_at_s = self.stats.validate_ms = 0.0
         self._absorb(self.replica.enter_height(next_height, validators))
 
     def _want_height(self, height: int) -> bool:
@@ -330,6 +338,7 @@ class Driver:
             self._validate(block.hash)
 
     def _on_block_arrived(self, block: Block) -> None:
+        self.stats.fetched_blocks += 1
         if self.app.height < block.height <= self.app.height + 2:
             self._cache_block(block)
             if block.hash in self._awaiting:
@@ -338,6 +347,8 @@ class Driver:
     def _cache_block(self, block: Block) -> None:
         if block.hash in self.blocks:
             return
+        if block.height == self.app.height + 1 and not self.stats.block_at_s:
+            self.stats.block_at_s = asyncio.get_running_loop().time()
         if len(self.blocks) >= BLOCK_CACHE_MAX:
             for stale in [h for h, b in self.blocks.items() if b.height <= self.app.height]:
                 self._drop_block(stale)
@@ -354,6 +365,8 @@ class Driver:
             self._awaiting.add(block_hash)
             return
         self._awaiting.discard(block_hash)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             self.app.validate_block(block, now=utcnow())
             valid = True
@@ -361,6 +374,9 @@ class Driver:
             log.warning("invalid block %s at height %d: %s", block_hash[:16], block.height, exc)
             self.stats.invalid_blocks += 1
             valid = False
+        if not self.stats.validated_at_s:
+            self.stats.validated_at_s = loop.time()
+            self.stats.validate_ms = (self.stats.validated_at_s - started) * 1000
         self._step(lambda r: r.on_validated(block_hash, valid))
 
     def _propose(self, height: int, round_: int) -> None:
@@ -386,18 +402,41 @@ class Driver:
         self._apply(block, certificate)
 
     def _apply(self, block: Block, certificate: CommitCertificate) -> None:
+        loop = asyncio.get_running_loop()
+        decided = loop.time()
         self.app.commit(block, certificate)
+        stored = loop.time()
         self.mempool.remove(e.id for e in block.envelopes)
         for stale in [h for h, b in self.blocks.items() if b.height <= block.height]:
             self._drop_block(stale)
         self._awaiting.clear()
         self._next_height_seen = False
         self.stats.commits += 1
-        log.info("committed height %d round %d: %d records", block.height, certificate.round,
-                 len(block.envelopes), extra={"height": block.height, "round": certificate.round,
-                                              "records": len(block.envelopes)})
-        self._last_progress = asyncio.get_running_loop().time()
+        self._log_commit(block, certificate, decided, stored)
+        self._last_progress = loop.time()
         self.on_commit(block, certificate)
+
+    def _log_commit(self, block: Block, certificate: CommitCertificate, decided: float,
+                    stored: float) -> None:
+        """One line per height saying where its time went (all in ms from entering it)."""
+        stats = self.stats
+
+        def since_enter(at: float) -> int | None:
+            return round((at - stats.entered_height_s) * 1000) if at and \
+                stats.entered_height_s else None
+
+        phases = {"block_ms": since_enter(stats.block_at_s),
+                  "validated_ms": since_enter(stats.validated_at_s),
+                  "decided_ms": since_enter(decided),
+                  "validate_ms": round(stats.validate_ms),
+                  "store_ms": round((stored - decided) * 1000)}
+        log.info("committed height %d round %d: %d records (block %s, validated %s, "
+                 "decided %s ms after entering the height; validation %d ms, store %d ms)",
+                 block.height, certificate.round, len(block.envelopes), phases["block_ms"],
+                 phases["validated_ms"], phases["decided_ms"], phases["validate_ms"],
+                 phases["store_ms"],
+                 extra={"height": block.height, "round": certificate.round,
+                        "records": len(block.envelopes), **phases})
 
     def _on_synced(self, event: Synced) -> None:
         for block, certificate in event.blocks:

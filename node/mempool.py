@@ -2,6 +2,15 @@
 
 Nothing accepted is dropped silently: when the pool is full a submission is
 refused with ``Overloaded`` (503 + Retry-After) before it is accepted.
+
+Clients may fill the pool only up to ``client_max_records`` (three quarters of
+it); the last quarter is kept for records gossiped by peers. Every node's
+pool holds about the same pending records (its own clients' and its peers'),
+so all nodes stop taking clients' records at about the same time while the
+records already on their way between nodes still find room. Without that
+reserve a node full of its own clients' records would drop its peers'
+gossip, and then miss records of their proposals and have to fetch the whole
+block on the consensus path.
 Records leave the pool only when a block that holds them commits (or, at
 commit time, when they became invalid, e.g. their nonce was used meanwhile).
 
@@ -54,6 +63,8 @@ class Mempool:
         self._nonces: dict[tuple[str, str], str] = {}
         self.max_records = max_records
         self.max_bytes = max_bytes
+        self.client_max_records = max(1, max_records - max_records // 4)
+        self.client_max_bytes = max(1, max_bytes - max_bytes // 4)
         self.bytes = 0
 
     def __len__(self) -> int:
@@ -65,20 +76,27 @@ class Mempool:
     def get(self, record_id: str) -> Envelope | None:
         return self._pending.get(record_id)
 
-    def check_room(self, count: int = 1, size: int = 0) -> None:
-        if len(self._pending) + count > self.max_records or self.bytes + size > self.max_bytes:
+    def check_room(self, count: int = 1, size: int = 0, *, client: bool = True) -> None:
+        """Raise ``Overloaded`` unless ``count`` more records of ``size`` bytes fit:
+        within the clients' share, or (``client=False``, gossip) the whole pool."""
+        max_records = self.client_max_records if client else self.max_records
+        max_bytes = self.client_max_bytes if client else self.max_bytes
+        if len(self._pending) + count > max_records or self.bytes + size > max_bytes:
             raise Overloaded(f"mempool is full ({len(self._pending)} records pending); "
                              "retry later", retry_after_s=1, code="mempool_full")
 
-    def add(self, envelope: Envelope) -> bool:
-        """Add ``envelope``; False if it is already pending (idempotent)."""
+    def add(self, envelope: Envelope, *, client: bool = True) -> bool:
+        """Add ``envelope``; False if it is already pending (idempotent).
+
+        ``client`` says whether it came from a client (API) or a peer (gossip):
+        see ``check_room``."""
         if envelope.id in self._pending:
             return False
         nonce_key = (envelope.signer, str(envelope.record["nonce"]))
         if nonce_key in self._nonces:
             raise Conflict("record.nonce was already used by this signer in a pending record",
                            field="record.nonce", code="duplicate_nonce")
-        self.check_room(1, len(envelope.leaf))
+        self.check_room(1, len(envelope.leaf), client=client)
         self._pending[envelope.id] = envelope
         self._nonces[nonce_key] = envelope.id
         self.bytes += len(envelope.leaf)

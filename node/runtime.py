@@ -168,7 +168,7 @@ class Node:
         if envelope.id in self.mempool or self.store.has_record(envelope.id):
             return
         self.app.check_record(envelope, utcnow())
-        if self.mempool.add(envelope):
+        if self.mempool.add(envelope, client=False) and self.driver is not None:
             self.driver.wake()
 
     async def verify_signatures(self, envelopes: Sequence[Envelope]) -> None:

@@ -74,7 +74,9 @@ def _start_generators(plan: LoadPlan, opts: Options, cluster: Cluster,
     for state in cluster.states:
         if plan.rate is None:
             connections = opts.connections if plan.batch == 1 else opts.batch_connections
-            wrks.append(loadgen.Wrk(cluster.urls[state], bodies[state], threads=1,
+            # One connection per wrk thread: the Lua state is per thread, so a
+            # 503'd body is resent by the connection it was refused on.
+            wrks.append(loadgen.Wrk(cluster.urls[state], bodies[state], threads=connections,
                                     connections=connections,
                                     duration_s=stop_at - time.monotonic() + WRK_TAIL_S,
                                     batch=plan.batch > 1, log_path=root / f"wrk.{state}.log"))
@@ -162,7 +164,7 @@ def _finish_generators(plan: LoadPlan, opts: Options, wrks: list[loadgen.Wrk],
         results = [w.finish(30) for w in wrks]
         total = {key: sum(r[key] for r in results) for key in
                  ("requests", "sent", "wraps", "ok2xx", "overloaded", "other_status",
-                  "item_errors")}
+                  "item_errors", "item_overloaded")}
         seconds = max(r["duration_us"] for r in results) / 1e6
         load.update(generator="wrk", connections=len(wrks) * (
             opts.connections if plan.batch == 1 else opts.batch_connections), **total,

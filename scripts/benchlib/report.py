@@ -50,7 +50,8 @@ def _load_notes(r: dict[str, Any]) -> str:
              f"mempool at end {c['mempool_end']}"]
     if load["generator"] == "wrk":
         parts.append(f"wrk {load['requests_per_s']} req/s, {load['overloaded']} x 503, "
-                     f"{load['item_errors']} item errors, POST p99 <= "
+                     f"{load['item_errors']} item errors ({load['item_overloaded']} "
+                     "mempool_full), POST p99 <= "
                      f"{load['post_latency_ms_p99_max']} ms")
     else:
         parts.append(f"rate target {load['target_records_per_s']} rec/s, sender lag max "

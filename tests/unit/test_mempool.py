@@ -1,0 +1,96 @@
+"""The mempool's bounds: clients' share, gossip reserve, idempotence, nonces, reaping."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.errors import Conflict, Overloaded
+from ledger.records import Envelope
+from node.mempool import Mempool, SignatureCache
+from tests.factory import EnvelopeMaker, key
+
+SIGNER = key("mempool-investigator")
+
+
+def _envelopes(count: int) -> list[Envelope]:
+    maker = EnvelopeMaker()
+    return [maker.make(SIGNER) for _ in range(count)]
+
+
+def test_clients_fill_three_quarters_and_gossip_the_rest() -> None:
+    pool = Mempool(max_records=8, max_bytes=1 << 20)
+    assert pool.client_max_records == 6
+    envelopes = _envelopes(9)
+    for envelope in envelopes[:6]:
+        assert pool.add(envelope)
+    with pytest.raises(Overloaded) as refused:
+        pool.add(envelopes[6])          # a client's seventh: refused, a retry hint given
+    assert refused.value.code == "mempool_full" and refused.value.retry_after_s == 1
+    assert len(pool) == 6
+    assert pool.add(envelopes[6], client=False)   # a peer's gossip still fits
+    assert pool.add(envelopes[7], client=False)
+    with pytest.raises(Overloaded):
+        pool.add(envelopes[8], client=False)      # the whole pool is the hard bound
+    assert len(pool) == 8
+
+
+def test_check_room_counts_a_whole_batch() -> None:
+    pool = Mempool(max_records=100, max_bytes=1 << 20)
+    for envelope in _envelopes(70):
+        pool.add(envelope)
+    pool.check_room(5)
+    with pytest.raises(Overloaded):
+        pool.check_room(6)               # 70 + 6 > 75: the batch is refused as a whole
+    pool.check_room(30, client=False)
+    with pytest.raises(Overloaded):
+        pool.check_room(31, client=False)
+
+
+def test_byte_bound_has_the_same_reserve() -> None:
+    envelopes = _envelopes(4)
+    size = len(envelopes[0].leaf)
+    pool = Mempool(max_records=1000, max_bytes=4 * size + 3)
+    assert pool.client_max_bytes == 4 * size + 3 - (4 * size + 3) // 4
+    for envelope in envelopes[:3]:
+        pool.add(envelope)
+    with pytest.raises(Overloaded):
+        pool.add(envelopes[3])
+    assert pool.add(envelopes[3], client=False)
+    assert pool.bytes == sum(len(e.leaf) for e in envelopes)
+
+
+def test_add_is_idempotent_and_nonces_are_unique() -> None:
+    pool = Mempool(max_records=10, max_bytes=1 << 20)
+    maker = EnvelopeMaker()
+    first = maker.make(SIGNER, nonce="same-nonce")
+    assert pool.add(first) and not pool.add(first)
+    assert len(pool) == 1
+    other = maker.make(SIGNER, nonce="same-nonce", case_ref="CASE-2")
+    with pytest.raises(Conflict) as conflict:
+        pool.add(other)
+    assert conflict.value.field == "record.nonce"
+    pool.remove([first.id])
+    assert pool.add(other) and pool.bytes == len(other.leaf)
+
+
+def test_reap_is_oldest_first_within_limits_and_keeps_records() -> None:
+    pool = Mempool(max_records=100, max_bytes=1 << 20)
+    envelopes = _envelopes(10)
+    for envelope in envelopes:
+        pool.add(envelope)
+    assert [e.id for e in pool.reap(4, 1 << 20)] == [e.id for e in envelopes[:4]]
+    size = len(envelopes[0].leaf)
+    assert len(pool.reap(100, size * 2 + size // 2)) == 2
+    assert len(pool) == 10
+    pool.remove(e.id for e in envelopes[:4])
+    assert [e.id for e in pool.reap(100, 1 << 20)] == [e.id for e in envelopes[4:]]
+    assert pool.bytes == sum(len(e.leaf) for e in envelopes[4:])
+
+
+def test_signature_cache_is_bounded_and_checks_what_it_does_not_know() -> None:
+    cache = SignatureCache(max_entries=3)
+    envelopes = _envelopes(4)
+    for envelope in envelopes:
+        cache.verify(envelope)
+    assert envelopes[0] not in cache and all(e in cache for e in envelopes[1:])
+    assert "not an envelope" not in cache
