@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ledger.errors import StoreError
-from ledger.kv import KV, LevelDBKV, MemoryKV, prefix_upper_bound
+from ledger.errors import InvariantViolation, StoreError
+from ledger.kv import KV, LevelDBKV, LevelDBOptions, MemoryKV, prefix_upper_bound
 
 KEYS = [b"a", b"a\x00", b"ab", b"a\xff", b"b", b"b\xff\xff", b"c"]  # byte order
 
@@ -67,3 +68,57 @@ def test_leveldb_use_after_close_is_a_store_error(tmp_path: Path) -> None:
     kv.close()
     with pytest.raises(StoreError, match="failed"):
         kv.get(b"a")
+
+
+# --- memory: LevelDB maps the tables it keeps open ------------------------------------------
+
+def _mapped_tables(directory: Path) -> int:
+    """Table files under ``directory`` this process has mapped (Linux /proc)."""
+    prefix = str(directory.resolve()) + "/"
+    with open("/proc/self/maps", encoding="utf-8") as maps:
+        return sum(1 for line in maps
+                   if line.rstrip().endswith(".ldb") and line.split()[-1].startswith(prefix))
+
+
+def _read_across_many_tables(path: Path, options: LevelDBOptions) -> tuple[int, int]:
+    """Fill a store with more small tables than the options keep open, read a key of
+    each, and return (table files on disk, table files mapped)."""
+    rng = random.Random(7)
+    keys = [b"k" + i.to_bytes(8, "big") for i in range(16_000)]
+    kv = LevelDBKV.open(path, options)
+    for start in range(0, len(keys), 64):  # in order: each memtable becomes a table
+        kv.write([(key, rng.randbytes(1024)) for key in keys[start:start + 64]], sync=False)
+    kv.close()
+    kv = LevelDBKV.open(path, options)
+    try:
+        assert all(kv.get(key) is not None for key in keys[::32])
+        return len(list(path.glob("*.ldb"))), _mapped_tables(path)
+    finally:
+        kv.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
+def test_leveldb_maps_no_more_tables_than_the_options_keep_open(tmp_path: Path) -> None:
+    """Reads over a store of many tables map at most ``tables_open_max`` of them, so
+    the node's RSS does not grow with the store (the reads benchmark's 600 MiB)."""
+    small = LevelDBOptions(open_files_max=74, write_buffer_bytes=64 * 2**10)
+    tables, mapped = _read_across_many_tables(tmp_path / "capped", small)
+    assert tables > 2 * small.tables_open_max()
+    assert 0 < mapped <= small.tables_open_max()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
+def test_leveldb_maps_every_table_it_keeps_open(tmp_path: Path) -> None:
+    """Negative control: with room for every table (LevelDB's default is 1000 files)
+    the same reads map them all, so the test above would see a missing cap."""
+    roomy = LevelDBOptions(open_files_max=1000, write_buffer_bytes=64 * 2**10)
+    tables, mapped = _read_across_many_tables(tmp_path / "roomy", roomy)
+    assert mapped == tables > 2 * 64
+
+
+def test_production_leveldb_options_bound_the_mapped_tables() -> None:
+    options = LevelDBOptions()
+    assert options.tables_open_max() == options.open_files_max - 10
+    assert options.mapped_bytes_max() <= 400 * 2**20
+    with pytest.raises(InvariantViolation):  # LevelDB would quietly raise it to 74
+        LevelDBOptions(open_files_max=20)
