@@ -46,6 +46,9 @@ class Limits(BaseModel):
     peer_queue_messages_max: int = Field(100_000, ge=100)
     inbox_events_max: int = Field(100_000, ge=100)
     sync_batch_blocks: int = Field(50, ge=1, le=1000)
+    # Worker processes that check record signatures (0: threads in the node
+    # process, slower next to a busy event loop; see node/verifier.py).
+    verify_processes: int = Field(1, ge=0, le=64)
     sse_subscribers_max: int = Field(100, ge=1)
     long_poll_max_s: int = Field(60, ge=0, le=600)
 

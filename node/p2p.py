@@ -32,7 +32,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("comity.p2p")
 
-SYNC_REPLY_BYTES_MAX = 16 * 1024 * 1024
+#: A block-sync reply holds whole blocks up to about this size (at least one block).
+#: Small enough that the receiver's pipeline (one reply verified while the one
+#: before is applied) keeps little in memory, large enough to amortise a request.
+SYNC_REPLY_BYTES_MAX = 4 * 1024 * 1024
 
 
 def _json(obj: Any, status: int = 200) -> Response:
@@ -96,7 +99,7 @@ def create_p2p_app(node: Node) -> Starlette:
         block = node.block_by_hash(str(payload.get("hash", "")))
         if block is None:
             return _json({"error": {"code": "not_found", "message": "no such block"}}, 404)
-        return _json({"block": block.to_json()})
+        return _json({"block": block.to_wire()})
 
     async def status(request: Request) -> Response:
         try:

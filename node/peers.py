@@ -53,6 +53,10 @@ Item = tuple[dict[str, Any], int]
 #: never holds its event loop for long on one request.
 GOSSIP_BATCH_BYTES_MAX = 1024 * 1024
 
+#: Idle peer connections are closed after this long (the P2P listener keeps them
+#: longer, see node.serve.P2P_KEEPALIVE_S).
+PEER_KEEPALIVE_S = 30
+
 
 @dataclass
 class Peer:
@@ -95,7 +99,8 @@ class PeerSet:
             verify: Any = True, cert: Any = None) -> None:
         client = httpx.AsyncClient(base_url=url, transport=transport, timeout=self.timeout_s,
                                    verify=verify, cert=cert,
-                                   limits=httpx.Limits(max_connections=4))
+                                   limits=httpx.Limits(max_connections=4,
+                                                       keepalive_expiry=PEER_KEEPALIVE_S))
         self.peers[state] = Peer(state, url, client, asyncio.Queue(self.queue_max),
                                  asyncio.Queue(self.queue_max))
 

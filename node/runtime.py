@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from consensus.messages import Equivocation
 from ledger.block import CommitCertificate
-from ledger.errors import ClientError, ComityError, NotFound
+from ledger.errors import ChainError, ClientError, ComityError, NotFound
 from ledger.keys import SigningKey, load_signing_key, verify
 from ledger.records import Envelope, parse_envelope
 from ledger.store import Store
@@ -43,17 +43,22 @@ from node.config import ConfigError, NodeConfig
 from node.driver import BlockArrived, Driver, Synced, utcnow
 from node.genesis import Genesis, load_genesis
 from node.governance import misbehaviour_record
-from node.mempool import Mempool
+from node.mempool import Mempool, SignatureCache
 from node.p2p import SYNC_REPLY_BYTES_MAX
 from node.peers import Peer, PeerSet
 from node.rules import build_registry
 from node.sealed_access import load_enc_key
 from node.tls import client_context
+from node.verifier import ProcessVerifier
 
 log = logging.getLogger("comity.node")
 
 
 VERIFY_CHUNK = 64
+SIGNATURE_CACHE_MIN = 65_536   # entries; at least twice the mempool (node/mempool.py)
+SYNC_AHEAD = 2        # block-sync replies parsed and verified ahead of the driver
+SYNC_ATTEMPTS = 3     # tries of one block-sync request after transport errors
+SYNC_STALL_S = 5.0    # block sync gives up when the driver applies nothing for this long
 P2P_ITEM_SLACK_BYTES = 64 * 1024   # JSON framing of a proposal around its block
 
 
@@ -73,7 +78,8 @@ class Node:
     def __init__(self, config: NodeConfig, *, genesis: Genesis | None = None,
                  key: SigningKey | None = None, store: Store | None = None,
                  transports: dict[str, httpx.AsyncBaseTransport] | None = None,
-                 enc_key: X25519PrivateKey | None = None) -> None:
+                 enc_key: X25519PrivateKey | None = None,
+                 verifier: ProcessVerifier | None = None) -> None:
         self.config = config
         self.genesis = genesis or load_genesis(config.genesis_path)
         self.key = key or load_signing_key(config.node_key_path)
@@ -83,7 +89,8 @@ class Node:
             config.data_dir.mkdir(parents=True, exist_ok=True)
             store = Store.open_leveldb(config.data_dir / "ledger")
         self.store = store
-        self.app = Application(self.genesis, store, build_registry())
+        self.app = Application(self.genesis, store, build_registry(), signatures=SignatureCache(
+            max(SIGNATURE_CACHE_MIN, 2 * config.limits.max_pending_records)))
         limits = config.limits
         block_bytes_max = self.genesis.consensus.max_block_bytes
         if limits.max_p2p_batch_bytes < 2 * (block_bytes_max + P2P_ITEM_SLACK_BYTES):
@@ -106,6 +113,9 @@ class Node:
             client_context(tls.ca_path, tls.cert_path, tls.key_path)
         self.peers: PeerSet | None = None
         self._verify_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify")
+        #: Worker processes for signature checks (forked by ``serve`` before any
+        #: thread exists); without them the thread pool above does the work.
+        self.verifier = verifier
         self._fetching: set[str] = set()
         self.driver: Driver = None  # type: ignore[assignment]  # set in start()
 
@@ -184,8 +194,14 @@ class Node:
             return
         loop = asyncio.get_running_loop()
         chunks = [todo[i:i + VERIFY_CHUNK] for i in range(0, len(todo), VERIFY_CHUNK)]
-        results = await asyncio.gather(*(loop.run_in_executor(self._verify_pool, _verify_all,
-                                                              chunk) for chunk in chunks))
+        verifier = self.verifier
+        if verifier is not None:
+            results = await asyncio.gather(*(verifier.verify(
+                [(bytes.fromhex(e.signer), e.record_bytes, bytes.fromhex(e.signature))
+                 for e in chunk]) for chunk in chunks))
+        else:
+            results = await asyncio.gather(*(loop.run_in_executor(
+                self._verify_pool, _verify_all, chunk) for chunk in chunks))
         for chunk, oks in zip(chunks, results, strict=True):
             for envelope, ok in zip(chunk, oks, strict=True):
                 if ok:
@@ -359,17 +375,28 @@ class Node:
         self.driver.post(BlockArrived(block))
 
     def blocks_for_sync(self, start: int, limit: int) -> list[dict[str, Any]]:
+        """Committed blocks from ``start`` as block sync sends them.
+
+        Envelopes go out as the stored leaf bytes (their JCS form, which is JSON)
+        without being parsed and encoded again: the receiver checks everything.
+        """
         out: list[dict[str, Any]] = []
         size = 0
+        store = self.store
         for height in range(start, min(self.app.height, start + limit - 1) + 1):
-            stored = self.app.stored_block(height)
-            if stored is None:
+            header, certificate = store.get_header(height), store.get_certificate(height)
+            if header is None or certificate is None:
                 break
-            block, certificate = stored
-            size += sum(len(e.leaf) for e in block.envelopes) + 2048
+            leaves = [store.get_envelope_bytes(rid) for rid in store.get_block_record_ids(height)]
+            if any(leaf is None for leaf in leaves):
+                raise ChainError(f"block {height} lists a record whose envelope is missing")
+            size += sum(len(leaf) for leaf in leaves if leaf is not None) + 2048
             if out and size > SYNC_REPLY_BYTES_MAX:
                 break
-            out.append({"block": block.to_json(), "commit": certificate.to_json()})
+            out.append({"block": {"header": header.to_json(),
+                                  "envelopes": [orjson.Fragment(leaf) for leaf in leaves
+                                                if leaf is not None]},
+                        "commit": certificate.to_json()})
         return out
 
     async def _sync_loop(self) -> None:
@@ -399,38 +426,121 @@ class Node:
             peer.stats.height = reply["height"]
 
     async def _sync_from(self, peer: Peer) -> None:
-        """Fetch blocks from ``peer`` until we reach its height or it misbehaves."""
+        """Fetch blocks from ``peer`` until we reach its height or it misbehaves.
+
+        A pipeline: while the driver applies the blocks of one reply, the
+        worker threads check the signatures of the next. The fetcher task
+        asks for the next reply as soon as the previous one is parsed, and the
+        driver pauses between two blocks while a reply is being read: an
+        HTTP read gets one chunk per turn of the event loop, so a reply read
+        while the driver holds the loop for a block at each turn would take
+        seconds instead of a fraction of one. At most ``SYNC_AHEAD`` parsed
+        replies wait, so memory stays bounded.
+        """
+        ahead: asyncio.Queue[tuple[tuple[Block, CommitCertificate], ...] | None] = \
+            asyncio.Queue(SYNC_AHEAD)
+        reading = asyncio.Event()
+        reading.set()   # set: no reply is being read
+        fetcher = asyncio.get_running_loop().create_task(
+            self._fetch_ahead(peer, ahead, reading))
+        try:
+            while True:
+                pairs = await ahead.get()
+                if pairs is None:
+                    return
+                # One block an event: the driver never holds the loop for a reply.
+                for pair in pairs:
+                    await reading.wait()
+                    while not self.driver.post(Synced((pair,), peer.state)):
+                        await asyncio.sleep(0.05)
+                    if not await self._applied(pair[0].height, peer.state):
+                        return
+        finally:
+            fetcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetcher
+
+    async def _applied(self, target: int, source: str) -> bool:
+        """Wait until the driver has applied synced blocks up to ``target``: False
+        if it refused one of ``source``'s, or stopped making progress."""
+        loop = asyncio.get_running_loop()
+        seen, progressed_at = self.app.height, loop.time()
+        while self.app.height < target:
+            if self.driver.stats.rejected_sync.get(source, 0):
+                return False
+            if self.app.height != seen:
+                seen, progressed_at = self.app.height, loop.time()
+            elif loop.time() - progressed_at > SYNC_STALL_S:
+                return False
+            await asyncio.sleep(0.002)
+        return True
+
+    async def _request_retrying(self, peer: Peer, path: str,
+                                payload: dict[str, Any]) -> dict[str, Any]:
+        """``peers.request``, tried again (twice at most) after a transport error:
+        a pooled connection the peer has just closed fails once, then works."""
+        assert self.peers is not None
+        for attempt in range(SYNC_ATTEMPTS):
+            try:
+                return await self.peers.request(peer, path, payload)
+            except httpx.TransportError:
+                if attempt == SYNC_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _fetch_ahead(self, peer: Peer,
+                           ahead: asyncio.Queue[tuple[tuple[Block, CommitCertificate], ...]
+                                                | None],
+                           reading: asyncio.Event) -> None:
+        """Put parsed, verified replies on ``ahead``, then None when done or failed.
+
+        The None is awaited, not dropped when the queue is full: the consumer
+        would otherwise wait for it forever after taking the last reply."""
+        try:
+            await self._fetch_replies(peer, ahead, reading)
+        finally:
+            reading.set()
+        await ahead.put(None)
+
+    async def _fetch_replies(self, peer: Peer,
+                             ahead: asyncio.Queue[tuple[tuple[Block, CommitCertificate], ...]
+                                                  | None],
+                             reading: asyncio.Event) -> None:
         assert self.peers is not None
         params = self.app.params
-        while self.app.height < peer.stats.height:
-            start = self.app.height + 1
+        start = self.app.height + 1
+        while start <= peer.stats.height:
+            reading.clear()
+            started = asyncio.get_running_loop().time()
             try:
-                reply = await self.peers.request(peer, "/p2p/v1/blocks", {
+                reply = await self._request_retrying(peer, "/p2p/v1/blocks", {
                     "from_height": start, "limit": self.config.limits.sync_batch_blocks})
                 pairs = tuple(
-                    (Block.from_json(item["block"], max_record_bytes=params.max_record_bytes,
+                    (Block.from_json(item["block"],
+                                     max_record_bytes=params.max_record_bytes,
                                      max_records=params.max_block_records),
                      CommitCertificate.from_json(item["commit"]))
                     for item in reply.get("blocks", []))
             except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError,
                     ClientError) as exc:
-                log.warning("block sync from %s failed: %s", peer.state, exc)
+                log.warning("block sync from %s failed: %r", peer.state, exc)
                 return
-            if not pairs:
+            finally:
+                reading.set()
+            if not pairs or pairs[0][0].height != start:
                 return
-            # Signatures in the worker threads first: the driver then finds
-            # them cached and spends its loop time on the other checks.
-            await self.verify_signatures([e for block, _ in pairs for e in block.envelopes])
-            while not self.driver.post(Synced(pairs, peer.state)):
-                await asyncio.sleep(0.05)
-            target = pairs[-1][0].height
-            for _ in range(200):  # wait for the driver to apply them (bounded)
-                if self.app.height >= target or \
-                        self.driver.stats.rejected_sync.get(peer.state, 0):
-                    break
-                await asyncio.sleep(0.01)
-            if self.app.height < target:
-                return
+            # Signatures in the worker threads: the driver then finds them
+            # cached and spends its loop time on the other checks.
+            envelopes = [e for block, _ in pairs for e in block.envelopes]
+            fetched = asyncio.get_running_loop().time()
+            await self.verify_signatures(envelopes)
+            log.info("block sync from %s: heights %d-%d (%d records) read in %.2f s, "
+                     "signatures checked in %.2f s", peer.state, start,
+                     pairs[-1][0].height, len(envelopes), fetched - started,
+                     asyncio.get_running_loop().time() - fetched)
+            await ahead.put(pairs)
+            start = pairs[-1][0].height + 1
 
     # --- status -----------------------------------------------------------------------
 

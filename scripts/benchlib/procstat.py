@@ -4,6 +4,11 @@ CPU is read as utime + stime of /proc/<pid>/stat (all threads of the
 process), so CPU% over a window is the tick delta over the wall time; 100 %
 is one core. Peak RSS is the kernel's high-water mark VmHWM, which needs no
 sampling to catch a short spike.
+
+A node's figures include its child processes (the signature workers of
+node/verifier.py): CPU is summed, and so is memory, which therefore counts
+pages the children share with the node (copy-on-write after the fork) twice:
+an upper bound, never an understatement.
 """
 
 from __future__ import annotations
@@ -20,8 +25,24 @@ class CpuSample:
     at: float        # time.monotonic() when read
 
 
+def family(pid: int) -> list[int]:
+    """``pid`` and its child processes (one level: nodes do not nest further)."""
+    children: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
+                children += [int(c) for c in handle.read().split()]
+    except OSError:
+        pass
+    return [pid, *children]
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid``; 0.0 if it has gone."""
+    """User + system CPU seconds of ``pid`` and its children; 0.0 if gone."""
+    return sum(_cpu_seconds(p) for p in family(pid))
+
+
+def _cpu_seconds(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
             text = handle.read()
@@ -45,11 +66,11 @@ def _status_kib(pid: int, name: str) -> int:
 
 
 def peak_rss_mib(pid: int) -> float:
-    return _status_kib(pid, "VmHWM") / 1024
+    return sum(_status_kib(p, "VmHWM") for p in family(pid)) / 1024
 
 
 def rss_mib(pid: int) -> float:
-    return _status_kib(pid, "VmRSS") / 1024
+    return sum(_status_kib(p, "VmRSS") for p in family(pid)) / 1024
 
 
 def cpu_percent(first: CpuSample, last: CpuSample) -> float:
