@@ -186,10 +186,23 @@ class PeerSet:
         if isinstance(reply.get("height"), int):
             self.on_height(peer.state, reply["height"])
 
-    async def request(self, peer: Peer, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Signed POST to ``peer``; returns the JSON reply or raises httpx.HTTPError."""
+    async def request(self, peer: Peer, path: str, payload: dict[str, Any], *,
+                      reading: asyncio.Event | None = None) -> dict[str, Any]:
+        """Signed POST to ``peer``; returns the JSON reply or raises httpx.HTTPError.
+
+        ``reading``, if given, is cleared from the reply's first byte to its
+        last (and set again after): block sync pauses the driver only while a
+        reply's body arrives, not while the peer prepares it.
+        """
         body, headers = sign_request(self.key, self.chain_id, payload, now_ms())
-        response = await peer.client.post(path, content=body, headers=headers)
+        async with peer.client.stream("POST", path, content=body, headers=headers) as response:
+            if reading is not None:
+                reading.clear()
+            try:
+                await response.aread()
+            finally:
+                if reading is not None:
+                    reading.set()
         peer.stats.sent_bytes += len(body)
         if response.status_code != 200:
             raise httpx.HTTPStatusError(f"{path} answered {response.status_code}: "

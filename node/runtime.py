@@ -55,6 +55,7 @@ log = logging.getLogger("comity.node")
 
 
 VERIFY_CHUNK = 64
+VERIFY_CHUNK_MAX = 2048   # envelopes in one request to a verifier process
 SIGNATURE_CACHE_MIN = 65_536   # entries; at least twice the mempool (node/mempool.py)
 SYNC_AHEAD = 2        # block-sync replies parsed and verified ahead of the driver
 SYNC_ATTEMPTS = 3     # tries of one block-sync request after transport errors
@@ -182,19 +183,24 @@ class Node:
             self.driver.wake()
 
     async def verify_signatures(self, envelopes: Sequence[Envelope]) -> None:
-        """Verify unseen signatures in worker threads, filling the signature cache.
+        """Verify unseen signatures off the event loop, filling the signature cache.
 
-        libsodium releases the GIL, so this uses the second core and keeps the
-        event loop (and with it consensus) responsive under load. A signature
-        that fails is simply not cached; ``check_record`` then reports it.
+        In the verifier's worker processes when the node has them (node/verifier.py),
+        else in worker threads (libsodium releases the GIL). Either way the loop,
+        and with it consensus, stays responsive under load. A signature that
+        fails is simply not cached; ``check_record`` then reports it.
         """
         cache = self.app.signatures
         todo = [e for e in envelopes if e not in cache and e.id not in self.mempool]
         if not todo:
             return
         loop = asyncio.get_running_loop()
-        chunks = [todo[i:i + VERIFY_CHUNK] for i in range(0, len(todo), VERIFY_CHUNK)]
         verifier = self.verifier
+        # Processes: one chunk per worker (each chunk costs a round trip through a
+        # pipe). Threads: small chunks, so both threads get work.
+        size = VERIFY_CHUNK if verifier is None else \
+            max(VERIFY_CHUNK, min(VERIFY_CHUNK_MAX, -(-len(todo) // verifier.processes)))
+        chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
         if verifier is not None:
             results = await asyncio.gather(*(verifier.verify(
                 [(bytes.fromhex(e.signer), e.record_bytes, bytes.fromhex(e.signature))
@@ -403,7 +409,6 @@ class Node:
         interval_s = self.config.timing.peer_status_interval_ms / 1000
         ahead_polls: Counter[str] = Counter()
         while True:
-            await asyncio.sleep(interval_s)
             assert self.peers is not None
             for peer in list(self.peers.peers.values()):
                 await self._poll(peer)
@@ -414,6 +419,7 @@ class Node:
                         (ahead > 0 and self._behind_hint > self.app.height):
                     await self._sync_from(peer)
                     break
+            await asyncio.sleep(interval_s)   # after, not before: a restarted node asks at once
 
     async def _poll(self, peer: Peer) -> None:
         assert self.peers is not None
@@ -475,14 +481,14 @@ class Node:
             await asyncio.sleep(0.002)
         return True
 
-    async def _request_retrying(self, peer: Peer, path: str,
-                                payload: dict[str, Any]) -> dict[str, Any]:
+    async def _request_retrying(self, peer: Peer, path: str, payload: dict[str, Any],
+                                reading: asyncio.Event) -> dict[str, Any]:
         """``peers.request``, tried again (twice at most) after a transport error:
         a pooled connection the peer has just closed fails once, then works."""
         assert self.peers is not None
         for attempt in range(SYNC_ATTEMPTS):
             try:
-                return await self.peers.request(peer, path, payload)
+                return await self.peers.request(peer, path, payload, reading=reading)
             except httpx.TransportError:
                 if attempt == SYNC_ATTEMPTS - 1:
                     raise
@@ -511,11 +517,11 @@ class Node:
         params = self.app.params
         start = self.app.height + 1
         while start <= peer.stats.height:
-            reading.clear()
             started = asyncio.get_running_loop().time()
             try:
                 reply = await self._request_retrying(peer, "/p2p/v1/blocks", {
-                    "from_height": start, "limit": self.config.limits.sync_batch_blocks})
+                    "from_height": start, "limit": self.config.limits.sync_batch_blocks},
+                    reading)
                 pairs = tuple(
                     (Block.from_json(item["block"],
                                      max_record_bytes=params.max_record_bytes,
@@ -530,7 +536,7 @@ class Node:
                 reading.set()
             if not pairs or pairs[0][0].height != start:
                 return
-            # Signatures in the worker threads: the driver then finds them
+            # Signatures in the verifier's workers: the driver then finds them
             # cached and spends its loop time on the other checks.
             envelopes = [e for block, _ in pairs for e in block.envelopes]
             fetched = asyncio.get_running_loop().time()

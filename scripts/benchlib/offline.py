@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from benchlib import profile
 from benchlib.cluster import Cluster
 from benchlib.measure import latency_summary
 from benchlib.options import Options
@@ -94,6 +95,9 @@ def _wipe_and_time(opts: Options, cluster: Cluster) -> dict[str, Any]:
     cluster.start(lagger)
     api_up = time.monotonic()
     first_cpu = CpuSample(cpu_seconds(cluster.pid(lagger)), api_up)
+    raw = cluster.root / "profile.raw.txt"
+    spy = profile.start(cluster.pid(lagger), opts.profile_s, raw) if opts.profile_s > 0 \
+        else None
     limit_s = max(120.0, opts.catchup_records / 200)
     while True:
         target = max(cluster.status(s)["height"] for s in others)
@@ -107,13 +111,18 @@ def _wipe_and_time(opts: Options, cluster: Cluster) -> dict[str, Any]:
     done = time.monotonic()
     seconds = done - started
     last_cpu = CpuSample(cpu_seconds(cluster.pid(lagger)), done)
+    profiled: dict[str, Any] = {}
+    if spy is not None:
+        spy.wait(opts.profile_s + 30)
+        profiled["profile"] = profile.summarise(raw)
     return {"synced": {"records": status["ledger_size"], "blocks": status["height"],
                        "seconds": round(seconds, 2), "api_up_s": round(api_up - started, 2),
                        "records_per_s": round(status["ledger_size"] / seconds, 1),
                        "blocks_per_s": round(status["height"] / seconds, 2)},
             "node_stats": [{"state": lagger,
                             "cpu_percent": round(cpu_percent(first_cpu, last_cpu), 1),
-                            "peak_rss_mib": round(peak_rss_mib(cluster.pid(lagger)), 1)}]}
+                            "peak_rss_mib": round(peak_rss_mib(cluster.pid(lagger)), 1)}],
+            **profiled}
 
 
 # --- the read path -----------------------------------------------------------------------

@@ -121,7 +121,7 @@ def render(results: list[dict[str, Any]]) -> str:
         lines += ["", "== catch-up of a wiped node", *_catchup_rows(by_kind["catchup"])]
     if "reads" in by_kind:
         lines += ["", "== read path (sequential client)", *_reads_rows(by_kind["reads"])]
-    lines += _profile_rows(by_kind.get("load", []))
+    lines += _profile_rows(by_kind.get("load", []) + by_kind.get("catchup", []))
     for r in by_kind.get("error", []):
         lines += ["", f"== {r['scenario']} FAILED", r["error"]]
     return "\n".join(lines)
