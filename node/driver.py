@@ -21,7 +21,8 @@ driver acts on it in the order the engine requires:
    on ``behind``.
 
 Blocks are proposed only when there is something to order: after a commit the
-driver enters the next height only once records are pending, a peer speaks at
+driver enters the next height only once records can be proposed (node/mempool.py: a
+client's record first spreads to every peer), a peer speaks at
 that height, or the heartbeat interval has passed since the last block (an
 empty heartbeat block lets auditors see the chain is alive).
 
@@ -301,7 +302,7 @@ class Driver:
     def _want_height(self, height: int) -> bool:
         if self.restored is not None and self.restored.height == height:
             return True
-        if len(self.mempool) > 0 or self._next_height_seen:
+        if self.mempool.proposable() or self._next_height_seen:
             return True
         previous = self.app.store.get_header(height - 1)
         if previous is None:

@@ -3,14 +3,22 @@
 Nothing accepted is dropped silently: when the pool is full a submission is
 refused with ``Overloaded`` (503 + Retry-After) before it is accepted.
 
-Clients may fill the pool only up to ``client_max_records`` (three quarters of
-it); the last quarter is kept for records gossiped by peers. Every node's
-pool holds about the same pending records (its own clients' and its peers'),
-so all nodes stop taking clients' records at about the same time while the
-records already on their way between nodes still find room. Without that
-reserve a node full of its own clients' records would drop its peers'
-gossip, and then miss records of their proposals and have to fetch the whole
-block on the consensus path.
+Clients may fill the pool only up to ``client_max_records``: the pool's size
+divided by the number of nodes that gossip records to each other (this node
+and its peers; ``share_with``). Every node's pool holds its own clients'
+records and its peers', so with that share the records pending anywhere in
+the consortium always fit every node's pool, and no node ever has to drop a
+peer's gossip. Without it, each node filled its pool with its own clients'
+records before their gossip arrived elsewhere, peers dropped what did not
+fit, and then missed those records in proposals and fetched whole blocks on
+the consensus path (on the benchmark: at most heights).
+
+A record a client gave this node is proposed by it only once every peer has
+answered the gossip batch that carried it (``delivered``), or after
+``SPREAD_WAIT_S`` in any case (a peer may be down). Peers rebuild a compact
+proposal from their own mempools; a proposal that overtook its records'
+gossip made them fetch the whole block on the consensus path, which under
+load happened at most heights.
 Records leave the pool only when a block that holds them commits (or, at
 commit time, when they became invalid, e.g. their nonce was used meanwhile).
 
@@ -21,8 +29,9 @@ validates a proposed block that holds it.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ledger.errors import Conflict, Overloaded
 from ledger.records import Envelope, verify_signature
@@ -64,15 +73,30 @@ class SignatureCache:
             self._seen.popitem(last=False)
 
 
+#: How long a client's record may wait for its gossip to reach every peer before
+#: this node proposes it anyway.
+SPREAD_WAIT_S = 2.0
+
+
 class Mempool:
-    def __init__(self, max_records: int, max_bytes: int) -> None:
+    def __init__(self, max_records: int, max_bytes: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._pending: OrderedDict[str, Envelope] = OrderedDict()
+        #: Records still spreading: id -> (admitted at, peers yet to answer).
+        self._spreading: dict[str, tuple[float, int]] = {}
+        self._clock = clock
         self._nonces: dict[tuple[str, str], str] = {}
         self.max_records = max_records
         self.max_bytes = max_bytes
-        self.client_max_records = max(1, max_records - max_records // 4)
-        self.client_max_bytes = max(1, max_bytes - max_bytes // 4)
+        self.client_max_records = max_records
+        self.client_max_bytes = max_bytes
         self.bytes = 0
+
+    def share_with(self, nodes: int) -> None:
+        """Clients' share: the pool divided among ``nodes`` gossiping nodes."""
+        nodes = max(1, nodes)
+        self.client_max_records = max(1, self.max_records // nodes)
+        self.client_max_bytes = max(1, self.max_bytes // nodes)
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -92,11 +116,12 @@ class Mempool:
             raise Overloaded(f"mempool is full ({len(self._pending)} records pending); "
                              "retry later", retry_after_s=1, code="mempool_full")
 
-    def add(self, envelope: Envelope, *, client: bool = True) -> bool:
+    def add(self, envelope: Envelope, *, client: bool = True, spread_to: int = 0) -> bool:
         """Add ``envelope``; False if it is already pending (idempotent).
 
         ``client`` says whether it came from a client (API) or a peer (gossip):
-        see ``check_room``."""
+        see ``check_room``. ``spread_to`` peers must answer its gossip before
+        ``reap`` offers it (see the module docstring)."""
         if envelope.id in self._pending:
             return False
         nonce_key = (envelope.signer, str(envelope.record["nonce"]))
@@ -105,17 +130,48 @@ class Mempool:
                            field="record.nonce", code="duplicate_nonce")
         self.check_room(1, len(envelope.leaf), client=client)
         self._pending[envelope.id] = envelope
+        if spread_to > 0:
+            self._spreading[envelope.id] = (self._clock(), spread_to)
         self._nonces[nonce_key] = envelope.id
         self.bytes += len(envelope.leaf)
         return True
 
+    def delivered(self, record_ids: Iterable[str]) -> None:
+        """One more peer has answered the gossip of ``record_ids``."""
+        spreading = self._spreading
+        for record_id in record_ids:
+            entry = spreading.get(record_id)
+            if entry is not None:
+                if entry[1] <= 1:
+                    del spreading[record_id]
+                else:
+                    spreading[record_id] = (entry[0], entry[1] - 1)
+
+    def spreading(self) -> int:
+        return len(self._spreading)
+
+    def proposable(self) -> bool:
+        """True if ``reap`` would offer at least one record."""
+        if len(self._pending) > len(self._spreading):
+            return True   # some pending record is not spreading
+        if not self._spreading:
+            return False
+        oldest_at, _ = next(iter(self._spreading.values()))   # insertion order
+        return oldest_at <= self._clock() - SPREAD_WAIT_S
+
     def reap(self, max_records: int, max_bytes: int) -> list[Envelope]:
-        """The oldest pending records that fit the limits (they stay pending)."""
+        """The oldest pending records that fit the limits (they stay pending),
+        skipping those still spreading to peers for less than ``SPREAD_WAIT_S``."""
         out: list[Envelope] = []
         size = 0
+        spreading = self._spreading
+        cutoff = self._clock() - SPREAD_WAIT_S
         for envelope in self._pending.values():
             if len(out) >= max_records or size + len(envelope.leaf) > max_bytes:
                 break
+            entry = spreading.get(envelope.id) if spreading else None
+            if entry is not None and entry[0] > cutoff:
+                continue
             out.append(envelope)
             size += len(envelope.leaf)
         return out
@@ -123,6 +179,7 @@ class Mempool:
     def remove(self, record_ids: Iterable[str]) -> None:
         for record_id in record_ids:
             envelope = self._pending.pop(record_id, None)
+            self._spreading.pop(record_id, None)
             if envelope is not None:
                 self._nonces.pop((envelope.signer, str(envelope.record["nonce"])), None)
                 self.bytes -= len(envelope.leaf)

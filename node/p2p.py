@@ -143,13 +143,18 @@ def _rebuild(node: Node, sender: str, msg: Proposal, item: dict[str, Any]) -> Bl
     """A compact proposal's block from our mempool, or None (then fetch it in full)."""
     if node.driver.blocks.get(msg.block_hash) is not None:
         return None  # we already hold it
+    if msg.height <= node.app.height:
+        return None  # a late or re-sent proposal of a height already committed here
     header = BlockHeader.from_json(item["header"])
     ids = item.get("ids")
     if not isinstance(ids, list) or len(ids) != header.record_count or \
             len(ids) > node.app.params.max_block_records:
         raise PeerFault("compact proposal: ids do not match the header's record_count")
     envelopes = [node.mempool.get(rid) if isinstance(rid, str) else None for rid in ids]
-    if any(e is None for e in envelopes):
+    missing = sum(e is None for e in envelopes)
+    if missing:
+        log.info("compact proposal for height %d round %d: %d of %d records not here yet; "
+                 "fetching the block", msg.height, msg.round, missing, len(ids))
         node.fetch_block(sender, msg.block_hash, header.height)
         return None
     return Block(header, tuple(e for e in envelopes if e is not None))
@@ -158,12 +163,16 @@ def _rebuild(node: Node, sender: str, msg: Proposal, item: dict[str, Any]) -> Bl
 async def _take_records(node: Node, sender: str, raw: list[Any]) -> None:
     """Gossiped envelopes: parse, verify signatures off the loop, then admit.
 
-    With a full mempool they are dropped unread: the origin node still holds
-    them and will propose them itself.
+    What does not fit the mempool is dropped unread (the oldest fit first): the
+    origin node still holds those records and will propose them itself (then
+    this node fetches that block whole).
     """
-    if len(node.mempool) + len(raw) > node.mempool.max_records:
+    room = node.mempool.max_records - len(node.mempool)
+    if len(raw) > room:
         node.metrics_peer_fault("gossip dropped: mempool full")
-        return
+        log.info("mempool full: %d of %d gossiped records from %s dropped",
+                 len(raw) - max(room, 0), len(raw), sender[:16])
+        raw = raw[:max(room, 0)]
     max_bytes = node.app.params.max_record_bytes
     envelopes = []
     for obj in raw:

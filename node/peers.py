@@ -47,7 +47,9 @@ class PeerStats:
     last_seen_s: float = 0.0
 
 
-Item = tuple[dict[str, Any], int]
+#: What is sent, its size in bytes, and for a gossiped record its id (so the
+#: sender can be told which records a peer has taken: ``on_delivered``).
+Item = tuple[dict[str, Any], int, str | None]
 
 #: A gossip batch stays small so the receiver, which verifies its records,
 #: never holds its event loop for long on one request.
@@ -84,8 +86,10 @@ class PeerSet:
 
     def __init__(self, key: SigningKey, chain_id: str, *, flush_ms: int, backoff_max_ms: int,
                  queue_max: int, batch_bytes_max: int, request_timeout_ms: int,
-                 on_height: Callable[[str, int], None]) -> None:
+                 on_height: Callable[[str, int], None],
+                 on_delivered: Callable[[str, list[str]], None] | None = None) -> None:
         self.key = key
+        self.on_delivered = on_delivered
         self.chain_id = chain_id
         self.flush_s = flush_ms / 1000
         self.backoff_max_s = backoff_max_ms / 1000
@@ -137,33 +141,41 @@ class PeerSet:
                     await task
             await peer.client.aclose()
 
-    def broadcast(self, item: dict[str, Any], size: int, *, gossip: bool = False) -> None:
-        """Queue ``item`` for every peer: on the gossip lane, or the consensus lane."""
+    def broadcast(self, item: dict[str, Any], size: int, *, gossip: bool = False,
+                  key: str | None = None) -> None:
+        """Queue ``item`` for every peer: on the gossip lane, or the consensus lane.
+
+        ``key`` (a record id) comes back through ``on_delivered`` once a peer
+        has answered the batch that carried the item."""
         for peer in self.peers.values():
-            self.send_to(peer, item, size, gossip=gossip)
+            self.send_to(peer, item, size, gossip=gossip, key=key)
 
     def send_to(self, peer: Peer, item: dict[str, Any], size: int, *,
-                gossip: bool = False) -> None:
+                gossip: bool = False, key: str | None = None) -> None:
         try:
-            (peer.gossip if gossip else peer.queue).put_nowait((item, size))
+            (peer.gossip if gossip else peer.queue).put_nowait((item, size, key))
         except asyncio.QueueFull:
             peer.stats.dropped_items += 1
 
     async def _sender(self, peer: Peer, queue: asyncio.Queue[Item], bytes_max: int) -> None:
         backoff_s = 0.05
         while True:
-            items = await self._gather(queue, bytes_max)
+            items, keys = await self._gather(queue, bytes_max)
             try:
                 await self._post_batch(peer, items)
                 backoff_s = 0.05
+                if keys and self.on_delivered is not None:
+                    self.on_delivered(peer.state, keys)
             except (httpx.HTTPError, OSError, ValueError) as exc:
                 self._mark_down(peer, exc)
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, self.backoff_max_s)
 
-    async def _gather(self, queue: asyncio.Queue[Item], bytes_max: int) -> list[dict[str, Any]]:
-        item, size = await queue.get()
+    async def _gather(self, queue: asyncio.Queue[Item],
+                      bytes_max: int) -> tuple[list[dict[str, Any]], list[str]]:
+        item, size, key = await queue.get()
         items, total = [item], size
+        keys = [key] if key is not None else []
         deadline = asyncio.get_running_loop().time() + self.flush_s
         while total < bytes_max:
             if queue.empty():
@@ -171,14 +183,16 @@ class PeerSet:
                 if remaining <= 0:
                     break
                 try:
-                    item, size = await asyncio.wait_for(queue.get(), remaining)
+                    item, size, key = await asyncio.wait_for(queue.get(), remaining)
                 except TimeoutError:
                     break
             else:
-                item, size = queue.get_nowait()
+                item, size, key = queue.get_nowait()
             items.append(item)
             total += size
-        return items
+            if key is not None:
+                keys.append(key)
+        return items, keys
 
     async def _post_batch(self, peer: Peer, items: list[dict[str, Any]]) -> None:
         reply = await self.request(peer, "/p2p/v1/batch", {"items": items})

@@ -56,6 +56,7 @@ log = logging.getLogger("comity.node")
 
 VERIFY_CHUNK = 64
 VERIFY_CHUNK_MAX = 2048   # envelopes in one request to a verifier process
+VERIFY_INLINE_MAX = 4     # this few signatures are checked on the event loop itself
 SIGNATURE_CACHE_MIN = 65_536   # entries; at least twice the mempool (node/mempool.py)
 SYNC_AHEAD = 2        # block-sync replies parsed and verified ahead of the driver
 SYNC_ATTEMPTS = 3     # tries of one block-sync request after transport errors
@@ -129,10 +130,12 @@ class Node:
                              queue_max=limits.peer_queue_messages_max,
                              batch_bytes_max=limits.max_p2p_batch_bytes // 2,
                              request_timeout_ms=timing.peer_request_timeout_ms,
-                             on_height=self._peer_height)
+                             on_height=self._peer_height,
+                             on_delivered=self._delivered)
         for state, url in self.peer_urls().items():
             self.peers.add(state, url, self._transports.get(state),
                            verify=self._peer_verify)
+        self.mempool.share_with(len(self.peers.peers) + 1)
         self.driver = Driver(self.app, self.mempool, self.key, self.peers.broadcast,
                              inbox_max=limits.inbox_events_max,
                              heartbeat_ms=self.genesis.consensus.heartbeat_interval_ms,
@@ -166,14 +169,22 @@ class Node:
             return Submission(envelope.id, "committed")
         self.mempool.check_room(1, len(envelope.leaf))
         self.app.check_record(envelope, utcnow())
-        if self.mempool.add(envelope):
+        spread_to = len(self.peers.peers) if self.peers is not None else 0
+        if self.mempool.add(envelope, spread_to=spread_to):
             if self.peers is not None:
                 # The leaf is the envelope's canonical JSON: embed it as is.
                 self.peers.broadcast({"record": orjson.Fragment(envelope.leaf)},
-                                     len(envelope.leaf), gossip=True)
+                                     len(envelope.leaf), gossip=True, key=envelope.id)
             if self.driver is not None:
                 self.driver.wake()
         return Submission(envelope.id, "pending")
+
+    def _delivered(self, state: str, record_ids: list[str]) -> None:
+        """A peer has answered a gossip batch: it holds those records (or refused them)."""
+        del state  # every peer link counts once: each record goes once down each lane
+        self.mempool.delivered(record_ids)
+        if self.driver is not None:
+            self.driver.wake()   # the records may now be proposed
 
     def accept_gossip(self, envelope: Envelope) -> None:
         if envelope.id in self.mempool or self.store.has_record(envelope.id):
@@ -193,6 +204,14 @@ class Node:
         cache = self.app.signatures
         todo = [e for e in envelopes if e not in cache and e.id not in self.mempool]
         if not todo:
+            return
+        if len(todo) <= VERIFY_INLINE_MAX:
+            # A few signatures (a single-record POST): checking them here costs less
+            # than a round trip to a worker, and cannot queue behind a large batch
+            # of gossip or block sync that the workers are busy with.
+            for envelope, ok in zip(todo, _verify_all(todo), strict=True):
+                if ok:
+                    cache.remember(envelope)
             return
         loop = asyncio.get_running_loop()
         verifier = self.verifier
@@ -289,6 +308,7 @@ class Node:
                 self.peers.add(state, url, self._transports.get(state),
                                verify=self._peer_verify)
         self.peers.start()
+        self.mempool.share_with(len(wanted) + 1)
         for state in [s for s in self.peers.peers if s not in wanted]:
             log.info("member %s left the validator set: removing its peer link", state)
             task = asyncio.get_running_loop().create_task(self.peers.remove(state))

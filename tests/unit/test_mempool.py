@@ -6,7 +6,7 @@ import pytest
 
 from ledger.errors import Conflict, Overloaded
 from ledger.records import Envelope
-from node.mempool import Mempool, SignatureCache
+from node.mempool import SPREAD_WAIT_S, Mempool, SignatureCache
 from tests.factory import EnvelopeMaker, key
 
 SIGNER = key("mempool-investigator")
@@ -17,18 +17,20 @@ def _envelopes(count: int) -> list[Envelope]:
     return [maker.make(SIGNER) for _ in range(count)]
 
 
-def test_clients_fill_three_quarters_and_gossip_the_rest() -> None:
+def test_clients_fill_their_nodes_share_and_gossip_the_rest() -> None:
     pool = Mempool(max_records=8, max_bytes=1 << 20)
-    assert pool.client_max_records == 6
+    assert pool.client_max_records == 8          # alone: the whole pool
+    pool.share_with(2)                           # two nodes gossip to each other
+    assert pool.client_max_records == 4
     envelopes = _envelopes(9)
-    for envelope in envelopes[:6]:
+    for envelope in envelopes[:4]:
         assert pool.add(envelope)
     with pytest.raises(Overloaded) as refused:
-        pool.add(envelopes[6])          # a client's seventh: refused, a retry hint given
+        pool.add(envelopes[4])          # a client's fifth: refused, a retry hint given
     assert refused.value.code == "mempool_full" and refused.value.retry_after_s == 1
-    assert len(pool) == 6
-    assert pool.add(envelopes[6], client=False)   # a peer's gossip still fits
-    assert pool.add(envelopes[7], client=False)
+    assert len(pool) == 4
+    for envelope in envelopes[4:8]:     # a peer's gossip still fits
+        assert pool.add(envelope, client=False)
     with pytest.raises(Overloaded):
         pool.add(envelopes[8], client=False)      # the whole pool is the hard bound
     assert len(pool) == 8
@@ -36,26 +38,28 @@ def test_clients_fill_three_quarters_and_gossip_the_rest() -> None:
 
 def test_check_room_counts_a_whole_batch() -> None:
     pool = Mempool(max_records=100, max_bytes=1 << 20)
-    for envelope in _envelopes(70):
+    pool.share_with(2)
+    for envelope in _envelopes(45):
         pool.add(envelope)
     pool.check_room(5)
     with pytest.raises(Overloaded):
-        pool.check_room(6)               # 70 + 6 > 75: the batch is refused as a whole
-    pool.check_room(30, client=False)
+        pool.check_room(6)               # 45 + 6 > 50: the batch is refused as a whole
+    pool.check_room(55, client=False)
     with pytest.raises(Overloaded):
-        pool.check_room(31, client=False)
+        pool.check_room(56, client=False)
 
 
 def test_byte_bound_has_the_same_reserve() -> None:
     envelopes = _envelopes(4)
     size = len(envelopes[0].leaf)
     pool = Mempool(max_records=1000, max_bytes=4 * size + 3)
-    assert pool.client_max_bytes == 4 * size + 3 - (4 * size + 3) // 4
-    for envelope in envelopes[:3]:
+    pool.share_with(2)
+    assert pool.client_max_bytes == (4 * size + 3) // 2
+    for envelope in envelopes[:2]:
         pool.add(envelope)
     with pytest.raises(Overloaded):
-        pool.add(envelopes[3])
-    assert pool.add(envelopes[3], client=False)
+        pool.add(envelopes[2])
+    assert pool.add(envelopes[2], client=False) and pool.add(envelopes[3], client=False)
     assert pool.bytes == sum(len(e.leaf) for e in envelopes)
 
 
@@ -94,3 +98,26 @@ def test_signature_cache_is_bounded_and_checks_what_it_does_not_know() -> None:
         cache.verify(envelope)
     assert envelopes[0] not in cache and all(e in cache for e in envelopes[1:])
     assert "not an envelope" not in cache
+
+
+def test_a_clients_record_is_proposed_once_every_peer_has_it_or_after_a_wait() -> None:
+    now = [100.0]
+    pool = Mempool(max_records=100, max_bytes=1 << 20, clock=lambda: now[0])
+    gossiped, spreading, later = _envelopes(3)
+    pool.add(gossiped, client=False)            # from a peer: proposable at once
+    pool.add(spreading, spread_to=3)            # ours: three peers must answer first
+    pool.add(later, spread_to=3)
+    assert [e.id for e in pool.reap(10, 1 << 20)] == [gossiped.id]
+    pool.remove([gossiped.id])
+    assert not pool.proposable() and pool.spreading() == 2
+    pool.delivered([spreading.id, later.id])
+    pool.delivered([spreading.id])
+    assert not pool.proposable()                # one peer still to answer
+    pool.delivered([spreading.id, "not-pending"])
+    assert pool.proposable() and [e.id for e in pool.reap(10, 1 << 20)] == [spreading.id]
+    pool.remove([spreading.id])
+    assert not pool.proposable()
+    now[0] += SPREAD_WAIT_S                     # a peer is down: propose it anyway
+    assert pool.proposable() and [e.id for e in pool.reap(10, 1 << 20)] == [later.id]
+    pool.remove([later.id])
+    assert pool.spreading() == 0 and not pool.proposable()
