@@ -2,7 +2,8 @@
 
 A proposal carries the header and record ids only. With gossip switched off,
 no peer holds the proposer's records, so every peer must fetch the full block
-from the proposer (POST /p2p/v1/block) before it can judge it valid.
+from the proposer (POST /p2p/v1/block) before it can judge it valid. (No peer
+answers the records' gossip either, so FR proposes them after SPREAD_WAIT_S.)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ async def test_blocks_commit_when_peers_must_fetch_them(monkeypatch: pytest.Monk
     original = PeerSet.broadcast
 
     def no_gossip(self: PeerSet, item: dict[str, Any], size: int, *,
-                  gossip: bool = False) -> None:
+                  gossip: bool = False, key: str | None = None) -> None:
         if not gossip:
             original(self, item, size)
 
