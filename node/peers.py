@@ -2,8 +2,9 @@
 
 Each peer has one long-lived ``httpx.AsyncClient`` and one sender task. Items
 queued for a peer (consensus messages, gossiped envelopes, evidence) are sent
-in signed batches: the task waits for the first item, gathers more for up to
-``gossip_flush_ms`` or until the batch byte limit, and POSTs them together.
+in signed batches: the task waits for the first item, gathers more (gossip:
+for up to ``gossip_flush_ms``; consensus: what is queued already) until the
+batch byte limit, and POSTs them together.
 A failed POST marks the peer down and backs off exponentially (capped), so a
 slow or dead peer delays nobody else: every peer has its own bounded queue,
 and when that queue is full new items for that peer are dropped and counted.
@@ -123,12 +124,16 @@ class PeerSet:
         for peer in self.peers.values():
             if peer.task is None:
                 peer.task = asyncio.create_task(
-                    self._sender(peer, peer.queue, self.batch_bytes_max),
+                    # Consensus messages leave at once (no flush wait): each height
+                    # is several message delays long, and whatever queues while
+                    # a POST is in flight goes in the next one anyway.
+                    self._sender(peer, peer.queue, self.batch_bytes_max, 0.0),
                     name=f"peer-{peer.state}")
             if peer.gossip_task is None:
                 peer.gossip_task = asyncio.create_task(
                     self._sender(peer, peer.gossip, min(self.batch_bytes_max,
-                                                        GOSSIP_BATCH_BYTES_MAX)),
+                                                        GOSSIP_BATCH_BYTES_MAX),
+                                 self.flush_s),
                     name=f"gossip-{peer.state}")
 
     async def stop(self) -> None:
@@ -157,10 +162,11 @@ class PeerSet:
         except asyncio.QueueFull:
             peer.stats.dropped_items += 1
 
-    async def _sender(self, peer: Peer, queue: asyncio.Queue[Item], bytes_max: int) -> None:
+    async def _sender(self, peer: Peer, queue: asyncio.Queue[Item], bytes_max: int,
+                      flush_s: float) -> None:
         backoff_s = 0.05
         while True:
-            items, keys = await self._gather(queue, bytes_max)
+            items, keys = await self._gather(queue, bytes_max, flush_s)
             try:
                 await self._post_batch(peer, items)
                 backoff_s = 0.05
@@ -171,12 +177,12 @@ class PeerSet:
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, self.backoff_max_s)
 
-    async def _gather(self, queue: asyncio.Queue[Item],
-                      bytes_max: int) -> tuple[list[dict[str, Any]], list[str]]:
+    async def _gather(self, queue: asyncio.Queue[Item], bytes_max: int,
+                      flush_s: float) -> tuple[list[dict[str, Any]], list[str]]:
         item, size, key = await queue.get()
         items, total = [item], size
         keys = [key] if key is not None else []
-        deadline = asyncio.get_running_loop().time() + self.flush_s
+        deadline = asyncio.get_running_loop().time() + flush_s
         while total < bytes_max:
             if queue.empty():
                 remaining = deadline - asyncio.get_running_loop().time()
