@@ -6,7 +6,8 @@ import pytest
 
 from ledger.errors import Conflict, Overloaded
 from ledger.records import Envelope
-from node.mempool import SPREAD_WAIT_S, Mempool, SignatureCache
+from node import mempool as mempool_module
+from node.mempool import SPREAD_BACKLOG_MIN, SPREAD_WAIT_S, Mempool, SignatureCache
 from tests.factory import EnvelopeMaker, key
 
 SIGNER = key("mempool-investigator")
@@ -100,7 +101,9 @@ def test_signature_cache_is_bounded_and_checks_what_it_does_not_know() -> None:
     assert "not an envelope" not in cache
 
 
-def test_a_clients_record_is_proposed_once_every_peer_has_it_or_after_a_wait() -> None:
+def test_a_clients_record_is_proposed_once_every_peer_has_it_or_after_a_wait(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mempool_module, "SPREAD_BACKLOG_MIN", 1)   # "under load" at once
     now = [100.0]
     pool = Mempool(max_records=100, max_bytes=1 << 20, clock=lambda: now[0])
     gossiped, spreading, later = _envelopes(3)
@@ -121,3 +124,13 @@ def test_a_clients_record_is_proposed_once_every_peer_has_it_or_after_a_wait() -
     assert pool.proposable() and [e.id for e in pool.reap(10, 1 << 20)] == [later.id]
     pool.remove([later.id])
     assert pool.spreading() == 0 and not pool.proposable()
+
+
+def test_with_a_short_backlog_records_are_proposed_without_waiting() -> None:
+    pool = Mempool(max_records=10_000, max_bytes=1 << 30, clock=lambda: 100.0)
+    envelopes = _envelopes(SPREAD_BACKLOG_MIN)
+    for envelope in envelopes[:-1]:
+        pool.add(envelope, spread_to=3)
+    assert pool.proposable() and len(pool.reap(10_000, 1 << 30)) == SPREAD_BACKLOG_MIN - 1
+    pool.add(envelopes[-1], spread_to=3)        # the backlog reaches the threshold: wait
+    assert not pool.proposable() and pool.reap(10_000, 1 << 30) == []
