@@ -163,7 +163,11 @@ async def test_replayed_envelope_is_idempotent_and_committed_once(cluster: Clust
     envelope = cluster.envelope("FR")
     responses = [await cluster.api[s].post("/v1/records", json=envelope)
                  for s in ("FR", "FR", "TH")]
-    assert [r.status_code for r in responses] == [202, 202, 202]
+    # The first is accepted; a repeat answers what the record is by then: still
+    # pending (202), or already committed (200) when its block was that quick.
+    assert responses[0].status_code == 202
+    assert all((r.status_code, r.json()["status"]) in {(202, "pending"), (200, "committed")}
+               for r in responses)
     record_id = responses[0].json()["id"]
     assert {r.json()["id"] for r in responses} == {record_id}
     assert await cluster.nodes["VN"].wait_committed(record_id, 15)
