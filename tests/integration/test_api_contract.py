@@ -61,7 +61,10 @@ async def test_submit_is_202_then_idempotent_200_once_committed(chain: Chain) ->
     first = await chain.api.post("/v1/records", json=envelope)
     again = await chain.api.post("/v1/records", json=envelope)
     assert (first.status_code, first.json()["status"]) == (202, "pending")
-    assert again.status_code == 202 and again.json() == first.json()
+    # The repeat answers what the record is by then: pending, or (rarely, its block
+    # being that quick) committed; the same id either way.
+    assert (again.status_code, again.json()["status"]) in {(202, "pending"), (200, "committed")}
+    assert again.json()["id"] == first.json()["id"]
     record_id = first.json()["id"]
     assert (await chain.api.get(f"/v1/records/{record_id}", params={"wait": 15})
             ).json()["status"] == "committed"
