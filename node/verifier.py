@@ -16,8 +16,8 @@ The workers are forked by ``ProcessVerifier()`` when the node starts, before
 it has any thread, so a child never inherits a lock held by some other
 thread. Each worker asks the kernel to kill it when the node dies
 (``PR_SET_PDEATHSIG``), so a node killed with SIGKILL leaves no worker behind,
-and ignores SIGINT and SIGTERM (a stop signal for the whole process group
-reaches the workers too; the node stops them itself, with SIGKILL).
+and ignores SIGINT (Ctrl-C in a terminal reaches the whole process group; the
+node stops its workers itself).
 
 A worker receives ``(public key, message, signature)`` triples and returns one
 bool each; it shares no state with the node. When the node runs without
@@ -28,10 +28,8 @@ workers (``verify_processes = 0``, or an in-process test cluster),
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import multiprocessing
-import multiprocessing.pool
 import os
 import signal
 from collections.abc import Sequence
@@ -62,12 +60,7 @@ def verify_triples(items: Sequence[Triple]) -> list[bool]:
 
 
 def _worker_init(parent: int) -> None:
-    # A stop signal for the whole process group (Ctrl-C, killpg, systemd,
-    # docker stop) is the node's to handle: it then closes its workers itself.
-    # A worker that died of it first left the pool's own shutdown hanging
-    # until the node was killed (10 s under the devnet).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -110,33 +103,10 @@ class ProcessVerifier:
         return await future
 
     def close(self) -> None:
-        """Stop the workers with SIGKILL (they ignore SIGTERM, see ``_worker_init``).
-
-        Not through ``Pool.terminate``: it first takes the lock of the task
-        pipe, which an idle worker holds while it waits for work, so a worker
-        killed there (a signal to the whole process group) left it waiting
-        forever. Here the pool stops replacing workers, the workers are killed
-        and reaped, and the pool's exit-time finaliser is cancelled; its
-        helper threads are daemons and end with the process.
-        """
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        handler = getattr(pool, "_worker_handler", None)
-        if handler is not None:
-            handler._state = multiprocessing.pool.TERMINATE   # no more replacements
-            handler.join(1.0)
-        workers = list(getattr(pool, "_pool", []))
-        for worker in workers:
-            if worker.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.pid, signal.SIGKILL)
-        for worker in workers:
-            worker.join(5)
-        finaliser = getattr(pool, "_terminate", None)
-        if finaliser is not None:
-            finaliser.cancel()
-        pool._state = multiprocessing.pool.TERMINATE   # type: ignore[attr-defined]
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
 
 
 def _settle(future: asyncio.Future[list[bool]], result: list[bool] | None,
