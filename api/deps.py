@@ -22,7 +22,9 @@ bearer = HTTPBearer(auto_error=False, description="API token: `Authorization: Be
                     " (see `comity token create`)")
 
 
-def get_node(request: Request) -> Node:
+async def get_node(request: Request) -> Node:
+    # ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, a
+    # thread hop (and GIL hand-over) on every request for one attribute read.
     node: Node = request.app.state.node
     return node
 

@@ -49,7 +49,7 @@ from node.peers import Peer, PeerSet
 from node.rules import build_registry
 from node.sealed_access import load_enc_key
 from node.tls import client_context
-from node.verifier import ProcessVerifier
+from node.verifier import ProcessVerifier, VerifierUnavailable
 
 log = logging.getLogger("comity.node")
 
@@ -213,24 +213,31 @@ class Node:
                 if ok:
                     cache.remember(envelope)
             return
-        loop = asyncio.get_running_loop()
         verifier = self.verifier
-        # Processes: one chunk per worker (each chunk costs a round trip through a
-        # pipe). Threads: small chunks, so both threads get work.
-        size = VERIFY_CHUNK if verifier is None else \
-            max(VERIFY_CHUNK, min(VERIFY_CHUNK_MAX, -(-len(todo) // verifier.processes)))
-        chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
-        if verifier is not None:
-            results = await asyncio.gather(*(verifier.verify(
-                [(bytes.fromhex(e.signer), e.record_bytes, bytes.fromhex(e.signature))
-                 for e in chunk]) for chunk in chunks))
+        if verifier is not None and verifier.available:
+            # Processes: one chunk per worker (each chunk costs a round trip through a
+            # socket).
+            size = max(VERIFY_CHUNK, min(VERIFY_CHUNK_MAX, -(-len(todo) // verifier.processes)))
+            chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
+            try:
+                results = await asyncio.gather(*(verifier.verify(
+                    [(bytes.fromhex(e.signer), e.record_bytes, bytes.fromhex(e.signature))
+                     for e in chunk]) for chunk in chunks))
+            except VerifierUnavailable:   # a worker exited (logged by the verifier)
+                results = await self._verify_in_threads(chunks)
         else:
-            results = await asyncio.gather(*(loop.run_in_executor(
-                self._verify_pool, _verify_all, chunk) for chunk in chunks))
+            # Threads: small chunks, so both threads get work.
+            chunks = [todo[i:i + VERIFY_CHUNK] for i in range(0, len(todo), VERIFY_CHUNK)]
+            results = await self._verify_in_threads(chunks)
         for chunk, oks in zip(chunks, results, strict=True):
             for envelope, ok in zip(chunk, oks, strict=True):
                 if ok:
                     cache.remember(envelope)
+
+    async def _verify_in_threads(self, chunks: list[list[Envelope]]) -> list[list[bool]]:
+        loop = asyncio.get_running_loop()
+        return await asyncio.gather(*(loop.run_in_executor(self._verify_pool, _verify_all, chunk)
+                                      for chunk in chunks))
 
     async def wait_committed(self, record_id: str, timeout_s: float) -> bool:
         if self.store.has_record(record_id):
