@@ -25,17 +25,13 @@ from ledger.records import parse_envelope
 from node.application import Block
 from node.driver import PeerMessage
 from node.peers import now_ms
+from node.sync import blocks_for_sync
 from node.wire import SIGNATURE_HEADER, open_request
 
 if TYPE_CHECKING:
     from node.runtime import Node
 
 log = logging.getLogger("comity.p2p")
-
-#: A block-sync reply holds whole blocks up to about this size (at least one block).
-#: Small enough that the receiver's pipeline (one reply verified while the one
-#: before is applied) keeps little in memory, large enough to amortise a request.
-SYNC_REPLY_BYTES_MAX = 4 * 1024 * 1024
 
 
 def _json(obj: Any, status: int = 200) -> Response:
@@ -89,7 +85,8 @@ def create_p2p_app(node: Node) -> Starlette:
         if type(start) is not int or type(limit) is not int or start < 1 or limit < 1:
             return _json({"error": {"code": "bad_request",
                                     "message": "from_height and limit must be positive"}}, 400)
-        return _json({"height": node.app.height, "blocks": node.blocks_for_sync(start, limit)})
+        blocks = blocks_for_sync(node.store, node.app.height, start, limit)
+        return _json({"height": node.app.height, "blocks": blocks})
 
     async def block_by_hash(request: Request) -> Response:
         try:
@@ -155,7 +152,7 @@ def _rebuild(node: Node, sender: str, msg: Proposal, item: dict[str, Any]) -> Bl
     if missing:
         log.info("compact proposal for height %d round %d: %d of %d records not here yet; "
                  "fetching the block", msg.height, msg.round, missing, len(ids))
-        node.fetch_block(sender, msg.block_hash, header.height)
+        node.sync.fetch_block(sender, msg.block_hash, header.height)
         return None
     return Block(header, tuple(e for e in envelopes if e is not None))
 

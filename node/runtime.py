@@ -6,13 +6,7 @@ tasks (driver, peer senders, block sync); ``node.serve.serve`` puts the API
 and P2P apps behind uvicorn. Tests build several ``Node`` objects in one
 process and connect them with ``httpx.ASGITransport`` (no sockets).
 
-Block sync: every ``peer_status_interval_ms`` the sync task asks each peer
-for its height. When a peer is ahead by two or more heights, or ahead for
-two polls in a row, or the engine reported that f+1 validators are above us,
-the task fetches blocks with their certificates and posts them to the
-driver, which verifies each (certificate by the validators of its height,
-then every record and the header's roots) before it applies it. A peer that
-serves a bad block is skipped for the rest of that round of sync.
+Block transfer (fetching proposed blocks, block sync) is ``node.sync.BlockSync``.
 """
 
 from __future__ import annotations
@@ -33,21 +27,21 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from consensus.messages import Equivocation
 from ledger.block import CommitCertificate
-from ledger.errors import ChainError, ClientError, ComityError, NotFound
+from ledger.errors import ClientError, ComityError, NotFound
 from ledger.keys import SigningKey, load_signing_key, verify
 from ledger.records import Envelope, parse_envelope
 from ledger.store import Store
 from node.application import Application, Block
 from node.client import complete_record, sign_envelope
 from node.config import ConfigError, NodeConfig
-from node.driver import BlockArrived, Driver, Synced, utcnow
+from node.driver import Driver, utcnow
 from node.genesis import Genesis, load_genesis
 from node.governance import misbehaviour_record
 from node.mempool import Mempool, SignatureCache
-from node.p2p import SYNC_REPLY_BYTES_MAX
-from node.peers import Peer, PeerSet
+from node.peers import PeerSet
 from node.rules import build_registry
 from node.sealed_access import load_enc_key
+from node.sync import BlockSync
 from node.tls import client_context
 from node.verifier import ProcessVerifier, VerifierUnavailable
 
@@ -58,9 +52,6 @@ VERIFY_CHUNK = 64
 VERIFY_CHUNK_MAX = 2048   # envelopes in one request to a verifier process
 VERIFY_INLINE_MAX = 4     # this few signatures are checked on the event loop itself
 SIGNATURE_CACHE_MIN = 65_536   # entries; at least twice the mempool (node/mempool.py)
-SYNC_AHEAD = 2        # block-sync replies parsed and verified ahead of the driver
-SYNC_ATTEMPTS = 3     # tries of one block-sync request after transport errors
-SYNC_STALL_S = 5.0    # block sync gives up when the driver applies nothing for this long
 P2P_ITEM_SLACK_BYTES = 64 * 1024   # JSON framing of a proposal around its block
 
 
@@ -106,7 +97,6 @@ class Node:
         self.peer_faults: Counter[str] = Counter()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._commit_listeners: list[Callable[[Block, CommitCertificate], None]] = []
-        self._behind_hint = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._transports = transports if transports is not None else {}
@@ -118,7 +108,7 @@ class Node:
         #: Worker processes for signature checks (forked by ``serve`` before any
         #: thread exists); without them the thread pool above does the work.
         self.verifier = verifier
-        self._fetching: set[str] = set()
+        self.sync = BlockSync(self)
         self.driver: Driver = None  # type: ignore[assignment]  # set in start()
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -140,12 +130,12 @@ class Node:
                              inbox_max=limits.inbox_events_max,
                              heartbeat_ms=self.genesis.consensus.heartbeat_interval_ms,
                              rebroadcast_ms=timing.rebroadcast_interval_ms,
-                             on_commit=self._committed, on_behind=self._behind,
+                             on_commit=self._committed, on_behind=self.sync.behind,
                              peers_top=self.peers_top, on_evidence=self._report_evidence)
         self.peers.start()
         self.add_commit_listener(self._follow_membership)
         self._tasks = [asyncio.create_task(self.driver.run(), name="driver"),
-                       asyncio.create_task(self._sync_loop(), name="sync")]
+                       asyncio.create_task(self.sync.run(), name="sync")]
         log.info("node %s started at height %d", self.config.state, self.app.height)
 
     async def stop(self) -> None:
@@ -363,9 +353,6 @@ class Node:
             return 0
         return max((p.stats.height for p in self.peers.peers.values()), default=0)
 
-    def _behind(self, height: int) -> None:
-        self._behind_hint = max(self._behind_hint, height)
-
     def block_by_hash(self, block_hash: str) -> Block | None:
         """A proposed block we hold, or a committed one, by its hash."""
         block = self.driver.blocks.get(block_hash) if self.driver is not None else None
@@ -374,206 +361,6 @@ class Node:
         height = self.store.height_of_block(block_hash) if len(block_hash) == 64 else None
         stored = self.app.stored_block(height) if height is not None else None
         return stored[0] if stored is not None else None
-
-    def fetch_block(self, sender: str, block_hash: str, height: int) -> None:
-        """Fetch a proposed block in full from the peer that proposed it (background)."""
-        if block_hash in self._fetching or self.peers is None:
-            return
-        state = next((v.state for v in self.app.state.validators(height)
-                      if v.pubkey == sender), None)
-        peer = self.peers.peers.get(state) if state is not None else None
-        if peer is None:
-            return
-        self._fetching.add(block_hash)
-        task = asyncio.get_running_loop().create_task(self._fetch_block(peer, block_hash))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        task.add_done_callback(lambda _: self._fetching.discard(block_hash))
-
-    async def _fetch_block(self, peer: Peer, block_hash: str) -> None:
-        assert self.peers is not None
-        params = self.app.params
-        try:
-            reply = await self.peers.request(peer, "/p2p/v1/block", {"hash": block_hash})
-            block = Block.from_json(reply["block"], max_record_bytes=params.max_record_bytes,
-                                    max_records=params.max_block_records)
-        except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError,
-                ClientError) as exc:
-            log.warning("fetching block %s from %s failed: %s", block_hash[:16], peer.state, exc)
-            return
-        if block.hash != block_hash:
-            self.metrics_peer_fault("fetched block does not match its hash")
-            return
-        await self.verify_signatures(block.envelopes)
-        self.driver.post(BlockArrived(block))
-
-    def blocks_for_sync(self, start: int, limit: int) -> list[dict[str, Any]]:
-        """Committed blocks from ``start`` as block sync sends them.
-
-        Envelopes go out as the stored leaf bytes (their JCS form, which is JSON)
-        without being parsed and encoded again: the receiver checks everything.
-        """
-        out: list[dict[str, Any]] = []
-        size = 0
-        store = self.store
-        for height in range(start, min(self.app.height, start + limit - 1) + 1):
-            header, certificate = store.get_header(height), store.get_certificate(height)
-            if header is None or certificate is None:
-                break
-            leaves = [store.get_envelope_bytes(rid) for rid in store.get_block_record_ids(height)]
-            if any(leaf is None for leaf in leaves):
-                raise ChainError(f"block {height} lists a record whose envelope is missing")
-            size += sum(len(leaf) for leaf in leaves if leaf is not None) + 2048
-            if out and size > SYNC_REPLY_BYTES_MAX:
-                break
-            out.append({"block": {"header": header.to_json(),
-                                  "envelopes": [orjson.Fragment(leaf) for leaf in leaves
-                                                if leaf is not None]},
-                        "commit": certificate.to_json()})
-        return out
-
-    async def _sync_loop(self) -> None:
-        interval_s = self.config.timing.peer_status_interval_ms / 1000
-        ahead_polls: Counter[str] = Counter()
-        while True:
-            assert self.peers is not None
-            for peer in list(self.peers.peers.values()):
-                await self._poll(peer)
-            for peer in sorted(self.peers.peers.values(), key=lambda p: -p.stats.height):
-                ahead = peer.stats.height - self.app.height
-                ahead_polls[peer.state] = ahead_polls[peer.state] + 1 if ahead > 0 else 0
-                if ahead >= 2 or ahead_polls[peer.state] >= 2 or \
-                        (ahead > 0 and self._behind_hint > self.app.height):
-                    await self._sync_from(peer)
-                    break
-            await asyncio.sleep(interval_s)   # after, not before: a restarted node asks at once
-
-    async def _poll(self, peer: Peer) -> None:
-        assert self.peers is not None
-        try:
-            reply = await self.peers.request(peer, "/p2p/v1/status", {})
-        except (httpx.HTTPError, OSError, ValueError) as exc:
-            peer.stats.up, peer.stats.last_error = False, str(exc)[:300]
-            return
-        if isinstance(reply.get("height"), int):
-            peer.stats.height = reply["height"]
-
-    async def _sync_from(self, peer: Peer) -> None:
-        """Fetch blocks from ``peer`` until we reach its height or it misbehaves.
-
-        A pipeline: while the driver applies the blocks of one reply, the
-        worker threads check the signatures of the next. The fetcher task
-        asks for the next reply as soon as the previous one is parsed, and the
-        driver pauses between two blocks while a reply is being read: an
-        HTTP read gets one chunk per turn of the event loop, so a reply read
-        while the driver holds the loop for a block at each turn would take
-        seconds instead of a fraction of one. At most ``SYNC_AHEAD`` parsed
-        replies wait, so memory stays bounded.
-        """
-        ahead: asyncio.Queue[tuple[tuple[Block, CommitCertificate], ...] | None] = \
-            asyncio.Queue(SYNC_AHEAD)
-        reading = asyncio.Event()
-        reading.set()   # set: no reply is being read
-        fetcher = asyncio.get_running_loop().create_task(
-            self._fetch_ahead(peer, ahead, reading))
-        try:
-            while True:
-                pairs = await ahead.get()
-                if pairs is None:
-                    return
-                # One block an event: the driver never holds the loop for a reply.
-                for pair in pairs:
-                    await reading.wait()
-                    while not self.driver.post(Synced((pair,), peer.state)):
-                        await asyncio.sleep(0.05)
-                    if not await self._applied(pair[0].height, peer.state):
-                        return
-        finally:
-            fetcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await fetcher
-
-    async def _applied(self, target: int, source: str) -> bool:
-        """Wait until the driver has applied synced blocks up to ``target``: False
-        if it refused one of ``source``'s, or stopped making progress."""
-        loop = asyncio.get_running_loop()
-        seen, progressed_at = self.app.height, loop.time()
-        while self.app.height < target:
-            if self.driver.stats.rejected_sync.get(source, 0):
-                return False
-            if self.app.height != seen:
-                seen, progressed_at = self.app.height, loop.time()
-            elif loop.time() - progressed_at > SYNC_STALL_S:
-                return False
-            await asyncio.sleep(0.002)
-        return True
-
-    async def _request_retrying(self, peer: Peer, path: str, payload: dict[str, Any],
-                                reading: asyncio.Event) -> dict[str, Any]:
-        """``peers.request``, tried again (twice at most) after a transport error:
-        a pooled connection the peer has just closed fails once, then works."""
-        assert self.peers is not None
-        for attempt in range(SYNC_ATTEMPTS):
-            try:
-                return await self.peers.request(peer, path, payload, reading=reading)
-            except httpx.TransportError:
-                if attempt == SYNC_ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(0.1 * (attempt + 1))
-        raise AssertionError("unreachable")
-
-    async def _fetch_ahead(self, peer: Peer,
-                           ahead: asyncio.Queue[tuple[tuple[Block, CommitCertificate], ...]
-                                                | None],
-                           reading: asyncio.Event) -> None:
-        """Put parsed, verified replies on ``ahead``, then None when done or failed.
-
-        The None is awaited, not dropped when the queue is full: the consumer
-        would otherwise wait for it forever after taking the last reply."""
-        try:
-            await self._fetch_replies(peer, ahead, reading)
-        finally:
-            reading.set()
-        await ahead.put(None)
-
-    async def _fetch_replies(self, peer: Peer,
-                             ahead: asyncio.Queue[tuple[tuple[Block, CommitCertificate], ...]
-                                                  | None],
-                             reading: asyncio.Event) -> None:
-        assert self.peers is not None
-        params = self.app.params
-        start = self.app.height + 1
-        while start <= peer.stats.height:
-            started = asyncio.get_running_loop().time()
-            try:
-                reply = await self._request_retrying(peer, "/p2p/v1/blocks", {
-                    "from_height": start, "limit": self.config.limits.sync_batch_blocks},
-                    reading)
-                pairs = tuple(
-                    (Block.from_json(item["block"],
-                                     max_record_bytes=params.max_record_bytes,
-                                     max_records=params.max_block_records),
-                     CommitCertificate.from_json(item["commit"]))
-                    for item in reply.get("blocks", []))
-            except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError,
-                    ClientError) as exc:
-                log.warning("block sync from %s failed: %r", peer.state, exc)
-                return
-            finally:
-                reading.set()
-            if not pairs or pairs[0][0].height != start:
-                return
-            # Signatures in the verifier's workers: the driver then finds them
-            # cached and spends its loop time on the other checks.
-            envelopes = [e for block, _ in pairs for e in block.envelopes]
-            fetched = asyncio.get_running_loop().time()
-            await self.verify_signatures(envelopes)
-            log.info("block sync from %s: heights %d-%d (%d records) read in %.2f s, "
-                     "signatures checked in %.2f s", peer.state, start,
-                     pairs[-1][0].height, len(envelopes), fetched - started,
-                     asyncio.get_running_loop().time() - fetched)
-            await ahead.put(pairs)
-            start = pairs[-1][0].height + 1
 
     # --- status -----------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Block sync over many replies: a node far behind catches up, then votes again.
 
-Block sync is a pipeline (node/runtime.py ``_sync_from``): a fetcher task
+Block sync is a pipeline (node/sync.py ``BlockSync._sync_from``): a fetcher task
 reads and verifies replies ahead while the driver applies the blocks before
 them. With ``sync_batch_blocks = 1`` every block is its own reply, so the
 pipeline's queue fills and drains many times; a lost end-of-sync marker or a

@@ -1,0 +1,269 @@
+"""Block transfer between nodes: fetching proposed blocks, and block sync.
+
+Theory of operation
+-------------------
+*Proposed blocks.* A proposal normally travels compact (its record ids); a
+node that cannot rebuild it from its mempool fetches the whole block from
+the proposer (``fetch_block``), checks that it hashes to what was proposed,
+verifies its signatures off the loop and hands it to the driver.
+
+*Block sync.* Every ``peer_status_interval_ms`` the sync task asks each peer
+for its height. When a peer is ahead by two or more heights, or ahead for
+two polls in a row, or the engine reported that f+1 validators are above us
+(``behind``), the task fetches blocks with their certificates and posts
+them to the driver, which verifies each (certificate by the validators of
+its height, then every record and the header's roots) before it applies it.
+A peer that serves a bad block is skipped for the rest of that round of sync.
+
+Sync is a pipeline: while the driver applies the blocks of one reply, the
+signature workers check the next one. The fetcher task asks for the next
+reply as soon as the previous one is parsed, and the driver pauses between
+two blocks while a reply is being read: an HTTP read gets one chunk per turn
+of the event loop, so a reply read while the driver holds the loop for a
+block at each turn would take seconds instead of a fraction of one. At most
+``SYNC_AHEAD`` parsed replies wait, so memory stays bounded.
+
+The serving side (``blocks_for_sync``) sends envelopes as the stored leaf
+bytes, without parsing and encoding them again: the receiver checks
+everything anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import orjson
+
+from ledger.block import CommitCertificate
+from ledger.errors import ChainError, ClientError
+from ledger.store import Store
+from node.application import Block
+from node.driver import BlockArrived, Synced
+from node.peers import Peer
+
+if TYPE_CHECKING:
+    from node.runtime import Node
+
+log = logging.getLogger("comity.sync")
+
+SYNC_AHEAD = 2        # block-sync replies parsed and verified ahead of the driver
+SYNC_ATTEMPTS = 3     # tries of one block-sync request after transport errors
+SYNC_STALL_S = 5.0    # block sync gives up when the driver applies nothing for this long
+#: A block-sync reply holds whole blocks up to about this size (at least one block).
+#: Small enough that the receiver's pipeline (one reply verified while the one
+#: before is applied) keeps little in memory, large enough to amortise a request.
+SYNC_REPLY_BYTES_MAX = 4 * 1024 * 1024
+
+Pairs = tuple[tuple[Block, CommitCertificate], ...]
+
+
+def blocks_for_sync(store: Store, height: int, start: int, limit: int) -> list[dict[str, Any]]:
+    """Committed blocks from ``start`` (at most ``limit``, and about
+    ``SYNC_REPLY_BYTES_MAX`` bytes) as block sync sends them; ``height`` is the
+    node's committed height."""
+    out: list[dict[str, Any]] = []
+    size = 0
+    for h in range(start, min(height, start + limit - 1) + 1):
+        header, certificate = store.get_header(h), store.get_certificate(h)
+        if header is None or certificate is None:
+            break
+        leaves = [store.get_envelope_bytes(rid) for rid in store.get_block_record_ids(h)]
+        if any(leaf is None for leaf in leaves):
+            raise ChainError(f"block {h} lists a record whose envelope is missing")
+        size += sum(len(leaf) for leaf in leaves if leaf is not None) + 2048
+        if out and size > SYNC_REPLY_BYTES_MAX:
+            break
+        out.append({"block": {"header": header.to_json(),
+                              "envelopes": [orjson.Fragment(leaf) for leaf in leaves
+                                            if leaf is not None]},
+                    "commit": certificate.to_json()})
+    return out
+
+
+class BlockSync:
+    """The node's block fetching and block sync (one per ``Node``)."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.behind_hint = 0
+        self._fetching: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
+
+    def behind(self, height: int) -> None:
+        """The engine saw f+1 validators at ``height``: sync even from a peer one ahead."""
+        self.behind_hint = max(self.behind_hint, height)
+
+    # --- proposed blocks ----------------------------------------------------------------
+
+    def fetch_block(self, sender: str, block_hash: str, height: int) -> None:
+        """Fetch a proposed block in full from the peer that proposed it (background)."""
+        node = self.node
+        if block_hash in self._fetching or node.peers is None:
+            return
+        state = next((v.state for v in node.app.state.validators(height)
+                      if v.pubkey == sender), None)
+        peer = node.peers.peers.get(state) if state is not None else None
+        if peer is None:
+            return
+        self._fetching.add(block_hash)
+        task = asyncio.get_running_loop().create_task(self._fetch_block(peer, block_hash))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(lambda _: self._fetching.discard(block_hash))
+
+    async def _fetch_block(self, peer: Peer, block_hash: str) -> None:
+        node = self.node
+        assert node.peers is not None
+        params = node.app.params
+        try:
+            reply = await node.peers.request(peer, "/p2p/v1/block", {"hash": block_hash})
+            block = Block.from_json(reply["block"], max_record_bytes=params.max_record_bytes,
+                                    max_records=params.max_block_records)
+        except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError,
+                ClientError) as exc:
+            log.warning("fetching block %s from %s failed: %s", block_hash[:16], peer.state, exc)
+            return
+        if block.hash != block_hash:
+            node.metrics_peer_fault("fetched block does not match its hash")
+            return
+        await node.verify_signatures(block.envelopes)
+        node.driver.post(BlockArrived(block))
+
+    # --- block sync -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        node = self.node
+        interval_s = node.config.timing.peer_status_interval_ms / 1000
+        ahead_polls: Counter[str] = Counter()
+        while True:
+            assert node.peers is not None
+            for peer in list(node.peers.peers.values()):
+                await self._poll(peer)
+            for peer in sorted(node.peers.peers.values(), key=lambda p: -p.stats.height):
+                ahead = peer.stats.height - node.app.height
+                ahead_polls[peer.state] = ahead_polls[peer.state] + 1 if ahead > 0 else 0
+                if ahead >= 2 or ahead_polls[peer.state] >= 2 or \
+                        (ahead > 0 and self.behind_hint > node.app.height):
+                    await self._sync_from(peer)
+                    break
+            await asyncio.sleep(interval_s)   # after, not before: a restarted node asks at once
+
+    async def _poll(self, peer: Peer) -> None:
+        assert self.node.peers is not None
+        try:
+            reply = await self.node.peers.request(peer, "/p2p/v1/status", {})
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            peer.stats.up, peer.stats.last_error = False, str(exc)[:300]
+            return
+        if isinstance(reply.get("height"), int):
+            peer.stats.height = reply["height"]
+
+    async def _sync_from(self, peer: Peer) -> None:
+        """Fetch blocks from ``peer`` until we reach its height or it misbehaves."""
+        ahead: asyncio.Queue[Pairs | None] = asyncio.Queue(SYNC_AHEAD)
+        reading = asyncio.Event()
+        reading.set()   # set: no reply is being read
+        fetcher = asyncio.get_running_loop().create_task(
+            self._fetch_ahead(peer, ahead, reading))
+        try:
+            while True:
+                pairs = await ahead.get()
+                if pairs is None:
+                    return
+                # One block an event: the driver never holds the loop for a reply.
+                for pair in pairs:
+                    await reading.wait()
+                    while not self.node.driver.post(Synced((pair,), peer.state)):
+                        await asyncio.sleep(0.05)
+                    if not await self._applied(pair[0].height, peer.state):
+                        return
+        finally:
+            fetcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetcher
+
+    async def _applied(self, target: int, source: str) -> bool:
+        """Wait until the driver has applied synced blocks up to ``target``: False
+        if it refused one of ``source``'s, or stopped making progress."""
+        app, driver = self.node.app, self.node.driver
+        loop = asyncio.get_running_loop()
+        seen, progressed_at = app.height, loop.time()
+        while app.height < target:
+            if driver.stats.rejected_sync.get(source, 0):
+                return False
+            if app.height != seen:
+                seen, progressed_at = app.height, loop.time()
+            elif loop.time() - progressed_at > SYNC_STALL_S:
+                return False
+            await asyncio.sleep(0.002)
+        return True
+
+    async def _request_retrying(self, peer: Peer, path: str, payload: dict[str, Any],
+                                reading: asyncio.Event) -> dict[str, Any]:
+        """``peers.request``, tried again (twice at most) after a transport error:
+        a pooled connection the peer has just closed fails once, then works."""
+        peers = self.node.peers
+        assert peers is not None
+        for attempt in range(SYNC_ATTEMPTS):
+            try:
+                return await peers.request(peer, path, payload, reading=reading)
+            except httpx.TransportError:
+                if attempt == SYNC_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _fetch_ahead(self, peer: Peer, ahead: asyncio.Queue[Pairs | None],
+                           reading: asyncio.Event) -> None:
+        """Put parsed, verified replies on ``ahead``, then None when done or failed.
+
+        The None is awaited, not dropped when the queue is full: the consumer
+        would otherwise wait for it forever after taking the last reply."""
+        try:
+            await self._fetch_replies(peer, ahead, reading)
+        finally:
+            reading.set()
+        await ahead.put(None)
+
+    async def _fetch_replies(self, peer: Peer, ahead: asyncio.Queue[Pairs | None],
+                             reading: asyncio.Event) -> None:
+        node = self.node
+        params = node.app.params
+        loop = asyncio.get_running_loop()
+        start = node.app.height + 1
+        while start <= peer.stats.height:
+            started = loop.time()
+            try:
+                reply = await self._request_retrying(peer, "/p2p/v1/blocks", {
+                    "from_height": start, "limit": node.config.limits.sync_batch_blocks},
+                    reading)
+                pairs = tuple(
+                    (Block.from_json(item["block"],
+                                     max_record_bytes=params.max_record_bytes,
+                                     max_records=params.max_block_records),
+                     CommitCertificate.from_json(item["commit"]))
+                    for item in reply.get("blocks", []))
+            except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError,
+                    ClientError) as exc:
+                log.warning("block sync from %s failed: %r", peer.state, exc)
+                return
+            finally:
+                reading.set()
+            if not pairs or pairs[0][0].height != start:
+                return
+            # Signatures in the verifier's workers: the driver then finds them
+            # cached and spends its loop time on the other checks.
+            envelopes = [e for block, _ in pairs for e in block.envelopes]
+            fetched = loop.time()
+            await node.verify_signatures(envelopes)
+            log.info("block sync from %s: heights %d-%d (%d records) read in %.2f s, "
+                     "signatures checked in %.2f s", peer.state, start,
+                     pairs[-1][0].height, len(envelopes), fetched - started,
+                     loop.time() - fetched)
+            await ahead.put(pairs)
+            start = pairs[-1][0].height + 1
