@@ -16,8 +16,8 @@ its height, then every record and the header's roots) before it applies it.
 A peer that serves a bad block is skipped for the rest of that round of sync.
 
 Sync is a pipeline: while the driver applies the blocks of one reply, the
-signature workers check the next one. The fetcher task asks for the next
-reply as soon as the previous one is parsed, and the driver pauses between
+signature workers check the next one and the fetcher reads the one after.
+The fetcher asks for the next reply as soon as the previous one is parsed, and the driver pauses between
 two blocks while a reply is being read: an HTTP read gets one chunk per turn
 of the event loop, so a reply read while the driver holds the loop for a
 block at each turn would take seconds instead of a fraction of one. At most
@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -41,6 +42,7 @@ import orjson
 
 from ledger.block import CommitCertificate
 from ledger.errors import ChainError, ClientError
+from ledger.records import Envelope
 from ledger.store import Store
 from node.application import Block
 from node.driver import BlockArrived, Synced
@@ -232,6 +234,43 @@ class BlockSync:
 
     async def _fetch_replies(self, peer: Peer, ahead: asyncio.Queue[Pairs | None],
                              reading: asyncio.Event) -> None:
+        """Read replies one after another; each reply's signatures are checked by
+        the workers while the next reply is read, and replies reach ``ahead`` in
+        order, each once its signatures are checked."""
+        checking: tuple[Pairs, asyncio.Task[None]] | None = None
+        try:
+            async for pairs in self._replies(peer, reading):
+                envelopes = [e for block, _ in pairs for e in block.envelopes]
+                task = asyncio.get_running_loop().create_task(
+                    self._check_signatures(peer, pairs, envelopes))
+                if checking is not None:
+                    await checking[1]
+                    await ahead.put(checking[0])
+                checking = (pairs, task)
+            if checking is not None:
+                await checking[1]
+                await ahead.put(checking[0])
+                checking = None
+        finally:
+            if checking is not None:
+                checking[1].cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await checking[1]
+
+    async def _check_signatures(self, peer: Peer, pairs: Pairs,
+                                envelopes: list[Envelope]) -> None:
+        # Signatures in the verifier's workers: the driver then finds them
+        # cached and spends its loop time on the other checks.
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await self.node.verify_signatures(envelopes)
+        log.info("block sync from %s: heights %d-%d (%d records), signatures checked in "
+                 "%.2f s", peer.state, pairs[0][0].height, pairs[-1][0].height,
+                 len(envelopes), loop.time() - started)
+
+    async def _replies(self, peer: Peer, reading: asyncio.Event) -> AsyncIterator[Pairs]:
+        """Parsed block-sync replies from ``peer``, from our next height to its top;
+        ends at the first failed, empty or out-of-order reply."""
         node = self.node
         params = node.app.params
         loop = asyncio.get_running_loop()
@@ -256,14 +295,7 @@ class BlockSync:
                 reading.set()
             if not pairs or pairs[0][0].height != start:
                 return
-            # Signatures in the verifier's workers: the driver then finds them
-            # cached and spends its loop time on the other checks.
-            envelopes = [e for block, _ in pairs for e in block.envelopes]
-            fetched = loop.time()
-            await node.verify_signatures(envelopes)
-            log.info("block sync from %s: heights %d-%d (%d records) read in %.2f s, "
-                     "signatures checked in %.2f s", peer.state, start,
-                     pairs[-1][0].height, len(envelopes), fetched - started,
-                     loop.time() - fetched)
-            await ahead.put(pairs)
+            log.info("block sync from %s: heights %d-%d read in %.2f s", peer.state, start,
+                     pairs[-1][0].height, loop.time() - started)
+            yield pairs
             start = pairs[-1][0].height + 1
