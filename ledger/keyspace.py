@@ -32,6 +32,8 @@ trailing leaf index makes each value's entries come back in commit order.
 
 from __future__ import annotations
 
+import functools
+
 from ledger.records import Envelope, evidence_hashes
 
 U64_MAX = 2**64 - 1
@@ -54,6 +56,9 @@ META_SCHEMA = META + b"schema"
 META_HEIGHT = META + b"height"
 META_LEDGER_SIZE = META + b"ledger_size"
 META_GENESIS = META + b"genesis"
+
+#: Index key prefixes kept ready (a few hundred KiB at most).
+INDEX_PREFIX_CACHE = 4096
 
 INDEX_NAMES = ("case_ref", "evidence", "actor_state", "territorial_state", "type", "signer")
 
@@ -114,7 +119,10 @@ def escape_value(value: str) -> bytes:
     return value.encode().replace(b"\x01", b"\x01\x02").replace(b"\x00", b"\x01\x01")
 
 
+@functools.lru_cache(maxsize=INDEX_PREFIX_CACHE)
 def index_prefix(index: str, value: str) -> bytes:
+    # Cached: most values repeat across records (a state, a type, a signer, a case),
+    # and a block's commit builds about six index keys per record.
     return INDEX + index.encode() + b"\x00" + escape_value(value) + b"\x00"
 
 

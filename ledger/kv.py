@@ -241,15 +241,20 @@ class LevelDBKV:
             raise self._fail(exc) from exc
 
     def write(self, batch: Batch, *, sync: bool) -> None:
-        _check_batch(batch)
         try:
             # Not the context-manager form: an error while building must write nothing.
+            # Each pair is checked as it is added, not in a pass of its own: a
+            # block's commit puts about ten keys per record.
             write_batch = self._db.write_batch(sync=sync)
+            put, delete = write_batch.put, write_batch.delete
             for key, value in batch:
+                if type(key) is not bytes or not key or \
+                        (value is not None and type(value) is not bytes):
+                    _check_batch([(key, value)])   # raises TypeError naming the pair
                 if value is None:
-                    write_batch.delete(key)
+                    delete(key)
                 else:
-                    write_batch.put(key, value)
+                    put(key, value)
             write_batch.write()
         except (plyvel.Error, RuntimeError) as exc:
             raise self._fail(exc) from exc

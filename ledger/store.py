@@ -262,17 +262,24 @@ class Store:
             (ks.block_hash_key(bytes.fromhex(header.hash())), ks.u64(height)),
             (ks.block_records_key(height), b"".join(record_ids)),
         ]
+        height_key = ks.u64(height)
+        signers: dict[str, bytes] = {}
+        index_prefix = ks.index_prefix
         for offset, (envelope, record_id) in enumerate(zip(envelopes, record_ids, strict=True)):
             leaf_index = self._ledger_size + offset
+            leaf_key = ks.u64(leaf_index)
+            signer = signers.get(envelope.signer)
+            if signer is None:
+                signer = signers[envelope.signer] = bytes.fromhex(envelope.signer)
             batch += [
                 (ks.envelope_key(record_id), envelope.leaf),
-                (ks.locator_key(record_id), ks.u64(height) + ks.u64(leaf_index)),
-                (ks.leaf_key(leaf_index), record_id),
-                (ks.nonce_key(bytes.fromhex(envelope.signer), str(envelope.record["nonce"])),
-                 record_id),
+                (ks.locator_key(record_id), height_key + leaf_key),
+                (ks.LEAF + leaf_key, record_id),
+                (ks.nonce_key(signer, str(envelope.record["nonce"])), record_id),
             ]
-            batch += [(ks.index_key(name, value, leaf_index), record_id)
-                      for name, value in sorted(ks.index_entries(envelope))]
+            # Same keys as ks.index_key(name, value, leaf_index), built once per record.
+            batch += [(index_prefix(name, value) + leaf_key, record_id)
+                      for name, value in ks.index_entries(envelope)]
         return batch
 
     @staticmethod
