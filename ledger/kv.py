@@ -32,7 +32,8 @@ table leaves that cache. With LevelDB's default of 1000 open files a node that
 serves random reads over a 10^6-record store (1 GB in ~510 tables) ends up with
 most of the store mapped: ~500 MiB of its ~600 MiB RSS. ``LevelDBOptions``
 therefore sets every size explicitly and keeps far fewer tables open, which
-bounds the mapped bytes by ``LevelDBOptions.mapped_bytes_max()``.
+bounds the mapped bytes by ``LevelDBOptions.mapped_bytes_max()``. Writes add
+at most two memtables (``2 * write_buffer_bytes``) while a node commits.
 """
 
 from __future__ import annotations
@@ -163,7 +164,16 @@ class LevelDBOptions:
     open_files_max: int = 200
     table_file_bytes: int = 2 * 2**20      # LevelDB's default size of a table file
     block_cache_bytes: int = 8 * 2**20     # uncompressed blocks, on the heap
-    write_buffer_bytes: int = 4 * 2**20    # a memtable; two while one is flushed
+    # A memtable; two while one is flushed. Larger than LevelDB's 4 MiB default
+    # and no block compression (below): LevelDB's background compaction
+    # otherwise costs more CPU than the commit itself. Measured with
+    # scripts/bench_pipeline.py over 100,000 records into each of two stores
+    # (docs/PERFORMANCE.md): 48.7 s of compaction CPU with snappy and 4 MiB
+    # buffers, 31.1 s without compression, 11.0 s with 16 MiB and 6.4 s with
+    # 32 MiB buffers. Records are mostly hex and base64-free JSON that snappy
+    # barely shrinks (the stores were 0.9-1.3x the compressed size).
+    write_buffer_bytes: int = 32 * 2**20
+    compression: str | None = None         # "snappy" or None (plyvel's names)
     # A Bloom filter (10 bits a key: about 1% false positives) lets a lookup of
     # an absent key skip the table files. Those are the common case on the
     # write path: "is this record id / (signer, nonce) already on the chain?"
@@ -204,6 +214,7 @@ class LevelDBKV:
                            max_file_size=options.table_file_bytes,
                            lru_cache_size=options.block_cache_bytes,
                            write_buffer_size=options.write_buffer_bytes,
+                           compression=options.compression,
                            bloom_filter_bits=options.bloom_bits_per_key)
         except plyvel.IOError as exc:
             raise StoreError(f"cannot open store at {location}: {exc}; "

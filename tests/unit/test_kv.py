@@ -122,3 +122,23 @@ def test_production_leveldb_options_bound_the_mapped_tables() -> None:
     assert options.mapped_bytes_max() <= 400 * 2**20
     with pytest.raises(InvariantViolation):  # LevelDB would quietly raise it to 74
         LevelDBOptions(open_files_max=20)
+
+
+def test_a_store_written_with_snappy_reads_and_grows_without_compression(
+        tmp_path: Path) -> None:
+    """Stores written before compression was turned off keep working: LevelDB marks
+    compression per block, so old blocks are read and rewritten as they come."""
+    old = LevelDBOptions(write_buffer_bytes=64 * 2**10, compression="snappy")
+    values = {f"k{i:06d}".encode(): (f"{i:x}" * 40).encode() for i in range(5000)}
+    kv = LevelDBKV.open(tmp_path / "kv", old)
+    kv.write(list(values.items()), sync=True)
+    kv.close()
+    assert LevelDBOptions().compression is None
+    kv = LevelDBKV.open(tmp_path / "kv", LevelDBOptions(write_buffer_bytes=64 * 2**10))
+    try:
+        more = {f"m{i:06d}".encode(): b"v" * 100 for i in range(5000)}
+        kv.write(list(more.items()), sync=True)
+        kv._db.compact_range()   # old snappy blocks rewritten next to new plain ones
+        assert dict(kv.iterate()) == {**values, **more}
+    finally:
+        kv.close()
