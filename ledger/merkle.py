@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from ledger.errors import ProofError, RootMismatchError, StoreError
 
@@ -197,8 +197,15 @@ def root(size: int, reader: HashReader) -> bytes:
 # --- appending ---------------------------------------------------------------
 
 
-def append_leaves(size: int, leaf_hashes: Sequence[bytes],
-                  reader: HashReader) -> tuple[dict[NodeKey, bytes], int, bytes]:
+class Appended(NamedTuple):
+    """What appending leaves gives: the new perfect nodes, the new size and root."""
+
+    nodes: dict[NodeKey, bytes]
+    size: int
+    root: bytes
+
+
+def append_leaves(size: int, leaf_hashes: Sequence[bytes], reader: HashReader) -> Appended:
     """Append leaf hashes to a log of ``size`` leaves readable through ``reader``.
 
     Returns (new_nodes, new_size, new_root). new_nodes holds every perfect node
@@ -220,7 +227,7 @@ def append_leaves(size: int, leaf_hashes: Sequence[bytes],
             value = node_hash(_fetch(view, level, index - 1), value)
             level, index = level + 1, index >> 1
             new_nodes[(level, index)] = value
-    return new_nodes, new_size, root(new_size, view)
+    return Appended(new_nodes, new_size, root(new_size, view))
 
 
 # --- which nodes a proof needs (pure) -----------------------------------------

@@ -48,6 +48,7 @@ from ledger.errors import (
 )
 from ledger.hashing import parse_hex
 from ledger.kv import KV, LevelDBKV, MemoryKV
+from ledger.merkle import Appended
 from ledger.records import Envelope
 
 SCHEMA_VERSION = 1
@@ -195,16 +196,25 @@ class Store:
 
     def commit_block(self, header: BlockHeader, envelopes: Sequence[Envelope],
                      certificate: CommitCertificate,
-                     extra: Mapping[bytes, bytes | None] | None = None) -> None:
+                     extra: Mapping[bytes, bytes | None] | None = None, *,
+                     checked: Appended | None = None) -> None:
         """Check, then write the block and everything derived from it in one sync batch.
 
         Raises ChainError if the block does not follow the stored chain or log
         and InvariantViolation on caller misuse; in both cases nothing is written.
+
+        ``checked`` comes from a caller that has, against this store as it is
+        now, checked that no record or (signer, nonce) of the block is stored or
+        repeated in it, and appended its leaves to the log (the node's block
+        validation does both): the store then does not repeat that work. The
+        root it gives must still match the header.
         """
         self._check_links(header, envelopes, certificate)
-        self._check_fresh_records(envelopes)
-        leaf_hashes = [merkle.leaf_hash(envelope.leaf) for envelope in envelopes]
-        nodes, new_size, new_root = merkle.append_leaves(self._ledger_size, leaf_hashes, self)
+        if checked is None:
+            self._check_fresh_records(envelopes)
+            leaf_hashes = [merkle.leaf_hash(envelope.leaf) for envelope in envelopes]
+            checked = merkle.append_leaves(self._ledger_size, leaf_hashes, self)
+        nodes, new_size, new_root = checked
         if new_size != header.ledger_size or new_root.hex() != header.ledger_root:
             raise ChainError(f"block {header.height} claims ledger_root {header.ledger_root} "
                              f"at size {header.ledger_size}, appending its records gives "

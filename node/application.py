@@ -36,6 +36,7 @@ from ledger.acts_context import StoreActContext, check_act_context
 from ledger.block import BlockHeader, CommitCertificate, validators_hash
 from ledger.canonical import parse_json
 from ledger.errors import ChainError, ClientError, Conflict, EncodingError, RecordInvalid
+from ledger.merkle import Appended
 from ledger.records import Envelope, TypeRegistry, format_time, parse_envelope, parse_time
 from ledger.roles import GOVERNANCE_TYPES
 from ledger.store import Store
@@ -98,6 +99,10 @@ class Application:
         self.state = ChainState.from_genesis(genesis)
         self.acts = StoreActContext(store, self.load_envelope, self._signer_roles)
         self._typed_ok: OrderedDict[str, None] = OrderedDict()
+        #: The last Merkle append computed for a block header, and the last block
+        #: that passed every check: (block hash, height it was checked at, append).
+        self._appended: Appended | None = None
+        self._checked: tuple[str, int, Appended] | None = None
         store.check_genesis(genesis.hash())
         self._replay_state()
 
@@ -212,14 +217,24 @@ class Application:
             context.push(envelope)
             size += len(envelope.leaf)
         header = self._header(height, proposer, format_time(block_time), chosen)
-        return Block(header, tuple(chosen)), rejected
+        block = Block(header, tuple(chosen))
+        self._remember_checked(block)
+        return block, rejected
+
+    def _remember_checked(self, block: Block) -> None:
+        """``block`` passed every check at the current height: its commit may skip
+        the store's repeat of the freshness checks and of the Merkle append."""
+        assert self._appended is not None
+        self._checked = (block.hash, self.height, self._appended)
 
     def _header(self, height: int, proposer: str, time: str,
                 envelopes: Sequence[Envelope]) -> BlockHeader:
         previous = self.store.get_header(height - 1)
         prev_hash = previous.hash() if previous else self.genesis.hash()
         leaf_hashes = [merkle.leaf_hash(e.leaf) for e in envelopes]
-        _, size, root = merkle.append_leaves(self.store.ledger_size, leaf_hashes, self.store)
+        nodes, size, root = merkle.append_leaves(self.store.ledger_size, leaf_hashes,
+                                                 self.store)
+        self._appended = Appended(nodes, size, root)
         return BlockHeader(chain_id=self.chain_id, height=height, time=time,
                            prev_hash=prev_hash, proposer=proposer,
                            record_count=len(envelopes), ledger_size=size,
@@ -267,6 +282,7 @@ class Application:
         if expected != header:
             raise ChainError(f"block header differs from the computed one: "
                              f"{_diff(header, expected)}")
+        self._remember_checked(block)
 
     def _check_time(self, block_time: datetime, now: datetime | None) -> None:
         previous = self.store.get_header(self.height)
@@ -278,7 +294,11 @@ class Application:
 
     def commit(self, block: Block, certificate: CommitCertificate) -> None:
         """Store ``block`` atomically, then advance the chain state."""
-        self.store.commit_block(block.header, block.envelopes, certificate)
+        checked = self._checked
+        self._checked = None
+        appended = checked[2] if checked is not None and checked[0] == block.hash and \
+            checked[1] == self.height else None
+        self.store.commit_block(block.header, block.envelopes, certificate, checked=appended)
         self.state.apply_block(block.height, block.envelopes)
 
     def stored_block(self, height: int) -> tuple[Block, CommitCertificate] | None:

@@ -179,21 +179,19 @@ class PeerSet:
 
     async def _gather(self, queue: asyncio.Queue[Item], bytes_max: int,
                       flush_s: float) -> tuple[list[dict[str, Any]], list[str]]:
+        """The next batch: the first item, then whatever else is queued by
+        ``flush_s`` after it (at most about ``bytes_max``; the rest waits).
+
+        One sleep a batch, not a timed ``queue.get`` an item: under load a
+        gossip lane carries hundreds of items a second, and each timed get
+        costs a task and a timer."""
         item, size, key = await queue.get()
         items, total = [item], size
         keys = [key] if key is not None else []
-        deadline = asyncio.get_running_loop().time() + flush_s
-        while total < bytes_max:
-            if queue.empty():
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
-                    break
-                try:
-                    item, size, key = await asyncio.wait_for(queue.get(), remaining)
-                except TimeoutError:
-                    break
-            else:
-                item, size, key = queue.get_nowait()
+        if flush_s > 0 and total < bytes_max:
+            await asyncio.sleep(flush_s)
+        while total < bytes_max and not queue.empty():
+            item, size, key = queue.get_nowait()
             items.append(item)
             total += size
             if key is not None:

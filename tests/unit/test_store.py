@@ -258,6 +258,32 @@ def test_reused_nonce_or_record_is_refused_and_writes_nothing(store: Store,
     assert store.height == 1
 
 
+def test_a_checked_append_writes_what_the_store_would_compute(chain: ChainBuilder) -> None:
+    # The node passes the Merkle append its block validation computed; the
+    # store must end up byte for byte where its own computation would take it.
+    computed, handed = Store(MemoryKV()), Store(MemoryKV())
+    for opened in (computed, handed):
+        opened.check_genesis(GENESIS_HASH)
+    for block in chain.blocks:
+        computed.commit_block(block.header, block.envelopes, block.certificate)
+        appended = merkle.append_leaves(
+            handed.ledger_size, [merkle.leaf_hash(e.leaf) for e in block.envelopes], handed)
+        handed.commit_block(block.header, block.envelopes, block.certificate, checked=appended)
+    assert dump(handed) == dump(computed)
+
+
+def test_a_checked_append_must_still_match_the_header(store: Store,
+                                                      chain: ChainBuilder) -> None:
+    first, second = chain.blocks[0], chain.blocks[1]
+    commit(store, first)
+    wrong = merkle.append_leaves(store.ledger_size, [b"\x00" * 32] * len(second.envelopes),
+                                 store)
+    before = dump(store)
+    with pytest.raises(ChainError, match="ledger_root"):
+        store.commit_block(second.header, second.envelopes, second.certificate, checked=wrong)
+    assert dump(store) == before and store.height == 1
+
+
 # --- proofs ------------------------------------------------------------------
 
 
