@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from consensus.engine import Replica
 from consensus.messages import Equivocation, Proposal, Vote
 from consensus.signing import Ed25519Signer, Ed25519Verifier
@@ -63,6 +65,9 @@ log = logging.getLogger("comity.driver")
 WAL_NAME = "consensus"
 GROUP_EVENTS_MAX = 256
 BLOCK_CACHE_MAX = 64
+#: A proposed block up to this size travels with all its records (a peer parses
+#: only those it lacks); a larger one with just the records that may be missing.
+CARRY_ALL_BYTES_MAX = 256 * 1024
 EVIDENCE_MAX = 1000
 
 
@@ -258,12 +263,23 @@ class Driver:
         if isinstance(msg, Proposal):
             block = self.blocks.get(msg.block_hash)
             if block is not None:
-                # A compact block: the header and the record ids. Peers hold the
+                # A compact block: the header and the record ids. Peers hold most
                 # records already (gossip) and rebuild the block from their
-                # mempool; one that misses some fetches the whole block from us.
+                # mempool. Records that may not have reached them go along in
+                # full: all of a small block's (a gossip batch from a third node
+                # may still be on its way), and of a large one our clients'
+                # records that some peer has not acknowledged. A peer that still
+                # misses some fetches the whole block from us.
                 item["header"] = block.header.to_json()
                 item["ids"] = [e.id for e in block.envelopes]
                 size += 70 * len(block.envelopes)
+                every = sum(len(e.leaf) for e in block.envelopes) <= CARRY_ALL_BYTES_MAX
+                carried = {e.id: e.leaf for e in block.envelopes
+                           if every or self.mempool.is_spreading(e.id)}
+                if carried:
+                    item["records"] = {rid: orjson.Fragment(leaf)
+                                       for rid, leaf in carried.items()}
+                    size += sum(len(leaf) + 70 for leaf in carried.values())
         self.broadcast(item, size)
 
     def _keep_evidence(self, evidence: Equivocation) -> None:

@@ -13,17 +13,15 @@ records before their gossip arrived elsewhere, peers dropped what did not
 fit, and then missed those records in proposals and fetched whole blocks on
 the consensus path (on the benchmark: at most heights).
 
-Under load (``SPREAD_BACKLOG_MIN`` records or more pending), a record a client
-gave this node is proposed by it only once every peer has answered the gossip
-batch that carried it (``delivered``), or after ``SPREAD_WAIT_S`` in any case
-(a peer may be down). Peers rebuild a compact proposal from their own
-mempools; a proposal that overtook its records' gossip made them fetch the
-whole block on the consensus path, which under load happened at most heights.
-With a short backlog the wait is skipped: blocks are small, a peer that
-misses a few records fetches a small block, and the wait (a gossip round trip
-to the slowest peer) would be most of a record's latency: at 400 records/s
-on the benchmark, p50 submit-to-commit was 417 ms without it and 579 ms
-with it.
+Peers rebuild a compact proposal (header and record ids) from their own
+mempools. A record a client gave this node that some peer has not yet
+acknowledged (``is_spreading``) travels in the proposal in full instead, so a
+proposal that overtakes its records' gossip does not make peers fetch the
+whole block on the consensus path. Under load (``SPREAD_BACKLOG_MIN``, a full
+block's worth of records pending) such records are not proposed until every
+peer has answered the gossip batch that carried them (``delivered``), or
+after ``SPREAD_WAIT_S`` in any case (a peer may be down): the block fills up
+with records that spread already, and proposals stay small.
 Records leave the pool only when a block that holds them commits (or, at
 commit time, when they became invalid, e.g. their nonce was used meanwhile).
 
@@ -81,8 +79,10 @@ class SignatureCache:
 #: How long a client's record may wait for its gossip to reach every peer before
 #: this node proposes it anyway.
 SPREAD_WAIT_S = 2.0
-#: Pending records from which the spreading wait applies (a quarter block).
-SPREAD_BACKLOG_MIN = 256
+#: Pending records from which the spreading wait applies: a full block's worth
+#: (the default ``max_block_records``), so the wait only ever delays a record
+#: when the next block fills up with records that have spread already.
+SPREAD_BACKLOG_MIN = 1000
 
 
 class Mempool:
@@ -156,6 +156,10 @@ class Mempool:
 
     def spreading(self) -> int:
         return len(self._spreading)
+
+    def is_spreading(self, record_id: str) -> bool:
+        """True while some peer has not yet answered the gossip of ``record_id``."""
+        return record_id in self._spreading
 
     def proposable(self) -> bool:
         """True if ``reap`` would offer at least one record."""

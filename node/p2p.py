@@ -21,7 +21,7 @@ from starlette.routing import Route
 from consensus.messages import Proposal, message_from_json
 from ledger.block import BlockHeader
 from ledger.errors import ClientError, ComityError, PeerFault
-from ledger.records import parse_envelope
+from ledger.records import Envelope, parse_envelope
 from node.application import Block
 from node.driver import PeerMessage
 from node.peers import now_ms
@@ -147,7 +147,9 @@ def _rebuild(node: Node, sender: str, msg: Proposal, item: dict[str, Any]) -> Bl
     if not isinstance(ids, list) or len(ids) != header.record_count or \
             len(ids) > node.app.params.max_block_records:
         raise PeerFault("compact proposal: ids do not match the header's record_count")
-    envelopes = [node.mempool.get(rid) if isinstance(rid, str) else None for rid in ids]
+    carried = _carried(node, item.get("records"), len(ids))
+    envelopes = [(node.mempool.get(rid) or carried.get(rid)) if isinstance(rid, str) else None
+                 for rid in ids]
     missing = sum(e is None for e in envelopes)
     if missing:
         log.info("compact proposal for height %d round %d: %d of %d records not here yet; "
@@ -155,6 +157,27 @@ def _rebuild(node: Node, sender: str, msg: Proposal, item: dict[str, Any]) -> Bl
         node.sync.fetch_block(sender, msg.block_hash, header.height)
         return None
     return Block(header, tuple(e for e in envelopes if e is not None))
+
+
+def _carried(node: Node, raw: Any, max_records: int) -> dict[str, Envelope]:
+    """The records a compact proposal carries in full (``{id: envelope}``) that we
+    lack, parsed; their signatures are checked with the block's, in validation."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or len(raw) > max_records:
+        raise PeerFault("compact proposal: records must map at most as many ids as the "
+                        "block holds")
+    max_bytes = node.app.params.max_record_bytes
+    out: dict[str, Envelope] = {}
+    for record_id, obj in raw.items():
+        if record_id in node.mempool:
+            continue
+        envelope = parse_envelope(obj, max_record_bytes=max_bytes)
+        if envelope.id != record_id:
+            raise PeerFault(f"compact proposal: a record carried as {record_id[:16]}… has "
+                            f"id {envelope.id[:16]}…")
+        out[record_id] = envelope
+    return out
 
 
 async def _take_records(node: Node, sender: str, raw: list[Any]) -> None:

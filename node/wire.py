@@ -13,8 +13,13 @@ Paths (all POST, all signed):
 
   /p2p/v1/batch    {"items": [...]}: consensus messages and gossiped
                    envelopes. A proposal is compact: {"msg", "header", "ids"}
-                   (the block's header and record ids); the receiver rebuilds
-                   the block from its mempool, or fetches it whole.
+                   (the block's header and record ids), and optionally
+                   "records": {id: envelope} for records the receiver may lack
+                   (all of a block up to 256 KiB; else the proposer's clients'
+                   records some peer has not acknowledged). The receiver
+                   rebuilds the block from its mempool and those records (an id
+                   that does not match its envelope is a peer fault), or
+                   fetches it whole.
   /p2p/v1/block    {"hash": H}: a proposed or committed block, in full.
   /p2p/v1/blocks   {"from_height": H, "limit": N}: committed blocks with their
                    certificates, for block sync.
