@@ -168,6 +168,8 @@ class EventHub:
 
     def on_commit(self, block: Block, certificate: CommitCertificate) -> None:
         """Commit listener: offer the block's events to every subscriber, never blocking."""
+        if not self._subs:
+            return   # nobody listens: build no events (a block's worth a commit)
         events = events_of_block(block)
         for sub in list(self._subs):
             if sub.lagged:
