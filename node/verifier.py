@@ -59,14 +59,11 @@ from collections import deque
 from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
 
-from nacl.bindings import crypto_sign_open
-from nacl.exceptions import BadSignatureError
+from ledger.keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, verify
 
 log = logging.getLogger("comity.verifier")
 
 PR_SET_PDEATHSIG = 1   # linux/prctl.h
-PUBLIC_KEY_BYTES = 32
-SIGNATURE_BYTES = 64
 #: Bound on one request frame; the node sends at most a few MiB (a chunk of
 #: records of at most ``max_record_bytes`` each), anything larger is a bug.
 FRAME_BYTES_MAX = 256 * 1024 * 1024
@@ -82,18 +79,7 @@ class VerifierUnavailable(RuntimeError):
 
 def verify_triples(items: Sequence[Triple]) -> list[bool]:
     """True for each triple whose Ed25519 signature verifies."""
-    return [_verify_one(public_key, signature + message)
-            if len(public_key) == PUBLIC_KEY_BYTES and len(signature) == SIGNATURE_BYTES
-            else False
-            for public_key, message, signature in items]
-
-
-def _verify_one(public_key: bytes, signed: bytes) -> bool:
-    try:
-        crypto_sign_open(signed, public_key)
-    except (BadSignatureError, ValueError, TypeError):
-        return False
-    return True
+    return [verify(public_key, message, signature) for public_key, message, signature in items]
 
 
 def encode_request(items: Sequence[Triple]) -> tuple[bytes, list[int]]:
@@ -121,7 +107,8 @@ def answer_request(body: bytes) -> bytes:
         end = start + SIGNATURE_BYTES + length
         if end > len(body):
             raise ValueError("truncated verification request")
-        out.append(_verify_one(public_key, bytes(view[start:end])))
+        signature = bytes(view[start:start + SIGNATURE_BYTES])
+        out.append(verify(public_key, bytes(view[start + SIGNATURE_BYTES:end]), signature))
         offset = end
     return bytes(out)
 
