@@ -99,10 +99,10 @@ class Application:
         self.state = ChainState.from_genesis(genesis)
         self.acts = StoreActContext(store, self.load_envelope, self._signer_roles)
         self._typed_ok: OrderedDict[str, None] = OrderedDict()
-        #: The last Merkle append computed for a block header, and the last block
-        #: that passed every check: (block hash, height it was checked at, append).
-        self._appended: Appended | None = None
-        self._checked: tuple[str, int, Appended] | None = None
+        #: The last block that passed every check (built or validated here), with
+        #: the Merkle append its header was computed from: its commit may skip
+        #: the store's repeat of the freshness checks and of the append.
+        self._checked: tuple[BlockHeader, Appended] | None = None
         store.check_genesis(genesis.hash())
         self._replay_state()
 
@@ -216,30 +216,22 @@ class Application:
             chosen.append(envelope)
             context.push(envelope)
             size += len(envelope.leaf)
-        header = self._header(height, proposer, format_time(block_time), chosen)
-        block = Block(header, tuple(chosen))
-        self._remember_checked(block)
-        return block, rejected
-
-    def _remember_checked(self, block: Block) -> None:
-        """``block`` passed every check at the current height: its commit may skip
-        the store's repeat of the freshness checks and of the Merkle append."""
-        assert self._appended is not None
-        self._checked = (block.hash, self.height, self._appended)
+        header, appended = self._header(height, proposer, format_time(block_time), chosen)
+        self._checked = (header, appended)
+        return Block(header, tuple(chosen)), rejected
 
     def _header(self, height: int, proposer: str, time: str,
-                envelopes: Sequence[Envelope]) -> BlockHeader:
+                envelopes: Sequence[Envelope]) -> tuple[BlockHeader, Appended]:
         previous = self.store.get_header(height - 1)
         prev_hash = previous.hash() if previous else self.genesis.hash()
         leaf_hashes = [merkle.leaf_hash(e.leaf) for e in envelopes]
-        nodes, size, root = merkle.append_leaves(self.store.ledger_size, leaf_hashes,
-                                                 self.store)
-        self._appended = Appended(nodes, size, root)
-        return BlockHeader(chain_id=self.chain_id, height=height, time=time,
-                           prev_hash=prev_hash, proposer=proposer,
-                           record_count=len(envelopes), ledger_size=size,
-                           ledger_root=root.hex(),
-                           validators_hash=validators_hash(self.state.validators(height)))
+        appended = merkle.append_leaves(self.store.ledger_size, leaf_hashes, self.store)
+        header = BlockHeader(chain_id=self.chain_id, height=height, time=time,
+                             prev_hash=prev_hash, proposer=proposer,
+                             record_count=len(envelopes), ledger_size=appended.size,
+                             ledger_root=appended.root.hex(),
+                             validators_hash=validators_hash(self.state.validators(height)))
+        return header, appended
 
     def validate_block(self, block: Block, *, now: datetime | None) -> None:
         """Raise ChainError (or a ClientError for a bad record) unless ``block`` is valid.
@@ -278,11 +270,12 @@ class Application:
                 raise ChainError(f"block holds two governance records for {conflict}")
             if conflict is not None:
                 seen.add(conflict)
-        expected = self._header(header.height, header.proposer, header.time, block.envelopes)
+        expected, appended = self._header(header.height, header.proposer, header.time,
+                                          block.envelopes)
         if expected != header:
             raise ChainError(f"block header differs from the computed one: "
                              f"{_diff(header, expected)}")
-        self._remember_checked(block)
+        self._checked = (header, appended)
 
     def _check_time(self, block_time: datetime, now: datetime | None) -> None:
         previous = self.store.get_header(self.height)
@@ -294,10 +287,10 @@ class Application:
 
     def commit(self, block: Block, certificate: CommitCertificate) -> None:
         """Store ``block`` atomically, then advance the chain state."""
-        checked = self._checked
-        self._checked = None
-        appended = checked[2] if checked is not None and checked[0] == block.hash and \
-            checked[1] == self.height else None
+        # The header names the height, the previous block and the ledger root, so
+        # an equal header means the same block checked against this same chain.
+        checked, self._checked = self._checked, None
+        appended = checked[1] if checked is not None and checked[0] == block.header else None
         self.store.commit_block(block.header, block.envelopes, certificate, checked=appended)
         self.state.apply_block(block.height, block.envelopes)
 

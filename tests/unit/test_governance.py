@@ -286,8 +286,8 @@ def test_two_votes_of_one_state_never_share_a_block() -> None:
     first, second = _vote(chain, "CN", proposal), _vote(chain, "CN", proposal, "no")
     block, rejected = chain.app.build_block("CN", [first, second], utcnow())
     assert [e.id for e in block.envelopes] == [first.id] and rejected == [second.id]
-    forged = Block(chain.app._header(block.height, "CN", block.header.time, [first, second]),
-                   (first, second))
+    header, _ = chain.app._header(block.height, "CN", block.header.time, [first, second])
+    forged = Block(header, (first, second))
     with pytest.raises(ChainError, match="two governance records"):
         chain.app.validate_block(forged, now=utcnow())
 
