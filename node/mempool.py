@@ -17,8 +17,8 @@ Peers rebuild a compact proposal (header and record ids) from their own
 mempools. A record a client gave this node that some peer has not yet
 acknowledged (``is_spreading``) travels in the proposal in full instead, so a
 proposal that overtakes its records' gossip does not make peers fetch the
-whole block on the consensus path. Under load (``SPREAD_BACKLOG_MIN``, a full
-block's worth of records pending) such records are not proposed until every
+whole block on the consensus path. Under load (``spread_backlog`` records
+pending: a full block's worth) such records are not proposed until every
 peer has answered the gossip batch that carried them (``delivered``), or
 after ``SPREAD_WAIT_S`` in any case (a peer may be down): the block fills up
 with records that spread already, and proposals stay small.
@@ -79,19 +79,22 @@ class SignatureCache:
 #: How long a client's record may wait for its gossip to reach every peer before
 #: this node proposes it anyway.
 SPREAD_WAIT_S = 2.0
-#: Pending records from which the spreading wait applies: a full block's worth
-#: (the default ``max_block_records``), so the wait only ever delays a record
-#: when the next block fills up with records that have spread already.
+#: Pending records from which the spreading wait applies, unless the node gives
+#: its own (``spread_backlog``: the consortium's ``max_block_records``, so the
+#: wait only ever delays a record when the next block fills up with records
+#: that have spread already).
 SPREAD_BACKLOG_MIN = 1000
 
 
 class Mempool:
     def __init__(self, max_records: int, max_bytes: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 spread_backlog: int | None = None) -> None:
         self._pending: OrderedDict[str, Envelope] = OrderedDict()
         #: Records still spreading: id -> (admitted at, peers yet to answer).
         self._spreading: dict[str, tuple[float, int]] = {}
         self._clock = clock
+        self.spread_backlog = SPREAD_BACKLOG_MIN if spread_backlog is None else spread_backlog
         self._nonces: dict[tuple[str, str], str] = {}
         self.max_records = max_records
         self.max_bytes = max_bytes
@@ -167,7 +170,7 @@ class Mempool:
             return True   # some pending record is not spreading
         if not self._spreading:
             return False
-        if len(self._pending) < SPREAD_BACKLOG_MIN:
+        if len(self._pending) < self.spread_backlog:
             return True
         oldest_at, _ = next(iter(self._spreading.values()))   # insertion order
         return oldest_at <= self._clock() - SPREAD_WAIT_S
@@ -177,7 +180,7 @@ class Mempool:
         skipping those still spreading to peers for less than ``SPREAD_WAIT_S``."""
         out: list[Envelope] = []
         size = 0
-        spreading = self._spreading if len(self._pending) >= SPREAD_BACKLOG_MIN else {}
+        spreading = self._spreading if len(self._pending) >= self.spread_backlog else {}
         cutoff = self._clock() - SPREAD_WAIT_S
         for envelope in self._pending.values():
             if len(out) >= max_records or size + len(envelope.leaf) > max_bytes:

@@ -93,7 +93,8 @@ class Node:
                               f"too small for blocks of up to {block_bytes_max} bytes (genesis "
                               f"max_block_bytes); it must be at least "
                               f"{2 * (block_bytes_max + P2P_ITEM_SLACK_BYTES)}")
-        self.mempool = Mempool(limits.max_pending_records, limits.max_pending_bytes)
+        self.mempool = Mempool(limits.max_pending_records, limits.max_pending_bytes,
+                               spread_backlog=self.genesis.consensus.max_block_records)
         self.peer_faults: Counter[str] = Counter()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._commit_listeners: list[Callable[[Block, CommitCertificate], None]] = []

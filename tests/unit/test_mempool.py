@@ -134,3 +134,15 @@ def test_with_a_short_backlog_records_are_proposed_without_waiting() -> None:
     assert pool.proposable() and len(pool.reap(10_000, 1 << 30)) == SPREAD_BACKLOG_MIN - 1
     pool.add(envelopes[-1], spread_to=3)        # the backlog reaches the threshold: wait
     assert not pool.proposable() and pool.reap(10_000, 1 << 30) == []
+
+
+def test_the_node_sets_the_backlog_from_which_records_wait() -> None:
+    # A node passes its consortium's max_block_records: with blocks of two, the
+    # second pending record already makes the client's records wait.
+    pool = Mempool(max_records=100, max_bytes=1 << 20, clock=lambda: 100.0, spread_backlog=2)
+    first, second = _envelopes(2)
+    pool.add(first, spread_to=3)
+    assert pool.proposable() and [e.id for e in pool.reap(10, 1 << 20)] == [first.id]
+    pool.add(second, spread_to=3)
+    assert not pool.proposable() and pool.reap(10, 1 << 20) == []
+    assert Mempool(max_records=1, max_bytes=1).spread_backlog == SPREAD_BACKLOG_MIN
