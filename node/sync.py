@@ -17,11 +17,12 @@ A peer that serves a bad block is skipped for the rest of that round of sync.
 
 Sync is a pipeline: while the driver applies the blocks of one reply, the
 signature workers check the next one and the fetcher reads the one after.
-The fetcher asks for the next reply as soon as the previous one is parsed, and the driver pauses between
-two blocks while a reply is being read: an HTTP read gets one chunk per turn
-of the event loop, so a reply read while the driver holds the loop for a
-block at each turn would take seconds instead of a fraction of one. At most
-``SYNC_AHEAD`` parsed replies wait, so memory stays bounded.
+The fetcher asks for the next reply as soon as the previous one is parsed,
+and the driver pauses between two blocks while a reply is being read: an
+HTTP read gets one chunk per turn of the event loop, so a reply read while
+the driver holds the loop for a block at each turn would take seconds
+instead of a fraction of one. At most ``SYNC_AHEAD`` checked replies wait,
+so memory stays bounded.
 
 The serving side (``blocks_for_sync``) sends envelopes as the stored leaf
 bytes, without parsing and encoding them again: the receiver checks
