@@ -16,6 +16,7 @@
     │   ├── CertificateError     commit certificate does not prove its block
     │   └── ChainError           hash links, heights or roots of blocks disagree
     ├── PeerFault              a peer sent something wrong (bad batch, bad block)
+    │   └── BodyMismatch         the envelopes held for a header are not its body
     ├── StoreError             the local store is unusable or corrupt (refuse to start)
     └── InvariantViolation     a bug in this node: crash loudly, never mask
 
@@ -128,6 +129,17 @@ class ChainError(VerificationError):
 
 class PeerFault(ComityError):
     """A peer sent a malformed, unsigned or invalid message or block."""
+
+
+class BodyMismatch(PeerFault):
+    """The envelopes held for a block header are not that header's body.
+
+    A block hash names a header, and the header's ledger root names the exact
+    envelopes. A body rebuilt from the wrong envelopes (another signature of a
+    record, or junk a peer attached) says nothing about the block itself: the
+    receiver drops that body and fetches the real one, and never tells the
+    engine the block is invalid because of it.
+    """
 
 
 class StoreError(ComityError):

@@ -204,12 +204,14 @@ class Store:
         and InvariantViolation on caller misuse; in both cases nothing is written.
 
         ``checked`` comes from a caller that has, against this store as it is
-        now, checked that no record or (signer, nonce) of the block is stored or
-        repeated in it, and appended its leaves to the log (the node's block
-        validation does both): the store then does not repeat that work. The
-        root it gives must still match the header.
+        now, checked that no record or (signer, nonce) of the block is stored,
+        and appended its leaves to the log (the node's block validation does
+        both): the store then does not repeat those lookups. It still checks
+        that no record id or (signer, nonce) repeats within the block, and the
+        root ``checked`` gives must still match the header.
         """
         self._check_links(header, envelopes, certificate)
+        _check_unique(envelopes)   # cheap, in memory: never skipped (finding C2)
         if checked is None:
             self._check_fresh_records(envelopes)
             leaf_hashes = [merkle.leaf_hash(envelope.leaf) for envelope in envelopes]
@@ -250,17 +252,14 @@ class Store:
                 f"passed with block {header.height} {header.hash()}")
 
     def _check_fresh_records(self, envelopes: Sequence[Envelope]) -> None:
-        ids: set[str] = set()
-        nonces: set[bytes] = set()
+        """No record of the block is stored, nor its (signer, nonce) used."""
         for envelope in envelopes:
             nonce = ks.nonce_key(bytes.fromhex(envelope.signer), str(envelope.record["nonce"]))
-            if envelope.id in ids or self.has_record(envelope.id):
-                raise ChainError(f"record {envelope.id} is already in the ledger or block")
-            if nonce in nonces or self.kv.get(nonce) is not None:
+            if self.has_record(envelope.id):
+                raise ChainError(f"record {envelope.id} is already in the ledger")
+            if self.kv.get(nonce) is not None:
                 raise ChainError(f"record {envelope.id} reuses nonce "
                                  f"{envelope.record['nonce']!r} of signer {envelope.signer}")
-            ids.add(envelope.id)
-            nonces.add(nonce)
 
     def _block_batch(self, header: BlockHeader, envelopes: Sequence[Envelope],
                      certificate: CommitCertificate) -> list[tuple[bytes, bytes | None]]:
@@ -472,3 +471,18 @@ class Store:
                     limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         """Caller (``g``) keys under ``prefix`` in byte order."""
         return self.kv.iterate(prefix=self._caller_key(prefix), limit=limit)
+
+
+def _check_unique(envelopes: Sequence[Envelope]) -> None:
+    """No record id, and no (signer, nonce), twice in one block."""
+    ids: set[str] = set()
+    nonces: set[tuple[str, str]] = set()
+    for envelope in envelopes:
+        nonce = (envelope.signer, str(envelope.record["nonce"]))
+        if envelope.id in ids:
+            raise ChainError(f"record {envelope.id} is in the block more than once")
+        if nonce in nonces:
+            raise ChainError(f"record {envelope.id} reuses nonce {nonce[1]!r} of signer "
+                             f"{nonce[0]} within the block")
+        ids.add(envelope.id)
+        nonces.add(nonce)

@@ -13,9 +13,9 @@ height: chain id, known type and its rule, signer enrolled for the actor's
 state with a role that allows the type, id and (signer, nonce) unused, and
 ``occurred_at`` no later than the block time plus the consortium's clock-skew
 bound. At ingress the same rules use the node's clock instead of a block time.
-Block rules: height, previous hash, proposer state, validator-set hash, time
-after the previous block's, record and byte limits, no duplicate ids or
-nonces, at most one governance record per ``ChainState.conflict_key`` (all
+Block rules: the envelopes are the header's body (its ledger root and size),
+height, previous hash, proposer state, validator-set hash, time after the
+previous block's, record and byte limits, no record id or (signer, nonce) twice, at most one governance record per ``ChainState.conflict_key`` (all
 records of a block are judged against the state before it, so two votes of
 one state must not share a block), and the ledger root and size that
 appending its records gives.
@@ -35,7 +35,14 @@ from ledger import merkle
 from ledger.acts_context import StoreActContext, check_act_context
 from ledger.block import BlockHeader, CommitCertificate, validators_hash
 from ledger.canonical import parse_json
-from ledger.errors import ChainError, ClientError, Conflict, EncodingError, RecordInvalid
+from ledger.errors import (
+    BodyMismatch,
+    ChainError,
+    ClientError,
+    Conflict,
+    EncodingError,
+    RecordInvalid,
+)
 from ledger.merkle import Appended
 from ledger.records import Envelope, TypeRegistry, format_time, parse_envelope, parse_time
 from ledger.roles import GOVERNANCE_TYPES
@@ -194,6 +201,7 @@ class Application:
         chosen: list[Envelope] = []
         rejected: list[str] = []
         seen: set[tuple[str, str] | str] = set()
+        ids: set[str] = set()
         size = 0
         context = self.acts.with_pending(())
         for envelope in candidates:
@@ -201,6 +209,8 @@ class Application:
             if len(chosen) >= self.params.max_block_records or \
                     size + len(envelope.leaf) > self.params.max_block_bytes:
                 break
+            if envelope.id in ids:
+                continue  # another envelope of a chosen record (finding C2); it stays pending
             try:
                 self.check_record(envelope, block_time, context)
             except ClientError:
@@ -211,6 +221,7 @@ class Application:
                 rejected.append(envelope.id)
                 continue
             seen.add(key)
+            ids.add(envelope.id)
             if conflict is not None:
                 seen.add(conflict)
             chosen.append(envelope)
@@ -234,17 +245,30 @@ class Application:
         return header, appended
 
     def validate_block(self, block: Block, *, now: datetime | None) -> None:
-        """Raise ChainError (or a ClientError for a bad record) unless ``block`` is valid.
+        """Raise ChainError (or a ClientError for a bad record) unless ``block`` is valid;
+        raise ``BodyMismatch`` if its envelopes are not its header's body at all.
 
         ``now`` bounds the block time from above for live proposals; block
         sync passes None because a certified past block is judged by its
         certificate, not by today's clock.
+
+        The body is checked against the header first: a block hash names the
+        header, and only a body whose ledger root matches it is that block's
+        body. One built from the other envelope of a record (finding C1), or
+        junk a peer attached, proves nothing about the block.
         """
         header = block.header
         if header.height != self.height + 1:
             raise ChainError(f"block height {header.height}, expected {self.height + 1}")
         if header.chain_id != self.chain_id:
             raise ChainError(f"block chain_id {header.chain_id!r} is not {self.chain_id!r}")
+        expected, appended = self._header(header.height, header.proposer, header.time,
+                                          block.envelopes)
+        if (expected.record_count, expected.ledger_size, expected.ledger_root) != \
+                (header.record_count, header.ledger_size, header.ledger_root):
+            raise BodyMismatch(f"the {len(block.envelopes)} envelopes held for block "
+                               f"{header.hash()[:16]}… at height {header.height} are not its "
+                               f"body: {_diff(header, expected)}")
         # The builder of a block, not the proposer of the deciding round: a block
         # re-proposed as validValue in a later round keeps its original header.
         if header.proposer not in self.state.member_states(header.height):
@@ -256,9 +280,24 @@ class Application:
                 size > self.params.max_block_bytes:
             raise ChainError(f"block holds {len(block.envelopes)} records / {size} bytes, "
                              "over the consortium limits")
+        self._check_records(block.envelopes, block_time)
+        if expected != header:
+            raise ChainError(f"block header differs from the computed one: "
+                             f"{_diff(header, expected)}")
+        self._checked = (header, appended)
+
+    def _check_records(self, envelopes: Sequence[Envelope], block_time: datetime) -> None:
+        """Every record of a block, in order, against the chain and the records before
+        it: no record id, (signer, nonce) or governance conflict key twice."""
         seen: set[tuple[str, str] | str] = set()
+        ids: set[str] = set()
         context = self.acts.with_pending(())
-        for envelope in block.envelopes:
+        for envelope in envelopes:
+            if envelope.id in ids:
+                # One record in two envelopes (finding C2): the store maps an id to one
+                # envelope, so such a block could never be served or verified again.
+                raise ChainError(f"block holds record {envelope.id} more than once")
+            ids.add(envelope.id)
             key = (envelope.signer, str(envelope.record["nonce"]))
             if key in seen:
                 raise ChainError(f"block reuses nonce of signer {envelope.signer}")
@@ -270,12 +309,6 @@ class Application:
                 raise ChainError(f"block holds two governance records for {conflict}")
             if conflict is not None:
                 seen.add(conflict)
-        expected, appended = self._header(header.height, header.proposer, header.time,
-                                          block.envelopes)
-        if expected != header:
-            raise ChainError(f"block header differs from the computed one: "
-                             f"{_diff(header, expected)}")
-        self._checked = (header, appended)
 
     def _check_time(self, block_time: datetime, now: datetime | None) -> None:
         previous = self.store.get_header(self.height)
