@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 H64 = "a3f1" + "0" * 60
 SIG = "5e" * 64
@@ -178,3 +178,5 @@ class Readiness(BaseModel):
     peers_up: int
     peers_needed: int
     height: int
+    failed: str | None = Field(None, description="why the node stopped taking part in "
+                               "consensus (a background task died); absent while it runs")

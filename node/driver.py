@@ -26,6 +26,16 @@ client's record first spreads to every peer), a peer speaks at
 that height, or the heartbeat interval has passed since the last block (an
 empty heartbeat block lets auditors see the chain is alive).
 
+Nothing a peer says unverified decides anything here. The block cache holds
+only blocks a proposal signed by its round's proposer vouches for (next two
+heights, a few rounds ahead, a quota per proposer), our own, and blocks
+fetched because a verified proposal, a pending validation or a decision
+named their hash. A body that is not its header's (``BodyMismatch``) is
+dropped and fetched again, never reported to the engine as invalid. Peer
+events count against their sender's share of the inbox; timeouts and
+wake-ups bypass it, so none is ever lost. Only peer and client errors are
+caught in the loop: a store error or a violated invariant stops the driver.
+
 The engine is created lazily with the persisted state when the node resumes
 the height it crashed in; if that height is beyond the store (a torn disk),
 the node block-syncs up to it before it takes part again.
@@ -35,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,12 +57,14 @@ from consensus.engine import Replica
 from consensus.messages import Equivocation, Proposal, Vote
 from consensus.signing import Ed25519Signer, Ed25519Verifier
 from consensus.state import PersistedState, Ready, Timeout, TimeoutParams
-from ledger.block import CommitCertificate, verify_certificate
+from ledger import merkle
+from ledger.block import CommitCertificate, sorted_validators, verify_certificate
 from ledger.canonical import canonical_bytes, parse_json
 from ledger.errors import (
-    ChainError,
+    BodyMismatch,
     ClientError,
     ComityError,
+    PeerFault,
     StoreError,
     VerificationError,
 )
@@ -64,7 +77,12 @@ log = logging.getLogger("comity.driver")
 
 WAL_NAME = "consensus"
 GROUP_EVENTS_MAX = 256
-BLOCK_CACHE_MAX = 64
+#: Blocks cached per proposer key beyond those the engine still needs (its lock,
+#: its valid value, one it waits to validate, our own): a Byzantine proposer's
+#: signed proposals (one per round it leads) evict only its own blocks.
+PROPOSER_BLOCKS_MAX = 4
+#: Rounds ahead of our current round for which a proposal's block is cached.
+CACHE_ROUNDS_AHEAD = 8
 #: A proposed block up to this size travels with all its records (a peer parses
 #: only those it lacks); a larger one with just the records that may be missing.
 CARRY_ALL_BYTES_MAX = 256 * 1024
@@ -75,6 +93,7 @@ EVIDENCE_MAX = 1000
 class PeerMessage:
     msg: Proposal | Vote
     block: Block | None
+    sender: str = ""        # the authenticated node key that sent it (inbox quotas)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +124,16 @@ class DriverStats:
     validated_at_s: float = 0.0
     validate_ms: float = 0.0
     fetched_blocks: int = 0
+    body_mismatches: int = 0
+    refused_blocks: int = 0      # blocks not cached: unverified or over a proposer's quota
+    inbox_refused: int = 0       # peer events refused: the sender's share of the inbox is used
     rejected_sync: dict[str, int] = field(default_factory=dict)
+
+
+def block_cache_max(validators: int) -> int:
+    """A backstop on the block cache: every proposer's quota at two heights, plus
+    the blocks the engine needs. Quotas keep it well below this."""
+    return PROPOSER_BLOCKS_MAX * 2 * (validators + 1) + 8
 
 
 def utcnow() -> datetime:
@@ -118,19 +146,29 @@ class Driver:
                  heartbeat_ms: int, rebroadcast_ms: int,
                  on_commit: Callable[[Block, CommitCertificate], None],
                  on_behind: Callable[[int], None],
-                 peers_top: Callable[[], int] = lambda: 0,
-                 on_evidence: Callable[[Equivocation], None] = lambda ev: None) -> None:
+                 decided_elsewhere: Callable[[int], bool] = lambda height: False,
+                 on_evidence: Callable[[Equivocation], None] = lambda ev: None,
+                 fetch_block: Callable[[str, int, str | None], None] = lambda h, n, s: None
+                 ) -> None:
         self.app = app
         self.mempool = mempool
         self.key = key
         self.broadcast = broadcast
         self.inbox: asyncio.Queue[object] = asyncio.Queue(inbox_max)
+        self.inbox_max = inbox_max
+        #: Peer events queued per sender: no validator may take more than its share.
+        self._queued: Counter[str] = Counter()
+        #: Timeouts and wake-ups bypass the bounded inbox (finding B1): a flood of
+        #: peer input must never make a replica lose a timeout. At most three
+        #: timeouts are scheduled per round, so this stays small.
+        self._urgent: deque[object] = deque()
         self.heartbeat = timedelta(milliseconds=heartbeat_ms)
         self.rebroadcast_s = rebroadcast_ms / 1000
         self.on_commit = on_commit
         self.on_behind = on_behind
-        self.peers_top = peers_top
+        self.decided_elsewhere = decided_elsewhere
         self.on_evidence = on_evidence
+        self.fetch_block = fetch_block
         params = app.genesis.consensus
         self.timeouts = TimeoutParams(
             params.propose_timeout_ms, params.propose_timeout_delta_ms,
@@ -139,12 +177,21 @@ class Driver:
         self.replica: Replica | None = None
         self.restored = self._load_wal()
         self.blocks: dict[str, Block] = {}
+        #: Where each cached block came from: (height, round, proposer node key).
+        self._block_meta: dict[str, tuple[int, int, str]] = {}
+        #: Hashes named by a verified proposal whose block we lack: a fetched block
+        #: is cached only if it is wanted (here, awaited, or decided).
+        self._wanted: dict[str, tuple[int, int, str]] = {}
         self._awaiting: set[str] = set()
+        #: A decision whose block we lack: (height, hash, certificate), applied when
+        #: the block arrives (fetched by hash, or by block sync).
+        self._decided: tuple[int, str, CommitCertificate] | None = None
         self._next_height_seen = False
         self._last_progress = 0.0
         self.evidence: list[Equivocation] = []
         self.stats = DriverStats()
         self._group: list[Ready] = []
+        self._verifier = Ed25519Verifier()
 
     # --- the WAL ------------------------------------------------------------------------
 
@@ -172,14 +219,34 @@ class Driver:
     # --- inputs (called from other tasks; never block) -------------------------------
 
     def post(self, event: object) -> bool:
+        """Queue an event (a peer's, block sync's, a fetched block); False if full.
+
+        A peer's message counts against its sender's share of the inbox, so one
+        flooding validator cannot crowd out the others (finding B1)."""
+        sender = event.sender if isinstance(event, PeerMessage) else ""
+        if sender and self._queued[sender] >= self._share():
+            self.stats.inbox_refused += 1
+            return False
         try:
             self.inbox.put_nowait(event)
         except asyncio.QueueFull:
             return False
+        if sender:
+            self._queued[sender] += 1
         return True
 
+    def _share(self) -> int:
+        validators = len(self.app.state.validators(self.app.height + 1))
+        return max(1, self.inbox_max // max(1, validators))
+
+    def post_urgent(self, event: object) -> None:
+        """Queue a timeout or wake-up outside the bounded inbox; it is never lost."""
+        self._urgent.append(event)
+        if self.inbox.empty():   # the loop may be waiting on the inbox: wake it
+            self.inbox.put_nowait("wake")
+
     def wake(self) -> None:
-        self.post("wake")
+        self.post_urgent("wake")
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -190,7 +257,13 @@ class Driver:
         try:
             self._handle_group(["wake"])
             while True:
-                events = [await self.inbox.get()]
+                if not self._urgent:
+                    first = await self.inbox.get()
+                    events = [first]
+                else:
+                    events = []
+                while self._urgent:
+                    events.append(self._urgent.popleft())
                 while len(events) < GROUP_EVENTS_MAX and not self.inbox.empty():
                     events.append(self.inbox.get_nowait())
                 self._handle_group(events)
@@ -200,14 +273,21 @@ class Driver:
     async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(0.1)
-            self.post("tick")
+            self.post_urgent("tick")
 
     def _handle_group(self, events: Sequence[object]) -> None:
         self._group = []
         for event in events:
+            if isinstance(event, PeerMessage) and event.sender:
+                self._queued[event.sender] -= 1
+                if self._queued[event.sender] <= 0:
+                    del self._queued[event.sender]
             try:
                 self._dispatch(event)
-            except ComityError as exc:  # a peer's bad input: log it, never crash the loop
+            except (PeerFault, ClientError, VerificationError) as exc:
+                # A peer's bad input: log it, never stop the loop. Anything else
+                # (InvariantViolation, StoreError: a bug or a broken disk) stops
+                # the driver loudly; the node then fails /readyz (finding B3).
                 log.warning("dropped event %s: %s", type(event).__name__, exc)
         self._flush()
 
@@ -237,7 +317,7 @@ class Driver:
             self._commit(commit.height, commit.block_hash, commit.certificate)
         loop = asyncio.get_running_loop()
         for timeout in ready.timeouts:
-            loop.call_later(timeout.delay_ms / 1000, self.post, timeout)
+            loop.call_later(timeout.delay_ms / 1000, self.post_urgent, timeout)
         for block_hash in ready.validate:
             self._validate(block_hash)
         if ready.need_proposal is not None:
@@ -272,7 +352,10 @@ class Driver:
                 # misses some fetches the whole block from us.
                 item["header"] = block.header.to_json()
                 item["ids"] = [e.id for e in block.envelopes]
-                size += 70 * len(block.envelopes)
+                # Each record's envelope by its leaf hash: one record id may name two
+                # envelopes (finding C1), and a peer must rebuild this very body.
+                item["leaves"] = [merkle.leaf_hash(e.leaf).hex() for e in block.envelopes]
+                size += 140 * len(block.envelopes)
                 every = sum(len(e.leaf) for e in block.envelopes) <= CARRY_ALL_BYTES_MAX
                 carried = {e.id: e.leaf for e in block.envelopes
                            if every or self.mempool.is_spreading(e.id)}
@@ -299,8 +382,8 @@ class Driver:
             return  # a torn store: catch up by block sync before voting again
         if not self._want_height(next_height):
             return
-        if self.peers_top() > next_height:
-            return  # peers finished this height long ago: block sync, don't vote on it
+        if self.decided_elsewhere(next_height):
+            return  # a verified certificate for this height exists: block sync, don't vote
         validators = self.app.state.validators(next_height)
         if all(v.pubkey != self.key.public_hex for v in validators):
             return  # not a validator here (not yet admitted, removed, re-keyed): block sync
@@ -338,59 +421,154 @@ class Driver:
         if loop.time() - self._last_progress >= self.rebroadcast_s:
             self._last_progress = loop.time()
             self._absorb(self.replica.rebroadcast())
+            self._fetch_missing()
 
-    # --- peer messages and blocks ------------------------------------------------------
+    def _fetch_missing(self) -> None:
+        """Ask peers again for every block we wait for (its proposer first)."""
+        height = self.app.height + 1
+        if self._decided is not None:
+            self.fetch_block(self._decided[1], self._decided[0], None)
+        for block_hash in sorted(self._awaiting):
+            meta = self._wanted.get(block_hash)
+            self.fetch_block(block_hash, meta[0] if meta else height,
+                             meta[2] if meta else None)
+
+    # --- peer messages and the block cache -------------------------------------------
 
     def _on_peer_message(self, event: PeerMessage) -> None:
         msg, block = event.msg, event.block
         entered = self.replica.height if self.replica is not None else 0
         if msg.height == self.app.height + 1 and entered < msg.height:
             self._next_height_seen = True  # a peer started the next height: follow it
-        if block is not None and block.height == msg.height and block.hash == msg.block_hash \
-                and self.app.height < block.height <= self.app.height + 2:
-            self._cache_block(block)
+        if isinstance(msg, Proposal) and self.app.height < msg.height <= self.app.height + 2 \
+                and msg.block_hash not in self.blocks \
+                and (block is not None or msg.block_hash not in self._wanted) \
+                and self._genuine(msg):
+            # Only a block that a proposal by its round's proposer vouches for is
+            # cached (finding C3): anything else attached to a message is ignored.
+            meta = (msg.height, msg.round, msg.proposer)
+            if block is not None and block.hash == msg.block_hash and \
+                    block.height == msg.height:
+                self._cache_block(block, meta)
+            elif msg.block_hash not in self.blocks:
+                self._want(msg.block_hash, meta)
         self._maybe_enter()
         self._step(lambda r: r.on_message(msg))
-        if block is not None and block.hash in self._awaiting:
+        if block is not None and block.hash in self._awaiting and block.hash in self.blocks:
             self._validate(block.hash)
 
-    def _on_block_arrived(self, block: Block) -> None:
-        self.stats.fetched_blocks += 1
-        if self.app.height < block.height <= self.app.height + 2:
-            self._cache_block(block)
-            if block.hash in self._awaiting:
-                self._validate(block.hash)
+    def _genuine(self, msg: Proposal) -> bool:
+        """``msg`` is signed by the proposer of its height and round (the engine checks
+        it again; this guards the block cache, which sits before the engine)."""
+        ahead = msg.round - (self.replica.round if self.replica is not None and
+                             self.replica.height == msg.height else 0)
+        if ahead > CACHE_ROUNDS_AHEAD:
+            return False
+        validators = sorted_validators(self.app.state.validators(msg.height))
+        if not validators:
+            return False
+        proposer = validators[(msg.height + msg.round) % len(validators)].pubkey
+        return msg.proposer == proposer and self._verifier.verify(
+            msg.proposer, msg.sign_bytes(self.app.chain_id), msg.signature)
 
-    def _cache_block(self, block: Block) -> None:
+    def _want(self, block_hash: str, meta: tuple[int, int, str]) -> None:
+        """A verified proposal names a block we lack (it came without one, e.g. relayed
+        or re-proposed after a restart): remember it, and fetch it (finding B2)."""
+        if block_hash in self._wanted:
+            return
+        if len(self._wanted) >= block_cache_max(len(self.app.state.validators(meta[0]))):
+            self._wanted.pop(next(iter(self._wanted)))
+        self._wanted[block_hash] = meta
+        self.fetch_block(block_hash, meta[0], meta[2])
+
+    def _on_block_arrived(self, block: Block) -> None:
+        """A block fetched by hash: cached only if something here asked for it."""
+        self.stats.fetched_blocks += 1
+        if not self.app.height < block.height <= self.app.height + 2:
+            return
+        decided = self._decided
+        if decided is not None and decided[1] == block.hash:
+            self._decided = None
+            self._on_synced(Synced(((block, decided[2]),), "fetch"))
+            return
+        meta = self._wanted.get(block.hash)
+        if meta is None and block.hash not in self._awaiting:
+            self.stats.refused_blocks += 1
+            return
+        self._cache_block(block, meta or (block.height, -1, ""))
+        if block.hash in self._awaiting:
+            self._validate(block.hash)
+
+    def _protected(self) -> set[str]:
+        """Cached blocks the engine still needs: never evicted for room."""
+        keep = set(self._awaiting)
+        replica = self.replica
+        if replica is not None:
+            keep.update(h for h in (replica.locked_value, replica.valid_value) if h)
+        keep.update(h for h, meta in self._block_meta.items() if meta[2] == self.key.public_hex)
+        return keep
+
+    def _cache_block(self, block: Block, meta: tuple[int, int, str]) -> None:
         if block.hash in self.blocks:
             return
         if block.height == self.app.height + 1 and not self.stats.block_at_s:
             self.stats.block_at_s = asyncio.get_running_loop().time()
-        if len(self.blocks) >= BLOCK_CACHE_MAX:
-            for stale in [h for h, b in self.blocks.items() if b.height <= self.app.height]:
-                self._drop_block(stale)
-            if len(self.blocks) >= BLOCK_CACHE_MAX:
+        for stale in [h for h, b in self.blocks.items() if b.height <= self.app.height]:
+            self._drop_block(stale)
+        protected = self._protected()
+        proposer = meta[2]
+        if proposer and proposer != self.key.public_hex:
+            mine = sorted((m[0], m[1], h) for h, m in self._block_meta.items()
+                          if m[2] == proposer and h not in protected)
+            while len(mine) >= PROPOSER_BLOCKS_MAX:   # its oldest rounds go first
+                self._drop_block(mine.pop(0)[2])
+        if len(self.blocks) >= block_cache_max(len(self.app.state.validators(block.height))):
+            evictable = sorted((m[0], m[1], h) for h, m in self._block_meta.items()
+                               if h not in protected)
+            if not evictable:
+                self.stats.refused_blocks += 1
+                log.warning("block cache full of blocks the engine needs: block %s refused",
+                            block.hash[:16])
                 return
+            self._drop_block(evictable[-1][2])   # the farthest ahead
         self.blocks[block.hash] = block
+        self._block_meta[block.hash] = meta
+        self._wanted.pop(block.hash, None)
 
     def _drop_block(self, block_hash: str) -> None:
         self.blocks.pop(block_hash, None)
+        self._block_meta.pop(block_hash, None)
 
     def _validate(self, block_hash: str) -> None:
         block = self.blocks.get(block_hash)
         if block is None:
-            self._awaiting.add(block_hash)
+            if block_hash not in self._awaiting:
+                self._awaiting.add(block_hash)
+                meta = self._wanted.get(block_hash)
+                self.fetch_block(block_hash, meta[0] if meta else self.app.height + 1,
+                                 meta[2] if meta else None)
             return
-        self._awaiting.discard(block_hash)
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
             self.app.validate_block(block, now=utcnow())
             valid = True
+        except BodyMismatch as exc:
+            # Not this block's body (finding C1): drop it, fetch the real one, and
+            # tell the engine nothing; it waits, or times out to nil.
+            log.warning("block %s: %s; fetching it", block_hash[:16], exc)
+            self.stats.body_mismatches += 1
+            meta = self._block_meta.get(block_hash, (block.height, -1, ""))
+            self._drop_block(block_hash)
+            self._wanted[block_hash] = meta
+            self._awaiting.add(block_hash)
+            self.fetch_block(block_hash, block.height, meta[2] or None)
+            return
         except (ClientError, VerificationError) as exc:
             log.warning("invalid block %s at height %d: %s", block_hash[:16], block.height, exc)
             self.stats.invalid_blocks += 1
             valid = False
+        self._awaiting.discard(block_hash)
         if not self.stats.validated_at_s:
             self.stats.validated_at_s = loop.time()
             self.stats.validate_ms = (self.stats.validated_at_s - started) * 1000
@@ -405,7 +583,7 @@ class Driver:
         proposer = next(v.state for v in me if v.pubkey == self.key.public_hex)
         block, rejected = self.app.build_block(proposer, candidates, utcnow())
         self.mempool.remove(rejected)
-        self._cache_block(block)
+        self._cache_block(block, (height, round_, self.key.public_hex))
         self._step(lambda r: r.propose(height, round_, block.hash))
 
     # --- commits and sync -------------------------------------------------------------
@@ -415,7 +593,14 @@ class Driver:
             return  # already applied through block sync
         block = self.blocks.get(block_hash)
         if block is None:
-            raise ChainError(f"decided block {block_hash} at height {height} is not cached")
+            # Decided without the block here (its proposal came bare, or the body we
+            # held was not the block's): fetch it, then apply it as a synced block
+            # with this certificate (finding B2).
+            log.info("decided block %s at height %d is not here; fetching it",
+                     block_hash[:16], height)
+            self._decided = (height, block_hash, certificate)
+            self.fetch_block(block_hash, height, None)
+            return
         self._apply(block, certificate)
 
     def _apply(self, block: Block, certificate: CommitCertificate) -> None:
@@ -426,7 +611,10 @@ class Driver:
         self.mempool.remove(e.id for e in block.envelopes)
         for stale in [h for h, b in self.blocks.items() if b.height <= block.height]:
             self._drop_block(stale)
+        self._wanted = {h: m for h, m in self._wanted.items() if m[0] > block.height}
         self._awaiting.clear()
+        if self._decided is not None and self._decided[0] <= block.height:
+            self._decided = None
         self._next_height_seen = False
         self.stats.commits += 1
         self._log_commit(block, certificate, decided, stored)

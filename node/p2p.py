@@ -19,13 +19,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from consensus.messages import Proposal, message_from_json
+from ledger import merkle
 from ledger.block import BlockHeader
 from ledger.errors import ClientError, ComityError, PeerFault
 from ledger.records import Envelope, parse_envelope
 from node.application import Block
 from node.driver import PeerMessage
 from node.peers import now_ms
-from node.sync import blocks_for_sync
+from node.sync import blocks_for_sync, status_reply
 from node.wire import SIGNATURE_HEADER, open_request
 
 if TYPE_CHECKING:
@@ -100,10 +101,11 @@ def create_p2p_app(node: Node) -> Starlette:
 
     async def status(request: Request) -> Response:
         try:
-            await authenticated(request)
+            _, payload = await authenticated(request)
         except PeerFault as exc:
             return _json({"error": {"code": "peer_fault", "message": str(exc)}}, 403)
-        return _json({"height": node.app.height, "state": node.config.state})
+        return _json(status_reply(node.store, node.app.height, node.config.state,
+                                  payload.get("height")))
 
     return Starlette(routes=[Route("/p2p/v1/batch", batch, methods=["POST"]),
                              Route("/p2p/v1/blocks", blocks, methods=["POST"]),
@@ -126,7 +128,7 @@ def _take_item(node: Node, sender: str, item: Any) -> None:
                                         max_records=params.max_block_records)
             elif "header" in item and isinstance(msg, Proposal):
                 block = _rebuild(node, sender, msg, item)
-            if not node.driver.post(PeerMessage(msg, block)):
+            if not node.driver.post(PeerMessage(msg, block, sender)):
                 node.metrics_peer_fault("inbox full")
         else:
             node.metrics_peer_fault("batch item is neither a message nor a record")
@@ -137,40 +139,58 @@ def _take_item(node: Node, sender: str, item: Any) -> None:
 
 
 def _rebuild(node: Node, sender: str, msg: Proposal, item: dict[str, Any]) -> Block | None:
-    """A compact proposal's block from our mempool, or None (then fetch it in full)."""
+    """A compact proposal's block from our mempool, or None (then fetch it in full).
+
+    Records are named by id and leaf hash: a pending copy is used only if it is
+    the very envelope the proposer put in the block (finding C1: one record may
+    travel in two envelopes, and a body rebuilt from the other one is not the
+    block's)."""
     if node.driver.blocks.get(msg.block_hash) is not None:
         return None  # we already hold it
     if msg.height <= node.app.height:
         return None  # a late or re-sent proposal of a height already committed here
     header = BlockHeader.from_json(item["header"])
-    ids = item.get("ids")
+    ids, leaves = item.get("ids"), item.get("leaves")
     if not isinstance(ids, list) or len(ids) != header.record_count or \
             len(ids) > node.app.params.max_block_records:
         raise PeerFault("compact proposal: ids do not match the header's record_count")
-    carried = _carried(node, item.get("records"), len(ids))
-    envelopes = [(node.mempool.get(rid) or carried.get(rid)) if isinstance(rid, str) else None
-                 for rid in ids]
+    if not isinstance(leaves, list) or len(leaves) != len(ids):
+        raise PeerFault("compact proposal: leaves must name each record's leaf hash")
+    named = dict(zip(ids, leaves, strict=True)) if all(
+        isinstance(x, str) for x in ids + leaves) else {}
+    carried = _carried(node, item.get("records"), named)
+    envelopes = [_pending(node, rid, named.get(rid)) or carried.get(rid)
+                 if isinstance(rid, str) else None for rid in ids]
     missing = sum(e is None for e in envelopes)
     if missing:
         log.info("compact proposal for height %d round %d: %d of %d records not here yet; "
                  "fetching the block", msg.height, msg.round, missing, len(ids))
-        node.sync.fetch_block(sender, msg.block_hash, header.height)
+        node.sync.fetch_block(msg.block_hash, header.height, sender)
         return None
     return Block(header, tuple(e for e in envelopes if e is not None))
 
 
-def _carried(node: Node, raw: Any, max_records: int) -> dict[str, Envelope]:
+def _pending(node: Node, record_id: str, leaf_hash: str | None) -> Envelope | None:
+    """Our pending copy of ``record_id`` if it is the envelope with ``leaf_hash``."""
+    envelope = node.mempool.get(record_id)
+    if envelope is None or leaf_hash is None or \
+            merkle.leaf_hash(envelope.leaf).hex() != leaf_hash:
+        return None
+    return envelope
+
+
+def _carried(node: Node, raw: Any, named: dict[str, str]) -> dict[str, Envelope]:
     """The records a compact proposal carries in full (``{id: envelope}``) that we
     lack, parsed; their signatures are checked with the block's, in validation."""
     if raw is None:
         return {}
-    if not isinstance(raw, dict) or len(raw) > max_records:
+    if not isinstance(raw, dict) or len(raw) > len(named):
         raise PeerFault("compact proposal: records must map at most as many ids as the "
                         "block holds")
     max_bytes = node.app.params.max_record_bytes
     out: dict[str, Envelope] = {}
     for record_id, obj in raw.items():
-        if record_id in node.mempool:
+        if _pending(node, record_id, named.get(record_id)) is not None:
             continue
         envelope = parse_envelope(obj, max_record_bytes=max_bytes)
         if envelope.id != record_id:

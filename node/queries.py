@@ -243,9 +243,13 @@ def readiness(node: Node) -> dict[str, Any]:
     needed = quorum(len(validators)) - 1
     peers_up = sum(1 for p in status["peers"] if p["up"])
     started = getattr(node, "driver", None) is not None
-    ready = started and not status["syncing"] and peers_up >= needed
-    return {"ready": ready, "started": started, "syncing": status["syncing"],
+    failed = getattr(node, "failed", None)
+    ready = started and failed is None and not status["syncing"] and peers_up >= needed
+    body = {"ready": ready, "started": started, "syncing": status["syncing"],
             "peers_up": peers_up, "peers_needed": needed, "height": status["height"]}
+    if failed is not None:
+        body["failed"] = failed
+    return body
 
 
 def peers_view(node: Node) -> dict[str, Any]:

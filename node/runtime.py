@@ -99,6 +99,8 @@ class Node:
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._commit_listeners: list[Callable[[Block, CommitCertificate], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        #: Why the node stopped working (a background task died), or None.
+        self.failed: str | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._transports = transports if transports is not None else {}
         tls = config.tls  # peer links trust only the consortium CA and present our cert
@@ -132,12 +134,28 @@ class Node:
                              heartbeat_ms=self.genesis.consensus.heartbeat_interval_ms,
                              rebroadcast_ms=timing.rebroadcast_interval_ms,
                              on_commit=self._committed, on_behind=self.sync.behind,
-                             peers_top=self.peers_top, on_evidence=self._report_evidence)
+                             decided_elsewhere=self.sync.decided_elsewhere,
+                             on_evidence=self._report_evidence,
+                             fetch_block=self.sync.fetch_block)
         self.peers.start()
         self.add_commit_listener(self._follow_membership)
         self._tasks = [asyncio.create_task(self.driver.run(), name="driver"),
                        asyncio.create_task(self.sync.run(), name="sync")]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
         log.info("node %s started at height %d", self.config.state, self.app.height)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A background task ended: unless we stopped it, the node is broken (a store
+        error or a violated invariant stopped the driver): say so loudly, and fail
+        /readyz with the reason, instead of serving as if consensus were running."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        self.failed = f"task {task.get_name()} stopped: {exc!r}" if exc is not None else \
+            f"task {task.get_name()} returned"
+        log.critical("%s; this node no longer takes part in consensus", self.failed,
+                     exc_info=exc)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -348,12 +366,6 @@ class Node:
         if self.peers is not None and state in self.peers.peers:
             self.peers.peers[state].stats.height = height
 
-    def peers_top(self) -> int:
-        """The highest committed height a peer has reported."""
-        if self.peers is None:
-            return 0
-        return max((p.stats.height for p in self.peers.peers.values()), default=0)
-
     def block_by_hash(self, block_hash: str) -> Block | None:
         """A proposed block we hold, or a committed one, by its hash."""
         block = self.driver.blocks.get(block_hash) if self.driver is not None else None
@@ -368,11 +380,9 @@ class Node:
     def status(self) -> dict[str, Any]:
         header = self.store.get_header(self.app.height)
         peers: list[dict[str, Any]] = []
-        top = 0
         if self.peers is not None:
             peers = [{"state": p.state, "up": p.stats.up, "height": p.stats.height,
                       "last_error": p.stats.last_error} for p in self.peers.peers.values()]
-            top = max((p.stats.height for p in self.peers.peers.values()), default=0)
         replica = self.driver.replica if self.driver is not None else None
         return {"chain_id": self.app.chain_id, "state": self.config.state,
                 "node_pubkey": self.key.public_hex, "height": self.app.height,
@@ -380,7 +390,8 @@ class Node:
                 "ledger_size": self.store.ledger_size,
                 "round": replica.round if replica is not None else 0,
                 "mempool": {"records": len(self.mempool), "bytes": self.mempool.bytes},
-                "syncing": top > self.app.height + 1,
+                # Behind only by a peer's verified proof, never by a claimed height.
+                "syncing": self.sync.syncing(),
                 "peers": peers}
 
 

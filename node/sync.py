@@ -7,13 +7,25 @@ node that cannot rebuild it from its mempool fetches the whole block from
 the proposer (``fetch_block``), checks that it hashes to what was proposed,
 verifies its signatures off the loop and hands it to the driver.
 
+*Proposed blocks by hash.* The driver asks for a block it lacks (a verified
+proposal came without one, a body did not match its header, a block was
+decided here without being held): ``fetch_block`` tries the proposer first,
+then every other peer, until one serves a block with that hash.
+
 *Block sync.* Every ``peer_status_interval_ms`` the sync task asks each peer
-for its height. When a peer is ahead by two or more heights, or ahead for
-two polls in a row, or the engine reported that f+1 validators are above us
+for its height, saying its own. A peer that is ahead proves it: its reply
+carries the header and commit certificate of our next height, which we
+verify against the validators we know for that height. A claimed height is
+never believed alone (finding C4: a liar, or whoever answers at a peer's URL,
+could otherwise stop voting and starve sync). When a peer has proved it is
+ahead and claims two or more heights more, or has proved it for two polls
+in a row, or the engine reported that f+1 validators are above us
 (``behind``), the task fetches blocks with their certificates and posts
 them to the driver, which verifies each (certificate by the validators of
 its height, then every record and the header's roots) before it applies it.
-A peer that serves a bad block is skipped for the rest of that round of sync.
+A peer that serves a bad block, or nothing although it proved it was ahead,
+is penalised (skipped for a growing number of polls), and the next peer that
+proved it is ahead is tried in the same poll.
 
 Sync is a pipeline: while the driver applies the blocks of one reply, the
 signature workers check the next one and the fetcher reads the one after.
@@ -41,8 +53,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
-from ledger.block import CommitCertificate
-from ledger.errors import ChainError, ClientError
+from ledger.block import BlockHeader, CommitCertificate, verify_certificate
+from ledger.errors import ChainError, ClientError, ComityError
 from ledger.records import Envelope
 from ledger.store import Store
 from node.application import Block
@@ -56,13 +68,29 @@ log = logging.getLogger("comity.sync")
 
 SYNC_AHEAD = 2        # block-sync replies parsed and verified ahead of the driver
 SYNC_ATTEMPTS = 3     # tries of one block-sync request after transport errors
+FETCHING_MAX = 64     # blocks fetched by hash at once
 SYNC_STALL_S = 5.0    # block sync gives up when the driver applies nothing for this long
 #: A block-sync reply holds whole blocks up to about this size (at least one block).
 #: Small enough that the receiver's pipeline (one reply verified while the one
 #: before is applied) keeps little in memory, large enough to amortise a request.
 SYNC_REPLY_BYTES_MAX = 4 * 1024 * 1024
+#: A peer that could not deliver what it proved is skipped for this many polls,
+#: doubled at each repeat up to ``PENALTY_POLLS_MAX``.
+PENALTY_POLLS = 2
+PENALTY_POLLS_MAX = 64
 
 Pairs = tuple[tuple[Block, CommitCertificate], ...]
+
+
+def status_reply(store: Store, height: int, state: str, asked_for: object) -> dict[str, Any]:
+    """A status reply: our committed height, and when the asker is behind, the header
+    and certificate of its next height, which prove that we hold that height."""
+    reply: dict[str, Any] = {"height": height, "state": state}
+    if type(asked_for) is int and 0 <= asked_for < height:
+        header, certificate = store.get_header(asked_for + 1), store.get_certificate(asked_for + 1)
+        if header is not None and certificate is not None:
+            reply["next"] = {"header": header.to_json(), "commit": certificate.to_json()}
+    return reply
 
 
 def blocks_for_sync(store: Store, height: int, start: int, limit: int) -> list[dict[str, Any]]:
@@ -94,6 +122,10 @@ class BlockSync:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.behind_hint = 0
+        #: The height each peer has proved it holds (see ``_proves_next``).
+        self.proven: dict[str, int] = {}
+        self._penalty: dict[str, int] = {}    # polls a penalised peer is still skipped
+        self._strikes: dict[str, int] = {}
         self._fetching: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -103,39 +135,44 @@ class BlockSync:
 
     # --- proposed blocks ----------------------------------------------------------------
 
-    def fetch_block(self, sender: str, block_hash: str, height: int) -> None:
-        """Fetch a proposed block in full from the peer that proposed it (background)."""
+    def fetch_block(self, block_hash: str, height: int, prefer: str | None) -> None:
+        """Fetch a block by hash (background): from the validator whose node key is
+        ``prefer`` (its proposer) first, then from every other peer in turn."""
         node = self.node
-        if block_hash in self._fetching or node.peers is None:
+        if block_hash in self._fetching or node.peers is None or \
+                len(self._fetching) >= FETCHING_MAX:
             return
-        state = next((v.state for v in node.app.state.validators(height)
-                      if v.pubkey == sender), None)
-        peer = node.peers.peers.get(state) if state is not None else None
-        if peer is None:
+        first = next((v.state for v in node.app.state.validators(height)
+                      if v.pubkey == prefer), None)
+        peers = sorted(node.peers.peers.values(), key=lambda p: (p.state != first, p.state))
+        if not peers:
             return
         self._fetching.add(block_hash)
-        task = asyncio.get_running_loop().create_task(self._fetch_block(peer, block_hash))
+        task = asyncio.get_running_loop().create_task(self._fetch_block(peers, block_hash))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(lambda _: self._fetching.discard(block_hash))
 
-    async def _fetch_block(self, peer: Peer, block_hash: str) -> None:
+    async def _fetch_block(self, peers: list[Peer], block_hash: str) -> None:
         node = self.node
         assert node.peers is not None
         params = node.app.params
-        try:
-            reply = await node.peers.request(peer, "/p2p/v1/block", {"hash": block_hash})
-            block = Block.from_json(reply["block"], max_record_bytes=params.max_record_bytes,
-                                    max_records=params.max_block_records)
-        except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError,
-                ClientError) as exc:
-            log.warning("fetching block %s from %s failed: %s", block_hash[:16], peer.state, exc)
+        for peer in peers:
+            try:
+                reply = await node.peers.request(peer, "/p2p/v1/block", {"hash": block_hash})
+                block = Block.from_json(reply["block"], max_record_bytes=params.max_record_bytes,
+                                        max_records=params.max_block_records)
+            except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError,
+                    ClientError) as exc:
+                log.info("fetching block %s from %s failed: %s", block_hash[:16], peer.state,
+                         exc)
+                continue
+            if block.hash != block_hash:
+                node.metrics_peer_fault("fetched block does not match its hash")
+                continue
+            await node.verify_signatures(block.envelopes)
+            node.driver.post(BlockArrived(block))
             return
-        if block.hash != block_hash:
-            node.metrics_peer_fault("fetched block does not match its hash")
-            return
-        await node.verify_signatures(block.envelopes)
-        node.driver.post(BlockArrived(block))
 
     # --- block sync -----------------------------------------------------------------------
 
@@ -147,27 +184,83 @@ class BlockSync:
             assert node.peers is not None
             for peer in list(node.peers.peers.values()):
                 await self._poll(peer)
+            height = node.app.height
             for peer in sorted(node.peers.peers.values(), key=lambda p: -p.stats.height):
-                ahead = peer.stats.height - node.app.height
-                ahead_polls[peer.state] = ahead_polls[peer.state] + 1 if ahead > 0 else 0
-                if ahead >= 2 or ahead_polls[peer.state] >= 2 or \
-                        (ahead > 0 and self.behind_hint > node.app.height):
-                    await self._sync_from(peer)
-                    break
+                proven = self.proven.get(peer.state, 0) > height
+                ahead_polls[peer.state] = ahead_polls[peer.state] + 1 if proven else 0
+                if self._penalty.get(peer.state, 0) > 0:
+                    self._penalty[peer.state] -= 1
+                    continue
+                if proven and (peer.stats.height >= height + 2 or ahead_polls[peer.state] >= 2
+                               or self.behind_hint > height):
+                    if await self._sync_from(peer):
+                        self._strikes.pop(peer.state, None)
+                        break
+                    self._penalise(peer)   # proved it was ahead, then did not deliver
             await asyncio.sleep(interval_s)   # after, not before: a restarted node asks at once
 
+    def _penalise(self, peer: Peer) -> None:
+        strikes = self._strikes[peer.state] = self._strikes.get(peer.state, 0) + 1
+        self._penalty[peer.state] = min(PENALTY_POLLS_MAX, PENALTY_POLLS << (strikes - 1))
+        log.warning("block sync: %s proved height %d but did not deliver it; skipping it "
+                    "for %d polls", peer.state, self.proven.get(peer.state, 0),
+                    self._penalty[peer.state])
+
+    def decided_elsewhere(self, height: int) -> bool:
+        """A peer proved (with a verified certificate) that ``height`` is committed."""
+        return any(proven >= height for proven in self.proven.values())
+
+    def syncing(self) -> bool:
+        """Behind by two or more heights, by a peer's proof and its claim."""
+        node = self.node
+        if node.peers is None:
+            return False
+        height = node.app.height
+        return any(self.proven.get(p.state, 0) > height and p.stats.height >= height + 2
+                   for p in node.peers.peers.values())
+
     async def _poll(self, peer: Peer) -> None:
-        assert self.node.peers is not None
+        node = self.node
+        assert node.peers is not None
+        height = node.app.height
         try:
-            reply = await self.node.peers.request(peer, "/p2p/v1/status", {})
+            reply = await node.peers.request(peer, "/p2p/v1/status", {"height": height})
         except (httpx.HTTPError, OSError, ValueError) as exc:
             peer.stats.up, peer.stats.last_error = False, str(exc)[:300]
             return
-        if isinstance(reply.get("height"), int):
+        if type(reply.get("height")) is int:
             peer.stats.height = reply["height"]
+        if self._proves_next(peer, reply.get("next"), height):
+            self.proven[peer.state] = height + 1
 
-    async def _sync_from(self, peer: Peer) -> None:
-        """Fetch blocks from ``peer`` until we reach its height or it misbehaves."""
+    def _proves_next(self, peer: Peer, proof: object, height: int) -> bool:
+        """True if ``proof`` is the header and a valid certificate of ``height + 1``."""
+        if proof is None:
+            return False
+        app = self.node.app
+        try:
+            if not isinstance(proof, dict):
+                raise ClientError("status proof must be an object")
+            header = BlockHeader.from_json(proof.get("header"))
+            certificate = CommitCertificate.from_json(proof.get("commit"))
+            if header.height != height + 1 or header.chain_id != app.chain_id:
+                raise ClientError(f"status proof is for height {header.height}")
+            verify_certificate(certificate, app.chain_id, app.state.validators(header.height),
+                               header.hash(), header.height)
+        except (ComityError, ValueError, TypeError, AttributeError) as exc:
+            self.node.metrics_peer_fault("status proof does not verify")
+            log.warning("status reply of %s proves nothing: %s", peer.state, exc)
+            return False
+        return True
+
+    async def _sync_from(self, peer: Peer) -> bool:
+        """Fetch blocks from ``peer`` until we reach its height or it misbehaves;
+        True if at least one of its blocks was applied."""
+        before = self.node.app.height
+        await self._sync_blocks(peer)
+        return self.node.app.height > before
+
+    async def _sync_blocks(self, peer: Peer) -> None:
         ahead: asyncio.Queue[Pairs | None] = asyncio.Queue(SYNC_AHEAD)
         reading = asyncio.Event()
         reading.set()   # set: no reply is being read

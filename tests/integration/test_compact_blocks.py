@@ -39,9 +39,9 @@ def _count_fetches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     fetched: list[str] = []
     original = BlockSync.fetch_block
 
-    def counting(self: BlockSync, sender: str, block_hash: str, height: int) -> None:
+    def counting(self: BlockSync, block_hash: str, height: int, prefer: str | None) -> None:
         fetched.append(block_hash)
-        original(self, sender, block_hash, height)
+        original(self, block_hash, height, prefer)
 
     monkeypatch.setattr(BlockSync, "fetch_block", counting)
     return fetched
@@ -130,8 +130,9 @@ async def test_a_forged_carried_record_fails_validation_and_the_chain_goes_on(
 def test_carried_records_are_parsed_only_when_missing_and_must_match_their_ids() -> None:
     from types import SimpleNamespace
 
+    from ledger import merkle
     from ledger.canonical import canonical_bytes
-    from ledger.errors import PeerFault
+    from ledger.errors import ClientError, PeerFault
     from node import p2p
     from tests.factory import EnvelopeMaker, key
 
@@ -140,13 +141,18 @@ def test_carried_records_are_parsed_only_when_missing_and_must_match_their_ids()
     node: Any = SimpleNamespace(mempool={held.id: held},
                                 app=SimpleNamespace(params=SimpleNamespace(
                                     max_record_bytes=65_536)))
+    named = {e.id: merkle.leaf_hash(e.leaf).hex() for e in (held, lacked)}
     raw = {held.id: {"not": "parsed: we hold it"}, lacked.id: lacked.to_json()}
-    assert p2p._carried(node, raw, 2) == {lacked.id: lacked}
-    assert p2p._carried(node, None, 2) == {}
+    assert p2p._carried(node, raw, named) == {lacked.id: lacked}
+    assert p2p._carried(node, None, named) == {}
+    # We hold another envelope of that record (finding C1): the carried one is used.
+    other = {held.id: "00" * 32, lacked.id: named[lacked.id]}
+    with pytest.raises(ClientError):
+        p2p._carried(node, raw, other)   # so it is parsed (and here it is not an envelope)
     with pytest.raises(PeerFault, match="has id"):      # carried under another id
-        p2p._carried(node, {"0" * 64: lacked.to_json()}, 2)
+        p2p._carried(node, {"0" * 64: lacked.to_json()}, {"0" * 64: "00" * 32})
     with pytest.raises(PeerFault, match="at most"):
-        p2p._carried(node, {lacked.id: lacked.to_json(), "x": {}}, 1)
+        p2p._carried(node, {lacked.id: lacked.to_json(), "x": {}}, {lacked.id: "00" * 32})
     with pytest.raises(PeerFault):
-        p2p._carried(node, [lacked.to_json()], 2)       # the old list form is refused
+        p2p._carried(node, [lacked.to_json()], named)   # the old list form is refused
     assert canonical_bytes(lacked.to_json()) == lacked.leaf
