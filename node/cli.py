@@ -186,18 +186,34 @@ def _listen(addr: str) -> dict[str, Any]:
 @main.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
 @click.option("--log-format", type=click.Choice(["json", "text"]), default=None)
-def run(config_path: Path, log_format: str | None) -> None:
+@click.option("--byzantine", default=None, hidden=True,
+              help="fault campaigns only: comma-separated behaviours of node/byzantine.py "
+                   "(also needs COMITY_BYZANTINE_TESTING=1)")
+@click.option("--byzantine-signer", type=click.Path(exists=True, path_type=Path), default=None,
+              hidden=True, help="an enrolled key of this state, for the behaviours that sign")
+def run(config_path: Path, log_format: str | None, byzantine: str | None,
+        byzantine_signer: Path | None) -> None:
     """Run one node in the foreground (SIGTERM or Ctrl-C stops it cleanly)."""
     from node.logs import setup_logging
+    from node.serve import ByzantineOptions
     from node.serve import run as serve_run
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         fail(str(exc))
         return
+    attack: ByzantineOptions | None = None
+    if byzantine is not None:
+        from node.byzantine import ByzantineRefused, parse_behaviours
+        signer = load_signing_key(byzantine_signer) if byzantine_signer else None
+        try:
+            attack = (parse_behaviours(byzantine, signer), signer)
+        except ByzantineRefused as exc:
+            fail(str(exc))
+            return
     setup_logging(config.state, config.log_level, log_format or config.log_format)
     try:
-        serve_run(config)
+        serve_run(config, attack)
     except ComityError as exc:
         fail(f"node {config.state} cannot start: {exc}")
 

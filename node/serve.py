@@ -20,11 +20,15 @@ from typing import Any
 import uvicorn
 
 from api.app import create_app
+from ledger.keys import SigningKey
 from node.config import NodeConfig
 from node.p2p import create_p2p_app
 from node.runtime import Node
 from node.tls import server_cert_reqs
 from node.verifier import ProcessVerifier
+
+#: Behaviours and signer of a Byzantine test node (``comity run --byzantine``).
+ByzantineOptions = tuple[frozenset[str], SigningKey | None]
 
 log = logging.getLogger("comity.serve")
 
@@ -63,9 +67,15 @@ def _tls_options(config: NodeConfig, *, p2p: bool) -> dict[str, Any] | None:
             "ssl_ca_certs": str(tls.ca_path), "ssl_cert_reqs": server_cert_reqs(require)}
 
 
-async def serve(config: NodeConfig, verifier: ProcessVerifier | None = None) -> None:
+async def serve(config: NodeConfig, verifier: ProcessVerifier | None = None,
+                byzantine: ByzantineOptions | None = None) -> None:
     node = Node(config, verifier=verifier)
     await node.start()
+    attacker = None
+    if byzantine is not None:   # fault campaigns only (node/byzantine.py)
+        from node.byzantine import Byzantine
+        attacker = Byzantine(node, *byzantine)
+        attacker.install()
     servers = [_Server(_uvicorn_config(create_app(node), config.api.host, config.api.port,
                                        _tls_options(config, p2p=False))),
                _Server(_uvicorn_config(create_p2p_app(node), config.p2p.host, config.p2p.port,
@@ -87,6 +97,8 @@ async def serve(config: NodeConfig, verifier: ProcessVerifier | None = None) -> 
     try:
         await asyncio.gather(*(server.serve() for server in servers))
     finally:
+        if attacker is not None:
+            await attacker.stop()
         await node.stop()
         log.info("stopped at height %d", node.app.height)
 
@@ -116,7 +128,7 @@ def tune_runtime() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def run(config: NodeConfig) -> None:
+def run(config: NodeConfig, byzantine: ByzantineOptions | None = None) -> None:
     tune_runtime()
     # Forked now, while this process has a single thread (see node/verifier.py).
     processes = config.limits.verify_processes
@@ -125,9 +137,9 @@ def run(config: NodeConfig) -> None:
         try:
             import uvloop
         except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-            asyncio.run(serve(config, verifier))
+            asyncio.run(serve(config, verifier, byzantine))
             return
-        uvloop.run(serve(config, verifier))
+        uvloop.run(serve(config, verifier, byzantine))
     finally:
         if verifier is not None:
             verifier.close()

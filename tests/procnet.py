@@ -41,13 +41,16 @@ class ProcNet:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.nonce = 0
 
-    def start(self, *states: str) -> None:
+    def start(self, *states: str, args: tuple[str, ...] = (),
+              env: dict[str, str] | None = None) -> None:
+        """Start ``states`` (default: all), each with the extra ``comity run`` ``args``."""
         for state in states or tuple(self.states):
             folder = self.root / state
             with (folder / "node.log").open("ab") as log:  # the child keeps its own fd
                 self.procs[state] = subprocess.Popen(
                     [sys.executable, "-m", "node.cli", "run", "--config",
-                     str(folder / "node.toml")], stdout=log, stderr=log)
+                     str(folder / "node.toml"), *args], stdout=log, stderr=log,
+                    env={**os.environ, **(env or {})})
         for state in states or tuple(self.states):
             self.wait_up(state)
 

@@ -24,7 +24,7 @@ from node.driver import PROPOSER_BLOCKS_MAX, Driver
 from node.peers import PeerSet, now_ms
 from node.wire import sign_request
 from tests.cluster import Cluster, Switch
-from tests.ed25519_nonce import sign_with_nonce
+from node.byzantine import sign_with_nonce
 
 HONEST = ("CN", "FR", "TH")
 
