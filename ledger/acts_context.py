@@ -16,7 +16,7 @@ Rules (docs/ACTS.md, "Contextual rules"):
 
 * every ref names a committed act (``ref_not_found``, ``ref_wrong_type``);
 * ``mla_response`` answers an ``mla_request`` (or ``emergency_disclosure``) of
-  the same case, and is signed for the requested state;
+  the same case, and is signed for the requested state, never the requester;
 * ``sovereignty_response`` answers one act of the same case, and is signed by
   an AUTHORITY key of a state named in that act's ``territorial_states``,
   other than the acting state (DOMAIN.md: "Only an authority of a
@@ -99,6 +99,10 @@ def _mla_response(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> 
         _wrong_type(0, request, "an mla_request or emergency_disclosure")
     _same_case(envelope, request)
     answering = envelope.actor_state
+    if answering == request.actor_state:
+        # A requester "answering" itself would clear its own deadline (FINDINGS L1).
+        raise Forbidden(f"{answering} made this {request.type}; only the state it was sent "
+                        "to answers it", field="record.actor.state", code="own_act")
     if request.type == "mla_request":
         allowed = answering == request.record["requested_state"]
     else:
