@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ledger.acts import ACT_TYPES
-from ledger.acts_custody import replay_lenient
+from ledger.acts_custody import chain_key, replay_lenient
 from ledger.errors import ClientError, NotFound
 from ledger.hashing import is_hex
 from ledger.records import Envelope, parse_time
@@ -261,22 +261,37 @@ def _highlights(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def evidence_view(view: ChainView, sha256: str) -> dict[str, Any]:
-    """Every committed record listing ``sha256``, and the custody state it has reached."""
+    """Every committed record listing ``sha256``, and each custody chain's state.
+
+    A chain is keyed by (hash, introducing act), the ``refs[0]`` of its events
+    (``ledger/acts_custody.py``): one state's events never change another
+    state's chain of the same hash.
+    """
     if not is_hex(sha256, 32):
         raise ClientError("sha256 must be 64 lowercase hex", field="sha256", code="bad_hex")
     records = [e for _, e in view.scan("evidence", sha256)]
     if not records:
         raise NotFound(f"no committed record lists evidence {sha256}", field="sha256",
                        code="evidence_not_found")
-    events = [e for e in records if e.type == "custody_event"]
-    state, anomalies = replay_lenient(e.record for e in events)
+    chains: dict[str, list[Envelope]] = {}
+    for envelope in records:
+        if envelope.type == "custody_event":
+            chains.setdefault(chain_key(envelope.record)[1], []).append(envelope)
     return {"sha256": sha256,
             "records": [{**summary(e), **view.position(e)} for e in records],
-            "custody": {**state.to_json(),
-                        "events": [{"id": e.id, "action": e.record["action"],
-                                    "actor_state": e.actor_state,
-                                    "to": e.record.get("to"),
-                                    "occurred_at": e.record["occurred_at"]} for e in events],
-                        "anomalies": [{"event_id": events[i].id, "code": exc.code,
-                                       "message": str(exc)} for i, exc in anomalies]},
+            "custody_chains": [_custody_chain(view, ref, events)
+                               for ref, events in chains.items()],
             "truncated": view.truncated}
+
+
+def _custody_chain(view: ChainView, ref: str, events: list[Envelope]) -> dict[str, Any]:
+    # The contextual rule made refs[0] a committed act before the event committed.
+    owner = view.load(ref).actor_state
+    state, anomalies = replay_lenient((e.record for e in events), owner)
+    return {"ref": ref, "introduced_by": owner, "status": state.status,
+            "holder": state.holder, "last_at": state.last_at, "terminal": state.terminal,
+            "events": [{"id": e.id, "action": e.record["action"],
+                        "actor_state": e.actor_state, "to": e.record.get("to"),
+                        "occurred_at": e.record["occurred_at"]} for e in events],
+            "anomalies": [{"event_id": events[i].id, "code": exc.code,
+                           "message": str(exc)} for i, exc in anomalies]}

@@ -10,9 +10,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
+from ledger import acts_context
 from ledger.records import Envelope, format_time
 from node.driver import utcnow
-from node.evidence import ChainView
+from node.evidence import ChainView, evidence_view
 from node.evidence_deadlines import deadlines
 from tests.unit.test_governance import Chain
 
@@ -60,3 +63,64 @@ def test_only_a_final_status_clears_an_unanswered_request() -> None:
     assert _unanswered(chain) == [request.id]
     chain.commit(_mla_response(chain, "TH", request, "executed"))
     assert _unanswered(chain) == []
+
+
+# --- H2: a custody chain belongs to the act that introduced the hash -----------------------
+
+X = "5a" * 32
+
+
+def _seizure(chain: Chain, state: str) -> Envelope:
+    return chain.env(state, chain.keys(state).investigator, "search_seizure",
+                     evidence=[{"sha256": X}], territorial_states=[state],
+                     case_ref=f"{state}-2026-7")
+
+
+def _custody(chain: Chain, state: str, act: Envelope, action: str, **fields: Any) -> Envelope:
+    return chain.env(state, chain.keys(state).investigator, "custody_event", action=action,
+                     refs=[act.id], evidence=[{"sha256": X}], territorial_states=[state],
+                     case_ref=act.record["case_ref"], **fields)
+
+
+def test_another_state_cannot_collect_or_destroy_evidence_it_did_not_introduce() -> None:
+    chain = Chain()
+    fr_act = _seizure(chain, "FR")
+    chain.commit(fr_act)
+    chain.refused(_custody(chain, "CN", fr_act, "collected"), "not_custody_holder")
+    chain.commit(_custody(chain, "FR", fr_act, "collected"))
+    chain.refused(_custody(chain, "CN", fr_act, "destroyed"), "not_custody_holder")
+    # CN may keep a chain of its own for the same hash, under its own act; FR's is untouched.
+    cn_act = _seizure(chain, "CN")
+    chain.commit(cn_act)
+    chain.commit(_custody(chain, "CN", cn_act, "collected"))
+    chain.commit(_custody(chain, "CN", cn_act, "destroyed"))
+    chain.commit(_custody(chain, "FR", fr_act, "transferred", to={"state": "TH",
+                                                                  "agency": "lab"}))
+    chain.commit(_custody(chain, "TH", fr_act, "examined"))
+    view = evidence_view(_view(chain), X)
+    chains = {c["ref"]: c for c in view["custody_chains"]}
+    assert (chains[fr_act.id]["introduced_by"], chains[fr_act.id]["status"],
+            chains[fr_act.id]["holder"]) == ("FR", "examined", "TH")
+    assert [e["action"] for e in chains[fr_act.id]["events"]] == \
+        ["collected", "transferred", "examined"]
+    assert (chains[cn_act.id]["status"], chains[cn_act.id]["holder"]) == ("destroyed", "CN")
+
+
+def test_a_flood_of_records_listing_a_hash_does_not_hide_a_custody_chain(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """FR's chain is read by walking its holders' events, not every record of the hash.
+
+    The read bound is scaled down to 40 so the flood fits in a unit test; the
+    code before the fix failed the same way once its bound was scaled alike.
+    """
+    monkeypatch.setattr(acts_context, "HISTORY_SEEKS_MAX", 40)
+    chain = Chain()
+    fr_act = _seizure(chain, "FR")
+    chain.commit(fr_act)
+    for _ in range(3):   # 3 blocks of 20 CN acts listing X: more than the read budget
+        chain.commit(*(_seizure(chain, "CN") for _ in range(20)))
+    chain.commit(_custody(chain, "FR", fr_act, "collected"))
+    chain.commit(_custody(chain, "FR", fr_act, "transferred", to={"state": "TH",
+                                                                  "agency": "lab"}))
+    chain.commit(_custody(chain, "TH", fr_act, "examined"))
+    chain.refused(_custody(chain, "FR", fr_act, "destroyed"), "not_custody_holder")
