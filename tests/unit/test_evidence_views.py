@@ -14,6 +14,7 @@ import pytest
 
 from ledger import acts_context
 from ledger.records import Envelope, format_time
+from node import evidence
 from node.driver import utcnow
 from node.evidence import ChainView, evidence_view
 from node.evidence_deadlines import deadlines
@@ -124,3 +125,37 @@ def test_a_flood_of_records_listing_a_hash_does_not_hide_a_custody_chain(
                                                                   "agency": "lab"}))
     chain.commit(_custody(chain, "TH", fr_act, "examined"))
     chain.refused(_custody(chain, "FR", fr_act, "destroyed"), "not_custody_holder")
+
+
+# --- L4: answers are found by index, not by a bounded scan of the case ---------------------
+
+def test_a_flood_of_the_case_does_not_hide_a_sovereignty_answer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """CN floods its own case after its act; TH's answer must still count.
+
+    The bound is scaled down to 40 so the flood fits in a unit test; the code
+    before the fix (a case scan bounded at 40) showed the act as pending.
+    """
+    monkeypatch.setattr(evidence, "ANSWER_SEEKS_MAX", 40)
+    chain = Chain()
+    act = chain.env("CN", chain.keys("CN").investigator, territorial_states=["TH"],
+                    case_ref="CN-2026-9")
+    chain.commit(act)
+    for _ in range(3):
+        chain.commit(*(chain.env("CN", chain.keys("CN").investigator,
+                                 territorial_states=["VN"], case_ref="CN-2026-9")
+                       for _ in range(20)))
+    answer = chain.env("TH", chain.keys("TH").authority, "sovereignty_response",
+                       refs=[act.id], territorial_states=["TH"], response="consented",
+                       case_ref="CN-2026-9")
+    chain.commit(answer)
+    view = _view(chain)
+    shown = evidence.act_view(view, act.id)
+    assert shown["sovereignty"] == {"TH": "consented"}
+    assert [a["id"] for a in shown["answers"]] == [answer.id]
+    [notice] = evidence.notices(_view(chain), "TH")["notices"]
+    assert (notice["id"], notice["status"]) == (act.id, "answered")
+    report = evidence.sovereignty_report(_view(chain), "TH")
+    assert report["rows"] == [{"actor_state": "CN", "type": "preservation_request",
+                               "response": "consented", "count": 1}]
+    assert not report["truncated"]
