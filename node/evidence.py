@@ -224,29 +224,40 @@ def notices_in_block(envelopes: list[Envelope], state: str) -> list[dict[str, An
                                                       or [])]
 
 
+REPORT_TIME_FIELDS = ("occurred", "committed")
+
+
 def sovereignty_report(view: ChainView, state: str, *, from_time: str | None = None,
-                       to_time: str | None = None) -> dict[str, Any]:
+                       to_time: str | None = None,
+                       time_field: str = "occurred") -> dict[str, Any]:
     """Counts of foreign acts on ``state``'s territory by actor state, type and answer.
 
     ``from_time`` (inclusive) and ``to_time`` (exclusive) bound the acts'
-    ``occurred_at``; the answer counted is ``state``'s latest, or "pending".
+    ``occurred_at`` (``time_field="occurred"``, what the actor claims) or their
+    block's time (``"committed"``, what the consortium fixed: a report by commit
+    time cannot be changed later by backdating). The answer counted is
+    ``state``'s latest, or "pending".
     """
+    if time_field not in REPORT_TIME_FIELDS:
+        raise ClientError("time must be occurred or committed", field="time", code="bad_query")
     start = parse_time(from_time, "from") if from_time else None
     end = parse_time(to_time, "to") if to_time else None
     counts: Counter[tuple[str, str, str]] = Counter()
     for _, envelope in view.scan("territorial_state", state):
         if not is_foreign_act(envelope, state):
             continue
-        occurred = parse_time(envelope.record["occurred_at"], "occurred_at")
-        if (start is not None and occurred < start) or (end is not None and occurred >= end):
+        when = envelope.record["occurred_at"] if time_field == "occurred" else \
+            view.position(envelope)["commit_time"]
+        moment = parse_time(when, "time")
+        if (start is not None and moment < start) or (end is not None and moment >= end):
             continue
         answers = answers_to(view, envelope, states=[state], types=SOVEREIGNTY_ONLY)
         answer = sovereignty_status(envelope, answers).get(state, "pending")
         counts[(envelope.actor_state, envelope.type, answer)] += 1
     rows = [{"actor_state": a, "type": t, "response": r, "count": n}
             for (a, t, r), n in sorted(counts.items())]
-    return {"state": state, "from": from_time, "to": to_time, "total": sum(counts.values()),
-            "rows": rows, "truncated": view.truncated}
+    return {"state": state, "from": from_time, "to": to_time, "time_field": time_field,
+            "total": sum(counts.values()), "rows": rows, "truncated": view.truncated}
 
 
 REPORT_COLUMNS = ("actor_state", "type", "response", "count")

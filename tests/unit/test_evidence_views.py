@@ -13,11 +13,14 @@ from typing import Any
 import pytest
 
 from ledger import acts_context
+from ledger.block import genesis_hash
+from ledger.errors import ClientError
 from ledger.records import Envelope, format_time
 from node import evidence
 from node.driver import utcnow
 from node.evidence import ChainView, evidence_view
 from node.evidence_deadlines import deadlines
+from node.genesis import Genesis
 from tests.unit.test_governance import Chain
 
 
@@ -159,3 +162,51 @@ def test_a_flood_of_the_case_does_not_hide_a_sovereignty_answer(
     assert report["rows"] == [{"actor_state": "CN", "type": "preservation_request",
                                "response": "consented", "count": 1}]
     assert not report["truncated"]
+
+
+# --- L3: occurred_at has a lower bound, and reports can window by commit time --------------
+
+def test_backdated_record_is_refused_with_occurred_too_early() -> None:
+    chain = Chain()
+    investigator = chain.keys("CN").investigator
+    too_old = chain.env("CN", investigator, "search_seizure",
+                        occurred_at=format_time(utcnow() - timedelta(days=31)))
+    chain.refused(too_old, "occurred_too_early")
+    with pytest.raises(ClientError) as info:
+        chain.app.check_record(too_old, utcnow())
+    assert info.value.field == "record.occurred_at"
+    chain.commit(chain.env("CN", investigator, "search_seizure",
+                           occurred_at=format_time(utcnow() - timedelta(days=29))))
+    strict = Chain(max_backdate_ms=3_600_000)
+    strict.refused(strict.env("CN", strict.keys("CN").investigator, "search_seizure",
+                              occurred_at=format_time(utcnow() - timedelta(hours=2))),
+                   "occurred_too_early")
+
+
+def test_genesis_without_the_backdate_parameter_keeps_its_hash_and_default() -> None:
+    chain = Chain()
+    document = chain.genesis.to_json()
+    assert document["consensus"]["max_backdate_ms"] == 30 * 24 * 3600 * 1000
+    del document["consensus"]["max_backdate_ms"]
+    older = Genesis.model_validate(document)
+    assert older.hash() == genesis_hash(document)
+    assert older.consensus.backdate_bound_ms == 30 * 24 * 3600 * 1000
+    with pytest.raises(ValueError, match="max_backdate_ms"):
+        Genesis.model_validate({**document, "consensus": {**document["consensus"],
+                                                          "max_backdate_ms": None}})
+
+
+def test_sovereignty_report_windows_by_commit_time() -> None:
+    chain = Chain()
+    backdated = chain.env("CN", chain.keys("CN").investigator, "search_seizure",
+                          territorial_states=["TH"], occurred_at=format_time(utcnow() - timedelta(days=20)))
+    chain.commit(backdated)
+    since = format_time(utcnow() - timedelta(days=1))
+    by_occurrence = evidence.sovereignty_report(_view(chain), "TH", from_time=since)
+    by_commit = evidence.sovereignty_report(_view(chain), "TH", from_time=since,
+                                            time_field="committed")
+    assert (by_occurrence["total"], by_commit["total"]) == (0, 1)
+    assert by_commit["time_field"] == "committed"
+    with pytest.raises(ClientError) as info:
+        evidence.sovereignty_report(_view(chain), "TH", time_field="signed")
+    assert (info.value.code, info.value.field) == ("bad_query", "time")
