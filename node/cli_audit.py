@@ -19,10 +19,17 @@ from typing import Any, NoReturn
 import click
 import httpx
 
-from ledger.audit import ChainVerifier, check_genesis, complete_genesis, genesis_hash, loads
+from ledger.audit import (
+    ChainVerifier,
+    check_genesis,
+    complete_genesis,
+    genesis_hash,
+    is_hex,
+    loads,
+)
 from ledger.audit_gov import AuditFailure
 from ledger.audit_source import build_bundle
-from ledger.bundle import render_report, verify_bundle
+from ledger.bundle import UNPINNED, render_report, verify_bundle
 from node.audit_client import (
     Alarm,
     FetchError,
@@ -177,14 +184,31 @@ def bundle_export(url: str, record_ids: tuple[str, ...], checkpoint_latest: bool
               help="an evidence file to match against the records' evidence sha256 (repeat)")
 @click.option("--genesis", "genesis_path", type=click.Path(exists=True, path_type=Path),
               default=None, help="your genesis file: the bundle's must match it")
-def bundle_verify(path: Path, evidence: tuple[Path, ...], genesis_path: Path | None) -> None:
-    """Verify a bundle with no network; print who recorded what, when and where."""
+@click.option("--genesis-hash", "pinned_hash", default=None,
+              help="the consortium's genesis hash (64 hex), from a source you trust")
+def bundle_verify(path: Path, evidence: tuple[Path, ...], genesis_path: Path | None,
+                  pinned_hash: str | None) -> None:
+    """Verify a bundle with no network; print who recorded what, when and where.
+
+    One of --genesis or --genesis-hash is required: a bundle's own genesis can
+    be made up with its keys, so without a pin it proves nothing.
+    """
     doc = _read_json(path)
+    if genesis_path is None and pinned_hash is None:
+        _exit(2, f"error: {UNPINNED}: pass --genesis FILE or --genesis-hash HEX (the "
+                 "consortium's, from a source you trust, not from the bundle)")
+    if pinned_hash is not None and not is_hex(pinned_hash, 32):
+        _exit(2, "error: --genesis-hash must be 64 lowercase hex")
     try:
+        pins = [pinned_hash] if pinned_hash is not None else []
         if genesis_path is not None:
             served = doc.get("genesis") if isinstance(doc, dict) else None
-            complete_genesis(_read_json(genesis_path), served if isinstance(served, dict) else {})
-        report = verify_bundle(doc, evidence)
+            completed, _ = complete_genesis(_read_json(genesis_path),
+                                            served if isinstance(served, dict) else {})
+            pins.append(genesis_hash(completed))
+        if len(set(pins)) > 1:
+            raise AuditFailure("genesis_mismatch", "--genesis and --genesis-hash disagree")
+        report = verify_bundle(doc, evidence, pinned_genesis_hash=pins[0])
     except AuditFailure as exc:
         _exit(1, f"FAIL {exc}")
     click.echo(render_report(report))

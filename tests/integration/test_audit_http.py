@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from api.routers import bundle as bundle_router
-from ledger.audit import ChainVerifier
-from ledger.audit_source import build_bundle
+from ledger.audit import ChainVerifier, genesis_hash
+from ledger.audit_source import StoreSource, build_bundle
 from ledger.bundle import verify_bundle
 from node import cli_audit
 from node.audit_client import HttpSource, Watcher, verify_chain
@@ -120,13 +120,38 @@ def test_bundle_export_and_verify_commands(chain: AuditChain, tmp_path: Path,
                                            "--record", rid, "--checkpoint-latest",
                                            "--out", str(out)])
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out)])
+    pin = ["--genesis-hash", genesis_hash(chain.genesis_json)]
+    result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out), *pin])
     assert result.exit_code == 0 and f"record {rid}" in result.output
+    assert "OK: every signature, proof and certificate holds" in result.output
     doc = json.loads(out.read_text())
     doc["blocks"][0]["commit"]["signatures"][0]["signature"] = "00" * 64
     out.write_text(json.dumps(doc))
-    result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out)])
+    result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out), *pin])
     assert result.exit_code == 1 and "bad precommit signature" in result.output
+
+
+async def test_bundle_verify_without_a_pinned_genesis_proves_nothing(
+        chain: AuditChain, tmp_path: Path) -> None:
+    """FINDINGS M1: a bundle forged top to bottom under the forger's own genesis and keys."""
+    forger = AuditChain()
+    record = forger.envelope("CN")
+    forger.commit([record])
+    out = tmp_path / "forged.json"
+    source = StoreSource(forger.app.store, forger.genesis_json)
+    out.write_text(json.dumps(await build_bundle(source, [forger.record_id(record)])))
+    result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "genesis NOT pinned; this proves nothing" in result.output
+    assert "OK:" not in result.output
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(chain.genesis_json))
+    for pin in (["--genesis", str(genesis)],
+                ["--genesis-hash", genesis_hash(chain.genesis_json)]):
+        result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out), *pin])
+        assert result.exit_code == 1 and "genesis_mismatch" in result.output, result.output
+    result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out), "--genesis-hash", "XY"])
+    assert result.exit_code == 2 and "64 lowercase hex" in result.output
 
 
 # --- fork watch -----------------------------------------------------------------------------
