@@ -37,6 +37,7 @@ from node.audit_client import (
     Progress,
     Watcher,
     node_genesis,
+    served_height,
     trusted_from_json,
     trusted_to_json,
     verify_chain,
@@ -107,26 +108,37 @@ async def _genesis_for(client: httpx.AsyncClient, path: Path) -> dict[str, Any]:
                    "replayed: links, certificates, ledger, governance)")
 @click.option("--to", "to_height", type=click.IntRange(1), default=None,
               help="stop at this height (default: the node's latest)")
+@click.option("--min-height", "min_height", type=click.IntRange(1), default=None,
+              help="fail unless the node serves at least this height: a node can hide its "
+                   "newest blocks (take it from another node or your last run)")
 @_TOKEN
 def verify(genesis_path: Path, url: str, from_height: int, to_height: int | None,
-           token: str | None) -> None:
+           min_height: int | None, token: str | None) -> None:
     """Check a node's whole chain from genesis: links, certificates, signatures, ledger."""
-    _run(_verify(genesis_path, url, from_height, to_height, token))
+    _run(_verify(genesis_path, url, from_height, to_height, token, min_height))
+
+
+def _check_head(height: int, claimed: int | None, min_height: int | None) -> None:
+    """A served prefix is only as good as its head: refuse one below what is known."""
+    if claimed is not None and height < claimed:
+        raise AuditFailure("head_too_low", f"the node served blocks up to {height}, below its "
+                           f"own latest height {claimed}", height=height + 1)
+    if min_height is not None and height < min_height:
+        raise AuditFailure("head_too_low", f"the node served blocks up to {height}, below "
+                           f"--min-height {min_height}", height=height + 1)
 
 
 async def _verify(genesis_path: Path, url: str, from_height: int, to_height: int | None,
-                  token: str | None) -> int:
+                  token: str | None, min_height: int | None = None) -> int:
     async with _client(url, token) as client:
         genesis = await _genesis_for(client, genesis_path)
         verifier = ChainVerifier(genesis, signatures_from=from_height)
-        target = to_height
-        if target is None:
-            latest = await client.get("/v1/blocks/latest")
-            target = latest.json()["header"]["height"] if latest.status_code == 200 else None
-        progress = Progress(_err, target)
+        claimed = await served_height(client) if to_height is None else None
+        progress = Progress(_err, to_height or claimed)
         try:
             checkpoint = await verify_chain(client, verifier, to_height=to_height,
                                             progress=progress)
+            _check_head(checkpoint.height, claimed, min_height)
         except AuditFailure as exc:
             progress.update(verifier, force=True)
             click.echo(f"FAIL at height {exc.height}: {exc.code}: {exc.detail}")
