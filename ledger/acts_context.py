@@ -149,13 +149,13 @@ def _sovereignty_response(envelope: Envelope, refs: list[Envelope], ctx: ActCont
 
 def _custody_event(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
     digest = envelope.record["evidence"][0]["sha256"]
-    holder = refs[0]
-    if holder.type == "custody_event":
-        _wrong_type(0, holder, "the act that holds the evidence, not a custody_event")
-    if digest not in evidence_hashes(holder.record):
+    introducing = refs[0]   # keys the chain, with the hash (ledger/acts_custody.py)
+    if introducing.type == "custody_event":
+        _wrong_type(0, introducing, "the act that holds the evidence, not a custody_event")
+    if digest not in evidence_hashes(introducing.record):
         raise RecordInvalid("record.refs[0] does not list record.evidence[0].sha256 in its "
                             "evidence", field="record.refs[0]", code="hash_not_in_ref")
-    state = ctx.custody_state(digest, holder)
+    state = ctx.custody_state(digest, introducing)
     try:
         step(state, envelope.record)
     except CustodyViolation as exc:

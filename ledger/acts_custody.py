@@ -105,9 +105,17 @@ def start(introduced_by: str) -> CustodyState:
     return CustodyState(holder=introduced_by)
 
 
-def chain_key(record: Mapping[str, Any]) -> tuple[str, str]:
-    """(evidence hash, introducing act id) of a custody event: the chain it belongs to."""
-    return str(record["evidence"][0]["sha256"]), str(record["refs"][0])
+def chain_key(record: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(evidence hash, introducing act id) of a custody event: the chain it belongs to.
+
+    None for an event without them, which the catalogue refuses but a store
+    written before the catalogue was wired may hold: it belongs to no chain.
+    """
+    evidence, refs = record.get("evidence"), record.get("refs")
+    if not isinstance(evidence, list) or not evidence or not isinstance(evidence[0], dict) \
+            or not isinstance(refs, list) or not refs:
+        return None
+    return str(evidence[0].get("sha256")), str(refs[0])
 
 
 def replay(records: Iterable[Mapping[str, Any]], introduced_by: str) -> CustodyState:

@@ -315,8 +315,9 @@ def evidence_view(view: ChainView, sha256: str) -> dict[str, Any]:
                        code="evidence_not_found")
     chains: dict[str, list[Envelope]] = {}
     for envelope in records:
-        if envelope.type == "custody_event":
-            chains.setdefault(chain_key(envelope.record)[1], []).append(envelope)
+        key = chain_key(envelope.record) if envelope.type == "custody_event" else None
+        if key is not None:
+            chains.setdefault(key[1], []).append(envelope)
     return {"sha256": sha256,
             "records": [{**summary(e), **view.position(e)} for e in records],
             "custody_chains": [_custody_chain(view, ref, events)
@@ -325,8 +326,9 @@ def evidence_view(view: ChainView, sha256: str) -> dict[str, Any]:
 
 
 def _custody_chain(view: ChainView, ref: str, events: list[Envelope]) -> dict[str, Any]:
-    # The contextual rule made refs[0] a committed act before the event committed.
-    owner = view.load(ref).actor_state
+    # The contextual rule made refs[0] a committed act before the event committed; an
+    # older store may lack it, and then no event of the chain is valid ("" is no state).
+    owner = view.load(ref).actor_state if view.store.has_record(ref) else ""
     state, anomalies = replay_lenient((e.record for e in events), owner)
     return {"ref": ref, "introduced_by": owner, "status": state.status,
             "holder": state.holder, "last_at": state.last_at, "terminal": state.terminal,
