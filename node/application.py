@@ -12,7 +12,8 @@ Record rules are deterministic functions of the chain at the previous
 height: chain id, known type and its rule, signer enrolled for the actor's
 state with a role that allows the type, id and (signer, nonce) unused, and
 ``occurred_at`` no later than the block time plus the consortium's clock-skew
-bound and no earlier than the block time minus ``max_backdate_ms``. At ingress the same rules use the node's clock instead of a block time.
+bound and no earlier than the block time minus ``max_backdate_ms``. At
+ingress the same rules use the node's clock instead of a block time.
 Block rules: height, previous hash, proposer state, validator-set hash, time
 after the previous block's, record and byte limits, no duplicate ids or
 nonces, at most one governance record per ``ChainState.conflict_key`` (all
