@@ -8,21 +8,23 @@ same at the same height (it runs in ``Application.check_record`` after the
 registry and ``authorise``). ``ctx`` answers three questions:
 
 * ``lookup(record_id)``: the committed envelope with that id, or None;
-* ``evidence_history(sha256)``: committed envelopes listing that hash in
-  ``evidence``, in commit order;
+* ``custody_state(sha256, act)``: the state the custody chain of that hash
+  under ``act`` (its introducing act) has reached, with the records pending
+  in the block;
 * ``signer_roles(pubkey)``: the roles the key is enrolled with.
 
 Rules (docs/ACTS.md, "Contextual rules"):
 
 * every ref names a committed act (``ref_not_found``, ``ref_wrong_type``);
 * ``mla_response`` answers an ``mla_request`` (or ``emergency_disclosure``) of
-  the same case, and is signed for the requested state;
+  the same case, and is signed for the requested state, never the requester;
 * ``sovereignty_response`` answers one act of the same case, and is signed by
   an AUTHORITY key of a state named in that act's ``territorial_states``,
   other than the acting state (DOMAIN.md: "Only an authority of a
   territorial state named in the act may sign it");
 * ``custody_event`` names a non-custody record that holds its hash, and
-  follows the state machine of ``ledger/acts_custody.py``;
+  follows the state machine of ``ledger/acts_custody.py`` for the chain
+  (hash, that record): the first ``collected`` is by that record's state;
 * a ``preservation_request``/``technical_measure`` of phase ``extension`` or
   ``termination`` changes an earlier one of the same type, state and case;
   an extension ends later than what it extends.
@@ -31,6 +33,13 @@ Rules (docs/ACTS.md, "Contextual rules"):
 chosen for the block being built or validated are not committed yet; pass
 them with ``with_pending`` so two custody events of one hash in one block are
 checked in order, exactly as if they were in consecutive blocks.
+
+A chain's committed history is read by walking its holders: the next event
+is the first custody event of the hash, signed for the current holder's
+state, that names the chain's act (``ledger/acts_index.intersect``). Another
+state's events of the same hash, however many, are never read, so a state
+cannot push an honest chain's events past the read bound by flooding a chain
+of its own.
 """
 
 from __future__ import annotations
@@ -39,20 +48,29 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ledger.acts import ACT_TYPES
-from ledger.acts_custody import CustodyState, CustodyViolation, replay_lenient, step
+from ledger.acts_custody import (
+    CustodyState,
+    CustodyViolation,
+    chain_key,
+    fold_lenient,
+    start,
+    step,
+)
+from ledger.acts_index import SeekBudget, intersect
 from ledger.errors import Forbidden, RecordInvalid
 from ledger.records import Envelope, evidence_hashes, parse_time
-from ledger.store import SEARCH_LIMIT_MAX, Store
+from ledger.store import Store
 
-#: Bound on the custody history read for one hash (TigerStyle: a limit on everything).
-HISTORY_RECORDS_MAX = 10_000
+#: Bound on the index seeks made to read one custody chain (TigerStyle: a limit on
+#: everything). Only the chain's holders' own custody events of the hash count.
+HISTORY_SEEKS_MAX = 100_000
 ANSWERABLE_BY_MLA_RESPONSE = frozenset({"mla_request", "emergency_disclosure"})
 
 
 class ActContext(Protocol):
     def lookup(self, record_id: str) -> Envelope | None: ...
 
-    def evidence_history(self, sha256: str) -> Sequence[Envelope]: ...
+    def custody_state(self, sha256: str, act: Envelope) -> CustodyState: ...
 
     def signer_roles(self, signer: str) -> frozenset[str]: ...
 
@@ -99,6 +117,10 @@ def _mla_response(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> 
         _wrong_type(0, request, "an mla_request or emergency_disclosure")
     _same_case(envelope, request)
     answering = envelope.actor_state
+    if answering == request.actor_state:
+        # A requester "answering" itself would clear its own deadline (FINDINGS L1).
+        raise Forbidden(f"{answering} made this {request.type}; only the state it was sent "
+                        "to answers it", field="record.actor.state", code="own_act")
     if request.type == "mla_request":
         allowed = answering == request.record["requested_state"]
     else:
@@ -127,14 +149,13 @@ def _sovereignty_response(envelope: Envelope, refs: list[Envelope], ctx: ActCont
 
 def _custody_event(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
     digest = envelope.record["evidence"][0]["sha256"]
-    holder = refs[0]
-    if holder.type == "custody_event":
-        _wrong_type(0, holder, "the act that holds the evidence, not a custody_event")
-    if digest not in evidence_hashes(holder.record):
+    introducing = refs[0]   # keys the chain, with the hash (ledger/acts_custody.py)
+    if introducing.type == "custody_event":
+        _wrong_type(0, introducing, "the act that holds the evidence, not a custody_event")
+    if digest not in evidence_hashes(introducing.record):
         raise RecordInvalid("record.refs[0] does not list record.evidence[0].sha256 in its "
                             "evidence", field="record.refs[0]", code="hash_not_in_ref")
-    history = [e.record for e in ctx.evidence_history(digest) if e.type == "custody_event"]
-    state: CustodyState = replay_lenient(history)[0]
+    state = ctx.custody_state(digest, introducing)
     try:
         step(state, envelope.record)
     except CustodyViolation as exc:
@@ -203,18 +224,35 @@ class StoreActContext:
             return pending
         return self.load(record_id) if self.store.has_record(record_id) else None
 
-    def evidence_history(self, sha256: str) -> Sequence[Envelope]:
-        out: list[Envelope] = []
-        after: int | None = None
-        while len(out) < HISTORY_RECORDS_MAX:
-            page = self.store.search("evidence", sha256, after_leaf=after,
-                                     limit=SEARCH_LIMIT_MAX)
-            out.extend(self.load(record_id) for _, record_id in page)
-            if len(page) < SEARCH_LIMIT_MAX:
-                break
-            after = page[-1][0]
-        out.extend(e for e in self.pending if sha256 in evidence_hashes(e.record))
-        return out
+    def custody_state(self, sha256: str, act: Envelope) -> CustodyState:
+        located = self.store.locate(act.id)
+        state = start(act.actor_state) if located is None else \
+            self._committed_chain(sha256, act, located[1])
+        pending = [e.record for e in self.pending
+                   if e.type == "custody_event" and chain_key(e.record) == (sha256, act.id)]
+        return fold_lenient(state, pending)[0]
+
+    def _committed_chain(self, sha256: str, act: Envelope, after: int) -> CustodyState:
+        state = start(act.actor_state)
+        budget = SeekBudget(HISTORY_SEEKS_MAX)
+        while True:
+            assert state.holder is not None, "a chain always has a holder"
+            terms = (("evidence", sha256), ("actor_state", state.holder),
+                     ("type", "custody_event"))
+            found = None
+            for leaf, record_id in intersect(self.store, terms, budget, after_leaf=after):
+                after = leaf
+                envelope = self.load(record_id)
+                if chain_key(envelope.record) == (sha256, act.id):
+                    found = envelope
+                    break
+            if budget.exhausted:
+                raise RecordInvalid(f"the custody chain of {sha256} under record.refs[0] is "
+                                    "longer than this node reads", field="record.refs[0]",
+                                    code="custody_history_too_long")
+            if found is None:
+                return state
+            state = fold_lenient(state, [found.record])[0]
 
     def signer_roles(self, signer: str) -> frozenset[str]:
         return self.roles(signer)

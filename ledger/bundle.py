@@ -21,6 +21,12 @@ the bundle is caught at the first certified header after it), each
 certificate must be signed by a quorum of it, each entry must be included
 under its header's root, be signed, and be authorised at that height.
 
+A bundle proves nothing on its own: whoever writes one can make a genesis
+and validator keys of their own and certify anything under them. Only a
+genesis the reader pins (``pinned_genesis_hash``, from a source the reader
+trusts) ties it to the real consortium; ``render_report`` says so when none
+was pinned.
+
 What a bundle cannot prove: that it holds *every* governance record. A left
 out ``revoke_key`` (or ``enroll_key``) changes no validator set, so it is not
 caught here; the certificate's quorum vouched that the node's full rules
@@ -53,6 +59,7 @@ from ledger.audit_gov import GOVERNANCE_TYPES, GovState, parse_utc
 from ledger.errors import ProofError
 
 FORMAT: Final = "comity-bundle/1"
+UNPINNED: Final = "genesis NOT pinned; this proves nothing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +84,20 @@ class BundleReport:
     changes: list[str] = field(default_factory=list)
     blocks: int = 0
     latest: tuple[int, int] | None = None   # (height, ledger_size) of the newer checkpoint
+    pinned: bool = False                     # genesis_hash equals one the reader trusts
 
 
 def _fail(code: str, detail: str, height: int | None = None) -> AuditFailure:
     return AuditFailure(code, detail, height=height)
 
 
-def verify_bundle(bundle: Any, evidence: Sequence[Path] = ()) -> BundleReport:
-    """Check everything a bundle claims; raise AuditFailure at the first failure."""
+def verify_bundle(bundle: Any, evidence: Sequence[Path] = (), *,
+                  pinned_genesis_hash: str | None = None) -> BundleReport:
+    """Check everything a bundle claims; raise AuditFailure at the first failure.
+
+    ``pinned_genesis_hash`` is the consortium's genesis hash as the reader
+    knows it; without it the report is marked unpinned (see the module doc).
+    """
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise _fail("bad_bundle", f"not a {FORMAT} document")
     for name in ("records", "blocks"):
@@ -92,6 +105,11 @@ def verify_bundle(bundle: Any, evidence: Sequence[Path] = ()) -> BundleReport:
             raise _fail("bad_bundle", f"bundle.{name} must be a non-empty list")
     genesis = check_genesis(bundle.get("genesis"))
     report = BundleReport(genesis["chain_id"], genesis_hash(genesis))
+    if pinned_genesis_hash is not None:
+        if report.genesis_hash != pinned_genesis_hash:
+            raise _fail("genesis_mismatch", f"the bundle's genesis hashes to "
+                        f"{report.genesis_hash}, not the pinned {pinned_genesis_hash}")
+        report.pinned = True
     gov = GovState(genesis)
     subjects = set(bundle["records"])
     proven: dict[str, ProvenRecord] = {}
@@ -256,5 +274,9 @@ def render_report(report: BundleReport) -> str:
     if report.latest is not None:
         lines.append(f"newer checkpoint: height {report.latest[0]}, ledger size "
                      f"{report.latest[1]}, consistent with every block above")
-    lines.append("OK: every signature, proof and certificate holds")
+    if report.pinned:
+        lines.append("OK: every signature, proof and certificate holds, under the pinned "
+                     "genesis")
+    else:
+        lines.append(f"{UNPINNED}: the proofs hold only under the bundle's own genesis")
     return "\n".join(lines)

@@ -12,10 +12,12 @@ Record rules are deterministic functions of the chain at the previous
 height: chain id, known type and its rule, signer enrolled for the actor's
 state with a role that allows the type, id and (signer, nonce) unused, and
 ``occurred_at`` no later than the block time plus the consortium's clock-skew
-bound. At ingress the same rules use the node's clock instead of a block time.
+bound and no earlier than the block time minus ``max_backdate_ms``. At
+ingress the same rules use the node's clock instead of a block time.
 Block rules: the envelopes are the header's body (its ledger root and size),
 height, previous hash, proposer state, validator-set hash, time after the
-previous block's, record and byte limits, no record id or (signer, nonce) twice, at most one governance record per ``ChainState.conflict_key`` (all
+previous block's, record and byte limits, no record id or (signer, nonce)
+twice, at most one governance record per ``ChainState.conflict_key`` (all
 records of a block are judged against the state before it, so two votes of
 one state must not share a block), and the ledger root and size that
 appending its records gives.
@@ -166,6 +168,10 @@ class Application:
         if occurred > at_time + timedelta(milliseconds=self.params.max_clock_skew_ms):
             raise RecordInvalid("record.occurred_at is in the future beyond the allowed "
                                 "clock skew", field="record.occurred_at", code="clock_skew")
+        if occurred < at_time - timedelta(milliseconds=self.params.backdate_bound_ms):
+            raise RecordInvalid("record.occurred_at is earlier than the consortium's "
+                                "max_backdate_ms allows", field="record.occurred_at",
+                                code="occurred_too_early")
         if envelope.id not in self._typed_ok:  # a pure function of the record: check once
             self.registry.check(record)
             self._typed_ok[envelope.id] = None

@@ -33,6 +33,9 @@ from ledger.audit_source import Located
 from ledger.errors import ProofError
 
 BLOCKS_PAGE = 100
+#: Largest reply read from a node: one block at the largest ``max_block_bytes`` the
+#: genesis allows (64 MiB) plus its JSON. ``iter_blocks`` halves its page to fit.
+RESPONSE_BYTES_MAX = 128 * 1024 * 1024
 
 
 class FetchError(Exception):
@@ -43,19 +46,49 @@ class FetchError(Exception):
         self.url, self.status, self.detail = url, status, detail
 
 
+class ResponseTooLarge(FetchError):
+    """A reply over ``RESPONSE_BYTES_MAX``: read no further (a node is not trusted)."""
+
+
 async def get_json(client: httpx.AsyncClient, path: str, **params: Any) -> Any:
+    """The JSON of ``GET path``, read up to ``RESPONSE_BYTES_MAX`` bytes; else FetchError."""
+    url = f"{client.base_url}{path}"
+    cap = RESPONSE_BYTES_MAX
     try:
-        response = await client.get(path, params=params or None)
+        async with client.stream("GET", path, params=params or None) as response:
+            status = response.status_code
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > cap:
+                raise ResponseTooLarge(url, status, f"reply over {cap} bytes (declared)")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():   # decoded: a gzip bomb counts too
+                body += chunk
+                if len(body) > cap:
+                    raise ResponseTooLarge(url, status, f"reply over {cap} bytes")
     except httpx.HTTPError as exc:
-        raise FetchError(f"{client.base_url}{path}", None, f"{type(exc).__name__}: {exc}") \
-            from exc
-    if response.status_code >= 400:
-        raise FetchError(f"{client.base_url}{path}", response.status_code, response.text[:300])
+        raise FetchError(url, None, f"{type(exc).__name__}: {exc}") from exc
+    if status >= 400:
+        raise FetchError(url, status, bytes(body[:300]).decode("utf-8", "replace"))
     try:
-        return loads(response.content)
+        return loads(bytes(body))
     except ValueError as exc:
-        raise FetchError(f"{client.base_url}{path}", response.status_code,
-                         f"reply is not JSON: {exc}") from exc
+        raise FetchError(url, status, f"reply is not JSON: {exc}") from exc
+
+
+async def served_height(client: httpx.AsyncClient) -> int | None:
+    """The height the node says is its latest (None: it has no block yet). Not trusted."""
+    try:
+        body = await get_json(client, "/v1/blocks/latest")
+    except FetchError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    header = body.get("header") if isinstance(body, dict) else None
+    height = header.get("height") if isinstance(header, dict) else None
+    if not isinstance(height, int) or isinstance(height, bool) or height < 0:
+        raise FetchError(f"{client.base_url}/v1/blocks/latest", None,
+                         "the latest block has no header.height")
+    return height
 
 
 async def node_genesis(client: httpx.AsyncClient, local: dict[str, Any]
@@ -73,8 +106,14 @@ async def iter_blocks(client: httpx.AsyncClient, first: int, last: int | None,
     start: int | None = first
     while start is not None and (last is None or start <= last):
         limit = page if last is None else min(page, last - start + 1)
-        body = await get_json(client, "/v1/blocks", **{"from": start, "limit": limit,
-                                                       "envelopes": "true"})
+        try:
+            body = await get_json(client, "/v1/blocks", **{"from": start, "limit": limit,
+                                                           "envelopes": "true"})
+        except ResponseTooLarge:
+            if limit == 1:
+                raise
+            page = max(1, limit // 2)       # big honest blocks: ask for fewer at once
+            continue
         blocks = body.get("blocks") if isinstance(body, dict) else None
         if not isinstance(blocks, list):
             raise FetchError(f"{client.base_url}/v1/blocks", None, "no blocks list")

@@ -19,10 +19,17 @@ from typing import Any, NoReturn
 import click
 import httpx
 
-from ledger.audit import ChainVerifier, check_genesis, complete_genesis, genesis_hash, loads
+from ledger.audit import (
+    ChainVerifier,
+    check_genesis,
+    complete_genesis,
+    genesis_hash,
+    is_hex,
+    loads,
+)
 from ledger.audit_gov import AuditFailure
 from ledger.audit_source import build_bundle
-from ledger.bundle import render_report, verify_bundle
+from ledger.bundle import UNPINNED, render_report, verify_bundle
 from node.audit_client import (
     Alarm,
     FetchError,
@@ -30,6 +37,7 @@ from node.audit_client import (
     Progress,
     Watcher,
     node_genesis,
+    served_height,
     trusted_from_json,
     trusted_to_json,
     verify_chain,
@@ -100,26 +108,37 @@ async def _genesis_for(client: httpx.AsyncClient, path: Path) -> dict[str, Any]:
                    "replayed: links, certificates, ledger, governance)")
 @click.option("--to", "to_height", type=click.IntRange(1), default=None,
               help="stop at this height (default: the node's latest)")
+@click.option("--min-height", "min_height", type=click.IntRange(1), default=None,
+              help="fail unless the node serves at least this height: a node can hide its "
+                   "newest blocks (take it from another node or your last run)")
 @_TOKEN
 def verify(genesis_path: Path, url: str, from_height: int, to_height: int | None,
-           token: str | None) -> None:
+           min_height: int | None, token: str | None) -> None:
     """Check a node's whole chain from genesis: links, certificates, signatures, ledger."""
-    _run(_verify(genesis_path, url, from_height, to_height, token))
+    _run(_verify(genesis_path, url, from_height, to_height, token, min_height))
+
+
+def _check_head(height: int, claimed: int | None, min_height: int | None) -> None:
+    """A served prefix is only as good as its head: refuse one below what is known."""
+    if claimed is not None and height < claimed:
+        raise AuditFailure("head_too_low", f"the node served blocks up to {height}, below its "
+                           f"own latest height {claimed}", height=height + 1)
+    if min_height is not None and height < min_height:
+        raise AuditFailure("head_too_low", f"the node served blocks up to {height}, below "
+                           f"--min-height {min_height}", height=height + 1)
 
 
 async def _verify(genesis_path: Path, url: str, from_height: int, to_height: int | None,
-                  token: str | None) -> int:
+                  token: str | None, min_height: int | None = None) -> int:
     async with _client(url, token) as client:
         genesis = await _genesis_for(client, genesis_path)
         verifier = ChainVerifier(genesis, signatures_from=from_height)
-        target = to_height
-        if target is None:
-            latest = await client.get("/v1/blocks/latest")
-            target = latest.json()["header"]["height"] if latest.status_code == 200 else None
-        progress = Progress(_err, target)
+        claimed = await served_height(client) if to_height is None else None
+        progress = Progress(_err, to_height or claimed)
         try:
             checkpoint = await verify_chain(client, verifier, to_height=to_height,
                                             progress=progress)
+            _check_head(checkpoint.height, claimed, min_height)
         except AuditFailure as exc:
             progress.update(verifier, force=True)
             click.echo(f"FAIL at height {exc.height}: {exc.code}: {exc.detail}")
@@ -177,14 +196,31 @@ def bundle_export(url: str, record_ids: tuple[str, ...], checkpoint_latest: bool
               help="an evidence file to match against the records' evidence sha256 (repeat)")
 @click.option("--genesis", "genesis_path", type=click.Path(exists=True, path_type=Path),
               default=None, help="your genesis file: the bundle's must match it")
-def bundle_verify(path: Path, evidence: tuple[Path, ...], genesis_path: Path | None) -> None:
-    """Verify a bundle with no network; print who recorded what, when and where."""
+@click.option("--genesis-hash", "pinned_hash", default=None,
+              help="the consortium's genesis hash (64 hex), from a source you trust")
+def bundle_verify(path: Path, evidence: tuple[Path, ...], genesis_path: Path | None,
+                  pinned_hash: str | None) -> None:
+    """Verify a bundle with no network; print who recorded what, when and where.
+
+    One of --genesis or --genesis-hash is required: a bundle's own genesis can
+    be made up with its keys, so without a pin it proves nothing.
+    """
     doc = _read_json(path)
+    if genesis_path is None and pinned_hash is None:
+        _exit(2, f"error: {UNPINNED}: pass --genesis FILE or --genesis-hash HEX (the "
+                 "consortium's, from a source you trust, not from the bundle)")
+    if pinned_hash is not None and not is_hex(pinned_hash, 32):
+        _exit(2, "error: --genesis-hash must be 64 lowercase hex")
     try:
+        pins = [pinned_hash] if pinned_hash is not None else []
         if genesis_path is not None:
             served = doc.get("genesis") if isinstance(doc, dict) else None
-            complete_genesis(_read_json(genesis_path), served if isinstance(served, dict) else {})
-        report = verify_bundle(doc, evidence)
+            completed, _ = complete_genesis(_read_json(genesis_path),
+                                            served if isinstance(served, dict) else {})
+            pins.append(genesis_hash(completed))
+        if len(set(pins)) > 1:
+            raise AuditFailure("genesis_mismatch", "--genesis and --genesis-hash disagree")
+        report = verify_bundle(doc, evidence, pinned_genesis_hash=pins[0])
     except AuditFailure as exc:
         _exit(1, f"FAIL {exc}")
     click.echo(render_report(report))

@@ -10,8 +10,12 @@ thin. Every node holds the whole chain, so every node gives the same answer
 for the same height; only "notices" depend on the node (its own state).
 
 Answers to an act (``sovereignty_response``, ``mla_response``) carry the
-act's ``case_ref`` (a contextual rule, ``ledger/acts_context.py``), so the
-answers to an act are found by scanning its case, not the whole chain.
+act's ``case_ref`` and come from a state named in its ``territorial_states``
+other than the actor (contextual rules, ``ledger/acts_context.py``). So the
+answers of state S are the records in three indexes at once: case_ref, type
+and actor_state == S (``ledger/acts_index.intersect``). That costs at most
+the shortest of the three lists, and no other state can lengthen S's own
+records: a state that floods a case cannot hide another state's answer.
 
 Scans are bounded (``SCAN_RECORDS_MAX``); a view that hit the bound says so
 with ``"truncated": true`` rather than pretending to be complete.
@@ -22,12 +26,14 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ledger.acts import ACT_TYPES
-from ledger.acts_custody import replay_lenient
+from ledger.acts_context import ANSWERABLE_BY_MLA_RESPONSE
+from ledger.acts_custody import chain_key, replay_lenient
+from ledger.acts_index import SeekBudget, intersect
 from ledger.errors import ClientError, NotFound
 from ledger.hashing import is_hex
 from ledger.records import Envelope, parse_time
@@ -40,6 +46,9 @@ SCAN_RECORDS_MAX = 100_000
 PAGE_MAX = 500
 CASE_REF_CHARS_MAX = 128
 ANSWER_TYPES = frozenset({"sovereignty_response", "mla_response"})
+#: Index seeks to find one state's answers of one type to one act.
+ANSWER_SEEKS_MAX = 100_000
+SOVEREIGNTY_ONLY = frozenset({"sovereignty_response"})
 
 
 @dataclass
@@ -50,7 +59,6 @@ class ChainView:
     load: Callable[[str], Envelope]
     truncated: bool = False
     _times: dict[int, str] = field(default_factory=dict)
-    _cases: dict[str, list[Envelope]] = field(default_factory=dict)
 
     def scan(self, index: str, value: str, *, after_leaf: int | None = None,
              max_records: int = SCAN_RECORDS_MAX) -> Iterator[tuple[int, Envelope]]:
@@ -80,11 +88,6 @@ class ChainView:
             self._times[height] = header.time
         return self._times[height]
 
-    def case(self, case_ref: str) -> list[Envelope]:
-        if case_ref not in self._cases:
-            self._cases[case_ref] = [e for _, e in self.scan("case_ref", case_ref)]
-        return self._cases[case_ref]
-
 
 def view_of(node: Node) -> ChainView:
     """A ``ChainView`` over a ``node.runtime.Node``."""
@@ -112,21 +115,47 @@ def summary(envelope: Envelope) -> dict[str, Any]:
 
 # --- answers ---------------------------------------------------------------------------
 
-def answers_to(view: ChainView, act: Envelope) -> list[dict[str, Any]]:
-    """Committed sovereignty and MLA responses naming ``act``, in commit order."""
+def answers_to(view: ChainView, act: Envelope, *, states: Sequence[str] | None = None,
+               types: frozenset[str] = ANSWER_TYPES) -> list[dict[str, Any]]:
+    """Committed answers naming ``act``, in commit order.
+
+    ``states`` (default: the act's territorial states other than its actor)
+    and ``types`` narrow the answers looked for.
+    """
     case_ref = act.record.get("case_ref")
-    if not isinstance(case_ref, str):
+    located = view.store.locate(act.id)
+    if not isinstance(case_ref, str) or located is None:
         return []
-    out = []
-    for envelope in view.case(case_ref):
-        record = envelope.record
-        if envelope.type in ANSWER_TYPES and act.id in (record.get("refs") or []):
-            out.append({"id": envelope.id, "type": envelope.type,
-                        "state": envelope.actor_state,
-                        "answer": record.get("response") or record.get("status"),
-                        "ground": record.get("ground"), "reason": record.get("reason"),
-                        "occurred_at": record["occurred_at"], **view.position(envelope)})
+    if act.type not in ANSWERABLE_BY_MLA_RESPONSE:
+        types = types - {"mla_response"}
+    if states is None:
+        states = sorted(set(act.record.get("territorial_states") or []) - {act.actor_state})
+    found: list[tuple[int, Envelope]] = []
+    for state in states:
+        for type_name in sorted(types):
+            found += _answers_of(view, act, located[1], (("actor_state", state),
+                                                         ("type", type_name),
+                                                         ("case_ref", case_ref)))
+    return [_answer(view, envelope) for _, envelope in sorted(found, key=lambda f: f[0])]
+
+
+def _answers_of(view: ChainView, act: Envelope, after: int,
+                terms: tuple[tuple[str, str], ...]) -> list[tuple[int, Envelope]]:
+    budget = SeekBudget(ANSWER_SEEKS_MAX)
+    out = [(leaf, envelope) for leaf, envelope in
+           ((leaf, view.load(rid)) for leaf, rid in intersect(view.store, terms, budget,
+                                                                 after_leaf=after))
+           if act.id in (envelope.record.get("refs") or [])]
+    view.truncated |= budget.exhausted
     return out
+
+
+def _answer(view: ChainView, envelope: Envelope) -> dict[str, Any]:
+    record = envelope.record
+    return {"id": envelope.id, "type": envelope.type, "state": envelope.actor_state,
+            "answer": record.get("response") or record.get("status"),
+            "ground": record.get("ground"), "reason": record.get("reason"),
+            "occurred_at": record["occurred_at"], **view.position(envelope)}
 
 
 def sovereignty_status(act: Envelope, answers: list[dict[str, Any]]) -> dict[str, str]:
@@ -159,8 +188,7 @@ def is_foreign_act(envelope: Envelope, state: str) -> bool:
 
 
 def _notice(view: ChainView, act: Envelope, state: str) -> dict[str, Any]:
-    mine = [a for a in answers_to(view, act)
-            if a["type"] == "sovereignty_response" and a["state"] == state]
+    mine = answers_to(view, act, states=[state], types=SOVEREIGNTY_ONLY)
     return {**summary(act), **view.position(act),
             "status": "answered" if mine else "pending",
             "response": mine[-1] if mine else None}
@@ -196,28 +224,40 @@ def notices_in_block(envelopes: list[Envelope], state: str) -> list[dict[str, An
                                                       or [])]
 
 
+REPORT_TIME_FIELDS = ("occurred", "committed")
+
+
 def sovereignty_report(view: ChainView, state: str, *, from_time: str | None = None,
-                       to_time: str | None = None) -> dict[str, Any]:
+                       to_time: str | None = None,
+                       time_field: str = "occurred") -> dict[str, Any]:
     """Counts of foreign acts on ``state``'s territory by actor state, type and answer.
 
     ``from_time`` (inclusive) and ``to_time`` (exclusive) bound the acts'
-    ``occurred_at``; the answer counted is ``state``'s latest, or "pending".
+    ``occurred_at`` (``time_field="occurred"``, what the actor claims) or their
+    block's time (``"committed"``, what the consortium fixed: a report by commit
+    time cannot be changed later by backdating). The answer counted is
+    ``state``'s latest, or "pending".
     """
+    if time_field not in REPORT_TIME_FIELDS:
+        raise ClientError("time must be occurred or committed", field="time", code="bad_query")
     start = parse_time(from_time, "from") if from_time else None
     end = parse_time(to_time, "to") if to_time else None
     counts: Counter[tuple[str, str, str]] = Counter()
     for _, envelope in view.scan("territorial_state", state):
         if not is_foreign_act(envelope, state):
             continue
-        occurred = parse_time(envelope.record["occurred_at"], "occurred_at")
-        if (start is not None and occurred < start) or (end is not None and occurred >= end):
+        when = envelope.record["occurred_at"] if time_field == "occurred" else \
+            view.position(envelope)["commit_time"]
+        moment = parse_time(when, "time")
+        if (start is not None and moment < start) or (end is not None and moment >= end):
             continue
-        answer = sovereignty_status(envelope, answers_to(view, envelope)).get(state, "pending")
+        answers = answers_to(view, envelope, states=[state], types=SOVEREIGNTY_ONLY)
+        answer = sovereignty_status(envelope, answers).get(state, "pending")
         counts[(envelope.actor_state, envelope.type, answer)] += 1
     rows = [{"actor_state": a, "type": t, "response": r, "count": n}
             for (a, t, r), n in sorted(counts.items())]
-    return {"state": state, "from": from_time, "to": to_time, "total": sum(counts.values()),
-            "rows": rows, "truncated": view.truncated}
+    return {"state": state, "from": from_time, "to": to_time, "time_field": time_field,
+            "total": sum(counts.values()), "rows": rows, "truncated": view.truncated}
 
 
 REPORT_COLUMNS = ("actor_state", "type", "response", "count")
@@ -261,22 +301,39 @@ def _highlights(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def evidence_view(view: ChainView, sha256: str) -> dict[str, Any]:
-    """Every committed record listing ``sha256``, and the custody state it has reached."""
+    """Every committed record listing ``sha256``, and each custody chain's state.
+
+    A chain is keyed by (hash, introducing act), the ``refs[0]`` of its events
+    (``ledger/acts_custody.py``): one state's events never change another
+    state's chain of the same hash.
+    """
     if not is_hex(sha256, 32):
         raise ClientError("sha256 must be 64 lowercase hex", field="sha256", code="bad_hex")
     records = [e for _, e in view.scan("evidence", sha256)]
     if not records:
         raise NotFound(f"no committed record lists evidence {sha256}", field="sha256",
                        code="evidence_not_found")
-    events = [e for e in records if e.type == "custody_event"]
-    state, anomalies = replay_lenient(e.record for e in events)
+    chains: dict[str, list[Envelope]] = {}
+    for envelope in records:
+        key = chain_key(envelope.record) if envelope.type == "custody_event" else None
+        if key is not None:
+            chains.setdefault(key[1], []).append(envelope)
     return {"sha256": sha256,
             "records": [{**summary(e), **view.position(e)} for e in records],
-            "custody": {**state.to_json(),
-                        "events": [{"id": e.id, "action": e.record["action"],
-                                    "actor_state": e.actor_state,
-                                    "to": e.record.get("to"),
-                                    "occurred_at": e.record["occurred_at"]} for e in events],
-                        "anomalies": [{"event_id": events[i].id, "code": exc.code,
-                                       "message": str(exc)} for i, exc in anomalies]},
+            "custody_chains": [_custody_chain(view, ref, events)
+                               for ref, events in chains.items()],
             "truncated": view.truncated}
+
+
+def _custody_chain(view: ChainView, ref: str, events: list[Envelope]) -> dict[str, Any]:
+    # The contextual rule made refs[0] a committed act before the event committed; an
+    # older store may lack it, and then no event of the chain is valid ("" is no state).
+    owner = view.load(ref).actor_state if view.store.has_record(ref) else ""
+    state, anomalies = replay_lenient((e.record for e in events), owner)
+    return {"ref": ref, "introduced_by": owner, "status": state.status,
+            "holder": state.holder, "last_at": state.last_at, "terminal": state.terminal,
+            "events": [{"id": e.id, "action": e.record["action"],
+                        "actor_state": e.actor_state, "to": e.record.get("to"),
+                        "occurred_at": e.record["occurred_at"]} for e in events],
+            "anomalies": [{"event_id": events[i].id, "code": exc.code,
+                           "message": str(exc)} for i, exc in anomalies]}

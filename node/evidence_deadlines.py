@@ -8,9 +8,10 @@ needs action soon (docs/ACTS.md, "Deadlines"). Items, each with a ``due_at``:
 * ``preservation_expiry``: an open ``preservation_request`` reaches its
   ``expires_at`` (Budapest Art 16(2)/29(7): extend it, or the data may go);
 * ``measure_end``: an open ``technical_measure`` reaches its ``ends_at``;
-* ``request_unanswered``: an ``mla_request`` with no ``mla_response`` after
-  ``unanswered_days`` days, or an ``emergency_disclosure`` with none by its
-  ``respond_by``.
+* ``request_unanswered``: an ``mla_request`` with no final ``mla_response``
+  (executed, partially_executed, refused, evidence_transferred; from a state
+  other than the requester) after ``unanswered_days`` days, or an
+  ``emergency_disclosure`` with none by its ``respond_by``.
 
 A preservation or measure is open unless a later record of the same type
 refers to it with phase ``extension`` (the extension is then the open one)
@@ -28,6 +29,11 @@ from ledger.records import Envelope, format_time, parse_time
 from node.evidence import ChainView, summary
 
 UNANSWERED_DAYS_DEFAULT = 30
+#: ``mla_response`` statuses that end a request (docs/ACTS.md §6). ``received``
+#: and ``postponed`` only say the request is being handled: counting them
+#: would let an acknowledgement hide an overdue emergency request.
+FINAL_STATUSES = frozenset({"executed", "partially_executed", "refused",
+                            "evidence_transferred"})
 WITHIN_DAYS_MAX = 3660
 _ENDING = {"preservation_request": ("expires_at", "preservation_expiry"),
            "technical_measure": ("ends_at", "measure_end")}
@@ -46,10 +52,18 @@ def _ending_items(view: ChainView, type_name: str) -> list[tuple[datetime, str, 
             if e.id not in superseded and e.record.get("phase", "initial") != "termination"]
 
 
+def _requester(view: ChainView, record_id: str) -> str | None:
+    # A self-answer committed before the rule refused it (FINDINGS L1) is no answer.
+    if not view.store.has_record(record_id):
+        return None
+    return view.load(record_id).actor_state
+
+
 def _unanswered_items(view: ChainView, unanswered_days: int
                       ) -> list[tuple[datetime, str, Envelope]]:
     answered = {e.record["refs"][0] for e in _of_type(view, "mla_response")
-                if e.record.get("refs")}
+                if e.record.get("refs") and e.record.get("status") in FINAL_STATUSES
+                and e.actor_state != _requester(view, e.record["refs"][0])}
     items = []
     for envelope in _of_type(view, "mla_request"):
         if envelope.id not in answered:

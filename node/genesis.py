@@ -33,6 +33,12 @@ Role = Literal["investigator", "authority", "auditor", "admin"]
 _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 
 
+DEFAULT_MAX_BACKDATE_MS = 30 * 24 * 3600 * 1000
+MAX_BACKDATE_MS_LIMIT = 3660 * 24 * 3600 * 1000     # ten years: a timedelta, not an overflow
+#: Parameters a genesis file may leave out (they postdate the first files).
+OPTIONAL_PARAMS = frozenset({"max_backdate_ms"})
+
+
 class ConsensusParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,11 +57,32 @@ class ConsensusParams(BaseModel):
     block_time_skew_ms: int = Field(30_000, ge=100)
     heartbeat_interval_ms: int = Field(60_000, ge=100)
     proposal_expiry_blocks: int = Field(1000, ge=1)
+    # How far before the block time (at ingress: the node's clock) a record's
+    # occurred_at may be; without a bound a state backdates acts into periods
+    # another state has already reported on. Added after genesis files existed:
+    # a file that leaves it out keeps its hash (None is not written) and runs
+    # with DEFAULT_MAX_BACKDATE_MS, a protocol constant that never changes.
+    max_backdate_ms: int | None = Field(None, ge=3_600_000, le=MAX_BACKDATE_MS_LIMIT)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null(cls, value: object) -> object:
+        if isinstance(value, dict) and "max_backdate_ms" in value and \
+                value["max_backdate_ms"] is None:
+            raise ValueError("max_backdate_ms must be a number of ms; leave it out for the "
+                             "default")
+        return value
+
+    @property
+    def backdate_bound_ms(self) -> int:
+        """The lower bound on ``occurred_at``: block time minus this many ms."""
+        return DEFAULT_MAX_BACKDATE_MS if self.max_backdate_ms is None else self.max_backdate_ms
 
 
 def full_consensus(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every consensus parameter: this software's defaults, then ``overrides``."""
-    return ConsensusParams(**(overrides or {})).model_dump()
+    return ConsensusParams(**{"max_backdate_ms": DEFAULT_MAX_BACKDATE_MS,
+                              **(overrides or {})}).model_dump()
 
 
 class Member(BaseModel):
@@ -94,7 +121,7 @@ class Genesis(BaseModel):
         # left to this software's default, two versions with different
         # defaults would hash (and run) the same file differently.
         if isinstance(value, dict):
-            missing = sorted(set(ConsensusParams.model_fields) - set(value))
+            missing = sorted(set(ConsensusParams.model_fields) - set(value) - OPTIONAL_PARAMS)
             if missing:
                 raise ValueError(f"consensus must list every parameter; missing {missing}")
         return value
@@ -123,7 +150,9 @@ class Genesis(BaseModel):
         return sorted_validators(Validator(m.state, m.node_pubkey) for m in self.members)
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        # exclude_none: an optional parameter the file leaves out stays out of the
+        # document, and so out of the hash (nothing else in a genesis is optional).
+        return self.model_dump(mode="json", exclude_none=True)
 
     def hash(self) -> str:
         return genesis_hash(self.to_json())

@@ -16,7 +16,10 @@ at start-up). Two consequences, both documented in docs/GOVERNANCE.md:
 * records of one block are judged against the state before that block, so
   two records that would conflict with each other (two votes of one state,
   two enrolments of one key, ...) are kept apart by ``conflict_key``: a block
-  holds at most one record per key.
+  holds at most one record per key. Enrolments and revocations of a key that
+  is an admin key share ``admins:<state>``: ``last_admin`` is judged against
+  the state before the block, so two admin revocations in one block could
+  otherwise leave the state with no admin at all.
 
 Membership and validator-set changes are in ``node.governance``; this module
 holds keys and the dispatch.
@@ -160,7 +163,16 @@ class ChainState:
     def conflict_key(self, envelope: Envelope) -> str | None:
         """Records with the same key may not share a block (see the module docstring)."""
         keyer = _CONFLICT_KEYS.get(envelope.type)
-        return keyer(envelope.record) if keyer is not None else None
+        return keyer(self, envelope.record) if keyer is not None else None
+
+    def _key_conflict(self, record: Mapping[str, Any]) -> str:
+        # Per admin-holding state, else per key: an enrolment and a revocation of one
+        # key always get the same key either way, so a revoked key is never renewed
+        # in the block that revokes it.
+        grant = self.keys.get(record["pubkey"])
+        if grant is not None and "admin" in grant.roles:
+            return f"admins:{grant.state}"
+        return f"key:{record['pubkey']}"
 
     # --- mutation -------------------------------------------------------------------
 
@@ -255,10 +267,10 @@ _HANDLERS: dict[str, Handler] = {
     "member_proposal": gov.apply_proposal, "member_vote": gov.apply_vote,
     "misbehaviour": gov.apply_misbehaviour,
 }
-_CONFLICT_KEYS: dict[str, Callable[[Mapping[str, Any]], str]] = {
-    "enroll_key": lambda r: f"key:{r['pubkey']}",
-    "revoke_key": lambda r: f"key:{r['pubkey']}",
-    "member_proposal": lambda r: f"member:{r['state']}",
-    "member_vote": lambda r: f"vote:{r['proposal']}:{r['actor']['state']}",
-    "misbehaviour": lambda r: f"evidence:{gov.evidence_id_of(r)}",
+_CONFLICT_KEYS: dict[str, Callable[[ChainState, Mapping[str, Any]], str]] = {
+    "enroll_key": ChainState._key_conflict,
+    "revoke_key": ChainState._key_conflict,
+    "member_proposal": lambda _, r: f"member:{r['state']}",
+    "member_vote": lambda _, r: f"vote:{r['proposal']}:{r['actor']['state']}",
+    "misbehaviour": lambda _, r: f"evidence:{gov.evidence_id_of(r)}",
 }

@@ -47,7 +47,8 @@ async def get_deadlines(node: NodeDep,
 
 @router.get("/v1/evidence/{sha256}", summary="Records holding an evidence hash, and custody",
             description="Every committed record listing the hash, and the custody state "
-                        "machine replayed over its custody events (docs/ACTS.md).",
+                        "machine replayed over each custody chain (hash, introducing act) "
+                        "(docs/ACTS.md).",
             responses=errors(400, 401, 404))
 async def get_evidence(sha256: str, node: NodeDep) -> dict[str, Any]:
     return evidence.evidence_view(evidence.view_of(node), sha256)

@@ -34,7 +34,8 @@ async def notices(node: NodeDep,
 
 @router.get("/report", summary="Foreign acts on a state's territory, counted",
             description="Counts by acting state, type and the territorial state's latest "
-                        "answer, over acts whose occurred_at is in [from, to). "
+                        "answer, over acts whose occurred_at (`time=occurred`, the default) "
+                        "or block time (`time=committed`) is in [from, to). "
                         "`format=csv` gives text/csv with columns "
                         "actor_state,type,response,count.",
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
@@ -44,10 +45,12 @@ async def report(node: NodeDep,
                  from_time: str | None = Query(None, alias="from",
                                                examples=["2026-01-01T00:00:00Z"]),
                  to_time: str | None = Query(None, alias="to"),
+                 time: Literal["occurred", "committed"] = Query("occurred"),
                  format: Literal["json", "csv"] = Query("json")) -> Any:
     target = check_state_code(state or node.config.state, "state")
     result = evidence.sovereignty_report(evidence.view_of(node), target,
-                                         from_time=from_time, to_time=to_time)
+                                         from_time=from_time, to_time=to_time,
+                                         time_field=time)
     if format == "csv":
         return PlainTextResponse(evidence.report_csv(result), media_type="text/csv")
     return result

@@ -135,6 +135,8 @@ CASES: list[tuple[str, Builder, int, str]] = [
     ("unknown_type", lambda c: with_record(c, type="telepathy"), 422, "unknown_type"),
     ("clock_skew", lambda c: with_record(c, occurred_at="2099-01-01T00:00:00Z"), 422,
      "clock_skew"),
+    ("backdated", lambda c: with_record(c, occurred_at="2001-01-01T00:00:00Z"), 422,
+     "occurred_too_early"),
     ("unenrolled_signer", lambda c: with_record(c, key=SigningKey.generate()), 403,
      "signer_not_enrolled"),
     ("signer_for_another_state", lambda c: with_record(

@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from api.routers import bundle as bundle_router
-from ledger.audit import ChainVerifier
-from ledger.audit_source import build_bundle
+from ledger.audit import ChainVerifier, genesis_hash
+from ledger.audit_source import StoreSource, build_bundle
 from ledger.bundle import verify_bundle
-from node import cli_audit
+from node import audit_client, cli_audit
 from node.audit_client import HttpSource, Watcher, verify_chain
 from tests.audit_chain import AuditChain
 
@@ -120,13 +120,122 @@ def test_bundle_export_and_verify_commands(chain: AuditChain, tmp_path: Path,
                                            "--record", rid, "--checkpoint-latest",
                                            "--out", str(out)])
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out)])
+    pin = ["--genesis-hash", genesis_hash(chain.genesis_json)]
+    result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out), *pin])
     assert result.exit_code == 0 and f"record {rid}" in result.output
+    assert "OK: every signature, proof and certificate holds" in result.output
     doc = json.loads(out.read_text())
     doc["blocks"][0]["commit"]["signatures"][0]["signature"] = "00" * 64
     out.write_text(json.dumps(doc))
-    result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out)])
+    result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out), *pin])
     assert result.exit_code == 1 and "bad precommit signature" in result.output
+
+
+async def test_bundle_verify_without_a_pinned_genesis_proves_nothing(
+        chain: AuditChain, tmp_path: Path) -> None:
+    """FINDINGS M1: a bundle forged top to bottom under the forger's own genesis and keys."""
+    forger = AuditChain()
+    record = forger.envelope("CN")
+    forger.commit([record])
+    out = tmp_path / "forged.json"
+    source = StoreSource(forger.app.store, forger.genesis_json)
+    out.write_text(json.dumps(await build_bundle(source, [forger.record_id(record)])))
+    result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "genesis NOT pinned; this proves nothing" in result.output
+    assert "OK:" not in result.output
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(chain.genesis_json))
+    for pin in (["--genesis", str(genesis)],
+                ["--genesis-hash", genesis_hash(chain.genesis_json)]):
+        result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out), *pin])
+        assert result.exit_code == 1 and "genesis_mismatch" in result.output, result.output
+    result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out), "--genesis-hash", "XY"])
+    assert result.exit_code == 2 and "64 lowercase hex" in result.output
+
+
+# --- L6: comity verify against a node that hides its head or sends junk -------------------
+
+def _hide_after(height: int) -> Any:
+    """A consistent liar: blocks and the latest header stop at ``height``."""
+    def edit(path: str, body: Any) -> Any:
+        if path == "/v1/blocks":
+            body["blocks"] = [b for b in body["blocks"] if b["header"]["height"] <= height]
+            body["next_from"] = None
+        if path == "/v1/blocks/latest":
+            body["header"]["height"] = height
+        return body
+    return edit
+
+
+def test_verify_min_height_catches_a_hidden_head(
+        chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(chain.genesis_json))
+    args = ["verify", "--genesis", str(genesis), "--node", "http://n"]
+    hidden = _hide_after(3)
+    result = _run_cli(monkeypatch, chain, args, edit=hidden)
+    assert result.exit_code == 0 and "OK: blocks 1..3" in result.output    # a prefix holds
+    result = _run_cli(monkeypatch, chain, [*args, "--min-height", str(chain.app.height)],
+                      edit=hidden)
+    assert result.exit_code == 1, result.output
+    assert f"FAIL at height 4: head_too_low: the node served blocks up to 3, below " \
+        f"--min-height {chain.app.height}" in result.output
+    result = _run_cli(monkeypatch, chain, [*args, "--min-height", str(chain.app.height)])
+    assert result.exit_code == 0, result.output
+
+
+def test_verify_fails_when_the_node_claims_a_head_it_does_not_serve(
+        chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(chain.genesis_json))
+    def short(path: str, body: Any) -> Any:
+        return _hide_after(3)(path, body) if path == "/v1/blocks" else body
+    result = _run_cli(monkeypatch, chain, ["verify", "--genesis", str(genesis), "--node",
+                                           "http://n"], edit=short)
+    assert result.exit_code == 1, result.output
+    assert f"head_too_low: the node served blocks up to 3, below its own latest " \
+        f"height {chain.app.height}" in result.output
+
+
+class Junk(httpx.AsyncBaseTransport):
+    """Serves ``body`` for one path, the honest node for the rest."""
+
+    def __init__(self, target: httpx.AsyncClient, path: str, body: bytes) -> None:
+        self.target, self.path, self.body = target, path, body
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == self.path:
+            return httpx.Response(200, content=self.body)
+        reply = await self.target.get(request.url.path, params=request.url.params)
+        return httpx.Response(reply.status_code, content=reply.content)
+
+
+@pytest.mark.parametrize("body", [b"<html>not json", b"[1, 2]", b'{"header": {"height": "9"}}'])
+def test_verify_reports_a_junk_latest_block_as_a_node_error(
+        chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: bytes) -> None:
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(chain.genesis_json))
+    monkeypatch.setattr(cli_audit, "_client", lambda url, token: httpx.AsyncClient(
+        transport=Junk(_api(chain), "/v1/blocks/latest", body), base_url=url))
+    result = CliRunner().invoke(cli_audit.verify, ["--genesis", str(genesis), "--node",
+                                                   "http://n"])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "/v1/blocks/latest" in result.output
+
+
+def test_verify_caps_each_reply_and_shrinks_the_blocks_page(
+        chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(chain.genesis_json))
+    args = ["verify", "--genesis", str(genesis), "--node", "http://n"]
+    biggest = max(len(json.dumps(b)) for b in chain.blocks())
+    monkeypatch.setattr(audit_client, "RESPONSE_BYTES_MAX", 2 * biggest)
+    result = _run_cli(monkeypatch, chain, args)          # pages shrink until they fit
+    assert result.exit_code == 0 and f"OK: blocks 1..{chain.app.height}" in result.output
+    monkeypatch.setattr(audit_client, "RESPONSE_BYTES_MAX", 200)
+    result = _run_cli(monkeypatch, chain, args)
+    assert result.exit_code == 2 and "reply over 200 bytes" in result.output, result.output
 
 
 # --- fork watch -----------------------------------------------------------------------------

@@ -116,8 +116,9 @@ async def _build_case(cluster: Cluster) -> dict[str, str]:
         respond_by=format_time(now + timedelta(days=1)))
     ids["answer"] = await _commit(cluster, "TH", "mla_response", th.authority,
                                   territorial_states=["TH"], refs=[ids["mla"]],
-                                  status="evidence_transferred")
-    custody = {"refs": [ids["preservation"]], "evidence": [{"sha256": H1}]}
+                                  status="evidence_transferred", evidence=[{"sha256": H1}])
+    # TH's answer introduces the hash, so the custody chain is TH's to start.
+    custody = {"refs": [ids["answer"]], "evidence": [{"sha256": H1}]}
     ids["collected"] = await _commit(cluster, "TH", "custody_event", th.investigator,
                                      territorial_states=["TH"], action="collected", **custody)
     ids["transferred"] = await _commit(cluster, "TH", "custody_event", th.investigator,
@@ -139,7 +140,7 @@ async def _hostile_submissions(cluster: Cluster, ids: dict[str, str]) -> None:
                    (403, "role_not_allowed"), **{**answer, "territorial_states": ["TH"]})
     await _refused(cluster, "TH", "mla_response", th.authority, (422, "ref_wrong_type"),
                    territorial_states=["TH"], refs=[ids["preservation"]], status="executed")
-    custody = {"refs": [ids["preservation"]], "evidence": [{"sha256": H1}]}
+    custody = {"refs": [ids["answer"]], "evidence": [{"sha256": H1}]}
     await _refused(cluster, "VN", "custody_event", vn.investigator,
                    (403, "not_custody_holder"), territorial_states=["VN"], action="examined",
                    **custody)
@@ -188,10 +189,10 @@ async def test_cross_border_case_is_seen_alike_on_every_node(cluster: Cluster) -
     assert pending.json()["next_cursor"] is not None
 
     custody = _same_everywhere(await _get_all(cluster, f"/v1/evidence/{H1}"))
-    assert custody["custody"]["status"] == "examined"
-    assert custody["custody"]["holder"] == "CN"
-    assert [e["action"] for e in custody["custody"]["events"]] == \
-        ["collected", "transferred", "examined"]
+    [chain] = custody["custody_chains"]
+    assert (chain["ref"], chain["introduced_by"]) == (ids["answer"], "TH")
+    assert (chain["status"], chain["holder"]) == ("examined", "CN")
+    assert [e["action"] for e in chain["events"]] == ["collected", "transferred", "examined"]
     assert custody["records"][0]["id"] == ids["preservation"]
 
     await _check_deadlines(cluster, ids)

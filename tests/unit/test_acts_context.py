@@ -8,14 +8,13 @@ already holds that hash"; an extension of a preservation "is its own record".
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from ledger.acts_context import StoreActContext, check_act_context
-from ledger.acts_custody import CustodyViolation, replay, replay_lenient
+from ledger.acts_custody import CustodyState, CustodyViolation, replay, replay_lenient
 from ledger.canonical import parse_json
 from ledger.errors import ClientError, Forbidden, RecordInvalid
 from ledger.records import Envelope, evidence_hashes, parse_envelope
@@ -44,8 +43,10 @@ class FakeChain:
     def lookup(self, record_id: str) -> Envelope | None:
         return next((e for e in self.committed if e.id == record_id), None)
 
-    def evidence_history(self, sha256: str) -> Sequence[Envelope]:
-        return [e for e in self.committed if sha256 in evidence_hashes(e.record)]
+    def custody_state(self, sha256: str, act: Envelope) -> CustodyState:
+        chain = [e.record for e in self.committed if e.type == "custody_event"
+                 and sha256 in evidence_hashes(e.record) and e.record["refs"][0] == act.id]
+        return replay_lenient(chain, act.actor_state)[0]
 
     def signer_roles(self, signer: str) -> frozenset[str]:
         return ROLES.get(signer, frozenset())
@@ -174,7 +175,7 @@ def test_custody_happy_path_collect_transfer_examine_return() -> None:
                           to={"state": "TH", "agency": "CCIB"}))
     chain.commit(_custody(chain, act, TH_INV, "TH", "examined"))
     chain.commit(_custody(chain, act, TH_INV, "TH", "returned"))
-    state = replay(e.record for e in chain.committed if e.type == "custody_event")
+    state = replay((e.record for e in chain.committed if e.type == "custody_event"), "CN")
     assert (state.status, state.holder, state.events, state.terminal) == \
         ("returned", "TH", 4, True)
 
@@ -212,12 +213,14 @@ def test_lenient_replay_skips_and_reports_bad_history() -> None:
     base = {"actor": {"state": "CN"}, "occurred_at": START}
     events = [{**base, "action": "examined"}, {**base, "action": "collected"},
               {**base, "action": "destroyed"}, {**base, "action": "examined"}]
-    state, anomalies = replay_lenient(events)
+    state, anomalies = replay_lenient(events, "CN")
     assert state.status == "destroyed"
     assert [(i, exc.code) for i, exc in anomalies] == [(0, "custody_out_of_order"),
                                                         (3, "custody_closed")]
     with pytest.raises(CustodyViolation):
-        replay(events)
+        replay(events, "CN")
+    # Under an act of TH, CN's events are refused: the chain never left "none".
+    assert replay_lenient(events, "TH")[0].status == "none"
 
 
 def test_non_act_records_are_ignored() -> None:
@@ -236,7 +239,7 @@ def test_store_context_sees_committed_and_pending_records_in_order() -> None:
     context = StoreActContext(store, lambda rid: parse_envelope(parse_json(
         store.get_envelope_bytes(rid) or b"null")), chain.signer_roles)
     assert context.lookup(act.id) == act and context.lookup("00" * 32) is None
-    assert [e.id for e in context.evidence_history(H)] == [act.id]
+    assert context.custody_state(H, act).holder == "CN"
     collected = _custody(chain, act, CN_INV, "CN", "collected")
     examined = _custody(chain, act, CN_INV, "CN", "examined")
     check_act_context(collected, context)

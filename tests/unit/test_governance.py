@@ -363,3 +363,39 @@ def test_replay_after_restart_rebuilds_the_same_governance_state() -> None:
 def test_governance_doc_role_table_matches_the_code() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "GOVERNANCE.md").read_text()
     assert role_table_markdown() in doc
+
+
+def test_two_admin_revocations_never_share_a_block() -> None:
+    """FINDINGS M2: each revocation alone leaves an admin, both together leave none."""
+    chain = Chain()
+    second = SigningKey.generate()
+    chain.commit(chain.admin("CN", "enroll_key", **_enroll_fields(second.public_hex, ["admin"])))
+    first_admin = chain.keys("CN").admin.public_hex
+    revoke_first = chain.env("CN", second, "revoke_key", pubkey=first_admin)
+    revoke_second = chain.env("CN", second, "revoke_key", pubkey=second.public_hex)
+    block, rejected = chain.app.build_block("CN", [revoke_first, revoke_second], utcnow())
+    assert [e.id for e in block.envelopes] == [revoke_first.id]
+    assert rejected == [revoke_second.id]
+    header, _ = chain.app._header(block.height, "CN", block.header.time,
+                                  [revoke_first, revoke_second])
+    with pytest.raises(ChainError, match="admins:CN"):
+        chain.app.validate_block(Block(header, (revoke_first, revoke_second)), now=utcnow())
+    chain.commit(revoke_first)
+    chain.refused(chain.env("CN", second, "revoke_key", pubkey=second.public_hex), "last_admin")
+    active = [k for k, g in chain.app.state.keys.items()
+              if g.state == "CN" and "admin" in g.roles and g.revoked_at is None]
+    assert active == [second.public_hex]
+
+
+def test_renewal_and_revocation_of_one_key_never_share_a_block() -> None:
+    """An admin key's renewal and revocation keep sharing a conflict key (no un-revoke)."""
+    chain = Chain()
+    key = SigningKey.generate()
+    chain.commit(chain.admin("CN", "enroll_key", **_enroll_fields(key.public_hex, ["admin"])))
+    state = chain.app.state
+    renew = chain.admin("CN", "enroll_key", **_enroll_fields(key.public_hex, ["admin"]))
+    revoke = chain.admin("CN", "revoke_key", pubkey=key.public_hex)
+    assert state.conflict_key(renew) == state.conflict_key(revoke) == "admins:CN"
+    investigator = chain.keys("CN").investigator.public_hex
+    assert state.conflict_key(chain.admin("CN", "revoke_key", pubkey=investigator)) == \
+        f"key:{investigator}"
