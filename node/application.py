@@ -38,7 +38,7 @@ from ledger.canonical import parse_json
 from ledger.errors import ChainError, ClientError, Conflict, EncodingError, RecordInvalid
 from ledger.merkle import Appended
 from ledger.records import Envelope, TypeRegistry, format_time, parse_envelope, parse_time
-from ledger.roles import GOVERNANCE_TYPES
+from ledger.roles import ALL_TYPES, GOVERNANCE_TYPES
 from ledger.store import Store
 from node.genesis import Genesis
 from node.mempool import SignatureCache
@@ -159,12 +159,14 @@ class Application:
         if occurred > at_time + timedelta(milliseconds=self.params.max_clock_skew_ms):
             raise RecordInvalid("record.occurred_at is in the future beyond the allowed "
                                 "clock skew", field="record.occurred_at", code="clock_skew")
+        if envelope.type not in ALL_TYPES:   # no role may sign it: name it unknown (no schema)
+            self.registry.check(record)
+        self.state.authorise(envelope, at_time)   # a lookup: before the costly schema
         if envelope.id not in self._typed_ok:  # a pure function of the record: check once
             self.registry.check(record)
             self._typed_ok[envelope.id] = None
             if len(self._typed_ok) > TYPED_OK_MAX:
                 self._typed_ok.popitem(last=False)
-        self.state.authorise(envelope, at_time)
         self.state.check(envelope, at_time)
         check_act_context(envelope, block or self.acts)
         if self.store.has_record(envelope.id):

@@ -183,11 +183,13 @@ def _carried(node: Node, raw: Any, max_records: int) -> dict[str, Envelope]:
 async def _take_records(node: Node, sender: str, raw: list[Any]) -> None:
     """Gossiped envelopes: parse, verify signatures off the loop, then admit.
 
-    What does not fit the mempool is dropped unread (the oldest fit first): the
-    origin node still holds those records and will propose them itself (then
-    this node fetches that block whole).
+    What does not fit the mempool is dropped unread (the oldest fit first), and
+    what is over a state's or signer's share is dropped before its signature is
+    checked (counted in ``mempool.gossip_dropped``): the origin node still holds
+    those records and will propose them itself (then this node fetches that
+    block whole).
     """
-    room = node.mempool.max_records - len(node.mempool)
+    room = node.mempool.room()
     if len(raw) > room:
         node.metrics_peer_fault("gossip dropped: mempool full")
         log.info("mempool full: %d of %d gossiped records from %s dropped",
@@ -200,6 +202,7 @@ async def _take_records(node: Node, sender: str, raw: list[Any]) -> None:
             envelopes.append(parse_envelope(obj, max_record_bytes=max_bytes))
         except ClientError as exc:
             node.metrics_peer_fault(f"gossiped envelope refused: {exc.code}")
+    envelopes = node.mempool.fitting(envelopes)
     await node.verify_signatures(envelopes)
     for envelope in envelopes:
         try:
