@@ -213,13 +213,15 @@ class Mempool:
     def get(self, record_id: str) -> Envelope | None:
         return self._pending.get(record_id)
 
-    def get_leaf(self, record_id: str, leaf: bytes) -> Envelope | None:
+    def get_leaf(self, record_id: str, leaf: bytes | str) -> Envelope | None:
         """The pending envelope of ``record_id`` only if its leaf hash
-        (``ledger.merkle.leaf_hash(envelope.leaf)``) is ``leaf``."""
+        (``ledger.merkle.leaf_hash(envelope.leaf)``) is ``leaf``: 32 bytes, or
+        64 lowercase hex characters as a compact proposal names it."""
         envelope = self._pending.get(record_id)
-        if envelope is None or leaf_hash(envelope.leaf) != leaf:
+        if envelope is None:
             return None
-        return envelope
+        digest = leaf_hash(envelope.leaf)
+        return envelope if leaf in (digest, digest.hex()) else None
 
     def holds(self, envelope: Envelope) -> bool:
         """True if this very envelope is pending, False if its record is not;

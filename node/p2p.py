@@ -203,7 +203,7 @@ async def _take_records(node: Node, sender: str, raw: list[Any]) -> None:
         except ClientError as exc:
             node.metrics_peer_fault(f"gossiped envelope refused: {exc.code}")
     envelopes = node.mempool.fitting(envelopes)
-    await node.verify_signatures(envelopes)
+    await node.verify_signatures(envelopes, admission=True)
     for envelope in envelopes:
         try:
             node.accept_gossip(envelope)

@@ -206,19 +206,23 @@ class Node:
         if self.mempool.add(envelope, client=False) and self.driver is not None:
             self.driver.wake()
 
-    async def verify_signatures(self, envelopes: Sequence[Envelope]) -> None:
+    async def verify_signatures(self, envelopes: Sequence[Envelope], *,
+                                admission: bool = False) -> None:
         """Verify unseen signatures off the event loop, filling the signature cache.
 
         In the verifier's worker processes when the node has them (node/verifier.py),
         else in worker threads (libsodium releases the GIL). Either way the loop,
         and with it consensus, stays responsive under load. A signature that
-        fails is simply not cached; ``check_record`` then reports it. Envelopes
-        whose signer may not sign them are skipped (``_may_sign``).
+        fails is simply not cached; ``check_record`` then reports it. For
+        ``admission`` (client or gossip records for the mempool), envelopes whose
+        signer may not sign them now are skipped (``_may_sign``); blocks (sync,
+        fetched proposals) are checked whole, since their signers are judged
+        against the state of their own height.
         """
         cache = self.app.signatures
         now = utcnow()
-        todo = [e for e in envelopes
-                if e not in cache and e.id not in self.mempool and self._may_sign(e, now)]
+        todo = [e for e in envelopes if e not in cache and e.id not in self.mempool and
+                (not admission or self._may_sign(e, now))]
         if not todo:
             return
         if len(todo) <= VERIFY_INLINE_MAX:

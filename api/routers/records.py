@@ -59,7 +59,7 @@ async def submit(request: Request, node: NodeDep) -> JSONResponse:
     node.mempool.check_room(1)  # refuse cheaply before parsing when the pool is full
     envelope = parse_envelope_bytes(body, max_record_bytes=node.app.params.max_record_bytes)
     write_limits(request).records(client_host(request), [envelope.signer])
-    await node.verify_signatures([envelope])
+    await node.verify_signatures([envelope], admission=True)
     result = node.admit(envelope)
     return JSONResponse({"id": result.id, "status": result.status},
                         status_code=200 if result.status == "committed" else 202)
@@ -90,7 +90,7 @@ async def submit_batch(request: Request, node: NodeDep) -> Response:
     # batch after Retry-After, and no envelope is verified only to be refused.
     write_limits(request).records(client_host(request), (e.signer for e in envelopes))
     node.mempool.check_fits(envelopes)
-    await node.verify_signatures(envelopes)
+    await node.verify_signatures(envelopes, admission=True)
     # Again after the wait: peers' gossip may have taken the room meanwhile. From
     # here to the reply nothing else runs, so the batch is admitted whole or not.
     node.mempool.check_fits(envelopes)

@@ -278,6 +278,9 @@ def test_a_second_envelope_of_a_pending_record_is_refused_and_the_first_kept() -
         assert (refused.value.code, refused.value.field) == ("conflicting_envelope", "signature")
     assert pool.get(first.id) is first and len(pool) == 1
     assert pool.get_leaf(first.id, leaf_hash(first.leaf)) is first
+    assert pool.get_leaf(first.id, leaf_hash(first.leaf).hex()) is first
+    assert pool.get_leaf(first.id, leaf_hash(second.leaf).hex()) is None
+    assert pool.get_leaf(first.id, leaf_hash(first.leaf).hex().upper()) is None
     assert pool.get_leaf(first.id, leaf_hash(second.leaf)) is None
     assert pool.get_leaf("0" * 64, leaf_hash(first.leaf)) is None
 
