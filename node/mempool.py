@@ -128,7 +128,7 @@ GENERAL = "general"
 #: A usage counter: ("pool",), ("lane", lane), ("local",), ("state", lane, state)
 #: or ("signer", lane, signer). Checked in this order, so the first bound a
 #: refusal names is the widest one that is full.
-Key = tuple[str, ...]
+UsageKey = tuple[str, ...]
 _ORDER = {"pool": 0, "lane": 1, "local": 2, "state": 3, "signer": 4}
 _CODES = {"pool": "mempool_full", "lane": "mempool_full", "local": "mempool_full",
           "state": "state_quota", "signer": "signer_quota"}
@@ -146,7 +146,7 @@ class Mempool:
         #: lane -> state -> that state's pending records in arrival order (for reap).
         self._lanes: dict[str, dict[str, dict[str, Envelope]]] = {GOVERNANCE: {}, GENERAL: {}}
         self._local: set[str] = set()     # ids this node's clients gave (general lane)
-        self._used: dict[Key, list[int]] = {}
+        self._used: dict[UsageKey, list[int]] = {}
         #: Records still spreading: id -> (admitted at, peers yet to answer).
         self._spreading: dict[str, tuple[float, int]] = {}
         self._clock = clock
@@ -251,7 +251,7 @@ class Mempool:
     def check_fits(self, envelopes: Iterable[Envelope], *, client: bool = True) -> None:
         """Raise ``Overloaded`` unless all of ``envelopes`` not yet pending fit together:
         every share they count against (see the module docstring)."""
-        demand: dict[Key, list[int]] = {}
+        demand: dict[UsageKey, list[int]] = {}
         for envelope in envelopes:
             if envelope.id not in self._pending:
                 _tally(demand, self._keys(envelope, local=client), len(envelope.leaf))
@@ -263,7 +263,7 @@ class Mempool:
         """The gossiped ``envelopes`` that fit, taken in order; the others are
         dropped (and counted) before anyone checks their signatures."""
         out: list[Envelope] = []
-        demand: dict[Key, list[int]] = {}
+        demand: dict[UsageKey, list[int]] = {}
         for envelope in envelopes:
             if envelope.id in self._pending:
                 out.append(envelope)   # already here: accept_gossip decides
@@ -279,7 +279,7 @@ class Mempool:
             out.append(envelope)
         return out
 
-    def _full(self, demand: dict[Key, list[int]]) -> Key | None:
+    def _full(self, demand: dict[UsageKey, list[int]]) -> UsageKey | None:
         """The first (widest) share that ``demand`` more would overflow, if any."""
         for key in sorted(demand, key=lambda k: _ORDER[k[0]]):
             used, limit = self._used.get(key, (0, 0)), self._limit(key)
@@ -287,15 +287,15 @@ class Mempool:
                 return key
         return None
 
-    def _keys(self, envelope: Envelope, *, local: bool) -> list[Key]:
+    def _keys(self, envelope: Envelope, *, local: bool) -> list[UsageKey]:
         lane = self.lane(envelope)
-        keys: list[Key] = [("pool",), ("lane", lane)]
+        keys: list[UsageKey] = [("pool",), ("lane", lane)]
         if local and lane == GENERAL:
             keys.append(("local",))
         keys += [("state", lane, envelope.actor_state), ("signer", lane, envelope.signer)]
         return keys
 
-    def _limit(self, key: Key) -> Room:
+    def _limit(self, key: UsageKey) -> Room:
         kind = key[0]
         if kind == "pool":
             return self.max_records, self.max_bytes
@@ -304,7 +304,7 @@ class Mempool:
         rooms = {"lane": self._lane_room, "state": self._state_room, "signer": self._signer_room}
         return rooms[kind][key[1]]
 
-    def _refusal(self, key: Key) -> Overloaded:
+    def _refusal(self, key: UsageKey) -> Overloaded:
         kind = key[0]
         used = self._used.get(key, (0, 0))[0]
         if kind == "state":
@@ -432,7 +432,7 @@ class Mempool:
         return out
 
 
-def _tally(demand: dict[Key, list[int]], keys: Iterable[Key], size: int) -> None:
+def _tally(demand: dict[UsageKey, list[int]], keys: Iterable[UsageKey], size: int) -> None:
     for key in keys:
         wanted = demand.setdefault(key, [0, 0])
         wanted[0] += 1
