@@ -22,6 +22,7 @@ from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey
 from ledger.records import Envelope, parse_envelope
 from node import mempool as mempool_module
+from node import p2p as p2p_module
 from node import runtime as runtime_module
 from node.config import Limits
 from node.runtime import Node
@@ -243,3 +244,21 @@ async def test_m4_write_routes_are_rate_limited_per_signer() -> None:
         other = cluster.envelope("CN", signer=cluster.member("CN").authority)
         assert (await api.post("/v1/records", json=other)).status_code == 202
     node.store.close()
+
+
+async def test_m3_gossip_over_a_share_is_dropped_before_its_signature_is_checked(
+        alone: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    cn = alone.nodes["CN"]
+    verified: list[int] = []
+    real_verify_all = runtime_module._verify_all
+
+    def verify_all(envelopes: Any) -> list[bool]:
+        verified.append(len(envelopes))
+        return real_verify_all(envelopes)
+
+    monkeypatch.setattr(runtime_module, "_verify_all", verify_all)
+    share = cn.mempool.signer_max_records
+    raw = [alone.envelope("VN") for _ in range(share + 100)]   # what /p2p/v1/batch hands on
+    await p2p_module._take_records(cn, alone.member("VN").node.public_hex, raw)
+    assert len(cn.mempool) == share and sum(verified) == share
+    assert cn.mempool.gossip_dropped["signer_quota"] == 100
