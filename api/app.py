@@ -2,9 +2,9 @@
 
 Handlers are thin: they translate HTTP to calls on ``node.runtime.Node`` and
 ``node.queries`` and back, hashing and deciding nothing themselves. One
-router per resource. The app owns two things besides the node: the SSE
-event hub (fed by a commit listener) and the bearer-token store read from
-``DATA_DIR/tokens.json``.
+router per resource. The app owns three things besides the node: the SSE
+event hub (fed by a commit listener), the bearer-token store read from
+``DATA_DIR/tokens.json`` and the write routes' rate limits (api/ratelimit.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from api.deps import ReadAccess
 from api.errors import install_error_handlers
+from api.ratelimit import WriteLimits
 from api.routers import (
     acts,
     admin,
@@ -55,6 +56,7 @@ def create_app(node: Node) -> FastAPI:
     app.state.node = node
     app.state.tokens = TokenStore(tokens_path(node.config.data_dir))
     app.state.events = EventHub(node.config.limits.sse_subscribers_max)
+    app.state.write_limits = WriteLimits.from_limits(node.config.limits)
     node.add_commit_listener(app.state.events.on_commit)
     install_error_handlers(app)
     for module in (records, proofs, blocks, validators, search, events, status, governance):

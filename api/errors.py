@@ -3,6 +3,9 @@
 Client errors keep their status and stable code; FastAPI's own validation
 errors become 400/422 with the offending field named; anything else is a
 genuine server fault: a 500 with a request id, logged with its traceback.
+``RateLimited`` (429) is the API's own client error: a source or signer over
+its write rate (api/ratelimit.py). It and ``Overloaded`` (503) carry
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,18 @@ from ledger.errors import ClientError, Overloaded, Unauthorized
 log = logging.getLogger("comity.api")
 
 
+class RateLimited(ClientError):
+    """A client IP or a signer is over its write rate; retry after ``retry_after_s``."""
+
+    status = 429
+    default_code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1, field: str | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message, field=field, code=code)
+        self.retry_after_s = retry_after_s
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, object]:
     body: dict[str, object] = {"code": code, "message": message}
     if field is not None:
@@ -31,7 +46,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ClientError)
     async def client_error(request: Request, exc: ClientError) -> JSONResponse:
         headers = {}
-        if isinstance(exc, Overloaded):
+        if isinstance(exc, Overloaded | RateLimited):
             headers["Retry-After"] = str(exc.retry_after_s)
         elif isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = "Bearer"  # RFC 6750 §3

@@ -47,7 +47,7 @@ from ledger.errors import (
 )
 from ledger.merkle import Appended
 from ledger.records import Envelope, TypeRegistry, format_time, parse_envelope, parse_time
-from ledger.roles import GOVERNANCE_TYPES
+from ledger.roles import ALL_TYPES, GOVERNANCE_TYPES
 from ledger.store import Store
 from node.genesis import Genesis
 from node.mempool import SignatureCache
@@ -172,12 +172,14 @@ class Application:
             raise RecordInvalid("record.occurred_at is earlier than the consortium's "
                                 "max_backdate_ms allows", field="record.occurred_at",
                                 code="occurred_too_early")
+        if envelope.type not in ALL_TYPES:   # no role may sign it: name it unknown (no schema)
+            self.registry.check(record)
+        self.state.authorise(envelope, at_time)   # a lookup: before the costly schema
         if envelope.id not in self._typed_ok:  # a pure function of the record: check once
             self.registry.check(record)
             self._typed_ok[envelope.id] = None
             if len(self._typed_ok) > TYPED_OK_MAX:
                 self._typed_ok.popitem(last=False)
-        self.state.authorise(envelope, at_time)
         self.state.check(envelope, at_time)
         check_act_context(envelope, block or self.acts)
         if self.store.has_record(envelope.id):

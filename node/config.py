@@ -51,6 +51,21 @@ class Limits(BaseModel):
     verify_processes: int = Field(1, ge=0, le=64)
     sse_subscribers_max: int = Field(100, ge=1)
     long_poll_max_s: int = Field(60, ge=0, le=600)
+    # Mempool shares (node/mempool.py): the slice only governance records may use,
+    # and a signer's part of its state's share (pool / member states).
+    mempool_governance_reserve_percent: int = Field(5, ge=0, le=50)
+    mempool_signer_share_percent: int = Field(50, ge=1, le=100)
+    # Write routes (POST /v1/records[/batch]): token buckets per client IP (requests)
+    # and per signer (records); 0 turns one off. At most rate_limit_sources_max
+    # buckets of each kind are kept (least recently used go first). Loopback
+    # clients are exempt unless a reverse proxy on this host fronts the API
+    # (see docs/OPERATIONS.md, "Rate limits").
+    ip_write_requests_per_s: int = Field(50, ge=0, le=1_000_000)
+    ip_write_burst_requests: int = Field(200, ge=1, le=1_000_000)
+    signer_records_per_s: int = Field(1000, ge=0, le=1_000_000)
+    signer_burst_records: int = Field(5000, ge=1, le=10_000_000)
+    rate_limit_sources_max: int = Field(10_000, ge=1, le=1_000_000)
+    rate_limit_exempt_loopback: bool = True
 
 
 class Timing(BaseModel):

@@ -19,7 +19,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from consensus.messages import Proposal, message_from_json
-from ledger import merkle
 from ledger.block import BlockHeader
 from ledger.errors import ClientError, ComityError, PeerFault
 from ledger.records import Envelope, parse_envelope
@@ -172,11 +171,7 @@ def _rebuild(node: Node, sender: str, msg: Proposal, item: dict[str, Any]) -> Bl
 
 def _pending(node: Node, record_id: str, leaf_hash: str | None) -> Envelope | None:
     """Our pending copy of ``record_id`` if it is the envelope with ``leaf_hash``."""
-    envelope = node.mempool.get(record_id)
-    if envelope is None or leaf_hash is None or \
-            merkle.leaf_hash(envelope.leaf).hex() != leaf_hash:
-        return None
-    return envelope
+    return None if leaf_hash is None else node.mempool.get_leaf(record_id, leaf_hash)
 
 
 def _carried(node: Node, raw: Any, named: dict[str, str]) -> dict[str, Envelope]:
@@ -203,11 +198,13 @@ def _carried(node: Node, raw: Any, named: dict[str, str]) -> dict[str, Envelope]
 async def _take_records(node: Node, sender: str, raw: list[Any]) -> None:
     """Gossiped envelopes: parse, verify signatures off the loop, then admit.
 
-    What does not fit the mempool is dropped unread (the oldest fit first): the
-    origin node still holds those records and will propose them itself (then
-    this node fetches that block whole).
+    What does not fit the mempool is dropped unread (the oldest fit first), and
+    what is over a state's or signer's share is dropped before its signature is
+    checked (counted in ``mempool.gossip_dropped``): the origin node still holds
+    those records and will propose them itself (then this node fetches that
+    block whole).
     """
-    room = node.mempool.max_records - len(node.mempool)
+    room = node.mempool.room()
     if len(raw) > room:
         node.metrics_peer_fault("gossip dropped: mempool full")
         log.info("mempool full: %d of %d gossiped records from %s dropped",
@@ -220,7 +217,8 @@ async def _take_records(node: Node, sender: str, raw: list[Any]) -> None:
             envelopes.append(parse_envelope(obj, max_record_bytes=max_bytes))
         except ClientError as exc:
             node.metrics_peer_fault(f"gossiped envelope refused: {exc.code}")
-    await node.verify_signatures(envelopes)
+    envelopes = node.mempool.fitting(envelopes)
+    await node.verify_signatures(envelopes, admission=True)
     for envelope in envelopes:
         try:
             node.accept_gossip(envelope)

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -27,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from consensus.messages import Equivocation
 from ledger.block import CommitCertificate
-from ledger.errors import ClientError, ComityError, NotFound
+from ledger.errors import ClientError, ComityError, Conflict, NotFound, Overloaded
 from ledger.keys import SigningKey, load_signing_key, verify
 from ledger.records import Envelope, parse_envelope
 from ledger.store import Store
@@ -93,8 +94,11 @@ class Node:
                               f"too small for blocks of up to {block_bytes_max} bytes (genesis "
                               f"max_block_bytes); it must be at least "
                               f"{2 * (block_bytes_max + P2P_ITEM_SLACK_BYTES)}")
-        self.mempool = Mempool(limits.max_pending_records, limits.max_pending_bytes,
-                               spread_backlog=self.genesis.consensus.max_block_records)
+        self.mempool = Mempool(
+            limits.max_pending_records, limits.max_pending_bytes,
+            spread_backlog=self.genesis.consensus.max_block_records,
+            governance_reserve_percent=limits.mempool_governance_reserve_percent,
+            signer_share_percent=limits.mempool_signer_share_percent)
         self.peer_faults: Counter[str] = Counter()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._commit_listeners: list[Callable[[Block, CommitCertificate], None]] = []
@@ -128,7 +132,7 @@ class Node:
         for state, url in self.peer_urls().items():
             self.peers.add(state, url, self._transports.get(state),
                            verify=self._peer_verify)
-        self.mempool.share_with(len(self.peers.peers) + 1)
+        self.mempool.share_with(len(self.peers.peers) + 1, self._member_states())
         self.driver = Driver(self.app, self.mempool, self.key, self.peers.broadcast,
                              inbox_max=limits.inbox_events_max,
                              heartbeat_ms=self.genesis.consensus.heartbeat_interval_ms,
@@ -170,13 +174,21 @@ class Node:
 
     # --- records ----------------------------------------------------------------------
 
+    def _member_states(self) -> int:
+        """The states that may sign records for the next block (the mempool's shares)."""
+        return len(self.app.state.member_states(self.app.height + 1))
+
     def admit(self, envelope: Envelope) -> Submission:
-        """Check a parsed envelope and add it to the mempool (idempotent)."""
-        if envelope.id in self.mempool:
+        """Check a parsed envelope and add it to the mempool (idempotent).
+
+        Another envelope of a pending record (another signature or signer) is
+        refused with ``conflicting_envelope``. Room comes before the record's
+        checks, so a full share costs no signature or schema check."""
+        if self.mempool.holds(envelope):
             return Submission(envelope.id, "pending")
         if self.store.has_record(envelope.id):
             return Submission(envelope.id, "committed")
-        self.mempool.check_room(1, len(envelope.leaf))
+        self.mempool.check_fits([envelope])
         self.app.check_record(envelope, utcnow())
         spread_to = len(self.peers.peers) if self.peers is not None else 0
         if self.mempool.add(envelope, spread_to=spread_to):
@@ -196,22 +208,39 @@ class Node:
             self.driver.wake()   # the records may now be proposed
 
     def accept_gossip(self, envelope: Envelope) -> None:
-        if envelope.id in self.mempool or self.store.has_record(envelope.id):
+        """A peer's record: checked like a client's, or refused with a ClientError.
+
+        Over a share of the mempool, or another envelope of a record already
+        pending (the first stays): dropped and counted in
+        ``mempool.gossip_dropped``, never raised. The origin still holds its copy."""
+        try:
+            if self.mempool.holds(envelope) or self.store.has_record(envelope.id):
+                return
+            self.mempool.check_fits([envelope], client=False)
+        except (Conflict, Overloaded) as exc:
+            self.mempool.gossip_dropped[exc.code] += 1
             return
         self.app.check_record(envelope, utcnow())
         if self.mempool.add(envelope, client=False) and self.driver is not None:
             self.driver.wake()
 
-    async def verify_signatures(self, envelopes: Sequence[Envelope]) -> None:
+    async def verify_signatures(self, envelopes: Sequence[Envelope], *,
+                                admission: bool = False) -> None:
         """Verify unseen signatures off the event loop, filling the signature cache.
 
         In the verifier's worker processes when the node has them (node/verifier.py),
         else in worker threads (libsodium releases the GIL). Either way the loop,
         and with it consensus, stays responsive under load. A signature that
-        fails is simply not cached; ``check_record`` then reports it.
+        fails is simply not cached; ``check_record`` then reports it. For
+        ``admission`` (client or gossip records for the mempool), envelopes whose
+        signer may not sign them now are skipped (``_may_sign``); blocks (sync,
+        fetched proposals) are checked whole, since their signers are judged
+        against the state of their own height.
         """
         cache = self.app.signatures
-        todo = [e for e in envelopes if e not in cache and e.id not in self.mempool]
+        now = utcnow()
+        todo = [e for e in envelopes if e not in cache and e.id not in self.mempool and
+                (not admission or self._may_sign(e, now))]
         if not todo:
             return
         if len(todo) <= VERIFY_INLINE_MAX:
@@ -242,6 +271,16 @@ class Node:
             for envelope, ok in zip(chunk, oks, strict=True):
                 if ok:
                     cache.remember(envelope)
+
+    def _may_sign(self, envelope: Envelope, now: datetime) -> bool:
+        """The cheap enrolment check (a dict lookup): a signer that may not sign this
+        record is refused by ``check_record`` before it would look at the signature,
+        so checking that signature here would only cost an Ed25519 verification."""
+        try:
+            self.app.state.authorise(envelope, now)
+        except ClientError:
+            return False
+        return True
 
     async def _verify_in_threads(self, chunks: list[list[Envelope]]) -> list[list[bool]]:
         loop = asyncio.get_running_loop()
@@ -324,7 +363,7 @@ class Node:
                 self.peers.add(state, url, self._transports.get(state),
                                verify=self._peer_verify)
         self.peers.start()
-        self.mempool.share_with(len(wanted) + 1)
+        self.mempool.share_with(len(wanted) + 1, self._member_states())
         for state in [s for s in self.peers.peers if s not in wanted]:
             log.info("member %s left the validator set: removing its peer link", state)
             task = asyncio.get_running_loop().create_task(self.peers.remove(state))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import NodeDep, ReadAccess, read_body
+from api.ratelimit import client_host, limit_writes, write_limits
 from api.schemas import (
     ENVELOPE_EXAMPLE,
     BatchRequest,
@@ -25,6 +27,17 @@ from node import queries
 from node.runtime import Node
 
 router = APIRouter(prefix="/v1/records", tags=["records"])
+WriteLimit = Depends(limit_writes)
+#: Room around a record in a single envelope's body: signer, signature, keys.
+ENVELOPE_FRAMING_BYTES = 1024
+
+
+def record_body_max_bytes(node: Node) -> int:
+    """The body limit of ``POST /v1/records``: one envelope, so near the genesis
+    record limit (twice it leaves room for JSON that JCS would shrink:
+    whitespace, escapes), not the batch route's ``max_request_bytes``."""
+    return min(node.config.limits.max_request_bytes,
+               2 * node.app.params.max_record_bytes + ENVELOPE_FRAMING_BYTES)
 
 
 def _body_doc(example: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -37,13 +50,16 @@ def _body_doc(example: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]
              summary="Submit one signed envelope",
              description="202 when accepted into the mempool; 200 with status `committed` "
                          "when the same record is already on the chain (idempotent).",
-             responses={200: {"model": SubmitResult}, **errors(400, 403, 409, 413, 422, 503)},
-             openapi_extra=_body_doc(ENVELOPE_EXAMPLE, {"type": "object"}))
+             responses={200: {"model": SubmitResult},
+                        **errors(400, 403, 409, 413, 422, 429, 503)},
+             openapi_extra=_body_doc(ENVELOPE_EXAMPLE, {"type": "object"}),
+             dependencies=[WriteLimit])
 async def submit(request: Request, node: NodeDep) -> JSONResponse:
-    body = await read_body(request, node.config.limits.max_request_bytes)
+    body = await read_body(request, record_body_max_bytes(node))
     node.mempool.check_room(1)  # refuse cheaply before parsing when the pool is full
     envelope = parse_envelope_bytes(body, max_record_bytes=node.app.params.max_record_bytes)
-    await node.verify_signatures([envelope])
+    write_limits(request).records(client_host(request), [envelope.signer])
+    await node.verify_signatures([envelope], admission=True)
     result = node.admit(envelope)
     return JSONResponse({"id": result.id, "status": result.status},
                         status_code=200 if result.status == "committed" else 202)
@@ -53,34 +69,49 @@ async def submit(request: Request, node: NodeDep) -> JSONResponse:
              summary="Submit up to max_batch_records envelopes",
              description="Each item is checked and admitted on its own: one bad item does "
                          "not reject the others. `results[i].index` is the item's position. "
-                         "503 (with Retry-After) when the mempool has no room for the whole "
-                         "batch: resend it after Retry-After.",
-             responses=errors(400, 413, 503),
+                         "503 (with Retry-After) when the mempool, or a state's or signer's "
+                         "share of it, has no room for the whole batch, and 429 (with "
+                         "Retry-After) when a signer of it is over its rate: resend it "
+                         "after Retry-After.",
+             responses=errors(400, 413, 429, 503),
              openapi_extra=_body_doc(BatchRequest.model_json_schema()["examples"][0],
-                                     {"$ref": "#/components/schemas/BatchRequest"}))
+                                     {"$ref": "#/components/schemas/BatchRequest"}),
+             dependencies=[WriteLimit])
 async def submit_batch(request: Request, node: NodeDep) -> Response:
-    body = await read_body(request, node.config.limits.max_request_bytes)
+    limits = node.config.limits
+    body = await read_body(request, limits.max_request_bytes)
     node.mempool.check_room(1)  # refuse cheaply before parsing when the pool is full
-    items = _batch_items(parse_json(body), node.config.limits.max_batch_records)
-    # All or nothing on room: a client told 503 resends the same batch after
-    # Retry-After, and no envelope is parsed or verified only to be refused.
-    node.mempool.check_room(len(items))
-    parsed: list[Envelope | ClientError] = []
-    for item in items:
-        try:
-            parsed.append(parse_envelope(item, max_record_bytes=node.app.params.max_record_bytes))
-        except ClientError as exc:
-            parsed.append(exc)
+    # Up to max_request_bytes of JSON: parsed in a worker thread, so the event
+    # loop (consensus, P2P) keeps running meanwhile.
+    parsed = await asyncio.to_thread(_parse_batch, body, limits.max_batch_records,
+                                     node.app.params.max_record_bytes)
     envelopes = [e for e in parsed if isinstance(e, Envelope)]
-    await node.verify_signatures(envelopes)
+    # All or nothing on rate and room: a client told 429 or 503 resends the same
+    # batch after Retry-After, and no envelope is verified only to be refused.
+    write_limits(request).records(client_host(request), (e.signer for e in envelopes))
+    node.mempool.check_fits(envelopes)
+    await node.verify_signatures(envelopes, admission=True)
     # Again after the wait: peers' gossip may have taken the room meanwhile. From
     # here to the reply nothing else runs, so the batch is admitted whole or not.
-    node.mempool.check_room(sum(e.id not in node.mempool for e in envelopes))
+    node.mempool.check_fits(envelopes)
     # Serialised directly (the shape is BatchResult, as documented): validating up to
     # max_batch_records results again through the response model costs more than
     # admitting them.
     results = [_admit_one(node, i, item) for i, item in enumerate(parsed)]
     return Response(orjson.dumps({"results": results}), media_type="application/json")
+
+
+def _parse_batch(body: bytes, limit: int, max_record_bytes: int
+                 ) -> list[Envelope | ClientError]:
+    """The batch's envelopes, each parsed or the error that refused it (pure)."""
+    items = _batch_items(parse_json(body), limit)
+    parsed: list[Envelope | ClientError] = []
+    for item in items:
+        try:
+            parsed.append(parse_envelope(item, max_record_bytes=max_record_bytes))
+        except ClientError as exc:
+            parsed.append(exc)
+    return parsed
 
 
 def _batch_items(obj: Any, limit: int) -> list[Any]:

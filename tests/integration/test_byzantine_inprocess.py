@@ -20,11 +20,11 @@ from ledger.canonical import canonical_bytes
 from ledger.errors import InvariantViolation
 from ledger.hashing import sha256_hex
 from ledger.keys import SigningKey
+from node.byzantine import sign_with_nonce
 from node.driver import PROPOSER_BLOCKS_MAX, Driver
 from node.peers import PeerSet, now_ms
 from node.wire import sign_request
 from tests.cluster import Cluster, Switch
-from node.byzantine import sign_with_nonce
 
 HONEST = ("CN", "FR", "TH")
 

@@ -138,7 +138,9 @@ def test_carried_records_are_parsed_only_when_missing_and_must_match_their_ids()
 
     maker, signer = EnvelopeMaker(), key("carrier")
     held, lacked = maker.make(signer), maker.make(signer)
-    node: Any = SimpleNamespace(mempool={held.id: held},
+    pool = Mempool(10, 1 << 20)
+    pool.add(held)
+    node: Any = SimpleNamespace(mempool=pool,
                                 app=SimpleNamespace(params=SimpleNamespace(
                                     max_record_bytes=65_536)))
     named = {e.id: merkle.leaf_hash(e.leaf).hex() for e in (held, lacked)}

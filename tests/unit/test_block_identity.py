@@ -20,8 +20,8 @@ from ledger.errors import BodyMismatch, ChainError, ClientError
 from ledger.keys import SigningKey
 from ledger.records import Envelope, format_time, parse_envelope
 from node.application import Block
-from node.driver import utcnow
 from node.byzantine import sign_with_nonce
+from node.driver import utcnow
 from tests.unit.test_governance import Chain
 
 
