@@ -144,7 +144,9 @@ class Replica:
         after message loss (the simulator found both cases), so this sends:
 
         * our own proposal and votes of the current round (and of the round
-          we decided in, while waiting for ``enter_height``);
+          we decided in, while waiting for ``enter_height``), and the
+          proposal those votes name: a replica that could not log it on
+          arrival needs it for R-lock and R-decide;
         * the justification of our round: the 2f+1 precommits of round - 1
           (R-precommit-any, or R-skip for replicas further behind), or else
           the f+1 messages of this round that made us skip (R-skip);
@@ -305,6 +307,12 @@ class Replica:
         rounds = {self.round, self._decided_round}
         send.extend(p for r, p in self.own_proposals.items() if r in rounds)
         send.extend(v for (r, _), v in self.own_votes.items() if r in rounds)
+        # The proposal our own votes name: a replica that could not log it when it came
+        # (the per-round limit, B4) logs it now that a quorum's votes back it.
+        named = dict.fromkeys(self.log.proposal_for(r, v.block_hash)
+                              for (r, _), v in self.own_votes.items()
+                              if r in rounds and v.block_hash is not None)
+        send.extend(p for p in named if p is not None and p.signer != self.me)
         if self.round > 0 and self.decision is None:
             previous = self.log.votes_in(self.round - 1, PRECOMMIT)
             if len({v.validator for v in previous}) >= self.quorum:
