@@ -19,7 +19,10 @@ messages and, because signing always looks up the slot first
 (h, r, type) nor a different proposal for (h, r) -- the property that makes a
 crash indistinguishable from a slow network (TENDERMINT.md "Persist before
 send"). If the node crashed after persisting but before sending, the restored
-replica simply sends the same messages again.
+replica simply sends the same messages again. ``persist`` is set whenever the
+state differs from the one the previous ``Ready`` handed over, so a call that
+raised after signing leaves its vote to the next ``Ready``, ahead of any
+re-send of it.
 
 Rules. After every input the engine re-evaluates the rules against the
 per-height ``VoteLog`` until none fires (``_RULES``; each rule is a method
@@ -41,9 +44,17 @@ node built itself (``propose``) is valid by construction.
 Gossip. The paper assumes every message a correct process received reaches
 all correct processes. ``rebroadcast`` (called periodically by the node)
 re-sends our own messages, the justification of our round and the polka
-behind our valid value; the node additionally pushes committed blocks with
-their certificates to peers it hears from at an old height. The simulator
-found liveness failures without each of these (docs/CONSENSUS.md).
+behind our valid value (the simulator found liveness failures without each
+of these, docs/CONSENSUS.md), and the proposal our votes name, which a
+replica may have been unable to log when it came. The engine forgets a
+height once it moves on, so it cannot help a replica left at an old height.
+Such a replica catches up by *pulling*: the node polls its peers' heights
+and fetches committed blocks with their certificates (block sync,
+node/sync.py), also when ``Ready.behind`` reports f+1 validators above us;
+the real node applies such a block directly, while ``adopt_commit`` decides a
+certified block for the current height. Nothing pushes committed blocks to
+stragglers in the real node; only the simulator's node does
+(``SimNode.push_catchup``).
 
 Deviations (liveness only): every replica, the proposer included, schedules
 OnTimeoutPropose at StartRound, so a node that never builds a block cannot
@@ -88,6 +99,7 @@ class Replica:
         self.height = 0           # no height entered yet
         self.decision: str | None = None
         self._out = Outbox()
+        self._handed_key: tuple[object, ...] | None = None   # of the last Ready.persist
         # Bound by name so a subclass (the simulator's negative control) can override a rule.
         self._rules = tuple(getattr(self, name) for name in _RULES)
         self._reset_height(0, ())
@@ -163,12 +175,17 @@ class Replica:
     # -- call plumbing ------------------------------------------------------------
 
     def _run(self, handler: Callable[..., None], *args: object) -> Ready:
-        before = self._persist_key()
         self._out = Outbox()
         handler(*args)
         self._progress()
-        persist = self.persisted_state() if self._persist_key() != before else None
-        return self._out.ready(persist)
+        # Compared with what the last Ready handed over, not with the state at the start
+        # of this call: a handler that raised after ``_sign_vote`` returned no Ready, so
+        # its vote must ride with the next one, before any send (rebroadcast) of it (B3).
+        key = self._persist_key()
+        if key == self._handed_key:
+            return self._out.ready(None)
+        self._handed_key = key
+        return self._out.ready(self.persisted_state())
 
     def _persist_key(self) -> tuple[object, ...]:
         return (self.height, self.round, self.step, self.locked_value, self.locked_round,
