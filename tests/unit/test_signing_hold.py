@@ -128,3 +128,32 @@ def test_no_hold_lets_the_key_sign() -> None:
     assert may_sign(store, 1)
     store.put_state(HOLD_NAME, b'{"signed_through": 3, "backup_height": 1, "restored_at": ""}')
     assert (may_sign(store, 3), may_sign(store, 4)) == (False, True)
+
+
+def _config(tmp_path: Path, data_dir: Path) -> Path:
+    (tmp_path / "genesis.json").write_text(json.dumps(GENESIS.model_dump(mode="json")))
+    (tmp_path / "node.key").write_text("unused by db restore")
+    config = tmp_path / "node.toml"
+    config.write_text(f'state = "AT"\ngenesis_path = "genesis.json"\nnode_key_path = "node.key"\n'
+                      f'data_dir = "{data_dir}"\n[api]\nport = 8001\n[p2p]\nport = 8101\n')
+    return config
+
+
+def test_cli_restore_places_the_hold_and_release_hold_lifts_it(
+        backup: Path, tmp_path: Path) -> None:
+    """B5 procedure (docs/OPERATIONS.md section 6): restore, then --release-hold on its own."""
+    from click.testing import CliRunner
+
+    from node.cli_ops import db
+    config = _config(tmp_path, tmp_path / "fresh")
+    runner = CliRunner()
+    result = runner.invoke(db, ["restore", "--config", str(config), "--from", str(backup)])
+    assert result.exit_code == 0, result.output
+    assert "signs nothing until released" in result.output
+    result = runner.invoke(db, ["restore", "--config", str(config), "--release-hold",
+                                "--from", str(backup)])
+    assert result.exit_code == 2 and "on its own" in result.output
+    result = runner.invoke(db, ["restore", "--config", str(config), "--release-hold"])
+    assert result.exit_code == 0 and "released" in result.output, result.output
+    with Store.open_leveldb(tmp_path / "fresh" / "ledger") as store:
+        assert may_sign(store, 2)
