@@ -278,7 +278,10 @@ class Replica:
                 self.rejections["wrong_proposer"] += 1
                 return
             result, evidence = self.log.add_proposal(msg, self.round)
-            if self.log.proposal_for(msg.round, msg.block_hash) == msg:
+            # A proposal above our round may yet be evicted (consensus.votelog), so it is
+            # validated only once we reach its round or it could be decided: a proposer
+            # running ahead must not make the node validate block after block.
+            if msg.round <= self.round and self.log.proposal_for(msg.round, msg.block_hash) == msg:
                 self._ask_validity(msg.block_hash)
         else:
             result, evidence = self.log.add_vote(msg, self.round)
@@ -357,6 +360,8 @@ class Replica:
     def _start_round(self, round_: int) -> None:
         """StartRound(r) (lines 11-21)."""
         self.round, self.step = round_, Step.PROPOSE
+        for p in self.log.proposals_in(round_):
+            self._ask_validity(p.block_hash)
         if self.proposer(round_) == self.me:
             existing = self.own_proposals.get(round_)
             if existing is not None:
@@ -410,6 +415,8 @@ class Replica:
     def _rule_decide(self) -> bool:
         """R-decide (line 49): PROPOSAL(h, r, v, *) and 2f+1 PRECOMMIT(h, r, id(v)), any r."""
         for round_, value in sorted(self.log.decide_candidates):
+            if self.log.proposal_for(round_, value) is not None:
+                self._ask_validity(value)
             if self.log.proposal_for(round_, value) is not None and self._validity.get(value):
                 votes = sorted(self.log.votes_for(round_, PRECOMMIT, value),
                                key=lambda v: v.validator)

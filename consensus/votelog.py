@@ -31,8 +31,9 @@ round is forgotten (``_room_for`` says why that is safe), so a Byzantine
 validator cannot fill memory with far rounds and an honest one is never shut
 out (finding A3). A round keeps at most ``PROPOSALS_PER_ROUND_MAX`` proposals
 plus the two a quorum may back (``_make_room``, finding B4). Proposals at or
-below the current round are evicted only when no vote names their value, so
-the conflicting votes they admit stay bounded by the proposals kept.
+below the current round are evicted only when no vote names their value, and
+only ``PROPOSALS_PER_ROUND_MAX`` times per round, so the proposals a round
+ever logs, and the conflicting votes they admit, stay bounded.
 
 The log checks no signatures and no membership: the engine does that first.
 """
@@ -76,6 +77,7 @@ class VoteLog:
         self._senders: dict[int, set[str]] = {}
         self._rounds_of: dict[str, set[int]] = {}
         self._reported: set[tuple[str, int, str]] = set()
+        self._replaced: dict[int, int] = {}       # round -> unvoted proposals forgotten
         self.decide_candidates: set[tuple[int, str]] = set()
         self.skip_rounds: set[int] = set()
 
@@ -193,18 +195,23 @@ class VoteLog:
                 self._drop_vote(v)
         for kind in ("proposal", PREVOTE, PRECOMMIT):
             self._reported.discard((validator, round_, kind))
+        if round_ not in self._proposals:
+            self._replaced.pop(round_, None)
 
     def _make_room(self, p: Proposal) -> bool:
         """At ``PROPOSALS_PER_ROUND_MAX``: room for ``p`` if a proposal can go, or a quorum backs it.
 
         A proposal whose value no logged vote names (in any round) is
-        forgotten first: nothing has used it, and no conflicting vote was
-        counted for it (B4). Otherwise ``p`` is logged only if 2f+1 prevotes or
+        forgotten first, at most ``PROPOSALS_PER_ROUND_MAX`` times per round:
+        nothing has used it, and no conflicting vote was counted for it (B4).
+        Otherwise ``p`` is logged only if 2f+1 prevotes or
         precommits of its round name its value: R-lock and R-decide need it.
         """
         by_value = self._proposals[p.round]
         idle = next((q for q in by_value.values() if not self._named[q.block_hash]), None)
-        if idle is not None:
+        # A budget per round: each logged proposal may cost the node a validation.
+        if idle is not None and self._replaced.get(p.round, 0) < PROPOSALS_PER_ROUND_MAX:
+            self._replaced[p.round] = self._replaced.get(p.round, 0) + 1
             self._drop_proposal(idle)
             return True
         backed = any(self.count(p.round, t, p.block_hash) >= self.quorum

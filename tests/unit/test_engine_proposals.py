@@ -59,6 +59,8 @@ def test_proposals_of_a_round_stay_bounded() -> None:
     d = replica(valid={})
     d.feed(*(proposal(0, block(f"spam{i}")) for i in range(50)))
     assert len(d.replica.log.proposals_in(0)) == PROPOSALS_PER_ROUND_MAX
+    asked = [h for r in d.readies for h in r.validate]     # each may cost a block validation
+    assert len(asked) == 2 * PROPOSALS_PER_ROUND_MAX
 
 
 def test_rebroadcast_relays_the_proposal_our_votes_name() -> None:

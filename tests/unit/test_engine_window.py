@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from consensus.messages import PRECOMMIT, PREVOTE, Proposal, Vote
 from consensus.votelog import FUTURE_FULL, FUTURE_ROUNDS_MAX, VoteLog
-from tests.unit.consensus_fixtures import KEYS, A, precommit, prevote, proposal, replica
+from tests.unit.consensus_fixtures import KEYS, A, block, precommit, prevote, proposal, replica
 from tests.unit.engine_schedule import Schedule
 
 AT, BE, CZ, DE = range(4)
@@ -102,3 +102,14 @@ def test_window_eviction_drops_future_proposals_and_their_eligibility() -> None:
     assert [r for r in rounds if log.proposal_for(r, A)] == list(rounds[-FUTURE_ROUNDS_MAX:])
     d.feed(prevote(CZ, 0, None), prevote(CZ, 0, A))
     assert log.count(0, PREVOTE, A) == 0 and log.count(0, PREVOTE, None) == 1
+
+
+def test_a_proposer_running_ahead_costs_no_validation_until_its_round() -> None:
+    """Put a limit on everything: future proposals churn through the window, so the node is
+    asked valid(v) only for a round the replica reaches (or a value 2f+1 precommitted)."""
+    d = replica(valid={})
+    d.feed(*(proposal(r, block(f"ahead{r}")) for r in range(2, 400, 4)))   # DE's rounds
+    assert [h for r in d.readies for h in r.validate] == []
+    d.feed(*(prevote(i, 398, None) for i in (1, 2)))                        # R-skip to 398
+    assert d.replica.round == 398
+    assert [h for r in d.readies for h in r.validate] == [block("ahead398")]
