@@ -44,17 +44,12 @@ node built itself (``propose``) is valid by construction.
 Gossip. The paper assumes every message a correct process received reaches
 all correct processes. ``rebroadcast`` (called periodically by the node)
 re-sends our own messages, the justification of our round and the polka
-behind our valid value (the simulator found liveness failures without each
-of these, docs/CONSENSUS.md), and the proposal our votes name, which a
-replica may have been unable to log when it came. The engine forgets a
-height once it moves on, so it cannot help a replica left at an old height.
-Such a replica catches up by *pulling*: the node polls its peers' heights
-and fetches committed blocks with their certificates (block sync,
-node/sync.py), also when ``Ready.behind`` reports f+1 validators above us;
-the real node applies such a block directly, while ``adopt_commit`` decides a
-certified block for the current height. Nothing pushes committed blocks to
-stragglers in the real node; only the simulator's node does
-(``SimNode.push_catchup``).
+behind our valid value (the simulator found liveness failures without each,
+docs/CONSENSUS.md), and the proposal our votes name. A replica left at an
+old height is not helped by the engine, which forgets a height once it moves
+on, and the real node pushes nothing to it: it *pulls* by block sync
+(node/sync.py polls peers' heights, also on ``Ready.behind``) and applies
+certified blocks. Only the simulator's node pushes (``SimNode.push_catchup``).
 
 Deviations (liveness only): every replica, the proposer included, schedules
 OnTimeoutPropose at StartRound, so a node that never builds a block cannot
@@ -99,10 +94,10 @@ class Replica:
         self.height = 0           # no height entered yet
         self.decision: str | None = None
         self._out = Outbox()
-        self._handed_key: tuple[object, ...] | None = None   # of the last Ready.persist
         # Bound by name so a subclass (the simulator's negative control) can override a rule.
         self._rules = tuple(getattr(self, name) for name in _RULES)
         self._reset_height(0, ())
+        self._handed_key = self._persist_key()   # of the last Ready.persist (none at height 0)
 
     def _reset_height(self, height: int, validators: Sequence[Validator]) -> None:
         self.height = height
