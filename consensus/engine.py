@@ -19,7 +19,10 @@ messages and, because signing always looks up the slot first
 (h, r, type) nor a different proposal for (h, r) -- the property that makes a
 crash indistinguishable from a slow network (TENDERMINT.md "Persist before
 send"). If the node crashed after persisting but before sending, the restored
-replica simply sends the same messages again.
+replica simply sends the same messages again. ``persist`` is set whenever the
+state differs from the one the previous ``Ready`` handed over, so a call that
+raised after signing leaves its vote to the next ``Ready``, ahead of any
+re-send of it.
 
 Rules. After every input the engine re-evaluates the rules against the
 per-height ``VoteLog`` until none fires (``_RULES``; each rule is a method
@@ -41,9 +44,12 @@ node built itself (``propose``) is valid by construction.
 Gossip. The paper assumes every message a correct process received reaches
 all correct processes. ``rebroadcast`` (called periodically by the node)
 re-sends our own messages, the justification of our round and the polka
-behind our valid value; the node additionally pushes committed blocks with
-their certificates to peers it hears from at an old height. The simulator
-found liveness failures without each of these (docs/CONSENSUS.md).
+behind our valid value (the simulator found liveness failures without each,
+docs/CONSENSUS.md), and the proposal our votes name. A replica left at an
+old height is not helped by the engine, which forgets a height once it moves
+on, and the real node pushes nothing to it: it *pulls* by block sync
+(node/sync.py polls peers' heights, also on ``Ready.behind``) and applies
+certified blocks. Only the simulator's node pushes (``SimNode.push_catchup``).
 
 Deviations (liveness only): every replica, the proposer included, schedules
 OnTimeoutPropose at StartRound, so a node that never builds a block cannot
@@ -91,6 +97,7 @@ class Replica:
         # Bound by name so a subclass (the simulator's negative control) can override a rule.
         self._rules = tuple(getattr(self, name) for name in _RULES)
         self._reset_height(0, ())
+        self._handed_key = self._persist_key()   # of the last Ready.persist (none at height 0)
 
     def _reset_height(self, height: int, validators: Sequence[Validator]) -> None:
         self.height = height
@@ -144,7 +151,9 @@ class Replica:
         after message loss (the simulator found both cases), so this sends:
 
         * our own proposal and votes of the current round (and of the round
-          we decided in, while waiting for ``enter_height``);
+          we decided in, while waiting for ``enter_height``), and the
+          proposal those votes name: a replica that could not log it on
+          arrival needs it for R-lock and R-decide;
         * the justification of our round: the 2f+1 precommits of round - 1
           (R-precommit-any, or R-skip for replicas further behind), or else
           the f+1 messages of this round that made us skip (R-skip);
@@ -161,12 +170,17 @@ class Replica:
     # -- call plumbing ------------------------------------------------------------
 
     def _run(self, handler: Callable[..., None], *args: object) -> Ready:
-        before = self._persist_key()
         self._out = Outbox()
         handler(*args)
         self._progress()
-        persist = self.persisted_state() if self._persist_key() != before else None
-        return self._out.ready(persist)
+        # Compared with what the last Ready handed over, not with the state at the start
+        # of this call: a handler that raised after ``_sign_vote`` returned no Ready, so
+        # its vote must ride with the next one, before any send (rebroadcast) of it (B3).
+        key = self._persist_key()
+        if key == self._handed_key:
+            return self._out.ready(None)
+        self._handed_key = key
+        return self._out.ready(self.persisted_state())
 
     def _persist_key(self) -> tuple[object, ...]:
         return (self.height, self.round, self.step, self.locked_value, self.locked_round,
@@ -259,7 +273,10 @@ class Replica:
                 self.rejections["wrong_proposer"] += 1
                 return
             result, evidence = self.log.add_proposal(msg, self.round)
-            if self.log.proposal_for(msg.round, msg.block_hash) == msg:
+            # A proposal above our round may yet be evicted (consensus.votelog), so it is
+            # validated only once we reach its round or it could be decided: a proposer
+            # running ahead must not make the node validate block after block.
+            if msg.round <= self.round and self.log.proposal_for(msg.round, msg.block_hash) == msg:
                 self._ask_validity(msg.block_hash)
         else:
             result, evidence = self.log.add_vote(msg, self.round)
@@ -305,6 +322,12 @@ class Replica:
         rounds = {self.round, self._decided_round}
         send.extend(p for r, p in self.own_proposals.items() if r in rounds)
         send.extend(v for (r, _), v in self.own_votes.items() if r in rounds)
+        # The proposal our own votes name: a replica that could not log it when it came
+        # (the per-round limit, B4) logs it now that a quorum's votes back it.
+        named = dict.fromkeys(self.log.proposal_for(r, v.block_hash)
+                              for (r, _), v in self.own_votes.items()
+                              if r in rounds and v.block_hash is not None)
+        send.extend(p for p in named if p is not None and p.signer != self.me)
         if self.round > 0 and self.decision is None:
             previous = self.log.votes_in(self.round - 1, PRECOMMIT)
             if len({v.validator for v in previous}) >= self.quorum:
@@ -332,6 +355,8 @@ class Replica:
     def _start_round(self, round_: int) -> None:
         """StartRound(r) (lines 11-21)."""
         self.round, self.step = round_, Step.PROPOSE
+        for p in self.log.proposals_in(round_):
+            self._ask_validity(p.block_hash)
         if self.proposer(round_) == self.me:
             existing = self.own_proposals.get(round_)
             if existing is not None:
@@ -385,6 +410,8 @@ class Replica:
     def _rule_decide(self) -> bool:
         """R-decide (line 49): PROPOSAL(h, r, v, *) and 2f+1 PRECOMMIT(h, r, id(v)), any r."""
         for round_, value in sorted(self.log.decide_candidates):
+            if self.log.proposal_for(round_, value) is not None:
+                self._ask_validity(value)
             if self.log.proposal_for(round_, value) is not None and self._validity.get(value):
                 votes = sorted(self.log.votes_for(round_, PRECOMMIT, value),
                                key=lambda v: v.validator)

@@ -29,6 +29,10 @@ size) with ``Application.validate_block``, then committed. Finally every key
 of the scratch store must equal the key on disk, and vice versa, except the
 node-local consensus WAL: so a lost or extra index entry, locator or Merkle
 node is reported as well as a bad block.
+
+``restore`` installs a verified backup but never its consensus WAL as live
+state: the node may have signed past the backup, so the restored store gets
+a signing hold instead (node/signing_hold.py, finding B5).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from ledger.errors import ComityError, StoreError
 from ledger.kv import KV, Batch, LevelDBKV, MemoryKV
 from ledger.records import parse_envelope
 from ledger.store import Store
+from node import signing_hold as hold
 from node.application import Application, Block
 from node.genesis import Genesis
 from node.rules import build_registry
@@ -301,24 +306,26 @@ def verify_backup(backup: Path, genesis: Genesis) -> tuple[dict[str, Any], list[
         return manifest, check_store(store, genesis)
 
 
-def restore(backup: Path, data_dir: Path, genesis: Genesis, *, force: bool) -> dict[str, Any]:
+def restore(backup: Path, data_dir: Path, genesis: Genesis, *, force: bool,
+            signed_through: int | None = None) -> dict[str, Any]:
     """Verify ``backup``, then install it as ``data_dir/ledger`` (the node must be stopped).
 
     With ``force`` an existing store is kept aside as ``ledger.before-restore-<time>``,
-    never deleted: restoring the wrong backup must be undoable.
+    never deleted: restoring the wrong backup must be undoable. The restored store
+    gets a signing hold and no live consensus WAL (node/signing_hold.py): the key
+    may have signed past the backup. ``signed_through`` is the operator's bound on
+    the heights it signed at; the returned manifest says which hold was placed.
     """
     manifest, problems = verify_backup(backup, genesis)
     if problems:
         raise BackupError("backup failed verification: " + "; ".join(problems[:5]))
     target = data_dir / "ledger"
+    replaced: int | None = None
     if target.exists() and any(target.iterdir()):
         if not force:
             raise BackupError(f"{target} holds a store; stop the node and pass --force "
                               "to replace it (the old one is kept aside)")
-        try:  # fails while a node holds the lock: never swap a store under a live node
-            Store.open_leveldb(target).close()
-        except StoreError as exc:
-            raise BackupError(f"{target} is in use or unreadable: {exc}") from exc
+        replaced = _signed_through_of(target)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         target.rename(data_dir / f"ledger.before-restore-{stamp}")
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -331,4 +338,34 @@ def restore(backup: Path, data_dir: Path, genesis: Genesis, *, force: bool) -> d
         if store.height != manifest["height"]:
             raise BackupError(f"restored store is at height {store.height}, "
                               f"expected {manifest['height']}")
-    return manifest
+        bound = _hold_bound(store, replaced, signed_through)
+        store.kv.write(hold.hold_batch(store, bound, store.height), sync=True)
+    return {**manifest, "signed_through": bound}
+
+
+def _signed_through_of(target: Path) -> int | None:
+    """The highest height the store at ``target`` may have signed at (None: unknown)."""
+    try:  # fails while a node holds the lock: never swap a store under a live node
+        with Store.open_leveldb(target) as old:
+            height, raw = old.height, old.get_state(hold.WAL_NAME)
+    except StoreError as exc:
+        raise BackupError(f"{target} is in use or unreadable: {exc}") from exc
+    if raw is None:
+        return height + 1
+    wal = hold.wal_height(raw)
+    return None if wal is None else max(height + 1, wal)
+
+
+def _hold_bound(store: Store, replaced: int | None, operator: int | None) -> int | None:
+    """Signed-through height for the hold: what the replaced store or the operator knows.
+
+    Without either, nobody knows how far the key got after the backup: None, an
+    open-ended hold the operator releases after checking.
+    """
+    if replaced is None and operator is None:
+        return None
+    known = [store.height + 1, *(h for h in (replaced, operator) if h is not None)]
+    restored_wal = hold.wal_height(store.get_state(hold.WAL_NAME))
+    if restored_wal is not None:
+        known.append(restored_wal)
+    return max(known)

@@ -137,20 +137,62 @@ def db_backup(config_path: Path, out: Path, token: str | None, offline: bool) ->
 @db.command("restore")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
 @click.option("--from", "source", type=click.Path(exists=True, file_okay=False,
-                                                  path_type=Path), required=True)
+                                                  path_type=Path), default=None,
+              help="the backup directory to install")
 @click.option("--force", is_flag=True, help="replace an existing store (kept aside)")
-def db_restore(config_path: Path, source: Path, force: bool) -> None:
+@click.option("--signed-through", "signed_through", type=click.IntRange(min=0), default=None,
+              help="the highest height this node's key may have signed at (the height "
+              "its peers are working on); needed when the old store is gone")
+@click.option("--release-hold", "release_hold", is_flag=True,
+              help="on its own: let the node sign again after a restore (check first: "
+              "docs/OPERATIONS.md section 6)")
+def db_restore(config_path: Path, source: Path | None, force: bool,
+               signed_through: int | None, release_hold: bool) -> None:
     """Verify a backup, then install it as the node's store (node stopped)."""
     from node.backup import restore
     config = _config(config_path)
+    if release_hold:
+        if source is not None or force or signed_through is not None:
+            _fail("--release-hold is used on its own, with the node stopped")
+        _release_hold(config)
+        return
+    if source is None:
+        _fail("--from is required (or --release-hold)")
+        return
     try:
         manifest = restore(source, config.data_dir, load_genesis(config.genesis_path),
-                           force=force)
+                           force=force, signed_through=signed_through)
     except (ComityError, OSError) as exc:
         _fail(str(exc))
         return
     click.echo(f"restored {config.state} to height {manifest['height']}; start the node: "
                "it block-syncs the rest of the chain from its peers")
+    through = manifest["signed_through"]
+    if through is None:
+        click.echo("signing hold: the node signs nothing until released (nothing says how "
+                   "far its key got after the backup); see docs/OPERATIONS.md section 6")
+    else:
+        click.echo(f"signing hold: the node signs nothing at heights up to {through}; it "
+                   "block-syncs them first")
+
+
+def _release_hold(config: NodeConfig) -> None:
+    from ledger.store import Store
+    from node.signing_hold import release
+    path = config.data_dir / "ledger"
+    if not path.is_dir():
+        _fail(f"no store at {path}")
+    try:
+        with Store.open_leveldb(path) as store:
+            hold = release(store)
+    except ComityError as exc:
+        _fail(f"cannot open {path} (stop the node first): {exc}")
+        return
+    if hold is None:
+        click.echo("no signing hold on this store")
+    else:
+        click.echo(f"signing hold released (it held heights up to "
+                   f"{'any' if hold.signed_through is None else hold.signed_through})")
 
 
 @db.command("check")
