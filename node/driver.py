@@ -72,6 +72,7 @@ from ledger.keys import SigningKey
 from ledger.records import parse_time
 from node.application import Application, Block
 from node.mempool import Mempool
+from node.signing_hold import may_sign
 
 log = logging.getLogger("comity.driver")
 
@@ -384,6 +385,8 @@ class Driver:
             return
         if self.decided_elsewhere(next_height):
             return  # a verified certificate for this height exists: block sync, don't vote
+        if not may_sign(self.app.store, next_height):
+            return  # restored from a backup: this key may have signed here (node/signing_hold.py)
         validators = self.app.state.validators(next_height)
         if all(v.pubkey != self.key.public_hex for v in validators):
             return  # not a validator here (not yet admitted, removed, re-keyed): block sync
