@@ -16,6 +16,15 @@ schedule (process timing still varies). Fault classes:
   slow          latency 40-150 ms plus jitter on every link
   lossy         5-20 % of chunks "lost" (one retransmission timeout each)
 
+With ``--byzantine``, the last state (VN for 4 nodes) runs the real node
+binary under ``--byzantine`` (node/byzantine.py), rotating through
+``BYZANTINE_GROUPS`` each time it restarts; the ``byzantine`` fault class
+restarts it with the next group. That node is the one fault n = 4 tolerates,
+so node faults (kill, pause, disk damage, isolation) then strike only it;
+slow and lossy links and 2/2 splits still strike everyone. Its conflicting
+votes and misbehaviour records naming it are expected; the honest three
+must agree, lose nothing, and keep committing.
+
 After each fault heals, every node must pass the height the majority had,
 within ``HEAL_TIMEOUT_S``; while a fault leaves a quorum connected, the
 majority's height must grow. A node whose disk lost fsynced writes may sign
@@ -40,14 +49,21 @@ from typing import Any
 
 import httpx
 
+from node.byzantine import ENV_FLAG
 from node.config import dump_config
 from tests.fault.checks import Verdict, check_stores
 from tests.fault.harness import FaultNet, Load
 from tests.fault.proxy import Links
 
-CLASSES = ("kill", "pause", "wal_corrupt", "log_truncate", "isolate", "split", "slow", "lossy")
+CLASSES = ("kill", "pause", "wal_corrupt", "log_truncate", "isolate", "split", "slow", "lossy",
+           "byzantine")
+#: Behaviour groups a Byzantine node rotates through (node/byzantine.py).
+BYZANTINE_GROUPS = ("dup-records", "conflicting-envelopes,flood-gossip", "equivocate",
+                    "junk-blocks,flood-inbox", "withhold-blocks", "lying-heights", "replay",
+                    "equivocate,junk-blocks,lying-heights,replay")
+NODE_FAULTS = {"kill", "pause", "wal_corrupt", "log_truncate", "isolate", "byzantine"}
 HEAL_TIMEOUT_S = 60
-QUORUM_FAULTS = {"kill", "pause", "isolate", "slow", "lossy"}
+QUORUM_FAULTS = {"kill", "pause", "isolate", "slow", "lossy", "byzantine"}
 
 
 @dataclass
@@ -62,18 +78,24 @@ class Summary:
     unconfirmed: int = 0
     allowed_faulty: set[str] = field(default_factory=set)
     link_connections_max: int = 0
+    byzantine: str | None = None
+    behaviours: list[str] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
         found = list(self.stalls)
         if self.verdict is not None:
             found += self.verdict.problems(self.allowed_faulty)
+        if self.byzantine is not None:   # a Byzantine node's own double votes are its fault
+            found = [p for p in found if not p.startswith(f"{self.byzantine} signed ")]
         return found
 
     def line(self) -> str:
         v = self.verdict or Verdict()
         faults = " ".join(f"{c}={self.faults[c]}" for c in CLASSES if self.faults[c])
-        return (f"chaos seed={self.seed} {self.seconds:.0f}s | faults {sum(self.faults.values())}"
+        byzantine = f" | byzantine {self.byzantine}: {len(self.behaviours)} groups" \
+            if self.byzantine else ""
+        return (f"chaos seed={self.seed} {self.seconds:.0f}s{byzantine} | faults {sum(self.faults.values())}"
                 f" ({faults}) | records committed {self.committed} (unconfirmed "
                 f"{self.unconfirmed}, on chain {v.committed_on_chain}) | records lost "
                 f"{len(v.lost)} | divergences {len(v.divergences)} | conflicting votes "
@@ -84,9 +106,11 @@ class Summary:
 class Campaign:
     def __init__(self, root: Path, seed: int, *, classes: tuple[str, ...] = CLASSES,
                  hold_s: tuple[float, float] = (2.0, 6.0), gap_s: tuple[float, float] = (1, 4),
-                 log: Any = print) -> None:
+                 log: Any = print, byzantine: bool = False) -> None:
         self.rng = random.Random(seed)
         self.net = FaultNet(root)
+        if not byzantine:
+            classes = tuple(c for c in classes if c != "byzantine")
         self.links = Links({r["state"]: int(r["p2p_url"].rsplit(":", 1)[1])
                             for r in self.net.rows}, seed)
         self._route_through_links()
@@ -95,6 +119,20 @@ class Campaign:
         self.summary = Summary(seed)
         self.load = Load(self.net, seed)
         self.log = log
+        self.byzantine = self.net.states[-1] if byzantine else None
+        if self.byzantine is not None:
+            self.summary.byzantine = self.byzantine
+            self.summary.allowed_faulty.add(self.byzantine)
+            self.net.run_args[self.byzantine] = self._byzantine_args
+
+    def _byzantine_args(self) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The next behaviour group, each time the Byzantine node (re)starts."""
+        assert self.byzantine is not None
+        group = BYZANTINE_GROUPS[len(self.summary.behaviours) % len(BYZANTINE_GROUPS)]
+        self.summary.behaviours.append(group)
+        self.log(f"[{time.strftime('%H:%M:%S')}] {self.byzantine} runs Byzantine: {group}")
+        signer = self.net.root / self.byzantine / "investigator.key"
+        return ("--byzantine", group, "--byzantine-signer", str(signer)), {ENV_FLAG: "1"}
 
     def _route_through_links(self) -> None:
         for state in self.net.states:
@@ -127,6 +165,8 @@ class Campaign:
 
     def _inject(self, fault: str) -> None:
         victim = self.rng.choice(self.net.states)
+        if self.byzantine is not None and fault in NODE_FAULTS:
+            victim = self.byzantine   # the one fault n = 4 tolerates is already there
         hold = self.rng.uniform(*self.hold_s)
         before = self._top()
         self.log(f"[{time.strftime('%H:%M:%S')}] {fault} {victim} hold {hold:.1f}s "
@@ -149,6 +189,12 @@ class Campaign:
 
     def _others(self, victim: str) -> list[str]:
         return [s for s in self.net.states if s != victim]
+
+    def _fault_byzantine(self, victim: str, hold: float) -> None:
+        """Restart the Byzantine node with its next behaviour group."""
+        self.net.kill(victim, signal.SIGKILL)
+        self._start(victim)
+        self._hold("byzantine", victim, hold, self._others(victim))
 
     def _fault_kill(self, victim: str, hold: float) -> None:
         self.net.kill(victim)
@@ -294,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--dir", type=Path, default=None, help="default: a fresh temp dir")
     parser.add_argument("--classes", default=",".join(CLASSES))
+    parser.add_argument("--byzantine", action="store_true",
+                        help="the last node runs the real binary under --byzantine, rotating "
+                             "through every behaviour of node/byzantine.py")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     classes = tuple(c for c in args.classes.split(",") if c)
@@ -304,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.dir or Path(tempfile.mkdtemp(prefix="comity-chaos-"))
     print(f"chaos: seed {seed}, {args.minutes} min, dir {root}", flush=True)
     campaign = Campaign(root / "net", seed, classes=classes, hold_s=(2, 12),
-                        log=lambda m: print(m, flush=True))
+                        log=lambda m: print(m, flush=True), byzantine=args.byzantine)
     summary = campaign.run(args.minutes * 60, at_least_once=True)
     for problem in summary.problems[:50]:
         print("PROBLEM:", problem)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,14 @@ class FaultNet(ProcNet):
     def __init__(self, root: Path, nodes: int = 4, consensus: dict[str, Any] | None = None):
         super().__init__(root, nodes, consensus)
         self.paused: set[str] = set()
+        #: Extra ``comity run`` arguments and environment per state (a Byzantine node).
+        self.run_args: dict[str, Callable[[], tuple[tuple[str, ...], dict[str, str]]]] = {}
+
+    def start(self, *states: str, args: tuple[str, ...] = (),
+              env: dict[str, str] | None = None) -> None:
+        for state in states or tuple(self.states):
+            extra, extra_env = self.run_args[state]() if state in self.run_args else ((), {})
+            super().start(state, args=(*args, *extra), env={**(env or {}), **extra_env})
 
     def ledger_dir(self, state: str) -> Path:
         return self.root / state / "data" / "ledger"
@@ -57,10 +66,11 @@ class FaultNet(ProcNet):
     def try_start(self, state: str) -> tuple[bool, str]:
         """Start ``state``; (True, "") when it serves, (False, its last log) if it refused."""
         folder = self.root / state
+        args, env = self.run_args[state]() if state in self.run_args else ((), {})
         with (folder / "node.log").open("ab") as log:
             self.procs[state] = subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "run", "--config", str(folder / "node.toml")],
-                stdout=log, stderr=log)
+                [sys.executable, "-m", "node.cli", "run", "--config", str(folder / "node.toml"),
+                 *args], stdout=log, stderr=log, env={**os.environ, **env})
         try:
             self.wait_up(state, REFUSAL_WAIT_S)
         except AssertionError as exc:
@@ -164,7 +174,9 @@ class Load(threading.Thread):
                 self.stopping.wait(self.interval_s)
 
     def _live(self) -> list[str]:
-        return self.net.up()
+        """Nodes to submit to: the live ones, never a Byzantine one (it may drop its
+        clients' records, which is not the chain losing them)."""
+        return [s for s in self.net.up() if s not in self.net.run_args]
 
     def _submit(self, client: httpx.Client) -> None:
         live = self._live()
