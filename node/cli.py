@@ -186,12 +186,16 @@ def _listen(addr: str) -> dict[str, Any]:
 @main.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
 @click.option("--log-format", type=click.Choice(["json", "text"]), default=None)
-def run(config_path: Path, log_format: str | None) -> None:
+@click.option("--insecure", is_flag=True,
+              help="allow a P2P listener off loopback without mutual TLS (plaintext P2P)")
+def run(config_path: Path, log_format: str | None, insecure: bool) -> None:
     """Run one node in the foreground (SIGTERM or Ctrl-C stops it cleanly)."""
     from node.logs import setup_logging
     from node.serve import run as serve_run
+    from node.tls import check_p2p_exposure
     try:
         config = load_config(config_path)
+        check_p2p_exposure(config, insecure=insecure)
     except ConfigError as exc:
         fail(str(exc))
         return

@@ -113,7 +113,11 @@ async def _serve(node: Node, replay: ReplayCache, path: str, handler: Handler,
         check_request(claim, chain_id=node.app.chain_id, path=path,
                       own_key=node.key.public_hex, allowed=node.peer_keys(),
                       now_ms=now_ms(), replay=replay)
-        body = await _read_body(request, claim, node.config.limits.max_p2p_batch_bytes)
+        try:
+            body = await _read_body(request, claim, node.config.limits.max_p2p_batch_bytes)
+        except BaseException:   # the signed body never arrived intact: it did nothing
+            replay.forget(claim.sender, claim.nonce)
+            raise
         payload = open_payload(body)
     except WireRefusal as exc:
         node.metrics_peer_fault(exc.reason)

@@ -21,7 +21,8 @@ syntax, ``to`` is its own key, ``from`` is a validator of the next two heights,
 ``ts_ms`` is within ``MAX_TS_SKEW_MS`` of its clock, the (from, nonce) pair is
 not in its ``ReplayCache``, and the signature (which binds its own chain id and
 the route's path). Only then does it stream the body, hashing as it reads,
-up to its byte limit, and compare the hash with the signed one. A refusal is a
+up to its byte limit, and compare the hash with the signed one (a body that
+does not arrive intact releases the nonce again). A refusal is a
 ``WireRefusal`` carrying a fixed reason code (never text a peer chose).
 
 Every reply whose request had well-formed headers is signed by the server's
@@ -269,6 +270,13 @@ class ReplayCache:
     def is_replay(self, sender: str, nonce: str, ts_ms: int) -> bool:
         seen = self._by_sender.get(sender)
         return seen is not None and (ts_ms <= seen.floor_ms or nonce in seen.nonces)
+
+    def forget(self, sender: str, nonce: str) -> None:
+        """Release a nonce whose signed body never arrived intact (too large, altered
+        or cut off on the way): the request did nothing, and its sender may retry it."""
+        seen = self._by_sender.get(sender)
+        if seen is not None and seen.nonces.pop(nonce, None) is not None:
+            self._total -= 1
 
     def remember(self, sender: str, nonce: str, ts_ms: int, now_ms: int) -> None:
         seen = self._by_sender.get(sender)
