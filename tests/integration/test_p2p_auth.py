@@ -16,9 +16,12 @@ import httpx
 import orjson
 import pytest
 
+from ledger.hashing import sha256_hex
 from ledger.keys import SigningKey
 from node.p2p import create_p2p_app
+from node.peers import now_ms
 from node.runtime import Node
+from node.wire import SignedRequest, reply_is_authentic, request_sign_bytes
 from tests.cluster import Cluster, Switch
 
 CHUNK = b" " * 65536
@@ -91,6 +94,61 @@ async def test_an_unauthenticated_body_is_refused_before_it_is_read(cluster: Clu
                                                      "/p2p/v1/batch", headers)
     assert call.status == 403 and call.json()["error"]["code"] == "peer_fault"
     assert call.read <= PREAUTH_READ_MAX
+
+
+def _signed_headers(cluster: Cluster, body: bytes, path: str = "/p2p/v1/batch",
+                    sender: str = "FR") -> tuple[dict[str, str], SignedRequest]:
+    """Headers FR signs for ``body`` (of any size) to CN."""
+    key = cluster.member(sender).node
+    receiver = _cn(cluster).key.public_hex
+    ts, nonce, digest = now_ms(), secrets.token_hex(16), sha256_hex(body)
+    signature = key.sign(request_sign_bytes(cluster.chain_id, path, key.public_hex, receiver,
+                                            ts, nonce, digest)).hex()
+    claim = SignedRequest(key.public_hex, receiver, ts, nonce, digest, signature)
+    return claim.headers(), claim
+
+
+async def test_an_authenticated_body_is_read_only_up_to_the_limit(cluster: Cluster) -> None:
+    limit = _cn(cluster).config.limits.max_p2p_batch_bytes
+    total = limit + 16 * len(CHUNK)
+    big = CHUNK * (total // len(CHUNK))
+    headers, _ = _signed_headers(cluster, big)
+    app = create_p2p_app(_cn(cluster))
+    streamed = await Asgi(_chunks(total)).call(app, "/p2p/v1/batch", headers)
+    assert streamed.status == 403
+    assert streamed.json()["error"]["reason"] == "p2p_body_too_large"
+    assert streamed.read <= limit + len(CHUNK)
+    headers, _ = _signed_headers(cluster, big)
+    declared = await Asgi(_chunks(total)).call(app, "/p2p/v1/batch",
+                                               {**headers, "content-length": str(total)})
+    assert declared.json()["error"]["reason"] == "p2p_body_too_large" and declared.read == 0
+
+
+async def test_a_request_is_served_once(cluster: Cluster) -> None:
+    node = _cn(cluster)
+    app = create_p2p_app(node)
+    headers, claim = _signed_headers(cluster, b"{}", "/p2p/v1/status")
+    first = await Asgi(iter([b"{}"])).call(app, "/p2p/v1/status", headers)
+    assert first.status == 200 and first.json() == {"height": 0, "state": "CN"}
+    assert reply_is_authentic(node.key.public_hex, cluster.chain_id, "/p2p/v1/status", claim,
+                              200, first.body, first.headers)
+    again = await Asgi(iter([b"{}"])).call(app, "/p2p/v1/status", headers)
+    assert again.status == 403 and again.json()["error"]["reason"] == "p2p_replay"
+    assert reply_is_authentic(node.key.public_hex, cluster.chain_id, "/p2p/v1/status", claim,
+                              403, again.body, again.headers)   # refusals are signed too
+    for_status, _ = _signed_headers(cluster, b"{}", "/p2p/v1/status")
+    elsewhere = await Asgi(iter([b"{}"])).call(app, "/p2p/v1/batch", for_status)
+    assert elsewhere.json()["error"]["reason"] == "p2p_bad_signature"
+    assert node.peer_faults == {"p2p_replay": 1, "p2p_bad_signature": 1}
+
+
+async def test_a_body_altered_on_the_way_leaves_the_request_usable(cluster: Cluster) -> None:
+    app = create_p2p_app(_cn(cluster))
+    headers, _ = _signed_headers(cluster, b"{}", "/p2p/v1/status")
+    altered = await Asgi(iter([b"{ }"])).call(app, "/p2p/v1/status", headers)
+    assert altered.json()["error"]["reason"] == "p2p_body_mismatch"
+    genuine = await Asgi(iter([b"{}"])).call(app, "/p2p/v1/status", headers)
+    assert genuine.status == 200
 
 
 async def test_random_senders_do_not_grow_peer_faults(cluster: Cluster) -> None:
