@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -225,3 +226,15 @@ def test_senders_past_the_cap_are_dropped_least_recent_first() -> None:
         replay.remember(sender, "n", NOW, NOW)
     assert not replay.is_replay("a", "n", NOW) and replay.is_replay("d", "n", NOW)
     assert len(replay) == 3
+
+
+def test_the_protocol_doc_shows_the_exact_sign_bytes() -> None:
+    """docs/PROTOCOL.md §13's two examples are what the code signs."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md").read_text()
+    request = SignedRequest("aa" * 32, "bb" * 32, 1_760_000_000_000, "cc" * 16, "dd" * 32,
+                            "ee" * 64)
+    path = "/p2p/v1/status"
+    signed = request_sign_bytes("comity-devnet", path, request.sender, request.receiver,
+                                request.ts_ms, request.nonce, request.body_sha256)
+    reply = reply_sign_bytes("comity-devnet", path, request, "bb" * 32, 200, "11" * 32)
+    assert f"\n{signed.decode()}\n" in doc and f"\n{reply.decode()}\n" in doc
