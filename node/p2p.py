@@ -74,13 +74,13 @@ async def _read_body(request: Request, claim: SignedRequest, limit: int) -> byte
     bytes, and the one its sender signed."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise WireRefusal("p2p_body_too_large")
+        raise WireRefusal("wire_body_too_large")
     digest = hashlib.sha256()
     chunks, total = [], 0
     async for chunk in request.stream():
         total += len(chunk)
         if total > limit:
-            raise WireRefusal("p2p_body_too_large")
+            raise WireRefusal("wire_body_too_large")
         digest.update(chunk)
         chunks.append(chunk)
     check_body(claim, digest.hexdigest())

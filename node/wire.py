@@ -91,15 +91,15 @@ _TS_DIGITS_MAX = 16
 
 #: Fixed reason codes of a refused request (what ``node.peer_faults`` counts).
 REASONS = {
-    "p2p_bad_headers": "P2P request headers are missing or malformed",
-    "p2p_wrong_receiver": "P2P request is addressed to another node key",
-    "p2p_unknown_sender": "P2P sender is not a current validator",
-    "p2p_stale": "P2P request timestamp is too far from our clock",
-    "p2p_replay": "P2P request nonce was already used",
-    "p2p_bad_signature": "P2P request signature does not verify",
-    "p2p_body_too_large": "P2P request body is over the byte limit",
-    "p2p_body_mismatch": "P2P request body does not match its signed SHA-256",
-    "p2p_bad_body": "P2P request body is not a JSON object",
+    "wire_bad_headers": "P2P request headers are missing or malformed",
+    "wire_wrong_receiver": "P2P request is addressed to another node key",
+    "wire_unknown_sender": "P2P sender is not a current validator",
+    "wire_stale": "P2P request timestamp is too far from our clock",
+    "wire_replay": "P2P request nonce was already used",
+    "wire_bad_signature": "P2P request signature does not verify",
+    "wire_body_too_large": "P2P request body is over the byte limit",
+    "wire_body_mismatch": "P2P request body does not match its signed SHA-256",
+    "wire_bad_body": "P2P request body is not a JSON object",
 }
 
 
@@ -157,7 +157,7 @@ def parse_request_headers(headers: Mapping[str, str]) -> SignedRequest:
             and is_hex(digest, 32) and is_hex(signature, 64)
             and isinstance(ts, str) and 0 < len(ts) <= _TS_DIGITS_MAX
             and ts.isascii() and ts.isdigit()):
-        raise WireRefusal("p2p_bad_headers")
+        raise WireRefusal("wire_bad_headers")
     assert sender and receiver and nonce and digest and signature   # for the type checker
     return SignedRequest(sender, receiver, int(ts), nonce, digest, signature)
 
@@ -167,24 +167,24 @@ def check_request(request: SignedRequest, *, chain_id: str, path: str, own_key: 
     """Authenticate a request from its headers alone (cheapest checks first); on
     success its nonce is remembered, so the same request is refused next time."""
     if request.receiver != own_key:
-        raise WireRefusal("p2p_wrong_receiver")
+        raise WireRefusal("wire_wrong_receiver")
     if request.sender not in allowed:
-        raise WireRefusal("p2p_unknown_sender")
+        raise WireRefusal("wire_unknown_sender")
     if abs(request.ts_ms - now_ms) > MAX_TS_SKEW_MS:
-        raise WireRefusal("p2p_stale")
+        raise WireRefusal("wire_stale")
     if replay.is_replay(request.sender, request.nonce, request.ts_ms):
-        raise WireRefusal("p2p_replay")
+        raise WireRefusal("wire_replay")
     signed = request_sign_bytes(chain_id, path, request.sender, request.receiver,
                                 request.ts_ms, request.nonce, request.body_sha256)
     if not verify_hex(request.sender, signed, request.signature):
-        raise WireRefusal("p2p_bad_signature")
+        raise WireRefusal("wire_bad_signature")
     replay.remember(request.sender, request.nonce, request.ts_ms, now_ms)
 
 
 def check_body(request: SignedRequest, body_sha256: str) -> None:
     """The body read is the one the sender signed."""
     if body_sha256 != request.body_sha256:
-        raise WireRefusal("p2p_body_mismatch")
+        raise WireRefusal("wire_body_mismatch")
 
 
 def open_payload(body: bytes) -> dict[str, Any]:
@@ -192,9 +192,9 @@ def open_payload(body: bytes) -> dict[str, Any]:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise WireRefusal("p2p_bad_body") from exc
+        raise WireRefusal("wire_bad_body") from exc
     if not isinstance(payload, dict):
-        raise WireRefusal("p2p_bad_body")
+        raise WireRefusal("wire_bad_body")
     return payload
 
 

@@ -159,7 +159,7 @@ def test_unauthenticated_bodies_are_refused(byz: Byzantine) -> None:
     assert byz.post("CN", good_body, good_headers).status_code == 200
     replayed = byz.post("CN", good_body, good_headers)
     assert replayed.status_code == 403
-    assert replayed.json()["error"]["reason"] == "p2p_replay"
+    assert replayed.json()["error"]["reason"] == "wire_replay"
     _commits_still(byz)
 
 
@@ -190,7 +190,7 @@ def test_oversized_batches_are_refused_without_reading_them(byz: Byzantine) -> N
     unsigned = httpx.post(f"{byz.p2p['CN']}/p2p/v1/batch", content=chunks(),
                           headers={SIGNATURE_HEADER: "00" * 64}, timeout=30)
     assert unsigned.status_code == 403
-    assert unsigned.json()["error"]["reason"] == "p2p_bad_headers"
+    assert unsigned.json()["error"]["reason"] == "wire_bad_headers"
     big = b" " * (64 * 65536)
     _, signed = sign_request(byz.key, devnet.CHAIN_ID, "/p2p/v1/batch", byz.node_key("CN"),
                              {}, now_ms())
@@ -210,7 +210,7 @@ def test_replayed_batch_is_idempotent(byz: Byzantine) -> None:
     body, headers = byz.signed({"items": [{"record": envelope}]})
     assert byz.post("CN", body, headers).status_code == 200
     for _ in range(2):   # the same request again is refused; a fresh signature is not
-        assert byz.post("CN", body, headers).json()["error"]["reason"] == "p2p_replay"
+        assert byz.post("CN", body, headers).json()["error"]["reason"] == "wire_replay"
         assert byz.post("CN", *byz.signed({"items": [{"record": envelope}]})).status_code == 200
     record_id = _record_id(envelope)
     byz.net.wait_committed("TH", record_id, timeout_s=30)

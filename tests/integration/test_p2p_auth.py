@@ -116,12 +116,12 @@ async def test_an_authenticated_body_is_read_only_up_to_the_limit(cluster: Clust
     app = create_p2p_app(_cn(cluster))
     streamed = await Asgi(_chunks(total)).call(app, "/p2p/v1/batch", headers)
     assert streamed.status == 403
-    assert streamed.json()["error"]["reason"] == "p2p_body_too_large"
+    assert streamed.json()["error"]["reason"] == "wire_body_too_large"
     assert streamed.read <= limit + len(CHUNK)
     headers, _ = _signed_headers(cluster, big)
     declared = await Asgi(_chunks(total)).call(app, "/p2p/v1/batch",
                                                {**headers, "content-length": str(total)})
-    assert declared.json()["error"]["reason"] == "p2p_body_too_large" and declared.read == 0
+    assert declared.json()["error"]["reason"] == "wire_body_too_large" and declared.read == 0
 
 
 async def test_a_request_is_served_once(cluster: Cluster) -> None:
@@ -133,20 +133,20 @@ async def test_a_request_is_served_once(cluster: Cluster) -> None:
     assert reply_is_authentic(node.key.public_hex, cluster.chain_id, "/p2p/v1/status", claim,
                               200, first.body, first.headers)
     again = await Asgi(iter([b"{}"])).call(app, "/p2p/v1/status", headers)
-    assert again.status == 403 and again.json()["error"]["reason"] == "p2p_replay"
+    assert again.status == 403 and again.json()["error"]["reason"] == "wire_replay"
     assert reply_is_authentic(node.key.public_hex, cluster.chain_id, "/p2p/v1/status", claim,
                               403, again.body, again.headers)   # refusals are signed too
     for_status, _ = _signed_headers(cluster, b"{}", "/p2p/v1/status")
     elsewhere = await Asgi(iter([b"{}"])).call(app, "/p2p/v1/batch", for_status)
-    assert elsewhere.json()["error"]["reason"] == "p2p_bad_signature"
-    assert node.peer_faults == {"p2p_replay": 1, "p2p_bad_signature": 1}
+    assert elsewhere.json()["error"]["reason"] == "wire_bad_signature"
+    assert node.peer_faults == {"wire_replay": 1, "wire_bad_signature": 1}
 
 
 async def test_a_body_altered_on_the_way_leaves_the_request_usable(cluster: Cluster) -> None:
     app = create_p2p_app(_cn(cluster))
     headers, _ = _signed_headers(cluster, b"{}", "/p2p/v1/status")
     altered = await Asgi(iter([b"{ }"])).call(app, "/p2p/v1/status", headers)
-    assert altered.json()["error"]["reason"] == "p2p_body_mismatch"
+    assert altered.json()["error"]["reason"] == "wire_body_mismatch"
     genuine = await Asgi(iter([b"{}"])).call(app, "/p2p/v1/status", headers)
     assert genuine.status == 200
 

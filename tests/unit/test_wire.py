@@ -81,17 +81,17 @@ def _tamper(field: str, value: object) -> Callable[[SignedRequest], SignedReques
 
 
 REFUSALS: list[tuple[str, Callable[[SignedRequest], SignedRequest], dict[str, object], str]] = [
-    ("wrong receiver", _tamper("receiver", STRANGER.public_hex), {}, "p2p_wrong_receiver"),
-    ("non-validator sender", _tamper("sender", STRANGER.public_hex), {}, "p2p_unknown_sender"),
-    ("stale ts", _tamper("ts_ms", NOW - MAX_TS_SKEW_MS - 1), {}, "p2p_stale"),
-    ("future ts", _tamper("ts_ms", NOW + MAX_TS_SKEW_MS + 1), {}, "p2p_stale"),
-    ("ts changed after signing", _tamper("ts_ms", NOW + 1), {}, "p2p_bad_signature"),
-    ("nonce changed", _tamper("nonce", "00" * 16), {}, "p2p_bad_signature"),
-    ("body hash changed", _tamper("body_sha256", "00" * 32), {}, "p2p_bad_signature"),
+    ("wrong receiver", _tamper("receiver", STRANGER.public_hex), {}, "wire_wrong_receiver"),
+    ("non-validator sender", _tamper("sender", STRANGER.public_hex), {}, "wire_unknown_sender"),
+    ("stale ts", _tamper("ts_ms", NOW - MAX_TS_SKEW_MS - 1), {}, "wire_stale"),
+    ("future ts", _tamper("ts_ms", NOW + MAX_TS_SKEW_MS + 1), {}, "wire_stale"),
+    ("ts changed after signing", _tamper("ts_ms", NOW + 1), {}, "wire_bad_signature"),
+    ("nonce changed", _tamper("nonce", "00" * 16), {}, "wire_bad_signature"),
+    ("body hash changed", _tamper("body_sha256", "00" * 32), {}, "wire_bad_signature"),
     ("signature flipped", lambda r: replace(r, signature=("0" if r.signature[0] != "0" else "1")
-                                            + r.signature[1:]), {}, "p2p_bad_signature"),
-    ("wrong path", lambda r: r, {"path": "/p2p/v1/blocks"}, "p2p_bad_signature"),
-    ("wrong chain", lambda r: r, {"chain_id": "another-chain"}, "p2p_bad_signature"),
+                                            + r.signature[1:]), {}, "wire_bad_signature"),
+    ("wrong path", lambda r: r, {"path": "/p2p/v1/blocks"}, "wire_bad_signature"),
+    ("wrong chain", lambda r: r, {"chain_id": "another-chain"}, "wire_bad_signature"),
 ]
 
 
@@ -111,7 +111,7 @@ def test_a_replayed_request_is_refused() -> None:
     _check(request, replay)
     with pytest.raises(WireRefusal) as refused:
         _check(request, replay, now_ms=NOW + 1000)
-    assert refused.value.reason == "p2p_replay"
+    assert refused.value.reason == "wire_replay"
     _check(_signed(now_ms=NOW + 1000)[1], replay, now_ms=NOW + 1000)   # a new nonce is fine
 
 
@@ -119,14 +119,14 @@ def test_a_body_that_is_not_the_signed_one_is_refused() -> None:
     body, request = _signed()
     with pytest.raises(WireRefusal) as refused:
         check_body(request, sha256_hex(body + b" "))
-    assert refused.value.reason == "p2p_body_mismatch"
+    assert refused.value.reason == "wire_body_mismatch"
 
 
 @pytest.mark.parametrize("body", [b"[1,2]", b"not json", b"", b'"x"'])
 def test_a_body_must_be_a_json_object(body: bytes) -> None:
     with pytest.raises(WireRefusal) as refused:
         open_payload(body)
-    assert refused.value.reason == "p2p_bad_body"
+    assert refused.value.reason == "wire_bad_body"
 
 
 @pytest.mark.parametrize(("header", "value"), [
@@ -143,7 +143,7 @@ def test_malformed_headers_are_refused(header: str, value: str | None) -> None:
         headers[header] = value
     with pytest.raises(WireRefusal) as refused:
         parse_request_headers(headers)
-    assert refused.value.reason == "p2p_bad_headers"
+    assert refused.value.reason == "wire_bad_headers"
 
 
 def test_reasons_never_carry_peer_text() -> None:
