@@ -186,19 +186,23 @@ def _listen(addr: str) -> dict[str, Any]:
 @main.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
 @click.option("--log-format", type=click.Choice(["json", "text"]), default=None)
+@click.option("--insecure", is_flag=True,
+              help="allow a P2P listener off loopback without mutual TLS (plaintext P2P)")
 @click.option("--byzantine", default=None, hidden=True,
               help="fault campaigns only: comma-separated behaviours of node/byzantine.py "
                    "(also needs COMITY_BYZANTINE_TESTING=1)")
 @click.option("--byzantine-signer", type=click.Path(exists=True, path_type=Path), default=None,
               hidden=True, help="an enrolled key of this state, for the behaviours that sign")
-def run(config_path: Path, log_format: str | None, byzantine: str | None,
+def run(config_path: Path, log_format: str | None, insecure: bool, byzantine: str | None,
         byzantine_signer: Path | None) -> None:
     """Run one node in the foreground (SIGTERM or Ctrl-C stops it cleanly)."""
     from node.logs import setup_logging
     from node.serve import ByzantineOptions
     from node.serve import run as serve_run
+    from node.tls import check_p2p_exposure
     try:
         config = load_config(config_path)
+        check_p2p_exposure(config, insecure=insecure)
     except ConfigError as exc:
         fail(str(exc))
         return

@@ -2,7 +2,7 @@
 
 Each peer has one long-lived ``httpx.AsyncClient`` and one sender task. Items
 queued for a peer (consensus messages, gossiped envelopes, evidence) are sent
-in signed batches: the task waits for the first item, gathers more (gossip:
+in signed batches (node/wire.py): the task waits for the first item, gathers more (gossip:
 for up to ``gossip_flush_ms``; consensus: what is queued already) until the
 batch byte limit, and POSTs them together.
 A failed POST marks the peer down and backs off exponentially (capped), so a
@@ -11,6 +11,12 @@ and when that queue is full new items for that peer are dropped and counted.
 Dropping is safe: consensus messages are re-broadcast while a height is
 stuck, and a record that reaches no peer still reaches the chain in a block
 this node proposes.
+
+Each peer is known by the node key its node signs with (from chain state),
+and every reply must carry that key's signature over the reply and the
+request it answers: a reply that is unsigned, signed by another key or for
+another request is a transport error (``ReplyNotAuthentic``), so whoever
+answers at a peer's URL cannot put words, such as a height, in its mouth.
 """
 
 from __future__ import annotations
@@ -27,13 +33,17 @@ import httpx
 import orjson
 
 from ledger.keys import SigningKey
-from node.wire import sign_request
+from node.wire import reply_is_authentic, sign_request
 
 log = logging.getLogger("comity.peers")
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class ReplyNotAuthentic(httpx.TransportError):
+    """A peer's reply lacks a valid signature by the node key expected there."""
 
 
 @dataclass
@@ -71,6 +81,9 @@ class Peer:
 
     state: str
     url: str
+    #: The node key the peer's node signs with; requests are addressed to it and
+    #: replies must be signed by it. Updated when the chain rotates the key.
+    node_key: str
     client: httpx.AsyncClient
     queue: asyncio.Queue[Item]          # consensus lane
     gossip: asyncio.Queue[Item]         # record gossip lane
@@ -100,13 +113,14 @@ class PeerSet:
         self.on_height = on_height
         self.peers: dict[str, Peer] = {}
 
-    def add(self, state: str, url: str, transport: httpx.AsyncBaseTransport | None = None,
+    def add(self, state: str, url: str, node_key: str,
+            transport: httpx.AsyncBaseTransport | None = None,
             verify: Any = True, cert: Any = None) -> None:
         client = httpx.AsyncClient(base_url=url, transport=transport, timeout=self.timeout_s,
                                    verify=verify, cert=cert,
                                    limits=httpx.Limits(max_connections=4,
                                                        keepalive_expiry=PEER_KEEPALIVE_S))
-        self.peers[state] = Peer(state, url, client, asyncio.Queue(self.queue_max),
+        self.peers[state] = Peer(state, url, node_key, client, asyncio.Queue(self.queue_max),
                                  asyncio.Queue(self.queue_max))
 
     async def remove(self, state: str) -> None:
@@ -206,14 +220,17 @@ class PeerSet:
 
     async def request(self, peer: Peer, path: str, payload: dict[str, Any], *,
                       reading: asyncio.Event | None = None) -> dict[str, Any]:
-        """Signed POST to ``peer``; returns the JSON reply or raises httpx.HTTPError.
+        """Signed POST to ``peer``; returns the JSON reply or raises httpx.HTTPError
+        (``ReplyNotAuthentic`` if the reply is not signed by ``peer.node_key``).
 
         ``reading``, if given, is cleared from the reply's first byte to its
         last (and set again after): block sync pauses the driver only while a
         reply's body arrives, not while the peer prepares it.
         """
-        body, headers = sign_request(self.key, self.chain_id, payload, now_ms())
-        async with peer.client.stream("POST", path, content=body, headers=headers) as response:
+        body, signed = sign_request(self.key, self.chain_id, path, peer.node_key, payload,
+                                    now_ms())
+        async with peer.client.stream("POST", path, content=body,
+                                      headers=signed.headers()) as response:
             if reading is not None:
                 reading.clear()
             try:
@@ -222,6 +239,10 @@ class PeerSet:
                 if reading is not None:
                     reading.set()
         peer.stats.sent_bytes += len(body)
+        if not reply_is_authentic(peer.node_key, self.chain_id, path, signed,
+                                  response.status_code, response.content, response.headers):
+            raise ReplyNotAuthentic(f"{path} reply ({response.status_code}) is not signed by "
+                                    f"{peer.state}'s node key", request=response.request)
         if response.status_code != 200:
             raise httpx.HTTPStatusError(f"{path} answered {response.status_code}: "
                                         f"{response.text[:200]}", request=response.request,

@@ -54,6 +54,8 @@ VERIFY_CHUNK_MAX = 2048   # envelopes in one request to a verifier process
 VERIFY_INLINE_MAX = 4     # this few signatures are checked on the event loop itself
 SIGNATURE_CACHE_MIN = 65_536   # entries; at least twice the mempool (node/mempool.py)
 P2P_ITEM_SLACK_BYTES = 64 * 1024   # JSON framing of a proposal around its block
+#: Distinct reasons ``peer_faults`` counts; past that, new ones count as "other".
+PEER_FAULT_REASONS_MAX = 64
 
 
 def _verify_all(envelopes: Sequence[Envelope]) -> list[bool]:
@@ -130,7 +132,7 @@ class Node:
                              on_height=self._peer_height,
                              on_delivered=self._delivered)
         for state, url in self.peer_urls().items():
-            self.peers.add(state, url, self._transports.get(state),
+            self.peers.add(state, url, self._node_key_of(state), self._transports.get(state),
                            verify=self._peer_verify)
         self.mempool.share_with(len(self.peers.peers) + 1, self._member_states())
         self.driver = Driver(self.app, self.mempool, self.key, self.peers.broadcast,
@@ -360,8 +362,10 @@ class Node:
         for state, url in wanted.items():
             if state not in self.peers.peers:
                 log.info("member %s joins the validator set: adding peer %s", state, url)
-                self.peers.add(state, url, self._transports.get(state),
-                               verify=self._peer_verify)
+                self.peers.add(state, url, self._node_key_of(state),
+                               self._transports.get(state), verify=self._peer_verify)
+            else:   # a rotated node key: address and trust the new one from now on
+                self.peers.peers[state].node_key = self._node_key_of(state)
         self.peers.start()
         self.mempool.share_with(len(wanted) + 1, self._member_states())
         for state in [s for s in self.peers.peers if s not in wanted]:
@@ -390,6 +394,13 @@ class Node:
         except ClientError as exc:  # usually: another node's report is already in
             log.info("misbehaviour report by %s not submitted: %s", offender_state, exc)
 
+    def _node_key_of(self, state: str) -> str:
+        """The node key ``state``'s node signs with: its key in the next height's set,
+        else (a member just admitted) in the set after it."""
+        height = self.app.height
+        return next(v.pubkey for h in (height + 1, height + 2)
+                    for v in self.app.state.validators(h) if v.state == state)
+
     def peer_keys(self) -> set[str]:
         height = self.app.height + 1
         keys = {v.pubkey for v in self.app.state.validators(height)}
@@ -398,7 +409,12 @@ class Node:
         return keys
 
     def metrics_peer_fault(self, reason: str) -> None:
-        self.peer_faults[reason[:80]] += 1
+        """Count a peer fault. Callers pass fixed reason codes; the cap on distinct
+        keys bounds the counter even if some reason carries a peer's text."""
+        key = reason[:80]
+        if key not in self.peer_faults and len(self.peer_faults) >= PEER_FAULT_REASONS_MAX - 1:
+            key = "other"   # the last slot: the counter never holds more keys than the cap"
+        self.peer_faults[key] += 1
         log.debug("peer fault: %s", reason)
 
     def _peer_height(self, state: str, height: int) -> None:

@@ -14,6 +14,7 @@ import gc
 import logging
 import signal
 import sys
+from collections import Counter
 from collections.abc import Generator
 from typing import Any
 
@@ -24,7 +25,7 @@ from ledger.keys import SigningKey
 from node.config import NodeConfig
 from node.p2p import create_p2p_app
 from node.runtime import Node
-from node.tls import server_cert_reqs
+from node.tls import is_loopback, server_cert_reqs
 from node.verifier import ProcessVerifier
 
 #: Behaviours and signer of a Byzantine test node (``comity run --byzantine``).
@@ -46,6 +47,46 @@ class _Server(uvicorn.Server):
 #: closes first: a server closing a pooled connection just as the peer reuses it
 #: made block sync fail with ReadError.
 P2P_KEEPALIVE_S = 75
+
+#: Requests one client address may have in flight on the P2P listener. A peer's
+#: link opens at most 4 connections (node.peers.PeerSet.add), so this leaves room
+#: for a few peers behind one address; each in-flight request may buffer up to
+#: ``max_p2p_batch_bytes``, so it also bounds what one address can make us hold.
+P2P_IN_FLIGHT_PER_CLIENT_MAX = 16
+
+_BUSY = (b'{"error":{"code":"overloaded","message":"too many requests in flight from '
+         b'this address"}}')
+
+
+class PerClientLimit:
+    """ASGI wrapper: at most ``max_in_flight`` concurrent requests per client address,
+    the rest answered 503 at once (unsigned, so a peer counts it as a transport
+    error and backs off). Loopback clients are local processes and are not capped."""
+
+    def __init__(self, app: Any, max_in_flight: int) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.in_flight: Counter[str] = Counter()   # only addresses with a request open
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        client = scope.get("client")
+        host = str(client[0]) if scope["type"] == "http" and client else ""
+        if not host or is_loopback(host):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight[host] >= self.max_in_flight:
+            await send({"type": "http.response.start", "status": 503,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"retry-after", b"1")]})
+            await send({"type": "http.response.body", "body": _BUSY})
+            return
+        self.in_flight[host] += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight[host] -= 1
+            if self.in_flight[host] <= 0:
+                del self.in_flight[host]
 
 
 def _uvicorn_config(app: Any, host: str, port: int, tls: dict[str, Any] | None = None,
@@ -78,7 +119,9 @@ async def serve(config: NodeConfig, verifier: ProcessVerifier | None = None,
         attacker.install()
     servers = [_Server(_uvicorn_config(create_app(node), config.api.host, config.api.port,
                                        _tls_options(config, p2p=False))),
-               _Server(_uvicorn_config(create_p2p_app(node), config.p2p.host, config.p2p.port,
+               _Server(_uvicorn_config(PerClientLimit(create_p2p_app(node),
+                                                      P2P_IN_FLIGHT_PER_CLIENT_MAX),
+                                       config.p2p.host, config.p2p.port,
                                        _tls_options(config, p2p=True),
                                        keepalive_s=P2P_KEEPALIVE_S))]
     loop = asyncio.get_running_loop()

@@ -16,6 +16,11 @@ holds it can mint a certificate every node accepts. ``comity tls init``
 writes it 0600 next to the certificates; in a real consortium it stays
 offline with whoever runs admissions, and only ``ca.pem`` is distributed.
 
+A node refuses to start with a P2P listener reachable off its host and no
+mutual TLS (``check_p2p_exposure``), unless its operator says ``--insecure``:
+without TLS, whoever sits on the path reads sealed-case gossip, and the
+signed wire (node/wire.py) alone leaves the port open to anonymous load.
+
 Layout written by ``init_tls`` (the one ``[tls]`` in node configs points at):
 
     DIR/ca.pem  DIR/ca.key           the consortium CA (key 0600)
@@ -37,6 +42,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from node.config import ConfigError, NodeConfig
 
 CA_VALID_DAYS = 3650
 NODE_VALID_DAYS = 825        # the CA/Browser Forum's former leaf maximum; rotate yearly
@@ -169,3 +176,30 @@ def client_context(ca_path: Path, cert_path: Path, key_path: Path) -> ssl.SSLCon
 
 def server_cert_reqs(require_client_cert: bool) -> int:
     return int(ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_NONE)
+
+
+# --- start-up guard ----------------------------------------------------------------------
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and addresses in 127.0.0.0/8 or ::1 (not for 0.0.0.0 or ::)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False   # a host name may resolve to anything: treat it as exposed
+
+
+def check_p2p_exposure(config: NodeConfig, *, insecure: bool) -> None:
+    """Refuse a non-loopback P2P listener without mutual TLS, unless ``insecure``."""
+    tls = config.tls
+    if insecure or is_loopback(config.p2p.host) or (tls is not None and tls.require_client_cert):
+        return
+    what = "has no [tls] table" if tls is None else "sets tls.require_client_cert = false"
+    raise ConfigError(
+        f"the P2P listener {config.p2p.host}:{config.p2p.port} is reachable from other hosts "
+        f"but the config {what}, so peers would talk without mutual TLS. Configure mutual "
+        f"TLS: create a consortium CA and node certificates with `comity tls init`, then add "
+        f"[tls] with ca_path, cert_path and key_path (require_client_cert defaults to true; "
+        f"docs/OPERATIONS.md, \"Transport security\"); or listen on 127.0.0.1; or pass "
+        f"--insecure to `comity run` to accept plaintext P2P")

@@ -1,13 +1,44 @@
-"""The peer-to-peer wire: signed JSON requests between member nodes.
+"""The peer-to-peer wire: authenticated requests and replies between member nodes.
 
-Every P2P request is an HTTP POST whose body is a JSON object carrying
-``chain_id``, ``from`` (the sender's node key, hex) and ``ts_ms`` (sender's
-clock), signed as raw bytes by the sender's Ed25519 node key; the signature
-travels in the ``x-comity-signature`` header. The receiver refuses the request
-unless the body is within its size limit, the signature verifies, the sender
-is a validator of the current (or next) height, the chain id is its own, and
-``ts_ms`` is within ``MAX_TS_SKEW_MS`` of its clock (bounding replays; replayed
-consensus messages and records are idempotent anyway).
+Theory of operation
+-------------------
+Every P2P request is an HTTP POST whose body is a JSON object (the payload
+only). What authenticates it travels in headers, so a receiver can refuse a
+request before it reads one byte of the body:
+
+  x-comity-from         the sender's node key (64 lowercase hex)
+  x-comity-to           the receiver's node key, as the sender expects it
+  x-comity-ts           the sender's clock, milliseconds since the epoch (decimal)
+  x-comity-nonce        16 random bytes (32 lowercase hex), fresh for each request
+  x-comity-body-sha256  SHA-256 of the body (64 lowercase hex)
+  x-comity-signature    Ed25519 by the sender's node key (128 lowercase hex) over
+                        ``request_sign_bytes``: canonical JSON of
+                        {"domain": "comity-p2p-request-v1", "chain_id", "path",
+                         "from", "to", "ts_ms", "nonce", "body_sha256"}
+
+The receiver checks, in this order and before reading the body: the headers'
+syntax, ``to`` is its own key, ``from`` is a validator of the next two heights,
+``ts_ms`` is within ``MAX_TS_SKEW_MS`` of its clock, the (from, nonce) pair is
+not in its ``ReplayCache``, and the signature (which binds its own chain id and
+the route's path). Only then does it stream the body, hashing as it reads,
+up to its byte limit, and compare the hash with the signed one (a body that
+does not arrive intact releases the nonce again). A refusal is a
+``WireRefusal`` carrying a fixed reason code (never text a peer chose).
+
+Every reply whose request had well-formed headers is signed by the server's
+node key, errors included:
+
+  x-comity-from         the server's node key
+  x-comity-signature    Ed25519 over ``reply_sign_bytes``: canonical JSON of
+                        {"domain": "comity-p2p-reply-v1", "chain_id", "path",
+                         "nonce", "request_from", "request_sha256", "from",
+                         "status", "body_sha256"}
+
+binding the reply to the exact request (its nonce, sender and body hash), so
+a reply can neither be forged by whoever answers at a peer's URL nor be
+replayed as the answer to another request. The client checks the signature
+against the node key it expects at that peer (from chain state) and treats
+an unsigned or badly signed reply as a transport error.
 
 Paths (all POST, all signed):
 
@@ -28,47 +59,240 @@ Paths (all POST, all signed):
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import os
+from collections import OrderedDict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from ledger.canonical import canonical_bytes
 from ledger.errors import PeerFault
-from ledger.hashing import is_hex
+from ledger.hashing import is_hex, sha256_hex
 from ledger.keys import SigningKey, verify_hex
 
+REQUEST_DOMAIN = "comity-p2p-request-v1"
+REPLY_DOMAIN = "comity-p2p-reply-v1"
+
+FROM_HEADER = "x-comity-from"
+TO_HEADER = "x-comity-to"
+TS_HEADER = "x-comity-ts"
+NONCE_HEADER = "x-comity-nonce"
+BODY_HASH_HEADER = "x-comity-body-sha256"
 SIGNATURE_HEADER = "x-comity-signature"
-MAX_TS_SKEW_MS = 5 * 60 * 1000
+
+NONCE_BYTES = 16
+#: A request's clock may differ from ours by this much. The consortium already
+#: needs clocks within ``block_time_skew_ms`` (30 s by default) to accept blocks;
+#: the window also bounds how long a nonce must be remembered.
+MAX_TS_SKEW_MS = 60 * 1000
+_TS_DIGITS_MAX = 16
+
+#: Fixed reason codes of a refused request (what ``node.peer_faults`` counts).
+REASONS = {
+    "wire_bad_headers": "P2P request headers are missing or malformed",
+    "wire_wrong_receiver": "P2P request is addressed to another node key",
+    "wire_unknown_sender": "P2P sender is not a current validator",
+    "wire_stale": "P2P request timestamp is too far from our clock",
+    "wire_replay": "P2P request nonce was already used",
+    "wire_bad_signature": "P2P request signature does not verify",
+    "wire_body_too_large": "P2P request body is over the byte limit",
+    "wire_body_mismatch": "P2P request body does not match its signed SHA-256",
+    "wire_bad_body": "P2P request body is not a JSON object",
+}
 
 
-def sign_request(key: SigningKey, chain_id: str, payload: dict[str, Any],
-                 now_ms: int) -> tuple[bytes, dict[str, str]]:
-    """Serialise ``payload`` with the envelope fields and sign the bytes."""
-    body = orjson.dumps({**payload, "chain_id": chain_id, "from": key.public_hex,
-                         "ts_ms": now_ms})
-    headers = {SIGNATURE_HEADER: key.sign(body).hex(), "content-type": "application/json"}
-    return body, headers
+class WireRefusal(PeerFault):
+    """A P2P request refused by the wire checks; ``reason`` is a key of ``REASONS``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(REASONS[reason])
+        self.reason = reason
 
 
-def open_request(body: bytes, signature: str | None, *, chain_id: str,
-                 allowed: Collection[str], now_ms: int) -> tuple[str, dict[str, Any]]:
-    """Authenticate a signed P2P body; return (sender key, payload) or raise PeerFault."""
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """What a request's headers claim (checked by ``check_request``)."""
+
+    sender: str
+    receiver: str
+    ts_ms: int
+    nonce: str
+    body_sha256: str
+    signature: str
+
+    def headers(self) -> dict[str, str]:
+        return {FROM_HEADER: self.sender, TO_HEADER: self.receiver, TS_HEADER: str(self.ts_ms),
+                NONCE_HEADER: self.nonce, BODY_HASH_HEADER: self.body_sha256,
+                SIGNATURE_HEADER: self.signature, "content-type": "application/json"}
+
+
+def request_sign_bytes(chain_id: str, path: str, sender: str, receiver: str, ts_ms: int,
+                       nonce: str, body_sha256: str) -> bytes:
+    """The bytes a request's signature covers."""
+    return canonical_bytes({"domain": REQUEST_DOMAIN, "chain_id": chain_id, "path": path,
+                            "from": sender, "to": receiver, "ts_ms": ts_ms, "nonce": nonce,
+                            "body_sha256": body_sha256})
+
+
+def sign_request(key: SigningKey, chain_id: str, path: str, receiver: str,
+                 payload: dict[str, Any], now_ms: int,
+                 nonce: str | None = None) -> tuple[bytes, SignedRequest]:
+    """Serialise ``payload`` and sign a request for ``path`` at node key ``receiver``."""
+    body = orjson.dumps(payload)
+    nonce = nonce if nonce is not None else os.urandom(NONCE_BYTES).hex()
+    digest = sha256_hex(body)
+    signature = key.sign(request_sign_bytes(chain_id, path, key.public_hex, receiver, now_ms,
+                                            nonce, digest)).hex()
+    return body, SignedRequest(key.public_hex, receiver, now_ms, nonce, digest, signature)
+
+
+def parse_request_headers(headers: Mapping[str, str]) -> SignedRequest:
+    """The authentication headers of a request, syntax-checked, or WireRefusal."""
+    sender, receiver = headers.get(FROM_HEADER), headers.get(TO_HEADER)
+    ts, nonce = headers.get(TS_HEADER), headers.get(NONCE_HEADER)
+    digest, signature = headers.get(BODY_HASH_HEADER), headers.get(SIGNATURE_HEADER)
+    if not (is_hex(sender, 32) and is_hex(receiver, 32) and is_hex(nonce, NONCE_BYTES)
+            and is_hex(digest, 32) and is_hex(signature, 64)
+            and isinstance(ts, str) and 0 < len(ts) <= _TS_DIGITS_MAX
+            and ts.isascii() and ts.isdigit()):
+        raise WireRefusal("wire_bad_headers")
+    assert sender and receiver and nonce and digest and signature   # for the type checker
+    return SignedRequest(sender, receiver, int(ts), nonce, digest, signature)
+
+
+def check_request(request: SignedRequest, *, chain_id: str, path: str, own_key: str,
+                  allowed: Collection[str], now_ms: int, replay: ReplayCache) -> None:
+    """Authenticate a request from its headers alone (cheapest checks first); on
+    success its nonce is remembered, so the same request is refused next time."""
+    if request.receiver != own_key:
+        raise WireRefusal("wire_wrong_receiver")
+    if request.sender not in allowed:
+        raise WireRefusal("wire_unknown_sender")
+    if abs(request.ts_ms - now_ms) > MAX_TS_SKEW_MS:
+        raise WireRefusal("wire_stale")
+    if replay.is_replay(request.sender, request.nonce, request.ts_ms):
+        raise WireRefusal("wire_replay")
+    signed = request_sign_bytes(chain_id, path, request.sender, request.receiver,
+                                request.ts_ms, request.nonce, request.body_sha256)
+    if not verify_hex(request.sender, signed, request.signature):
+        raise WireRefusal("wire_bad_signature")
+    replay.remember(request.sender, request.nonce, request.ts_ms, now_ms)
+
+
+def check_body(request: SignedRequest, body_sha256: str) -> None:
+    """The body read is the one the sender signed."""
+    if body_sha256 != request.body_sha256:
+        raise WireRefusal("wire_body_mismatch")
+
+
+def open_payload(body: bytes) -> dict[str, Any]:
+    """An authenticated body's JSON object (the payload)."""
     try:
-        obj = orjson.loads(body)
+        payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise PeerFault(f"P2P body is not JSON: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise PeerFault("P2P body must be a JSON object")
-    sender = obj.get("from")
-    if not isinstance(sender, str) or not is_hex(sender, 32):
-        raise PeerFault("P2P body has no valid 'from' node key")
-    if sender not in allowed:
-        raise PeerFault(f"P2P sender {sender[:16]}… is not a current validator")
-    if signature is None or not verify_hex(sender, body, signature):
-        raise PeerFault("P2P body signature does not verify")
-    if obj.get("chain_id") != chain_id:
-        raise PeerFault(f"P2P body is for chain {obj.get('chain_id')!r}, not {chain_id!r}")
-    ts_ms = obj.get("ts_ms")
-    if type(ts_ms) is not int or abs(ts_ms - now_ms) > MAX_TS_SKEW_MS:
-        raise PeerFault("P2P body timestamp is missing or too far from our clock")
-    return sender, obj
+        raise WireRefusal("wire_bad_body") from exc
+    if not isinstance(payload, dict):
+        raise WireRefusal("wire_bad_body")
+    return payload
+
+
+# --- replies ------------------------------------------------------------------------------
+
+def reply_sign_bytes(chain_id: str, path: str, request: SignedRequest, server: str,
+                     status: int, body_sha256: str) -> bytes:
+    """The bytes a reply's signature covers: the reply, bound to its exact request."""
+    return canonical_bytes({"domain": REPLY_DOMAIN, "chain_id": chain_id, "path": path,
+                            "nonce": request.nonce, "request_from": request.sender,
+                            "request_sha256": request.body_sha256, "from": server,
+                            "status": status, "body_sha256": body_sha256})
+
+
+def sign_reply(key: SigningKey, chain_id: str, path: str, request: SignedRequest,
+               status: int, body: bytes) -> dict[str, str]:
+    """The headers that authenticate a reply (``body`` with HTTP ``status``)."""
+    signed = reply_sign_bytes(chain_id, path, request, key.public_hex, status,
+                              sha256_hex(body))
+    return {FROM_HEADER: key.public_hex, SIGNATURE_HEADER: key.sign(signed).hex()}
+
+
+def reply_is_authentic(server: str, chain_id: str, path: str, request: SignedRequest,
+                       status: int, body: bytes, headers: Mapping[str, str]) -> bool:
+    """True if the reply was signed by node key ``server`` for ``request``."""
+    signature = headers.get(SIGNATURE_HEADER)
+    if headers.get(FROM_HEADER) != server or not is_hex(signature, 64):
+        return False
+    assert signature is not None
+    signed = reply_sign_bytes(chain_id, path, request, server, status, sha256_hex(body))
+    return verify_hex(server, signed, signature)
+
+
+# --- replay cache -------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Seen:
+    nonces: OrderedDict[str, int] = field(default_factory=OrderedDict)  # nonce -> ts_ms
+    #: Requests at or below this timestamp are refused: nonces up to it were forgotten.
+    floor_ms: int = -1
+
+    def forget_oldest(self) -> None:
+        _, ts_ms = self.nonces.popitem(last=False)
+        self.floor_ms = max(self.floor_ms, ts_ms)
+
+
+class ReplayCache:
+    """The nonces of authenticated requests still inside the timestamp window.
+
+    Each sender has its own arrival-ordered table with a hard cap, so a busy
+    or hostile peer forgets only its own nonces, never another's. A forgotten
+    nonce never becomes usable again: forgetting one raises the sender's floor,
+    and a request at or below the floor is refused as a replay. Nonces whose
+    timestamp has left the window are dropped as new ones arrive (and raise the
+    floor too, so even a clock stepping back cannot revive them). Only senders
+    whose signature verified get a table; past ``senders_max`` of them the
+    least recently heard one is dropped, and past ``total_max`` nonces the
+    largest table gives up its oldest.
+    """
+
+    def __init__(self, window_ms: int = MAX_TS_SKEW_MS, per_sender_max: int = 65_536,
+                 total_max: int = 262_144, senders_max: int = 256) -> None:
+        self.window_ms = window_ms
+        self.per_sender_max = per_sender_max
+        self.total_max = total_max
+        self.senders_max = senders_max
+        self._by_sender: OrderedDict[str, _Seen] = OrderedDict()
+        self._total = 0
+
+    def __len__(self) -> int:
+        return self._total
+
+    def is_replay(self, sender: str, nonce: str, ts_ms: int) -> bool:
+        seen = self._by_sender.get(sender)
+        return seen is not None and (ts_ms <= seen.floor_ms or nonce in seen.nonces)
+
+    def forget(self, sender: str, nonce: str) -> None:
+        """Release a nonce whose signed body never arrived intact (too large, altered
+        or cut off on the way): the request did nothing, and its sender may retry it."""
+        seen = self._by_sender.get(sender)
+        if seen is not None and seen.nonces.pop(nonce, None) is not None:
+            self._total -= 1
+
+    def remember(self, sender: str, nonce: str, ts_ms: int, now_ms: int) -> None:
+        seen = self._by_sender.get(sender)
+        if seen is None:
+            seen = self._by_sender[sender] = _Seen()
+        self._by_sender.move_to_end(sender)
+        before = len(seen.nonces)
+        while seen.nonces and next(iter(seen.nonces.values())) < now_ms - self.window_ms:
+            seen.forget_oldest()
+        seen.nonces[nonce] = ts_ms
+        while len(seen.nonces) > self.per_sender_max:
+            seen.forget_oldest()
+        self._total += len(seen.nonces) - before
+        while len(self._by_sender) > self.senders_max:
+            _, dropped = self._by_sender.popitem(last=False)
+            self._total -= len(dropped.nonces)
+        while self._total > self.total_max:
+            max(self._by_sender.values(), key=lambda s: len(s.nonces)).forget_oldest()
+            self._total -= 1

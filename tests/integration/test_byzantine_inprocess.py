@@ -44,7 +44,9 @@ def _gossip_off(monkeypatch: pytest.MonkeyPatch) -> None:
 async def _p2p(cluster: Cluster, key: SigningKey, to: str, path: str,
                payload: dict[str, Any]) -> httpx.Response:
     """A request signed by ``key`` (a validator's node key) to ``to``'s P2P endpoint."""
-    body, headers = sign_request(key, cluster.chain_id, payload, now_ms())
+    receiver = cluster.member(to).node.public_hex
+    body, signed = sign_request(key, cluster.chain_id, path, receiver, payload, now_ms())
+    headers = signed.headers()
     transport = cluster.transports[to]
     async with httpx.AsyncClient(transport=transport, base_url="http://p2p") as client:
         return await client.post(path, content=body, headers=headers)

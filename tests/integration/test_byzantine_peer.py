@@ -23,11 +23,18 @@ import pytest
 
 from ledger.block import BlockHeader, proposal_sign_bytes, vote_sign_bytes
 from ledger.canonical import canonical_bytes
+from ledger.hashing import sha256_hex
 from ledger.keys import SigningKey, load_signing_key
 from node import devnet
 from node.driver import utcnow
 from node.peers import now_ms
-from node.wire import MAX_TS_SKEW_MS, SIGNATURE_HEADER, sign_request
+from node.wire import (
+    MAX_TS_SKEW_MS,
+    SIGNATURE_HEADER,
+    request_sign_bytes,
+    sign_reply,
+    sign_request,
+)
 from tests.fault.harness import EnvelopeMaker
 from tests.procnet import FAST, ProcNet
 
@@ -50,15 +57,19 @@ class Byzantine:
              path: str = "/p2p/v1/batch") -> httpx.Response:
         return httpx.post(f"{self.p2p[state]}{path}", content=body, headers=headers, timeout=30)
 
+    def node_key(self, state: str) -> str:
+        return load_signing_key(self.net.root / state / "node.key").public_hex
+
     def signed(self, payload: dict[str, Any], key: SigningKey | None = None,
-               ts_ms: int | None = None, chain_id: str = devnet.CHAIN_ID
-               ) -> tuple[bytes, dict[str, str]]:
-        return sign_request(key or self.key, chain_id, payload,
-                            now_ms() if ts_ms is None else ts_ms)
+               ts_ms: int | None = None, chain_id: str = devnet.CHAIN_ID,
+               state: str = "CN", path: str = "/p2p/v1/batch") -> tuple[bytes, dict[str, str]]:
+        body, signed = sign_request(key or self.key, chain_id, path, self.node_key(state),
+                                    payload, now_ms() if ts_ms is None else ts_ms)
+        return body, signed.headers()
 
     def batch_to_all(self, items: list[dict[str, Any]]) -> None:
         for state in HONEST:
-            reply = self.post(state, *self.signed({"items": items}))
+            reply = self.post(state, *self.signed({"items": items}, state=state))
             assert reply.status_code == 200, reply.text
 
     def proposal(self, header: BlockHeader, envelopes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -127,6 +138,8 @@ def test_unauthenticated_bodies_are_refused(byz: Byzantine) -> None:
     stranger = SigningKey.generate()
     good_body, good_headers = byz.signed({"items": []})
     cases: dict[str, tuple[bytes, dict[str, str]]] = {
+        "for another node": byz.signed({"items": []}, state="FR"),
+        "for another path": byz.signed({"items": []}, path="/p2p/v1/block"),
         "garbage bytes": (os.urandom(2048), {SIGNATURE_HEADER: "00" * 64}),
         "JSON array": (b"[1,2,3]", {SIGNATURE_HEADER: "00" * 64}),
         "no signature": (good_body, {"content-type": "application/json"}),
@@ -144,7 +157,24 @@ def test_unauthenticated_bodies_are_refused(byz: Byzantine) -> None:
             assert reply.status_code == 403, (what, path, reply.text)
             assert reply.json()["error"]["code"] == "peer_fault", (what, path)
     assert byz.post("CN", good_body, good_headers).status_code == 200
+    replayed = byz.post("CN", good_body, good_headers)
+    assert replayed.status_code == 403
+    assert replayed.json()["error"]["reason"] == "wire_replay"
     _commits_still(byz)
+
+
+def test_replies_are_signed_by_the_nodes_key(byz: Byzantine) -> None:
+    """A reply, refusals included, carries the node's signature over the request it
+    answers: the exact headers node.wire.sign_reply makes with CN's key."""
+    cn = load_signing_key(byz.net.root / "CN" / "node.key")
+    body, signed = sign_request(byz.key, devnet.CHAIN_ID, "/p2p/v1/status", cn.public_hex,
+                                {}, now_ms())
+    for status in (200, 403):   # the second time, the same request is a replay
+        reply = byz.post("CN", body, signed.headers(), "/p2p/v1/status")
+        assert reply.status_code == status
+        expected = sign_reply(cn, devnet.CHAIN_ID, "/p2p/v1/status", signed, status,
+                              reply.content)
+        assert {k: reply.headers[k] for k in expected} == expected
 
 
 def test_oversized_batches_are_refused_without_reading_them(byz: Byzantine) -> None:
@@ -157,8 +187,20 @@ def test_oversized_batches_are_refused_without_reading_them(byz: Byzantine) -> N
         for _ in range(64):
             yield b" " * 65536
 
-    streamed = httpx.post(f"{byz.p2p['CN']}/p2p/v1/batch", content=chunks(),
+    unsigned = httpx.post(f"{byz.p2p['CN']}/p2p/v1/batch", content=chunks(),
                           headers={SIGNATURE_HEADER: "00" * 64}, timeout=30)
+    assert unsigned.status_code == 403
+    assert unsigned.json()["error"]["reason"] == "wire_bad_headers"
+    big = b" " * (64 * 65536)
+    _, signed = sign_request(byz.key, devnet.CHAIN_ID, "/p2p/v1/batch", byz.node_key("CN"),
+                             {}, now_ms())
+    headers = signed.headers()
+    headers["x-comity-body-sha256"] = sha256_hex(big)   # re-signed below for this body
+    headers[SIGNATURE_HEADER] = byz.key.sign(request_sign_bytes(
+        devnet.CHAIN_ID, "/p2p/v1/batch", byz.key.public_hex, byz.node_key("CN"),
+        signed.ts_ms, signed.nonce, sha256_hex(big))).hex()
+    streamed = httpx.post(f"{byz.p2p['CN']}/p2p/v1/batch", content=chunks(), headers=headers,
+                          timeout=30)
     assert streamed.status_code == 403 and "limit" in streamed.json()["error"]["message"]
     _commits_still(byz)
 
@@ -166,8 +208,10 @@ def test_oversized_batches_are_refused_without_reading_them(byz: Byzantine) -> N
 def test_replayed_batch_is_idempotent(byz: Byzantine) -> None:
     envelope = byz.maker.envelope("VN")
     body, headers = byz.signed({"items": [{"record": envelope}]})
-    for _ in range(3):
-        assert byz.post("CN", body, headers).status_code == 200
+    assert byz.post("CN", body, headers).status_code == 200
+    for _ in range(2):   # the same request again is refused; a fresh signature is not
+        assert byz.post("CN", body, headers).json()["error"]["reason"] == "wire_replay"
+        assert byz.post("CN", *byz.signed({"items": [{"record": envelope}]})).status_code == 200
     record_id = _record_id(envelope)
     byz.net.wait_committed("TH", record_id, timeout_s=30)
     ids = [rid for h in range(1, byz.net.height("TH") + 1)

@@ -144,9 +144,10 @@ async def test_admit_remove_and_rekey_members_by_votes_on_the_chain(tmp_path: Pa
         rotated_at = await _admin(cluster, "VN", "member_proposal", action="rotate_key",
                                   state="VN", node_pubkey=new_key.public_hex)
         await _advance(cluster, ["CN", "FR", "BR"], rotated_at + 3)
-        body, signed = sign_request(old, cluster.chain_id, {}, now_ms())
+        body, signed = sign_request(old, cluster.chain_id, "/p2p/v1/status",
+                                    cluster.nodes["CN"].key.public_hex, {}, now_ms())
         refused = await cluster.transports["CN"].handle_async_request(
-            _request("http://cn.p2p/p2p/v1/status", body, signed))
+            _request("http://cn.p2p/p2p/v1/status", body, signed.headers()))
         assert refused.status_code == 403
         await cluster.stop(["VN"])
         cluster.join(replace(cluster.member("VN"), node=new_key))
@@ -178,10 +179,11 @@ async def test_a_double_vote_becomes_a_verifiable_misbehaviour_record() -> None:
         votes = [Vote("prevote", height, 0, value, fr.public_hex,
                       fr.sign(vote_sign_bytes("prevote", cluster.chain_id, height, 0,
                                               value)).hex()) for value in ("aa" * 32, "bb" * 32)]
-        body, headers = sign_request(fr, cluster.chain_id,
-                                     {"items": [{"msg": v.to_json()} for v in votes]}, now_ms())
+        body, signed = sign_request(fr, cluster.chain_id, "/p2p/v1/batch",
+                                    cluster.nodes["CN"].key.public_hex,
+                                    {"items": [{"msg": v.to_json()} for v in votes]}, now_ms())
         reply = await cluster.transports["CN"].handle_async_request(
-            _request("http://cn.p2p/p2p/v1/batch", body, headers))
+            _request("http://cn.p2p/p2p/v1/batch", body, signed.headers()))
         assert reply.status_code == 200
         await _advance(cluster, ["TH"], height + 1)   # the report rides in a later block
         rows: list[dict[str, Any]] = []

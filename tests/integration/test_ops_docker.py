@@ -25,6 +25,7 @@ from node.cli import main
 from node.cli_ops import COMPOSE_DATA_DIR, COMPOSE_P2P_PORT, COMPOSE_STATES
 from node.config import load_config
 from node.genesis import load_genesis
+from node.tls import check_p2p_exposure
 from tests.opsnet import REPO, comity
 
 DOCKER = REPO / "docker"
@@ -137,6 +138,8 @@ def test_each_service_runs_a_config_comity_accepts(
     assert config.api.host == config.p2p.host == "0.0.0.0"
     assert service["ports"][0].endswith(f":{config.api.port}")
     assert config.p2p.port == COMPOSE_P2P_PORT and config.tls is not None
+    assert config.tls.require_client_cert and "--insecure" not in command
+    check_p2p_exposure(config, insecure=False)   # 0.0.0.0 is allowed: P2P is mutual TLS
     for key_path in (config.node_key_path, config.tls.key_path):
         assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
     members = {m.state: m.p2p_url for m in load_genesis(config.genesis_path).members}
