@@ -78,7 +78,7 @@ def _write_config(tmp_path: Path, host: str) -> Path:
 def test_comity_run_refuses_plaintext_p2p_off_loopback(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[NodeConfig] = []
-    monkeypatch.setattr(serve, "run", started.append)
+    monkeypatch.setattr(serve, "run", lambda config, byzantine=None: started.append(config))
     monkeypatch.setattr(logs, "setup_logging", lambda *args: None)   # keep pytest's logging
     config = _write_config(tmp_path, "0.0.0.0")
     refused = CliRunner().invoke(main, ["run", "--config", str(config)])
