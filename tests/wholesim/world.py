@@ -75,6 +75,11 @@ class SimNode:
     disk: SimDisk
     node: Node | None = None
     restarts: int = 0
+    ever_started: bool = False
+
+    def node_store(self) -> Store:
+        """The store over this node's disk as a restarted process would open it."""
+        return Store(self.disk)
 
     @property
     def state(self) -> str:
@@ -134,7 +139,7 @@ class World:
 
     async def start(self, sim: SimNode) -> None:
         node = self._build(sim)
-        sim.node = node
+        sim.node, sim.ever_started = node, True
         sim.host.app = httpx.ASGITransport(app=create_p2p_app(node), raise_app_exceptions=False)
         await node.start()
 
