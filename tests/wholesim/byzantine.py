@@ -223,6 +223,7 @@ class DuplicateRecord(Behaviour):
     def __init__(self, world: World, sim: SimNode, rng: random.Random) -> None:
         super().__init__(world, sim, rng)
         self.made: dict[tuple[int, int], dict[str, Any]] = {}
+        self.instead: dict[str, str] = {}     # its engine's block hash -> the bad block's
 
     def outgoing(self, dst: str, request: httpx.Request) -> list[httpx.Request]:
         return self.rewrite_items(dst, request)
@@ -230,6 +231,11 @@ class DuplicateRecord(Behaviour):
     def item(self, dst: str, item: dict[str, Any]) -> dict[str, Any] | None:
         msg = self.own_proposal(item)
         node = self.sim.node
+        vote = item.get("msg")
+        if msg is None and isinstance(vote, dict) and vote.get("block_hash") in self.instead:
+            # It votes for its own bad block too, so three honest votes of four suffice.
+            return {"msg": self.vote(vote["type"], vote["height"], vote["round"],
+                                     self.instead[vote["block_hash"]]).to_json()}
         if msg is None or node is None or msg["height"] != node.app.height + 1:
             return item
         slot = (msg["height"], msg["round"])
@@ -243,6 +249,7 @@ class DuplicateRecord(Behaviour):
                                      (first, second))
             block = Block(header, (first, second))
             proposal = self.proposal(slot[0], slot[1], block.hash, -1)
+            self.instead[msg["block_hash"]] = block.hash
             self.made[slot] = {"msg": proposal.to_json(),
                                "block": orjson.loads(orjson.dumps(block.to_wire()))}
             self.world.net.count("byz_duplicate_record_blocks")

@@ -65,6 +65,8 @@ class Scenario:
         self.behaviours: list[Behaviour] = [
             BEHAVIOURS[kind](self.world, self.world.nodes[state], random.Random(
                 f"byz:{plan.seed}:{state}")) for state, kind in plan.byzantine]
+        for (state, _), behaviour in zip(plan.byzantine, self.behaviours, strict=True):
+            self.net.hosts[state].behaviour = behaviour
         self.stats: Counter[str] = Counter()
         self.removed: set[str] = set()
         self.extra_down_s = 0.0
