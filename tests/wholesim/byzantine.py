@@ -92,7 +92,7 @@ class Behaviour:
         net = self.world.net
         request = self.request(f"http://{dst.lower()}.p2p{path}", payload)
         for delay in net.fate(self.sim.state, dst, request.content):
-            net.background(lambda d=delay: net.deliver(self.sim.state, dst, request, d))
+            net.background(net.deliver(self.sim.state, dst, request, delay))
 
     def honest_peers(self) -> list[str]:
         return sorted(s for s, h in self.world.net.hosts.items()

@@ -56,11 +56,11 @@ class Summary:
 
     def merge(self, other: Summary) -> None:
         self.scenarios += other.scenarios
-        for mine, theirs in ((self.by_n, other.by_n), (self.stats, other.stats),
-                             (self.by_invariant, other.by_invariant),
+        self.by_n.update(other.by_n)
+        for mine, theirs in ((self.stats, other.stats), (self.by_invariant, other.by_invariant),
                              (self.by_behaviour, other.by_behaviour),
                              (self.violations_by_behaviour, other.violations_by_behaviour)):
-            mine.update(theirs)  # type: ignore[attr-defined]
+            mine.update(theirs)
         self.failures += other.failures
         self.wall_s += other.wall_s
 

@@ -49,9 +49,9 @@ class SimDisk:
         self._kv.write(batch, sync=sync)
         self.writes += 1
         if self.mode == "fsync_loss":
-            self._volatile = [] if sync else self._volatile + [undo]
+            self._volatile = [] if sync else [*self._volatile, undo]
         elif self.mode == "lying":
-            self._volatile = (self._volatile + [undo])[-self.lose_last:]
+            self._volatile = ([*self._volatile, undo])[-self.lose_last:]
 
     def crash(self) -> None:
         """Power loss: undo what this mode says never reached the platter."""

@@ -28,7 +28,8 @@ async def _committed(scenario: Scenario, record_id: str) -> bool:
     return False
 
 
-async def _admin_record(scenario: Scenario, state: str, type_: str, **fields: object) -> str | None:
+async def _admin_record(scenario: Scenario, state: str, type_: str, /,
+                        **fields: object) -> str | None:
     world = scenario.world
     envelope = world.envelope(state, type_=type_, signer=world.member(state).admin, **fields)
     for _ in range(VOTE_RETRIES):

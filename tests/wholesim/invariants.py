@@ -26,11 +26,11 @@ import orjson
 
 from ledger.audit import AuditFailure, ChainVerifier
 from ledger.block import CommitCertificate
+from ledger.store import Store
 from node import queries
 from node.application import Block
 from node.driver import BLOCK_CACHE_MAX, EVIDENCE_MAX
 from node.runtime import Node
-from ledger.store import Store
 
 INVARIANTS = ("agreement", "audit", "double_sign", "liveness", "memory", "server_error")
 #: peer_faults has no limit in the code (finding L2); this one says "bounded".
@@ -76,7 +76,7 @@ class Checker:
             signer, kind, what = msg["proposer"], "proposal", (msg["block_hash"],
                                                                 msg["valid_round"])
         else:
-            signer, kind, what = msg["validator"], msg["type"], (msg["block_hash"],)
+            signer, kind, what = msg["validator"], msg["type"], (msg["block_hash"], None)
         if signer not in self.honest_keys:
             return
         slot = (signer, msg["height"], msg["round"], kind)

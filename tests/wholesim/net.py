@@ -31,10 +31,11 @@ the schedule that makes rounds fail, rather than independent random delays.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -160,12 +161,11 @@ class Net:
             response = await host.behaviour.reply(src, request, response)
         return response
 
-    def background(self, make: Callable[[], Awaitable[object]]) -> None:
+    def background(self, delivery: Coroutine[Any, Any, object]) -> None:
+        """A copy whose reply nobody reads (a duplicate, a Byzantine node's own request)."""
         async def run() -> None:
-            try:
-                await make()
-            except (httpx.HTTPError, OSError):
-                pass
+            with contextlib.suppress(httpx.HTTPError, OSError):
+                await delivery
         task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -199,11 +199,11 @@ class Link(httpx.AsyncBaseTransport):
             raise httpx.ConnectError("withheld by its sender", request=request)
         for extra in requests[1:]:
             for delay in net.fate(self.src, self.dst, extra.content):
-                net.background(lambda r=extra, d=delay: net.deliver(self.src, self.dst, r, d))
+                net.background(net.deliver(self.src, self.dst, extra, delay))
         delays = net.fate(self.src, self.dst, requests[0].content)
         if not delays:
             await asyncio.sleep(net.rng.uniform(0.001, net.plan.delta_ms / 1000))
             raise httpx.ConnectError("lost", request=request)
         for delay in delays[1:]:
-            net.background(lambda d=delay: net.deliver(self.src, self.dst, requests[0], d))
+            net.background(net.deliver(self.src, self.dst, requests[0], delay))
         return await net.deliver(self.src, self.dst, requests[0], delays[0])

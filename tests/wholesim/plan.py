@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from node.bootstrap import DEMO_STATES
 from tests.wholesim.disk import DISK_MODES
@@ -32,7 +32,7 @@ class Plan:
     seed: int
     n: int
     byzantine: tuple[tuple[str, str], ...] = ()      # (state, behaviour)
-    net: NetPlan = NetPlan()
+    net: NetPlan = field(default_factory=NetPlan)
     crashes: tuple[Crash, ...] = ()
     disk_mode: str = "durable"
     governance: str | None = None                     # "add" | "remove" | None

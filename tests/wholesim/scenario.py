@@ -25,6 +25,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.block import CommitCertificate
+from node.application import Block
 from tests.wholesim.byzantine import BEHAVIOURS, Behaviour
 from tests.wholesim.invariants import Checker
 from tests.wholesim.net import Net
@@ -71,6 +73,7 @@ class Scenario:
         self.removed: set[str] = set()
         self.extra_down_s = 0.0
         self._tasks: list[asyncio.Task[Any]] = []
+        self.governance: asyncio.Task[None] | None = None
 
     # --- the run ----------------------------------------------------------------------------
 
@@ -86,7 +89,8 @@ class Scenario:
         self._tasks += [spawn(b.act()) for b in self.behaviours]
         if self.plan.governance is not None:
             from tests.wholesim.governance import change_members
-            self._tasks.append(spawn(change_members(self, self.plan.governance)))
+            self.governance = spawn(change_members(self, self.plan.governance))
+            self._tasks.append(self.governance)
         try:
             await asyncio.sleep(self.plan.gst_s)
             await self.liveness()
@@ -101,8 +105,11 @@ class Scenario:
         node = sim.node
         assert node is not None
         if sim.state in self.honest:
-            node.add_commit_listener(
-                lambda block, cert, s=sim.state: self.checker.on_commit(s, block, cert))
+            state = sim.state
+
+            def listener(block: Block, certificate: CommitCertificate) -> None:
+                self.checker.on_commit(state, block, certificate)
+            node.add_commit_listener(listener)
 
     async def clients(self) -> None:
         per_s = self.plan.records / max(self.plan.gst_s, 0.5)
@@ -113,8 +120,9 @@ class Scenario:
     async def submit_anywhere(self, envelope: Any = None) -> str | None:
         """Submit at a random running honest node; the record id, or None if all refused."""
         world = self.world
-        envelope = envelope or world.envelope(self.rng.choice(sorted(self.honest)))
-        candidates = sorted(s.state for s in world.up() if s.state in self.honest)
+        envelope = envelope or world.envelope(self.rng.choice(sorted(self.honest - self.removed)))
+        candidates = sorted(s.state for s in world.up()
+                            if s.state in self.honest and s.state not in self.removed)
         self.rng.shuffle(candidates)
         for state in candidates:
             if await world.submit(state, envelope):
@@ -146,16 +154,25 @@ class Scenario:
         """After GST: one more record must reach every honest node within the bound."""
         plan, world = self.plan, self.world
         record_id = None
-        while record_id is None and not self.checker.violations:
-            record_id = await self.submit_anywhere()
+        envelope = self.world.envelope(self.rng.choice(sorted(self.honest - self.removed)))
+        while record_id is None and not self.checker.violations and \
+                self.clock.now_s < plan.gst_s + plan.liveness_bound_s:
+            record_id = await self.submit_anywhere(envelope)
             if record_id is None:
                 await asyncio.sleep(0.2)
-        while not self.checker.violations:
+        retry_at = self.clock.now_s + 5.0
+        if record_id is None:
+            self.checker.fail("liveness", "no honest node accepted a record after GST")
+        while record_id is not None and not self.checker.violations:
+            if self.clock.now_s > retry_at:   # a client retries (its node may have been removed)
+                retry_at = self.clock.now_s + 5.0
+                await self.submit_anywhere(envelope)
             deadline = plan.gst_s + plan.liveness_bound_s + self.extra_down_s
             watched = [world.nodes[s] for s in sorted(self.honest - self.removed)
                        if world.nodes[s].node is not None or s in self.crashing()]
-            if all(s.node is not None and s.node.store.has_record(record_id)
-                   for s in watched):
+            changing = self.governance is not None and not self.governance.done()
+            if not changing and all(s.node is not None and s.node.store.has_record(record_id)
+                                    for s in watched):
                 self.stats["live_s_total_ms"] += int((self.clock.now_s - plan.gst_s) * 1000)
                 return
             if self.clock.now_s > deadline:

@@ -89,7 +89,7 @@ def test_checkers_fire() -> None:
     checker = Checker({}, {"aa" * 32})
     vote = (b'{"items":[{"msg":{"kind":"vote","type":"prevote","height":3,"round":1,'
             b'"block_hash":%s,"validator":"' + b"aa" * 32 + b'","signature":"00"}}]}')
-    checker.tap("CN", vote % b'"' + b"11" * 32 + b'"')
+    checker.tap("CN", vote % (b'"' + b"11" * 32 + b'"'))
     checker.tap("CN", vote % b"null")
     assert checker.first is not None and checker.first[0] == "double_sign"
 

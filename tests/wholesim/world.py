@@ -134,7 +134,7 @@ class World:
 
         async def inline(chunks: list[list[Envelope]]) -> list[list[bool]]:
             return [_verify_all(chunk) for chunk in chunks]
-        setattr(node, "_verify_in_threads", inline)  # no threads: one deterministic order
+        node._verify_in_threads = inline  # type: ignore[method-assign]  # no threads
         return node
 
     async def start(self, sim: SimNode) -> None:
@@ -174,7 +174,7 @@ class World:
 
     # --- clients ----------------------------------------------------------------------------
 
-    def envelope(self, state: str, *, type_: str = "preservation_request",
+    def envelope(self, state: str, /, *, type_: str = "preservation_request",
                  signer: SigningKey | None = None, **fields: Any) -> Envelope:
         """A signed record by ``state``'s investigator (or ``signer``), fresh nonce."""
         self.nonce += 1
