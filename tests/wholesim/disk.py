@@ -1,0 +1,64 @@
+"""The simulated disk: an in-memory KV that survives a node's crash, with loss modes.
+
+``SimDisk`` is the ``ledger.kv.KV`` a simulated node's ``Store`` runs over.
+It outlives the node: a crash drops the ``Node`` object, a restart builds a
+new one over the same disk, as a process restart reopens its data directory.
+
+What a crash loses depends on ``mode``:
+
+* ``"durable"``: nothing; every write was fsynced (or the OS survived);
+* ``"fsync_loss"``: the power failed, so every batch written with
+  ``sync=False`` since the last ``sync=True`` batch is gone (``ledger.kv``'s
+  contract: only a synced batch is on stable storage);
+* ``"lying"``: a disk that acknowledges fsync and loses the write anyway
+  (the last ``lose_last`` batches, synced or not). This breaks the contract
+  on purpose: the negative control of "persist, then send".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ledger.kv import Batch, MemoryKV
+
+DISK_MODES = ("durable", "fsync_loss")
+
+
+class SimDisk:
+    def __init__(self, mode: str = "durable", lose_last: int = 3) -> None:
+        self.location = "<sim>"
+        self.mode = mode
+        self.lose_last = lose_last
+        self._kv = MemoryKV()
+        #: Undo entries for batches a crash may lose: (key, value before) lists.
+        self._volatile: list[list[tuple[bytes, bytes | None]]] = []
+        self.writes = 0
+        self.lost_batches = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._kv.get(key)
+
+    def iterate(self, *, prefix: bytes | None = None, start: bytes | None = None,
+                stop: bytes | None = None, reverse: bool = False,
+                limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+        return self._kv.iterate(prefix=prefix, start=start, stop=stop, reverse=reverse,
+                                limit=limit)
+
+    def write(self, batch: Batch, *, sync: bool) -> None:
+        undo = [(key, self._kv.get(key)) for key, _ in batch]
+        self._kv.write(batch, sync=sync)
+        self.writes += 1
+        if self.mode == "fsync_loss":
+            self._volatile = [] if sync else [*self._volatile, undo]
+        elif self.mode == "lying":
+            self._volatile = ([*self._volatile, undo])[-self.lose_last:]
+
+    def crash(self) -> None:
+        """Power loss: undo what this mode says never reached the platter."""
+        for undo in reversed(self._volatile):
+            self._kv.write([(key, old) for key, old in reversed(undo)], sync=True)
+            self.lost_batches += 1
+        self._volatile = []
+
+    def close(self) -> None:
+        """Contents stay: a restarted node reopens this disk."""

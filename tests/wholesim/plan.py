@@ -1,0 +1,115 @@
+"""Seeded scenarios for the whole-node simulator: one seed fixes a whole run.
+
+``make_plan(seed)`` draws n in {4, 5, 7}, up to f = (n-1)//3 Byzantine nodes
+(each with a behaviour from ``tests.wholesim.byzantine``, alone or
+colluding), the network before GST (loss, duplicates, delays, a partition,
+or the adversarial scheduler), honest crashes before and after GST, the
+disk's crash mode, and maybe a validator-set change by governance votes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from node.bootstrap import DEMO_STATES
+from tests.wholesim.disk import DISK_MODES
+from tests.wholesim.net import NetPlan, Partition
+
+NS = (4, 5, 7)
+
+
+@dataclass(frozen=True)
+class Crash:
+    state: str
+    at_s: float
+    down_s: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    seed: int
+    n: int
+    byzantine: tuple[tuple[str, str], ...] = ()      # (state, behaviour)
+    net: NetPlan = field(default_factory=NetPlan)
+    crashes: tuple[Crash, ...] = ()
+    disk_mode: str = "durable"
+    governance: str | None = None                     # "add" | "remove" | None
+    records: int = 4
+    liveness_bound_s: float = 60.0
+
+    @property
+    def gst_s(self) -> float:
+        return self.net.gst_s
+
+    @property
+    def states(self) -> list[str]:
+        return [s for s, _ in DEMO_STATES[:self.n]]
+
+    @property
+    def behaviours(self) -> list[str]:
+        return [b for _, b in self.byzantine]
+
+    def describe(self) -> str:
+        net = self.net
+        lines = [f"seed={self.seed} n={self.n} gst={net.gst_s:.2f}s disk={self.disk_mode} "
+                 f"records={self.records} governance={self.governance}",
+                 f"  network before GST: loss {net.loss:.2f}, duplicate {net.duplicate:.2f}, "
+                 f"delay {net.delay_ms} ms, adversarial={net.adversarial}"]
+        lines += [f"  partition {p.start_s:.2f}-{p.end_s:.2f}s: "
+                  f"{[sorted(g) for g in p.groups]}" for p in net.partitions]
+        lines += [f"  byzantine {state}: {kind}" for state, kind in self.byzantine]
+        lines += [f"  crash {c.state} at {c.at_s:.2f}s for {c.down_s:.2f}s" for c in self.crashes]
+        return "\n".join(lines)
+
+
+def _network(rng: random.Random, states: list[str], gst_s: float) -> NetPlan:
+    partitions: tuple[Partition, ...] = ()
+    if rng.random() < 0.3:
+        cut = states[:]
+        rng.shuffle(cut)
+        k = rng.randint(1, len(cut) // 2)
+        start = rng.uniform(0, gst_s / 2)
+        partitions = (Partition(start, rng.uniform(start, gst_s),
+                                (frozenset(cut[:k]), frozenset(cut[k:]))),)
+    lo = rng.choice((1, 5, 20))
+    return NetPlan(gst_s=gst_s, loss=rng.choice((0.0, 0.05, 0.2)),
+                   duplicate=rng.choice((0.0, 0.05)), delay_ms=(lo, lo + rng.choice((10, 100))),
+                   partitions=partitions, adversarial=rng.random() < 0.3)
+
+
+def _crashes(rng: random.Random, honest: list[str], gst_s: float) -> tuple[Crash, ...]:
+    crashes = [Crash(rng.choice(honest), rng.uniform(0.2, gst_s), rng.uniform(0.1, 1.5))
+               for _ in range(rng.choice((0, 0, 1, 2)))]
+    if rng.random() < 0.3:   # after GST too: the restarted node must catch up in the bound
+        crashes.append(Crash(rng.choice(honest), gst_s + rng.uniform(0.0, 2.0),
+                             rng.uniform(0.2, 1.5)))
+    return tuple(crashes)
+
+
+def make_plan(seed: int, n: int | None = None, behaviours: Sequence[str] | None = None,
+              faults: bool = True) -> Plan:
+    """The scenario of ``seed``; ``behaviours``: the Byzantine kinds it may draw from."""
+    from tests.wholesim.byzantine import BEHAVIOURS
+    rng = random.Random(f"plan:{seed}")
+    n = n or rng.choice(NS)
+    states = [s for s, _ in DEMO_STATES[:n]]
+    if not faults:
+        return Plan(seed, n, net=NetPlan(gst_s=0.0))
+    pool = list(behaviours if behaviours is not None else BEHAVIOURS)
+    f = (n - 1) // 3
+    count = 0 if not pool else (f if rng.random() < 0.7 else rng.randint(0, f))
+    byzantine_states = states[n - count:]
+    byzantine = tuple((s, rng.choice(pool)) for s in byzantine_states)
+    honest = [s for s in states if s not in byzantine_states]
+    gst_s = rng.uniform(1.0, 4.0)
+    governance = None
+    roll = rng.random()
+    if roll < 0.12:
+        governance = "add"
+    elif roll < 0.2 and n >= 5 and len(byzantine) <= (n - 2) // 3:
+        governance = "remove"
+    return Plan(seed, n, byzantine, _network(rng, states, gst_s),
+                _crashes(rng, honest[1:], gst_s), rng.choice(DISK_MODES), governance,
+                rng.randint(3, 8))
