@@ -189,7 +189,7 @@ def _take_item(node: Node, sender: str, item: Any) -> None:
     except ClientError as exc:
         log.debug("peer item from %s refused: %s", sender[:16], exc)
     except ComityError as exc:
-        node.metrics_peer_fault(str(exc))
+        node.metrics_peer_fault(f"peer item refused: {type(exc).__name__}")
 
 
 def _rebuild(node: Node, sender: str, msg: Proposal, item: dict[str, Any]) -> Block | None:
@@ -280,4 +280,4 @@ async def _take_records(node: Node, sender: str, raw: list[Any]) -> None:
         except ClientError as exc:
             log.debug("gossiped record from %s refused: %s", sender[:16], exc)
         except ComityError as exc:
-            node.metrics_peer_fault(str(exc))
+            node.metrics_peer_fault(f"peer item refused: {type(exc).__name__}")

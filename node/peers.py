@@ -46,6 +46,14 @@ class ReplyNotAuthentic(httpx.TransportError):
     """A peer's reply lacks a valid signature by the node key expected there."""
 
 
+class ReplyTooLarge(httpx.TransportError):
+    """A peer's reply is over the size any honest reply can have."""
+
+
+#: Default bound on a reply's body (the node passes its own, from its block limits).
+REPLY_BYTES_MAX = 16 * 1024 * 1024
+
+
 @dataclass
 class PeerStats:
     up: bool = False
@@ -101,8 +109,10 @@ class PeerSet:
     def __init__(self, key: SigningKey, chain_id: str, *, flush_ms: int, backoff_max_ms: int,
                  queue_max: int, batch_bytes_max: int, request_timeout_ms: int,
                  on_height: Callable[[str, int], None],
-                 on_delivered: Callable[[str, list[str]], None] | None = None) -> None:
+                 on_delivered: Callable[[str, list[str]], None] | None = None,
+                 reply_bytes_max: int = REPLY_BYTES_MAX) -> None:
         self.key = key
+        self.reply_bytes_max = reply_bytes_max
         self.on_delivered = on_delivered
         self.chain_id = chain_id
         self.flush_s = flush_ms / 1000
@@ -234,13 +244,13 @@ class PeerSet:
             if reading is not None:
                 reading.clear()
             try:
-                await response.aread()
+                content = await self._read_reply(response, path)
             finally:
                 if reading is not None:
                     reading.set()
         peer.stats.sent_bytes += len(body)
         if not reply_is_authentic(peer.node_key, self.chain_id, path, signed,
-                                  response.status_code, response.content, response.headers):
+                                  response.status_code, content, response.headers):
             raise ReplyNotAuthentic(f"{path} reply ({response.status_code}) is not signed by "
                                     f"{peer.state}'s node key", request=response.request)
         if response.status_code != 200:
@@ -249,10 +259,26 @@ class PeerSet:
                                         response=response)
         peer.stats.up, peer.stats.last_error = True, None
         peer.stats.last_seen_s = time.monotonic()
-        reply = orjson.loads(response.content)
+        reply = orjson.loads(content)
         if not isinstance(reply, dict):
             raise ValueError(f"{path} reply is not an object")
         return reply
+
+    async def _read_reply(self, response: httpx.Response, path: str) -> bytes:
+        """The reply body, refused (a transport error) past ``reply_bytes_max``: a peer,
+        or whoever answers at its URL, cannot make this node buffer without bound."""
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.reply_bytes_max:
+            raise ReplyTooLarge(f"{path} reply of {declared} bytes is over the "
+                                f"{self.reply_bytes_max}-byte limit", request=response.request)
+        chunks, total = [], 0
+        async for chunk in response.aiter_raw():
+            total += len(chunk)
+            if total > self.reply_bytes_max:
+                raise ReplyTooLarge(f"{path} reply is over the {self.reply_bytes_max}-byte "
+                                    "limit", request=response.request)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _mark_down(self, peer: Peer, exc: Exception) -> None:
         if peer.stats.up or peer.stats.last_error is None:

@@ -42,7 +42,7 @@ from node.mempool import Mempool, SignatureCache
 from node.peers import PeerSet
 from node.rules import build_registry
 from node.sealed_access import load_enc_key
-from node.sync import BlockSync
+from node.sync import SYNC_REPLY_BYTES_MAX, BlockSync
 from node.tls import client_context
 from node.verifier import ProcessVerifier, VerifierUnavailable
 
@@ -130,7 +130,11 @@ class Node:
                              batch_bytes_max=limits.max_p2p_batch_bytes // 2,
                              request_timeout_ms=timing.peer_request_timeout_ms,
                              on_height=self._peer_height,
-                             on_delivered=self._delivered)
+                             on_delivered=self._delivered,
+                             # The largest honest reply: a block-sync reply (its byte
+                             # target plus one whole block) or one block, with framing.
+                             reply_bytes_max=SYNC_REPLY_BYTES_MAX + 2 * (
+                                 self.genesis.consensus.max_block_bytes + P2P_ITEM_SLACK_BYTES))
         for state, url in self.peer_urls().items():
             self.peers.add(state, url, self._node_key_of(state), self._transports.get(state),
                            verify=self._peer_verify)
