@@ -46,6 +46,10 @@ class ReplyNotAuthentic(httpx.TransportError):
     """A peer's reply lacks a valid signature by the node key expected there."""
 
 
+class PeerRemoved(httpx.TransportError):
+    """The peer left the validator set while a task still held it (its link is closed)."""
+
+
 class ReplyTooLarge(httpx.TransportError):
     """A peer's reply is over the size any honest reply can have."""
 
@@ -237,6 +241,10 @@ class PeerSet:
         last (and set again after): block sync pauses the driver only while a
         reply's body arrives, not while the peer prepares it.
         """
+        if peer.client.is_closed:
+            # Removed by a membership change while a caller (block sync, a block fetch)
+            # still held it: a transport error like any other, never a crash.
+            raise PeerRemoved(f"{peer.state} is no longer a peer")
         body, signed = sign_request(self.key, self.chain_id, path, peer.node_key, payload,
                                     now_ms())
         async with peer.client.stream("POST", path, content=body,
@@ -255,8 +263,8 @@ class PeerSet:
                                     f"{peer.state}'s node key", request=response.request)
         if response.status_code != 200:
             raise httpx.HTTPStatusError(f"{path} answered {response.status_code}: "
-                                        f"{response.text[:200]}", request=response.request,
-                                        response=response)
+                                        f"{content[:200].decode(errors='replace')}",
+                                        request=response.request, response=response)
         peer.stats.up, peer.stats.last_error = True, None
         peer.stats.last_seen_s = time.monotonic()
         reply = orjson.loads(content)
@@ -271,8 +279,17 @@ class PeerSet:
         if declared is not None and declared.isdigit() and int(declared) > self.reply_bytes_max:
             raise ReplyTooLarge(f"{path} reply of {declared} bytes is over the "
                                 f"{self.reply_bytes_max}-byte limit", request=response.request)
+        try:
+            buffered = response.content     # a transport that read the reply already
+        except httpx.ResponseNotRead:
+            pass
+        else:
+            if len(buffered) > self.reply_bytes_max:
+                raise ReplyTooLarge(f"{path} reply is over the {self.reply_bytes_max}-byte "
+                                    "limit", request=response.request)
+            return buffered
         chunks, total = [], 0
-        async for chunk in response.aiter_raw():
+        async for chunk in response.aiter_bytes():
             total += len(chunk)
             if total > self.reply_bytes_max:
                 raise ReplyTooLarge(f"{path} reply is over the {self.reply_bytes_max}-byte "

@@ -32,7 +32,8 @@ from node.application import Block
 from node.driver import EVIDENCE_MAX, block_cache_max
 from node.runtime import PEER_FAULT_REASONS_MAX, Node
 
-INVARIANTS = ("agreement", "audit", "double_sign", "liveness", "memory", "server_error")
+INVARIANTS = ("agreement", "audit", "double_sign", "liveness", "memory", "server_error",
+              "task_died")
 
 
 @dataclass
@@ -87,6 +88,8 @@ class Checker:
         self.fail("server_error", f"{state} answered {status} on {path}")
 
     def memory(self, state: str, node: Node) -> None:
+        if node.failed is not None:   # a background task died: the node is broken
+            self.fail("task_died", f"{state}: {node.failed}")
         limits = node.config.limits
         sizes = {"mempool": (len(node.mempool), node.mempool.max_records),
                  "block cache": (len(node.driver.blocks), block_cache_max(
