@@ -239,7 +239,9 @@ class Byzantine:
         me = next(v.state for v in app.state.validators(msg.height)
                   if v.pubkey == driver.key.public_hex)
         block, _ = app.build_block(me, [], utcnow())
-        driver.blocks[block.hash] = block   # served on /p2p/v1/block like any proposal
+        # Served on /p2p/v1/block like any proposal of ours.
+        driver.blocks.put(block, (msg.height, msg.round, driver.key.public_hex), protected=set(),
+                          validators=len(app.state.validators(msg.height)))
         signature = driver.key.sign(proposal_sign_bytes(app.chain_id, msg.height, msg.round,
                                                         block.hash, -1)).hex()
         return Proposal(msg.height, msg.round, block.hash, -1, driver.key.public_hex,

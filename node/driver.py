@@ -71,6 +71,7 @@ from ledger.errors import (
 from ledger.keys import SigningKey
 from ledger.records import parse_time
 from node.application import Application, Block
+from node.blockcache import CACHE_ROUNDS_AHEAD, BlockCache, Meta
 from node.mempool import Mempool
 from node.signing_hold import may_sign
 
@@ -78,12 +79,6 @@ log = logging.getLogger("comity.driver")
 
 WAL_NAME = "consensus"
 GROUP_EVENTS_MAX = 256
-#: Blocks cached per proposer key beyond those the engine still needs (its lock,
-#: its valid value, one it waits to validate, our own): a Byzantine proposer's
-#: signed proposals (one per round it leads) evict only its own blocks.
-PROPOSER_BLOCKS_MAX = 4
-#: Rounds ahead of our current round for which a proposal's block is cached.
-CACHE_ROUNDS_AHEAD = 8
 #: A proposed block up to this size travels with all its records (a peer parses
 #: only those it lacks); a larger one with just the records that may be missing.
 CARRY_ALL_BYTES_MAX = 256 * 1024
@@ -131,12 +126,6 @@ class DriverStats:
     rejected_sync: dict[str, int] = field(default_factory=dict)
 
 
-def block_cache_max(validators: int) -> int:
-    """A backstop on the block cache: every proposer's quota at two heights, plus
-    the blocks the engine needs. Quotas keep it well below this."""
-    return PROPOSER_BLOCKS_MAX * 2 * (validators + 1) + 8
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -177,12 +166,7 @@ class Driver:
             params.precommit_timeout_ms, params.precommit_timeout_delta_ms)
         self.replica: Replica | None = None
         self.restored = self._load_wal()
-        self.blocks: dict[str, Block] = {}
-        #: Where each cached block came from: (height, round, proposer node key).
-        self._block_meta: dict[str, tuple[int, int, str]] = {}
-        #: Hashes named by a verified proposal whose block we lack: a fetched block
-        #: is cached only if it is wanted (here, awaited, or decided).
-        self._wanted: dict[str, tuple[int, int, str]] = {}
+        self.blocks = BlockCache(key.public_hex)
         self._awaiting: set[str] = set()
         #: A decision whose block we lack: (height, hash, certificate), applied when
         #: the block arrives (fetched by hash, or by block sync).
@@ -432,7 +416,7 @@ class Driver:
         if self._decided is not None:
             self.fetch_block(self._decided[1], self._decided[0], None)
         for block_hash in sorted(self._awaiting):
-            meta = self._wanted.get(block_hash)
+            meta = self.blocks.origin(block_hash)
             self.fetch_block(block_hash, meta[0] if meta else height,
                              meta[2] if meta else None)
 
@@ -445,7 +429,7 @@ class Driver:
             self._next_height_seen = True  # a peer started the next height: follow it
         if isinstance(msg, Proposal) and self.app.height < msg.height <= self.app.height + 2 \
                 and msg.block_hash not in self.blocks \
-                and (block is not None or msg.block_hash not in self._wanted) \
+                and (block is not None or msg.block_hash not in self.blocks.wanted) \
                 and self._genuine(msg):
             # Only a block that a proposal by its round's proposer vouches for is
             # cached (finding C3): anything else attached to a message is ignored.
@@ -474,15 +458,11 @@ class Driver:
         return msg.proposer == proposer and self._verifier.verify(
             msg.proposer, msg.sign_bytes(self.app.chain_id), msg.signature)
 
-    def _want(self, block_hash: str, meta: tuple[int, int, str]) -> None:
+    def _want(self, block_hash: str, meta: Meta) -> None:
         """A verified proposal names a block we lack (it came without one, e.g. relayed
         or re-proposed after a restart): remember it, and fetch it (finding B2)."""
-        if block_hash in self._wanted:
-            return
-        if len(self._wanted) >= block_cache_max(len(self.app.state.validators(meta[0]))):
-            self._wanted.pop(next(iter(self._wanted)))
-        self._wanted[block_hash] = meta
-        self.fetch_block(block_hash, meta[0], meta[2])
+        if self.blocks.want(block_hash, meta, len(self.app.state.validators(meta[0]))):
+            self.fetch_block(block_hash, meta[0], meta[2])
 
     def _on_block_arrived(self, block: Block) -> None:
         """A block fetched by hash: cached only if something here asked for it."""
@@ -494,7 +474,7 @@ class Driver:
             self._decided = None
             self._on_synced(Synced(((block, decided[2]),), "fetch"))
             return
-        meta = self._wanted.get(block.hash)
+        meta = self.blocks.wanted.get(block.hash)
         if meta is None and block.hash not in self._awaiting:
             self.stats.refused_blocks += 1
             return
@@ -502,52 +482,27 @@ class Driver:
         if block.hash in self._awaiting:
             self._validate(block.hash)
 
-    def _protected(self) -> set[str]:
-        """Cached blocks the engine still needs: never evicted for room."""
-        keep = set(self._awaiting)
-        replica = self.replica
-        if replica is not None:
-            keep.update(h for h in (replica.locked_value, replica.valid_value) if h)
-        keep.update(h for h, meta in self._block_meta.items() if meta[2] == self.key.public_hex)
-        return keep
-
-    def _cache_block(self, block: Block, meta: tuple[int, int, str]) -> None:
+    def _cache_block(self, block: Block, meta: Meta) -> None:
         if block.hash in self.blocks:
             return
         if block.height == self.app.height + 1 and not self.stats.block_at_s:
             self.stats.block_at_s = asyncio.get_running_loop().time()
-        for stale in [h for h, b in self.blocks.items() if b.height <= self.app.height]:
-            self._drop_block(stale)
-        protected = self._protected()
-        proposer = meta[2]
-        if proposer and proposer != self.key.public_hex:
-            mine = sorted((m[0], m[1], h) for h, m in self._block_meta.items()
-                          if m[2] == proposer and h not in protected)
-            while len(mine) >= PROPOSER_BLOCKS_MAX:   # its oldest rounds go first
-                self._drop_block(mine.pop(0)[2])
-        if len(self.blocks) >= block_cache_max(len(self.app.state.validators(block.height))):
-            evictable = sorted((m[0], m[1], h) for h, m in self._block_meta.items()
-                               if h not in protected)
-            if not evictable:
-                self.stats.refused_blocks += 1
-                log.warning("block cache full of blocks the engine needs: block %s refused",
-                            block.hash[:16])
-                return
-            self._drop_block(evictable[-1][2])   # the farthest ahead
-        self.blocks[block.hash] = block
-        self._block_meta[block.hash] = meta
-        self._wanted.pop(block.hash, None)
-
-    def _drop_block(self, block_hash: str) -> None:
-        self.blocks.pop(block_hash, None)
-        self._block_meta.pop(block_hash, None)
+        self.blocks.forget_through(self.app.height)
+        keep = set(self._awaiting)   # what the engine still needs is never evicted
+        if self.replica is not None:
+            keep.update(h for h in (self.replica.locked_value, self.replica.valid_value) if h)
+        if not self.blocks.put(block, meta, protected=keep,
+                               validators=len(self.app.state.validators(block.height))):
+            self.stats.refused_blocks += 1
+            log.warning("block cache full of blocks the engine needs: block %s refused",
+                        block.hash[:16])
 
     def _validate(self, block_hash: str) -> None:
         block = self.blocks.get(block_hash)
         if block is None:
             if block_hash not in self._awaiting:
                 self._awaiting.add(block_hash)
-                meta = self._wanted.get(block_hash)
+                meta = self.blocks.origin(block_hash)
                 self.fetch_block(block_hash, meta[0] if meta else self.app.height + 1,
                                  meta[2] if meta else None)
             return
@@ -561,9 +516,9 @@ class Driver:
             # tell the engine nothing; it waits, or times out to nil.
             log.warning("block %s: %s; fetching it", block_hash[:16], exc)
             self.stats.body_mismatches += 1
-            meta = self._block_meta.get(block_hash, (block.height, -1, ""))
-            self._drop_block(block_hash)
-            self._wanted[block_hash] = meta
+            meta = self.blocks.origin(block_hash) or (block.height, -1, "")
+            self.blocks.drop(block_hash)
+            self.blocks.wanted[block_hash] = meta
             self._awaiting.add(block_hash)
             self.fetch_block(block_hash, block.height, meta[2] or None)
             return
@@ -612,9 +567,7 @@ class Driver:
         self.app.commit(block, certificate)
         stored = loop.time()
         self.mempool.remove(e.id for e in block.envelopes)
-        for stale in [h for h, b in self.blocks.items() if b.height <= block.height]:
-            self._drop_block(stale)
-        self._wanted = {h: m for h, m in self._wanted.items() if m[0] > block.height}
+        self.blocks.forget_through(block.height)
         self._awaiting.clear()
         if self._decided is not None and self._decided[0] <= block.height:
             self._decided = None

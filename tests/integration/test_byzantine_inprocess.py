@@ -20,8 +20,9 @@ from ledger.canonical import canonical_bytes
 from ledger.errors import InvariantViolation
 from ledger.hashing import sha256_hex
 from ledger.keys import SigningKey
+from node.blockcache import PROPOSER_BLOCKS_MAX
 from node.byzantine import sign_with_nonce
-from node.driver import PROPOSER_BLOCKS_MAX, Driver
+from node.driver import Driver
 from node.peers import PeerSet, now_ms
 from node.signing_hold import HOLD_NAME, encode_hold
 from node.wire import sign_request
@@ -173,7 +174,7 @@ async def test_c3_signed_proposals_of_a_byzantine_proposer_stay_within_its_quota
         await asyncio.sleep(0.2)
         for state in HONEST:
             driver = cluster.nodes[state].driver
-            from_vn = [h for h, m in driver._block_meta.items() if m[2] == vn_key.public_hex]
+            from_vn = [h for h, m in driver.blocks.meta.items() if m[2] == vn_key.public_hex]
             assert len(from_vn) <= PROPOSER_BLOCKS_MAX, (state, len(from_vn))
         second = await cluster.api["FR"].post("/v1/records", json=cluster.envelope("FR"))
         assert await _committed(cluster, second.json()["id"], HONEST)

@@ -29,7 +29,8 @@ from ledger.block import CommitCertificate
 from ledger.store import Store
 from node import queries
 from node.application import Block
-from node.driver import EVIDENCE_MAX, block_cache_max
+from node.blockcache import block_cache_max
+from node.driver import EVIDENCE_MAX
 from node.runtime import PEER_FAULT_REASONS_MAX, Node
 
 INVARIANTS = ("agreement", "audit", "double_sign", "liveness", "memory", "server_error",
@@ -94,7 +95,7 @@ class Checker:
         sizes = {"mempool": (len(node.mempool), node.mempool.max_records),
                  "block cache": (len(node.driver.blocks), block_cache_max(
                      len(node.app.state.validators(node.app.height + 1)))),
-                 "wanted blocks": (len(node.driver._wanted), block_cache_max(
+                 "wanted blocks": (len(node.driver.blocks.wanted), block_cache_max(
                      len(node.app.state.validators(node.app.height + 1)))),
                  "inbox": (node.driver.inbox.qsize(), limits.inbox_events_max),
                  "evidence": (len(node.driver.evidence), EVIDENCE_MAX),

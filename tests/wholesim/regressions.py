@@ -64,11 +64,10 @@ def c3_cache_anything(monkeypatch: pytest.MonkeyPatch) -> None:
         if block.hash in self.blocks:
             return
         if len(self.blocks) >= 64:
-            for stale in [h for h, b in self.blocks.items() if b.height <= self.app.height]:
-                self._drop_block(stale)
+            self.blocks.forget_through(self.app.height)
             if len(self.blocks) >= 64:
                 return
-        self.blocks[block.hash] = block
+        self.blocks.put(block, meta, protected=set(), validators=10**6)   # no quota: old
 
     def on_message(self: Driver, event: PeerMessage) -> None:
         msg, block = event.msg, event.block
