@@ -8,6 +8,7 @@ seed is replayed with ``scripts/simulate --whole --seed S``.
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.wholesim.byzantine import BEHAVIOURS
@@ -87,3 +88,16 @@ def test_failure_report_names_seed_and_replay_command() -> None:
     text = report(summary, 1.0, ("junk_blocks",))
     assert "FAIL seed=77 liveness" in text
     assert "scripts/simulate --whole --seed 77 --behaviours junk_blocks" in text
+
+
+def test_a_peer_removed_by_governance_never_kills_block_sync(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seed 100277 removes a member by vote while block sync still holds its link. The
+    poll then hit a closed client: RuntimeError, and the sync task died (found by this
+    campaign; node/peers.py PeerRemoved). With the check put back out, the campaign's
+    task_died invariant must fire."""
+    assert run_seed(100277).ok
+    monkeypatch.setattr(httpx.AsyncClient, "is_closed", property(lambda self: False))
+    result = run_seed(100277)
+    assert result.violation is not None and result.violation[0] == "task_died", \
+        result.violation
