@@ -152,6 +152,7 @@ class Driver:
         #: peer input must never make a replica lose a timeout. At most three
         #: timeouts are scheduled per round, so this stays small.
         self._urgent: deque[object] = deque()
+        self._coalesced: set[str] = set()
         self.heartbeat = timedelta(milliseconds=heartbeat_ms)
         self.rebroadcast_s = rebroadcast_ms / 1000
         self.on_commit = on_commit
@@ -225,7 +226,15 @@ class Driver:
         return max(1, self.inbox_max // max(1, validators))
 
     def post_urgent(self, event: object) -> None:
-        """Queue a timeout or wake-up outside the bounded inbox; it is never lost."""
+        """Queue a timeout or wake-up outside the bounded inbox; it is never lost.
+
+        Wake-ups and ticks are coalesced (one of each waits at most: a record
+        admitted under load wakes the driver thousands of times a second), and
+        the engine schedules at most three timeouts a round, so this stays small."""
+        if isinstance(event, str):
+            if event in self._coalesced:
+                return
+            self._coalesced.add(event)
         self._urgent.append(event)
         if self.inbox.empty():   # the loop may be waiting on the inbox: wake it
             self.inbox.put_nowait("wake")
@@ -249,6 +258,7 @@ class Driver:
                     events = []
                 while self._urgent:
                     events.append(self._urgent.popleft())
+                self._coalesced.clear()
                 while len(events) < GROUP_EVENTS_MAX and not self.inbox.empty():
                     events.append(self.inbox.get_nowait())
                 self._handle_group(events)

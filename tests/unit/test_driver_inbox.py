@@ -81,3 +81,14 @@ async def test_a_peers_fault_is_logged_and_the_loop_goes_on(
     monkeypatch.setattr(driver, "_dispatch", dispatch)
     driver._handle_group(["bad", "tick"])
     assert seen == ["bad", "tick"]
+
+
+async def test_wake_ups_are_coalesced() -> None:
+    """Every admitted record wakes the driver: under load that is thousands a second,
+    and none may pile up outside the bounded inbox."""
+    driver = _driver(inbox_max=8)
+    for _ in range(10_000):
+        driver.wake()
+        driver.post_urgent("tick")
+    driver.post_urgent(Timeout("propose", 1, 0, 1))
+    assert list(driver._urgent) == ["wake", "tick", Timeout("propose", 1, 0, 1)]
