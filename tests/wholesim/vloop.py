@@ -127,6 +127,10 @@ def wall_clock(clock: VirtualClock) -> Iterator[None]:
         (module, "utcnow", clock.utcnow)
         for module in (node.driver, node.runtime, node.client, node.bootstrap)]
     patches += [(node.peers, "now_ms", clock.now_ms), (node.p2p, "now_ms", clock.now_ms)]
+    # httpx's ASGI transport asks, on every request, whether trio runs, by trying to
+    # import sniffio (absent here): a few percent of a run. It never runs in the sim.
+    import httpx._transports.asgi as asgi
+    patches.append((asgi, "is_running_trio", lambda: False))
     saved = [(target, name, getattr(target, name)) for target, name, _ in patches]
     for target, name, value in patches:
         setattr(target, name, value)
