@@ -27,6 +27,7 @@ from node.config import Listen, NodeConfig, Peer, Timing
 from node.driver import utcnow
 from node.genesis import Genesis
 from node.p2p import create_p2p_app
+from node.peers import PeerSet
 from node.runtime import Node
 
 FAST_CONSENSUS = {"propose_timeout_ms": 400, "propose_timeout_delta_ms": 200,
@@ -49,6 +50,19 @@ class Switch(httpx.AsyncBaseTransport):
         if self.target is None:
             raise httpx.ConnectError("node is down", request=request)
         return await self.target.handle_async_request(request)
+
+
+def gossip_off(monkeypatch: Any) -> None:
+    """No record gossip between the nodes (consensus messages still flow): each node
+    holds only its own clients' records, so proposals must carry or fetch them."""
+    original = PeerSet.broadcast
+
+    def no_gossip(self: PeerSet, item: dict[str, Any], size: int, *,
+                  gossip: bool = False, key: str | None = None) -> None:
+        if not gossip:
+            original(self, item, size)
+
+    monkeypatch.setattr(PeerSet, "broadcast", no_gossip)
 
 
 _COMMON = frozenset({"schema", "type", "chain_id", "actor", "nonce", "occurred_at", "case_ref",

@@ -23,23 +23,12 @@ from ledger.keys import SigningKey
 from node.blockcache import PROPOSER_BLOCKS_MAX
 from node.byzantine import sign_with_nonce
 from node.driver import Driver
-from node.peers import PeerSet, now_ms
+from node.peers import now_ms
 from node.signing_hold import HOLD_NAME, encode_hold
 from node.wire import sign_request
-from tests.cluster import Cluster, Switch
+from tests.cluster import Cluster, Switch, gossip_off
 
 HONEST = ("CN", "FR", "TH")
-
-
-def _gossip_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = PeerSet.broadcast
-
-    def no_gossip(self: PeerSet, item: dict[str, Any], size: int, *,
-                  gossip: bool = False, key: str | None = None) -> None:
-        if not gossip:
-            original(self, item, size)
-
-    monkeypatch.setattr(PeerSet, "broadcast", no_gossip)
 
 
 async def _p2p(cluster: Cluster, key: SigningKey, to: str, path: str,
@@ -75,7 +64,7 @@ async def test_c1_two_envelopes_of_one_record_on_different_nodes_do_not_halt_the
     wrong one at half the validators. The chain must still commit the record
     (one of its envelopes) and an unrelated one, and no honest block may be
     judged invalid."""
-    _gossip_off(monkeypatch)
+    gossip_off(monkeypatch)
     cluster = Cluster()
     await cluster.start()
     try:

@@ -19,20 +19,8 @@ import pytest
 from ledger.records import Envelope
 from node import driver
 from node.mempool import Mempool
-from node.peers import PeerSet
 from node.sync import BlockSync
-from tests.cluster import Cluster
-
-
-def _gossip_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = PeerSet.broadcast
-
-    def no_gossip(self: PeerSet, item: dict[str, Any], size: int, *,
-                  gossip: bool = False, key: str | None = None) -> None:
-        if not gossip:
-            original(self, item, size)
-
-    monkeypatch.setattr(PeerSet, "broadcast", no_gossip)
+from tests.cluster import Cluster, gossip_off
 
 
 def _count_fetches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -67,7 +55,7 @@ async def _commit_three_on_every_node(cluster: Cluster) -> None:
                          ids=["small-block-carries-all", "unacknowledged-only"])
 async def test_the_proposal_carries_records_its_peers_have_not_acknowledged(
         monkeypatch: pytest.MonkeyPatch, carry_all_bytes: int) -> None:
-    _gossip_off(monkeypatch)
+    gossip_off(monkeypatch)
     monkeypatch.setattr(driver, "CARRY_ALL_BYTES_MAX", carry_all_bytes)
     fetched = _count_fetches(monkeypatch)
     cluster = Cluster(4)
@@ -80,7 +68,7 @@ async def test_the_proposal_carries_records_its_peers_have_not_acknowledged(
 
 
 async def test_blocks_commit_when_peers_must_fetch_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    _gossip_off(monkeypatch)
+    gossip_off(monkeypatch)
     # Negative control: the proposer carries nothing, so peers must fetch.
     monkeypatch.setattr(Mempool, "is_spreading", lambda self, record_id: False)
     monkeypatch.setattr(driver, "CARRY_ALL_BYTES_MAX", 0)
@@ -103,7 +91,7 @@ async def test_a_forged_carried_record_fails_validation_and_the_chain_goes_on(
     from node import p2p
     from node.runtime import Node
 
-    _gossip_off(monkeypatch)
+    gossip_off(monkeypatch)
     cluster = Cluster(4)
     vn: Node = cluster.nodes["VN"]
     original = p2p._carried
