@@ -1,82 +1,81 @@
-"""Negative controls for the Byzantine classes and faults not tied to a C finding.
+"""Negative controls for the fault classes whose bug is not a C finding.
 
-Each patcher puts back, for one test, a plausible bug of the node that the
-campaign of one class must catch (tests/wholesim/test_controls.py): the
-bounded inbox that also carried timeouts (B1), the mempool without state and
-signer shares (M3), ... They are short re-statements of the old or broken
-logic, applied with ``monkeypatch``; node/ and consensus/ stay as they are.
+``tests/wholesim/regressions.py`` puts back the C findings for the Byzantine
+classes that reproduce them. Here, for the classes left, a control is a bug
+of the node (a monkeypatch, or a disk that breaks its contract) that the
+campaign of that class must catch within its seed budget, and a seed that
+catches it must hold without the bug (tests/wholesim/test_controls.py):
+
+* ``crash``: honest crashes over a *lying* disk, one that acknowledges fsync
+  and loses the write anyway (``SimDisk`` mode ``"lying"``). It loses the
+  consensus WAL a node synced before it sent its votes, so the restarted node
+  signs the (height, round) again, differently: ``double_sign``. This is the
+  control of "persist, then send": in the simulator a crash falls between
+  event-loop steps, and ``Driver._flush`` persists and sends in one step, so
+  sending first could not be told apart there; losing the synced WAL is what
+  sending first would lose. The lying mode is never in ``DISK_MODES``: an
+  honest node over a lying disk is not honest.
+* ``twins``: the same lying disk under the twins campaign. The twin pair's own
+  equivocation is Byzantine by definition (the checker counts honest keys
+  only), and no honest-node rule is exercised by twins that equivocating
+  proposals do not exercise already, so the bug the class can expose is an
+  honest node's own double-sign after a crash, as above.
+* ``restore``: finding B5. An honest node restarted over an older backup
+  (``plan.Restore``) with the signing hold ignored (``node.driver.may_sign``
+  always yes): it enters heights it had signed at before the backup's moment,
+  without their WAL, and signs them again: ``double_sign``.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pytest
 
-from ledger.records import Envelope
-from node.config import Limits
-from node.driver import Driver
-from node.mempool import Mempool, UsageKey
-from tests.wholesim import world as world_module
+import node.driver
+from tests.wholesim.plan import RESTORE_P, Plan, make_plan
 
 Patcher = Callable[[pytest.MonkeyPatch], None]
 
-#: What one event costs a node's CPU in the B1 control (virtual seconds).
-EVENT_COST_S = 0.03
+
+def no_patch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node as it is: the bug of this control is in the disk."""
 
 
-def slow_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The driver takes one inbox event at a time (timeouts first), and each costs
-    ``EVENT_COST_S`` of virtual time. In virtual time handling is otherwise free,
-    so no flood could fill an inbox; the simulated flood (about 100 votes a
-    second) is far smaller than a real one, so each event costs more than a
-    real node's CPU would, and the flood outruns the node as a real one does.
-    The inbox is at its configurable minimum (100 events)."""
-    async def run(self: Driver) -> None:
-        ticker = asyncio.create_task(self._ticker(), name="driver-tick")
-        try:
-            self._handle_group(["wake"])
-            while True:
-                events = [self._urgent.popleft() for _ in range(len(self._urgent))]
-                if not events:
-                    events = [await self.inbox.get()]
-                await asyncio.sleep(EVENT_COST_S * len(events))
-                self._handle_group(events)
-        finally:
-            ticker.cancel()
-
-    monkeypatch.setattr(Driver, "run", run)
-    monkeypatch.setattr(world_module, "SIM_LIMITS", Limits(inbox_events_max=100))
+def b5_ignore_the_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """B5: a restored node signs at any height, whatever the hold says."""
+    monkeypatch.setattr(node.driver, "may_sign", lambda store, height: True)
 
 
-def b1_timeouts_in_inbox(monkeypatch: pytest.MonkeyPatch) -> None:
-    """B1: timeouts and ticks go through the bounded inbox like peer input, and a
-    peer's messages have no share of it: one validator's flood fills it, and a
-    timeout posted then is lost (the replica waits in its step for ever). The
-    inbox is shrunk to its configurable minimum (100) so a flood of a few
-    batches fills it."""
-    def post(self: Driver, event: object) -> bool:
-        try:
-            self.inbox.put_nowait(event)
-        except asyncio.QueueFull:
-            return False
-        return True
+@dataclass(frozen=True)
+class Control:
+    bug: str
+    behaviours: tuple[str, ...]
+    expect: str
+    seeds: range
+    patch: Patcher = no_patch
+    lying_disk: bool = False
+    restore_p: float = RESTORE_P
+    needs: tuple[str, ...] = field(default=())   # plan parts without which a seed is skipped
 
-    def post_urgent(self: Driver, event: object) -> None:
-        post(self, event)
+    def plan(self, seed: int, *, bug: bool) -> Plan:
+        """The seed's plan of this campaign; with ``bug``, over a lying disk if it says so."""
+        plan = make_plan(seed, behaviours=self.behaviours, restore_p=self.restore_p)
+        return dataclasses.replace(plan, disk_mode="lying") if bug and self.lying_disk else plan
 
-    monkeypatch.setattr(Driver, "post", post)
-    monkeypatch.setattr(Driver, "post_urgent", post_urgent)
-    slow_cpu(monkeypatch)
+    def relevant(self, plan: Plan) -> bool:
+        return all(getattr(plan, part) for part in self.needs)
 
 
-def m3_no_gossip_shares(monkeypatch: pytest.MonkeyPatch) -> None:
-    """M3: the mempool checks only the whole pool: gossip from one member state
-    may fill it, and then every client's record is refused (503) on every node.
-    The pool is shrunk (200 records) so a flood of a few seconds fills it."""
-    def keys(self: Mempool, envelope: Envelope, *, local: bool) -> list[UsageKey]:
-        return [("pool",)]
-
-    monkeypatch.setattr(Mempool, "_keys", keys)
-    monkeypatch.setattr(world_module, "SIM_LIMITS", Limits(max_pending_records=200))
+CONTROLS: dict[str, Control] = {
+    "crash": Control("a disk that loses synced writes (the WAL persisted before sending)",
+                     (), "double_sign", range(16), lying_disk=True, needs=("crashes",)),
+    "twins": Control("a disk that loses synced writes, under the twins campaign",
+                     ("twins",), "double_sign", range(1000, 1012), lying_disk=True,
+                     needs=("crashes",)),
+    "restore": Control("B5: the signing hold of a restore ignored", (), "double_sign",
+                       range(16), patch=b5_ignore_the_hold, restore_p=1.0,
+                       needs=("restores",)),
+}
