@@ -25,7 +25,7 @@ from tests.wholesim.scenario import Result, run_seed
 
 CHUNK = 25
 FAULT_KEYS = ("drop_loss", "drop_partition", "duplicate", "split_late_proposal",
-              "split_late_vote", "crashes", "restarts", "governance_joined",
+              "split_late_vote", "crashes", "restarts", "restores", "governance_joined",
               "governance_removed", "byz_second_proposals", "byz_conflicting_envelopes",
               "byz_duplicate_record_blocks", "byz_junk_batches", "byz_lies",
               "byz_withheld_replies", "byz_replays", "byz_flood_items", "byz_gossip_records")

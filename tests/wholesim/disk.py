@@ -20,6 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ledger.kv import Batch, MemoryKV
+from ledger.store import Store
+from node import backup as backup_module
+from node import signing_hold
 
 DISK_MODES = ("durable", "fsync_loss")
 
@@ -59,6 +62,29 @@ class SimDisk:
             self._kv.write([(key, old) for key, old in reversed(undo)], sync=True)
             self.lost_batches += 1
         self._volatile = []
+
+    def backup(self) -> list[tuple[bytes, bytes]]:
+        """An online backup's contents: every pair as of now (``comity db backup``)."""
+        return list(backup_module.snapshot_items(self._kv))
+
+    def restore(self, items: list[tuple[bytes, bytes]]) -> int | None:
+        """Replace the contents with an older backup, as ``comity db restore --force``
+        does (node/backup.py ``restore``): the bound the replaced store knows (its
+        height + 1, or its WAL's height if higher; unknown if the WAL is unreadable),
+        then the hold and the restored WAL set aside, in one synced batch. Returns the
+        hold's signed-through height."""
+        old = Store(self)
+        raw = old.get_state(signing_hold.WAL_NAME)
+        wal = signing_hold.wal_height(raw)
+        replaced = old.height + 1 if raw is None else (
+            None if wal is None else max(old.height + 1, wal))
+        self._kv = MemoryKV()
+        self._kv.write(items, sync=True)
+        self._volatile = []
+        store = Store(self)
+        bound = backup_module._hold_bound(store, replaced, None)
+        self._kv.write(signing_hold.hold_batch(store, bound, store.height), sync=True)
+        return bound
 
     def close(self) -> None:
         """Contents stay: a restarted node reopens this disk."""

@@ -18,11 +18,23 @@ from tests.wholesim.disk import DISK_MODES
 from tests.wholesim.net import NetPlan, Partition
 
 NS = (4, 5, 7)
+#: The share of seeds with a restore from an older backup (finding B5).
+RESTORE_P = 0.05
 
 
 @dataclass(frozen=True)
 class Crash:
     state: str
+    at_s: float
+    down_s: float
+
+
+@dataclass(frozen=True)
+class Restore:
+    """At ``at_s`` the node stops and is restarted over the backup taken at ``backup_at_s``."""
+
+    state: str
+    backup_at_s: float
     at_s: float
     down_s: float
 
@@ -37,6 +49,7 @@ class Plan:
     disk_mode: str = "durable"
     governance: str | None = None                     # "add" | "remove" | None
     records: int = 4
+    restores: tuple[Restore, ...] = ()
     liveness_bound_s: float = 60.0
 
     @property
@@ -61,6 +74,8 @@ class Plan:
                   f"{[sorted(g) for g in p.groups]}" for p in net.partitions]
         lines += [f"  byzantine {state}: {kind}" for state, kind in self.byzantine]
         lines += [f"  crash {c.state} at {c.at_s:.2f}s for {c.down_s:.2f}s" for c in self.crashes]
+        lines += [f"  restore {r.state} at {r.at_s:.2f}s (down {r.down_s:.2f}s) from the "
+                  f"backup of {r.backup_at_s:.2f}s" for r in self.restores]
         return "\n".join(lines)
 
 
@@ -88,9 +103,22 @@ def _crashes(rng: random.Random, honest: list[str], gst_s: float) -> tuple[Crash
     return tuple(crashes)
 
 
+def _restores(seed: int, honest: list[str], gst_s: float,
+              restore_p: float) -> tuple[Restore, ...]:
+    """Rarely, an honest node restored from an older backup (before or after GST).
+    Its own generator: adding it left every other draw of existing seeds as it was."""
+    rng = random.Random(f"restore:{seed}")
+    if not honest or rng.random() >= restore_p:
+        return ()
+    at_s = rng.uniform(0.5, gst_s + 2.0)
+    return (Restore(rng.choice(honest), max(0.1, at_s - rng.uniform(0.05, 1.5)), at_s,
+                    rng.uniform(0.1, 1.0)),)
+
+
 def make_plan(seed: int, n: int | None = None, behaviours: Sequence[str] | None = None,
-              faults: bool = True) -> Plan:
-    """The scenario of ``seed``; ``behaviours``: the Byzantine kinds it may draw from."""
+              faults: bool = True, restore_p: float = RESTORE_P) -> Plan:
+    """The scenario of ``seed``; ``behaviours``: the Byzantine kinds it may draw from;
+    ``restore_p``: the chance of a restore from an older backup."""
     from tests.wholesim.byzantine import BEHAVIOURS
     rng = random.Random(f"plan:{seed}")
     n = n or rng.choice(NS)
@@ -112,4 +140,4 @@ def make_plan(seed: int, n: int | None = None, behaviours: Sequence[str] | None 
         governance = "remove"
     return Plan(seed, n, byzantine, _network(rng, states, gst_s),
                 _crashes(rng, honest[1:], gst_s), rng.choice(DISK_MODES), governance,
-                rng.randint(3, 8))
+                rng.randint(3, 8), _restores(seed, honest[1:], gst_s, restore_p))

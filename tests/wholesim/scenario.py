@@ -30,7 +30,7 @@ from node.application import Block
 from tests.wholesim.byzantine import BEHAVIOURS, Behaviour
 from tests.wholesim.invariants import Checker
 from tests.wholesim.net import Net
-from tests.wholesim.plan import Crash, Plan, make_plan
+from tests.wholesim.plan import Crash, Plan, Restore, make_plan
 from tests.wholesim.vloop import VirtualClock, run, wall_clock
 from tests.wholesim.world import SimNode, World
 
@@ -86,6 +86,7 @@ class Scenario:
         spawn = asyncio.get_running_loop().create_task
         self._tasks = [spawn(self.clients()), spawn(self.sample_memory())]
         self._tasks += [spawn(self.crash(c)) for c in self.plan.crashes]
+        self._tasks += [spawn(self.restore(r)) for r in self.plan.restores]
         self._tasks += [spawn(b.act()) for b in self.behaviours]
         if self.plan.governance is not None:
             from tests.wholesim.governance import change_members
@@ -143,6 +144,24 @@ class Scenario:
         self.stats["restarts"] += 1
         await self.start(sim)
 
+    async def restore(self, restore: Restore) -> None:
+        """Stop a node and restart it over an older backup of its disk, with the hold
+        ``comity db restore`` places (tests/wholesim/disk.py ``SimDisk.restore``)."""
+        await asyncio.sleep(restore.backup_at_s)
+        sim = self.world.nodes[restore.state]
+        backup = sim.disk.backup()
+        await asyncio.sleep(restore.at_s - restore.backup_at_s)
+        if sim.node is None:   # down for a crash: the operator waits for it
+            return
+        self.stats["restores"] += 1
+        if restore.at_s >= self.plan.gst_s:
+            self.extra_down_s += restore.down_s
+        await self.world.crash(sim)
+        sim.disk.restore(backup)
+        await asyncio.sleep(restore.down_s)
+        if sim.node is None:
+            await self.start(sim)
+
     async def sample_memory(self) -> None:
         while True:
             await asyncio.sleep(0.5)
@@ -188,7 +207,8 @@ class Scenario:
         return sorted((self.honest - self.removed) & set(self.plan.states))
 
     def crashing(self) -> set[str]:
-        return {c.state for c in self.plan.crashes if c.at_s + c.down_s >= self.clock.now_s}
+        return {c.state for c in (*self.plan.crashes, *self.plan.restores)
+                if c.at_s + c.down_s >= self.clock.now_s}
 
     # --- results ----------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from ledger.keys import SigningKey
 from ledger.records import SCHEMA, Envelope, format_time, parse_envelope
 from ledger.store import Store
 from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
-from node.config import Listen, NodeConfig, Peer, Timing
+from node.config import Limits, Listen, NodeConfig, Peer, Timing
 from node.genesis import Genesis
 from node.p2p import create_p2p_app
 from node.runtime import Node, _verify_all
@@ -49,6 +49,8 @@ SIM_CONSENSUS = {"propose_timeout_ms": 400, "propose_timeout_delta_ms": 200,
                  "prevote_timeout_ms": 200, "prevote_timeout_delta_ms": 100,
                  "precommit_timeout_ms": 200, "precommit_timeout_delta_ms": 100,
                  "heartbeat_interval_ms": 3_600_000}
+#: The nodes' limits: the production defaults (a negative control may shrink them).
+SIM_LIMITS = Limits()
 SIM_TIMING = Timing(rebroadcast_interval_ms=300, peer_status_interval_ms=250,
                     peer_request_timeout_ms=2000, peer_backoff_max_ms=1000)
 
@@ -124,7 +126,7 @@ class World:
             data_dir=Path("/nonexistent"), api=Listen(port=1), p2p=Listen(port=2),
             peers=tuple(Peer(state=m.state, p2p_url=url(m.state)) for m in self.members
                         if m.state != sim.state),
-            timing=SIM_TIMING)
+            timing=SIM_TIMING, limits=SIM_LIMITS)
         transports: dict[str, httpx.AsyncBaseTransport] = {
             m.state: self.net.link(sim.host, m.state) for m in self.universe
             if m.state != sim.state}
