@@ -104,11 +104,17 @@ def _crashes(rng: random.Random, honest: list[str], gst_s: float) -> tuple[Crash
 
 
 def _restores(seed: int, honest: list[str], gst_s: float,
-              restore_p: float) -> tuple[Restore, ...]:
+              restore_p: float, spare_faults: int) -> tuple[Restore, ...]:
     """Rarely, an honest node restored from an older backup (before or after GST).
-    Its own generator: adding it left every other draw of existing seeds as it was."""
+    Its own generator: adding it left every other draw of existing seeds as it was.
+
+    A restored node signs nothing at the heights its key may have signed before
+    (the hold of finding B5) until a certificate past them exists: at those
+    heights it counts as a fault, so a restore is planned only while fewer than
+    f nodes are Byzantine (seed 100677: one Byzantine and one held node of four
+    stalled height 4 for good, as the fault model says they may)."""
     rng = random.Random(f"restore:{seed}")
-    if not honest or rng.random() >= restore_p:
+    if not honest or spare_faults <= 0 or rng.random() >= restore_p:
         return ()
     at_s = rng.uniform(0.5, gst_s + 2.0)
     return (Restore(rng.choice(honest), max(0.1, at_s - rng.uniform(0.05, 1.5)), at_s,
@@ -140,4 +146,4 @@ def make_plan(seed: int, n: int | None = None, behaviours: Sequence[str] | None 
         governance = "remove"
     return Plan(seed, n, byzantine, _network(rng, states, gst_s),
                 _crashes(rng, honest[1:], gst_s), rng.choice(DISK_MODES), governance,
-                rng.randint(3, 8), _restores(seed, honest[1:], gst_s, restore_p))
+                rng.randint(3, 8), _restores(seed, honest[1:], gst_s, restore_p, f - count))
