@@ -36,8 +36,11 @@ from node.metrics import install_metrics
 from node.runtime import Node
 
 TAGS = [
-    {"name": "records", "description": "Submit signed envelopes (authorised by their "
-                                       "signature) and read them back."},
+    {
+        "name": "records",
+        "description": "Submit signed envelopes (authorised by their "
+        "signature) and read them back.",
+    },
     {"name": "proofs", "description": "RFC 6962 proofs over the ledger log."},
     {"name": "blocks", "description": "Blocks with their commit certificates."},
     {"name": "validators", "description": "Validator sets, to check certificates."},
@@ -48,11 +51,15 @@ TAGS = [
 
 
 def create_app(node: Node) -> FastAPI:
-    app = FastAPI(title="Comity", version="1", openapi_tags=TAGS,
-                  description="Permissioned cross-border evidence ledger: append signed "
-                              "records of investigative acts, query and verify the chain. "
-                              "Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`; "
-                              "see docs/API.md.")
+    app = FastAPI(
+        title="Comity",
+        version="1",
+        openapi_tags=TAGS,
+        description="Permissioned cross-border evidence ledger: append signed "
+        "records of investigative acts, query and verify the chain. "
+        'Errors are `{"error": {"code", "message", "field"?}}`; '
+        "see docs/API.md.",
+    )
     app.state.node = node
     app.state.tokens = TokenStore(tokens_path(node.config.data_dir))
     app.state.events = EventHub(node.config.limits.sse_subscribers_max)
@@ -65,8 +72,9 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(sovereignty.router)
     app.include_router(cases.router)
     app.include_router(sealed.router)
-    install_metrics(app, node, sse_subscribers=lambda: len(app.state.events),
-                    dependencies=[ReadAccess])
+    install_metrics(
+        app, node, sse_subscribers=lambda: len(app.state.events), dependencies=[ReadAccess]
+    )
     app.include_router(admin.router)
     app.include_router(bundle.router)
     return app

@@ -18,8 +18,10 @@ from api.tokens import TokenInfo, TokenStore
 from ledger.errors import Forbidden, TooLarge, Unauthorized
 from node.runtime import Node
 
-bearer = HTTPBearer(auto_error=False, description="API token: `Authorization: Bearer cmt_...`"
-                    " (see `comity token create`)")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="API token: `Authorization: Bearer cmt_...` (see `comity token create`)",
+)
 
 
 async def get_node(request: Request) -> Node:
@@ -33,14 +35,18 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refused with 413 as soon as it exceeds ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"request body of {declared} bytes is over the {limit}-byte limit",
-                       field="body", code="body_too_large")
+        raise TooLarge(
+            f"request body of {declared} bytes is over the {limit}-byte limit",
+            field="body",
+            code="body_too_large",
+        )
     chunks, total = [], 0
     async for chunk in request.stream():
         total += len(chunk)
         if total > limit:
-            raise TooLarge(f"request body is over the {limit}-byte limit", field="body",
-                           code="body_too_large")
+            raise TooLarge(
+                f"request body is over the {limit}-byte limit", field="body", code="body_too_large"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -49,8 +55,7 @@ NodeDep = Annotated[Node, Depends(get_node)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 
 
-def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None
-                  ) -> TokenInfo:
+def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> TokenInfo:
     tokens: TokenStore = request.app.state.tokens
     info = tokens.authenticate(credentials.credentials) if credentials is not None else None
     if info is None:

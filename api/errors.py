@@ -29,8 +29,14 @@ class RateLimited(ClientError):
     status = 429
     default_code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after_s: int = 1, field: str | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: int = 1,
+        field: str | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message, field=field, code=code)
         self.retry_after_s = retry_after_s
 
@@ -56,8 +62,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body",)) or "body"
-        return JSONResponse(error_body("invalid_request", f"{where}: {first.get('msg')}", where),
-                            status_code=400)
+        return JSONResponse(
+            error_body("invalid_request", f"{where}: {first.get('msg')}", where), status_code=400
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -67,8 +74,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def server_fault(request: Request, exc: Exception) -> JSONResponse:
         request_id = uuid.uuid4().hex[:16]
-        log.exception("server fault on %s %s (request %s)", request.method, request.url.path,
-                      request_id)
-        return JSONResponse(error_body("internal_error",
-                                       f"internal error; quote request id {request_id}"),
-                            status_code=500, headers={"x-request-id": request_id})
+        log.exception(
+            "server fault on %s %s (request %s)", request.method, request.url.path, request_id
+        )
+        return JSONResponse(
+            error_body("internal_error", f"internal error; quote request id {request_id}"),
+            status_code=500,
+            headers={"x-request-id": request_id},
+        )

@@ -39,8 +39,13 @@ from node.config import Limits
 class TokenBuckets:
     """One bucket per source name, LRU-bounded; ``rate_per_s`` 0 means no limit."""
 
-    def __init__(self, rate_per_s: float, burst: float, max_sources: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate_per_s: float,
+        burst: float,
+        max_sources: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         assert burst >= 1 and max_sources >= 1
         self.rate_per_s = rate_per_s
         self.burst = burst
@@ -58,8 +63,14 @@ class TokenBuckets:
             return 0.0
         now = self._clock()
         levels = {source: self._level(source, now) for source in costs}
-        wait_s = max((min(cost, self.burst) - levels[source]) / self.rate_per_s
-                     for source, cost in costs.items()) if costs else 0.0
+        wait_s = (
+            max(
+                (min(cost, self.burst) - levels[source]) / self.rate_per_s
+                for source, cost in costs.items()
+            )
+            if costs
+            else 0.0
+        )
         if wait_s > 0:
             return wait_s
         for source, cost in costs.items():
@@ -83,14 +94,17 @@ class WriteLimits:
     exempt_loopback: bool
 
     @classmethod
-    def from_limits(cls, limits: Limits,
-                    clock: Callable[[], float] = time.monotonic) -> WriteLimits:
+    def from_limits(
+        cls, limits: Limits, clock: Callable[[], float] = time.monotonic
+    ) -> WriteLimits:
         sources = limits.rate_limit_sources_max
-        return cls(TokenBuckets(limits.ip_write_requests_per_s, limits.ip_write_burst_requests,
-                                sources, clock),
-                   TokenBuckets(limits.signer_records_per_s, limits.signer_burst_records,
-                                sources, clock),
-                   limits.rate_limit_exempt_loopback)
+        return cls(
+            TokenBuckets(
+                limits.ip_write_requests_per_s, limits.ip_write_burst_requests, sources, clock
+            ),
+            TokenBuckets(limits.signer_records_per_s, limits.signer_burst_records, sources, clock),
+            limits.rate_limit_exempt_loopback,
+        )
 
     def exempt(self, host: str | None) -> bool:
         if not self.exempt_loopback or host is None:
@@ -118,8 +132,12 @@ class WriteLimits:
 def _refuse(wait_s: float, who: str, field: str | None) -> None:
     if wait_s > 0:
         retry_after_s = max(1, math.ceil(wait_s))
-        raise RateLimited(f"{who} is over its write rate; retry after {retry_after_s} s",
-                          retry_after_s=retry_after_s, field=field, code="rate_limited")
+        raise RateLimited(
+            f"{who} is over its write rate; retry after {retry_after_s} s",
+            retry_after_s=retry_after_s,
+            field=field,
+            code="rate_limited",
+        )
 
 
 def write_limits(request: Request) -> WriteLimits:

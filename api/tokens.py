@@ -55,8 +55,13 @@ class TokenInfo:
 
     def public(self) -> dict[str, Any]:
         """What ``list_tokens`` shows: everything but the hash."""
-        return {"id": self.id, "role": self.role, "label": self.label,
-                "created_at": self.created_at, "revoked": self.revoked}
+        return {
+            "id": self.id,
+            "role": self.role,
+            "label": self.label,
+            "created_at": self.created_at,
+            "revoked": self.revoked,
+        }
 
 
 def hash_token(secret: str) -> str:
@@ -69,15 +74,21 @@ def tokens_path(data_dir: str | Path) -> Path:
 
 # --- the file ----------------------------------------------------------------------------
 
+
 def _parse(raw: bytes) -> list[TokenInfo]:
     obj = json.loads(raw)
     if not isinstance(obj, dict) or not isinstance(obj.get("tokens"), list):
         raise ValueError("tokens.json must be an object with a 'tokens' list")
     out = []
     for row in obj["tokens"]:
-        info = TokenInfo(id=str(row["id"]), role=str(row["role"]), label=str(row["label"]),
-                         created_at=str(row["created_at"]), revoked=bool(row["revoked"]),
-                         sha256=str(row["sha256"]))
+        info = TokenInfo(
+            id=str(row["id"]),
+            role=str(row["role"]),
+            label=str(row["label"]),
+            created_at=str(row["created_at"]),
+            revoked=bool(row["revoked"]),
+            sha256=str(row["sha256"]),
+        )
         if info.role not in TOKEN_ROLES:
             raise ValueError(f"token {info.id} has unknown role {info.role!r}")
         out.append(info)
@@ -126,22 +137,26 @@ def _locked(data_dir: Path) -> Iterator[Path]:
 
 # --- what the CLI calls ------------------------------------------------------------------
 
+
 def create_token(data_dir: str | Path, role: str, label: str) -> tuple[str, str]:
     """Add a token; return ``(token_id, secret)``. The secret is shown once, never stored."""
     if role not in TOKEN_ROLES:
-        raise ClientError(f"role must be one of {', '.join(TOKEN_ROLES)}", field="role",
-                          code="bad_role")
+        raise ClientError(
+            f"role must be one of {', '.join(TOKEN_ROLES)}", field="role", code="bad_role"
+        )
     if not 0 < len(label) <= LABEL_CHARS_MAX:
-        raise ClientError(f"label must be 1-{LABEL_CHARS_MAX} characters", field="label",
-                          code="bad_label")
+        raise ClientError(
+            f"label must be 1-{LABEL_CHARS_MAX} characters", field="label", code="bad_label"
+        )
     token_id = secrets.token_hex(8)
     secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with _locked(Path(data_dir)) as path:
         tokens = _read(path)
         if len(tokens) >= TOKENS_MAX:
-            raise ClientError(f"tokens.json already holds {TOKENS_MAX} tokens",
-                              code="too_many_tokens")
+            raise ClientError(
+                f"tokens.json already holds {TOKENS_MAX} tokens", code="too_many_tokens"
+            )
         tokens.append(TokenInfo(token_id, role, label, created, False, hash_token(secret)))
         _write(path, tokens)
     return token_id, secret
@@ -156,13 +171,22 @@ def revoke_token(data_dir: str | Path, token_id: str) -> None:
     with _locked(Path(data_dir)) as path:
         tokens = _read(path)
         if not any(t.id == token_id for t in tokens):
-            raise NotFound(f"no token with id {token_id!r}", field="token_id",
-                           code="token_not_found")
-        _write(path, [TokenInfo(t.id, t.role, t.label, t.created_at, True, t.sha256)
-                      if t.id == token_id else t for t in tokens])
+            raise NotFound(
+                f"no token with id {token_id!r}", field="token_id", code="token_not_found"
+            )
+        _write(
+            path,
+            [
+                TokenInfo(t.id, t.role, t.label, t.created_at, True, t.sha256)
+                if t.id == token_id
+                else t
+                for t in tokens
+            ],
+        )
 
 
 # --- what the node uses ------------------------------------------------------------------
+
 
 class TokenStore:
     """The node's view of tokens.json, re-read whenever the file changes."""

@@ -81,8 +81,15 @@ from ledger.errors import InvariantViolation
 class Replica:
     """One validator running Algorithm 1. Attributes are read-only for callers."""
 
-    def __init__(self, chain_id: str, signer: Signer, verifier: Verifier,
-                 params: TimeoutParams, *, restored: PersistedState | None = None) -> None:
+    def __init__(
+        self,
+        chain_id: str,
+        signer: Signer,
+        verifier: Verifier,
+        params: TimeoutParams,
+        *,
+        restored: PersistedState | None = None,
+    ) -> None:
         self.chain_id = chain_id
         self.params = params
         self.me = signer.public_hex
@@ -91,13 +98,13 @@ class Replica:
         self._restored = restored
         self.rejections: Counter[str] = Counter()
         self.ingress = Ingress(chain_id, verifier, self.rejections)
-        self.height = 0           # no height entered yet
+        self.height = 0  # no height entered yet
         self.decision: str | None = None
         self._out = Outbox()
         # Bound by name so a subclass (the simulator's negative control) can override a rule.
         self._rules = tuple(getattr(self, name) for name in _RULES)
         self._reset_height(0, ())
-        self._handed_key = self._persist_key()   # of the last Ready.persist (none at height 0)
+        self._handed_key = self._persist_key()  # of the last Ready.persist (none at height 0)
 
     def _reset_height(self, height: int, validators: Sequence[Validator]) -> None:
         self.height = height
@@ -183,15 +190,31 @@ class Replica:
         return self._out.ready(self.persisted_state())
 
     def _persist_key(self) -> tuple[object, ...]:
-        return (self.height, self.round, self.step, self.locked_value, self.locked_round,
-                self.valid_value, self.valid_round, len(self.own_votes),
-                len(self.own_proposals))
+        return (
+            self.height,
+            self.round,
+            self.step,
+            self.locked_value,
+            self.locked_round,
+            self.valid_value,
+            self.valid_round,
+            len(self.own_votes),
+            len(self.own_proposals),
+        )
 
     def persisted_state(self) -> PersistedState:
-        return PersistedState(self.height, self.round, self.step, self.locked_value,
-                              self.locked_round, self.valid_value, self.valid_round,
-                              tuple(self.own_votes.values()),
-                              tuple(self.own_proposals.values()), self._valid_proof())
+        return PersistedState(
+            self.height,
+            self.round,
+            self.step,
+            self.locked_value,
+            self.locked_round,
+            self.valid_value,
+            self.valid_round,
+            tuple(self.own_votes.values()),
+            tuple(self.own_proposals.values()),
+            self._valid_proof(),
+        )
 
     def _valid_proof(self) -> tuple[Proposal | Vote, ...]:
         """PROPOSAL(validRound, validValue) and its 2f+1 prevotes, if we have a valid value."""
@@ -214,7 +237,8 @@ class Replica:
         restored, self._restored = self._restored, None
         if restored is not None and restored.height > height:
             raise InvariantViolation(
-                f"persisted consensus state is at height {restored.height}, node at {height}")
+                f"persisted consensus state is at height {restored.height}, node at {height}"
+            )
         if restored is not None and restored.height == height:
             self._resume(restored)
         else:
@@ -253,9 +277,13 @@ class Replica:
             self.log.add_vote(msg, round_)
 
     def _propose(self, height: int, round_: int, block_hash: str) -> None:
-        if (height, round_) != (self.height, self.round) or self.step != Step.PROPOSE \
-                or self.decision is not None or self.proposer(round_) != self.me \
-                or round_ in self.own_proposals:
+        if (
+            (height, round_) != (self.height, self.round)
+            or self.step != Step.PROPOSE
+            or self.decision is not None
+            or self.proposer(round_) != self.me
+            or round_ in self.own_proposals
+        ):
             self.rejections["stale_propose"] += 1
             return
         self._validity[block_hash] = True  # the node built it
@@ -324,9 +352,11 @@ class Replica:
         send.extend(v for (r, _), v in self.own_votes.items() if r in rounds)
         # The proposal our own votes name: a replica that could not log it when it came
         # (the per-round limit, B4) logs it now that a quorum's votes back it.
-        named = dict.fromkeys(self.log.proposal_for(r, v.block_hash)
-                              for (r, _), v in self.own_votes.items()
-                              if r in rounds and v.block_hash is not None)
+        named = dict.fromkeys(
+            self.log.proposal_for(r, v.block_hash)
+            for (r, _), v in self.own_votes.items()
+            if r in rounds and v.block_hash is not None
+        )
         send.extend(p for p in named if p is not None and p.signer != self.me)
         if self.round > 0 and self.decision is None:
             previous = self.log.votes_in(self.round - 1, PRECOMMIT)
@@ -413,8 +443,9 @@ class Replica:
             if self.log.proposal_for(round_, value) is not None:
                 self._ask_validity(value)
             if self.log.proposal_for(round_, value) is not None and self._validity.get(value):
-                votes = sorted(self.log.votes_for(round_, PRECOMMIT, value),
-                               key=lambda v: v.validator)
+                votes = sorted(
+                    self.log.votes_for(round_, PRECOMMIT, value), key=lambda v: v.validator
+                )
                 sigs = tuple(CommitSignature(v.validator, v.signature) for v in votes)
                 self._commit(CommitCertificate(self.height, round_, value, sigs))
                 return True
@@ -454,8 +485,11 @@ class Replica:
     def _rule_prevote_any(self) -> bool:
         """R-prevote-any (line 34): 2f+1 PREVOTE(h, round, *) in step prevote, first time."""
         mark = ("prevote_any", self.round)
-        if self.step != Step.PREVOTE or mark in self._fired \
-                or self.log.total(self.round, PREVOTE) < self.quorum:
+        if (
+            self.step != Step.PREVOTE
+            or mark in self._fired
+            or self.log.total(self.round, PREVOTE) < self.quorum
+        ):
             return False
         self._fired.add(mark)
         self._schedule("prevote", self.round)
@@ -468,8 +502,9 @@ class Replica:
             return False
         for p in self.log.proposals_in(self.round):
             value = p.block_hash
-            if self.log.count(self.round, PREVOTE, value) < self.quorum \
-                    or not self._validity.get(value):
+            if self.log.count(self.round, PREVOTE, value) < self.quorum or not self._validity.get(
+                value
+            ):
                 continue
             self._fired.add(mark)
             if self.step == Step.PREVOTE:
@@ -500,8 +535,13 @@ class Replica:
 
 # R-decide first: once decided, nothing else may fire at this height.
 _RULES: tuple[str, ...] = (
-    "_rule_decide", "_rule_skip", "_rule_propose", "_rule_prevote_any", "_rule_lock",
-    "_rule_prevote_nil", "_rule_precommit_any",
+    "_rule_decide",
+    "_rule_skip",
+    "_rule_propose",
+    "_rule_prevote_any",
+    "_rule_lock",
+    "_rule_prevote_nil",
+    "_rule_precommit_any",
 )
 
 _TIMEOUT_ACTIONS: dict[str, str] = {

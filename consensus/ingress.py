@@ -95,8 +95,10 @@ class Ingress:
         """Height H > ours that f+1 validators have reached, when it is news (or ``force``)."""
         if decided:
             return None
-        above = sorted((h for v, h in self._peer_heights.items()
-                        if h > self.height and v in self.members), reverse=True)
+        above = sorted(
+            (h for v, h in self._peer_heights.items() if h > self.height and v in self.members),
+            reverse=True,
+        )
         if len(above) < self._skip:
             return None
         hint = above[self._skip - 1]
@@ -105,12 +107,14 @@ class Ingress:
             return hint
         return None
 
-    def certificate_ok(self, cert: CommitCertificate, validators: Sequence[Validator],
-                       quorum: int) -> bool:
+    def certificate_ok(
+        self, cert: CommitCertificate, validators: Sequence[Validator], quorum: int
+    ) -> bool:
         """Same checks as ledger.block.verify_certificate, through our Verifier."""
         members = {v.pubkey for v in validators}
-        message = vote_sign_bytes(PRECOMMIT, self.chain_id, cert.height, cert.round,
-                                  cert.block_hash)
+        message = vote_sign_bytes(
+            PRECOMMIT, self.chain_id, cert.height, cert.round, cert.block_hash
+        )
         seen: set[str] = set()
         for sig in cert.signatures:
             if sig.validator not in members or sig.validator in seen:
@@ -123,10 +127,12 @@ class Ingress:
 
 def _well_formed(msg: Proposal | Vote) -> bool:
     """Shape checks for messages built in code rather than parsed by from_json."""
-    if type(msg.height) is not int or type(msg.round) is not int \
-            or msg.height < 1 or msg.round < 0:
+    if type(msg.height) is not int or type(msg.round) is not int or msg.height < 1 or msg.round < 0:
         return False
     if isinstance(msg, Proposal):
-        return type(msg.valid_round) is int and -1 <= msg.valid_round < msg.round \
+        return (
+            type(msg.valid_round) is int
+            and -1 <= msg.valid_round < msg.round
             and isinstance(msg.block_hash, str)
+        )
     return msg.type in VOTE_TYPES and (msg.block_hash is None or isinstance(msg.block_hash, str))

@@ -46,26 +46,30 @@ class Proposal:
     round: int
     block_hash: str
     valid_round: int
-    proposer: str    # 64 hex public key
-    signature: str   # hex
+    proposer: str  # 64 hex public key
+    signature: str  # hex
 
     @property
     def signer(self) -> str:
         return self.proposer
 
     def sign_bytes(self, chain_id: str) -> bytes:
-        return _proposal_bytes(chain_id, self.height, self.round, self.block_hash,
-                               self.valid_round)
+        return _proposal_bytes(chain_id, self.height, self.round, self.block_hash, self.valid_round)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "proposal", "height": self.height, "round": self.round,
-                "block_hash": self.block_hash, "valid_round": self.valid_round,
-                "proposer": self.proposer, "signature": self.signature}
+        return {
+            "kind": "proposal",
+            "height": self.height,
+            "round": self.round,
+            "block_hash": self.block_hash,
+            "valid_round": self.valid_round,
+            "proposer": self.proposer,
+            "signature": self.signature,
+        }
 
     @classmethod
     def from_json(cls, obj: Any) -> Proposal:
-        fields = ("kind", "height", "round", "block_hash", "valid_round", "proposer",
-                  "signature")
+        fields = ("kind", "height", "round", "block_hash", "valid_round", "proposer", "signature")
         _check_fields(obj, fields, "proposal")
         if obj["kind"] != "proposal":
             raise EncodingError("proposal.kind must be 'proposal'", field="proposal.kind")
@@ -74,20 +78,21 @@ class Proposal:
         _hex(obj, "block_hash", "proposal", HASH_BYTES)
         _hex(obj, "proposer", "proposal", KEY_BYTES)
         _signature(obj, "proposal")
-        return cls(height, round_, obj["block_hash"], valid_round, obj["proposer"],
-                   obj["signature"])
+        return cls(
+            height, round_, obj["block_hash"], valid_round, obj["proposer"], obj["signature"]
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Vote:
     """PREVOTE or PRECOMMIT (h, r, id(v)); ``block_hash`` None is a nil vote."""
 
-    type: str        # "prevote" | "precommit"
+    type: str  # "prevote" | "precommit"
     height: int
     round: int
     block_hash: str | None
-    validator: str   # 64 hex public key
-    signature: str   # hex
+    validator: str  # 64 hex public key
+    signature: str  # hex
 
     @property
     def signer(self) -> str:
@@ -97,9 +102,15 @@ class Vote:
         return _vote_bytes(self.type, chain_id, self.height, self.round, self.block_hash)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "vote", "type": self.type, "height": self.height,
-                "round": self.round, "block_hash": self.block_hash,
-                "validator": self.validator, "signature": self.signature}
+        return {
+            "kind": "vote",
+            "type": self.type,
+            "height": self.height,
+            "round": self.round,
+            "block_hash": self.block_hash,
+            "validator": self.validator,
+            "signature": self.signature,
+        }
 
     @classmethod
     def from_json(cls, obj: Any) -> Vote:
@@ -114,8 +125,9 @@ class Vote:
             _hex(obj, "block_hash", "vote", HASH_BYTES)
         _hex(obj, "validator", "vote", KEY_BYTES)
         _signature(obj, "vote")
-        return cls(obj["type"], height, round_, obj["block_hash"], obj["validator"],
-                   obj["signature"])
+        return cls(
+            obj["type"], height, round_, obj["block_hash"], obj["validator"], obj["signature"]
+        )
 
 
 Message = Proposal | Vote
@@ -152,7 +164,10 @@ def message_from_json(obj: Any) -> Proposal | Vote:
     return reader(obj)
 
 
-_READERS: dict[str, Callable[[Any], Proposal | Vote]] = {"proposal": Proposal.from_json, "vote": Vote.from_json}
+_READERS: dict[str, Callable[[Any], Proposal | Vote]] = {
+    "proposal": Proposal.from_json,
+    "vote": Vote.from_json,
+}
 
 
 def slot(msg: Proposal | Vote) -> tuple[int, int, str]:
@@ -163,16 +178,15 @@ def slot(msg: Proposal | Vote) -> tuple[int, int, str]:
 
 
 def is_equivocation(ev: Equivocation, chain_id: str, verifier: Verifier) -> bool:
-    """True if ``ev`` is two validly signed, different messages of one key in one slot.
-
-    """
+    """True if ``ev`` is two validly signed, different messages of one key in one slot."""
     a, b = ev.first, ev.second
     if type(a) is not type(b) or a.signer != b.signer or slot(a) != slot(b) or a == b:
         return False
     if _content(a) == _content(b):
         return False  # same content, two signatures: not a conflict of votes
-    return (verifier.verify(a.signer, a.sign_bytes(chain_id), a.signature)
-            and verifier.verify(b.signer, b.sign_bytes(chain_id), b.signature))
+    return verifier.verify(a.signer, a.sign_bytes(chain_id), a.signature) and verifier.verify(
+        b.signer, b.sign_bytes(chain_id), b.signature
+    )
 
 
 def _content(msg: Proposal | Vote) -> tuple[object, ...]:
@@ -191,8 +205,9 @@ def _check_fields(obj: Any, fields: tuple[str, ...], name: str) -> None:
 def _int(obj: dict[str, Any], key: str, name: str, low: int, high: int) -> int:
     value = obj[key]
     if type(value) is not int or not low <= value <= high:
-        raise EncodingError(f"{name}.{key} must be an integer in [{low}, {high}]",
-                            field=f"{name}.{key}")
+        raise EncodingError(
+            f"{name}.{key} must be an integer in [{low}, {high}]", field=f"{name}.{key}"
+        )
     return value
 
 
@@ -202,12 +217,14 @@ def _height_round(obj: dict[str, Any], name: str) -> tuple[int, int]:
 
 def _hex(obj: dict[str, Any], key: str, name: str, n_bytes: int) -> None:
     if not is_hex(obj[key], n_bytes):
-        raise EncodingError(f"{name}.{key} must be {2 * n_bytes} lowercase hex",
-                            field=f"{name}.{key}")
+        raise EncodingError(
+            f"{name}.{key} must be {2 * n_bytes} lowercase hex", field=f"{name}.{key}"
+        )
 
 
 def _signature(obj: dict[str, Any], name: str) -> None:
     sig = obj["signature"]
     if not any(is_hex(sig, length // 2) for length in SIGNATURE_HEX_LENGTHS):
-        raise EncodingError(f"{name}.signature must be 64 or 128 lowercase hex",
-                            field=f"{name}.signature")
+        raise EncodingError(
+            f"{name}.signature must be 64 or 128 lowercase hex", field=f"{name}.signature"
+        )

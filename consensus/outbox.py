@@ -19,7 +19,13 @@ class Outbox:
     behind: int | None = None
 
     def ready(self, persist: PersistedState | None) -> Ready:
-        return Ready(persist=persist, send=tuple(self.send), commits=tuple(self.commits),
-                     timeouts=tuple(self.timeouts), validate=tuple(self.validate),
-                     need_proposal=self.need_proposal, evidence=tuple(self.evidence),
-                     behind=self.behind)
+        return Ready(
+            persist=persist,
+            send=tuple(self.send),
+            commits=tuple(self.commits),
+            timeouts=tuple(self.timeouts),
+            validate=tuple(self.validate),
+            need_proposal=self.need_proposal,
+            evidence=tuple(self.evidence),
+            behind=self.behind,
+        )

@@ -54,7 +54,7 @@ class TimeoutParams:
 class Timeout:
     """Schedule ``OnTimeout<kind>(height, round)`` after ``delay_ms``, then call on_timeout."""
 
-    kind: str        # "propose" | "prevote" | "precommit"
+    kind: str  # "propose" | "prevote" | "precommit"
     height: int
     round: int
     delay_ms: int
@@ -81,36 +81,49 @@ class PersistedState:
     locked_round: int
     valid_value: str | None
     valid_round: int
-    votes: tuple[Vote, ...]            # every vote this replica signed at ``height``
-    proposals: tuple[Proposal, ...]    # every proposal this replica signed at ``height``
+    votes: tuple[Vote, ...]  # every vote this replica signed at ``height``
+    proposals: tuple[Proposal, ...]  # every proposal this replica signed at ``height``
     # PROPOSAL(validRound, validValue) and its 2f+1 prevotes: the justification our
     # re-proposal needs (R-propose-valid-round) must survive a crash too.
     valid_proof: tuple[Proposal | Vote, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"height": self.height, "round": self.round, "step": int(self.step),
-                "locked_value": self.locked_value, "locked_round": self.locked_round,
-                "valid_value": self.valid_value, "valid_round": self.valid_round,
-                "votes": [v.to_json() for v in self.votes],
-                "proposals": [p.to_json() for p in self.proposals],
-                "valid_proof": [m.to_json() for m in self.valid_proof]}
+        return {
+            "height": self.height,
+            "round": self.round,
+            "step": int(self.step),
+            "locked_value": self.locked_value,
+            "locked_round": self.locked_round,
+            "valid_value": self.valid_value,
+            "valid_round": self.valid_round,
+            "votes": [v.to_json() for v in self.votes],
+            "proposals": [p.to_json() for p in self.proposals],
+            "valid_proof": [m.to_json() for m in self.valid_proof],
+        }
 
     @classmethod
     def from_json(cls, obj: Any) -> PersistedState:
         try:
-            state = cls(obj["height"], obj["round"], Step(obj["step"]), obj["locked_value"],
-                        obj["locked_round"], obj["valid_value"], obj["valid_round"],
-                        tuple(Vote.from_json(v) for v in obj["votes"]),
-                        tuple(Proposal.from_json(p) for p in obj["proposals"]),
-                        # absent in states written before valid_proof existed
-                        tuple(message_from_json(m) for m in obj.get("valid_proof", ())))
+            state = cls(
+                obj["height"],
+                obj["round"],
+                Step(obj["step"]),
+                obj["locked_value"],
+                obj["locked_round"],
+                obj["valid_value"],
+                obj["valid_round"],
+                tuple(Vote.from_json(v) for v in obj["votes"]),
+                tuple(Proposal.from_json(p) for p in obj["proposals"]),
+                # absent in states written before valid_proof existed
+                tuple(message_from_json(m) for m in obj.get("valid_proof", ())),
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise EncodingError(f"malformed persisted consensus state: {exc}",
-                                field="consensus_state") from exc
+            raise EncodingError(
+                f"malformed persisted consensus state: {exc}", field="consensus_state"
+            ) from exc
         messages = (*state.votes, *state.proposals, *state.valid_proof)
         if any(msg.height != state.height for msg in messages):
-            raise EncodingError("persisted message for another height",
-                                field="consensus_state")
+            raise EncodingError("persisted message for another height", field="consensus_state")
         return state
 
 
@@ -133,7 +146,7 @@ class Ready:
     validate: tuple[str, ...] = ()
     need_proposal: tuple[int, int] | None = None
     evidence: tuple[Equivocation, ...] = ()
-    behind: int | None = None               # f+1 validators are at this height > ours
+    behind: int | None = None  # f+1 validators are at this height > ours
 
     def is_empty(self) -> bool:
         return self == EMPTY

@@ -77,7 +77,7 @@ class VoteLog:
         self._senders: dict[int, set[str]] = {}
         self._rounds_of: dict[str, set[int]] = {}
         self._reported: set[tuple[str, int, str]] = set()
-        self._replaced: dict[int, int] = {}       # round -> unvoted proposals forgotten
+        self._replaced: dict[int, int] = {}  # round -> unvoted proposals forgotten
         self.decide_candidates: set[tuple[int, str]] = set()
         self.skip_rounds: set[int] = set()
 
@@ -112,15 +112,14 @@ class VoteLog:
             first = next(iter(by_value.values()))
             _, evidence = self._conflict(first, v, v.type)
             if not self._counts_twice(v.block_hash, current_round):
-                return EQUIVOCATION, evidence   # only the first vote counts
+                return EQUIVOCATION, evidence  # only the first vote counts
         elif not self._room_for(v.validator, v.round, current_round):
             return FUTURE_FULL, None
         self._votes.setdefault(key, {}).setdefault(v.validator, {})[v.block_hash] = v
         tally = self._tally.setdefault(key, Counter())
         tally[v.block_hash] += 1
         self._named[v.block_hash] += 1
-        if (v.type == PRECOMMIT and v.block_hash is not None
-                and tally[v.block_hash] >= self.quorum):
+        if v.type == PRECOMMIT and v.block_hash is not None and tally[v.block_hash] >= self.quorum:
             self.decide_candidates.add((v.round, v.block_hash))
         self._note_sender(v.validator, v.round)
         return (ADDED if evidence is None and by_value is None else EQUIVOCATION), evidence
@@ -137,8 +136,9 @@ class VoteLog:
         lowest = None if value is None else self._proposed.get(value)
         return lowest is not None and lowest <= current_round
 
-    def _conflict(self, first: Proposal | Vote, second: Proposal | Vote,
-                  kind: str) -> tuple[str, Equivocation | None]:
+    def _conflict(
+        self, first: Proposal | Vote, second: Proposal | Vote, kind: str
+    ) -> tuple[str, Equivocation | None]:
         if first == second:
             return DUPLICATE, None
         mark = (second.signer, second.round, kind)
@@ -214,8 +214,9 @@ class VoteLog:
             self._replaced[p.round] = self._replaced.get(p.round, 0) + 1
             self._drop_proposal(idle)
             return True
-        backed = any(self.count(p.round, t, p.block_hash) >= self.quorum
-                     for t in (PREVOTE, PRECOMMIT))
+        backed = any(
+            self.count(p.round, t, p.block_hash) >= self.quorum for t in (PREVOTE, PRECOMMIT)
+        )
         return backed and len(by_value) < PROPOSALS_BACKED_MAX
 
     def _drop_proposal(self, p: Proposal) -> None:
@@ -254,8 +255,9 @@ class VoteLog:
 
     def _forget_sender(self, validator: str, round_: int) -> None:
         """Drop ``validator`` from ``round_``'s senders if nothing of it is logged there."""
-        if any(q.signer == validator for q in self._proposals.get(round_, {}).values()) or \
-                any(validator in self._votes.get((round_, t), {}) for t in (PREVOTE, PRECOMMIT)):
+        if any(q.signer == validator for q in self._proposals.get(round_, {}).values()) or any(
+            validator in self._votes.get((round_, t), {}) for t in (PREVOTE, PRECOMMIT)
+        ):
             return
         self._rounds_of[validator].discard(round_)
         senders = self._senders[round_]
@@ -300,8 +302,11 @@ class VoteLog:
         return tuple(v for by_value in votes.values() for v in by_value.values())
 
     def messages_in(self, round_: int) -> tuple[Proposal | Vote, ...]:
-        return (*self.proposals_in(round_), *self.votes_in(round_, PREVOTE),
-                *self.votes_in(round_, PRECOMMIT))
+        return (
+            *self.proposals_in(round_),
+            *self.votes_in(round_, PREVOTE),
+            *self.votes_in(round_, PRECOMMIT),
+        )
 
     def senders(self, round_: int) -> int:
         return len(self._senders.get(round_, ()))

@@ -73,6 +73,7 @@ def _phase_rules(model: ActBase, phase: str) -> None:
 
 # --- formal mutual legal assistance (Budapest Arts 25-27, UNTOC Art 18) --------------------
 
+
 class MlaRequest(ActBase):
     type: Literal["mla_request"]
     legal_basis: LegalBasis
@@ -90,15 +91,21 @@ class MlaRequest(ActBase):
 #: Grounds of refusal: Budapest Art 27(4)(a) political offence, 27(4)(b) sovereignty,
 #: security, ordre public or essential interests; Art 25(4) grounds of the requested
 #: state's law or treaties (e.g. dual criminality); 004 §40 incomplete requests.
-RefusalGround = Literal["political_offence", "sovereignty_security_ordre_public",
-                        "dual_criminality", "insufficient_information", "treaty_ground",
-                        "other"]
+RefusalGround = Literal[
+    "political_offence",
+    "sovereignty_security_ordre_public",
+    "dual_criminality",
+    "insufficient_information",
+    "treaty_ground",
+    "other",
+]
 
 
 class MlaResponse(ActBase):
     type: Literal["mla_response"]
-    status: Literal["received", "executed", "partially_executed", "postponed", "refused",
-                    "evidence_transferred"]
+    status: Literal[
+        "received", "executed", "partially_executed", "postponed", "refused", "evidence_transferred"
+    ]
     ground: RefusalGround | None = None
     reason: LongText | None = None
 
@@ -106,14 +113,15 @@ class MlaResponse(ActBase):
         if not self.refs:
             fail("refs", "must name the request this response answers")
         if self.status == "refused":
-            _requires(self, "ground", "reason")      # Budapest Art 27(7): give reasons
+            _requires(self, "ground", "reason")  # Budapest Art 27(7): give reasons
         elif self.ground is not None:
             fail("ground", "is only given with status 'refused'")
         if self.status == "postponed":
-            _requires(self, "reason")                # Budapest Art 27(5)
+            _requires(self, "reason")  # Budapest Art 27(5)
 
 
 # --- expedited and direct measures --------------------------------------------------------
+
 
 class PreservationRequest(ActBase):
     """Budapest Art 16 (domestic) / Art 29 (on a foreign request)."""
@@ -135,8 +143,11 @@ class PreservationRequest(ActBase):
         if end <= start:
             fail("expires_at", "must be after occurred_at")
         if end - start > timedelta(days=policy.preservation_days_max):
-            fail("expires_at", f"is more than {policy.preservation_days_max} days after "
-                 "occurred_at; extend by a new preservation_request (phase 'extension')")
+            fail(
+                "expires_at",
+                f"is more than {policy.preservation_days_max} days after "
+                "occurred_at; extend by a new preservation_request (phase 'extension')",
+            )
 
 
 class ProductionOrder(ActBase):
@@ -310,8 +321,9 @@ class JointInvestigation(ActBase):
             fail("member_agencies", "must include an agency of the actor's state")
 
 
-CustodyAction = Literal["collected", "transferred", "examined", "translated", "returned",
-                        "destroyed"]
+CustodyAction = Literal[
+    "collected", "transferred", "examined", "translated", "returned", "destroyed"
+]
 
 
 class CustodyEvent(ActBase):
@@ -349,14 +361,24 @@ class SovereigntyResponse(ActBase):
 
 
 MODELS: Final[dict[str, type[ActBase]]] = {
-    "mla_request": MlaRequest, "mla_response": MlaResponse,
-    "preservation_request": PreservationRequest, "production_order": ProductionOrder,
-    "online_extraction": OnlineExtraction, "remote_inspection": RemoteInspection,
-    "technical_measure": TechnicalMeasure, "search_seizure": SearchSeizure,
-    "realtime_collection": RealtimeCollection, "eio": Eio, "epoc": Epoc, "epoc_pr": EpocPr,
-    "art32_access": Art32Access, "emergency_disclosure": EmergencyDisclosure,
-    "spontaneous_information": SpontaneousInformation, "video_conference": VideoConference,
-    "joint_investigation": JointInvestigation, "custody_event": CustodyEvent,
+    "mla_request": MlaRequest,
+    "mla_response": MlaResponse,
+    "preservation_request": PreservationRequest,
+    "production_order": ProductionOrder,
+    "online_extraction": OnlineExtraction,
+    "remote_inspection": RemoteInspection,
+    "technical_measure": TechnicalMeasure,
+    "search_seizure": SearchSeizure,
+    "realtime_collection": RealtimeCollection,
+    "eio": Eio,
+    "epoc": Epoc,
+    "epoc_pr": EpocPr,
+    "art32_access": Art32Access,
+    "emergency_disclosure": EmergencyDisclosure,
+    "spontaneous_information": SpontaneousInformation,
+    "video_conference": VideoConference,
+    "joint_investigation": JointInvestigation,
+    "custody_event": CustodyEvent,
     "sovereignty_response": SovereigntyResponse,
 }
 ACT_TYPES: Final = frozenset(MODELS)
@@ -376,8 +398,11 @@ def validate_act(record: Mapping[str, Any], policy: ActPolicy | None = None) -> 
     """The record as its act model, or ``RecordInvalid`` naming the first bad field."""
     model = MODELS.get(str(record.get("type")))
     if model is None:
-        raise RecordInvalid(f"record.type {record.get('type')!r} is not an act type",
-                            field="record.type", code="unknown_type")
+        raise RecordInvalid(
+            f"record.type {record.get('type')!r} is not an act type",
+            field="record.type",
+            code="unknown_type",
+        )
     try:
         return model.model_validate(record, context={"policy": policy or ActPolicy()})
     except ValidationError as exc:
@@ -405,8 +430,10 @@ def _rule(record: Mapping[str, Any], *, policy: ActPolicy) -> None:
 
 def json_schemas() -> dict[str, Any]:
     """``GET /v1/schemas``: the JSON Schema of every act type, by type name."""
-    return {"schema": SCHEMA,
-            "types": {name: _schema_of(model) for name, model in sorted(MODELS.items())}}
+    return {
+        "schema": SCHEMA,
+        "types": {name: _schema_of(model) for name, model in sorted(MODELS.items())},
+    }
 
 
 def _schema_of(model: type[BaseModel]) -> dict[str, Any]:

@@ -82,8 +82,7 @@ def check_act_context(envelope: Envelope, ctx: ActContext) -> None:
     """Raise ``RecordInvalid``/``Forbidden`` unless the act fits the committed chain."""
     if envelope.type not in ACT_TYPES:
         return
-    referenced = [_resolve(ctx, ref, i) for i, ref in enumerate(envelope.record.get("refs")
-                                                                 or [])]
+    referenced = [_resolve(ctx, ref, i) for i, ref in enumerate(envelope.record.get("refs") or [])]
     rule = _RULES.get(envelope.type)
     if rule is not None:
         rule(envelope, referenced, ctx)
@@ -92,23 +91,32 @@ def check_act_context(envelope: Envelope, ctx: ActContext) -> None:
 def _resolve(ctx: ActContext, record_id: str, index: int) -> Envelope:
     found = ctx.lookup(record_id)
     if found is None:
-        raise RecordInvalid(f"record.refs[{index}] names no committed record",
-                            field=f"record.refs[{index}]", code="ref_not_found")
+        raise RecordInvalid(
+            f"record.refs[{index}] names no committed record",
+            field=f"record.refs[{index}]",
+            code="ref_not_found",
+        )
     if found.type not in ACT_TYPES:
         _wrong_type(index, found, "an act")
     return found
 
 
 def _wrong_type(index: int, found: Envelope, wanted: str) -> None:
-    raise RecordInvalid(f"record.refs[{index}] is a {found.type}, it must be {wanted}",
-                        field=f"record.refs[{index}]", code="ref_wrong_type")
+    raise RecordInvalid(
+        f"record.refs[{index}] is a {found.type}, it must be {wanted}",
+        field=f"record.refs[{index}]",
+        code="ref_wrong_type",
+    )
 
 
 def _same_case(envelope: Envelope, other: Envelope) -> None:
     if envelope.record.get("case_ref") != other.record.get("case_ref"):
-        raise RecordInvalid(f"record.case_ref must be the case_ref of the referenced "
-                            f"{other.type} ({other.record.get('case_ref')})",
-                            field="record.case_ref", code="case_mismatch")
+        raise RecordInvalid(
+            f"record.case_ref must be the case_ref of the referenced "
+            f"{other.type} ({other.record.get('case_ref')})",
+            field="record.case_ref",
+            code="case_mismatch",
+        )
 
 
 def _mla_response(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
@@ -119,50 +127,67 @@ def _mla_response(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> 
     answering = envelope.actor_state
     if answering == request.actor_state:
         # A requester "answering" itself would clear its own deadline (FINDINGS L1).
-        raise Forbidden(f"{answering} made this {request.type}; only the state it was sent "
-                        "to answers it", field="record.actor.state", code="own_act")
+        raise Forbidden(
+            f"{answering} made this {request.type}; only the state it was sent to answers it",
+            field="record.actor.state",
+            code="own_act",
+        )
     if request.type == "mla_request":
         allowed = answering == request.record["requested_state"]
     else:
         allowed = answering in request.record["territorial_states"]
     if not allowed:
-        raise Forbidden(f"{answering} is not the state this {request.type} was sent to",
-                        field="record.actor.state", code="not_requested_state")
+        raise Forbidden(
+            f"{answering} is not the state this {request.type} was sent to",
+            field="record.actor.state",
+            code="not_requested_state",
+        )
 
 
 def _sovereignty_response(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
     if "authority" not in ctx.signer_roles(envelope.signer):
-        raise Forbidden("a sovereignty_response must be signed by an authority key",
-                        field="signer", code="not_an_authority")
+        raise Forbidden(
+            "a sovereignty_response must be signed by an authority key",
+            field="signer",
+            code="not_an_authority",
+        )
     act = refs[0]
     if act.type == "sovereignty_response":
         _wrong_type(0, act, "an act other than a sovereignty_response")
     state = envelope.actor_state
     if state == act.actor_state:
-        raise Forbidden(f"{state} performed this act; only a territorial state answers it",
-                        field="record.actor.state", code="own_act")
+        raise Forbidden(
+            f"{state} performed this act; only a territorial state answers it",
+            field="record.actor.state",
+            code="own_act",
+        )
     if state not in (act.record.get("territorial_states") or []):
-        raise Forbidden(f"{state} is not named in the act's territorial_states",
-                        field="record.actor.state", code="not_territorial")
+        raise Forbidden(
+            f"{state} is not named in the act's territorial_states",
+            field="record.actor.state",
+            code="not_territorial",
+        )
     _same_case(envelope, act)
 
 
 def _custody_event(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
     digest = envelope.record["evidence"][0]["sha256"]
-    introducing = refs[0]   # keys the chain, with the hash (ledger/acts_custody.py)
+    introducing = refs[0]  # keys the chain, with the hash (ledger/acts_custody.py)
     if introducing.type == "custody_event":
         _wrong_type(0, introducing, "the act that holds the evidence, not a custody_event")
     if digest not in evidence_hashes(introducing.record):
-        raise RecordInvalid("record.refs[0] does not list record.evidence[0].sha256 in its "
-                            "evidence", field="record.refs[0]", code="hash_not_in_ref")
+        raise RecordInvalid(
+            "record.refs[0] does not list record.evidence[0].sha256 in its evidence",
+            field="record.refs[0]",
+            code="hash_not_in_ref",
+        )
     state = ctx.custody_state(digest, introducing)
     try:
         step(state, envelope.record)
     except CustodyViolation as exc:
         if exc.code == "not_custody_holder":
             raise Forbidden(str(exc), field="record.actor.state", code=exc.code) from exc
-        raise RecordInvalid(f"record.action: {exc}", field="record.action",
-                            code=exc.code) from exc
+        raise RecordInvalid(f"record.action: {exc}", field="record.action", code=exc.code) from exc
 
 
 _END_FIELD = {"preservation_request": "expires_at", "technical_measure": "ends_at"}
@@ -176,16 +201,22 @@ def _phase_change(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> 
     if original.type != envelope.type:
         _wrong_type(0, original, f"the {envelope.type} this {phase} changes")
     if original.actor_state != envelope.actor_state:
-        raise Forbidden(f"only {original.actor_state}, which made the original "
-                        f"{envelope.type}, may change it", field="record.actor.state",
-                        code="not_owner")
+        raise Forbidden(
+            f"only {original.actor_state}, which made the original {envelope.type}, may change it",
+            field="record.actor.state",
+            code="not_owner",
+        )
     _same_case(envelope, original)
     end = _END_FIELD[envelope.type]
-    if phase == "extension" and parse_time(envelope.record[end], end) <= \
-            parse_time(original.record[end], end):
-        raise RecordInvalid(f"record.{end} of an extension must be later than the "
-                            f"original's ({original.record[end]})", field=f"record.{end}",
-                            code="extension_not_later")
+    if phase == "extension" and parse_time(envelope.record[end], end) <= parse_time(
+        original.record[end], end
+    ):
+        raise RecordInvalid(
+            f"record.{end} of an extension must be later than the "
+            f"original's ({original.record[end]})",
+            field=f"record.{end}",
+            code="extension_not_later",
+        )
 
 
 _RULES: dict[str, Rule] = {
@@ -200,9 +231,13 @@ _RULES: dict[str, Rule] = {
 class StoreActContext:
     """``ActContext`` over a ``Store``, optionally with records pending in a block."""
 
-    def __init__(self, store: Store, load: Callable[[str], Envelope],
-                 roles: Callable[[str], frozenset[str]],
-                 pending: Sequence[Envelope] = ()) -> None:
+    def __init__(
+        self,
+        store: Store,
+        load: Callable[[str], Envelope],
+        roles: Callable[[str], frozenset[str]],
+        pending: Sequence[Envelope] = (),
+    ) -> None:
         self.store = store
         self.load = load
         self.roles = roles
@@ -226,10 +261,16 @@ class StoreActContext:
 
     def custody_state(self, sha256: str, act: Envelope) -> CustodyState:
         located = self.store.locate(act.id)
-        state = start(act.actor_state) if located is None else \
-            self._committed_chain(sha256, act, located[1])
-        pending = [e.record for e in self.pending
-                   if e.type == "custody_event" and chain_key(e.record) == (sha256, act.id)]
+        state = (
+            start(act.actor_state)
+            if located is None
+            else self._committed_chain(sha256, act, located[1])
+        )
+        pending = [
+            e.record
+            for e in self.pending
+            if e.type == "custody_event" and chain_key(e.record) == (sha256, act.id)
+        ]
         return fold_lenient(state, pending)[0]
 
     def _committed_chain(self, sha256: str, act: Envelope, after: int) -> CustodyState:
@@ -237,8 +278,7 @@ class StoreActContext:
         budget = SeekBudget(HISTORY_SEEKS_MAX)
         while True:
             assert state.holder is not None, "a chain always has a holder"
-            terms = (("evidence", sha256), ("actor_state", state.holder),
-                     ("type", "custody_event"))
+            terms = (("evidence", sha256), ("actor_state", state.holder), ("type", "custody_event"))
             found = None
             for leaf, record_id in intersect(self.store, terms, budget, after_leaf=after):
                 after = leaf
@@ -247,13 +287,15 @@ class StoreActContext:
                     found = envelope
                     break
             if budget.exhausted:
-                raise RecordInvalid(f"the custody chain of {sha256} under record.refs[0] is "
-                                    "longer than this node reads", field="record.refs[0]",
-                                    code="custody_history_too_long")
+                raise RecordInvalid(
+                    f"the custody chain of {sha256} under record.refs[0] is "
+                    "longer than this node reads",
+                    field="record.refs[0]",
+                    code="custody_history_too_long",
+                )
             if found is None:
                 return state
             state = fold_lenient(state, [found.record])[0]
 
     def signer_roles(self, signer: str) -> frozenset[str]:
         return self.roles(signer)
-

@@ -37,8 +37,9 @@ from typing import Any, Final
 from ledger.records import parse_time
 
 TERMINAL: Final = frozenset({"returned", "destroyed"})
-_AFTER_COLLECTION: Final = frozenset({"transferred", "examined", "translated", "returned",
-                                      "destroyed"})
+_AFTER_COLLECTION: Final = frozenset(
+    {"transferred", "examined", "translated", "returned", "destroyed"}
+)
 #: status -> actions allowed next.
 TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     "none": frozenset({"collected"}),
@@ -62,8 +63,8 @@ class CustodyViolation(Exception):
 @dataclass(frozen=True, slots=True)
 class CustodyState:
     status: str = "none"
-    holder: str | None = None          # state holding the item now (or that introduced it)
-    last_at: str | None = None         # occurred_at of the last event
+    holder: str | None = None  # state holding the item now (or that introduced it)
+    last_at: str | None = None  # occurred_at of the last event
     events: int = 0
 
     @property
@@ -71,8 +72,13 @@ class CustodyState:
         return self.status in TERMINAL
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "holder": self.holder, "last_at": self.last_at,
-                "events": self.events, "terminal": self.terminal}
+        return {
+            "status": self.status,
+            "holder": self.holder,
+            "last_at": self.last_at,
+            "events": self.events,
+            "terminal": self.terminal,
+        }
 
 
 def step(state: CustodyState, record: Mapping[str, Any]) -> CustodyState:
@@ -81,19 +87,28 @@ def step(state: CustodyState, record: Mapping[str, Any]) -> CustodyState:
     actor = str(record["actor"]["state"])
     if action not in TRANSITIONS[state.status]:
         if state.terminal:
-            raise CustodyViolation(f"evidence was already {state.status}; no custody event "
-                                   "may follow", "custody_closed")
-        raise CustodyViolation(f"action {action!r} cannot follow {state.status!r} (allowed: "
-                               f"{', '.join(sorted(TRANSITIONS[state.status]))})",
-                               "custody_out_of_order")
-    if actor != state.holder:   # fails closed on a state not made by ``start``
-        raise CustodyViolation(f"{actor} does not hold this evidence under this act; "
-                               f"{state.holder} does", "not_custody_holder")
+            raise CustodyViolation(
+                f"evidence was already {state.status}; no custody event may follow",
+                "custody_closed",
+            )
+        raise CustodyViolation(
+            f"action {action!r} cannot follow {state.status!r} (allowed: "
+            f"{', '.join(sorted(TRANSITIONS[state.status]))})",
+            "custody_out_of_order",
+        )
+    if actor != state.holder:  # fails closed on a state not made by ``start``
+        raise CustodyViolation(
+            f"{actor} does not hold this evidence under this act; {state.holder} does",
+            "not_custody_holder",
+        )
     occurred = str(record["occurred_at"])
-    if state.last_at is not None and \
-            parse_time(occurred, "occurred_at") < parse_time(state.last_at, "occurred_at"):
-        raise CustodyViolation(f"occurred_at {occurred} is before the previous custody "
-                               f"event ({state.last_at})", "custody_out_of_order")
+    if state.last_at is not None and parse_time(occurred, "occurred_at") < parse_time(
+        state.last_at, "occurred_at"
+    ):
+        raise CustodyViolation(
+            f"occurred_at {occurred} is before the previous custody event ({state.last_at})",
+            "custody_out_of_order",
+        )
     holder = actor if action == "collected" else state.holder
     if action == "transferred":
         holder = str(record["to"]["state"])
@@ -112,8 +127,13 @@ def chain_key(record: Mapping[str, Any]) -> tuple[str, str] | None:
     written before the catalogue was wired may hold: it belongs to no chain.
     """
     evidence, refs = record.get("evidence"), record.get("refs")
-    if not isinstance(evidence, list) or not evidence or not isinstance(evidence[0], dict) \
-            or not isinstance(refs, list) or not refs:
+    if (
+        not isinstance(evidence, list)
+        or not evidence
+        or not isinstance(evidence[0], dict)
+        or not isinstance(refs, list)
+        or not refs
+    ):
         return None
     return str(evidence[0].get("sha256")), str(refs[0])
 
@@ -126,8 +146,9 @@ def replay(records: Iterable[Mapping[str, Any]], introduced_by: str) -> CustodyS
     return state
 
 
-def fold_lenient(state: CustodyState, records: Iterable[Mapping[str, Any]]
-                 ) -> tuple[CustodyState, list[tuple[int, CustodyViolation]]]:
+def fold_lenient(
+    state: CustodyState, records: Iterable[Mapping[str, Any]]
+) -> tuple[CustodyState, list[tuple[int, CustodyViolation]]]:
     """Fold committed events of one chain, skipping (and reporting) those the machine refuses.
 
     The chain only commits events that passed ``step``, so a refused one means
@@ -144,7 +165,8 @@ def fold_lenient(state: CustodyState, records: Iterable[Mapping[str, Any]]
     return state, anomalies
 
 
-def replay_lenient(records: Iterable[Mapping[str, Any]], introduced_by: str
-                   ) -> tuple[CustodyState, list[tuple[int, CustodyViolation]]]:
+def replay_lenient(
+    records: Iterable[Mapping[str, Any]], introduced_by: str
+) -> tuple[CustodyState, list[tuple[int, CustodyViolation]]]:
     """``fold_lenient`` from the start of a chain introduced by ``introduced_by``."""
     return fold_lenient(start(introduced_by), records)

@@ -55,6 +55,7 @@ class ActPolicy:
     def __post_init__(self) -> None:
         assert 1 <= self.preservation_days_max <= 3660, "preservation cap out of range"
 
+
 StateCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 Hex32 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -64,9 +65,13 @@ LongText = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 #: (DOMAIN.md "What an act record carries": no names of suspects in the clear).
 CaseRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")]
 #: An IANA time-zone name ("Asia/Bangkok", "UTC") or a fixed offset ("+07:00").
-TimeZone = Annotated[str, StringConstraints(
-    pattern=r"^([A-Za-z_]+(/[A-Za-z0-9_+-]+){0,2}|[+-]\d{2}:\d{2})$", max_length=64)]
-DataCategory = Literal["subscriber", "traffic", "content"]   # 002 §11
+TimeZone = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^([A-Za-z_]+(/[A-Za-z0-9_+-]+){0,2}|[+-]\d{2}:\d{2})$", max_length=64
+    ),
+]
+DataCategory = Literal["subscriber", "traffic", "content"]  # 002 §11
 
 
 def _check_time(value: str) -> str:
@@ -77,8 +82,11 @@ def _check_time(value: str) -> str:
     return value
 
 
-Timestamp = Annotated[str, StringConstraints(
-    pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"), AfterValidator(_check_time)]
+Timestamp = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"),
+    AfterValidator(_check_time),
+]
 
 
 def fail(field: str, message: str, code: str = ACT_CODE) -> NoReturn:
@@ -112,8 +120,8 @@ class EvidenceItem(Strict):
 
 
 class LegalBasis(Strict):
-    instrument: ShortText                  # e.g. "Budapest Convention"
-    article: ShortText | None = None       # e.g. "Art 29"
+    instrument: ShortText  # e.g. "Budapest Convention"
+    article: ShortText | None = None  # e.g. "Art 29"
 
 
 class Authorisation(Strict):
@@ -121,8 +129,14 @@ class Authorisation(Strict):
 
     reference: ShortText
     approved_by: ShortText
-    level: Literal["judicial", "prosecutorial", "ministerial", "central_authority",
-                   "senior_police", "independent"]
+    level: Literal[
+        "judicial",
+        "prosecutorial",
+        "ministerial",
+        "central_authority",
+        "senior_police",
+        "independent",
+    ]
     approved_at: Timestamp | None = None
 
 
@@ -130,8 +144,9 @@ class Custodian(Strict):
     """The provider or other holder of the data; never a private person's name."""
 
     name: ShortText
-    kind: Literal["service_provider", "financial_institution", "public_body",
-                  "other"] = "service_provider"
+    kind: Literal["service_provider", "financial_institution", "public_body", "other"] = (
+        "service_provider"
+    )
     state: StateCode | None = None
 
 
@@ -144,30 +159,42 @@ class Proportionality(Strict):
 class Consent(Strict):
     """Budapest Art 32(b): the person with lawful authority to disclose, and proof."""
 
-    given_by: ShortText          # a role or pseudonym, e.g. "account holder (subject A)"
-    authority: Text              # why that person may lawfully disclose the data
-    sha256: Hex32                # hash of the consent document or recording
+    given_by: ShortText  # a role or pseudonym, e.g. "account holder (subject A)"
+    authority: Text  # why that person may lawfully disclose the data
+    sha256: Hex32  # hash of the consent document or recording
 
 
 class MediumLocation(Strict):
-    state: StateCode | None = None    # None: location unknown ("loss of location")
+    state: StateCode | None = None  # None: location unknown ("loss of location")
     description: Text
 
 
 class Participant(Strict):
-    role: Literal["witness", "expert", "suspect", "victim", "interpreter", "judge",
-                  "prosecutor", "defence", "investigator", "other"]
+    role: Literal[
+        "witness",
+        "expert",
+        "suspect",
+        "victim",
+        "interpreter",
+        "judge",
+        "prosecutor",
+        "defence",
+        "investigator",
+        "other",
+    ]
     state: StateCode
 
 
 class SealedDetails(Strict):
     """Details encrypted to some states; the byte format is in ``ledger/sealed.py``."""
 
-    recipients: dict[StateCode, Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{160}$")]] \
-        = Field(min_length=1, max_length=50)
+    recipients: dict[StateCode, Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{160}$")]] = (
+        Field(min_length=1, max_length=50)
+    )
     nonce: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{48}$")]
-    ciphertext: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{2}){16,}$",
-                                                 max_length=96 * 1024)]
+    ciphertext: Annotated[
+        str, StringConstraints(pattern=r"^([0-9a-f]{2}){16,}$", max_length=96 * 1024)
+    ]
     plaintext_sha256: Hex32
 
 

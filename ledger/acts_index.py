@@ -45,8 +45,9 @@ class SeekBudget:
         return True
 
 
-def intersect(store: Store, terms: Sequence[Term], budget: SeekBudget, *,
-              after_leaf: int | None = None) -> Iterator[tuple[int, str]]:
+def intersect(
+    store: Store, terms: Sequence[Term], budget: SeekBudget, *, after_leaf: int | None = None
+) -> Iterator[tuple[int, str]]:
     """(leaf_index, record_id) of records in every ``terms`` index, in commit order."""
     assert terms, "intersect needs at least one term"
     target = 0 if after_leaf is None else after_leaf + 1

@@ -28,13 +28,19 @@ def _basis(instrument: str, article: str) -> Fields:
 
 
 def _approval(now: datetime) -> Fields:
-    return {"reference": "AUTH-2026-0001", "approved_by": "investigating judge",
-            "level": "judicial", "approved_at": format_time(now)}
+    return {
+        "reference": "AUTH-2026-0001",
+        "approved_by": "investigating judge",
+        "level": "judicial",
+        "approved_at": format_time(now),
+    }
 
 
 def _proportionality() -> Fields:
-    return {"seriousness": "organised online fraud, many victims",
-            "less_intrusive_alternatives": "a production order was tried and failed"}
+    return {
+        "seriousness": "organised online fraud, many victims",
+        "less_intrusive_alternatives": "a production order was tried and failed",
+    }
 
 
 def _recording() -> list[Fields]:
@@ -55,9 +61,12 @@ def _fields(type_: str, actor: str, where: str, now: datetime) -> Fields:
 
 
 def _provider_order(where: str) -> Fields:
-    return {"custodian": _custodian(where), "establishment_state": where,
-            "substantial_connection": "the provider offers its service in the issuing state",
-            "data_category": ["subscriber"]}
+    return {
+        "custodian": _custodian(where),
+        "establishment_state": where,
+        "substantial_connection": "the provider offers its service in the issuing state",
+        "data_category": ["subscriber"],
+    }
 
 
 #: type -> (actor state, first territorial state, now) -> its fields.
@@ -65,77 +74,118 @@ _TABLE: dict[str, Maker] = {
     "mla_request": lambda actor, where, now: {
         "legal_basis": _basis("Budapest Convention", "Art 27"),
         "requesting_authority": f"{actor} central authority",
-        "requested_state": where, "requested_authority": f"{where} central authority",
-        "measures": ["produce subscriber and traffic data of the preserved accounts"]},
+        "requested_state": where,
+        "requested_authority": f"{where} central authority",
+        "measures": ["produce subscriber and traffic data of the preserved accounts"],
+    },
     "mla_response": lambda actor, where, now: {"refs": [PLACEHOLDER_REF], "status": "executed"},
     "preservation_request": lambda actor, where, now: {
-        "custodian": _custodian(where), "data_category": ["subscriber", "traffic"],
-        "expires_at": _later(now, 90), "channel": "24_7_network",
-        "legal_basis": _basis("Budapest Convention", "Art 29")},
+        "custodian": _custodian(where),
+        "data_category": ["subscriber", "traffic"],
+        "expires_at": _later(now, 90),
+        "channel": "24_7_network",
+        "legal_basis": _basis("Budapest Convention", "Art 29"),
+    },
     "production_order": lambda actor, where, now: {
         "legal_basis": _basis("Budapest Convention", "Art 18"),
-        "custodian": _custodian(where), "data_category": ["subscriber"]},
+        "custodian": _custodian(where),
+        "data_category": ["subscriber"],
+    },
     "online_extraction": lambda actor, where, now: {
         "medium_location": {"state": where, "description": "cloud storage of the provider"},
-        "reason": "public posts offering stolen card data", "recordings": _recording()},
+        "reason": "public posts offering stolen card data",
+        "recordings": _recording(),
+    },
     "remote_inspection": lambda actor, where, now: {
         "target": "web administration panel of the fraud site",
-        "recordings": _recording(), "technical_measures_used": False},
+        "recordings": _recording(),
+        "technical_measures_used": False,
+    },
     "technical_measure": lambda actor, where, now: {
-        "measure": "interception", "authorisation": _approval(now),
-        "proportionality": _proportionality(), "ends_at": _later(now, 30)},
+        "measure": "interception",
+        "authorisation": _approval(now),
+        "proportionality": _proportionality(),
+        "ends_at": _later(now, 30),
+    },
     "search_seizure": lambda actor, where, now: {
-        "medium_identity": "server rack 4, disk serial EX-0001", "mode": "on_site",
-        "original_seized": False},
+        "medium_identity": "server rack 4, disk serial EX-0001",
+        "mode": "on_site",
+        "original_seized": False,
+    },
     "realtime_collection": lambda actor, where, now: {
-        "authorisation": _approval(now), "data_category": ["traffic"],
-        "starts_at": format_time(now), "ends_at": _later(now, 14),
-        "time_zone": "UTC"},
-    "eio": lambda actor, where, now: {"issuing_state": actor, "executing_state": where,
-                    "measures": ["hear a witness by video conference"]},
+        "authorisation": _approval(now),
+        "data_category": ["traffic"],
+        "starts_at": format_time(now),
+        "ends_at": _later(now, 14),
+        "time_zone": "UTC",
+    },
+    "eio": lambda actor, where, now: {
+        "issuing_state": actor,
+        "executing_state": where,
+        "measures": ["hear a witness by video conference"],
+    },
     "epoc": lambda actor, where, now: _provider_order(where),
     "epoc_pr": lambda actor, where, now: _provider_order(where),
     "art32_access": lambda actor, where, now: {
-        "basis": "consent", "consent": {
+        "basis": "consent",
+        "consent": {
             "given_by": "account holder (subject A)",
             "authority": "holder of the account and its stored data",
-            "sha256": PLACEHOLDER_HASH}},
+            "sha256": PLACEHOLDER_HASH,
+        },
+    },
     "emergency_disclosure": lambda actor, where, now: {
         "justification": "imminent risk to the life of a person",
         "respond_by": _later(now, 1),
-        "legal_basis": _basis("Second Additional Protocol", "Art 10")},
+        "legal_basis": _basis("Second Additional Protocol", "Art 10"),
+    },
     "spontaneous_information": lambda actor, where, now: {"receiving_states": [where]},
     "video_conference": lambda actor, where, now: {
         "legal_basis": _basis("UNTOC", "Art 18(18)"),
         "national_coordinator": f"{where} central authority",
-        "participants": [{"role": "witness", "state": where},
-                         {"role": "judge", "state": actor}],
-        "recordings": _recording()},
+        "participants": [{"role": "witness", "state": where}, {"role": "judge", "state": actor}],
+        "recordings": _recording(),
+    },
     "joint_investigation": lambda actor, where, now: {
         "legal_basis": _basis("UNTOC", "Art 19"),
-        "member_agencies": [{"state": actor, "agency": f"{actor} cybercrime unit"},
-                            {"state": where, "agency": f"{where} cybercrime unit"}]},
+        "member_agencies": [
+            {"state": actor, "agency": f"{actor} cybercrime unit"},
+            {"state": where, "agency": f"{where} cybercrime unit"},
+        ],
+    },
     "custody_event": lambda actor, where, now: {"action": "collected", "refs": [PLACEHOLDER_REF]},
-    "sovereignty_response": lambda actor, where, now: {"refs": [PLACEHOLDER_REF],
-                                     "response": "acknowledged"},
+    "sovereignty_response": lambda actor, where, now: {
+        "refs": [PLACEHOLDER_REF],
+        "response": "acknowledged",
+    },
 }
 
 
-def template(type_: str, *, state: str = "XX", agency: str = "cybercrime unit",
-             case_ref: str = "CASE-2026-0001", territorial_states: tuple[str, ...] = (),
-             now: datetime | None = None) -> Fields:
+def template(
+    type_: str,
+    *,
+    state: str = "XX",
+    agency: str = "cybercrime unit",
+    case_ref: str = "CASE-2026-0001",
+    territorial_states: tuple[str, ...] = (),
+    now: datetime | None = None,
+) -> Fields:
     """A record of ``type_`` that is valid once ``chain_id`` and ``nonce`` are added."""
     if type_ not in MODELS:
         raise KeyError(type_)
     moment = now or datetime.now().astimezone()
     where = list(territorial_states) or ["YY"]
     if type_ == "sovereignty_response":
-        where = [state]               # a response concerns the responder's own territory
-    record: Fields = {"schema": SCHEMA, "type": type_,
-                      "actor": {"state": state, "agency": agency},
-                      "occurred_at": format_time(moment), "case_ref": case_ref,
-                      "territorial_states": where,
-                      "evidence": [{"sha256": PLACEHOLDER_HASH}]}
+        where = [state]  # a response concerns the responder's own territory
+    record: Fields = {
+        "schema": SCHEMA,
+        "type": type_,
+        "actor": {"state": state, "agency": agency},
+        "occurred_at": format_time(moment),
+        "case_ref": case_ref,
+        "territorial_states": where,
+        "evidence": [{"sha256": PLACEHOLDER_HASH}],
+    }
     record.update(_fields(type_, state, where[0], moment))
     if type_ == "spontaneous_information" and state in record["receiving_states"]:
         record["receiving_states"] = ["YY" if state != "YY" else "ZZ"]

@@ -49,8 +49,17 @@ from nacl.signing import VerifyKey
 from consensus.quorum import quorum
 from ledger.audit_gov import AuditFailure, GovState, Seat, parse_utc
 
-HEADER_FIELDS: Final = ("chain_id", "height", "time", "prev_hash", "proposer", "record_count",
-                        "ledger_size", "ledger_root", "validators_hash")
+HEADER_FIELDS: Final = (
+    "chain_id",
+    "height",
+    "time",
+    "prev_hash",
+    "proposer",
+    "record_count",
+    "ledger_size",
+    "ledger_root",
+    "validators_hash",
+)
 _GENESIS_FIELDS: Final = {"chain_id", "genesis_time", "consensus", "members", "enrollments"}
 _MAX_INT: Final = 2**53 - 1
 _MAX_DEPTH: Final = 32
@@ -60,6 +69,7 @@ __all__ = ["AuditFailure", "ChainVerifier", "CompactLog", "check_certificate", "
 
 
 # --- RFC 8785 canonical JSON, Comity's subset -------------------------------------------------
+
 
 def _utf16_key(key: str) -> bytes:
     # RFC 8785 §3.2.3: compare keys as arrays of UTF-16 code units; big-endian
@@ -91,18 +101,19 @@ def jcs(value: Any) -> bytes:
     requires (``"``, ``\\``, U+0000..U+001F, short forms for \\b \\t \\n \\f \\r,
     ``\\u00xx`` in lowercase hex otherwise); integers print as JCS prints them.
     """
-    text = json.dumps(_canon(value, 0), ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False)
+    text = json.dumps(_canon(value, 0), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     try:
         return text.encode("utf-8")
-    except UnicodeEncodeError as exc:   # a lone surrogate: not valid Unicode
+    except UnicodeEncodeError as exc:  # a lone surrogate: not valid Unicode
         raise ValueError(f"string holds a lone surrogate ({exc.reason})") from exc
 
 
 def loads(data: bytes | str) -> Any:
     """Parse JSON as served; refuse NaN/Infinity (they are not JSON)."""
+
     def refuse(name: str) -> Any:
         raise ValueError(f"{name} is not JSON")
+
     return json.loads(data, parse_constant=refuse)
 
 
@@ -111,6 +122,7 @@ def sha256_hex(data: bytes) -> str:
 
 
 # --- genesis, headers, validator sets --------------------------------------------------------
+
 
 def check_genesis(doc: Any) -> dict[str, Any]:
     """The genesis document exactly as nodes hash it, or AuditFailure.
@@ -126,20 +138,27 @@ def check_genesis(doc: Any) -> dict[str, Any]:
     if unknown:
         raise AuditFailure("bad_genesis", f"unknown genesis fields {sorted(unknown)}")
     consensus = doc.get("consensus")
-    if not isinstance(consensus, dict) or "proposal_expiry_blocks" not in consensus or \
-            "enrollments" not in doc:
-        raise AuditFailure("incomplete_genesis", "the genesis leaves out default consensus "
-                           "parameters or enrollments; use the document GET /v1/genesis serves "
-                           "(comity verify completes a local file from it)")
+    if (
+        not isinstance(consensus, dict)
+        or "proposal_expiry_blocks" not in consensus
+        or "enrollments" not in doc
+    ):
+        raise AuditFailure(
+            "incomplete_genesis",
+            "the genesis leaves out default consensus "
+            "parameters or enrollments; use the document GET /v1/genesis serves "
+            "(comity verify completes a local file from it)",
+        )
     try:
-        GovState(doc)       # every member and enrolment has the fields the replay reads
+        GovState(doc)  # every member and enrolment has the fields the replay reads
     except (KeyError, TypeError) as exc:
         raise AuditFailure("bad_genesis", f"malformed member or enrolment ({exc!r})") from exc
     return doc
 
 
-def complete_genesis(local: Mapping[str, Any],
-                     served: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def complete_genesis(
+    local: Mapping[str, Any], served: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
     """``local`` with the consensus parameters it leaves out taken from ``served``.
 
     Any other difference is refused: the auditor's own file decides members,
@@ -160,8 +179,11 @@ def complete_genesis(local: Mapping[str, Any],
         raise AuditFailure("bad_genesis", f"genesis is not canonical JSON: {exc}") from exc
     if not same:
         differ = sorted(k for k in set(out) | set(served) if out.get(k) != served.get(k))
-        raise AuditFailure("genesis_mismatch", f"the node's genesis differs from the local file "
-                           f"beyond default parameters, in {differ}")
+        raise AuditFailure(
+            "genesis_mismatch",
+            f"the node's genesis differs from the local file "
+            f"beyond default parameters, in {differ}",
+        )
     return out, filled
 
 
@@ -180,13 +202,23 @@ def header_hash(header: Mapping[str, Any]) -> str:
 
 
 def precommit_bytes(chain_id: str, height: int, round_: int, block_hash: str) -> bytes:
-    return jcs({"type": "precommit", "chain_id": chain_id, "height": height,
-                "round": round_, "block_hash": block_hash})
+    return jcs(
+        {
+            "type": "precommit",
+            "chain_id": chain_id,
+            "height": height,
+            "round": round_,
+            "block_hash": block_hash,
+        }
+    )
 
 
 def is_hex(value: Any, size: int) -> bool:
-    return isinstance(value, str) and len(value) == 2 * size and \
-        all(c in "0123456789abcdef" for c in value)
+    return (
+        isinstance(value, str)
+        and len(value) == 2 * size
+        and all(c in "0123456789abcdef" for c in value)
+    )
 
 
 def check_header_shape(header: Any, height: int | None) -> None:
@@ -195,12 +227,14 @@ def check_header_shape(header: Any, height: int | None) -> None:
         raise AuditFailure("bad_header", f"header fields are {got}", height=height)
     for name in ("height", "record_count", "ledger_size"):
         if type(header[name]) is not int or header[name] < 0:
-            raise AuditFailure("bad_header", f"header.{name} is not a non-negative integer",
-                               height=height)
+            raise AuditFailure(
+                "bad_header", f"header.{name} is not a non-negative integer", height=height
+            )
     for name in ("prev_hash", "ledger_root", "validators_hash"):
         if not is_hex(header[name], 32):
-            raise AuditFailure("bad_header", f"header.{name} is not 64 lowercase hex",
-                               height=height)
+            raise AuditFailure(
+                "bad_header", f"header.{name} is not 64 lowercase hex", height=height
+            )
     for name in ("chain_id", "time", "proposer"):
         if not isinstance(header[name], str):
             raise AuditFailure("bad_header", f"header.{name} is not a string", height=height)
@@ -218,92 +252,127 @@ def verify_signature(pubkey_hex: str, message: bytes, signature_hex: str) -> boo
     try:
         key = _KEYS.get(pubkey_hex)
         if key is None:
-            if len(_KEYS) > 100_000:   # a bound on the cache, not on correctness
+            if len(_KEYS) > 100_000:  # a bound on the cache, not on correctness
                 _KEYS.clear()
             key = _KEYS[pubkey_hex] = VerifyKey(bytes.fromhex(pubkey_hex))
         key.verify(message, bytes.fromhex(signature_hex))
     except (BadSignatureError, ValueError, TypeError):
         return False
-    except Exception:   # PyNaCl raises its own errors for small-order keys etc.
+    except Exception:  # PyNaCl raises its own errors for small-order keys etc.
         return False
     return True
 
 
-def check_certificate(cert: Any, chain_id: str, seats: Sequence[Seat], block_hash: str,
-                      height: int) -> list[str]:
+def check_certificate(
+    cert: Any, chain_id: str, seats: Sequence[Seat], block_hash: str, height: int
+) -> list[str]:
     """docs/PROTOCOL.md §9; returns the states that signed, raises AuditFailure if not proven."""
-    if not isinstance(cert, dict) or not isinstance(cert.get("signatures"), list) or \
-            type(cert.get("round")) is not int:
+    if (
+        not isinstance(cert, dict)
+        or not isinstance(cert.get("signatures"), list)
+        or type(cert.get("round")) is not int
+    ):
         raise AuditFailure("bad_certificate", "certificate is malformed", height=height)
     if cert.get("height") != height:
-        raise AuditFailure("bad_certificate", f"certificate is for height {cert.get('height')}",
-                           height=height)
+        raise AuditFailure(
+            "bad_certificate", f"certificate is for height {cert.get('height')}", height=height
+        )
     if cert.get("block_hash") != block_hash:
-        raise AuditFailure("bad_certificate", f"certificate commits {cert.get('block_hash')}, "
-                           f"the block hash is {block_hash}", height=height)
+        raise AuditFailure(
+            "bad_certificate",
+            f"certificate commits {cert.get('block_hash')}, the block hash is {block_hash}",
+            height=height,
+        )
     by_key = {s.pubkey: s.state for s in seats}
     message = precommit_bytes(chain_id, height, cert["round"], block_hash)
     signed: list[str] = []
     for entry in cert["signatures"]:
         validator = entry.get("validator") if isinstance(entry, dict) else None
         if validator not in by_key:
-            raise AuditFailure("bad_certificate", f"signer {str(validator)[:16]}… is not a "
-                               f"validator of height {height}", height=height)
+            raise AuditFailure(
+                "bad_certificate",
+                f"signer {str(validator)[:16]}… is not a validator of height {height}",
+                height=height,
+            )
         if by_key[validator] in signed:
-            raise AuditFailure("bad_certificate", f"validator {by_key[validator]} signed twice",
-                               height=height)
+            raise AuditFailure(
+                "bad_certificate", f"validator {by_key[validator]} signed twice", height=height
+            )
         if not verify_signature(validator, message, str(entry.get("signature"))):
-            raise AuditFailure("bad_certificate", f"bad precommit signature by "
-                               f"{by_key[validator]}", height=height)
+            raise AuditFailure(
+                "bad_certificate", f"bad precommit signature by {by_key[validator]}", height=height
+            )
         signed.append(by_key[validator])
     need = quorum(len(seats))
     if len(signed) < need:
-        raise AuditFailure("bad_certificate", f"{len(signed)} signatures, the quorum of "
-                           f"{len(seats)} validators is {need}", height=height)
+        raise AuditFailure(
+            "bad_certificate",
+            f"{len(signed)} signatures, the quorum of {len(seats)} validators is {need}",
+            height=height,
+        )
     return signed
 
 
 # --- envelopes -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class CheckedEnvelope:
     id: str
-    leaf: bytes                  # JCS(envelope), the RFC 6962 leaf input
+    leaf: bytes  # JCS(envelope), the RFC 6962 leaf input
     signer: str
     record: Mapping[str, Any]
 
 
-def check_envelope(envelope: Any, chain_id: str, height: int | None, *,
-                   signature: bool = True) -> CheckedEnvelope:
+def check_envelope(
+    envelope: Any, chain_id: str, height: int | None, *, signature: bool = True
+) -> CheckedEnvelope:
     """Shape, id and (unless told not to) signature of one envelope (PROTOCOL.md §3, §5)."""
-    if not isinstance(envelope, dict) or set(envelope) != {"record", "signer", "signature"} or \
-            not isinstance(envelope["record"], dict):
-        raise AuditFailure("bad_envelope", "an envelope is not {record, signer, signature}",
-                           height=height)
+    if (
+        not isinstance(envelope, dict)
+        or set(envelope) != {"record", "signer", "signature"}
+        or not isinstance(envelope["record"], dict)
+    ):
+        raise AuditFailure(
+            "bad_envelope", "an envelope is not {record, signer, signature}", height=height
+        )
     record, signer, sig = envelope["record"], envelope["signer"], envelope["signature"]
     if not is_hex(signer, 32) or not is_hex(sig, 64):
-        raise AuditFailure("bad_envelope", "signer or signature is not lowercase hex",
-                           height=height)
+        raise AuditFailure(
+            "bad_envelope", "signer or signature is not lowercase hex", height=height
+        )
     try:
         record_bytes = jcs(record)
     except ValueError as exc:
-        raise AuditFailure("bad_envelope", f"record is not canonical JSON: {exc}",
-                           height=height) from exc
+        raise AuditFailure(
+            "bad_envelope", f"record is not canonical JSON: {exc}", height=height
+        ) from exc
     record_id = sha256_hex(record_bytes)
     if signature and not verify_signature(signer, record_bytes, sig):
-        raise AuditFailure("bad_record_signature", f"record {record_id}: the signature by "
-                           f"{str(signer)[:16]}… does not verify", height=height)
-    if record.get("chain_id") != chain_id or not isinstance(record.get("actor"), dict) or \
-            not isinstance(record.get("type"), str):
-        raise AuditFailure("bad_record", f"record {record_id}: wrong chain_id or no actor/type",
-                           height=height)
+        raise AuditFailure(
+            "bad_record_signature",
+            f"record {record_id}: the signature by {str(signer)[:16]}… does not verify",
+            height=height,
+        )
+    if (
+        record.get("chain_id") != chain_id
+        or not isinstance(record.get("actor"), dict)
+        or not isinstance(record.get("type"), str)
+    ):
+        raise AuditFailure(
+            "bad_record", f"record {record_id}: wrong chain_id or no actor/type", height=height
+        )
     # "record" < "signature" < "signer": the canonical envelope, built without re-encoding.
     leaf = b'{"record":%s,"signature":"%s","signer":"%s"}' % (
-        record_bytes, sig.encode(), signer.encode())
+        record_bytes,
+        sig.encode(),
+        signer.encode(),
+    )
     return CheckedEnvelope(record_id, leaf, signer, record)
 
 
 # --- RFC 6962 log, right edge only -----------------------------------------------------------------
+
 
 class CompactLog:
     """An append-only RFC 6962 log that keeps only its right edge.
@@ -315,7 +384,7 @@ class CompactLog:
 
     def __init__(self) -> None:
         self.size = 0
-        self.edge: list[tuple[int, bytes]] = []     # (width, hash)
+        self.edge: list[tuple[int, bytes]] = []  # (width, hash)
 
     def append(self, leaf: bytes) -> None:
         node = hashlib.sha256(b"\x00" + leaf).digest()
@@ -338,6 +407,7 @@ class CompactLog:
 
 # --- the streaming verifier ------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     height: int
@@ -349,8 +419,9 @@ class Checkpoint:
 class ChainVerifier:
     """Feed blocks from height 1 in order; every ``feed`` checks one block fully."""
 
-    def __init__(self, genesis: Any, *, keep_hashes: bool = False,
-                 signatures_from: int = 1) -> None:
+    def __init__(
+        self, genesis: Any, *, keep_hashes: bool = False, signatures_from: int = 1
+    ) -> None:
         self.genesis = check_genesis(genesis)
         self.chain_id: str = self.genesis["chain_id"]
         self.genesis_hash = sha256_hex(jcs(self.genesis))
@@ -381,13 +452,20 @@ class ChainVerifier:
         seats = self.gov.validators(height)
         check_certificate(block.get("commit"), self.chain_id, seats, block_hash, height)
         if "hash" in block and block["hash"] != block_hash:
-            raise AuditFailure("bad_block_hash", f"served hash {block['hash']} but "
-                               f"SHA-256(JCS(header)) is {block_hash}", height=height)
+            raise AuditFailure(
+                "bad_block_hash",
+                f"served hash {block['hash']} but SHA-256(JCS(header)) is {block_hash}",
+                height=height,
+            )
         checked = self._check_envelopes(block, header, height)
         if self.log.size != header["ledger_size"] or self.log.root().hex() != header["ledger_root"]:
-            raise AuditFailure("ledger_mismatch", f"appending the block's records gives size "
-                               f"{self.log.size} root {self.log.root().hex()}, the header says "
-                               f"{header['ledger_size']} {header['ledger_root']}", height=height)
+            raise AuditFailure(
+                "ledger_mismatch",
+                f"appending the block's records gives size "
+                f"{self.log.size} root {self.log.root().hex()}, the header says "
+                f"{header['ledger_size']} {header['ledger_root']}",
+                height=height,
+            )
         self.gov.apply_block(height, [(c.id, c.record) for c in checked])
         self.height, self.prev_hash, self.prev_time = height, block_hash, header["time"]
         self.records += len(checked)
@@ -395,20 +473,25 @@ class ChainVerifier:
             self.hashes[height] = block_hash
         return self.checkpoint
 
-    def _check_header(self, header: Mapping[str, Any], block_hash: str,
-                      block: Mapping[str, Any], height: int) -> None:
+    def _check_header(
+        self, header: Mapping[str, Any], block_hash: str, block: Mapping[str, Any], height: int
+    ) -> None:
         def fail(code: str, detail: str) -> AuditFailure:
             return AuditFailure(code, detail, height=height)
+
         if header["height"] != height:
             raise fail("bad_height", f"header.height is {header['height']}")
         if header["chain_id"] != self.chain_id:
             raise fail("wrong_chain", f"header.chain_id is {header['chain_id']!r}")
         if header["prev_hash"] != self.prev_hash:
             what = "the genesis hash" if height == 1 else f"the hash of block {height - 1}"
-            hint = " (is the genesis the one nodes hash? see GET /v1/genesis)" \
-                if height == 1 else ""
-            raise fail("bad_prev_hash", f"prev_hash {header['prev_hash']} is not {what} "
-                       f"{self.prev_hash}{hint}")
+            hint = (
+                " (is the genesis the one nodes hash? see GET /v1/genesis)" if height == 1 else ""
+            )
+            raise fail(
+                "bad_prev_hash",
+                f"prev_hash {header['prev_hash']} is not {what} {self.prev_hash}{hint}",
+            )
         try:
             later = self.prev_time is None or parse_utc(header["time"]) > parse_utc(self.prev_time)
         except ValueError as exc:
@@ -417,19 +500,25 @@ class ChainVerifier:
             raise fail("bad_time", f"time {header['time']} is not after {self.prev_time}")
         seats = self.gov.validators(height)
         if header["validators_hash"] != validators_hash(seats):
-            raise fail("bad_validators_hash", "validators_hash is not the hash of the replayed "
-                       f"set {[s.state for s in seats]}")
+            raise fail(
+                "bad_validators_hash",
+                f"validators_hash is not the hash of the replayed set {[s.state for s in seats]}",
+            )
         if header["proposer"] not in {s.state for s in seats}:
             raise fail("bad_proposer", f"proposer {header['proposer']} is not a validator")
 
-    def _check_envelopes(self, block: Mapping[str, Any], header: Mapping[str, Any],
-                         height: int) -> list[CheckedEnvelope]:
+    def _check_envelopes(
+        self, block: Mapping[str, Any], header: Mapping[str, Any], height: int
+    ) -> list[CheckedEnvelope]:
         envelopes = block.get("envelopes")
         if not isinstance(envelopes, list) or len(envelopes) != header["record_count"]:
-            raise AuditFailure("bad_record_count", f"block holds "
-                               f"{len(envelopes) if isinstance(envelopes, list) else 'no'} "
-                               f"envelopes, header.record_count is {header['record_count']}",
-                               height=height)
+            raise AuditFailure(
+                "bad_record_count",
+                f"block holds "
+                f"{len(envelopes) if isinstance(envelopes, list) else 'no'} "
+                f"envelopes, header.record_count is {header['record_count']}",
+                height=height,
+            )
         ids = block.get("record_ids")
         block_time = parse_utc(header["time"])
         checked = []
@@ -437,8 +526,11 @@ class ChainVerifier:
         for position, envelope in enumerate(envelopes):
             item = check_envelope(envelope, self.chain_id, height, signature=full)
             if ids is not None and (position >= len(ids) or ids[position] != item.id):
-                raise AuditFailure("bad_record_id", f"record_ids[{position}] is not the id "
-                                   f"{item.id} of the envelope", height=height)
+                raise AuditFailure(
+                    "bad_record_id",
+                    f"record_ids[{position}] is not the id {item.id} of the envelope",
+                    height=height,
+                )
             refused = self._authorise(item, height, block_time) if full else None
             if refused is not None:
                 raise AuditFailure(refused[0], f"record {item.id}: {refused[1]}", height=height)
@@ -446,8 +538,9 @@ class ChainVerifier:
             checked.append(item)
         return checked
 
-    def _authorise(self, item: CheckedEnvelope, height: int,
-                   block_time: Any) -> tuple[str, str] | None:
+    def _authorise(
+        self, item: CheckedEnvelope, height: int, block_time: Any
+    ) -> tuple[str, str] | None:
         try:
             return self.gov.authorise(height, block_time, item.signer, item.record)
         except (KeyError, TypeError, ValueError) as exc:

@@ -40,19 +40,47 @@ from ledger.errors import VerificationError
 #: A copy of ``ledger/roles.py`` ROLE_TYPES, as data: the auditor does not import
 #: the node's code. tests/unit/test_audit_core.py checks that the two are equal.
 ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
-    "investigator": frozenset({
-        "art32_access", "custody_event", "eio", "emergency_disclosure", "epoc", "epoc_pr",
-        "joint_investigation", "online_extraction", "preservation_request",
-        "production_order", "realtime_collection", "remote_inspection", "search_seizure",
-        "spontaneous_information", "technical_measure", "video_conference"}),
-    "authority": frozenset({
-        "custody_event", "eio", "emergency_disclosure", "epoc", "epoc_pr",
-        "joint_investigation", "mla_request", "mla_response", "preservation_request",
-        "production_order", "sovereignty_response", "spontaneous_information",
-        "technical_measure"}),
+    "investigator": frozenset(
+        {
+            "art32_access",
+            "custody_event",
+            "eio",
+            "emergency_disclosure",
+            "epoc",
+            "epoc_pr",
+            "joint_investigation",
+            "online_extraction",
+            "preservation_request",
+            "production_order",
+            "realtime_collection",
+            "remote_inspection",
+            "search_seizure",
+            "spontaneous_information",
+            "technical_measure",
+            "video_conference",
+        }
+    ),
+    "authority": frozenset(
+        {
+            "custody_event",
+            "eio",
+            "emergency_disclosure",
+            "epoc",
+            "epoc_pr",
+            "joint_investigation",
+            "mla_request",
+            "mla_response",
+            "preservation_request",
+            "production_order",
+            "sovereignty_response",
+            "spontaneous_information",
+            "technical_measure",
+        }
+    ),
     "auditor": frozenset(),
-    "admin": frozenset({"enroll_key", "member_proposal", "member_vote", "misbehaviour",
-                        "revoke_key"}),
+    "admin": frozenset(
+        {"enroll_key", "member_proposal", "member_vote", "misbehaviour", "revoke_key"}
+    ),
     "node": frozenset({"misbehaviour"}),
 }
 #: Record types that change what this replay tracks (misbehaviour changes nothing here).
@@ -94,7 +122,7 @@ class Proposal:
     height: int
     record: Mapping[str, Any]
     votes: dict[str, str] = field(default_factory=dict)
-    status: str = "open"          # open | passed | rejected; "expired" is derived
+    status: str = "open"  # open | passed | rejected; "expired" is derived
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +168,14 @@ class GovState:
         """Sets are known up to this height (the newest scheduled change)."""
         return max(self.sets)
 
-    def authorise(self, height: int, block_time: datetime, signer: str,
-                  record: Mapping[str, Any]) -> tuple[str, str] | None:
+    def authorise(
+        self, height: int, block_time: datetime, signer: str, record: Mapping[str, Any]
+    ) -> tuple[str, str] | None:
         """None if ``signer`` may sign ``record`` in block ``height``, else (code, detail)."""
         seats = self.validators(height)
         grant = self.keys.get(signer) or next(
-            (Grant(s.state, frozenset({"node"})) for s in seats if s.pubkey == signer), None)
+            (Grant(s.state, frozenset({"node"})) for s in seats if s.pubkey == signer), None
+        )
         if grant is None:
             return "signer_not_enrolled", f"signer {signer[:16]}… is not an enrolled key"
         if grant.revoked_at is not None:
@@ -154,12 +184,18 @@ class GovState:
             return "signer_expired", f"signer's enrolment ended at {grant.not_after}"
         actor = record["actor"]["state"]
         if actor != grant.state:
-            return "wrong_state", f"actor.state {actor} but the signer is enrolled for {grant.state}"
+            return (
+                "wrong_state",
+                f"actor.state {actor} but the signer is enrolled for {grant.state}",
+            )
         if grant.state not in {s.state for s in seats}:
             return "state_not_member", f"{grant.state} is not a member at height {height}"
         allowed = frozenset().union(*(ROLE_TYPES.get(r, frozenset()) for r in grant.roles))
         if record["type"] not in allowed:
-            return "role_not_allowed", f"roles {sorted(grant.roles)} may not sign {record['type']!r}"
+            return (
+                "role_not_allowed",
+                f"roles {sorted(grant.roles)} may not sign {record['type']!r}",
+            )
         return None
 
     def _key_in_use(self, pubkey: str) -> bool:
@@ -176,30 +212,42 @@ class GovState:
             try:
                 handler(self, height, record_id, record)
             except (KeyError, TypeError, ValueError) as exc:
-                raise AuditFailure("bad_governance_record",
-                                   f"record {record_id} is malformed ({exc!r})",
-                                   height=height) from exc
+                raise AuditFailure(
+                    "bad_governance_record",
+                    f"record {record_id} is malformed ({exc!r})",
+                    height=height,
+                ) from exc
 
     def _enroll(self, height: int, record_id: str, record: Mapping[str, Any]) -> None:
-        self.keys[record["pubkey"]] = Grant(record["actor"]["state"], frozenset(record["roles"]),
-                                            not_after=record.get("not_after"))
+        self.keys[record["pubkey"]] = Grant(
+            record["actor"]["state"], frozenset(record["roles"]), not_after=record.get("not_after")
+        )
 
     def _revoke(self, height: int, record_id: str, record: Mapping[str, Any]) -> None:
         grant = self.keys.get(record["pubkey"])
         if grant is None or grant.state != record["actor"]["state"]:
-            raise AuditFailure("bad_revocation", f"record {record_id} revokes a key that is "
-                               "not enrolled for its state", height=height)
+            raise AuditFailure(
+                "bad_revocation",
+                f"record {record_id} revokes a key that is not enrolled for its state",
+                height=height,
+            )
         grant.revoked_at = height
 
     def _propose(self, height: int, record_id: str, record: Mapping[str, Any]) -> None:
         subject, action = record["state"], record["action"]
         for other in self.proposals.values():
             if other.subject == subject and self._status(other, height) == "open":
-                raise AuditFailure("proposal_open", f"record {record_id} proposes about "
-                                   f"{subject} while {other.id} is open", height=height)
+                raise AuditFailure(
+                    "proposal_open",
+                    f"record {record_id} proposes about {subject} while {other.id} is open",
+                    height=height,
+                )
         if action == "rotate_key" and subject != record["actor"]["state"]:
-            raise AuditFailure("wrong_state", f"record {record_id}: {record['actor']['state']} "
-                               f"re-keys {subject}'s node", height=height)
+            raise AuditFailure(
+                "wrong_state",
+                f"record {record_id}: {record['actor']['state']} re-keys {subject}'s node",
+                height=height,
+            )
         proposal = Proposal(record_id, action, subject, height, record)
         self.proposals[record_id] = proposal
         if action == "rotate_key":
@@ -209,8 +257,11 @@ class GovState:
         proposal = self.proposals.get(record["proposal"])
         voter = record["actor"]["state"]
         if proposal is None:
-            raise AuditFailure("unknown_proposal", f"vote {record_id} is for "
-                               f"{record['proposal']}, not a committed proposal", height=height)
+            raise AuditFailure(
+                "unknown_proposal",
+                f"vote {record_id} is for {record['proposal']}, not a committed proposal",
+                height=height,
+            )
         status = self._status(proposal, height)
         if status != "open" or voter in proposal.votes:
             why = "already voted" if status == "open" else f"proposal is {status}"
@@ -233,17 +284,21 @@ class GovState:
     def _decide(self, height: int, proposal: Proposal, record_ids: tuple[str, ...]) -> None:
         latest = self.sets[max(self.sets)]
         new_set = self._new_set(height, proposal, latest)
-        if new_set is None:     # no longer applicable when decided: refused, never half-applied
+        if new_set is None:  # no longer applicable when decided: refused, never half-applied
             proposal.status = "rejected"
             return
         proposal.status = "passed"
         self.sets[height + CHANGE_DELAY_BLOCKS] = tuple(sorted(new_set))
         self.node_keys.update(s.pubkey for s in new_set)
-        self.changes.append(Change(height + CHANGE_DELAY_BLOCKS, height, proposal.action,
-                                   proposal.subject, record_ids))
+        self.changes.append(
+            Change(
+                height + CHANGE_DELAY_BLOCKS, height, proposal.action, proposal.subject, record_ids
+            )
+        )
 
-    def _new_set(self, height: int, proposal: Proposal,
-                 latest: tuple[Seat, ...]) -> tuple[Seat, ...] | None:
+    def _new_set(
+        self, height: int, proposal: Proposal, latest: tuple[Seat, ...]
+    ) -> tuple[Seat, ...] | None:
         record, subject = proposal.record, proposal.subject
         states = {s.state for s in latest}
         if proposal.action == "add":
@@ -265,6 +320,8 @@ class GovState:
 
 
 _HANDLERS = {
-    "enroll_key": GovState._enroll, "revoke_key": GovState._revoke,
-    "member_proposal": GovState._propose, "member_vote": GovState._vote,
+    "enroll_key": GovState._enroll,
+    "revoke_key": GovState._revoke,
+    "member_proposal": GovState._propose,
+    "member_vote": GovState._vote,
 }

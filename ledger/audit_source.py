@@ -55,8 +55,9 @@ class BundleSource(Protocol):
     async def consistency(self, first: int, second: int) -> list[str]: ...
 
 
-async def build_bundle(source: BundleSource, record_ids: list[str], *,
-                       latest: bool = False) -> dict[str, Any]:
+async def build_bundle(
+    source: BundleSource, record_ids: list[str], *, latest: bool = False
+) -> dict[str, Any]:
     """A bundle proving ``record_ids``, optionally with the latest checkpoint."""
     if not record_ids:
         raise ValueError("a bundle needs at least one record")
@@ -73,19 +74,35 @@ async def build_bundle(source: BundleSource, record_ids: list[str], *,
     blocks = []
     for height in sorted(entries):
         block = await source.block(height)
-        rows = [{"envelope": e.envelope, "leaf_index": e.leaf_index,
-                 "audit_path": await source.audit_path(e.id)}
-                for _, e in sorted(entries[height].items())]
+        rows = [
+            {
+                "envelope": e.envelope,
+                "leaf_index": e.leaf_index,
+                "audit_path": await source.audit_path(e.id),
+            }
+            for _, e in sorted(entries[height].items())
+        ]
         blocks.append({"header": block["header"], "commit": block["commit"], "entries": rows})
-    bundle: dict[str, Any] = {"format": FORMAT, "genesis": await source.genesis(),
-                              "records": list(dict.fromkeys(record_ids)), "blocks": blocks,
-                              "latest": None}
+    bundle: dict[str, Any] = {
+        "format": FORMAT,
+        "genesis": await source.genesis(),
+        "records": list(dict.fromkeys(record_ids)),
+        "blocks": blocks,
+        "latest": None,
+    }
     if top is not None:
         size = top["header"]["ledger_size"]
-        bundle["latest"] = {"header": top["header"], "commit": top["commit"], "consistency": [
-            {"height": b["header"]["height"],
-             "proof": await source.consistency(b["header"]["ledger_size"], size)}
-            for b in blocks]}
+        bundle["latest"] = {
+            "header": top["header"],
+            "commit": top["commit"],
+            "consistency": [
+                {
+                    "height": b["header"]["height"],
+                    "proof": await source.consistency(b["header"]["ledger_size"], size),
+                }
+                for b in blocks
+            ],
+        }
     return bundle
 
 
@@ -103,8 +120,9 @@ class StoreSource:
         located = self.store.locate(record_id)
         data = self.store.get_envelope_bytes(record_id)
         if located is None or data is None:
-            raise NotFound(f"no committed record with id {record_id}", field="id",
-                           code="record_not_found")
+            raise NotFound(
+                f"no committed record with id {record_id}", field="id", code="record_not_found"
+            )
         envelope = parse_json(data)
         assert isinstance(envelope, dict)
         return Located(record_id, envelope, located[0], located[1])
@@ -127,8 +145,9 @@ class StoreSource:
         found: list[tuple[int, str]] = []
         for type_name in GOVERNANCE_TYPES:
             after: int | None = None
-            while page := self.store.search("type", type_name, after_leaf=after,
-                                            limit=GOVERNANCE_PAGE):
+            while page := self.store.search(
+                "type", type_name, after_leaf=after, limit=GOVERNANCE_PAGE
+            ):
                 found.extend(page)
                 after = page[-1][0]
         return [rid for _, rid in sorted(found)]

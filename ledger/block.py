@@ -25,15 +25,24 @@ from ledger.errors import CertificateError, EncodingError
 from ledger.hashing import is_hex, sha256, sha256_hex
 from ledger.keys import verify_hex
 
-HEADER_FIELDS = ("chain_id", "height", "time", "prev_hash", "proposer", "record_count",
-                 "ledger_size", "ledger_root", "validators_hash")
+HEADER_FIELDS = (
+    "chain_id",
+    "height",
+    "time",
+    "prev_hash",
+    "proposer",
+    "record_count",
+    "ledger_size",
+    "ledger_root",
+    "validators_hash",
+)
 VOTE_TYPES = ("prevote", "precommit")
 
 
 @dataclass(frozen=True, slots=True)
 class Validator:
-    state: str       # ISO 3166-1 alpha-2 code of the member state
-    pubkey: str      # 64 lowercase hex: the node key
+    state: str  # ISO 3166-1 alpha-2 code of the member state
+    pubkey: str  # 64 lowercase hex: the node key
 
 
 def sorted_validators(validators: Iterable[Validator]) -> tuple[Validator, ...]:
@@ -50,12 +59,12 @@ def validators_hash(validators: Iterable[Validator]) -> str:
 class BlockHeader:
     chain_id: str
     height: int
-    time: str            # RFC 3339 UTC, millisecond precision, e.g. 2026-11-22T06:10:10.123Z
-    prev_hash: str       # hex; genesis hash for height 1
-    proposer: str        # state code of the proposer of the committing round
+    time: str  # RFC 3339 UTC, millisecond precision, e.g. 2026-11-22T06:10:10.123Z
+    prev_hash: str  # hex; genesis hash for height 1
+    proposer: str  # state code of the proposer of the committing round
     record_count: int
     ledger_size: int
-    ledger_root: str     # hex RFC 6962 root after this block
+    ledger_root: str  # hex RFC 6962 root after this block
     validators_hash: str  # hex, validators of this height
 
     def to_json(self) -> dict[str, Any]:
@@ -76,39 +85,57 @@ class BlockHeader:
                 raise EncodingError(f"header.{name} is missing", field=f"header.{name}")
         for name in ("height", "record_count", "ledger_size"):
             if type(obj[name]) is not int or obj[name] < 0:
-                raise EncodingError(f"header.{name} must be a non-negative integer",
-                                    field=f"header.{name}")
+                raise EncodingError(
+                    f"header.{name} must be a non-negative integer", field=f"header.{name}"
+                )
         for name in ("prev_hash", "ledger_root", "validators_hash"):
             if not is_hex(obj[name], 32):
-                raise EncodingError(f"header.{name} must be 64 lowercase hex",
-                                    field=f"header.{name}")
+                raise EncodingError(
+                    f"header.{name} must be 64 lowercase hex", field=f"header.{name}"
+                )
         for name in ("chain_id", "time", "proposer"):
             if not isinstance(obj[name], str):
                 raise EncodingError(f"header.{name} must be a string", field=f"header.{name}")
         return cls(**{name: obj[name] for name in HEADER_FIELDS})
 
 
-def vote_sign_bytes(vote_type: str, chain_id: str, height: int, round_: int,
-                    block_hash: str | None) -> bytes:
+def vote_sign_bytes(
+    vote_type: str, chain_id: str, height: int, round_: int, block_hash: str | None
+) -> bytes:
     """Bytes a validator signs for a prevote or precommit; ``None`` is a nil vote."""
     if vote_type not in VOTE_TYPES:
         raise ValueError(f"unknown vote type {vote_type!r}")
-    return canonical_bytes({"type": vote_type, "chain_id": chain_id, "height": height,
-                            "round": round_, "block_hash": block_hash})
+    return canonical_bytes(
+        {
+            "type": vote_type,
+            "chain_id": chain_id,
+            "height": height,
+            "round": round_,
+            "block_hash": block_hash,
+        }
+    )
 
 
-def proposal_sign_bytes(chain_id: str, height: int, round_: int, block_hash: str,
-                        valid_round: int) -> bytes:
+def proposal_sign_bytes(
+    chain_id: str, height: int, round_: int, block_hash: str, valid_round: int
+) -> bytes:
     """Bytes the proposer of (height, round) signs for its proposal."""
-    return canonical_bytes({"type": "proposal", "chain_id": chain_id, "height": height,
-                            "round": round_, "block_hash": block_hash,
-                            "valid_round": valid_round})
+    return canonical_bytes(
+        {
+            "type": "proposal",
+            "chain_id": chain_id,
+            "height": height,
+            "round": round_,
+            "block_hash": block_hash,
+            "valid_round": valid_round,
+        }
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class CommitSignature:
-    validator: str   # hex public key
-    signature: str   # hex Ed25519 signature over the precommit sign-bytes
+    validator: str  # hex public key
+    signature: str  # hex Ed25519 signature over the precommit sign-bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,27 +146,38 @@ class CommitCertificate:
     signatures: tuple[CommitSignature, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
-        return {"height": self.height, "round": self.round, "block_hash": self.block_hash,
-                "signatures": [{"validator": s.validator, "signature": s.signature}
-                               for s in self.signatures]}
+        return {
+            "height": self.height,
+            "round": self.round,
+            "block_hash": self.block_hash,
+            "signatures": [
+                {"validator": s.validator, "signature": s.signature} for s in self.signatures
+            ],
+        }
 
     @classmethod
     def from_json(cls, obj: Any) -> CommitCertificate:
         try:
-            sigs = tuple(CommitSignature(str(s["validator"]), str(s["signature"]))
-                         for s in obj["signatures"])
+            sigs = tuple(
+                CommitSignature(str(s["validator"]), str(s["signature"])) for s in obj["signatures"]
+            )
             height, round_, block_hash = obj["height"], obj["round"], obj["block_hash"]
         except (KeyError, TypeError) as exc:
             raise EncodingError(f"malformed commit certificate: {exc}", field="commit") from exc
         if type(height) is not int or type(round_) is not int or not is_hex(block_hash, 32):
-            raise EncodingError("commit height/round must be integers and block_hash hex",
-                                field="commit")
+            raise EncodingError(
+                "commit height/round must be integers and block_hash hex", field="commit"
+            )
         return cls(height, round_, block_hash, sigs)
 
 
-def verify_certificate(cert: CommitCertificate, chain_id: str,
-                       validators: Sequence[Validator], block_hash: str,
-                       height: int) -> None:
+def verify_certificate(
+    cert: CommitCertificate,
+    chain_id: str,
+    validators: Sequence[Validator],
+    block_hash: str,
+    height: int,
+) -> None:
     """Check ``cert`` commits ``block_hash`` at ``height``; raise CertificateError if not.
 
     Counts only distinct validators of ``validators`` whose signatures verify;
@@ -149,8 +187,7 @@ def verify_certificate(cert: CommitCertificate, chain_id: str,
     if cert.height != height:
         raise CertificateError(f"certificate is for height {cert.height}, block is {height}")
     if cert.block_hash != block_hash:
-        raise CertificateError(
-            f"certificate commits {cert.block_hash}, block hash is {block_hash}")
+        raise CertificateError(f"certificate commits {cert.block_hash}, block hash is {block_hash}")
     members = {v.pubkey for v in validators}
     message = vote_sign_bytes("precommit", chain_id, height, cert.round, block_hash)
     seen: set[str] = set()
@@ -165,7 +202,8 @@ def verify_certificate(cert: CommitCertificate, chain_id: str,
     need = quorum(len(members))
     if len(seen) < need:
         raise CertificateError(
-            f"certificate has {len(seen)} signatures, quorum of {len(members)} is {need}")
+            f"certificate has {len(seen)} signatures, quorum of {len(members)} is {need}"
+        )
 
 
 def genesis_hash(genesis: dict[str, Any]) -> str:

@@ -72,8 +72,8 @@ class ProvenRecord:
     height: int
     leaf_index: int
     block_time: str
-    committed_by: tuple[str, ...]          # states whose precommits certify the block
-    evidence_files: tuple[str, ...] = ()   # local files whose SHA-256 matches its evidence
+    committed_by: tuple[str, ...]  # states whose precommits certify the block
+    evidence_files: tuple[str, ...] = ()  # local files whose SHA-256 matches its evidence
 
 
 @dataclass
@@ -83,16 +83,17 @@ class BundleReport:
     records: list[ProvenRecord] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     blocks: int = 0
-    latest: tuple[int, int] | None = None   # (height, ledger_size) of the newer checkpoint
-    pinned: bool = False                     # genesis_hash equals one the reader trusts
+    latest: tuple[int, int] | None = None  # (height, ledger_size) of the newer checkpoint
+    pinned: bool = False  # genesis_hash equals one the reader trusts
 
 
 def _fail(code: str, detail: str, height: int | None = None) -> AuditFailure:
     return AuditFailure(code, detail, height=height)
 
 
-def verify_bundle(bundle: Any, evidence: Sequence[Path] = (), *,
-                  pinned_genesis_hash: str | None = None) -> BundleReport:
+def verify_bundle(
+    bundle: Any, evidence: Sequence[Path] = (), *, pinned_genesis_hash: str | None = None
+) -> BundleReport:
     """Check everything a bundle claims; raise AuditFailure at the first failure.
 
     ``pinned_genesis_hash`` is the consortium's genesis hash as the reader
@@ -107,13 +108,16 @@ def verify_bundle(bundle: Any, evidence: Sequence[Path] = (), *,
     report = BundleReport(genesis["chain_id"], genesis_hash(genesis))
     if pinned_genesis_hash is not None:
         if report.genesis_hash != pinned_genesis_hash:
-            raise _fail("genesis_mismatch", f"the bundle's genesis hashes to "
-                        f"{report.genesis_hash}, not the pinned {pinned_genesis_hash}")
+            raise _fail(
+                "genesis_mismatch",
+                f"the bundle's genesis hashes to "
+                f"{report.genesis_hash}, not the pinned {pinned_genesis_hash}",
+            )
         report.pinned = True
     gov = GovState(genesis)
     subjects = set(bundle["records"])
     proven: dict[str, ProvenRecord] = {}
-    sizes: dict[int, tuple[int, str]] = {}       # height -> (ledger_size, ledger_root)
+    sizes: dict[int, tuple[int, str]] = {}  # height -> (ledger_size, ledger_root)
     previous = 0
     for block in bundle["blocks"]:
         height, signed, checked, header = _verify_block(block, gov, report.chain_id, previous)
@@ -121,14 +125,24 @@ def verify_bundle(bundle: Any, evidence: Sequence[Path] = (), *,
         sizes[height] = (header["ledger_size"], header["ledger_root"])
         for item, leaf_index in checked:
             if item.id in subjects:
-                proven[item.id] = ProvenRecord(item.id, item.record, item.signer, height,
-                                               leaf_index, header["time"], tuple(signed))
+                proven[item.id] = ProvenRecord(
+                    item.id,
+                    item.record,
+                    item.signer,
+                    height,
+                    leaf_index,
+                    header["time"],
+                    tuple(signed),
+                )
         changes_before = len(gov.changes)
-        gov.apply_block(height, [(c.id, c.record) for c, _ in checked
-                                 if c.record["type"] in GOVERNANCE_TYPES])
-        report.changes += [f"{c.action} {c.state}: validators from height {c.height} "
-                           f"(decided at {c.decided_at} by {len(c.record_ids)} record(s))"
-                           for c in gov.changes[changes_before:]]
+        gov.apply_block(
+            height, [(c.id, c.record) for c, _ in checked if c.record["type"] in GOVERNANCE_TYPES]
+        )
+        report.changes += [
+            f"{c.action} {c.state}: validators from height {c.height} "
+            f"(decided at {c.decided_at} by {len(c.record_ids)} record(s))"
+            for c in gov.changes[changes_before:]
+        ]
         report.blocks += 1
     missing = [rid for rid in bundle["records"] if rid not in proven]
     if missing:
@@ -139,8 +153,9 @@ def verify_bundle(bundle: Any, evidence: Sequence[Path] = (), *,
     return report
 
 
-def _verify_block(block: Any, gov: GovState, chain_id: str, previous: int
-                  ) -> tuple[int, list[str], list[tuple[CheckedEnvelope, int]], dict[str, Any]]:
+def _verify_block(
+    block: Any, gov: GovState, chain_id: str, previous: int
+) -> tuple[int, list[str], list[tuple[CheckedEnvelope, int]], dict[str, Any]]:
     if not isinstance(block, dict) or not isinstance(block.get("entries"), list):
         raise _fail("bad_bundle", "a block is not {header, commit, entries}")
     header = block.get("header")
@@ -148,8 +163,11 @@ def _verify_block(block: Any, gov: GovState, chain_id: str, previous: int
     assert isinstance(header, dict)
     height = header["height"]
     if height <= previous:
-        raise _fail("bad_bundle", f"blocks are not in increasing height order ({height} after "
-                    f"{previous})", height)
+        raise _fail(
+            "bad_bundle",
+            f"blocks are not in increasing height order ({height} after {previous})",
+            height,
+        )
     if header["chain_id"] != chain_id:
         raise _fail("wrong_chain", f"header.chain_id is {header['chain_id']!r}", height)
     seats = _seats(gov, header, height)
@@ -159,10 +177,15 @@ def _verify_block(block: Any, gov: GovState, chain_id: str, previous: int
     block_time = parse_utc(header["time"])
     for entry in block["entries"]:
         item, leaf_index = _verify_entry(entry, header, chain_id, height)
-        if not first_leaf <= leaf_index < header["ledger_size"] or \
-                (checked and leaf_index <= checked[-1][1]):
-            raise _fail("bad_bundle", f"entry at leaf {leaf_index} is not a record of this block "
-                        f"in order (leaves {first_leaf}..{header['ledger_size'] - 1})", height)
+        if not first_leaf <= leaf_index < header["ledger_size"] or (
+            checked and leaf_index <= checked[-1][1]
+        ):
+            raise _fail(
+                "bad_bundle",
+                f"entry at leaf {leaf_index} is not a record of this block "
+                f"in order (leaves {first_leaf}..{header['ledger_size'] - 1})",
+                height,
+            )
         refused = gov.authorise(height, block_time, item.signer, item.record)
         if refused is not None:
             raise _fail(refused[0], f"record {item.id}: {refused[1]}", height)
@@ -173,33 +196,47 @@ def _verify_block(block: Any, gov: GovState, chain_id: str, previous: int
 def _seats(gov: GovState, header: Mapping[str, Any], height: int) -> Any:
     seats = gov.validators(height)
     if header["validators_hash"] != validators_hash(seats):
-        raise _fail("bad_validators_hash", "the certified header's validators_hash is not the "
-                    f"set {[s.state for s in seats]} derived from genesis and the bundle's "
-                    "governance records: the validator-set chain is incomplete or forged", height)
+        raise _fail(
+            "bad_validators_hash",
+            "the certified header's validators_hash is not the "
+            f"set {[s.state for s in seats]} derived from genesis and the bundle's "
+            "governance records: the validator-set chain is incomplete or forged",
+            height,
+        )
     return seats
 
 
-def _verify_entry(entry: Any, header: Mapping[str, Any], chain_id: str,
-                  height: int) -> tuple[CheckedEnvelope, int]:
-    if not isinstance(entry, dict) or type(entry.get("leaf_index")) is not int or \
-            not isinstance(entry.get("audit_path"), list) or \
-            not all(is_hex(h, 32) for h in entry["audit_path"]):
-        raise _fail("bad_bundle", "an entry is not {envelope, leaf_index, audit_path (hex)}",
-                    height)
+def _verify_entry(
+    entry: Any, header: Mapping[str, Any], chain_id: str, height: int
+) -> tuple[CheckedEnvelope, int]:
+    if (
+        not isinstance(entry, dict)
+        or type(entry.get("leaf_index")) is not int
+        or not isinstance(entry.get("audit_path"), list)
+        or not all(is_hex(h, 32) for h in entry["audit_path"])
+    ):
+        raise _fail(
+            "bad_bundle", "an entry is not {envelope, leaf_index, audit_path (hex)}", height
+        )
     item = check_envelope(entry.get("envelope"), chain_id, height)
     try:
-        merkle.verify_inclusion(merkle.leaf_hash(item.leaf), entry["leaf_index"],
-                                header["ledger_size"],
-                                [bytes.fromhex(h) for h in entry["audit_path"]],
-                                bytes.fromhex(header["ledger_root"]))
+        merkle.verify_inclusion(
+            merkle.leaf_hash(item.leaf),
+            entry["leaf_index"],
+            header["ledger_size"],
+            [bytes.fromhex(h) for h in entry["audit_path"]],
+            bytes.fromhex(header["ledger_root"]),
+        )
     except ProofError as exc:
-        raise _fail("bad_inclusion_proof", f"record {item.id} at leaf {entry['leaf_index']}: "
-                    f"{exc}", height) from exc
+        raise _fail(
+            "bad_inclusion_proof", f"record {item.id} at leaf {entry['leaf_index']}: {exc}", height
+        ) from exc
     return item, entry["leaf_index"]
 
 
-def _verify_latest(latest: Any, gov: GovState, chain_id: str, previous: int,
-                   sizes: Mapping[int, tuple[int, str]]) -> tuple[int, int]:
+def _verify_latest(
+    latest: Any, gov: GovState, chain_id: str, previous: int, sizes: Mapping[int, tuple[int, str]]
+) -> tuple[int, int]:
     if not isinstance(latest, dict) or not isinstance(latest.get("consistency"), list):
         raise _fail("bad_bundle", "latest is not {header, commit, consistency}")
     header = latest.get("header")
@@ -207,24 +244,38 @@ def _verify_latest(latest: Any, gov: GovState, chain_id: str, previous: int,
     assert isinstance(header, dict)
     height = header["height"]
     if height < previous or header["chain_id"] != chain_id:
-        raise _fail("bad_latest", f"latest checkpoint {height} is older than the blocks or of "
-                    "another chain", height)
-    check_certificate(latest.get("commit"), chain_id, _seats(gov, header, height),
-                      header_hash(header), height)
-    proofs = {p.get("height"): p.get("proof") for p in latest["consistency"]
-              if isinstance(p, dict)}
+        raise _fail(
+            "bad_latest",
+            f"latest checkpoint {height} is older than the blocks or of another chain",
+            height,
+        )
+    check_certificate(
+        latest.get("commit"), chain_id, _seats(gov, header, height), header_hash(header), height
+    )
+    proofs = {p.get("height"): p.get("proof") for p in latest["consistency"] if isinstance(p, dict)}
     for block_height, (size, root) in sizes.items():
         proof = proofs.get(block_height)
         if not isinstance(proof, list) or not all(is_hex(h, 32) for h in proof):
-            raise _fail("bad_consistency_proof", f"no consistency proof from block "
-                        f"{block_height} to the latest checkpoint", height)
+            raise _fail(
+                "bad_consistency_proof",
+                f"no consistency proof from block {block_height} to the latest checkpoint",
+                height,
+            )
         try:
-            merkle.verify_consistency(size, header["ledger_size"], bytes.fromhex(root),
-                                      bytes.fromhex(header["ledger_root"]),
-                                      [bytes.fromhex(h) for h in proof])
+            merkle.verify_consistency(
+                size,
+                header["ledger_size"],
+                bytes.fromhex(root),
+                bytes.fromhex(header["ledger_root"]),
+                [bytes.fromhex(h) for h in proof],
+            )
         except ProofError as exc:
-            raise _fail("bad_consistency_proof", f"block {block_height} (size {size}) to latest "
-                        f"(size {header['ledger_size']}): {exc}", height) from exc
+            raise _fail(
+                "bad_consistency_proof",
+                f"block {block_height} (size {size}) to latest "
+                f"(size {header['ledger_size']}): {exc}",
+                height,
+            ) from exc
     return height, header["ledger_size"]
 
 
@@ -241,22 +292,42 @@ def _match_evidence(records: list[ProvenRecord], files: Sequence[Path]) -> list[
     matched: dict[str, list[str]] = {r.id: [] for r in records}
     for path in files:
         digest = sha256_file(path)
-        hits = [r.id for r in records if any(
-            isinstance(e, dict) and e.get("sha256") == digest
-            for e in r.record.get("evidence") or [])]
+        hits = [
+            r.id
+            for r in records
+            if any(
+                isinstance(e, dict) and e.get("sha256") == digest
+                for e in r.record.get("evidence") or []
+            )
+        ]
         if not hits:
-            raise _fail("evidence_mismatch", f"{path}: SHA-256 {digest} is the evidence of no "
-                        "record in the bundle")
+            raise _fail(
+                "evidence_mismatch",
+                f"{path}: SHA-256 {digest} is the evidence of no record in the bundle",
+            )
         for rid in hits:
             matched[rid].append(str(path))
-    return [ProvenRecord(r.id, r.record, r.signer, r.height, r.leaf_index, r.block_time,
-                         r.committed_by, tuple(matched[r.id])) for r in records]
+    return [
+        ProvenRecord(
+            r.id,
+            r.record,
+            r.signer,
+            r.height,
+            r.leaf_index,
+            r.block_time,
+            r.committed_by,
+            tuple(matched[r.id]),
+        )
+        for r in records
+    ]
 
 
 def render_report(report: BundleReport) -> str:
     """A human-readable account of what the bundle proves."""
-    lines = [f"chain {report.chain_id}, genesis {report.genesis_hash}",
-             f"{report.blocks} certified block(s) checked"]
+    lines = [
+        f"chain {report.chain_id}, genesis {report.genesis_hash}",
+        f"{report.blocks} certified block(s) checked",
+    ]
     lines += [f"validator-set change: {c}" for c in report.changes]
     for r in report.records:
         actor = r.record.get("actor", {})
@@ -267,16 +338,21 @@ def render_report(report: BundleReport) -> str:
             f"  case {r.record.get('case_ref') or '-'}, territory of "
             f"{', '.join(r.record.get('territorial_states') or []) or '-'}",
             f"  committed at height {r.height} (leaf {r.leaf_index}) at {r.block_time}, "
-            f"certified by {', '.join(r.committed_by)}"]
-        lines += [f"  evidence {e.get('sha256')}" + (f" {e['name']}" if e.get("name") else "")
-                  for e in r.record.get("evidence") or [] if isinstance(e, dict)]
+            f"certified by {', '.join(r.committed_by)}",
+        ]
+        lines += [
+            f"  evidence {e.get('sha256')}" + (f" {e['name']}" if e.get("name") else "")
+            for e in r.record.get("evidence") or []
+            if isinstance(e, dict)
+        ]
         lines += [f"  evidence file {f} matches" for f in r.evidence_files]
     if report.latest is not None:
-        lines.append(f"newer checkpoint: height {report.latest[0]}, ledger size "
-                     f"{report.latest[1]}, consistent with every block above")
+        lines.append(
+            f"newer checkpoint: height {report.latest[0]}, ledger size "
+            f"{report.latest[1]}, consistent with every block above"
+        )
     if report.pinned:
-        lines.append("OK: every signature, proof and certificate holds, under the pinned "
-                     "genesis")
+        lines.append("OK: every signature, proof and certificate holds, under the pinned genesis")
     else:
         lines.append(f"{UNPINNED}: the proofs hold only under the bundle's own genesis")
     return "\n".join(lines)

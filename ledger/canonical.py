@@ -83,8 +83,9 @@ def check_value(value: JSONValue, path: str = "$", depth: int = 0) -> bool:
     # Depth counts containers only: the top-level object or array is level 1,
     # so MAX_DEPTH nested containers pass and one more is refused.
     if depth >= MAX_DEPTH and (kind is dict or kind is list):
-        raise EncodingError(f"{path}: nesting deeper than {MAX_DEPTH} levels", field=path,
-                            code="too_deep")
+        raise EncodingError(
+            f"{path}: nesting deeper than {MAX_DEPTH} levels", field=path, code="too_deep"
+        )
     if kind is str:
         _check_str(value, path)
         return False
@@ -92,8 +93,11 @@ def check_value(value: JSONValue, path: str = "$", depth: int = 0) -> bool:
         return False
     if kind is int:
         if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
-            raise EncodingError(f"{path}: integer {value} is outside ±(2^53-1)", field=path,
-                                code="integer_out_of_range")
+            raise EncodingError(
+                f"{path}: integer {value} is outside ±(2^53-1)",
+                field=path,
+                code="integer_out_of_range",
+            )
         return False
     if kind is dict:
         return _check_object(value, path, depth)
@@ -103,21 +107,26 @@ def check_value(value: JSONValue, path: str = "$", depth: int = 0) -> bool:
             wide = check_value(item, f"{path}[{i}]", depth + 1) or wide
         return wide
     if kind is float:
-        raise EncodingError(f"{path}: floats are not allowed; use an integer or a string",
-                            field=path, code="float_not_allowed")
+        raise EncodingError(
+            f"{path}: floats are not allowed; use an integer or a string",
+            field=path,
+            code="float_not_allowed",
+        )
     if kind is _DuplicateKey:
         where = f"{path}.{value.key}"
         raise EncodingError(f"{where}: duplicate object key", field=where, code="duplicate_key")
-    raise EncodingError(f"{path}: type {kind.__name__} is not a JSON value", field=path,
-                        code="bad_type")
+    raise EncodingError(
+        f"{path}: type {kind.__name__} is not a JSON value", field=path, code="bad_type"
+    )
 
 
 def _check_object(obj: dict[Any, Any], path: str, depth: int) -> bool:
     wide = False
     for key, item in obj.items():
         if type(key) is not str:
-            raise EncodingError(f"{path}: object key {key!r} is not a string", field=path,
-                                code="bad_type")
+            raise EncodingError(
+                f"{path}: object key {key!r} is not a string", field=path, code="bad_type"
+            )
         _check_str(key, path)
         if not key.isascii() and max(key) > "\ud7ff":
             wide = True
@@ -131,8 +140,9 @@ def _check_str(text: str, path: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise EncodingError(f"{path}: string holds a lone surrogate", field=path,
-                            code="invalid_unicode") from exc
+        raise EncodingError(
+            f"{path}: string holds a lone surrogate", field=path, code="invalid_unicode"
+        ) from exc
 
 
 def _plain(value: JSONValue, depth: int, ascii_keys: bool) -> bool:
@@ -157,8 +167,12 @@ def _plain(value: JSONValue, depth: int, ascii_keys: bool) -> bool:
             return False
         items = value
     else:
-        return kind is str or kind is bool or value is None or (
-            kind is int and -MAX_SAFE_INT <= value <= MAX_SAFE_INT)
+        return (
+            kind is str
+            or kind is bool
+            or value is None
+            or (kind is int and -MAX_SAFE_INT <= value <= MAX_SAFE_INT)
+        )
     depth += 1
     for item in items:
         kind = type(item)
@@ -216,8 +230,9 @@ def _parse_int(text: str) -> int:
     # (the CVE-2020-10735 limit). Shorter out-of-range integers are parsed so
     # that check_value can name their field.
     if len(text) > 400:
-        raise EncodingError(f"integer {text[:20]}... is outside ±(2^53-1)",
-                            code="integer_out_of_range")
+        raise EncodingError(
+            f"integer {text[:20]}... is outside ±(2^53-1)", code="integer_out_of_range"
+        )
     return int(text)
 
 
@@ -239,21 +254,28 @@ def _careful_parse(data: bytes | str) -> JSONValue:
         try:
             text = bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise EncodingError(f"body is not valid UTF-8 (byte {exc.start})",
-                                code="invalid_utf8") from exc
+            raise EncodingError(
+                f"body is not valid UTF-8 (byte {exc.start})", code="invalid_utf8"
+            ) from exc
     else:
         text = data
     # Floats are parsed as Python floats and refused by check_value, which
     # names the field that holds them (e.g. ``$.evidence[0].size``).
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates,
-                           parse_int=_parse_int, parse_constant=_reject_constant)
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_int=_parse_int,
+            parse_constant=_reject_constant,
+        )
     except EncodingError:
         raise
     except RecursionError as exc:
         raise EncodingError("JSON nesting is too deep", code="too_deep") from exc
     except json.JSONDecodeError as exc:
-        raise EncodingError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                            code="malformed_json") from exc
+        raise EncodingError(
+            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            code="malformed_json",
+        ) from exc
     check_value(value)
     return value

@@ -96,8 +96,14 @@ class Overloaded(ClientError):
     status = 503
     default_code = "overloaded"
 
-    def __init__(self, message: str, *, retry_after_s: int = 1, field: str | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: int = 1,
+        field: str | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message, field=field, code=code)
         self.retry_after_s = retry_after_s
 
@@ -112,9 +118,7 @@ class ProofError(VerificationError):
 
 class RootMismatchError(ProofError):
     def __init__(self, expected: bytes, calculated: bytes) -> None:
-        super().__init__(
-            f"root mismatch: expected {expected.hex()}, calculated {calculated.hex()}"
-        )
+        super().__init__(f"root mismatch: expected {expected.hex()}, calculated {calculated.hex()}")
         self.expected = expected
         self.calculated = calculated
 

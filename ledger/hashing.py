@@ -20,15 +20,16 @@ def sha256_hex(data: bytes) -> str:
 
 def is_hex(text: object, n_bytes: int) -> bool:
     """True if ``text`` is lowercase hex encoding exactly ``n_bytes`` bytes."""
-    return (isinstance(text, str) and len(text) == 2 * n_bytes
-            and _HEX_RE.fullmatch(text) is not None)
+    return (
+        isinstance(text, str) and len(text) == 2 * n_bytes and _HEX_RE.fullmatch(text) is not None
+    )
 
 
 def parse_hex(text: object, n_bytes: int, field: str) -> bytes:
     """Decode lowercase hex of exactly ``n_bytes`` bytes, or raise naming ``field``."""
     if not is_hex(text, n_bytes):
         raise EncodingError(
-            f"{field} must be {2 * n_bytes} lowercase hex characters", field=field,
-            code="bad_hex")
+            f"{field} must be {2 * n_bytes} lowercase hex characters", field=field, code="bad_hex"
+        )
     assert isinstance(text, str)
     return bytes.fromhex(text)

@@ -57,8 +57,10 @@ class SigningKey:
     def to_pem(self) -> bytes:
         private = Ed25519PrivateKey.from_private_bytes(self.seed())
         return private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption())
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
 
     def public_pem(self) -> bytes:
         return public_key_pem(self.public_key)
@@ -67,7 +69,8 @@ class SigningKey:
 def public_key_pem(public_key: bytes) -> bytes:
     """SPKI PEM of a raw Ed25519 public key (what ``openssl pkey -pubout`` prints)."""
     return Ed25519PublicKey.from_public_bytes(public_key).public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def signing_key_from_text(text: bytes) -> SigningKey:
@@ -77,8 +80,9 @@ def signing_key_from_text(text: bytes) -> SigningKey:
         try:
             private = serialization.load_pem_private_key(stripped, password=None)
         except (ValueError, TypeError) as exc:
-            raise EncodingError(f"not a readable unencrypted PEM private key: {exc}",
-                                field="key", code="bad_key") from exc
+            raise EncodingError(
+                f"not a readable unencrypted PEM private key: {exc}", field="key", code="bad_key"
+            ) from exc
         if not isinstance(private, Ed25519PrivateKey):
             raise EncodingError("PEM private key is not Ed25519", field="key", code="bad_key")
         return SigningKey(private.private_bytes_raw())
@@ -113,8 +117,9 @@ def public_key_from_text(text: str | bytes) -> str:
         try:
             public = serialization.load_pem_public_key(stripped)
         except (ValueError, TypeError) as exc:
-            raise EncodingError(f"not a readable PEM public key: {exc}", field="pubkey",
-                                code="bad_key") from exc
+            raise EncodingError(
+                f"not a readable PEM public key: {exc}", field="pubkey", code="bad_key"
+            ) from exc
         if not isinstance(public, Ed25519PublicKey):
             raise EncodingError("PEM public key is not Ed25519", field="pubkey", code="bad_key")
         return public.public_bytes_raw().hex()
@@ -133,8 +138,11 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
         return False
     try:
         _verify_key(public_key).verify(message, signature)
-    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError,
-            nacl.exceptions.TypeError):
+    except (
+        nacl.exceptions.BadSignatureError,
+        nacl.exceptions.ValueError,
+        nacl.exceptions.TypeError,
+    ):
         return False
     return True
 

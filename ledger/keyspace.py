@@ -133,12 +133,14 @@ def index_key(index: str, value: str, leaf_index: int) -> bytes:
 def index_entries(envelope: Envelope) -> set[tuple[str, str]]:
     """The (index, value) pairs under which ``envelope`` is found; a set drops repeats."""
     record = envelope.record
-    entries = {("actor_state", envelope.actor_state), ("type", envelope.type),
-               ("signer", envelope.signer)}
+    entries = {
+        ("actor_state", envelope.actor_state),
+        ("type", envelope.type),
+        ("signer", envelope.signer),
+    }
     case_ref = record.get("case_ref")
     if isinstance(case_ref, str):
         entries.add(("case_ref", case_ref))
     entries.update(("evidence", digest) for digest in evidence_hashes(record))
-    entries.update(("territorial_state", state)
-                   for state in record.get("territorial_states") or [])
+    entries.update(("territorial_state", state) for state in record.get("territorial_states") or [])
     return entries

@@ -60,9 +60,15 @@ class KV(Protocol):
 
     def get(self, key: bytes) -> bytes | None: ...
 
-    def iterate(self, *, prefix: bytes | None = None, start: bytes | None = None,
-                stop: bytes | None = None, reverse: bool = False,
-                limit: int | None = None) -> Iterator[tuple[bytes, bytes]]: ...
+    def iterate(
+        self,
+        *,
+        prefix: bytes | None = None,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]: ...
 
     def write(self, batch: Batch, *, sync: bool) -> None: ...
 
@@ -77,8 +83,9 @@ def prefix_upper_bound(prefix: bytes) -> bytes | None:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
-def key_range(prefix: bytes | None, start: bytes | None,
-              stop: bytes | None) -> tuple[bytes, bytes | None]:
+def key_range(
+    prefix: bytes | None, start: bytes | None, stop: bytes | None
+) -> tuple[bytes, bytes | None]:
     """Fold a prefix into ``[lo, hi)`` bounds; ``hi`` None means unbounded."""
     lo = start or b""
     hi = stop
@@ -109,9 +116,15 @@ class MemoryKV:
     def get(self, key: bytes) -> bytes | None:
         return self._data.get(key)
 
-    def iterate(self, *, prefix: bytes | None = None, start: bytes | None = None,
-                stop: bytes | None = None, reverse: bool = False,
-                limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+    def iterate(
+        self,
+        *,
+        prefix: bytes | None = None,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
         lo, hi = key_range(prefix, start, stop)
         first = bisect.bisect_left(self._keys, lo)
         last = len(self._keys) if hi is None else bisect.bisect_left(self._keys, hi)
@@ -162,8 +175,8 @@ class LevelDBOptions:
     # open: a node serving reads of it stays near 220 MiB instead of 600 MiB,
     # and a search of 10 records takes ~1 ms longer (docs/PERFORMANCE.md).
     open_files_max: int = 200
-    table_file_bytes: int = 2 * 2**20      # LevelDB's default size of a table file
-    block_cache_bytes: int = 8 * 2**20     # uncompressed blocks, on the heap
+    table_file_bytes: int = 2 * 2**20  # LevelDB's default size of a table file
+    block_cache_bytes: int = 8 * 2**20  # uncompressed blocks, on the heap
     # A memtable; two while one is flushed. Larger than LevelDB's 4 MiB default
     # and no block compression (below): LevelDB's background compaction
     # otherwise costs more CPU than the commit itself. Measured with
@@ -174,7 +187,7 @@ class LevelDBOptions:
     # takes 1,475 MiB instead of 979 MiB (records are mostly hex digests and
     # signatures, which snappy shrinks little); reads got faster, not slower.
     write_buffer_bytes: int = 32 * 2**20
-    compression: str | None = None         # "snappy" or None (plyvel's names)
+    compression: str | None = None  # "snappy" or None (plyvel's names)
     # A Bloom filter (10 bits a key: about 1% false positives) lets a lookup of
     # an absent key skip the table files. Those are the common case on the
     # write path: "is this record id / (signer, nonce) already on the chain?"
@@ -185,8 +198,11 @@ class LevelDBOptions:
     def __post_init__(self) -> None:
         # LevelDB silently raises smaller values to these; refuse them instead,
         # so what is set here is what LevelDB uses.
-        if self.open_files_max < 64 + LEVELDB_NON_TABLE_FILES or \
-                self.table_file_bytes < 2**20 or self.write_buffer_bytes < 64 * 2**10:
+        if (
+            self.open_files_max < 64 + LEVELDB_NON_TABLE_FILES
+            or self.table_file_bytes < 2**20
+            or self.write_buffer_bytes < 64 * 2**10
+        ):
             raise InvariantViolation(f"LevelDB options below LevelDB's minimums: {self}")
 
     def tables_open_max(self) -> int:
@@ -205,21 +221,26 @@ class LevelDBKV:
         self.location = location
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str],
-             options: LevelDBOptions = LevelDBOptions()) -> LevelDBKV:
+    def open(
+        cls, path: str | os.PathLike[str], options: LevelDBOptions = LevelDBOptions()
+    ) -> LevelDBKV:
         location = str(Path(path).resolve())
         try:
             Path(location).mkdir(parents=True, exist_ok=True)
-            db = plyvel.DB(location, create_if_missing=True,
-                           max_open_files=options.open_files_max,
-                           max_file_size=options.table_file_bytes,
-                           lru_cache_size=options.block_cache_bytes,
-                           write_buffer_size=options.write_buffer_bytes,
-                           compression=options.compression,
-                           bloom_filter_bits=options.bloom_bits_per_key)
+            db = plyvel.DB(
+                location,
+                create_if_missing=True,
+                max_open_files=options.open_files_max,
+                max_file_size=options.table_file_bytes,
+                lru_cache_size=options.block_cache_bytes,
+                write_buffer_size=options.write_buffer_bytes,
+                compression=options.compression,
+                bloom_filter_bits=options.bloom_bits_per_key,
+            )
         except plyvel.IOError as exc:
-            raise StoreError(f"cannot open store at {location}: {exc}; "
-                             "is another node using this data dir?") from exc
+            raise StoreError(
+                f"cannot open store at {location}: {exc}; is another node using this data dir?"
+            ) from exc
         except (plyvel.Error, OSError) as exc:
             raise StoreError(f"cannot open store at {location}: {exc}") from exc
         return cls(db, location)
@@ -234,9 +255,15 @@ class LevelDBKV:
             raise self._fail(exc) from exc
         return value
 
-    def iterate(self, *, prefix: bytes | None = None, start: bytes | None = None,
-                stop: bytes | None = None, reverse: bool = False,
-                limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+    def iterate(
+        self,
+        *,
+        prefix: bytes | None = None,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
         lo, hi = key_range(prefix, start, stop)
         try:
             iterator = self._db.iterator(start=lo or None, stop=hi, reverse=reverse)
@@ -244,8 +271,7 @@ class LevelDBKV:
             raise self._fail(exc) from exc
         return self._drain(iterator, limit)
 
-    def _drain(self, iterator: plyvel.Iterator,
-               limit: int | None) -> Iterator[tuple[bytes, bytes]]:
+    def _drain(self, iterator: plyvel.Iterator, limit: int | None) -> Iterator[tuple[bytes, bytes]]:
         try:
             with iterator:
                 yield from itertools.islice(iterator, limit)
@@ -260,9 +286,12 @@ class LevelDBKV:
             write_batch = self._db.write_batch(sync=sync)
             put, delete = write_batch.put, write_batch.delete
             for key, value in batch:
-                if type(key) is not bytes or not key or \
-                        (value is not None and type(value) is not bytes):
-                    _check_batch([(key, value)])   # raises TypeError naming the pair
+                if (
+                    type(key) is not bytes
+                    or not key
+                    or (value is not None and type(value) is not bytes)
+                ):
+                    _check_batch([(key, value)])  # raises TypeError naming the pair
                 if value is None:
                     delete(key)
                 else:

@@ -94,8 +94,10 @@ class NodeRange:
         # Any other range has no MTH in the log and would fold to nonsense.
         span = 1 << (width - 1).bit_length()
         if self.begin % span:
-            raise ValueError(f"node range [{self.begin}, {self.end}) is not a node of any "
-                             f"RFC 6962 tree: begin is not a multiple of {span}")
+            raise ValueError(
+                f"node range [{self.begin}, {self.end}) is not a node of any "
+                f"RFC 6962 tree: begin is not a multiple of {span}"
+            )
 
     @property
     def is_perfect(self) -> bool:
@@ -167,11 +169,15 @@ def _fetch(reader: HashReader, level: int, index: int) -> bytes:
     try:
         value = reader.get_node(level, index)
     except KeyError as exc:
-        raise StoreError(f"Merkle node (level {level}, index {index}) is missing: the log "
-                         f"is shorter than requested or the store is corrupt") from exc
+        raise StoreError(
+            f"Merkle node (level {level}, index {index}) is missing: the log "
+            f"is shorter than requested or the store is corrupt"
+        ) from exc
     if len(value) != HASH_SIZE:
-        raise StoreError(f"Merkle node (level {level}, index {index}) has {len(value)} "
-                         f"bytes, expected {HASH_SIZE}: the store is corrupt")
+        raise StoreError(
+            f"Merkle node (level {level}, index {index}) has {len(value)} "
+            f"bytes, expected {HASH_SIZE}: the store is corrupt"
+        )
     return value
 
 
@@ -265,8 +271,7 @@ def consistency_path(size1: int, size2: int) -> list[NodeRange]:
     """
     _require_size("size2", size2)
     if not 0 < size1 <= size2:
-        raise ValueError(f"consistency needs 0 < size1 <= size2, got size1 {size1}, "
-                         f"size2 {size2}")
+        raise ValueError(f"consistency needs 0 < size1 <= size2, got size1 {size1}, size2 {size2}")
     path: list[NodeRange] = []
     begin, end = 0, size2
     # SUBPROOF(m, D[n], b): the flag b is "still on the left edge", where the
@@ -339,8 +344,7 @@ def _fold_path(seed: bytes, index: int, inner: int, proof: Sequence[bytes]) -> b
     return calculated
 
 
-def root_from_inclusion(leaf_hash: bytes, index: int, size: int,
-                        proof: Sequence[bytes]) -> bytes:
+def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
     """The root that ``proof`` places ``leaf_hash`` under, or ProofError.
 
     RFC 9162 §2.1.3.2, written as the inner/border split of the path.
@@ -352,13 +356,16 @@ def root_from_inclusion(leaf_hash: bytes, index: int, size: int,
     _check_proof_hashes(proof)
     inner, border = _path_shape(index, size)
     if len(proof) != inner + border:
-        raise ProofError(f"proof has {len(proof)} hashes, expected {inner + border} "
-                         f"for index {index} in size {size}")
+        raise ProofError(
+            f"proof has {len(proof)} hashes, expected {inner + border} "
+            f"for index {index} in size {size}"
+        )
     return _fold_path(leaf_hash, index, inner, proof)
 
 
-def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes],
-                     root: bytes) -> None:
+def verify_inclusion(
+    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> None:
     """Check that leaf ``index`` of the tree of ``size`` and ``root`` is ``leaf_hash``."""
     _check_hash(root, "root")
     calculated = root_from_inclusion(leaf_hash, index, size, proof)
@@ -366,8 +373,9 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
         raise RootMismatchError(expected=root, calculated=calculated)
 
 
-def roots_from_consistency(size1: int, size2: int, root1: bytes,
-                           proof: Sequence[bytes]) -> tuple[bytes, bytes]:
+def roots_from_consistency(
+    size1: int, size2: int, root1: bytes, proof: Sequence[bytes]
+) -> tuple[bytes, bytes]:
     """The (old, new) roots a consistency proof for 0 < size1 < size2 leads to.
 
     The old tree ends with the perfect node at level L = trailing zeros of
@@ -384,8 +392,10 @@ def roots_from_consistency(size1: int, size2: int, root1: bytes,
     seeded = index == 0
     expected = inner + border + (0 if seeded else 1)
     if len(proof) != expected:
-        raise ProofError(f"proof has {len(proof)} hashes, expected {expected} for size1 "
-                         f"{size1} and size2 {size2}")
+        raise ProofError(
+            f"proof has {len(proof)} hashes, expected {expected} for size1 "
+            f"{size1} and size2 {size2}"
+        )
     seed, path = (root1, proof) if seeded else (proof[0], proof[1:])
     calculated1 = calculated2 = seed
     for position, sibling in enumerate(path):
@@ -399,8 +409,9 @@ def roots_from_consistency(size1: int, size2: int, root1: bytes,
     return calculated1, calculated2
 
 
-def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes,
-                       proof: Sequence[bytes]) -> None:
+def verify_consistency(
+    size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]
+) -> None:
     """Check that the tree of size2 and root2 extends the tree of size1 and root1.
 
     RFC 6962 §2.1.2 defines consistency for 0 < size1 < size2; equal sizes
@@ -416,8 +427,9 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes,
         raise ProofError(f"size1 is 0: there is no consistency to prove with size2 {size2}")
     if size1 == size2:
         if proof:
-            raise ProofError(f"proof has {len(proof)} hashes, expected 0 for size1 == size2 "
-                             f"== {size1}")
+            raise ProofError(
+                f"proof has {len(proof)} hashes, expected 0 for size1 == size2 == {size1}"
+            )
         if root1 != root2:
             raise RootMismatchError(expected=root2, calculated=root1)
         return

@@ -72,10 +72,14 @@ def parse_time(text: object, field_name: str) -> datetime:
     else:
         parsed = None
     if parsed is None:
-        raise RecordInvalid(f"{field_name} must be an RFC 3339 UTC time like "
-                            "2026-01-31T12:00:00Z", field=field_name, code="bad_time")
-    raise RecordInvalid(f"{field_name} is not a real date/time: {parsed}", field=field_name,
-                        code="bad_time")
+        raise RecordInvalid(
+            f"{field_name} must be an RFC 3339 UTC time like 2026-01-31T12:00:00Z",
+            field=field_name,
+            code="bad_time",
+        )
+    raise RecordInvalid(
+        f"{field_name} is not a real date/time: {parsed}", field=field_name, code="bad_time"
+    )
 
 
 @functools.lru_cache(maxsize=16384)
@@ -93,14 +97,18 @@ def _parse_utc(text: str) -> datetime | str | None:
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 UTC with millisecond precision, the form Comity writes."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
-        f"{moment.microsecond // 1000:03d}Z"
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def check_state_code(value: object, field_name: str) -> str:
     if not isinstance(value, str) or not _STATE_RE.fullmatch(value):
-        raise RecordInvalid(f"{field_name} must be an ISO 3166-1 alpha-2 code such as \"FR\"",
-                            field=field_name, code="bad_state")
+        raise RecordInvalid(
+            f'{field_name} must be an ISO 3166-1 alpha-2 code such as "FR"',
+            field=field_name,
+            code="bad_state",
+        )
     return value
 
 
@@ -113,30 +121,47 @@ def parse_envelope(obj: Any, *, max_record_bytes: int = MAX_RECORD_BYTES) -> Env
         raise EncodingError("envelope must be a JSON object", field="envelope", code="bad_type")
     missing = [k for k in ("record", "signer", "signature") if k not in obj]
     if missing:
-        raise EncodingError(f"envelope.{missing[0]} is missing", field=missing[0],
-                            code="missing_field")
+        raise EncodingError(
+            f"envelope.{missing[0]} is missing", field=missing[0], code="missing_field"
+        )
     extra = sorted(set(obj) - ENVELOPE_FIELDS)
     if extra:
-        raise EncodingError(f"envelope has unknown field {extra[0]!r}", field=extra[0],
-                            code="unknown_field")
+        raise EncodingError(
+            f"envelope has unknown field {extra[0]!r}", field=extra[0], code="unknown_field"
+        )
     if not is_hex(obj["signer"], 32):
-        raise EncodingError("signer must be 64 lowercase hex characters (an Ed25519 public key)",
-                            field="signer", code="bad_hex")
+        raise EncodingError(
+            "signer must be 64 lowercase hex characters (an Ed25519 public key)",
+            field="signer",
+            code="bad_hex",
+        )
     if not is_hex(obj["signature"], 64):
-        raise EncodingError("signature must be 128 lowercase hex characters", field="signature",
-                            code="bad_hex")
+        raise EncodingError(
+            "signature must be 128 lowercase hex characters", field="signature", code="bad_hex"
+        )
     record = obj["record"]
     if not isinstance(record, dict):
         raise EncodingError("record must be a JSON object", field="record", code="bad_type")
     record_bytes = canonical_bytes(record)
     if len(record_bytes) > max_record_bytes:
-        raise TooLarge(f"record is {len(record_bytes)} bytes canonical, limit is "
-                       f"{max_record_bytes}", field="record", code="record_too_large")
+        raise TooLarge(
+            f"record is {len(record_bytes)} bytes canonical, limit is {max_record_bytes}",
+            field="record",
+            code="record_too_large",
+        )
     check_common_fields(record)
-    leaf = b'{"record":' + record_bytes + b',"signature":"' + obj["signature"].encode() + \
-        b'","signer":"' + obj["signer"].encode() + b'"}'
-    return Envelope(record, obj["signer"], obj["signature"], sha256_hex(record_bytes),
-                    record_bytes, leaf)
+    leaf = (
+        b'{"record":'
+        + record_bytes
+        + b',"signature":"'
+        + obj["signature"].encode()
+        + b'","signer":"'
+        + obj["signer"].encode()
+        + b'"}'
+    )
+    return Envelope(
+        record, obj["signer"], obj["signature"], sha256_hex(record_bytes), record_bytes, leaf
+    )
 
 
 def parse_envelope_bytes(data: bytes, *, max_record_bytes: int = MAX_RECORD_BYTES) -> Envelope:
@@ -146,57 +171,82 @@ def parse_envelope_bytes(data: bytes, *, max_record_bytes: int = MAX_RECORD_BYTE
 def check_common_fields(record: Mapping[str, Any]) -> None:
     for name in REQUIRED_FIELDS:
         if name not in record:
-            raise RecordInvalid(f"record.{name} is missing", field=f"record.{name}",
-                                code="missing_field")
+            raise RecordInvalid(
+                f"record.{name} is missing", field=f"record.{name}", code="missing_field"
+            )
     if record["schema"] != SCHEMA:
-        raise RecordInvalid(f"record.schema must be {SCHEMA!r}", field="record.schema",
-                            code="bad_schema")
+        raise RecordInvalid(
+            f"record.schema must be {SCHEMA!r}", field="record.schema", code="bad_schema"
+        )
     if not isinstance(record["type"], str) or not _TYPE_RE.fullmatch(record["type"]):
-        raise RecordInvalid("record.type must be a snake_case name", field="record.type",
-                            code="bad_type")
+        raise RecordInvalid(
+            "record.type must be a snake_case name", field="record.type", code="bad_type"
+        )
     if not isinstance(record["chain_id"], str) or not record["chain_id"]:
-        raise RecordInvalid("record.chain_id must be a non-empty string",
-                            field="record.chain_id", code="bad_type")
+        raise RecordInvalid(
+            "record.chain_id must be a non-empty string", field="record.chain_id", code="bad_type"
+        )
     _check_actor(record["actor"])
     if not isinstance(record["nonce"], str) or not _NONCE_RE.fullmatch(record["nonce"]):
-        raise RecordInvalid("record.nonce must be 8-64 characters of [A-Za-z0-9_-]",
-                            field="record.nonce", code="bad_nonce")
+        raise RecordInvalid(
+            "record.nonce must be 8-64 characters of [A-Za-z0-9_-]",
+            field="record.nonce",
+            code="bad_nonce",
+        )
     parse_time(record["occurred_at"], "record.occurred_at")
     _check_optional_indexed(record)
 
 
 def _check_actor(actor: object) -> None:
     if not isinstance(actor, dict):
-        raise RecordInvalid("record.actor must be an object with state and agency",
-                            field="record.actor", code="bad_type")
+        raise RecordInvalid(
+            "record.actor must be an object with state and agency",
+            field="record.actor",
+            code="bad_type",
+        )
     check_state_code(actor.get("state"), "record.actor.state")
     agency = actor.get("agency")
     if not isinstance(agency, str) or not 1 <= len(agency) <= 200:
-        raise RecordInvalid("record.actor.agency must be a string of 1-200 characters",
-                            field="record.actor.agency", code="bad_type")
+        raise RecordInvalid(
+            "record.actor.agency must be a string of 1-200 characters",
+            field="record.actor.agency",
+            code="bad_type",
+        )
 
 
 def _check_optional_indexed(record: Mapping[str, Any]) -> None:
     """Shapes of the optional fields that the store indexes."""
     case_ref = record.get("case_ref")
     if case_ref is not None and (not isinstance(case_ref, str) or not 1 <= len(case_ref) <= 128):
-        raise RecordInvalid("record.case_ref must be a string of 1-128 characters",
-                            field="record.case_ref", code="bad_type")
+        raise RecordInvalid(
+            "record.case_ref must be a string of 1-128 characters",
+            field="record.case_ref",
+            code="bad_type",
+        )
     states = record.get("territorial_states")
     if states is not None:
         if not isinstance(states, list) or not 1 <= len(states) <= 50:
-            raise RecordInvalid("record.territorial_states must be a list of 1-50 state codes",
-                                field="record.territorial_states", code="bad_type")
+            raise RecordInvalid(
+                "record.territorial_states must be a list of 1-50 state codes",
+                field="record.territorial_states",
+                code="bad_type",
+            )
         for i, state in enumerate(states):
             check_state_code(state, f"record.territorial_states[{i}]")
     for i, item in enumerate(_list_field(record, "evidence", 1000)):
         if not isinstance(item, dict) or not is_hex(item.get("sha256"), 32):
-            raise RecordInvalid(f"record.evidence[{i}].sha256 must be 64 lowercase hex",
-                                field=f"record.evidence[{i}].sha256", code="bad_hex")
+            raise RecordInvalid(
+                f"record.evidence[{i}].sha256 must be 64 lowercase hex",
+                field=f"record.evidence[{i}].sha256",
+                code="bad_hex",
+            )
     for i, ref in enumerate(_list_field(record, "refs", 100)):
         if not is_hex(ref, 32):
-            raise RecordInvalid(f"record.refs[{i}] must be a record id (64 lowercase hex)",
-                                field=f"record.refs[{i}]", code="bad_hex")
+            raise RecordInvalid(
+                f"record.refs[{i}] must be a record id (64 lowercase hex)",
+                field=f"record.refs[{i}]",
+                code="bad_hex",
+            )
 
 
 def _list_field(record: Mapping[str, Any], name: str, limit: int) -> list[Any]:
@@ -204,16 +254,23 @@ def _list_field(record: Mapping[str, Any], name: str, limit: int) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > limit:
-        raise RecordInvalid(f"record.{name} must be a list of at most {limit} items",
-                            field=f"record.{name}", code="bad_type")
+        raise RecordInvalid(
+            f"record.{name} must be a list of at most {limit} items",
+            field=f"record.{name}",
+            code="bad_type",
+        )
     return value
 
 
 def verify_signature(envelope: Envelope) -> None:
-    if not verify(bytes.fromhex(envelope.signer), envelope.record_bytes,
-                  bytes.fromhex(envelope.signature)):
-        raise SignatureInvalid("signature does not verify for signer over JCS(record)",
-                               field="signature", code="bad_signature")
+    if not verify(
+        bytes.fromhex(envelope.signer), envelope.record_bytes, bytes.fromhex(envelope.signature)
+    ):
+        raise SignatureInvalid(
+            "signature does not verify for signer over JCS(record)",
+            field="signature",
+            code="bad_signature",
+        )
 
 
 def evidence_hashes(record: Mapping[str, Any]) -> list[str]:
@@ -247,6 +304,9 @@ class TypeRegistry:
         if rule is None:
             if self.allow_unknown:
                 return
-            raise RecordInvalid(f"record.type {record['type']!r} is not a known record type",
-                                field="record.type", code="unknown_type")
+            raise RecordInvalid(
+                f"record.type {record['type']!r} is not a known record type",
+                field="record.type",
+                code="unknown_type",
+            )
         rule(record)

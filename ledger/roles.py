@@ -13,24 +13,56 @@ from __future__ import annotations
 from typing import Final
 
 #: Acts an investigator records directly (DOMAIN.md, "Act types").
-INVESTIGATOR_ACTS: Final = frozenset({
-    "preservation_request", "production_order", "online_extraction", "remote_inspection",
-    "technical_measure", "search_seizure", "realtime_collection", "art32_access",
-    "video_conference", "custody_event", "spontaneous_information", "joint_investigation",
-    "eio", "epoc", "epoc_pr", "emergency_disclosure",
-})
+INVESTIGATOR_ACTS: Final = frozenset(
+    {
+        "preservation_request",
+        "production_order",
+        "online_extraction",
+        "remote_inspection",
+        "technical_measure",
+        "search_seizure",
+        "realtime_collection",
+        "art32_access",
+        "video_conference",
+        "custody_event",
+        "spontaneous_information",
+        "joint_investigation",
+        "eio",
+        "epoc",
+        "epoc_pr",
+        "emergency_disclosure",
+    }
+)
 
 #: Formal requests, answers and approvals, signed by a competent authority.
-AUTHORITY_ACTS: Final = frozenset({
-    "mla_request", "mla_response", "sovereignty_response", "preservation_request",
-    "production_order", "eio", "epoc", "epoc_pr", "emergency_disclosure",
-    "spontaneous_information", "joint_investigation", "technical_measure", "custody_event",
-})
+AUTHORITY_ACTS: Final = frozenset(
+    {
+        "mla_request",
+        "mla_response",
+        "sovereignty_response",
+        "preservation_request",
+        "production_order",
+        "eio",
+        "epoc",
+        "epoc_pr",
+        "emergency_disclosure",
+        "spontaneous_information",
+        "joint_investigation",
+        "technical_measure",
+        "custody_event",
+    }
+)
 
 #: Governance of the consortium, signed by a state's admin keys.
-GOVERNANCE_TYPES: Final = frozenset({
-    "enroll_key", "revoke_key", "member_proposal", "member_vote", "misbehaviour",
-})
+GOVERNANCE_TYPES: Final = frozenset(
+    {
+        "enroll_key",
+        "revoke_key",
+        "member_proposal",
+        "member_vote",
+        "misbehaviour",
+    }
+)
 
 #: What a validator node key may sign as a record: evidence it observed itself.
 NODE_KEY_TYPES: Final = frozenset({"misbehaviour"})

@@ -45,10 +45,10 @@ from ledger.canonical import canonical_bytes, parse_json
 from ledger.errors import ClientError, EncodingError, Forbidden, VerificationError
 from ledger.hashing import sha256_hex
 
-KEY_BYTES = nacl.secret.SecretBox.KEY_SIZE            # 32
-NONCE_BYTES = nacl.secret.SecretBox.NONCE_SIZE        # 24
+KEY_BYTES = nacl.secret.SecretBox.KEY_SIZE  # 32
+NONCE_BYTES = nacl.secret.SecretBox.NONCE_SIZE  # 24
 SALT_BYTES = 16
-RECIPIENT_BYTES = 32 + 16 + KEY_BYTES                 # crypto_box_seal of K: 80
+RECIPIENT_BYTES = 32 + 16 + KEY_BYTES  # crypto_box_seal of K: 80
 RECIPIENTS_MAX = 50
 
 
@@ -68,18 +68,28 @@ def x25519_private_bytes(key: X25519PrivateKey) -> bytes:
 def seal(details: Mapping[str, Any], recipients: Mapping[str, bytes]) -> dict[str, Any]:
     """Encrypt ``details`` to each state's X25519 public key (raw 32 bytes)."""
     if not recipients or len(recipients) > RECIPIENTS_MAX:
-        raise ClientError(f"sealed details need 1-{RECIPIENTS_MAX} recipient states",
-                          field="recipients", code="bad_recipients")
-    plaintext = canonical_bytes({"details": dict(details),
-                                 "salt": nacl.utils.random(SALT_BYTES).hex()})
+        raise ClientError(
+            f"sealed details need 1-{RECIPIENTS_MAX} recipient states",
+            field="recipients",
+            code="bad_recipients",
+        )
+    plaintext = canonical_bytes(
+        {"details": dict(details), "salt": nacl.utils.random(SALT_BYTES).hex()}
+    )
     key = nacl.utils.random(KEY_BYTES)
     nonce = nacl.utils.random(NONCE_BYTES)
     box = nacl.secret.SecretBox(key)
     ciphertext = box.encrypt(plaintext, nonce).ciphertext
-    sealed_keys = {state: nacl.public.SealedBox(nacl.public.PublicKey(pub)).encrypt(key).hex()
-                   for state, pub in sorted(recipients.items())}
-    return {"recipients": sealed_keys, "nonce": nonce.hex(), "ciphertext": ciphertext.hex(),
-            "plaintext_sha256": sha256_hex(plaintext)}
+    sealed_keys = {
+        state: nacl.public.SealedBox(nacl.public.PublicKey(pub)).encrypt(key).hex()
+        for state, pub in sorted(recipients.items())
+    }
+    return {
+        "recipients": sealed_keys,
+        "nonce": nonce.hex(),
+        "ciphertext": ciphertext.hex(),
+        "plaintext_sha256": sha256_hex(plaintext),
+    }
 
 
 def open_sealed(sealed: Mapping[str, Any], state: str, private_key: bytes) -> dict[str, Any]:
@@ -90,25 +100,30 @@ def open_sealed(sealed: Mapping[str, Any], state: str, private_key: bytes) -> di
     """
     entry = (sealed.get("recipients") or {}).get(state)
     if entry is None:
-        raise NotARecipient(f"{state} is not a recipient of these sealed details",
-                            field="sealed.recipients")
+        raise NotARecipient(
+            f"{state} is not a recipient of these sealed details", field="sealed.recipients"
+        )
     try:
         box = nacl.public.SealedBox(nacl.public.PrivateKey(private_key))
         key = box.decrypt(bytes.fromhex(entry))
-        plaintext = nacl.secret.SecretBox(key).decrypt(bytes.fromhex(sealed["ciphertext"]),
-                                                       bytes.fromhex(sealed["nonce"]))
+        plaintext = nacl.secret.SecretBox(key).decrypt(
+            bytes.fromhex(sealed["ciphertext"]), bytes.fromhex(sealed["nonce"])
+        )
     except (nacl.exceptions.CryptoError, ValueError, KeyError, TypeError) as exc:
-        raise SealedIntegrityError(f"sealed details do not decrypt for {state}: "
-                                   f"{type(exc).__name__}") from exc
+        raise SealedIntegrityError(
+            f"sealed details do not decrypt for {state}: {type(exc).__name__}"
+        ) from exc
     calculated = sha256_hex(plaintext)
     if calculated != sealed.get("plaintext_sha256"):
-        raise SealedIntegrityError(f"plaintext hash mismatch: expected "
-                                   f"{sealed.get('plaintext_sha256')}, calculated {calculated}")
+        raise SealedIntegrityError(
+            f"plaintext hash mismatch: expected "
+            f"{sealed.get('plaintext_sha256')}, calculated {calculated}"
+        )
     try:
         wrapper = parse_json(plaintext)
     except EncodingError as exc:
         raise SealedIntegrityError(f"sealed plaintext is not canonical JSON: {exc}") from exc
     if not isinstance(wrapper, dict) or not isinstance(wrapper.get("details"), dict):
-        raise SealedIntegrityError("sealed plaintext is not {\"details\": {...}, \"salt\": ...}")
+        raise SealedIntegrityError('sealed plaintext is not {"details": {...}, "salt": ...}')
     details: dict[str, Any] = wrapper["details"]
     return details

@@ -67,7 +67,7 @@ class StoredBlock:
 
 
 def _split_ids(blob: bytes) -> list[str]:
-    return [blob[i:i + ID_BYTES].hex() for i in range(0, len(blob), ID_BYTES)]
+    return [blob[i : i + ID_BYTES].hex() for i in range(0, len(blob), ID_BYTES)]
 
 
 class Store:
@@ -104,23 +104,34 @@ class Store:
         self.close()
 
     def _corrupt(self, detail: str) -> StoreError:
-        return StoreError(f"store at {self.kv.location} is inconsistent: {detail}; "
-                          "restore from backup or wipe and resync")
+        return StoreError(
+            f"store at {self.kv.location} is inconsistent: {detail}; "
+            "restore from backup or wipe and resync"
+        )
 
     def _load_meta(self) -> tuple[int, int]:
         schema = self.kv.get(ks.META_SCHEMA)
         if schema is None:
             if next(self.kv.iterate(limit=1), None) is not None:
-                raise StoreError(f"store at {self.kv.location} has data but no schema "
-                                 "version: it is not a Comity store")
-            self.kv.write([(ks.META_SCHEMA, ks.u64(SCHEMA_VERSION)),
-                           (ks.META_HEIGHT, ks.u64(0)), (ks.META_LEDGER_SIZE, ks.u64(0))],
-                          sync=True)
+                raise StoreError(
+                    f"store at {self.kv.location} has data but no schema "
+                    "version: it is not a Comity store"
+                )
+            self.kv.write(
+                [
+                    (ks.META_SCHEMA, ks.u64(SCHEMA_VERSION)),
+                    (ks.META_HEIGHT, ks.u64(0)),
+                    (ks.META_LEDGER_SIZE, ks.u64(0)),
+                ],
+                sync=True,
+            )
             return 0, 0
         if schema != ks.u64(SCHEMA_VERSION):
-            raise StoreError(f"store at {self.kv.location} has schema version "
-                             f"{int.from_bytes(schema, 'big')}, this node reads "
-                             f"{SCHEMA_VERSION}")
+            raise StoreError(
+                f"store at {self.kv.location} has schema version "
+                f"{int.from_bytes(schema, 'big')}, this node reads "
+                f"{SCHEMA_VERSION}"
+            )
         return self._meta_int(ks.META_HEIGHT), self._meta_int(ks.META_LEDGER_SIZE)
 
     def _meta_int(self, key: bytes) -> int:
@@ -136,21 +147,25 @@ class Store:
             raise self._corrupt(f"meta height is {height} but block {height} is missing")
         last = next(self.kv.iterate(prefix=ks.BLOCK, reverse=True, limit=1))[0]
         if ks.read_u64(last[1:]) != height:
-            raise self._corrupt(f"meta height is {height} but block "
-                                f"{ks.read_u64(last[1:])} is stored")
+            raise self._corrupt(
+                f"meta height is {height} but block {ks.read_u64(last[1:])} is stored"
+            )
         if header.ledger_size != self._ledger_size:
-            raise self._corrupt(f"block {height} ledger_size {header.ledger_size} != "
-                                f"log size {self._ledger_size}")
+            raise self._corrupt(
+                f"block {height} ledger_size {header.ledger_size} != log size {self._ledger_size}"
+            )
         try:
             log_root = merkle.root(self._ledger_size, self).hex()
         except StoreError as exc:
             raise self._corrupt(f"cannot recompute the log root: {exc}") from exc
         if log_root != header.ledger_root:
-            raise self._corrupt(f"block {height} ledger_root {header.ledger_root} != "
-                                f"log root {log_root}")
+            raise self._corrupt(
+                f"block {height} ledger_root {header.ledger_root} != log root {log_root}"
+            )
         if self.height_of_block(header.hash()) != height:
-            raise self._corrupt(f"block {height} hash {header.hash()} does not map back "
-                                "to its height")
+            raise self._corrupt(
+                f"block {height} hash {header.hash()} does not map back to its height"
+            )
 
     # --- meta --------------------------------------------------------------------
 
@@ -176,8 +191,7 @@ class Store:
             return
         if current is not None:
             raise self._genesis_mismatch(genesis_hash, current)
-        self.kv.write([(ks.META_GENESIS, parse_hex(genesis_hash, 32, "genesis_hash"))],
-                      sync=True)
+        self.kv.write([(ks.META_GENESIS, parse_hex(genesis_hash, 32, "genesis_hash"))], sync=True)
 
     def check_genesis(self, genesis_hash: str) -> None:
         """Refuse a store made for another chain; pin a fresh store to ``genesis_hash``."""
@@ -188,16 +202,23 @@ class Store:
             raise self._genesis_mismatch(genesis_hash, current)
 
     def _genesis_mismatch(self, wanted: str, current: str) -> StoreError:
-        return StoreError(f"store at {self.kv.location} belongs to genesis {current}, "
-                          f"not {wanted}: point the node at its own data dir, or wipe "
-                          "this one and resync")
+        return StoreError(
+            f"store at {self.kv.location} belongs to genesis {current}, "
+            f"not {wanted}: point the node at its own data dir, or wipe "
+            "this one and resync"
+        )
 
     # --- committing --------------------------------------------------------------
 
-    def commit_block(self, header: BlockHeader, envelopes: Sequence[Envelope],
-                     certificate: CommitCertificate,
-                     extra: Mapping[bytes, bytes | None] | None = None, *,
-                     checked: Appended | None = None) -> None:
+    def commit_block(
+        self,
+        header: BlockHeader,
+        envelopes: Sequence[Envelope],
+        certificate: CommitCertificate,
+        extra: Mapping[bytes, bytes | None] | None = None,
+        *,
+        checked: Appended | None = None,
+    ) -> None:
         """Check, then write the block and everything derived from it in one sync batch.
 
         Raises ChainError if the block does not follow the stored chain or log
@@ -211,45 +232,54 @@ class Store:
         root ``checked`` gives must still match the header.
         """
         self._check_links(header, envelopes, certificate)
-        _check_unique(envelopes)   # cheap, in memory: never skipped (finding C2)
+        _check_unique(envelopes)  # cheap, in memory: never skipped (finding C2)
         if checked is None:
             self._check_fresh_records(envelopes)
             leaf_hashes = [merkle.leaf_hash(envelope.leaf) for envelope in envelopes]
             checked = merkle.append_leaves(self._ledger_size, leaf_hashes, self)
         nodes, new_size, new_root = checked
         if new_size != header.ledger_size or new_root.hex() != header.ledger_root:
-            raise ChainError(f"block {header.height} claims ledger_root {header.ledger_root} "
-                             f"at size {header.ledger_size}, appending its records gives "
-                             f"{new_root.hex()} at size {new_size}")
+            raise ChainError(
+                f"block {header.height} claims ledger_root {header.ledger_root} "
+                f"at size {header.ledger_size}, appending its records gives "
+                f"{new_root.hex()} at size {new_size}"
+            )
         batch = self._block_batch(header, envelopes, certificate)
-        batch.extend((ks.node_key(level, index), value)
-                     for (level, index), value in nodes.items())
+        batch.extend((ks.node_key(level, index), value) for (level, index), value in nodes.items())
         batch.extend(self._extra_batch(extra or {}))
         batch.append((ks.META_HEIGHT, ks.u64(header.height)))
         batch.append((ks.META_LEDGER_SIZE, ks.u64(new_size)))
         self.kv.write(batch, sync=True)
         self._height, self._ledger_size = header.height, new_size
 
-    def _check_links(self, header: BlockHeader, envelopes: Sequence[Envelope],
-                     certificate: CommitCertificate) -> None:
+    def _check_links(
+        self, header: BlockHeader, envelopes: Sequence[Envelope], certificate: CommitCertificate
+    ) -> None:
         if header.height != self._height + 1:
-            raise ChainError(f"block height {header.height} does not follow stored "
-                             f"height {self._height}")
+            raise ChainError(
+                f"block height {header.height} does not follow stored height {self._height}"
+            )
         if header.record_count != len(envelopes):
-            raise ChainError(f"block {header.height} record_count {header.record_count} "
-                             f"!= {len(envelopes)} envelopes")
+            raise ChainError(
+                f"block {header.height} record_count {header.record_count} "
+                f"!= {len(envelopes)} envelopes"
+            )
         if header.ledger_size != self._ledger_size + len(envelopes):
-            raise ChainError(f"block {header.height} ledger_size {header.ledger_size} != "
-                             f"{self._ledger_size} + {len(envelopes)} envelopes")
+            raise ChainError(
+                f"block {header.height} ledger_size {header.ledger_size} != "
+                f"{self._ledger_size} + {len(envelopes)} envelopes"
+            )
         previous = self.get_header(self._height)
         expected_prev = previous.hash() if previous is not None else self.genesis_hash
         if expected_prev is not None and header.prev_hash != expected_prev:
-            raise ChainError(f"block {header.height} prev_hash {header.prev_hash} != "
-                             f"{expected_prev}")
+            raise ChainError(
+                f"block {header.height} prev_hash {header.prev_hash} != {expected_prev}"
+            )
         if certificate.height != header.height or certificate.block_hash != header.hash():
             raise InvariantViolation(
                 f"certificate for height {certificate.height} block {certificate.block_hash} "
-                f"passed with block {header.height} {header.hash()}")
+                f"passed with block {header.height} {header.hash()}"
+            )
 
     def _check_fresh_records(self, envelopes: Sequence[Envelope]) -> None:
         """No record of the block is stored, nor its (signer, nonce) used."""
@@ -258,11 +288,14 @@ class Store:
             if self.has_record(envelope.id):
                 raise ChainError(f"record {envelope.id} is already in the ledger")
             if self.kv.get(nonce) is not None:
-                raise ChainError(f"record {envelope.id} reuses nonce "
-                                 f"{envelope.record['nonce']!r} of signer {envelope.signer}")
+                raise ChainError(
+                    f"record {envelope.id} reuses nonce "
+                    f"{envelope.record['nonce']!r} of signer {envelope.signer}"
+                )
 
-    def _block_batch(self, header: BlockHeader, envelopes: Sequence[Envelope],
-                     certificate: CommitCertificate) -> list[tuple[bytes, bytes | None]]:
+    def _block_batch(
+        self, header: BlockHeader, envelopes: Sequence[Envelope], certificate: CommitCertificate
+    ) -> list[tuple[bytes, bytes | None]]:
         height = header.height
         record_ids = [bytes.fromhex(envelope.id) for envelope in envelopes]
         batch: list[tuple[bytes, bytes | None]] = [
@@ -287,16 +320,19 @@ class Store:
                 (ks.nonce_key(signer, str(envelope.record["nonce"])), record_id),
             ]
             # Same keys as ks.index_key(name, value, leaf_index), built once per record.
-            batch += [(index_prefix(name, value) + leaf_key, record_id)
-                      for name, value in ks.index_entries(envelope)]
+            batch += [
+                (index_prefix(name, value) + leaf_key, record_id)
+                for name, value in ks.index_entries(envelope)
+            ]
         return batch
 
     @staticmethod
     def _extra_batch(extra: Mapping[bytes, bytes | None]) -> list[tuple[bytes, bytes | None]]:
         for key in extra:
             if not key.startswith(ks.CALLER) or len(key) < 2:
-                raise InvariantViolation(f"extra key {key!r:.60} must start with b'g' and "
-                                         "name something after it")
+                raise InvariantViolation(
+                    f"extra key {key!r:.60} must start with b'g' and name something after it"
+                )
         return list(extra.items())
 
     def set_certificate(self, height: int, certificate: CommitCertificate) -> None:
@@ -305,10 +341,11 @@ class Store:
         if header is None:
             raise NotFound(f"no block at height {height}", field="height")
         if certificate.height != height or certificate.block_hash != header.hash():
-            raise InvariantViolation(f"certificate for {certificate.height}/"
-                                     f"{certificate.block_hash} is not for block {height}")
-        self.kv.write([(ks.cert_key(height), canonical_bytes(certificate.to_json()))],
-                      sync=True)
+            raise InvariantViolation(
+                f"certificate for {certificate.height}/"
+                f"{certificate.block_hash} is not for block {height}"
+            )
+        self.kv.write([(ks.cert_key(height), canonical_bytes(certificate.to_json()))], sync=True)
 
     # --- reading blocks and records ----------------------------------------------
 
@@ -346,8 +383,9 @@ class Store:
     def iter_blocks(self, from_height: int = 1, limit: int = 100) -> Iterator[StoredBlock]:
         """Up to ``limit`` (at most BLOCKS_LIMIT_MAX) stored blocks from ``from_height`` on."""
         limit = max(0, min(limit, BLOCKS_LIMIT_MAX))
-        for key, raw in self.kv.iterate(prefix=ks.BLOCK, start=ks.block_key(max(from_height, 1)),
-                                        limit=limit):
+        for key, raw in self.kv.iterate(
+            prefix=ks.BLOCK, start=ks.block_key(max(from_height, 1)), limit=limit
+        ):
             height = ks.read_u64(key[1:])
             certificate = self.get_certificate(height)
             if certificate is None:
@@ -383,27 +421,32 @@ class Store:
 
     # --- indexes -----------------------------------------------------------------
 
-    def search(self, index: str, value: str, *, after_leaf: int | None = None,
-               limit: int = 100) -> list[tuple[int, str]]:
+    def search(
+        self, index: str, value: str, *, after_leaf: int | None = None, limit: int = 100
+    ) -> list[tuple[int, str]]:
         """(leaf_index, record_id) pairs of ``index`` == ``value``, in commit order.
 
         Page with ``after_leaf`` = the last leaf index returned; ``limit`` is
         capped at SEARCH_LIMIT_MAX.
         """
         if index not in ks.INDEX_NAMES:
-            raise ClientError(f"unknown index {index!r}; known: {', '.join(ks.INDEX_NAMES)}",
-                              field="index", code="unknown_index")
+            raise ClientError(
+                f"unknown index {index!r}; known: {', '.join(ks.INDEX_NAMES)}",
+                field="index",
+                code="unknown_index",
+            )
         if len(value.encode()) > INDEX_VALUE_BYTES_MAX:
-            raise ClientError(f"search value is over {INDEX_VALUE_BYTES_MAX} bytes",
-                              field="value", code="bad_query")
+            raise ClientError(
+                f"search value is over {INDEX_VALUE_BYTES_MAX} bytes",
+                field="value",
+                code="bad_query",
+            )
         if limit < 1:
             raise ClientError("limit must be at least 1", field="limit", code="bad_query")
         prefix = ks.index_prefix(index, value)
-        start = None if after_leaf is None or after_leaf < 0 else \
-            prefix + ks.u64(after_leaf + 1)
-        pairs = self.kv.iterate(prefix=prefix, start=start,
-                                limit=min(limit, SEARCH_LIMIT_MAX))
-        return [(ks.read_u64(key[len(prefix):]), record_id.hex()) for key, record_id in pairs]
+        start = None if after_leaf is None or after_leaf < 0 else prefix + ks.u64(after_leaf + 1)
+        pairs = self.kv.iterate(prefix=prefix, start=start, limit=min(limit, SEARCH_LIMIT_MAX))
+        return [(ks.read_u64(key[len(prefix) :]), record_id.hex()) for key, record_id in pairs]
 
     # --- the Merkle log ----------------------------------------------------------
 
@@ -416,8 +459,11 @@ class Store:
 
     def _check_size(self, size: int) -> None:
         if not 0 <= size <= self._ledger_size:
-            raise NotFound(f"tree size {size} is beyond the ledger size {self._ledger_size}",
-                           field="size", code="size_beyond_ledger")
+            raise NotFound(
+                f"tree size {size} is beyond the ledger size {self._ledger_size}",
+                field="size",
+                code="size_beyond_ledger",
+            )
 
     def ledger_root(self, size: int | None = None) -> bytes:
         """RFC 6962 root of the first ``size`` leaves (default: the whole ledger)."""
@@ -428,15 +474,19 @@ class Store:
     def inclusion_proof(self, leaf_index: int, size: int) -> list[bytes]:
         self._check_size(size)
         if not 0 <= leaf_index < size:
-            raise NotFound(f"leaf {leaf_index} is not in the tree of size {size}",
-                           field="leaf_index")
+            raise NotFound(
+                f"leaf {leaf_index} is not in the tree of size {size}", field="leaf_index"
+            )
         return merkle.inclusion_proof(leaf_index, size, self)
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         self._check_size(size2)
         if not 0 < size1 <= size2:
-            raise ClientError(f"consistency needs 0 < size1 <= size2, got {size1} and "
-                              f"{size2}", field="size1", code="bad_range")
+            raise ClientError(
+                f"consistency needs 0 < size1 <= size2, got {size1} and {size2}",
+                field="size1",
+                code="bad_range",
+            )
         return merkle.consistency_proof(size1, size2, self)
 
     # --- node-local and caller state ---------------------------------------------
@@ -467,8 +517,9 @@ class Store:
     def get_kv(self, key: bytes) -> bytes | None:
         return self.kv.get(self._caller_key(key))
 
-    def iter_prefix(self, prefix: bytes, *,
-                    limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+    def iter_prefix(
+        self, prefix: bytes, *, limit: int | None = None
+    ) -> Iterator[tuple[bytes, bytes]]:
         """Caller (``g``) keys under ``prefix`` in byte order."""
         return self.kv.iterate(prefix=self._caller_key(prefix), limit=limit)
 
@@ -482,7 +533,9 @@ def _check_unique(envelopes: Sequence[Envelope]) -> None:
         if envelope.id in ids:
             raise ChainError(f"record {envelope.id} is in the block more than once")
         if nonce in nonces:
-            raise ChainError(f"record {envelope.id} reuses nonce {nonce[1]!r} of signer "
-                             f"{nonce[0]} within the block")
+            raise ChainError(
+                f"record {envelope.id} reuses nonce {nonce[1]!r} of signer "
+                f"{nonce[0]} within the block"
+            )
         ids.add(envelope.id)
         nonces.add(nonce)

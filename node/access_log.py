@@ -59,12 +59,18 @@ class LogVerdict:
     entries: int
     head_seq: int | None
     head_hash: str
-    bad_line: int | None = None     # 1-based line number of the first bad entry
+    bad_line: int | None = None  # 1-based line number of the first bad entry
     reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "entries": self.entries, "head_seq": self.head_seq,
-                "head_hash": self.head_hash, "bad_line": self.bad_line, "reason": self.reason}
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "bad_line": self.bad_line,
+            "reason": self.reason,
+        }
 
 
 def verify_log(path: Path) -> LogVerdict:
@@ -79,8 +85,7 @@ def verify_log(path: Path) -> LogVerdict:
     for number, line in enumerate(lines, start=1):
         reason = _check_line(line, prev, seq + 1)
         if reason is not None:
-            return LogVerdict(False, number - 1, seq if seq >= 0 else None, prev, number,
-                              reason)
+            return LogVerdict(False, number - 1, seq if seq >= 0 else None, prev, number, reason)
         entry = json.loads(line)
         prev, seq = entry["hash"], entry["seq"]
     return LogVerdict(True, len(lines), seq if seq >= 0 else None, prev)
@@ -120,8 +125,11 @@ class AccessLog:
             tail = handle.read()
             if tail and not tail.endswith(b"\n"):
                 cut = tail.rfind(b"\n") + 1
-                log.warning("access log %s: dropping a torn last line of %d bytes", self.path,
-                            len(tail) - cut)
+                log.warning(
+                    "access log %s: dropping a torn last line of %d bytes",
+                    self.path,
+                    len(tail) - cut,
+                )
                 handle.truncate(size - (len(tail) - cut))
                 tail = tail[:cut]
         lines = [line for line in tail.split(b"\n") if line]
@@ -130,14 +138,21 @@ class AccessLog:
         last = json.loads(lines[-1])
         return int(last["seq"]), str(last["hash"])
 
-    def append(self, *, record_id: str, state: str, token_id: str, role: str,
-               outcome: str) -> dict[str, Any]:
+    def append(
+        self, *, record_id: str, state: str, token_id: str, role: str, outcome: str
+    ) -> dict[str, Any]:
         assert outcome in OUTCOMES, f"unknown access outcome {outcome!r}"
         with self._lock:
             entry: dict[str, Any] = {
-                "seq": self.head_seq + 1, "time": format_time(datetime.now(UTC)),
-                "record_id": record_id, "state": state, "token_id": token_id, "role": role,
-                "outcome": outcome, "prev_hash": self.head_hash}
+                "seq": self.head_seq + 1,
+                "time": format_time(datetime.now(UTC)),
+                "record_id": record_id,
+                "state": state,
+                "token_id": token_id,
+                "role": role,
+                "outcome": outcome,
+                "prev_hash": self.head_hash,
+            }
             entry["hash"] = entry_hash(entry)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

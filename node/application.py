@@ -75,31 +75,40 @@ class Block:
         return self.header.height
 
     def to_json(self) -> dict[str, Any]:
-        return {"header": self.header.to_json(),
-                "envelopes": [envelope.to_json() for envelope in self.envelopes]}
+        return {
+            "header": self.header.to_json(),
+            "envelopes": [envelope.to_json() for envelope in self.envelopes],
+        }
 
     def to_wire(self) -> dict[str, Any]:
         """``to_json`` for orjson, each envelope embedded as its leaf (its JCS bytes)
         instead of being encoded again."""
-        return {"header": self.header.to_json(),
-                "envelopes": [orjson.Fragment(envelope.leaf) for envelope in self.envelopes]}
+        return {
+            "header": self.header.to_json(),
+            "envelopes": [orjson.Fragment(envelope.leaf) for envelope in self.envelopes],
+        }
 
     @classmethod
     def from_json(cls, obj: Any, *, max_record_bytes: int, max_records: int) -> Block:
         if not isinstance(obj, dict) or set(obj) != {"header", "envelopes"}:
-            raise EncodingError("block must be an object with header and envelopes",
-                                field="block")
+            raise EncodingError("block must be an object with header and envelopes", field="block")
         raw = obj["envelopes"]
         if not isinstance(raw, list) or len(raw) > max_records:
-            raise EncodingError(f"block.envelopes must be a list of at most {max_records}",
-                                field="block.envelopes")
+            raise EncodingError(
+                f"block.envelopes must be a list of at most {max_records}", field="block.envelopes"
+            )
         envelopes = tuple(parse_envelope(e, max_record_bytes=max_record_bytes) for e in raw)
         return cls(BlockHeader.from_json(obj["header"]), envelopes)
 
 
 class Application:
-    def __init__(self, genesis: Genesis, store: Store, registry: TypeRegistry,
-                 signatures: SignatureCache | None = None) -> None:
+    def __init__(
+        self,
+        genesis: Genesis,
+        store: Store,
+        registry: TypeRegistry,
+        signatures: SignatureCache | None = None,
+    ) -> None:
         self.genesis = genesis
         self.params = genesis.consensus
         self.store = store
@@ -152,8 +161,9 @@ class Application:
 
     # --- records --------------------------------------------------------------------
 
-    def check_record(self, envelope: Envelope, at_time: datetime,
-                     block: StoreActContext | None = None) -> None:
+    def check_record(
+        self, envelope: Envelope, at_time: datetime, block: StoreActContext | None = None
+    ) -> None:
         """Every rule a record must meet to enter the next block; raise ClientError.
 
         ``block`` sees the records ahead of this one in the same block, so
@@ -161,20 +171,27 @@ class Application:
         """
         record = envelope.record
         if record["chain_id"] != self.chain_id:
-            raise RecordInvalid(f"record.chain_id {record['chain_id']!r} is not this chain "
-                                f"({self.chain_id!r})", field="record.chain_id",
-                                code="wrong_chain")
+            raise RecordInvalid(
+                f"record.chain_id {record['chain_id']!r} is not this chain ({self.chain_id!r})",
+                field="record.chain_id",
+                code="wrong_chain",
+            )
         occurred = parse_time(record["occurred_at"], "record.occurred_at")
         if occurred > at_time + timedelta(milliseconds=self.params.max_clock_skew_ms):
-            raise RecordInvalid("record.occurred_at is in the future beyond the allowed "
-                                "clock skew", field="record.occurred_at", code="clock_skew")
+            raise RecordInvalid(
+                "record.occurred_at is in the future beyond the allowed clock skew",
+                field="record.occurred_at",
+                code="clock_skew",
+            )
         if occurred < at_time - timedelta(milliseconds=self.params.backdate_bound_ms):
-            raise RecordInvalid("record.occurred_at is earlier than the consortium's "
-                                "max_backdate_ms allows", field="record.occurred_at",
-                                code="occurred_too_early")
-        if envelope.type not in ALL_TYPES:   # no role may sign it: name it unknown (no schema)
+            raise RecordInvalid(
+                "record.occurred_at is earlier than the consortium's max_backdate_ms allows",
+                field="record.occurred_at",
+                code="occurred_too_early",
+            )
+        if envelope.type not in ALL_TYPES:  # no role may sign it: name it unknown (no schema)
             self.registry.check(record)
-        self.state.authorise(envelope, at_time)   # a lookup: before the costly schema
+        self.state.authorise(envelope, at_time)  # a lookup: before the costly schema
         if envelope.id not in self._typed_ok:  # a pure function of the record: check once
             self.registry.check(record)
             self._typed_ok[envelope.id] = None
@@ -185,8 +202,11 @@ class Application:
         if self.store.has_record(envelope.id):
             raise Conflict("record is already committed", field="record", code="already_committed")
         if self.store.nonce_used(envelope.signer, str(record["nonce"])):
-            raise Conflict("record.nonce was already used by this signer",
-                           field="record.nonce", code="duplicate_nonce")
+            raise Conflict(
+                "record.nonce was already used by this signer",
+                field="record.nonce",
+                code="duplicate_nonce",
+            )
         self.signatures.verify(envelope)
 
     def _signer_roles(self, signer: str) -> frozenset[str]:
@@ -195,8 +215,9 @@ class Application:
 
     # --- blocks ---------------------------------------------------------------------
 
-    def build_block(self, proposer: str, candidates: Sequence[Envelope],
-                    now: datetime) -> tuple[Block, list[str]]:
+    def build_block(
+        self, proposer: str, candidates: Sequence[Envelope], now: datetime
+    ) -> tuple[Block, list[str]]:
         """A block for the next height from ``candidates`` (oldest first).
 
         Returns the block and the ids of candidates that are no longer valid
@@ -204,8 +225,11 @@ class Application:
         """
         height = self.height + 1
         previous = self.store.get_header(self.height)
-        block_time = max(now, parse_time(previous.time, "time") + timedelta(milliseconds=1)) \
-            if previous else now
+        block_time = (
+            max(now, parse_time(previous.time, "time") + timedelta(milliseconds=1))
+            if previous
+            else now
+        )
         chosen: list[Envelope] = []
         rejected: list[str] = []
         seen: set[tuple[str, str] | str] = set()
@@ -214,8 +238,10 @@ class Application:
         context = self.acts.with_pending(())
         for envelope in candidates:
             key = (envelope.signer, str(envelope.record["nonce"]))
-            if len(chosen) >= self.params.max_block_records or \
-                    size + len(envelope.leaf) > self.params.max_block_bytes:
+            if (
+                len(chosen) >= self.params.max_block_records
+                or size + len(envelope.leaf) > self.params.max_block_bytes
+            ):
                 break
             if envelope.id in ids:
                 continue  # another envelope of a chosen record (finding C2); it stays pending
@@ -239,17 +265,24 @@ class Application:
         self._checked = (header, appended)
         return Block(header, tuple(chosen)), rejected
 
-    def _header(self, height: int, proposer: str, time: str,
-                envelopes: Sequence[Envelope]) -> tuple[BlockHeader, Appended]:
+    def _header(
+        self, height: int, proposer: str, time: str, envelopes: Sequence[Envelope]
+    ) -> tuple[BlockHeader, Appended]:
         previous = self.store.get_header(height - 1)
         prev_hash = previous.hash() if previous else self.genesis.hash()
         leaf_hashes = [merkle.leaf_hash(e.leaf) for e in envelopes]
         appended = merkle.append_leaves(self.store.ledger_size, leaf_hashes, self.store)
-        header = BlockHeader(chain_id=self.chain_id, height=height, time=time,
-                             prev_hash=prev_hash, proposer=proposer,
-                             record_count=len(envelopes), ledger_size=appended.size,
-                             ledger_root=appended.root.hex(),
-                             validators_hash=validators_hash(self.state.validators(height)))
+        header = BlockHeader(
+            chain_id=self.chain_id,
+            height=height,
+            time=time,
+            prev_hash=prev_hash,
+            proposer=proposer,
+            record_count=len(envelopes),
+            ledger_size=appended.size,
+            ledger_root=appended.root.hex(),
+            validators_hash=validators_hash(self.state.validators(height)),
+        )
         return header, appended
 
     def validate_block(self, block: Block, *, now: datetime | None) -> None:
@@ -270,13 +303,19 @@ class Application:
             raise ChainError(f"block height {header.height}, expected {self.height + 1}")
         if header.chain_id != self.chain_id:
             raise ChainError(f"block chain_id {header.chain_id!r} is not {self.chain_id!r}")
-        expected, appended = self._header(header.height, header.proposer, header.time,
-                                          block.envelopes)
-        if (expected.record_count, expected.ledger_size, expected.ledger_root) != \
-                (header.record_count, header.ledger_size, header.ledger_root):
-            raise BodyMismatch(f"the {len(block.envelopes)} envelopes held for block "
-                               f"{header.hash()[:16]}… at height {header.height} are not its "
-                               f"body: {_diff(header, expected)}")
+        expected, appended = self._header(
+            header.height, header.proposer, header.time, block.envelopes
+        )
+        if (expected.record_count, expected.ledger_size, expected.ledger_root) != (
+            header.record_count,
+            header.ledger_size,
+            header.ledger_root,
+        ):
+            raise BodyMismatch(
+                f"the {len(block.envelopes)} envelopes held for block "
+                f"{header.hash()[:16]}… at height {header.height} are not its "
+                f"body: {_diff(header, expected)}"
+            )
         # The builder of a block, not the proposer of the deciding round: a block
         # re-proposed as validValue in a later round keeps its original header.
         if header.proposer not in self.state.member_states(header.height):
@@ -284,14 +323,19 @@ class Application:
         block_time = parse_time(header.time, "header.time")
         self._check_time(block_time, now)
         size = sum(len(e.leaf) for e in block.envelopes)
-        if len(block.envelopes) > self.params.max_block_records or \
-                size > self.params.max_block_bytes:
-            raise ChainError(f"block holds {len(block.envelopes)} records / {size} bytes, "
-                             "over the consortium limits")
+        if (
+            len(block.envelopes) > self.params.max_block_records
+            or size > self.params.max_block_bytes
+        ):
+            raise ChainError(
+                f"block holds {len(block.envelopes)} records / {size} bytes, "
+                "over the consortium limits"
+            )
         self._check_records(block.envelopes, block_time)
         if expected != header:
-            raise ChainError(f"block header differs from the computed one: "
-                             f"{_diff(header, expected)}")
+            raise ChainError(
+                f"block header differs from the computed one: {_diff(header, expected)}"
+            )
         self._checked = (header, appended)
 
     def _check_records(self, envelopes: Sequence[Envelope], block_time: datetime) -> None:
@@ -322,8 +366,9 @@ class Application:
         previous = self.store.get_header(self.height)
         if previous is not None and block_time <= parse_time(previous.time, "time"):
             raise ChainError("block time is not after the previous block's time")
-        if now is not None and \
-                block_time > now + timedelta(milliseconds=self.params.block_time_skew_ms):
+        if now is not None and block_time > now + timedelta(
+            milliseconds=self.params.block_time_skew_ms
+        ):
             raise ChainError("block time is too far in the future")
 
     def commit(self, block: Block, certificate: CommitCertificate) -> None:

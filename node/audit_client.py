@@ -61,7 +61,7 @@ async def get_json(client: httpx.AsyncClient, path: str, **params: Any) -> Any:
             if declared.isdigit() and int(declared) > cap:
                 raise ResponseTooLarge(url, status, f"reply over {cap} bytes (declared)")
             body = bytearray()
-            async for chunk in response.aiter_bytes():   # decoded: a gzip bomb counts too
+            async for chunk in response.aiter_bytes():  # decoded: a gzip bomb counts too
                 body += chunk
                 if len(body) > cap:
                     raise ResponseTooLarge(url, status, f"reply over {cap} bytes")
@@ -86,13 +86,15 @@ async def served_height(client: httpx.AsyncClient) -> int | None:
     header = body.get("header") if isinstance(body, dict) else None
     height = header.get("height") if isinstance(header, dict) else None
     if not isinstance(height, int) or isinstance(height, bool) or height < 0:
-        raise FetchError(f"{client.base_url}/v1/blocks/latest", None,
-                         "the latest block has no header.height")
+        raise FetchError(
+            f"{client.base_url}/v1/blocks/latest", None, "the latest block has no header.height"
+        )
     return height
 
 
-async def node_genesis(client: httpx.AsyncClient, local: dict[str, Any]
-                       ) -> tuple[dict[str, Any], list[str]]:
+async def node_genesis(
+    client: httpx.AsyncClient, local: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
     """``local`` completed with the defaults it leaves out, from the node's GET /v1/genesis."""
     served = await get_json(client, "/v1/genesis")
     if not isinstance(served, dict):
@@ -100,19 +102,21 @@ async def node_genesis(client: httpx.AsyncClient, local: dict[str, Any]
     return complete_genesis(local, served)
 
 
-async def iter_blocks(client: httpx.AsyncClient, first: int, last: int | None,
-                      page: int = BLOCKS_PAGE) -> AsyncIterator[dict[str, Any]]:
+async def iter_blocks(
+    client: httpx.AsyncClient, first: int, last: int | None, page: int = BLOCKS_PAGE
+) -> AsyncIterator[dict[str, Any]]:
     """Blocks ``first``..``last`` (None: to the node's tip) with envelopes, page by page."""
     start: int | None = first
     while start is not None and (last is None or start <= last):
         limit = page if last is None else min(page, last - start + 1)
         try:
-            body = await get_json(client, "/v1/blocks", **{"from": start, "limit": limit,
-                                                           "envelopes": "true"})
+            body = await get_json(
+                client, "/v1/blocks", **{"from": start, "limit": limit, "envelopes": "true"}
+            )
         except ResponseTooLarge:
             if limit == 1:
                 raise
-            page = max(1, limit // 2)       # big honest blocks: ask for fewer at once
+            page = max(1, limit // 2)  # big honest blocks: ask for fewer at once
             continue
         blocks = body.get("blocks") if isinstance(body, dict) else None
         if not isinstance(blocks, list):
@@ -150,21 +154,30 @@ class Progress:
         eta = ""
         if self.target and bps > 0:
             eta = f", ETA {max(self.target - verifier.height, 0) / bps:.0f}s"
-        self.emit(f"height {verifier.height}{f'/{self.target}' if self.target else ''}: "
-                  f"{bps:.1f} blocks/s, {rps:.0f} records/s{eta}")
+        self.emit(
+            f"height {verifier.height}{f'/{self.target}' if self.target else ''}: "
+            f"{bps:.1f} blocks/s, {rps:.0f} records/s{eta}"
+        )
 
 
-async def verify_chain(client: httpx.AsyncClient, verifier: ChainVerifier, *,
-                       to_height: int | None = None,
-                       progress: Progress | None = None) -> Checkpoint:
+async def verify_chain(
+    client: httpx.AsyncClient,
+    verifier: ChainVerifier,
+    *,
+    to_height: int | None = None,
+    progress: Progress | None = None,
+) -> Checkpoint:
     """Feed every block after ``verifier.height`` (up to ``to_height``); AuditFailure stops it."""
     async for block in iter_blocks(client, verifier.height + 1, to_height):
         verifier.feed(block)
         if progress is not None:
             progress.update(verifier)
     if to_height is not None and verifier.height < to_height:
-        raise AuditFailure("chain_too_short", f"the node served blocks up to {verifier.height}, "
-                           f"not {to_height}", height=verifier.height + 1)
+        raise AuditFailure(
+            "chain_too_short",
+            f"the node served blocks up to {verifier.height}, not {to_height}",
+            height=verifier.height + 1,
+        )
     return verifier.checkpoint
 
 
@@ -182,8 +195,11 @@ class HttpSource:
     async def record(self, record_id: str) -> Located:
         body = await get_json(self.client, f"/v1/records/{record_id}")
         if body.get("status") != "committed":
-            raise FetchError(f"{self.client.base_url}/v1/records/{record_id}", None,
-                             f"record is {body.get('status')}, not committed")
+            raise FetchError(
+                f"{self.client.base_url}/v1/records/{record_id}",
+                None,
+                f"record is {body.get('status')}, not committed",
+            )
         return Located(record_id, body["envelope"], body["height"], body["leaf_index"])
 
     async def audit_path(self, record_id: str) -> list[str]:
@@ -191,8 +207,9 @@ class HttpSource:
         return list(body["audit_path"])
 
     async def block(self, height: int | None) -> dict[str, Any]:
-        body = await get_json(self.client, "/v1/blocks/latest" if height is None
-                              else f"/v1/blocks/{height}")
+        body = await get_json(
+            self.client, "/v1/blocks/latest" if height is None else f"/v1/blocks/{height}"
+        )
         return {"header": body["header"], "commit": body["commit"]}
 
     async def governance_ids(self) -> list[str]:
@@ -211,23 +228,22 @@ class HttpSource:
         return [rid for _, rid in sorted(found)]
 
     async def consistency(self, first: int, second: int) -> list[str]:
-        body = await get_json(self.client, "/v1/proofs/consistency", first=first,
-                              second=second)
+        body = await get_json(self.client, "/v1/proofs/consistency", first=first, second=second)
         return list(body["proof"])
 
 
 # --- fork watch -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class Alarm:
     node: str
-    code: str          # invalid_chain | fork | rollback | bad_certificate | not_an_extension
+    code: str  # invalid_chain | fork | rollback | bad_certificate | not_an_extension
     detail: str
     height: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"node": self.node, "code": self.code, "detail": self.detail,
-                "height": self.height}
+        return {"node": self.node, "code": self.code, "detail": self.detail, "height": self.height}
 
     def line(self) -> str:
         return f"ALARM node={self.node} code={self.code} height={self.height} {self.detail}"
@@ -253,9 +269,13 @@ class Watcher:
     blocks that fail the chain checks raise ``invalid_chain``.
     """
 
-    def __init__(self, genesis: dict[str, Any], clients: dict[str, httpx.AsyncClient],
-                 trusted: dict[str, Checkpoint] | None = None,
-                 log: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        genesis: dict[str, Any],
+        clients: dict[str, httpx.AsyncClient],
+        trusted: dict[str, Checkpoint] | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
         self.verifier = ChainVerifier(genesis, keep_hashes=True)
         self.clients = clients
         self.trusted: dict[str, Checkpoint] = dict(trusted or {})
@@ -284,7 +304,7 @@ class Watcher:
                 await verify_chain(client, self.verifier)
                 return alarms
             except AuditFailure as exc:
-                self.failed_feeds.add(url)   # never feed from it again
+                self.failed_feeds.add(url)  # never feed from it again
                 alarms.append(Alarm(url, "invalid_chain", str(exc), exc.height))
             except FetchError as exc:
                 self.log(f"warning: cannot read blocks from {url}: {exc}")
@@ -294,8 +314,9 @@ class Watcher:
         latest = await get_json(client, "/v1/blocks/latest")
         try:
             point = self._checkpoint_of(latest)
-            alarm = await self._against_verified(url, client, latest, point) or \
-                await self._against_trusted(url, client, point)
+            alarm = await self._against_verified(
+                url, client, latest, point
+            ) or await self._against_trusted(url, client, point)
         except AuditFailure as exc:
             alarm = Alarm(url, exc.code, exc.detail, exc.height)
         if alarm is not None:
@@ -308,72 +329,113 @@ class Watcher:
         header = latest.get("header") if isinstance(latest, dict) else None
         check_header_shape(header, None)
         assert isinstance(header, dict)
-        return Checkpoint(header["height"], header_hash(header), header["ledger_size"],
-                          header["ledger_root"])
+        return Checkpoint(
+            header["height"], header_hash(header), header["ledger_size"], header["ledger_root"]
+        )
 
-    async def _against_verified(self, url: str, client: httpx.AsyncClient, latest: Any,
-                                point: Checkpoint) -> Alarm | None:
+    async def _against_verified(
+        self, url: str, client: httpx.AsyncClient, latest: Any, point: Checkpoint
+    ) -> Alarm | None:
         ours, hashes = self.verifier, self.verifier.hashes
         assert hashes is not None
         if point.height <= ours.height:
             if hashes.get(point.height, point.hash) != point.hash:
-                return Alarm(url, "fork", f"block {point.height} is {point.hash}, the verified "
-                             f"chain has {hashes[point.height]}", point.height)
+                return Alarm(
+                    url,
+                    "fork",
+                    f"block {point.height} is {point.hash}, the verified "
+                    f"chain has {hashes[point.height]}",
+                    point.height,
+                )
             return None
-        if point.height > ours.height + 2:   # its validator set is not known yet
-            self.log(f"note: {url} is at {point.height}, beyond the verified chain "
-                     f"({ours.height}); checked once verified")
+        if point.height > ours.height + 2:  # its validator set is not known yet
+            self.log(
+                f"note: {url} is at {point.height}, beyond the verified chain "
+                f"({ours.height}); checked once verified"
+            )
             return None
         seats = ours.gov.validators(point.height)
         if latest["header"]["validators_hash"] != validators_hash(seats):
-            return Alarm(url, "bad_certificate", "validators_hash is not the replayed set",
-                         point.height)
+            return Alarm(
+                url, "bad_certificate", "validators_hash is not the replayed set", point.height
+            )
         check_certificate(latest.get("commit"), ours.chain_id, seats, point.hash, point.height)
         mine = ours.checkpoint
         return await self._consistent(url, client, mine, point, "the verified chain")
 
-    async def _against_trusted(self, url: str, client: httpx.AsyncClient,
-                               point: Checkpoint) -> Alarm | None:
+    async def _against_trusted(
+        self, url: str, client: httpx.AsyncClient, point: Checkpoint
+    ) -> Alarm | None:
         before = self.trusted.get(url)
         if before is None:
             return None
         if point.height < before.height or point.ledger_size < before.ledger_size:
-            return Alarm(url, "rollback", f"now at height {point.height} (size "
-                         f"{point.ledger_size}), earlier at {before.height} (size "
-                         f"{before.ledger_size})", point.height)
+            return Alarm(
+                url,
+                "rollback",
+                f"now at height {point.height} (size "
+                f"{point.ledger_size}), earlier at {before.height} (size "
+                f"{before.ledger_size})",
+                point.height,
+            )
         if point.height == before.height and point.hash != before.hash:
-            return Alarm(url, "fork", f"block {point.height} was {before.hash}, now "
-                         f"{point.hash}", point.height)
+            return Alarm(
+                url,
+                "fork",
+                f"block {point.height} was {before.hash}, now {point.hash}",
+                point.height,
+            )
         return await self._consistent(url, client, before, point, "its earlier checkpoint")
 
-    async def _consistent(self, url: str, client: httpx.AsyncClient, old: Checkpoint,
-                          new: Checkpoint, what: str) -> Alarm | None:
+    async def _consistent(
+        self, url: str, client: httpx.AsyncClient, old: Checkpoint, new: Checkpoint, what: str
+    ) -> Alarm | None:
         if old.ledger_size == 0 or new.ledger_size < old.ledger_size:
-            return None     # every log extends the empty one; a shorter one is a "fork" above
-        body = await get_json(client, "/v1/proofs/consistency", first=old.ledger_size,
-                              second=new.ledger_size)
+            return None  # every log extends the empty one; a shorter one is a "fork" above
+        body = await get_json(
+            client, "/v1/proofs/consistency", first=old.ledger_size, second=new.ledger_size
+        )
         proof = body.get("proof") if isinstance(body, dict) else None
         try:
             if not isinstance(proof, list) or not all(is_hex(h, 32) for h in proof):
                 raise ProofError("the proof is not a list of 64-hex hashes")
-            merkle.verify_consistency(old.ledger_size, new.ledger_size,
-                                      bytes.fromhex(old.ledger_root),
-                                      bytes.fromhex(new.ledger_root),
-                                      [bytes.fromhex(h) for h in proof])
+            merkle.verify_consistency(
+                old.ledger_size,
+                new.ledger_size,
+                bytes.fromhex(old.ledger_root),
+                bytes.fromhex(new.ledger_root),
+                [bytes.fromhex(h) for h in proof],
+            )
         except ProofError as exc:
-            return Alarm(url, "not_an_extension", f"checkpoint {new.height} (size "
-                         f"{new.ledger_size}) does not extend {what} at {old.height} (size "
-                         f"{old.ledger_size}): {exc}", new.height)
+            return Alarm(
+                url,
+                "not_an_extension",
+                f"checkpoint {new.height} (size "
+                f"{new.ledger_size}) does not extend {what} at {old.height} (size "
+                f"{old.ledger_size}): {exc}",
+                new.height,
+            )
         return None
 
 
 def trusted_to_json(trusted: dict[str, Checkpoint]) -> dict[str, Any]:
-    return {url: {"height": c.height, "hash": c.hash, "ledger_size": c.ledger_size,
-                  "ledger_root": c.ledger_root} for url, c in trusted.items()}
+    return {
+        url: {
+            "height": c.height,
+            "hash": c.hash,
+            "ledger_size": c.ledger_size,
+            "ledger_root": c.ledger_root,
+        }
+        for url, c in trusted.items()
+    }
 
 
 def trusted_from_json(obj: Any) -> dict[str, Checkpoint]:
     if not isinstance(obj, dict):
         return {}
-    return {url: Checkpoint(int(c["height"]), str(c["hash"]), int(c["ledger_size"]),
-                            str(c["ledger_root"])) for url, c in obj.items()}
+    return {
+        url: Checkpoint(
+            int(c["height"]), str(c["hash"]), int(c["ledger_size"]), str(c["ledger_root"])
+        )
+        for url, c in obj.items()
+    }

@@ -73,14 +73,14 @@ class BackupError(ComityError):
 
 # --- the stream --------------------------------------------------------------------------
 
+
 def snapshot_items(kv: KV) -> Iterator[tuple[bytes, bytes]]:
     if isinstance(kv, LevelDBKV | MemoryKV):
         return kv.snapshot_items()
     raise BackupError(f"the store at {kv.location} cannot take snapshots")
 
 
-def encode_stream(items: Iterable[tuple[bytes, bytes]],
-                  extra: dict[str, Any]) -> Iterator[bytes]:
+def encode_stream(items: Iterable[tuple[bytes, bytes]], extra: dict[str, Any]) -> Iterator[bytes]:
     """Frames of ``items`` in chunks of about ``CHUNK_BYTES``, then the manifest."""
     digest, keys = hashlib.sha256(), 0
     meta: dict[bytes, bytes] = {}
@@ -98,8 +98,13 @@ def encode_stream(items: Iterable[tuple[bytes, bytes]],
         if len(chunk) >= CHUNK_BYTES:
             yield bytes(chunk)
             chunk = bytearray()
-    manifest = {**extra, **_summary(meta, headers), "keys": keys, "sha256": digest.hexdigest(),
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    manifest = {
+        **extra,
+        **_summary(meta, headers),
+        "keys": keys,
+        "sha256": digest.hexdigest(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     trailer = json.dumps(manifest, sort_keys=True).encode()
     chunk += FRAME.pack(0, len(trailer)) + trailer
     yield bytes(chunk)
@@ -112,8 +117,12 @@ def _summary(meta: dict[bytes, bytes], headers: dict[int, bytes]) -> dict[str, A
     root = None
     if height and height in headers:
         root = BlockHeader.from_json(parse_json(headers[height])).ledger_root
-    return {"height": height, "ledger_size": size, "ledger_root": root,
-            "genesis_hash": genesis.hex() if genesis is not None else None}
+    return {
+        "height": height,
+        "ledger_size": size,
+        "ledger_root": root,
+        "genesis_hash": genesis.hex() if genesis is not None else None,
+    }
 
 
 def _decode(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bytes] | dict[str, Any]]:
@@ -125,9 +134,9 @@ def _decode(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bytes] | dict[str,
         if not magic_seen:
             if len(buffer) < len(MAGIC):
                 continue
-            if bytes(buffer[:len(MAGIC)]) != MAGIC:
+            if bytes(buffer[: len(MAGIC)]) != MAGIC:
                 raise BackupError("not a Comity backup stream (bad magic)")
-            del buffer[:len(MAGIC)]
+            del buffer[: len(MAGIC)]
             magic_seen = True
         while len(buffer) >= FRAME.size:
             key_len, value_len = FRAME.unpack_from(buffer)
@@ -141,9 +150,9 @@ def _decode(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bytes] | dict[str,
             if key_len == 0:
                 if buffer:
                     raise BackupError("bytes after the backup trailer")
-                yield dict(json.loads(frame[FRAME.size:]))
+                yield dict(json.loads(frame[FRAME.size :]))
                 return
-            yield frame[FRAME.size:FRAME.size + key_len], frame[FRAME.size + key_len:]
+            yield frame[FRAME.size : FRAME.size + key_len], frame[FRAME.size + key_len :]
     raise BackupError("backup stream ended before its trailer (truncated)")
 
 
@@ -172,9 +181,11 @@ def write_backup(chunks: Iterable[bytes], out: Path) -> dict[str, Any]:
         kv.close()
     assert manifest is not None  # _decode ends with the manifest or raises
     if keys != manifest.get("keys") or digest.hexdigest() != manifest.get("sha256"):
-        raise BackupError(f"backup stream damaged: {keys} keys / {digest.hexdigest()} "
-                          f"received, trailer says {manifest.get('keys')} / "
-                          f"{manifest.get('sha256')}")
+        raise BackupError(
+            f"backup stream damaged: {keys} keys / {digest.hexdigest()} "
+            f"received, trailer says {manifest.get('keys')} / "
+            f"{manifest.get('sha256')}"
+        )
     partial.rename(out / "ledger")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
@@ -190,6 +201,7 @@ def offline_backup(data_dir: Path, out: Path, extra: dict[str, Any]) -> dict[str
 
 
 # --- check -------------------------------------------------------------------------------
+
 
 class _NoSyncKV:
     """A scratch LevelDB for replays: nothing in it needs to survive a crash."""
@@ -237,13 +249,16 @@ def _replay_block(store: Store, app: Application, height: int) -> str | None:
             data = store.get_envelope_bytes(record_id)
             if data is None:
                 return f"height {height}: envelope {record_id} missing"
-            envelope = parse_envelope(parse_json(data), max_record_bytes=app.params.max_record_bytes)
+            envelope = parse_envelope(
+                parse_json(data), max_record_bytes=app.params.max_record_bytes
+            )
             if envelope.id != record_id:
                 return f"height {height}: envelope stored under {record_id} has id {envelope.id}"
             envelopes.append(envelope)
         block = Block(header, tuple(envelopes))
-        verify_certificate(certificate, app.chain_id, app.state.validators(height),
-                           block.hash, height)
+        verify_certificate(
+            certificate, app.chain_id, app.state.validators(height), block.hash, height
+        )
         app.validate_block(block, now=None)
         app.commit(block, certificate)
     except ComityError as exc:
@@ -282,6 +297,7 @@ def _show(key: bytes) -> str:
 
 # --- verify and restore ------------------------------------------------------------------
 
+
 def verify_backup(backup: Path, genesis: Genesis) -> tuple[dict[str, Any], list[str]]:
     """The manifest and the problems of ``backup``: digest, genesis, then a full check."""
     try:
@@ -291,23 +307,32 @@ def verify_backup(backup: Path, genesis: Genesis) -> tuple[dict[str, Any], list[
     if not (backup / "ledger").is_dir():
         raise BackupError(f"{backup}/ledger is missing")
     if manifest.get("genesis_hash") not in (None, genesis.hash()):
-        return manifest, [f"backup is of genesis {manifest['genesis_hash']}, "
-                          f"this node's is {genesis.hash()}"]
+        return manifest, [
+            f"backup is of genesis {manifest['genesis_hash']}, this node's is {genesis.hash()}"
+        ]
     with Store.open_leveldb(backup / "ledger") as store:
         digest, keys = hashlib.sha256(), 0
         for key, value in store.kv.iterate():
             digest.update(FRAME.pack(len(key), len(value)) + key + value)
             keys += 1
         if keys != manifest.get("keys") or digest.hexdigest() != manifest.get("sha256"):
-            return manifest, [f"backup content differs from its manifest ({keys} keys, "
-                              f"sha256 {digest.hexdigest()})"]
+            return manifest, [
+                f"backup content differs from its manifest ({keys} keys, "
+                f"sha256 {digest.hexdigest()})"
+            ]
         if store.height != manifest.get("height"):
             return manifest, [f"backup height {store.height} != manifest {manifest['height']}"]
         return manifest, check_store(store, genesis)
 
 
-def restore(backup: Path, data_dir: Path, genesis: Genesis, *, force: bool,
-            signed_through: int | None = None) -> dict[str, Any]:
+def restore(
+    backup: Path,
+    data_dir: Path,
+    genesis: Genesis,
+    *,
+    force: bool,
+    signed_through: int | None = None,
+) -> dict[str, Any]:
     """Verify ``backup``, then install it as ``data_dir/ledger`` (the node must be stopped).
 
     With ``force`` an existing store is kept aside as ``ledger.before-restore-<time>``,
@@ -323,8 +348,10 @@ def restore(backup: Path, data_dir: Path, genesis: Genesis, *, force: bool,
     replaced: int | None = None
     if target.exists() and any(target.iterdir()):
         if not force:
-            raise BackupError(f"{target} holds a store; stop the node and pass --force "
-                              "to replace it (the old one is kept aside)")
+            raise BackupError(
+                f"{target} holds a store; stop the node and pass --force "
+                "to replace it (the old one is kept aside)"
+            )
         replaced = _signed_through_of(target)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         target.rename(data_dir / f"ledger.before-restore-{stamp}")
@@ -336,8 +363,9 @@ def restore(backup: Path, data_dir: Path, genesis: Genesis, *, force: bool,
     staging.rename(target)
     with Store.open_leveldb(target) as store:
         if store.height != manifest["height"]:
-            raise BackupError(f"restored store is at height {store.height}, "
-                              f"expected {manifest['height']}")
+            raise BackupError(
+                f"restored store is at height {store.height}, expected {manifest['height']}"
+            )
         bound = _hold_bound(store, replaced, signed_through)
         store.kv.write(hold.hold_batch(store, bound, store.height), sync=True)
     return {**manifest, "signed_through": bound}

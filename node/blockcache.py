@@ -81,17 +81,19 @@ class BlockCache:
         protected = protected | {h for h, m in self.meta.items() if m[2] == self.own_key}
         proposer = meta[2]
         if proposer and proposer != self.own_key:
-            theirs = sorted((m[0], m[1], h) for h, m in self.meta.items()
-                            if m[2] == proposer and h not in protected)
-            while len(theirs) >= PROPOSER_BLOCKS_MAX:   # its oldest rounds go first
+            theirs = sorted(
+                (m[0], m[1], h)
+                for h, m in self.meta.items()
+                if m[2] == proposer and h not in protected
+            )
+            while len(theirs) >= PROPOSER_BLOCKS_MAX:  # its oldest rounds go first
                 self.drop(theirs.pop(0)[2])
         if len(self._blocks) >= block_cache_max(validators):
-            evictable = sorted((m[0], m[1], h) for h, m in self.meta.items()
-                               if h not in protected)
+            evictable = sorted((m[0], m[1], h) for h, m in self.meta.items() if h not in protected)
             if not evictable:
                 self.refused += 1
                 return False
-            self.drop(evictable[-1][2])   # the farthest ahead
+            self.drop(evictable[-1][2])  # the farthest ahead
         self._blocks[block.hash] = block
         self.meta[block.hash] = meta
         self.wanted.pop(block.hash, None)

@@ -21,10 +21,22 @@ from node.driver import utcnow
 from node.genesis import full_consensus
 
 DEMO_STATES: tuple[tuple[str, str], ...] = (
-    ("CN", "China"), ("FR", "France"), ("TH", "Thailand"), ("VN", "Viet Nam"),
-    ("BR", "Brazil"), ("DE", "Germany"), ("KE", "Kenya"), ("JP", "Japan"),
-    ("ZA", "South Africa"), ("IN", "India"), ("MX", "Mexico"), ("NG", "Nigeria"),
-    ("ID", "Indonesia"), ("AR", "Argentina"), ("EG", "Egypt"), ("PL", "Poland"),
+    ("CN", "China"),
+    ("FR", "France"),
+    ("TH", "Thailand"),
+    ("VN", "Viet Nam"),
+    ("BR", "Brazil"),
+    ("DE", "Germany"),
+    ("KE", "Kenya"),
+    ("JP", "Japan"),
+    ("ZA", "South Africa"),
+    ("IN", "India"),
+    ("MX", "Mexico"),
+    ("NG", "Nigeria"),
+    ("ID", "Indonesia"),
+    ("AR", "Argentina"),
+    ("EG", "Egypt"),
+    ("PL", "Poland"),
 )
 
 KEY_NAMES = ("node", "admin", "investigator", "authority")
@@ -46,8 +58,15 @@ class MemberKeys:
 
     @classmethod
     def generate(cls, state: str, name: str) -> MemberKeys:
-        return cls(state, name, SigningKey.generate(), SigningKey.generate(),
-                   SigningKey.generate(), SigningKey.generate(), X25519PrivateKey.generate())
+        return cls(
+            state,
+            name,
+            SigningKey.generate(),
+            SigningKey.generate(),
+            SigningKey.generate(),
+            SigningKey.generate(),
+            X25519PrivateKey.generate(),
+        )
 
     @classmethod
     def load_or_create(cls, folder: Path, state: str, name: str) -> MemberKeys:
@@ -61,13 +80,19 @@ class MemberKeys:
             keys[key_name] = load_signing_key(path)
         enc_path = folder / "enc.key"
         if not enc_path.exists():
-            _write_private(enc_path, X25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption()))
+            _write_private(
+                enc_path,
+                X25519PrivateKey.generate().private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ),
+            )
         enc = serialization.load_pem_private_key(enc_path.read_bytes(), password=None)
         assert isinstance(enc, X25519PrivateKey)
-        return cls(state, name, keys["node"], keys["admin"], keys["investigator"],
-                   keys["authority"], enc)
+        return cls(
+            state, name, keys["node"], keys["admin"], keys["investigator"], keys["authority"], enc
+        )
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -79,20 +104,44 @@ def _write_private(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def build_genesis(chain_id: str, members: list[MemberKeys], p2p_urls: dict[str, str],
-                  consensus: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_genesis(
+    chain_id: str,
+    members: list[MemberKeys],
+    p2p_urls: dict[str, str],
+    consensus: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A genesis document enrolling each member's demo investigator and authority."""
     return {
         "chain_id": chain_id,
         "genesis_time": format_time(utcnow()),
         "consensus": full_consensus(consensus),
-        "members": [{"state": m.state, "name": m.name, "node_pubkey": m.node.public_hex,
-                     "admin_pubkeys": [m.admin.public_hex], "enc_pubkey": m.enc_public_hex,
-                     "p2p_url": p2p_urls[m.state]} for m in members],
+        "members": [
+            {
+                "state": m.state,
+                "name": m.name,
+                "node_pubkey": m.node.public_hex,
+                "admin_pubkeys": [m.admin.public_hex],
+                "enc_pubkey": m.enc_public_hex,
+                "p2p_url": p2p_urls[m.state],
+            }
+            for m in members
+        ],
         "enrollments": [
-            enrollment for m in members for enrollment in (
-                {"state": m.state, "pubkey": m.investigator.public_hex,
-                 "roles": ["investigator"], "agency": f"{m.name} cybercrime unit"},
-                {"state": m.state, "pubkey": m.authority.public_hex,
-                 "roles": ["authority"], "agency": f"{m.name} central authority"})],
+            enrollment
+            for m in members
+            for enrollment in (
+                {
+                    "state": m.state,
+                    "pubkey": m.investigator.public_hex,
+                    "roles": ["investigator"],
+                    "agency": f"{m.name} cybercrime unit",
+                },
+                {
+                    "state": m.state,
+                    "pubkey": m.authority.public_hex,
+                    "roles": ["authority"],
+                    "agency": f"{m.name} central authority",
+                },
+            )
+        ],
     }

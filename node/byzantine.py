@@ -58,8 +58,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("comity.byzantine")
 
 ENV_FLAG = "COMITY_BYZANTINE_TESTING"
-BEHAVIOURS = ("dup-records", "conflicting-envelopes", "equivocate", "junk-blocks",
-              "withhold-blocks", "lying-heights", "flood-inbox", "flood-gossip", "replay")
+BEHAVIOURS = (
+    "dup-records",
+    "conflicting-envelopes",
+    "equivocate",
+    "junk-blocks",
+    "withhold-blocks",
+    "lying-heights",
+    "flood-inbox",
+    "flood-gossip",
+    "replay",
+)
 NEEDS_SIGNER = frozenset({"dup-records", "conflicting-envelopes", "flood-gossip"})
 LIE_HEIGHT = 10**9
 
@@ -72,16 +81,20 @@ def parse_behaviours(text: str, signer: SigningKey | None) -> frozenset[str]:
     """The behaviours named in ``text`` (comma-separated); refuse unknown ones, a
     missing signer, and any use without ``COMITY_BYZANTINE_TESTING=1``."""
     if os.environ.get(ENV_FLAG) != "1":
-        raise ByzantineRefused(f"--byzantine is for fault campaigns only: set {ENV_FLAG}=1 "
-                               "in the environment as well")
+        raise ByzantineRefused(
+            f"--byzantine is for fault campaigns only: set {ENV_FLAG}=1 in the environment as well"
+        )
     names = frozenset(n.strip() for n in text.split(",") if n.strip())
     unknown = sorted(names - set(BEHAVIOURS))
     if unknown or not names:
-        raise ByzantineRefused(f"unknown Byzantine behaviour {unknown[:1] or text!r}; "
-                               f"known: {', '.join(BEHAVIOURS)}")
+        raise ByzantineRefused(
+            f"unknown Byzantine behaviour {unknown[:1] or text!r}; known: {', '.join(BEHAVIOURS)}"
+        )
     if names & NEEDS_SIGNER and signer is None:
-        raise ByzantineRefused(f"{', '.join(sorted(names & NEEDS_SIGNER))} need "
-                               "--byzantine-signer (an enrolled key of this state)")
+        raise ByzantineRefused(
+            f"{', '.join(sorted(names & NEEDS_SIGNER))} need "
+            "--byzantine-signer (an enrolled key of this state)"
+        )
     return names
 
 
@@ -105,7 +118,9 @@ def sign_with_nonce(key: SigningKey, message: bytes) -> bytes:
     r = reduce(secrets.token_bytes(64))
     big_r = bindings.crypto_scalarmult_ed25519_base_noclamp(r)
     k = reduce(hashlib.sha512(big_r + key.public_key + message).digest())
-    s = bindings.crypto_core_ed25519_scalar_add(r, bindings.crypto_core_ed25519_scalar_mul(k, secret))
+    s = bindings.crypto_core_ed25519_scalar_add(
+        r, bindings.crypto_core_ed25519_scalar_mul(k, secret)
+    )
     return bytes(big_r + s)
 
 
@@ -127,17 +142,30 @@ class Byzantine:
         node = self.node
         state = node.config.state
         other = next((s for s in sorted(node.app.state.members) if s != state), state)
-        record = complete_record(template("preservation_request", state=state,
-                                          territorial_states=(other,), now=utcnow()),
-                                 chain_id=node.app.chain_id)
+        record = complete_record(
+            template(
+                "preservation_request", state=state, territorial_states=(other,), now=utcnow()
+            ),
+            chain_id=node.app.chain_id,
+        )
         data = canonical_bytes(record)
         max_bytes = node.app.params.max_record_bytes
-        first = parse_envelope({"record": record, "signer": self.signer.public_hex,
-                                "signature": self.signer.sign(data).hex()},
-                               max_record_bytes=max_bytes)
-        second = parse_envelope({"record": record, "signer": self.signer.public_hex,
-                                 "signature": sign_with_nonce(self.signer, data).hex()},
-                                max_record_bytes=max_bytes)
+        first = parse_envelope(
+            {
+                "record": record,
+                "signer": self.signer.public_hex,
+                "signature": self.signer.sign(data).hex(),
+            },
+            max_record_bytes=max_bytes,
+        )
+        second = parse_envelope(
+            {
+                "record": record,
+                "signer": self.signer.public_hex,
+                "signature": sign_with_nonce(self.signer, data).hex(),
+            },
+            max_record_bytes=max_bytes,
+        )
         return first, second
 
     # --- installing -----------------------------------------------------------------
@@ -165,8 +193,9 @@ class Byzantine:
         }
         for name, (every_s, action) in loops.items():
             if name in names:
-                self.tasks.append(asyncio.create_task(self._every(every_s, action),
-                                                      name=f"byzantine-{name}"))
+                self.tasks.append(
+                    asyncio.create_task(self._every(every_s, action), name=f"byzantine-{name}")
+                )
         if "replay" in names:
             self.tasks.append(asyncio.create_task(self._replay(), name="byzantine-replay"))
         log.warning("BYZANTINE node %s: %s", node.config.state, ", ".join(sorted(names)))
@@ -181,7 +210,7 @@ class Byzantine:
             await asyncio.sleep(every_s)
             try:
                 action()
-            except Exception:   # a behaviour's failure must not stop the others
+            except Exception:  # a behaviour's failure must not stop the others
                 log.exception("Byzantine behaviour failed")
 
     # --- proposals ------------------------------------------------------------------
@@ -192,17 +221,22 @@ class Byzantine:
         def propose(height: int, round_: int) -> None:
             if height != app.height + 1:
                 return
-            candidates = driver.mempool.reap(app.params.max_block_records // 2,
-                                             app.params.max_block_bytes // 2)
-            me = next(v.state for v in app.state.validators(height)
-                      if v.pubkey == driver.key.public_hex)
+            candidates = driver.mempool.reap(
+                app.params.max_block_records // 2, app.params.max_block_bytes // 2
+            )
+            me = next(
+                v.state for v in app.state.validators(height) if v.pubkey == driver.key.public_hex
+            )
             honest, _ = app.build_block(me, candidates, utcnow())
             envelopes = (*honest.envelopes, *self.twin_envelopes())
             header, _ = app._header(height, me, honest.header.time, envelopes)
             block = Block(header, envelopes)
             driver._cache_block(block, (height, round_, driver.key.public_hex))
-            log.warning("BYZANTINE: proposing block %s with one record twice at height %d",
-                        block.hash[:16], height)
+            log.warning(
+                "BYZANTINE: proposing block %s with one record twice at height %d",
+                block.hash[:16],
+                height,
+            )
             driver._step(lambda r: r.propose(height, round_, block.hash))
 
         driver._propose = propose  # type: ignore[method-assign]
@@ -228,40 +262,47 @@ class Byzantine:
                 item: dict[str, Any] = {"msg": chosen.to_json()}
                 if body is not None:
                     item["block"] = body.to_wire()
-                peers.send_to(peer, item, 400 + sum(len(e.leaf) for e in
-                                                    (body.envelopes if body else ())))
+                peers.send_to(
+                    peer, item, 400 + sum(len(e.leaf) for e in (body.envelopes if body else ()))
+                )
 
         driver._send = send  # type: ignore[method-assign]
 
     def _other_proposal(self, driver: Driver, msg: Proposal) -> tuple[Proposal, Block]:
         """A second block for the same height and round, and our signed proposal of it."""
         app = self.node.app
-        me = next(v.state for v in app.state.validators(msg.height)
-                  if v.pubkey == driver.key.public_hex)
+        me = next(
+            v.state for v in app.state.validators(msg.height) if v.pubkey == driver.key.public_hex
+        )
         block, _ = app.build_block(me, [], utcnow())
         # Served on /p2p/v1/block like any proposal of ours.
-        driver.blocks.put(block, (msg.height, msg.round, driver.key.public_hex), protected=set(),
-                          validators=len(app.state.validators(msg.height)))
-        signature = driver.key.sign(proposal_sign_bytes(app.chain_id, msg.height, msg.round,
-                                                        block.hash, -1)).hex()
-        return Proposal(msg.height, msg.round, block.hash, -1, driver.key.public_hex,
-                        signature), block
+        driver.blocks.put(
+            block,
+            (msg.height, msg.round, driver.key.public_hex),
+            protected=set(),
+            validators=len(app.state.validators(msg.height)),
+        )
+        signature = driver.key.sign(
+            proposal_sign_bytes(app.chain_id, msg.height, msg.round, block.hash, -1)
+        ).hex()
+        return Proposal(
+            msg.height, msg.round, block.hash, -1, driver.key.public_hex, signature
+        ), block
 
     # --- replies --------------------------------------------------------------------
 
     def _lie_about_heights(self) -> None:
         from node import p2p
 
-        def status_reply(store: Any, height: int, state: str, asked_for: object
-                         ) -> dict[str, Any]:
+        def status_reply(store: Any, height: int, state: str, asked_for: object) -> dict[str, Any]:
             return {"height": LIE_HEIGHT, "state": state}
 
         def blocks_for_sync(store: Any, height: int, start: int, limit: int) -> list[Any]:
             return []
 
         # The P2P handlers look these up at each request: this node now lies.
-        setattr(p2p, "status_reply", status_reply)          # noqa: B010
-        setattr(p2p, "blocks_for_sync", blocks_for_sync)    # noqa: B010
+        setattr(p2p, "status_reply", status_reply)  # noqa: B010
+        setattr(p2p, "blocks_for_sync", blocks_for_sync)  # noqa: B010
 
     # --- floods and junk ------------------------------------------------------------
 
@@ -272,8 +313,7 @@ class Byzantine:
         links = sorted(peers.peers.values(), key=lambda p: p.state)
         for i, peer in enumerate(links):
             envelope = first if i < len(links) // 2 else second
-            peers.send_to(peer, {"record": envelope.to_json()}, len(envelope.leaf),
-                          gossip=True)
+            peers.send_to(peer, {"record": envelope.to_json()}, len(envelope.leaf), gossip=True)
 
     def _junk_blocks(self) -> None:
         peers, app = self.node.peers, self.node.app
@@ -281,20 +321,38 @@ class Byzantine:
         items = []
         for i in range(64):
             height = app.height + 1 + i % 2
-            header = {"chain_id": app.chain_id, "height": height,
-                      "time": format_time(utcnow()), "prev_hash": secrets.token_hex(32),
-                      "proposer": self.node.config.state, "record_count": 0,
-                      "ledger_size": 0, "ledger_root": "00" * 32,
-                      "validators_hash": "00" * 32}
+            header = {
+                "chain_id": app.chain_id,
+                "height": height,
+                "time": format_time(utcnow()),
+                "prev_hash": secrets.token_hex(32),
+                "proposer": self.node.config.state,
+                "record_count": 0,
+                "ledger_size": 0,
+                "ledger_root": "00" * 32,
+                "validators_hash": "00" * 32,
+            }
             block_hash = hashlib.sha256(canonical_bytes(header)).hexdigest()
             if i % 2:
-                msg = {"kind": "vote", "type": "prevote", "height": height, "round": 0,
-                       "block_hash": block_hash, "validator": "11" * 32,
-                       "signature": "22" * 64}
+                msg = {
+                    "kind": "vote",
+                    "type": "prevote",
+                    "height": height,
+                    "round": 0,
+                    "block_hash": block_hash,
+                    "validator": "11" * 32,
+                    "signature": "22" * 64,
+                }
             else:
-                msg = {"kind": "proposal", "height": height, "round": i,
-                       "block_hash": block_hash, "valid_round": -1,
-                       "proposer": self.node.key.public_hex, "signature": "00" * 64}
+                msg = {
+                    "kind": "proposal",
+                    "height": height,
+                    "round": i,
+                    "block_hash": block_hash,
+                    "valid_round": -1,
+                    "proposer": self.node.key.public_hex,
+                    "signature": "00" * 64,
+                }
             items.append({"msg": msg, "block": {"header": header, "envelopes": []}})
         for item in items:
             peers.broadcast(item, 600)
@@ -303,9 +361,15 @@ class Byzantine:
         peers, app = self.node.peers, self.node.app
         assert peers is not None
         for i in range(500):
-            msg = {"kind": "vote", "type": "prevote", "height": app.height + 1, "round": i,
-                   "block_hash": secrets.token_hex(32), "validator": self.node.key.public_hex,
-                   "signature": secrets.token_hex(64)}
+            msg = {
+                "kind": "vote",
+                "type": "prevote",
+                "height": app.height + 1,
+                "round": i,
+                "block_hash": secrets.token_hex(32),
+                "validator": self.node.key.public_hex,
+                "signature": secrets.token_hex(64),
+            }
             peers.broadcast({"msg": msg}, 400)
 
     def _flood_gossip(self) -> None:
@@ -313,14 +377,15 @@ class Byzantine:
         assert peers is not None
         for _ in range(100):
             for envelope in self.twin_envelopes()[:1]:
-                peers.broadcast({"record": envelope.to_json()}, len(envelope.leaf),
-                                gossip=True)
+                peers.broadcast({"record": envelope.to_json()}, len(envelope.leaf), gossip=True)
 
     def _capturer(self, state: str) -> Callable[[httpx.Request], Any]:
         async def capture(request: httpx.Request) -> None:
             if request.url.path == "/p2p/v1/batch":
-                self._captured.append((state, request.url.path, request.content,
-                                       dict(request.headers)))
+                self._captured.append(
+                    (state, request.url.path, request.content, dict(request.headers))
+                )
+
         return capture
 
     async def _replay(self) -> None:

@@ -32,8 +32,13 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
-              help="where to write the PKCS#8 PEM private key (mode 0600)")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="where to write the PKCS#8 PEM private key (mode 0600)",
+)
 @click.option("--force", is_flag=True, help="overwrite an existing file")
 def keygen(out: Path, force: bool) -> None:
     """Create an Ed25519 key; print its public key (hex)."""
@@ -67,11 +72,21 @@ def genesis_new(chain_id: str, out: Path) -> None:
     """Start a genesis with no members yet (add them with add-member)."""
     from ledger.records import format_time
     from node.driver import utcnow
+
     if out.exists():
         fail(f"{out} exists")
-    out.write_text(json.dumps({"chain_id": chain_id, "genesis_time": format_time(utcnow()),
-                               "consensus": full_consensus(), "members": [],
-                               "enrollments": []}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "chain_id": chain_id,
+                "genesis_time": format_time(utcnow()),
+                "consensus": full_consensus(),
+                "members": [],
+                "enrollments": [],
+            },
+            indent=2,
+        )
+    )
     click.echo(f"wrote {out}")
 
 
@@ -94,12 +109,24 @@ def _edit_genesis(path: Path, change: Any) -> None:
 @click.option("--admin-pubkey", "admins", multiple=True, required=True)
 @click.option("--enc-pubkey", required=True, help="X25519 public key, 64 hex")
 @click.option("--p2p-url", required=True)
-def genesis_add_member(path: Path, state: str, name: str, node_pubkey: str,
-                       admins: tuple[str, ...], enc_pubkey: str, p2p_url: str) -> None:
+def genesis_add_member(
+    path: Path,
+    state: str,
+    name: str,
+    node_pubkey: str,
+    admins: tuple[str, ...],
+    enc_pubkey: str,
+    p2p_url: str,
+) -> None:
     """Add a member state (its node key becomes a validator key)."""
-    member = {"state": state, "name": name, "node_pubkey": _pubkey_arg(node_pubkey),
-              "admin_pubkeys": [_pubkey_arg(a) for a in admins], "enc_pubkey": enc_pubkey,
-              "p2p_url": p2p_url}
+    member = {
+        "state": state,
+        "name": name,
+        "node_pubkey": _pubkey_arg(node_pubkey),
+        "admin_pubkeys": [_pubkey_arg(a) for a in admins],
+        "enc_pubkey": enc_pubkey,
+        "p2p_url": p2p_url,
+    }
     _edit_genesis(path, lambda doc: doc["members"].append(member))
     click.echo(f"added {state} to {path}")
 
@@ -108,11 +135,17 @@ def genesis_add_member(path: Path, state: str, name: str, node_pubkey: str,
 @click.option("--genesis", "path", type=click.Path(exists=True, path_type=Path), required=True)
 @click.option("--state", required=True)
 @click.option("--pubkey", required=True, help="hex or SPKI PEM file")
-@click.option("--role", "roles", multiple=True, required=True,
-              type=click.Choice(["investigator", "authority", "auditor", "admin"]))
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(["investigator", "authority", "auditor", "admin"]),
+)
 @click.option("--agency", required=True)
-def genesis_enroll(path: Path, state: str, pubkey: str, roles: tuple[str, ...],
-                   agency: str) -> None:
+def genesis_enroll(
+    path: Path, state: str, pubkey: str, roles: tuple[str, ...], agency: str
+) -> None:
     """Enrol a signing key at genesis."""
     row = {"state": state, "pubkey": _pubkey_arg(pubkey), "roles": list(roles), "agency": agency}
     _edit_genesis(path, lambda doc: doc["enrollments"].append(row))
@@ -146,20 +179,35 @@ def _pubkey_arg(text: str) -> str:
 
 @main.command()
 @click.option("--state", required=True)
-@click.option("--genesis", "genesis_path", type=click.Path(exists=True, path_type=Path),
-              required=True)
+@click.option(
+    "--genesis", "genesis_path", type=click.Path(exists=True, path_type=Path), required=True
+)
 @click.option("--node-key", type=click.Path(exists=True, path_type=Path), required=True)
 @click.option("--data-dir", type=click.Path(path_type=Path), required=True)
 @click.option("--api", "api_addr", default="127.0.0.1:8000", show_default=True)
 @click.option("--p2p", "p2p_addr", default="127.0.0.1:8100", show_default=True)
 @click.option("--open-read/--no-open-read", default=False, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True)
-def init(state: str, genesis_path: Path, node_key: Path, data_dir: Path, api_addr: str,
-         p2p_addr: str, open_read: bool, out: Path) -> None:
+def init(
+    state: str,
+    genesis_path: Path,
+    node_key: Path,
+    data_dir: Path,
+    api_addr: str,
+    p2p_addr: str,
+    open_read: bool,
+    out: Path,
+) -> None:
     """Write a node config (TOML). Peers default to the genesis members."""
-    doc = {"state": state, "genesis_path": str(genesis_path.resolve()),
-           "node_key_path": str(node_key.resolve()), "data_dir": str(data_dir.resolve()),
-           "open_read": open_read, "api": _listen(api_addr), "p2p": _listen(p2p_addr)}
+    doc = {
+        "state": state,
+        "genesis_path": str(genesis_path.resolve()),
+        "node_key_path": str(node_key.resolve()),
+        "data_dir": str(data_dir.resolve()),
+        "open_read": open_read,
+        "api": _listen(api_addr),
+        "p2p": _listen(p2p_addr),
+    }
     out.write_text(dump_config(doc))
     try:
         config = load_config(out)
@@ -171,8 +219,11 @@ def init(state: str, genesis_path: Path, node_key: Path, data_dir: Path, api_add
     if state not in member_states:
         # A state admitted later by a vote runs from the same genesis: it syncs and
         # validates from the height its admission takes effect (docs/GOVERNANCE.md).
-        click.echo(f"note: {state} is not a genesis member; the node follows the chain "
-                   "and validates once admitted by a member_proposal vote", err=True)
+        click.echo(
+            f"note: {state} is not a genesis member; the node follows the chain "
+            "and validates once admitted by a member_proposal vote",
+            err=True,
+        )
     click.echo(f"wrote {out}")
 
 
@@ -186,20 +237,38 @@ def _listen(addr: str) -> dict[str, Any]:
 @main.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
 @click.option("--log-format", type=click.Choice(["json", "text"]), default=None)
-@click.option("--insecure", is_flag=True,
-              help="allow a P2P listener off loopback without mutual TLS (plaintext P2P)")
-@click.option("--byzantine", default=None, hidden=True,
-              help="fault campaigns only: comma-separated behaviours of node/byzantine.py "
-                   "(also needs COMITY_BYZANTINE_TESTING=1)")
-@click.option("--byzantine-signer", type=click.Path(exists=True, path_type=Path), default=None,
-              hidden=True, help="an enrolled key of this state, for the behaviours that sign")
-def run(config_path: Path, log_format: str | None, insecure: bool, byzantine: str | None,
-        byzantine_signer: Path | None) -> None:
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="allow a P2P listener off loopback without mutual TLS (plaintext P2P)",
+)
+@click.option(
+    "--byzantine",
+    default=None,
+    hidden=True,
+    help="fault campaigns only: comma-separated behaviours of node/byzantine.py "
+    "(also needs COMITY_BYZANTINE_TESTING=1)",
+)
+@click.option(
+    "--byzantine-signer",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    hidden=True,
+    help="an enrolled key of this state, for the behaviours that sign",
+)
+def run(
+    config_path: Path,
+    log_format: str | None,
+    insecure: bool,
+    byzantine: str | None,
+    byzantine_signer: Path | None,
+) -> None:
     """Run one node in the foreground (SIGTERM or Ctrl-C stops it cleanly)."""
     from node.logs import setup_logging
     from node.serve import ByzantineOptions
     from node.serve import run as serve_run
     from node.tls import check_p2p_exposure
+
     try:
         config = load_config(config_path)
         check_p2p_exposure(config, insecure=insecure)
@@ -209,6 +278,7 @@ def run(config_path: Path, log_format: str | None, insecure: bool, byzantine: st
     attack: ByzantineOptions | None = None
     if byzantine is not None:
         from node.byzantine import ByzantineRefused, parse_behaviours
+
         signer = load_signing_key(byzantine_signer) if byzantine_signer else None
         try:
             attack = (parse_behaviours(byzantine, signer), signer)
@@ -224,8 +294,9 @@ def run(config_path: Path, log_format: str | None, insecure: bool, byzantine: st
 
 @main.command()
 @click.option("--nodes", default=4, show_default=True, type=click.IntRange(1, 16))
-@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None,
-              help="default: ./devnet")
+@click.option(
+    "--dir", "directory", type=click.Path(path_type=Path), default=None, help="default: ./devnet"
+)
 @click.option("--base-port", type=int, default=None, help="default: a free block from 7000")
 @click.option("--no-run", is_flag=True, help="only write keys, genesis and configs")
 def devnet(nodes: int, directory: Path | None, base_port: int | None, no_run: bool) -> None:
@@ -245,8 +316,9 @@ def devnet(nodes: int, directory: Path | None, base_port: int | None, no_run: bo
         sys.exit(devnet_mod.run_nodes(directory, rows))
 
 
-def submit_and_wait(client: NodeClient, key: SigningKey, record: dict[str, Any],
-                    wait_s: float) -> None:
+def submit_and_wait(
+    client: NodeClient, key: SigningKey, record: dict[str, Any], wait_s: float
+) -> None:
     """Sign and submit ``record``; print its id, and with ``wait_s`` its commit."""
     reply = client.submit(sign_envelope(key, record))
     click.echo(reply["id"])
@@ -265,15 +337,28 @@ def submit_and_wait(client: NodeClient, key: SigningKey, record: dict[str, Any],
 @click.option("--type", "type_", default=None)
 @click.option("--case-ref", default=None)
 @click.option("--territorial-state", "territorial", multiple=True)
-@click.option("--evidence-file", "evidence", multiple=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--evidence-file",
+    "evidence",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
 @click.option("--wait", "wait_s", type=float, default=0, help="seconds to wait for commit")
 @click.option("--token", default=None, help="bearer token for reads")
 @click.argument("record_file", required=False, type=click.Path(exists=True, path_type=Path))
-def submit(url: str, key_path: Path, state: str | None, agency: str | None,
-           type_: str | None, case_ref: str | None, territorial: tuple[str, ...],
-           evidence: tuple[Path, ...], wait_s: float, token: str | None,
-           record_file: Path | None) -> None:
+def submit(
+    url: str,
+    key_path: Path,
+    state: str | None,
+    agency: str | None,
+    type_: str | None,
+    case_ref: str | None,
+    territorial: tuple[str, ...],
+    evidence: tuple[Path, ...],
+    wait_s: float,
+    token: str | None,
+    record_file: Path | None,
+) -> None:
     """Sign a record (a JSON file and/or flags) and submit it; print its id."""
     record: dict[str, Any] = parse_json(record_file.read_bytes()) if record_file else {}
     if type_:
@@ -312,8 +397,10 @@ def status(url: str, token: str | None) -> None:
         return
     finally:
         client.close()
-    click.echo(f"{info['state']} on chain {info['chain_id']}: height {info['height']}, "
-               f"ledger size {info['ledger_size']}, mempool {info['mempool']['records']}")
+    click.echo(
+        f"{info['state']} on chain {info['chain_id']}: height {info['height']}, "
+        f"ledger size {info['ledger_size']}, mempool {info['mempool']['records']}"
+    )
     for peer in info.get("peers", []):
         mark = "up" if peer["up"] else f"DOWN ({peer.get('last_error') or 'never reached'})"
         click.echo(f"  peer {peer['state']}: height {peer['height']}, {mark}")
@@ -321,17 +408,20 @@ def status(url: str, token: str | None) -> None:
 
 # --- governance: keys and membership ----------------------------------------------------
 
-def _submit_governance(url: str, admin_key: Path, state: str, body: dict[str, Any],
-                       wait_s: float, token: str | None) -> None:
+
+def _submit_governance(
+    url: str, admin_key: Path, state: str, body: dict[str, Any], wait_s: float, token: str | None
+) -> None:
     """Sign ``body`` with the admin key as ``state``'s administration and submit it.
 
     Prints the record id; with ``--wait`` exits 0 only once the record is committed.
     """
     client = NodeClient(url, token)
     try:
-        record = complete_record({**body, "actor": {"state": state,
-                                                    "agency": "administration"}},
-                                 chain_id=client.status()["chain_id"])
+        record = complete_record(
+            {**body, "actor": {"state": state, "agency": "administration"}},
+            chain_id=client.status()["chain_id"],
+        )
         submit_and_wait(client, load_signing_key(admin_key), record, wait_s)
     except (ClientFailure, ComityError, OSError) as exc:
         fail(str(exc))
@@ -340,31 +430,60 @@ def _submit_governance(url: str, admin_key: Path, state: str, body: dict[str, An
 
 
 def _governance_options(command: Any) -> Any:
-    for option in reversed((
+    for option in reversed(
+        (
             click.option("--node", "url", required=True, help="API URL of a node"),
-            click.option("--admin-key", type=click.Path(exists=True, dir_okay=False,
-                                                        path_type=Path), required=True,
-                         help="PKCS#8 PEM private key of an admin of --state"),
+            click.option(
+                "--admin-key",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                required=True,
+                help="PKCS#8 PEM private key of an admin of --state",
+            ),
             click.option("--state", required=True, help="the admin's state (record.actor)"),
-            click.option("--wait", "wait_s", type=float, default=0,
-                         help="seconds to wait for the commit; exit 0 only if committed"),
-            click.option("--token", default=None, help="bearer token for reads"))):
+            click.option(
+                "--wait",
+                "wait_s",
+                type=float,
+                default=0,
+                help="seconds to wait for the commit; exit 0 only if committed",
+            ),
+            click.option("--token", default=None, help="bearer token for reads"),
+        )
+    ):
         command = option(command)
     return command
 
 
 @main.command()
 @_governance_options
-@click.option("--role", "roles", multiple=True, required=True,
-              type=click.Choice(["investigator", "authority", "auditor", "admin"]))
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(["investigator", "authority", "auditor", "admin"]),
+)
 @click.option("--pubkey", required=True, help="hex, SPKI PEM file or private key file")
 @click.option("--agency", required=True)
 @click.option("--not-after", default=None, help="RFC 3339 UTC end of validity")
-def enroll(url: str, admin_key: Path, state: str, wait_s: float, token: str | None,
-           roles: tuple[str, ...], pubkey: str, agency: str, not_after: str | None) -> None:
+def enroll(
+    url: str,
+    admin_key: Path,
+    state: str,
+    wait_s: float,
+    token: str | None,
+    roles: tuple[str, ...],
+    pubkey: str,
+    agency: str,
+    not_after: str | None,
+) -> None:
     """Enrol a signing key for your state with roles (an enroll_key record)."""
-    body: dict[str, Any] = {"type": "enroll_key", "pubkey": _pubkey_arg(pubkey),
-                            "roles": list(dict.fromkeys(roles)), "agency": agency}
+    body: dict[str, Any] = {
+        "type": "enroll_key",
+        "pubkey": _pubkey_arg(pubkey),
+        "roles": list(dict.fromkeys(roles)),
+        "agency": agency,
+    }
     if not_after:
         body["not_after"] = not_after
     _submit_governance(url, admin_key, state, body, wait_s, token)
@@ -374,8 +493,15 @@ def enroll(url: str, admin_key: Path, state: str, wait_s: float, token: str | No
 @_governance_options
 @click.option("--pubkey", required=True, help="hex, SPKI PEM file or private key file")
 @click.option("--reason", default=None)
-def revoke(url: str, admin_key: Path, state: str, wait_s: float, token: str | None,
-           pubkey: str, reason: str | None) -> None:
+def revoke(
+    url: str,
+    admin_key: Path,
+    state: str,
+    wait_s: float,
+    token: str | None,
+    pubkey: str,
+    reason: str | None,
+) -> None:
     """Revoke one of your state's keys (effective from the next block)."""
     body: dict[str, Any] = {"type": "revoke_key", "pubkey": _pubkey_arg(pubkey)}
     if reason:
@@ -392,16 +518,31 @@ def revoke(url: str, admin_key: Path, state: str, wait_s: float, token: str | No
 @click.option("--admin-pubkey", "admins", multiple=True, help="add: admin keys")
 @click.option("--enc-pubkey", default=None, help="add: X25519 key, 64 hex")
 @click.option("--p2p-url", default=None, help="add: the new node's P2P URL")
-def propose(url: str, admin_key: Path, state: str, wait_s: float, token: str | None,
-            action: str, member: str, name: str | None, node_pubkey: str | None,
-            admins: tuple[str, ...], enc_pubkey: str | None, p2p_url: str | None) -> None:
+def propose(
+    url: str,
+    admin_key: Path,
+    state: str,
+    wait_s: float,
+    token: str | None,
+    action: str,
+    member: str,
+    name: str | None,
+    node_pubkey: str | None,
+    admins: tuple[str, ...],
+    enc_pubkey: str | None,
+    p2p_url: str | None,
+) -> None:
     """Propose to add or remove a member state, or rotate your own node key."""
     body: dict[str, Any] = {"type": "member_proposal", "action": action, "state": member}
     if node_pubkey:
         body["node_pubkey"] = _pubkey_arg(node_pubkey)
     if action == "add":
-        body.update(name=name, admin_pubkeys=[_pubkey_arg(a) for a in admins],
-                    enc_pubkey=enc_pubkey, p2p_url=p2p_url)
+        body.update(
+            name=name,
+            admin_pubkeys=[_pubkey_arg(a) for a in admins],
+            enc_pubkey=enc_pubkey,
+            p2p_url=p2p_url,
+        )
     _submit_governance(url, admin_key, state, body, wait_s, token)
 
 
@@ -409,12 +550,24 @@ def propose(url: str, admin_key: Path, state: str, wait_s: float, token: str | N
 @_governance_options
 @click.option("--proposal", required=True, help="record id of the member_proposal")
 @click.option("--vote", "choice", required=True, type=click.Choice(["yes", "no"]))
-def vote(url: str, admin_key: Path, state: str, wait_s: float, token: str | None,
-         proposal: str, choice: str) -> None:
+def vote(
+    url: str,
+    admin_key: Path,
+    state: str,
+    wait_s: float,
+    token: str | None,
+    proposal: str,
+    choice: str,
+) -> None:
     """Vote on a membership proposal for your state (one vote per state)."""
-    _submit_governance(url, admin_key, state,
-                       {"type": "member_vote", "proposal": proposal, "vote": choice},
-                       wait_s, token)
+    _submit_governance(
+        url,
+        admin_key,
+        state,
+        {"type": "member_vote", "proposal": proposal, "vote": choice},
+        wait_s,
+        token,
+    )
 
 
 @main.group()
@@ -432,12 +585,12 @@ def _data_dir(config_path: Path) -> Path:
 
 @token.command("create")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
-@click.option("--role", type=click.Choice(["auditor", "investigator", "operator"]),
-              required=True)
+@click.option("--role", type=click.Choice(["auditor", "investigator", "operator"]), required=True)
 @click.option("--label", default="", help="who the token is for")
 def token_create(config_path: Path, role: str, label: str) -> None:
     """Issue a token; the secret is printed once and never stored."""
     from api.tokens import create_token
+
     data_dir = _data_dir(config_path)
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -454,6 +607,7 @@ def token_create(config_path: Path, role: str, label: str) -> None:
 def token_list(config_path: Path) -> None:
     """List tokens (ids, roles, labels; never secrets)."""
     from api.tokens import list_tokens
+
     for row in list_tokens(_data_dir(config_path)):
         click.echo(json.dumps(row))
 
@@ -464,6 +618,7 @@ def token_list(config_path: Path) -> None:
 def token_revoke(config_path: Path, token_id: str) -> None:
     """Revoke a token; a running node refuses it from its next request."""
     from api.tokens import revoke_token
+
     try:
         revoke_token(_data_dir(config_path), token_id)
     except ComityError as exc:
@@ -483,4 +638,3 @@ main.add_command(compose)
 
 if __name__ == "__main__":
     main()
-

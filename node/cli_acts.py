@@ -43,13 +43,19 @@ def act() -> None:
 @click.option("--state", default="XX", show_default=True, help="actor state (ISO 3166-1)")
 @click.option("--agency", default="cybercrime unit", show_default=True)
 @click.option("--case-ref", default="CASE-2026-0001", show_default=True)
-@click.option("--territorial-state", "territorial", multiple=True,
-              help="a state on whose territory the act happens (repeat)")
-def act_new(type_: str, state: str, agency: str, case_ref: str,
-            territorial: tuple[str, ...]) -> None:
+@click.option(
+    "--territorial-state",
+    "territorial",
+    multiple=True,
+    help="a state on whose territory the act happens (repeat)",
+)
+def act_new(
+    type_: str, state: str, agency: str, case_ref: str, territorial: tuple[str, ...]
+) -> None:
     """Print a valid JSON template of an act of TYPE."""
-    record = template(type_, state=state, agency=agency, case_ref=case_ref,
-                      territorial_states=territorial)
+    record = template(
+        type_, state=state, agency=agency, case_ref=case_ref, territorial_states=territorial
+    )
     click.echo(json.dumps(record, indent=2, ensure_ascii=False))
 
 
@@ -61,15 +67,27 @@ def act_types() -> None:
 
 
 @click.command()
-@click.option("--to", "recipients", multiple=True, required=True,
-              help="a recipient state (repeat); its enc_pubkey is read from genesis")
-@click.option("--genesis", "genesis_path", type=click.Path(exists=True, path_type=Path),
-              required=True)
-@click.option("--record", "record_path", type=click.Path(exists=True, path_type=Path),
-              default=None, help="print this record with the sealed object set in it")
+@click.option(
+    "--to",
+    "recipients",
+    multiple=True,
+    required=True,
+    help="a recipient state (repeat); its enc_pubkey is read from genesis",
+)
+@click.option(
+    "--genesis", "genesis_path", type=click.Path(exists=True, path_type=Path), required=True
+)
+@click.option(
+    "--record",
+    "record_path",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="print this record with the sealed object set in it",
+)
 @click.argument("details_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def seal(recipients: tuple[str, ...], genesis_path: Path, record_path: Path | None,
-         details_file: Path) -> None:
+def seal(
+    recipients: tuple[str, ...], genesis_path: Path, record_path: Path | None, details_file: Path
+) -> None:
     """Encrypt a JSON details file to the given states; print the `sealed` object."""
     try:
         genesis = load_genesis(genesis_path)

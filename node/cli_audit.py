@@ -43,8 +43,12 @@ from node.audit_client import (
     verify_chain,
 )
 
-_TOKEN = click.option("--token", envvar="COMITY_TOKEN", default=None,
-                      help="bearer token for nodes without open_read (env COMITY_TOKEN)")
+_TOKEN = click.option(
+    "--token",
+    envvar="COMITY_TOKEN",
+    default=None,
+    help="bearer token for nodes without open_read (env COMITY_TOKEN)",
+)
 
 
 def _err(message: str) -> None:
@@ -71,6 +75,7 @@ def _read_json(path: Path) -> Any:
 def _run(coro: Awaitable[int]) -> None:
     async def main() -> int:
         return await coro
+
     try:
         code = asyncio.run(main())
     except FetchError as exc:
@@ -91,29 +96,59 @@ async def _genesis_for(client: httpx.AsyncClient, path: Path) -> dict[str, Any]:
         if exc.code != "incomplete_genesis":
             raise
     completed, filled = await node_genesis(client, local)
-    _err(f"note: {path} leaves out {', '.join(filled) or 'enrollments'}; taken from the node's "
-         "GET /v1/genesis (every other field must equal the local file, and block 1 must link "
-         "to the hash of the result)")
+    _err(
+        f"note: {path} leaves out {', '.join(filled) or 'enrollments'}; taken from the node's "
+        "GET /v1/genesis (every other field must equal the local file, and block 1 must link "
+        "to the hash of the result)"
+    )
     return check_genesis(completed)
 
 
 # --- comity verify ------------------------------------------------------------------------------
 
+
 @click.command("verify")
-@click.option("--genesis", "genesis_path", type=click.Path(exists=True, path_type=Path),
-              required=True, help="the consortium's genesis file")
+@click.option(
+    "--genesis",
+    "genesis_path",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="the consortium's genesis file",
+)
 @click.option("--node", "url", required=True, help="API URL of any node (not trusted)")
-@click.option("--from", "from_height", type=click.IntRange(1), default=1, show_default=True,
-              help="check record signatures from this height (earlier blocks are still "
-                   "replayed: links, certificates, ledger, governance)")
-@click.option("--to", "to_height", type=click.IntRange(1), default=None,
-              help="stop at this height (default: the node's latest)")
-@click.option("--min-height", "min_height", type=click.IntRange(1), default=None,
-              help="fail unless the node serves at least this height: a node can hide its "
-                   "newest blocks (take it from another node or your last run)")
+@click.option(
+    "--from",
+    "from_height",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="check record signatures from this height (earlier blocks are still "
+    "replayed: links, certificates, ledger, governance)",
+)
+@click.option(
+    "--to",
+    "to_height",
+    type=click.IntRange(1),
+    default=None,
+    help="stop at this height (default: the node's latest)",
+)
+@click.option(
+    "--min-height",
+    "min_height",
+    type=click.IntRange(1),
+    default=None,
+    help="fail unless the node serves at least this height: a node can hide its "
+    "newest blocks (take it from another node or your last run)",
+)
 @_TOKEN
-def verify(genesis_path: Path, url: str, from_height: int, to_height: int | None,
-           min_height: int | None, token: str | None) -> None:
+def verify(
+    genesis_path: Path,
+    url: str,
+    from_height: int,
+    to_height: int | None,
+    min_height: int | None,
+    token: str | None,
+) -> None:
     """Check a node's whole chain from genesis: links, certificates, signatures, ledger."""
     _run(_verify(genesis_path, url, from_height, to_height, token, min_height))
 
@@ -121,23 +156,36 @@ def verify(genesis_path: Path, url: str, from_height: int, to_height: int | None
 def _check_head(height: int, claimed: int | None, min_height: int | None) -> None:
     """A served prefix is only as good as its head: refuse one below what is known."""
     if claimed is not None and height < claimed:
-        raise AuditFailure("head_too_low", f"the node served blocks up to {height}, below its "
-                           f"own latest height {claimed}", height=height + 1)
+        raise AuditFailure(
+            "head_too_low",
+            f"the node served blocks up to {height}, below its own latest height {claimed}",
+            height=height + 1,
+        )
     if min_height is not None and height < min_height:
-        raise AuditFailure("head_too_low", f"the node served blocks up to {height}, below "
-                           f"--min-height {min_height}", height=height + 1)
+        raise AuditFailure(
+            "head_too_low",
+            f"the node served blocks up to {height}, below --min-height {min_height}",
+            height=height + 1,
+        )
 
 
-async def _verify(genesis_path: Path, url: str, from_height: int, to_height: int | None,
-                  token: str | None, min_height: int | None = None) -> int:
+async def _verify(
+    genesis_path: Path,
+    url: str,
+    from_height: int,
+    to_height: int | None,
+    token: str | None,
+    min_height: int | None = None,
+) -> int:
     async with _client(url, token) as client:
         genesis = await _genesis_for(client, genesis_path)
         verifier = ChainVerifier(genesis, signatures_from=from_height)
         claimed = await served_height(client) if to_height is None else None
         progress = Progress(_err, to_height or claimed)
         try:
-            checkpoint = await verify_chain(client, verifier, to_height=to_height,
-                                            progress=progress)
+            checkpoint = await verify_chain(
+                client, verifier, to_height=to_height, progress=progress
+            )
             _check_head(checkpoint.height, claimed, min_height)
         except AuditFailure as exc:
             progress.update(verifier, force=True)
@@ -146,13 +194,19 @@ async def _verify(genesis_path: Path, url: str, from_height: int, to_height: int
             return 1
     progress.update(verifier, force=True)
     elapsed, bps, rps = progress.rates(verifier, 1)
-    click.echo(f"OK: blocks 1..{checkpoint.height} of chain {verifier.chain_id} verified from "
-               f"genesis {verifier.genesis_hash}")
-    click.echo(f"  {verifier.records} records; ledger size {checkpoint.ledger_size}, root "
-               f"{checkpoint.ledger_root}; tip {checkpoint.hash}")
+    click.echo(
+        f"OK: blocks 1..{checkpoint.height} of chain {verifier.chain_id} verified from "
+        f"genesis {verifier.genesis_hash}"
+    )
+    click.echo(
+        f"  {verifier.records} records; ledger size {checkpoint.ledger_size}, root "
+        f"{checkpoint.ledger_root}; tip {checkpoint.hash}"
+    )
     for change in verifier.gov.changes:
-        click.echo(f"  validator set change: {change.action} {change.state} from height "
-                   f"{change.height} (decided at {change.decided_at})")
+        click.echo(
+            f"  validator set change: {change.action} {change.state} from height "
+            f"{change.height} (decided at {change.decided_at})"
+        )
     seats = verifier.gov.validators(checkpoint.height + 1)
     click.echo(f"  validators now: {', '.join(s.state for s in seats)}")
     click.echo(f"  {elapsed:.1f}s: {bps:.1f} blocks/s, {rps:.0f} records/s")
@@ -160,6 +214,7 @@ async def _verify(genesis_path: Path, url: str, from_height: int, to_height: int
 
 
 # --- comity bundle export | verify ----------------------------------------------------------------
+
 
 @click.group("bundle")
 def bundle() -> None:
@@ -169,37 +224,54 @@ def bundle() -> None:
 @bundle.command("export")
 @click.option("--node", "url", required=True, help="API URL of any node")
 @click.option("--record", "record_ids", multiple=True, required=True, help="record id (repeat)")
-@click.option("--checkpoint-latest", is_flag=True,
-              help="add the latest checkpoint with consistency proofs")
+@click.option(
+    "--checkpoint-latest", is_flag=True, help="add the latest checkpoint with consistency proofs"
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @_TOKEN
-def bundle_export(url: str, record_ids: tuple[str, ...], checkpoint_latest: bool, out: Path,
-                  token: str | None) -> None:
+def bundle_export(
+    url: str, record_ids: tuple[str, ...], checkpoint_latest: bool, out: Path, token: str | None
+) -> None:
     """Write ONE JSON file proving the records, checked before it is written."""
+
     async def export() -> int:
         async with _client(url, token) as client:
-            doc = await build_bundle(HttpSource(client), list(record_ids),
-                                     latest=checkpoint_latest)
-        report = verify_bundle(doc)       # never hand out a bundle that does not verify
+            doc = await build_bundle(HttpSource(client), list(record_ids), latest=checkpoint_latest)
+        report = verify_bundle(doc)  # never hand out a bundle that does not verify
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         tmp.replace(out)
         click.echo(f"wrote {out}: {len(report.records)} record(s), {report.blocks} block(s)")
         return 0
+
     _run(export())
 
 
 @bundle.command("verify")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--evidence", "evidence", multiple=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="an evidence file to match against the records' evidence sha256 (repeat)")
-@click.option("--genesis", "genesis_path", type=click.Path(exists=True, path_type=Path),
-              default=None, help="your genesis file: the bundle's must match it")
-@click.option("--genesis-hash", "pinned_hash", default=None,
-              help="the consortium's genesis hash (64 hex), from a source you trust")
-def bundle_verify(path: Path, evidence: tuple[Path, ...], genesis_path: Path | None,
-                  pinned_hash: str | None) -> None:
+@click.option(
+    "--evidence",
+    "evidence",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="an evidence file to match against the records' evidence sha256 (repeat)",
+)
+@click.option(
+    "--genesis",
+    "genesis_path",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="your genesis file: the bundle's must match it",
+)
+@click.option(
+    "--genesis-hash",
+    "pinned_hash",
+    default=None,
+    help="the consortium's genesis hash (64 hex), from a source you trust",
+)
+def bundle_verify(
+    path: Path, evidence: tuple[Path, ...], genesis_path: Path | None, pinned_hash: str | None
+) -> None:
     """Verify a bundle with no network; print who recorded what, when and where.
 
     One of --genesis or --genesis-hash is required: a bundle's own genesis can
@@ -207,16 +279,20 @@ def bundle_verify(path: Path, evidence: tuple[Path, ...], genesis_path: Path | N
     """
     doc = _read_json(path)
     if genesis_path is None and pinned_hash is None:
-        _exit(2, f"error: {UNPINNED}: pass --genesis FILE or --genesis-hash HEX (the "
-                 "consortium's, from a source you trust, not from the bundle)")
+        _exit(
+            2,
+            f"error: {UNPINNED}: pass --genesis FILE or --genesis-hash HEX (the "
+            "consortium's, from a source you trust, not from the bundle)",
+        )
     if pinned_hash is not None and not is_hex(pinned_hash, 32):
         _exit(2, "error: --genesis-hash must be 64 lowercase hex")
     try:
         pins = [pinned_hash] if pinned_hash is not None else []
         if genesis_path is not None:
             served = doc.get("genesis") if isinstance(doc, dict) else None
-            completed, _ = complete_genesis(_read_json(genesis_path),
-                                            served if isinstance(served, dict) else {})
+            completed, _ = complete_genesis(
+                _read_json(genesis_path), served if isinstance(served, dict) else {}
+            )
             pins.append(genesis_hash(completed))
         if len(set(pins)) > 1:
             raise AuditFailure("genesis_mismatch", "--genesis and --genesis-hash disagree")
@@ -228,29 +304,62 @@ def bundle_verify(path: Path, evidence: tuple[Path, ...], genesis_path: Path | N
 
 # --- comity watch -------------------------------------------------------------------------------
 
+
 @click.command("watch")
-@click.option("--genesis", "genesis_path", type=click.Path(exists=True, path_type=Path),
-              required=True)
+@click.option(
+    "--genesis", "genesis_path", type=click.Path(exists=True, path_type=Path), required=True
+)
 @click.option("--node", "urls", multiple=True, required=True, help="API URL (repeat)")
-@click.option("--interval", "interval_s", type=click.FloatRange(0.1), default=10.0,
-              show_default=True, help="seconds between polls")
+@click.option(
+    "--interval",
+    "interval_s",
+    type=click.FloatRange(0.1),
+    default=10.0,
+    show_default=True,
+    help="seconds between polls",
+)
 @click.option("--once", is_flag=True, help="poll once; exit 1 on an alarm")
 @click.option("--webhook", default=None, help="POST each poll's alarms as JSON to this URL")
-@click.option("--state-file", type=click.Path(path_type=Path), default=None,
-              help="remember each node's last trusted checkpoint across runs")
+@click.option(
+    "--state-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="remember each node's last trusted checkpoint across runs",
+)
 @_TOKEN
-def watch(genesis_path: Path, urls: tuple[str, ...], interval_s: float, once: bool,
-          webhook: str | None, state_file: Path | None, token: str | None) -> None:
+def watch(
+    genesis_path: Path,
+    urls: tuple[str, ...],
+    interval_s: float,
+    once: bool,
+    webhook: str | None,
+    state_file: Path | None,
+    token: str | None,
+) -> None:
     """Watch nodes for forks: every checkpoint must extend what was seen before."""
     clients = {url.rstrip("/"): _client(url, token) for url in urls}
-    _run(run_watch(genesis_path, clients, interval_s=interval_s, once=once, webhook=webhook,
-                   state_file=state_file))
+    _run(
+        run_watch(
+            genesis_path,
+            clients,
+            interval_s=interval_s,
+            once=once,
+            webhook=webhook,
+            state_file=state_file,
+        )
+    )
 
 
-async def run_watch(genesis_path: Path, clients: dict[str, httpx.AsyncClient], *,
-                    interval_s: float, once: bool, webhook: str | None,
-                    state_file: Path | None,
-                    post: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None) -> int:
+async def run_watch(
+    genesis_path: Path,
+    clients: dict[str, httpx.AsyncClient],
+    *,
+    interval_s: float,
+    once: bool,
+    webhook: str | None,
+    state_file: Path | None,
+    post: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
+) -> int:
     """The watch loop; returns the exit status with ``once`` (never returns otherwise)."""
     first = next(iter(clients.values()))
     genesis = await _genesis_for(first, genesis_path)
@@ -269,8 +378,10 @@ async def run_watch(genesis_path: Path, clients: dict[str, httpx.AsyncClient], *
                 await (post or _post_webhook)(webhook, _payload(alarms))
             if state_file is not None:
                 _save_state(state_file, genesis, watcher)
-            _err(f"{time.strftime('%H:%M:%S')} verified to height {watcher.verifier.height}; "
-                 f"{len(alarms)} alarm(s); {len(watcher.unreachable)} node(s) unreachable")
+            _err(
+                f"{time.strftime('%H:%M:%S')} verified to height {watcher.verifier.height}; "
+                f"{len(alarms)} alarm(s); {len(watcher.unreachable)} node(s) unreachable"
+            )
             if once:
                 return 1 if alarms else 2 if watcher.unreachable else 0
             await asyncio.sleep(interval_s)
@@ -293,6 +404,10 @@ async def _post_webhook(url: str, payload: dict[str, Any]) -> None:
 
 def _save_state(path: Path, genesis: dict[str, Any], watcher: Watcher) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"genesis_hash": genesis_hash(genesis),
-                               "nodes": trusted_to_json(watcher.trusted)}, indent=1))
+    tmp.write_text(
+        json.dumps(
+            {"genesis_hash": genesis_hash(genesis), "nodes": trusted_to_json(watcher.trusted)},
+            indent=1,
+        )
+    )
     os.replace(tmp, path)

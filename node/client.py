@@ -41,8 +41,11 @@ def complete_record(record: dict[str, Any], *, chain_id: str) -> dict[str, Any]:
 
 
 def sign_envelope(key: SigningKey, record: dict[str, Any]) -> dict[str, Any]:
-    return {"record": record, "signer": key.public_hex,
-            "signature": key.sign(canonical_bytes(record)).hex()}
+    return {
+        "record": record,
+        "signer": key.public_hex,
+        "signature": key.sign(canonical_bytes(record)).hex(),
+    }
 
 
 class NodeClient:
@@ -63,8 +66,9 @@ class NodeClient:
 
     def record(self, record_id: str, wait_s: float = 0) -> dict[str, Any]:
         params = {"wait": wait_s} if wait_s else {}
-        return self._json(self.http.get(f"/v1/records/{record_id}", params=params,
-                                        timeout=wait_s + 10))
+        return self._json(
+            self.http.get(f"/v1/records/{record_id}", params=params, timeout=wait_s + 10)
+        )
 
     @staticmethod
     def _json(response: httpx.Response) -> dict[str, Any]:
@@ -74,8 +78,11 @@ class NodeClient:
             body = {"error": {"code": "not_json", "message": response.text[:300]}}
         if response.status_code >= 400:
             error = body.get("error", {}) if isinstance(body, dict) else {}
-            raise ClientFailure(response.status_code, str(error.get("code", "error")),
-                                str(error.get("message", response.text[:300])))
+            raise ClientFailure(
+                response.status_code,
+                str(error.get("code", "error")),
+                str(error.get("message", response.text[:300])),
+            )
         if not isinstance(body, dict):
             raise ClientFailure(response.status_code, "not_object", "reply is not an object")
         return body

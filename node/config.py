@@ -83,11 +83,11 @@ class Tls(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    ca_path: Path                       # the consortium CA: peers' certificates must chain to it
-    cert_path: Path                     # this node's certificate (server and client)
+    ca_path: Path  # the consortium CA: peers' certificates must chain to it
+    cert_path: Path  # this node's certificate (server and client)
     key_path: Path
-    require_client_cert: bool = True    # P2P refuses TLS clients without a CA-signed cert
-    api: bool = True                    # serve the API over HTTPS too (no client certs there)
+    require_client_cert: bool = True  # P2P refuses TLS clients without a CA-signed cert
+    api: bool = True  # serve the API over HTTPS too (no client certs there)
 
 
 class NodeConfig(BaseModel):
@@ -96,7 +96,7 @@ class NodeConfig(BaseModel):
     state: str = Field(pattern=r"^[A-Z]{2}$")
     genesis_path: Path
     node_key_path: Path
-    enc_key_path: Path | None = None     # X25519 key that opens sealed details for this state
+    enc_key_path: Path | None = None  # X25519 key that opens sealed details for this state
     data_dir: Path
     api: Listen
     p2p: Listen
@@ -138,8 +138,9 @@ def load_config(path: str | Path) -> NodeConfig:
     if config.tls is not None:
         for key in ("ca_path", "cert_path", "key_path"):
             if not getattr(config.tls, key).is_file():
-                raise ConfigError(f"config {file}: tls.{key} = "
-                                  f"{getattr(config.tls, key)} does not exist")
+                raise ConfigError(
+                    f"config {file}: tls.{key} = {getattr(config.tls, key)} does not exist"
+                )
     return config
 
 
@@ -156,7 +157,9 @@ def dump_config(config: dict[str, Any]) -> str:
     lines: list[str] = []
     tables: list[tuple[str, Any]] = []
     for key, value in config.items():
-        if isinstance(value, dict) or (isinstance(value, list) and value and isinstance(value[0], dict)):
+        if isinstance(value, dict) or (
+            isinstance(value, list) and value and isinstance(value[0], dict)
+        ):
             tables.append((key, value))
         else:
             lines.append(f"{key} = {_toml_value(value)}")

@@ -54,8 +54,9 @@ def find_base_port(nodes: int, start: int = 7000) -> int:
     raise RuntimeError("no free block of ports found on 127.0.0.1")
 
 
-def prepare(directory: Path, nodes: int, base_port: int,
-            consensus: dict[str, Any] | None = None) -> list[dict[str, str]]:
+def prepare(
+    directory: Path, nodes: int, base_port: int, consensus: dict[str, Any] | None = None
+) -> list[dict[str, str]]:
     """Create (or reuse) keys, genesis and configs for ``nodes`` demo states."""
     if not 1 <= nodes <= len(DEMO_STATES):
         raise ValueError(f"--nodes must be between 1 and {len(DEMO_STATES)}")
@@ -65,14 +66,21 @@ def prepare(directory: Path, nodes: int, base_port: int,
         genesis = json.loads(genesis_path.read_text())
         states = [(m["state"], m["name"]) for m in genesis["members"]]
         if len(states) != nodes:
-            raise ValueError(f"{directory} already holds a {len(states)}-state devnet; "
-                             f"use --nodes {len(states)} or another --dir")
+            raise ValueError(
+                f"{directory} already holds a {len(states)}-state devnet; "
+                f"use --nodes {len(states)} or another --dir"
+            )
     else:
         states = list(DEMO_STATES[:nodes])
     members = [MemberKeys.load_or_create(directory / s, s, name) for s, name in states]
-    rows = [{"state": m.state, "api_url": f"http://127.0.0.1:{base_port + i}",
-             "p2p_url": f"http://127.0.0.1:{base_port + P2P_OFFSET + i}"}
-            for i, m in enumerate(members)]
+    rows = [
+        {
+            "state": m.state,
+            "api_url": f"http://127.0.0.1:{base_port + i}",
+            "p2p_url": f"http://127.0.0.1:{base_port + P2P_OFFSET + i}",
+        }
+        for i, m in enumerate(members)
+    ]
     if not genesis_path.exists():
         urls = {row["state"]: row["p2p_url"] for row in rows}
         genesis = build_genesis(CHAIN_ID, members, urls, consensus)
@@ -87,15 +95,22 @@ def prepare(directory: Path, nodes: int, base_port: int,
     return rows
 
 
-def _write_config(directory: Path, state: str, row: dict[str, str],
-                  rows: list[dict[str, str]]) -> None:
+def _write_config(
+    directory: Path, state: str, row: dict[str, str], rows: list[dict[str, str]]
+) -> None:
     api_port = int(row["api_url"].rsplit(":", 1)[1])
     p2p_port = int(row["p2p_url"].rsplit(":", 1)[1])
-    config = {"state": state, "genesis_path": "../genesis.json", "node_key_path": "node.key",
-              "enc_key_path": "enc.key",
-              "data_dir": "data", "open_read": True, "log_format": "text",
-              "api": {"host": "127.0.0.1", "port": api_port},
-              "p2p": {"host": "127.0.0.1", "port": p2p_port}}
+    config = {
+        "state": state,
+        "genesis_path": "../genesis.json",
+        "node_key_path": "node.key",
+        "enc_key_path": "enc.key",
+        "data_dir": "data",
+        "open_read": True,
+        "log_format": "text",
+        "api": {"host": "127.0.0.1", "port": api_port},
+        "p2p": {"host": "127.0.0.1", "port": p2p_port},
+    }
     (directory / state / "node.toml").write_text(dump_config(config))
 
 
@@ -103,8 +118,7 @@ def _write_example_act(directory: Path, actor: str, territorial: str) -> None:
     """A valid preservation request template the first command of the hint submits."""
     example = directory / "example-act.json"
     if not example.exists():
-        record = template("preservation_request", state=actor,
-                          territorial_states=(territorial,))
+        record = template("preservation_request", state=actor, territorial_states=(territorial,))
         example.write_text(json.dumps(record, indent=2) + "\n")
 
 
@@ -112,17 +126,20 @@ def hint(directory: Path, rows: list[dict[str, str]]) -> str:
     first = rows[0]
     comity = Path(sys.executable).parent / "comity"
     ports = " ".join(r["api_url"].rsplit(":", 1)[1] for r in rows)
-    lines = ["Comity devnet: " + ", ".join(f"{r['state']} {r['api_url']}" for r in rows),
-             "",
-             "Submit a preservation request (example-act.json; make others with "
-             "`comity act new TYPE`) as the first state's investigator and wait for it:",
-             f"  {comity} submit --node {first['api_url']} "
-             f"--key {directory / first['state'] / 'investigator.key'} "
-             f"{directory / 'example-act.json'} --wait 20",
-             "Then see it committed on every node (replace ID):",
-             f"  for p in {ports}; do curl -s http://127.0.0.1:$p/v1/records/ID"
-             " | head -c 200; echo; done",
-             "", "Ctrl-C stops all nodes."]
+    lines = [
+        "Comity devnet: " + ", ".join(f"{r['state']} {r['api_url']}" for r in rows),
+        "",
+        "Submit a preservation request (example-act.json; make others with "
+        "`comity act new TYPE`) as the first state's investigator and wait for it:",
+        f"  {comity} submit --node {first['api_url']} "
+        f"--key {directory / first['state'] / 'investigator.key'} "
+        f"{directory / 'example-act.json'} --wait 20",
+        "Then see it committed on every node (replace ID):",
+        f"  for p in {ports}; do curl -s http://127.0.0.1:$p/v1/records/ID"
+        " | head -c 200; echo; done",
+        "",
+        "Ctrl-C stops all nodes.",
+    ]
     return "\n".join(lines)
 
 
@@ -132,9 +149,21 @@ def run_nodes(directory: Path, rows: list[dict[str, str]]) -> int:
     for row in rows:
         folder = directory / row["state"]
         with (folder / "node.log").open("ab") as log:  # the child keeps its own fd
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "run", "--config", str(folder / "node.toml")],
-                stdout=log, stderr=log, start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "node.cli",
+                        "run",
+                        "--config",
+                        str(folder / "node.toml"),
+                    ],
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                )
+            )
     stopping = False
 
     def stop(*_: object) -> None:
@@ -145,8 +174,11 @@ def run_nodes(directory: Path, rows: list[dict[str, str]]) -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         while not stopping:
-            dead = [(row["state"], p.returncode) for row, p in zip(rows, procs, strict=True)
-                    if p.poll() is not None]
+            dead = [
+                (row["state"], p.returncode)
+                for row, p in zip(rows, procs, strict=True)
+                if p.poll() is not None
+            ]
             if dead:
                 print(f"node(s) exited: {dead}; see DIR/<STATE>/node.log", file=sys.stderr)
                 return 1

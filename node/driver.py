@@ -89,7 +89,7 @@ EVIDENCE_MAX = 1000
 class PeerMessage:
     msg: Proposal | Vote
     block: Block | None
-    sender: str = ""        # the authenticated node key that sent it (inbox quotas)
+    sender: str = ""  # the authenticated node key that sent it (inbox quotas)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,7 @@ class DriverStats:
     synced_blocks: int = 0
     invalid_blocks: int = 0
     last_commit_ms: float = 0.0
-    entered_height_s: float = 0.0     # loop time we entered the current height (metrics)
+    entered_height_s: float = 0.0  # loop time we entered the current height (metrics)
     # Loop times within the current height, to say where a height's time goes:
     # the block in hand (built here, or arrived from the proposer), our
     # validation of it done, and the decision.
@@ -121,8 +121,8 @@ class DriverStats:
     validate_ms: float = 0.0
     fetched_blocks: int = 0
     body_mismatches: int = 0
-    refused_blocks: int = 0      # blocks not cached: unverified or over a proposer's quota
-    inbox_refused: int = 0       # peer events refused: the sender's share of the inbox is used
+    refused_blocks: int = 0  # blocks not cached: unverified or over a proposer's quota
+    inbox_refused: int = 0  # peer events refused: the sender's share of the inbox is used
     rejected_sync: dict[str, int] = field(default_factory=dict)
 
 
@@ -131,15 +131,22 @@ def utcnow() -> datetime:
 
 
 class Driver:
-    def __init__(self, app: Application, mempool: Mempool, key: SigningKey,
-                 broadcast: Callable[[dict[str, Any], int], None], *, inbox_max: int,
-                 heartbeat_ms: int, rebroadcast_ms: int,
-                 on_commit: Callable[[Block, CommitCertificate], None],
-                 on_behind: Callable[[int], None],
-                 decided_elsewhere: Callable[[int], bool] = lambda height: False,
-                 on_evidence: Callable[[Equivocation], None] = lambda ev: None,
-                 fetch_block: Callable[[str, int, str | None], None] = lambda h, n, s: None
-                 ) -> None:
+    def __init__(
+        self,
+        app: Application,
+        mempool: Mempool,
+        key: SigningKey,
+        broadcast: Callable[[dict[str, Any], int], None],
+        *,
+        inbox_max: int,
+        heartbeat_ms: int,
+        rebroadcast_ms: int,
+        on_commit: Callable[[Block, CommitCertificate], None],
+        on_behind: Callable[[int], None],
+        decided_elsewhere: Callable[[int], bool] = lambda height: False,
+        on_evidence: Callable[[Equivocation], None] = lambda ev: None,
+        fetch_block: Callable[[str, int, str | None], None] = lambda h, n, s: None,
+    ) -> None:
         self.app = app
         self.mempool = mempool
         self.key = key
@@ -162,9 +169,13 @@ class Driver:
         self.fetch_block = fetch_block
         params = app.genesis.consensus
         self.timeouts = TimeoutParams(
-            params.propose_timeout_ms, params.propose_timeout_delta_ms,
-            params.prevote_timeout_ms, params.prevote_timeout_delta_ms,
-            params.precommit_timeout_ms, params.precommit_timeout_delta_ms)
+            params.propose_timeout_ms,
+            params.propose_timeout_delta_ms,
+            params.prevote_timeout_ms,
+            params.prevote_timeout_delta_ms,
+            params.precommit_timeout_ms,
+            params.precommit_timeout_delta_ms,
+        )
         self.replica: Replica | None = None
         self.restored = self._load_wal()
         self.blocks = BlockCache(key.public_hex)
@@ -188,10 +199,12 @@ class Driver:
         try:
             state = PersistedState.from_json(parse_json(raw))
         except ComityError as exc:  # say which file is bad and how to repair it, not "bad JSON"
-            raise StoreError(f"the consensus WAL (state key {WAL_NAME!r}) in the store is "
-                             f"corrupt: {exc}; restore the data directory from a backup "
-                             "(never delete the WAL alone: this node could then sign "
-                             "conflicting votes)") from exc
+            raise StoreError(
+                f"the consensus WAL (state key {WAL_NAME!r}) in the store is "
+                f"corrupt: {exc}; restore the data directory from a backup "
+                "(never delete the WAL alone: this node could then sign "
+                "conflicting votes)"
+            ) from exc
         signers = {v.validator for v in state.votes} | {p.proposer for p in state.proposals}
         if signers - {self.key.public_hex}:
             # Signed with a node key since rotated away: the new key is another validator
@@ -236,7 +249,7 @@ class Driver:
                 return
             self._coalesced.add(event)
         self._urgent.append(event)
-        if self.inbox.empty():   # the loop may be waiting on the inbox: wake it
+        if self.inbox.empty():  # the loop may be waiting on the inbox: wake it
             self.inbox.put_nowait("wake")
 
     def wake(self) -> None:
@@ -352,17 +365,23 @@ class Driver:
                 item["leaves"] = [merkle.leaf_hash(e.leaf).hex() for e in block.envelopes]
                 size += 140 * len(block.envelopes)
                 every = sum(len(e.leaf) for e in block.envelopes) <= CARRY_ALL_BYTES_MAX
-                carried = {e.id: e.leaf for e in block.envelopes
-                           if every or self.mempool.is_spreading(e.id)}
+                carried = {
+                    e.id: e.leaf
+                    for e in block.envelopes
+                    if every or self.mempool.is_spreading(e.id)
+                }
                 if carried:
-                    item["records"] = {rid: orjson.Fragment(leaf)
-                                       for rid, leaf in carried.items()}
+                    item["records"] = {rid: orjson.Fragment(leaf) for rid, leaf in carried.items()}
                     size += sum(len(leaf) + 70 for leaf in carried.values())
         self.broadcast(item, size)
 
     def _keep_evidence(self, evidence: Equivocation) -> None:
-        log.warning("equivocation by %s at height %d round %d", evidence.first.signer[:16],
-                    evidence.first.height, evidence.first.round)
+        log.warning(
+            "equivocation by %s at height %d round %d",
+            evidence.first.signer[:16],
+            evidence.first.height,
+            evidence.first.round,
+        )
         if len(self.evidence) < EVIDENCE_MAX:
             self.evidence.append(evidence)
         self.on_evidence(evidence)
@@ -385,10 +404,16 @@ class Driver:
         if all(v.pubkey != self.key.public_hex for v in validators):
             return  # not a validator here (not yet admitted, removed, re-keyed): block sync
         if self.replica is None or self.restored is not None:
-            restored = self.restored if self.restored and \
-                self.restored.height == next_height else None
-            self.replica = Replica(self.app.chain_id, Ed25519Signer(self.key), Ed25519Verifier(),
-                                   self.timeouts, restored=restored)
+            restored = (
+                self.restored if self.restored and self.restored.height == next_height else None
+            )
+            self.replica = Replica(
+                self.app.chain_id,
+                Ed25519Signer(self.key),
+                Ed25519Verifier(),
+                self.timeouts,
+                restored=restored,
+            )
             self.restored = None
         self._next_height_seen = False
         self.stats.entered_height_s = asyncio.get_running_loop().time()
@@ -427,8 +452,7 @@ class Driver:
             self.fetch_block(self._decided[1], self._decided[0], None)
         for block_hash in sorted(self._awaiting):
             meta = self.blocks.origin(block_hash)
-            self.fetch_block(block_hash, meta[0] if meta else height,
-                             meta[2] if meta else None)
+            self.fetch_block(block_hash, meta[0] if meta else height, meta[2] if meta else None)
 
     # --- peer messages and the block cache -------------------------------------------
 
@@ -437,15 +461,17 @@ class Driver:
         entered = self.replica.height if self.replica is not None else 0
         if msg.height == self.app.height + 1 and entered < msg.height:
             self._next_height_seen = True  # a peer started the next height: follow it
-        if isinstance(msg, Proposal) and self.app.height < msg.height <= self.app.height + 2 \
-                and msg.block_hash not in self.blocks \
-                and (block is not None or msg.block_hash not in self.blocks.wanted) \
-                and self._genuine(msg):
+        if (
+            isinstance(msg, Proposal)
+            and self.app.height < msg.height <= self.app.height + 2
+            and msg.block_hash not in self.blocks
+            and (block is not None or msg.block_hash not in self.blocks.wanted)
+            and self._genuine(msg)
+        ):
             # Only a block that a proposal by its round's proposer vouches for is
             # cached (finding C3): anything else attached to a message is ignored.
             meta = (msg.height, msg.round, msg.proposer)
-            if block is not None and block.hash == msg.block_hash and \
-                    block.height == msg.height:
+            if block is not None and block.hash == msg.block_hash and block.height == msg.height:
                 self._cache_block(block, meta)
             elif msg.block_hash not in self.blocks:
                 self._want(msg.block_hash, meta)
@@ -457,8 +483,11 @@ class Driver:
     def _genuine(self, msg: Proposal) -> bool:
         """``msg`` is signed by the proposer of its height and round (the engine checks
         it again; this guards the block cache, which sits before the engine)."""
-        ahead = msg.round - (self.replica.round if self.replica is not None and
-                             self.replica.height == msg.height else 0)
+        ahead = msg.round - (
+            self.replica.round
+            if self.replica is not None and self.replica.height == msg.height
+            else 0
+        )
         if ahead > CACHE_ROUNDS_AHEAD:
             return False
         validators = sorted_validators(self.app.state.validators(msg.height))
@@ -466,7 +495,8 @@ class Driver:
             return False
         proposer = validators[(msg.height + msg.round) % len(validators)].pubkey
         return msg.proposer == proposer and self._verifier.verify(
-            msg.proposer, msg.sign_bytes(self.app.chain_id), msg.signature)
+            msg.proposer, msg.sign_bytes(self.app.chain_id), msg.signature
+        )
 
     def _want(self, block_hash: str, meta: Meta) -> None:
         """A verified proposal names a block we lack (it came without one, e.g. relayed
@@ -498,14 +528,16 @@ class Driver:
         if block.height == self.app.height + 1 and not self.stats.block_at_s:
             self.stats.block_at_s = asyncio.get_running_loop().time()
         self.blocks.forget_through(self.app.height)
-        keep = set(self._awaiting)   # what the engine still needs is never evicted
+        keep = set(self._awaiting)  # what the engine still needs is never evicted
         if self.replica is not None:
             keep.update(h for h in (self.replica.locked_value, self.replica.valid_value) if h)
-        if not self.blocks.put(block, meta, protected=keep,
-                               validators=len(self.app.state.validators(block.height))):
+        if not self.blocks.put(
+            block, meta, protected=keep, validators=len(self.app.state.validators(block.height))
+        ):
             self.stats.refused_blocks += 1
-            log.warning("block cache full of blocks the engine needs: block %s refused",
-                        block.hash[:16])
+            log.warning(
+                "block cache full of blocks the engine needs: block %s refused", block.hash[:16]
+            )
 
     def _validate(self, block_hash: str) -> None:
         block = self.blocks.get(block_hash)
@@ -513,8 +545,9 @@ class Driver:
             if block_hash not in self._awaiting:
                 self._awaiting.add(block_hash)
                 meta = self.blocks.origin(block_hash)
-                self.fetch_block(block_hash, meta[0] if meta else self.app.height + 1,
-                                 meta[2] if meta else None)
+                self.fetch_block(
+                    block_hash, meta[0] if meta else self.app.height + 1, meta[2] if meta else None
+                )
             return
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -564,8 +597,9 @@ class Driver:
             # Decided without the block here (its proposal came bare, or the body we
             # held was not the block's): fetch it, then apply it as a synced block
             # with this certificate (finding B2).
-            log.info("decided block %s at height %d is not here; fetching it",
-                     block_hash[:16], height)
+            log.info(
+                "decided block %s at height %d is not here; fetching it", block_hash[:16], height
+            )
             self._decided = (height, block_hash, certificate)
             self.fetch_block(block_hash, height, None)
             return
@@ -587,27 +621,44 @@ class Driver:
         self._last_progress = loop.time()
         self.on_commit(block, certificate)
 
-    def _log_commit(self, block: Block, certificate: CommitCertificate, decided: float,
-                    stored: float) -> None:
+    def _log_commit(
+        self, block: Block, certificate: CommitCertificate, decided: float, stored: float
+    ) -> None:
         """One line per height saying where its time went (all in ms from entering it)."""
         stats = self.stats
 
         def since_enter(at: float) -> int | None:
-            return round((at - stats.entered_height_s) * 1000) if at and \
-                stats.entered_height_s else None
+            return (
+                round((at - stats.entered_height_s) * 1000)
+                if at and stats.entered_height_s
+                else None
+            )
 
-        phases = {"block_ms": since_enter(stats.block_at_s),
-                  "validated_ms": since_enter(stats.validated_at_s),
-                  "decided_ms": since_enter(decided),
-                  "validate_ms": round(stats.validate_ms),
-                  "store_ms": round((stored - decided) * 1000)}
-        log.info("committed height %d round %d: %d records (block %s, validated %s, "
-                 "decided %s ms after entering the height; validation %d ms, store %d ms)",
-                 block.height, certificate.round, len(block.envelopes), phases["block_ms"],
-                 phases["validated_ms"], phases["decided_ms"], phases["validate_ms"],
-                 phases["store_ms"],
-                 extra={"height": block.height, "round": certificate.round,
-                        "records": len(block.envelopes), **phases})
+        phases = {
+            "block_ms": since_enter(stats.block_at_s),
+            "validated_ms": since_enter(stats.validated_at_s),
+            "decided_ms": since_enter(decided),
+            "validate_ms": round(stats.validate_ms),
+            "store_ms": round((stored - decided) * 1000),
+        }
+        log.info(
+            "committed height %d round %d: %d records (block %s, validated %s, "
+            "decided %s ms after entering the height; validation %d ms, store %d ms)",
+            block.height,
+            certificate.round,
+            len(block.envelopes),
+            phases["block_ms"],
+            phases["validated_ms"],
+            phases["decided_ms"],
+            phases["validate_ms"],
+            phases["store_ms"],
+            extra={
+                "height": block.height,
+                "round": certificate.round,
+                "records": len(block.envelopes),
+                **phases,
+            },
+        )
 
     def _on_synced(self, event: Synced) -> None:
         for block, certificate in event.blocks:
@@ -619,8 +670,9 @@ class Driver:
                 self.check_synced(block, certificate)
             except (ClientError, VerificationError) as exc:
                 log.warning("peer %s served a bad block %d: %s", event.source, block.height, exc)
-                self.stats.rejected_sync[event.source] = \
+                self.stats.rejected_sync[event.source] = (
                     self.stats.rejected_sync.get(event.source, 0) + 1
+                )
                 return
             self._apply(block, certificate)
             self.stats.synced_blocks += 1

@@ -44,11 +44,11 @@ QUEUE_EVENTS_MAX = 4096
 @dataclass(frozen=True, slots=True)
 class Event:
     position: Position
-    kind: str                      # "block" | "record"
+    kind: str  # "block" | "record"
     data: dict[str, Any]
-    state: str | None = None       # actor state of a record event
-    type: str | None = None        # record type of a record event
-    territory: frozenset[str] = frozenset()   # territorial states of a record event
+    state: str | None = None  # actor state of a record event
+    type: str | None = None  # record type of a record event
+    territory: frozenset[str] = frozenset()  # territorial states of a record event
 
     @property
     def id(self) -> str:
@@ -63,7 +63,7 @@ class EventFilter:
     states: frozenset[str] = frozenset()
     types: frozenset[str] = frozenset()
     territories: frozenset[str] = frozenset()
-    foreign_only: bool = False     # with territories: only acts by another state
+    foreign_only: bool = False  # with territories: only acts by another state
 
     def matches(self, event: Event) -> bool:
         if event.kind != "record":
@@ -72,8 +72,9 @@ class EventFilter:
             return False
         if self.foreign_only and event.state in self.territories:
             return False
-        return (not self.states or event.state in self.states) and \
-            (not self.types or event.type in self.types)
+        return (not self.states or event.state in self.states) and (
+            not self.types or event.type in self.types
+        )
 
 
 LAG_MARKER = Event((0, 0), "lag", {})
@@ -82,40 +83,65 @@ LAG_MARKER = Event((0, 0), "lag", {})
 def parse_event_id(text: str) -> Position:
     """``"H"`` or ``"H:L"`` -> position; ClientError 400 otherwise."""
     height, _, leaf = text.partition(":")
-    if not height.isdigit() or len(height) > 18 or (leaf and (not leaf.isdigit() or
-                                                              len(leaf) > 18)):
-        raise ClientError("Last-Event-ID must be 'HEIGHT' or 'HEIGHT:LEAF'",
-                          field="Last-Event-ID", code="bad_event_id")
+    if (
+        not height.isdigit()
+        or len(height) > 18
+        or (leaf and (not leaf.isdigit() or len(leaf) > 18))
+    ):
+        raise ClientError(
+            "Last-Event-ID must be 'HEIGHT' or 'HEIGHT:LEAF'",
+            field="Last-Event-ID",
+            code="bad_event_id",
+        )
     return int(height), int(leaf) if leaf else -1
 
 
 def block_event(block_height: int, header_json: dict[str, Any], block_hash: str) -> Event:
-    data = {"height": block_height, "hash": block_hash, **{
-        k: header_json[k] for k in ("time", "proposer", "record_count", "ledger_size",
-                                    "ledger_root")}}
+    data = {
+        "height": block_height,
+        "hash": block_hash,
+        **{
+            k: header_json[k]
+            for k in ("time", "proposer", "record_count", "ledger_size", "ledger_root")
+        },
+    }
     return Event((block_height, -1), "block", data)
 
 
 def record_event(height: int, leaf_index: int, envelope: Envelope) -> Event:
     territory = envelope.record.get("territorial_states") or []
-    data = {"id": envelope.id, "height": height, "leaf_index": leaf_index,
-            "type": envelope.type, "actor_state": envelope.actor_state,
-            "territorial_states": territory}
-    return Event((height, leaf_index), "record", data, envelope.actor_state, envelope.type,
-                 frozenset(territory))
+    data = {
+        "id": envelope.id,
+        "height": height,
+        "leaf_index": leaf_index,
+        "type": envelope.type,
+        "actor_state": envelope.actor_state,
+        "territorial_states": territory,
+    }
+    return Event(
+        (height, leaf_index),
+        "record",
+        data,
+        envelope.actor_state,
+        envelope.type,
+        frozenset(territory),
+    )
 
 
 def events_of_block(block: Block) -> list[Event]:
     header = block.header
     first_leaf = header.ledger_size - header.record_count
     events = [block_event(header.height, header.to_json(), header.hash())]
-    events += [record_event(header.height, first_leaf + i, envelope)
-               for i, envelope in enumerate(block.envelopes)]
+    events += [
+        record_event(header.height, first_leaf + i, envelope)
+        for i, envelope in enumerate(block.envelopes)
+    ]
     return events
 
 
-def replay(store: Store, load: Callable[[str], Envelope], wanted: EventFilter,
-           after: Position) -> Iterator[Event]:
+def replay(
+    store: Store, load: Callable[[str], Envelope], wanted: EventFilter, after: Position
+) -> Iterator[Event]:
     """Stored events after position ``after`` that ``wanted`` matches, in order.
 
     Reads the store height lazily, so blocks committed during the replay are
@@ -139,8 +165,7 @@ def replay(store: Store, load: Callable[[str], Envelope], wanted: EventFilter,
 @dataclass(eq=False)
 class Subscription:
     wanted: EventFilter
-    queue: asyncio.Queue[Event] = field(
-        default_factory=lambda: asyncio.Queue(QUEUE_EVENTS_MAX))
+    queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(QUEUE_EVENTS_MAX))
     lagged: bool = False
 
 
@@ -156,9 +181,11 @@ class EventHub:
 
     def subscribe(self, wanted: EventFilter) -> Subscription:
         if len(self._subs) >= self.subscribers_max:
-            raise Overloaded(f"event stream has its maximum of {self.subscribers_max} "
-                             "subscribers; retry later", retry_after_s=5,
-                             code="too_many_subscribers")
+            raise Overloaded(
+                f"event stream has its maximum of {self.subscribers_max} subscribers; retry later",
+                retry_after_s=5,
+                code="too_many_subscribers",
+            )
         sub = Subscription(wanted)
         self._subs.add(sub)
         return sub
@@ -169,7 +196,7 @@ class EventHub:
     def on_commit(self, block: Block, certificate: CommitCertificate) -> None:
         """Commit listener: offer the block's events to every subscriber, never blocking."""
         if not self._subs:
-            return   # nobody listens: build no events (a block's worth a commit)
+            return  # nobody listens: build no events (a block's worth a commit)
         events = events_of_block(block)
         for sub in list(self._subs):
             if sub.lagged:
@@ -196,8 +223,13 @@ def _overflow(sub: Subscription) -> None:
     sub.queue.put_nowait(LAG_MARKER)
 
 
-def stream(hub: EventHub, sub: Subscription, store: Store, load: Callable[[str], Envelope],
-           after: Position | None) -> AsyncIterator[Event]:
+def stream(
+    hub: EventHub,
+    sub: Subscription,
+    store: Store,
+    load: Callable[[str], Envelope],
+    after: Position | None,
+) -> AsyncIterator[Event]:
     """Events after ``after`` (default: only those committed from now on), forever.
 
     The start position is fixed here, when the caller subscribes, not when the
@@ -208,9 +240,14 @@ def stream(hub: EventHub, sub: Subscription, store: Store, load: Callable[[str],
     return _stream(hub, sub, store, load, start, catch_up=after is not None)
 
 
-async def _stream(hub: EventHub, sub: Subscription, store: Store,
-                  load: Callable[[str], Envelope], last: Position,
-                  catch_up: bool) -> AsyncIterator[Event]:
+async def _stream(
+    hub: EventHub,
+    sub: Subscription,
+    store: Store,
+    load: Callable[[str], Envelope],
+    last: Position,
+    catch_up: bool,
+) -> AsyncIterator[Event]:
     try:
         while True:
             if catch_up or sub.lagged:

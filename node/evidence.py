@@ -60,13 +60,20 @@ class ChainView:
     truncated: bool = False
     _times: dict[int, str] = field(default_factory=dict)
 
-    def scan(self, index: str, value: str, *, after_leaf: int | None = None,
-             max_records: int = SCAN_RECORDS_MAX) -> Iterator[tuple[int, Envelope]]:
+    def scan(
+        self,
+        index: str,
+        value: str,
+        *,
+        after_leaf: int | None = None,
+        max_records: int = SCAN_RECORDS_MAX,
+    ) -> Iterator[tuple[int, Envelope]]:
         """(leaf_index, envelope) of ``index == value`` in commit order, bounded."""
         seen = 0
         while seen < max_records:
-            page = self.store.search(index, value, after_leaf=after_leaf,
-                                     limit=min(SEARCH_LIMIT_MAX, max_records - seen))
+            page = self.store.search(
+                index, value, after_leaf=after_leaf, limit=min(SEARCH_LIMIT_MAX, max_records - seen)
+            )
             for leaf, record_id in page:
                 yield leaf, self.load(record_id)
             seen += len(page)
@@ -99,24 +106,37 @@ def parse_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
     if not cursor.isdigit() or len(cursor) > 18:
-        raise ClientError("cursor must be the next_cursor of a previous page",
-                          field="cursor", code="bad_cursor")
+        raise ClientError(
+            "cursor must be the next_cursor of a previous page", field="cursor", code="bad_cursor"
+        )
     return int(cursor)
 
 
 def summary(envelope: Envelope) -> dict[str, Any]:
     record = envelope.record
-    return {"id": envelope.id, "type": envelope.type, "actor_state": envelope.actor_state,
-            "agency": record["actor"]["agency"], "case_ref": record.get("case_ref"),
-            "occurred_at": record["occurred_at"],
-            "territorial_states": record.get("territorial_states") or [],
-            "refs": record.get("refs") or [], "sealed": "sealed" in record}
+    return {
+        "id": envelope.id,
+        "type": envelope.type,
+        "actor_state": envelope.actor_state,
+        "agency": record["actor"]["agency"],
+        "case_ref": record.get("case_ref"),
+        "occurred_at": record["occurred_at"],
+        "territorial_states": record.get("territorial_states") or [],
+        "refs": record.get("refs") or [],
+        "sealed": "sealed" in record,
+    }
 
 
 # --- answers ---------------------------------------------------------------------------
 
-def answers_to(view: ChainView, act: Envelope, *, states: Sequence[str] | None = None,
-               types: frozenset[str] = ANSWER_TYPES) -> list[dict[str, Any]]:
+
+def answers_to(
+    view: ChainView,
+    act: Envelope,
+    *,
+    states: Sequence[str] | None = None,
+    types: frozenset[str] = ANSWER_TYPES,
+) -> list[dict[str, Any]]:
     """Committed answers naming ``act``, in commit order.
 
     ``states`` (default: the act's territorial states other than its actor)
@@ -133,35 +153,52 @@ def answers_to(view: ChainView, act: Envelope, *, states: Sequence[str] | None =
     found: list[tuple[int, Envelope]] = []
     for state in states:
         for type_name in sorted(types):
-            found += _answers_of(view, act, located[1], (("actor_state", state),
-                                                         ("type", type_name),
-                                                         ("case_ref", case_ref)))
+            found += _answers_of(
+                view,
+                act,
+                located[1],
+                (("actor_state", state), ("type", type_name), ("case_ref", case_ref)),
+            )
     return [_answer(view, envelope) for _, envelope in sorted(found, key=lambda f: f[0])]
 
 
-def _answers_of(view: ChainView, act: Envelope, after: int,
-                terms: tuple[tuple[str, str], ...]) -> list[tuple[int, Envelope]]:
+def _answers_of(
+    view: ChainView, act: Envelope, after: int, terms: tuple[tuple[str, str], ...]
+) -> list[tuple[int, Envelope]]:
     budget = SeekBudget(ANSWER_SEEKS_MAX)
-    out = [(leaf, envelope) for leaf, envelope in
-           ((leaf, view.load(rid)) for leaf, rid in intersect(view.store, terms, budget,
-                                                                 after_leaf=after))
-           if act.id in (envelope.record.get("refs") or [])]
+    out = [
+        (leaf, envelope)
+        for leaf, envelope in (
+            (leaf, view.load(rid))
+            for leaf, rid in intersect(view.store, terms, budget, after_leaf=after)
+        )
+        if act.id in (envelope.record.get("refs") or [])
+    ]
     view.truncated |= budget.exhausted
     return out
 
 
 def _answer(view: ChainView, envelope: Envelope) -> dict[str, Any]:
     record = envelope.record
-    return {"id": envelope.id, "type": envelope.type, "state": envelope.actor_state,
-            "answer": record.get("response") or record.get("status"),
-            "ground": record.get("ground"), "reason": record.get("reason"),
-            "occurred_at": record["occurred_at"], **view.position(envelope)}
+    return {
+        "id": envelope.id,
+        "type": envelope.type,
+        "state": envelope.actor_state,
+        "answer": record.get("response") or record.get("status"),
+        "ground": record.get("ground"),
+        "reason": record.get("reason"),
+        "occurred_at": record["occurred_at"],
+        **view.position(envelope),
+    }
 
 
 def sovereignty_status(act: Envelope, answers: list[dict[str, Any]]) -> dict[str, str]:
     """Latest sovereignty answer of each territorial state other than the actor."""
-    status = {state: "pending" for state in act.record.get("territorial_states") or []
-              if state != act.actor_state}
+    status = {
+        state: "pending"
+        for state in act.record.get("territorial_states") or []
+        if state != act.actor_state
+    }
     for answer in answers:
         if answer["type"] == "sovereignty_response" and answer["state"] in status:
             status[answer["state"]] = answer["answer"]
@@ -172,34 +209,52 @@ def act_view(view: ChainView, record_id: str) -> dict[str, Any]:
     if not is_hex(record_id, 32):
         raise ClientError("record id must be 64 lowercase hex", field="id", code="bad_hex")
     if not view.store.has_record(record_id):
-        raise NotFound(f"no committed record with id {record_id}", field="id",
-                       code="record_not_found")
+        raise NotFound(
+            f"no committed record with id {record_id}", field="id", code="record_not_found"
+        )
     act = view.load(record_id)
     answers = answers_to(view, act)
-    return {**summary(act), **view.position(act), "envelope": act.to_json(),
-            "answers": answers, "sovereignty": sovereignty_status(act, answers)}
+    return {
+        **summary(act),
+        **view.position(act),
+        "envelope": act.to_json(),
+        "answers": answers,
+        "sovereignty": sovereignty_status(act, answers),
+    }
 
 
 # --- sovereignty notices and report ------------------------------------------------------
 
+
 def is_foreign_act(envelope: Envelope, state: str) -> bool:
-    return envelope.type in ACT_TYPES and envelope.type != "sovereignty_response" and \
-        envelope.actor_state != state
+    return (
+        envelope.type in ACT_TYPES
+        and envelope.type != "sovereignty_response"
+        and envelope.actor_state != state
+    )
 
 
 def _notice(view: ChainView, act: Envelope, state: str) -> dict[str, Any]:
     mine = answers_to(view, act, states=[state], types=SOVEREIGNTY_ONLY)
-    return {**summary(act), **view.position(act),
-            "status": "answered" if mine else "pending",
-            "response": mine[-1] if mine else None}
+    return {
+        **summary(act),
+        **view.position(act),
+        "status": "answered" if mine else "pending",
+        "response": mine[-1] if mine else None,
+    }
 
 
-def notices(view: ChainView, state: str, *, status: str | None = None,
-            after_leaf: int | None = None, limit: int = 100) -> dict[str, Any]:
+def notices(
+    view: ChainView,
+    state: str,
+    *,
+    status: str | None = None,
+    after_leaf: int | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
     """Acts of foreign states on ``state``'s territory, oldest first, with their answer."""
     if status not in (None, "pending", "answered"):
-        raise ClientError("status must be pending or answered", field="status",
-                          code="bad_query")
+        raise ClientError("status must be pending or answered", field="status", code="bad_query")
     limit = max(1, min(limit, PAGE_MAX))
     out: list[dict[str, Any]] = []
     last: int | None = None
@@ -213,23 +268,34 @@ def notices(view: ChainView, state: str, *, status: str | None = None,
             if len(out) >= limit:
                 break
     more = len(out) >= limit and last is not None
-    return {"state": state, "notices": out, "truncated": view.truncated,
-            "next_cursor": str(last) if more else None}
+    return {
+        "state": state,
+        "notices": out,
+        "truncated": view.truncated,
+        "next_cursor": str(last) if more else None,
+    }
 
 
 def notices_in_block(envelopes: list[Envelope], state: str) -> list[dict[str, Any]]:
     """The new notices a committed block brings ``state`` (for an SSE ``notice`` event)."""
-    return [summary(e) for e in envelopes
-            if is_foreign_act(e, state) and state in (e.record.get("territorial_states")
-                                                      or [])]
+    return [
+        summary(e)
+        for e in envelopes
+        if is_foreign_act(e, state) and state in (e.record.get("territorial_states") or [])
+    ]
 
 
 REPORT_TIME_FIELDS = ("occurred", "committed")
 
 
-def sovereignty_report(view: ChainView, state: str, *, from_time: str | None = None,
-                       to_time: str | None = None,
-                       time_field: str = "occurred") -> dict[str, Any]:
+def sovereignty_report(
+    view: ChainView,
+    state: str,
+    *,
+    from_time: str | None = None,
+    to_time: str | None = None,
+    time_field: str = "occurred",
+) -> dict[str, Any]:
     """Counts of foreign acts on ``state``'s territory by actor state, type and answer.
 
     ``from_time`` (inclusive) and ``to_time`` (exclusive) bound the acts'
@@ -246,18 +312,30 @@ def sovereignty_report(view: ChainView, state: str, *, from_time: str | None = N
     for _, envelope in view.scan("territorial_state", state):
         if not is_foreign_act(envelope, state):
             continue
-        when = envelope.record["occurred_at"] if time_field == "occurred" else \
-            view.position(envelope)["commit_time"]
+        when = (
+            envelope.record["occurred_at"]
+            if time_field == "occurred"
+            else view.position(envelope)["commit_time"]
+        )
         moment = parse_time(when, "time")
         if (start is not None and moment < start) or (end is not None and moment >= end):
             continue
         answers = answers_to(view, envelope, states=[state], types=SOVEREIGNTY_ONLY)
         answer = sovereignty_status(envelope, answers).get(state, "pending")
         counts[(envelope.actor_state, envelope.type, answer)] += 1
-    rows = [{"actor_state": a, "type": t, "response": r, "count": n}
-            for (a, t, r), n in sorted(counts.items())]
-    return {"state": state, "from": from_time, "to": to_time, "time_field": time_field,
-            "total": sum(counts.values()), "rows": rows, "truncated": view.truncated}
+    rows = [
+        {"actor_state": a, "type": t, "response": r, "count": n}
+        for (a, t, r), n in sorted(counts.items())
+    ]
+    return {
+        "state": state,
+        "from": from_time,
+        "to": to_time,
+        "time_field": time_field,
+        "total": sum(counts.values()),
+        "rows": rows,
+        "truncated": view.truncated,
+    }
 
 
 REPORT_COLUMNS = ("actor_state", "type", "response", "count")
@@ -273,27 +351,45 @@ def report_csv(report: dict[str, Any]) -> str:
 
 # --- cases and evidence ------------------------------------------------------------------
 
-def case_timeline(view: ChainView, case_ref: str, *, after_leaf: int | None = None,
-                  limit: int = 100) -> dict[str, Any]:
+
+def case_timeline(
+    view: ChainView, case_ref: str, *, after_leaf: int | None = None, limit: int = 100
+) -> dict[str, Any]:
     """Every committed record of a case across states, in commit order."""
     if not 1 <= len(case_ref) <= CASE_REF_CHARS_MAX:
-        raise ClientError(f"case_ref must be 1-{CASE_REF_CHARS_MAX} characters",
-                          field="case_ref", code="bad_query")
+        raise ClientError(
+            f"case_ref must be 1-{CASE_REF_CHARS_MAX} characters",
+            field="case_ref",
+            code="bad_query",
+        )
     limit = max(1, min(limit, PAGE_MAX))
     entries: list[dict[str, Any]] = []
-    for _, envelope in view.scan("case_ref", case_ref, after_leaf=after_leaf,
-                                    max_records=limit):
-        entries.append({**summary(envelope), **view.position(envelope),
-                        **_highlights(envelope.record)})
-    states = sorted({e["actor_state"] for e in entries} |
-                    {s for e in entries for s in e["territorial_states"]})
+    for _, envelope in view.scan("case_ref", case_ref, after_leaf=after_leaf, max_records=limit):
+        entries.append(
+            {**summary(envelope), **view.position(envelope), **_highlights(envelope.record)}
+        )
+    states = sorted(
+        {e["actor_state"] for e in entries} | {s for e in entries for s in e["territorial_states"]}
+    )
     more = len(entries) >= limit
-    return {"case_ref": case_ref, "states": states, "entries": entries,
-            "next_cursor": str(entries[-1]["leaf_index"]) if more else None}
+    return {
+        "case_ref": case_ref,
+        "states": states,
+        "entries": entries,
+        "next_cursor": str(entries[-1]["leaf_index"]) if more else None,
+    }
 
 
-_HIGHLIGHTS = ("response", "status", "action", "phase", "expires_at", "ends_at",
-               "respond_by", "requested_state")
+_HIGHLIGHTS = (
+    "response",
+    "status",
+    "action",
+    "phase",
+    "expires_at",
+    "ends_at",
+    "respond_by",
+    "requested_state",
+)
 
 
 def _highlights(record: dict[str, Any]) -> dict[str, Any]:
@@ -311,18 +407,22 @@ def evidence_view(view: ChainView, sha256: str) -> dict[str, Any]:
         raise ClientError("sha256 must be 64 lowercase hex", field="sha256", code="bad_hex")
     records = [e for _, e in view.scan("evidence", sha256)]
     if not records:
-        raise NotFound(f"no committed record lists evidence {sha256}", field="sha256",
-                       code="evidence_not_found")
+        raise NotFound(
+            f"no committed record lists evidence {sha256}",
+            field="sha256",
+            code="evidence_not_found",
+        )
     chains: dict[str, list[Envelope]] = {}
     for envelope in records:
         key = chain_key(envelope.record) if envelope.type == "custody_event" else None
         if key is not None:
             chains.setdefault(key[1], []).append(envelope)
-    return {"sha256": sha256,
-            "records": [{**summary(e), **view.position(e)} for e in records],
-            "custody_chains": [_custody_chain(view, ref, events)
-                               for ref, events in chains.items()],
-            "truncated": view.truncated}
+    return {
+        "sha256": sha256,
+        "records": [{**summary(e), **view.position(e)} for e in records],
+        "custody_chains": [_custody_chain(view, ref, events) for ref, events in chains.items()],
+        "truncated": view.truncated,
+    }
 
 
 def _custody_chain(view: ChainView, ref: str, events: list[Envelope]) -> dict[str, Any]:
@@ -330,10 +430,25 @@ def _custody_chain(view: ChainView, ref: str, events: list[Envelope]) -> dict[st
     # older store may lack it, and then no event of the chain is valid ("" is no state).
     owner = view.load(ref).actor_state if view.store.has_record(ref) else ""
     state, anomalies = replay_lenient((e.record for e in events), owner)
-    return {"ref": ref, "introduced_by": owner, "status": state.status,
-            "holder": state.holder, "last_at": state.last_at, "terminal": state.terminal,
-            "events": [{"id": e.id, "action": e.record["action"],
-                        "actor_state": e.actor_state, "to": e.record.get("to"),
-                        "occurred_at": e.record["occurred_at"]} for e in events],
-            "anomalies": [{"event_id": events[i].id, "code": exc.code,
-                           "message": str(exc)} for i, exc in anomalies]}
+    return {
+        "ref": ref,
+        "introduced_by": owner,
+        "status": state.status,
+        "holder": state.holder,
+        "last_at": state.last_at,
+        "terminal": state.terminal,
+        "events": [
+            {
+                "id": e.id,
+                "action": e.record["action"],
+                "actor_state": e.actor_state,
+                "to": e.record.get("to"),
+                "occurred_at": e.record["occurred_at"],
+            }
+            for e in events
+        ],
+        "anomalies": [
+            {"event_id": events[i].id, "code": exc.code, "message": str(exc)}
+            for i, exc in anomalies
+        ],
+    }

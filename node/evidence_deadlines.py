@@ -32,11 +32,12 @@ UNANSWERED_DAYS_DEFAULT = 30
 #: ``mla_response`` statuses that end a request (docs/ACTS.md §6). ``received``
 #: and ``postponed`` only say the request is being handled: counting them
 #: would let an acknowledgement hide an overdue emergency request.
-FINAL_STATUSES = frozenset({"executed", "partially_executed", "refused",
-                            "evidence_transferred"})
+FINAL_STATUSES = frozenset({"executed", "partially_executed", "refused", "evidence_transferred"})
 WITHIN_DAYS_MAX = 3660
-_ENDING = {"preservation_request": ("expires_at", "preservation_expiry"),
-           "technical_measure": ("ends_at", "measure_end")}
+_ENDING = {
+    "preservation_request": ("expires_at", "preservation_expiry"),
+    "technical_measure": ("ends_at", "measure_end"),
+}
 
 
 def _of_type(view: ChainView, type_name: str) -> list[Envelope]:
@@ -46,10 +47,16 @@ def _of_type(view: ChainView, type_name: str) -> list[Envelope]:
 def _ending_items(view: ChainView, type_name: str) -> list[tuple[datetime, str, Envelope]]:
     field, kind = _ENDING[type_name]
     records = _of_type(view, type_name)
-    superseded = {e.record["refs"][0] for e in records
-                  if e.record.get("phase", "initial") != "initial" and e.record.get("refs")}
-    return [(parse_time(e.record[field], field), kind, e) for e in records
-            if e.id not in superseded and e.record.get("phase", "initial") != "termination"]
+    superseded = {
+        e.record["refs"][0]
+        for e in records
+        if e.record.get("phase", "initial") != "initial" and e.record.get("refs")
+    }
+    return [
+        (parse_time(e.record[field], field), kind, e)
+        for e in records
+        if e.id not in superseded and e.record.get("phase", "initial") != "termination"
+    ]
 
 
 def _requester(view: ChainView, record_id: str) -> str | None:
@@ -59,16 +66,22 @@ def _requester(view: ChainView, record_id: str) -> str | None:
     return view.load(record_id).actor_state
 
 
-def _unanswered_items(view: ChainView, unanswered_days: int
-                      ) -> list[tuple[datetime, str, Envelope]]:
-    answered = {e.record["refs"][0] for e in _of_type(view, "mla_response")
-                if e.record.get("refs") and e.record.get("status") in FINAL_STATUSES
-                and e.actor_state != _requester(view, e.record["refs"][0])}
+def _unanswered_items(
+    view: ChainView, unanswered_days: int
+) -> list[tuple[datetime, str, Envelope]]:
+    answered = {
+        e.record["refs"][0]
+        for e in _of_type(view, "mla_response")
+        if e.record.get("refs")
+        and e.record.get("status") in FINAL_STATUSES
+        and e.actor_state != _requester(view, e.record["refs"][0])
+    }
     items = []
     for envelope in _of_type(view, "mla_request"):
         if envelope.id not in answered:
-            due = parse_time(envelope.record["occurred_at"], "occurred_at") + \
-                timedelta(days=unanswered_days)
+            due = parse_time(envelope.record["occurred_at"], "occurred_at") + timedelta(
+                days=unanswered_days
+            )
             items.append((due, "request_unanswered", envelope))
     for envelope in _of_type(view, "emergency_disclosure"):
         if envelope.id not in answered:
@@ -77,23 +90,46 @@ def _unanswered_items(view: ChainView, unanswered_days: int
     return items
 
 
-def deadlines(view: ChainView, now: datetime, *, within_days: int = 7,
-              unanswered_days: int = UNANSWERED_DAYS_DEFAULT,
-              state: str | None = None) -> dict[str, Any]:
+def deadlines(
+    view: ChainView,
+    now: datetime,
+    *,
+    within_days: int = 7,
+    unanswered_days: int = UNANSWERED_DAYS_DEFAULT,
+    state: str | None = None,
+) -> dict[str, Any]:
     """Items due within ``within_days`` of ``now`` (or overdue), soonest first."""
     assert 0 <= within_days <= WITHIN_DAYS_MAX and 0 <= unanswered_days <= WITHIN_DAYS_MAX
     horizon = now + timedelta(days=within_days)
-    candidates = _ending_items(view, "preservation_request") + \
-        _ending_items(view, "technical_measure") + _unanswered_items(view, unanswered_days)
+    candidates = (
+        _ending_items(view, "preservation_request")
+        + _ending_items(view, "technical_measure")
+        + _unanswered_items(view, unanswered_days)
+    )
     items = []
     for due, kind, envelope in sorted(candidates, key=lambda c: (c[0], c[2].id)):
         if due > horizon or (state is not None and envelope.actor_state != state):
             continue
         passed = due <= now
-        status = ("overdue" if passed else "due") if kind == "request_unanswered" else \
-            ("expired" if passed else "expiring")
-        items.append({"kind": kind, "status": status, "due_at": format_time(due),
-                      **summary(envelope), **view.position(envelope)})
-    return {"as_of": format_time(now), "within_days": within_days,
-            "unanswered_days": unanswered_days, "state": state, "items": items,
-            "truncated": view.truncated}
+        status = (
+            ("overdue" if passed else "due")
+            if kind == "request_unanswered"
+            else ("expired" if passed else "expiring")
+        )
+        items.append(
+            {
+                "kind": kind,
+                "status": status,
+                "due_at": format_time(due),
+                **summary(envelope),
+                **view.position(envelope),
+            }
+        )
+    return {
+        "as_of": format_time(now),
+        "within_days": within_days,
+        "unanswered_days": unanswered_days,
+        "state": state,
+        "items": items,
+        "truncated": view.truncated,
+    }

@@ -34,7 +34,7 @@ _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 
 
 DEFAULT_MAX_BACKDATE_MS = 30 * 24 * 3600 * 1000
-MAX_BACKDATE_MS_LIMIT = 3660 * 24 * 3600 * 1000     # ten years: a timedelta, not an overflow
+MAX_BACKDATE_MS_LIMIT = 3660 * 24 * 3600 * 1000  # ten years: a timedelta, not an overflow
 #: Parameters a genesis file may leave out (they postdate the first files).
 OPTIONAL_PARAMS = frozenset({"max_backdate_ms"})
 
@@ -67,10 +67,12 @@ class ConsensusParams(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_null(cls, value: object) -> object:
-        if isinstance(value, dict) and "max_backdate_ms" in value and \
-                value["max_backdate_ms"] is None:
-            raise ValueError("max_backdate_ms must be a number of ms; leave it out for the "
-                             "default")
+        if (
+            isinstance(value, dict)
+            and "max_backdate_ms" in value
+            and value["max_backdate_ms"] is None
+        ):
+            raise ValueError("max_backdate_ms must be a number of ms; leave it out for the default")
         return value
 
     @property
@@ -81,8 +83,9 @@ class ConsensusParams(BaseModel):
 
 def full_consensus(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every consensus parameter: this software's defaults, then ``overrides``."""
-    return ConsensusParams(**{"max_backdate_ms": DEFAULT_MAX_BACKDATE_MS,
-                              **(overrides or {})}).model_dump()
+    return ConsensusParams(
+        **{"max_backdate_ms": DEFAULT_MAX_BACKDATE_MS, **(overrides or {})}
+    ).model_dump()
 
 
 class Member(BaseModel):
@@ -163,8 +166,9 @@ def load_genesis(path: str | Path) -> Genesis:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise EncodingError(f"cannot read genesis file {path}: {exc.strerror}",
-                            field="genesis") from exc
+        raise EncodingError(
+            f"cannot read genesis file {path}: {exc.strerror}", field="genesis"
+        ) from exc
     obj = parse_json(raw)
     try:
         return Genesis.model_validate(obj)

@@ -21,9 +21,13 @@ class JsonFormatter(logging.Formatter):
         self.node_state = node_state
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-                "level": record.levelname.lower(), "logger": record.name,
-                "node": self.node_state, "msg": record.getMessage()}
+        line = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "node": self.node_state,
+            "msg": record.getMessage(),
+        }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 line[key] = value
@@ -37,8 +41,9 @@ def setup_logging(node_state: str, level: str = "info", fmt: str = "json") -> No
     if fmt == "json":
         handler.setFormatter(JsonFormatter(node_state))
     else:
-        handler.setFormatter(logging.Formatter(
-            f"%(asctime)s {node_state} %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s {node_state} %(levelname)s %(name)s: %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -130,22 +130,32 @@ GENERAL = "general"
 #: refusal names is the widest one that is full.
 UsageKey = tuple[str, ...]
 _ORDER = {"pool": 0, "lane": 1, "local": 2, "state": 3, "signer": 4}
-_CODES = {"pool": "mempool_full", "lane": "mempool_full", "local": "mempool_full",
-          "state": "state_quota", "signer": "signer_quota"}
-Room = tuple[int, int]   # (records, bytes)
+_CODES = {
+    "pool": "mempool_full",
+    "lane": "mempool_full",
+    "local": "mempool_full",
+    "state": "state_quota",
+    "signer": "signer_quota",
+}
+Room = tuple[int, int]  # (records, bytes)
 
 
 class Mempool:
-    def __init__(self, max_records: int, max_bytes: int,
-                 clock: Callable[[], float] = time.monotonic, *,
-                 spread_backlog: int | None = None,
-                 governance_reserve_percent: int = GOVERNANCE_RESERVE_PERCENT,
-                 signer_share_percent: int = SIGNER_SHARE_PERCENT) -> None:
+    def __init__(
+        self,
+        max_records: int,
+        max_bytes: int,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        spread_backlog: int | None = None,
+        governance_reserve_percent: int = GOVERNANCE_RESERVE_PERCENT,
+        signer_share_percent: int = SIGNER_SHARE_PERCENT,
+    ) -> None:
         assert 0 <= governance_reserve_percent <= 50 and 1 <= signer_share_percent <= 100
         self._pending: OrderedDict[str, Envelope] = OrderedDict()
         #: lane -> state -> that state's pending records in arrival order (for reap).
         self._lanes: dict[str, dict[str, dict[str, Envelope]]] = {GOVERNANCE: {}, GENERAL: {}}
-        self._local: set[str] = set()     # ids this node's clients gave (general lane)
+        self._local: set[str] = set()  # ids this node's clients gave (general lane)
         self._used: dict[UsageKey, list[int]] = {}
         #: Records still spreading: id -> (admitted at, peers yet to answer).
         self._spreading: dict[str, tuple[float, int]] = {}
@@ -157,8 +167,10 @@ class Mempool:
         self.bytes = 0
         #: Gossiped records dropped, by the code they would have been refused with.
         self.gossip_dropped: Counter[str] = Counter()
-        self._reserve: Room = (_reserve(max_records, governance_reserve_percent),
-                               _reserve(max_bytes, governance_reserve_percent))
+        self._reserve: Room = (
+            _reserve(max_records, governance_reserve_percent),
+            _reserve(max_bytes, governance_reserve_percent),
+        )
         self._signer_percent = signer_share_percent
         self.share_with(1)
 
@@ -170,11 +182,17 @@ class Mempool:
         nodes, states = max(1, nodes), max(1, nodes if states is None else states)
         general = (self.max_records - self._reserve[0], self.max_bytes - self._reserve[1])
         self._lane_room = {GOVERNANCE: self._reserve, GENERAL: general}
-        self._state_room = {lane: (max(1, room[0] // states), max(1, room[1] // states))
-                            for lane, room in self._lane_room.items()}
-        self._signer_room = {lane: (max(1, room[0] * self._signer_percent // 100),
-                                    max(1, room[1] * self._signer_percent // 100))
-                             for lane, room in self._state_room.items()}
+        self._state_room = {
+            lane: (max(1, room[0] // states), max(1, room[1] // states))
+            for lane, room in self._lane_room.items()
+        }
+        self._signer_room = {
+            lane: (
+                max(1, room[0] * self._signer_percent // 100),
+                max(1, room[1] * self._signer_percent // 100),
+            )
+            for lane, room in self._state_room.items()
+        }
         self._client_room = (max(1, general[0] // nodes), max(1, general[1] // nodes))
 
     @property
@@ -231,9 +249,12 @@ class Mempool:
         if pending is None:
             return False
         if pending.leaf != envelope.leaf:
-            raise Conflict("another envelope of this record (another signature or signer) "
-                           "is already pending; it is kept", field="signature",
-                           code="conflicting_envelope")
+            raise Conflict(
+                "another envelope of this record (another signature or signer) "
+                "is already pending; it is kept",
+                field="signature",
+                code="conflicting_envelope",
+            )
         return True
 
     # --- room ---------------------------------------------------------------------------
@@ -266,7 +287,7 @@ class Mempool:
         demand: dict[UsageKey, list[int]] = {}
         for envelope in envelopes:
             if envelope.id in self._pending:
-                out.append(envelope)   # already here: accept_gossip decides
+                out.append(envelope)  # already here: accept_gossip decides
                 continue
             keys = self._keys(envelope, local=False)
             wanted = {key: list(demand.get(key, (0, 0))) for key in keys}
@@ -308,17 +329,31 @@ class Mempool:
         kind = key[0]
         used = self._used.get(key, (0, 0))[0]
         if kind == "state":
-            return Overloaded(f"record.actor.state {key[2]} has its share of the mempool "
-                              f"({used} {key[1]} records pending); retry later",
-                              retry_after_s=1, field="record.actor.state", code="state_quota")
+            return Overloaded(
+                f"record.actor.state {key[2]} has its share of the mempool "
+                f"({used} {key[1]} records pending); retry later",
+                retry_after_s=1,
+                field="record.actor.state",
+                code="state_quota",
+            )
         if kind == "signer":
-            return Overloaded(f"signer has its share of the mempool ({used} {key[1]} records "
-                              "pending); retry later", retry_after_s=1, field="signer",
-                              code="signer_quota")
-        what = {"pool": "mempool", "lane": f"mempool's {key[-1]} lane",
-                "local": "share of the mempool for this node's clients"}[kind]
-        return Overloaded(f"{what} is full ({len(self._pending)} records pending); retry later",
-                          retry_after_s=1, code=_CODES[kind])
+            return Overloaded(
+                f"signer has its share of the mempool ({used} {key[1]} records "
+                "pending); retry later",
+                retry_after_s=1,
+                field="signer",
+                code="signer_quota",
+            )
+        what = {
+            "pool": "mempool",
+            "lane": f"mempool's {key[-1]} lane",
+            "local": "share of the mempool for this node's clients",
+        }[kind]
+        return Overloaded(
+            f"{what} is full ({len(self._pending)} records pending); retry later",
+            retry_after_s=1,
+            code=_CODES[kind],
+        )
 
     # --- changes ------------------------------------------------------------------------
 
@@ -332,12 +367,16 @@ class Mempool:
             return False
         nonce_key = (envelope.signer, str(envelope.record["nonce"]))
         if nonce_key in self._nonces:
-            raise Conflict("record.nonce was already used by this signer in a pending record",
-                           field="record.nonce", code="duplicate_nonce")
+            raise Conflict(
+                "record.nonce was already used by this signer in a pending record",
+                field="record.nonce",
+                code="duplicate_nonce",
+            )
         self.check_fits([envelope], client=client)
         self._pending[envelope.id] = envelope
-        self._lanes[self.lane(envelope)].setdefault(envelope.actor_state, {})[envelope.id] = \
+        self._lanes[self.lane(envelope)].setdefault(envelope.actor_state, {})[envelope.id] = (
             envelope
+        )
         local = client and self.lane(envelope) == GENERAL
         if local:
             self._local.add(envelope.id)
@@ -355,7 +394,7 @@ class Mempool:
             used[1] += sign * len(envelope.leaf)
             assert used[0] >= 0 and used[1] >= 0, f"mempool usage {key} below zero"
             if used[0] == 0:
-                del self._used[key]   # bounded: only keys of pending records stay
+                del self._used[key]  # bounded: only keys of pending records stay
 
     def remove(self, record_ids: Iterable[str]) -> None:
         for record_id in record_ids:
@@ -397,12 +436,12 @@ class Mempool:
     def proposable(self) -> bool:
         """True if ``reap`` would offer at least one record."""
         if len(self._pending) > len(self._spreading):
-            return True   # some pending record is not spreading
+            return True  # some pending record is not spreading
         if not self._spreading:
             return False
         if len(self._pending) < self.spread_backlog:
             return True
-        oldest_at, _ = next(iter(self._spreading.values()))   # insertion order
+        oldest_at, _ = next(iter(self._spreading.values()))  # insertion order
         return oldest_at <= self._clock() - SPREAD_WAIT_S
 
     def reap(self, max_records: int, max_bytes: int) -> list[Envelope]:
@@ -417,8 +456,9 @@ class Mempool:
         waiting = self._spreading if len(self._pending) >= self.spread_backlog else {}
         cutoff = self._clock() - SPREAD_WAIT_S
         for lane in (GOVERNANCE, GENERAL):
-            queues = [_ready(records, waiting, cutoff)
-                      for _, records in sorted(self._lanes[lane].items())]
+            queues = [
+                _ready(records, waiting, cutoff) for _, records in sorted(self._lanes[lane].items())
+            ]
             while queues and len(out) < max_records:
                 for queue in tuple(queues):
                     envelope = next(queue, None)
@@ -439,8 +479,9 @@ def _tally(demand: dict[UsageKey, list[int]], keys: Iterable[UsageKey], size: in
         wanted[1] += size
 
 
-def _ready(records: dict[str, Envelope], waiting: dict[str, tuple[float, int]],
-           cutoff: float) -> Iterator[Envelope]:
+def _ready(
+    records: dict[str, Envelope], waiting: dict[str, tuple[float, int]], cutoff: float
+) -> Iterator[Envelope]:
     """``records`` in order, without those spreading since after ``cutoff``."""
     for envelope in records.values():
         entry = waiting.get(envelope.id) if waiting else None

@@ -72,38 +72,58 @@ class NodeCollector(Collector):
         driver = node.driver
         replica = driver.replica if driver is not None else None
         yield _gauge("comity_height", "Committed height of this node.", node.app.height)
-        yield _gauge("comity_round", "Consensus round at the height being decided.",
-                     replica.round if replica is not None else 0)
-        yield _counter("comity_records_committed", "Records in the ledger log.",
-                       node.store.ledger_size)
+        yield _gauge(
+            "comity_round",
+            "Consensus round at the height being decided.",
+            replica.round if replica is not None else 0,
+        )
+        yield _counter(
+            "comity_records_committed", "Records in the ledger log.", node.store.ledger_size
+        )
         yield _gauge("comity_mempool_records", "Records waiting for a block.", len(node.mempool))
-        yield _gauge("comity_mempool_bytes", "Bytes of records waiting for a block.",
-                     node.mempool.bytes)
-        yield _gauge("comity_sse_subscribers", "Open event-stream subscriptions.",
-                     self.sse_subscribers())
+        yield _gauge(
+            "comity_mempool_bytes", "Bytes of records waiting for a block.", node.mempool.bytes
+        )
+        yield _gauge(
+            "comity_sse_subscribers", "Open event-stream subscriptions.", self.sse_subscribers()
+        )
         if driver is not None:
-            yield _counter("comity_blocks_committed", "Blocks committed since start.",
-                           driver.stats.commits)
-            yield _counter("comity_synced_blocks", "Blocks applied through block sync.",
-                           driver.stats.synced_blocks)
-            yield _counter("comity_invalid_blocks", "Proposed blocks found invalid.",
-                           driver.stats.invalid_blocks)
+            yield _counter(
+                "comity_blocks_committed", "Blocks committed since start.", driver.stats.commits
+            )
+            yield _counter(
+                "comity_synced_blocks",
+                "Blocks applied through block sync.",
+                driver.stats.synced_blocks,
+            )
+            yield _counter(
+                "comity_invalid_blocks",
+                "Proposed blocks found invalid.",
+                driver.stats.invalid_blocks,
+            )
         yield from self._peers()
         yield self._rejections(replica.rejections if replica is not None else Counter())
 
     def _peers(self) -> Iterable[Metric]:
-        up = GaugeMetricFamily("comity_peer_up", "1 if the last request to the peer worked.",
-                               labels=["peer"])
-        height = GaugeMetricFamily("comity_peer_height", "Height the peer last reported.",
-                                   labels=["peer"])
-        lag = GaugeMetricFamily("comity_peer_lag_blocks",
-                                "Peer height minus ours (negative: the peer is behind).",
-                                labels=["peer"])
-        sent = CounterMetricFamily("comity_gossip_sent_bytes",
-                                   "Bytes of P2P requests sent to the peer.", labels=["peer"])
-        dropped = CounterMetricFamily("comity_peer_dropped_items",
-                                      "Items dropped because the peer's queue was full.",
-                                      labels=["peer"])
+        up = GaugeMetricFamily(
+            "comity_peer_up", "1 if the last request to the peer worked.", labels=["peer"]
+        )
+        height = GaugeMetricFamily(
+            "comity_peer_height", "Height the peer last reported.", labels=["peer"]
+        )
+        lag = GaugeMetricFamily(
+            "comity_peer_lag_blocks",
+            "Peer height minus ours (negative: the peer is behind).",
+            labels=["peer"],
+        )
+        sent = CounterMetricFamily(
+            "comity_gossip_sent_bytes", "Bytes of P2P requests sent to the peer.", labels=["peer"]
+        )
+        dropped = CounterMetricFamily(
+            "comity_peer_dropped_items",
+            "Items dropped because the peer's queue was full.",
+            labels=["peer"],
+        )
         ours = self.node.app.height
         peers = self.node.peers.peers if self.node.peers is not None else {}
         for state, peer in sorted(peers.items()):
@@ -116,9 +136,11 @@ class NodeCollector(Collector):
 
     def _rejections(self, engine: Counter[str]) -> Metric:
         family = CounterMetricFamily(
-            "comity_rejections", "Inputs refused, by source (consensus engine, p2p) and "
+            "comity_rejections",
+            "Inputs refused, by source (consensus engine, p2p) and "
             "reason: bad signatures, non-validators, stale or malformed messages.",
-            labels=["source", "reason"])
+            labels=["source", "reason"],
+        )
         for reason, count in sorted(engine.items()):
             family.add_metric(["consensus", reason], count)
         faults: Counter[str] = Counter()
@@ -144,20 +166,37 @@ class NodeMetrics:
         self.node = node
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(NodeCollector(node, sse_subscribers))
-        self.rounds = Histogram("comity_rounds_per_height", "Rounds a height took to commit.",
-                                buckets=ROUND_BUCKETS, registry=self.registry)
+        self.rounds = Histogram(
+            "comity_rounds_per_height",
+            "Rounds a height took to commit.",
+            buckets=ROUND_BUCKETS,
+            registry=self.registry,
+        )
         self.commit_latency = Histogram(
-            "comity_commit_latency_seconds", "From entering a height to committing it.",
-            buckets=LATENCY_BUCKETS_S, registry=self.registry)
-        self.requests = PromCounter("comity_api_requests", "API requests.",
-                                    ["route", "method", "status"], registry=self.registry)
-        self.request_seconds = Histogram("comity_api_request_duration_seconds",
-                                         "API request handling time.", ["route"],
-                                         buckets=REQUEST_BUCKETS_S, registry=self.registry)
-        self.client_errors = PromCounter("comity_api_client_errors",
-                                         "API requests refused, by error code "
-                                         "(bad_signature, nonce_reused, ...).", ["code"],
-                                         registry=self.registry)
+            "comity_commit_latency_seconds",
+            "From entering a height to committing it.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.requests = PromCounter(
+            "comity_api_requests",
+            "API requests.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "comity_api_request_duration_seconds",
+            "API request handling time.",
+            ["route"],
+            buckets=REQUEST_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.client_errors = PromCounter(
+            "comity_api_client_errors",
+            "API requests refused, by error code (bad_signature, nonce_reused, ...).",
+            ["code"],
+            registry=self.registry,
+        )
         node.add_commit_listener(self.on_commit)
 
     def on_commit(self, block: Block, certificate: CommitCertificate) -> None:
@@ -211,9 +250,14 @@ class RequestMetrics:
         self.metrics.requests.labels(route, scope["method"], str(status)).inc()
         self.metrics.request_seconds.labels(route).observe(elapsed_s)
         if status >= 500 and route != "/readyz":  # readyz answers 503 by design
-            log.warning("%s %s answered %d (request %s)", scope["method"], route, status,
-                        request_id, extra={"request_id": request_id, "status": status,
-                                           "route": route})
+            log.warning(
+                "%s %s answered %d (request %s)",
+                scope["method"],
+                route,
+                status,
+                request_id,
+                extra={"request_id": request_id, "status": status, "route": route},
+            )
 
 
 def _request_id(scope: Scope) -> str:
@@ -223,8 +267,9 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex[:16]
 
 
-def install_metrics(app: FastAPI, node: Node, *, sse_subscribers: Callable[[], int],
-                    dependencies: list[Any]) -> NodeMetrics:
+def install_metrics(
+    app: FastAPI, node: Node, *, sse_subscribers: Callable[[], int], dependencies: list[Any]
+) -> NodeMetrics:
     """Add ``GET /metrics``, the request middleware and the client-error counter."""
     metrics = NodeMetrics(node, sse_subscribers)
     app.state.metrics = metrics
@@ -232,17 +277,25 @@ def install_metrics(app: FastAPI, node: Node, *, sse_subscribers: Callable[[], i
     handlers: MutableMapping[Any, Any] = app.exception_handlers
     original = handlers.get(ClientError)
     if original is not None:
+
         async def counting(request: Request, exc: Exception) -> Response:
             if isinstance(exc, ClientError):
                 metrics.client_errors.labels(exc.code).inc()
             response: Response = await original(request, exc)
             return response
+
         handlers[ClientError] = counting
 
     async def scrape() -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_api_route("/metrics", scrape, methods=["GET"], dependencies=dependencies,
-                      tags=["status"], summary="Prometheus metrics (reader access)",
-                      include_in_schema=False)
+    app.add_api_route(
+        "/metrics",
+        scrape,
+        methods=["GET"],
+        dependencies=dependencies,
+        tags=["status"],
+        summary="Prometheus metrics (reader access)",
+        include_in_schema=False,
+    )
     return metrics

@@ -93,29 +93,41 @@ def create_p2p_app(node: Node) -> Starlette:
     def route(path: str, handler: Handler) -> Route:
         async def endpoint(request: Request) -> Response:
             return await _serve(node, replay, path, handler, request)
+
         return Route(path, endpoint, methods=["POST"])
 
-    return Starlette(routes=[route("/p2p/v1/batch", _batch),
-                             route("/p2p/v1/blocks", _blocks),
-                             route("/p2p/v1/block", _block_by_hash),
-                             route("/p2p/v1/status", _status)])
+    return Starlette(
+        routes=[
+            route("/p2p/v1/batch", _batch),
+            route("/p2p/v1/blocks", _blocks),
+            route("/p2p/v1/block", _block_by_hash),
+            route("/p2p/v1/status", _status),
+        ]
+    )
 
 
-async def _serve(node: Node, replay: ReplayCache, path: str, handler: Handler,
-                 request: Request) -> Response:
+async def _serve(
+    node: Node, replay: ReplayCache, path: str, handler: Handler, request: Request
+) -> Response:
     """Authenticate, read, parse, handle, and sign the reply."""
     try:
         claim = parse_request_headers(request.headers)
-    except WireRefusal as exc:   # nothing to bind a signature to: an unsigned refusal
+    except WireRefusal as exc:  # nothing to bind a signature to: an unsigned refusal
         node.metrics_peer_fault(exc.reason)
         return _json(_refusal(exc), 403)
     try:
-        check_request(claim, chain_id=node.app.chain_id, path=path,
-                      own_key=node.key.public_hex, allowed=node.peer_keys(),
-                      now_ms=now_ms(), replay=replay)
+        check_request(
+            claim,
+            chain_id=node.app.chain_id,
+            path=path,
+            own_key=node.key.public_hex,
+            allowed=node.peer_keys(),
+            now_ms=now_ms(),
+            replay=replay,
+        )
         try:
             body = await _read_body(request, claim, node.config.limits.max_p2p_batch_bytes)
-        except BaseException:   # the signed body never arrived intact: it did nothing
+        except BaseException:  # the signed body never arrived intact: it did nothing
             replay.forget(claim.sender, claim.nonce)
             raise
         payload = open_payload(body)
@@ -136,8 +148,11 @@ async def _batch(node: Node, sender: str, payload: dict[str, Any]) -> tuple[Any,
     items = payload.get("items")
     if not isinstance(items, list):
         return {"error": {"code": "peer_fault", "message": "items missing"}}, 400
-    records = [item["record"] for item in items
-               if isinstance(item, dict) and "record" in item and "msg" not in item]
+    records = [
+        item["record"]
+        for item in items
+        if isinstance(item, dict) and "record" in item and "msg" not in item
+    ]
     for item in items:  # consensus first: it must never wait behind gossip
         if not (isinstance(item, dict) and "record" in item and "msg" not in item):
             _take_item(node, sender, item)
@@ -149,8 +164,9 @@ async def _batch(node: Node, sender: str, payload: dict[str, Any]) -> tuple[Any,
 async def _blocks(node: Node, sender: str, payload: dict[str, Any]) -> tuple[Any, int]:
     start, limit = payload.get("from_height"), payload.get("limit")
     if type(start) is not int or type(limit) is not int or start < 1 or limit < 1:
-        return {"error": {"code": "bad_request",
-                          "message": "from_height and limit must be positive"}}, 400
+        return {
+            "error": {"code": "bad_request", "message": "from_height and limit must be positive"}
+        }, 400
     blocks = blocks_for_sync(node.store, node.app.height, start, limit)
     return {"height": node.app.height, "blocks": blocks}, 200
 
@@ -163,8 +179,7 @@ async def _block_by_hash(node: Node, sender: str, payload: dict[str, Any]) -> tu
 
 
 async def _status(node: Node, sender: str, payload: dict[str, Any]) -> tuple[Any, int]:
-    return status_reply(node.store, node.app.height, node.config.state,
-                        payload.get("height")), 200
+    return status_reply(node.store, node.app.height, node.config.state, payload.get("height")), 200
 
 
 def _take_item(node: Node, sender: str, item: Any) -> None:
@@ -178,8 +193,11 @@ def _take_item(node: Node, sender: str, item: Any) -> None:
             block = None
             if "block" in item:
                 params = node.app.params
-                block = Block.from_json(item["block"], max_record_bytes=params.max_record_bytes,
-                                        max_records=params.max_block_records)
+                block = Block.from_json(
+                    item["block"],
+                    max_record_bytes=params.max_record_bytes,
+                    max_records=params.max_block_records,
+                )
             elif "header" in item and isinstance(msg, Proposal):
                 block = _rebuild(node, sender, msg, item)
             if not node.driver.post(PeerMessage(msg, block, sender)):
@@ -205,20 +223,32 @@ def _rebuild(node: Node, sender: str, msg: Proposal, item: dict[str, Any]) -> Bl
         return None  # a late or re-sent proposal of a height already committed here
     header = BlockHeader.from_json(item["header"])
     ids, leaves = item.get("ids"), item.get("leaves")
-    if not isinstance(ids, list) or len(ids) != header.record_count or \
-            len(ids) > node.app.params.max_block_records:
+    if (
+        not isinstance(ids, list)
+        or len(ids) != header.record_count
+        or len(ids) > node.app.params.max_block_records
+    ):
         raise PeerFault("compact proposal: ids do not match the header's record_count")
     if not isinstance(leaves, list) or len(leaves) != len(ids):
         raise PeerFault("compact proposal: leaves must name each record's leaf hash")
-    named = dict(zip(ids, leaves, strict=True)) if all(
-        isinstance(x, str) for x in ids + leaves) else {}
+    named = (
+        dict(zip(ids, leaves, strict=True)) if all(isinstance(x, str) for x in ids + leaves) else {}
+    )
     carried = _carried(node, item.get("records"), named)
-    envelopes = [_pending(node, rid, named.get(rid)) or carried.get(rid)
-                 if isinstance(rid, str) else None for rid in ids]
+    envelopes = [
+        _pending(node, rid, named.get(rid)) or carried.get(rid) if isinstance(rid, str) else None
+        for rid in ids
+    ]
     missing = sum(e is None for e in envelopes)
     if missing:
-        log.info("compact proposal for height %d round %d: %d of %d records not here yet; "
-                 "fetching the block", msg.height, msg.round, missing, len(ids))
+        log.info(
+            "compact proposal for height %d round %d: %d of %d records not here yet; "
+            "fetching the block",
+            msg.height,
+            msg.round,
+            missing,
+            len(ids),
+        )
         node.sync.fetch_block(msg.block_hash, header.height, sender)
         return None
     return Block(header, tuple(e for e in envelopes if e is not None))
@@ -235,8 +265,7 @@ def _carried(node: Node, raw: Any, named: dict[str, str]) -> dict[str, Envelope]
     if raw is None:
         return {}
     if not isinstance(raw, dict) or len(raw) > len(named):
-        raise PeerFault("compact proposal: records must map at most as many ids as the "
-                        "block holds")
+        raise PeerFault("compact proposal: records must map at most as many ids as the block holds")
     max_bytes = node.app.params.max_record_bytes
     out: dict[str, Envelope] = {}
     for record_id, obj in raw.items():
@@ -244,8 +273,10 @@ def _carried(node: Node, raw: Any, named: dict[str, str]) -> dict[str, Envelope]
             continue
         envelope = parse_envelope(obj, max_record_bytes=max_bytes)
         if envelope.id != record_id:
-            raise PeerFault(f"compact proposal: a record carried as {record_id[:16]}… has "
-                            f"id {envelope.id[:16]}…")
+            raise PeerFault(
+                f"compact proposal: a record carried as {record_id[:16]}… has "
+                f"id {envelope.id[:16]}…"
+            )
         out[record_id] = envelope
     return out
 
@@ -262,9 +293,13 @@ async def _take_records(node: Node, sender: str, raw: list[Any]) -> None:
     room = node.mempool.room()
     if len(raw) > room:
         node.metrics_peer_fault("gossip dropped: mempool full")
-        log.info("mempool full: %d of %d gossiped records from %s dropped",
-                 len(raw) - max(room, 0), len(raw), sender[:16])
-        raw = raw[:max(room, 0)]
+        log.info(
+            "mempool full: %d of %d gossiped records from %s dropped",
+            len(raw) - max(room, 0),
+            len(raw),
+            sender[:16],
+        )
+        raw = raw[: max(room, 0)]
     max_bytes = node.app.params.max_record_bytes
     envelopes = []
     for obj in raw:

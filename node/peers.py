@@ -97,8 +97,8 @@ class Peer:
     #: replies must be signed by it. Updated when the chain rotates the key.
     node_key: str
     client: httpx.AsyncClient
-    queue: asyncio.Queue[Item]          # consensus lane
-    gossip: asyncio.Queue[Item]         # record gossip lane
+    queue: asyncio.Queue[Item]  # consensus lane
+    gossip: asyncio.Queue[Item]  # record gossip lane
     stats: PeerStats = field(default_factory=PeerStats)
     task: asyncio.Task[None] | None = None
     gossip_task: asyncio.Task[None] | None = None
@@ -110,11 +110,20 @@ class Peer:
 class PeerSet:
     """All outbound peer links of one node."""
 
-    def __init__(self, key: SigningKey, chain_id: str, *, flush_ms: int, backoff_max_ms: int,
-                 queue_max: int, batch_bytes_max: int, request_timeout_ms: int,
-                 on_height: Callable[[str, int], None],
-                 on_delivered: Callable[[str, list[str]], None] | None = None,
-                 reply_bytes_max: int = REPLY_BYTES_MAX) -> None:
+    def __init__(
+        self,
+        key: SigningKey,
+        chain_id: str,
+        *,
+        flush_ms: int,
+        backoff_max_ms: int,
+        queue_max: int,
+        batch_bytes_max: int,
+        request_timeout_ms: int,
+        on_height: Callable[[str, int], None],
+        on_delivered: Callable[[str, list[str]], None] | None = None,
+        reply_bytes_max: int = REPLY_BYTES_MAX,
+    ) -> None:
         self.key = key
         self.reply_bytes_max = reply_bytes_max
         self.on_delivered = on_delivered
@@ -127,15 +136,31 @@ class PeerSet:
         self.on_height = on_height
         self.peers: dict[str, Peer] = {}
 
-    def add(self, state: str, url: str, node_key: str,
-            transport: httpx.AsyncBaseTransport | None = None,
-            verify: Any = True, cert: Any = None) -> None:
-        client = httpx.AsyncClient(base_url=url, transport=transport, timeout=self.timeout_s,
-                                   verify=verify, cert=cert,
-                                   limits=httpx.Limits(max_connections=4,
-                                                       keepalive_expiry=PEER_KEEPALIVE_S))
-        self.peers[state] = Peer(state, url, node_key, client, asyncio.Queue(self.queue_max),
-                                 asyncio.Queue(self.queue_max))
+    def add(
+        self,
+        state: str,
+        url: str,
+        node_key: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        verify: Any = True,
+        cert: Any = None,
+    ) -> None:
+        client = httpx.AsyncClient(
+            base_url=url,
+            transport=transport,
+            timeout=self.timeout_s,
+            verify=verify,
+            cert=cert,
+            limits=httpx.Limits(max_connections=4, keepalive_expiry=PEER_KEEPALIVE_S),
+        )
+        self.peers[state] = Peer(
+            state,
+            url,
+            node_key,
+            client,
+            asyncio.Queue(self.queue_max),
+            asyncio.Queue(self.queue_max),
+        )
 
     async def remove(self, state: str) -> None:
         """Stop sending to ``state`` (it left the validator set): drop its queue and link."""
@@ -156,13 +181,18 @@ class PeerSet:
                     # is several message delays long, and whatever queues while
                     # a POST is in flight goes in the next one anyway.
                     self._sender(peer, peer.queue, self.batch_bytes_max, 0.0),
-                    name=f"peer-{peer.state}")
+                    name=f"peer-{peer.state}",
+                )
             if peer.gossip_task is None:
                 peer.gossip_task = asyncio.create_task(
-                    self._sender(peer, peer.gossip, min(self.batch_bytes_max,
-                                                        GOSSIP_BATCH_BYTES_MAX),
-                                 self.flush_s),
-                    name=f"gossip-{peer.state}")
+                    self._sender(
+                        peer,
+                        peer.gossip,
+                        min(self.batch_bytes_max, GOSSIP_BATCH_BYTES_MAX),
+                        self.flush_s,
+                    ),
+                    name=f"gossip-{peer.state}",
+                )
 
     async def stop(self) -> None:
         for peer in self.peers.values():
@@ -174,8 +204,9 @@ class PeerSet:
                     await task
             await peer.client.aclose()
 
-    def broadcast(self, item: dict[str, Any], size: int, *, gossip: bool = False,
-                  key: str | None = None) -> None:
+    def broadcast(
+        self, item: dict[str, Any], size: int, *, gossip: bool = False, key: str | None = None
+    ) -> None:
         """Queue ``item`` for every peer: on the gossip lane, or the consensus lane.
 
         ``key`` (a record id) comes back through ``on_delivered`` once a peer
@@ -183,15 +214,23 @@ class PeerSet:
         for peer in self.peers.values():
             self.send_to(peer, item, size, gossip=gossip, key=key)
 
-    def send_to(self, peer: Peer, item: dict[str, Any], size: int, *,
-                gossip: bool = False, key: str | None = None) -> None:
+    def send_to(
+        self,
+        peer: Peer,
+        item: dict[str, Any],
+        size: int,
+        *,
+        gossip: bool = False,
+        key: str | None = None,
+    ) -> None:
         try:
             (peer.gossip if gossip else peer.queue).put_nowait((item, size, key))
         except asyncio.QueueFull:
             peer.stats.dropped_items += 1
 
-    async def _sender(self, peer: Peer, queue: asyncio.Queue[Item], bytes_max: int,
-                      flush_s: float) -> None:
+    async def _sender(
+        self, peer: Peer, queue: asyncio.Queue[Item], bytes_max: int, flush_s: float
+    ) -> None:
         backoff_s = 0.05
         while True:
             items, keys = await self._gather(queue, bytes_max, flush_s)
@@ -205,8 +244,9 @@ class PeerSet:
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, self.backoff_max_s)
 
-    async def _gather(self, queue: asyncio.Queue[Item], bytes_max: int,
-                      flush_s: float) -> tuple[list[dict[str, Any]], list[str]]:
+    async def _gather(
+        self, queue: asyncio.Queue[Item], bytes_max: int, flush_s: float
+    ) -> tuple[list[dict[str, Any]], list[str]]:
         """The next batch: the first item, then whatever else is queued by
         ``flush_s`` after it (at most about ``bytes_max``; the rest waits).
 
@@ -232,8 +272,14 @@ class PeerSet:
         if isinstance(reply.get("height"), int):
             self.on_height(peer.state, reply["height"])
 
-    async def request(self, peer: Peer, path: str, payload: dict[str, Any], *,
-                      reading: asyncio.Event | None = None) -> dict[str, Any]:
+    async def request(
+        self,
+        peer: Peer,
+        path: str,
+        payload: dict[str, Any],
+        *,
+        reading: asyncio.Event | None = None,
+    ) -> dict[str, Any]:
         """Signed POST to ``peer``; returns the JSON reply or raises httpx.HTTPError
         (``ReplyNotAuthentic`` if the reply is not signed by ``peer.node_key``).
 
@@ -245,10 +291,10 @@ class PeerSet:
             # Removed by a membership change while a caller (block sync, a block fetch)
             # still held it: a transport error like any other, never a crash.
             raise PeerRemoved(f"{peer.state} is no longer a peer")
-        body, signed = sign_request(self.key, self.chain_id, path, peer.node_key, payload,
-                                    now_ms())
-        async with peer.client.stream("POST", path, content=body,
-                                      headers=signed.headers()) as response:
+        body, signed = sign_request(self.key, self.chain_id, path, peer.node_key, payload, now_ms())
+        async with peer.client.stream(
+            "POST", path, content=body, headers=signed.headers()
+        ) as response:
             if reading is not None:
                 reading.clear()
             try:
@@ -257,14 +303,25 @@ class PeerSet:
                 if reading is not None:
                     reading.set()
         peer.stats.sent_bytes += len(body)
-        if not reply_is_authentic(peer.node_key, self.chain_id, path, signed,
-                                  response.status_code, content, response.headers):
-            raise ReplyNotAuthentic(f"{path} reply ({response.status_code}) is not signed by "
-                                    f"{peer.state}'s node key", request=response.request)
+        if not reply_is_authentic(
+            peer.node_key,
+            self.chain_id,
+            path,
+            signed,
+            response.status_code,
+            content,
+            response.headers,
+        ):
+            raise ReplyNotAuthentic(
+                f"{path} reply ({response.status_code}) is not signed by {peer.state}'s node key",
+                request=response.request,
+            )
         if response.status_code != 200:
-            raise httpx.HTTPStatusError(f"{path} answered {response.status_code}: "
-                                        f"{content[:200].decode(errors='replace')}",
-                                        request=response.request, response=response)
+            raise httpx.HTTPStatusError(
+                f"{path} answered {response.status_code}: {content[:200].decode(errors='replace')}",
+                request=response.request,
+                response=response,
+            )
         peer.stats.up, peer.stats.last_error = True, None
         peer.stats.last_seen_s = time.monotonic()
         reply = orjson.loads(content)
@@ -277,23 +334,29 @@ class PeerSet:
         or whoever answers at its URL, cannot make this node buffer without bound."""
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.reply_bytes_max:
-            raise ReplyTooLarge(f"{path} reply of {declared} bytes is over the "
-                                f"{self.reply_bytes_max}-byte limit", request=response.request)
+            raise ReplyTooLarge(
+                f"{path} reply of {declared} bytes is over the {self.reply_bytes_max}-byte limit",
+                request=response.request,
+            )
         try:
-            buffered = response.content     # a transport that read the reply already
+            buffered = response.content  # a transport that read the reply already
         except httpx.ResponseNotRead:
             pass
         else:
             if len(buffered) > self.reply_bytes_max:
-                raise ReplyTooLarge(f"{path} reply is over the {self.reply_bytes_max}-byte "
-                                    "limit", request=response.request)
+                raise ReplyTooLarge(
+                    f"{path} reply is over the {self.reply_bytes_max}-byte limit",
+                    request=response.request,
+                )
             return buffered
         chunks, total = [], 0
         async for chunk in response.aiter_bytes():
             total += len(chunk)
             if total > self.reply_bytes_max:
-                raise ReplyTooLarge(f"{path} reply is over the {self.reply_bytes_max}-byte "
-                                    "limit", request=response.request)
+                raise ReplyTooLarge(
+                    f"{path} reply is over the {self.reply_bytes_max}-byte limit",
+                    request=response.request,
+                )
             chunks.append(chunk)
         return b"".join(chunks)
 

@@ -35,23 +35,36 @@ if TYPE_CHECKING:
     from node.runtime import Node
 
 #: Query parameter of GET /v1/search -> store index name.
-SEARCH_KEYS = {"case_ref": "case_ref", "evidence_sha256": "evidence",
-               "actor_state": "actor_state", "territorial_state": "territorial_state",
-               "type": "type", "signer": "signer"}
+SEARCH_KEYS = {
+    "case_ref": "case_ref",
+    "evidence_sha256": "evidence",
+    "actor_state": "actor_state",
+    "territorial_state": "territorial_state",
+    "type": "type",
+    "signer": "signer",
+}
 BLOCKS_PAGE_MAX = 100
 
 
 # --- blocks ------------------------------------------------------------------------------
 
+
 def block_view(store: Store, height: int, *, envelopes: bool = False) -> dict[str, Any]:
     """A block; with ``envelopes`` also its envelopes, so an auditor can re-check it all."""
     header, certificate = store.get_header(height), store.get_certificate(height)
     if header is None or certificate is None:
-        raise NotFound(f"no block at height {height} (chain height is {store.height})",
-                       field="height", code="block_not_found")
+        raise NotFound(
+            f"no block at height {height} (chain height is {store.height})",
+            field="height",
+            code="block_not_found",
+        )
     ids = store.get_block_record_ids(height)
-    view = {"hash": header.hash(), "header": header.to_json(), "record_ids": ids,
-            "commit": certificate.to_json()}
+    view = {
+        "hash": header.hash(),
+        "header": header.to_json(),
+        "record_ids": ids,
+        "commit": certificate.to_json(),
+    }
     if envelopes:
         view["envelopes"] = [_stored_envelope(store, rid) for rid in ids]
     return view
@@ -68,17 +81,20 @@ def latest_block(store: Store, *, envelopes: bool = False) -> dict[str, Any]:
     return block_view(store, store.height, envelopes=envelopes)
 
 
-def blocks_page(store: Store, from_height: int, limit: int, *,
-                envelopes: bool = False) -> dict[str, Any]:
+def blocks_page(
+    store: Store, from_height: int, limit: int, *, envelopes: bool = False
+) -> dict[str, Any]:
     """Up to ``limit`` blocks from ``from_height`` on; ``next_from`` pages forward."""
     limit = max(1, min(limit, BLOCKS_PAGE_MAX))
     last = min(store.height, from_height + limit - 1)
-    blocks = [block_view(store, h, envelopes=envelopes)
-              for h in range(max(from_height, 1), last + 1)]
+    blocks = [
+        block_view(store, h, envelopes=envelopes) for h in range(max(from_height, 1), last + 1)
+    ]
     return {"blocks": blocks, "next_from": last + 1 if last < store.height else None}
 
 
 # --- proofs ------------------------------------------------------------------------------
+
 
 def record_proof(store: Store, record_id: str, tree_size: int | None) -> dict[str, Any]:
     """RFC 6962 inclusion proof of a committed record.
@@ -88,30 +104,48 @@ def record_proof(store: Store, record_id: str, tree_size: int | None) -> dict[st
     """
     located = store.locate(record_id)
     if located is None:
-        raise NotFound(f"no committed record with id {record_id}", field="id",
-                       code="record_not_found")
+        raise NotFound(
+            f"no committed record with id {record_id}", field="id", code="record_not_found"
+        )
     height, leaf_index = located
     header = _header(store, height)
     if tree_size is None:
         size, root = header.ledger_size, header.ledger_root
     else:
         if not leaf_index < tree_size <= store.ledger_size:
-            raise ClientError(f"tree_size must be in [{leaf_index + 1}, {store.ledger_size}] "
-                              "for this record", field="tree_size", code="bad_tree_size")
+            raise ClientError(
+                f"tree_size must be in [{leaf_index + 1}, {store.ledger_size}] for this record",
+                field="tree_size",
+                code="bad_tree_size",
+            )
         size, root = tree_size, store.ledger_root(tree_size).hex()
     path = store.inclusion_proof(leaf_index, size)
-    return {"id": record_id, "leaf_index": leaf_index, "tree_size": size,
-            "audit_path": [h.hex() for h in path], "root": root, "height": height,
-            "checkpoint_height": checkpoint_height(store, size)}
+    return {
+        "id": record_id,
+        "leaf_index": leaf_index,
+        "tree_size": size,
+        "audit_path": [h.hex() for h in path],
+        "root": root,
+        "height": height,
+        "checkpoint_height": checkpoint_height(store, size),
+    }
 
 
 def consistency(store: Store, first: int, second: int) -> dict[str, Any]:
     if not 0 < first <= second:
-        raise ClientError(f"consistency needs 0 < first <= second, got {first} and {second}",
-                          field="first", code="bad_range")
+        raise ClientError(
+            f"consistency needs 0 < first <= second, got {first} and {second}",
+            field="first",
+            code="bad_range",
+        )
     proof = store.consistency_proof(first, second)
-    return {"first": first, "second": second, "first_root": store.ledger_root(first).hex(),
-            "second_root": store.ledger_root(second).hex(), "proof": [h.hex() for h in proof]}
+    return {
+        "first": first,
+        "second": second,
+        "first_root": store.ledger_root(first).hex(),
+        "second_root": store.ledger_root(second).hex(),
+        "proof": [h.hex() for h in proof],
+    }
 
 
 def checkpoint_height(store: Store, tree_size: int) -> int | None:
@@ -123,32 +157,49 @@ def checkpoint_height(store: Store, tree_size: int) -> int | None:
 
 # --- validators --------------------------------------------------------------------------
 
+
 def validators_view(app: Application, height: int | None) -> dict[str, Any]:
     """The validator set of ``height`` (default: the next height, the set voting now)."""
     top = app.height + 1
     height = top if height is None else height
     if not 1 <= height <= top:
-        raise NotFound(f"validator set of height {height} is not known; heights 1..{top}",
-                       field="height", code="height_not_found")
-    return {"height": height, "validators": [{"state": v.state, "pubkey": v.pubkey}
-                                             for v in app.state.validators(height)]}
+        raise NotFound(
+            f"validator set of height {height} is not known; heights 1..{top}",
+            field="height",
+            code="height_not_found",
+        )
+    return {
+        "height": height,
+        "validators": [
+            {"state": v.state, "pubkey": v.pubkey} for v in app.state.validators(height)
+        ],
+    }
 
 
 # --- search ------------------------------------------------------------------------------
 
-def search(app: Application, filters: dict[str, str], *, from_time: str | None = None,
-           to_time: str | None = None, cursor: str | None = None,
-           limit: int = 100) -> dict[str, Any]:
+
+def search(
+    app: Application,
+    filters: dict[str, str],
+    *,
+    from_time: str | None = None,
+    to_time: str | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
     """One page of committed records matching exactly one key filter, in commit order."""
     if len(filters) != 1:
-        raise ClientError(f"give exactly one of {', '.join(SEARCH_KEYS)}", field="query",
-                          code="bad_query")
-    (key, value), = filters.items()
+        raise ClientError(
+            f"give exactly one of {', '.join(SEARCH_KEYS)}", field="query", code="bad_query"
+        )
+    ((key, value),) = filters.items()
     if key not in SEARCH_KEYS:
         raise ClientError(f"unknown search key {key!r}", field=key, code="bad_query")
     if not 1 <= limit <= SEARCH_LIMIT_MAX:
-        raise ClientError(f"limit must be in 1..{SEARCH_LIMIT_MAX}", field="limit",
-                          code="bad_query")
+        raise ClientError(
+            f"limit must be in 1..{SEARCH_LIMIT_MAX}", field="limit", code="bad_query"
+        )
     store = app.store
     low, high = leaf_range(store, from_time, to_time)
     after = max(_parse_cursor(cursor), low - 1)
@@ -156,23 +207,28 @@ def search(app: Application, filters: dict[str, str], *, from_time: str | None =
     pairs = [p for p in store.search(index, value, after_leaf=after, limit=limit) if p[0] < high]
     results = [_search_row(app, leaf, record_id) for leaf, record_id in pairs]
     more = len(pairs) == limit and any(
-        leaf < high for leaf, _ in store.search(index, value, after_leaf=pairs[-1][0], limit=1))
+        leaf < high for leaf, _ in store.search(index, value, after_leaf=pairs[-1][0], limit=1)
+    )
     return {"results": results, "next_cursor": str(pairs[-1][0]) if more else None}
 
 
 def _search_row(app: Application, leaf_index: int, record_id: str) -> dict[str, Any]:
     located = app.store.locate(record_id)
     envelope = app.load_envelope(record_id)
-    return {"id": record_id, "height": located[0] if located else None,
-            "leaf_index": leaf_index, "type": envelope.type, "actor_state": envelope.actor_state}
+    return {
+        "id": record_id,
+        "height": located[0] if located else None,
+        "leaf_index": leaf_index,
+        "type": envelope.type,
+        "actor_state": envelope.actor_state,
+    }
 
 
 def _parse_cursor(cursor: str | None) -> int:
     if cursor is None:
         return -1
     if not cursor.isdigit() or len(cursor) > 19:
-        raise ClientError("cursor is not one this node issued", field="cursor",
-                          code="bad_cursor")
+        raise ClientError("cursor is not one this node issued", field="cursor", code="bad_cursor")
     return int(cursor)
 
 
@@ -227,6 +283,7 @@ def _header(store: Store, height: int) -> BlockHeader:
 
 # --- records, readiness and peers ---------------------------------------------------------
 
+
 def parse_record_id(record_id: str) -> str:
     parse_hex(record_id, 32, "id")
     return record_id
@@ -245,8 +302,14 @@ def readiness(node: Node) -> dict[str, Any]:
     started = getattr(node, "driver", None) is not None
     failed = getattr(node, "failed", None)
     ready = started and failed is None and not status["syncing"] and peers_up >= needed
-    body = {"ready": ready, "started": started, "syncing": status["syncing"],
-            "peers_up": peers_up, "peers_needed": needed, "height": status["height"]}
+    body = {
+        "ready": ready,
+        "started": started,
+        "syncing": status["syncing"],
+        "peers_up": peers_up,
+        "peers_needed": needed,
+        "height": status["height"],
+    }
     if failed is not None:
         body["failed"] = failed
     return body
@@ -258,9 +321,18 @@ def peers_view(node: Node) -> dict[str, Any]:
     if node.peers is not None:
         for peer in node.peers.peers.values():
             s = peer.stats
-            peers.append({"state": peer.state, "url": peer.url, "up": s.up, "height": s.height,
-                          "last_error": s.last_error, "sent_batches": s.sent_batches,
-                          "sent_bytes": s.sent_bytes, "dropped_items": s.dropped_items,
-                          "failures": s.failures, "queued": peer.queue.qsize()})
-    return {"state": node.config.state, "peers": peers,
-            "peer_faults": dict(node.peer_faults)}
+            peers.append(
+                {
+                    "state": peer.state,
+                    "url": peer.url,
+                    "up": s.up,
+                    "height": s.height,
+                    "last_error": s.last_error,
+                    "sent_batches": s.sent_batches,
+                    "sent_bytes": s.sent_bytes,
+                    "dropped_items": s.dropped_items,
+                    "failures": s.failures,
+                    "queued": peer.queue.qsize(),
+                }
+            )
+    return {"state": node.config.state, "peers": peers, "peer_faults": dict(node.peer_faults)}

@@ -50,57 +50,76 @@ log = logging.getLogger("comity.node")
 
 
 VERIFY_CHUNK = 64
-VERIFY_CHUNK_MAX = 2048   # envelopes in one request to a verifier process
-VERIFY_INLINE_MAX = 4     # this few signatures are checked on the event loop itself
-SIGNATURE_CACHE_MIN = 65_536   # entries; at least twice the mempool (node/mempool.py)
-P2P_ITEM_SLACK_BYTES = 64 * 1024   # JSON framing of a proposal around its block
+VERIFY_CHUNK_MAX = 2048  # envelopes in one request to a verifier process
+VERIFY_INLINE_MAX = 4  # this few signatures are checked on the event loop itself
+SIGNATURE_CACHE_MIN = 65_536  # entries; at least twice the mempool (node/mempool.py)
+P2P_ITEM_SLACK_BYTES = 64 * 1024  # JSON framing of a proposal around its block
 #: Distinct reasons ``peer_faults`` counts; past that, new ones count as "other".
 PEER_FAULT_REASONS_MAX = 64
 
 
 def _verify_all(envelopes: Sequence[Envelope]) -> list[bool]:
     """Ed25519-verify each envelope (runs in a worker thread; pure)."""
-    return [verify(bytes.fromhex(e.signer), e.record_bytes, bytes.fromhex(e.signature))
-            for e in envelopes]
+    return [
+        verify(bytes.fromhex(e.signer), e.record_bytes, bytes.fromhex(e.signature))
+        for e in envelopes
+    ]
 
 
 @dataclass(frozen=True, slots=True)
 class Submission:
     id: str
-    status: str        # "pending" | "committed"
+    status: str  # "pending" | "committed"
 
 
 class Node:
-    def __init__(self, config: NodeConfig, *, genesis: Genesis | None = None,
-                 key: SigningKey | None = None, store: Store | None = None,
-                 transports: dict[str, httpx.AsyncBaseTransport] | None = None,
-                 enc_key: X25519PrivateKey | None = None,
-                 verifier: ProcessVerifier | None = None) -> None:
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        genesis: Genesis | None = None,
+        key: SigningKey | None = None,
+        store: Store | None = None,
+        transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+        enc_key: X25519PrivateKey | None = None,
+        verifier: ProcessVerifier | None = None,
+    ) -> None:
         self.config = config
         self.genesis = genesis or load_genesis(config.genesis_path)
         self.key = key or load_signing_key(config.node_key_path)
-        self.enc_key = enc_key or (load_enc_key(config.enc_key_path)
-                                   if config.enc_key_path is not None else None)
+        self.enc_key = enc_key or (
+            load_enc_key(config.enc_key_path) if config.enc_key_path is not None else None
+        )
         if store is None:
             config.data_dir.mkdir(parents=True, exist_ok=True)
             store = Store.open_leveldb(config.data_dir / "ledger")
         self.store = store
-        self.app = Application(self.genesis, store, build_registry(), signatures=SignatureCache(
-            max(SIGNATURE_CACHE_MIN, 2 * config.limits.max_pending_records)))
+        self.app = Application(
+            self.genesis,
+            store,
+            build_registry(),
+            signatures=SignatureCache(
+                max(SIGNATURE_CACHE_MIN, 2 * config.limits.max_pending_records)
+            ),
+        )
         limits = config.limits
         block_bytes_max = self.genesis.consensus.max_block_bytes
         if limits.max_p2p_batch_bytes < 2 * (block_bytes_max + P2P_ITEM_SLACK_BYTES):
             # A proposal carries its block and a batch may overshoot its half-limit target
             # by one item: below this, peers refuse our proposals and the chain stalls.
-            raise ConfigError(f"limits.max_p2p_batch_bytes = {limits.max_p2p_batch_bytes} is "
-                              f"too small for blocks of up to {block_bytes_max} bytes (genesis "
-                              f"max_block_bytes); it must be at least "
-                              f"{2 * (block_bytes_max + P2P_ITEM_SLACK_BYTES)}")
+            raise ConfigError(
+                f"limits.max_p2p_batch_bytes = {limits.max_p2p_batch_bytes} is "
+                f"too small for blocks of up to {block_bytes_max} bytes (genesis "
+                f"max_block_bytes); it must be at least "
+                f"{2 * (block_bytes_max + P2P_ITEM_SLACK_BYTES)}"
+            )
         self.mempool = Mempool(
-            limits.max_pending_records, limits.max_pending_bytes,
+            limits.max_pending_records,
+            limits.max_pending_bytes,
             spread_backlog=self.genesis.consensus.max_block_records,
             governance_reserve_percent=limits.mempool_governance_reserve_percent,
-            signer_share_percent=limits.mempool_signer_share_percent)
+            signer_share_percent=limits.mempool_signer_share_percent,
+        )
         self.peer_faults: Counter[str] = Counter()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._commit_listeners: list[Callable[[Block, CommitCertificate], None]] = []
@@ -110,8 +129,9 @@ class Node:
         self._background: set[asyncio.Task[None]] = set()
         self._transports = transports if transports is not None else {}
         tls = config.tls  # peer links trust only the consortium CA and present our cert
-        self._peer_verify: ssl.SSLContext | bool = True if tls is None else \
-            client_context(tls.ca_path, tls.cert_path, tls.key_path)
+        self._peer_verify: ssl.SSLContext | bool = (
+            True if tls is None else client_context(tls.ca_path, tls.cert_path, tls.key_path)
+        )
         self.peers: PeerSet | None = None
         self._verify_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify")
         #: Worker processes for signature checks (forked by ``serve`` before any
@@ -124,33 +144,50 @@ class Node:
 
     async def start(self) -> None:
         timing, limits = self.config.timing, self.config.limits
-        self.peers = PeerSet(self.key, self.app.chain_id, flush_ms=timing.gossip_flush_ms,
-                             backoff_max_ms=timing.peer_backoff_max_ms,
-                             queue_max=limits.peer_queue_messages_max,
-                             batch_bytes_max=limits.max_p2p_batch_bytes // 2,
-                             request_timeout_ms=timing.peer_request_timeout_ms,
-                             on_height=self._peer_height,
-                             on_delivered=self._delivered,
-                             # The largest honest reply: a block-sync reply (its byte
-                             # target plus one whole block) or one block, with framing.
-                             reply_bytes_max=SYNC_REPLY_BYTES_MAX + 2 * (
-                                 self.genesis.consensus.max_block_bytes + P2P_ITEM_SLACK_BYTES))
+        self.peers = PeerSet(
+            self.key,
+            self.app.chain_id,
+            flush_ms=timing.gossip_flush_ms,
+            backoff_max_ms=timing.peer_backoff_max_ms,
+            queue_max=limits.peer_queue_messages_max,
+            batch_bytes_max=limits.max_p2p_batch_bytes // 2,
+            request_timeout_ms=timing.peer_request_timeout_ms,
+            on_height=self._peer_height,
+            on_delivered=self._delivered,
+            # The largest honest reply: a block-sync reply (its byte
+            # target plus one whole block) or one block, with framing.
+            reply_bytes_max=SYNC_REPLY_BYTES_MAX
+            + 2 * (self.genesis.consensus.max_block_bytes + P2P_ITEM_SLACK_BYTES),
+        )
         for state, url in self.peer_urls().items():
-            self.peers.add(state, url, self._node_key_of(state), self._transports.get(state),
-                           verify=self._peer_verify)
+            self.peers.add(
+                state,
+                url,
+                self._node_key_of(state),
+                self._transports.get(state),
+                verify=self._peer_verify,
+            )
         self.mempool.share_with(len(self.peers.peers) + 1, self._member_states())
-        self.driver = Driver(self.app, self.mempool, self.key, self.peers.broadcast,
-                             inbox_max=limits.inbox_events_max,
-                             heartbeat_ms=self.genesis.consensus.heartbeat_interval_ms,
-                             rebroadcast_ms=timing.rebroadcast_interval_ms,
-                             on_commit=self._committed, on_behind=self.sync.behind,
-                             decided_elsewhere=self.sync.decided_elsewhere,
-                             on_evidence=self._report_evidence,
-                             fetch_block=self.sync.fetch_block)
+        self.driver = Driver(
+            self.app,
+            self.mempool,
+            self.key,
+            self.peers.broadcast,
+            inbox_max=limits.inbox_events_max,
+            heartbeat_ms=self.genesis.consensus.heartbeat_interval_ms,
+            rebroadcast_ms=timing.rebroadcast_interval_ms,
+            on_commit=self._committed,
+            on_behind=self.sync.behind,
+            decided_elsewhere=self.sync.decided_elsewhere,
+            on_evidence=self._report_evidence,
+            fetch_block=self.sync.fetch_block,
+        )
         self.peers.start()
         self.add_commit_listener(self._follow_membership)
-        self._tasks = [asyncio.create_task(self.driver.run(), name="driver"),
-                       asyncio.create_task(self.sync.run(), name="sync")]
+        self._tasks = [
+            asyncio.create_task(self.driver.run(), name="driver"),
+            asyncio.create_task(self.sync.run(), name="sync"),
+        ]
         for task in self._tasks:
             task.add_done_callback(self._task_ended)
         log.info("node %s started at height %d", self.config.state, self.app.height)
@@ -162,10 +199,12 @@ class Node:
         if task.cancelled():
             return
         exc = task.exception()
-        self.failed = f"task {task.get_name()} stopped: {exc!r}" if exc is not None else \
-            f"task {task.get_name()} returned"
-        log.critical("%s; this node no longer takes part in consensus", self.failed,
-                     exc_info=exc)
+        self.failed = (
+            f"task {task.get_name()} stopped: {exc!r}"
+            if exc is not None
+            else f"task {task.get_name()} returned"
+        )
+        log.critical("%s; this node no longer takes part in consensus", self.failed, exc_info=exc)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -200,8 +239,12 @@ class Node:
         if self.mempool.add(envelope, spread_to=spread_to):
             if self.peers is not None:
                 # The leaf is the envelope's canonical JSON: embed it as is.
-                self.peers.broadcast({"record": orjson.Fragment(envelope.leaf)},
-                                     len(envelope.leaf), gossip=True, key=envelope.id)
+                self.peers.broadcast(
+                    {"record": orjson.Fragment(envelope.leaf)},
+                    len(envelope.leaf),
+                    gossip=True,
+                    key=envelope.id,
+                )
             if self.driver is not None:
                 self.driver.wake()
         return Submission(envelope.id, "pending")
@@ -211,7 +254,7 @@ class Node:
         del state  # every peer link counts once: each record goes once down each lane
         self.mempool.delivered(record_ids)
         if self.driver is not None:
-            self.driver.wake()   # the records may now be proposed
+            self.driver.wake()  # the records may now be proposed
 
     def accept_gossip(self, envelope: Envelope) -> None:
         """A peer's record: checked like a client's, or refused with a ClientError.
@@ -230,8 +273,9 @@ class Node:
         if self.mempool.add(envelope, client=False) and self.driver is not None:
             self.driver.wake()
 
-    async def verify_signatures(self, envelopes: Sequence[Envelope], *,
-                                admission: bool = False) -> None:
+    async def verify_signatures(
+        self, envelopes: Sequence[Envelope], *, admission: bool = False
+    ) -> None:
         """Verify unseen signatures off the event loop, filling the signature cache.
 
         In the verifier's worker processes when the node has them (node/verifier.py),
@@ -245,8 +289,13 @@ class Node:
         """
         cache = self.app.signatures
         now = utcnow()
-        todo = [e for e in envelopes if e not in cache and e.id not in self.mempool and
-                (not admission or self._may_sign(e, now))]
+        todo = [
+            e
+            for e in envelopes
+            if e not in cache
+            and e.id not in self.mempool
+            and (not admission or self._may_sign(e, now))
+        ]
         if not todo:
             return
         if len(todo) <= VERIFY_INLINE_MAX:
@@ -262,16 +311,28 @@ class Node:
             # Processes: one chunk per worker (each chunk costs a round trip through a
             # socket).
             size = max(VERIFY_CHUNK, min(VERIFY_CHUNK_MAX, -(-len(todo) // verifier.processes)))
-            chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
+            chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
             try:
-                results = await asyncio.gather(*(verifier.verify(
-                    [(bytes.fromhex(e.signer), e.record_bytes, bytes.fromhex(e.signature))
-                     for e in chunk]) for chunk in chunks))
-            except VerifierUnavailable:   # a worker exited (logged by the verifier)
+                results = await asyncio.gather(
+                    *(
+                        verifier.verify(
+                            [
+                                (
+                                    bytes.fromhex(e.signer),
+                                    e.record_bytes,
+                                    bytes.fromhex(e.signature),
+                                )
+                                for e in chunk
+                            ]
+                        )
+                        for chunk in chunks
+                    )
+                )
+            except VerifierUnavailable:  # a worker exited (logged by the verifier)
                 results = await self._verify_in_threads(chunks)
         else:
             # Threads: small chunks, so both threads get work.
-            chunks = [todo[i:i + VERIFY_CHUNK] for i in range(0, len(todo), VERIFY_CHUNK)]
+            chunks = [todo[i : i + VERIFY_CHUNK] for i in range(0, len(todo), VERIFY_CHUNK)]
             results = await self._verify_in_threads(chunks)
         for chunk, oks in zip(chunks, results, strict=True):
             for envelope, ok in zip(chunk, oks, strict=True):
@@ -290,8 +351,9 @@ class Node:
 
     async def _verify_in_threads(self, chunks: list[list[Envelope]]) -> list[list[bool]]:
         loop = asyncio.get_running_loop()
-        return await asyncio.gather(*(loop.run_in_executor(self._verify_pool, _verify_all, chunk)
-                                      for chunk in chunks))
+        return await asyncio.gather(
+            *(loop.run_in_executor(self._verify_pool, _verify_all, chunk) for chunk in chunks)
+        )
 
     async def wait_committed(self, record_id: str, timeout_s: float) -> bool:
         if self.store.has_record(record_id):
@@ -338,12 +400,22 @@ class Node:
         located = self.store.locate(record_id)
         if located is not None:
             envelope = self.app.load_envelope(record_id)
-            return {"id": record_id, "status": "committed", "envelope": envelope.to_json(),
-                    "height": located[0], "leaf_index": located[1]}
+            return {
+                "id": record_id,
+                "status": "committed",
+                "envelope": envelope.to_json(),
+                "height": located[0],
+                "leaf_index": located[1],
+            }
         pending = self.mempool.get(record_id)
         if pending is not None:
-            return {"id": record_id, "status": "pending", "envelope": pending.to_json(),
-                    "height": None, "leaf_index": None}
+            return {
+                "id": record_id,
+                "status": "pending",
+                "envelope": pending.to_json(),
+                "height": None,
+                "leaf_index": None,
+            }
         raise NotFound(f"no record with id {record_id}", field="id", code="record_not_found")
 
     # --- peers and sync ---------------------------------------------------------------
@@ -352,11 +424,15 @@ class Node:
         """The other validators of the next two heights, by the URL the config gives
         for them, else the one their genesis entry or admission proposal gave."""
         state, height = self.app.state, self.app.height
-        states = {v.state for v in state.validators(height + 1)} | \
-            {v.state for v in state.validators(height + 2)}
+        states = {v.state for v in state.validators(height + 1)} | {
+            v.state for v in state.validators(height + 2)
+        }
         configured = {p.state: p.p2p_url for p in self.config.peers}
-        return {s: configured.get(s, state.members[s].p2p_url) for s in sorted(states)
-                if s != self.config.state}
+        return {
+            s: configured.get(s, state.members[s].p2p_url)
+            for s in sorted(states)
+            if s != self.config.state
+        }
 
     def _follow_membership(self, block: Block, certificate: CommitCertificate) -> None:
         """After a commit: link to newly admitted members, unlink from removed ones."""
@@ -366,9 +442,14 @@ class Node:
         for state, url in wanted.items():
             if state not in self.peers.peers:
                 log.info("member %s joins the validator set: adding peer %s", state, url)
-                self.peers.add(state, url, self._node_key_of(state),
-                               self._transports.get(state), verify=self._peer_verify)
-            else:   # a rotated node key: address and trust the new one from now on
+                self.peers.add(
+                    state,
+                    url,
+                    self._node_key_of(state),
+                    self._transports.get(state),
+                    verify=self._peer_verify,
+                )
+            else:  # a rotated node key: address and trust the new one from now on
                 self.peers.peers[state].node_key = self._node_key_of(state)
         self.peers.start()
         self.mempool.share_with(len(wanted) + 1, self._member_states())
@@ -383,16 +464,22 @@ class Node:
         this node's key, and submit it like any record (gossip, then a block)."""
         offender = evidence.first.signer
         height = evidence.first.height
-        offender_state = next((v.state for v in self.app.state.validators(height)
-                               if v.pubkey == offender), None)
+        offender_state = next(
+            (v.state for v in self.app.state.validators(height) if v.pubkey == offender), None
+        )
         if offender_state is None:
             return
         name = self.app.state.members[self.config.state].name
-        body = misbehaviour_record(evidence, reporter_state=self.config.state,
-                                   agency=f"{name} validator node", offender_state=offender_state)
+        body = misbehaviour_record(
+            evidence,
+            reporter_state=self.config.state,
+            agency=f"{name} validator node",
+            offender_state=offender_state,
+        )
         record = complete_record(body, chain_id=self.app.chain_id)
-        envelope = parse_envelope(sign_envelope(self.key, record),
-                                  max_record_bytes=self.app.params.max_record_bytes)
+        envelope = parse_envelope(
+            sign_envelope(self.key, record), max_record_bytes=self.app.params.max_record_bytes
+        )
         try:
             self.admit(envelope)
         except ClientError as exc:  # usually: another node's report is already in
@@ -402,8 +489,12 @@ class Node:
         """The node key ``state``'s node signs with: its key in the next height's set,
         else (a member just admitted) in the set after it."""
         height = self.app.height
-        return next(v.pubkey for h in (height + 1, height + 2)
-                    for v in self.app.state.validators(h) if v.state == state)
+        return next(
+            v.pubkey
+            for h in (height + 1, height + 2)
+            for v in self.app.state.validators(h)
+            if v.state == state
+        )
 
     def peer_keys(self) -> set[str]:
         height = self.app.height + 1
@@ -417,7 +508,7 @@ class Node:
         keys bounds the counter even if some reason carries a peer's text."""
         key = reason[:80]
         if key not in self.peer_faults and len(self.peer_faults) >= PEER_FAULT_REASONS_MAX - 1:
-            key = "other"   # the last slot: the counter never holds more keys than the cap"
+            key = "other"  # the last slot: the counter never holds more keys than the cap"
         self.peer_faults[key] += 1
         log.debug("peer fault: %s", reason)
 
@@ -440,18 +531,29 @@ class Node:
         header = self.store.get_header(self.app.height)
         peers: list[dict[str, Any]] = []
         if self.peers is not None:
-            peers = [{"state": p.state, "up": p.stats.up, "height": p.stats.height,
-                      "last_error": p.stats.last_error} for p in self.peers.peers.values()]
+            peers = [
+                {
+                    "state": p.state,
+                    "up": p.stats.up,
+                    "height": p.stats.height,
+                    "last_error": p.stats.last_error,
+                }
+                for p in self.peers.peers.values()
+            ]
         replica = self.driver.replica if self.driver is not None else None
-        return {"chain_id": self.app.chain_id, "state": self.config.state,
-                "node_pubkey": self.key.public_hex, "height": self.app.height,
-                "latest_hash": header.hash() if header else None,
-                "ledger_size": self.store.ledger_size,
-                "round": replica.round if replica is not None else 0,
-                "mempool": {"records": len(self.mempool), "bytes": self.mempool.bytes},
-                # Behind only by a peer's verified proof, never by a claimed height.
-                "syncing": self.sync.syncing(),
-                "peers": peers}
+        return {
+            "chain_id": self.app.chain_id,
+            "state": self.config.state,
+            "node_pubkey": self.key.public_hex,
+            "height": self.app.height,
+            "latest_hash": header.hash() if header else None,
+            "ledger_size": self.store.ledger_size,
+            "round": replica.round if replica is not None else 0,
+            "mempool": {"records": len(self.mempool), "bytes": self.mempool.bytes},
+            # Behind only by a peer's verified proof, never by a claimed height.
+            "syncing": self.sync.syncing(),
+            "peers": peers,
+        }
 
 
 __all__ = ["ComityError", "Node", "Submission"]

@@ -73,29 +73,39 @@ class SealedReader:
 
     def read(self, record_id: str, *, token_id: str, role: str) -> dict[str, Any]:
         if not self.node.store.has_record(record_id):
-            raise NotFound(f"no committed record with id {record_id}", field="id",
-                           code="record_not_found")
+            raise NotFound(
+                f"no committed record with id {record_id}", field="id", code="record_not_found"
+            )
         sealed = self.node.app.load_envelope(record_id).record.get("sealed")
         if not isinstance(sealed, dict):
-            raise NotFound("this record carries no sealed details", field="sealed",
-                           code="no_sealed_details")
+            raise NotFound(
+                "this record carries no sealed details", field="sealed", code="no_sealed_details"
+            )
         if self.state not in (sealed.get("recipients") or {}):
             self._log(record_id, token_id, role, "not_a_recipient")
-            raise NotARecipient(f"{self.state} is not a recipient of these sealed details",
-                                field="sealed.recipients")
+            raise NotARecipient(
+                f"{self.state} is not a recipient of these sealed details",
+                field="sealed.recipients",
+            )
         if self.key is None:
             raise EncKeyUnavailable("this node has no X25519 key configured (enc_key_path)")
         try:
             details = open_sealed(sealed, self.state, self.key)
         except SealedIntegrityError as exc:
             self._log(record_id, token_id, role, "integrity_failed")
-            raise SealedUnreadable(f"sealed details failed their integrity check: {exc}",
-                                   field="sealed") from exc
+            raise SealedUnreadable(
+                f"sealed details failed their integrity check: {exc}", field="sealed"
+            ) from exc
         entry = self._log(record_id, token_id, role, "ok")
-        return {"id": record_id, "state": self.state, "details": details,
-                "plaintext_sha256": sealed["plaintext_sha256"],
-                "access_log": {"seq": entry["seq"], "hash": entry["hash"]}}
+        return {
+            "id": record_id,
+            "state": self.state,
+            "details": details,
+            "plaintext_sha256": sealed["plaintext_sha256"],
+            "access_log": {"seq": entry["seq"], "hash": entry["hash"]},
+        }
 
     def _log(self, record_id: str, token_id: str, role: str, outcome: str) -> dict[str, Any]:
-        return self.log.append(record_id=record_id, state=self.state, token_id=token_id,
-                               role=role, outcome=outcome)
+        return self.log.append(
+            record_id=record_id, state=self.state, token_id=token_id, role=role, outcome=outcome
+        )

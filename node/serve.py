@@ -54,8 +54,7 @@ P2P_KEEPALIVE_S = 75
 #: ``max_p2p_batch_bytes``, so it also bounds what one address can make us hold.
 P2P_IN_FLIGHT_PER_CLIENT_MAX = 16
 
-_BUSY = (b'{"error":{"code":"overloaded","message":"too many requests in flight from '
-         b'this address"}}')
+_BUSY = b'{"error":{"code":"overloaded","message":"too many requests in flight from this address"}}'
 
 
 class PerClientLimit:
@@ -66,7 +65,7 @@ class PerClientLimit:
     def __init__(self, app: Any, max_in_flight: int) -> None:
         self.app = app
         self.max_in_flight = max_in_flight
-        self.in_flight: Counter[str] = Counter()   # only addresses with a request open
+        self.in_flight: Counter[str] = Counter()  # only addresses with a request open
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         client = scope.get("client")
@@ -75,9 +74,13 @@ class PerClientLimit:
             await self.app(scope, receive, send)
             return
         if self.in_flight[host] >= self.max_in_flight:
-            await send({"type": "http.response.start", "status": 503,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"retry-after", b"1")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1")],
+                }
+            )
             await send({"type": "http.response.body", "body": _BUSY})
             return
         self.in_flight[host] += 1
@@ -89,12 +92,23 @@ class PerClientLimit:
                 del self.in_flight[host]
 
 
-def _uvicorn_config(app: Any, host: str, port: int, tls: dict[str, Any] | None = None,
-                    keepalive_s: int = 5) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                          lifespan="off", loop="none", timeout_graceful_shutdown=3,
-                          timeout_keep_alive=keepalive_s,
-                          limit_concurrency=2048, backlog=2048, **(tls or {}))
+def _uvicorn_config(
+    app: Any, host: str, port: int, tls: dict[str, Any] | None = None, keepalive_s: int = 5
+) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        loop="none",
+        timeout_graceful_shutdown=3,
+        timeout_keep_alive=keepalive_s,
+        limit_concurrency=2048,
+        backlog=2048,
+        **(tls or {}),
+    )
 
 
 def _tls_options(config: NodeConfig, *, p2p: bool) -> dict[str, Any] | None:
@@ -104,26 +118,43 @@ def _tls_options(config: NodeConfig, *, p2p: bool) -> dict[str, Any] | None:
     if tls is None or not (p2p or tls.api):
         return None
     require = p2p and tls.require_client_cert
-    return {"ssl_certfile": str(tls.cert_path), "ssl_keyfile": str(tls.key_path),
-            "ssl_ca_certs": str(tls.ca_path), "ssl_cert_reqs": server_cert_reqs(require)}
+    return {
+        "ssl_certfile": str(tls.cert_path),
+        "ssl_keyfile": str(tls.key_path),
+        "ssl_ca_certs": str(tls.ca_path),
+        "ssl_cert_reqs": server_cert_reqs(require),
+    }
 
 
-async def serve(config: NodeConfig, verifier: ProcessVerifier | None = None,
-                byzantine: ByzantineOptions | None = None) -> None:
+async def serve(
+    config: NodeConfig,
+    verifier: ProcessVerifier | None = None,
+    byzantine: ByzantineOptions | None = None,
+) -> None:
     node = Node(config, verifier=verifier)
     await node.start()
     attacker = None
-    if byzantine is not None:   # fault campaigns only (node/byzantine.py)
+    if byzantine is not None:  # fault campaigns only (node/byzantine.py)
         from node.byzantine import Byzantine
+
         attacker = Byzantine(node, *byzantine)
         attacker.install()
-    servers = [_Server(_uvicorn_config(create_app(node), config.api.host, config.api.port,
-                                       _tls_options(config, p2p=False))),
-               _Server(_uvicorn_config(PerClientLimit(create_p2p_app(node),
-                                                      P2P_IN_FLIGHT_PER_CLIENT_MAX),
-                                       config.p2p.host, config.p2p.port,
-                                       _tls_options(config, p2p=True),
-                                       keepalive_s=P2P_KEEPALIVE_S))]
+    servers = [
+        _Server(
+            _uvicorn_config(
+                create_app(node), config.api.host, config.api.port, _tls_options(config, p2p=False)
+            )
+        ),
+        _Server(
+            _uvicorn_config(
+                PerClientLimit(create_p2p_app(node), P2P_IN_FLIGHT_PER_CLIENT_MAX),
+                config.p2p.host,
+                config.p2p.port,
+                _tls_options(config, p2p=True),
+                keepalive_s=P2P_KEEPALIVE_S,
+            )
+        ),
+    ]
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -135,8 +166,15 @@ async def serve(config: NodeConfig, verifier: ProcessVerifier | None = None,
         loop.add_signal_handler(sig, stop)
     api_scheme = "https" if _tls_options(config, p2p=False) else "http"
     p2p_scheme = "https" if config.tls else "http"
-    log.info("API on %s://%s:%d, P2P on %s://%s:%d", api_scheme, config.api.host,
-             config.api.port, p2p_scheme, config.p2p.host, config.p2p.port)
+    log.info(
+        "API on %s://%s:%d, P2P on %s://%s:%d",
+        api_scheme,
+        config.api.host,
+        config.api.port,
+        p2p_scheme,
+        config.p2p.host,
+        config.p2p.port,
+    )
     try:
         await asyncio.gather(*(server.serve() for server in servers))
     finally:

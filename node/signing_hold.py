@@ -43,14 +43,14 @@ from ledger import keyspace as ks
 from ledger.store import Store
 
 HOLD_NAME: Final = "restore_hold"
-WAL_NAME: Final = "consensus"              # node.driver.WAL_NAME
+WAL_NAME: Final = "consensus"  # node.driver.WAL_NAME
 WAL_ASIDE_NAME: Final = "consensus-from-backup"
 HOLD_BYTES_MAX: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Hold:
-    signed_through: int | None      # None: unknown, sign nothing until released
+    signed_through: int | None  # None: unknown, sign nothing until released
     backup_height: int
     restored_at: str
 
@@ -81,8 +81,7 @@ def _parse(raw: bytes) -> Hold:
         obj = json.loads(raw)
     except ValueError:
         return OPEN_ENDED
-    if not isinstance(obj, dict) or set(obj) != {"signed_through", "backup_height",
-                                                 "restored_at"}:
+    if not isinstance(obj, dict) or set(obj) != {"signed_through", "backup_height", "restored_at"}:
         return OPEN_ENDED
     through, backup_height, at = obj["signed_through"], obj["backup_height"], obj["restored_at"]
     if through is not None and (type(through) is not int or through < 0):
@@ -94,12 +93,19 @@ def _parse(raw: bytes) -> Hold:
 
 def encode_hold(signed_through: int | None, backup_height: int) -> bytes:
     restored_at = datetime.now(UTC).isoformat(timespec="seconds")
-    return json.dumps({"signed_through": signed_through, "backup_height": backup_height,
-                       "restored_at": restored_at}, sort_keys=True).encode()
+    return json.dumps(
+        {
+            "signed_through": signed_through,
+            "backup_height": backup_height,
+            "restored_at": restored_at,
+        },
+        sort_keys=True,
+    ).encode()
 
 
-def hold_batch(store: Store, signed_through: int | None,
-               backup_height: int) -> list[tuple[bytes, bytes | None]]:
+def hold_batch(
+    store: Store, signed_through: int | None, backup_height: int
+) -> list[tuple[bytes, bytes | None]]:
     """One write batch: place the hold, set the restored WAL aside, remove it as live state.
 
     One batch, so a crash can never leave the WAL removed without the hold.
@@ -107,7 +113,8 @@ def hold_batch(store: Store, signed_through: int | None,
     wal = store.get_state(WAL_NAME)
     batch: list[tuple[bytes, bytes | None]] = [
         (ks.state_key(HOLD_NAME), encode_hold(signed_through, backup_height)),
-        (ks.state_key(WAL_NAME), None)]
+        (ks.state_key(WAL_NAME), None),
+    ]
     if wal is not None:
         batch.append((ks.state_key(WAL_ASIDE_NAME), wal))
     return batch

@@ -47,10 +47,10 @@ class KeyGrant:
     state: str
     roles: frozenset[str]
     agency: str
-    revoked_at: int | None = None     # height of the block that revoked it
+    revoked_at: int | None = None  # height of the block that revoked it
     not_after: str | None = None
-    enrolled_at: int = 0              # 0: genesis
-    record_id: str | None = None      # the enroll_key record (None: genesis)
+    enrolled_at: int = 0  # 0: genesis
+    record_id: str | None = None  # the enroll_key record (None: genesis)
 
 
 @dataclass
@@ -70,8 +70,9 @@ class ChainState:
         for member in genesis.members:
             state.members[member.state] = gov.MemberInfo.from_genesis(member)
             for admin in member.admin_pubkeys:
-                state.keys[admin] = KeyGrant(member.state, frozenset({"admin"}),
-                                             f"{member.name} administration")
+                state.keys[admin] = KeyGrant(
+                    member.state, frozenset({"admin"}), f"{member.name} administration"
+                )
         for grant in genesis.enrollments:
             state.keys[grant.pubkey] = KeyGrant(grant.state, frozenset(grant.roles), grant.agency)
         state.validators_by_height[1] = genesis.validators()
@@ -96,30 +97,42 @@ class ChainState:
 
     def key_in_use(self, pubkey: str) -> bool:
         """Enrolled (ever) as a signing key, or a node key of any known member."""
-        return pubkey in self.keys or any(m.node_pubkey == pubkey for m in self.members.values()) \
+        return (
+            pubkey in self.keys
+            or any(m.node_pubkey == pubkey for m in self.members.values())
             or any(v.pubkey == pubkey for vs in self.validators_by_height.values() for v in vs)
+        )
 
     def set_origin(self, height: int) -> dict[str, Any]:
         """Since which height the set of ``height`` holds, and the records that made it."""
         since = max(h for h in self.validators_by_height if h <= max(height, 1))
-        return {"since_height": since,
-                "changes": [c.to_json() for c in self.changes if c.height == since]}
+        return {
+            "since_height": since,
+            "changes": [c.to_json() for c in self.changes if c.height == since],
+        }
 
     def members_view(self) -> list[dict[str, Any]]:
         """Every member the chain has known; ``validating`` is for the next height."""
         current = set(self.member_states(self.height + 1))
-        return [{**info.to_json(), "validating": state in current}
-                for state, info in sorted(self.members.items())]
+        return [
+            {**info.to_json(), "validating": state in current}
+            for state, info in sorted(self.members.items())
+        ]
 
     def proposals_view(self, status: str | None) -> list[dict[str, Any]]:
-        rows = [p.to_json(self.height + 1, self.expiry_blocks())
-                for p in sorted(self.proposals.values(), key=lambda p: (p.height, p.id))]
+        rows = [
+            p.to_json(self.height + 1, self.expiry_blocks())
+            for p in sorted(self.proposals.values(), key=lambda p: (p.height, p.id))
+        ]
         return [row for row in rows if status is None or row["status"] == status]
 
     def misbehaviour_view(self, offender_state: str | None) -> list[dict[str, Any]]:
         rows = sorted(self.misbehaviour.values(), key=lambda m: (m.committed_at, m.record_id))
-        return [m.to_json() for m in rows
-                if offender_state is None or m.offender_state == offender_state]
+        return [
+            m.to_json()
+            for m in rows
+            if offender_state is None or m.offender_state == offender_state
+        ]
 
     # --- rules ----------------------------------------------------------------------
 
@@ -127,24 +140,40 @@ class ChainState:
         """Raise ``Forbidden`` unless the signer may sign this record for its state now."""
         grant = self.keys.get(envelope.signer) or self._node_grant(envelope.signer)
         if grant is None:
-            raise Forbidden("signer is not an enrolled key", field="signer",
-                            code="signer_not_enrolled")
+            raise Forbidden(
+                "signer is not an enrolled key", field="signer", code="signer_not_enrolled"
+            )
         if grant.revoked_at is not None:
-            raise Forbidden(f"signer was revoked at height {grant.revoked_at}", field="signer",
-                            code="signer_revoked")
+            raise Forbidden(
+                f"signer was revoked at height {grant.revoked_at}",
+                field="signer",
+                code="signer_revoked",
+            )
         if _expired(grant, at_time):
-            raise Forbidden(f"signer's enrolment ended at {grant.not_after}", field="signer",
-                            code="signer_expired")
+            raise Forbidden(
+                f"signer's enrolment ended at {grant.not_after}",
+                field="signer",
+                code="signer_expired",
+            )
         if envelope.actor_state != grant.state:
-            raise Forbidden(f"record.actor.state is {envelope.actor_state} but the signer is "
-                            f"enrolled for {grant.state}", field="record.actor.state",
-                            code="wrong_state")
+            raise Forbidden(
+                f"record.actor.state is {envelope.actor_state} but the signer is "
+                f"enrolled for {grant.state}",
+                field="record.actor.state",
+                code="wrong_state",
+            )
         if grant.state not in self.member_states(self.height + 1):
-            raise Forbidden(f"{grant.state} is not a member state at height {self.height + 1}",
-                            field="record.actor.state", code="state_not_member")
+            raise Forbidden(
+                f"{grant.state} is not a member state at height {self.height + 1}",
+                field="record.actor.state",
+                code="state_not_member",
+            )
         if envelope.type not in allowed_types(tuple(grant.roles)):
-            raise Forbidden(f"roles {sorted(grant.roles)} may not sign record.type "
-                            f"{envelope.type!r}", field="record.type", code="role_not_allowed")
+            raise Forbidden(
+                f"roles {sorted(grant.roles)} may not sign record.type {envelope.type!r}",
+                field="record.type",
+                code="role_not_allowed",
+            )
         return grant
 
     def _node_grant(self, pubkey: str) -> KeyGrant | None:
@@ -196,54 +225,89 @@ def _expired(grant: KeyGrant, at_time: datetime) -> bool:
 
 # --- keys: rules and effects --------------------------------------------------------------
 
+
 def _check_enroll(state: ChainState, envelope: Envelope, at_time: datetime) -> None:
     record = envelope.record
     pubkey = record["pubkey"]
     grant = state.keys.get(pubkey)
     if grant is not None and grant.revoked_at is not None:
-        raise Conflict(f"key was revoked at height {grant.revoked_at}; a revoked key is never "
-                       "enrolled again, enrol a new key", field="record.pubkey",
-                       code="key_revoked")
+        raise Conflict(
+            f"key was revoked at height {grant.revoked_at}; a revoked key is never "
+            "enrolled again, enrol a new key",
+            field="record.pubkey",
+            code="key_revoked",
+        )
     if grant is not None and not _expired(grant, at_time):
-        raise Conflict(f"key is already enrolled for {grant.state}", field="record.pubkey",
-                       code="key_already_enrolled")
+        raise Conflict(
+            f"key is already enrolled for {grant.state}",
+            field="record.pubkey",
+            code="key_already_enrolled",
+        )
     if grant is not None and grant.state != envelope.actor_state:
-        raise Forbidden(f"key was enrolled for {grant.state}; only it may renew the key",
-                        field="record.pubkey", code="wrong_state")
+        raise Forbidden(
+            f"key was enrolled for {grant.state}; only it may renew the key",
+            field="record.pubkey",
+            code="wrong_state",
+        )
     if grant is None and state.key_in_use(pubkey):
-        raise Conflict("key is a validator node key; node keys and signing keys are kept "
-                       "apart", field="record.pubkey", code="key_is_node_key")
+        raise Conflict(
+            "key is a validator node key; node keys and signing keys are kept apart",
+            field="record.pubkey",
+            code="key_is_node_key",
+        )
     not_after = record.get("not_after")
     if not_after is not None and parse_time(not_after, "record.not_after") <= at_time:
-        raise RecordInvalid("record.not_after is already past", field="record.not_after",
-                            code="not_after_past")
+        raise RecordInvalid(
+            "record.not_after is already past", field="record.not_after", code="not_after_past"
+        )
 
 
 def _check_revoke(state: ChainState, envelope: Envelope, at_time: datetime) -> None:
     pubkey = envelope.record["pubkey"]
     grant = state.keys.get(pubkey)
     if grant is None:
-        raise RecordInvalid("record.pubkey is not an enrolled signing key",
-                            field="record.pubkey", code="key_not_enrolled")
+        raise RecordInvalid(
+            "record.pubkey is not an enrolled signing key",
+            field="record.pubkey",
+            code="key_not_enrolled",
+        )
     if grant.state != envelope.actor_state:
-        raise Forbidden(f"key belongs to {grant.state}; an admin revokes only its own state's "
-                        "keys", field="record.pubkey", code="wrong_state")
+        raise Forbidden(
+            f"key belongs to {grant.state}; an admin revokes only its own state's keys",
+            field="record.pubkey",
+            code="wrong_state",
+        )
     if grant.revoked_at is not None:
-        raise Conflict(f"key was already revoked at height {grant.revoked_at}",
-                       field="record.pubkey", code="already_revoked")
+        raise Conflict(
+            f"key was already revoked at height {grant.revoked_at}",
+            field="record.pubkey",
+            code="already_revoked",
+        )
     if "admin" in grant.roles and not any(
-            k != pubkey and g.state == grant.state and "admin" in g.roles and
-            g.revoked_at is None and not _expired(g, at_time) for k, g in state.keys.items()):
-        raise Conflict(f"key is the last active admin key of {grant.state}; enrol another "
-                       "admin first", field="record.pubkey", code="last_admin")
+        k != pubkey
+        and g.state == grant.state
+        and "admin" in g.roles
+        and g.revoked_at is None
+        and not _expired(g, at_time)
+        for k, g in state.keys.items()
+    ):
+        raise Conflict(
+            f"key is the last active admin key of {grant.state}; enrol another admin first",
+            field="record.pubkey",
+            code="last_admin",
+        )
 
 
 def _enroll(state: ChainState, height: int, envelope: Envelope) -> None:
     record = envelope.record
-    state.keys[record["pubkey"]] = KeyGrant(record["actor"]["state"],
-                                            frozenset(record["roles"]), record["agency"],
-                                            not_after=record.get("not_after"),
-                                            enrolled_at=height, record_id=envelope.id)
+    state.keys[record["pubkey"]] = KeyGrant(
+        record["actor"]["state"],
+        frozenset(record["roles"]),
+        record["agency"],
+        not_after=record.get("not_after"),
+        enrolled_at=height,
+        record_id=envelope.id,
+    )
 
 
 def _revoke(state: ChainState, height: int, envelope: Envelope) -> None:
@@ -258,13 +322,17 @@ Check = Callable[[ChainState, Envelope, datetime], None]
 Handler = Callable[[ChainState, int, Envelope], None]
 
 _CHECKS: dict[str, Check] = {
-    "enroll_key": _check_enroll, "revoke_key": _check_revoke,
-    "member_proposal": gov.check_proposal, "member_vote": gov.check_vote,
+    "enroll_key": _check_enroll,
+    "revoke_key": _check_revoke,
+    "member_proposal": gov.check_proposal,
+    "member_vote": gov.check_vote,
     "misbehaviour": gov.check_misbehaviour,
 }
 _HANDLERS: dict[str, Handler] = {
-    "enroll_key": _enroll, "revoke_key": _revoke,
-    "member_proposal": gov.apply_proposal, "member_vote": gov.apply_vote,
+    "enroll_key": _enroll,
+    "revoke_key": _revoke,
+    "member_proposal": gov.apply_proposal,
+    "member_vote": gov.apply_vote,
     "misbehaviour": gov.apply_misbehaviour,
 }
 _CONFLICT_KEYS: dict[str, Callable[[ChainState, Mapping[str, Any]], str]] = {

@@ -66,10 +66,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("comity.sync")
 
-SYNC_AHEAD = 2        # block-sync replies parsed and verified ahead of the driver
-SYNC_ATTEMPTS = 3     # tries of one block-sync request after transport errors
-FETCHING_MAX = 64     # blocks fetched by hash at once
-SYNC_STALL_S = 5.0    # block sync gives up when the driver applies nothing for this long
+SYNC_AHEAD = 2  # block-sync replies parsed and verified ahead of the driver
+SYNC_ATTEMPTS = 3  # tries of one block-sync request after transport errors
+FETCHING_MAX = 64  # blocks fetched by hash at once
+SYNC_STALL_S = 5.0  # block sync gives up when the driver applies nothing for this long
 #: A block-sync reply holds whole blocks up to about this size (at least one block).
 #: Small enough that the receiver's pipeline (one reply verified while the one
 #: before is applied) keeps little in memory, large enough to amortise a request.
@@ -109,10 +109,15 @@ def blocks_for_sync(store: Store, height: int, start: int, limit: int) -> list[d
         size += sum(len(leaf) for leaf in leaves if leaf is not None) + 2048
         if out and size > SYNC_REPLY_BYTES_MAX:
             break
-        out.append({"block": {"header": header.to_json(),
-                              "envelopes": [orjson.Fragment(leaf) for leaf in leaves
-                                            if leaf is not None]},
-                    "commit": certificate.to_json()})
+        out.append(
+            {
+                "block": {
+                    "header": header.to_json(),
+                    "envelopes": [orjson.Fragment(leaf) for leaf in leaves if leaf is not None],
+                },
+                "commit": certificate.to_json(),
+            }
+        )
     return out
 
 
@@ -124,7 +129,7 @@ class BlockSync:
         self.behind_hint = 0
         #: The height each peer has proved it holds (see ``_proves_next``).
         self.proven: dict[str, int] = {}
-        self._penalty: dict[str, int] = {}    # polls a penalised peer is still skipped
+        self._penalty: dict[str, int] = {}  # polls a penalised peer is still skipped
         self._strikes: dict[str, int] = {}
         self._fetching: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
@@ -139,11 +144,15 @@ class BlockSync:
         """Fetch a block by hash (background): from the validator whose node key is
         ``prefer`` (its proposer) first, then from every other peer in turn."""
         node = self.node
-        if block_hash in self._fetching or node.peers is None or \
-                len(self._fetching) >= FETCHING_MAX:
+        if (
+            block_hash in self._fetching
+            or node.peers is None
+            or len(self._fetching) >= FETCHING_MAX
+        ):
             return
-        first = next((v.state for v in node.app.state.validators(height)
-                      if v.pubkey == prefer), None)
+        first = next(
+            (v.state for v in node.app.state.validators(height) if v.pubkey == prefer), None
+        )
         peers = sorted(node.peers.peers.values(), key=lambda p: (p.state != first, p.state))
         if not peers:
             return
@@ -160,12 +169,13 @@ class BlockSync:
         for peer in peers:
             try:
                 reply = await node.peers.request(peer, "/p2p/v1/block", {"hash": block_hash})
-                block = Block.from_json(reply["block"], max_record_bytes=params.max_record_bytes,
-                                        max_records=params.max_block_records)
-            except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError,
-                    ClientError) as exc:
-                log.info("fetching block %s from %s failed: %s", block_hash[:16], peer.state,
-                         exc)
+                block = Block.from_json(
+                    reply["block"],
+                    max_record_bytes=params.max_record_bytes,
+                    max_records=params.max_block_records,
+                )
+            except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError, ClientError) as exc:
+                log.info("fetching block %s from %s failed: %s", block_hash[:16], peer.state, exc)
                 continue
             if block.hash != block_hash:
                 node.metrics_peer_fault("fetched block does not match its hash")
@@ -191,20 +201,26 @@ class BlockSync:
                 if self._penalty.get(peer.state, 0) > 0:
                     self._penalty[peer.state] -= 1
                     continue
-                if proven and (peer.stats.height >= height + 2 or ahead_polls[peer.state] >= 2
-                               or self.behind_hint > height):
+                if proven and (
+                    peer.stats.height >= height + 2
+                    or ahead_polls[peer.state] >= 2
+                    or self.behind_hint > height
+                ):
                     if await self._sync_from(peer):
                         self._strikes.pop(peer.state, None)
                         break
-                    self._penalise(peer)   # proved it was ahead, then did not deliver
-            await asyncio.sleep(interval_s)   # after, not before: a restarted node asks at once
+                    self._penalise(peer)  # proved it was ahead, then did not deliver
+            await asyncio.sleep(interval_s)  # after, not before: a restarted node asks at once
 
     def _penalise(self, peer: Peer) -> None:
         strikes = self._strikes[peer.state] = self._strikes.get(peer.state, 0) + 1
         self._penalty[peer.state] = min(PENALTY_POLLS_MAX, PENALTY_POLLS << (strikes - 1))
-        log.warning("block sync: %s proved height %d but did not deliver it; skipping it "
-                    "for %d polls", peer.state, self.proven.get(peer.state, 0),
-                    self._penalty[peer.state])
+        log.warning(
+            "block sync: %s proved height %d but did not deliver it; skipping it for %d polls",
+            peer.state,
+            self.proven.get(peer.state, 0),
+            self._penalty[peer.state],
+        )
 
     def decided_elsewhere(self, height: int) -> bool:
         """A peer proved (with a verified certificate) that ``height`` is committed."""
@@ -216,8 +232,10 @@ class BlockSync:
         if node.peers is None:
             return False
         height = node.app.height
-        return any(self.proven.get(p.state, 0) > height and p.stats.height >= height + 2
-                   for p in node.peers.peers.values())
+        return any(
+            self.proven.get(p.state, 0) > height and p.stats.height >= height + 2
+            for p in node.peers.peers.values()
+        )
 
     async def _poll(self, peer: Peer) -> None:
         node = self.node
@@ -245,8 +263,13 @@ class BlockSync:
             certificate = CommitCertificate.from_json(proof.get("commit"))
             if header.height != height + 1 or header.chain_id != app.chain_id:
                 raise ClientError(f"status proof is for height {header.height}")
-            verify_certificate(certificate, app.chain_id, app.state.validators(header.height),
-                               header.hash(), header.height)
+            verify_certificate(
+                certificate,
+                app.chain_id,
+                app.state.validators(header.height),
+                header.hash(),
+                header.height,
+            )
         except (ComityError, ValueError, TypeError, AttributeError) as exc:
             self.node.metrics_peer_fault("status proof does not verify")
             log.warning("status reply of %s proves nothing: %s", peer.state, exc)
@@ -263,9 +286,8 @@ class BlockSync:
     async def _sync_blocks(self, peer: Peer) -> None:
         ahead: asyncio.Queue[Pairs | None] = asyncio.Queue(SYNC_AHEAD)
         reading = asyncio.Event()
-        reading.set()   # set: no reply is being read
-        fetcher = asyncio.get_running_loop().create_task(
-            self._fetch_ahead(peer, ahead, reading))
+        reading.set()  # set: no reply is being read
+        fetcher = asyncio.get_running_loop().create_task(self._fetch_ahead(peer, ahead, reading))
         try:
             while True:
                 pairs = await ahead.get()
@@ -299,8 +321,9 @@ class BlockSync:
             await asyncio.sleep(0.002)
         return True
 
-    async def _request_retrying(self, peer: Peer, path: str, payload: dict[str, Any],
-                                reading: asyncio.Event) -> dict[str, Any]:
+    async def _request_retrying(
+        self, peer: Peer, path: str, payload: dict[str, Any], reading: asyncio.Event
+    ) -> dict[str, Any]:
         """``peers.request``, tried again (twice at most) after a transport error:
         a pooled connection the peer has just closed fails once, then works."""
         peers = self.node.peers
@@ -314,8 +337,9 @@ class BlockSync:
                 await asyncio.sleep(0.1 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    async def _fetch_ahead(self, peer: Peer, ahead: asyncio.Queue[Pairs | None],
-                           reading: asyncio.Event) -> None:
+    async def _fetch_ahead(
+        self, peer: Peer, ahead: asyncio.Queue[Pairs | None], reading: asyncio.Event
+    ) -> None:
         """Put parsed, verified replies on ``ahead``, then None when done or failed.
 
         The None is awaited, not dropped when the queue is full: the consumer
@@ -326,8 +350,9 @@ class BlockSync:
             reading.set()
         await ahead.put(None)
 
-    async def _fetch_replies(self, peer: Peer, ahead: asyncio.Queue[Pairs | None],
-                             reading: asyncio.Event) -> None:
+    async def _fetch_replies(
+        self, peer: Peer, ahead: asyncio.Queue[Pairs | None], reading: asyncio.Event
+    ) -> None:
         """Read replies one after another; each reply's signatures are checked by
         the workers while the next reply is read, and replies reach ``ahead`` in
         order, each once its signatures are checked."""
@@ -336,7 +361,8 @@ class BlockSync:
             async for pairs in self._replies(peer, reading):
                 envelopes = [e for block, _ in pairs for e in block.envelopes]
                 task = asyncio.get_running_loop().create_task(
-                    self._check_signatures(peer, pairs, envelopes))
+                    self._check_signatures(peer, pairs, envelopes)
+                )
                 if checking is not None:
                     await checking[1]
                     await ahead.put(checking[0])
@@ -351,16 +377,20 @@ class BlockSync:
                 with contextlib.suppress(asyncio.CancelledError):
                     await checking[1]
 
-    async def _check_signatures(self, peer: Peer, pairs: Pairs,
-                                envelopes: list[Envelope]) -> None:
+    async def _check_signatures(self, peer: Peer, pairs: Pairs, envelopes: list[Envelope]) -> None:
         # Signatures in the verifier's workers: the driver then finds them
         # cached and spends its loop time on the other checks.
         loop = asyncio.get_running_loop()
         started = loop.time()
         await self.node.verify_signatures(envelopes)
-        log.info("block sync from %s: heights %d-%d (%d records), signatures checked in "
-                 "%.2f s", peer.state, pairs[0][0].height, pairs[-1][0].height,
-                 len(envelopes), loop.time() - started)
+        log.info(
+            "block sync from %s: heights %d-%d (%d records), signatures checked in %.2f s",
+            peer.state,
+            pairs[0][0].height,
+            pairs[-1][0].height,
+            len(envelopes),
+            loop.time() - started,
+        )
 
     async def _replies(self, peer: Peer, reading: asyncio.Event) -> AsyncIterator[Pairs]:
         """Parsed block-sync replies from ``peer``, from our next height to its top;
@@ -372,24 +402,36 @@ class BlockSync:
         while start <= peer.stats.height:
             started = loop.time()
             try:
-                reply = await self._request_retrying(peer, "/p2p/v1/blocks", {
-                    "from_height": start, "limit": node.config.limits.sync_batch_blocks},
-                    reading)
+                reply = await self._request_retrying(
+                    peer,
+                    "/p2p/v1/blocks",
+                    {"from_height": start, "limit": node.config.limits.sync_batch_blocks},
+                    reading,
+                )
                 pairs = tuple(
-                    (Block.from_json(item["block"],
-                                     max_record_bytes=params.max_record_bytes,
-                                     max_records=params.max_block_records),
-                     CommitCertificate.from_json(item["commit"]))
-                    for item in reply.get("blocks", []))
-            except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError,
-                    ClientError) as exc:
+                    (
+                        Block.from_json(
+                            item["block"],
+                            max_record_bytes=params.max_record_bytes,
+                            max_records=params.max_block_records,
+                        ),
+                        CommitCertificate.from_json(item["commit"]),
+                    )
+                    for item in reply.get("blocks", [])
+                )
+            except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError, ClientError) as exc:
                 log.warning("block sync from %s failed: %r", peer.state, exc)
                 return
             finally:
                 reading.set()
             if not pairs or pairs[0][0].height != start:
                 return
-            log.info("block sync from %s: heights %d-%d read in %.2f s", peer.state, start,
-                     pairs[-1][0].height, loop.time() - started)
+            log.info(
+                "block sync from %s: heights %d-%d read in %.2f s",
+                peer.state,
+                start,
+                pairs[-1][0].height,
+                loop.time() - started,
+            )
             yield pairs
             start = pairs[-1][0].height + 1

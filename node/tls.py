@@ -46,7 +46,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from node.config import ConfigError, NodeConfig
 
 CA_VALID_DAYS = 3650
-NODE_VALID_DAYS = 825        # the CA/Browser Forum's former leaf maximum; rotate yearly
+NODE_VALID_DAYS = 825  # the CA/Browser Forum's former leaf maximum; rotate yearly
 DEFAULT_HOSTS = ("127.0.0.1", "localhost")
 
 
@@ -59,8 +59,9 @@ class NodeTlsFiles:
 
 def _write_private(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     """PKCS#8 PEM, created 0600 (never world-readable, not even briefly)."""
-    data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    data = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, data)
@@ -70,8 +71,12 @@ def _write_private(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Comity consortium"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Comity consortium"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
 def _san(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
@@ -84,22 +89,28 @@ def _san(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
     return x509.SubjectAlternativeName(names)
 
 
-def create_ca(directory: Path, chain_name: str) -> tuple[x509.Certificate,
-                                                         ec.EllipticCurvePrivateKey]:
+def create_ca(
+    directory: Path, chain_name: str
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A self-signed CA (path length 0: it signs node certificates, never other CAs)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder()
-            .subject_name(_name(f"{chain_name} CA")).issuer_name(_name(f"{chain_name} CA"))
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=CA_VALID_DAYS))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
-                                         False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(f"{chain_name} CA"))
+        .issuer_name(_name(f"{chain_name} CA"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=CA_VALID_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     directory.mkdir(parents=True, exist_ok=True)
     _write_private(directory / "ca.key", key)
     (directory / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -114,26 +125,37 @@ def load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateK
     return cert, key
 
 
-def issue_node_cert(directory: Path, state: str, hosts: Sequence[str],
-                    ca_cert: x509.Certificate,
-                    ca_key: ec.EllipticCurvePrivateKey) -> NodeTlsFiles:
+def issue_node_cert(
+    directory: Path,
+    state: str,
+    hosts: Sequence[str],
+    ca_cert: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+) -> NodeTlsFiles:
     """One node certificate, usable as TLS server and TLS client, signed by the CA."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
     usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-    cert = (x509.CertificateBuilder()
-            .subject_name(_name(f"comity node {state}")).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=NODE_VALID_DAYS))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False,
-                                         False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-            .add_extension(_san(hosts), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(f"comity node {state}"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=NODE_VALID_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, True, False, False, False, False, False, False),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(_san(hosts), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     folder = directory / state
     folder.mkdir(parents=True, exist_ok=True)
     files = NodeTlsFiles(state, folder / "node.pem", folder / "node-tls.key")
@@ -142,8 +164,9 @@ def issue_node_cert(directory: Path, state: str, hosts: Sequence[str],
     return files
 
 
-def init_tls(directory: Path, states: Sequence[str], hosts: Sequence[str],
-             chain_name: str = "comity") -> list[NodeTlsFiles]:
+def init_tls(
+    directory: Path, states: Sequence[str], hosts: Sequence[str], chain_name: str = "comity"
+) -> list[NodeTlsFiles]:
     """Create the CA if absent (else reuse it) and a certificate for each new state.
 
     ``hosts`` may contain ``{state_lower}``, e.g. ``comity-{state_lower}`` for the
@@ -166,6 +189,7 @@ def init_tls(directory: Path, states: Sequence[str], hosts: Sequence[str],
 
 # --- SSL contexts ------------------------------------------------------------------------
 
+
 def client_context(ca_path: Path, cert_path: Path, key_path: Path) -> ssl.SSLContext:
     """What a node's peer links use: trust only the consortium CA, present our cert."""
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_path))
@@ -180,6 +204,7 @@ def server_cert_reqs(require_client_cert: bool) -> int:
 
 # --- start-up guard ----------------------------------------------------------------------
 
+
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and addresses in 127.0.0.0/8 or ::1 (not for 0.0.0.0 or ::)."""
     if host.lower() == "localhost":
@@ -187,7 +212,7 @@ def is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
-        return False   # a host name may resolve to anything: treat it as exposed
+        return False  # a host name may resolve to anything: treat it as exposed
 
 
 def check_p2p_exposure(config: NodeConfig, *, insecure: bool) -> None:
@@ -201,5 +226,6 @@ def check_p2p_exposure(config: NodeConfig, *, insecure: bool) -> None:
         f"but the config {what}, so peers would talk without mutual TLS. Configure mutual "
         f"TLS: create a consortium CA and node certificates with `comity tls init`, then add "
         f"[tls] with ca_path, cert_path and key_path (require_client_cert defaults to true; "
-        f"docs/OPERATIONS.md, \"Transport security\"); or listen on 127.0.0.1; or pass "
-        f"--insecure to `comity run` to accept plaintext P2P")
+        f'docs/OPERATIONS.md, "Transport security"); or listen on 127.0.0.1; or pass '
+        f"--insecure to `comity run` to accept plaintext P2P"
+    )

@@ -63,13 +63,13 @@ from ledger.keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, verify
 
 log = logging.getLogger("comity.verifier")
 
-PR_SET_PDEATHSIG = 1   # linux/prctl.h
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 #: Bound on one request frame; the node sends at most a few MiB (a chunk of
 #: records of at most ``max_record_bytes`` each), anything larger is a bug.
 FRAME_BYTES_MAX = 256 * 1024 * 1024
 JOIN_TIMEOUT_S = 2.0
 
-Triple = tuple[bytes, bytes, bytes]   # (public key, message, signature)
+Triple = tuple[bytes, bytes, bytes]  # (public key, message, signature)
 _LENGTH = struct.Struct(">I")
 
 
@@ -101,14 +101,14 @@ def answer_request(body: bytes) -> bytes:
     out = bytearray()
     offset = 0
     while offset < len(body):
-        public_key = bytes(view[offset:offset + PUBLIC_KEY_BYTES])
+        public_key = bytes(view[offset : offset + PUBLIC_KEY_BYTES])
         (length,) = _LENGTH.unpack_from(body, offset + PUBLIC_KEY_BYTES)
         start = offset + PUBLIC_KEY_BYTES + _LENGTH.size
         end = start + SIGNATURE_BYTES + length
         if end > len(body):
             raise ValueError("truncated verification request")
-        signature = bytes(view[start:start + SIGNATURE_BYTES])
-        out.append(verify(public_key, bytes(view[start + SIGNATURE_BYTES:end]), signature))
+        signature = bytes(view[start : start + SIGNATURE_BYTES])
+        out.append(verify(public_key, bytes(view[start + SIGNATURE_BYTES : end]), signature))
         offset = end
     return bytes(out)
 
@@ -125,7 +125,7 @@ def _recv_exact_blocking(sock: socket.socket, count: int) -> bytes | None:
 
 def _worker_main(sock: socket.socket, parent: int, inherited: list[socket.socket]) -> None:
     """A worker's whole life: answer requests until the node closes its end."""
-    for other in inherited:   # the node's ends of earlier workers: their EOF is theirs
+    for other in inherited:  # the node's ends of earlier workers: their EOF is theirs
         other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -171,9 +171,12 @@ class ProcessVerifier:
         for _ in range(processes):
             ours, theirs = socket.socketpair()
             inherited = [w.sock for w in self._workers] + [ours]
-            process = context.Process(target=_worker_main,
-                                      args=(theirs, os.getpid(), inherited),
-                                      name="comity-verify", daemon=True)
+            process = context.Process(
+                target=_worker_main,
+                args=(theirs, os.getpid(), inherited),
+                name="comity-verify",
+                daemon=True,
+            )
             process.start()
             theirs.close()
             ours.setblocking(False)
@@ -207,8 +210,9 @@ class ProcessVerifier:
         exchange = asyncio.ensure_future(self._exchange(worker, frame))
         reply = await asyncio.shield(exchange)
         if len(reply) != len(sent):
-            raise VerifierUnavailable(f"a verifier worker answered {len(reply)} of "
-                                      f"{len(sent)} signatures")
+            raise VerifierUnavailable(
+                f"a verifier worker answered {len(reply)} of {len(sent)} signatures"
+            )
         for index, ok in zip(sent, reply, strict=True):
             results[index] = ok == 1
         return results
@@ -216,8 +220,7 @@ class ProcessVerifier:
     async def _acquire(self) -> _Worker:
         while True:
             if not self.available:
-                raise VerifierUnavailable("the signature verifier is closed or its "
-                                          "workers exited")
+                raise VerifierUnavailable("the signature verifier is closed or its workers exited")
             while self._idle:
                 worker = self._idle.popleft()
                 if worker.alive:
@@ -237,7 +240,7 @@ class ProcessVerifier:
 
     def _release(self, worker: _Worker) -> None:
         if not worker.alive:
-            if not self.available:   # nobody left to wake the waiters: fail them
+            if not self.available:  # nobody left to wake the waiters: fail them
                 while self._waiters:
                     waiter = self._waiters.popleft()
                     if not waiter.done():
@@ -258,9 +261,13 @@ class ProcessVerifier:
             return await _recv_exact(loop, worker.sock, length)
         except (OSError, EOFError) as exc:
             if worker.alive and not self._closed:
-                log.error("signature worker %s exited (%s); %d of %d left", worker.process.pid,
-                          exc or type(exc).__name__,
-                          sum(w.alive for w in self._workers) - 1, len(self._workers))
+                log.error(
+                    "signature worker %s exited (%s); %d of %d left",
+                    worker.process.pid,
+                    exc or type(exc).__name__,
+                    sum(w.alive for w in self._workers) - 1,
+                    len(self._workers),
+                )
             worker.alive = False
             raise VerifierUnavailable(f"signature worker {worker.process.pid} exited") from exc
         finally:
@@ -284,8 +291,7 @@ class ProcessVerifier:
                 waiter.set_exception(VerifierUnavailable("the signature verifier is closed"))
 
 
-async def _recv_exact(loop: asyncio.AbstractEventLoop, sock: socket.socket,
-                      count: int) -> bytes:
+async def _recv_exact(loop: asyncio.AbstractEventLoop, sock: socket.socket, count: int) -> bytes:
     chunks = bytearray()
     while len(chunks) < count:
         chunk = await loop.sock_recv(sock, min(count - len(chunks), 1 << 20))

@@ -123,28 +123,51 @@ class SignedRequest:
     signature: str
 
     def headers(self) -> dict[str, str]:
-        return {FROM_HEADER: self.sender, TO_HEADER: self.receiver, TS_HEADER: str(self.ts_ms),
-                NONCE_HEADER: self.nonce, BODY_HASH_HEADER: self.body_sha256,
-                SIGNATURE_HEADER: self.signature, "content-type": "application/json"}
+        return {
+            FROM_HEADER: self.sender,
+            TO_HEADER: self.receiver,
+            TS_HEADER: str(self.ts_ms),
+            NONCE_HEADER: self.nonce,
+            BODY_HASH_HEADER: self.body_sha256,
+            SIGNATURE_HEADER: self.signature,
+            "content-type": "application/json",
+        }
 
 
-def request_sign_bytes(chain_id: str, path: str, sender: str, receiver: str, ts_ms: int,
-                       nonce: str, body_sha256: str) -> bytes:
+def request_sign_bytes(
+    chain_id: str, path: str, sender: str, receiver: str, ts_ms: int, nonce: str, body_sha256: str
+) -> bytes:
     """The bytes a request's signature covers."""
-    return canonical_bytes({"domain": REQUEST_DOMAIN, "chain_id": chain_id, "path": path,
-                            "from": sender, "to": receiver, "ts_ms": ts_ms, "nonce": nonce,
-                            "body_sha256": body_sha256})
+    return canonical_bytes(
+        {
+            "domain": REQUEST_DOMAIN,
+            "chain_id": chain_id,
+            "path": path,
+            "from": sender,
+            "to": receiver,
+            "ts_ms": ts_ms,
+            "nonce": nonce,
+            "body_sha256": body_sha256,
+        }
+    )
 
 
-def sign_request(key: SigningKey, chain_id: str, path: str, receiver: str,
-                 payload: dict[str, Any], now_ms: int,
-                 nonce: str | None = None) -> tuple[bytes, SignedRequest]:
+def sign_request(
+    key: SigningKey,
+    chain_id: str,
+    path: str,
+    receiver: str,
+    payload: dict[str, Any],
+    now_ms: int,
+    nonce: str | None = None,
+) -> tuple[bytes, SignedRequest]:
     """Serialise ``payload`` and sign a request for ``path`` at node key ``receiver``."""
     body = orjson.dumps(payload)
     nonce = nonce if nonce is not None else os.urandom(NONCE_BYTES).hex()
     digest = sha256_hex(body)
-    signature = key.sign(request_sign_bytes(chain_id, path, key.public_hex, receiver, now_ms,
-                                            nonce, digest)).hex()
+    signature = key.sign(
+        request_sign_bytes(chain_id, path, key.public_hex, receiver, now_ms, nonce, digest)
+    ).hex()
     return body, SignedRequest(key.public_hex, receiver, now_ms, nonce, digest, signature)
 
 
@@ -153,17 +176,32 @@ def parse_request_headers(headers: Mapping[str, str]) -> SignedRequest:
     sender, receiver = headers.get(FROM_HEADER), headers.get(TO_HEADER)
     ts, nonce = headers.get(TS_HEADER), headers.get(NONCE_HEADER)
     digest, signature = headers.get(BODY_HASH_HEADER), headers.get(SIGNATURE_HEADER)
-    if not (is_hex(sender, 32) and is_hex(receiver, 32) and is_hex(nonce, NONCE_BYTES)
-            and is_hex(digest, 32) and is_hex(signature, 64)
-            and isinstance(ts, str) and 0 < len(ts) <= _TS_DIGITS_MAX
-            and ts.isascii() and ts.isdigit()):
+    if not (
+        is_hex(sender, 32)
+        and is_hex(receiver, 32)
+        and is_hex(nonce, NONCE_BYTES)
+        and is_hex(digest, 32)
+        and is_hex(signature, 64)
+        and isinstance(ts, str)
+        and 0 < len(ts) <= _TS_DIGITS_MAX
+        and ts.isascii()
+        and ts.isdigit()
+    ):
         raise WireRefusal("wire_bad_headers")
-    assert sender and receiver and nonce and digest and signature   # for the type checker
+    assert sender and receiver and nonce and digest and signature  # for the type checker
     return SignedRequest(sender, receiver, int(ts), nonce, digest, signature)
 
 
-def check_request(request: SignedRequest, *, chain_id: str, path: str, own_key: str,
-                  allowed: Collection[str], now_ms: int, replay: ReplayCache) -> None:
+def check_request(
+    request: SignedRequest,
+    *,
+    chain_id: str,
+    path: str,
+    own_key: str,
+    allowed: Collection[str],
+    now_ms: int,
+    replay: ReplayCache,
+) -> None:
     """Authenticate a request from its headers alone (cheapest checks first); on
     success its nonce is remembered, so the same request is refused next time."""
     if request.receiver != own_key:
@@ -174,8 +212,15 @@ def check_request(request: SignedRequest, *, chain_id: str, path: str, own_key: 
         raise WireRefusal("wire_stale")
     if replay.is_replay(request.sender, request.nonce, request.ts_ms):
         raise WireRefusal("wire_replay")
-    signed = request_sign_bytes(chain_id, path, request.sender, request.receiver,
-                                request.ts_ms, request.nonce, request.body_sha256)
+    signed = request_sign_bytes(
+        chain_id,
+        path,
+        request.sender,
+        request.receiver,
+        request.ts_ms,
+        request.nonce,
+        request.body_sha256,
+    )
     if not verify_hex(request.sender, signed, request.signature):
         raise WireRefusal("wire_bad_signature")
     replay.remember(request.sender, request.nonce, request.ts_ms, now_ms)
@@ -200,25 +245,43 @@ def open_payload(body: bytes) -> dict[str, Any]:
 
 # --- replies ------------------------------------------------------------------------------
 
-def reply_sign_bytes(chain_id: str, path: str, request: SignedRequest, server: str,
-                     status: int, body_sha256: str) -> bytes:
+
+def reply_sign_bytes(
+    chain_id: str, path: str, request: SignedRequest, server: str, status: int, body_sha256: str
+) -> bytes:
     """The bytes a reply's signature covers: the reply, bound to its exact request."""
-    return canonical_bytes({"domain": REPLY_DOMAIN, "chain_id": chain_id, "path": path,
-                            "nonce": request.nonce, "request_from": request.sender,
-                            "request_sha256": request.body_sha256, "from": server,
-                            "status": status, "body_sha256": body_sha256})
+    return canonical_bytes(
+        {
+            "domain": REPLY_DOMAIN,
+            "chain_id": chain_id,
+            "path": path,
+            "nonce": request.nonce,
+            "request_from": request.sender,
+            "request_sha256": request.body_sha256,
+            "from": server,
+            "status": status,
+            "body_sha256": body_sha256,
+        }
+    )
 
 
-def sign_reply(key: SigningKey, chain_id: str, path: str, request: SignedRequest,
-               status: int, body: bytes) -> dict[str, str]:
+def sign_reply(
+    key: SigningKey, chain_id: str, path: str, request: SignedRequest, status: int, body: bytes
+) -> dict[str, str]:
     """The headers that authenticate a reply (``body`` with HTTP ``status``)."""
-    signed = reply_sign_bytes(chain_id, path, request, key.public_hex, status,
-                              sha256_hex(body))
+    signed = reply_sign_bytes(chain_id, path, request, key.public_hex, status, sha256_hex(body))
     return {FROM_HEADER: key.public_hex, SIGNATURE_HEADER: key.sign(signed).hex()}
 
 
-def reply_is_authentic(server: str, chain_id: str, path: str, request: SignedRequest,
-                       status: int, body: bytes, headers: Mapping[str, str]) -> bool:
+def reply_is_authentic(
+    server: str,
+    chain_id: str,
+    path: str,
+    request: SignedRequest,
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+) -> bool:
     """True if the reply was signed by node key ``server`` for ``request``."""
     signature = headers.get(SIGNATURE_HEADER)
     if headers.get(FROM_HEADER) != server or not is_hex(signature, 64):
@@ -229,6 +292,7 @@ def reply_is_authentic(server: str, chain_id: str, path: str, request: SignedReq
 
 
 # --- replay cache -------------------------------------------------------------------------
+
 
 @dataclass(slots=True)
 class _Seen:
@@ -255,8 +319,13 @@ class ReplayCache:
     largest table gives up its oldest.
     """
 
-    def __init__(self, window_ms: int = MAX_TS_SKEW_MS, per_sender_max: int = 65_536,
-                 total_max: int = 262_144, senders_max: int = 256) -> None:
+    def __init__(
+        self,
+        window_ms: int = MAX_TS_SKEW_MS,
+        per_sender_max: int = 65_536,
+        total_max: int = 262_144,
+        senders_max: int = 256,
+    ) -> None:
         self.window_ms = window_ms
         self.per_sender_max = per_sender_max
         self.total_max = total_max

@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))          # benchlib
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))      # ledger, node
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # ledger, node
 
 from benchlib import report
 from benchlib.load import LoadPlan, run_load
@@ -49,44 +49,87 @@ SCENARIOS = ("n4-single", "n4-batch", "n4-half", "n7-batch", "catchup", "reads")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--scenario", default="all", choices=(*SCENARIOS, "all"))
-    p.add_argument("--duration", type=float, default=35.0,
-                   help="measurement window of load scenarios, s (>= 30 for figures)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=35.0,
+        help="measurement window of load scenarios, s (>= 30 for figures)",
+    )
     p.add_argument("--warmup", type=float, default=10.0, help="load before the window, s")
     p.add_argument("--json", action="store_true", help="print results as JSON")
-    p.add_argument("--quick", action="store_true",
-                   help="tiny sizes and 5 s windows: checks the harness, not the node")
-    p.add_argument("--rate", type=float, help="records/s for n4-half (default: half of "
-                   "the committed rate n4-batch measured in this run)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes and 5 s windows: checks the harness, not the node",
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        help="records/s for n4-half (default: half of "
+        "the committed rate n4-batch measured in this run)",
+    )
     p.add_argument("--batch", type=int, default=100, help="envelopes per batch POST")
-    p.add_argument("--connections", type=int, default=16,
-                   help="wrk connections per node for single-record POSTs")
-    p.add_argument("--batch-connections", type=int, default=4,
-                   help="wrk connections per node for batch POSTs")
-    p.add_argument("--half-batch", type=int, default=10,
-                   help="envelopes per POST of the rate-limited senders (n4-half)")
+    p.add_argument(
+        "--connections",
+        type=int,
+        default=16,
+        help="wrk connections per node for single-record POSTs",
+    )
+    p.add_argument(
+        "--batch-connections", type=int, default=4, help="wrk connections per node for batch POSTs"
+    )
+    p.add_argument(
+        "--half-batch",
+        type=int,
+        default=10,
+        help="envelopes per POST of the rate-limited senders (n4-half)",
+    )
     p.add_argument("--probe-interval-ms", type=float, default=100.0)
-    p.add_argument("--probe-wait", type=float, default=60.0,
-                   help="long-poll limit of a latency probe, s")
-    p.add_argument("--drain", type=float, default=60.0,
-                   help="after the load, wait up to this long for the mempools to empty, s")
-    p.add_argument("--sizing-rate", type=float,
-                   help="records/s to pre-sign for (default: the signature bound)")
+    p.add_argument(
+        "--probe-wait", type=float, default=60.0, help="long-poll limit of a latency probe, s"
+    )
+    p.add_argument(
+        "--drain",
+        type=float,
+        default=60.0,
+        help="after the load, wait up to this long for the mempools to empty, s",
+    )
+    p.add_argument(
+        "--sizing-rate", type=float, help="records/s to pre-sign for (default: the signature bound)"
+    )
     p.add_argument("--catchup-records", type=int, default=100_000)
     p.add_argument("--read-records", type=int, default=1_000_000)
     p.add_argument("--read-requests", type=int, default=2000)
-    p.add_argument("--block-records", type=int, default=1000,
-                   help="records per pre-built block (catchup, reads)")
-    p.add_argument("--rebuild", action="store_true",
-                   help="rebuild the read-path chain even if WORKDIR/reads holds one")
-    p.add_argument("--profile", type=float, default=0.0, metavar="SECONDS",
-                   help="py-spy the first node of each load scenario for this long")
-    p.add_argument("--workdir", type=Path,
-                   default=Path(tempfile.gettempdir()) / f"comity-bench-{os.getuid()}")
-    p.add_argument("--keep", action="store_true",
-                   help="keep the pre-signed bodies (node logs and data always stay in WORKDIR)")
+    p.add_argument(
+        "--block-records",
+        type=int,
+        default=1000,
+        help="records per pre-built block (catchup, reads)",
+    )
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="rebuild the read-path chain even if WORKDIR/reads holds one",
+    )
+    p.add_argument(
+        "--profile",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="py-spy the first node of each load scenario for this long",
+    )
+    p.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / f"comity-bench-{os.getuid()}"
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the pre-signed bodies (node logs and data always stay in WORKDIR)",
+    )
     p.add_argument("--processes", type=int, default=cores(), help="signing workers")
     return p.parse_args(argv)
 
@@ -94,21 +137,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def options(args: argparse.Namespace) -> Options:
     quick = args.quick
     return Options(
-        duration_s=5.0 if quick else args.duration, warmup_s=2.0 if quick else args.warmup,
-        workdir=args.workdir, keep=args.keep, processes=max(1, args.processes),
-        connections=args.connections, batch=args.batch,
-        batch_connections=args.batch_connections, half_batch=args.half_batch,
-        rate=args.rate, probe_interval_s=args.probe_interval_ms / 1000,
+        duration_s=5.0 if quick else args.duration,
+        warmup_s=2.0 if quick else args.warmup,
+        workdir=args.workdir,
+        keep=args.keep,
+        processes=max(1, args.processes),
+        connections=args.connections,
+        batch=args.batch,
+        batch_connections=args.batch_connections,
+        half_batch=args.half_batch,
+        rate=args.rate,
+        probe_interval_s=args.probe_interval_ms / 1000,
         probe_wait_s=10.0 if quick else args.probe_wait,
         drain_s=15.0 if quick else args.drain,
         sizing_rate=1500.0 if quick else args.sizing_rate,
         catchup_records=2000 if quick else args.catchup_records,
         read_records=5000 if quick else args.read_records,
         read_requests=100 if quick else args.read_requests,
-        block_records=args.block_records, rebuild=args.rebuild, profile_s=args.profile,
-        verify_s=0.3 if quick else 1.0, quick=quick,
-        log=lambda message: print(f"[{time.strftime('%H:%M:%S')}] {message}",
-                                  file=sys.stderr, flush=True))
+        block_records=args.block_records,
+        rebuild=args.rebuild,
+        profile_s=args.profile,
+        verify_s=0.3 if quick else 1.0,
+        quick=quick,
+        log=lambda message: print(
+            f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True
+        ),
+    )
 
 
 def run_one(name: str, opts: Options, batch: int, batch_rate: float | None) -> dict[str, Any]:
@@ -118,8 +172,9 @@ def run_one(name: str, opts: Options, batch: int, batch_rate: float | None) -> d
     if name == "n4-half":
         rate = opts.rate if opts.rate is not None else 0.5 * (batch_rate or 0.0)
         if rate <= 0:
-            raise RuntimeError("n4-batch committed nothing, so half of it is 0: "
-                               "give n4-half a --rate")
+            raise RuntimeError(
+                "n4-batch committed nothing, so half of it is 0: give n4-half a --rate"
+            )
         return run_load(LoadPlan("n4-half", 4, opts.half_batch, rate), opts)
     if name == "catchup":
         return run_catchup(opts)
@@ -152,8 +207,7 @@ def main(argv: list[str]) -> int:
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     results = run(names, opts, args.batch)
     if args.json:
-        print(json.dumps({"quick": opts.quick, "cores": cores(), "results": results},
-                         indent=2))
+        print(json.dumps({"quick": opts.quick, "cores": cores(), "results": results}, indent=2))
     else:
         print(report.render(results))
     return 0

@@ -33,8 +33,13 @@ from ledger.keys import SigningKey, verify
 from ledger.records import parse_envelope_bytes, verify_signature
 
 SIGNERS = 16  # distinct agency keys in the sample (verify-key objects are cached by key)
-AGENCIES = ["Gendarmerie nationale", "Bundeskriminalamt", "Policía Nacional",
-            "Guardia di Finanza", "Národní centrála proti organizovanému zločinu"]
+AGENCIES = [
+    "Gendarmerie nationale",
+    "Bundeskriminalamt",
+    "Policía Nacional",
+    "Guardia di Finanza",
+    "Národní centrála proti organizovanému zločinu",
+]
 STATES = ["FR", "DE", "ES", "IT", "CZ", "NL", "PL"]
 
 
@@ -44,19 +49,30 @@ def make_envelopes(count: int, seed: int) -> list[bytes]:
     bodies = []
     for i in range(count):
         record: dict[str, Any] = {
-            "schema": "comity/1", "type": "evidence_submitted", "chain_id": "bench",
+            "schema": "comity/1",
+            "type": "evidence_submitted",
+            "chain_id": "bench",
             "actor": {"state": rng.choice(STATES), "agency": rng.choice(AGENCIES)},
             "nonce": f"bench-{seed}-{i:08d}",
             "occurred_at": f"2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}T12:00:00.000Z",
             "case_ref": f"{rng.choice(STATES)}-2026-{rng.randint(1, 99999):05d}",
             "territorial_states": rng.sample(STATES, rng.randint(1, 3)),
-            "evidence": [{"sha256": rng.randbytes(32).hex(), "name": f"item-{j}.bin",
-                          "bytes": rng.randint(1, 2**40)} for j in range(rng.randint(1, 3))],
+            "evidence": [
+                {
+                    "sha256": rng.randbytes(32).hex(),
+                    "name": f"item-{j}.bin",
+                    "bytes": rng.randint(1, 2**40),
+                }
+                for j in range(rng.randint(1, 3))
+            ],
             "description": "Saisie d'un ordinateur portable, scellé n°" + str(rng.randint(1, 999)),
         }
         key = keys[i % SIGNERS]
-        envelope = {"record": record, "signer": key.public_hex,
-                    "signature": key.sign(canonical_bytes(record)).hex()}
+        envelope = {
+            "record": record,
+            "signer": key.public_hex,
+            "signature": key.sign(canonical_bytes(record)).hex(),
+        }
         bodies.append(canonical_bytes(envelope))
     return bodies
 
@@ -72,8 +88,9 @@ def time_steps(bodies: list[bytes]) -> dict[str, list[int]]:
         t2 = clock()
         hashlib.sha256(record_bytes).hexdigest()
         t3 = clock()
-        ok = verify(bytes.fromhex(envelope["signer"]), record_bytes,
-                    bytes.fromhex(envelope["signature"]))
+        ok = verify(
+            bytes.fromhex(envelope["signer"]), record_bytes, bytes.fromhex(envelope["signature"])
+        )
         t4 = clock()
         assert ok, "benchmark envelope failed to verify"
         for name, cost in zip(costs, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
@@ -96,8 +113,13 @@ def verifies_per_second(bodies: list[bytes], seconds: float) -> float:
     items = []
     for body in bodies[:1000]:
         envelope = parse_json(body)
-        items.append((bytes.fromhex(envelope["signer"]), canonical_bytes(envelope["record"]),
-                      bytes.fromhex(envelope["signature"])))
+        items.append(
+            (
+                bytes.fromhex(envelope["signer"]),
+                canonical_bytes(envelope["record"]),
+                bytes.fromhex(envelope["signature"]),
+            )
+        )
     done, start = 0, time.perf_counter()
     deadline = start + seconds
     while time.perf_counter() < deadline:
@@ -111,27 +133,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=20000, help="envelopes to time")
     parser.add_argument("--seed", type=int, default=1, help="seed for the generated records")
-    parser.add_argument("--verify-seconds", type=float, default=2.0,
-                        help="duration of the Ed25519 throughput loop")
+    parser.add_argument(
+        "--verify-seconds", type=float, default=2.0, help="duration of the Ed25519 throughput loop"
+    )
     args = parser.parse_args()
 
     bodies = make_envelopes(args.records, args.seed)
     sizes = sorted(len(b) for b in bodies)
-    print(f"python {platform.python_version()} on {platform.machine()}, "
-          f"{os.cpu_count()} CPUs; {args.records} envelopes, median body "
-          f"{sizes[len(sizes) // 2]} bytes, {SIGNERS} signers, seed {args.seed}")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, "
+        f"{os.cpu_count()} CPUs; {args.records} envelopes, median body "
+        f"{sizes[len(sizes) // 2]} bytes, {SIGNERS} signers, seed {args.seed}"
+    )
     time_steps(bodies[:1000])  # warm-up: caches, allocator, CPU frequency
     costs = time_steps(bodies)
     totals = [sum(parts) for parts in zip(*costs.values(), strict=True)]
-    labels = {"parse": "parse_json(envelope body)", "canon": "canonical_bytes(record)",
-              "sha": "sha256 record id", "verify": "Ed25519 verify"}
+    labels = {
+        "parse": "parse_json(envelope body)",
+        "canon": "canonical_bytes(record)",
+        "sha": "sha256 record id",
+        "verify": "Ed25519 verify",
+    }
     print(f"{'per-record median cost':<44} {'µs':>8}")
     for name, label in labels.items():
         print(f"  {label:<42} {statistics.median(costs[name]) / 1000:8.2f}")
     print(f"  {'total (median of per-record sums)':<42} {statistics.median(totals) / 1000:8.2f}")
     pipeline = time_pipeline(bodies)
-    print(f"  {'parse_envelope_bytes + verify_signature':<42} "
-          f"{statistics.median(pipeline) / 1000:8.2f}")
+    print(
+        f"  {'parse_envelope_bytes + verify_signature':<42} "
+        f"{statistics.median(pipeline) / 1000:8.2f}"
+    )
     rate = verifies_per_second(bodies, args.verify_seconds)
     print(f"Ed25519 verifications/s on one core: {rate:,.0f}")
 

@@ -53,10 +53,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--leaves", type=int, default=1_000_000, help="leaves to append")
     parser.add_argument("--batch", type=int, default=1000, help="leaves per append batch")
     parser.add_argument("--proofs", type=int, default=1000, help="proofs of each kind to time")
-    parser.add_argument("--db", type=Path, default=None,
-                        help="LevelDB directory to create (default: a temporary directory)")
-    parser.add_argument("--sync", action="store_true",
-                        help="fsync every write batch, as a block commit does")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="LevelDB directory to create (default: a temporary directory)",
+    )
+    parser.add_argument(
+        "--sync", action="store_true", help="fsync every write batch, as a block commit does"
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed for the proof positions")
     args = parser.parse_args()
     if args.leaves < 2 or args.batch < 1 or args.proofs < 1:
@@ -108,18 +113,22 @@ def bench_proofs(db: Any, size: int, root: bytes, count: int, seed: int) -> None
     rng = random.Random(seed)
     indexes = [rng.randrange(size) for _ in range(count)]
     sizes1 = [rng.randrange(1, size) for _ in range(count)]
-    samples, proofs = time_each(
-        [partial(merkle.inclusion_proof, i, size, reader) for i in indexes])
-    print(f"inclusion proofs ({count} at size {size:,}): p50 {percentile_ms(samples, 0.5):.3f} "
-          f"ms, p99 {percentile_ms(samples, 0.99):.3f} ms")
+    samples, proofs = time_each([partial(merkle.inclusion_proof, i, size, reader) for i in indexes])
+    print(
+        f"inclusion proofs ({count} at size {size:,}): p50 {percentile_ms(samples, 0.5):.3f} "
+        f"ms, p99 {percentile_ms(samples, 0.99):.3f} ms"
+    )
     # Outside the timing: each proof must verify, or the figures mean nothing.
     for index, proof in zip(indexes, proofs, strict=True):
         leaf = merkle.leaf_hash(b"bench-leaf-%d" % index)
         merkle.verify_inclusion(leaf, index, size, proof, root)
     samples, proofs = time_each(
-        [partial(merkle.consistency_proof, s, size, reader) for s in sizes1])
-    print(f"consistency proofs ({count} to size {size:,}): p50 "
-          f"{percentile_ms(samples, 0.5):.3f} ms, p99 {percentile_ms(samples, 0.99):.3f} ms")
+        [partial(merkle.consistency_proof, s, size, reader) for s in sizes1]
+    )
+    print(
+        f"consistency proofs ({count} to size {size:,}): p50 "
+        f"{percentile_ms(samples, 0.5):.3f} ms, p99 {percentile_ms(samples, 0.99):.3f} ms"
+    )
     for size1, proof in zip(sizes1, proofs, strict=True):
         merkle.verify_consistency(size1, size, merkle.root(size1, reader), root, proof)
     print(f"verified all {2 * count} proofs against the root")
@@ -129,14 +138,18 @@ def main() -> None:
     args = parse_args()
     started = time.perf_counter()
     with open_db(args.db) as (db, where):
-        print(f"merkle bench: {args.leaves:,} leaves in batches of {args.batch:,}, "
-              f"LevelDB at {where}, sync={args.sync}")
+        print(
+            f"merkle bench: {args.leaves:,} leaves in batches of {args.batch:,}, "
+            f"LevelDB at {where}, sync={args.sync}"
+        )
         start = time.perf_counter()
         root = append_all(db, args.leaves, args.batch, args.sync)
         elapsed = time.perf_counter() - start
-        print(f"append: {args.leaves:,} leaves in {elapsed:.2f} s = "
-              f"{args.leaves / elapsed:,.0f} leaves/s (leaf hashing + append_leaves + "
-              f"write batches); root {root.hex()}")
+        print(
+            f"append: {args.leaves:,} leaves in {elapsed:.2f} s = "
+            f"{args.leaves / elapsed:,.0f} leaves/s (leaf hashing + append_leaves + "
+            f"write batches); root {root.hex()}"
+        )
         bench_proofs(db, args.leaves, root, args.proofs, args.seed)
     print(f"total time: {time.perf_counter() - started:.2f} s")
 

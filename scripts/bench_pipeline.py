@@ -48,11 +48,22 @@ BLOCK = 1000
 
 
 def make_node(genesis: Genesis, member: MemberKeys, data: Path) -> Node:
-    config = NodeConfig(state=member.state, genesis_path=Path("genesis.json"),
-                        node_key_path=Path("node.key"), data_dir=data,
-                        api=Listen(port=1), p2p=Listen(port=2), open_read=True)
-    return Node(config, genesis=genesis, key=member.node, store=Store.open_leveldb(data / "store"),
-                enc_key=member.enc)
+    config = NodeConfig(
+        state=member.state,
+        genesis_path=Path("genesis.json"),
+        node_key_path=Path("node.key"),
+        data_dir=data,
+        api=Listen(port=1),
+        p2p=Listen(port=2),
+        open_read=True,
+    )
+    return Node(
+        config,
+        genesis=genesis,
+        key=member.node,
+        store=Store.open_leveldb(data / "store"),
+        enc_key=member.enc,
+    )
 
 
 def run(records: int, profile: bool) -> None:
@@ -62,18 +73,31 @@ def run(records: int, profile: bool) -> None:
     genesis = Genesis.model_validate(build_genesis(chain_id, members, urls, {}))
     keys = {m.node.public_hex: m.node for m in members}
     signer = members[0]
-    job = SignJob(Signer(signer.state, f"{signer.state} cybercrime unit",
-                         signer.investigator.seed().hex(), signer.investigator.public_hex),
-                  chain_id, "pipe", 0, records, format_time(utcnow()))
+    job = SignJob(
+        Signer(
+            signer.state,
+            f"{signer.state} cybercrime unit",
+            signer.investigator.seed().hex(),
+            signer.investigator.public_hex,
+        ),
+        chain_id,
+        "pipe",
+        0,
+        records,
+        format_time(utcnow()),
+    )
     leaves = [s.leaf for s in sign_job(job)]
-    bodies = [b'{"envelopes":[' + b",".join(leaves[i:i + BATCH]) + b"]}"
-              for i in range(0, len(leaves), BATCH)]
+    bodies = [
+        b'{"envelopes":[' + b",".join(leaves[i : i + BATCH]) + b"]}"
+        for i in range(0, len(leaves), BATCH)
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         node_a = make_node(genesis, members[0], Path(tmp) / "a")
         node_b = make_node(genesis, members[1], Path(tmp) / "b")
         max_bytes = node_a.app.params.max_record_bytes
-        timings: dict[str, list[float]] = {k: [] for k in
-                                           ("ingress", "gossip", "build", "validate", "commit")}
+        timings: dict[str, list[float]] = {
+            k: [] for k in ("ingress", "gossip", "build", "validate", "commit")
+        }
 
         def timed(stage: str, count: int, call: Callable[[], None]) -> None:
             # CPU time of this process, not wall time: on a shared machine the wall
@@ -84,8 +108,9 @@ def run(records: int, profile: bool) -> None:
 
         def ingress(body: bytes) -> None:
             obj = parse_json(body)
-            envelopes = [parse_envelope(item, max_record_bytes=max_bytes)
-                         for item in obj["envelopes"]]
+            envelopes = [
+                parse_envelope(item, max_record_bytes=max_bytes) for item in obj["envelopes"]
+            ]
             for envelope in envelopes:
                 verify_signature(envelope)
                 node_a.app.signatures.remember(envelope)
@@ -111,19 +136,27 @@ def run(records: int, profile: bool) -> None:
             proposer = app.state.validators(height)[0].state
             holder: list[object] = []
             candidates = node_a.mempool.reap(BLOCK * 2, app.params.max_block_bytes * 2)
-            timed("build", BLOCK, lambda: holder.append(
-                app.build_block(proposer, candidates, clock)))
+            timed(
+                "build", BLOCK, lambda: holder.append(app.build_block(proposer, candidates, clock))
+            )
             block, _ = holder[0]  # type: ignore[misc]
             timed("validate", BLOCK, lambda: node_b.app.validate_block(block, now=None))
             header = block.header
             message = vote_sign_bytes("precommit", chain_id, height, 0, header.hash())
-            certificate = CommitCertificate(height, 0, header.hash(), tuple(
-                CommitSignature(v.pubkey, keys[v.pubkey].sign(message).hex())
-                for v in app.state.validators(height)))
+            certificate = CommitCertificate(
+                height,
+                0,
+                header.hash(),
+                tuple(
+                    CommitSignature(v.pubkey, keys[v.pubkey].sign(message).hex())
+                    for v in app.state.validators(height)
+                ),
+            )
 
             def commit() -> None:
                 app.commit(block, certificate)
                 node_a.mempool.remove(e.id for e in block.envelopes)
+
             timed("commit", BLOCK, commit)
             node_b.app.commit(block, certificate)
             node_b.mempool.remove(e.id for e in block.envelopes)
@@ -132,7 +165,7 @@ def run(records: int, profile: bool) -> None:
         if profiler is not None:
             profiler.enable()
         for start in range(0, len(bodies), BLOCK // BATCH):
-            for body in bodies[start:start + BLOCK // BATCH]:
+            for body in bodies[start : start + BLOCK // BATCH]:
                 timed("ingress", BATCH, lambda body=body: ingress(body))  # type: ignore[misc]
                 timed("gossip", BATCH, lambda body=body: gossip(body))  # type: ignore[misc]
             one_block()
@@ -141,15 +174,16 @@ def run(records: int, profile: bool) -> None:
         assert node_a.app.height == node_b.app.height == len(leaves) // BLOCK, "blocks missing"
         node_a.store.close()
         node_b.store.close()
-    print(f"{records} records, batches of {BATCH}, blocks of {BLOCK}; CPU µs per record "
-          "(median):")
+    print(f"{records} records, batches of {BATCH}, blocks of {BLOCK}; CPU µs per record (median):")
     total = 0.0
     for stage, values in timings.items():
         median = statistics.median(values)
         total += median
         print(f"  {stage:<9} {median:8.1f}")
-    print(f"  {'all':<9} {total:8.1f}   (one node does ingress or gossip, then build or "
-          "validate, then commit)")
+    print(
+        f"  {'all':<9} {total:8.1f}   (one node does ingress or gossip, then build or "
+        "validate, then commit)"
+    )
     if profiler is not None:
         stats = pstats.Stats(profiler)
         stats.sort_stats("tottime").print_stats(30)

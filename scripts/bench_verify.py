@@ -47,24 +47,40 @@ def _sign_batch(args: tuple[bytes, str, int, int]) -> list[dict[str, Any]]:
     key = SigningKey(seed)
     out = []
     for n in range(first, first + count):
-        record = {"schema": "comity/1", "type": "preservation_request", "chain_id": CHAIN_ID,
-                  "actor": {"state": state, "agency": f"{state} cybercrime unit"},
-                  "nonce": f"bench{n:012d}", "occurred_at": "2026-01-01T00:00:00Z",
-                  "case_ref": f"CASE-{n % 97}", "territorial_states": ["TH"],
-                  "evidence": [{"sha256": f"{n:064x}"}]}
-        out.append({"record": record, "signer": key.public_hex,
-                    "signature": key.sign(canonical_bytes(record)).hex()})
+        record = {
+            "schema": "comity/1",
+            "type": "preservation_request",
+            "chain_id": CHAIN_ID,
+            "actor": {"state": state, "agency": f"{state} cybercrime unit"},
+            "nonce": f"bench{n:012d}",
+            "occurred_at": "2026-01-01T00:00:00Z",
+            "case_ref": f"CASE-{n % 97}",
+            "territorial_states": ["TH"],
+            "evidence": [{"sha256": f"{n:064x}"}],
+        }
+        out.append(
+            {
+                "record": record,
+                "signer": key.public_hex,
+                "signature": key.sign(canonical_bytes(record)).hex(),
+            }
+        )
     return out
 
 
 def build(blocks: int, per_block: int) -> tuple[dict[str, Any], list[bytes]]:
     members = [MemberKeys.generate(s, n) for s, n in DEMO_STATES[:4]]
-    genesis = Genesis.model_validate(build_genesis(CHAIN_ID, members, {
-        m.state: f"http://{m.state.lower()}.p2p" for m in members}))
+    genesis = Genesis.model_validate(
+        build_genesis(
+            CHAIN_ID, members, {m.state: f"http://{m.state.lower()}.p2p" for m in members}
+        )
+    )
     seats = genesis.validators()
     node_keys = {m.node.public_hex: m.node for m in members}
-    jobs = [(members[h % 4].investigator.seed(), members[h % 4].state, h * per_block, per_block)
-            for h in range(blocks)]
+    jobs = [
+        (members[h % 4].investigator.seed(), members[h % 4].state, h * per_block, per_block)
+        for h in range(blocks)
+    ]
     with ProcessPoolExecutor() as pool:
         bodies = list(pool.map(_sign_batch, jobs))
     log, size, prev = merkle.MemoryHashStore(), 0, genesis.hash()
@@ -74,14 +90,33 @@ def build(blocks: int, per_block: int) -> tuple[dict[str, Any], list[bytes]]:
         leaves = [merkle.leaf_hash(canonical_bytes(e)) for e in envelopes]
         nodes, size, root = merkle.append_leaves(size, leaves, log)
         log.put_nodes(nodes)
-        header = BlockHeader(CHAIN_ID, height, format_time(start + timedelta(seconds=height)),
-                             prev, seats[height % 4].state, len(envelopes), size, root.hex(),
-                             validators_hash(seats))
+        header = BlockHeader(
+            CHAIN_ID,
+            height,
+            format_time(start + timedelta(seconds=height)),
+            prev,
+            seats[height % 4].state,
+            len(envelopes),
+            size,
+            root.hex(),
+            validators_hash(seats),
+        )
         message = vote_sign_bytes("precommit", CHAIN_ID, height, 0, header.hash())
-        cert = CommitCertificate(height, 0, header.hash(), tuple(
-            CommitSignature(s.pubkey, node_keys[s.pubkey].sign(message).hex()) for s in seats))
-        block = {"hash": header.hash(), "header": header.to_json(), "commit": cert.to_json(),
-                 "record_ids": [], "envelopes": envelopes}
+        cert = CommitCertificate(
+            height,
+            0,
+            header.hash(),
+            tuple(
+                CommitSignature(s.pubkey, node_keys[s.pubkey].sign(message).hex()) for s in seats
+            ),
+        )
+        block = {
+            "hash": header.hash(),
+            "header": header.to_json(),
+            "commit": cert.to_json(),
+            "record_ids": [],
+            "envelopes": envelopes,
+        }
         block.pop("record_ids")
         pages.append(json.dumps({"blocks": [block], "next_from": None}).encode())
         prev = header.hash()
@@ -95,17 +130,21 @@ def main() -> None:
     args = parser.parse_args()
     t0 = time.perf_counter()
     genesis, pages = build(args.blocks, args.records)
-    print(f"built {args.blocks} blocks x {args.records} records in "
-          f"{time.perf_counter() - t0:.1f}s ({sum(map(len, pages)) / 1e6:.0f} MB of JSON)")
+    print(
+        f"built {args.blocks} blocks x {args.records} records in "
+        f"{time.perf_counter() - t0:.1f}s ({sum(map(len, pages)) / 1e6:.0f} MB of JSON)"
+    )
     verifier = ChainVerifier(genesis)
     t0 = time.perf_counter()
     for page in pages:
         for block in json.loads(page)["blocks"]:
             verifier.feed(block)
     elapsed = time.perf_counter() - t0
-    print(f"verified {verifier.height} blocks, {verifier.records} records in {elapsed:.1f}s: "
-          f"{verifier.height / elapsed:.1f} blocks/s, {verifier.records / elapsed:.0f} records/s "
-          f"(JSON parsing included; single process)")
+    print(
+        f"verified {verifier.height} blocks, {verifier.records} records in {elapsed:.1f}s: "
+        f"{verifier.height / elapsed:.1f} blocks/s, {verifier.records / elapsed:.0f} records/s "
+        f"(JSON parsing included; single process)"
+    )
     print(f"log right edge: {len(verifier.log.edge)} hashes for {verifier.log.size} leaves")
 
 

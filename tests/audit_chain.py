@@ -30,20 +30,38 @@ from node.driver import utcnow
 from node.genesis import Genesis
 from node.runtime import Node
 
-_COMMON = frozenset({"schema", "type", "chain_id", "actor", "nonce", "occurred_at", "case_ref",
-                     "territorial_states", "evidence"})
+_COMMON = frozenset(
+    {
+        "schema",
+        "type",
+        "chain_id",
+        "actor",
+        "nonce",
+        "occurred_at",
+        "case_ref",
+        "territorial_states",
+        "evidence",
+    }
+)
 
 
 class AuditChain:
-    def __init__(self, size: int = 4, chain_id: str = "comity-audit",
-                 like: AuditChain | None = None) -> None:
+    def __init__(
+        self, size: int = 4, chain_id: str = "comity-audit", like: AuditChain | None = None
+    ) -> None:
         """A fresh chain; ``like`` another one: same genesis and keys (to forge a fork)."""
         self.chain_id = chain_id
-        self.members = dict(like.members) if like else {
-            m.state: m for m in (MemberKeys.generate(s, n) for s, n in DEMO_STATES[:size])}
+        self.members = (
+            dict(like.members)
+            if like
+            else {m.state: m for m in (MemberKeys.generate(s, n) for s, n in DEMO_STATES[:size])}
+        )
         urls = {s: f"http://{s.lower()}.p2p" for s in self.members}
-        raw = like.genesis_file if like else \
-            build_genesis(chain_id, list(self.members.values()), urls, {})
+        raw = (
+            like.genesis_file
+            if like
+            else build_genesis(chain_id, list(self.members.values()), urls, {})
+        )
         #: What a devnet writes: consensus defaults left out (the hash fills them in).
         self.genesis_file: dict[str, Any] = raw
         self.genesis = Genesis.model_validate(raw)
@@ -51,34 +69,67 @@ class AuditChain:
         self.genesis_json: dict[str, Any] = self.genesis.to_json()
         self.node_keys = {m.node.public_hex: m.node for m in self.members.values()}
         first = next(iter(self.members.values()))
-        config = NodeConfig(state=first.state, genesis_path=Path("genesis.json"),
-                            node_key_path=Path("node.key"), data_dir=Path("/nonexistent"),
-                            api=Listen(port=1), p2p=Listen(port=2), open_read=True)
-        self.node = Node(config, genesis=self.genesis, key=first.node, store=Store.open_memory(),
-                         enc_key=first.enc)
+        config = NodeConfig(
+            state=first.state,
+            genesis_path=Path("genesis.json"),
+            node_key_path=Path("node.key"),
+            data_dir=Path("/nonexistent"),
+            api=Listen(port=1),
+            p2p=Listen(port=2),
+            open_read=True,
+        )
+        self.node = Node(
+            config,
+            genesis=self.genesis,
+            key=first.node,
+            store=Store.open_memory(),
+            enc_key=first.enc,
+        )
         self.app = self.node.app
         self.nonce = 0
         self.clock = like.clock if like else utcnow()
 
     # --- records ----------------------------------------------------------------------------
 
-    def envelope(self, state: str, /, *, type_: str = "preservation_request",
-                 signer: SigningKey | None = None, **fields: Any) -> dict[str, Any]:
+    def envelope(
+        self,
+        state: str,
+        /,
+        *,
+        type_: str = "preservation_request",
+        signer: SigningKey | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
         self.nonce += 1
         member = self.members[state]
         act: dict[str, Any] = {}
         if type_ not in ("enroll_key", "revoke_key", "member_proposal", "member_vote"):
-            act = {k: v for k, v in template(type_, state=state, territorial_states=("TH",),
-                                             now=self.clock).items() if k not in _COMMON}
+            act = {
+                k: v
+                for k, v in template(
+                    type_, state=state, territorial_states=("TH",), now=self.clock
+                ).items()
+                if k not in _COMMON
+            }
         record: dict[str, Any] = {
-            "schema": SCHEMA, "type": type_, "chain_id": self.chain_id,
+            "schema": SCHEMA,
+            "type": type_,
+            "chain_id": self.chain_id,
             "actor": {"state": state, "agency": f"{member.name} cybercrime unit"},
-            "nonce": f"audit{self.nonce:012d}", "occurred_at": format_time(self.clock),
-            "case_ref": "CASE-2026-0001", "territorial_states": ["TH"],
-            "evidence": [{"sha256": f"{self.nonce:064x}"}], **act, **fields}
+            "nonce": f"audit{self.nonce:012d}",
+            "occurred_at": format_time(self.clock),
+            "case_ref": "CASE-2026-0001",
+            "territorial_states": ["TH"],
+            "evidence": [{"sha256": f"{self.nonce:064x}"}],
+            **act,
+            **fields,
+        }
         key = signer or member.investigator
-        return {"record": record, "signer": key.public_hex,
-                "signature": key.sign(canonical_bytes(record)).hex()}
+        return {
+            "record": record,
+            "signer": key.public_hex,
+            "signature": key.sign(canonical_bytes(record)).hex(),
+        }
 
     def admin(self, state: str, type_: str, /, **fields: Any) -> dict[str, Any]:
         return self.envelope(state, type_=type_, signer=self.members[state].admin, **fields)
@@ -91,8 +142,7 @@ class AuditChain:
         height = self.app.height + 1
         seats = self.app.state.validators(height)
         self.clock += timedelta(seconds=1)
-        block, rejected = self.app.build_block(seats[height % len(seats)].state, parsed,
-                                               self.clock)
+        block, rejected = self.app.build_block(seats[height % len(seats)].state, parsed, self.clock)
         assert not rejected, f"records refused: {rejected}"
         self.app.validate_block(block, now=None)
         self.app.commit(block, self.certify(block.header, signers))
@@ -102,12 +152,18 @@ class AuditChain:
         seats = self.app.state.validators(header.height)
         count = signers or len(seats)
         message = vote_sign_bytes("precommit", self.chain_id, header.height, 0, header.hash())
-        return CommitCertificate(header.height, 0, header.hash(), tuple(
-            CommitSignature(s.pubkey, self.node_keys[s.pubkey].sign(message).hex())
-            for s in seats[:count]))
+        return CommitCertificate(
+            header.height,
+            0,
+            header.hash(),
+            tuple(
+                CommitSignature(s.pubkey, self.node_keys[s.pubkey].sign(message).hex())
+                for s in seats[:count]
+            ),
+        )
 
     def grow(self, blocks: int, per_block: int = 3) -> None:
-        states = [m.state for m in self.genesis.members]   # their investigators are enrolled
+        states = [m.state for m in self.genesis.members]  # their investigators are enrolled
         for b in range(blocks):
             self.commit([self.envelope(states[(b + i) % len(states)]) for i in range(per_block)])
 
@@ -115,17 +171,26 @@ class AuditChain:
         """Admit ``state`` by a proposal and yes votes; return (deciding height, keys)."""
         new = MemberKeys.generate(state, name)
         proposer = next(iter(self.members))
-        proposal = self.admin(proposer, "member_proposal", action="add", state=state, name=name,
-                              node_pubkey=new.node.public_hex,
-                              admin_pubkeys=[new.admin.public_hex],
-                              enc_pubkey=new.enc_public_hex, p2p_url="http://new.p2p")
+        proposal = self.admin(
+            proposer,
+            "member_proposal",
+            action="add",
+            state=state,
+            name=name,
+            node_pubkey=new.node.public_hex,
+            admin_pubkeys=[new.admin.public_hex],
+            enc_pubkey=new.enc_public_hex,
+            p2p_url="http://new.p2p",
+        )
         self.commit([proposal])
         proposal_id = parse_envelope(proposal, max_record_bytes=65536).id
         voters = [s for s in self.members][:3]
-        self.commit([self.admin(s, "member_vote", proposal=proposal_id, vote="yes")
-                     for s in voters[:2]])
-        decided = self.commit([self.admin(voters[2], "member_vote", proposal=proposal_id,
-                                          vote="yes")])
+        self.commit(
+            [self.admin(s, "member_vote", proposal=proposal_id, vote="yes") for s in voters[:2]]
+        )
+        decided = self.commit(
+            [self.admin(voters[2], "member_vote", proposal=proposal_id, vote="yes")]
+        )
         self.members[state] = new
         self.node_keys[new.node.public_hex] = new.node
         return decided, new
@@ -142,5 +207,7 @@ class AuditChain:
 
     def api(self) -> httpx.AsyncClient:
         from api.app import create_app  # late: only the HTTP tests need the whole app
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(self.node)),
-                                 base_url="http://node.api")
+
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(self.node)), base_url="http://node.api"
+        )

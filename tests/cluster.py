@@ -30,10 +30,15 @@ from node.p2p import create_p2p_app
 from node.peers import PeerSet
 from node.runtime import Node
 
-FAST_CONSENSUS = {"propose_timeout_ms": 400, "propose_timeout_delta_ms": 200,
-                  "prevote_timeout_ms": 200, "prevote_timeout_delta_ms": 100,
-                  "precommit_timeout_ms": 200, "precommit_timeout_delta_ms": 100,
-                  "heartbeat_interval_ms": 3_600_000}
+FAST_CONSENSUS = {
+    "propose_timeout_ms": 400,
+    "propose_timeout_delta_ms": 200,
+    "prevote_timeout_ms": 200,
+    "prevote_timeout_delta_ms": 100,
+    "precommit_timeout_ms": 200,
+    "precommit_timeout_delta_ms": 100,
+    "heartbeat_interval_ms": 3_600_000,
+}
 
 
 class Switch(httpx.AsyncBaseTransport):
@@ -57,16 +62,33 @@ def gossip_off(monkeypatch: Any) -> None:
     holds only its own clients' records, so proposals must carry or fetch them."""
     original = PeerSet.broadcast
 
-    def no_gossip(self: PeerSet, item: dict[str, Any], size: int, *,
-                  gossip: bool = False, key: str | None = None) -> None:
+    def no_gossip(
+        self: PeerSet,
+        item: dict[str, Any],
+        size: int,
+        *,
+        gossip: bool = False,
+        key: str | None = None,
+    ) -> None:
         if not gossip:
             original(self, item, size)
 
     monkeypatch.setattr(PeerSet, "broadcast", no_gossip)
 
 
-_COMMON = frozenset({"schema", "type", "chain_id", "actor", "nonce", "occurred_at", "case_ref",
-                     "territorial_states", "evidence"})
+_COMMON = frozenset(
+    {
+        "schema",
+        "type",
+        "chain_id",
+        "actor",
+        "nonce",
+        "occurred_at",
+        "case_ref",
+        "territorial_states",
+        "evidence",
+    }
+)
 
 
 @dataclass
@@ -82,10 +104,11 @@ class Cluster:
     nonce: int = 0
 
     def __post_init__(self) -> None:
-        self.members = [MemberKeys.generate(s, n) for s, n in DEMO_STATES[:self.size]]
+        self.members = [MemberKeys.generate(s, n) for s, n in DEMO_STATES[: self.size]]
         urls = {m.state: f"http://{m.state.lower()}.p2p" for m in self.members}
         self.genesis = Genesis.model_validate(
-            build_genesis(self.chain_id, self.members, urls, self.consensus))
+            build_genesis(self.chain_id, self.members, urls, self.consensus)
+        )
         for member in self.members:
             self.nodes[member.state] = self._make_node(member)
 
@@ -99,16 +122,29 @@ class Cluster:
     def _make_node(self, member: MemberKeys) -> Node:
         data_dir = (self.data_root or Path("/nonexistent")) / member.state
         config = NodeConfig(
-            state=member.state, genesis_path=Path("genesis.json"),
-            node_key_path=Path("node.key"), data_dir=data_dir,
-            api=Listen(port=1), p2p=Listen(port=2), open_read=True,
-            peers=tuple(Peer(state=m.state, p2p_url=f"http://{m.state.lower()}.p2p")
-                        for m in self.members if m.state != member.state),
-            timing=Timing(rebroadcast_interval_ms=300, peer_status_interval_ms=200))
-        store = Store.open_leveldb(data_dir / "ledger") if self.data_root else \
-            Store.open_memory()
-        return Node(config, genesis=self.genesis, key=member.node, store=store,
-                    transports=self.transports, enc_key=member.enc)
+            state=member.state,
+            genesis_path=Path("genesis.json"),
+            node_key_path=Path("node.key"),
+            data_dir=data_dir,
+            api=Listen(port=1),
+            p2p=Listen(port=2),
+            open_read=True,
+            peers=tuple(
+                Peer(state=m.state, p2p_url=f"http://{m.state.lower()}.p2p")
+                for m in self.members
+                if m.state != member.state
+            ),
+            timing=Timing(rebroadcast_interval_ms=300, peer_status_interval_ms=200),
+        )
+        store = Store.open_leveldb(data_dir / "ledger") if self.data_root else Store.open_memory()
+        return Node(
+            config,
+            genesis=self.genesis,
+            key=member.node,
+            store=store,
+            transports=self.transports,
+            enc_key=member.enc,
+        )
 
     def join(self, member: MemberKeys) -> Node:
         """A node (fresh store) for a state admitted on the chain, or restarted with new keys."""
@@ -124,7 +160,8 @@ class Cluster:
             switch.target = httpx.ASGITransport(app=create_p2p_app(node))
             self.api[state] = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=create_app(node)),
-                base_url=f"http://{state.lower()}.api")
+                base_url=f"http://{state.lower()}.api",
+            )
         for state in states or self.states:
             await self.nodes[state].start()
 
@@ -137,31 +174,58 @@ class Cluster:
                 switch.target = None
             await self.nodes[state].stop()
 
-    def envelope(self, state: str, /, *, type_: str = "preservation_request",
-                 signer: SigningKey | None = None, **fields: Any) -> dict[str, Any]:
+    def envelope(
+        self,
+        state: str,
+        /,
+        *,
+        type_: str = "preservation_request",
+        signer: SigningKey | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
         """A signed envelope by ``state``'s demo investigator (or ``signer``)."""
         self.nonce += 1
         member = self.member(state)
         now = utcnow()
         act_fields: dict[str, Any] = {}
         if type_ in ACT_TYPES:  # the catalogue's required fields for this act type
-            act_fields = {k: v for k, v in template(type_, state=state, territorial_states=(
-                "TH" if state != "TH" else "VN",), now=now).items() if k not in _COMMON}
+            act_fields = {
+                k: v
+                for k, v in template(
+                    type_,
+                    state=state,
+                    territorial_states=("TH" if state != "TH" else "VN",),
+                    now=now,
+                ).items()
+                if k not in _COMMON
+            }
         record: dict[str, Any] = {
-            "schema": SCHEMA, "type": type_, "chain_id": self.chain_id,
+            "schema": SCHEMA,
+            "type": type_,
+            "chain_id": self.chain_id,
             "actor": {"state": state, "agency": f"{member.name} cybercrime unit"},
-            "nonce": f"test{self.nonce:012d}", "occurred_at": format_time(now),
-            "case_ref": "CASE-2026-0001", "territorial_states": ["TH"],
-            "evidence": [{"sha256": f"{self.nonce:064x}"}], **act_fields, **fields}
+            "nonce": f"test{self.nonce:012d}",
+            "occurred_at": format_time(now),
+            "case_ref": "CASE-2026-0001",
+            "territorial_states": ["TH"],
+            "evidence": [{"sha256": f"{self.nonce:064x}"}],
+            **act_fields,
+            **fields,
+        }
         key = signer or member.investigator
-        return {"record": record, "signer": key.public_hex,
-                "signature": key.sign(canonical_bytes(record)).hex()}
+        return {
+            "record": record,
+            "signer": key.public_hex,
+            "signature": key.sign(canonical_bytes(record)).hex(),
+        }
 
-    async def wait_height(self, height: int, states: Sequence[str] | None = None,
-                          timeout_s: float = 20.0) -> None:
+    async def wait_height(
+        self, height: int, states: Sequence[str] | None = None, timeout_s: float = 20.0
+    ) -> None:
         async def reached() -> None:
             while any(self.nodes[s].app.height < height for s in states or self.states):
                 await asyncio.sleep(0.02)
+
         await asyncio.wait_for(reached(), timeout_s)
 
     def block_hashes(self, state: str) -> list[str]:

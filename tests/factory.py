@@ -64,8 +64,7 @@ def evidence_digest(label: str) -> str:
 
 def sign_record(signer: SigningKey, record: dict[str, Any]) -> Envelope:
     signature = signer.sign(canonical_bytes(record)).hex()
-    return parse_envelope({"record": record, "signer": signer.public_hex,
-                           "signature": signature})
+    return parse_envelope({"record": record, "signer": signer.public_hex, "signature": signature})
 
 
 @dataclass
@@ -76,15 +75,25 @@ class EnvelopeMaker:
     nonce_prefix: str = "n"
     counter: int = 0
 
-    def make(self, signer: SigningKey, *, type_: str = "evidence_submitted",
-             state: str = "FR", agency: str = "police-judiciaire",
-             case_ref: str | None = None, territorial_states: Sequence[str] | None = None,
-             evidence: Sequence[str] = (), nonce: str | None = None,
-             **extra_fields: Any) -> Envelope:
+    def make(
+        self,
+        signer: SigningKey,
+        *,
+        type_: str = "evidence_submitted",
+        state: str = "FR",
+        agency: str = "police-judiciaire",
+        case_ref: str | None = None,
+        territorial_states: Sequence[str] | None = None,
+        evidence: Sequence[str] = (),
+        nonce: str | None = None,
+        **extra_fields: Any,
+    ) -> Envelope:
         """A signed envelope; ``evidence`` is a list of sha256 hex digests."""
         self.counter += 1
         record: dict[str, Any] = {
-            "schema": SCHEMA, "type": type_, "chain_id": self.chain_id,
+            "schema": SCHEMA,
+            "type": type_,
+            "chain_id": self.chain_id,
             "actor": {"state": state, "agency": agency},
             "nonce": nonce or f"{self.nonce_prefix}{self.counter:08d}",
             "occurred_at": OCCURRED_AT,
@@ -106,14 +115,15 @@ class Block:
     certificate: CommitCertificate
 
 
-def certify(header: BlockHeader, *, round_: int = 0,
-            signers: Sequence[str] = VALIDATOR_STATES) -> CommitCertificate:
+def certify(
+    header: BlockHeader, *, round_: int = 0, signers: Sequence[str] = VALIDATOR_STATES
+) -> CommitCertificate:
     """A commit certificate over ``header`` signed by the named validators."""
-    message = vote_sign_bytes("precommit", header.chain_id, header.height, round_,
-                              header.hash())
-    signatures = tuple(CommitSignature(VALIDATOR_KEYS[state].public_hex,
-                                       VALIDATOR_KEYS[state].sign(message).hex())
-                       for state in signers)
+    message = vote_sign_bytes("precommit", header.chain_id, header.height, round_, header.hash())
+    signatures = tuple(
+        CommitSignature(VALIDATOR_KEYS[state].public_hex, VALIDATOR_KEYS[state].sign(message).hex())
+        for state in signers
+    )
     return CommitCertificate(header.height, round_, header.hash(), signatures)
 
 
@@ -133,11 +143,16 @@ class ChainBuilder:
         _, size, root = self._append(envelopes)
         height = self.height + 1
         header = BlockHeader(
-            chain_id=self.chain_id, height=height,
+            chain_id=self.chain_id,
+            height=height,
             time=format_time(BLOCK_TIME_START + timedelta(seconds=height)),
-            prev_hash=self.prev_hash, proposer=VALIDATOR_STATES[height % len(VALIDATORS)],
-            record_count=len(envelopes), ledger_size=size, ledger_root=root.hex(),
-            validators_hash=validators_hash(VALIDATORS))
+            prev_hash=self.prev_hash,
+            proposer=VALIDATOR_STATES[height % len(VALIDATORS)],
+            record_count=len(envelopes),
+            ledger_size=size,
+            ledger_root=root.hex(),
+            validators_hash=validators_hash(VALIDATORS),
+        )
         return Block(header, tuple(envelopes), certify(header))
 
     def append(self, block: Block) -> Block:
@@ -153,8 +168,9 @@ class ChainBuilder:
     def next_block(self, envelopes: Sequence[Envelope]) -> Block:
         return self.append(self.build(envelopes))
 
-    def _append(self, envelopes: Sequence[Envelope]) -> tuple[dict[merkle.NodeKey, bytes],
-                                                                  int, bytes]:
+    def _append(
+        self, envelopes: Sequence[Envelope]
+    ) -> tuple[dict[merkle.NodeKey, bytes], int, bytes]:
         leaf_hashes = [merkle.leaf_hash(envelope.leaf) for envelope in envelopes]
         return merkle.append_leaves(self.size, leaf_hashes, self.log)
 
@@ -176,9 +192,14 @@ def varied_envelopes(maker: EnvelopeMaker, height: int) -> list[Envelope]:
     for _ in range(height % 5):
         n = maker.counter
         state = VALIDATOR_STATES[n % len(VALIDATOR_STATES)]
-        envelopes.append(maker.make(
-            key(f"investigator-{state}"), type_=RECORD_TYPES[n % len(RECORD_TYPES)],
-            state=state, case_ref=f"CASE-{n % 7}",
-            territorial_states=sorted({state, VALIDATOR_STATES[n % 3]}),
-            evidence=[evidence_digest(str(n % 11)), evidence_digest(str(n % 4))]))
+        envelopes.append(
+            maker.make(
+                key(f"investigator-{state}"),
+                type_=RECORD_TYPES[n % len(RECORD_TYPES)],
+                state=state,
+                case_ref=f"CASE-{n % 7}",
+                territorial_states=sorted({state, VALIDATOR_STATES[n % 3]}),
+                evidence=[evidence_digest(str(n % 11)), evidence_digest(str(n % 4))],
+            )
+        )
     return envelopes

@@ -33,6 +33,7 @@ class VerifyError(Exception):
 
 # --- canonical JSON, ASCII subset --------------------------------------------------------
 
+
 def _check_subset(value: Any, path: str = "$") -> None:
     if isinstance(value, bool) or value is None:
         return
@@ -59,8 +60,7 @@ def _check_subset(value: Any, path: str = "$") -> None:
 def jcs(value: Any) -> bytes:
     """RFC 8785 bytes of ``value``, for the ASCII-printable subset only (see module doc)."""
     _check_subset(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def sha256_hex(data: bytes) -> str:
@@ -68,6 +68,7 @@ def sha256_hex(data: bytes) -> str:
 
 
 # --- RFC 6962 ----------------------------------------------------------------------------
+
 
 def leaf_hash(leaf: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + leaf).digest()
@@ -77,8 +78,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def verify_inclusion(leaf_h: bytes, index: int, size: int, proof: list[bytes],
-                     root: bytes) -> bool:
+def verify_inclusion(leaf_h: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> bool:
     """RFC 9162 §2.1.3.2."""
     if not 0 <= index < size or any(len(h) != 32 for h in (leaf_h, root, *proof)):
         return False
@@ -96,8 +96,9 @@ def verify_inclusion(leaf_h: bytes, index: int, size: int, proof: list[bytes],
     return sn == 0 and r == root
 
 
-def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes,
-                       proof: list[bytes]) -> bool:
+def verify_consistency(
+    size1: int, size2: int, root1: bytes, root2: bytes, proof: list[bytes]
+) -> bool:
     """RFC 9162 §2.1.4.2."""
     if not 0 < size1 <= size2:
         return False
@@ -126,10 +127,12 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes,
 
 # --- signatures, blocks, certificates ------------------------------------------------------
 
+
 def ed25519_ok(pubkey_hex: str, message: bytes, signature_hex: str) -> bool:
     try:
         Ed25519PublicKey.from_public_bytes(bytes.fromhex(pubkey_hex)).verify(
-            bytes.fromhex(signature_hex), message)
+            bytes.fromhex(signature_hex), message
+        )
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -147,18 +150,27 @@ def quorum(n: int) -> int:
     return 2 * n // 3 + 1
 
 
-def verify_block(header: dict[str, Any], commit: dict[str, Any], chain_id: str,
-                 validators: list[dict[str, str]]) -> str:
+def verify_block(
+    header: dict[str, Any], commit: dict[str, Any], chain_id: str, validators: list[dict[str, str]]
+) -> str:
     """Check header hash, validators_hash and the commit certificate; return the block hash."""
     block_hash = sha256_hex(jcs(header))
-    rows = sorted(({"pubkey": v["pubkey"], "state": v["state"]} for v in validators),
-                  key=lambda v: v["state"])
+    rows = sorted(
+        ({"pubkey": v["pubkey"], "state": v["state"]} for v in validators), key=lambda v: v["state"]
+    )
     if sha256_hex(jcs(rows)) != header["validators_hash"]:
         raise VerifyError("validator set does not match header.validators_hash")
     if commit["height"] != header["height"] or commit["block_hash"] != block_hash:
         raise VerifyError("certificate is for another block")
-    sign_bytes = jcs({"type": "precommit", "chain_id": chain_id, "height": header["height"],
-                      "round": commit["round"], "block_hash": block_hash})
+    sign_bytes = jcs(
+        {
+            "type": "precommit",
+            "chain_id": chain_id,
+            "height": header["height"],
+            "round": commit["round"],
+            "block_hash": block_hash,
+        }
+    )
     members = {v["pubkey"] for v in validators}
     seen: set[str] = set()
     for entry in commit["signatures"]:

@@ -33,18 +33,27 @@ from node.driver import utcnow
 REPO = Path(__file__).resolve().parents[1]
 
 # Until node/cli.py registers the ops groups, run the CLI with them added.
-_CLI = ("from node.cli import main; from node.cli_ops import compose, db, tls; "
-        "[main.add_command(g) for g in (tls, db, compose)]; main()")
+_CLI = (
+    "from node.cli import main; from node.cli_ops import compose, db, tls; "
+    "[main.add_command(g) for g in (tls, db, compose)]; main()"
+)
 
 
-def comity(*args: str, cwd: Path | None = None, check: bool = True,
-           timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-c", _CLI, *args], cwd=cwd or REPO,
-                            capture_output=True, text=True, timeout=timeout_s,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+def comity(
+    *args: str, cwd: Path | None = None, check: bool = True, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", _CLI, *args],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"comity {' '.join(args)} exited {result.returncode}:\n"
-                             f"{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"comity {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -67,8 +76,11 @@ class LoopbackNet:
         raw["data_dir"] = str(data_dir)
         raw["api"] = {"host": "127.0.0.1", "port": self.api_ports[state]}
         raw["p2p"] = {"host": "127.0.0.1", "port": self.p2p_ports[state]}
-        raw["peers"] = [{"state": s, "p2p_url": f"https://127.0.0.1:{self.p2p_ports[s]}"}
-                        for s in COMPOSE_STATES if s != state]
+        raw["peers"] = [
+            {"state": s, "p2p_url": f"https://127.0.0.1:{self.p2p_ports[s]}"}
+            for s in COMPOSE_STATES
+            if s != state
+        ]
         path = self.net / state / "loopback.toml"
         path.write_text(dump_config(raw))
         return path
@@ -78,11 +90,14 @@ class LoopbackNet:
 
     def client(self) -> httpx.Client:
         import ssl
-        return httpx.Client(verify=ssl.create_default_context(
-            cafile=str(self.net / "tls" / "ca.pem")), timeout=30)
+
+        return httpx.Client(
+            verify=ssl.create_default_context(cafile=str(self.net / "tls" / "ca.pem")), timeout=30
+        )
 
     def start(self, *states: str) -> None:
         from api.tokens import create_token
+
         for state in states or COMPOSE_STATES:
             if state not in self.tokens:  # compose nodes are not open_read: reads need one
                 (self.data_root / state).mkdir(parents=True, exist_ok=True)
@@ -90,7 +105,10 @@ class LoopbackNet:
             log = (self.net / state / "node.log").open("ab")
             self.procs[state] = subprocess.Popen(
                 [sys.executable, "-m", "node.cli", "run", "--config", str(self.configs[state])],
-                stdout=log, stderr=log, cwd=REPO)
+                stdout=log,
+                stderr=log,
+                cwd=REPO,
+            )
             log.close()
         with self.client() as client:
             for state in states or COMPOSE_STATES:
@@ -124,13 +142,24 @@ class LoopbackNet:
 
     def envelope(self, state: str) -> dict[str, Any]:
         self.nonce += 1
-        record = template("preservation_request", state=state, case_ref="CASE-OPS-1",
-                          territorial_states=("TH" if state != "TH" else "VN",), now=utcnow())
-        record.update(chain_id=COMPOSE_CHAIN_ID, nonce=f"ops{os.getpid()}x{self.nonce:08d}",
-                      evidence=[{"sha256": f"{self.nonce:064x}"}])
+        record = template(
+            "preservation_request",
+            state=state,
+            case_ref="CASE-OPS-1",
+            territorial_states=("TH" if state != "TH" else "VN",),
+            now=utcnow(),
+        )
+        record.update(
+            chain_id=COMPOSE_CHAIN_ID,
+            nonce=f"ops{os.getpid()}x{self.nonce:08d}",
+            evidence=[{"sha256": f"{self.nonce:064x}"}],
+        )
         key = load_signing_key(self.net / state / "investigator.key")
-        return {"record": record, "signer": key.public_hex,
-                "signature": key.sign(canonical_bytes(record)).hex()}
+        return {
+            "record": record,
+            "signer": key.public_hex,
+            "signature": key.sign(canonical_bytes(record)).hex(),
+        }
 
     def submit_and_wait(self, client: httpx.Client, state: str) -> int:
         """Submit a record at ``state``; return its height once committed on every node."""
@@ -139,9 +168,12 @@ class LoopbackNet:
         record_id = reply.json()["id"]
         heights = set()
         for other in self.procs:
-            view = client.get(f"{self.api_url(other)}/v1/records/{record_id}",
-                              params={"wait": 30}, headers=self.auth(other),
-                              timeout=40).json()
+            view = client.get(
+                f"{self.api_url(other)}/v1/records/{record_id}",
+                params={"wait": 30},
+                headers=self.auth(other),
+                timeout=40,
+            ).json()
             assert view.get("status") == "committed", f"{other}: {view}"
             heights.add(view["height"])
         assert len(heights) == 1

@@ -25,10 +25,15 @@ from ledger.keys import load_signing_key
 from node import devnet
 from node.driver import utcnow
 
-FAST = {"propose_timeout_ms": 500, "propose_timeout_delta_ms": 250,
-        "prevote_timeout_ms": 250, "prevote_timeout_delta_ms": 100,
-        "precommit_timeout_ms": 250, "precommit_timeout_delta_ms": 100,
-        "heartbeat_interval_ms": 3_600_000}
+FAST = {
+    "propose_timeout_ms": 500,
+    "propose_timeout_delta_ms": 250,
+    "prevote_timeout_ms": 250,
+    "prevote_timeout_delta_ms": 100,
+    "precommit_timeout_ms": 250,
+    "precommit_timeout_delta_ms": 100,
+    "heartbeat_interval_ms": 3_600_000,
+}
 
 
 class ProcNet:
@@ -41,16 +46,27 @@ class ProcNet:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.nonce = 0
 
-    def start(self, *states: str, args: tuple[str, ...] = (),
-              env: dict[str, str] | None = None) -> None:
+    def start(
+        self, *states: str, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> None:
         """Start ``states`` (default: all), each with the extra ``comity run`` ``args``."""
         for state in states or tuple(self.states):
             folder = self.root / state
             with (folder / "node.log").open("ab") as log:  # the child keeps its own fd
                 self.procs[state] = subprocess.Popen(
-                    [sys.executable, "-m", "node.cli", "run", "--config",
-                     str(folder / "node.toml"), *args], stdout=log, stderr=log,
-                    env={**os.environ, **(env or {})})
+                    [
+                        sys.executable,
+                        "-m",
+                        "node.cli",
+                        "run",
+                        "--config",
+                        str(folder / "node.toml"),
+                        *args,
+                    ],
+                    stdout=log,
+                    stderr=log,
+                    env={**os.environ, **(env or {})},
+                )
         for state in states or tuple(self.states):
             self.wait_up(state)
 
@@ -59,8 +75,9 @@ class ProcNet:
         while time.monotonic() < deadline:
             proc = self.procs[state]
             if proc.poll() is not None:
-                raise AssertionError(f"node {state} exited with {proc.returncode}:\n"
-                                     f"{self.log(state)[-3000:]}")
+                raise AssertionError(
+                    f"node {state} exited with {proc.returncode}:\n{self.log(state)[-3000:]}"
+                )
             try:
                 if httpx.get(f"{self.urls[state]}/healthz", timeout=1).status_code == 200:
                     return
@@ -86,17 +103,29 @@ class ProcNet:
 
     def envelope(self, state: str) -> dict[str, Any]:
         self.nonce += 1
-        record = template("preservation_request", state=state, case_ref="CASE-P-1",
-                          territorial_states=("TH" if state != "TH" else "VN",), now=utcnow())
-        record.update(chain_id=devnet.CHAIN_ID, nonce=f"proc{os.getpid()}x{self.nonce:08d}",
-                      evidence=[{"sha256": f"{self.nonce:064x}"}])
+        record = template(
+            "preservation_request",
+            state=state,
+            case_ref="CASE-P-1",
+            territorial_states=("TH" if state != "TH" else "VN",),
+            now=utcnow(),
+        )
+        record.update(
+            chain_id=devnet.CHAIN_ID,
+            nonce=f"proc{os.getpid()}x{self.nonce:08d}",
+            evidence=[{"sha256": f"{self.nonce:064x}"}],
+        )
         key = load_signing_key(self.root / state / "investigator.key")
-        return {"record": record, "signer": key.public_hex,
-                "signature": key.sign(canonical_bytes(record)).hex()}
+        return {
+            "record": record,
+            "signer": key.public_hex,
+            "signature": key.sign(canonical_bytes(record)).hex(),
+        }
 
     def submit(self, state: str) -> str:
-        response = httpx.post(f"{self.urls[state]}/v1/records", json=self.envelope(state),
-                              timeout=10)
+        response = httpx.post(
+            f"{self.urls[state]}/v1/records", json=self.envelope(state), timeout=10
+        )
         assert response.status_code == 202, response.text
         record_id: str = response.json()["id"]
         return record_id
@@ -109,8 +138,11 @@ class ProcNet:
         return int(self.status(state)["height"])
 
     def wait_committed(self, state: str, record_id: str, timeout_s: float = 30) -> int:
-        response = httpx.get(f"{self.urls[state]}/v1/records/{record_id}",
-                             params={"wait": timeout_s}, timeout=timeout_s + 5)
+        response = httpx.get(
+            f"{self.urls[state]}/v1/records/{record_id}",
+            params={"wait": timeout_s},
+            timeout=timeout_s + 5,
+        )
         body = response.json()
         assert body.get("status") == "committed", f"{state}: {record_id} is {body}"
         height: int = body["height"]
@@ -122,8 +154,9 @@ class ProcNet:
             if all(self.height(s) >= height for s in states):
                 return time.monotonic() - start
             time.sleep(0.1)
-        raise AssertionError(f"{states} did not reach height {height}: "
-                             f"{[(s, self.height(s)) for s in states]}")
+        raise AssertionError(
+            f"{states} did not reach height {height}: {[(s, self.height(s)) for s in states]}"
+        )
 
     def nodes_json(self) -> list[dict[str, str]]:
         rows: list[dict[str, str]] = json.loads((self.root / "nodes.json").read_text())

@@ -14,18 +14,24 @@ from node import evidence
 router = APIRouter(tags=["acts"], dependencies=[ReadAccess])
 
 
-@router.get("/v1/schemas", summary="JSON Schema of every act type (schema comity/1)",
-            description="One JSON Schema per act type, keyed by type name; see docs/ACTS.md "
-                        "for the rules that need the chain (refs, answers, custody).",
-            responses=errors(401))
+@router.get(
+    "/v1/schemas",
+    summary="JSON Schema of every act type (schema comity/1)",
+    description="One JSON Schema per act type, keyed by type name; see docs/ACTS.md "
+    "for the rules that need the chain (refs, answers, custody).",
+    responses=errors(401),
+)
 async def schemas() -> dict[str, Any]:
     return json_schemas()
 
 
-@router.get("/v1/acts/{record_id}", summary="A committed act with its answers",
-            description="The act, its position, every sovereignty_response and mla_response "
-                        "that names it, and each territorial state's latest sovereignty "
-                        "answer (`pending` if none). The same on every node.",
-            responses=errors(400, 401, 404))
+@router.get(
+    "/v1/acts/{record_id}",
+    summary="A committed act with its answers",
+    description="The act, its position, every sovereignty_response and mla_response "
+    "that names it, and each territorial state's latest sovereignty "
+    "answer (`pending` if none). The same on every node.",
+    responses=errors(400, 401, 404),
+)
 async def act(record_id: str, node: NodeDep) -> dict[str, Any]:
     return evidence.act_view(evidence.view_of(node), record_id)

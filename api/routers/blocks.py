@@ -26,22 +26,36 @@ def _reply(view: dict[str, Any], envelopes: bool) -> Any:
     return JSONResponse(view) if envelopes else view
 
 
-@router.get("", response_model=BlocksPage, summary="A page of blocks in height order",
-            responses=errors(400, 401))
-async def list_blocks(node: NodeDep,
-                      from_: int = Query(1, alias="from", ge=1, description="first height"),
-                      limit: int = Query(20, ge=1, le=queries.BLOCKS_PAGE_MAX),
-                      envelopes: bool = _ENVELOPES) -> Any:
+@router.get(
+    "",
+    response_model=BlocksPage,
+    summary="A page of blocks in height order",
+    responses=errors(400, 401),
+)
+async def list_blocks(
+    node: NodeDep,
+    from_: int = Query(1, alias="from", ge=1, description="first height"),
+    limit: int = Query(20, ge=1, le=queries.BLOCKS_PAGE_MAX),
+    envelopes: bool = _ENVELOPES,
+) -> Any:
     return _reply(queries.blocks_page(node.store, from_, limit, envelopes=envelopes), envelopes)
 
 
-@router.get("/latest", response_model=BlockView, summary="The highest committed block",
-            responses=errors(401, 404))
+@router.get(
+    "/latest",
+    response_model=BlockView,
+    summary="The highest committed block",
+    responses=errors(401, 404),
+)
 async def latest(node: NodeDep, envelopes: bool = _ENVELOPES) -> Any:
     return _reply(queries.latest_block(node.store, envelopes=envelopes), envelopes)
 
 
-@router.get("/{height}", response_model=BlockView, summary="The block at `height`",
-            responses=errors(400, 401, 404))
+@router.get(
+    "/{height}",
+    response_model=BlockView,
+    summary="The block at `height`",
+    responses=errors(400, 401, 404),
+)
 async def block(height: int, node: NodeDep, envelopes: bool = _ENVELOPES) -> Any:
     return _reply(queries.block_view(node.store, height, envelopes=envelopes), envelopes)

@@ -20,22 +20,25 @@ from node import queries
 router = APIRouter(tags=["proofs"], dependencies=[ReadAccess])
 
 
-@router.get("/v1/records/{record_id}/bundle",
-            summary="An offline proof bundle of one committed record",
-            description="Genesis, the record with its inclusion proof and certified block, "
-                        "and every governance record up to that height with theirs, so the "
-                        "validator set of each height can be derived offline. "
-                        "`latest=true` adds the latest checkpoint and consistency proofs.",
-            responses=errors(400, 401, 404))
-async def record_bundle(record_id: str, node: NodeDep,
-                        latest: bool = Query(False, description="add the latest checkpoint")
-                        ) -> dict[str, Any]:
+@router.get(
+    "/v1/records/{record_id}/bundle",
+    summary="An offline proof bundle of one committed record",
+    description="Genesis, the record with its inclusion proof and certified block, "
+    "and every governance record up to that height with theirs, so the "
+    "validator set of each height can be derived offline. "
+    "`latest=true` adds the latest checkpoint and consistency proofs.",
+    responses=errors(400, 401, 404),
+)
+async def record_bundle(
+    record_id: str,
+    node: NodeDep,
+    latest: bool = Query(False, description="add the latest checkpoint"),
+) -> dict[str, Any]:
     queries.parse_record_id(record_id)
     source = StoreSource(node.store, node.app.genesis.to_json())
     return await build_bundle(source, [record_id], latest=latest)
 
 
-@router.get("/v1/genesis", summary="The genesis document as nodes hash it",
-            responses=errors(401))
+@router.get("/v1/genesis", summary="The genesis document as nodes hash it", responses=errors(401))
 async def genesis(node: NodeDep) -> dict[str, Any]:
     return node.app.genesis.to_json()

@@ -16,39 +16,57 @@ from node.evidence_deadlines import UNANSWERED_DAYS_DEFAULT, WITHIN_DAYS_MAX, de
 router = APIRouter(tags=["cases"], dependencies=[ReadAccess])
 
 
-@router.get("/v1/cases/{case_ref:path}", summary="A case's timeline across states",
-            description="Every committed record with this case_ref, in commit order. "
-                        "A case_ref the router cannot match (e.g. one holding a newline) is "
-                        "404.",
-            responses=errors(400, 401, 404))
-async def case(case_ref: str, node: NodeDep,
-               cursor: str | None = Query(None, max_length=20),
-               limit: int = Query(100, ge=1, le=evidence.PAGE_MAX)) -> dict[str, Any]:
-    return evidence.case_timeline(evidence.view_of(node), case_ref,
-                                  after_leaf=evidence.parse_cursor(cursor), limit=limit)
+@router.get(
+    "/v1/cases/{case_ref:path}",
+    summary="A case's timeline across states",
+    description="Every committed record with this case_ref, in commit order. "
+    "A case_ref the router cannot match (e.g. one holding a newline) is "
+    "404.",
+    responses=errors(400, 401, 404),
+)
+async def case(
+    case_ref: str,
+    node: NodeDep,
+    cursor: str | None = Query(None, max_length=20),
+    limit: int = Query(100, ge=1, le=evidence.PAGE_MAX),
+) -> dict[str, Any]:
+    return evidence.case_timeline(
+        evidence.view_of(node), case_ref, after_leaf=evidence.parse_cursor(cursor), limit=limit
+    )
 
 
-@router.get("/v1/deadlines", summary="Preservations and measures ending, requests unanswered",
-            description="Items due within `within_days` (or overdue), soonest first. "
-                        "`at` evaluates as of another time (default: now).",
-            responses=errors(400, 401))
-async def get_deadlines(node: NodeDep,
-                        within_days: int = Query(7, ge=0, le=WITHIN_DAYS_MAX),
-                        unanswered_days: int = Query(UNANSWERED_DAYS_DEFAULT, ge=0,
-                                                     le=WITHIN_DAYS_MAX),
-                        state: str | None = Query(None, max_length=2),
-                        at: str | None = Query(None, examples=["2026-03-01T00:00:00Z"])
-                        ) -> dict[str, Any]:
+@router.get(
+    "/v1/deadlines",
+    summary="Preservations and measures ending, requests unanswered",
+    description="Items due within `within_days` (or overdue), soonest first. "
+    "`at` evaluates as of another time (default: now).",
+    responses=errors(400, 401),
+)
+async def get_deadlines(
+    node: NodeDep,
+    within_days: int = Query(7, ge=0, le=WITHIN_DAYS_MAX),
+    unanswered_days: int = Query(UNANSWERED_DAYS_DEFAULT, ge=0, le=WITHIN_DAYS_MAX),
+    state: str | None = Query(None, max_length=2),
+    at: str | None = Query(None, examples=["2026-03-01T00:00:00Z"]),
+) -> dict[str, Any]:
     now = parse_time(at, "at") if at else utcnow()
     only = check_state_code(state, "state") if state else None
-    return deadlines(evidence.view_of(node), now, within_days=within_days,
-                     unanswered_days=unanswered_days, state=only)
+    return deadlines(
+        evidence.view_of(node),
+        now,
+        within_days=within_days,
+        unanswered_days=unanswered_days,
+        state=only,
+    )
 
 
-@router.get("/v1/evidence/{sha256}", summary="Records holding an evidence hash, and custody",
-            description="Every committed record listing the hash, and the custody state "
-                        "machine replayed over each custody chain (hash, introducing act) "
-                        "(docs/ACTS.md).",
-            responses=errors(400, 401, 404))
+@router.get(
+    "/v1/evidence/{sha256}",
+    summary="Records holding an evidence hash, and custody",
+    description="Every committed record listing the hash, and the custody state "
+    "machine replayed over each custody chain (hash, introducing act) "
+    "(docs/ACTS.md).",
+    responses=errors(400, 401, 404),
+)
 async def get_evidence(sha256: str, node: NodeDep) -> dict[str, Any]:
     return evidence.evidence_view(evidence.view_of(node), sha256)

@@ -62,21 +62,35 @@ class Misbehaviour(BaseModel):
     misbehaviour: list[MisbehaviourRow]
 
 
-@router.get("/v1/members", response_model=Members, responses=errors(401),
-            summary="Member states, past and present (validating: in the next height's set)")
+@router.get(
+    "/v1/members",
+    response_model=Members,
+    responses=errors(401),
+    summary="Member states, past and present (validating: in the next height's set)",
+)
 async def members(node: NodeDep) -> dict[str, Any]:
     return {"height": node.app.height, "members": node.app.state.members_view()}
 
 
-@router.get("/v1/proposals", response_model=Proposals, responses=errors(400, 401),
-            summary="Membership proposals with their votes, optionally by status")
-async def proposals(node: NodeDep, status: Literal["open", "passed", "expired", "rejected"]
-                    | None = Query(None)) -> dict[str, Any]:
+@router.get(
+    "/v1/proposals",
+    response_model=Proposals,
+    responses=errors(400, 401),
+    summary="Membership proposals with their votes, optionally by status",
+)
+async def proposals(
+    node: NodeDep, status: Literal["open", "passed", "expired", "rejected"] | None = Query(None)
+) -> dict[str, Any]:
     return {"height": node.app.height, "proposals": node.app.state.proposals_view(status)}
 
 
-@router.get("/v1/misbehaviour", response_model=Misbehaviour, responses=errors(400, 401),
-            summary="Recorded equivocations, optionally of one offender state")
-async def misbehaviour(node: NodeDep, state: str | None = Query(None, pattern="^[A-Z]{2}$")
-                       ) -> dict[str, Any]:
+@router.get(
+    "/v1/misbehaviour",
+    response_model=Misbehaviour,
+    responses=errors(400, 401),
+    summary="Recorded equivocations, optionally of one offender state",
+)
+async def misbehaviour(
+    node: NodeDep, state: str | None = Query(None, pattern="^[A-Z]{2}$")
+) -> dict[str, Any]:
     return {"height": node.app.height, "misbehaviour": node.app.state.misbehaviour_view(state)}

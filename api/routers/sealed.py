@@ -30,8 +30,9 @@ def _token(request: Request, credentials: Credentials, roles: frozenset[str]) ->
     if info is None:
         raise Unauthorized("a valid bearer token is required", code="unauthorized")
     if info.role not in roles:
-        raise Forbidden(f"this endpoint needs a token of role {' or '.join(sorted(roles))}",
-                        code="forbidden")
+        raise Forbidden(
+            f"this endpoint needs a token of role {' or '.join(sorted(roles))}", code="forbidden"
+        )
     return info
 
 
@@ -55,29 +56,40 @@ def get_reader(request: Request, node: NodeDep) -> SealedReader:
 Reader = Annotated[SealedReader, Depends(get_reader)]
 
 
-@router.get("/v1/records/{record_id}/sealed", summary="Decrypt a record's sealed details",
-            description="Only on a node whose state is a recipient (else 403 "
-                        "`not_a_recipient`). Every attempt is appended to the node's "
-                        "hash-chained access log before the plaintext is returned.",
-            responses=errors(400, 401, 403, 404, 422, 503))
-async def read_sealed(record_id: str, reader: Reader,
-                      token: Annotated[TokenInfo, Depends(sealed_reader_token)]
-                      ) -> dict[str, Any]:
+@router.get(
+    "/v1/records/{record_id}/sealed",
+    summary="Decrypt a record's sealed details",
+    description="Only on a node whose state is a recipient (else 403 "
+    "`not_a_recipient`). Every attempt is appended to the node's "
+    "hash-chained access log before the plaintext is returned.",
+    responses=errors(400, 401, 403, 404, 422, 503),
+)
+async def read_sealed(
+    record_id: str, reader: Reader, token: Annotated[TokenInfo, Depends(sealed_reader_token)]
+) -> dict[str, Any]:
     parse_record_id(record_id)
     return reader.read(record_id, token_id=token.id, role=token.role)
 
 
-@router.get("/v1/access-log", summary="This node's log of sealed-detail reads",
-            description="Entries after `after` (a seq), oldest first; `verify=true` also "
-                        "recomputes the whole hash chain. Note `head` to detect later "
-                        "truncation.",
-            responses=errors(401, 403))
-async def access_log(reader: Reader, token: Annotated[TokenInfo, Depends(log_token)],
-                     after: int = Query(-1, ge=-1),
-                     limit: int = Query(100, ge=1, le=1000),
-                     verify: bool = Query(False)) -> dict[str, Any]:
-    body: dict[str, Any] = {"entries": reader.log.page(after, limit),
-                            "head": {"seq": reader.log.head_seq, "hash": reader.log.head_hash}}
+@router.get(
+    "/v1/access-log",
+    summary="This node's log of sealed-detail reads",
+    description="Entries after `after` (a seq), oldest first; `verify=true` also "
+    "recomputes the whole hash chain. Note `head` to detect later "
+    "truncation.",
+    responses=errors(401, 403),
+)
+async def access_log(
+    reader: Reader,
+    token: Annotated[TokenInfo, Depends(log_token)],
+    after: int = Query(-1, ge=-1),
+    limit: int = Query(100, ge=1, le=1000),
+    verify: bool = Query(False),
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "entries": reader.log.page(after, limit),
+        "head": {"seq": reader.log.head_seq, "hash": reader.log.head_hash},
+    }
     if verify:
         body["verification"] = reader.log.verify().to_json()
     return body

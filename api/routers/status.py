@@ -14,8 +14,9 @@ from node import queries
 router = APIRouter(tags=["status"])
 
 
-@router.get("/v1/status", summary="Chain and node status", dependencies=[ReadAccess],
-            responses=errors(401))
+@router.get(
+    "/v1/status", summary="Chain and node status", dependencies=[ReadAccess], responses=errors(401)
+)
 async def status(node: NodeDep) -> dict[str, Any]:
     return node.status()
 
@@ -25,17 +26,27 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=Readiness,
-            summary="Readiness: started, not syncing, and quorum-1 peers up",
-            description="200 when ready, else 503 with the same body. A lone validator "
-                        "needs no peers.", responses={503: {"model": Readiness}})
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="Readiness: started, not syncing, and quorum-1 peers up",
+    description="200 when ready, else 503 with the same body. A lone validator needs no peers.",
+    responses={503: {"model": Readiness}},
+)
 async def readyz(node: NodeDep) -> JSONResponse:
     body = queries.readiness(node)
-    return JSONResponse(body, status_code=200 if body["ready"] else 503,
-                        headers=None if body["ready"] else {"Retry-After": "1"})
+    return JSONResponse(
+        body,
+        status_code=200 if body["ready"] else 503,
+        headers=None if body["ready"] else {"Retry-After": "1"},
+    )
 
 
-@router.get("/v1/peers", summary="Peer links in detail (operator token required)",
-            dependencies=[OperatorAccess], responses=errors(401, 403))
+@router.get(
+    "/v1/peers",
+    summary="Peer links in detail (operator token required)",
+    dependencies=[OperatorAccess],
+    responses=errors(401, 403),
+)
 async def peers(node: NodeDep) -> dict[str, Any]:
     return queries.peers_view(node)

@@ -17,9 +17,12 @@ from node import queries
 router = APIRouter(tags=["validators"], dependencies=[ReadAccess])
 
 
-@router.get("/v1/validators", response_model=ValidatorSet,
-            summary="The validator set of a height (default: the next height)",
-            responses=errors(400, 401, 404))
+@router.get(
+    "/v1/validators",
+    response_model=ValidatorSet,
+    summary="The validator set of a height (default: the next height)",
+    responses=errors(400, 401, 404),
+)
 async def validators(node: NodeDep, height: int | None = Query(None, ge=1)) -> dict[str, Any]:
     view = queries.validators_view(node.app, height)
     return {**view, **node.app.state.set_origin(view["height"])}

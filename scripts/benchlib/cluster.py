@@ -50,9 +50,18 @@ class Cluster:
             folder = self.root / state
             with (folder / "node.log").open("ab") as log:  # the child keeps its own fd
                 self.procs[state] = subprocess.Popen(
-                    [sys.executable, "-m", "node.cli", "run", "--config",
-                     str(folder / "node.toml")],
-                    stdout=log, stderr=log, start_new_session=True)
+                    [
+                        sys.executable,
+                        "-m",
+                        "node.cli",
+                        "run",
+                        "--config",
+                        str(folder / "node.toml"),
+                    ],
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                )
         for state in states or tuple(self.states):
             self.wait_up(state)
 
@@ -66,8 +75,9 @@ class Cluster:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise NodeFailed(f"node {state} did not come up in {timeout_s:.0f} s:\n"
-                         f"{self.log_tail(state)}")
+        raise NodeFailed(
+            f"node {state} did not come up in {timeout_s:.0f} s:\n{self.log_tail(state)}"
+        )
 
     def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Until every node answers /readyz 200 (in touch with a quorum of peers)."""
@@ -89,8 +99,7 @@ class Cluster:
     def _check_alive(self, state: str) -> None:
         proc = self.procs[state]
         if proc.poll() is not None:
-            raise NodeFailed(f"node {state} exited with {proc.returncode}:\n"
-                             f"{self.log_tail(state)}")
+            raise NodeFailed(f"node {state} exited with {proc.returncode}:\n{self.log_tail(state)}")
 
     def stop(self, state: str) -> None:
         proc = self.procs.pop(state)

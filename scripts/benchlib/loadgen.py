@@ -42,11 +42,32 @@ CTX = multiprocessing.get_context("fork")
 class Wrk:
     """One wrk process POSTing the bodies of one file to one node."""
 
-    def __init__(self, url: str, bodies: Path, *, threads: int, connections: int,
-                 duration_s: float, batch: bool, log_path: Path) -> None:
+    def __init__(
+        self,
+        url: str,
+        bodies: Path,
+        *,
+        threads: int,
+        connections: int,
+        duration_s: float,
+        batch: bool,
+        log_path: Path,
+    ) -> None:
         target = url + ("/v1/records/batch" if batch else "/v1/records")
-        cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{math.ceil(duration_s)}s",
-               "--timeout", "60s", "-s", str(LUA), target, "--", str(bodies), str(threads)]
+        cmd = [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{math.ceil(duration_s)}s",
+            "--timeout",
+            "60s",
+            "-s",
+            str(LUA),
+            target,
+            "--",
+            str(bodies),
+            str(threads),
+        ]
         if batch:
             cmd.append("batch")
         self.log_path = log_path
@@ -70,14 +91,14 @@ class Wrk:
         text = self.log_path.read_text(errors="replace")
         for line in text.splitlines():
             if line.startswith("BENCHJSON "):
-                result: dict[str, Any] = json.loads(line[len("BENCHJSON "):])
+                result: dict[str, Any] = json.loads(line[len("BENCHJSON ") :])
                 return result
         raise RuntimeError(f"wrk printed no result (exit {self.proc.returncode}):\n{text[-2000:]}")
 
 
 # --- open-loop rate sender -------------------------------------------------------------
 
-SENDER_THREADS = 8   # requests in flight per sender: a slow reply must not delay the next
+SENDER_THREADS = 8  # requests in flight per sender: a slow reply must not delay the next
 
 
 @dataclass
@@ -88,8 +109,16 @@ class _SendStats:
     sent: int = 0
 
 
-def _send_slice(url: str, bodies: list[bytes], first: int, step: int, requests_per_s: float,
-                start_at: float, stop_at: float, stats: _SendStats) -> None:
+def _send_slice(
+    url: str,
+    bodies: list[bytes],
+    first: int,
+    step: int,
+    requests_per_s: float,
+    start_at: float,
+    stop_at: float,
+    stats: _SendStats,
+) -> None:
     with httpx.Client(timeout=60) as client:
         for k in range(first, len(bodies), step):
             due = start_at + k / requests_per_s
@@ -109,8 +138,14 @@ def _send_slice(url: str, bodies: list[bytes], first: int, step: int, requests_p
             stats.sent += 1
 
 
-def rate_sender(url: str, bodies_path: str, requests_per_s: float, start_at: float,
-                stop_at: float, out_path: str) -> None:
+def rate_sender(
+    url: str,
+    bodies_path: str,
+    requests_per_s: float,
+    start_at: float,
+    stop_at: float,
+    out_path: str,
+) -> None:
     """POST the lines of ``bodies_path`` to ``url`` at ``requests_per_s`` until ``stop_at``.
 
     Request k is due at start_at + k / requests_per_s. Thread t of
@@ -121,9 +156,13 @@ def rate_sender(url: str, bodies_path: str, requests_per_s: float, start_at: flo
     """
     bodies = read_lines(Path(bodies_path))
     stats = [_SendStats(Counter()) for _ in range(SENDER_THREADS)]
-    threads = [threading.Thread(target=_send_slice, args=(
-        url, bodies, t, SENDER_THREADS, requests_per_s, start_at, stop_at, stats[t]))
-        for t in range(SENDER_THREADS)]
+    threads = [
+        threading.Thread(
+            target=_send_slice,
+            args=(url, bodies, t, SENDER_THREADS, requests_per_s, start_at, stop_at, stats[t]),
+        )
+        for t in range(SENDER_THREADS)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -132,39 +171,63 @@ def rate_sender(url: str, bodies_path: str, requests_per_s: float, start_at: flo
     for part in stats:
         statuses.update(part.statuses)
     sent = sum(part.sent for part in stats)
-    Path(out_path).write_text(json.dumps({
-        "sent": sent, "statuses": {str(code): n for code, n in statuses.items()},
-        "item_errors": sum(part.item_errors for part in stats),
-        "lag_max_s": round(max(part.lag_max_s for part in stats), 3),
-        "exhausted": sent >= len(bodies)}))
+    Path(out_path).write_text(
+        json.dumps(
+            {
+                "sent": sent,
+                "statuses": {str(code): n for code, n in statuses.items()},
+                "item_errors": sum(part.item_errors for part in stats),
+                "lag_max_s": round(max(part.lag_max_s for part in stats), 3),
+                "exhausted": sent >= len(bodies),
+            }
+        )
+    )
 
 
-def start_rate_sender(url: str, bodies: Path, requests_per_s: float, start_at: float,
-                      stop_at: float, out_path: Path) -> multiprocessing.process.BaseProcess:
-    proc = CTX.Process(target=rate_sender, name="bench-rate",
-                       args=(url + "/v1/records/batch", str(bodies), requests_per_s, start_at,
-                             stop_at, str(out_path)))
+def start_rate_sender(
+    url: str, bodies: Path, requests_per_s: float, start_at: float, stop_at: float, out_path: Path
+) -> multiprocessing.process.BaseProcess:
+    proc = CTX.Process(
+        target=rate_sender,
+        name="bench-rate",
+        args=(
+            url + "/v1/records/batch",
+            str(bodies),
+            requests_per_s,
+            start_at,
+            stop_at,
+            str(out_path),
+        ),
+    )
     proc.start()
     return proc
 
 
 # --- latency probe ---------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class ProbeTarget:
-    url: str          # the node's API base URL: POST and long-poll both go here
+    url: str  # the node's API base URL: POST and long-poll both go here
     body: bytes
     id: str
 
 
-def probe(targets: list[ProbeTarget], interval_s: float, start_at: float, stop_at: float,
-          wait_s: float, out_path: str) -> None:
+def probe(
+    targets: list[ProbeTarget],
+    interval_s: float,
+    start_at: float,
+    stop_at: float,
+    wait_s: float,
+    out_path: str,
+) -> None:
     results = asyncio.run(_probe(targets, interval_s, start_at, stop_at, wait_s))
     Path(out_path).write_text(json.dumps(results))
 
 
-async def _probe(targets: list[ProbeTarget], interval_s: float, start_at: float,
-                 stop_at: float, wait_s: float) -> list[dict[str, Any]]:
+async def _probe(
+    targets: list[ProbeTarget], interval_s: float, start_at: float, stop_at: float, wait_s: float
+) -> list[dict[str, Any]]:
     limits = httpx.Limits(max_connections=2000, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=wait_s + 15, limits=limits) as client:
         tasks = []
@@ -177,33 +240,43 @@ async def _probe(targets: list[ProbeTarget], interval_s: float, start_at: float,
         return list(await asyncio.gather(*tasks))
 
 
-async def _probe_one(client: httpx.AsyncClient, target: ProbeTarget,
-                     wait_s: float) -> dict[str, Any]:
+async def _probe_one(
+    client: httpx.AsyncClient, target: ProbeTarget, wait_s: float
+) -> dict[str, Any]:
     started = time.monotonic()
     row: dict[str, Any] = {"t": started, "url": target.url, "ms": None, "error": None}
     try:
-        posted = await client.post(f"{target.url}/v1/records", content=target.body,
-                                   headers=JSON_HEADERS)
+        posted = await client.post(
+            f"{target.url}/v1/records", content=target.body, headers=JSON_HEADERS
+        )
         if posted.status_code not in (200, 202):
             row["error"] = f"POST {posted.status_code}"
             return row
         row["post_ms"] = (time.monotonic() - started) * 1000
-        reply = await client.get(f"{target.url}/v1/records/{target.id}",
-                                 params={"wait": wait_s})
+        reply = await client.get(f"{target.url}/v1/records/{target.id}", params={"wait": wait_s})
         if reply.status_code == 200 and reply.json().get("status") == "committed":
             row["ms"] = (time.monotonic() - started) * 1000
         else:
-            row["error"] = "not committed" if reply.status_code == 200 else \
-                f"GET {reply.status_code}"
+            row["error"] = (
+                "not committed" if reply.status_code == 200 else f"GET {reply.status_code}"
+            )
     except httpx.HTTPError as exc:
         row["error"] = type(exc).__name__
     return row
 
 
-def start_probe(targets: list[ProbeTarget], interval_s: float, start_at: float,
-                stop_at: float, wait_s: float,
-                out_path: Path) -> multiprocessing.process.BaseProcess:
-    proc = CTX.Process(target=probe, name="bench-probe",
-                       args=(targets, interval_s, start_at, stop_at, wait_s, str(out_path)))
+def start_probe(
+    targets: list[ProbeTarget],
+    interval_s: float,
+    start_at: float,
+    stop_at: float,
+    wait_s: float,
+    out_path: Path,
+) -> multiprocessing.process.BaseProcess:
+    proc = CTX.Process(
+        target=probe,
+        name="bench-probe",
+        args=(targets, interval_s, start_at, stop_at, wait_s, str(out_path)),
+    )
     proc.start()
     return proc

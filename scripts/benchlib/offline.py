@@ -43,16 +43,27 @@ def _du_mib(path: Path) -> float:
 
 def _build(opts: Options, cluster: Cluster, records: int, sample: int) -> Prebuilt:
     first = cluster.states[0]
-    opts.log(f"pre-building {records} records in blocks of {opts.block_records} "
-             f"into {cluster.data_dir(first)}")
-    built = prebuild(cluster.root, cluster.data_dir(first) / "ledger", records,
-                     opts.block_records, processes=opts.processes, sample=sample)
-    opts.log(f"pre-built {built.records} records / {built.blocks} blocks in "
-             f"{built.seconds:.1f} s ({built.records / built.seconds:.0f} records/s)")
+    opts.log(
+        f"pre-building {records} records in blocks of {opts.block_records} "
+        f"into {cluster.data_dir(first)}"
+    )
+    built = prebuild(
+        cluster.root,
+        cluster.data_dir(first) / "ledger",
+        records,
+        opts.block_records,
+        processes=opts.processes,
+        sample=sample,
+    )
+    opts.log(
+        f"pre-built {built.records} records / {built.blocks} blocks in "
+        f"{built.seconds:.1f} s ({built.records / built.seconds:.0f} records/s)"
+    )
     return built
 
 
 # --- catch-up ----------------------------------------------------------------------------
+
 
 def run_catchup(opts: Options) -> dict[str, Any]:
     root = opts.scenario_dir("catchup")
@@ -60,15 +71,24 @@ def run_catchup(opts: Options) -> dict[str, Any]:
     try:
         built = _build(opts, cluster, opts.catchup_records, 0)
         first = cluster.states[0]
-        copy_store(cluster.data_dir(first) / "ledger",
-                   [cluster.data_dir(s) / "ledger" for s in cluster.states[1:]])
+        copy_store(
+            cluster.data_dir(first) / "ledger",
+            [cluster.data_dir(s) / "ledger" for s in cluster.states[1:]],
+        )
         cluster.start()
         cluster.wait_ready()
         _settle(cluster)
-        return {"scenario": "catchup", "kind": "catchup", "nodes": 4,
-                "prebuild": {"records": built.records, "blocks": built.blocks,
-                             "seconds": round(built.seconds, 1)},
-                **_wipe_and_time(opts, cluster)}
+        return {
+            "scenario": "catchup",
+            "kind": "catchup",
+            "nodes": 4,
+            "prebuild": {
+                "records": built.records,
+                "blocks": built.blocks,
+                "seconds": round(built.seconds, 1),
+            },
+            **_wipe_and_time(opts, cluster),
+        }
     finally:
         cluster.stop_all()
 
@@ -96,8 +116,7 @@ def _wipe_and_time(opts: Options, cluster: Cluster) -> dict[str, Any]:
     api_up = time.monotonic()
     first_cpu = CpuSample(cpu_seconds(cluster.pid(lagger)), api_up)
     raw = cluster.root / "profile.raw.txt"
-    spy = profile.start(cluster.pid(lagger), opts.profile_s, raw) if opts.profile_s > 0 \
-        else None
+    spy = profile.start(cluster.pid(lagger), opts.profile_s, raw) if opts.profile_s > 0 else None
     limit_s = max(120.0, opts.catchup_records / 200)
     while True:
         target = max(cluster.status(s)["height"] for s in others)
@@ -105,8 +124,10 @@ def _wipe_and_time(opts: Options, cluster: Cluster) -> dict[str, Any]:
         if status["height"] >= target:
             break
         if time.monotonic() - started > limit_s:
-            raise RuntimeError(f"{lagger} still at height {status['height']} of {target} "
-                               f"after {limit_s:.0f} s:\n{cluster.log_tail(lagger)}")
+            raise RuntimeError(
+                f"{lagger} still at height {status['height']} of {target} "
+                f"after {limit_s:.0f} s:\n{cluster.log_tail(lagger)}"
+            )
         time.sleep(0.2)
     done = time.monotonic()
     seconds = done - started
@@ -115,24 +136,36 @@ def _wipe_and_time(opts: Options, cluster: Cluster) -> dict[str, Any]:
     if spy is not None:
         spy.wait(opts.profile_s + 30)
         profiled["profile"] = profile.summarise(raw)
-    return {"synced": {"records": status["ledger_size"], "blocks": status["height"],
-                       "seconds": round(seconds, 2), "api_up_s": round(api_up - started, 2),
-                       "records_per_s": round(status["ledger_size"] / seconds, 1),
-                       "blocks_per_s": round(status["height"] / seconds, 2)},
-            "node_stats": [{"state": lagger,
-                            "cpu_percent": round(cpu_percent(first_cpu, last_cpu), 1),
-                            "peak_rss_mib": round(peak_rss_mib(cluster.pid(lagger)), 1)}],
-            **profiled}
+    return {
+        "synced": {
+            "records": status["ledger_size"],
+            "blocks": status["height"],
+            "seconds": round(seconds, 2),
+            "api_up_s": round(api_up - started, 2),
+            "records_per_s": round(status["ledger_size"] / seconds, 1),
+            "blocks_per_s": round(status["height"] / seconds, 2),
+        },
+        "node_stats": [
+            {
+                "state": lagger,
+                "cpu_percent": round(cpu_percent(first_cpu, last_cpu), 1),
+                "peak_rss_mib": round(peak_rss_mib(cluster.pid(lagger)), 1),
+            }
+        ],
+        **profiled,
+    }
 
 
 # --- the read path -----------------------------------------------------------------------
+
 
 def run_reads(opts: Options) -> dict[str, Any]:
     root = opts.workdir / "reads"
     marker = root / "prebuilt.json"
     cached = None if opts.rebuild or not marker.exists() else json.loads(marker.read_text())
-    if cached is not None and (cached["records"] != opts.read_records or
-                               cached["block_records"] != opts.block_records):
+    if cached is not None and (
+        cached["records"] != opts.read_records or cached["block_records"] != opts.block_records
+    ):
         cached = None
     if cached is None:
         root = opts.scenario_dir("reads")
@@ -158,31 +191,50 @@ def _serve_reads(opts: Options, cluster: Cluster, built: dict[str, Any]) -> dict
     ids, cases = built["sample_ids"], built["sample_cases"]
     picks = [rng.randrange(len(ids)) for _ in range(opts.read_requests)]
     checks: dict[str, tuple[Callable[[int], str], Callable[[Any], bool]]] = {
-        "record": (lambda i: f"/v1/records/{ids[i]}",
-                   lambda body: body.get("status") == "committed"),
-        "proof": (lambda i: f"/v1/records/{ids[i]}/proof",
-                  lambda body: bool(body.get("audit_path"))),
-        "search": (lambda i: f"/v1/search?case_ref={cases[i]}",
-                   lambda body: len(body.get("results", [])) > 0),
+        "record": (
+            lambda i: f"/v1/records/{ids[i]}",
+            lambda body: body.get("status") == "committed",
+        ),
+        "proof": (
+            lambda i: f"/v1/records/{ids[i]}/proof",
+            lambda body: bool(body.get("audit_path")),
+        ),
+        "search": (
+            lambda i: f"/v1/search?case_ref={cases[i]}",
+            lambda body: len(body.get("results", [])) > 0,
+        ),
     }
     results: dict[str, Any] = {}
     with httpx.Client(base_url=cluster.urls[state], timeout=30) as client:
         for name, (path, ok) in checks.items():
             results[name] = _time_requests(client, [path(i) for i in picks], ok)
     pid = cluster.pid(state)
-    return {"scenario": "reads", "kind": "reads", "nodes": 1,
-            "chain": {"records": built["records"], "blocks": built["blocks"],
-                      "prebuild_s": round(built["seconds"], 1),
-                      "store_mib": round(_du_mib(cluster.data_dir(state)), 1),
-                      "node_start_s": round(up_s, 2)},
-            "requests": results,
-            "node_stats": [{"state": state, "rss_mib": round(rss_mib(pid), 1),
-                            "peak_rss_mib": round(peak_rss_mib(pid), 1)}]}
+    return {
+        "scenario": "reads",
+        "kind": "reads",
+        "nodes": 1,
+        "chain": {
+            "records": built["records"],
+            "blocks": built["blocks"],
+            "prebuild_s": round(built["seconds"], 1),
+            "store_mib": round(_du_mib(cluster.data_dir(state)), 1),
+            "node_start_s": round(up_s, 2),
+        },
+        "requests": results,
+        "node_stats": [
+            {
+                "state": state,
+                "rss_mib": round(rss_mib(pid), 1),
+                "peak_rss_mib": round(peak_rss_mib(pid), 1),
+            }
+        ],
+    }
 
 
-def _time_requests(client: httpx.Client, paths: list[str],
-                   ok: Callable[[Any], bool]) -> dict[str, Any]:
-    for path in paths[:20]:   # warm the connection and the node's code paths
+def _time_requests(
+    client: httpx.Client, paths: list[str], ok: Callable[[Any], bool]
+) -> dict[str, Any]:
+    for path in paths[:20]:  # warm the connection and the node's code paths
         client.get(path)
     latencies, bad = [], 0
     started = time.monotonic()
@@ -193,5 +245,8 @@ def _time_requests(client: httpx.Client, paths: list[str],
         if reply.status_code != 200 or not ok(reply.json()):
             bad += 1
     wall = time.monotonic() - started
-    return {**latency_summary(latencies), "errors": bad,
-            "sequential_per_s": round(len(paths) / wall, 1) if wall else 0.0}
+    return {
+        **latency_summary(latencies),
+        "errors": bad,
+        "sequential_per_s": round(len(paths) / wall, 1) if wall else 0.0,
+    }

@@ -41,7 +41,7 @@ from ledger.records import Envelope, format_time, parse_time
 from ledger.store import Store
 from node.genesis import Genesis, load_genesis
 
-TAG = "X"   # nonce prefix of pre-built records (load uses L, probes P)
+TAG = "X"  # nonce prefix of pre-built records (load uses L, probes P)
 
 
 @dataclass
@@ -49,8 +49,8 @@ class Prebuilt:
     records: int = 0
     blocks: int = 0
     seconds: float = 0.0
-    sample_ids: list[str] = field(default_factory=list)     # random committed record ids
-    sample_cases: list[str] = field(default_factory=list)   # case_refs of those records
+    sample_ids: list[str] = field(default_factory=list)  # random committed record ids
+    sample_cases: list[str] = field(default_factory=list)  # case_refs of those records
 
 
 def _envelope(signed: Signed, signer_hex: str) -> Envelope:
@@ -58,16 +58,25 @@ def _envelope(signed: Signed, signer_hex: str) -> Envelope:
     # skips parse_envelope's re-canonicalisation: its single core is the
     # bottleneck of the build. The id and leaf are the ones parse_envelope
     # would compute (same JCS bytes).
-    return Envelope(orjson.loads(signed.record_bytes), signer_hex, signed.signature,
-                    signed.id, signed.record_bytes, signed.leaf)
+    return Envelope(
+        orjson.loads(signed.record_bytes),
+        signer_hex,
+        signed.signature,
+        signed.id,
+        signed.record_bytes,
+        signed.leaf,
+    )
 
 
 def _certificate(header: BlockHeader, keys: Sequence[SigningKey]) -> CommitCertificate:
     block_hash = header.hash()
     message = vote_sign_bytes("precommit", header.chain_id, header.height, 0, block_hash)
-    return CommitCertificate(header.height, 0, block_hash,
-                             tuple(CommitSignature(k.public_hex, k.sign(message).hex())
-                                   for k in keys))
+    return CommitCertificate(
+        header.height,
+        0,
+        block_hash,
+        tuple(CommitSignature(k.public_hex, k.sign(message).hex()) for k in keys),
+    )
 
 
 class _Chain:
@@ -86,19 +95,31 @@ class _Chain:
         leaf_hashes = [merkle.leaf_hash(e.leaf) for e in envelopes]
         _, size, root = merkle.append_leaves(self.store.ledger_size, leaf_hashes, self.store)
         header = BlockHeader(
-            chain_id=self.genesis.chain_id, height=height,
+            chain_id=self.genesis.chain_id,
+            height=height,
             # strictly increasing, 1 ms apart, all before the nodes start
             time=format_time(self.start_time + timedelta(milliseconds=height)),
             prev_hash=self.prev_hash,
             proposer=self.validators[height % len(self.validators)].state,
-            record_count=len(envelopes), ledger_size=size, ledger_root=root.hex(),
-            validators_hash=self.validators_hash)
+            record_count=len(envelopes),
+            ledger_size=size,
+            ledger_root=root.hex(),
+            validators_hash=self.validators_hash,
+        )
         self.prev_hash = header.hash()
         return header
 
 
-def prebuild(root: Path, store_path: Path, records: int, block_records: int, *,
-             processes: int, sample: int = 0, seed: int = 1) -> Prebuilt:
+def prebuild(
+    root: Path,
+    store_path: Path,
+    records: int,
+    block_records: int,
+    *,
+    processes: int,
+    sample: int = 0,
+    seed: int = 1,
+) -> Prebuilt:
     """Commit ``records`` records in blocks of ``block_records`` into a fresh store."""
     started = time.monotonic()
     genesis = load_genesis(root / "genesis.json")
@@ -109,8 +130,11 @@ def prebuild(root: Path, store_path: Path, records: int, block_records: int, *,
     for number, start in enumerate(range(0, records, block_records)):
         signer = signers[number % len(signers)]  # blocks rotate over the states' signers
         count = min(block_records, records - start)
-        jobs.append(SignJob(signer, genesis.chain_id, TAG, next_index[signer.state], count,
-                            genesis.genesis_time))
+        jobs.append(
+            SignJob(
+                signer, genesis.chain_id, TAG, next_index[signer.state], count, genesis.genesis_time
+            )
+        )
         next_index[signer.state] += count
     picks = set(random.Random(seed).sample(range(records), min(sample, records)))
     result = Prebuilt()

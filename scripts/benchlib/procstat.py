@@ -21,8 +21,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 @dataclass(frozen=True, slots=True)
 class CpuSample:
-    seconds: float   # CPU seconds used so far (user + system)
-    at: float        # time.monotonic() when read
+    seconds: float  # CPU seconds used so far (user + system)
+    at: float  # time.monotonic() when read
 
 
 def family(pid: int) -> list[int]:

@@ -31,8 +31,21 @@ def start(pid: int, seconds: float, out: Path, rate_hz: int = 100) -> subprocess
     exe = pyspy_path()
     if exe is None:
         raise RuntimeError("py-spy is not installed: .venv/bin/pip install py-spy")
-    cmd = [exe, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
-           "--rate", str(rate_hz), "--format", "raw", "--output", str(out), "--nonblocking"]
+    cmd = [
+        exe,
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, round(seconds))),
+        "--rate",
+        str(rate_hz),
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+        "--nonblocking",
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -64,15 +77,31 @@ def summarise(raw: Path, top: int = 15) -> dict[str, Any]:
         frames = [_function(f) for f in stack.split(";")]
         samples += count
         self_counts[frames[-1]] += count
-        project = [name for name in frames if _is_project(name) and
-                   not name.endswith("(node/cli.py)") and not name.endswith("(node/serve.py)")]
+        project = [
+            name
+            for name in frames
+            if _is_project(name)
+            and not name.endswith("(node/cli.py)")
+            and not name.endswith("(node/serve.py)")
+        ]
         entry_counts[project[0] if project else "(no project frame)"] += count
-        for name in set(project):   # a recursive function counts once per sample
+        for name in set(project):  # a recursive function counts once per sample
             total_counts[name] += count
 
     def rows(counter: Counter[str]) -> list[dict[str, Any]]:
-        return [{"function": name, "samples": n,
-                 "percent": round(100 * n / samples, 1) if samples else 0.0}
-                for name, n in counter.most_common(top)]
-    return {"samples": samples, "file": str(raw), "by_self": rows(self_counts),
-            "by_total": rows(total_counts), "by_entry": rows(entry_counts)}
+        return [
+            {
+                "function": name,
+                "samples": n,
+                "percent": round(100 * n / samples, 1) if samples else 0.0,
+            }
+            for name, n in counter.most_common(top)
+        ]
+
+    return {
+        "samples": samples,
+        "file": str(raw),
+        "by_self": rows(self_counts),
+        "by_total": rows(total_counts),
+        "by_entry": rows(entry_counts),
+    }

@@ -22,18 +22,46 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def _load_rows(results: list[dict[str, Any]]) -> list[str]:
-    header = ["scenario", "N", "gen", "rec/s", "min/s", "max/s", "blk/s", "rec/blk",
-              "p50 ms", "p95 ms", "p99 ms", "bound", "frac", "cpu% max", "rss MiB max"]
+    header = [
+        "scenario",
+        "N",
+        "gen",
+        "rec/s",
+        "min/s",
+        "max/s",
+        "blk/s",
+        "rec/blk",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "bound",
+        "frac",
+        "cpu% max",
+        "rss MiB max",
+    ]
     rows = []
     for r in results:
         c, lat, load = r["committed"], r["latency_ms"], r["load"]
         gen = f"{load['generator']} x{load['batch']}"
-        rows.append([r["scenario"], r["nodes"], gen, c["records_per_s"], c["per_second_min"],
-                     c["per_second_max"], c["blocks_per_s"], c["mean_block_records"],
-                     lat["p50"], lat["p95"], lat["p99"], r["bound"]["records_per_s"],
-                     r["bound"]["fraction"],
-                     max(n["cpu_percent"] for n in r["node_stats"]),
-                     max(n["peak_rss_mib"] for n in r["node_stats"])])
+        rows.append(
+            [
+                r["scenario"],
+                r["nodes"],
+                gen,
+                c["records_per_s"],
+                c["per_second_min"],
+                c["per_second_max"],
+                c["blocks_per_s"],
+                c["mean_block_records"],
+                lat["p50"],
+                lat["p95"],
+                lat["p99"],
+                r["bound"]["records_per_s"],
+                r["bound"]["fraction"],
+                max(n["cpu_percent"] for n in r["node_stats"]),
+                max(n["peak_rss_mib"] for n in r["node_stats"]),
+            ]
+        )
     lines = _table(header, rows)
     for r in results:
         lines.append(_load_notes(r))
@@ -42,37 +70,66 @@ def _load_rows(results: list[dict[str, Any]]) -> list[str]:
 
 def _load_notes(r: dict[str, Any]) -> str:
     load, lat, c = r["load"], r["latency_ms"], r["committed"]
-    parts = [f"{r['scenario']}: window {c['window_s']} s, {c['records']} records committed",
-             "nodes " + ", ".join(f"{n['state']} {n['cpu_percent']}% {n['peak_rss_mib']} MiB"
-                                  for n in r["node_stats"]),
-             f"load-gen cpu {c['loadgen_cpu_percent']}%",
-             f"probes {lat['samples']} ok / {lat['failed']} failed {lat.get('errors') or ''}",
-             f"mempool at end {c['mempool_end']}"]
+    parts = [
+        f"{r['scenario']}: window {c['window_s']} s, {c['records']} records committed",
+        "nodes "
+        + ", ".join(
+            f"{n['state']} {n['cpu_percent']}% {n['peak_rss_mib']} MiB" for n in r["node_stats"]
+        ),
+        f"load-gen cpu {c['loadgen_cpu_percent']}%",
+        f"probes {lat['samples']} ok / {lat['failed']} failed {lat.get('errors') or ''}",
+        f"mempool at end {c['mempool_end']}",
+    ]
     if load["generator"] == "wrk":
-        parts.append(f"wrk {load['requests_per_s']} req/s, {load['overloaded']} x 503, "
-                     f"{load['item_errors']} item errors ({load['item_overloaded']} "
-                     "mempool_full), POST p99 <= "
-                     f"{load['post_latency_ms_p99_max']} ms")
+        parts.append(
+            f"wrk {load['requests_per_s']} req/s, {load['overloaded']} x 503, "
+            f"{load['item_errors']} item errors ({load['item_overloaded']} "
+            "mempool_full), POST p99 <= "
+            f"{load['post_latency_ms_p99_max']} ms"
+        )
     else:
-        parts.append(f"rate target {load['target_records_per_s']} rec/s, sender lag max "
-                     f"{load['lag_max_s']} s, {load['item_errors']} item errors")
+        parts.append(
+            f"rate target {load['target_records_per_s']} rec/s, sender lag max "
+            f"{load['lag_max_s']} s, {load['item_errors']} item errors"
+        )
     drain = r.get("after_load")
     if drain:
-        parts.append(f"after load: +{drain['records']} committed in {drain['seconds']} s, "
-                     f"{drain['mempool_left']} left pending, chain {drain['ledger_size']} "
-                     f"records / {drain['height']} blocks")
+        parts.append(
+            f"after load: +{drain['records']} committed in {drain['seconds']} s, "
+            f"{drain['mempool_left']} left pending, chain {drain['ledger_size']} "
+            f"records / {drain['height']} blocks"
+        )
     if load.get("exhausted"):
         parts.append("WARNING: pre-signed bodies ran out (raise --sizing-rate)")
     return "  " + "; ".join(parts)
 
 
 def _catchup_rows(results: list[dict[str, Any]]) -> list[str]:
-    header = ["scenario", "records", "blocks", "seconds", "api up s", "rec/s", "blk/s",
-              "cpu%", "rss MiB max"]
-    rows = [[r["scenario"], r["synced"]["records"], r["synced"]["blocks"],
-             r["synced"]["seconds"], r["synced"]["api_up_s"], r["synced"]["records_per_s"],
-             r["synced"]["blocks_per_s"], r["node_stats"][0]["cpu_percent"],
-             r["node_stats"][0]["peak_rss_mib"]] for r in results]
+    header = [
+        "scenario",
+        "records",
+        "blocks",
+        "seconds",
+        "api up s",
+        "rec/s",
+        "blk/s",
+        "cpu%",
+        "rss MiB max",
+    ]
+    rows = [
+        [
+            r["scenario"],
+            r["synced"]["records"],
+            r["synced"]["blocks"],
+            r["synced"]["seconds"],
+            r["synced"]["api_up_s"],
+            r["synced"]["records_per_s"],
+            r["synced"]["blocks_per_s"],
+            r["node_stats"][0]["cpu_percent"],
+            r["node_stats"][0]["peak_rss_mib"],
+        ]
+        for r in results
+    ]
     return _table(header, rows)
 
 
@@ -81,12 +138,16 @@ def _reads_rows(results: list[dict[str, Any]]) -> list[str]:
     lines = []
     for r in results:
         chain, node = r["chain"], r["node_stats"][0]
-        lines.append(f"reads: {chain['records']:,} records / {chain['blocks']:,} blocks, "
-                     f"store {chain['store_mib']} MiB, built in {chain['prebuild_s']} s, "
-                     f"node up in {chain['node_start_s']} s, RSS {node['rss_mib']} MiB "
-                     f"(peak {node['peak_rss_mib']} MiB)")
-        rows = [[name, q["p50"], q["p95"], q["p99"], q["sequential_per_s"], q["errors"],
-                 q["samples"]] for name, q in r["requests"].items()]
+        lines.append(
+            f"reads: {chain['records']:,} records / {chain['blocks']:,} blocks, "
+            f"store {chain['store_mib']} MiB, built in {chain['prebuild_s']} s, "
+            f"node up in {chain['node_start_s']} s, RSS {node['rss_mib']} MiB "
+            f"(peak {node['peak_rss_mib']} MiB)"
+        )
+        rows = [
+            [name, q["p50"], q["p95"], q["p99"], q["sequential_per_s"], q["errors"], q["samples"]]
+            for name, q in r["requests"].items()
+        ]
         lines += _table(header, rows)
     return lines
 
@@ -97,11 +158,14 @@ def _profile_rows(results: list[dict[str, Any]]) -> list[str]:
         prof = r.get("profile")
         if not prof:
             continue
-        lines.append(f"profile of {r['node_stats'][0]['state']} in {r['scenario']} "
-                     f"({prof['samples']} samples, raw stacks: {prof['file']})")
+        lines.append(
+            f"profile of {r['node_stats'][0]['state']} in {r['scenario']} "
+            f"({prof['samples']} samples, raw stacks: {prof['file']})"
+        )
         for key in ("by_self", "by_total", "by_entry"):
-            lines.append(f"  top by {key[3:]}" +
-                         (" (project code)" if key == "by_total" else "") + ":")
+            lines.append(
+                f"  top by {key[3:]}" + (" (project code)" if key == "by_total" else "") + ":"
+            )
             lines += [f"    {row['percent']:5.1f}%  {row['function']}" for row in prof[key]]
     return lines
 
@@ -112,11 +176,17 @@ def render(results: list[dict[str, Any]]) -> str:
         by_kind.setdefault(r["kind"], []).append(r)
     lines: list[str] = []
     if "load" in by_kind:
-        lines += ["", "== load (committed records/s over the window; latency = POST start -> "
-                  "committed, probe)", *_load_rows(by_kind["load"])]
-        lines += [f"  bound = cores x Ed25519 verifies/s/core / N = "
-                  f"{by_kind['load'][0]['bound']['cores']} x "
-                  f"{by_kind['load'][0]['bound']['verify_per_s_per_core']:,} / N"]
+        lines += [
+            "",
+            "== load (committed records/s over the window; latency = POST start -> "
+            "committed, probe)",
+            *_load_rows(by_kind["load"]),
+        ]
+        lines += [
+            f"  bound = cores x Ed25519 verifies/s/core / N = "
+            f"{by_kind['load'][0]['bound']['cores']} x "
+            f"{by_kind['load'][0]['bound']['verify_per_s_per_core']:,} / N"
+        ]
     if "catchup" in by_kind:
         lines += ["", "== catch-up of a wiped node", *_catchup_rows(by_kind["catchup"])]
     if "reads" in by_kind:

@@ -55,12 +55,28 @@ from tests.fault.checks import Verdict, check_stores
 from tests.fault.harness import FaultNet, Load
 from tests.fault.proxy import Links
 
-CLASSES = ("kill", "pause", "wal_corrupt", "log_truncate", "isolate", "split", "slow", "lossy",
-           "byzantine")
+CLASSES = (
+    "kill",
+    "pause",
+    "wal_corrupt",
+    "log_truncate",
+    "isolate",
+    "split",
+    "slow",
+    "lossy",
+    "byzantine",
+)
 #: Behaviour groups a Byzantine node rotates through (node/byzantine.py).
-BYZANTINE_GROUPS = ("dup-records", "conflicting-envelopes,flood-gossip", "equivocate",
-                    "junk-blocks,flood-inbox", "withhold-blocks", "lying-heights", "replay",
-                    "equivocate,junk-blocks,lying-heights,replay")
+BYZANTINE_GROUPS = (
+    "dup-records",
+    "conflicting-envelopes,flood-gossip",
+    "equivocate",
+    "junk-blocks,flood-inbox",
+    "withhold-blocks",
+    "lying-heights",
+    "replay",
+    "equivocate,junk-blocks,lying-heights,replay",
+)
 NODE_FAULTS = {"kill", "pause", "wal_corrupt", "log_truncate", "isolate", "byzantine"}
 HEAL_TIMEOUT_S = 60
 QUORUM_FAULTS = {"kill", "pause", "isolate", "slow", "lossy", "byzantine"}
@@ -86,33 +102,47 @@ class Summary:
         found = list(self.stalls)
         if self.verdict is not None:
             found += self.verdict.problems(self.allowed_faulty)
-        if self.byzantine is not None:   # a Byzantine node's own double votes are its fault
+        if self.byzantine is not None:  # a Byzantine node's own double votes are its fault
             found = [p for p in found if not p.startswith(f"{self.byzantine} signed ")]
         return found
 
     def line(self) -> str:
         v = self.verdict or Verdict()
         faults = " ".join(f"{c}={self.faults[c]}" for c in CLASSES if self.faults[c])
-        byzantine = f" | byzantine {self.byzantine}: {len(self.behaviours)} groups" \
-            if self.byzantine else ""
-        return (f"chaos seed={self.seed} {self.seconds:.0f}s{byzantine} | faults {sum(self.faults.values())}"
-                f" ({faults}) | records committed {self.committed} (unconfirmed "
-                f"{self.unconfirmed}, on chain {v.committed_on_chain}) | records lost "
-                f"{len(v.lost)} | divergences {len(v.divergences)} | conflicting votes "
-                f"{len(v.conflicting_votes)} | stalls {len(self.stalls)} | refused starts "
-                f"{len(self.refusals)} | {'PASS' if not self.problems else 'FAIL'}")
+        byzantine = (
+            f" | byzantine {self.byzantine}: {len(self.behaviours)} groups"
+            if self.byzantine
+            else ""
+        )
+        return (
+            f"chaos seed={self.seed} {self.seconds:.0f}s{byzantine} | faults {sum(self.faults.values())}"
+            f" ({faults}) | records committed {self.committed} (unconfirmed "
+            f"{self.unconfirmed}, on chain {v.committed_on_chain}) | records lost "
+            f"{len(v.lost)} | divergences {len(v.divergences)} | conflicting votes "
+            f"{len(v.conflicting_votes)} | stalls {len(self.stalls)} | refused starts "
+            f"{len(self.refusals)} | {'PASS' if not self.problems else 'FAIL'}"
+        )
 
 
 class Campaign:
-    def __init__(self, root: Path, seed: int, *, classes: tuple[str, ...] = CLASSES,
-                 hold_s: tuple[float, float] = (2.0, 6.0), gap_s: tuple[float, float] = (1, 4),
-                 log: Any = print, byzantine: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        seed: int,
+        *,
+        classes: tuple[str, ...] = CLASSES,
+        hold_s: tuple[float, float] = (2.0, 6.0),
+        gap_s: tuple[float, float] = (1, 4),
+        log: Any = print,
+        byzantine: bool = False,
+    ) -> None:
         self.rng = random.Random(seed)
         self.net = FaultNet(root)
         if not byzantine:
             classes = tuple(c for c in classes if c != "byzantine")
-        self.links = Links({r["state"]: int(r["p2p_url"].rsplit(":", 1)[1])
-                            for r in self.net.rows}, seed)
+        self.links = Links(
+            {r["state"]: int(r["p2p_url"].rsplit(":", 1)[1]) for r in self.net.rows}, seed
+        )
         self._route_through_links()
         self.classes = classes
         self.hold_s, self.gap_s = hold_s, gap_s
@@ -138,22 +168,28 @@ class Campaign:
         for state in self.net.states:
             path = self.net.root / state / "node.toml"
             config = tomllib.loads(path.read_text())
-            config["peers"] = [{"state": other, "p2p_url": self.links.url(state, other)}
-                               for other in self.net.states if other != state]
+            config["peers"] = [
+                {"state": other, "p2p_url": self.links.url(state, other)}
+                for other in self.net.states
+                if other != state
+            ]
             path.write_text(dump_config(config))
 
     # --- the run ---------------------------------------------------------------------
 
-    def run(self, seconds: float, at_least_once: bool = False,
-            faults_max: int = 1_000_000) -> Summary:
+    def run(
+        self, seconds: float, at_least_once: bool = False, faults_max: int = 1_000_000
+    ) -> Summary:
         started = time.monotonic()
         self.net.start()
         self.load.start()
         order = list(self.classes)
         self.rng.shuffle(order)
         try:
-            while time.monotonic() - started < seconds and \
-                    sum(self.summary.faults.values()) < faults_max:
+            while (
+                time.monotonic() - started < seconds
+                and sum(self.summary.faults.values()) < faults_max
+            ):
                 fault = order.pop(0) if at_least_once and order else self.rng.choice(self.classes)
                 self._inject(fault)
                 time.sleep(self.rng.uniform(*self.gap_s))
@@ -166,11 +202,12 @@ class Campaign:
     def _inject(self, fault: str) -> None:
         victim = self.rng.choice(self.net.states)
         if self.byzantine is not None and fault in NODE_FAULTS:
-            victim = self.byzantine   # the one fault n = 4 tolerates is already there
+            victim = self.byzantine  # the one fault n = 4 tolerates is already there
         hold = self.rng.uniform(*self.hold_s)
         before = self._top()
-        self.log(f"[{time.strftime('%H:%M:%S')}] {fault} {victim} hold {hold:.1f}s "
-                 f"at height {before}")
+        self.log(
+            f"[{time.strftime('%H:%M:%S')}] {fault} {victim} hold {hold:.1f}s at height {before}"
+        )
         getattr(self, f"_fault_{fault}")(victim, hold)
         self.summary.faults[fault] += 1
         self._await_heal(fault, victim)
@@ -184,8 +221,10 @@ class Campaign:
             while self._top(majority) <= start and time.monotonic() < deadline:
                 time.sleep(0.2)
             if self._top(majority) <= start:
-                self.summary.stalls.append(f"{fault} {victim}: majority {majority} stuck at "
-                                           f"{start} with a quorum connected")
+                self.summary.stalls.append(
+                    f"{fault} {victim}: majority {majority} stuck at "
+                    f"{start} with a quorum connected"
+                )
 
     def _others(self, victim: str) -> list[str]:
         return [s for s in self.net.states if s != victim]
@@ -213,27 +252,29 @@ class Campaign:
         if ok:
             self.summary.stalls.append(f"wal_corrupt {victim}: node started on a corrupt WAL")
         elif "cannot start" not in self.net.log(victim)[-2000:]:
-            self.summary.stalls.append(f"wal_corrupt {victim}: refused without a clear "
-                                       f"message: {why[-300:]}")
+            self.summary.stalls.append(
+                f"wal_corrupt {victim}: refused without a clear message: {why[-300:]}"
+            )
         else:
             self.summary.refusals.append(f"{victim}: corrupt WAL refused")
         if ok:
             self.net.kill(victim)
-        self.net.restore_wal(victim, old)   # the operator restores the WAL from backup
+        self.net.restore_wal(victim, old)  # the operator restores the WAL from backup
         self._start(victim)
 
     def _fault_log_truncate(self, victim: str, hold: float) -> None:
         self.net.kill(victim)
         cut = self.net.truncate_newest_log(victim, self.rng)
-        self.summary.allowed_faulty.add(victim)   # its disk lost fsynced writes
+        self.summary.allowed_faulty.add(victim)  # its disk lost fsynced writes
         ok, why = self.net.try_start(victim)
         self.log(f"    truncated {cut}: {'recovered' if ok else 'refused'}")
         if not ok:
             if "cannot start" not in self.net.log(victim)[-3000:]:
-                self.summary.stalls.append(f"log_truncate {victim}: refused without a clear "
-                                           f"message: {why[-300:]}")
+                self.summary.stalls.append(
+                    f"log_truncate {victim}: refused without a clear message: {why[-300:]}"
+                )
             self.summary.refusals.append(f"{victim}: truncated store refused")
-            shutil.rmtree(self.net.root / victim / "data")   # the operator wipes and resyncs
+            shutil.rmtree(self.net.root / victim / "data")  # the operator wipes and resyncs
             self._start(victim)
 
     def _fault_isolate(self, victim: str, hold: float) -> None:
@@ -245,15 +286,16 @@ class Campaign:
         side = [victim, self.rng.choice(self._others(victim))]
         rest = [s for s in self.net.states if s not in side]
         self.links.cut((a, b) for a in side for b in rest)
-        time.sleep(1)   # a block already in flight may still land
+        time.sleep(1)  # a block already in flight may still land
         before = {s: self.net.height(s) for s in self.net.states}
         time.sleep(hold)
         after = {s: self.net.height(s) for s in self.net.states}
         # A node may still catch up to a height committed before the cut (block sync
         # within its side); only a height above every node's before it is a commit.
         if max(after.values()) > max(before.values()):
-            self.summary.stalls.append(f"split {side}/{rest}: committed without a quorum "
-                                       f"{before} -> {after}")
+            self.summary.stalls.append(
+                f"split {side}/{rest}: committed without a quorum {before} -> {after}"
+            )
         self.links.heal()
 
     def _fault_slow(self, victim: str, hold: float) -> None:
@@ -289,8 +331,10 @@ class Campaign:
             if all(self._height_or_zero(s) >= target for s in self.net.states):
                 return
             time.sleep(0.25)
-        self.summary.stalls.append(f"after {fault} {victim}: not all nodes reached {target}: "
-                                   f"{ {s: self._height_or_zero(s) for s in self.net.states} }")
+        self.summary.stalls.append(
+            f"after {fault} {victim}: not all nodes reached {target}: "
+            f"{ {s: self._height_or_zero(s) for s in self.net.states} }"
+        )
 
     def _height_or_zero(self, state: str) -> int:
         try:
@@ -326,25 +370,29 @@ class Campaign:
                 self.net.kill(state, signal.SIGTERM)
             except Exception:  # a node that will not stop must not hide the verdict
                 self.net.kill(state, signal.SIGKILL)
-        self.summary.link_connections_max = max(
-            r.open_max for r in self.links.relays.values())
+        self.summary.link_connections_max = max(r.open_max for r in self.links.relays.values())
         self.links.close()
         self.summary.committed = len(self.load.stats.acked)
         self.summary.unconfirmed = len(self.load.pending)
-        self.summary.verdict = check_stores(self.net.root, self.net.states,
-                                            self.load.stats.acked)
+        self.summary.verdict = check_stores(self.net.root, self.net.states, self.load.stats.acked)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/chaos", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="scripts/chaos",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--dir", type=Path, default=None, help="default: a fresh temp dir")
     parser.add_argument("--classes", default=",".join(CLASSES))
-    parser.add_argument("--byzantine", action="store_true",
-                        help="the last node runs the real binary under --byzantine, rotating "
-                             "through every behaviour of node/byzantine.py")
+    parser.add_argument(
+        "--byzantine",
+        action="store_true",
+        help="the last node runs the real binary under --byzantine, rotating "
+        "through every behaviour of node/byzantine.py",
+    )
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     classes = tuple(c for c in args.classes.split(",") if c)
@@ -352,10 +400,17 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or not classes:
         parser.error(f"unknown fault classes {sorted(unknown)}; choose from {CLASSES}")
     import tempfile
+
     root = args.dir or Path(tempfile.mkdtemp(prefix="comity-chaos-"))
     print(f"chaos: seed {seed}, {args.minutes} min, dir {root}", flush=True)
-    campaign = Campaign(root / "net", seed, classes=classes, hold_s=(2, 12),
-                        log=lambda m: print(m, flush=True), byzantine=args.byzantine)
+    campaign = Campaign(
+        root / "net",
+        seed,
+        classes=classes,
+        hold_s=(2, 12),
+        log=lambda m: print(m, flush=True),
+        byzantine=args.byzantine,
+    )
     summary = campaign.run(args.minutes * 60, at_least_once=True)
     for problem in summary.problems[:50]:
         print("PROBLEM:", problem)

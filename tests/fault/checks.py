@@ -26,7 +26,7 @@ from ledger.store import Store
 from node.driver import WAL_NAME
 from node.genesis import load_genesis
 
-VoteSlot = tuple[str, str, int, int]   # validator, type, height, round
+VoteSlot = tuple[str, str, int, int]  # validator, type, height, round
 
 
 @dataclass
@@ -41,17 +41,26 @@ class Verdict:
     committed_on_chain: int = 0
 
     def problems(self, allowed_faulty: set[str]) -> list[str]:
-        out = [*self.divergences, *(f"lost {r}" for r in self.lost),
-               *(f"duplicate {r}" for r in self.duplicates), *self.conflicting_votes,
-               *self.bad_certificates]
+        out = [
+            *self.divergences,
+            *(f"lost {r}" for r in self.lost),
+            *(f"duplicate {r}" for r in self.duplicates),
+            *self.conflicting_votes,
+            *self.bad_certificates,
+        ]
         honest_accused = self.misbehaving - allowed_faulty
         if honest_accused:
             out.append(f"misbehaviour records name honest nodes {sorted(honest_accused)}")
         return out
 
 
-def check_stores(root: Path, states: list[str], acknowledged: list[str], *,
-                 ledger_of: Callable[[str], Path] | None = None) -> Verdict:
+def check_stores(
+    root: Path,
+    states: list[str],
+    acknowledged: list[str],
+    *,
+    ledger_of: Callable[[str], Path] | None = None,
+) -> Verdict:
     """Open each stopped node's store and run every check; never raises on a finding.
 
     ``root`` holds genesis.json; a node's store is ``root/STATE/data/ledger`` unless
@@ -67,20 +76,30 @@ def check_stores(root: Path, states: list[str], acknowledged: list[str], *,
     for state in states:
         with Store.open_leveldb(ledger_of(state)) as store:
             verdict.heights[state] = store.height
-            chains[state] = _scan_chain(store, state, genesis.chain_id, validators, votes,
-                                        acknowledged, verdict, by_key)
+            chains[state] = _scan_chain(
+                store, state, genesis.chain_id, validators, votes, acknowledged, verdict, by_key
+            )
             _scan_wal(store, votes)
     _compare_chains(chains, verdict)
     for (validator, kind, height, round_), hashes in sorted(votes.items()):
         if len(hashes) > 1:
             verdict.conflicting_votes.append(
                 f"{by_key.get(validator, validator[:16])} signed {len(hashes)} different "
-                f"{kind}s at height {height} round {round_}")
+                f"{kind}s at height {height} round {round_}"
+            )
     return verdict
 
 
-def _scan_chain(store: Store, state: str, chain_id: str, validators: tuple, votes: dict,
-                acknowledged: list[str], verdict: Verdict, by_key: dict[str, str]) -> list[str]:
+def _scan_chain(
+    store: Store,
+    state: str,
+    chain_id: str,
+    validators: tuple,
+    votes: dict,
+    acknowledged: list[str],
+    verdict: Verdict,
+    by_key: dict[str, str],
+) -> list[str]:
     hashes: list[str] = []
     seen: Counter[str] = Counter()
     for height in range(1, store.height + 1):
@@ -97,7 +116,8 @@ def _scan_chain(store: Store, state: str, chain_id: str, validators: tuple, vote
             verdict.bad_certificates.append(f"{state}: certificate {height}: {exc}")
         for sig in certificate.signatures:
             votes[(sig.validator, "precommit", height, certificate.round)].add(
-                certificate.block_hash)
+                certificate.block_hash
+            )
         for record_id in store.get_block_record_ids(height):
             seen[record_id] += 1
             _note_misbehaviour(store, record_id, verdict)

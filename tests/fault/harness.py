@@ -43,8 +43,9 @@ class FaultNet(ProcNet):
         #: Extra ``comity run`` arguments and environment per state (a Byzantine node).
         self.run_args: dict[str, Callable[[], tuple[tuple[str, ...], dict[str, str]]]] = {}
 
-    def start(self, *states: str, args: tuple[str, ...] = (),
-              env: dict[str, str] | None = None) -> None:
+    def start(
+        self, *states: str, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> None:
         for state in states or tuple(self.states):
             extra, extra_env = self.run_args[state]() if state in self.run_args else ((), {})
             super().start(state, args=(*args, *extra), env={**(env or {}), **extra_env})
@@ -69,8 +70,19 @@ class FaultNet(ProcNet):
         args, env = self.run_args[state]() if state in self.run_args else ((), {})
         with (folder / "node.log").open("ab") as log:
             self.procs[state] = subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "run", "--config", str(folder / "node.toml"),
-                 *args], stdout=log, stderr=log, env={**os.environ, **env})
+                [
+                    sys.executable,
+                    "-m",
+                    "node.cli",
+                    "run",
+                    "--config",
+                    str(folder / "node.toml"),
+                    *args,
+                ],
+                stdout=log,
+                stderr=log,
+                env={**os.environ, **env},
+            )
         try:
             self.wait_up(state, REFUSAL_WAIT_S)
         except AssertionError as exc:
@@ -119,7 +131,8 @@ class EnvelopeMaker:
     def __init__(self, root: Path, states: list[str], seed: int) -> None:
         self.rng = random.Random(seed)
         self.keys: dict[str, SigningKey] = {
-            s: load_signing_key(root / s / "investigator.key") for s in states}
+            s: load_signing_key(root / s / "investigator.key") for s in states
+        }
         self.nonce = 0
         self.lock = threading.Lock()
 
@@ -128,12 +141,20 @@ class EnvelopeMaker:
             self.nonce += 1
             nonce = f"fault{os.getpid()}x{time.time_ns()}x{self.nonce:08d}"
             digest = self.rng.getrandbits(256).to_bytes(32, "big").hex()
-        record = template("preservation_request", state=state, case_ref="CASE-FAULT-1",
-                          territorial_states=("TH" if state != "TH" else "VN",), now=utcnow())
+        record = template(
+            "preservation_request",
+            state=state,
+            case_ref="CASE-FAULT-1",
+            territorial_states=("TH" if state != "TH" else "VN",),
+            now=utcnow(),
+        )
         record.update(chain_id=devnet.CHAIN_ID, nonce=nonce, evidence=[{"sha256": digest}])
         key = self.keys[state]
-        return {"record": record, "signer": key.public_hex,
-                "signature": key.sign(canonical_bytes(record)).hex()}
+        return {
+            "record": record,
+            "signer": key.public_hex,
+            "signature": key.sign(canonical_bytes(record)).hex(),
+        }
 
 
 @dataclass
@@ -147,8 +168,16 @@ class LoadStats:
 class Load(threading.Thread):
     """Submits batches of records to live nodes; polls until a node says committed."""
 
-    def __init__(self, net: FaultNet, seed: int, *, batch: int = 5, interval_s: float = 0.25,
-                 records_max: int = 200_000, seconds_max: float = 7200) -> None:
+    def __init__(
+        self,
+        net: FaultNet,
+        seed: int,
+        *,
+        batch: int = 5,
+        interval_s: float = 0.25,
+        records_max: int = 200_000,
+        seconds_max: float = 7200,
+    ) -> None:
         super().__init__(name="load", daemon=True)
         self.net = net
         self.rng = random.Random(seed)

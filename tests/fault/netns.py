@@ -80,8 +80,10 @@ class NetnsNet:
         self.rows = devnet.prepare(root, nodes, devnet.find_base_port(nodes, 23000), FAST)
         self.states = [r["state"] for r in self.rows]
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.pools = {s: ThreadPoolExecutor(1, initializer=_enter, initargs=(ns,))
-                      for s, ns in zip(self.states, self.ns, strict=True)}
+        self.pools = {
+            s: ThreadPoolExecutor(1, initializer=_enter, initargs=(ns,))
+            for s, ns in zip(self.states, self.ns, strict=True)
+        }
         self._relocate()
 
     def _relocate(self) -> None:
@@ -93,6 +95,7 @@ class NetnsNet:
         genesis_path.write_text(json.dumps(genesis, indent=2) + "\n")
         for i, state in enumerate(self.states):
             import tomllib
+
             path = self.root / state / "node.toml"
             config = tomllib.loads(path.read_text())
             config["api"] = {"host": "127.0.0.1", "port": API_PORT}
@@ -112,10 +115,21 @@ class NetnsNet:
         for i, ns in enumerate(self.ns):
             _ip("netns", "add", ns)
             _ip("-n", ns, "link", "set", "lo", "up")
-            _ip("-n", self.sw, "link", "add", f"port{i}", "type", "veth", "peer", "name",
-                "eth0", "netns", ns)
-            _ip("-n", self.sw, "link", "set", f"port{i}", "master", "brA" if i < 2 else "brB",
-                "up")
+            _ip(
+                "-n",
+                self.sw,
+                "link",
+                "add",
+                f"port{i}",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                ns,
+            )
+            _ip("-n", self.sw, "link", "set", f"port{i}", "master", "brA" if i < 2 else "brB", "up")
             _ip("-n", ns, "addr", "add", f"{SUBNET}.{i + 1}/24", "dev", "eth0")
             _ip("-n", ns, "link", "set", "eth0", "up")
 
@@ -145,9 +159,22 @@ class NetnsNet:
                 # --insecure: P2P listens on 10.77.0.x without TLS, but only inside
                 # network namespaces this test creates and destroys.
                 self.procs[state] = subprocess.Popen(
-                    ["ip", "netns", "exec", ns, sys.executable, "-m", "node.cli", "run",
-                     "--insecure", "--config", str(folder / "node.toml")],
-                    stdout=log, stderr=log)
+                    [
+                        "ip",
+                        "netns",
+                        "exec",
+                        ns,
+                        sys.executable,
+                        "-m",
+                        "node.cli",
+                        "run",
+                        "--insecure",
+                        "--config",
+                        str(folder / "node.toml"),
+                    ],
+                    stdout=log,
+                    stderr=log,
+                )
         for state in self.states:
             self._wait_up(state)
 
@@ -179,9 +206,11 @@ class NetnsNet:
 
     def call(self, state: str, fn: Callable[[httpx.Client], T]) -> T:
         """Run ``fn`` with an HTTP client whose sockets live in ``state``'s namespace."""
+
         def in_ns() -> T:
             with httpx.Client(base_url=f"http://127.0.0.1:{API_PORT}", timeout=5) as client:
                 return fn(client)
+
         return self.pools[state].submit(in_ns).result(60)
 
     def height(self, state: str) -> int:
@@ -195,7 +224,7 @@ class NetnsNet:
 
     def status_of(self, state: str, record_id: str, wait_s: float = 0) -> str:
         def get(c: httpx.Client) -> str:
-            reply = c.get(f"/v1/records/{record_id}", params={"wait": wait_s},
-                          timeout=wait_s + 5)
+            reply = c.get(f"/v1/records/{record_id}", params={"wait": wait_s}, timeout=wait_s + 5)
             return str(reply.json().get("status"))
+
         return self.call(state, get)

@@ -40,7 +40,7 @@ class Relay:
         self.port = 0
         self.connections = 0
         self.open_now = 0
-        self.open_max = 0     # most connections open at once: the per-peer pool bound
+        self.open_max = 0  # most connections open at once: the per-peer pool bound
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
 
@@ -79,9 +79,8 @@ class Relay:
         self.open_max = max(self.open_max, self.open_now)
         self._writers |= {writer, up_writer}
         try:
-            with contextlib.suppress(OSError):   # a reset or cut link ends the relay quietly
-                await asyncio.gather(self._pipe(reader, up_writer),
-                                     self._pipe(up_reader, writer))
+            with contextlib.suppress(OSError):  # a reset or cut link ends the relay quietly
+                await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         finally:
             self.open_now -= 1
             for w in (writer, up_writer):
@@ -111,8 +110,9 @@ class Relay:
             with contextlib.suppress(asyncio.CancelledError, OSError):
                 await pump
 
-    async def _pump(self, queue: asyncio.Queue[tuple[float, bytes]],
-                    writer: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self, queue: asyncio.Queue[tuple[float, bytes]], writer: asyncio.StreamWriter
+    ) -> None:
         loop = asyncio.get_running_loop()
         while True:
             at, data = await queue.get()
@@ -143,8 +143,9 @@ class Links:
         for src in targets:
             for dst, port in targets.items():
                 if src != dst:
-                    self.relays[(src, dst)] = Relay(f"{src}->{dst}", port,
-                                                    random.Random(rng.getrandbits(64)))
+                    self.relays[(src, dst)] = Relay(
+                        f"{src}->{dst}", port, random.Random(rng.getrandbits(64))
+                    )
         self._call(self._start_all())
 
     def _call(self, coro: object) -> None:

@@ -100,9 +100,21 @@ def _verify_everywhere(net: ProcNet, absent: str | None = None) -> None:
     for state in net.states:
         if state == absent:
             continue
-        done = subprocess.run([sys.executable, "-m", "node.cli", "verify", "--genesis",
-                               str(genesis), "--node", net.urls[state]],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "node.cli",
+                "verify",
+                "--genesis",
+                str(genesis),
+                "--node",
+                net.urls[state],
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, f"comity verify against {state}:\n{done.stdout}{done.stderr}"
 
 
@@ -116,13 +128,21 @@ def test_one_key_posting_two_envelopes_of_one_record_to_different_nodes(net: Pro
     key = load_signing_key(net.root / "CN" / "investigator.key")
     with Load(net, net.states) as load:
         time.sleep(2)
-        for _ in range(5):   # the split, raced against gossip, five times
+        for _ in range(5):  # the split, raced against gossip, five times
             env = net.envelope("CN")
             env2 = {**env, "signature": sign_with_nonce(key, canonical_bytes(env["record"])).hex()}
             targets = [("CN", env), ("FR", env), ("TH", env2), ("VN", env2)]
             with ThreadPoolExecutor(4) as pool:
-                codes = list(pool.map(lambda t: httpx.post(
-                    f"{net.urls[t[0]]}/v1/records", json=t[1], timeout=10).status_code, targets))
+                codes = list(
+                    pool.map(
+                        lambda t: (
+                            httpx.post(
+                                f"{net.urls[t[0]]}/v1/records", json=t[1], timeout=10
+                            ).status_code
+                        ),
+                        targets,
+                    )
+                )
             assert all(code in (200, 202, 409) for code in codes), codes
             time.sleep(1.5)
         time.sleep(LOAD_S / 2)
@@ -143,8 +163,9 @@ def _liar_app() -> Starlette:
 
 def test_a_stand_in_claiming_a_huge_height_at_a_members_address(net: ProcNet) -> None:
     port = int(net.nodes_json()[net.states.index("VN")]["p2p_url"].rsplit(":", 1)[1])
-    server = uvicorn.Server(uvicorn.Config(_liar_app(), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(_liar_app(), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -163,8 +184,16 @@ def test_a_stand_in_claiming_a_huge_height_at_a_members_address(net: ProcNet) ->
 
 def test_a_member_proposing_a_duplicate_record_block(net: ProcNet) -> None:
     net.start(*HONEST)
-    net.start("VN", args=("--byzantine", "dup-records", "--byzantine-signer",
-                          str(net.root / "VN" / "investigator.key")), env={ENV_FLAG: "1"})
+    net.start(
+        "VN",
+        args=(
+            "--byzantine",
+            "dup-records",
+            "--byzantine-signer",
+            str(net.root / "VN" / "investigator.key"),
+        ),
+        env={ENV_FLAG: "1"},
+    )
     with Load(net, HONEST) as load:
         time.sleep(LOAD_S)
     assert "BYZANTINE: proposing block" in net.log("VN"), "VN never had its turn"

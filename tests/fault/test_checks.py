@@ -46,8 +46,9 @@ async def test_checks_pass_clean_stores_and_catch_each_fault(tmp_path: Path) -> 
     assert clean.problems(set()) == [] and clean.committed_on_chain == 6
 
     # A record a client was told is committed, but that no node holds: lost.
-    lost = check_stores(tmp_path / "a", states, [*ids, "ab" * 32],
-                        ledger_of=_ledger(tmp_path / "a"))
+    lost = check_stores(
+        tmp_path / "a", states, [*ids, "ab" * 32], ledger_of=_ledger(tmp_path / "a")
+    )
     assert len(lost.lost) == 4 and len(lost.problems(set())) == 4
 
     # CN's WAL holds a precommit at height 1 for another block than its certificate's.
@@ -56,9 +57,14 @@ async def test_checks_pass_clean_stores_and_catch_each_fault(tmp_path: Path) -> 
         assert cert is not None
         other = "cd" * 32
         key = cluster.member("CN").node
-        vote = Vote("precommit", 1, cert.round, other, key.public_hex,
-                    key.sign(vote_sign_bytes("precommit", cluster.chain_id, 1, cert.round,
-                                             other)).hex())
+        vote = Vote(
+            "precommit",
+            1,
+            cert.round,
+            other,
+            key.public_hex,
+            key.sign(vote_sign_bytes("precommit", cluster.chain_id, 1, cert.round, other)).hex(),
+        )
         wal = PersistedState(1, cert.round, Step.PRECOMMIT, None, -1, None, -1, (vote,), ())
         store.put_state(WAL_NAME, canonical_bytes(wal.to_json()))
     equivocated = check_stores(tmp_path / "a", states, ids, ledger_of=_ledger(tmp_path / "a"))
@@ -67,6 +73,10 @@ async def test_checks_pass_clean_stores_and_catch_each_fault(tmp_path: Path) -> 
 
     # VN's store replaced by another consortium's chain: divergence at every height.
     await _run(tmp_path / "b", 2)
-    mixed = check_stores(tmp_path / "a", states, ids, ledger_of=lambda s: tmp_path /
-                         ("b" if s == "VN" else "a") / s / "ledger")
+    mixed = check_stores(
+        tmp_path / "a",
+        states,
+        ids,
+        ledger_of=lambda s: tmp_path / ("b" if s == "VN" else "a") / s / "ledger",
+    )
     assert mixed.divergences and mixed.bad_certificates and mixed.lost

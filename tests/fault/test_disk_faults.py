@@ -38,7 +38,7 @@ def _flip_bytes(folder: Path, rng: random.Random) -> str:
 def _truncate_table(folder: Path, rng: random.Random) -> str:
     """Cut the newest table file (else the MANIFEST) to less than half its size."""
     tables = [p for p in folder.iterdir() if p.suffix == ".ldb" and p.stat().st_size > 64]
-    if not tables:   # nothing flushed yet: tear the MANIFEST (the table index) instead
+    if not tables:  # nothing flushed yet: tear the MANIFEST (the table index) instead
         tables = [p for p in folder.iterdir() if p.name.startswith("MANIFEST-")]
     newest = max(tables, key=lambda p: p.stat().st_mtime_ns)
     keep = rng.randrange(0, newest.stat().st_size // 2)
@@ -63,14 +63,16 @@ def test_damaged_disks_recover_or_refuse_never_serve_a_wrong_chain(tmp_path: Pat
     load.start()
     try:
         net.wait_height(net.states, 3, timeout_s=40)
-        damage = {"FR": ("wal", lambda: net.corrupt_wal("FR", rng)),
-                  "TH": ("log bytes", lambda: _flip_bytes(net.ledger_dir("TH"), rng)),
-                  "VN": ("table", lambda: _truncate_table(net.ledger_dir("VN"), rng)),
-                  "CN": ("log tail", lambda: net.truncate_newest_log("CN", rng))}
+        damage = {
+            "FR": ("wal", lambda: net.corrupt_wal("FR", rng)),
+            "TH": ("log bytes", lambda: _flip_bytes(net.ledger_dir("TH"), rng)),
+            "VN": ("table", lambda: _truncate_table(net.ledger_dir("VN"), rng)),
+            "CN": ("log tail", lambda: net.truncate_newest_log("CN", rng)),
+        }
         for victim, (kind, harm) in damage.items():
             time.sleep(1)
             net.kill(victim)
-            harmed = harm()   # the WAL damage returns the old value, the others a note
+            harmed = harm()  # the WAL damage returns the old value, the others a note
             ok, _ = net.try_start(victim)
             tail = net.log(victim)[-3000:]
             if kind == "wal":
@@ -79,9 +81,9 @@ def test_damaged_disks_recover_or_refuse_never_serve_a_wrong_chain(tmp_path: Pat
                 assert f"node {victim} cannot start:" in tail and "Traceback" not in tail, tail
                 outcomes[victim] = f"{kind}: refused"
                 if kind == "wal":
-                    net.restore_wal(victim, harmed)   # the operator restores it from backup
+                    net.restore_wal(victim, harmed)  # the operator restores it from backup
                 else:
-                    net.wipe(victim)               # the operator wipes it and resyncs
+                    net.wipe(victim)  # the operator wipes it and resyncs
                 ok, why = net.try_start(victim)
                 assert ok, why
             else:

@@ -14,8 +14,14 @@ from api.tokens import TokenStore, create_token, list_tokens, revoke_token, toke
 from ledger.errors import ClientError, NotFound
 from tests.cluster import Cluster
 
-READS = ("/v1/status", "/v1/blocks", "/v1/validators", "/v1/search?type=eio",
-         f"/v1/records/{'ab' * 32}", "/v1/proofs/consistency?first=1&second=1")
+READS = (
+    "/v1/status",
+    "/v1/blocks",
+    "/v1/validators",
+    "/v1/search?type=eio",
+    f"/v1/records/{'ab' * 32}",
+    "/v1/proofs/consistency?first=1&second=1",
+)
 
 
 def test_tokens_file_holds_hashes_only_with_mode_0600(tmp_path: Path) -> None:
@@ -24,8 +30,15 @@ def test_tokens_file_holds_hashes_only_with_mode_0600(tmp_path: Path) -> None:
     assert secret not in raw and secret.startswith(f"cmt_{token_id}_")
     assert stat.S_IMODE(tokens_path(tmp_path).stat().st_mode) == 0o600
     rows = list_tokens(tmp_path)
-    assert rows == [{"id": token_id, "role": "auditor", "label": "EU audit office",
-                     "created_at": rows[0]["created_at"], "revoked": False}]
+    assert rows == [
+        {
+            "id": token_id,
+            "role": "auditor",
+            "label": "EU audit office",
+            "created_at": rows[0]["created_at"],
+            "revoked": False,
+        }
+    ]
     assert "sha256" in json.loads(raw)["tokens"][0]
     assert not list(tmp_path.glob(".tokens.*.tmp"))  # the temp file was renamed away
 
@@ -73,8 +86,9 @@ async def test_closed_reads_need_a_token(closed: tuple[Cluster, Path]) -> None:
     for path in READS:
         response = await api.get(path)
         assert response.status_code == 401, path
-        assert response.json() == {"error": {"code": "unauthorized",
-                                              "message": "a valid bearer token is required"}}
+        assert response.json() == {
+            "error": {"code": "unauthorized", "message": "a valid bearer token is required"}
+        }
         assert response.headers["www-authenticate"] == "Bearer"
         wrong = await api.get(path, headers={"Authorization": "Bearer cmt_guess"})
         assert wrong.status_code == 401 and wrong.json() == response.json()
@@ -87,8 +101,7 @@ async def test_closed_reads_need_a_token(closed: tuple[Cluster, Path]) -> None:
         assert (await api.get(open_path)).status_code in (200, 503), open_path
 
 
-async def test_writes_are_authorised_by_signature_not_token(
-        closed: tuple[Cluster, Path]) -> None:
+async def test_writes_are_authorised_by_signature_not_token(closed: tuple[Cluster, Path]) -> None:
     cluster, _ = closed
     response = await cluster.api["FR"].post("/v1/records", json=cluster.envelope("FR"))
     assert response.status_code == 202, response.text
@@ -102,8 +115,9 @@ async def test_operator_endpoint_and_revocation(closed: tuple[Cluster, Path]) ->
     as_auditor = {"Authorization": f"Bearer {auditor}"}
     denied = await api.get("/v1/peers", headers=as_auditor)
     assert denied.status_code == 403
-    assert denied.json() == {"error": {"code": "forbidden",
-                                       "message": "this endpoint needs an operator token"}}
+    assert denied.json() == {
+        "error": {"code": "forbidden", "message": "this endpoint needs an operator token"}
+    }
     peers = await api.get("/v1/peers", headers={"Authorization": f"Bearer {operator}"})
     assert peers.status_code == 200
     assert {p["state"] for p in peers.json()["peers"]} == {"CN", "TH", "VN"}

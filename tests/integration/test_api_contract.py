@@ -28,8 +28,8 @@ HEX64 = 64
 @dataclass
 class Chain:
     cluster: Cluster
-    ids: list[str]            # in submission order
-    api: httpx.AsyncClient    # FR's API
+    ids: list[str]  # in submission order
+    api: httpx.AsyncClient  # FR's API
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -66,13 +66,18 @@ async def test_submit_is_202_then_idempotent_200_once_committed(chain: Chain) ->
     assert (again.status_code, again.json()["status"]) in {(202, "pending"), (200, "committed")}
     assert again.json()["id"] == first.json()["id"]
     record_id = first.json()["id"]
-    assert (await chain.api.get(f"/v1/records/{record_id}", params={"wait": 15})
-            ).json()["status"] == "committed"
+    assert (await chain.api.get(f"/v1/records/{record_id}", params={"wait": 15})).json()[
+        "status"
+    ] == "committed"
     replay = await chain.api.post("/v1/records", json=envelope)
     assert replay.status_code == 200
     assert replay.json() == {"id": record_id, "status": "committed"}
-    committed = [rid for b in chain.cluster.nodes["FR"].store.iter_blocks(1, 1000)
-                 for rid in b.record_ids if rid == record_id]
+    committed = [
+        rid
+        for b in chain.cluster.nodes["FR"].store.iter_blocks(1, 1000)
+        for rid in b.record_ids
+        if rid == record_id
+    ]
     assert committed == [record_id]
     chain.ids.append(record_id)
 
@@ -113,32 +118,42 @@ async def test_inclusion_proof_matches_committing_header(chain: Chain) -> None:
     store = chain.cluster.nodes["FR"].store
     for record_id in chain.ids[:12]:
         proof = (await chain.api.get(f"/v1/records/{record_id}/proof")).json()
-        assert set(proof) == {"id", "leaf_index", "tree_size", "audit_path", "root", "height",
-                              "checkpoint_height"}
+        assert set(proof) == {
+            "id",
+            "leaf_index",
+            "tree_size",
+            "audit_path",
+            "root",
+            "height",
+            "checkpoint_height",
+        }
         header = (await chain.api.get(f"/v1/blocks/{proof['height']}")).json()["header"]
-        assert (proof["root"], proof["tree_size"]) == (header["ledger_root"],
-                                                       header["ledger_size"])
+        assert (proof["root"], proof["tree_size"]) == (header["ledger_root"], header["ledger_size"])
         assert proof["checkpoint_height"] == proof["height"]
         leaf = store.get_envelope_bytes(record_id)
         assert leaf is not None
-        assert verify_inclusion(leaf_hash(leaf), proof["leaf_index"], proof["tree_size"],
-                                [bytes.fromhex(h) for h in proof["audit_path"]],
-                                bytes.fromhex(proof["root"]))
+        assert verify_inclusion(
+            leaf_hash(leaf),
+            proof["leaf_index"],
+            proof["tree_size"],
+            [bytes.fromhex(h) for h in proof["audit_path"]],
+            bytes.fromhex(proof["root"]),
+        )
 
 
 async def test_inclusion_proof_at_later_tree_size(chain: Chain) -> None:
     store = chain.cluster.nodes["FR"].store
     record_id = chain.ids[0]
     size = store.ledger_size
-    proof = (await chain.api.get(f"/v1/records/{record_id}/proof",
-                                 params={"tree_size": size})).json()
+    proof = (
+        await chain.api.get(f"/v1/records/{record_id}/proof", params={"tree_size": size})
+    ).json()
     assert proof["tree_size"] == size and proof["root"] == store.ledger_root(size).hex()
     assert proof["checkpoint_height"] == store.height
     leaves = [store.get_envelope_bytes(store.record_id_at(i) or "") or b"" for i in range(size)]
     assert proof["root"] == mth(leaves).hex()
     for bad in (size + 1, proof["leaf_index"]):  # beyond the log; does not hold the leaf
-        response = await chain.api.get(f"/v1/records/{record_id}/proof",
-                                       params={"tree_size": bad})
+        response = await chain.api.get(f"/v1/records/{record_id}/proof", params={"tree_size": bad})
         assert response.status_code == 400
         assert response.json()["error"]["code"] in ("bad_tree_size", "invalid_request")
 
@@ -146,25 +161,37 @@ async def test_inclusion_proof_at_later_tree_size(chain: Chain) -> None:
 async def test_proof_of_pending_or_unknown_record_is_404(chain: Chain) -> None:
     response = await chain.api.get(f"/v1/records/{'cd' * 32}/proof")
     assert response.status_code == 404
-    assert response.json()["error"] == {"code": "record_not_found", "field": "id",
-                                        "message": f"no committed record with id {'cd' * 32}"}
+    assert response.json()["error"] == {
+        "code": "record_not_found",
+        "field": "id",
+        "message": f"no committed record with id {'cd' * 32}",
+    }
 
 
 async def test_consistency_proof_verifies_between_checkpoints(chain: Chain) -> None:
     store = chain.cluster.nodes["FR"].store
     first_size = store.get_header(1).ledger_size  # type: ignore[union-attr]
     second_size = store.ledger_size
-    body = (await chain.api.get("/v1/proofs/consistency",
-                                params={"first": first_size, "second": second_size})).json()
+    body = (
+        await chain.api.get(
+            "/v1/proofs/consistency", params={"first": first_size, "second": second_size}
+        )
+    ).json()
     assert set(body) == {"first", "second", "first_root", "second_root", "proof"}
     assert body["first_root"] == store.get_header(1).ledger_root  # type: ignore[union-attr]
     assert body["second_root"] == store.ledger_root().hex()
-    assert verify_consistency(first_size, second_size, bytes.fromhex(body["first_root"]),
-                              bytes.fromhex(body["second_root"]),
-                              [bytes.fromhex(h) for h in body["proof"]])
-    for params, status, code in (({"first": 2, "second": 1}, 400, "bad_range"),
-                                 ({"first": 0, "second": 1}, 400, "invalid_request"),
-                                 ({"first": 1, "second": 10**6}, 404, "size_beyond_ledger")):
+    assert verify_consistency(
+        first_size,
+        second_size,
+        bytes.fromhex(body["first_root"]),
+        bytes.fromhex(body["second_root"]),
+        [bytes.fromhex(h) for h in body["proof"]],
+    )
+    for params, status, code in (
+        ({"first": 2, "second": 1}, 400, "bad_range"),
+        ({"first": 0, "second": 1}, 400, "invalid_request"),
+        ({"first": 1, "second": 10**6}, 404, "size_beyond_ledger"),
+    ):
         response = await chain.api.get("/v1/proofs/consistency", params=params)
         assert (response.status_code, response.json()["error"]["code"]) == (status, code)
 
@@ -197,8 +224,14 @@ async def test_validators_and_certificates_check(chain: Chain) -> None:
     assert default["height"] == node.app.height + 1
     block = (await chain.api.get("/v1/blocks/1")).json()
     from ledger.block import CommitCertificate, Validator
-    verify_certificate(CommitCertificate.from_json(block["commit"]), chain.cluster.chain_id,
-                       [Validator(**v) for v in body["validators"]], block["hash"], 1)
+
+    verify_certificate(
+        CommitCertificate.from_json(block["commit"]),
+        chain.cluster.chain_id,
+        [Validator(**v) for v in body["validators"]],
+        block["hash"],
+        1,
+    )
     future = await chain.api.get("/v1/validators", params={"height": node.app.height + 5})
     assert (future.status_code, future.json()["error"]["code"]) == (404, "height_not_found")
 
@@ -213,17 +246,21 @@ async def test_search_by_each_key_in_commit_order(chain: Chain) -> None:
     case = (await chain.api.get("/v1/search", params={"case_ref": "CASE-1"})).json()
     assert len(case["results"]) == 4
     record = chain.cluster.nodes["FR"].app.load_envelope(chain.ids[0])
-    for key, value in (("evidence_sha256", record.record["evidence"][0]["sha256"]),
-                       ("signer", record.signer), ("type", record.type),
-                       ("territorial_state", "TH")):
+    for key, value in (
+        ("evidence_sha256", record.record["evidence"][0]["sha256"]),
+        ("signer", record.signer),
+        ("type", record.type),
+        ("territorial_state", "TH"),
+    ):
         found = (await chain.api.get("/v1/search", params={key: value})).json()["results"]
         assert chain.ids[0] in [r["id"] for r in found], key
     assert store.ledger_size >= 12
 
 
 async def test_search_pages_with_cursor_and_limit(chain: Chain) -> None:
-    all_ = (await chain.api.get("/v1/search", params={"type": "preservation_request",
-                                                      "limit": 1000})).json()["results"]
+    all_ = (
+        await chain.api.get("/v1/search", params={"type": "preservation_request", "limit": 1000})
+    ).json()["results"]
     seen: list[str] = []
     cursor: str | None = None
     for _ in range(100):
@@ -242,21 +279,30 @@ async def test_search_time_range_maps_to_blocks(chain: Chain) -> None:
     store = chain.cluster.nodes["FR"].store
     h2 = store.get_header(2)
     assert h2 is not None
-    from_2 = (await chain.api.get("/v1/search", params={
-        "type": "preservation_request", "from_time": h2.time})).json()
+    from_2 = (
+        await chain.api.get(
+            "/v1/search", params={"type": "preservation_request", "from_time": h2.time}
+        )
+    ).json()
     assert from_2["results"] and all(r["height"] >= 2 for r in from_2["results"])
-    only_2 = (await chain.api.get("/v1/search", params={
-        "type": "preservation_request", "from_time": h2.time, "to_time": h2.time})).json()
+    only_2 = (
+        await chain.api.get(
+            "/v1/search",
+            params={"type": "preservation_request", "from_time": h2.time, "to_time": h2.time},
+        )
+    ).json()
     assert {r["height"] for r in only_2["results"]} == {2}
     assert len(only_2["results"]) == h2.record_count
 
 
 async def test_search_rejects_bad_queries(chain: Chain) -> None:
-    for params, code in (({}, "bad_query"),
-                         ({"type": "x", "case_ref": "y"}, "bad_query"),
-                         ({"type": "x", "cursor": "abc"}, "bad_cursor"),
-                         ({"type": "x", "from_time": "yesterday"}, "bad_time"),
-                         ({"type": "x", "limit": 1001}, "invalid_request")):
+    for params, code in (
+        ({}, "bad_query"),
+        ({"type": "x", "case_ref": "y"}, "bad_query"),
+        ({"type": "x", "cursor": "abc"}, "bad_cursor"),
+        ({"type": "x", "from_time": "yesterday"}, "bad_time"),
+        ({"type": "x", "limit": 1001}, "invalid_request"),
+    ):
         response = await chain.api.get("/v1/search", params=params)
         assert (response.status_code, response.json()["error"]["code"]) == (400, code), params
 
@@ -276,8 +322,9 @@ async def test_status_health_ready_and_unknown_route(chain: Chain) -> None:
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
 
 
-async def test_readyz_is_503_when_peers_are_down(chain: Chain,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_readyz_is_503_when_peers_are_down(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
     node = chain.cluster.nodes["FR"]
     assert node.peers is not None
     saved = {s: p.stats.up for s, p in node.peers.peers.items()}
@@ -300,10 +347,23 @@ async def test_readyz_is_503_when_peers_are_down(chain: Chain,
 
 async def test_openapi_lists_every_endpoint_with_examples(chain: Chain) -> None:
     spec = (await chain.api.get("/openapi.json")).json()
-    for path in ("/v1/records", "/v1/records/batch", "/v1/records/{record_id}",
-                 "/v1/records/{record_id}/proof", "/v1/proofs/consistency", "/v1/blocks",
-                 "/v1/blocks/latest", "/v1/blocks/{height}", "/v1/validators", "/v1/search",
-                 "/v1/events", "/v1/status", "/v1/peers", "/healthz", "/readyz"):
+    for path in (
+        "/v1/records",
+        "/v1/records/batch",
+        "/v1/records/{record_id}",
+        "/v1/records/{record_id}/proof",
+        "/v1/proofs/consistency",
+        "/v1/blocks",
+        "/v1/blocks/latest",
+        "/v1/blocks/{height}",
+        "/v1/validators",
+        "/v1/search",
+        "/v1/events",
+        "/v1/status",
+        "/v1/peers",
+        "/healthz",
+        "/readyz",
+    ):
         assert path in spec["paths"], path
     assert spec["components"]["schemas"]["InclusionProof"]["examples"]
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
@@ -313,6 +373,8 @@ async def test_openapi_lists_every_endpoint_with_examples(chain: Chain) -> None:
 async def test_all_nodes_serve_the_same_reads(chain: Chain) -> None:
     await asyncio.sleep(0)
     height = min(n.app.height for n in chain.cluster.nodes.values())
-    bodies = [(await chain.cluster.api[s].get(f"/v1/blocks/{height}")).json()["hash"]
-              for s in chain.cluster.states]
+    bodies = [
+        (await chain.cluster.api[s].get(f"/v1/blocks/{height}")).json()["hash"]
+        for s in chain.cluster.states
+    ]
     assert len(set(bodies)) == 1

@@ -34,8 +34,9 @@ class Sse:
 
 @contextlib.asynccontextmanager
 async def serve(app: FastAPI) -> AsyncIterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error",
-                                           lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="off")
+    )
     task = asyncio.create_task(server.serve())
     try:
         for _ in range(500):
@@ -70,6 +71,7 @@ async def collect(response: httpx.Response, until: set[str], timeout_s: float = 
             out.append(event)
             if until <= {e.data["id"] for e in out if e.event == "record"}:
                 return
+
     await asyncio.wait_for(run(), timeout_s)
     return out
 
@@ -109,11 +111,19 @@ async def test_live_events_then_resume_with_last_event_id(cluster: Cluster) -> N
         assert [position(e.id) for e in seen] == sorted(position(e.id) for e in seen)
         for event in records:
             assert event.id == f"{event.data['height']}:{event.data['leaf_index']}"
-            assert set(event.data) == {"id", "height", "leaf_index", "type", "actor_state",
-                                       "territorial_states"}
+            assert set(event.data) == {
+                "id",
+                "height",
+                "leaf_index",
+                "type",
+                "actor_state",
+                "territorial_states",
+            }
         assert blocks[0].id == str(blocks[0].data["height"])
-        assert blocks[0].data["hash"] == cluster.nodes["FR"].store.get_header(
-            blocks[0].data["height"]).hash()  # type: ignore[union-attr]
+        assert (
+            blocks[0].data["hash"]
+            == cluster.nodes["FR"].store.get_header(blocks[0].data["height"]).hash()
+        )  # type: ignore[union-attr]
 
         resume_from = records[0]
         later = await submit(cluster, "TH")
@@ -146,8 +156,9 @@ async def test_filters_replay_from_start_and_live(cluster: Cluster) -> None:
 
 async def test_subscriber_cap_is_503_and_bad_event_id_is_400(cluster: Cluster) -> None:
     node = cluster.nodes["FR"]
-    node.config = node.config.model_copy(update={
-        "limits": node.config.limits.model_copy(update={"sse_subscribers_max": 1})})
+    node.config = node.config.model_copy(
+        update={"limits": node.config.limits.model_copy(update={"sse_subscribers_max": 1})}
+    )
     async with serve(create_app(node)) as url, httpx.AsyncClient() as client:
         async with client.stream("GET", f"{url}/v1/events") as first:
             assert first.status_code == 200
@@ -181,23 +192,25 @@ async def test_overflowing_subscriber_catches_up_from_the_store(cluster: Cluster
             got.append(event.data["id"])
         if len(got) == len(ids):
             break
-    committed = [rid for h in range(1, node.store.height + 1)
-                 for rid in node.store.get_block_record_ids(h)]
+    committed = [
+        rid for h in range(1, node.store.height + 1) for rid in node.store.get_block_record_ids(h)
+    ]
     assert got == committed
     await events.aclose()  # type: ignore[attr-defined]
     assert len(hub) == 0
 
 
 async def test_territorial_stream_shows_foreign_acts_on_the_states_territory(
-        cluster: Cluster) -> None:
+    cluster: Cluster,
+) -> None:
     """DOMAIN.md: a state sees every act a foreign state records on its territory,
     the moment it commits (ACTS.md, sovereignty notices)."""
     async with serve(create_app(cluster.nodes["TH"])) as url, httpx.AsyncClient() as client:
         params = {"territorial_state": "TH", "foreign": "true"}
         async with client.stream("GET", f"{url}/v1/events", params=params) as response:
-            own = await submit(cluster, "TH")                    # TH's own act: not a notice
+            own = await submit(cluster, "TH")  # TH's own act: not a notice
             elsewhere = await submit(cluster, "FR", territorial_states=["VN"])
-            foreign = await submit(cluster, "CN")                # CN's act on TH's territory
+            foreign = await submit(cluster, "CN")  # CN's act on TH's territory
             seen = await collect(response, {foreign})
     records = [e.data for e in seen if e.event == "record"]
     assert [r["id"] for r in records] == [foreign]

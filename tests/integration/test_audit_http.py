@@ -26,6 +26,7 @@ from tests.audit_chain import AuditChain
 
 def _api(chain: AuditChain) -> httpx.AsyncClient:
     from api.app import create_app
+
     app = create_app(chain.node)
     if not any(getattr(r, "path", "") == "/v1/genesis" for r in app.routes):
         app.include_router(bundle_router.router)
@@ -35,8 +36,7 @@ def _api(chain: AuditChain) -> httpx.AsyncClient:
 class Switch(httpx.AsyncBaseTransport):
     """One URL whose node can be swapped (honest -> forged), or edited on the way."""
 
-    def __init__(self, target: httpx.AsyncClient,
-                 edit: Any = None) -> None:
+    def __init__(self, target: httpx.AsyncClient, edit: Any = None) -> None:
         self.target, self.edit = target, edit
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -44,8 +44,9 @@ class Switch(httpx.AsyncBaseTransport):
         body = reply.content
         if self.edit is not None and reply.status_code == 200:
             body = json.dumps(self.edit(request.url.path, json.loads(body))).encode()
-        return httpx.Response(reply.status_code, content=body,
-                              headers={"content-type": "application/json"})
+        return httpx.Response(
+            reply.status_code, content=body, headers={"content-type": "application/json"}
+        )
 
 
 @pytest.fixture
@@ -64,28 +65,34 @@ async def test_verify_over_http_pages_through_the_whole_chain(chain: AuditChain)
     assert point.height == chain.app.height and point.ledger_size == chain.app.store.ledger_size
 
 
-def _run_cli(monkeypatch: pytest.MonkeyPatch, chain: AuditChain, args: list[str],
-             edit: Any = None) -> Any:
+def _run_cli(
+    monkeypatch: pytest.MonkeyPatch, chain: AuditChain, args: list[str], edit: Any = None
+) -> Any:
     def client(url: str, token: str | None) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=Switch(_api(chain), edit), base_url=url)
+
     monkeypatch.setattr(cli_audit, "_client", client)
-    return CliRunner().invoke(cli_audit.verify if args[0] == "verify" else cli_audit.bundle,
-                              args[1:])
+    return CliRunner().invoke(
+        cli_audit.verify if args[0] == "verify" else cli_audit.bundle, args[1:]
+    )
 
 
 def test_comity_verify_completes_a_devnet_genesis_and_passes(
-        chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     genesis = tmp_path / "genesis.json"
-    genesis.write_text(json.dumps(chain.genesis_file))      # defaults left out, as devnet writes
-    result = _run_cli(monkeypatch, chain, ["verify", "--genesis", str(genesis),
-                                           "--node", "http://n"])
+    genesis.write_text(json.dumps(chain.genesis_file))  # defaults left out, as devnet writes
+    result = _run_cli(
+        monkeypatch, chain, ["verify", "--genesis", str(genesis), "--node", "http://n"]
+    )
     assert result.exit_code == 0, result.output
     assert f"OK: blocks 1..{chain.app.height}" in result.output
     assert "validator set change: add BR from height 7" in result.output
 
 
 def test_comity_verify_names_the_first_failing_height(
-        chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     genesis = tmp_path / "genesis.json"
     genesis.write_text(json.dumps(chain.genesis_json))
 
@@ -94,8 +101,10 @@ def test_comity_verify_names_the_first_failing_height(
             if block["header"]["height"] == 4:
                 block["envelopes"][0]["record"]["vote"] = "no"
         return body
-    result = _run_cli(monkeypatch, chain, ["verify", "--genesis", str(genesis), "--node",
-                                           "http://n"], edit=forge)
+
+    result = _run_cli(
+        monkeypatch, chain, ["verify", "--genesis", str(genesis), "--node", "http://n"], edit=forge
+    )
     assert result.exit_code == 1
     assert "FAIL at height 4: bad_record_signature" in result.output
 
@@ -112,13 +121,26 @@ async def test_exported_bundle_equals_the_node_route_and_verifies(chain: AuditCh
     assert [r.id for r in report.records] == [rid] and len(report.changes) == 1
 
 
-def test_bundle_export_and_verify_commands(chain: AuditChain, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bundle_export_and_verify_commands(
+    chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rid = chain.record_id(chain.blocks()[0]["envelopes"][0])
     out = tmp_path / "b.json"
-    result = _run_cli(monkeypatch, chain, ["bundle", "export", "--node", "http://n",
-                                           "--record", rid, "--checkpoint-latest",
-                                           "--out", str(out)])
+    result = _run_cli(
+        monkeypatch,
+        chain,
+        [
+            "bundle",
+            "export",
+            "--node",
+            "http://n",
+            "--record",
+            rid,
+            "--checkpoint-latest",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     pin = ["--genesis-hash", genesis_hash(chain.genesis_json)]
     result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out), *pin])
@@ -132,7 +154,8 @@ def test_bundle_export_and_verify_commands(chain: AuditChain, tmp_path: Path,
 
 
 async def test_bundle_verify_without_a_pinned_genesis_proves_nothing(
-        chain: AuditChain, tmp_path: Path) -> None:
+    chain: AuditChain, tmp_path: Path
+) -> None:
     """FINDINGS M1: a bundle forged top to bottom under the forger's own genesis and keys."""
     forger = AuditChain()
     record = forger.envelope("CN")
@@ -146,8 +169,7 @@ async def test_bundle_verify_without_a_pinned_genesis_proves_nothing(
     assert "OK:" not in result.output
     genesis = tmp_path / "genesis.json"
     genesis.write_text(json.dumps(chain.genesis_json))
-    for pin in (["--genesis", str(genesis)],
-                ["--genesis-hash", genesis_hash(chain.genesis_json)]):
+    for pin in (["--genesis", str(genesis)], ["--genesis-hash", genesis_hash(chain.genesis_json)]):
         result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out), *pin])
         assert result.exit_code == 1 and "genesis_mismatch" in result.output, result.output
     result = CliRunner().invoke(cli_audit.bundle, ["verify", str(out), "--genesis-hash", "XY"])
@@ -156,8 +178,10 @@ async def test_bundle_verify_without_a_pinned_genesis_proves_nothing(
 
 # --- L6: comity verify against a node that hides its head or sends junk -------------------
 
+
 def _hide_after(height: int) -> Any:
     """A consistent liar: blocks and the latest header stop at ``height``."""
+
     def edit(path: str, body: Any) -> Any:
         if path == "/v1/blocks":
             body["blocks"] = [b for b in body["blocks"] if b["header"]["height"] <= height]
@@ -165,37 +189,48 @@ def _hide_after(height: int) -> Any:
         if path == "/v1/blocks/latest":
             body["header"]["height"] = height
         return body
+
     return edit
 
 
 def test_verify_min_height_catches_a_hidden_head(
-        chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     genesis = tmp_path / "genesis.json"
     genesis.write_text(json.dumps(chain.genesis_json))
     args = ["verify", "--genesis", str(genesis), "--node", "http://n"]
     hidden = _hide_after(3)
     result = _run_cli(monkeypatch, chain, args, edit=hidden)
-    assert result.exit_code == 0 and "OK: blocks 1..3" in result.output    # a prefix holds
-    result = _run_cli(monkeypatch, chain, [*args, "--min-height", str(chain.app.height)],
-                      edit=hidden)
+    assert result.exit_code == 0 and "OK: blocks 1..3" in result.output  # a prefix holds
+    result = _run_cli(
+        monkeypatch, chain, [*args, "--min-height", str(chain.app.height)], edit=hidden
+    )
     assert result.exit_code == 1, result.output
-    assert f"FAIL at height 4: head_too_low: the node served blocks up to 3, below " \
+    assert (
+        f"FAIL at height 4: head_too_low: the node served blocks up to 3, below "
         f"--min-height {chain.app.height}" in result.output
+    )
     result = _run_cli(monkeypatch, chain, [*args, "--min-height", str(chain.app.height)])
     assert result.exit_code == 0, result.output
 
 
 def test_verify_fails_when_the_node_claims_a_head_it_does_not_serve(
-        chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     genesis = tmp_path / "genesis.json"
     genesis.write_text(json.dumps(chain.genesis_json))
+
     def short(path: str, body: Any) -> Any:
         return _hide_after(3)(path, body) if path == "/v1/blocks" else body
-    result = _run_cli(monkeypatch, chain, ["verify", "--genesis", str(genesis), "--node",
-                                           "http://n"], edit=short)
+
+    result = _run_cli(
+        monkeypatch, chain, ["verify", "--genesis", str(genesis), "--node", "http://n"], edit=short
+    )
     assert result.exit_code == 1, result.output
-    assert f"head_too_low: the node served blocks up to 3, below its own latest " \
+    assert (
+        f"head_too_low: the node served blocks up to 3, below its own latest "
         f"height {chain.app.height}" in result.output
+    )
 
 
 class Junk(httpx.AsyncBaseTransport):
@@ -213,25 +248,31 @@ class Junk(httpx.AsyncBaseTransport):
 
 @pytest.mark.parametrize("body", [b"<html>not json", b"[1, 2]", b'{"header": {"height": "9"}}'])
 def test_verify_reports_a_junk_latest_block_as_a_node_error(
-        chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: bytes) -> None:
+    chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: bytes
+) -> None:
     genesis = tmp_path / "genesis.json"
     genesis.write_text(json.dumps(chain.genesis_json))
-    monkeypatch.setattr(cli_audit, "_client", lambda url, token: httpx.AsyncClient(
-        transport=Junk(_api(chain), "/v1/blocks/latest", body), base_url=url))
-    result = CliRunner().invoke(cli_audit.verify, ["--genesis", str(genesis), "--node",
-                                                   "http://n"])
+    monkeypatch.setattr(
+        cli_audit,
+        "_client",
+        lambda url, token: httpx.AsyncClient(
+            transport=Junk(_api(chain), "/v1/blocks/latest", body), base_url=url
+        ),
+    )
+    result = CliRunner().invoke(cli_audit.verify, ["--genesis", str(genesis), "--node", "http://n"])
     assert result.exit_code == 2, (result.output, result.exception)
     assert "/v1/blocks/latest" in result.output
 
 
 def test_verify_caps_each_reply_and_shrinks_the_blocks_page(
-        chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chain: AuditChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     genesis = tmp_path / "genesis.json"
     genesis.write_text(json.dumps(chain.genesis_json))
     args = ["verify", "--genesis", str(genesis), "--node", "http://n"]
     biggest = max(len(json.dumps(b)) for b in chain.blocks())
     monkeypatch.setattr(audit_client, "RESPONSE_BYTES_MAX", 2 * biggest)
-    result = _run_cli(monkeypatch, chain, args)          # pages shrink until they fit
+    result = _run_cli(monkeypatch, chain, args)  # pages shrink until they fit
     assert result.exit_code == 0 and f"OK: blocks 1..{chain.app.height}" in result.output
     monkeypatch.setattr(audit_client, "RESPONSE_BYTES_MAX", 200)
     result = _run_cli(monkeypatch, chain, args)
@@ -240,26 +281,29 @@ def test_verify_caps_each_reply_and_shrinks_the_blocks_page(
 
 # --- fork watch -----------------------------------------------------------------------------
 
+
 async def test_watch_alarms_when_a_node_switches_to_a_forged_history(chain: AuditChain) -> None:
-    forged = AuditChain(like=chain)   # same genesis and validator keys: a colluding quorum
-    for height in range(1, chain.app.height):          # the same history but the last block
+    forged = AuditChain(like=chain)  # same genesis and validator keys: a colluding quorum
+    for height in range(1, chain.app.height):  # the same history but the last block
         stored = chain.app.stored_block(height)
         assert stored is not None
         forged.app.commit(*stored)
     forged.clock, forged.nonce = chain.clock, chain.nonce + 1000
-    forged.grow(3, per_block=1)       # ... then its own blocks: two past the honest tip
+    forged.grow(3, per_block=1)  # ... then its own blocks: two past the honest tip
     honest_api, forged_api = _api(chain), _api(forged)
     liar = Switch(honest_api)
-    clients = {"http://a": honest_api,
-               "http://b": httpx.AsyncClient(transport=liar, base_url="http://b")}
+    clients = {
+        "http://a": honest_api,
+        "http://b": httpx.AsyncClient(transport=liar, base_url="http://b"),
+    }
     watcher = Watcher(chain.genesis_json, clients, log=lambda _: None)
     assert await watcher.poll() == []
     assert watcher.trusted["http://b"].height == chain.app.height
-    liar.target = forged_api          # B now serves another certified history
+    liar.target = forged_api  # B now serves another certified history
     alarms = await watcher.poll()
     assert [(a.node, a.code) for a in alarms] == [("http://b", "not_an_extension")]
     assert "does not extend the verified chain" in alarms[0].detail
-    chain.grow(3)                     # the honest chain overtakes: B's tip is now a fork
+    chain.grow(3)  # the honest chain overtakes: B's tip is now a fork
     alarms = await watcher.poll()
     assert [(a.node, a.code) for a in alarms] == [("http://b", "fork")]
 
@@ -270,17 +314,22 @@ async def test_watch_flags_a_node_serving_an_altered_store(chain: AuditChain) ->
             if block["header"]["height"] == 2:
                 block["envelopes"][0]["record"]["case_ref"] = "ALTERED"
         return body
-    clients = {"http://bad": httpx.AsyncClient(transport=Switch(_api(chain), alter),
-                                               base_url="http://bad"),
-               "http://good": _api(chain)}
+
+    clients = {
+        "http://bad": httpx.AsyncClient(
+            transport=Switch(_api(chain), alter), base_url="http://bad"
+        ),
+        "http://good": _api(chain),
+    }
     watcher = Watcher(chain.genesis_json, clients, log=lambda _: None)
     alarms = await watcher.poll()
     assert [(a.node, a.code, a.height) for a in alarms] == [("http://bad", "invalid_chain", 2)]
-    assert watcher.verifier.height == chain.app.height     # fed from the honest node instead
+    assert watcher.verifier.height == chain.app.height  # fed from the honest node instead
 
 
-async def test_watch_once_exit_status_webhook_and_state_file(chain: AuditChain,
-                                                             tmp_path: Path) -> None:
+async def test_watch_once_exit_status_webhook_and_state_file(
+    chain: AuditChain, tmp_path: Path
+) -> None:
     genesis = tmp_path / "genesis.json"
     genesis.write_text(json.dumps(chain.genesis_json))
     state = tmp_path / "watch.json"
@@ -290,12 +339,20 @@ async def test_watch_once_exit_status_webhook_and_state_file(chain: AuditChain,
         posted.append(payload)
 
     async def once(client: httpx.AsyncClient) -> int:
-        return await cli_audit.run_watch(genesis, {"http://n": client}, interval_s=1, once=True,
-                                         webhook="http://hook", state_file=state, post=post)
+        return await cli_audit.run_watch(
+            genesis,
+            {"http://n": client},
+            interval_s=1,
+            once=True,
+            webhook="http://hook",
+            state_file=state,
+            post=post,
+        )
+
     assert await once(_api(chain)) == 0 and posted == []
     saved = json.loads(state.read_text())
     assert saved["nodes"]["http://n"]["height"] == chain.app.height
-    rolled = copy.deepcopy(saved)   # a restart remembers a higher checkpoint than the node has
+    rolled = copy.deepcopy(saved)  # a restart remembers a higher checkpoint than the node has
     rolled["nodes"]["http://n"]["height"] = chain.app.height + 5
     rolled["nodes"]["http://n"]["ledger_size"] = chain.app.store.ledger_size + 5
     state.write_text(json.dumps(rolled))

@@ -19,16 +19,30 @@ ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed "
-                       "(scripts/bench installs it: apt-get install wrk)"),
+    pytest.mark.skipif(
+        shutil.which("wrk") is None,
+        reason="wrk is not installed (scripts/bench installs it: apt-get install wrk)",
+    ),
 ]
 
 
 def test_quick_n4_batch_commits_and_reports(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--scenario",
-         "n4-batch", "--json", "--workdir", str(tmp_path)],
-        capture_output=True, text=True, timeout=240, cwd=ROOT)
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench.py"),
+            "--quick",
+            "--scenario",
+            "n4-batch",
+            "--json",
+            "--workdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert report["quick"] is True
@@ -38,8 +52,17 @@ def test_quick_n4_batch_commits_and_reports(tmp_path: Path) -> None:
     assert result["nodes"] == 4
 
     committed = result["committed"]
-    for key in ("window_s", "records", "records_per_s", "blocks", "blocks_per_s",
-                "mean_block_records", "per_second_min", "per_second_max", "timeline"):
+    for key in (
+        "window_s",
+        "records",
+        "records_per_s",
+        "blocks",
+        "blocks_per_s",
+        "mean_block_records",
+        "per_second_min",
+        "per_second_max",
+        "timeline",
+    ):
         assert key in committed
     # Records were committed: under load, or once it stopped (a saturated
     # node may order nothing until its backlog drains; that is a finding,

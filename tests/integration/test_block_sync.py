@@ -32,26 +32,33 @@ async def _commit_one(cluster: Cluster, states: list[str]) -> int:
 
 
 async def test_a_node_many_replies_behind_catches_up_and_votes_again(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Heartbeat blocks every 300 ms: the others keep going while VN catches up,
     # so VN must sync again after its first session (which must therefore end).
-    cluster = Cluster(4, data_root=tmp_path,
-                      consensus={**FAST_CONSENSUS, "heartbeat_interval_ms": 300})
-    running = ["CN", "FR", "TH"]           # 3 of 4: a quorum without VN
+    cluster = Cluster(
+        4, data_root=tmp_path, consensus={**FAST_CONSENSUS, "heartbeat_interval_ms": 300}
+    )
+    running = ["CN", "FR", "TH"]  # 3 of 4: a quorum without VN
     lagger = cluster.nodes["VN"]
     limits = lagger.config.limits.model_copy(update={"sync_batch_blocks": 1})
-    cluster.nodes["VN"] = Node(lagger.config.model_copy(update={"limits": limits}),
-                               genesis=cluster.genesis, key=cluster.member("VN").node,
-                               store=lagger.store, transports=cluster.transports,
-                               enc_key=cluster.member("VN").enc)
+    cluster.nodes["VN"] = Node(
+        lagger.config.model_copy(update={"limits": limits}),
+        genesis=cluster.genesis,
+        key=cluster.member("VN").node,
+        store=lagger.store,
+        transports=cluster.transports,
+        enc_key=cluster.member("VN").enc,
+    )
     # A slow disk on VN: the fetcher runs ahead, and its queue is full when it ends.
     slow_commit = cluster.nodes["VN"].app.commit
 
     def commit(block: Block, certificate: CommitCertificate) -> None:
         time.sleep(0.05)
         slow_commit(block, certificate)
+
     monkeypatch.setattr(cluster.nodes["VN"].app, "commit", commit)
-    cluster.transports["VN"] = Switch()   # peers reach VN through it once it starts
+    cluster.transports["VN"] = Switch()  # peers reach VN through it once it starts
     await cluster.start(running)
     try:
         for _ in range(BEHIND_BLOCKS):
@@ -59,7 +66,7 @@ async def test_a_node_many_replies_behind_catches_up_and_votes_again(
         assert top >= BEHIND_BLOCKS and cluster.nodes["VN"].app.height == 0
         await cluster.start(["VN"])
         await cluster.wait_height(top, ["VN"], timeout_s=30)
-        later = cluster.nodes["CN"].app.height + 3   # heartbeats made while VN synced
+        later = cluster.nodes["CN"].app.height + 3  # heartbeats made while VN synced
         await cluster.wait_height(later, timeout_s=30)
         assert cluster.block_hashes("VN")[:later] == cluster.block_hashes("CN")[:later]
         assert cluster.nodes["VN"].driver is not None

@@ -31,8 +31,9 @@ from tests.cluster import Cluster, Switch, gossip_off
 HONEST = ("CN", "FR", "TH")
 
 
-async def _p2p(cluster: Cluster, key: SigningKey, to: str, path: str,
-               payload: dict[str, Any]) -> httpx.Response:
+async def _p2p(
+    cluster: Cluster, key: SigningKey, to: str, path: str, payload: dict[str, Any]
+) -> httpx.Response:
     """A request signed by ``key`` (a validator's node key) to ``to``'s P2P endpoint."""
     receiver = cluster.member(to).node.public_hex
     body, signed = sign_request(key, cluster.chain_id, path, receiver, payload, now_ms())
@@ -42,11 +43,12 @@ async def _p2p(cluster: Cluster, key: SigningKey, to: str, path: str,
         return await client.post(path, content=body, headers=headers)
 
 
-async def _committed(cluster: Cluster, record_id: str, states: tuple[str, ...],
-                     wait_s: float = 20) -> bool:
-    views = await asyncio.gather(*(cluster.api[s].get(f"/v1/records/{record_id}",
-                                                      params={"wait": wait_s})
-                                   for s in states))
+async def _committed(
+    cluster: Cluster, record_id: str, states: tuple[str, ...], wait_s: float = 20
+) -> bool:
+    views = await asyncio.gather(
+        *(cluster.api[s].get(f"/v1/records/{record_id}", params={"wait": wait_s}) for s in states)
+    )
     return all(v.json().get("status") == "committed" for v in views)
 
 
@@ -57,7 +59,8 @@ def _agree(cluster: Cluster, states: tuple[str, ...]) -> None:
 
 
 async def test_c1_two_envelopes_of_one_record_on_different_nodes_do_not_halt_the_chain(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """C1: CN's investigator signs one record twice (two valid signatures) and gives
     one envelope to CN and FR, the other to TH and VN. With gossip off every node
     holds only its own version, so every compact proposal is rebuilt from the
@@ -72,8 +75,12 @@ async def test_c1_two_envelopes_of_one_record_on_different_nodes_do_not_halt_the
         key = cluster.member("CN").investigator
         env2 = {**env, "signature": sign_with_nonce(key, canonical_bytes(env["record"])).hex()}
         assert env2["signature"] != env["signature"]
-        posts = await asyncio.gather(*(cluster.api[s].post("/v1/records", json=e) for s, e in
-                                       (("CN", env), ("FR", env), ("TH", env2), ("VN", env2))))
+        posts = await asyncio.gather(
+            *(
+                cluster.api[s].post("/v1/records", json=e)
+                for s, e in (("CN", env), ("FR", env), ("TH", env2), ("VN", env2))
+            )
+        )
         assert [p.status_code for p in posts] == [202] * 4, [p.text for p in posts]
         record_id = posts[0].json()["id"]
         other = await cluster.api["FR"].post("/v1/records", json=cluster.envelope("FR"))
@@ -87,9 +94,17 @@ async def test_c1_two_envelopes_of_one_record_on_different_nodes_do_not_halt_the
 
 
 def _junk_header(cluster: Cluster, height: int, i: int) -> dict[str, Any]:
-    return {"chain_id": cluster.chain_id, "height": height, "time": f"junk-{i}",
-            "prev_hash": "00" * 32, "proposer": "VN", "record_count": 0, "ledger_size": 0,
-            "ledger_root": "00" * 32, "validators_hash": "00" * 32}
+    return {
+        "chain_id": cluster.chain_id,
+        "height": height,
+        "time": f"junk-{i}",
+        "prev_hash": "00" * 32,
+        "proposer": "VN",
+        "record_count": 0,
+        "ledger_size": 0,
+        "ledger_root": "00" * 32,
+        "validators_hash": "00" * 32,
+    }
 
 
 def _header_hash(header: dict[str, Any]) -> str:
@@ -114,13 +129,25 @@ async def test_c3_junk_blocks_do_not_fill_the_block_cache(kind: str) -> None:
             header = _junk_header(cluster, height + 1 + i % 2, i)
             block_hash = _header_hash(header)
             if kind == "unsigned_votes":
-                msg = {"kind": "vote", "type": "prevote", "height": header["height"],
-                       "round": 0, "block_hash": block_hash, "validator": "11" * 32,
-                       "signature": "22" * 64}
+                msg = {
+                    "kind": "vote",
+                    "type": "prevote",
+                    "height": header["height"],
+                    "round": 0,
+                    "block_hash": block_hash,
+                    "validator": "11" * 32,
+                    "signature": "22" * 64,
+                }
             else:
-                msg = {"kind": "proposal", "height": header["height"], "round": i,
-                       "block_hash": block_hash, "valid_round": -1,
-                       "proposer": vn_key.public_hex, "signature": "00" * 64}
+                msg = {
+                    "kind": "proposal",
+                    "height": header["height"],
+                    "round": i,
+                    "block_hash": block_hash,
+                    "valid_round": -1,
+                    "proposer": vn_key.public_hex,
+                    "signature": "00" * 64,
+                }
             items.append({"msg": msg, "block": {"header": header, "envelopes": []}})
         for state in HONEST:
             reply = await _p2p(cluster, vn_key, state, "/p2p/v1/batch", {"items": items})
@@ -151,11 +178,18 @@ async def test_c3_signed_proposals_of_a_byzantine_proposer_stay_within_its_quota
             for r in [r for r in range(40) if (h + r) % 4 == index][:8]:
                 header = _junk_header(cluster, h, r)
                 block_hash = _header_hash(header)
-                signature = vn_key.sign(proposal_sign_bytes(cluster.chain_id, h, r,
-                                                            block_hash, -1)).hex()
-                msg = {"kind": "proposal", "height": h, "round": r, "block_hash": block_hash,
-                       "valid_round": -1, "proposer": vn_key.public_hex,
-                       "signature": signature}
+                signature = vn_key.sign(
+                    proposal_sign_bytes(cluster.chain_id, h, r, block_hash, -1)
+                ).hex()
+                msg = {
+                    "kind": "proposal",
+                    "height": h,
+                    "round": r,
+                    "block_hash": block_hash,
+                    "valid_round": -1,
+                    "proposer": vn_key.public_hex,
+                    "signature": signature,
+                }
                 items.append({"msg": msg, "block": {"header": header, "envelopes": []}})
         for state in HONEST:
             reply = await _p2p(cluster, vn_key, state, "/p2p/v1/batch", {"items": items})
@@ -182,8 +216,9 @@ class _Liar(httpx.AsyncBaseTransport):
             body = {"height": 10**9, "blocks": []}
         else:
             body = {"height": 10**9, "state": "VN"}
-        return httpx.Response(200, content=orjson.dumps(body),
-                              headers={"content-type": "application/json"})
+        return httpx.Response(
+            200, content=orjson.dumps(body), headers={"content-type": "application/json"}
+        )
 
 
 async def test_c4_a_peer_claiming_a_huge_height_does_not_stop_voting() -> None:
@@ -212,7 +247,8 @@ async def test_c4_a_peer_claiming_a_huge_height_does_not_stop_voting() -> None:
 
 
 async def test_b2_a_proposal_that_arrives_without_its_block_is_fetched(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """B2: CN's proposals leave without their block (as after a restart, or relayed
     by a node that lacks it). Its peers must fetch the block by hash and decide
     CN's round-0 proposals in round 0, instead of timing out to the next
@@ -245,7 +281,8 @@ async def test_b2_a_proposal_that_arrives_without_its_block_is_fetched(
 
 
 async def test_b3_a_driver_stopped_by_a_local_bug_fails_readiness(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """An InvariantViolation in the driver stops it (not logged as a peer's fault),
     and /readyz then answers 503 naming why."""
     cluster = Cluster()
@@ -274,7 +311,8 @@ async def test_b3_a_driver_stopped_by_a_local_bug_fails_readiness(
 
 
 async def test_b5_a_restored_node_does_not_sign_at_held_heights(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """B5: VN's store carries a restore hold through height 3 (its key may have signed
     there before the restore). VN must sign nothing at heights 1-3 and catch them up
     by block sync; from height 4 on it votes again."""

@@ -42,8 +42,7 @@ async def _commit_three_on_every_node(cluster: Cluster) -> None:
         assert response.status_code == 202, response.text
         ids.append(response.json()["id"])
     for record_id in ids:
-        view = (await cluster.api["VN"].get(f"/v1/records/{record_id}",
-                                            params={"wait": 20})).json()
+        view = (await cluster.api["VN"].get(f"/v1/records/{record_id}", params={"wait": 20})).json()
         assert view["status"] == "committed", view
     assert all(len(cluster.nodes[s].mempool) == 0 for s in ("CN", "TH", "VN"))
     top = max(n.app.height for n in cluster.nodes.values())
@@ -51,10 +50,14 @@ async def _commit_three_on_every_node(cluster: Cluster) -> None:
     assert len({tuple(cluster.block_hashes(s)[:top]) for s in cluster.states}) == 1
 
 
-@pytest.mark.parametrize("carry_all_bytes", [driver.CARRY_ALL_BYTES_MAX, 0],
-                         ids=["small-block-carries-all", "unacknowledged-only"])
+@pytest.mark.parametrize(
+    "carry_all_bytes",
+    [driver.CARRY_ALL_BYTES_MAX, 0],
+    ids=["small-block-carries-all", "unacknowledged-only"],
+)
 async def test_the_proposal_carries_records_its_peers_have_not_acknowledged(
-        monkeypatch: pytest.MonkeyPatch, carry_all_bytes: int) -> None:
+    monkeypatch: pytest.MonkeyPatch, carry_all_bytes: int
+) -> None:
     gossip_off(monkeypatch)
     monkeypatch.setattr(driver, "CARRY_ALL_BYTES_MAX", carry_all_bytes)
     fetched = _count_fetches(monkeypatch)
@@ -83,7 +86,8 @@ async def test_blocks_commit_when_peers_must_fetch_them(monkeypatch: pytest.Monk
 
 
 async def test_a_forged_carried_record_fails_validation_and_the_chain_goes_on(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Hostile: what a proposal carries is checked like any record. VN receives
     # the carried records with their signatures replaced (as a Byzantine
     # proposer could send them): it must refuse the block, and the other three
@@ -128,9 +132,9 @@ def test_carried_records_are_parsed_only_when_missing_and_must_match_their_ids()
     held, lacked = maker.make(signer), maker.make(signer)
     pool = Mempool(10, 1 << 20)
     pool.add(held)
-    node: Any = SimpleNamespace(mempool=pool,
-                                app=SimpleNamespace(params=SimpleNamespace(
-                                    max_record_bytes=65_536)))
+    node: Any = SimpleNamespace(
+        mempool=pool, app=SimpleNamespace(params=SimpleNamespace(max_record_bytes=65_536))
+    )
     named = {e.id: merkle.leaf_hash(e.leaf).hex() for e in (held, lacked)}
     raw = {held.id: {"not": "parsed: we hold it"}, lacked.id: lacked.to_json()}
     assert p2p._carried(node, raw, named) == {lacked.id: lacked}
@@ -138,11 +142,11 @@ def test_carried_records_are_parsed_only_when_missing_and_must_match_their_ids()
     # We hold another envelope of that record (finding C1): the carried one is used.
     other = {held.id: "00" * 32, lacked.id: named[lacked.id]}
     with pytest.raises(ClientError):
-        p2p._carried(node, raw, other)   # so it is parsed (and here it is not an envelope)
-    with pytest.raises(PeerFault, match="has id"):      # carried under another id
+        p2p._carried(node, raw, other)  # so it is parsed (and here it is not an envelope)
+    with pytest.raises(PeerFault, match="has id"):  # carried under another id
         p2p._carried(node, {"0" * 64: lacked.to_json()}, {"0" * 64: "00" * 32})
     with pytest.raises(PeerFault, match="at most"):
         p2p._carried(node, {lacked.id: lacked.to_json(), "x": {}}, {lacked.id: "00" * 32})
     with pytest.raises(PeerFault):
-        p2p._carried(node, [lacked.to_json()], named)   # the old list form is refused
+        p2p._carried(node, [lacked.to_json()], named)  # the old list form is refused
     assert canonical_bytes(lacked.to_json()) == lacked.leaf

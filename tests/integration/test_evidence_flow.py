@@ -46,15 +46,16 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         await consortium.stop()
 
 
-async def _post(cluster: Cluster, state: str, type_: str, signer: SigningKey,
-                **fields: Any) -> Any:
-    envelope = cluster.envelope(state, type_=type_, signer=signer,
-                                **{"case_ref": CASE, "evidence": [], **fields})
+async def _post(cluster: Cluster, state: str, type_: str, signer: SigningKey, **fields: Any) -> Any:
+    envelope = cluster.envelope(
+        state, type_=type_, signer=signer, **{"case_ref": CASE, "evidence": [], **fields}
+    )
     return await cluster.api[state].post("/v1/records", json=envelope)
 
 
-async def _commit(cluster: Cluster, state: str, type_: str, signer: SigningKey,
-                  **fields: Any) -> str:
+async def _commit(
+    cluster: Cluster, state: str, type_: str, signer: SigningKey, **fields: Any
+) -> str:
     response = await _post(cluster, state, type_, signer, **fields)
     assert response.status_code == 202, response.text
     record_id: str = response.json()["id"]
@@ -64,8 +65,14 @@ async def _commit(cluster: Cluster, state: str, type_: str, signer: SigningKey,
     return record_id
 
 
-async def _refused(cluster: Cluster, state: str, type_: str, signer: SigningKey,
-                   expect: tuple[int, str], **fields: Any) -> None:
+async def _refused(
+    cluster: Cluster,
+    state: str,
+    type_: str,
+    signer: SigningKey,
+    expect: tuple[int, str],
+    **fields: Any,
+) -> None:
     response = await _post(cluster, state, type_, signer, **fields)
     assert (response.status_code, response.json()["error"]["code"]) == expect, response.text
 
@@ -76,8 +83,9 @@ def _token(cluster: Cluster, state: str, role: str) -> dict[str, str]:
 
 
 async def _get_all(cluster: Cluster, path: str, **params: Any) -> dict[str, Any]:
-    replies = await asyncio.gather(*(cluster.api[s].get(path, params=params)
-                                     for s in cluster.states))
+    replies = await asyncio.gather(
+        *(cluster.api[s].get(path, params=params) for s in cluster.states)
+    )
     for reply in replies:
         assert reply.status_code == 200, reply.text
     return {state: reply.json() for state, reply in zip(cluster.states, replies, strict=True)}
@@ -92,65 +100,161 @@ def _same_everywhere(replies: dict[str, Any]) -> Any:
 async def _build_case(cluster: Cluster) -> dict[str, str]:
     cn, th = cluster.member("CN"), cluster.member("TH")
     now = utcnow()
-    sealed = seal(SEALED_DETAILS, {s: bytes.fromhex(cluster.member(s).enc_public_hex)
-                                   for s in ("TH", "CN")})
-    ids = {"preservation": await _commit(
-        cluster, "CN", "preservation_request", cn.investigator, territorial_states=["TH"],
-        evidence=[{"sha256": H1}], custodian=CUSTODIAN, data_category=["subscriber",
-                                                                       "traffic"],
-        expires_at=format_time(now + timedelta(days=60)), channel="24_7_network",
-        legal_basis={"instrument": "Budapest Convention", "article": "Art 29"},
-        sealed=sealed)}
-    ids["ack"] = await _commit(cluster, "TH", "sovereignty_response", th.authority,
-                               territorial_states=["TH"], refs=[ids["preservation"]],
-                               response="acknowledged")
+    sealed = seal(
+        SEALED_DETAILS, {s: bytes.fromhex(cluster.member(s).enc_public_hex) for s in ("TH", "CN")}
+    )
+    ids = {
+        "preservation": await _commit(
+            cluster,
+            "CN",
+            "preservation_request",
+            cn.investigator,
+            territorial_states=["TH"],
+            evidence=[{"sha256": H1}],
+            custodian=CUSTODIAN,
+            data_category=["subscriber", "traffic"],
+            expires_at=format_time(now + timedelta(days=60)),
+            channel="24_7_network",
+            legal_basis={"instrument": "Budapest Convention", "article": "Art 29"},
+            sealed=sealed,
+        )
+    }
+    ids["ack"] = await _commit(
+        cluster,
+        "TH",
+        "sovereignty_response",
+        th.authority,
+        territorial_states=["TH"],
+        refs=[ids["preservation"]],
+        response="acknowledged",
+    )
     ids["mla"] = await _commit(
-        cluster, "CN", "mla_request", cn.authority, territorial_states=["TH"],
-        refs=[ids["preservation"]], requesting_authority="CN central authority",
-        requested_state="TH", requested_authority="TH Office of the Attorney General",
+        cluster,
+        "CN",
+        "mla_request",
+        cn.authority,
+        territorial_states=["TH"],
+        refs=[ids["preservation"]],
+        requesting_authority="CN central authority",
+        requested_state="TH",
+        requested_authority="TH Office of the Attorney General",
         measures=["produce the preserved subscriber and traffic data"],
-        legal_basis={"instrument": "Budapest Convention", "article": "Art 27"})
+        legal_basis={"instrument": "Budapest Convention", "article": "Art 27"},
+    )
     ids["emergency"] = await _commit(
-        cluster, "CN", "emergency_disclosure", cn.authority, territorial_states=["TH"],
-        justification="imminent threat to a victim", custodian=CUSTODIAN,
-        respond_by=format_time(now + timedelta(days=1)))
-    ids["answer"] = await _commit(cluster, "TH", "mla_response", th.authority,
-                                  territorial_states=["TH"], refs=[ids["mla"]],
-                                  status="evidence_transferred", evidence=[{"sha256": H1}])
+        cluster,
+        "CN",
+        "emergency_disclosure",
+        cn.authority,
+        territorial_states=["TH"],
+        justification="imminent threat to a victim",
+        custodian=CUSTODIAN,
+        respond_by=format_time(now + timedelta(days=1)),
+    )
+    ids["answer"] = await _commit(
+        cluster,
+        "TH",
+        "mla_response",
+        th.authority,
+        territorial_states=["TH"],
+        refs=[ids["mla"]],
+        status="evidence_transferred",
+        evidence=[{"sha256": H1}],
+    )
     # TH's answer introduces the hash, so the custody chain is TH's to start.
     custody = {"refs": [ids["answer"]], "evidence": [{"sha256": H1}]}
-    ids["collected"] = await _commit(cluster, "TH", "custody_event", th.investigator,
-                                     territorial_states=["TH"], action="collected", **custody)
-    ids["transferred"] = await _commit(cluster, "TH", "custody_event", th.investigator,
-                                       territorial_states=["TH"], action="transferred",
-                                       to={"state": "CN", "agency": "CN forensic lab"},
-                                       **custody)
-    ids["examined"] = await _commit(cluster, "CN", "custody_event", cn.investigator,
-                                    territorial_states=["CN"], action="examined", **custody)
+    ids["collected"] = await _commit(
+        cluster,
+        "TH",
+        "custody_event",
+        th.investigator,
+        territorial_states=["TH"],
+        action="collected",
+        **custody,
+    )
+    ids["transferred"] = await _commit(
+        cluster,
+        "TH",
+        "custody_event",
+        th.investigator,
+        territorial_states=["TH"],
+        action="transferred",
+        to={"state": "CN", "agency": "CN forensic lab"},
+        **custody,
+    )
+    ids["examined"] = await _commit(
+        cluster,
+        "CN",
+        "custody_event",
+        cn.investigator,
+        territorial_states=["CN"],
+        action="examined",
+        **custody,
+    )
     return ids
 
 
 async def _hostile_submissions(cluster: Cluster, ids: dict[str, str]) -> None:
     vn, cn, th = cluster.member("VN"), cluster.member("CN"), cluster.member("TH")
-    answer = {"territorial_states": ["VN"], "refs": [ids["preservation"]],
-              "response": "objected", "reason": "not on our territory"}
-    await _refused(cluster, "VN", "sovereignty_response", vn.authority,
-                   (403, "not_territorial"), **answer)
-    await _refused(cluster, "TH", "sovereignty_response", th.investigator,
-                   (403, "role_not_allowed"), **{**answer, "territorial_states": ["TH"]})
-    await _refused(cluster, "TH", "mla_response", th.authority, (422, "ref_wrong_type"),
-                   territorial_states=["TH"], refs=[ids["preservation"]], status="executed")
+    answer = {
+        "territorial_states": ["VN"],
+        "refs": [ids["preservation"]],
+        "response": "objected",
+        "reason": "not on our territory",
+    }
+    await _refused(
+        cluster, "VN", "sovereignty_response", vn.authority, (403, "not_territorial"), **answer
+    )
+    await _refused(
+        cluster,
+        "TH",
+        "sovereignty_response",
+        th.investigator,
+        (403, "role_not_allowed"),
+        **{**answer, "territorial_states": ["TH"]},
+    )
+    await _refused(
+        cluster,
+        "TH",
+        "mla_response",
+        th.authority,
+        (422, "ref_wrong_type"),
+        territorial_states=["TH"],
+        refs=[ids["preservation"]],
+        status="executed",
+    )
     custody = {"refs": [ids["answer"]], "evidence": [{"sha256": H1}]}
-    await _refused(cluster, "VN", "custody_event", vn.investigator,
-                   (403, "not_custody_holder"), territorial_states=["VN"], action="examined",
-                   **custody)
-    await _refused(cluster, "CN", "custody_event", cn.investigator,
-                   (422, "custody_out_of_order"), territorial_states=["CN"], action="collected",
-                   **custody)
-    await _refused(cluster, "CN", "preservation_request", cn.investigator, (422, "invalid_act"),
-                   territorial_states=["TH"], custodian=CUSTODIAN,
-                   data_category=["traffic"],
-                   expires_at=format_time(utcnow() + timedelta(days=91)))
+    await _refused(
+        cluster,
+        "VN",
+        "custody_event",
+        vn.investigator,
+        (403, "not_custody_holder"),
+        territorial_states=["VN"],
+        action="examined",
+        **custody,
+    )
+    await _refused(
+        cluster,
+        "CN",
+        "custody_event",
+        cn.investigator,
+        (422, "custody_out_of_order"),
+        territorial_states=["CN"],
+        action="collected",
+        **custody,
+    )
+    await _refused(
+        cluster,
+        "CN",
+        "preservation_request",
+        cn.investigator,
+        (422, "invalid_act"),
+        territorial_states=["TH"],
+        custodian=CUSTODIAN,
+        data_category=["traffic"],
+        expires_at=format_time(utcnow() + timedelta(days=91)),
+    )
 
 
 async def test_cross_border_case_is_seen_alike_on_every_node(cluster: Cluster) -> None:
@@ -169,22 +273,31 @@ async def test_cross_border_case_is_seen_alike_on_every_node(cluster: Cluster) -
     assert report["rows"] == [
         {"actor_state": "CN", "type": "emergency_disclosure", "response": "pending", "count": 1},
         {"actor_state": "CN", "type": "mla_request", "response": "pending", "count": 1},
-        {"actor_state": "CN", "type": "preservation_request", "response": "acknowledged",
-         "count": 1}]
-    csv_reply = await cluster.api["VN"].get("/v1/sovereignty/report",
-                                            params={"state": "TH", "format": "csv"})
+        {
+            "actor_state": "CN",
+            "type": "preservation_request",
+            "response": "acknowledged",
+            "count": 1,
+        },
+    ]
+    csv_reply = await cluster.api["VN"].get(
+        "/v1/sovereignty/report", params={"state": "TH", "format": "csv"}
+    )
     assert csv_reply.headers["content-type"].startswith("text/csv")
     assert csv_reply.text.splitlines()[0] == "actor_state,type,response,count"
     assert "CN,preservation_request,acknowledged,1" in csv_reply.text.splitlines()
 
     notices = await _get_all(cluster, "/v1/sovereignty/notices")
     assert [(n["id"], n["status"]) for n in notices["TH"]["notices"]] == [
-        (ids["preservation"], "answered"), (ids["mla"], "pending"),
-        (ids["emergency"], "pending")]
+        (ids["preservation"], "answered"),
+        (ids["mla"], "pending"),
+        (ids["emergency"], "pending"),
+    ]
     assert notices["TH"]["notices"][0]["response"]["answer"] == "acknowledged"
     assert all(notices[s]["notices"] == [] for s in ("CN", "FR", "VN"))
-    pending = await cluster.api["TH"].get("/v1/sovereignty/notices",
-                                          params={"status": "pending", "limit": 1})
+    pending = await cluster.api["TH"].get(
+        "/v1/sovereignty/notices", params={"status": "pending", "limit": 1}
+    )
     assert [n["id"] for n in pending.json()["notices"]] == [ids["mla"]]
     assert pending.json()["next_cursor"] is not None
 
@@ -200,14 +313,16 @@ async def test_cross_border_case_is_seen_alike_on_every_node(cluster: Cluster) -
 
 
 async def _check_deadlines(cluster: Cluster, ids: dict[str, str]) -> None:
-    soon = _same_everywhere(await _get_all(cluster, "/v1/deadlines", within_days=7,
-                                           at=format_time(utcnow())))
+    soon = _same_everywhere(
+        await _get_all(cluster, "/v1/deadlines", within_days=7, at=format_time(utcnow()))
+    )
     assert [(i["id"], i["status"]) for i in soon["items"]] == [(ids["emergency"], "due")]
     later = format_time(utcnow() + timedelta(days=58))
     late = _same_everywhere(await _get_all(cluster, "/v1/deadlines", within_days=7, at=later))
     assert [(i["id"], i["kind"], i["status"]) for i in late["items"]] == [
         (ids["emergency"], "request_unanswered", "overdue"),
-        (ids["preservation"], "preservation_expiry", "expiring")]
+        (ids["preservation"], "preservation_expiry", "expiring"),
+    ]
     # The MLA request was answered, so it is never listed as unanswered.
     assert ids["mla"] not in {i["id"] for i in late["items"]}
 
@@ -215,34 +330,34 @@ async def _check_deadlines(cluster: Cluster, ids: dict[str, str]) -> None:
 async def _check_sealed(cluster: Cluster, record_id: str) -> None:
     path = f"/v1/records/{record_id}/sealed"
     for state in ("TH", "CN"):
-        reply = await cluster.api[state].get(path, headers=_token(cluster, state,
-                                                                  "investigator"))
+        reply = await cluster.api[state].get(path, headers=_token(cluster, state, "investigator"))
         assert reply.status_code == 200, reply.text
         assert reply.json()["details"] == SEALED_DETAILS
     for state in ("VN", "FR"):
-        reply = await cluster.api[state].get(path, headers=_token(cluster, state,
-                                                                  "investigator"))
+        reply = await cluster.api[state].get(path, headers=_token(cluster, state, "investigator"))
         assert (reply.status_code, reply.json()["error"]["code"]) == (403, "not_a_recipient")
         assert "user-4411" not in reply.text
     assert (await cluster.api["TH"].get(path)).status_code == 401
     operator = _token(cluster, "TH", "operator")
     assert (await cluster.api["TH"].get(path, headers=operator)).status_code == 403
 
-    log = await cluster.api["TH"].get("/v1/access-log", params={"verify": "true"},
-                                      headers=_token(cluster, "TH", "auditor"))
+    log = await cluster.api["TH"].get(
+        "/v1/access-log", params={"verify": "true"}, headers=_token(cluster, "TH", "auditor")
+    )
     assert log.status_code == 200, log.text
     body = log.json()
-    assert [(e["record_id"], e["outcome"], e["role"]) for e in body["entries"]] == \
-        [(record_id, "ok", "investigator")]
+    assert [(e["record_id"], e["outcome"], e["role"]) for e in body["entries"]] == [
+        (record_id, "ok", "investigator")
+    ]
     assert body["verification"]["ok"] and body["head"]["seq"] == 0
     vn_log = await cluster.api["VN"].get("/v1/access-log", headers=operator)
-    assert vn_log.status_code == 401          # TH's token means nothing to VN's node
-    vn_log = await cluster.api["VN"].get("/v1/access-log",
-                                         headers=_token(cluster, "VN", "operator"))
+    assert vn_log.status_code == 401  # TH's token means nothing to VN's node
+    vn_log = await cluster.api["VN"].get(
+        "/v1/access-log", headers=_token(cluster, "VN", "operator")
+    )
     assert [e["outcome"] for e in vn_log.json()["entries"]] == ["not_a_recipient"]
     investigator = _token(cluster, "TH", "investigator")
-    assert (await cluster.api["TH"].get("/v1/access-log",
-                                        headers=investigator)).status_code == 403
+    assert (await cluster.api["TH"].get("/v1/access-log", headers=investigator)).status_code == 403
 
 
 async def test_schemas_endpoint_lists_every_act_type(cluster: Cluster) -> None:
@@ -269,7 +384,9 @@ BAD_READS = [
 async def test_bad_reads_get_stable_error_codes(cluster: Cluster) -> None:
     for path, params, status, code in BAD_READS:
         reply = await cluster.api["FR"].get(path, params=params)
-        assert (reply.status_code, reply.json()["error"]["code"]) == (status, code), \
-            (path, reply.text)
+        assert (reply.status_code, reply.json()["error"]["code"]) == (status, code), (
+            path,
+            reply.text,
+        )
     empty = await cluster.api["FR"].get("/v1/cases/NO-SUCH-CASE")
     assert empty.json()["entries"] == [] and empty.json()["next_cursor"] is None

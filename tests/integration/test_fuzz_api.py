@@ -29,8 +29,12 @@ from tests.procnet import ProcNet
 pytestmark = pytest.mark.slow
 
 EXAMPLES = int(os.environ.get("COMITY_FUZZ_EXAMPLES", "25"))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,22 +64,30 @@ def _fuzz(operation: schemathesis.APIOperation, node_url: str, token: str) -> li
     failures: list[str] = []
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate],
+    )
     def run(case: schemathesis.Case) -> None:
         try:
-            case.call_and_validate(base_url=node_url, checks=CHECKS, timeout=15,
-                                   headers={"Authorization": f"Bearer {token}"})
+            case.call_and_validate(
+                base_url=node_url,
+                checks=CHECKS,
+                timeout=15,
+                headers={"Authorization": f"Bearer {token}"},
+            )
         except (Exception, BaseExceptionGroup) as exc:  # collect, then fail once
-            failures.append(f"{operation.method.upper()} {operation.path}: "
-                            f"{str(exc)[:1500]}")
+            failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:1500]}")
 
     run()
     return failures
 
 
-def test_no_server_errors_and_every_response_matches_its_schema(
-        node: tuple[str, str]) -> None:
+def test_no_server_errors_and_every_response_matches_its_schema(node: tuple[str, str]) -> None:
     node_url, token = node
     operations = _operations(node_url)
     assert len(operations) >= 20, [op.path for op in operations]

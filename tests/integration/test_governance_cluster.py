@@ -82,12 +82,19 @@ async def test_admit_remove_and_rekey_members_by_votes_on_the_chain(tmp_path: Pa
     try:
         # 1. Admission of BR: proposed by CN, 2 of 4 yes is not enough, 3 of 4 is.
         br = MemberKeys.generate("BR", "Brazil")
-        cluster.transports["BR"] = Switch()   # "http://br.p2p" is reachable once BR starts
+        cluster.transports["BR"] = Switch()  # "http://br.p2p" is reachable once BR starts
         envelope = cluster.envelope(
-            "CN", type_="member_proposal", signer=cluster.member("CN").admin, action="add",
-            state="BR", name="Brazil", node_pubkey=br.node.public_hex,
-            admin_pubkeys=[br.admin.public_hex], enc_pubkey=br.enc_public_hex,
-            p2p_url="http://br.p2p")
+            "CN",
+            type_="member_proposal",
+            signer=cluster.member("CN").admin,
+            action="add",
+            state="BR",
+            name="Brazil",
+            node_pubkey=br.node.public_hex,
+            admin_pubkeys=[br.admin.public_hex],
+            enc_pubkey=br.enc_public_hex,
+            p2p_url="http://br.p2p",
+        )
         proposal = await _submit(cluster, "CN", envelope)
         await _committed(cluster, "CN", proposal)
         genesis_set = cluster.nodes["CN"].app.state.validators(1)
@@ -99,12 +106,15 @@ async def test_admit_remove_and_rekey_members_by_votes_on_the_chain(tmp_path: Pa
         await _advance(cluster, running, decided + 3)
         five = cluster.nodes["CN"].app.state.validators(decided + 2)
         assert [v.state for v in five] == ["BR", "CN", "FR", "TH", "VN"]
-        for state in running:                     # identically on every node, exactly at H+2
+        for state in running:  # identically on every node, exactly at H+2
             headers = [cluster.nodes[state].store.get_header(decided + d) for d in (1, 2)]
-            assert [h.validators_hash for h in headers if h] == \
-                [validators_hash(genesis_set), validators_hash(five)]
-        shown = (await cluster.api["FR"].get("/v1/validators",
-                                             params={"height": decided + 2})).json()
+            assert [h.validators_hash for h in headers if h] == [
+                validators_hash(genesis_set),
+                validators_hash(five),
+            ]
+        shown = (
+            await cluster.api["FR"].get("/v1/validators", params={"height": decided + 2})
+        ).json()
         assert shown["since_height"] == decided + 2
         assert shown["changes"][0]["record_ids"][0] == proposal
 
@@ -120,45 +130,71 @@ async def test_admit_remove_and_rekey_members_by_votes_on_the_chain(tmp_path: Pa
         await _signs_certificates(cluster, ["CN"], br.node.public_hex)
 
         # 3. Removal of TH needs 4 of 5 (3 of 5 is not > 2/3); BR's admin votes too.
-        removal = await _submit(cluster, "FR", cluster.envelope(
-            "FR", type_="member_proposal", signer=cluster.member("FR").admin, action="remove",
-            state="TH"))
+        removal = await _submit(
+            cluster,
+            "FR",
+            cluster.envelope(
+                "FR",
+                type_="member_proposal",
+                signer=cluster.member("FR").admin,
+                action="remove",
+                state="TH",
+            ),
+        )
         await _committed(cluster, "FR", removal)
         for state in ("CN", "FR", "BR"):
             await _vote(cluster, state, removal)
         assert await _proposal_status(cluster, "CN", removal) == "open"
         removed_at = await _vote(cluster, "VN", removal)
         running.remove("TH")
-        await _advance(cluster, running, removed_at + 4)   # the remaining four commit
+        await _advance(cluster, running, removed_at + 4)  # the remaining four commit
         # TH's node is no validator from H+2 on, and its peers no longer answer it.
         assert cluster.nodes["TH"].app.height <= removed_at + 1
         await cluster.stop(["TH"])
         stopped.add("TH")
-        assert [v.state for v in cluster.nodes["CN"].app.state.validators(removed_at + 2)] == \
-            ["BR", "CN", "FR", "VN"]
+        assert [v.state for v in cluster.nodes["CN"].app.state.validators(removed_at + 2)] == [
+            "BR",
+            "CN",
+            "FR",
+            "VN",
+        ]
 
         # 4. VN's admin re-keys its node: no vote, effective at H+2; the old key is then
         # refused on the P2P wire, and VN restarted with the new key takes part again.
         old = cluster.member("VN").node
         new_key = SigningKey.generate()
-        rotated_at = await _admin(cluster, "VN", "member_proposal", action="rotate_key",
-                                  state="VN", node_pubkey=new_key.public_hex)
+        rotated_at = await _admin(
+            cluster,
+            "VN",
+            "member_proposal",
+            action="rotate_key",
+            state="VN",
+            node_pubkey=new_key.public_hex,
+        )
         await _advance(cluster, ["CN", "FR", "BR"], rotated_at + 3)
-        body, signed = sign_request(old, cluster.chain_id, "/p2p/v1/status",
-                                    cluster.nodes["CN"].key.public_hex, {}, now_ms())
+        body, signed = sign_request(
+            old,
+            cluster.chain_id,
+            "/p2p/v1/status",
+            cluster.nodes["CN"].key.public_hex,
+            {},
+            now_ms(),
+        )
         refused = await cluster.transports["CN"].handle_async_request(
-            _request("http://cn.p2p/p2p/v1/status", body, signed.headers()))
+            _request("http://cn.p2p/p2p/v1/status", body, signed.headers())
+        )
         assert refused.status_code == 403
         await cluster.stop(["VN"])
         cluster.join(replace(cluster.member("VN"), node=new_key))
         await cluster.start(["VN"])
         await _signs_certificates(cluster, ["CN", "VN"], new_key.public_hex)
         node = cluster.nodes["VN"]
-        for height in range(1, node.app.height + 1):   # every certificate, by its own set
+        for height in range(1, node.app.height + 1):  # every certificate, by its own set
             header, cert = node.store.get_header(height), node.store.get_certificate(height)
             assert header is not None and cert is not None
-            verify_certificate(cert, cluster.chain_id, node.app.state.validators(height),
-                               header.hash(), height)
+            verify_certificate(
+                cert, cluster.chain_id, node.app.state.validators(height), header.hash(), height
+            )
     finally:
         await cluster.stop([s for s in cluster.nodes if s not in stopped])
 
@@ -176,36 +212,58 @@ async def test_a_double_vote_becomes_a_verifiable_misbehaviour_record() -> None:
         await cluster.wait_height(cluster.nodes["CN"].app.height)
         fr = cluster.member("FR").node
         height = cluster.nodes["CN"].app.height + 1
-        votes = [Vote("prevote", height, 0, value, fr.public_hex,
-                      fr.sign(vote_sign_bytes("prevote", cluster.chain_id, height, 0,
-                                              value)).hex()) for value in ("aa" * 32, "bb" * 32)]
-        body, signed = sign_request(fr, cluster.chain_id, "/p2p/v1/batch",
-                                    cluster.nodes["CN"].key.public_hex,
-                                    {"items": [{"msg": v.to_json()} for v in votes]}, now_ms())
+        votes = [
+            Vote(
+                "prevote",
+                height,
+                0,
+                value,
+                fr.public_hex,
+                fr.sign(vote_sign_bytes("prevote", cluster.chain_id, height, 0, value)).hex(),
+            )
+            for value in ("aa" * 32, "bb" * 32)
+        ]
+        body, signed = sign_request(
+            fr,
+            cluster.chain_id,
+            "/p2p/v1/batch",
+            cluster.nodes["CN"].key.public_hex,
+            {"items": [{"msg": v.to_json()} for v in votes]},
+            now_ms(),
+        )
         reply = await cluster.transports["CN"].handle_async_request(
-            _request("http://cn.p2p/p2p/v1/batch", body, signed.headers()))
+            _request("http://cn.p2p/p2p/v1/batch", body, signed.headers())
+        )
         assert reply.status_code == 200
-        await _advance(cluster, ["TH"], height + 1)   # the report rides in a later block
+        await _advance(cluster, ["TH"], height + 1)  # the report rides in a later block
         rows: list[dict[str, Any]] = []
         for _ in range(100):
-            rows = (await cluster.api["VN"].get("/v1/misbehaviour",
-                                                params={"state": "FR"})).json()["misbehaviour"]
+            rows = (await cluster.api["VN"].get("/v1/misbehaviour", params={"state": "FR"})).json()[
+                "misbehaviour"
+            ]
             if rows:
                 break
             await asyncio.sleep(0.05)
-        assert [(r["offender_pubkey"], r["height"], r["kind"]) for r in rows] == \
-            [(fr.public_hex, height, "prevote")]
+        assert [(r["offender_pubkey"], r["height"], r["kind"]) for r in rows] == [
+            (fr.public_hex, height, "prevote")
+        ]
         stored = (await cluster.api["TH"].get(f"/v1/records/{rows[0]['record_id']}")).json()
         record = stored["envelope"]["record"]
-        evidence = Equivocation(message_from_json(record["equivocation"]["first"]),
-                                message_from_json(record["equivocation"]["second"]))
+        evidence = Equivocation(
+            message_from_json(record["equivocation"]["first"]),
+            message_from_json(record["equivocation"]["second"]),
+        )
         assert is_equivocation(evidence, cluster.chain_id, Ed25519Verifier())
         # A forgery (second vote's signature broken) is refused at the API.
         forged_second = {**votes[1].to_json(), "signature": "00" * 64}
         forged = cluster.envelope(
-            "CN", type_="misbehaviour", signer=cluster.member("CN").node,
-            offender_state="FR", offender_pubkey=fr.public_hex,
-            equivocation={"first": votes[0].to_json(), "second": forged_second})
+            "CN",
+            type_="misbehaviour",
+            signer=cluster.member("CN").node,
+            offender_state="FR",
+            offender_pubkey=fr.public_hex,
+            equivocation={"first": votes[0].to_json(), "second": forged_second},
+        )
         response = await cluster.api["CN"].post("/v1/records", json=forged)
         assert response.status_code == 422
         assert response.json()["error"]["code"] == "not_equivocation"

@@ -76,8 +76,10 @@ def test_consortium_survives_crashes_quorum_loss_and_wipe(tmp_path: Path) -> Non
     for state in net.states:
         with Store.open_leveldb(tmp_path / "net" / state / "data" / "ledger") as store:
             height = store.height
-            chains[state] = [store.get_header(h).hash()  # type: ignore[union-attr]
-                             for h in range(1, height + 1)]
+            chains[state] = [
+                store.get_header(h).hash()  # type: ignore[union-attr]
+                for h in range(1, height + 1)
+            ]
             committed = _committed_ids(store)
             assert len(committed) == len(set(committed))
             assert set(acknowledged) <= set(committed), state

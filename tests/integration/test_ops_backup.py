@@ -46,8 +46,9 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
 
 async def _backup(cluster: Cluster, out: Path, token: str) -> dict[str, object]:
     chunks = []
-    async with cluster.api["FR"].stream("POST", "/v1/admin/backup",
-                                        headers={"authorization": f"Bearer {token}"}) as reply:
+    async with cluster.api["FR"].stream(
+        "POST", "/v1/admin/backup", headers={"authorization": f"Bearer {token}"}
+    ) as reply:
         assert reply.status_code == 200
         async for chunk in reply.aiter_bytes():
             chunks.append(chunk)
@@ -88,13 +89,14 @@ async def test_a_live_backup_verifies(cluster: Cluster, backup: Path) -> None:
 async def test_a_truncated_or_altered_stream_is_refused(cluster: Cluster, tmp_path: Path) -> None:
     node = cluster.nodes["FR"]
     _, token = create_token(node.config.data_dir, "operator", "test")
-    reply = await cluster.api["FR"].post("/v1/admin/backup",
-                                         headers={"authorization": f"Bearer {token}"})
+    reply = await cluster.api["FR"].post(
+        "/v1/admin/backup", headers={"authorization": f"Bearer {token}"}
+    )
     stream = reply.content
     with pytest.raises(BackupError, match="truncated"):
-        write_backup([stream[:len(stream) // 2]], tmp_path / "half")
+        write_backup([stream[: len(stream) // 2]], tmp_path / "half")
     middle = len(stream) // 2
-    altered = stream[:middle] + bytes([stream[middle] ^ 1]) + stream[middle + 1:]
+    altered = stream[:middle] + bytes([stream[middle] ^ 1]) + stream[middle + 1 :]
     with pytest.raises(BackupError):
         write_backup([altered], tmp_path / "altered")
     with pytest.raises(BackupError, match="magic"):
@@ -124,19 +126,23 @@ def _first_key(store_dir: Path, prefix: bytes) -> tuple[bytes, bytes]:
 def _flip_after(value: bytes, marker: bytes) -> bytes:
     """Change the hex digit right after ``marker`` (the JSON stays well-formed)."""
     at = value.index(marker) + len(marker)
-    flipped = b"1" if value[at:at + 1] != b"1" else b"2"
-    return value[:at] + flipped + value[at + 1:]
+    flipped = b"1" if value[at : at + 1] != b"1" else b"2"
+    return value[:at] + flipped + value[at + 1 :]
 
 
-@pytest.mark.parametrize("damage, expected", [
-    ("drop_index", "missing on disk"),
-    ("extra_index", "no block implies it"),
-    ("flip_envelope", "envelope stored under"),
-    ("flip_certificate", "height 1"),
-    ("flip_locator", "different value"),
-])
-async def test_check_names_each_kind_of_damage(cluster: Cluster, backup: Path, tmp_path: Path,
-                                               damage: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        ("drop_index", "missing on disk"),
+        ("extra_index", "no block implies it"),
+        ("flip_envelope", "envelope stored under"),
+        ("flip_certificate", "height 1"),
+        ("flip_locator", "different value"),
+    ],
+)
+async def test_check_names_each_kind_of_damage(
+    cluster: Cluster, backup: Path, tmp_path: Path, damage: str, expected: str
+) -> None:
     copy = tmp_path / "ledger"
     shutil.copytree(backup / "ledger", copy)
     with Store.open_leveldb(copy) as store:
@@ -162,7 +168,8 @@ async def test_check_names_each_kind_of_damage(cluster: Cluster, backup: Path, t
 
 
 async def test_restore_refuses_a_live_store_then_replaces_it_with_force(
-        cluster: Cluster, backup: Path, tmp_path: Path) -> None:
+    cluster: Cluster, backup: Path, tmp_path: Path
+) -> None:
     data_dir = tmp_path / "data"
     manifest = restore(backup, data_dir, cluster.genesis, force=False)
     with Store.open_leveldb(data_dir / "ledger") as store:
@@ -172,11 +179,12 @@ async def test_restore_refuses_a_live_store_then_replaces_it_with_force(
         restore(backup, data_dir, cluster.genesis, force=False)
     restore(backup, data_dir, cluster.genesis, force=True)
     kept = [p.name for p in data_dir.iterdir() if p.name.startswith("ledger.before-restore-")]
-    assert len(kept) == 1   # the replaced store is kept aside, never deleted
+    assert len(kept) == 1  # the replaced store is kept aside, never deleted
 
 
-async def test_restore_refuses_a_damaged_backup(cluster: Cluster, backup: Path,
-                                                tmp_path: Path) -> None:
+async def test_restore_refuses_a_damaged_backup(
+    cluster: Cluster, backup: Path, tmp_path: Path
+) -> None:
     copy = tmp_path / "backup"
     shutil.copytree(backup, copy)
     key, value = _first_key(copy / "ledger", ks.ENVELOPE)

@@ -63,7 +63,8 @@ def test_dockerfile_installs_the_project_like_pyproject() -> None:
     packages = _pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
     for package in packages:  # every package pyproject ships is in the build context
         assert f"COPY {package.rstrip('*')} " in "COPY " + " COPY ".join(
-            args for word, args in rows if word == "COPY"), package
+            args for word, args in rows if word == "COPY"
+        ), package
 
 
 def test_dockerfile_runs_comity_as_non_root_with_a_data_volume() -> None:
@@ -97,19 +98,21 @@ def _mounts(service: dict[str, Any]) -> list[tuple[str, str, str]]:
 def _host_path(service: dict[str, Any], project: Path, container_path: str) -> Path:
     """Follow a container path back through the service's bind mounts."""
     for source, target, _ in _mounts(service):
-        if source.startswith("./") and (container_path == target or
-                                        container_path.startswith(target + "/")):
-            return project / source / container_path[len(target):].lstrip("/")
+        if source.startswith("./") and (
+            container_path == target or container_path.startswith(target + "/")
+        ):
+            return project / source / container_path[len(target) :].lstrip("/")
     raise AssertionError(f"{container_path} is not bind-mounted")
 
 
-def test_one_service_per_state_with_its_own_volume(
-        compose: tuple[dict[str, Any], Path]) -> None:
+def test_one_service_per_state_with_its_own_volume(compose: tuple[dict[str, Any], Path]) -> None:
     spec, _ = compose
     services = spec["services"]
     assert sorted(services) == [f"comity-{s.lower()}" for s in COMPOSE_STATES]
-    volumes = [next(src for src, target, _ in _mounts(svc) if target == COMPOSE_DATA_DIR)
-               for svc in services.values()]
+    volumes = [
+        next(src for src, target, _ in _mounts(svc) if target == COMPOSE_DATA_DIR)
+        for svc in services.values()
+    ]
     assert len(set(volumes)) == 4 and set(volumes) == set(spec["volumes"])
     published = [svc["ports"] for svc in services.values()]
     assert all(len(p) == 1 and p[0].startswith("127.0.0.1:") for p in published)
@@ -118,7 +121,8 @@ def test_one_service_per_state_with_its_own_volume(
 
 @pytest.mark.parametrize("state", COMPOSE_STATES)
 def test_each_service_runs_a_config_comity_accepts(
-        compose: tuple[dict[str, Any], Path], state: str) -> None:
+    compose: tuple[dict[str, Any], Path], state: str
+) -> None:
     spec, project = compose
     name = f"comity-{state.lower()}"
     service = spec["services"][name]
@@ -128,18 +132,19 @@ def test_each_service_runs_a_config_comity_accepts(
         if source.startswith("./"):
             assert mode == "ro" and (project / source).exists(), source
     host_config = _host_path(service, project, command[2])
-    run = main.get_command(main.make_context("comity", ["run", "--help"],
-                                             resilient_parsing=True), command[0])
-    assert run is not None             # click accepts the command line as written
+    run = main.get_command(
+        main.make_context("comity", ["run", "--help"], resilient_parsing=True), command[0]
+    )
+    assert run is not None  # click accepts the command line as written
     parsed = run.make_context(command[0], [*command[1:2], str(host_config)])
     assert parsed.params["config_path"] == host_config
-    config = load_config(host_config)      # every path resolves through the mounts
+    config = load_config(host_config)  # every path resolves through the mounts
     assert config.state == state and str(config.data_dir) == COMPOSE_DATA_DIR
     assert config.api.host == config.p2p.host == "0.0.0.0"
     assert service["ports"][0].endswith(f":{config.api.port}")
     assert config.p2p.port == COMPOSE_P2P_PORT and config.tls is not None
     assert config.tls.require_client_cert and "--insecure" not in command
-    check_p2p_exposure(config, insecure=False)   # 0.0.0.0 is allowed: P2P is mutual TLS
+    check_p2p_exposure(config, insecure=False)  # 0.0.0.0 is allowed: P2P is mutual TLS
     for key_path in (config.node_key_path, config.tls.key_path):
         assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
     members = {m.state: m.p2p_url for m in load_genesis(config.genesis_path).members}

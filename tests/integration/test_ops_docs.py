@@ -37,7 +37,7 @@ def exec_start() -> str:
     return match.group(1)
 
 
-PRELUDE = r'''
+PRELUDE = r"""
 set -euo pipefail
 comity() { "$PY" -c "$CLI" "$@"; }
 systemctl() {
@@ -59,14 +59,17 @@ systemctl() {
     esac
 }
 trap 'systemctl stop comity' EXIT
-'''
+"""
 
 
 def _localise(text: str, root: Path, api_port: int, p2p_port: int) -> str:
-    for old, new in (("/etc/comity", f"{root}/etc/comity"),
-                     ("/var/lib/comity", f"{root}/var/lib/comity"),
-                     ("/var/backups/comity", f"{root}/backups"),
-                     ("8001", str(api_port)), ("8101", str(p2p_port))):
+    for old, new in (
+        ("/etc/comity", f"{root}/etc/comity"),
+        ("/var/lib/comity", f"{root}/var/lib/comity"),
+        ("/var/backups/comity", f"{root}/backups"),
+        ("8001", str(api_port)),
+        ("8101", str(p2p_port)),
+    ):
         text = text.replace(old, new)
     return text
 
@@ -79,16 +82,26 @@ def test_every_command_in_operations_md_runs(tmp_path: Path) -> None:
     script = PRELUDE.replace("__EXEC__", command).replace("__API__", str(api_port))
     script = _localise(script + doc_script(), tmp_path, api_port, p2p_port)
     (tmp_path / "etc" / "comity").mkdir(parents=True)
-    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
-                            timeout=600, cwd=tmp_path,
-                            env={**os.environ, "PY": sys.executable, "CLI": _CLI,
-                                 "T": str(tmp_path), "PYTHONPATH": str(REPO)})
+    result = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PY": sys.executable,
+            "CLI": _CLI,
+            "T": str(tmp_path),
+            "PYTHONPATH": str(REPO),
+        },
+    )
     log = (tmp_path / "node.log").read_text() if (tmp_path / "node.log").exists() else ""
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n{log[-3000:]}"
     out = result.stdout
-    assert "CN on chain comity-compose" in out                 # comity status
-    assert out.count("  peer ") == 3                           # ... lists its peers
-    assert out.count("store OK") == 3                          # three checks passed
+    assert "CN on chain comity-compose" in out  # comity status
+    assert out.count("  peer ") == 3  # ... lists its peers
+    assert out.count("store OK") == 3  # three checks passed
     assert "written to" in out and "restored CN" in out
     kept = list((tmp_path / "var" / "lib" / "comity").glob("ledger.before-restore-*"))
     assert len(kept) == 1
@@ -97,10 +110,14 @@ def test_every_command_in_operations_md_runs(tmp_path: Path) -> None:
 def test_the_doc_uses_only_commands_comity_has() -> None:
     from node.cli import main
     from node.cli_ops import compose, db, tls
+
     groups = {**main.commands, "tls": tls, "db": db, "compose": compose}
     lines = [line.strip() for line in doc_script().splitlines()]
-    used = [shlex.split(line.split("comity ", 1)[1])[:2] for line in lines
-            if re.match(r"^(\w+=\S+ |TOKEN=\$\()?comity ", line)]
+    used = [
+        shlex.split(line.split("comity ", 1)[1])[:2]
+        for line in lines
+        if re.match(r"^(\w+=\S+ |TOKEN=\$\()?comity ", line)
+    ]
     assert len(used) >= 10
     for words in used:
         assert words[0] in groups, words

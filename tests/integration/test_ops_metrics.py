@@ -30,13 +30,17 @@ async def cluster() -> AsyncIterator[Cluster]:
         await cluster.stop()
 
 
-async def _scrape(cluster: Cluster, state: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
-                                                          float]:
+async def _scrape(
+    cluster: Cluster, state: str
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     reply = await cluster.api[state].get("/metrics")
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/plain")
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(reply.text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(reply.text)
+        for s in family.samples
+    }
 
 
 async def test_metrics_read_node_state_per_node(cluster: Cluster) -> None:
@@ -75,13 +79,14 @@ async def test_api_requests_and_client_errors_are_counted(cluster: Cluster) -> N
     assert samples[("comity_api_requests_total", route)] >= 1
     codes = {labels for (name, labels) in samples if name == "comity_api_client_errors_total"}
     assert (("code", "record_not_found"),) in codes
-    assert len(codes) >= 2   # and the bad signature's code
+    assert len(codes) >= 2  # and the bad signature's code
     # Raw paths never become labels: the record id is not in any series.
     assert all("0" * 64 not in str(labels) for (_, labels) in samples)
 
 
-async def test_a_5xx_is_logged_with_its_request_id(cluster: Cluster,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_5xx_is_logged_with_its_request_id(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
     app = cluster.api["VN"]._transport.app  # type: ignore[attr-defined]
 
     async def boom() -> None:
@@ -97,8 +102,10 @@ async def test_a_5xx_is_logged_with_its_request_id(cluster: Cluster,
     request_id = reply.headers["x-request-id"]
     assert request_id in reply.json()["error"]["message"]
     assert any(request_id in r.getMessage() for r in caplog.records)  # the handler's id
-    assert any(getattr(r, "request_id", None) == "req-42" and r.levelno == logging.WARNING
-               for r in caplog.records)  # the middleware's line, with the caller's id
+    assert any(
+        getattr(r, "request_id", None) == "req-42" and r.levelno == logging.WARNING
+        for r in caplog.records
+    )  # the middleware's line, with the caller's id
     samples = await _scrape(cluster, "VN")
     labels = (("method", "GET"), ("route", "/test-boom"), ("status", "500"))
     assert samples[("comity_api_requests_total", labels)] == 1
@@ -109,6 +116,8 @@ async def test_registries_are_separate_per_node(cluster: Cluster) -> None:
     for _ in range(3):
         await cluster.api["FR"].get("/healthz")
     after = await _scrape(cluster, "CN")
-    key = ("comity_api_requests_total", (("method", "GET"), ("route", "/healthz"),
-                                         ("status", "200")))
+    key = (
+        "comity_api_requests_total",
+        (("method", "GET"), ("route", "/healthz"), ("status", "200")),
+    )
     assert before.get(key, 0) == after.get(key, 0)

@@ -56,8 +56,9 @@ def _p2p(net: LoopbackNet, verify: ssl.SSLContext) -> httpx.Response:
 
 def test_p2p_accepts_a_consortium_certificate(net: LoopbackNet) -> None:
     tls = net.net / "tls"
-    reply = _p2p(net, client_context(tls / "ca.pem", tls / "CN" / "node.pem",
-                                     tls / "CN" / "node-tls.key"))
+    reply = _p2p(
+        net, client_context(tls / "ca.pem", tls / "CN" / "node.pem", tls / "CN" / "node-tls.key")
+    )
     assert reply.status_code == 403  # TLS let us in; the unsigned body is then refused
 
 
@@ -76,8 +77,9 @@ def test_p2p_refuses_a_client_without_certificate(net: LoopbackNet) -> None:
 
 def test_p2p_is_not_served_in_plain_http(net: LoopbackNet) -> None:
     with pytest.raises(httpx.HTTPError):
-        httpx.post(f"http://127.0.0.1:{net.p2p_ports['FR']}/p2p/v1/status", content=b"{}",
-                   timeout=5).raise_for_status()
+        httpx.post(
+            f"http://127.0.0.1:{net.p2p_ports['FR']}/p2p/v1/status", content=b"{}", timeout=5
+        ).raise_for_status()
 
 
 def test_the_api_serves_https_without_client_certificates(net: LoopbackNet) -> None:
@@ -88,11 +90,14 @@ def test_the_api_serves_https_without_client_certificates(net: LoopbackNet) -> N
 
 def test_dockerfile_healthcheck_passes_against_a_tls_node(net: LoopbackNet) -> None:
     text = (REPO / "docker" / "Dockerfile").read_text()
-    command = re.search(r'HEALTHCHECK[^\n]*\\\n\s*CMD (\[.*\])', text)
+    command = re.search(r"HEALTHCHECK[^\n]*\\\n\s*CMD (\[.*\])", text)
     assert command is not None
     argv = json.loads(command.group(1))
-    env = {**os.environ, "COMITY_HEALTH_URL": f"https://localhost:{net.api_ports['FR']}/healthz",
-           "COMITY_HEALTH_CA": str(net.net / "tls" / "ca.pem")}
+    env = {
+        **os.environ,
+        "COMITY_HEALTH_URL": f"https://localhost:{net.api_ports['FR']}/healthz",
+        "COMITY_HEALTH_CA": str(net.net / "tls" / "ca.pem"),
+    }
     assert subprocess.run(argv, env=env, timeout=30).returncode == 0
     env["COMITY_HEALTH_URL"] = f"https://localhost:{net.p2p_ports['FR'] + 50}/healthz"
     assert subprocess.run(argv, env=env, capture_output=True, timeout=30).returncode != 0

@@ -39,11 +39,20 @@ class Asgi:
         self.body = b""
 
     async def call(self, app: Any, path: str, headers: dict[str, str]) -> Asgi:
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-                 "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
-                 "root_path": "", "query_string": b"", "client": ("198.51.100.7", 40000),
-                 "server": ("cn.p2p", 80),
-                 "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "client": ("198.51.100.7", 40000),
+            "server": ("cn.p2p", 80),
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        }
         pending: list[bytes] = []
 
         async def receive() -> dict[str, Any]:
@@ -77,7 +86,7 @@ def _chunks(total: int) -> Iterator[bytes]:
 
 @pytest.fixture
 def cluster() -> Cluster:
-    return Cluster(4)   # nodes built, not started: the P2P app needs only their state
+    return Cluster(4)  # nodes built, not started: the P2P app needs only their state
 
 
 def _cn(cluster: Cluster) -> Node:
@@ -87,23 +96,31 @@ def _cn(cluster: Cluster) -> Node:
 async def test_an_unauthenticated_body_is_refused_before_it_is_read(cluster: Cluster) -> None:
     """H1: a stranger's 4 MiB body costs the node no more than the pre-auth limit."""
     stranger = SigningKey.generate()
-    headers = {"x-comity-from": stranger.public_hex, "x-comity-signature": "00" * 64,
-               "x-comity-to": _cn(cluster).key.public_hex, "x-comity-ts": "0",
-               "x-comity-nonce": "00" * 16, "x-comity-body-sha256": "00" * 32}
-    call = await Asgi(_chunks(4 * 1024 * 1024)).call(create_p2p_app(_cn(cluster)),
-                                                     "/p2p/v1/batch", headers)
+    headers = {
+        "x-comity-from": stranger.public_hex,
+        "x-comity-signature": "00" * 64,
+        "x-comity-to": _cn(cluster).key.public_hex,
+        "x-comity-ts": "0",
+        "x-comity-nonce": "00" * 16,
+        "x-comity-body-sha256": "00" * 32,
+    }
+    call = await Asgi(_chunks(4 * 1024 * 1024)).call(
+        create_p2p_app(_cn(cluster)), "/p2p/v1/batch", headers
+    )
     assert call.status == 403 and call.json()["error"]["code"] == "peer_fault"
     assert call.read <= PREAUTH_READ_MAX
 
 
-def _signed_headers(cluster: Cluster, body: bytes, path: str = "/p2p/v1/batch",
-                    sender: str = "FR") -> tuple[dict[str, str], SignedRequest]:
+def _signed_headers(
+    cluster: Cluster, body: bytes, path: str = "/p2p/v1/batch", sender: str = "FR"
+) -> tuple[dict[str, str], SignedRequest]:
     """Headers FR signs for ``body`` (of any size) to CN."""
     key = cluster.member(sender).node
     receiver = _cn(cluster).key.public_hex
     ts, nonce, digest = now_ms(), secrets.token_hex(16), sha256_hex(body)
-    signature = key.sign(request_sign_bytes(cluster.chain_id, path, key.public_hex, receiver,
-                                            ts, nonce, digest)).hex()
+    signature = key.sign(
+        request_sign_bytes(cluster.chain_id, path, key.public_hex, receiver, ts, nonce, digest)
+    ).hex()
     claim = SignedRequest(key.public_hex, receiver, ts, nonce, digest, signature)
     return claim.headers(), claim
 
@@ -119,8 +136,9 @@ async def test_an_authenticated_body_is_read_only_up_to_the_limit(cluster: Clust
     assert streamed.json()["error"]["reason"] == "wire_body_too_large"
     assert streamed.read <= limit + len(CHUNK)
     headers, _ = _signed_headers(cluster, big)
-    declared = await Asgi(_chunks(total)).call(app, "/p2p/v1/batch",
-                                               {**headers, "content-length": str(total)})
+    declared = await Asgi(_chunks(total)).call(
+        app, "/p2p/v1/batch", {**headers, "content-length": str(total)}
+    )
     assert declared.json()["error"]["reason"] == "wire_body_too_large" and declared.read == 0
 
 
@@ -130,12 +148,26 @@ async def test_a_request_is_served_once(cluster: Cluster) -> None:
     headers, claim = _signed_headers(cluster, b"{}", "/p2p/v1/status")
     first = await Asgi(iter([b"{}"])).call(app, "/p2p/v1/status", headers)
     assert first.status == 200 and first.json() == {"height": 0, "state": "CN"}
-    assert reply_is_authentic(node.key.public_hex, cluster.chain_id, "/p2p/v1/status", claim,
-                              200, first.body, first.headers)
+    assert reply_is_authentic(
+        node.key.public_hex,
+        cluster.chain_id,
+        "/p2p/v1/status",
+        claim,
+        200,
+        first.body,
+        first.headers,
+    )
     again = await Asgi(iter([b"{}"])).call(app, "/p2p/v1/status", headers)
     assert again.status == 403 and again.json()["error"]["reason"] == "wire_replay"
-    assert reply_is_authentic(node.key.public_hex, cluster.chain_id, "/p2p/v1/status", claim,
-                              403, again.body, again.headers)   # refusals are signed too
+    assert reply_is_authentic(
+        node.key.public_hex,
+        cluster.chain_id,
+        "/p2p/v1/status",
+        claim,
+        403,
+        again.body,
+        again.headers,
+    )  # refusals are signed too
     for_status, _ = _signed_headers(cluster, b"{}", "/p2p/v1/status")
     elsewhere = await Asgi(iter([b"{}"])).call(app, "/p2p/v1/batch", for_status)
     assert elsewhere.json()["error"]["reason"] == "wire_bad_signature"
@@ -160,8 +192,11 @@ async def test_random_senders_do_not_grow_peer_faults(cluster: Cluster) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://cn.p2p") as client:
         for sender in senders:
             body = orjson.dumps({"from": sender, "chain_id": "x", "ts_ms": 0, "items": []})
-            reply = await client.post("/p2p/v1/batch", content=body, headers={
-                "x-comity-from": sender, "x-comity-signature": "00" * 64})
+            reply = await client.post(
+                "/p2p/v1/batch",
+                content=body,
+                headers={"x-comity-from": sender, "x-comity-signature": "00" * 64},
+            )
             assert reply.status_code == 403
     assert sum(node.peer_faults.values()) == 2000
     assert len(node.peer_faults) <= 4
@@ -186,13 +221,16 @@ class StandIn(httpx.AsyncBaseTransport):
             await genuine.aread()
             body = orjson.loads(genuine.content)
             body["height"] = 10**9
-            return httpx.Response(genuine.status_code, headers=genuine.headers,
-                                  content=orjson.dumps(body))
+            return httpx.Response(
+                genuine.status_code, headers=genuine.headers, content=orjson.dumps(body)
+            )
         headers = {"content-type": "application/json"}
         content = orjson.dumps({"height": 10**9, "state": "VN", "blocks": []})
         if self.mode == "stranger":
-            headers |= {"x-comity-from": self.key.public_hex,
-                        "x-comity-signature": self.key.sign(content).hex()}
+            headers |= {
+                "x-comity-from": self.key.public_hex,
+                "x-comity-signature": self.key.sign(content).hex(),
+            }
         return httpx.Response(200, headers=headers, content=content)
 
 
@@ -212,10 +250,11 @@ async def test_a_reply_forged_at_a_peers_url_is_refused(mode: str) -> None:
             await cn.peers.request(cn.peers.peers["VN"], "/p2p/v1/status", {})
         response = await cluster.api["CN"].post("/v1/records", json=cluster.envelope("CN"))
         assert response.status_code == 202, response.text
-        view = await cluster.api["CN"].get(f"/v1/records/{response.json()['id']}",
-                                           params={"wait": 15})
+        view = await cluster.api["CN"].get(
+            f"/v1/records/{response.json()['id']}", params={"wait": 15}
+        )
         assert view.json()["status"] == "committed"
-        await asyncio.sleep(0.5)     # a few status polls (every 200 ms) and batches
+        await asyncio.sleep(0.5)  # a few status polls (every 200 ms) and batches
         assert stand_in.answered > 3
         assert cn.peers.peers["VN"].stats.height < 1000
         assert not cn.sync.decided_elsewhere(cn.app.height + 1)

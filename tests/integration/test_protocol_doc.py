@@ -34,8 +34,10 @@ VECTOR_DIRS = [ROOT / "tests" / "vectors" / "rfc6962", Path("/work/shared/vector
 TOOLS = ("openssl", "jq", "xxd")
 MISSING = [tool for tool in TOOLS if shutil.which(tool) is None]
 needs_tools = pytest.mark.skipif(
-    bool(MISSING), reason=f"the PROTOCOL.md walk-through needs {', '.join(MISSING)} on PATH "
-                          "(e.g. apt-get install -y jq openssl xxd)")
+    bool(MISSING),
+    reason=f"the PROTOCOL.md walk-through needs {', '.join(MISSING)} on PATH "
+    "(e.g. apt-get install -y jq openssl xxd)",
+)
 
 
 def _section(name: str) -> str:
@@ -52,9 +54,16 @@ def _blocks(name: str, language: str) -> list[str]:
 
 # --- §11 shell walk-through ------------------------------------------------------------------
 
+
 def _run_sh(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["sh", "-c", "set -eu\n" + script], cwd=cwd, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        ["sh", "-c", "set -eu\n" + script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @needs_tools
@@ -73,8 +82,10 @@ def test_walkthrough_produces_an_envelope_comity_accepts(tmp_path: Path) -> None
     leaf_hash = hashlib.sha256(b"\x00" + body).hexdigest()
     assert (tmp_path / "leaf_hash.hex").read_text().strip() == leaf_hash
     record = envelope.record
-    assert record["evidence"][0]["sha256"] == hashlib.sha256(
-        (tmp_path / "evidence.bin").read_bytes()).hexdigest()
+    assert (
+        record["evidence"][0]["sha256"]
+        == hashlib.sha256((tmp_path / "evidence.bin").read_bytes()).hexdigest()
+    )
     assert envelope.signer == (tmp_path / "signer.hex").read_text().strip()
 
 
@@ -105,21 +116,26 @@ def test_doc_lists_every_header_and_record_field() -> None:
     header_line = next(ln for ln in DOC.splitlines() if ln.startswith('{"chain_id":"c"'))
     keys = re.findall(r'"([a-z_]+)":', header_line)
     assert keys == sorted(HEADER_FIELDS)
-    header = BlockHeader("c", 1, "2026-11-22T06:10:10.123Z", "00" * 32, "FR", 2, 2, "11" * 32,
-                         "22" * 32)
+    header = BlockHeader(
+        "c", 1, "2026-11-22T06:10:10.123Z", "00" * 32, "FR", 2, 2, "11" * 32, "22" * 32
+    )
     assert re.sub("…", "", header_line) == re.sub(
-        "[0-9a-f]{64}", "", canonical_bytes(header.to_json()).decode())
+        "[0-9a-f]{64}", "", canonical_bytes(header.to_json()).decode()
+    )
 
 
 def test_doc_precommit_template_matches_sign_bytes() -> None:
-    template = next(ln.strip() for ln in DOC.splitlines()
-                    if ln.strip().startswith('= {"block_hash":'))
+    template = next(
+        ln.strip() for ln in DOC.splitlines() if ln.strip().startswith('= {"block_hash":')
+    )
     real = vote_sign_bytes("precommit", "C", 7, 0, "ab" * 32).decode()
-    assert template == '= ' + real.replace("ab" * 32, "<64 hex>").replace(
-        '"C"', '"<C>"').replace(":7,", ":<H>,").replace(":0,", ":<R>,")
+    assert template == "= " + real.replace("ab" * 32, "<64 hex>").replace('"C"', '"<C>"').replace(
+        ":7,", ":<H>,"
+    ).replace(":0,", ":<R>,")
 
 
 # --- §12 Python verifiers ---------------------------------------------------------------------
+
 
 def _doc_verifiers() -> dict[str, Any]:
     namespace: dict[str, Any] = {}
@@ -171,14 +187,12 @@ def _subproof(m: int, leaves: list[bytes], whole: bool) -> list[bytes]:
     return [*_subproof(m - k, leaves[k:], False), _mth(leaves[:k])]
 
 
-LEAVES = [canonical_bytes({"record": {"i": i}, "signature": "", "signer": ""})
-          for i in range(33)]
+LEAVES = [canonical_bytes({"record": {"i": i}, "signature": "", "signer": ""}) for i in range(33)]
 
 
 def _hostile(proof: list[bytes]) -> list[list[bytes]]:
     """A flipped bit in each element, a truncated proof, trailing and preceding garbage."""
-    out = [[*proof[:i], bytes([p[0] ^ 1]) + p[1:], *proof[i + 1:]]
-           for i, p in enumerate(proof)]
+    out = [[*proof[:i], bytes([p[0] ^ 1]) + p[1:], *proof[i + 1 :]] for i, p in enumerate(proof)]
     out += [proof[:-1]] if proof else []
     out += [[*proof, b"\x00" * 32], [b"\x00" * 32, *proof]]
     return out
@@ -223,18 +237,20 @@ def _b64(value: str | None) -> bytes:
 
 
 @pytest.mark.skipif(not _vector_files("inclusion"), reason="RFC 6962 vectors not present")
-@pytest.mark.parametrize("path", _vector_files("inclusion"), ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize(
+    "path", _vector_files("inclusion"), ids=lambda p: f"{p.parent.name}/{p.stem}"
+)
 def test_doc_inclusion_verifier_on_published_vectors(path: Path) -> None:
     v = json.loads(path.read_text())
     proof = [_b64(p) for p in v["proof"] or []]
-    ok = verify_inclusion(_b64(v["leafHash"]), v["leafIdx"], v["treeSize"], proof,
-                          _b64(v["root"]))
+    ok = verify_inclusion(_b64(v["leafHash"]), v["leafIdx"], v["treeSize"], proof, _b64(v["root"]))
     assert ok is (not v["wantErr"]), v["desc"]
 
 
 @pytest.mark.skipif(not _vector_files("consistency"), reason="RFC 6962 vectors not present")
-@pytest.mark.parametrize("path", _vector_files("consistency"),
-                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize(
+    "path", _vector_files("consistency"), ids=lambda p: f"{p.parent.name}/{p.stem}"
+)
 def test_doc_consistency_verifier_on_published_vectors(path: Path) -> None:
     v = json.loads(path.read_text())
     proof = [_b64(p) for p in v["proof"] or []]

@@ -45,8 +45,9 @@ def _secrets_of(folder: Path) -> dict[str, str]:
     enc_pem = (folder / "enc.key").read_bytes()
     enc = serialization.load_pem_private_key(enc_pem, password=None)
     assert isinstance(enc, X25519PrivateKey)
-    raw = enc.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                            serialization.NoEncryption())
+    raw = enc.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
     found[f"{folder.name}/enc.key PEM body"] = _pem_body(enc_pem)
     found[f"{folder.name}/enc.key raw hex"] = raw.hex()
     return found
@@ -81,23 +82,31 @@ def _exercise(net: ProcNet, tokens: dict[str, str]) -> list[tuple[str, str, int]
     net.wait_committed("CN", record_id)
     batch = {"envelopes": [net.envelope("FR") for _ in range(3)]}
     replies.append(httpx.post(f"{net.urls['FR']}/v1/records/batch", json=batch))
-    replies.append(httpx.get(f"{url}/v1/peers",
-                             headers={"Authorization": "Bearer cmt_0000_wrongsecret"}))
+    replies.append(
+        httpx.get(f"{url}/v1/peers", headers={"Authorization": "Bearer cmt_0000_wrongsecret"})
+    )
     replies.append(httpx.post(f"{url}/v1/admin/backup", headers=operator, timeout=30))
     spec = httpx.get(f"{url}/openapi.json").json()
     replies.append(httpx.get(f"{url}/openapi.json"))
-    values = {"record_id": record_id, "height": "1", "case_ref": "CASE-P-1",
-              "sha256": f"{1:064x}", "state": "CN"}
+    values = {
+        "record_id": record_id,
+        "height": "1",
+        "case_ref": "CASE-P-1",
+        "sha256": f"{1:064x}",
+        "state": "CN",
+    }
     for path, operations in spec["paths"].items():
         if "get" not in operations or path == "/v1/events":
             continue
         for state in ("CN", "FR"):
             headers = {"Authorization": f"Bearer {tokens[f'{state} operator token']}"}
-            replies.append(httpx.get(net.urls[state] + _fill(path, values), headers=headers,
-                                     timeout=30))
+            replies.append(
+                httpx.get(net.urls[state] + _fill(path, values), headers=headers, timeout=30)
+            )
     seen = [_text(i, r) for i, r in enumerate(replies)]
-    with httpx.stream("GET", f"{url}/v1/events", params={"last_event_id": "0"},
-                      timeout=10) as stream:
+    with httpx.stream(
+        "GET", f"{url}/v1/events", params={"last_event_id": "0"}, timeout=10
+    ) as stream:
         lines = []
         for line in stream.iter_lines():
             lines.append(line)
@@ -109,8 +118,11 @@ def _exercise(net: ProcNet, tokens: dict[str, str]) -> list[tuple[str, str, int]
 
 def _text(i: int, reply: httpx.Response) -> tuple[str, str, int]:
     headers = "\n".join(f"{k}: {v}" for k, v in reply.headers.items())
-    return (f"response {i} {reply.request.method} {reply.request.url.path}",
-            reply.content.decode("latin-1") + "\n" + headers, reply.status_code)
+    return (
+        f"response {i} {reply.request.method} {reply.request.url.path}",
+        reply.content.decode("latin-1") + "\n" + headers,
+        reply.status_code,
+    )
 
 
 def test_key_files_and_token_store_are_private(devnet: tuple[ProcNet, dict[str, str]]) -> None:
@@ -151,10 +163,18 @@ def test_no_secret_in_any_log_or_response(devnet: tuple[ProcNet, dict[str, str]]
     texts = {f"{state}/node.log": net.log(state) for state in net.states}
     texts |= {label: text for label, text, _ in replies}
     assert sum(len(t) for t in texts.values()) > 50_000, "too little was exercised"
-    leaks = [f"{what} in {where}" for where, text in texts.items()
-             for what, secret in forbidden.items() if secret in text]
+    leaks = [
+        f"{what} in {where}"
+        for where, text in texts.items()
+        for what, secret in forbidden.items()
+        if secret in text
+    ]
     assert leaks == []
     token_tails = {what: _random_part(s) for what, s in tokens.items()}
-    leaks = [f"{what} (random part) in {where}" for where, text in texts.items()
-             for what, tail in token_tails.items() if tail in text]
+    leaks = [
+        f"{what} (random part) in {where}"
+        for where, text in texts.items()
+        for what, tail in token_tails.items()
+        if tail in text
+    ]
     assert leaks == []

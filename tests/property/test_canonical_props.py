@@ -89,8 +89,15 @@ def test_canonicalisation_is_idempotent(value: Any) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.text(alphabet=st.sampled_from("\ue000\uffff\U0001f600\U00010000a"),
-                               min_size=1, max_size=3), st.integers(0, 9), min_size=2))
+@given(
+    st.dictionaries(
+        st.text(
+            alphabet=st.sampled_from("\ue000\uffff\U0001f600\U00010000a"), min_size=1, max_size=3
+        ),
+        st.integers(0, 9),
+        min_size=2,
+    )
+)
 def test_utf16_key_order(value: dict[str, int]) -> None:
     # RFC 8785 §3.2.3: keys sorted by their UTF-16 code units.
     keys = list(parse_json(canonical_bytes(value)))
@@ -99,6 +106,7 @@ def test_utf16_key_order(value: dict[str, int]) -> None:
 
 
 # --- the fast parse path never disagrees with the careful one ------------------------
+
 
 def _outcome(parse: Any, text: bytes) -> Any:
     try:
@@ -121,17 +129,28 @@ def _json_text(draw: Any, value: Any) -> str:
         return _json_string(draw, value)
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
-    return draw(st.sampled_from([str(value), str(value), f"{value}.0", f"{value}e0",
-                                 str(value * 10**draw(st.integers(0, 25)))]))
+    return draw(
+        st.sampled_from(
+            [
+                str(value),
+                str(value),
+                f"{value}.0",
+                f"{value}e0",
+                str(value * 10 ** draw(st.integers(0, 25))),
+            ]
+        )
+    )
 
 
 def _json_string(draw: Any, text: str) -> str:
     out = []
     for ch in text:
         if ch in '"\\' or ord(ch) < 0x20 or draw(st.integers(0, 9)) == 0:
-            out.append("".join(f"\\u{unit:04x}" for unit in
-                               memoryview(ch.encode("utf-16-be")).cast("H")) if ch > "\uffff"
-                       else f"\\u{ord(ch):04x}")
+            out.append(
+                "".join(f"\\u{unit:04x}" for unit in memoryview(ch.encode("utf-16-be")).cast("H"))
+                if ch > "\uffff"
+                else f"\\u{ord(ch):04x}"
+            )
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
@@ -140,9 +159,11 @@ def _json_string(draw: Any, text: str) -> str:
 _colon_text = st.text(alphabet=st.sampled_from(':a"\\\u00e9\U0001f600'), max_size=6)
 _colon_values = st.recursive(
     st.one_of(st.none(), st.booleans(), _ints, _colon_text),
-    lambda children: st.one_of(st.lists(children, max_size=4),
-                               st.dictionaries(_colon_text, children, max_size=4)),
-    max_leaves=15)
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(_colon_text, children, max_size=4)
+    ),
+    max_leaves=15,
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -152,12 +173,32 @@ def test_fast_parse_agrees_with_the_careful_parse(data: Any, value: Any) -> None
     assert _outcome(parse_json, text) == _outcome(_careful_parse, text)
 
 
-@pytest.mark.parametrize("text", [
-    b'{"a":1,"a":1}', b'{"a":{"b:":1,"b:":1}}', b'{"a:b":1,"a:b":2}',
-    b'{"\\u003a":1,":":2}', b'{"a":"\\u003a","a":"\\u003a"}', b'[1.5]', b'1e3', b'9007199254740992',
-    b'-9007199254740992', b'123456789012345678901234567890', b'[' * 33 + b']' * 33,
-    b'[' * 32 + b']' * 32, b'"\\ud800"', b'\xef\xbb\xbf{}', b'{"a":NaN}', b'"\xff"',
-    b'{"a":[{"b":1,"c":2,"b":3}]}', b'{"k":"v:w","k":"v:w"}', b'{"x":1}  ', b'[]', b'{}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"a":1,"a":1}',
+        b'{"a":{"b:":1,"b:":1}}',
+        b'{"a:b":1,"a:b":2}',
+        b'{"\\u003a":1,":":2}',
+        b'{"a":"\\u003a","a":"\\u003a"}',
+        b"[1.5]",
+        b"1e3",
+        b"9007199254740992",
+        b"-9007199254740992",
+        b"123456789012345678901234567890",
+        b"[" * 33 + b"]" * 33,
+        b"[" * 32 + b"]" * 32,
+        b'"\\ud800"',
+        b"\xef\xbb\xbf{}",
+        b'{"a":NaN}',
+        b'"\xff"',
+        b'{"a":[{"b":1,"c":2,"b":3}]}',
+        b'{"k":"v:w","k":"v:w"}',
+        b'{"x":1}  ',
+        b"[]",
+        b"{}",
+    ],
+)
 def test_fast_parse_agrees_on_hostile_texts(text: bytes) -> None:
     assert _outcome(parse_json, text) == _outcome(_careful_parse, text)
     if b'"a":1,"a":1' in text or b'"b":3' in text:

@@ -54,10 +54,12 @@ def logs(draw: st.DrawFn, min_size: int = 1, max_size: int = 300) -> Log:
 
 def _perfect_nodes_completed(before: int, after: int) -> set[merkle.NodeKey]:
     """Every (L, i) whose last leaf (i + 1) * 2^L - 1 lies in [before, after)."""
-    return {(level, index)
-            for level in range(after.bit_length())
-            for index in range(before >> level, after >> level)
-            if (index + 1) << level > before}
+    return {
+        (level, index)
+        for level in range(after.bit_length())
+        for index in range(before >> level, after >> level)
+        if (index + 1) << level > before
+    }
 
 
 @SETTINGS
@@ -96,14 +98,15 @@ def test_consistency_proofs_equal_reference_and_verify(log: Log, data: st.DataOb
     size1 = data.draw(st.integers(1, size2))
     proof = merkle.consistency_proof(size1, size2, log.store)
     assert proof == ref.proof(size1, log.leaves[:size2])
-    merkle.verify_consistency(size1, size2, ref.mth(log.leaves[:size1]),
-                              ref.mth(log.leaves[:size2]), proof)
+    merkle.verify_consistency(
+        size1, size2, ref.mth(log.leaves[:size1]), ref.mth(log.leaves[:size2]), proof
+    )
 
 
 def _flip(proof: list[bytes], position: int, bit: int) -> list[bytes]:
     value = bytearray(proof[position])
     value[bit // 8] ^= 1 << (bit % 8)
-    return [*proof[:position], bytes(value), *proof[position + 1:]]
+    return [*proof[:position], bytes(value), *proof[position + 1 :]]
 
 
 @SETTINGS
@@ -118,7 +121,7 @@ def test_mangled_inclusion_proofs_fail(log: Log, data: st.DataObject) -> None:
     with pytest.raises(RootMismatchError):
         merkle.verify_inclusion(leaf, index, size, flipped, root)
     with pytest.raises(ProofError, match="expected"):
-        merkle.verify_inclusion(leaf, index, size, proof[:position] + proof[position + 1:], root)
+        merkle.verify_inclusion(leaf, index, size, proof[:position] + proof[position + 1 :], root)
     extra = data.draw(st.binary(min_size=32, max_size=32))
     extended = [*proof[:position], extra, *proof[position:]]
     with pytest.raises(ProofError, match="expected"):
@@ -135,7 +138,8 @@ def _near(value: int) -> st.SearchStrategy[int]:
 @SETTINGS
 @given(logs(min_size=2), st.data())
 def test_inclusion_with_changed_index_or_size_fails_unless_indistinguishable(
-        log: Log, data: st.DataObject) -> None:
+    log: Log, data: st.DataObject
+) -> None:
     size = data.draw(st.integers(2, log.size))
     index = data.draw(st.integers(0, size - 1))
     proof = merkle.inclusion_proof(index, size, log.store)
@@ -169,12 +173,14 @@ def test_mangled_consistency_proofs_fail(log: Log, data: st.DataObject) -> None:
     with pytest.raises(RootMismatchError):
         merkle.verify_consistency(size1, size2, root1, root2, flipped)
     with pytest.raises(ProofError, match="expected"):
-        merkle.verify_consistency(size1, size2, root1, root2,
-                                  proof[:position] + proof[position + 1:])
+        merkle.verify_consistency(
+            size1, size2, root1, root2, proof[:position] + proof[position + 1 :]
+        )
     extra = data.draw(st.binary(min_size=32, max_size=32))
     with pytest.raises(ProofError, match="expected"):
-        merkle.verify_consistency(size1, size2, root1, root2,
-                                  [*proof[:position], extra, *proof[position:]])
+        merkle.verify_consistency(
+            size1, size2, root1, root2, [*proof[:position], extra, *proof[position:]]
+        )
     with pytest.raises(RootMismatchError):
         merkle.verify_consistency(size1, size2, root2, root1, proof)
 
@@ -182,7 +188,8 @@ def test_mangled_consistency_proofs_fail(log: Log, data: st.DataObject) -> None:
 @SETTINGS
 @given(logs(min_size=2), st.data())
 def test_consistency_with_changed_sizes_fails_unless_indistinguishable(
-        log: Log, data: st.DataObject) -> None:
+    log: Log, data: st.DataObject
+) -> None:
     size2 = data.draw(st.integers(2, log.size))
     size1 = data.draw(st.integers(1, size2 - 1))
     proof = merkle.consistency_proof(size1, size2, log.store)
@@ -191,8 +198,9 @@ def test_consistency_with_changed_sizes_fails_unless_indistinguishable(
     new2 = data.draw(_near(size2))
     if (new1, new2) == (size1, size2):
         return
-    same_sides = 0 < new1 < new2 and (ref.subproof_sides(new1, new2, True)
-                                      == ref.subproof_sides(size1, size2, True))
+    same_sides = 0 < new1 < new2 and (
+        ref.subproof_sides(new1, new2, True) == ref.subproof_sides(size1, size2, True)
+    )
     event(f"indistinguishable: {same_sides}")
     if same_sides:
         merkle.verify_consistency(new1, new2, root1, root2, proof)

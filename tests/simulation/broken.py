@@ -37,8 +37,9 @@ class WeakLock(Replica):
             return False
         for p in self.log.proposals_in(self.round):
             value = p.block_hash
-            if self.log.count(self.round, PREVOTE, value) >= self.skip \
-                    and self._validity.get(value):
+            if self.log.count(self.round, PREVOTE, value) >= self.skip and self._validity.get(
+                value
+            ):
                 self._fired.add(mark)
                 self.locked_value, self.locked_round = value, self.round
                 self.valid_value, self.valid_round = value, self.round
@@ -57,8 +58,9 @@ class ForgetsLock(Replica):
             return False
         for p in self.log.proposals_in(self.round):
             value = p.block_hash
-            if self.log.count(self.round, PREVOTE, value) >= self.quorum \
-                    and self._validity.get(value):
+            if self.log.count(self.round, PREVOTE, value) >= self.quorum and self._validity.get(
+                value
+            ):
                 self._fired.add(mark)
                 if self.step == Step.PREVOTE:
                     self._sign_vote(PRECOMMIT, value)
@@ -68,5 +70,7 @@ class ForgetsLock(Replica):
 
 
 BROKEN: dict[str, type[Replica]] = {
-    "ignores-lock": IgnoresLock, "forgets-lock": ForgetsLock, "weak-lock": WeakLock,
+    "ignores-lock": IgnoresLock,
+    "forgets-lock": ForgetsLock,
+    "weak-lock": WeakLock,
 }

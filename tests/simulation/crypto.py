@@ -38,5 +38,4 @@ class SimVerifier:
 
 
 def make_signers(seed: int, n: int) -> list[SimSigner]:
-    return [SimSigner(hashlib.sha256(f"sim-secret:{seed}:{i}".encode()).digest())
-            for i in range(n)]
+    return [SimSigner(hashlib.sha256(f"sim-secret:{seed}:{i}".encode()).digest()) for i in range(n)]

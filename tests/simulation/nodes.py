@@ -36,10 +36,10 @@ class SimNode:
     def __init__(self, sim: Sim, node_id: int, index: int, signer: SimSigner) -> None:
         self.sim = sim
         self.id = node_id
-        self.index = index            # validator index (twins share one)
+        self.index = index  # validator index (twins share one)
         self.signer = signer
         self.up = False
-        self.epoch = 0                # bumps on crash: stale timers/messages are dropped
+        self.epoch = 0  # bumps on crash: stale timers/messages are dropped
         self.persisted: PersistedState | None = None
         self.chain: list[tuple[str, CommitCertificate]] = []
         self.commit_times: list[int] = []
@@ -56,8 +56,13 @@ class SimNode:
     def start(self) -> None:
         self.up = True
         self.epoch += 1
-        self.replica = self.sim.replica_factory(self.sim.chain_id, self.signer, self.sim.verifier,
-                                                self.sim.params, restored=self.persisted)
+        self.replica = self.sim.replica_factory(
+            self.sim.chain_id,
+            self.signer,
+            self.sim.verifier,
+            self.sim.params,
+            restored=self.persisted,
+        )
         self.height_started_ms = self.sim.now
         self.process(self.replica.enter_height(len(self.chain) + 1, self.sim.validators))
         self.sim.every(self, self.sim.plan.rebroadcast_ms, self.rebroadcast)
@@ -81,21 +86,22 @@ class SimNode:
         replica = self.replica
         assert replica is not None
         if ready.persist is not None:
-            self.persisted = ready.persist          # durable before anything is sent
+            self.persisted = ready.persist  # durable before anything is sent
         if ready.send and not self._send(ready.send):
-            return                                   # crashed mid-send
+            return  # crashed mid-send
         for t in ready.timeouts:
             self.sim.after(self, t.delay_ms, self.on_timeout, t)
         for block_hash in ready.validate:
-            self._work.append(replica.on_validated(
-                block_hash, self.sim.is_valid(block_hash, replica.height)))
+            self._work.append(
+                replica.on_validated(block_hash, self.sim.is_valid(block_hash, replica.height))
+            )
         if ready.need_proposal is not None:
             height, round_ = ready.need_proposal
             self._work.append(replica.propose(height, round_, self.build_block(height, round_)))
         self.sim.stats["evidence"] += len(ready.evidence)
         if ready.behind is not None:
             self.request_sync()
-        for commit in ready.commits:   # last: enter_height moves the replica on
+        for commit in ready.commits:  # last: enter_height moves the replica on
             self.sim.on_commit(self, commit)
             self.chain.append((commit.block_hash, commit.certificate))
             self.commit_times.append(self.sim.now)
@@ -150,7 +156,7 @@ class SimNode:
             return
         self.last_push[peer.id] = self.sim.now
         self.sim.stats["catchup_pushes"] += 1
-        entries = tuple(self.chain[height - 1:height + 7])
+        entries = tuple(self.chain[height - 1 : height + 7])
         self.sim.send_raw(self, peer, peer.on_sync_reply, (height - 1, entries))
 
     def on_timeout(self, t: Timeout) -> None:
@@ -163,7 +169,7 @@ class SimNode:
 
     def request_sync(self) -> None:
         if self.sim.now - self.last_sync_ms < 100:
-            return                                   # rate limit: one request per 100 ms
+            return  # rate limit: one request per 100 ms
         self.last_sync_ms = self.sim.now
         self.sim.stats["sync_requests"] += 1
         for peer in self.sim.rng.sample(self.sim.nodes, min(3, len(self.sim.nodes))):
@@ -171,7 +177,7 @@ class SimNode:
                 self.sim.send_raw(self, peer, peer.on_sync_request, (self, len(self.chain)))
 
     def on_sync_request(self, requester: SimNode, have: int) -> None:
-        entries = tuple(self.chain[have:have + 8])
+        entries = tuple(self.chain[have : have + 8])
         if entries and self.honest:
             self.sim.send_raw(self, requester, requester.on_sync_reply, (have, entries))
 
@@ -180,7 +186,7 @@ class SimNode:
             replica = self.replica
             if replica is None or cert.height != replica.height or replica.decision is not None:
                 continue
-            if self.sim.is_valid(block_hash, cert.height):   # the node checks the synced block
+            if self.sim.is_valid(block_hash, cert.height):  # the node checks the synced block
                 self.sim.stats["sync_adopted"] += 1
                 self.process(replica.adopt_commit(cert))
 
@@ -252,6 +258,10 @@ class TwinNode(SimNode):
 
 
 NODE_KINDS: dict[str, type[SimNode]] = {
-    "honest": SimNode, "silent": SilentNode, "equivocate": EquivocatingNode,
-    "double_vote": DoubleVoteNode, "random_votes": RandomVoteNode, "twins": TwinNode,
+    "honest": SimNode,
+    "silent": SilentNode,
+    "equivocate": EquivocatingNode,
+    "double_vote": DoubleVoteNode,
+    "random_votes": RandomVoteNode,
+    "twins": TwinNode,
 }

@@ -33,9 +33,14 @@ from tests.simulation.crypto import SimSigner, SimVerifier, make_signers
 from tests.simulation.nodes import NODE_KINDS, SimNode, TwinNode
 from tests.simulation.schedule import DELTA_MS, Plan
 
-SIM_PARAMS = TimeoutParams(propose_initial_ms=300, propose_delta_ms=100,
-                           prevote_initial_ms=200, prevote_delta_ms=50,
-                           precommit_initial_ms=200, precommit_delta_ms=50)
+SIM_PARAMS = TimeoutParams(
+    propose_initial_ms=300,
+    propose_delta_ms=100,
+    prevote_initial_ms=200,
+    prevote_delta_ms=50,
+    precommit_initial_ms=200,
+    precommit_delta_ms=50,
+)
 
 
 class Violation(Exception):
@@ -49,7 +54,7 @@ class Result:
     plan: Plan
     violation: str | None
     stats: Counter[str] = field(default_factory=Counter)
-    heights: int = 0                 # lowest committed height over honest nodes
+    heights: int = 0  # lowest committed height over honest nodes
     virtual_ms: int = 0
     gst_to_live_ms: int | None = None
     latency_ms: list[int] = field(default_factory=list)
@@ -60,8 +65,12 @@ class Result:
 
 
 class Sim:
-    def __init__(self, plan: Plan, replica_factory: Callable[..., Replica] = Replica,
-                 params: TimeoutParams = SIM_PARAMS) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        replica_factory: Callable[..., Replica] = Replica,
+        params: TimeoutParams = SIM_PARAMS,
+    ) -> None:
         self.plan = plan
         self.replica_factory = replica_factory
         self.params = params
@@ -69,33 +78,41 @@ class Sim:
         self.rng = random.Random(f"run:{plan.seed}")
         signers = make_signers(plan.seed, plan.n)
         self.verifier = SimVerifier(signers)
-        self.validators = tuple(Validator(f"V{i:03d}", s.public_hex)
-                                for i, s in enumerate(signers))
-        self.nodes: list[SimNode] = [NODE_KINDS[plan.byzantine.get(i, "honest")](self, i, i, s)
-                                     for i, s in enumerate(signers)]
+        self.validators = tuple(Validator(f"V{i:03d}", s.public_hex) for i, s in enumerate(signers))
+        self.nodes: list[SimNode] = [
+            NODE_KINDS[plan.byzantine.get(i, "honest")](self, i, i, s)
+            for i, s in enumerate(signers)
+        ]
         for i, kind in plan.byzantine.items():
             if kind == "twins":
                 self.nodes.append(TwinNode(self, len(self.nodes), i, signers[i]))
         self.honest = [node for node in self.nodes if node.honest]
         self.now = 0
-        self._heap: list[tuple[int, int, Callable[..., None], tuple[Any, ...],
-                               SimNode | None, int]] = []
+        self._heap: list[
+            tuple[int, int, Callable[..., None], tuple[Any, ...], SimNode | None, int]
+        ] = []
         self._seq = 0
         self.stats: Counter[str] = Counter()
         self.decided: dict[int, str] = {}
         self.blocks: dict[str, tuple[int, bool]] = {}
         self._signed: dict[tuple[str, tuple[int, int, str]], tuple[object, ...]] = {}
         self.target: int | None = None
-        self._live_dirty = False          # re-check liveness only after a commit or GST
+        self._live_dirty = False  # re-check liveness only after a commit or GST
         self.latency_ms: list[int] = []
 
     # -- scheduling ---------------------------------------------------------------------------
 
-    def _push(self, at_ms: int, fn: Callable[..., None], args: tuple[Any, ...],
-              node: SimNode | None = None) -> None:
+    def _push(
+        self,
+        at_ms: int,
+        fn: Callable[..., None],
+        args: tuple[Any, ...],
+        node: SimNode | None = None,
+    ) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, (at_ms, self._seq, fn, args, node,
-                                    node.epoch if node is not None else 0))
+        heapq.heappush(
+            self._heap, (at_ms, self._seq, fn, args, node, node.epoch if node is not None else 0)
+        )
 
     def after(self, node: SimNode, delay_ms: int, fn: Callable[..., None], *args: Any) -> None:
         """A timer of ``node``: dropped if the node crashes before it fires."""
@@ -105,6 +122,7 @@ class Sim:
         def tick() -> None:
             fn()
             self.after(node, period_ms, tick)
+
         self.after(node, self.rng.randrange(1, period_ms + 1), tick)
 
     # -- the network --------------------------------------------------------------------------
@@ -121,8 +139,9 @@ class Sim:
         for i, node in enumerate(others):
             self.send_raw(sender, node, node.deliver, (a if i < half else b, sender))
 
-    def send_raw(self, src: SimNode, dst: SimNode, fn: Callable[..., None],
-                 args: tuple[Any, ...]) -> None:
+    def send_raw(
+        self, src: SimNode, dst: SimNode, fn: Callable[..., None], args: tuple[Any, ...]
+    ) -> None:
         copies = 1
         if self.now < self.plan.gst_ms:
             if self._partitioned(src.id, dst.id):
@@ -180,13 +199,25 @@ class Sim:
 
     def sign_vote(self, signer: SimSigner, vote: Vote, value: str | None) -> Vote:
         unsigned = Vote(vote.type, vote.height, vote.round, value, signer.public_hex, "")
-        return Vote(vote.type, vote.height, vote.round, value, signer.public_hex,
-                    signer.sign(unsigned.sign_bytes(self.chain_id)))
+        return Vote(
+            vote.type,
+            vote.height,
+            vote.round,
+            value,
+            signer.public_hex,
+            signer.sign(unsigned.sign_bytes(self.chain_id)),
+        )
 
     def sign_proposal(self, signer: SimSigner, p: Proposal, value: str) -> Proposal:
         unsigned = Proposal(p.height, p.round, value, p.valid_round, signer.public_hex, "")
-        return Proposal(p.height, p.round, value, p.valid_round, signer.public_hex,
-                        signer.sign(unsigned.sign_bytes(self.chain_id)))
+        return Proposal(
+            p.height,
+            p.round,
+            value,
+            p.valid_round,
+            signer.public_hex,
+            signer.sign(unsigned.sign_bytes(self.chain_id)),
+        )
 
     # -- invariants -------------------------------------------------------------------------------
 
@@ -199,8 +230,9 @@ class Sim:
             content = (msg.block_hash, msg.valid_round if isinstance(msg, Proposal) else None)
             first = self._signed.setdefault((me, slot(msg)), content)
             if first != content:
-                raise Violation("double_sign", f"node {node.id} signed {content} after {first}"
-                                f" at {slot(msg)}")
+                raise Violation(
+                    "double_sign", f"node {node.id} signed {content} after {first} at {slot(msg)}"
+                )
 
     def on_commit(self, node: SimNode, commit: Commit) -> None:
         if not node.honest:
@@ -211,13 +243,19 @@ class Sim:
             raise Violation("height_gap", f"node {node.id} committed {h} after {len(node.chain)}")
         if not self.is_valid(block_hash, h):
             raise Violation("validity", f"node {node.id} committed unproposed/invalid block at {h}")
-        if not certificate_ok(commit.certificate, self.chain_id, self.validators, self.verifier) \
-                or commit.certificate.block_hash != block_hash or commit.certificate.height != h:
+        if (
+            not certificate_ok(commit.certificate, self.chain_id, self.validators, self.verifier)
+            or commit.certificate.block_hash != block_hash
+            or commit.certificate.height != h
+        ):
             raise Violation("certificate", f"node {node.id} bad certificate at height {h}")
         first = self.decided.setdefault(h, block_hash)
         if first != block_hash:
-            raise Violation("agreement", f"height {h}: node {node.id} committed {block_hash[:12]}"
-                            f", another honest node {first[:12]}")
+            raise Violation(
+                "agreement",
+                f"height {h}: node {node.id} committed {block_hash[:12]}"
+                f", another honest node {first[:12]}",
+            )
         self.stats["commits"] += 1
         self._live_dirty = True
         self.latency_ms.append(self.now - node.height_started_ms)
@@ -239,7 +277,7 @@ class Sim:
             return
         self.stats["crashes"] += 1
         if mid_send:
-            node.crash_mid_send = True                      # crash inside its next send
+            node.crash_mid_send = True  # crash inside its next send
             self._push(self.now + 50, self._crash_now, (node,))
         else:
             node.crash()
@@ -256,8 +294,9 @@ class Sim:
 
     def _gst(self) -> None:
         self._live_dirty = True
-        self.target = max(self.plan.min_heights,
-                          1 + max((len(n.chain) for n in self.honest), default=0))
+        self.target = max(
+            self.plan.min_heights, 1 + max((len(n.chain) for n in self.honest), default=0)
+        )
 
     def _live(self) -> bool:
         target = self.target
@@ -282,28 +321,35 @@ class Sim:
                 if owner is None or owner.epoch == epoch:
                     fn(*args)
             if not self._live():
-                violation = (f"liveness: honest heights {[len(n.chain) for n in self.honest]}"
-                             f", target {self.target} by {deadline} ms")
+                violation = (
+                    f"liveness: honest heights {[len(n.chain) for n in self.honest]}"
+                    f", target {self.target} by {deadline} ms"
+                )
         except Violation as exc:
             violation = str(exc)
         heights = min((len(n.chain) for n in self.honest), default=0)
         live_ms = self.now - self.plan.gst_ms if violation is None else None
-        return Result(self.plan, violation, self.stats, heights, self.now, live_ms,
-                      self.latency_ms)
+        return Result(self.plan, violation, self.stats, heights, self.now, live_ms, self.latency_ms)
 
 
-def certificate_ok(cert: CommitCertificate, chain_id: str, validators: tuple[Validator, ...],
-                   verifier: SimVerifier) -> bool:
+def certificate_ok(
+    cert: CommitCertificate, chain_id: str, validators: tuple[Validator, ...], verifier: SimVerifier
+) -> bool:
     """ledger.block.verify_certificate's rules, over the simulator's signature scheme."""
     members = {v.pubkey for v in validators}
     message = vote_sign_bytes(PRECOMMIT, chain_id, cert.height, cert.round, cert.block_hash)
     signers = [s.validator for s in cert.signatures]
-    return (len(set(signers)) == len(signers) and set(signers) <= members
-            and all(verifier.verify(s.validator, message, s.signature) for s in cert.signatures)
-            and len(signers) >= quorum(len(members)))
+    return (
+        len(set(signers)) == len(signers)
+        and set(signers) <= members
+        and all(verifier.verify(s.validator, message, s.signature) for s in cert.signatures)
+        and len(signers) >= quorum(len(members))
+    )
 
 
-def run_seed(seed: int, plan: Plan | None = None,
-             replica_factory: Callable[..., Replica] = Replica) -> Result:
+def run_seed(
+    seed: int, plan: Plan | None = None, replica_factory: Callable[..., Replica] = Replica
+) -> Result:
     from tests.simulation.schedule import make_plan
+
     return Sim(plan or make_plan(seed), replica_factory).run()

@@ -19,7 +19,7 @@ from consensus.quorum import max_faulty
 
 BYZANTINE_KINDS: Final = ("silent", "equivocate", "double_vote", "random_votes", "twins")
 DELAY_KINDS: Final = ("uniform", "exponential", "bimodal", "constant")
-DELTA_MS: Final = 60            # after GST every message arrives within this bound
+DELTA_MS: Final = 60  # after GST every message arrives within this bound
 NS: Final = (4, 5, 7, 10)
 
 
@@ -27,7 +27,7 @@ NS: Final = (4, 5, 7, 10)
 class Partition:
     start_ms: int
     end_ms: int
-    groups: tuple[frozenset[int], ...]   # node ids; messages cross no group boundary
+    groups: tuple[frozenset[int], ...]  # node ids; messages cross no group boundary
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,14 @@ class Crash:
     node: int
     at_ms: int
     restart_ms: int
-    mid_send: bool        # crash after persisting a Ready but before sending all of it
+    mid_send: bool  # crash after persisting a Ready but before sending all of it
 
 
 @dataclass(frozen=True)
 class Plan:
     seed: int
     n: int
-    byzantine: dict[int, str] = field(default_factory=dict)   # validator index -> kind
+    byzantine: dict[int, str] = field(default_factory=dict)  # validator index -> kind
     loss: float = 0.0
     duplicate: float = 0.0
     delay_kind: str = "uniform"
@@ -52,7 +52,7 @@ class Plan:
     gst_ms: int = 0
     min_heights: int = 3
     rebroadcast_ms: int = 800
-    block_interval_ms: int = 0       # pause between a commit and enter_height(h + 1)
+    block_interval_ms: int = 0  # pause between a commit and enter_height(h + 1)
     invalid_rate: float = 0.0
     liveness_bound_ms: int = 60_000
 
@@ -61,20 +61,28 @@ class Plan:
         return self.n + sum(1 for k in self.byzantine.values() if k == "twins")
 
     def describe(self) -> str:
-        lines = [f"seed={self.seed} n={self.n} byzantine={self.byzantine}",
-                 f"loss={self.loss:.2f} duplicate={self.duplicate:.2f} "
-                 f"delay={self.delay_kind}{self.delay_ms} gst_ms={self.gst_ms} "
-                 f"rebroadcast_ms={self.rebroadcast_ms} invalid_rate={self.invalid_rate:.2f} "
-                 f"block_interval_ms={self.block_interval_ms}"]
-        lines += [f"partition {p.start_ms}..{p.end_ms} ms: "
-                  f"{[sorted(g) for g in p.groups]}" for p in self.partitions]
-        lines += [f"crash node {c.node} at {c.at_ms} ms, restart {c.restart_ms} ms"
-                  f"{' (mid-send)' if c.mid_send else ''}" for c in self.crashes]
+        lines = [
+            f"seed={self.seed} n={self.n} byzantine={self.byzantine}",
+            f"loss={self.loss:.2f} duplicate={self.duplicate:.2f} "
+            f"delay={self.delay_kind}{self.delay_ms} gst_ms={self.gst_ms} "
+            f"rebroadcast_ms={self.rebroadcast_ms} invalid_rate={self.invalid_rate:.2f} "
+            f"block_interval_ms={self.block_interval_ms}",
+        ]
+        lines += [
+            f"partition {p.start_ms}..{p.end_ms} ms: {[sorted(g) for g in p.groups]}"
+            for p in self.partitions
+        ]
+        lines += [
+            f"crash node {c.node} at {c.at_ms} ms, restart {c.restart_ms} ms"
+            f"{' (mid-send)' if c.mid_send else ''}"
+            for c in self.crashes
+        ]
         return "\n".join(lines)
 
 
-def make_plan(seed: int, n: int | None = None, *, faults: bool = True,
-              byzantine_max: int | None = None) -> Plan:
+def make_plan(
+    seed: int, n: int | None = None, *, faults: bool = True, byzantine_max: int | None = None
+) -> Plan:
     """The fault schedule for ``seed``; ``n`` defaults to a seeded choice from NS."""
     rng = random.Random(seed)
     n = rng.choice(NS) if n is None else n
@@ -88,10 +96,13 @@ def make_plan(seed: int, n: int | None = None, *, faults: bool = True,
     nodes = n + sum(1 for k in byzantine.values() if k == "twins")
     lo = rng.choice((1, 5, 10))
     return Plan(
-        seed=seed, n=n, byzantine=byzantine,
+        seed=seed,
+        n=n,
+        byzantine=byzantine,
         loss=rng.choice((0.0, 0.1, 0.2, 0.3, 0.3)),
         duplicate=rng.choice((0.0, 0.05, 0.2)),
-        delay_kind=rng.choice(DELAY_KINDS), delay_ms=(lo, lo + rng.choice((10, 40, 150))),
+        delay_kind=rng.choice(DELAY_KINDS),
+        delay_ms=(lo, lo + rng.choice((10, 40, 150))),
         partitions=_partitions(rng, nodes, gst_ms),
         crashes=_crashes(rng, honest, gst_ms),
         gst_ms=gst_ms,
@@ -121,6 +132,7 @@ def _crashes(rng: random.Random, honest: list[int], gst_ms: int) -> tuple[Crash,
         if gst_ms < 200 or not honest:
             break
         at = rng.randrange(0, gst_ms - 100)
-        out.append(Crash(rng.choice(honest), at, rng.randrange(at + 100, gst_ms + 1),
-                         rng.random() < 0.5))
+        out.append(
+            Crash(rng.choice(honest), at, rng.randrange(at + 100, gst_ms + 1), rng.random() < 0.5)
+        )
     return tuple(out)

@@ -18,7 +18,7 @@ from tests.simulation.campaign import FAULT_KEYS, Summary, report, scale_plan
 from tests.simulation.runner import Sim, Violation
 from tests.simulation.schedule import NS, Crash, Plan, make_plan
 
-SEEDS_PER_N = 1000           # 4 x 1,000 = 4,000 scenarios per CI run (~1 min on 2 cores)
+SEEDS_PER_N = 1000  # 4 x 1,000 = 4,000 scenarios per CI run (~1 min on 2 cores)
 NEGATIVE_CONTROL_BUDGET = 1000
 
 

@@ -22,8 +22,14 @@ KEYS = tuple(SigningKey(bytes([i + 1]) * 32) for i in range(4))
 STATES = ("AT", "BE", "CZ", "DE")
 VALIDATORS = tuple(Validator(s, k.public_hex) for s, k in zip(STATES, KEYS, strict=True))
 OUTSIDER = SigningKey(bytes([99]) * 32)
-PARAMS = TimeoutParams(propose_initial_ms=300, propose_delta_ms=100, prevote_initial_ms=200,
-                       prevote_delta_ms=50, precommit_initial_ms=200, precommit_delta_ms=50)
+PARAMS = TimeoutParams(
+    propose_initial_ms=300,
+    propose_delta_ms=100,
+    prevote_initial_ms=200,
+    prevote_delta_ms=50,
+    precommit_initial_ms=200,
+    precommit_delta_ms=50,
+)
 ME = 0
 
 
@@ -34,8 +40,14 @@ def block(name: str) -> str:
 A, B = block("A"), block("B")
 
 
-def vote(i: int, vote_type: str, height: int, round_: int, value: str | None,
-         key: SigningKey | None = None) -> Vote:
+def vote(
+    i: int,
+    vote_type: str,
+    height: int,
+    round_: int,
+    value: str | None,
+    key: SigningKey | None = None,
+) -> Vote:
     signer = key or KEYS[i]
     unsigned = Vote(vote_type, height, round_, value, signer.public_hex, "")
     sig = signer.sign(unsigned.sign_bytes(CHAIN)).hex()
@@ -50,8 +62,9 @@ def precommit(i: int, round_: int, value: str | None, height: int = 1) -> Vote:
     return vote(i, PRECOMMIT, height, round_, value)
 
 
-def proposal(round_: int, value: str, valid_round: int = -1, height: int = 1,
-             i: int | None = None) -> Proposal:
+def proposal(
+    round_: int, value: str, valid_round: int = -1, height: int = 1, i: int | None = None
+) -> Proposal:
     """PROPOSAL signed by proposer(height, round) unless ``i`` says otherwise."""
     signer = KEYS[(height + round_) % 4 if i is None else i]
     unsigned = Proposal(height, round_, value, valid_round, signer.public_hex, "")
@@ -86,8 +99,14 @@ class Driver:
 
     def own_votes(self, vote_type: str, round_: int) -> list[Vote]:
         me = self.replica.me
-        return [m for m in self.sent() if isinstance(m, Vote) and m.validator == me
-                and m.type == vote_type and m.round == round_]
+        return [
+            m
+            for m in self.sent()
+            if isinstance(m, Vote)
+            and m.validator == me
+            and m.type == vote_type
+            and m.round == round_
+        ]
 
     def timeouts(self) -> list[Timeout]:
         return [t for r in self.readies for t in r.timeouts]
@@ -97,8 +116,12 @@ class Driver:
         return persisted[-1] if persisted else None
 
 
-def replica(me: int = ME, height: int = 1, restored: PersistedState | None = None,
-            valid: dict[str, bool] | None = None) -> Driver:
+def replica(
+    me: int = ME,
+    height: int = 1,
+    restored: PersistedState | None = None,
+    valid: dict[str, bool] | None = None,
+) -> Driver:
     r = Replica(CHAIN, Ed25519Signer(KEYS[me]), Ed25519Verifier(), PARAMS, restored=restored)
     d = Driver(r, valid={A: True, B: True} if valid is None else valid)
     d.take(r.enter_height(height, VALIDATORS))

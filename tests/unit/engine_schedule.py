@@ -35,14 +35,13 @@ class Schedule:
     now_ms: int = 0
     gst_ms: int | None = None
     crashed: set[int] = field(default_factory=set)
-    decided: dict[int, tuple[int, str]] = field(default_factory=dict)   # i -> (ms, hash)
+    decided: dict[int, tuple[int, str]] = field(default_factory=dict)  # i -> (ms, hash)
     replicas: list[Replica] = field(default_factory=list)
     _queue: list[tuple[int, int, Callable[[], None]]] = field(default_factory=list)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
-        self.replicas = [Replica(CHAIN, Ed25519Signer(k), Ed25519Verifier(), PARAMS)
-                         for k in KEYS]
+        self.replicas = [Replica(CHAIN, Ed25519Signer(k), Ed25519Verifier(), PARAMS) for k in KEYS]
         for i, replica in enumerate(self.replicas):
             self._handle(i, replica.enter_height(1, VALIDATORS))
             self._at(REBROADCAST_MS, lambda i=i: self._rebroadcast(i))
@@ -58,8 +57,9 @@ class Schedule:
             heapq.heappop(self._queue)
             self.now_ms = at
             action()
-        self.now_ms = max(self.now_ms, min(limit_ms, self._queue[0][0] if self._queue
-                                           else limit_ms))
+        self.now_ms = max(
+            self.now_ms, min(limit_ms, self._queue[0][0] if self._queue else limit_ms)
+        )
 
     def _at(self, delay_ms: int, action: Callable[[], None]) -> None:
         heapq.heappush(self._queue, (self.now_ms + delay_ms, next(self._seq), action))

@@ -26,11 +26,13 @@ H = "12" * 32
 START = str(COMMON["occurred_at"])
 CN_INV, CN_AUTH = key("cn-investigator"), key("cn-authority")
 TH_AUTH, TH_INV, VN_AUTH = key("th-authority"), key("th-investigator"), key("vn-authority")
-ROLES = {CN_INV.public_hex: frozenset({"investigator"}),
-         CN_AUTH.public_hex: frozenset({"authority"}),
-         TH_AUTH.public_hex: frozenset({"authority"}),
-         TH_INV.public_hex: frozenset({"investigator"}),
-         VN_AUTH.public_hex: frozenset({"authority"})}
+ROLES = {
+    CN_INV.public_hex: frozenset({"investigator"}),
+    CN_AUTH.public_hex: frozenset({"authority"}),
+    TH_AUTH.public_hex: frozenset({"authority"}),
+    TH_INV.public_hex: frozenset({"investigator"}),
+    VN_AUTH.public_hex: frozenset({"authority"}),
+}
 
 
 @dataclass
@@ -44,19 +46,30 @@ class FakeChain:
         return next((e for e in self.committed if e.id == record_id), None)
 
     def custody_state(self, sha256: str, act: Envelope) -> CustodyState:
-        chain = [e.record for e in self.committed if e.type == "custody_event"
-                 and sha256 in evidence_hashes(e.record) and e.record["refs"][0] == act.id]
+        chain = [
+            e.record
+            for e in self.committed
+            if e.type == "custody_event"
+            and sha256 in evidence_hashes(e.record)
+            and e.record["refs"][0] == act.id
+        ]
         return replay_lenient(chain, act.actor_state)[0]
 
     def signer_roles(self, signer: str) -> frozenset[str]:
         return ROLES.get(signer, frozenset())
 
-    def make(self, type_: str, signer: Any, state: str, drop: tuple[str, ...] = (),
-             **changes: Any) -> Envelope:
+    def make(
+        self, type_: str, signer: Any, state: str, drop: tuple[str, ...] = (), **changes: Any
+    ) -> Envelope:
         self.counter += 1
-        record = {**copy.deepcopy(COMMON), "type": type_, **copy.deepcopy(VALID[type_]),
-                  "nonce": f"nonce-{self.counter:06d}",
-                  "actor": {"state": state, "agency": f"{state} agency"}, **changes}
+        record = {
+            **copy.deepcopy(COMMON),
+            "type": type_,
+            **copy.deepcopy(VALID[type_]),
+            "nonce": f"nonce-{self.counter:06d}",
+            "actor": {"state": state, "agency": f"{state} agency"},
+            **changes,
+        }
         for name in drop:
             record.pop(name, None)
         return sign_record(signer, record)
@@ -68,31 +81,49 @@ class FakeChain:
 
 
 def _preservation(chain: FakeChain) -> Envelope:
-    return chain.commit(chain.make("preservation_request", CN_INV, "CN",
-                                   territorial_states=["TH", "VN"], evidence=[{"sha256": H}]))
+    return chain.commit(
+        chain.make(
+            "preservation_request",
+            CN_INV,
+            "CN",
+            territorial_states=["TH", "VN"],
+            evidence=[{"sha256": H}],
+        )
+    )
 
 
-def _answer(chain: FakeChain, act: Envelope, signer: Any, state: str,
-            **changes: Any) -> Envelope:
-    return chain.make("sovereignty_response", signer, state, refs=[act.id],
-                      territorial_states=[state], **changes)
+def _answer(chain: FakeChain, act: Envelope, signer: Any, state: str, **changes: Any) -> Envelope:
+    return chain.make(
+        "sovereignty_response", signer, state, refs=[act.id], territorial_states=[state], **changes
+    )
 
 
-def _custody(chain: FakeChain, holder: Envelope, signer: Any, state: str, action: str,
-             **changes: Any) -> Envelope:
+def _custody(
+    chain: FakeChain, holder: Envelope, signer: Any, state: str, action: str, **changes: Any
+) -> Envelope:
     drop = () if action == "transferred" else ("to",)
-    return chain.make("custody_event", signer, state, drop, action=action, refs=[holder.id],
-                      evidence=[{"sha256": H}], **changes)
+    return chain.make(
+        "custody_event",
+        signer,
+        state,
+        drop,
+        action=action,
+        refs=[holder.id],
+        evidence=[{"sha256": H}],
+        **changes,
+    )
 
 
-def _raises(chain: FakeChain, envelope: Envelope, kind: type[ClientError], field: str,
-            code: str) -> None:
+def _raises(
+    chain: FakeChain, envelope: Envelope, kind: type[ClientError], field: str, code: str
+) -> None:
     with pytest.raises(kind) as caught:
         check_act_context(envelope, chain)
     assert (caught.value.field, caught.value.code) == (field, code), caught.value.message
 
 
 # --- sovereignty_response ----------------------------------------------------------------
+
 
 def test_territorial_authority_may_answer() -> None:
     chain = FakeChain()
@@ -109,10 +140,14 @@ SOVEREIGNTY_HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize(("who", "state", "field", "code", "why"), SOVEREIGNTY_HOSTILE,
-                         ids=[r[4] for r in SOVEREIGNTY_HOSTILE])
+@pytest.mark.parametrize(
+    ("who", "state", "field", "code", "why"),
+    SOVEREIGNTY_HOSTILE,
+    ids=[r[4] for r in SOVEREIGNTY_HOSTILE],
+)
 def test_sovereignty_response_by_the_wrong_signer_is_forbidden(
-        who: str, state: str, field: str, code: str, why: str) -> None:
+    who: str, state: str, field: str, code: str, why: str
+) -> None:
     chain = FakeChain()
     act = _preservation(chain)
     signer = {"TH_INV": TH_INV, "CN_AUTH": CN_AUTH, "FR": key("fr-authority")}[who]
@@ -124,99 +159,181 @@ def test_sovereignty_response_to_a_response_or_unknown_or_other_case() -> None:
     chain = FakeChain()
     act = _preservation(chain)
     answer = chain.commit(_answer(chain, act, TH_AUTH, "TH"))
-    _raises(chain, _answer(chain, answer, VN_AUTH, "VN"), RecordInvalid, "record.refs[0]",
-            "ref_wrong_type")
-    missing = chain.make("sovereignty_response", TH_AUTH, "TH", refs=["ee" * 32],
-                         territorial_states=["TH"])
+    _raises(
+        chain,
+        _answer(chain, answer, VN_AUTH, "VN"),
+        RecordInvalid,
+        "record.refs[0]",
+        "ref_wrong_type",
+    )
+    missing = chain.make(
+        "sovereignty_response", TH_AUTH, "TH", refs=["ee" * 32], territorial_states=["TH"]
+    )
     _raises(chain, missing, RecordInvalid, "record.refs[0]", "ref_not_found")
-    _raises(chain, _answer(chain, act, TH_AUTH, "TH", case_ref="OTHER-1"), RecordInvalid,
-            "record.case_ref", "case_mismatch")
+    _raises(
+        chain,
+        _answer(chain, act, TH_AUTH, "TH", case_ref="OTHER-1"),
+        RecordInvalid,
+        "record.case_ref",
+        "case_mismatch",
+    )
 
 
 # --- mla_response ------------------------------------------------------------------------
+
 
 def test_mla_response_answers_a_request_of_the_requested_state() -> None:
     chain = FakeChain()
     request = chain.commit(chain.make("mla_request", CN_AUTH, "CN"))
     preservation = _preservation(chain)
     chain.commit(chain.make("mla_response", TH_AUTH, "TH", refs=[request.id]))
-    _raises(chain, chain.make("mla_response", VN_AUTH, "VN", refs=[request.id]), Forbidden,
-            "record.actor.state", "not_requested_state")
-    _raises(chain, chain.make("mla_response", TH_AUTH, "TH", refs=[preservation.id]),
-            RecordInvalid, "record.refs[0]", "ref_wrong_type")
+    _raises(
+        chain,
+        chain.make("mla_response", VN_AUTH, "VN", refs=[request.id]),
+        Forbidden,
+        "record.actor.state",
+        "not_requested_state",
+    )
+    _raises(
+        chain,
+        chain.make("mla_response", TH_AUTH, "TH", refs=[preservation.id]),
+        RecordInvalid,
+        "record.refs[0]",
+        "ref_wrong_type",
+    )
 
 
 # --- preservation extension --------------------------------------------------------------
 
+
 def test_extension_must_extend_own_preservation_later() -> None:
     chain = FakeChain()
     original = _preservation(chain)
-    later: dict[str, Any] = {"phase": "extension", "refs": [original.id], "occurred_at": "2026-05-20T00:00:00Z",
-             "expires_at": "2026-08-01T00:00:00Z"}
+    later: dict[str, Any] = {
+        "phase": "extension",
+        "refs": [original.id],
+        "occurred_at": "2026-05-20T00:00:00Z",
+        "expires_at": "2026-08-01T00:00:00Z",
+    }
     chain.commit(chain.make("preservation_request", CN_INV, "CN", **later))
-    _raises(chain, chain.make("preservation_request", key("fr-inv"), "FR", **later),
-            Forbidden, "record.actor.state", "not_owner")
+    _raises(
+        chain,
+        chain.make("preservation_request", key("fr-inv"), "FR", **later),
+        Forbidden,
+        "record.actor.state",
+        "not_owner",
+    )
     earlier = {**later, "expires_at": "2026-05-29T00:00:00Z", "occurred_at": START}
-    _raises(chain, chain.make("preservation_request", CN_INV, "CN", **earlier),
-            RecordInvalid, "record.expires_at", "extension_not_later")
+    _raises(
+        chain,
+        chain.make("preservation_request", CN_INV, "CN", **earlier),
+        RecordInvalid,
+        "record.expires_at",
+        "extension_not_later",
+    )
     request = chain.commit(chain.make("mla_request", CN_AUTH, "CN"))
-    _raises(chain, chain.make("preservation_request", CN_INV, "CN",
-                              **{**later, "refs": [request.id]}),
-            RecordInvalid, "record.refs[0]", "ref_wrong_type")
+    _raises(
+        chain,
+        chain.make("preservation_request", CN_INV, "CN", **{**later, "refs": [request.id]}),
+        RecordInvalid,
+        "record.refs[0]",
+        "ref_wrong_type",
+    )
 
 
 # --- custody -----------------------------------------------------------------------------
+
 
 def test_custody_happy_path_collect_transfer_examine_return() -> None:
     chain = FakeChain()
     act = _preservation(chain)
     chain.commit(_custody(chain, act, CN_INV, "CN", "collected"))
-    chain.commit(_custody(chain, act, CN_INV, "CN", "transferred",
-                          to={"state": "TH", "agency": "CCIB"}))
+    chain.commit(
+        _custody(chain, act, CN_INV, "CN", "transferred", to={"state": "TH", "agency": "CCIB"})
+    )
     chain.commit(_custody(chain, act, TH_INV, "TH", "examined"))
     chain.commit(_custody(chain, act, TH_INV, "TH", "returned"))
     state = replay((e.record for e in chain.committed if e.type == "custody_event"), "CN")
-    assert (state.status, state.holder, state.events, state.terminal) == \
-        ("returned", "TH", 4, True)
+    assert (state.status, state.holder, state.events, state.terminal) == ("returned", "TH", 4, True)
 
 
 def test_custody_out_of_order_is_rejected() -> None:
     chain = FakeChain()
     act = _preservation(chain)
-    _raises(chain, _custody(chain, act, CN_INV, "CN", "examined"), RecordInvalid,
-            "record.action", "custody_out_of_order")
+    _raises(
+        chain,
+        _custody(chain, act, CN_INV, "CN", "examined"),
+        RecordInvalid,
+        "record.action",
+        "custody_out_of_order",
+    )
     chain.commit(_custody(chain, act, CN_INV, "CN", "collected"))
-    _raises(chain, _custody(chain, act, CN_INV, "CN", "collected"), RecordInvalid,
-            "record.action", "custody_out_of_order")
-    _raises(chain, _custody(chain, act, TH_INV, "TH", "examined"), Forbidden,
-            "record.actor.state", "not_custody_holder")
-    _raises(chain, _custody(chain, act, CN_INV, "CN", "examined",
-                            occurred_at="2026-02-01T00:00:00Z"),
-            RecordInvalid, "record.action", "custody_out_of_order")
+    _raises(
+        chain,
+        _custody(chain, act, CN_INV, "CN", "collected"),
+        RecordInvalid,
+        "record.action",
+        "custody_out_of_order",
+    )
+    _raises(
+        chain,
+        _custody(chain, act, TH_INV, "TH", "examined"),
+        Forbidden,
+        "record.actor.state",
+        "not_custody_holder",
+    )
+    _raises(
+        chain,
+        _custody(chain, act, CN_INV, "CN", "examined", occurred_at="2026-02-01T00:00:00Z"),
+        RecordInvalid,
+        "record.action",
+        "custody_out_of_order",
+    )
     chain.commit(_custody(chain, act, CN_INV, "CN", "destroyed"))
-    _raises(chain, _custody(chain, act, CN_INV, "CN", "examined"), RecordInvalid,
-            "record.action", "custody_closed")
+    _raises(
+        chain,
+        _custody(chain, act, CN_INV, "CN", "examined"),
+        RecordInvalid,
+        "record.action",
+        "custody_closed",
+    )
 
 
 def test_custody_ref_must_hold_the_hash_and_not_be_a_custody_event() -> None:
     chain = FakeChain()
     act = _preservation(chain)
     other = chain.commit(chain.make("eio", CN_INV, "CN", evidence=[{"sha256": "34" * 32}]))
-    _raises(chain, _custody(chain, other, CN_INV, "CN", "collected"), RecordInvalid,
-            "record.refs[0]", "hash_not_in_ref")
+    _raises(
+        chain,
+        _custody(chain, other, CN_INV, "CN", "collected"),
+        RecordInvalid,
+        "record.refs[0]",
+        "hash_not_in_ref",
+    )
     collected = chain.commit(_custody(chain, act, CN_INV, "CN", "collected"))
-    _raises(chain, _custody(chain, collected, CN_INV, "CN", "examined"), RecordInvalid,
-            "record.refs[0]", "ref_wrong_type")
+    _raises(
+        chain,
+        _custody(chain, collected, CN_INV, "CN", "examined"),
+        RecordInvalid,
+        "record.refs[0]",
+        "ref_wrong_type",
+    )
 
 
 def test_lenient_replay_skips_and_reports_bad_history() -> None:
     base = {"actor": {"state": "CN"}, "occurred_at": START}
-    events = [{**base, "action": "examined"}, {**base, "action": "collected"},
-              {**base, "action": "destroyed"}, {**base, "action": "examined"}]
+    events = [
+        {**base, "action": "examined"},
+        {**base, "action": "collected"},
+        {**base, "action": "destroyed"},
+        {**base, "action": "examined"},
+    ]
     state, anomalies = replay_lenient(events, "CN")
     assert state.status == "destroyed"
-    assert [(i, exc.code) for i, exc in anomalies] == [(0, "custody_out_of_order"),
-                                                        (3, "custody_closed")]
+    assert [(i, exc.code) for i, exc in anomalies] == [
+        (0, "custody_out_of_order"),
+        (3, "custody_closed"),
+    ]
     with pytest.raises(CustodyViolation):
         replay(events, "CN")
     # Under an act of TH, CN's events are refused: the chain never left "none".
@@ -231,13 +348,17 @@ def test_non_act_records_are_ignored() -> None:
 
 # --- StoreActContext over a real store ---------------------------------------------------
 
+
 def test_store_context_sees_committed_and_pending_records_in_order() -> None:
     store, builder, chain = Store.open_memory(), ChainBuilder(), FakeChain()
     act = chain.make("preservation_request", CN_INV, "CN", evidence=[{"sha256": H}])
     block = builder.next_block([act])
     store.commit_block(block.header, block.envelopes, block.certificate)
-    context = StoreActContext(store, lambda rid: parse_envelope(parse_json(
-        store.get_envelope_bytes(rid) or b"null")), chain.signer_roles)
+    context = StoreActContext(
+        store,
+        lambda rid: parse_envelope(parse_json(store.get_envelope_bytes(rid) or b"null")),
+        chain.signer_roles,
+    )
     assert context.lookup(act.id) == act and context.lookup("00" * 32) is None
     assert context.custody_state(H, act).holder == "CN"
     collected = _custody(chain, act, CN_INV, "CN", "collected")

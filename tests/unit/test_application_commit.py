@@ -26,6 +26,7 @@ def _full_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     def counting(self: Store, envelopes: object) -> None:
         calls.append(1)
         original(self, envelopes)  # type: ignore[arg-type]
+
     monkeypatch.setattr(Store, "_check_fresh_records", counting)
     return calls
 
@@ -33,8 +34,9 @@ def _full_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def _block(chain: Chain, *, investigator: str = "CN", count: int = 3) -> Block:
     height = chain.app.height + 1
     proposer = chain.app.state.validators(height)[0].state
-    envelopes = [chain.env(investigator, chain.keys(investigator).investigator)
-                 for _ in range(count)]
+    envelopes = [
+        chain.env(investigator, chain.keys(investigator).investigator) for _ in range(count)
+    ]
     block, rejected = chain.app.build_block(proposer, envelopes, utcnow())
     assert rejected == []
     return block
@@ -50,20 +52,22 @@ def chain() -> Chain:
 
 
 def test_a_validated_block_commits_without_the_stores_repeat(
-        chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = _full_checks(monkeypatch)
-    block = _block(chain)                      # built here: checked
+    block = _block(chain)  # built here: checked
     _commit(chain, block)
     assert calls == [] and chain.app.height == 1
     peer = Application(chain.genesis, Store.open_memory(), build_registry())
-    peer.validate_block(block, now=None)       # a peer validates the same block
+    peer.validate_block(block, now=None)  # a peer validates the same block
     peer.commit(block, CommitCertificate(block.height, 0, block.hash))
     assert calls == [] and peer.height == 1
     assert list(peer.store.kv.iterate()) == list(chain.store.kv.iterate())
 
 
 def test_a_block_other_than_the_checked_one_gets_the_full_check(
-        chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = _full_checks(monkeypatch)
     first = _block(chain)
     second = _block(chain, investigator="FR")  # built later: it is the one remembered

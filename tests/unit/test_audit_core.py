@@ -34,10 +34,10 @@ from tests.merkle_reference import mth
 
 # --- RFC 8785 §3.2 ------------------------------------------------------------------------------
 
-JCS_TABLE = [   # (value, expected JCS bytes); RFC 8785 §3.2.2.2 escapes, §3.2.3 ordering
+JCS_TABLE = [  # (value, expected JCS bytes); RFC 8785 §3.2.2.2 escapes, §3.2.3 ordering
     ({"b": 1, "a": [True, None, False]}, b'{"a":[true,null,false],"b":1}'),
-    ({"\ue000": 1, "\U0001f600": 2}, '{"\U0001f600":2,"\ue000":1}'.encode()),   # UTF-16 order
-    ("\x1f\b\t\n\f\r\"\\/\x7f\u2028", b'"\\u001f\\b\\t\\n\\f\\r\\"\\\\/\x7f\xe2\x80\xa8"'),
+    ({"\ue000": 1, "\U0001f600": 2}, '{"\U0001f600":2,"\ue000":1}'.encode()),  # UTF-16 order
+    ('\x1f\b\t\n\f\r"\\/\x7f\u2028', b'"\\u001f\\b\\t\\n\\f\\r\\"\\\\/\x7f\xe2\x80\xa8"'),
     (-(2**53 - 1), b"-9007199254740991"),
 ]
 
@@ -47,8 +47,9 @@ def test_jcs_matches_rfc_8785_for_the_subset(value: Any, expected: bytes) -> Non
     assert jcs(value) == expected == canonical_bytes(value)
 
 
-@pytest.mark.parametrize("bad", [1.0, 2**53, {"a": float("nan")}, "\ud800",
-                                 json.loads("[" * 40 + "]" * 40)])
+@pytest.mark.parametrize(
+    "bad", [1.0, 2**53, {"a": float("nan")}, "\ud800", json.loads("[" * 40 + "]" * 40)]
+)
 def test_jcs_refuses_what_is_outside_the_subset(bad: Any) -> None:
     with pytest.raises(ValueError):
         jcs(bad)
@@ -57,14 +58,15 @@ def test_jcs_refuses_what_is_outside_the_subset(bad: Any) -> None:
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53 - 1), 2**53 - 1) | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=12)
+    max_leaves=12,
+)
 
 
 @given(_json)
 def test_jcs_equals_the_node_serializer(value: Any) -> None:
     try:
         expected = canonical_bytes(value)
-    except Exception:       # lone surrogates: both refuse
+    except Exception:  # lone surrogates: both refuse
         with pytest.raises(ValueError):
             jcs(value)
         return
@@ -76,15 +78,17 @@ def test_role_table_is_a_faithful_copy_of_ledger_roles() -> None:
 
 
 def test_the_verifier_imports_only_the_standard_library_and_pynacl() -> None:
-    code = ("import sys, ledger.audit, ledger.bundle; "
-            "print(sorted(m for m in ('orjson','rfc8785','pydantic','fastapi','plyvel',"
-            "'cryptography','ledger.canonical','ledger.block','node') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, ledger.audit, ledger.bundle; "
+        "print(sorted(m for m in ('orjson','rfc8785','pydantic','fastapi','plyvel',"
+        "'cryptography','ledger.canonical','ledger.block','node') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 # --- RFC 6962 §2.1, right edge only --------------------------------------------------------------
+
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 64, 100])
 def test_compact_log_root_is_the_merkle_tree_hash(n: int) -> None:
@@ -93,10 +97,11 @@ def test_compact_log_root_is_the_merkle_tree_hash(n: int) -> None:
     for leaf in leaves:
         log.append(leaf)
     assert log.size == n and log.root() == mth(leaves)
-    assert len(log.edge) == n.bit_count()     # O(log n) memory
+    assert len(log.edge) == n.bit_count()  # O(log n) memory
 
 
 # --- genesis ------------------------------------------------------------------------------------
+
 
 def test_a_genesis_that_leaves_out_defaults_is_refused_or_completed_from_the_served_one() -> None:
     """Nodes refuse such a file (node/genesis.py); an auditor's partial copy is
@@ -118,11 +123,12 @@ def test_a_genesis_that_leaves_out_defaults_is_refused_or_completed_from_the_ser
 
 # --- whole chains ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def chain() -> AuditChain:
     made = AuditChain()
     made.grow(3)
-    made.add_member("BR", "Brazil")     # decided at height 6: BR validates from 8
+    made.add_member("BR", "Brazil")  # decided at height 6: BR validates from 8
     made.grow(4)
     return made
 
@@ -151,6 +157,7 @@ def _tamper(chain: AuditChain, height: int, edit: Any) -> list[dict[str, Any]]:
 def _resign(chain: AuditChain, block: dict[str, Any]) -> None:
     """Re-certify an edited header with the real validator keys (a colluding quorum)."""
     from ledger.block import BlockHeader
+
     header = BlockHeader.from_json(block["header"])
     block["hash"] = header.hash()
     block["commit"] = chain.certify(header).to_json()
@@ -163,20 +170,45 @@ def _other_signer(chain: AuditChain) -> Any:
 TAMPERS = {
     "prev_hash": (3, lambda c, b: b["header"].update(prev_hash="00" * 32), "bad_prev_hash"),
     "served hash": (2, lambda c, b: b.update(hash="11" * 32), "bad_block_hash"),
-    "header time": (4, lambda c, b: b["header"].update(time="2020-01-01T00:00:00.000Z"),
-                    "bad_time"),
-    "cert signature": (5, lambda c, b: b["commit"]["signatures"][0].update(
-        signature="00" * 64), "bad_certificate"),
-    "cert short of quorum": (5, lambda c, b: b["commit"].update(
-        signatures=b["commit"]["signatures"][:2]), "bad_certificate"),
-    "record byte": (2, lambda c, b: b["envelopes"][0]["record"].update(case_ref="CASE-X"),
-                    "bad_record_signature"),
-    "ledger_root": (3, lambda c, b: (b["header"].update(ledger_root="22" * 32),
-                                     _resign(c, b)), "ledger_mismatch"),
-    "record_count": (3, lambda c, b: (b["envelopes"].pop(), b["header"].update(
-        record_count=len(b["envelopes"])), _resign(c, b)), "ledger_mismatch"),
-    "validators_hash": (7, lambda c, b: (b["header"].update(validators_hash="33" * 32),
-                                         _resign(c, b)), "bad_validators_hash"),
+    "header time": (
+        4,
+        lambda c, b: b["header"].update(time="2020-01-01T00:00:00.000Z"),
+        "bad_time",
+    ),
+    "cert signature": (
+        5,
+        lambda c, b: b["commit"]["signatures"][0].update(signature="00" * 64),
+        "bad_certificate",
+    ),
+    "cert short of quorum": (
+        5,
+        lambda c, b: b["commit"].update(signatures=b["commit"]["signatures"][:2]),
+        "bad_certificate",
+    ),
+    "record byte": (
+        2,
+        lambda c, b: b["envelopes"][0]["record"].update(case_ref="CASE-X"),
+        "bad_record_signature",
+    ),
+    "ledger_root": (
+        3,
+        lambda c, b: (b["header"].update(ledger_root="22" * 32), _resign(c, b)),
+        "ledger_mismatch",
+    ),
+    "record_count": (
+        3,
+        lambda c, b: (
+            b["envelopes"].pop(),
+            b["header"].update(record_count=len(b["envelopes"])),
+            _resign(c, b),
+        ),
+        "ledger_mismatch",
+    ),
+    "validators_hash": (
+        7,
+        lambda c, b: (b["header"].update(validators_hash="33" * 32), _resign(c, b)),
+        "bad_validators_hash",
+    ),
 }
 
 
@@ -193,7 +225,7 @@ def test_an_unauthorised_signer_fails_even_with_a_valid_certificate(chain: Audit
     """A colluding quorum certifies a record by FR's investigator acting for CN."""
     forged = AuditChain(like=chain)
     forged.grow(1)
-    record = forged.envelope("CN", signer=_other_signer(forged))   # FR's key, actor CN
+    record = forged.envelope("CN", signer=_other_signer(forged))  # FR's key, actor CN
     block = copy.deepcopy(forged.blocks()[0])
     block["envelopes"].append(record)
     block["record_ids"].append(forged.record_id(record))
@@ -209,17 +241,18 @@ def test_an_unauthorised_signer_fails_even_with_a_valid_certificate(chain: Audit
 
 def test_a_forged_validator_change_is_refused(chain: AuditChain) -> None:
     """Drop the deciding vote: the headers from 8 on show a set the votes never made."""
+
     def drop_vote(block: dict[str, Any]) -> None:
         block["envelopes"], block["record_ids"] = [], []
-        block["header"].update(record_count=0,
-                               ledger_size=block["header"]["ledger_size"] - 1)
+        block["header"].update(record_count=0, ledger_size=block["header"]["ledger_size"] - 1)
+
     blocks = copy.deepcopy(chain.blocks())
     drop_vote(blocks[5])
     with pytest.raises(AuditFailure) as info:
         _verify(chain.genesis_json, blocks)
     assert (info.value.height, info.value.code) == (6, "bad_certificate")
     assert "the block hash is" in info.value.detail
-    forged = AuditChain(like=chain)   # the same keys, a chain where the vote never passed
+    forged = AuditChain(like=chain)  # the same keys, a chain where the vote never passed
     forged.grow(9)
     blocks = forged.blocks()
     block = copy.deepcopy(blocks[7])  # height 8 claims the five-member set of the real chain

@@ -29,8 +29,13 @@ def _twin(envelope: Envelope, key: SigningKey) -> Envelope:
     """The same record (same id) in another envelope signed by ``key``: a second
     signature by its own key (random nonce), or a signature by another enrolled key."""
     record = envelope.record
-    return parse_envelope({"record": record, "signer": key.public_hex,
-                           "signature": sign_with_nonce(key, canonical_bytes(record)).hex()})
+    return parse_envelope(
+        {
+            "record": record,
+            "signer": key.public_hex,
+            "signature": sign_with_nonce(key, canonical_bytes(record)).hex(),
+        }
+    )
 
 
 @pytest.fixture
@@ -44,7 +49,9 @@ def test_a_block_holding_one_record_twice_is_invalid(chain: Chain) -> None:
     env2 = _twin(env, chain.keys("VN").authority)
     assert env.id == env2.id and env.leaf != env2.leaf
     height = chain.app.height + 1
-    header, _ = chain.app._header(height, "VN", format_time(utcnow() + timedelta(milliseconds=5)), [env, env2])
+    header, _ = chain.app._header(
+        height, "VN", format_time(utcnow() + timedelta(milliseconds=5)), [env, env2]
+    )
     with pytest.raises(ChainError, match="more than once"):
         chain.app.validate_block(Block(header, (env, env2)), now=utcnow())
     assert chain.app.height == 0
@@ -65,10 +72,13 @@ def test_the_store_refuses_a_repeated_record_even_after_validation(chain: Chain)
     env = chain.env("VN", chain.keys("VN").investigator)
     env2 = _twin(env, chain.keys("VN").authority)
     height = chain.app.height + 1
-    header, appended = chain.app._header(height, "VN", format_time(utcnow() + timedelta(milliseconds=5)), [env, env2])
+    header, appended = chain.app._header(
+        height, "VN", format_time(utcnow() + timedelta(milliseconds=5)), [env, env2]
+    )
     with pytest.raises(ChainError):
-        chain.store.commit_block(header, [env, env2], CommitCertificate(height, 0, header.hash()),
-                                 checked=appended)
+        chain.store.commit_block(
+            header, [env, env2], CommitCertificate(height, 0, header.hash()), checked=appended
+        )
     assert chain.store.height == 0 and not chain.store.has_record(env.id)
 
 
@@ -83,7 +93,7 @@ def test_a_body_from_the_other_envelope_is_a_mismatch_not_an_invalid_block(chain
     assert rebuilt.hash == block.hash
     with pytest.raises(BodyMismatch):
         chain.app.validate_block(rebuilt, now=utcnow())
-    chain.app.validate_block(block, now=utcnow())      # the real body is valid
+    chain.app.validate_block(block, now=utcnow())  # the real body is valid
     chain.app.commit(block, CommitCertificate(block.height, 0, block.hash))
     assert chain.app.load_envelope(env.id).leaf == env.leaf
 
@@ -94,7 +104,9 @@ def test_a_body_with_a_bad_record_but_a_matching_root_is_invalid(chain: Chain) -
     env = chain.env("CN", chain.keys("CN").investigator)
     chain.commit(env)
     height = chain.app.height + 1
-    header, _ = chain.app._header(height, "CN", format_time(utcnow() + timedelta(milliseconds=5)), [env])
+    header, _ = chain.app._header(
+        height, "CN", format_time(utcnow() + timedelta(milliseconds=5)), [env]
+    )
     with pytest.raises(ClientError) as info:
         chain.app.validate_block(Block(header, (env,)), now=utcnow())
     assert not isinstance(info.value, BodyMismatch)

@@ -24,13 +24,17 @@ def test_the_flag_is_refused_without_the_environment(monkeypatch: pytest.MonkeyP
         parse_behaviours("lying-heights", None)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("lying-heights,teleport", "unknown"),
-    ("", "unknown"),
-    ("dup-records", "--byzantine-signer"),
-])
-def test_bad_behaviour_lists_are_refused(text: str, message: str,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("lying-heights,teleport", "unknown"),
+        ("", "unknown"),
+        ("dup-records", "--byzantine-signer"),
+    ],
+)
+def test_bad_behaviour_lists_are_refused(
+    text: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(ENV_FLAG, "1")
     with pytest.raises(ByzantineRefused, match=message):
         parse_behaviours(text, None)
@@ -38,5 +42,4 @@ def test_bad_behaviour_lists_are_refused(text: str, message: str,
 
 def test_a_valid_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_FLAG, "1")
-    assert parse_behaviours("lying-heights, junk-blocks", None) == {"lying-heights",
-                                                                    "junk-blocks"}
+    assert parse_behaviours("lying-heights, junk-blocks", None) == {"lying-heights", "junk-blocks"}

@@ -23,9 +23,17 @@ from tests.unit.test_governance import Chain
 
 def _driver(inbox_max: int) -> Driver:
     chain = Chain()
-    return Driver(chain.app, Mempool(100, 1 << 20), chain.keys("CN").node,
-                  lambda item, size: None, inbox_max=inbox_max, heartbeat_ms=3_600_000,
-                  rebroadcast_ms=1000, on_commit=lambda b, c: None, on_behind=lambda h: None)
+    return Driver(
+        chain.app,
+        Mempool(100, 1 << 20),
+        chain.keys("CN").node,
+        lambda item, size: None,
+        inbox_max=inbox_max,
+        heartbeat_ms=3_600_000,
+        rebroadcast_ms=1000,
+        on_commit=lambda b, c: None,
+        on_behind=lambda h: None,
+    )
 
 
 def _vote(sender: str, round_: int) -> PeerMessage:
@@ -41,23 +49,24 @@ async def test_a_timeout_fires_even_when_the_inbox_is_full() -> None:
     timeout = Timeout("propose", 1, 0, 1)
     driver._absorb(Ready(timeouts=(timeout,)))
     await asyncio.sleep(0.02)
-    assert timeout in driver._urgent   # delivered outside the inbox, not dropped
+    assert timeout in driver._urgent  # delivered outside the inbox, not dropped
 
 
 async def test_one_sender_cannot_take_the_whole_inbox() -> None:
-    driver = _driver(inbox_max=8)        # 4 validators: 2 events each
+    driver = _driver(inbox_max=8)  # 4 validators: 2 events each
     flooder, honest = "aa" * 32, "bb" * 32
     accepted = [driver.post(_vote(flooder, r)) for r in range(8)]
     assert accepted == [True, True] + [False] * 6
     assert driver.stats.inbox_refused == 6
     assert driver.post(_vote(honest, 0)) and driver.post(_vote(honest, 1))
     driver._handle_group([driver.inbox.get_nowait() for _ in range(driver.inbox.qsize())])
-    assert driver.post(_vote(flooder, 9))   # its share is free again once handled
+    assert driver.post(_vote(flooder, 9))  # its share is free again once handled
 
 
 @pytest.mark.parametrize("error", [InvariantViolation("bug"), StoreError("disk")])
-async def test_a_local_failure_stops_the_driver(error: Exception,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_local_failure_stops_the_driver(
+    error: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
     driver = _driver(inbox_max=8)
 
     def broken(event: object) -> None:
@@ -69,7 +78,8 @@ async def test_a_local_failure_stops_the_driver(error: Exception,
 
 
 async def test_a_peers_fault_is_logged_and_the_loop_goes_on(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     driver = _driver(inbox_max=8)
     seen: list[object] = []
 

@@ -38,21 +38,31 @@ def test_messages_round_trip_json() -> None:
         assert message_from_json(msg.to_json()) == msg
 
 
-GOOD_VOTE: dict[str, Any] = {"kind": "vote", "type": "prevote", "height": 1, "round": 0,
-                             "block_hash": None, "validator": "ab" * 32, "signature": "cd" * 64}
+GOOD_VOTE: dict[str, Any] = {
+    "kind": "vote",
+    "type": "prevote",
+    "height": 1,
+    "round": 0,
+    "block_hash": None,
+    "validator": "ab" * 32,
+    "signature": "cd" * 64,
+}
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"height": True}, "vote.height"),                 # bool is not an integer
-    ({"height": 0}, "vote.height"),
-    ({"round": -1}, "vote.round"),
-    ({"type": "commit"}, "vote.type"),
-    ({"block_hash": "AB" * 32}, "vote.block_hash"),    # uppercase hex
-    ({"block_hash": "ab" * 31}, "vote.block_hash"),    # truncated
-    ({"validator": "ab" * 33}, "vote.validator"),
-    ({"signature": "cd" * 64 + "00"}, "vote.signature"),  # trailing garbage
-    ({"extra": 1}, "vote"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"height": True}, "vote.height"),  # bool is not an integer
+        ({"height": 0}, "vote.height"),
+        ({"round": -1}, "vote.round"),
+        ({"type": "commit"}, "vote.type"),
+        ({"block_hash": "AB" * 32}, "vote.block_hash"),  # uppercase hex
+        ({"block_hash": "ab" * 31}, "vote.block_hash"),  # truncated
+        ({"validator": "ab" * 33}, "vote.validator"),
+        ({"signature": "cd" * 64 + "00"}, "vote.signature"),  # trailing garbage
+        ({"extra": 1}, "vote"),
+    ],
+)
 def test_vote_from_json_rejects_hostile_input(change: dict[str, Any], field: str) -> None:
     """Messages: strict reader; peer input outside the format is an EncodingError naming the field."""
     with pytest.raises(EncodingError) as info:
@@ -82,11 +92,11 @@ def test_persisted_state_round_trips() -> None:
 def test_conflicting_vote_counts_for_a_proposed_value() -> None:
     """Counting: 2f+1 PREVOTE(h, r, id(v)) are distinct senders per value; evidence still reported."""
     d = replica()
-    d.fire("propose", 0)                                # AT prevotes nil
+    d.fire("propose", 0)  # AT prevotes nil
     d.feed(prevote(1, 0, B), proposal(0, A), prevote(1, 0, A), prevote(2, 0, A))
     assert len([e for r in d.readies for e in r.evidence]) == 1
-    assert d.replica.log.count(0, PREVOTE, A) == 2      # BE's second vote is for a proposed value
-    assert d.replica.log.total(0, PREVOTE) == 3         # but BE is one sender
+    assert d.replica.log.count(0, PREVOTE, A) == 2  # BE's second vote is for a proposed value
+    assert d.replica.log.total(0, PREVOTE) == 3  # but BE is one sender
 
 
 def test_rebroadcast_resends_own_votes_of_current_round() -> None:
@@ -95,8 +105,10 @@ def test_rebroadcast_resends_own_votes_of_current_round() -> None:
     lock_on(d, A)
     sent = d.take(d.replica.rebroadcast()).send
     me = d.replica.me
-    assert {(m.type, m.block_hash) for m in sent if isinstance(m, Vote) and m.signer == me} \
-        == {(PREVOTE, A), (PRECOMMIT, A)}
+    assert {(m.type, m.block_hash) for m in sent if isinstance(m, Vote) and m.signer == me} == {
+        (PREVOTE, A),
+        (PRECOMMIT, A),
+    }
 
 
 def test_rebroadcast_relays_round_justification() -> None:
@@ -104,8 +116,9 @@ def test_rebroadcast_relays_round_justification() -> None:
     d = replica()
     next_round_by_nil_precommits(d, 0)
     sent = d.take(d.replica.rebroadcast()).send
-    relayed = {m.validator for m in sent if isinstance(m, Vote) and m.round == 0
-               and m.type == PRECOMMIT}
+    relayed = {
+        m.validator for m in sent if isinstance(m, Vote) and m.round == 0 and m.type == PRECOMMIT
+    }
     assert len(relayed) >= 3
 
 
@@ -116,9 +129,11 @@ def test_rebroadcast_relays_polka_of_valid_value() -> None:
     next_round_by_nil_precommits(d, 0)
     sent = d.take(d.replica.rebroadcast()).send
     assert proposal(0, A) in sent
-    assert {m.validator for m in sent if isinstance(m, Vote) and m.round == 0
-            and m.type == PREVOTE and m.block_hash == A} >= {prevote(i, 0, A).validator
-                                                             for i in (1, 2)}
+    assert {
+        m.validator
+        for m in sent
+        if isinstance(m, Vote) and m.round == 0 and m.type == PREVOTE and m.block_hash == A
+    } >= {prevote(i, 0, A).validator for i in (1, 2)}
 
 
 def test_decided_replica_ignores_current_height() -> None:

@@ -36,16 +36,17 @@ def _fail_after_signing(d: Driver, monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(log, "add_vote", broken)
     with pytest.raises(InvariantViolation):
-        d.fire("propose", 0)                 # OnTimeoutPropose signs PREVOTE nil, then fails
+        d.fire("propose", 0)  # OnTimeoutPropose signs PREVOTE nil, then fails
     monkeypatch.setattr(log, "add_vote", VoteLog.add_vote.__get__(log))
 
 
 def test_rebroadcast_never_sends_a_vote_signed_in_a_failed_call(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """B3: the vote signed in a call that raised reaches the node's store before any send."""
     d = replica()
     _fail_after_signing(d, monkeypatch)
-    assert (0, PREVOTE) in d.replica.own_votes         # signed, but no Ready carried it
+    assert (0, PREVOTE) in d.replica.own_votes  # signed, but no Ready carried it
     ready = d.take(d.replica.rebroadcast())
     assert d.replica.own_votes[(0, PREVOTE)] in ready.send
     assert ready.persist is not None
@@ -53,11 +54,10 @@ def test_rebroadcast_never_sends_a_vote_signed_in_a_failed_call(
     assert _own_sent_unpersisted(d) == []
 
 
-def test_any_later_call_persists_what_a_failed_call_signed(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_any_later_call_persists_what_a_failed_call_signed(monkeypatch: pytest.MonkeyPatch) -> None:
     """B3: the persist is worked out against what was last handed to the node, not per call."""
     d = replica()
     _fail_after_signing(d, monkeypatch)
-    ready: Ready = d.take(d.replica.on_validated("00" * 32, True))   # changes nothing itself
+    ready: Ready = d.take(d.replica.on_validated("00" * 32, True))  # changes nothing itself
     assert ready.persist is not None and ready.persist.votes
     assert d.take(d.replica.on_validated("11" * 32, True)).persist is None  # nothing new

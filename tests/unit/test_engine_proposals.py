@@ -20,7 +20,7 @@ from tests.unit.consensus_fixtures import (
     replica,
 )
 
-BE, CZ, DE = 1, 2, 3          # BE is proposer(1, 0) and Byzantine here
+BE, CZ, DE = 1, 2, 3  # BE is proposer(1, 0) and Byzantine here
 JUNK = tuple(block(f"junk{i}") for i in range(PROPOSALS_PER_ROUND_MAX))
 
 
@@ -44,10 +44,10 @@ def test_a_proposal_a_quorum_backs_is_logged_beyond_the_limit() -> None:
     d = replica(valid={A: True, **dict.fromkeys(JUNK, False)})
     d.feed(*(proposal(0, junk) for junk in JUNK))
     d.feed(*(precommit(BE, 0, junk) for junk in JUNK))
-    d.feed(proposal(0, A))                                   # no room yet, nothing backs it
+    d.feed(proposal(0, A))  # no room yet, nothing backs it
     assert d.replica.log.proposal_for(0, A) is None
     d.feed(*(prevote(i, 0, A) for i in (BE, CZ, DE)))
-    d.feed(proposal(0, A))                                   # relayed by CZ's rebroadcast
+    d.feed(proposal(0, A))  # relayed by CZ's rebroadcast
     assert d.replica.log.proposal_for(0, A) is not None
     assert d.replica.locked_value == A
     d.feed(precommit(CZ, 0, A), precommit(DE, 0, A))
@@ -59,7 +59,7 @@ def test_proposals_of_a_round_stay_bounded() -> None:
     d = replica(valid={})
     d.feed(*(proposal(0, block(f"spam{i}")) for i in range(50)))
     assert len(d.replica.log.proposals_in(0)) == PROPOSALS_PER_ROUND_MAX
-    asked = [h for r in d.readies for h in r.validate]     # each may cost a block validation
+    asked = [h for r in d.readies for h in r.validate]  # each may cost a block validation
     assert len(asked) == 2 * PROPOSALS_PER_ROUND_MAX
 
 

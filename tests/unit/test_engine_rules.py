@@ -102,9 +102,9 @@ def test_r_propose_new_locked_on_same_value_prevotes_it() -> None:
 def test_r_propose_valid_round_unlocks_for_newer_polka() -> None:
     """R-propose-valid-round (line 28-30): 2f+1 PREVOTE(vr, v), lockedRound <= vr -> prevote v."""
     d = replica()
-    lock_on(d, A)                                   # locked A in round 0
+    lock_on(d, A)  # locked A in round 0
     next_round_by_nil_precommits(d, 0)
-    d.fire("propose", 1)                            # round 1: no proposal seen, prevote nil
+    d.fire("propose", 1)  # round 1: no proposal seen, prevote nil
     d.feed(*(prevote(i, 1, B) for i in (1, 2, 3)))  # polka for B in round 1
     d.fire("prevote", 1)
     next_round_by_nil_precommits(d, 1)
@@ -120,7 +120,7 @@ def test_r_propose_valid_round_locked_later_prevotes_nil() -> None:
     d.fire("propose", 0)
     d.fire("prevote", 0)
     next_round_by_nil_precommits(d, 0)
-    lock_on(d, A, round_=1)                         # locked A in round 1
+    lock_on(d, A, round_=1)  # locked A in round 1
     assert d.replica.locked_round == 1
     next_round_by_nil_precommits(d, 1)
     d.feed(proposal(2, B, valid_round=0))
@@ -165,7 +165,7 @@ def test_r_lock_in_step_precommit_only_updates_valid() -> None:
     d2.fire("propose", 0)
     d2.feed(prevote(1, 0, A), prevote(2, 0, A))
     d2.fire("prevote", 0)
-    d2.feed(prevote(3, 0, A), proposal(0, A))   # now 3 prevotes for A, step precommit
+    d2.feed(prevote(3, 0, A), proposal(0, A))  # now 3 prevotes for A, step precommit
     r = d2.replica
     assert [v.block_hash for v in d2.own_votes(PRECOMMIT, 0)] == [None]
     assert (r.locked_value, r.locked_round) == (None, -1)
@@ -229,9 +229,10 @@ def test_r_skip_needs_f_plus_one() -> None:
     assert d.timeouts()[-1] == Timeout("propose", 1, 3, 300 + 3 * 100)
 
 
-@pytest.mark.parametrize(("kind", "round_", "delay_ms"),
-                         [("propose", 0, 300), ("propose", 4, 700), ("prevote", 2, 300),
-                          ("precommit", 3, 350)])
+@pytest.mark.parametrize(
+    ("kind", "round_", "delay_ms"),
+    [("propose", 0, 300), ("propose", 4, 700), ("prevote", 2, 300), ("precommit", 3, 350)],
+)
 def test_timeouts_grow_with_round(kind: str, round_: int, delay_ms: int) -> None:
     """Timeouts: timeoutX(r) = timeoutX_initial + r * timeoutX_delta."""
     assert PARAMS.delay_ms(kind, round_) == delay_ms
@@ -259,9 +260,17 @@ def test_on_timeout_precommit_starts_next_round() -> None:
     assert d.replica.round == 1 and d.replica.step == Step.PROPOSE
 
 
-@pytest.mark.parametrize(("kind", "height", "round_"),
-                         [("propose", 1, 1), ("propose", 2, 0), ("prevote", 1, 0),
-                          ("precommit", 1, 1), ("precommit", 0, 0), ("bogus", 1, 0)])
+@pytest.mark.parametrize(
+    ("kind", "height", "round_"),
+    [
+        ("propose", 1, 1),
+        ("propose", 2, 0),
+        ("prevote", 1, 0),
+        ("precommit", 1, 1),
+        ("precommit", 0, 0),
+        ("bogus", 1, 0),
+    ],
+)
 def test_stale_timeouts_ignored(kind: str, height: int, round_: int) -> None:
     """Timeouts: each acts only if h = h_p, r = round_p (and the step) still hold."""
     d = replica()
@@ -274,13 +283,13 @@ def test_stale_timeouts_ignored(kind: str, height: int, round_: int) -> None:
 def test_equivocation_reported_and_first_vote_counted() -> None:
     """Practical points, "Equivocation": report the pair, keep the first vote for counting."""
     d = replica()
-    d.fire("propose", 0)                               # AT prevotes nil
+    d.fire("propose", 0)  # AT prevotes nil
     d.feed(prevote(1, 0, A), prevote(1, 0, B), prevote(2, 0, B))
     (ev,) = [e for r in d.readies for e in r.evidence]
     assert isinstance(ev.first, Vote) and ev.first.block_hash == A
     assert is_equivocation(ev, CHAIN, Ed25519Verifier())
-    assert d.replica.log.count(0, PREVOTE, B) == 1     # BE's second vote not counted
-    d.feed(prevote(1, 0, None))                        # same slot again: no second evidence
+    assert d.replica.log.count(0, PREVOTE, B) == 1  # BE's second vote not counted
+    d.feed(prevote(1, 0, None))  # same slot again: no second evidence
     assert len([e for r in d.readies for e in r.evidence]) == 1
 
 
@@ -290,7 +299,7 @@ def test_non_validator_rejected() -> None:
     d.fire("propose", 0)
     d.feed(vote(0, PREVOTE, 1, 0, None, key=OUTSIDER), prevote(1, 0, None))
     assert d.replica.rejections["not_validator"] == 1
-    assert d.replica.step == Step.PREVOTE              # 2 nil prevotes: no R-prevote-nil
+    assert d.replica.step == Step.PREVOTE  # 2 nil prevotes: no R-prevote-nil
 
 
 def test_bad_signature_and_wrong_proposer_rejected() -> None:
@@ -310,20 +319,21 @@ def test_next_height_buffered_far_height_hints_behind() -> None:
     d.feed(prevote(1, 0, None, height=2))
     d.feed(prevote(1, 0, None, height=7))
     assert d.replica.rejections["far_future_height"] == 1
-    d.feed(prevote(2, 0, None, height=7))              # f+1 = 2 validators at height 7
+    d.feed(prevote(2, 0, None, height=7))  # f+1 = 2 validators at height 7
     assert d.readies[-1].behind == 7
     d.feed(proposal(0, A), *(precommit(i, 0, A) for i in (1, 2, 3)))
     d.take(d.replica.enter_height(2, VALIDATORS))
     assert d.replica.height == 2
-    assert d.replica.log.total(0, PREVOTE) == 1        # BE's buffered height-2 prevote replayed
+    assert d.replica.log.total(0, PREVOTE) == 1  # BE's buffered height-2 prevote replayed
 
 
 def test_adopt_commit_decides_and_rejects_bad_certificate() -> None:
     """Practical points, "Replay": a block with a valid certificate for h_p is adopted."""
     d = replica()
     good = [precommit(i, 2, A) for i in (1, 2, 3)]
-    cert = CommitCertificate(1, 2, A, tuple(CommitSignature(v.validator, v.signature)
-                                            for v in good))
+    cert = CommitCertificate(
+        1, 2, A, tuple(CommitSignature(v.validator, v.signature) for v in good)
+    )
     short = CommitCertificate(1, 2, A, cert.signatures[:2])
     assert d.take(d.replica.adopt_commit(short)).commits == ()
     assert d.replica.rejections["bad_certificate"] == 1
@@ -368,7 +378,7 @@ def test_restart_in_propose_step_with_signed_prevote_resends_it() -> None:
     (pv,) = d.own_votes(PREVOTE, 0)
     state = PersistedState(1, 0, Step.PROPOSE, None, -1, None, -1, (pv,), ())
     d2 = replica(restored=state)
-    d2.fire("propose", 0)                  # would prevote nil on a fresh replica
+    d2.fire("propose", 0)  # would prevote nil on a fresh replica
     assert {v.block_hash for v in d2.own_votes(PREVOTE, 0)} == {A}
     assert d2.replica.rejections["refused_double_sign"] == 1
 
@@ -378,8 +388,7 @@ def test_restored_proposer_never_signs_second_proposal() -> None:
     d = replica(height=4)
     d.take(d.replica.propose(4, 0, A))
     persisted = [r.persist for r in d.readies if r.persist is not None and r.persist.proposals]
-    state = PersistedState(4, 0, Step.PROPOSE, None, -1, None, -1, (),
-                           persisted[0].proposals)
+    state = PersistedState(4, 0, Step.PROPOSE, None, -1, None, -1, (), persisted[0].proposals)
     d2 = replica(height=4, restored=state)
     assert d2.readies[0].need_proposal is None
     (p,) = {m for m in d2.sent() if isinstance(m, Proposal)}

@@ -20,13 +20,14 @@ SEEN_BY_DE = {AT: range(1, 5), BE: range(5, 9), CZ: range(9, 13)}
 SIGNER_INDEX = {key.public_hex: i for i, key in enumerate(KEYS)}
 
 
-def _pre_gst_then_perfect(sender: int, receiver: int, msg: Proposal | Vote,
-                          after_gst: bool) -> bool:
+def _pre_gst_then_perfect(
+    sender: int, receiver: int, msg: Proposal | Vote, after_gst: bool
+) -> bool:
     if after_gst:
         return True
     if isinstance(msg, Proposal) or sender == DE:
-        return False        # proposals lost: rounds end on nil votes; DE is cut off
-    if receiver == DE:      # whoever relays it: DE gets only these signers' rounds
+        return False  # proposals lost: rounds end on nil votes; DE is cut off
+    if receiver == DE:  # whoever relays it: DE gets only these signers' rounds
         signer = SIGNER_INDEX[msg.signer]
         return signer in SEEN_BY_DE and msg.round in SEEN_BY_DE[signer]
     return True
@@ -44,7 +45,8 @@ def test_filled_windows_do_not_stop_termination_after_gst() -> None:
     s.run_until(lambda: {AT, BE, DE} <= s.decided.keys(), s.gst_ms + 120_000)
     assert {AT, BE, DE} <= s.decided.keys(), (
         f"no decision 120 s after GST; rounds {[r.round for r in s.replicas]}, DE refused "
-        f"{s.replicas[DE].rejections[FUTURE_FULL]} messages for a full window")
+        f"{s.replicas[DE].rejections[FUTURE_FULL]} messages for a full window"
+    )
     assert len({value for _, value in s.decided.values()}) == 1
     assert max(ms for ms, _ in s.decided.values()) - s.gst_ms < 10_000
 
@@ -61,7 +63,7 @@ def test_window_keeps_each_validators_newest_rounds() -> None:
         _log_vote(log, 1, round_, current_round=0)
     kept = [r for r in range(1, 11) if log.total(r, PREVOTE)]
     assert kept == list(range(11 - FUTURE_ROUNDS_MAX, 11))
-    assert _log_vote(log, 1, 2, current_round=0) == FUTURE_FULL   # older than all kept
+    assert _log_vote(log, 1, 2, current_round=0) == FUTURE_FULL  # older than all kept
     assert log.total(2, PREVOTE) == 0
 
 
@@ -84,11 +86,11 @@ def test_eviction_forgets_skip_and_decide_counts_of_the_round() -> None:
     for i in (1, 2, 3):
         log.add_vote(precommit(i, 5, A), current_round=0)
     assert (5, A) in log.decide_candidates and log.highest_skip_round(0) == 5
-    for round_ in range(6, 6 + FUTURE_ROUNDS_MAX):       # BE runs ahead: round 5 goes
+    for round_ in range(6, 6 + FUTURE_ROUNDS_MAX):  # BE runs ahead: round 5 goes
         log.add_vote(prevote(1, round_, None), current_round=0)
     assert log.count(5, PRECOMMIT, A) == 2
     assert (5, A) not in log.decide_candidates
-    assert log.highest_skip_round(0) == 5                 # CZ and DE are still there
+    assert log.highest_skip_round(0) == 5  # CZ and DE are still there
 
 
 def test_window_eviction_drops_future_proposals_and_their_eligibility() -> None:
@@ -97,7 +99,7 @@ def test_window_eviction_drops_future_proposals_and_their_eligibility() -> None:
     of conflicting votes must be bounded by proposals that are never evicted)."""
     d = replica()
     log = d.replica.log
-    rounds = (2, 6, 10, 14, 18)          # DE is proposer(1, r) for r = 2 mod 4
+    rounds = (2, 6, 10, 14, 18)  # DE is proposer(1, r) for r = 2 mod 4
     d.feed(*(proposal(round_, A) for round_ in rounds))
     assert [r for r in rounds if log.proposal_for(r, A)] == list(rounds[-FUTURE_ROUNDS_MAX:])
     d.feed(prevote(CZ, 0, None), prevote(CZ, 0, A))
@@ -108,8 +110,8 @@ def test_a_proposer_running_ahead_costs_no_validation_until_its_round() -> None:
     """Put a limit on everything: future proposals churn through the window, so the node is
     asked valid(v) only for a round the replica reaches (or a value 2f+1 precommitted)."""
     d = replica(valid={})
-    d.feed(*(proposal(r, block(f"ahead{r}")) for r in range(2, 400, 4)))   # DE's rounds
+    d.feed(*(proposal(r, block(f"ahead{r}")) for r in range(2, 400, 4)))  # DE's rounds
     assert [h for r in d.readies for h in r.validate] == []
-    d.feed(*(prevote(i, 398, None) for i in (1, 2)))                        # R-skip to 398
+    d.feed(*(prevote(i, 398, None) for i in (1, 2)))  # R-skip to 398
     assert d.replica.round == 398
     assert [h for r in d.readies for h in r.validate] == [block("ahead398")]

@@ -30,25 +30,42 @@ def _view(chain: Chain) -> ChainView:
 
 def _emergency(chain: Chain) -> Envelope:
     respond_by = format_time(utcnow() + timedelta(hours=1))
-    return chain.env("CN", chain.keys("CN").investigator, "emergency_disclosure",
-                     territorial_states=["CN", "TH"], respond_by=respond_by,
-                     case_ref="CN-2026-1")
+    return chain.env(
+        "CN",
+        chain.keys("CN").investigator,
+        "emergency_disclosure",
+        territorial_states=["CN", "TH"],
+        respond_by=respond_by,
+        case_ref="CN-2026-1",
+    )
 
 
-def _mla_response(chain: Chain, state: str, request: Envelope, status: str,
-                  **fields: Any) -> Envelope:
-    return chain.env(state, chain.keys(state).authority, "mla_response", refs=[request.id],
-                     territorial_states=[state], status=status, case_ref="CN-2026-1",
-                     **fields)
+def _mla_response(
+    chain: Chain, state: str, request: Envelope, status: str, **fields: Any
+) -> Envelope:
+    return chain.env(
+        state,
+        chain.keys(state).authority,
+        "mla_response",
+        refs=[request.id],
+        territorial_states=[state],
+        status=status,
+        case_ref="CN-2026-1",
+        **fields,
+    )
 
 
 def _unanswered(chain: Chain) -> list[str]:
     later = utcnow() + timedelta(days=2)
-    return [item["id"] for item in deadlines(_view(chain), later)["items"]
-            if item["kind"] == "request_unanswered"]
+    return [
+        item["id"]
+        for item in deadlines(_view(chain), later)["items"]
+        if item["kind"] == "request_unanswered"
+    ]
 
 
 # --- L1: an emergency request is answered by another state, with a final status ------------
+
 
 def test_requester_cannot_answer_its_own_emergency_request() -> None:
     chain = Chain()
@@ -75,15 +92,28 @@ X = "5a" * 32
 
 
 def _seizure(chain: Chain, state: str) -> Envelope:
-    return chain.env(state, chain.keys(state).investigator, "search_seizure",
-                     evidence=[{"sha256": X}], territorial_states=[state],
-                     case_ref=f"{state}-2026-7")
+    return chain.env(
+        state,
+        chain.keys(state).investigator,
+        "search_seizure",
+        evidence=[{"sha256": X}],
+        territorial_states=[state],
+        case_ref=f"{state}-2026-7",
+    )
 
 
 def _custody(chain: Chain, state: str, act: Envelope, action: str, **fields: Any) -> Envelope:
-    return chain.env(state, chain.keys(state).investigator, "custody_event", action=action,
-                     refs=[act.id], evidence=[{"sha256": X}], territorial_states=[state],
-                     case_ref=act.record["case_ref"], **fields)
+    return chain.env(
+        state,
+        chain.keys(state).investigator,
+        "custody_event",
+        action=action,
+        refs=[act.id],
+        evidence=[{"sha256": X}],
+        territorial_states=[state],
+        case_ref=act.record["case_ref"],
+        **fields,
+    )
 
 
 def test_another_state_cannot_collect_or_destroy_evidence_it_did_not_introduce() -> None:
@@ -98,20 +128,26 @@ def test_another_state_cannot_collect_or_destroy_evidence_it_did_not_introduce()
     chain.commit(cn_act)
     chain.commit(_custody(chain, "CN", cn_act, "collected"))
     chain.commit(_custody(chain, "CN", cn_act, "destroyed"))
-    chain.commit(_custody(chain, "FR", fr_act, "transferred", to={"state": "TH",
-                                                                  "agency": "lab"}))
+    chain.commit(_custody(chain, "FR", fr_act, "transferred", to={"state": "TH", "agency": "lab"}))
     chain.commit(_custody(chain, "TH", fr_act, "examined"))
     view = evidence_view(_view(chain), X)
     chains = {c["ref"]: c for c in view["custody_chains"]}
-    assert (chains[fr_act.id]["introduced_by"], chains[fr_act.id]["status"],
-            chains[fr_act.id]["holder"]) == ("FR", "examined", "TH")
-    assert [e["action"] for e in chains[fr_act.id]["events"]] == \
-        ["collected", "transferred", "examined"]
+    assert (
+        chains[fr_act.id]["introduced_by"],
+        chains[fr_act.id]["status"],
+        chains[fr_act.id]["holder"],
+    ) == ("FR", "examined", "TH")
+    assert [e["action"] for e in chains[fr_act.id]["events"]] == [
+        "collected",
+        "transferred",
+        "examined",
+    ]
     assert (chains[cn_act.id]["status"], chains[cn_act.id]["holder"]) == ("destroyed", "CN")
 
 
 def test_a_flood_of_records_listing_a_hash_does_not_hide_a_custody_chain(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """FR's chain is read by walking its holders' events, not every record of the hash.
 
     The read bound is scaled down to 40 so the flood fits in a unit test; the
@@ -121,19 +157,20 @@ def test_a_flood_of_records_listing_a_hash_does_not_hide_a_custody_chain(
     chain = Chain()
     fr_act = _seizure(chain, "FR")
     chain.commit(fr_act)
-    for _ in range(3):   # 3 blocks of 20 CN acts listing X: more than the read budget
+    for _ in range(3):  # 3 blocks of 20 CN acts listing X: more than the read budget
         chain.commit(*(_seizure(chain, "CN") for _ in range(20)))
     chain.commit(_custody(chain, "FR", fr_act, "collected"))
-    chain.commit(_custody(chain, "FR", fr_act, "transferred", to={"state": "TH",
-                                                                  "agency": "lab"}))
+    chain.commit(_custody(chain, "FR", fr_act, "transferred", to={"state": "TH", "agency": "lab"}))
     chain.commit(_custody(chain, "TH", fr_act, "examined"))
     chain.refused(_custody(chain, "FR", fr_act, "destroyed"), "not_custody_holder")
 
 
 # --- L4: answers are found by index, not by a bounded scan of the case ---------------------
 
+
 def test_a_flood_of_the_case_does_not_hide_a_sovereignty_answer(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """CN floods its own case after its act; TH's answer must still count.
 
     The bound is scaled down to 40 so the flood fits in a unit test; the code
@@ -141,16 +178,31 @@ def test_a_flood_of_the_case_does_not_hide_a_sovereignty_answer(
     """
     monkeypatch.setattr(evidence, "ANSWER_SEEKS_MAX", 40)
     chain = Chain()
-    act = chain.env("CN", chain.keys("CN").investigator, territorial_states=["TH"],
-                    case_ref="CN-2026-9")
+    act = chain.env(
+        "CN", chain.keys("CN").investigator, territorial_states=["TH"], case_ref="CN-2026-9"
+    )
     chain.commit(act)
     for _ in range(3):
-        chain.commit(*(chain.env("CN", chain.keys("CN").investigator,
-                                 territorial_states=["VN"], case_ref="CN-2026-9")
-                       for _ in range(20)))
-    answer = chain.env("TH", chain.keys("TH").authority, "sovereignty_response",
-                       refs=[act.id], territorial_states=["TH"], response="consented",
-                       case_ref="CN-2026-9")
+        chain.commit(
+            *(
+                chain.env(
+                    "CN",
+                    chain.keys("CN").investigator,
+                    territorial_states=["VN"],
+                    case_ref="CN-2026-9",
+                )
+                for _ in range(20)
+            )
+        )
+    answer = chain.env(
+        "TH",
+        chain.keys("TH").authority,
+        "sovereignty_response",
+        refs=[act.id],
+        territorial_states=["TH"],
+        response="consented",
+        case_ref="CN-2026-9",
+    )
     chain.commit(answer)
     view = _view(chain)
     shown = evidence.act_view(view, act.id)
@@ -159,28 +211,43 @@ def test_a_flood_of_the_case_does_not_hide_a_sovereignty_answer(
     [notice] = evidence.notices(_view(chain), "TH")["notices"]
     assert (notice["id"], notice["status"]) == (act.id, "answered")
     report = evidence.sovereignty_report(_view(chain), "TH")
-    assert report["rows"] == [{"actor_state": "CN", "type": "preservation_request",
-                               "response": "consented", "count": 1}]
+    assert report["rows"] == [
+        {"actor_state": "CN", "type": "preservation_request", "response": "consented", "count": 1}
+    ]
     assert not report["truncated"]
 
 
 # --- L3: occurred_at has a lower bound, and reports can window by commit time --------------
 
+
 def test_backdated_record_is_refused_with_occurred_too_early() -> None:
     chain = Chain()
     investigator = chain.keys("CN").investigator
-    too_old = chain.env("CN", investigator, "search_seizure",
-                        occurred_at=format_time(utcnow() - timedelta(days=31)))
+    too_old = chain.env(
+        "CN", investigator, "search_seizure", occurred_at=format_time(utcnow() - timedelta(days=31))
+    )
     chain.refused(too_old, "occurred_too_early")
     with pytest.raises(ClientError) as info:
         chain.app.check_record(too_old, utcnow())
     assert info.value.field == "record.occurred_at"
-    chain.commit(chain.env("CN", investigator, "search_seizure",
-                           occurred_at=format_time(utcnow() - timedelta(days=29))))
+    chain.commit(
+        chain.env(
+            "CN",
+            investigator,
+            "search_seizure",
+            occurred_at=format_time(utcnow() - timedelta(days=29)),
+        )
+    )
     strict = Chain(max_backdate_ms=3_600_000)
-    strict.refused(strict.env("CN", strict.keys("CN").investigator, "search_seizure",
-                              occurred_at=format_time(utcnow() - timedelta(hours=2))),
-                   "occurred_too_early")
+    strict.refused(
+        strict.env(
+            "CN",
+            strict.keys("CN").investigator,
+            "search_seizure",
+            occurred_at=format_time(utcnow() - timedelta(hours=2)),
+        ),
+        "occurred_too_early",
+    )
 
 
 def test_genesis_without_the_backdate_parameter_keeps_its_hash_and_default() -> None:
@@ -192,19 +259,26 @@ def test_genesis_without_the_backdate_parameter_keeps_its_hash_and_default() -> 
     assert older.hash() == genesis_hash(document)
     assert older.consensus.backdate_bound_ms == 30 * 24 * 3600 * 1000
     with pytest.raises(ValueError, match="max_backdate_ms"):
-        Genesis.model_validate({**document, "consensus": {**document["consensus"],
-                                                          "max_backdate_ms": None}})
+        Genesis.model_validate(
+            {**document, "consensus": {**document["consensus"], "max_backdate_ms": None}}
+        )
 
 
 def test_sovereignty_report_windows_by_commit_time() -> None:
     chain = Chain()
-    backdated = chain.env("CN", chain.keys("CN").investigator, "search_seizure",
-                          territorial_states=["TH"], occurred_at=format_time(utcnow() - timedelta(days=20)))
+    backdated = chain.env(
+        "CN",
+        chain.keys("CN").investigator,
+        "search_seizure",
+        territorial_states=["TH"],
+        occurred_at=format_time(utcnow() - timedelta(days=20)),
+    )
     chain.commit(backdated)
     since = format_time(utcnow() - timedelta(days=1))
     by_occurrence = evidence.sovereignty_report(_view(chain), "TH", from_time=since)
-    by_commit = evidence.sovereignty_report(_view(chain), "TH", from_time=since,
-                                            time_field="committed")
+    by_commit = evidence.sovereignty_report(
+        _view(chain), "TH", from_time=since, time_field="committed"
+    )
     assert (by_occurrence["total"], by_commit["total"]) == (0, 1)
     assert by_commit["time_field"] == "committed"
     with pytest.raises(ClientError) as info:

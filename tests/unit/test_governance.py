@@ -49,20 +49,33 @@ class Chain:
     def keys(self, state: str) -> MemberKeys:
         return next(m for m in self.members if m.state == state)
 
-    def env(self, actor: str, signer: SigningKey, type_: str = "preservation_request",
-            /, **fields: Any) -> Envelope:
+    def env(
+        self, actor: str, signer: SigningKey, type_: str = "preservation_request", /, **fields: Any
+    ) -> Envelope:
         self.nonce += 1
         now = utcnow()
         act: dict[str, Any] = {}
         if type_ in ACT_TYPES:  # the catalogue's required fields (ledger/acts.py)
-            act = template(type_, state=actor, territorial_states=(
-                "TH" if actor != "TH" else "VN",), now=now)
-        record = {**act, "schema": SCHEMA, "type": type_, "chain_id": CHAIN,
-                  "actor": {"state": actor, "agency": "unit"},
-                  "nonce": f"unit{self.nonce:012d}", "occurred_at": format_time(now),
-                  **fields}
-        return parse_envelope({"record": record, "signer": signer.public_hex,
-                               "signature": signer.sign(canonical_bytes(record)).hex()})
+            act = template(
+                type_, state=actor, territorial_states=("TH" if actor != "TH" else "VN",), now=now
+            )
+        record = {
+            **act,
+            "schema": SCHEMA,
+            "type": type_,
+            "chain_id": CHAIN,
+            "actor": {"state": actor, "agency": "unit"},
+            "nonce": f"unit{self.nonce:012d}",
+            "occurred_at": format_time(now),
+            **fields,
+        }
+        return parse_envelope(
+            {
+                "record": record,
+                "signer": signer.public_hex,
+                "signature": signer.sign(canonical_bytes(record)).hex(),
+            }
+        )
 
     def admin(self, actor: str, type_: str, /, **fields: Any) -> Envelope:
         return self.env(actor, self.keys(actor).admin, type_, **fields)
@@ -90,6 +103,7 @@ def _enroll_fields(pubkey: str, roles: list[str] | None = None) -> dict[str, Any
 
 # --- keys ------------------------------------------------------------------------------------
 
+
 def test_enrolled_key_signs_until_the_block_after_its_revocation() -> None:
     chain = Chain()
     key = SigningKey.generate()
@@ -98,31 +112,35 @@ def test_enrolled_key_signs_until_the_block_after_its_revocation() -> None:
     before = chain.env("CN", key)
     chain.commit(before)
     same_block = chain.env("CN", key)
-    revoked_at = chain.commit(chain.admin("CN", "revoke_key", pubkey=key.public_hex,
-                                          reason="left the unit"), same_block)
+    revoked_at = chain.commit(
+        chain.admin("CN", "revoke_key", pubkey=key.public_hex, reason="left the unit"), same_block
+    )
     assert chain.app.state.keys[key.public_hex].revoked_at == revoked_at
     chain.refused(chain.env("CN", key), "signer_revoked")
     # Records the key signed earlier, including in the revoking block, stay committed.
     assert chain.store.has_record(before.id) and chain.store.has_record(same_block.id)
-    chain.refused(chain.admin("CN", "enroll_key", **_enroll_fields(key.public_hex)),
-                  "key_revoked")
+    chain.refused(chain.admin("CN", "enroll_key", **_enroll_fields(key.public_hex)), "key_revoked")
 
 
-@pytest.mark.parametrize(("signer", "actor", "fields", "code"), [
-    ("CN.investigator", "CN", {}, "role_not_allowed"),
-    ("FR.admin", "CN", {}, "wrong_state"),
-    ("CN.admin", "CN", {"roles": ["root"]}, "bad_roles"),
-    ("CN.admin", "CN", {"roles": ["node"]}, "bad_roles"),
-    ("CN.admin", "CN", {"roles": []}, "bad_roles"),
-    ("CN.admin", "CN", {"roles": ["admin", "admin"]}, "bad_roles"),
-    ("CN.admin", "CN", {"pubkey": "AB" * 32}, "bad_hex"),
-    ("CN.admin", "CN", {"pubkey": "CN.investigator"}, "key_already_enrolled"),
-    ("CN.admin", "CN", {"pubkey": "FR.investigator"}, "key_already_enrolled"),
-    ("CN.admin", "CN", {"pubkey": "FR.node"}, "key_is_node_key"),
-    ("CN.admin", "CN", {"not_after": "2001-01-01T00:00:00Z"}, "not_after_past"),
-])
-def test_hostile_enrolments_are_refused(signer: str, actor: str, fields: dict[str, Any],
-                                        code: str) -> None:
+@pytest.mark.parametrize(
+    ("signer", "actor", "fields", "code"),
+    [
+        ("CN.investigator", "CN", {}, "role_not_allowed"),
+        ("FR.admin", "CN", {}, "wrong_state"),
+        ("CN.admin", "CN", {"roles": ["root"]}, "bad_roles"),
+        ("CN.admin", "CN", {"roles": ["node"]}, "bad_roles"),
+        ("CN.admin", "CN", {"roles": []}, "bad_roles"),
+        ("CN.admin", "CN", {"roles": ["admin", "admin"]}, "bad_roles"),
+        ("CN.admin", "CN", {"pubkey": "AB" * 32}, "bad_hex"),
+        ("CN.admin", "CN", {"pubkey": "CN.investigator"}, "key_already_enrolled"),
+        ("CN.admin", "CN", {"pubkey": "FR.investigator"}, "key_already_enrolled"),
+        ("CN.admin", "CN", {"pubkey": "FR.node"}, "key_is_node_key"),
+        ("CN.admin", "CN", {"not_after": "2001-01-01T00:00:00Z"}, "not_after_past"),
+    ],
+)
+def test_hostile_enrolments_are_refused(
+    signer: str, actor: str, fields: dict[str, Any], code: str
+) -> None:
     chain = Chain()
 
     def key(ref: str) -> SigningKey:
@@ -135,11 +153,14 @@ def test_hostile_enrolments_are_refused(signer: str, actor: str, fields: dict[st
     chain.refused(chain.env(actor, key(signer), "enroll_key", **record), code)
 
 
-@pytest.mark.parametrize(("target", "code"), [
-    ("FR.investigator", "wrong_state"),
-    ("CN.node", "key_not_enrolled"),
-    ("CN.admin", "last_admin"),
-])
+@pytest.mark.parametrize(
+    ("target", "code"),
+    [
+        ("FR.investigator", "wrong_state"),
+        ("CN.node", "key_not_enrolled"),
+        ("CN.admin", "last_admin"),
+    ],
+)
 def test_hostile_revocations_are_refused(target: str, code: str) -> None:
     chain = Chain()
     state, name = target.split(".")
@@ -150,12 +171,17 @@ def test_hostile_revocations_are_refused(target: str, code: str) -> None:
 def test_second_revocation_and_expired_signer_are_refused() -> None:
     chain = Chain()
     chain.commit(chain.admin("CN", "revoke_key", pubkey=chain.keys("CN").investigator.public_hex))
-    chain.refused(chain.admin("CN", "revoke_key",
-                              pubkey=chain.keys("CN").investigator.public_hex), "already_revoked")
+    chain.refused(
+        chain.admin("CN", "revoke_key", pubkey=chain.keys("CN").investigator.public_hex),
+        "already_revoked",
+    )
     key = SigningKey.generate()
     end = utcnow() + timedelta(hours=1)
-    chain.commit(chain.admin("CN", "enroll_key", **_enroll_fields(key.public_hex),
-                             not_after=format_time(end)))
+    chain.commit(
+        chain.admin(
+            "CN", "enroll_key", **_enroll_fields(key.public_hex), not_after=format_time(end)
+        )
+    )
     envelope = chain.env("CN", key)
     chain.app.check_record(envelope, utcnow())
     with pytest.raises(ClientError) as info:
@@ -165,11 +191,20 @@ def test_second_revocation_and_expired_signer_are_refused() -> None:
 
 # --- membership -------------------------------------------------------------------------------
 
+
 def _add_br(chain: Chain, code: str = "BR") -> tuple[Envelope, MemberKeys]:
     br = MemberKeys.generate(code, "Brazil")
-    proposal = chain.admin("CN", "member_proposal", action="add", state=code, name="Brazil",
-                           node_pubkey=br.node.public_hex, admin_pubkeys=[br.admin.public_hex],
-                           enc_pubkey=br.enc_public_hex, p2p_url="http://br.p2p")
+    proposal = chain.admin(
+        "CN",
+        "member_proposal",
+        action="add",
+        state=code,
+        name="Brazil",
+        node_pubkey=br.node.public_hex,
+        admin_pubkeys=[br.admin.public_hex],
+        enc_pubkey=br.enc_public_hex,
+        p2p_url="http://br.p2p",
+    )
     chain.commit(proposal)
     return proposal, br
 
@@ -184,37 +219,60 @@ def test_admission_passes_on_more_than_two_thirds_and_applies_at_h_plus_2() -> N
     old = chain.app.state.validators(chain.app.height + 1)
     chain.commit(_vote(chain, "CN", proposal))
     chain.commit(_vote(chain, "FR", proposal))
-    assert chain.app.state.proposals[proposal.id].status == "open"      # 2/4 is not > 2/3
+    assert chain.app.state.proposals[proposal.id].status == "open"  # 2/4 is not > 2/3
     chain.refused(_vote(chain, "FR", proposal, "no"), "already_voted")
     deciding = _vote(chain, "TH", proposal)
-    decided_at = chain.commit(deciding)                                  # 3/4 > 2/3
+    decided_at = chain.commit(deciding)  # 3/4 > 2/3
     state = chain.app.state
     assert state.proposals[proposal.id].status == "passed"
     assert state.validators(decided_at + 1) == old
     assert [v.state for v in state.validators(decided_at + 2)] == ["BR", "CN", "FR", "TH", "VN"]
-    assert state.set_origin(decided_at + 2)["changes"] == [{
-        "height": decided_at + 2, "decided_at": decided_at, "action": "add", "state": "BR",
-        "record_ids": [proposal.id, deciding.id]}]
+    assert state.set_origin(decided_at + 2)["changes"] == [
+        {
+            "height": decided_at + 2,
+            "decided_at": decided_at,
+            "action": "add",
+            "state": "BR",
+            "record_ids": [proposal.id, deciding.id],
+        }
+    ]
     chain.refused(_vote(chain, "VN", proposal), "proposal_closed")
     # BR's admin key is usable only once BR validates (H+2), not in block H+1.
-    enrol_by_br = chain.env("BR", br.admin, "enroll_key",
-                            **_enroll_fields(SigningKey.generate().public_hex))
+    enrol_by_br = chain.env(
+        "BR", br.admin, "enroll_key", **_enroll_fields(SigningKey.generate().public_hex)
+    )
     chain.refused(enrol_by_br, "state_not_member")
     h1 = chain.commit()
     h2 = chain.commit(enrol_by_br)
-    hashes = [header.validators_hash for header in map(chain.store.get_header, (h1, h2))
-              if header is not None]
+    hashes = [
+        header.validators_hash
+        for header in map(chain.store.get_header, (h1, h2))
+        if header is not None
+    ]
     assert hashes == [validators_hash(old), validators_hash(state.validators(h2))]
     assert len(state.validators(h2)) == 5
 
 
-@pytest.mark.parametrize(("n", "yes", "no", "status"), [
-    (4, 2, 0, "open"), (4, 3, 0, "passed"), (4, 1, 1, "open"), (4, 0, 2, "rejected"),
-    (5, 3, 0, "open"), (5, 4, 0, "passed"), (5, 0, 2, "rejected"), (5, 3, 1, "open"),
-    (3, 2, 0, "open"), (3, 3, 0, "passed"), (3, 0, 1, "rejected"), (1, 1, 0, "passed"),
-])
-def test_vote_tally_needs_more_than_two_thirds_of_members(n: int, yes: int, no: int,
-                                                         status: str) -> None:
+@pytest.mark.parametrize(
+    ("n", "yes", "no", "status"),
+    [
+        (4, 2, 0, "open"),
+        (4, 3, 0, "passed"),
+        (4, 1, 1, "open"),
+        (4, 0, 2, "rejected"),
+        (5, 3, 0, "open"),
+        (5, 4, 0, "passed"),
+        (5, 0, 2, "rejected"),
+        (5, 3, 1, "open"),
+        (3, 2, 0, "open"),
+        (3, 3, 0, "passed"),
+        (3, 0, 1, "rejected"),
+        (1, 1, 0, "passed"),
+    ],
+)
+def test_vote_tally_needs_more_than_two_thirds_of_members(
+    n: int, yes: int, no: int, status: str
+) -> None:
     chain = Chain(n)
     proposal, _ = _add_br(chain, "JP")
     states = [m.state for m in chain.members]
@@ -226,28 +284,70 @@ def test_vote_tally_needs_more_than_two_thirds_of_members(n: int, yes: int, no: 
 def test_proposals_expire_and_hostile_proposals_are_refused() -> None:
     chain = Chain(proposal_expiry_blocks=2)
     proposal, br = _add_br(chain)
-    chain.refused(chain.admin("FR", "member_proposal", action="remove", state="BR"),
-                  "proposal_open")
-    chain.refused(chain.admin("FR", "member_proposal", action="add", state="BR", name="B",
-                              node_pubkey=SigningKey.generate().public_hex,
-                              admin_pubkeys=[SigningKey.generate().public_hex],
-                              enc_pubkey="11" * 32, p2p_url="http://x"), "proposal_open")
+    chain.refused(
+        chain.admin("FR", "member_proposal", action="remove", state="BR"), "proposal_open"
+    )
+    chain.refused(
+        chain.admin(
+            "FR",
+            "member_proposal",
+            action="add",
+            state="BR",
+            name="B",
+            node_pubkey=SigningKey.generate().public_hex,
+            admin_pubkeys=[SigningKey.generate().public_hex],
+            enc_pubkey="11" * 32,
+            p2p_url="http://x",
+        ),
+        "proposal_open",
+    )
     chain.commit()
     chain.commit()
     chain.refused(_vote(chain, "CN", proposal), "proposal_expired")
     assert [p["id"] for p in chain.app.state.proposals_view("expired")] == [proposal.id]
     hostile = [
-        (chain.admin("CN", "member_proposal", action="rotate_key", state="FR",
-                     node_pubkey=SigningKey.generate().public_hex), "wrong_state"),
-        (chain.admin("CN", "member_proposal", action="add", state="FR", name="France",
-                     node_pubkey=br.node.public_hex, admin_pubkeys=[br.admin.public_hex],
-                     enc_pubkey="11" * 32, p2p_url="http://x"), "already_member"),
+        (
+            chain.admin(
+                "CN",
+                "member_proposal",
+                action="rotate_key",
+                state="FR",
+                node_pubkey=SigningKey.generate().public_hex,
+            ),
+            "wrong_state",
+        ),
+        (
+            chain.admin(
+                "CN",
+                "member_proposal",
+                action="add",
+                state="FR",
+                name="France",
+                node_pubkey=br.node.public_hex,
+                admin_pubkeys=[br.admin.public_hex],
+                enc_pubkey="11" * 32,
+                p2p_url="http://x",
+            ),
+            "already_member",
+        ),
         (chain.admin("CN", "member_proposal", action="remove", state="JP"), "not_a_member"),
-        (chain.admin("CN", "member_proposal", action="rotate_key", state="CN",
-                     node_pubkey=chain.keys("FR").node.public_hex), "key_in_use"),
+        (
+            chain.admin(
+                "CN",
+                "member_proposal",
+                action="rotate_key",
+                state="CN",
+                node_pubkey=chain.keys("FR").node.public_hex,
+            ),
+            "key_in_use",
+        ),
         (chain.admin("CN", "member_proposal", action="drop", state="FR"), "bad_action"),
-        (chain.env("CN", chain.keys("CN").investigator, "member_proposal", action="remove",
-                   state="FR"), "role_not_allowed"),
+        (
+            chain.env(
+                "CN", chain.keys("CN").investigator, "member_proposal", action="remove", state="FR"
+            ),
+            "role_not_allowed",
+        ),
         (chain.admin("CN", "member_vote", proposal="ab" * 32, vote="yes"), "unknown_proposal"),
         (chain.admin("CN", "member_vote", proposal=proposal.id, vote="maybe"), "bad_vote"),
     ]
@@ -266,8 +366,9 @@ def test_removed_state_keys_stop_and_rotation_needs_no_vote() -> None:
     assert chain.app.state.member_states(decided + 2) == ["CN", "FR", "VN"]
     chain.refused(chain.env("TH", chain.keys("TH").investigator), "state_not_member")
     new_key = SigningKey.generate()
-    rotation = chain.admin("VN", "member_proposal", action="rotate_key", state="VN",
-                           node_pubkey=new_key.public_hex)
+    rotation = chain.admin(
+        "VN", "member_proposal", action="rotate_key", state="VN", node_pubkey=new_key.public_hex
+    )
     at = chain.commit(rotation)
     chain_state = chain.app.state
     assert chain_state.proposals[rotation.id].status == "passed"
@@ -294,14 +395,17 @@ def test_two_votes_of_one_state_never_share_a_block() -> None:
 
 # --- misbehaviour -----------------------------------------------------------------------------
 
+
 def _prevote(key: SigningKey, height: int, block_hash: str | None, round_: int = 0) -> Vote:
     sig = key.sign(vote_sign_bytes("prevote", CHAIN, height, round_, block_hash)).hex()
     return Vote("prevote", height, round_, block_hash, key.public_hex, sig)
 
 
 def _report(chain: Chain, ev: Equivocation, offender: str = "FR", **over: Any) -> Envelope:
-    body = {**misbehaviour_record(ev, reporter_state="CN", agency="CN node",
-                                  offender_state=offender), **over}
+    body = {
+        **misbehaviour_record(ev, reporter_state="CN", agency="CN node", offender_state=offender),
+        **over,
+    }
     body.pop("actor")
     return chain.env("CN", chain.keys("CN").node, body.pop("type"), **body)
 
@@ -315,8 +419,12 @@ def test_misbehaviour_is_recorded_once_and_forgeries_are_refused() -> None:
     report = _report(chain, ev)
     at = chain.commit(report)
     [row] = chain.app.state.misbehaviour_view("FR")
-    assert (row["record_id"], row["committed_at"], row["offender_pubkey"], row["kind"]) == \
-        (report.id, at, fr.public_hex, "prevote")
+    assert (row["record_id"], row["committed_at"], row["offender_pubkey"], row["kind"]) == (
+        report.id,
+        at,
+        fr.public_hex,
+        "prevote",
+    )
     assert chain.app.state.misbehaviour_view("CN") == []
     swapped = Equivocation(ev.second, ev.first)
     third = Equivocation(ev.first, _prevote(fr, h, None))
@@ -324,16 +432,24 @@ def test_misbehaviour_is_recorded_once_and_forgeries_are_refused() -> None:
     other_h = _prevote(fr, h + 1, "cc" * 32)
     cases = [
         (_report(chain, swapped), "duplicate_evidence"),
-        (_report(chain, third), "duplicate_evidence"),    # one record per slot
+        (_report(chain, third), "duplicate_evidence"),  # one record per slot
         (_report(chain, Equivocation(ev.first, bad_sig)), "not_equivocation"),
         (_report(chain, Equivocation(ev.first, ev.first)), "not_equivocation"),
-        (_report(chain, Equivocation(_prevote(fr, h, "aa" * 32, 1), other_h)),
-         "not_equivocation"),
-        (_report(chain, Equivocation(_prevote(fr, h, "aa" * 32, 2),
-                                     _prevote(fr, h, "bb" * 32, 2)), offender="TH"),
-         "not_a_validator"),
-        (_report(chain, Equivocation(_prevote(fr, h + 5, "aa" * 32),
-                                     _prevote(fr, h + 5, "bb" * 32))), "bad_evidence"),
+        (_report(chain, Equivocation(_prevote(fr, h, "aa" * 32, 1), other_h)), "not_equivocation"),
+        (
+            _report(
+                chain,
+                Equivocation(_prevote(fr, h, "aa" * 32, 2), _prevote(fr, h, "bb" * 32, 2)),
+                offender="TH",
+            ),
+            "not_a_validator",
+        ),
+        (
+            _report(
+                chain, Equivocation(_prevote(fr, h + 5, "aa" * 32), _prevote(fr, h + 5, "bb" * 32))
+            ),
+            "bad_evidence",
+        ),
         (_report(chain, ev, equivocation={"first": ev.first.to_json()}), "bad_evidence"),
         (chain.env("CN", chain.keys("CN").node), "role_not_allowed"),
     ]
@@ -351,12 +467,19 @@ def test_replay_after_restart_rebuilds_the_same_governance_state() -> None:
     chain.commit(chain.admin("CN", "revoke_key", pubkey=key.public_hex))
     fr = chain.keys("FR").node
     h = chain.app.height + 1
-    chain.commit(_report(chain, Equivocation(_prevote(fr, h, "aa" * 32),
-                                             _prevote(fr, h, "bb" * 32))))
+    chain.commit(
+        _report(chain, Equivocation(_prevote(fr, h, "aa" * 32), _prevote(fr, h, "bb" * 32)))
+    )
     again = Application(chain.genesis, chain.store, build_registry())
     a, b = chain.app.state, again.state
-    assert (a.keys, a.validators_by_height, a.changes, a.misbehaviour, a.members, a.height) == \
-        (b.keys, b.validators_by_height, b.changes, b.misbehaviour, b.members, b.height)
+    assert (a.keys, a.validators_by_height, a.changes, a.misbehaviour, a.members, a.height) == (
+        b.keys,
+        b.validators_by_height,
+        b.changes,
+        b.misbehaviour,
+        b.members,
+        b.height,
+    )
     assert a.proposals_view(None) == b.proposals_view(None)
 
 
@@ -376,14 +499,18 @@ def test_two_admin_revocations_never_share_a_block() -> None:
     block, rejected = chain.app.build_block("CN", [revoke_first, revoke_second], utcnow())
     assert [e.id for e in block.envelopes] == [revoke_first.id]
     assert rejected == [revoke_second.id]
-    header, _ = chain.app._header(block.height, "CN", block.header.time,
-                                  [revoke_first, revoke_second])
+    header, _ = chain.app._header(
+        block.height, "CN", block.header.time, [revoke_first, revoke_second]
+    )
     with pytest.raises(ChainError, match="admins:CN"):
         chain.app.validate_block(Block(header, (revoke_first, revoke_second)), now=utcnow())
     chain.commit(revoke_first)
     chain.refused(chain.env("CN", second, "revoke_key", pubkey=second.public_hex), "last_admin")
-    active = [k for k, g in chain.app.state.keys.items()
-              if g.state == "CN" and "admin" in g.roles and g.revoked_at is None]
+    active = [
+        k
+        for k, g in chain.app.state.keys.items()
+        if g.state == "CN" and "admin" in g.roles and g.revoked_at is None
+    ]
     assert active == [second.public_hex]
 
 
@@ -397,5 +524,7 @@ def test_renewal_and_revocation_of_one_key_never_share_a_block() -> None:
     revoke = chain.admin("CN", "revoke_key", pubkey=key.public_hex)
     assert state.conflict_key(renew) == state.conflict_key(revoke) == "admins:CN"
     investigator = chain.keys("CN").investigator.public_hex
-    assert state.conflict_key(chain.admin("CN", "revoke_key", pubkey=investigator)) == \
-        f"key:{investigator}"
+    assert (
+        state.conflict_key(chain.admin("CN", "revoke_key", pubkey=investigator))
+        == f"key:{investigator}"
+    )

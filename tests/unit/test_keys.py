@@ -38,19 +38,22 @@ RFC8032_VECTORS = [
         "",
         "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
         "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
-        id="rfc8032-test1"),
+        id="rfc8032-test1",
+    ),
     pytest.param(
         "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
         "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
         "72",
         "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
         "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
-        id="rfc8032-test2"),
+        id="rfc8032-test2",
+    ),
 ]
 
 OPENSSL = shutil.which("openssl")
-needs_openssl = pytest.mark.skipif(OPENSSL is None,
-                                   reason="the openssl CLI is not installed on this machine")
+needs_openssl = pytest.mark.skipif(
+    OPENSSL is None, reason="the openssl CLI is not installed on this machine"
+)
 
 
 @pytest.mark.parametrize(("secret", "public", "message", "signature"), RFC8032_VECTORS)
@@ -67,8 +70,9 @@ def test_rfc8032_7_1_vectors(secret: str, public: str, message: str, signature: 
 
 
 @pytest.mark.parametrize(("secret", "public", "message", "signature"), RFC8032_VECTORS)
-def test_rfc8032_vectors_through_pem_and_hex_seed(secret: str, public: str, message: str,
-                                                  signature: str) -> None:
+def test_rfc8032_vectors_through_pem_and_hex_seed(
+    secret: str, public: str, message: str, signature: str
+) -> None:
     key = SigningKey(bytes.fromhex(secret))
     for text in (key.to_pem(), secret.encode(), secret.encode() + b"\n"):
         loaded = signing_key_from_text(text)
@@ -78,6 +82,7 @@ def test_rfc8032_vectors_through_pem_and_hex_seed(secret: str, public: str, mess
 
 # --- PEM and hex forms -------------------------------------------------------------
 
+
 def test_pem_round_trip_is_pkcs8() -> None:
     key = SigningKey.generate()
     pem = key.to_pem()
@@ -85,8 +90,8 @@ def test_pem_round_trip_is_pkcs8() -> None:
     assert pem.endswith(b"-----END PRIVATE KEY-----\n")
     # RFC 8410 §7: an Ed25519 PKCS#8 key is 48 bytes of DER, the seed last.
     der = serialization.load_pem_private_key(pem, None).private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     assert len(der) == 48 and der.endswith(key.seed())
     again = signing_key_from_text(pem)
     assert again.seed() == key.seed()
@@ -99,7 +104,8 @@ def test_public_pem_is_spki_and_reads_back() -> None:
     assert pem == public_key_pem(key.public_key)
     assert pem.startswith(b"-----BEGIN PUBLIC KEY-----\n")
     der = serialization.load_pem_public_key(pem).public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     assert len(der) == 44 and der.endswith(key.public_key)  # RFC 8410 §4
     assert public_key_from_text(pem) == key.public_hex
     assert public_key_from_text(pem.decode()) == key.public_hex
@@ -110,12 +116,15 @@ def test_public_key_from_hex_text_is_lowercased() -> None:
     assert public_key_from_text(key.public_hex.upper() + "\n") == key.public_hex
 
 
-@pytest.mark.parametrize(("text", "field", "code"), [
-    (b"ab" * 31, "pubkey", "bad_hex"),
-    (b"ab" * 33, "pubkey", "bad_hex"),
-    (b"zz" * 32, "pubkey", "bad_hex"),
-    (b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "pubkey", "bad_key"),
-])
+@pytest.mark.parametrize(
+    ("text", "field", "code"),
+    [
+        (b"ab" * 31, "pubkey", "bad_hex"),
+        (b"ab" * 33, "pubkey", "bad_hex"),
+        (b"zz" * 32, "pubkey", "bad_hex"),
+        (b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "pubkey", "bad_key"),
+    ],
+)
 def test_bad_public_key_text_refused(text: bytes, field: str, code: str) -> None:
     with pytest.raises(EncodingError) as info:
         public_key_from_text(text)
@@ -130,25 +139,34 @@ def test_private_pem_is_not_a_public_key() -> None:
 
 def _ec_pem() -> bytes:
     return ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _encrypted_pem() -> bytes:
     private = serialization.load_pem_private_key(SigningKey.generate().to_pem(), None)
-    return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.BestAvailableEncryption(b"secret"))
+    return private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
 
 
-@pytest.mark.parametrize(("make", "code"), [
-    (lambda: b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n", "bad_key"),
-    (_ec_pem, "bad_key"),                 # a PKCS#8 key, but not Ed25519
-    (_encrypted_pem, "bad_key"),          # Comity reads unencrypted keys only
-    (lambda: b"9D61" * 16, "bad_hex"),    # seed hex must be lowercase
-    (lambda: b"9d61" * 15, "bad_hex"),    # 30 bytes
-    (lambda: b"\xff\xfe" * 32, "bad_hex"),
-    (lambda: b"", "bad_hex"),
-])
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        (
+            lambda: b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n",
+            "bad_key",
+        ),
+        (_ec_pem, "bad_key"),  # a PKCS#8 key, but not Ed25519
+        (_encrypted_pem, "bad_key"),  # Comity reads unencrypted keys only
+        (lambda: b"9D61" * 16, "bad_hex"),  # seed hex must be lowercase
+        (lambda: b"9d61" * 15, "bad_hex"),  # 30 bytes
+        (lambda: b"\xff\xfe" * 32, "bad_hex"),
+        (lambda: b"", "bad_hex"),
+    ],
+)
 def test_bad_private_key_text_refused(make: object, code: str) -> None:
     assert callable(make)
     with pytest.raises(EncodingError) as info:
@@ -170,6 +188,7 @@ def test_repr_and_str_never_show_the_seed() -> None:
 
 
 # --- files ---------------------------------------------------------------------------
+
 
 def test_saved_key_has_mode_0600_and_loads_back(tmp_path: Path) -> None:
     key = SigningKey.generate()
@@ -213,26 +232,30 @@ def test_hex_seed_file(tmp_path: Path) -> None:
 
 # --- verification never crashes ------------------------------------------------------
 
+
 def _signed() -> tuple[SigningKey, bytes, bytes]:
     key = SigningKey.generate()
     message = b"comity"
     return key, message, key.sign(message)
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda pk, sig: (pk, sig[:63]),
-    lambda pk, sig: (pk, sig + b"\x00"),
-    lambda pk, sig: (pk, b""),
-    lambda pk, sig: (pk, b"\x00" * 64),
-    lambda pk, sig: (pk, sig[:32] + bytes([sig[32] ^ 0x80]) + sig[33:]),
-    lambda pk, sig: (pk, sig[:63] + bytes([sig[63] | 0xF0])),   # S >= L: non-canonical
-    lambda pk, sig: (pk[:31], sig),
-    lambda pk, sig: (pk + b"\x00", sig),
-    lambda pk, sig: (b"", sig),
-    lambda pk, sig: (b"\xff" * 32, sig),                       # not a curve point
-    lambda pk, sig: (b"\x01" + b"\x00" * 31, sig),             # identity: small order
-    lambda pk, sig: (SigningKey.generate().public_key, sig),   # another key
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda pk, sig: (pk, sig[:63]),
+        lambda pk, sig: (pk, sig + b"\x00"),
+        lambda pk, sig: (pk, b""),
+        lambda pk, sig: (pk, b"\x00" * 64),
+        lambda pk, sig: (pk, sig[:32] + bytes([sig[32] ^ 0x80]) + sig[33:]),
+        lambda pk, sig: (pk, sig[:63] + bytes([sig[63] | 0xF0])),  # S >= L: non-canonical
+        lambda pk, sig: (pk[:31], sig),
+        lambda pk, sig: (pk + b"\x00", sig),
+        lambda pk, sig: (b"", sig),
+        lambda pk, sig: (b"\xff" * 32, sig),  # not a curve point
+        lambda pk, sig: (b"\x01" + b"\x00" * 31, sig),  # identity: small order
+        lambda pk, sig: (SigningKey.generate().public_key, sig),  # another key
+    ],
+)
 def test_bad_signatures_and_keys_return_false(mutate: object) -> None:
     assert callable(mutate)
     key, message, sig = _signed()
@@ -241,15 +264,18 @@ def test_bad_signatures_and_keys_return_false(mutate: object) -> None:
     assert verify(key.public_key, message, sig) is True
 
 
-@pytest.mark.parametrize("pair", [
-    lambda pk, sig: (pk.upper(), sig),
-    lambda pk, sig: (pk, sig.upper()),
-    lambda pk, sig: (pk[:-2], sig),
-    lambda pk, sig: (pk, sig[:-2]),
-    lambda pk, sig: (pk, "g" * 128),
-    lambda pk, sig: (None, sig),
-    lambda pk, sig: (pk, 12),
-])
+@pytest.mark.parametrize(
+    "pair",
+    [
+        lambda pk, sig: (pk.upper(), sig),
+        lambda pk, sig: (pk, sig.upper()),
+        lambda pk, sig: (pk[:-2], sig),
+        lambda pk, sig: (pk, sig[:-2]),
+        lambda pk, sig: (pk, "g" * 128),
+        lambda pk, sig: (None, sig),
+        lambda pk, sig: (pk, 12),
+    ],
+)
 def test_verify_hex_rejects_malformed_hex(pair: object) -> None:
     assert callable(pair)
     key, message, sig = _signed()
@@ -260,10 +286,10 @@ def test_verify_hex_rejects_malformed_hex(pair: object) -> None:
 
 # --- openssl interop ---------------------------------------------------------------
 
+
 def _openssl(*args: str | Path) -> subprocess.CompletedProcess[bytes]:
     assert OPENSSL is not None
-    return subprocess.run([OPENSSL, *map(str, args)], capture_output=True, timeout=30,
-                          check=False)
+    return subprocess.run([OPENSSL, *map(str, args)], capture_output=True, timeout=30, check=False)
 
 
 @needs_openssl
@@ -276,13 +302,15 @@ def test_openssl_key_signed_by_comity_verifies_in_openssl(tmp_path: Path) -> Non
     assert public_key_from_text(pub.read_bytes()) == key.public_hex
     msg.write_bytes(b'{"record":"comity"}\n\x00\xff')
     sig.write_bytes(key.sign(msg.read_bytes()))
-    ok = _openssl("pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", msg,
-                  "-sigfile", sig)
+    ok = _openssl(
+        "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", msg, "-sigfile", sig
+    )
     assert ok.returncode == 0, ok.stderr
     assert b"Signature Verified Successfully" in ok.stdout
     msg.write_bytes(b'{"record":"comitY"}\n\x00\xff')
-    bad = _openssl("pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", msg,
-                   "-sigfile", sig)
+    bad = _openssl(
+        "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", msg, "-sigfile", sig
+    )
     assert bad.returncode != 0
 
 

@@ -23,25 +23,35 @@ def kv(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KV]:
     store.close()
 
 
-@pytest.mark.parametrize(("prefix", "expected"), [
-    (b"\xff", None), (b"a", b"b"), (b"a\xff", b"b"), (b"b\xff\xff", b"c"), (b"\xff\xff", None),
-])
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [
+        (b"\xff", None),
+        (b"a", b"b"),
+        (b"a\xff", b"b"),
+        (b"b\xff\xff", b"c"),
+        (b"\xff\xff", None),
+    ],
+)
 def test_prefix_upper_bound(prefix: bytes, expected: bytes | None) -> None:
     assert prefix_upper_bound(prefix) == expected
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ({}, KEYS),
-    ({"prefix": b"a"}, [b"a", b"a\x00", b"ab", b"a\xff"]),
-    ({"prefix": b"b"}, [b"b", b"b\xff\xff"]),
-    ({"prefix": b"a", "start": b"a\x01"}, [b"ab", b"a\xff"]),
-    ({"prefix": b"a", "stop": b"a\xff"}, [b"a", b"a\x00", b"ab"]),
-    ({"start": b"ab", "stop": b"c"}, [b"ab", b"a\xff", b"b", b"b\xff\xff"]),
-    ({"prefix": b"a", "reverse": True, "limit": 2}, [b"a\xff", b"ab"]),
-    ({"prefix": b"a", "limit": 2}, [b"a", b"a\x00"]),
-    ({"prefix": b"a", "start": b"b"}, []),
-    ({"prefix": b"z"}, []),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({}, KEYS),
+        ({"prefix": b"a"}, [b"a", b"a\x00", b"ab", b"a\xff"]),
+        ({"prefix": b"b"}, [b"b", b"b\xff\xff"]),
+        ({"prefix": b"a", "start": b"a\x01"}, [b"ab", b"a\xff"]),
+        ({"prefix": b"a", "stop": b"a\xff"}, [b"a", b"a\x00", b"ab"]),
+        ({"start": b"ab", "stop": b"c"}, [b"ab", b"a\xff", b"b", b"b\xff\xff"]),
+        ({"prefix": b"a", "reverse": True, "limit": 2}, [b"a\xff", b"ab"]),
+        ({"prefix": b"a", "limit": 2}, [b"a", b"a\x00"]),
+        ({"prefix": b"a", "start": b"b"}, []),
+        ({"prefix": b"z"}, []),
+    ],
+)
 def test_iterate_ranges(kv: KV, query: dict[str, object], expected: list[bytes]) -> None:
     got = list(kv.iterate(**query))  # type: ignore[arg-type]
     assert got == [(key, key.upper()) for key in expected]
@@ -72,12 +82,16 @@ def test_leveldb_use_after_close_is_a_store_error(tmp_path: Path) -> None:
 
 # --- memory: LevelDB maps the tables it keeps open ------------------------------------------
 
+
 def _mapped_tables(directory: Path) -> int:
     """Table files under ``directory`` this process has mapped (Linux /proc)."""
     prefix = str(directory.resolve()) + "/"
     with open("/proc/self/maps", encoding="utf-8") as maps:
-        return sum(1 for line in maps
-                   if line.rstrip().endswith(".ldb") and line.split()[-1].startswith(prefix))
+        return sum(
+            1
+            for line in maps
+            if line.rstrip().endswith(".ldb") and line.split()[-1].startswith(prefix)
+        )
 
 
 def _read_across_many_tables(path: Path, options: LevelDBOptions) -> tuple[int, int]:
@@ -87,7 +101,7 @@ def _read_across_many_tables(path: Path, options: LevelDBOptions) -> tuple[int, 
     keys = [b"k" + i.to_bytes(8, "big") for i in range(16_000)]
     kv = LevelDBKV.open(path, options)
     for start in range(0, len(keys), 64):  # in order: each memtable becomes a table
-        kv.write([(key, rng.randbytes(1024)) for key in keys[start:start + 64]], sync=False)
+        kv.write([(key, rng.randbytes(1024)) for key in keys[start : start + 64]], sync=False)
     kv.close()
     kv = LevelDBKV.open(path, options)
     try:
@@ -124,8 +138,7 @@ def test_production_leveldb_options_bound_the_mapped_tables() -> None:
         LevelDBOptions(open_files_max=20)
 
 
-def test_a_store_written_with_snappy_reads_and_grows_without_compression(
-        tmp_path: Path) -> None:
+def test_a_store_written_with_snappy_reads_and_grows_without_compression(tmp_path: Path) -> None:
     """Stores written before compression was turned off keep working: LevelDB marks
     compression per block, so old blocks are read and rewritten as they come."""
     old = LevelDBOptions(write_buffer_bytes=64 * 2**10, compression="snappy")
@@ -138,7 +151,7 @@ def test_a_store_written_with_snappy_reads_and_grows_without_compression(
     try:
         more = {f"m{i:06d}".encode(): b"v" * 100 for i in range(5000)}
         kv.write(list(more.items()), sync=True)
-        kv._db.compact_range()   # old snappy blocks rewritten next to new plain ones
+        kv._db.compact_range()  # old snappy blocks rewritten next to new plain ones
         assert dict(kv.iterate()) == {**values, **more}
     finally:
         kv.close()

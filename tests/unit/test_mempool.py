@@ -22,26 +22,30 @@ def _envelopes(count: int) -> list[Envelope]:
 
 def _plain(max_records: int, max_bytes: int) -> Mempool:
     """A pool without governance reserve or signer share: only the clients' share."""
-    return Mempool(max_records=max_records, max_bytes=max_bytes,
-                   governance_reserve_percent=0, signer_share_percent=100)
+    return Mempool(
+        max_records=max_records,
+        max_bytes=max_bytes,
+        governance_reserve_percent=0,
+        signer_share_percent=100,
+    )
 
 
 def test_clients_fill_their_nodes_share_and_gossip_the_rest() -> None:
     pool = _plain(8, 1 << 20)
-    assert pool.client_max_records == 8          # alone: the whole pool
-    pool.share_with(2, states=1)                 # two nodes gossip to each other
+    assert pool.client_max_records == 8  # alone: the whole pool
+    pool.share_with(2, states=1)  # two nodes gossip to each other
     assert pool.client_max_records == 4
     envelopes = _envelopes(9)
     for envelope in envelopes[:4]:
         assert pool.add(envelope)
     with pytest.raises(Overloaded) as refused:
-        pool.add(envelopes[4])          # a client's fifth: refused, a retry hint given
+        pool.add(envelopes[4])  # a client's fifth: refused, a retry hint given
     assert refused.value.code == "mempool_full" and refused.value.retry_after_s == 1
     assert len(pool) == 4
-    for envelope in envelopes[4:8]:     # a peer's gossip still fits
+    for envelope in envelopes[4:8]:  # a peer's gossip still fits
         assert pool.add(envelope, client=False)
     with pytest.raises(Overloaded):
-        pool.add(envelopes[8], client=False)      # the whole pool is the hard bound
+        pool.add(envelopes[8], client=False)  # the whole pool is the hard bound
     assert len(pool) == 8
 
 
@@ -51,15 +55,15 @@ def test_check_fits_counts_a_whole_batch() -> None:
     envelopes = _envelopes(111)
     for envelope in envelopes[:45]:
         pool.add(envelope)
-    pool.check_fits(envelopes[40:50])   # five of them are pending already: five more fit
+    pool.check_fits(envelopes[40:50])  # five of them are pending already: five more fit
     with pytest.raises(Overloaded):
-        pool.check_fits(envelopes[45:51])    # 45 + 6 > 50: the batch is refused as a whole
+        pool.check_fits(envelopes[45:51])  # 45 + 6 > 50: the batch is refused as a whole
     pool.check_fits(envelopes[45:100], client=False)
     with pytest.raises(Overloaded):
         pool.check_fits(envelopes[45:101], client=False)
     pool.check_room(55)
     with pytest.raises(Overloaded):
-        pool.check_room(56)              # the cheap check before parsing: the whole pool
+        pool.check_room(56)  # the cheap check before parsing: the whole pool
 
 
 def test_byte_bound_has_the_same_reserve() -> None:
@@ -114,25 +118,26 @@ def test_signature_cache_is_bounded_and_checks_what_it_does_not_know() -> None:
 
 
 def test_a_clients_record_is_proposed_once_every_peer_has_it_or_after_a_wait(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mempool_module, "SPREAD_BACKLOG_MIN", 1)   # "under load" at once
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mempool_module, "SPREAD_BACKLOG_MIN", 1)  # "under load" at once
     now = [100.0]
     pool = Mempool(max_records=100, max_bytes=1 << 20, clock=lambda: now[0])
     gossiped, spreading, later = _envelopes(3)
-    pool.add(gossiped, client=False)            # from a peer: proposable at once
-    pool.add(spreading, spread_to=3)            # ours: three peers must answer first
+    pool.add(gossiped, client=False)  # from a peer: proposable at once
+    pool.add(spreading, spread_to=3)  # ours: three peers must answer first
     pool.add(later, spread_to=3)
     assert [e.id for e in pool.reap(10, 1 << 20)] == [gossiped.id]
     pool.remove([gossiped.id])
     assert not pool.proposable() and pool.spreading() == 2
     pool.delivered([spreading.id, later.id])
     pool.delivered([spreading.id])
-    assert not pool.proposable()                # one peer still to answer
+    assert not pool.proposable()  # one peer still to answer
     pool.delivered([spreading.id, "not-pending"])
     assert pool.proposable() and [e.id for e in pool.reap(10, 1 << 20)] == [spreading.id]
     pool.remove([spreading.id])
     assert not pool.proposable()
-    now[0] += SPREAD_WAIT_S                     # a peer is down: propose it anyway
+    now[0] += SPREAD_WAIT_S  # a peer is down: propose it anyway
     assert pool.proposable() and [e.id for e in pool.reap(10, 1 << 20)] == [later.id]
     pool.remove([later.id])
     assert pool.spreading() == 0 and not pool.proposable()
@@ -144,7 +149,7 @@ def test_with_a_short_backlog_records_are_proposed_without_waiting() -> None:
     for envelope in envelopes[:-1]:
         pool.add(envelope, spread_to=3)
     assert pool.proposable() and len(pool.reap(10_000, 1 << 30)) == SPREAD_BACKLOG_MIN - 1
-    pool.add(envelopes[-1], spread_to=3)        # the backlog reaches the threshold: wait
+    pool.add(envelopes[-1], spread_to=3)  # the backlog reaches the threshold: wait
     assert not pool.proposable() and pool.reap(10_000, 1 << 30) == []
 
 
@@ -162,31 +167,65 @@ def test_the_node_sets_the_backlog_from_which_records_wait() -> None:
 
 # --- shares (FINDINGS.md M3) -------------------------------------------------------------
 
-@pytest.mark.parametrize(("max_records", "reserve_percent", "signer_percent", "nodes", "states",
-                          "governance", "state", "signer", "client"), [
-    # the defaults, 4 members: 5 % for governance, the rest / 4, half of that per signer
-    (10_000, 5, 50, 4, 4, 500, 2375, 1187, 2375),
-    (10_000, 5, 50, 7, 7, 500, 1357, 678, 1357),
-    (10_000, 0, 100, 4, 4, 0, 2500, 2500, 2500),   # no reserve, no signer bound
-    (20, 5, 50, 4, 4, 1, 4, 2, 4),                 # a tiny pool: one governance record
-    (1, 5, 50, 4, 4, 0, 1, 1, 1),                  # too small to reserve anything
-    (10_000, 50, 10, 2, 4, 5000, 1250, 125, 2500),  # fewer nodes than member states
-])
-def test_shares_of_the_pool(max_records: int, reserve_percent: int, signer_percent: int,
-                            nodes: int, states: int, governance: int, state: int, signer: int,
-                            client: int) -> None:
-    pool = Mempool(max_records, 1 << 30, governance_reserve_percent=reserve_percent,
-                   signer_share_percent=signer_percent)
+
+@pytest.mark.parametrize(
+    (
+        "max_records",
+        "reserve_percent",
+        "signer_percent",
+        "nodes",
+        "states",
+        "governance",
+        "state",
+        "signer",
+        "client",
+    ),
+    [
+        # the defaults, 4 members: 5 % for governance, the rest / 4, half of that per signer
+        (10_000, 5, 50, 4, 4, 500, 2375, 1187, 2375),
+        (10_000, 5, 50, 7, 7, 500, 1357, 678, 1357),
+        (10_000, 0, 100, 4, 4, 0, 2500, 2500, 2500),  # no reserve, no signer bound
+        (20, 5, 50, 4, 4, 1, 4, 2, 4),  # a tiny pool: one governance record
+        (1, 5, 50, 4, 4, 0, 1, 1, 1),  # too small to reserve anything
+        (10_000, 50, 10, 2, 4, 5000, 1250, 125, 2500),  # fewer nodes than member states
+    ],
+)
+def test_shares_of_the_pool(
+    max_records: int,
+    reserve_percent: int,
+    signer_percent: int,
+    nodes: int,
+    states: int,
+    governance: int,
+    state: int,
+    signer: int,
+    client: int,
+) -> None:
+    pool = Mempool(
+        max_records,
+        1 << 30,
+        governance_reserve_percent=reserve_percent,
+        signer_share_percent=signer_percent,
+    )
     pool.share_with(nodes, states)
-    assert (pool.governance_max_records, pool.state_max_records, pool.signer_max_records,
-            pool.client_max_records) == (governance, state, signer, client)
+    assert (
+        pool.governance_max_records,
+        pool.state_max_records,
+        pool.signer_max_records,
+        pool.client_max_records,
+    ) == (governance, state, signer, client)
     # The docstring's property: every node's clients together fit one general lane
     # (a pool smaller than one record per node cannot keep it).
     assert nodes * pool.client_max_records <= max(max_records - governance, nodes)
 
 
-def _maker_envelopes(maker: EnvelopeMaker, count: int, signer_label: str, state: str,
-                     type_: str = "evidence_submitted") -> list[Envelope]:
+def _maker_envelopes(
+    maker: EnvelopeMaker,
+    count: int,
+    signer_label: str,
+    state: str,
+    type_: str = "evidence_submitted",
+) -> list[Envelope]:
     return [maker.make(key(signer_label), state=state, type_=type_) for _ in range(count)]
 
 
@@ -204,9 +243,9 @@ def test_one_states_gossip_takes_only_its_share() -> None:
     assert (refused.value.code, refused.value.field) == ("state_quota", "record.actor.state")
     assert refused.value.retry_after_s == 1
     for envelope in _maker_envelopes(maker, 10, "cn-investigator", "CN"):
-        assert pool.add(envelope)           # another state's client still has its share
+        assert pool.add(envelope)  # another state's client still has its share
     pool.remove([flood[0].id])
-    assert pool.add(flood[10], client=False)   # room comes back as records commit
+    assert pool.add(flood[10], client=False)  # room comes back as records commit
 
 
 def test_one_signer_takes_only_its_part_of_its_states_share() -> None:
@@ -220,7 +259,7 @@ def test_one_signer_takes_only_its_part_of_its_states_share() -> None:
         pool.check_fits(first[5:])
     assert (refused.value.code, refused.value.field) == ("signer_quota", "signer")
     for envelope in _maker_envelopes(maker, 5, "cn-authority", "CN"):
-        assert pool.add(envelope, client=False)   # the state's other key: the other half
+        assert pool.add(envelope, client=False)  # the state's other key: the other half
     with pytest.raises(Overloaded) as refused:
         pool.add(maker.make(key("cn-third-key"), state="CN"), client=False)
     assert refused.value.code == "state_quota"
@@ -228,18 +267,18 @@ def test_one_signer_takes_only_its_part_of_its_states_share() -> None:
 
 def test_governance_records_have_room_that_no_flood_can_take() -> None:
     pool = Mempool(20, 1 << 20, governance_reserve_percent=20, signer_share_percent=100)
-    pool.share_with(4, 4)        # governance 4 (1 per state), general 16 (4 per state)
+    pool.share_with(4, 4)  # governance 4 (1 per state), general 16 (4 per state)
     maker = EnvelopeMaker()
     for state in ("CN", "FR", "TH", "VN"):
         for envelope in _maker_envelopes(maker, 4, f"{state}-investigator", state):
             pool.add(envelope, client=False)
     with pytest.raises(Overloaded) as refused:
         pool.add(maker.make(key("fr-authority"), state="FR"))
-    assert refused.value.code == "mempool_full"     # the general lane is full
+    assert refused.value.code == "mempool_full"  # the general lane is full
     revoke = maker.make(key("cn-admin"), state="CN", type_="revoke_key")
-    assert pool.add(revoke)                          # the reserve is for governance only
+    assert pool.add(revoke)  # the reserve is for governance only
     pool.check_room(3)
-    with pytest.raises(Overloaded) as refused:   # CN's share of the governance lane is used
+    with pytest.raises(Overloaded) as refused:  # CN's share of the governance lane is used
         pool.check_fits(_maker_envelopes(maker, 1, "cn-admin", "CN", "enroll_key"))
     assert refused.value.code == "state_quota"
     assert pool.add(maker.make(key("fr-admin"), state="FR", type_="revoke_key"))
@@ -249,7 +288,7 @@ def test_governance_records_have_room_that_no_flood_can_take() -> None:
 def test_reap_takes_governance_first_then_one_record_per_state_in_turn() -> None:
     pool = Mempool(100, 1 << 20)
     maker = EnvelopeMaker()
-    fr = _maker_envelopes(maker, 5, "fr-investigator", "FR")   # FR floods first
+    fr = _maker_envelopes(maker, 5, "fr-investigator", "FR")  # FR floods first
     cn = _maker_envelopes(maker, 2, "cn-investigator", "CN")
     vn = _maker_envelopes(maker, 1, "vn-investigator", "VN")
     revoke = maker.make(key("th-admin"), state="TH", type_="revoke_key")
@@ -266,10 +305,11 @@ def test_reap_takes_governance_first_then_one_record_per_state_in_turn() -> None
 
 # --- one record, two envelopes (FINDINGS.md C1, mempool half) ----------------------------
 
+
 def test_a_second_envelope_of_a_pending_record_is_refused_and_the_first_kept() -> None:
     pool = Mempool(10, 1 << 20)
     first = EnvelopeMaker().make(SIGNER)
-    second = sign_record(key("another-signer"), first.record)   # same record, same id
+    second = sign_record(key("another-signer"), first.record)  # same record, same id
     assert second.id == first.id and second.leaf != first.leaf
     assert pool.add(first) and pool.holds(first) and not pool.add(first)
     for attempt in (lambda: pool.add(second, client=False), lambda: pool.holds(second)):
@@ -289,11 +329,14 @@ def test_usage_is_freed_when_records_leave() -> None:
     pool = Mempool(100, 1 << 20)
     pool.share_with(4, 4)
     maker = EnvelopeMaker()
-    envelopes = [*_maker_envelopes(maker, 3, "a", "CN"), *_maker_envelopes(maker, 2, "b", "FR"),
-                 maker.make(key("c"), state="VN", type_="misbehaviour")]
+    envelopes = [
+        *_maker_envelopes(maker, 3, "a", "CN"),
+        *_maker_envelopes(maker, 2, "b", "FR"),
+        maker.make(key("c"), state="VN", type_="misbehaviour"),
+    ]
     for envelope in envelopes:
         pool.add(envelope, client=envelope.actor_state != "FR")
     pool.remove(e.id for e in envelopes)
     assert len(pool) == 0 and pool.bytes == 0 and pool.reap(10, 1 << 20) == []
-    assert pool._used == {} and pool._local == set()   # bounded memory
+    assert pool._used == {} and pool._local == set()  # bounded memory
     assert pool._lanes == {"governance": {}, "general": {}}

@@ -23,18 +23,32 @@ VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "rfc6962"
 
 # The 8 leaf inputs of Certificate Transparency's merkle tests, with the
 # RFC 6962 §2.1 roots of their prefixes of size 1..8.
-CT_LEAVES = [bytes.fromhex(h) for h in (
-    "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f")]
-CT_ROOTS = [bytes.fromhex(h) for h in (
-    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328")]
+CT_LEAVES = [
+    bytes.fromhex(h)
+    for h in (
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    )
+]
+CT_ROOTS = [
+    bytes.fromhex(h)
+    for h in (
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+        "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+        "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+    )
+]
 
 
 def _vector_files(kind: str) -> list[Path]:
@@ -67,6 +81,7 @@ def _ct_store() -> merkle.MemoryHashStore:
 
 # --- published vectors -------------------------------------------------------
 
+
 def test_vector_folders_are_complete() -> None:
     assert (VECTORS / "README.md").is_file() and (VECTORS / "LICENSE").is_file()
     assert len(_vector_files("inclusion")) == 98
@@ -76,8 +91,13 @@ def test_vector_folders_are_complete() -> None:
 @pytest.mark.parametrize("path", _vector_files("inclusion"), ids=_vector_id)
 def test_inclusion_vector(path: Path) -> None:
     data = _load(path)
-    args = (_b64(data["leafHash"]), data["leafIdx"], data["treeSize"], _proof(data),
-            _b64(data["root"]))
+    args = (
+        _b64(data["leafHash"]),
+        data["leafIdx"],
+        data["treeSize"],
+        _proof(data),
+        _b64(data["root"]),
+    )
     if data["wantErr"]:
         with pytest.raises(ProofError):
             merkle.verify_inclusion(*args)
@@ -88,8 +108,7 @@ def test_inclusion_vector(path: Path) -> None:
 @pytest.mark.parametrize("path", _vector_files("consistency"), ids=_vector_id)
 def test_consistency_vector(path: Path) -> None:
     data = _load(path)
-    args = (data["size1"], data["size2"], _b64(data["root1"]), _b64(data["root2"]),
-            _proof(data))
+    args = (data["size1"], data["size2"], _b64(data["root1"]), _b64(data["root2"]), _proof(data))
     if data["wantErr"]:
         with pytest.raises(ProofError):
             merkle.verify_consistency(*args)
@@ -97,8 +116,9 @@ def test_consistency_vector(path: Path) -> None:
         merkle.verify_consistency(*args)
 
 
-@pytest.mark.parametrize("path", sorted(VECTORS.glob("inclusion/[0-9]/happy-path.json")),
-                         ids=_vector_id)
+@pytest.mark.parametrize(
+    "path", sorted(VECTORS.glob("inclusion/[0-9]/happy-path.json")), ids=_vector_id
+)
 def test_generated_inclusion_proof_equals_published(path: Path) -> None:
     data = _load(path)
     index, size = data["leafIdx"], data["treeSize"]
@@ -109,8 +129,9 @@ def test_generated_inclusion_proof_equals_published(path: Path) -> None:
     assert merkle.inclusion_proof(index, size, store) == _proof(data)
 
 
-@pytest.mark.parametrize("path", sorted(VECTORS.glob("consistency/[0-9]/happy-path.json")),
-                         ids=_vector_id)
+@pytest.mark.parametrize(
+    "path", sorted(VECTORS.glob("consistency/[0-9]/happy-path.json")), ids=_vector_id
+)
 def test_generated_consistency_proof_equals_published(path: Path) -> None:
     data = _load(path)
     size1, size2 = data["size1"], data["size2"]
@@ -122,9 +143,11 @@ def test_generated_consistency_proof_equals_published(path: Path) -> None:
 
 # --- the CT reference tree (RFC 6962 §2.1) ------------------------------------
 
+
 def test_empty_root_is_sha256_of_nothing() -> None:
     assert merkle.EMPTY_ROOT.hex() == (
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    )
     assert merkle.root(0, merkle.MemoryHashStore()) == merkle.EMPTY_ROOT
 
 
@@ -144,28 +167,29 @@ def test_reference_tree_proofs_match_rfc_definitions() -> None:
         for index in range(size):
             proof = merkle.inclusion_proof(index, size, store)
             assert proof == ref.path(index, CT_LEAVES[:size])
-            merkle.verify_inclusion(merkle.leaf_hash(CT_LEAVES[index]), index, size, proof,
-                                    CT_ROOTS[size - 1])
+            merkle.verify_inclusion(
+                merkle.leaf_hash(CT_LEAVES[index]), index, size, proof, CT_ROOTS[size - 1]
+            )
         for size1 in range(1, size + 1):
             proof = merkle.consistency_proof(size1, size, store)
             assert proof == ref.proof(size1, CT_LEAVES[:size])
-            merkle.verify_consistency(size1, size, CT_ROOTS[size1 - 1], CT_ROOTS[size - 1],
-                                      proof)
+            merkle.verify_consistency(size1, size, CT_ROOTS[size1 - 1], CT_ROOTS[size - 1], proof)
 
 
 # --- the storage model ----------------------------------------------------------
 
+
 def test_append_writes_exactly_the_completed_perfect_nodes() -> None:
     store = merkle.MemoryHashStore()
-    nodes, size, _ = merkle.append_leaves(0, [merkle.leaf_hash(x) for x in CT_LEAVES[:5]],
-                                          store)
+    nodes, size, _ = merkle.append_leaves(0, [merkle.leaf_hash(x) for x in CT_LEAVES[:5]], store)
     assert set(nodes) == {(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (1, 0), (1, 1), (2, 0)}
     store.put_nodes(nodes)
     # Leaves 5..7 complete (1, 2), (1, 3), (2, 1) and the root (3, 0); the
     # left sibling (0, 4) is the only old node the batch needs.
     counting = _CountingReader(store)
     nodes, size, got = merkle.append_leaves(
-        size, [merkle.leaf_hash(x) for x in CT_LEAVES[5:]], counting)
+        size, [merkle.leaf_hash(x) for x in CT_LEAVES[5:]], counting
+    )
     assert set(nodes) == {(0, 5), (0, 6), (0, 7), (1, 2), (1, 3), (2, 1), (3, 0)}
     assert counting.reads == [(0, 4), (2, 0)]
     assert (size, got) == (8, CT_ROOTS[7])
@@ -222,7 +246,8 @@ def test_append_batch_reads_at_most_one_old_node_per_level() -> None:
 def test_append_reads_pending_nodes_before_the_store() -> None:
     # An empty store: every read must be served from the batch's own nodes.
     nodes, size, got = merkle.append_leaves(
-        0, [merkle.leaf_hash(x) for x in CT_LEAVES], merkle.MemoryHashStore())
+        0, [merkle.leaf_hash(x) for x in CT_LEAVES], merkle.MemoryHashStore()
+    )
     assert (size, got, len(nodes)) == (8, CT_ROOTS[7], 15)
 
 
@@ -255,27 +280,37 @@ def test_node_range_rejects_ranges_outside_any_rfc6962_tree(begin: int, end: int
 
 def test_paths_name_perfect_and_right_edge_nodes() -> None:
     assert merkle.inclusion_path(2, 7) == [
-        merkle.NodeRange(3, 4), merkle.NodeRange(0, 2), merkle.NodeRange(4, 7)]
+        merkle.NodeRange(3, 4),
+        merkle.NodeRange(0, 2),
+        merkle.NodeRange(4, 7),
+    ]
     assert merkle.NodeRange(4, 7).perfect_nodes() == [(1, 2), (0, 6)]
     assert not merkle.NodeRange(4, 7).is_perfect
     assert merkle.consistency_path(6, 7) == [
-        merkle.NodeRange(4, 6), merkle.NodeRange(6, 7), merkle.NodeRange(0, 4)]
+        merkle.NodeRange(4, 6),
+        merkle.NodeRange(6, 7),
+        merkle.NodeRange(0, 4),
+    ]
     assert merkle.consistency_path(4, 4) == []
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda: merkle.inclusion_path(8, 8), "index 8 is not below size 8"),
-    (lambda: merkle.inclusion_path(-1, 8), "index -1 is not below size 8"),
-    (lambda: merkle.consistency_path(0, 8), "0 < size1 <= size2, got size1 0"),
-    (lambda: merkle.consistency_path(9, 8), "got size1 9, size2 8"),
-    (lambda: merkle.inclusion_path(0, 2**64), "outside"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: merkle.inclusion_path(8, 8), "index 8 is not below size 8"),
+        (lambda: merkle.inclusion_path(-1, 8), "index -1 is not below size 8"),
+        (lambda: merkle.consistency_path(0, 8), "0 < size1 <= size2, got size1 0"),
+        (lambda: merkle.consistency_path(9, 8), "got size1 9, size2 8"),
+        (lambda: merkle.inclusion_path(0, 2**64), "outside"),
+    ],
+)
 def test_path_functions_reject_impossible_requests(call: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
 
 
 # --- hostile proofs beyond the vectors -------------------------------------------
+
 
 def _inclusion_args(index: int, size: int) -> tuple[bytes, int, int, list[bytes], bytes]:
     proof = merkle.inclusion_proof(index, size, _ct_store())
@@ -300,38 +335,88 @@ def test_inclusion_rejects_a_tampered_proof_node_with_both_roots() -> None:
 
 def test_inclusion_rejects_wrong_lengths_with_the_expected_count() -> None:
     leaf, index, size, proof, root = _inclusion_args(5, 8)
-    _raises(r"proof has 4 hashes, expected 3 for index 5 in size 8",
-            merkle.verify_inclusion, leaf, index, size, [*proof, proof[0]], root)
-    _raises(r"proof has 2 hashes, expected 3 for index 5 in size 8",
-            merkle.verify_inclusion, leaf, index, size, proof[:2], root)
-    _raises(r"proof has 3 hashes, expected 2 for index 5 in size 6",
-            merkle.verify_inclusion, leaf, index, 6, proof, root)
+    _raises(
+        r"proof has 4 hashes, expected 3 for index 5 in size 8",
+        merkle.verify_inclusion,
+        leaf,
+        index,
+        size,
+        [*proof, proof[0]],
+        root,
+    )
+    _raises(
+        r"proof has 2 hashes, expected 3 for index 5 in size 8",
+        merkle.verify_inclusion,
+        leaf,
+        index,
+        size,
+        proof[:2],
+        root,
+    )
+    _raises(
+        r"proof has 3 hashes, expected 2 for index 5 in size 6",
+        merkle.verify_inclusion,
+        leaf,
+        index,
+        6,
+        proof,
+        root,
+    )
 
 
 def test_inclusion_rejects_index_at_or_beyond_size() -> None:
     leaf, _, size, proof, root = _inclusion_args(5, 8)
     _raises("index 8 is not below size 8", merkle.verify_inclusion, leaf, 8, size, proof, root)
     _raises("index -1 is not below size 8", merkle.verify_inclusion, leaf, -1, 8, proof, root)
-    _raises("index 0 is not below size 0", merkle.verify_inclusion, leaf, 0, 0, [],
-            merkle.EMPTY_ROOT)
-    _raises(r"size 18446744073709551616 is outside", merkle.verify_inclusion, leaf, 0, 2**64,
-            proof, root)
+    _raises(
+        "index 0 is not below size 0", merkle.verify_inclusion, leaf, 0, 0, [], merkle.EMPTY_ROOT
+    )
+    _raises(
+        r"size 18446744073709551616 is outside",
+        merkle.verify_inclusion,
+        leaf,
+        0,
+        2**64,
+        proof,
+        root,
+    )
 
 
 def test_inclusion_rejects_trailing_garbage_and_short_hashes() -> None:
     leaf, index, size, proof, root = _inclusion_args(2, 8)
-    _raises(r"proof\[3\] has 1 bytes, expected 32", merkle.verify_inclusion,
-            leaf, index, size, [*proof, b"\x00"], root)
-    _raises(r"proof\[0\] has 33 bytes", merkle.verify_inclusion,
-            leaf, index, size, [proof[0] + b"\x00", *proof[1:]], root)
+    _raises(
+        r"proof\[3\] has 1 bytes, expected 32",
+        merkle.verify_inclusion,
+        leaf,
+        index,
+        size,
+        [*proof, b"\x00"],
+        root,
+    )
+    _raises(
+        r"proof\[0\] has 33 bytes",
+        merkle.verify_inclusion,
+        leaf,
+        index,
+        size,
+        [proof[0] + b"\x00", *proof[1:]],
+        root,
+    )
     _raises("leaf hash has 0 bytes", merkle.verify_inclusion, b"", index, size, proof, root)
     _raises("root has 31 bytes", merkle.verify_inclusion, leaf, index, size, proof, root[1:])
 
 
 def test_inclusion_does_not_accept_the_proof_of_a_neighbour() -> None:
     leaf, index, size, _, root = _inclusion_args(6, 8)
-    _raises("root mismatch", merkle.verify_inclusion, leaf, index, size,
-            merkle.inclusion_proof(7, 8, _ct_store()), root)
+    _raises(
+        "root mismatch",
+        merkle.verify_inclusion,
+        leaf,
+        index,
+        size,
+        merkle.inclusion_proof(7, 8, _ct_store()),
+        root,
+    )
 
 
 def test_inclusion_proof_does_not_bind_size_without_a_checkpoint() -> None:
@@ -353,12 +438,14 @@ def test_consistency_rejects_tampered_node_and_wrong_roots() -> None:
     size1, size2, root1, root2, proof = _consistency_args(3, 7)
     tampered = [proof[0], bytes(32), *proof[2:]]
     _raises("root mismatch", merkle.verify_consistency, size1, size2, root1, root2, tampered)
-    error = _raises("root mismatch", merkle.verify_consistency, size1, size2, root1,
-                    CT_ROOTS[7], proof)
+    error = _raises(
+        "root mismatch", merkle.verify_consistency, size1, size2, root1, CT_ROOTS[7], proof
+    )
     assert isinstance(error, RootMismatchError)
     assert (error.expected, error.calculated) == (CT_ROOTS[7], root2)
-    error = _raises("root mismatch", merkle.verify_consistency, size1, size2, CT_ROOTS[1],
-                    root2, proof)
+    error = _raises(
+        "root mismatch", merkle.verify_consistency, size1, size2, CT_ROOTS[1], root2, proof
+    )
     assert isinstance(error, RootMismatchError)
     assert (error.expected, error.calculated) == (CT_ROOTS[1], root1)
 
@@ -367,22 +454,49 @@ def test_consistency_rejects_bad_sizes_with_specific_messages() -> None:
     size1, size2, root1, root2, proof = _consistency_args(3, 7)
     _raises("size1 5 > size2 3", merkle.verify_consistency, 5, 3, root1, root2, proof)
     _raises("size1 is 0", merkle.verify_consistency, 0, 7, merkle.EMPTY_ROOT, root2, [])
-    _raises("size1 is 0", merkle.verify_consistency, 0, 0, merkle.EMPTY_ROOT,
-            merkle.EMPTY_ROOT, [])
-    _raises(r"proof has 5 hashes, expected 4 for size1 3 and size2 7",
-            merkle.verify_consistency, size1, size2, root1, root2, [*proof, proof[0]])
-    _raises(r"proof has 3 hashes, expected 4 for size1 3 and size2 7",
-            merkle.verify_consistency, size1, size2, root1, root2, proof[1:])
-    _raises(r"proof\[4\] has 3 bytes", merkle.verify_consistency,
-            size1, size2, root1, root2, [*proof, b"abc"])
+    _raises("size1 is 0", merkle.verify_consistency, 0, 0, merkle.EMPTY_ROOT, merkle.EMPTY_ROOT, [])
+    _raises(
+        r"proof has 5 hashes, expected 4 for size1 3 and size2 7",
+        merkle.verify_consistency,
+        size1,
+        size2,
+        root1,
+        root2,
+        [*proof, proof[0]],
+    )
+    _raises(
+        r"proof has 3 hashes, expected 4 for size1 3 and size2 7",
+        merkle.verify_consistency,
+        size1,
+        size2,
+        root1,
+        root2,
+        proof[1:],
+    )
+    _raises(
+        r"proof\[4\] has 3 bytes",
+        merkle.verify_consistency,
+        size1,
+        size2,
+        root1,
+        root2,
+        [*proof, b"abc"],
+    )
     _raises("root1 has 0 bytes", merkle.verify_consistency, size1, size2, b"", root2, proof)
 
 
 def test_consistency_with_equal_sizes_needs_empty_proof_and_equal_roots() -> None:
     root = CT_ROOTS[4]
     merkle.verify_consistency(5, 5, root, root, [])
-    _raises("proof has 1 hashes, expected 0 for size1 == size2 == 5",
-            merkle.verify_consistency, 5, 5, root, root, [root])
+    _raises(
+        "proof has 1 hashes, expected 0 for size1 == size2 == 5",
+        merkle.verify_consistency,
+        5,
+        5,
+        root,
+        root,
+        [root],
+    )
     error = _raises("root mismatch", merkle.verify_consistency, 5, 5, root, CT_ROOTS[3], [])
     assert isinstance(error, RootMismatchError)
 
@@ -392,15 +506,15 @@ def _flip_each_bit_rejected(proofs: Sequence[bytes], verify: Any) -> None:
         for bit in range(len(value) * 8):
             flipped = bytearray(value)
             flipped[bit // 8] ^= 1 << (bit % 8)
-            changed = [*proofs[:position], bytes(flipped), *proofs[position + 1:]]
+            changed = [*proofs[:position], bytes(flipped), *proofs[position + 1 :]]
             with pytest.raises(RootMismatchError):
                 verify(changed)
 
 
 def test_every_single_bit_flip_is_rejected() -> None:
     leaf, index, size, proof, root = _inclusion_args(4, 7)
-    _flip_each_bit_rejected(
-        proof, lambda p: merkle.verify_inclusion(leaf, index, size, p, root))
+    _flip_each_bit_rejected(proof, lambda p: merkle.verify_inclusion(leaf, index, size, p, root))
     size1, size2, root1, root2, cproof = _consistency_args(6, 8)
     _flip_each_bit_rejected(
-        cproof, lambda p: merkle.verify_consistency(size1, size2, root1, root2, p))
+        cproof, lambda p: merkle.verify_consistency(size1, size2, root1, root2, p)
+    )

@@ -24,10 +24,12 @@ def test_ca_and_node_certificates(tmp_path: Path) -> None:
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
     for entry in files:
         cert = _cert(entry.cert_path)
-        cert.verify_directly_issued_by(ca)   # signed by the consortium CA
+        cert.verify_directly_issued_by(ca)  # signed by the consortium CA
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        assert san.get_values_for_type(x509.DNSName) == [f"comity-{entry.state.lower()}",
-                                                         "localhost"]
+        assert san.get_values_for_type(x509.DNSName) == [
+            f"comity-{entry.state.lower()}",
+            "localhost",
+        ]
         assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
         usages = set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
         assert usages == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
@@ -49,28 +51,47 @@ def _config(tmp_path: Path, tls: dict[str, object]) -> Path:
     for name in ("genesis.json", "node.key"):
         (tmp_path / name).write_text("x")
     path = tmp_path / "node.toml"
-    path.write_text(dump_config({"state": "CN", "genesis_path": "genesis.json",
-                                 "node_key_path": "node.key", "data_dir": "data",
-                                 "api": {"port": 1}, "p2p": {"port": 2}, "tls": tls}))
+    path.write_text(
+        dump_config(
+            {
+                "state": "CN",
+                "genesis_path": "genesis.json",
+                "node_key_path": "node.key",
+                "data_dir": "data",
+                "api": {"port": 1},
+                "p2p": {"port": 2},
+                "tls": tls,
+            }
+        )
+    )
     return path
 
 
 def test_tls_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
     init_tls(tmp_path / "tls", ["CN"], ["127.0.0.1"])
-    config = load_config(_config(tmp_path, {"ca_path": "tls/ca.pem",
-                                            "cert_path": "tls/CN/node.pem",
-                                            "key_path": "tls/CN/node-tls.key"}))
+    config = load_config(
+        _config(
+            tmp_path,
+            {
+                "ca_path": "tls/ca.pem",
+                "cert_path": "tls/CN/node.pem",
+                "key_path": "tls/CN/node-tls.key",
+            },
+        )
+    )
     assert config.tls is not None
     assert config.tls.ca_path == (tmp_path / "tls" / "ca.pem").resolve()
     assert config.tls.require_client_cert is True and config.tls.api is True
 
 
-@pytest.mark.parametrize("tls, message", [
-    ({"ca_path": "missing.pem", "cert_path": "x", "key_path": "y"}, "tls.ca_path"),
-    ({"ca_path": "genesis.json", "cert_path": "node.key"}, "tls.key_path"),
-    ({"ca_path": "a", "cert_path": "b", "key_path": "c", "verify": False}, "tls.verify"),
-])
-def test_bad_tls_tables_name_the_key(tmp_path: Path, tls: dict[str, object],
-                                     message: str) -> None:
+@pytest.mark.parametrize(
+    "tls, message",
+    [
+        ({"ca_path": "missing.pem", "cert_path": "x", "key_path": "y"}, "tls.ca_path"),
+        ({"ca_path": "genesis.json", "cert_path": "node.key"}, "tls.key_path"),
+        ({"ca_path": "a", "cert_path": "b", "key_path": "c", "verify": False}, "tls.verify"),
+    ],
+)
+def test_bad_tls_tables_name_the_key(tmp_path: Path, tls: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(_config(tmp_path, tls))

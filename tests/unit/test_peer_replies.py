@@ -36,9 +36,17 @@ class _Flooder(httpx.AsyncBaseTransport):
 
 @pytest.mark.parametrize("declare", [True, False])
 async def test_an_oversized_reply_is_refused_without_being_read(declare: bool) -> None:
-    peers = PeerSet(SigningKey.generate(), "c", flush_ms=5, backoff_max_ms=100, queue_max=10,
-                    batch_bytes_max=1 << 20, request_timeout_ms=5000,
-                    on_height=lambda state, height: None, reply_bytes_max=1 << 20)
+    peers = PeerSet(
+        SigningKey.generate(),
+        "c",
+        flush_ms=5,
+        backoff_max_ms=100,
+        queue_max=10,
+        batch_bytes_max=1 << 20,
+        request_timeout_ms=5000,
+        on_height=lambda state, height: None,
+        reply_bytes_max=1 << 20,
+    )
     transport = _Flooder(declare)
     peers.add("VN", "http://vn.p2p", SigningKey.generate().public_hex, transport)
     try:
@@ -53,9 +61,16 @@ async def test_a_removed_peer_is_a_transport_error_not_a_crash() -> None:
     """Block sync held a peer that a membership change removed: its poll raised
     RuntimeError (a closed httpx client) and killed the sync task (found by the
     whole-node simulation, governance removal). It is a transport error now."""
-    peers = PeerSet(SigningKey.generate(), "c", flush_ms=5, backoff_max_ms=100, queue_max=10,
-                    batch_bytes_max=1 << 20, request_timeout_ms=5000,
-                    on_height=lambda state, height: None)
+    peers = PeerSet(
+        SigningKey.generate(),
+        "c",
+        flush_ms=5,
+        backoff_max_ms=100,
+        queue_max=10,
+        batch_bytes_max=1 << 20,
+        request_timeout_ms=5000,
+        on_height=lambda state, height: None,
+    )
     peers.add("VN", "http://vn.p2p", SigningKey.generate().public_hex, _Flooder(True))
     held = peers.peers["VN"]
     await peers.remove("VN")

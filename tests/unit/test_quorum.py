@@ -47,9 +47,10 @@ def test_quorum_properties(n: int, f: int, q: int, skip: int) -> None:
     assert 3 * skip > n and 3 * (skip - 1) <= n
 
 
-@pytest.mark.parametrize(("votes", "n", "expected"),
-                         [(2, 4, False), (3, 4, True), (4, 5, True), (3, 5, False),
-                          (126, 190, False), (127, 190, True)])
+@pytest.mark.parametrize(
+    ("votes", "n", "expected"),
+    [(2, 4, False), (3, 4, True), (4, 5, True), (3, 5, False), (126, 190, False), (127, 190, True)],
+)
 def test_has_quorum(votes: int, n: int, expected: bool) -> None:
     """Model: "2f+1 messages" means more than two thirds of the voting power."""
     assert has_quorum(votes, n) is expected

@@ -60,11 +60,15 @@ def make_record(**fields: Any) -> dict[str, Any]:
 
 
 def sign(record: Any, key: SigningKey = KEY) -> dict[str, Any]:
-    return {"record": record, "signer": key.public_hex,
-            "signature": key.sign(canonical_bytes(record)).hex()}
+    return {
+        "record": record,
+        "signer": key.public_hex,
+        "signature": key.sign(canonical_bytes(record)).hex(),
+    }
 
 
 # --- the valid path ------------------------------------------------------------------
+
 
 def test_valid_envelope_parses_and_verifies() -> None:
     envelope = sign(make_record())
@@ -83,23 +87,38 @@ def test_valid_envelope_parses_and_verifies() -> None:
 
 def test_leaf_and_id_of_a_fixed_record_are_stable() -> None:
     # A pinned vector: if these bytes change, every chain's hashes change.
-    record = {"schema": "comity/1", "type": "note", "chain_id": "c", "nonce": "abcdefgh",
-              "actor": {"state": "FR", "agency": "A"}, "occurred_at": "2026-01-01T00:00:00Z"}
-    jcs = (b'{"actor":{"agency":"A","state":"FR"},"chain_id":"c","nonce":"abcdefgh",'
-           b'"occurred_at":"2026-01-01T00:00:00Z","schema":"comity/1","type":"note"}')
+    record = {
+        "schema": "comity/1",
+        "type": "note",
+        "chain_id": "c",
+        "nonce": "abcdefgh",
+        "actor": {"state": "FR", "agency": "A"},
+        "occurred_at": "2026-01-01T00:00:00Z",
+    }
+    jcs = (
+        b'{"actor":{"agency":"A","state":"FR"},"chain_id":"c","nonce":"abcdefgh",'
+        b'"occurred_at":"2026-01-01T00:00:00Z","schema":"comity/1","type":"note"}'
+    )
     envelope = {"record": record, "signer": "00" * 32, "signature": "11" * 64}
     parsed = parse_envelope(envelope)
     assert parsed.record_bytes == jcs
     assert parsed.id == hashlib.sha256(jcs).hexdigest()
-    assert parsed.leaf == (b'{"record":' + jcs + b',"signature":"' + b"11" * 64 +
-                           b'","signer":"' + b"00" * 32 + b'"}')
+    assert parsed.leaf == (
+        b'{"record":' + jcs + b',"signature":"' + b"11" * 64 + b'","signer":"' + b"00" * 32 + b'"}'
+    )
 
 
 def test_parse_accepts_any_key_order_and_whitespace() -> None:
     envelope = sign(make_record())
-    loose = json.dumps({"signature": envelope["signature"], "signer": envelope["signer"],
-                        "record": dict(reversed(list(envelope["record"].items())))},
-                       indent=2, ensure_ascii=True).encode()
+    loose = json.dumps(
+        {
+            "signature": envelope["signature"],
+            "signer": envelope["signer"],
+            "record": dict(reversed(list(envelope["record"].items()))),
+        },
+        indent=2,
+        ensure_ascii=True,
+    ).encode()
     parsed = parse_envelope_bytes(loose)
     assert parsed.leaf == canonical_bytes(envelope)
     verify_signature(parsed)
@@ -109,19 +128,26 @@ _agency = st.text(min_size=1, max_size=40)
 _extra_keys = st.text(max_size=8).filter(lambda k: k not in make_record())
 _extra_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-(2**53) + 1, 2**53 - 1), st.text()),
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.text(max_size=5), inner, max_size=3)),
-    max_leaves=8)
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(agency=_agency, nonce=st.from_regex(r"\A[A-Za-z0-9_-]{8,64}\Z"),
-       extra=st.dictionaries(_extra_keys, _extra_values, max_size=4),
-       case_ref=st.text(min_size=1, max_size=128))
-def test_generated_records_id_leaf_and_signature(agency: str, nonce: str,
-                                                 extra: dict[str, Any], case_ref: str) -> None:
-    record = make_record(actor={"state": "DE", "agency": agency}, nonce=nonce,
-                         case_ref=case_ref, **extra)
+@given(
+    agency=_agency,
+    nonce=st.from_regex(r"\A[A-Za-z0-9_-]{8,64}\Z"),
+    extra=st.dictionaries(_extra_keys, _extra_values, max_size=4),
+    case_ref=st.text(min_size=1, max_size=128),
+)
+def test_generated_records_id_leaf_and_signature(
+    agency: str, nonce: str, extra: dict[str, Any], case_ref: str
+) -> None:
+    record = make_record(
+        actor={"state": "DE", "agency": agency}, nonce=nonce, case_ref=case_ref, **extra
+    )
     envelope = sign(record)
     parsed = parse_envelope_bytes(json.dumps(envelope, ensure_ascii=False).encode())
     assert parsed.id == hashlib.sha256(rfc8785.dumps(record)).hexdigest()
@@ -144,6 +170,7 @@ Mutation = Callable[[dict[str, Any]], Any]
 
 def rec(**changes: Any) -> Mutation:
     """Set (or with value ``...`` delete) fields of the record."""
+
     def mutate(envelope: dict[str, Any]) -> Any:
         for name, value in changes.items():
             if value is ...:
@@ -151,11 +178,13 @@ def rec(**changes: Any) -> Mutation:
             else:
                 envelope["record"][name] = value
         return envelope
+
     return mutate
 
 
 def env(**changes: Any) -> Mutation:
     """Set (or with value ``...`` delete) top-level envelope fields."""
+
     def mutate(envelope: dict[str, Any]) -> Any:
         for name, value in changes.items():
             if value is ...:
@@ -163,6 +192,7 @@ def env(**changes: Any) -> Mutation:
             else:
                 envelope[name] = value
         return envelope
+
     return mutate
 
 
@@ -192,8 +222,10 @@ CATALOGUE: list[Any] = [
     ("record-list", env(record=[]), E, "bad_type", "record"),
     ("record-string", env(record="{}"), E, "bad_type", "record"),
     # required fields
-    *[(f"missing-{name}", rec(**{name: ...}), R, "missing_field", f"record.{name}")
-      for name in ("schema", "type", "chain_id", "actor", "nonce", "occurred_at")],
+    *[
+        (f"missing-{name}", rec(**{name: ...}), R, "missing_field", f"record.{name}")
+        for name in ("schema", "type", "chain_id", "actor", "nonce", "occurred_at")
+    ],
     ("schema-wrong", rec(schema="comity/2"), R, "bad_schema", "record.schema"),
     ("schema-case", rec(schema="Comity/1"), R, "bad_schema", "record.schema"),
     ("type-uppercase", rec(type="Evidence"), R, "bad_type", "record.type"),
@@ -210,8 +242,7 @@ CATALOGUE: list[Any] = [
     ("state-alpha3", rec(actor={**A, "state": "FRA"}), R, "bad_state", "record.actor.state"),
     ("state-missing", rec(actor={"agency": "Police"}), R, "bad_state", "record.actor.state"),
     ("agency-empty", rec(actor={**A, "agency": ""}), R, "bad_type", "record.actor.agency"),
-    ("agency-long", rec(actor={**A, "agency": "x" * 201}), R, "bad_type",
-     "record.actor.agency"),
+    ("agency-long", rec(actor={**A, "agency": "x" * 201}), R, "bad_type", "record.actor.agency"),
     ("agency-missing", rec(actor={"state": "FR"}), R, "bad_type", "record.actor.agency"),
     ("nonce-7", rec(nonce="abcdefg"), R, "bad_nonce", "record.nonce"),
     ("nonce-65", rec(nonce="a" * 65), R, "bad_nonce", "record.nonce"),
@@ -219,49 +250,90 @@ CATALOGUE: list[Any] = [
     ("nonce-punct", rec(nonce="abcdefgh!"), R, "bad_nonce", "record.nonce"),
     ("nonce-non-ascii", rec(nonce="n\u00f6ncenonce"), R, "bad_nonce", "record.nonce"),
     ("nonce-int", rec(nonce=12345678), R, "bad_nonce", "record.nonce"),
-    ("time-space", rec(occurred_at="2026-01-31 12:00:00Z"), R, "bad_time",
-     "record.occurred_at"),
-    ("time-offset", rec(occurred_at="2026-01-31T12:00:00+01:00"), R, "bad_time",
-     "record.occurred_at"),
-    ("time-lower-z", rec(occurred_at="2026-01-31t12:00:00z"), R, "bad_time",
-     "record.occurred_at"),
-    ("time-short-month", rec(occurred_at="2026-1-31T12:00:00Z"), R, "bad_time",
-     "record.occurred_at"),
-    ("time-7-digit-fraction", rec(occurred_at="2026-01-31T12:00:00.1234567Z"), R, "bad_time",
-     "record.occurred_at"),
-    ("time-feb-30", rec(occurred_at="2026-02-30T00:00:00Z"), R, "bad_time",
-     "record.occurred_at"),
-    ("time-feb-29-non-leap", rec(occurred_at="2026-02-29T00:00:00Z"), R, "bad_time",
-     "record.occurred_at"),
-    ("time-hour-24", rec(occurred_at="2026-01-31T24:00:00Z"), R, "bad_time",
-     "record.occurred_at"),
-    ("time-arabic-digits", rec(occurred_at="\u0662\u0660\u0662\u0666-01-31T12:00:00Z"), R,
-     "bad_time", "record.occurred_at"),
+    ("time-space", rec(occurred_at="2026-01-31 12:00:00Z"), R, "bad_time", "record.occurred_at"),
+    (
+        "time-offset",
+        rec(occurred_at="2026-01-31T12:00:00+01:00"),
+        R,
+        "bad_time",
+        "record.occurred_at",
+    ),
+    ("time-lower-z", rec(occurred_at="2026-01-31t12:00:00z"), R, "bad_time", "record.occurred_at"),
+    (
+        "time-short-month",
+        rec(occurred_at="2026-1-31T12:00:00Z"),
+        R,
+        "bad_time",
+        "record.occurred_at",
+    ),
+    (
+        "time-7-digit-fraction",
+        rec(occurred_at="2026-01-31T12:00:00.1234567Z"),
+        R,
+        "bad_time",
+        "record.occurred_at",
+    ),
+    ("time-feb-30", rec(occurred_at="2026-02-30T00:00:00Z"), R, "bad_time", "record.occurred_at"),
+    (
+        "time-feb-29-non-leap",
+        rec(occurred_at="2026-02-29T00:00:00Z"),
+        R,
+        "bad_time",
+        "record.occurred_at",
+    ),
+    ("time-hour-24", rec(occurred_at="2026-01-31T24:00:00Z"), R, "bad_time", "record.occurred_at"),
+    (
+        "time-arabic-digits",
+        rec(occurred_at="\u0662\u0660\u0662\u0666-01-31T12:00:00Z"),
+        R,
+        "bad_time",
+        "record.occurred_at",
+    ),
     ("time-int", rec(occurred_at=1769860800), R, "bad_time", "record.occurred_at"),
     ("case-ref-129", rec(case_ref="c" * 129), R, "bad_type", "record.case_ref"),
     ("case-ref-empty", rec(case_ref=""), R, "bad_type", "record.case_ref"),
     ("case-ref-int", rec(case_ref=5), R, "bad_type", "record.case_ref"),
     ("states-empty", rec(territorial_states=[]), R, "bad_type", "record.territorial_states"),
-    ("states-string", rec(territorial_states="FR"), R, "bad_type",
-     "record.territorial_states"),
-    ("states-51", rec(territorial_states=["FR"] * 51), R, "bad_type",
-     "record.territorial_states"),
-    ("states-lowercase", rec(territorial_states=["fr"]), R, "bad_state",
-     "record.territorial_states[0]"),
-    ("states-alpha3", rec(territorial_states=["FR", "DEU"]), R, "bad_state",
-     "record.territorial_states[1]"),
-    ("evidence-no-sha256", rec(evidence=[{"name": "x"}]), R, "bad_hex",
-     "record.evidence[0].sha256"),
-    ("evidence-upper-hex", rec(evidence=[{"sha256": "ab" * 32}, {"sha256": "AB" * 32}]), R,
-     "bad_hex", "record.evidence[1].sha256"),
-    ("evidence-short-hex", rec(evidence=[{"sha256": "ab" * 31}]), R, "bad_hex",
-     "record.evidence[0].sha256"),
-    ("evidence-item-string", rec(evidence=["ab" * 32]), R, "bad_hex",
-     "record.evidence[0].sha256"),
-    ("evidence-not-list", rec(evidence={"sha256": "ab" * 32}), R, "bad_type",
-     "record.evidence"),
-    ("evidence-1001", rec(evidence=[0] * 1001), R, "bad_type",
-     "record.evidence"),
+    ("states-string", rec(territorial_states="FR"), R, "bad_type", "record.territorial_states"),
+    ("states-51", rec(territorial_states=["FR"] * 51), R, "bad_type", "record.territorial_states"),
+    (
+        "states-lowercase",
+        rec(territorial_states=["fr"]),
+        R,
+        "bad_state",
+        "record.territorial_states[0]",
+    ),
+    (
+        "states-alpha3",
+        rec(territorial_states=["FR", "DEU"]),
+        R,
+        "bad_state",
+        "record.territorial_states[1]",
+    ),
+    (
+        "evidence-no-sha256",
+        rec(evidence=[{"name": "x"}]),
+        R,
+        "bad_hex",
+        "record.evidence[0].sha256",
+    ),
+    (
+        "evidence-upper-hex",
+        rec(evidence=[{"sha256": "ab" * 32}, {"sha256": "AB" * 32}]),
+        R,
+        "bad_hex",
+        "record.evidence[1].sha256",
+    ),
+    (
+        "evidence-short-hex",
+        rec(evidence=[{"sha256": "ab" * 31}]),
+        R,
+        "bad_hex",
+        "record.evidence[0].sha256",
+    ),
+    ("evidence-item-string", rec(evidence=["ab" * 32]), R, "bad_hex", "record.evidence[0].sha256"),
+    ("evidence-not-list", rec(evidence={"sha256": "ab" * 32}), R, "bad_type", "record.evidence"),
+    ("evidence-1001", rec(evidence=[0] * 1001), R, "bad_type", "record.evidence"),
     ("refs-not-hex", rec(refs=["xyz"]), R, "bad_hex", "record.refs[0]"),
     ("refs-upper", rec(refs=["cd" * 32, "CD" * 32]), R, "bad_hex", "record.refs[1]"),
     ("refs-int", rec(refs=[1]), R, "bad_hex", "record.refs[0]"),
@@ -270,15 +342,17 @@ CATALOGUE: list[Any] = [
     # outside the canonical subset (RFC 8785 as restricted by DESIGN.md)
     ("record-float", rec(amount=1.5), E, "float_not_allowed", "$.amount"),
     ("record-big-int", rec(amount=2**53), E, "integer_out_of_range", "$.amount"),
-    ("record-too-large", rec(note="x" * MAX_RECORD_BYTES), TooLarge, "record_too_large",
-     "record"),
+    ("record-too-large", rec(note="x" * MAX_RECORD_BYTES), TooLarge, "record_too_large", "record"),
 ]
 
 
-@pytest.mark.parametrize(("mutation", "exc", "code", "field"),
-                         [pytest.param(*case[1:], id=case[0]) for case in CATALOGUE])
-def test_bad_envelope_catalogue(mutation: Mutation, exc: type[ClientError], code: str,
-                                field: str) -> None:
+@pytest.mark.parametrize(
+    ("mutation", "exc", "code", "field"),
+    [pytest.param(*case[1:], id=case[0]) for case in CATALOGUE],
+)
+def test_bad_envelope_catalogue(
+    mutation: Mutation, exc: type[ClientError], code: str, field: str
+) -> None:
     bad = mutation(copy.deepcopy(sign(make_record())))
     with pytest.raises(ClientError) as info:
         parse_envelope(bad)
@@ -292,12 +366,15 @@ def test_catalogue_ids_are_unique() -> None:
     assert len(names) == len(set(names))
 
 
-@pytest.mark.parametrize(("body", "code", "field"), [
-    (b'{"record":{"a":1.5},"signer":"","signature":""}', "float_not_allowed", "$.record.a"),
-    (b'{"record":{},"record":{},"signer":"","signature":""}', "duplicate_key", "$.record"),
-    (b"[1,2", "malformed_json", None),
-    (b'{"record":"\xff"}', "invalid_utf8", None),
-])
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        (b'{"record":{"a":1.5},"signer":"","signature":""}', "float_not_allowed", "$.record.a"),
+        (b'{"record":{},"record":{},"signer":"","signature":""}', "duplicate_key", "$.record"),
+        (b"[1,2", "malformed_json", None),
+        (b'{"record":"\xff"}', "invalid_utf8", None),
+    ],
+)
 def test_bad_envelope_bytes(body: bytes, code: str, field: str | None) -> None:
     with pytest.raises(EncodingError) as info:
         parse_envelope_bytes(body)
@@ -316,8 +393,11 @@ def test_record_size_limit_is_64_kib_of_canonical_bytes() -> None:
     assert parse_envelope(sign(_padded_record(MAX_RECORD_BYTES))).id
     with pytest.raises(TooLarge) as info:
         parse_envelope(sign(_padded_record(MAX_RECORD_BYTES + 1)))
-    assert (info.value.code, info.value.field, info.value.status) == \
-        ("record_too_large", "record", 413)
+    assert (info.value.code, info.value.field, info.value.status) == (
+        "record_too_large",
+        "record",
+        413,
+    )
 
 
 def test_size_limit_counts_utf8_bytes_not_characters() -> None:
@@ -328,12 +408,16 @@ def test_size_limit_counts_utf8_bytes_not_characters() -> None:
 
 # --- signatures ------------------------------------------------------------------------
 
+
 def _signature_refused(envelope: dict[str, Any]) -> SignatureInvalid:
     parsed = parse_envelope(envelope)  # the shape is fine
     with pytest.raises(SignatureInvalid) as info:
         verify_signature(parsed)
-    assert (info.value.code, info.value.field, info.value.status) == \
-        ("bad_signature", "signature", 422)
+    assert (info.value.code, info.value.field, info.value.status) == (
+        "bad_signature",
+        "signature",
+        422,
+    )
     return info.value
 
 
@@ -351,8 +435,11 @@ def test_signature_by_another_key_fails() -> None:
 
 def test_signature_over_non_canonical_bytes_fails() -> None:
     record = make_record()
-    envelope = {"record": record, "signer": KEY.public_hex,
-                "signature": KEY.sign(json.dumps(record).encode()).hex()}
+    envelope = {
+        "record": record,
+        "signer": KEY.public_hex,
+        "signature": KEY.sign(json.dumps(record).encode()).hex(),
+    }
     _signature_refused(envelope)
 
 
@@ -367,6 +454,7 @@ def test_signature_from_another_chain_is_not_this_record() -> None:
 
 
 # --- type registry -------------------------------------------------------------------
+
 
 def test_unknown_type_refused() -> None:
     registry = TypeRegistry()
@@ -386,8 +474,9 @@ def test_registered_rule_runs() -> None:
     def rule(record: Mapping[str, Any]) -> None:
         seen.append(record)
         if not isinstance(record.get("bytes"), int):
-            raise RecordInvalid("record.bytes must be an integer", field="record.bytes",
-                                code="bad_type")
+            raise RecordInvalid(
+                "record.bytes must be an integer", field="record.bytes", code="bad_type"
+            )
 
     registry = TypeRegistry()
     registry.register("evidence_submitted", rule)
@@ -409,12 +498,16 @@ def test_register_refuses_bad_type_names(name: str) -> None:
 
 # --- time -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2026-01-31T12:00:00Z", datetime(2026, 1, 31, 12, tzinfo=UTC)),
-    ("2026-01-31T12:00:00.5Z", datetime(2026, 1, 31, 12, 0, 0, 500_000, tzinfo=UTC)),
-    ("2026-01-31T12:00:00.123456Z", datetime(2026, 1, 31, 12, 0, 0, 123_456, tzinfo=UTC)),
-    ("2024-02-29T23:59:59Z", datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC)),
-])
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-01-31T12:00:00Z", datetime(2026, 1, 31, 12, tzinfo=UTC)),
+        ("2026-01-31T12:00:00.5Z", datetime(2026, 1, 31, 12, 0, 0, 500_000, tzinfo=UTC)),
+        ("2026-01-31T12:00:00.123456Z", datetime(2026, 1, 31, 12, 0, 0, 123_456, tzinfo=UTC)),
+        ("2024-02-29T23:59:59Z", datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC)),
+    ],
+)
 def test_parse_time_rfc3339_utc(text: str, expected: datetime) -> None:
     # RFC 3339 §5.6 date-time, restricted to the "Z" offset.
     assert parse_time(text, "t") == expected

@@ -28,7 +28,11 @@ from ledger.sealed import (
 from node.access_log import AccessLog, verify_log
 from tests.unit.test_acts import make
 
-DETAILS: dict[str, Any] = {"suspect_alias": "subject A", "accounts": ["acct-1", "acct-2"], "amount": 120000}
+DETAILS: dict[str, Any] = {
+    "suspect_alias": "subject A",
+    "accounts": ["acct-1", "acct-2"],
+    "amount": 120000,
+}
 KEYS = {state: X25519PrivateKey.generate() for state in ("TH", "CN", "VN")}
 
 
@@ -54,17 +58,19 @@ def test_round_trip_for_every_recipient_and_sizes_match_the_format() -> None:
     assert _open(sealed, "TH") == DETAILS == _open(sealed, "CN")
     assert all(len(entry) == 160 for entry in sealed["recipients"].values())
     assert len(sealed["nonce"]) == 48
-    assert DETAILS["suspect_alias"] not in json.dumps(sealed)   # only ciphertext on chain
-    validate_act(make("eio", sealed=sealed))                    # fits the catalogue model
+    assert DETAILS["suspect_alias"] not in json.dumps(sealed)  # only ciphertext on chain
+    validate_act(make("eio", sealed=sealed))  # fits the catalogue model
 
 
 def test_third_party_can_decrypt_from_the_documented_format() -> None:
     """docs/ACTS.md byte format, re-implemented with raw NaCl calls only."""
     sealed = _sealed("VN")
-    key = nacl.public.SealedBox(nacl.public.PrivateKey(
-        x25519_private_bytes(KEYS["VN"]))).decrypt(bytes.fromhex(sealed["recipients"]["VN"]))
-    plaintext = nacl.secret.SecretBox(key).decrypt(bytes.fromhex(sealed["ciphertext"]),
-                                                   bytes.fromhex(sealed["nonce"]))
+    key = nacl.public.SealedBox(nacl.public.PrivateKey(x25519_private_bytes(KEYS["VN"]))).decrypt(
+        bytes.fromhex(sealed["recipients"]["VN"])
+    )
+    plaintext = nacl.secret.SecretBox(key).decrypt(
+        bytes.fromhex(sealed["ciphertext"]), bytes.fromhex(sealed["nonce"])
+    )
     assert sha256_hex(plaintext) == sealed["plaintext_sha256"]
     wrapper = parse_json(plaintext)
     assert wrapper["details"] == DETAILS and len(wrapper["salt"]) == 32
@@ -97,8 +103,7 @@ TAMPER = [
     ("ciphertext", lambda s: {**s, "ciphertext": _flip(s["ciphertext"], 20)}),
     ("tag", lambda s: {**s, "ciphertext": _flip(s["ciphertext"], 0)}),
     ("nonce", lambda s: {**s, "nonce": _flip(s["nonce"])}),
-    ("recipient entry", lambda s: {**s, "recipients": {"TH": _flip(s["recipients"]["TH"],
-                                                                    40)}}),
+    ("recipient entry", lambda s: {**s, "recipients": {"TH": _flip(s["recipients"]["TH"], 40)}}),
     ("plaintext hash", lambda s: {**s, "plaintext_sha256": "00" * 32}),
     ("truncated ciphertext", lambda s: {**s, "ciphertext": s["ciphertext"][:30]}),
     ("not hex", lambda s: {**s, "ciphertext": "zz" + s["ciphertext"][2:]}),
@@ -120,11 +125,13 @@ def test_ciphertext_swapped_from_another_sealing_is_detected() -> None:
 
 # --- access log --------------------------------------------------------------------------
 
+
 def _log_with(path: Path, n: int) -> AccessLog:
     log = AccessLog(path)
     for i in range(n):
-        log.append(record_id=f"{i:064x}", state="TH", token_id=f"tok{i}", role="investigator",
-                   outcome="ok")
+        log.append(
+            record_id=f"{i:064x}", state="TH", token_id=f"tok{i}", role="investigator", outcome="ok"
+        )
     return log
 
 
@@ -132,10 +139,14 @@ def test_access_log_chain_verifies_and_survives_reopen(tmp_path: Path) -> None:
     path = tmp_path / "access-log.jsonl"
     log = _log_with(path, 3)
     reopened = AccessLog(path)
-    assert (reopened.head_seq, reopened.head_hash) == (log.head_seq, log.head_hash) == \
-        (2, log.head_hash)
-    reopened.append(record_id="ff" * 32, state="TH", token_id="t", role="auditor",
-                    outcome="not_a_recipient")
+    assert (
+        (reopened.head_seq, reopened.head_hash)
+        == (log.head_seq, log.head_hash)
+        == (2, log.head_hash)
+    )
+    reopened.append(
+        record_id="ff" * 32, state="TH", token_id="t", role="auditor", outcome="not_a_recipient"
+    )
     verdict = verify_log(path)
     assert (verdict.ok, verdict.entries, verdict.head_seq) == (True, 4, 3)
     assert [e["seq"] for e in reopened.page(after_seq=1)] == [2, 3]
@@ -148,7 +159,7 @@ def _lines(path: Path) -> list[str]:
 def _edit(lines: list[str], index: int, **changes: Any) -> list[str]:
     entry = json.loads(lines[index])
     entry.update(changes)
-    return [*lines[:index], json.dumps(entry), *lines[index + 1:]]
+    return [*lines[:index], json.dumps(entry), *lines[index + 1 :]]
 
 
 TAMPERED_LOGS = [
@@ -161,10 +172,12 @@ TAMPERED_LOGS = [
 ]
 
 
-@pytest.mark.parametrize(("what", "tamper", "bad_line"), TAMPERED_LOGS,
-                         ids=[t[0] for t in TAMPERED_LOGS])
-def test_access_log_tampering_is_detected(tmp_path: Path, what: str, tamper: Any,
-                                          bad_line: int) -> None:
+@pytest.mark.parametrize(
+    ("what", "tamper", "bad_line"), TAMPERED_LOGS, ids=[t[0] for t in TAMPERED_LOGS]
+)
+def test_access_log_tampering_is_detected(
+    tmp_path: Path, what: str, tamper: Any, bad_line: int
+) -> None:
     path = tmp_path / "access-log.jsonl"
     _log_with(path, 5)
     path.write_text("\n".join(tamper(_lines(path))) + "\n")
@@ -174,6 +187,7 @@ def test_access_log_tampering_is_detected(tmp_path: Path, what: str, tamper: Any
 
 def test_rehashing_a_forged_entry_still_breaks_the_next_link(tmp_path: Path) -> None:
     from node.access_log import entry_hash
+
     path = tmp_path / "access-log.jsonl"
     _log_with(path, 4)
     lines = _lines(path)

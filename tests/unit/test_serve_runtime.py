@@ -24,7 +24,7 @@ def restored() -> Iterator[None]:
 
 @pytest.mark.usefixtures("restored")
 def test_a_node_process_collects_full_generations_rarely() -> None:
-    gc.set_threshold(700, 10, 10)               # CPython's defaults
+    gc.set_threshold(700, 10, 10)  # CPython's defaults
     serve.tune_runtime()
     assert gc.get_threshold() == serve.GC_THRESHOLDS
     young, middle, old = serve.GC_THRESHOLDS
@@ -60,12 +60,20 @@ async def test_the_p2p_listener_caps_requests_in_flight_per_address() -> None:
         await limited({"type": "http", "client": (host, 1)}, receive, send)
         return status[0]
 
-    tasks = [asyncio.create_task(call(h)) for h in
-             ("203.0.113.9", "203.0.113.9", "198.51.100.1", "127.0.0.1", "127.0.0.1",
-              "127.0.0.1")]
+    tasks = [
+        asyncio.create_task(call(h))
+        for h in (
+            "203.0.113.9",
+            "203.0.113.9",
+            "198.51.100.1",
+            "127.0.0.1",
+            "127.0.0.1",
+            "127.0.0.1",
+        )
+    ]
     await asyncio.sleep(0.01)
-    assert await call("203.0.113.9") == 503           # its third, while two are open
+    assert await call("203.0.113.9") == 503  # its third, while two are open
     release.set()
-    assert await asyncio.gather(*tasks) == [200] * 6   # loopback is never capped
+    assert await asyncio.gather(*tasks) == [200] * 6  # loopback is never capped
     assert limited.in_flight == {}
     assert await call("203.0.113.9") == 200

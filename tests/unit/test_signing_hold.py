@@ -43,8 +43,9 @@ def _commit(store: Store, up_to: int) -> None:
         height = app.height + 1
         block, _ = app.build_block(app.state.validators(height)[0].state, [], utcnow())
         message = vote_sign_bytes(PRECOMMIT, CHAIN, height, 0, block.hash)
-        sigs = tuple(CommitSignature(m.node.public_hex, m.node.sign(message).hex())
-                     for m in MEMBERS)
+        sigs = tuple(
+            CommitSignature(m.node.public_hex, m.node.sign(message).hex()) for m in MEMBERS
+        )
         app.commit(block, CommitCertificate(height, 0, block.hash, sigs))
 
 
@@ -64,7 +65,8 @@ def backup(tmp_path: Path) -> Path:
 
 
 def test_restore_over_the_old_store_holds_through_what_it_signed(
-        backup: Path, tmp_path: Path) -> None:
+    backup: Path, tmp_path: Path
+) -> None:
     """B5: the backup's WAL (height 2) is not live; the old store went to height 4."""
     manifest = restore(backup, tmp_path / "node", GENESIS, force=True)
     assert manifest["height"] == 1 and manifest["signed_through"] == 4
@@ -75,18 +77,18 @@ def test_restore_over_the_old_store_holds_through_what_it_signed(
 
 
 def test_the_hold_ends_once_block_sync_commits_the_held_heights(
-        backup: Path, tmp_path: Path) -> None:
+    backup: Path, tmp_path: Path
+) -> None:
     """B5: the node votes again at the first height above the hold, after certified commits."""
     restore(backup, tmp_path / "node", GENESIS, force=True)
     with Store.open_leveldb(tmp_path / "node" / "ledger") as store:
         _commit(store, 3)
-        assert not may_sign(store, store.height + 1)        # height 4 may have been signed
+        assert not may_sign(store, store.height + 1)  # height 4 may have been signed
         _commit(store, 4)
         assert may_sign(store, store.height + 1)
 
 
-def test_restore_without_the_old_store_holds_until_released(
-        backup: Path, tmp_path: Path) -> None:
+def test_restore_without_the_old_store_holds_until_released(backup: Path, tmp_path: Path) -> None:
     """B5: nothing says how far the key got: sign nothing until the operator releases."""
     manifest = restore(backup, tmp_path / "fresh", GENESIS, force=False)
     assert manifest["signed_through"] is None
@@ -99,23 +101,27 @@ def test_restore_without_the_old_store_holds_until_released(
 
 
 def test_the_operator_bound_is_used_when_the_old_store_is_gone(
-        backup: Path, tmp_path: Path) -> None:
+    backup: Path, tmp_path: Path
+) -> None:
     manifest = restore(backup, tmp_path / "fresh", GENESIS, force=False, signed_through=7)
     assert manifest["signed_through"] == 7
     with Store.open_leveldb(tmp_path / "fresh" / "ledger") as store:
         assert [h for h in (2, 7, 8) if may_sign(store, h)] == [8]
 
 
-@pytest.mark.parametrize("raw", [
-    b"not json",
-    b"[]",
-    b'{"signed_through": 3}',                                               # fields missing
-    b'{"signed_through": true, "backup_height": 1, "restored_at": ""}',     # bool, not int
-    b'{"signed_through": -1, "backup_height": 1, "restored_at": ""}',
-    b'{"signed_through": "9", "backup_height": 1, "restored_at": ""}',
-    b'{"signed_through": 3, "backup_height": 1, "restored_at": "", "x": 1}',  # extra field
-    b'{"signed_through": 3, "backup_height": 1, "restored_at": "' + b"a" * 2000 + b'"}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        b"[]",
+        b'{"signed_through": 3}',  # fields missing
+        b'{"signed_through": true, "backup_height": 1, "restored_at": ""}',  # bool, not int
+        b'{"signed_through": -1, "backup_height": 1, "restored_at": ""}',
+        b'{"signed_through": "9", "backup_height": 1, "restored_at": ""}',
+        b'{"signed_through": 3, "backup_height": 1, "restored_at": "", "x": 1}',  # extra field
+        b'{"signed_through": 3, "backup_height": 1, "restored_at": "' + b"a" * 2000 + b'"}',
+    ],
+)
 def test_an_unreadable_hold_means_sign_nothing(raw: bytes) -> None:
     """Every byte from a file is hostile; a hold we cannot read must not let the key sign."""
     store = Store.open_memory()
@@ -134,24 +140,29 @@ def _config(tmp_path: Path, data_dir: Path) -> Path:
     (tmp_path / "genesis.json").write_text(json.dumps(GENESIS.model_dump(mode="json")))
     (tmp_path / "node.key").write_text("unused by db restore")
     config = tmp_path / "node.toml"
-    config.write_text(f'state = "AT"\ngenesis_path = "genesis.json"\nnode_key_path = "node.key"\n'
-                      f'data_dir = "{data_dir}"\n[api]\nport = 8001\n[p2p]\nport = 8101\n')
+    config.write_text(
+        f'state = "AT"\ngenesis_path = "genesis.json"\nnode_key_path = "node.key"\n'
+        f'data_dir = "{data_dir}"\n[api]\nport = 8001\n[p2p]\nport = 8101\n'
+    )
     return config
 
 
 def test_cli_restore_places_the_hold_and_release_hold_lifts_it(
-        backup: Path, tmp_path: Path) -> None:
+    backup: Path, tmp_path: Path
+) -> None:
     """B5 procedure (docs/OPERATIONS.md section 6): restore, then --release-hold on its own."""
     from click.testing import CliRunner
 
     from node.cli_ops import db
+
     config = _config(tmp_path, tmp_path / "fresh")
     runner = CliRunner()
     result = runner.invoke(db, ["restore", "--config", str(config), "--from", str(backup)])
     assert result.exit_code == 0, result.output
     assert "signs nothing until released" in result.output
-    result = runner.invoke(db, ["restore", "--config", str(config), "--release-hold",
-                                "--from", str(backup)])
+    result = runner.invoke(
+        db, ["restore", "--config", str(config), "--release-hold", "--from", str(backup)]
+    )
     assert result.exit_code == 2 and "on its own" in result.output
     result = runner.invoke(db, ["restore", "--config", str(config), "--release-hold"])
     assert result.exit_code == 0 and "released" in result.output, result.output

@@ -163,8 +163,9 @@ def test_iter_blocks_pages_in_height_order(store: Store, chain: ChainBuilder) ->
     page = list(store.iter_blocks(from_height=3, limit=4))
     assert [b.header for b in page] == [b.header for b in chain.blocks[2:6]]
     assert [b.certificate for b in page] == [b.certificate for b in chain.blocks[2:6]]
-    assert [list(b.record_ids) for b in page] == \
-        [[e.id for e in b.envelopes] for b in chain.blocks[2:6]]
+    assert [list(b.record_ids) for b in page] == [
+        [e.id for e in b.envelopes] for b in chain.blocks[2:6]
+    ]
 
 
 # --- indexes -----------------------------------------------------------------
@@ -216,8 +217,9 @@ def test_search_refuses_unknown_index_and_bad_limit(store: Store) -> None:
 
 def test_search_limit_is_capped(store: Store) -> None:
     maker, builder, signer = EnvelopeMaker(), ChainBuilder(), key("bulk")
-    block = builder.next_block([maker.make(signer, case_ref="BULK")
-                                for _ in range(SEARCH_LIMIT_MAX + 5)])
+    block = builder.next_block(
+        [maker.make(signer, case_ref="BULK") for _ in range(SEARCH_LIMIT_MAX + 5)]
+    )
     commit(store, block)
     rows = store.search("case_ref", "BULK", limit=10 * SEARCH_LIMIT_MAX)
     assert [leaf for leaf, _ in rows] == list(range(SEARCH_LIMIT_MAX))
@@ -242,15 +244,19 @@ def test_nonce_is_tracked_per_signer(store: Store) -> None:
 
 
 @pytest.mark.parametrize("reuse", ["nonce", "record", "nonce_within_block"])
-def test_reused_nonce_or_record_is_refused_and_writes_nothing(store: Store,
-                                                              reuse: str) -> None:
+def test_reused_nonce_or_record_is_refused_and_writes_nothing(store: Store, reuse: str) -> None:
     maker, builder, alice = EnvelopeMaker(), ChainBuilder(), key("alice")
     first = maker.make(alice, nonce="nonce-0001", case_ref="A")
     commit(store, builder.next_block([first]))
     again = maker.make(alice, nonce="nonce-0001", case_ref="B")
-    envelopes = {"nonce": [again], "record": [first],
-                 "nonce_within_block": [maker.make(alice, nonce="nonce-0002"),
-                                        maker.make(alice, nonce="nonce-0002", case_ref="C")]}
+    envelopes = {
+        "nonce": [again],
+        "record": [first],
+        "nonce_within_block": [
+            maker.make(alice, nonce="nonce-0002"),
+            maker.make(alice, nonce="nonce-0002", case_ref="C"),
+        ],
+    }
     before = dump(store)
     with pytest.raises(ChainError, match=r"reuses nonce|already in the ledger"):
         commit(store, builder.build(envelopes[reuse]))
@@ -267,17 +273,16 @@ def test_a_checked_append_writes_what_the_store_would_compute(chain: ChainBuilde
     for block in chain.blocks:
         computed.commit_block(block.header, block.envelopes, block.certificate)
         appended = merkle.append_leaves(
-            handed.ledger_size, [merkle.leaf_hash(e.leaf) for e in block.envelopes], handed)
+            handed.ledger_size, [merkle.leaf_hash(e.leaf) for e in block.envelopes], handed
+        )
         handed.commit_block(block.header, block.envelopes, block.certificate, checked=appended)
     assert dump(handed) == dump(computed)
 
 
-def test_a_checked_append_must_still_match_the_header(store: Store,
-                                                      chain: ChainBuilder) -> None:
+def test_a_checked_append_must_still_match_the_header(store: Store, chain: ChainBuilder) -> None:
     first, second = chain.blocks[0], chain.blocks[1]
     commit(store, first)
-    wrong = merkle.append_leaves(store.ledger_size, [b"\x00" * 32] * len(second.envelopes),
-                                 store)
+    wrong = merkle.append_leaves(store.ledger_size, [b"\x00" * 32] * len(second.envelopes), store)
     before = dump(store)
     with pytest.raises(ChainError, match="ledger_root"):
         store.commit_block(second.header, second.envelopes, second.certificate, checked=wrong)
@@ -300,12 +305,12 @@ def test_proofs_verify_against_header_roots(store: Store, chain: ChainBuilder) -
         for older in headers:
             if older.ledger_size <= size:
                 proof = store.consistency_proof(older.ledger_size, size)
-                merkle.verify_consistency(older.ledger_size, size,
-                                          bytes.fromhex(older.ledger_root), root, proof)
+                merkle.verify_consistency(
+                    older.ledger_size, size, bytes.fromhex(older.ledger_root), root, proof
+                )
 
 
-def test_proof_sizes_beyond_the_ledger_are_not_found(store: Store,
-                                                     chain: ChainBuilder) -> None:
+def test_proof_sizes_beyond_the_ledger_are_not_found(store: Store, chain: ChainBuilder) -> None:
     commit(store, *chain.blocks)
     size = store.ledger_size
     with pytest.raises(NotFound):
@@ -354,20 +359,33 @@ def wrong(block: Block, **changes: Any) -> Block:
     return Block(header, block.envelopes, certify(header))
 
 
-@pytest.mark.parametrize(("mutate", "error"), [
-    (lambda b: wrong(b, ledger_root="00" * 32), ChainError),
-    (lambda b: wrong(b, height=b.header.height + 1), ChainError),
-    (lambda b: wrong(b, record_count=b.header.record_count + 1), ChainError),
-    (lambda b: wrong(b, ledger_size=b.header.ledger_size - 1), ChainError),
-    (lambda b: wrong(b, prev_hash="11" * 32), ChainError),
-    (lambda b: Block(b.header, b.envelopes[:-1], b.certificate), ChainError),
-    (lambda b: Block(b.header, b.envelopes, certify(wrong(b, time="x").header)),
-     InvariantViolation),
-], ids=["ledger_root", "height", "record_count", "ledger_size", "prev_hash",
-        "missing_envelope", "foreign_certificate"])
-def test_rejected_block_writes_nothing(store: Store, chain: ChainBuilder,
-                                       mutate: Callable[[Block], Block],
-                                       error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("mutate", "error"),
+    [
+        (lambda b: wrong(b, ledger_root="00" * 32), ChainError),
+        (lambda b: wrong(b, height=b.header.height + 1), ChainError),
+        (lambda b: wrong(b, record_count=b.header.record_count + 1), ChainError),
+        (lambda b: wrong(b, ledger_size=b.header.ledger_size - 1), ChainError),
+        (lambda b: wrong(b, prev_hash="11" * 32), ChainError),
+        (lambda b: Block(b.header, b.envelopes[:-1], b.certificate), ChainError),
+        (
+            lambda b: Block(b.header, b.envelopes, certify(wrong(b, time="x").header)),
+            InvariantViolation,
+        ),
+    ],
+    ids=[
+        "ledger_root",
+        "height",
+        "record_count",
+        "ledger_size",
+        "prev_hash",
+        "missing_envelope",
+        "foreign_certificate",
+    ],
+)
+def test_rejected_block_writes_nothing(
+    store: Store, chain: ChainBuilder, mutate: Callable[[Block], Block], error: type[Exception]
+) -> None:
     commit(store, *chain.blocks[:3])
     good = chain.blocks[3]
     assert good.envelopes, "the test needs a non-empty block"
@@ -384,8 +402,9 @@ def test_extra_keys_must_be_caller_keys(store: Store, chain: ChainBuilder) -> No
     block = chain.blocks[0]
     before = dump(store)
     with pytest.raises(InvariantViolation):
-        store.commit_block(block.header, block.envelopes, block.certificate,
-                           extra={b"Mheight": b"\x00" * 8})
+        store.commit_block(
+            block.header, block.envelopes, block.certificate, extra={b"Mheight": b"\x00" * 8}
+        )
     assert dump(store) == before
 
 
@@ -394,14 +413,21 @@ def test_extra_keys_must_be_caller_keys(store: Store, chain: ChainBuilder) -> No
 
 def test_caller_state_commits_with_its_block(store: Store, chain: ChainBuilder) -> None:
     first, second = chain.blocks[0], chain.blocks[1]
-    store.commit_block(first.header, first.envelopes, first.certificate,
-                       extra={b"gmember/FR": b"in", b"gmember/DE": b"in", b"gother": b"1"})
-    store.commit_block(second.header, second.envelopes, second.certificate,
-                       extra={b"gmember/DE": None, b"gmember/IT": b"in"})
+    store.commit_block(
+        first.header,
+        first.envelopes,
+        first.certificate,
+        extra={b"gmember/FR": b"in", b"gmember/DE": b"in", b"gother": b"1"},
+    )
+    store.commit_block(
+        second.header,
+        second.envelopes,
+        second.certificate,
+        extra={b"gmember/DE": None, b"gmember/IT": b"in"},
+    )
     assert store.get_kv(b"gmember/FR") == b"in"
     assert store.get_kv(b"gmember/DE") is None
-    assert list(store.iter_prefix(b"gmember/")) == [(b"gmember/FR", b"in"),
-                                                    (b"gmember/IT", b"in")]
+    assert list(store.iter_prefix(b"gmember/")) == [(b"gmember/FR", b"in"), (b"gmember/IT", b"in")]
     with pytest.raises(InvariantViolation):
         store.get_kv(b"Mheight")
 
@@ -415,8 +441,7 @@ def test_node_local_state_round_trips(store: Store) -> None:
     assert store.get_state("consensus/wal") is None
 
 
-def test_set_certificate_replaces_only_a_matching_one(store: Store,
-                                                      chain: ChainBuilder) -> None:
+def test_set_certificate_replaces_only_a_matching_one(store: Store, chain: ChainBuilder) -> None:
     commit(store, *chain.blocks[:2])
     header = chain.blocks[1].header
     fuller = certify(header, round_=2, signers=("DE", "ES", "FR", "IT"))
@@ -468,16 +493,16 @@ CORRUPTIONS: dict[str, tuple[Callable[[Store], Edits], str]] = {
     "merkle_nodes": (_flip_merkle_nodes, "ledger_root [0-9a-f]+ != log root"),
     "header_root": (_rewrite_last_root, "ledger_root abab.* != log root"),
     "meta_height": (lambda s: [(ks.META_HEIGHT, ks.u64(s.height - 1))], "block 12 is stored"),
-    "meta_size": (lambda s: [(ks.META_LEDGER_SIZE, ks.u64(s.ledger_size + 1))],
-                  "ledger_size"),
+    "meta_size": (lambda s: [(ks.META_LEDGER_SIZE, ks.u64(s.ledger_size + 1))], "ledger_size"),
     "block_hash_map": (_unmap_last_hash, "does not map back"),
     "last_header_gone": (lambda s: [(ks.block_key(s.height), None)], "block 12 is missing"),
 }
 
 
 @pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
-def test_corrupt_store_refuses_to_open(backend: Backend, chain: ChainBuilder,
-                                       corruption: str) -> None:
+def test_corrupt_store_refuses_to_open(
+    backend: Backend, chain: ChainBuilder, corruption: str
+) -> None:
     edit, message = CORRUPTIONS[corruption]
     with backend.open() as store:
         commit(store, *chain.blocks)
@@ -517,8 +542,10 @@ def test_data_without_schema_is_not_a_store() -> None:
 
 def test_leveldb_locked_by_another_user_is_a_store_error(tmp_path: Path) -> None:
     """LevelDB only: memory stores have no lock."""
-    with Store.open_leveldb(tmp_path / "node") as _held, \
-            pytest.raises(StoreError, match="another node using this data dir"):
+    with (
+        Store.open_leveldb(tmp_path / "node") as _held,
+        pytest.raises(StoreError, match="another node using this data dir"),
+    ):
         Store.open_leveldb(tmp_path / "node")
 
 
@@ -545,8 +572,12 @@ while True:
 
 def run_and_kill(path: Path, rng: random.Random) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert child.stdout is not None
         line = child.stdout.readline()
@@ -592,4 +623,3 @@ def assert_nothing_beyond(store: Store) -> None:
     last_leaf = next(store.kv.iterate(prefix=ks.LEAF, reverse=True, limit=1))[0]
     assert ks.read_u64(last_leaf[1:]) == store.ledger_size - 1
     assert store.get_kv(b"glast") == ks.u64(store.height)
-

@@ -39,31 +39,66 @@ STRANGER = SigningKey.generate()
 
 
 def _signed(**overrides: object) -> tuple[bytes, SignedRequest]:
-    args: dict[str, object] = {"key": SENDER, "chain_id": CHAIN, "path": PATH,
-                               "receiver": RECEIVER.public_hex, "payload": {"items": []},
-                               "now_ms": NOW}
+    args: dict[str, object] = {
+        "key": SENDER,
+        "chain_id": CHAIN,
+        "path": PATH,
+        "receiver": RECEIVER.public_hex,
+        "payload": {"items": []},
+        "now_ms": NOW,
+    }
     args.update(overrides)
     return sign_request(**args)  # type: ignore[arg-type]
 
 
-def _check(request: SignedRequest, replay: ReplayCache | None = None, *,
-           path: str = PATH, chain_id: str = CHAIN, now_ms: int = NOW) -> None:
-    check_request(request, chain_id=chain_id, path=path, own_key=RECEIVER.public_hex,
-                  allowed={SENDER.public_hex}, now_ms=now_ms,
-                  replay=replay if replay is not None else ReplayCache())
+def _check(
+    request: SignedRequest,
+    replay: ReplayCache | None = None,
+    *,
+    path: str = PATH,
+    chain_id: str = CHAIN,
+    now_ms: int = NOW,
+) -> None:
+    check_request(
+        request,
+        chain_id=chain_id,
+        path=path,
+        own_key=RECEIVER.public_hex,
+        allowed={SENDER.public_hex},
+        now_ms=now_ms,
+        replay=replay if replay is not None else ReplayCache(),
+    )
 
 
 def test_sign_bytes_are_canonical_json_of_the_documented_fields() -> None:
-    assert request_sign_bytes(CHAIN, PATH, "aa" * 32, "bb" * 32, 5, "cc" * 16, "dd" * 32) == \
-        canonical_bytes({"domain": REQUEST_DOMAIN, "chain_id": CHAIN, "path": PATH,
-                         "from": "aa" * 32, "to": "bb" * 32, "ts_ms": 5, "nonce": "cc" * 16,
-                         "body_sha256": "dd" * 32})
+    assert request_sign_bytes(
+        CHAIN, PATH, "aa" * 32, "bb" * 32, 5, "cc" * 16, "dd" * 32
+    ) == canonical_bytes(
+        {
+            "domain": REQUEST_DOMAIN,
+            "chain_id": CHAIN,
+            "path": PATH,
+            "from": "aa" * 32,
+            "to": "bb" * 32,
+            "ts_ms": 5,
+            "nonce": "cc" * 16,
+            "body_sha256": "dd" * 32,
+        }
+    )
     request = SignedRequest("aa" * 32, "bb" * 32, 5, "cc" * 16, "dd" * 32, "ee" * 64)
-    assert reply_sign_bytes(CHAIN, PATH, request, "ff" * 32, 200, "11" * 32) == \
-        canonical_bytes({"domain": REPLY_DOMAIN, "chain_id": CHAIN, "path": PATH,
-                         "nonce": "cc" * 16, "request_from": "aa" * 32,
-                         "request_sha256": "dd" * 32, "from": "ff" * 32, "status": 200,
-                         "body_sha256": "11" * 32})
+    assert reply_sign_bytes(CHAIN, PATH, request, "ff" * 32, 200, "11" * 32) == canonical_bytes(
+        {
+            "domain": REPLY_DOMAIN,
+            "chain_id": CHAIN,
+            "path": PATH,
+            "nonce": "cc" * 16,
+            "request_from": "aa" * 32,
+            "request_sha256": "dd" * 32,
+            "from": "ff" * 32,
+            "status": 200,
+            "body_sha256": "11" * 32,
+        }
+    )
 
 
 def test_a_signed_request_opens() -> None:
@@ -73,7 +108,7 @@ def test_a_signed_request_opens() -> None:
     _check(parsed)
     check_body(parsed, sha256_hex(body))
     assert open_payload(body) == {"items": []}
-    assert _signed()[1].nonce != request.nonce      # a fresh nonce for every request
+    assert _signed()[1].nonce != request.nonce  # a fresh nonce for every request
 
 
 def _tamper(field: str, value: object) -> Callable[[SignedRequest], SignedRequest]:
@@ -88,17 +123,26 @@ REFUSALS: list[tuple[str, Callable[[SignedRequest], SignedRequest], dict[str, ob
     ("ts changed after signing", _tamper("ts_ms", NOW + 1), {}, "wire_bad_signature"),
     ("nonce changed", _tamper("nonce", "00" * 16), {}, "wire_bad_signature"),
     ("body hash changed", _tamper("body_sha256", "00" * 32), {}, "wire_bad_signature"),
-    ("signature flipped", lambda r: replace(r, signature=("0" if r.signature[0] != "0" else "1")
-                                            + r.signature[1:]), {}, "wire_bad_signature"),
+    (
+        "signature flipped",
+        lambda r: replace(r, signature=("0" if r.signature[0] != "0" else "1") + r.signature[1:]),
+        {},
+        "wire_bad_signature",
+    ),
     ("wrong path", lambda r: r, {"path": "/p2p/v1/blocks"}, "wire_bad_signature"),
     ("wrong chain", lambda r: r, {"chain_id": "another-chain"}, "wire_bad_signature"),
 ]
 
 
-@pytest.mark.parametrize(("what", "tamper", "where", "reason"), REFUSALS,
-                         ids=[row[0] for row in REFUSALS])
-def test_refusals(what: str, tamper: Callable[[SignedRequest], SignedRequest],
-                  where: dict[str, object], reason: str) -> None:
+@pytest.mark.parametrize(
+    ("what", "tamper", "where", "reason"), REFUSALS, ids=[row[0] for row in REFUSALS]
+)
+def test_refusals(
+    what: str,
+    tamper: Callable[[SignedRequest], SignedRequest],
+    where: dict[str, object],
+    reason: str,
+) -> None:
     _, request = _signed()
     with pytest.raises(WireRefusal) as refused:
         _check(tamper(request), **where)  # type: ignore[arg-type]
@@ -112,7 +156,7 @@ def test_a_replayed_request_is_refused() -> None:
     with pytest.raises(WireRefusal) as refused:
         _check(request, replay, now_ms=NOW + 1000)
     assert refused.value.reason == "wire_replay"
-    _check(_signed(now_ms=NOW + 1000)[1], replay, now_ms=NOW + 1000)   # a new nonce is fine
+    _check(_signed(now_ms=NOW + 1000)[1], replay, now_ms=NOW + 1000)  # a new nonce is fine
 
 
 def test_a_body_that_is_not_the_signed_one_is_refused() -> None:
@@ -129,12 +173,22 @@ def test_a_body_must_be_a_json_object(body: bytes) -> None:
     assert refused.value.reason == "wire_bad_body"
 
 
-@pytest.mark.parametrize(("header", "value"), [
-    ("x-comity-from", None), ("x-comity-from", "AB" * 32), ("x-comity-to", "ab" * 31),
-    ("x-comity-ts", None), ("x-comity-ts", "-5"), ("x-comity-ts", "1e9"),
-    ("x-comity-ts", "9" * 17), ("x-comity-ts", "١٢٣"), ("x-comity-nonce", "ab" * 15),
-    ("x-comity-body-sha256", "zz" * 32), ("x-comity-signature", "ab" * 63),
-])
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("x-comity-from", None),
+        ("x-comity-from", "AB" * 32),
+        ("x-comity-to", "ab" * 31),
+        ("x-comity-ts", None),
+        ("x-comity-ts", "-5"),
+        ("x-comity-ts", "1e9"),
+        ("x-comity-ts", "9" * 17),
+        ("x-comity-ts", "١٢٣"),
+        ("x-comity-nonce", "ab" * 15),
+        ("x-comity-body-sha256", "zz" * 32),
+        ("x-comity-signature", "ab" * 63),
+    ],
+)
 def test_malformed_headers_are_refused(header: str, value: str | None) -> None:
     headers = _signed()[1].headers()
     if value is None:
@@ -155,6 +209,7 @@ def test_reasons_never_carry_peer_text() -> None:
 
 # --- replies ------------------------------------------------------------------------------
 
+
 def test_a_signed_reply_is_authentic_only_for_its_request() -> None:
     _, request = _signed()
     body = b'{"height":7}'
@@ -164,24 +219,42 @@ def test_a_signed_reply_is_authentic_only_for_its_request() -> None:
     other = _signed()[1]
     cases = {
         "another request's nonce": (server, PATH, other, 200, body, headers),
-        "another sender's request": (server, PATH, replace(request, sender="aa" * 32), 200,
-                                     body, headers),
-        "another request body": (server, PATH, replace(request, body_sha256="00" * 32), 200,
-                                 body, headers),
+        "another sender's request": (
+            server,
+            PATH,
+            replace(request, sender="aa" * 32),
+            200,
+            body,
+            headers,
+        ),
+        "another request body": (
+            server,
+            PATH,
+            replace(request, body_sha256="00" * 32),
+            200,
+            body,
+            headers,
+        ),
         "another path": (server, "/p2p/v1/status", request, 200, body, headers),
         "another status": (server, PATH, request, 403, body, headers),
         "a rewritten body": (server, PATH, request, 200, b'{"height":1000000000}', headers),
         "another server key": (STRANGER.public_hex, PATH, request, 200, body, headers),
         "unsigned": (server, PATH, request, 200, body, {}),
-        "signed by a stand-in": (server, PATH, request, 200, body,
-                                 {**sign_reply(STRANGER, CHAIN, PATH, request, 200, body),
-                                  "x-comity-from": server}),
+        "signed by a stand-in": (
+            server,
+            PATH,
+            request,
+            200,
+            body,
+            {**sign_reply(STRANGER, CHAIN, PATH, request, 200, body), "x-comity-from": server},
+        ),
     }
     for what, (key, path, req, status, content, hdrs) in cases.items():
         assert not reply_is_authentic(key, CHAIN, path, req, status, content, hdrs), what
 
 
 # --- replay cache -------------------------------------------------------------------------
+
 
 def test_one_sender_cannot_evict_anothers_nonces() -> None:
     replay = ReplayCache(per_sender_max=10, total_max=1000)
@@ -190,7 +263,7 @@ def test_one_sender_cannot_evict_anothers_nonces() -> None:
         replay.remember("flooder", f"f{i}", NOW + i, NOW + i)
     assert replay.is_replay("honest", "n0", NOW)
     assert len(replay) == 11
-    assert replay.is_replay("flooder", "f0", NOW)     # forgotten, yet refused: below floor
+    assert replay.is_replay("flooder", "f0", NOW)  # forgotten, yet refused: below floor
     assert not replay.is_replay("flooder", "fresh", NOW + 500)
 
 
@@ -210,7 +283,7 @@ def test_nonces_past_the_window_are_dropped_yet_stay_refused() -> None:
     replay.remember("a", "old", NOW, NOW)
     replay.remember("a", "new", NOW + 5000, NOW + 5000)
     assert len(replay) == 1
-    assert replay.is_replay("a", "old", NOW)          # e.g. after our clock steps back
+    assert replay.is_replay("a", "old", NOW)  # e.g. after our clock steps back
 
 
 def test_a_released_nonce_can_be_used_once_more() -> None:
@@ -231,10 +304,18 @@ def test_senders_past_the_cap_are_dropped_least_recent_first() -> None:
 def test_the_protocol_doc_shows_the_exact_sign_bytes() -> None:
     """docs/PROTOCOL.md §13's two examples are what the code signs."""
     doc = (Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md").read_text()
-    request = SignedRequest("aa" * 32, "bb" * 32, 1_760_000_000_000, "cc" * 16, "dd" * 32,
-                            "ee" * 64)
+    request = SignedRequest(
+        "aa" * 32, "bb" * 32, 1_760_000_000_000, "cc" * 16, "dd" * 32, "ee" * 64
+    )
     path = "/p2p/v1/status"
-    signed = request_sign_bytes("comity-devnet", path, request.sender, request.receiver,
-                                request.ts_ms, request.nonce, request.body_sha256)
+    signed = request_sign_bytes(
+        "comity-devnet",
+        path,
+        request.sender,
+        request.receiver,
+        request.ts_ms,
+        request.nonce,
+        request.body_sha256,
+    )
     reply = reply_sign_bytes("comity-devnet", path, request, "bb" * 32, 200, "11" * 32)
     assert f"\n{signed.decode()}\n" in doc and f"\n{reply.decode()}\n" in doc

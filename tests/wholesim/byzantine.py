@@ -47,7 +47,8 @@ def sign_with_nonce(key: SigningKey, message: bytes, nonce_seed: bytes) -> bytes
     r = sodium.crypto_core_ed25519_scalar_reduce(hashlib.sha512(nonce_seed).digest())
     big_r = sodium.crypto_scalarmult_ed25519_base_noclamp(r)
     k = sodium.crypto_core_ed25519_scalar_reduce(
-        hashlib.sha512(big_r + key.public_key + message).digest())
+        hashlib.sha512(big_r + key.public_key + message).digest()
+    )
     s = sodium.crypto_core_ed25519_scalar_add(r, sodium.crypto_core_ed25519_scalar_mul(k, a))
     return big_r + s
 
@@ -64,7 +65,7 @@ class Behaviour:
         peers = sorted(s for s in world.nodes if s != sim.state)
         rng.shuffle(peers)
         #: The half of the peers that see this node's second story.
-        self.other_half = frozenset(peers[:len(peers) // 2])
+        self.other_half = frozenset(peers[: len(peers) // 2])
 
     async def setup(self) -> None:
         """Called once all nodes run."""
@@ -75,8 +76,9 @@ class Behaviour:
     def outgoing(self, dst: str, request: httpx.Request) -> list[httpx.Request]:
         return [request]
 
-    async def reply(self, src: str, request: httpx.Request,
-                    response: httpx.Response) -> httpx.Response:
+    async def reply(
+        self, src: str, request: httpx.Request, response: httpx.Response
+    ) -> httpx.Response:
         return response
 
     # --- helpers ----------------------------------------------------------------------------
@@ -85,8 +87,9 @@ class Behaviour:
         """A request to ``dst`` signed by this node's key (node/wire.py)."""
         target = httpx.URL(url)
         receiver = self.world.nodes[dst].member.node.public_hex
-        body, signed = sign_request(self.key, self.chain_id, target.path, receiver, payload,
-                                    self.world.clock.now_ms())
+        body, signed = sign_request(
+            self.key, self.chain_id, target.path, receiver, payload, self.world.clock.now_ms()
+        )
         return httpx.Request("POST", target, content=body, headers=signed.headers())
 
     def send(self, dst: str, path: str, payload: dict[str, Any]) -> None:
@@ -97,17 +100,20 @@ class Behaviour:
             net.background(net.deliver(self.sim.state, dst, request, delay))
 
     def honest_peers(self) -> list[str]:
-        return sorted(s for s, h in self.world.net.hosts.items()
-                      if h.honest and s != self.sim.state and self.world.nodes[s].ever_started)
+        return sorted(
+            s
+            for s, h in self.world.net.hosts.items()
+            if h.honest and s != self.sim.state and self.world.nodes[s].ever_started
+        )
 
     def proposal(self, height: int, round_: int, block_hash: str, valid_round: int) -> Proposal:
-        sig = self.key.sign(proposal_sign_bytes(self.chain_id, height, round_, block_hash,
-                                                valid_round)).hex()
+        sig = self.key.sign(
+            proposal_sign_bytes(self.chain_id, height, round_, block_hash, valid_round)
+        ).hex()
         return Proposal(height, round_, block_hash, valid_round, self.key.public_hex, sig)
 
     def vote(self, type_: str, height: int, round_: int, block_hash: str | None) -> Vote:
-        sig = self.key.sign(vote_sign_bytes(type_, self.chain_id, height, round_,
-                                            block_hash)).hex()
+        sig = self.key.sign(vote_sign_bytes(type_, self.chain_id, height, round_, block_hash)).hex()
         return Vote(type_, height, round_, block_hash, self.key.public_hex, sig)
 
     def header_for(self, height: int, time: str, envelopes: tuple[Envelope, ...]) -> BlockHeader:
@@ -127,8 +133,11 @@ class Behaviour:
 
     def own_proposal(self, item: dict[str, Any]) -> dict[str, Any] | None:
         msg = item.get("msg")
-        if isinstance(msg, dict) and msg.get("kind") == "proposal" and \
-                msg.get("proposer") == self.key.public_hex:
+        if (
+            isinstance(msg, dict)
+            and msg.get("kind") == "proposal"
+            and msg.get("proposer") == self.key.public_hex
+        ):
             return msg
         return None
 
@@ -153,10 +162,12 @@ class Equivocate(Behaviour):
         if msg is not None:
             return self.second_proposal(msg) or item
         vote = item.get("msg")
-        if isinstance(vote, dict) and vote.get("validator") == self.key.public_hex and \
-                vote.get("block_hash") is not None:
-            return {"msg": self.vote(vote["type"], vote["height"], vote["round"],
-                                     None).to_json()}
+        if (
+            isinstance(vote, dict)
+            and vote.get("validator") == self.key.public_hex
+            and vote.get("block_hash") is not None
+        ):
+            return {"msg": self.vote(vote["type"], vote["height"], vote["round"], None).to_json()}
         return item
 
     def second_proposal(self, msg: dict[str, Any]) -> dict[str, Any] | None:
@@ -173,9 +184,12 @@ class Equivocate(Behaviour):
         self.world.net.count("byz_second_proposals")
         if not self.compact:
             return {"msg": proposal.to_json(), "block": orjson.loads(orjson.dumps(alt.to_wire()))}
-        return {"msg": proposal.to_json(), "header": alt.header.to_json(),
-                "ids": [e.id for e in alt.envelopes],
-                "records": {e.id: orjson.loads(e.leaf) for e in alt.envelopes}}
+        return {
+            "msg": proposal.to_json(),
+            "header": alt.header.to_json(),
+            "ids": [e.id for e in alt.envelopes],
+            "records": {e.id: orjson.loads(e.leaf) for e in alt.envelopes},
+        }
 
 
 class EquivocateCompact(Equivocate):
@@ -198,21 +212,22 @@ class ConflictingEnvelopes(Behaviour):
             record = first.record
             if self.rng.random() < 0.5:
                 signer = member.investigator
-                signature = sign_with_nonce(signer, canonical_bytes(record),
-                                            self.rng.randbytes(32))
+                signature = sign_with_nonce(signer, canonical_bytes(record), self.rng.randbytes(32))
             else:
                 signer = member.authority
                 signature = signer.sign(canonical_bytes(record))
-            second = parse_envelope({"record": record, "signer": signer.public_hex,
-                                     "signature": signature.hex()})
+            second = parse_envelope(
+                {"record": record, "signer": signer.public_hex, "signature": signature.hex()}
+            )
             peers = self.honest_peers()
             for dst in peers:
                 envelope = second if dst in self.other_half else first
                 if self.rng.random() < 0.5:
                     await world.submit(dst, envelope)
                 else:
-                    self.send(dst, "/p2p/v1/batch",
-                              {"items": [{"record": orjson.loads(envelope.leaf)}]})
+                    self.send(
+                        dst, "/p2p/v1/batch", {"items": [{"record": orjson.loads(envelope.leaf)}]}
+                    )
             self.world.net.count("byz_conflicting_envelopes")
 
 
@@ -225,7 +240,7 @@ class DuplicateRecord(Behaviour):
     def __init__(self, world: World, sim: SimNode, rng: random.Random) -> None:
         super().__init__(world, sim, rng)
         self.made: dict[tuple[int, int], dict[str, Any]] = {}
-        self.instead: dict[str, str] = {}     # its engine's block hash -> the bad block's
+        self.instead: dict[str, str] = {}  # its engine's block hash -> the bad block's
 
     def outgoing(self, dst: str, request: httpx.Request) -> list[httpx.Request]:
         return self.rewrite_items(dst, request)
@@ -236,8 +251,11 @@ class DuplicateRecord(Behaviour):
         vote = item.get("msg")
         if msg is None and isinstance(vote, dict) and vote.get("block_hash") in self.instead:
             # It votes for its own bad block too, so three honest votes of four suffice.
-            return {"msg": self.vote(vote["type"], vote["height"], vote["round"],
-                                     self.instead[vote["block_hash"]]).to_json()}
+            return {
+                "msg": self.vote(
+                    vote["type"], vote["height"], vote["round"], self.instead[vote["block_hash"]]
+                ).to_json()
+            }
         if msg is None or node is None or msg["height"] != node.app.height + 1:
             return item
         slot = (msg["height"], msg["round"])
@@ -245,15 +263,19 @@ class DuplicateRecord(Behaviour):
             member = self.world.member(self.sim.state)
             first = self.world.envelope(self.sim.state)
             sig = member.authority.sign(canonical_bytes(first.record)).hex()
-            second = parse_envelope({"record": first.record, "signer":
-                                     member.authority.public_hex, "signature": sig})
-            header = self.header_for(msg["height"], format_time(self.world.clock.utcnow()),
-                                     (first, second))
+            second = parse_envelope(
+                {"record": first.record, "signer": member.authority.public_hex, "signature": sig}
+            )
+            header = self.header_for(
+                msg["height"], format_time(self.world.clock.utcnow()), (first, second)
+            )
             block = Block(header, (first, second))
             proposal = self.proposal(slot[0], slot[1], block.hash, -1)
             self.instead[msg["block_hash"]] = block.hash
-            self.made[slot] = {"msg": proposal.to_json(),
-                               "block": orjson.loads(orjson.dumps(block.to_wire()))}
+            self.made[slot] = {
+                "msg": proposal.to_json(),
+                "block": orjson.loads(orjson.dumps(block.to_wire())),
+            }
             self.world.net.count("byz_duplicate_record_blocks")
         return self.made[slot]
 
@@ -276,13 +298,22 @@ class JunkBlocks(Behaviour):
             self.world.net.count("byz_junk_batches")
 
     def junk(self, height: int, i: int) -> dict[str, Any]:
-        header = {"chain_id": self.chain_id, "height": height, "time": f"junk-{i}",
-                  "prev_hash": "00" * 32, "proposer": self.sim.state, "record_count": 0,
-                  "ledger_size": 0, "ledger_root": "00" * 32, "validators_hash": "00" * 32}
+        header = {
+            "chain_id": self.chain_id,
+            "height": height,
+            "time": f"junk-{i}",
+            "prev_hash": "00" * 32,
+            "proposer": self.sim.state,
+            "record_count": 0,
+            "ledger_size": 0,
+            "ledger_root": "00" * 32,
+            "validators_hash": "00" * 32,
+        }
         block_hash = BlockHeader.from_json(header).hash()
         if i % 4 < 2:
-            msg: dict[str, Any] = Vote("prevote", height, i, block_hash, "11" * 32,
-                                       "22" * 64).to_json()
+            msg: dict[str, Any] = Vote(
+                "prevote", height, i, block_hash, "11" * 32, "22" * 64
+            ).to_json()
         else:
             msg = Proposal(height, i, block_hash, -1, self.key.public_hex, "00" * 64).to_json()
         return {"msg": msg, "block": {"header": header, "envelopes": []}}
@@ -293,8 +324,9 @@ class LyingHeights(Behaviour):
 
     finding = "C4"
 
-    async def reply(self, src: str, request: httpx.Request,
-                    response: httpx.Response) -> httpx.Response:
+    async def reply(
+        self, src: str, request: httpx.Request, response: httpx.Response
+    ) -> httpx.Response:
         path = request.url.path
         if response.status_code != 200:
             return response
@@ -304,11 +336,13 @@ class LyingHeights(Behaviour):
         if path == "/p2p/v1/blocks":
             body["blocks"] = []
         self.world.net.count("byz_lies")
-        content = orjson.dumps(body)   # its own reply: it signs the lie (node/wire.py)
-        headers = sign_reply(self.key, self.chain_id, path,
-                             parse_request_headers(request.headers), 200, content)
-        return httpx.Response(200, content=content,
-                              headers={**headers, "content-type": "application/json"})
+        content = orjson.dumps(body)  # its own reply: it signs the lie (node/wire.py)
+        headers = sign_reply(
+            self.key, self.chain_id, path, parse_request_headers(request.headers), 200, content
+        )
+        return httpx.Response(
+            200, content=content, headers={**headers, "content-type": "application/json"}
+        )
 
 
 class Withhold(Behaviour):
@@ -323,8 +357,9 @@ class Withhold(Behaviour):
             return {k: v for k, v in item.items() if k not in ("records", "block")}
         return item
 
-    async def reply(self, src: str, request: httpx.Request,
-                    response: httpx.Response) -> httpx.Response:
+    async def reply(
+        self, src: str, request: httpx.Request, response: httpx.Response
+    ) -> httpx.Response:
         if request.url.path in ("/p2p/v1/block", "/p2p/v1/blocks"):
             self.world.net.count("byz_withheld_replies")
             await asyncio.sleep(3600)
@@ -361,9 +396,15 @@ class InboxFlood(Behaviour):
             if node is None:
                 continue
             height = node.app.height + 1
-            votes = [self.vote(self.rng.choice(("prevote", "precommit")), height,
-                               self.rng.randrange(0, 10**6), self.rng.randbytes(32).hex())
-                     for _ in range(20)]
+            votes = [
+                self.vote(
+                    self.rng.choice(("prevote", "precommit")),
+                    height,
+                    self.rng.randrange(0, 10**6),
+                    self.rng.randbytes(32).hex(),
+                )
+                for _ in range(20)
+            ]
             items = [{"msg": v.to_json()} for v in votes for _ in range(5)]
             for dst in self.honest_peers():
                 self.send(dst, "/p2p/v1/batch", {"items": items})
@@ -376,8 +417,7 @@ class GossipFlood(Behaviour):
     async def act(self) -> None:
         while True:
             await asyncio.sleep(self.rng.uniform(0.5, 1.0))
-            records = [orjson.loads(self.world.envelope(self.sim.state).leaf)
-                       for _ in range(15)]
+            records = [orjson.loads(self.world.envelope(self.sim.state).leaf) for _ in range(15)]
             for dst in self.honest_peers():
                 self.send(dst, "/p2p/v1/batch", {"items": [{"record": r} for r in records]})
             self.world.net.count("byz_gossip_records", len(records))
@@ -391,6 +431,7 @@ class Twins(Behaviour):
     async def setup(self) -> None:
         from tests.wholesim.disk import SimDisk
         from tests.wholesim.net import Host
+
         world, sim = self.world, self.sim
         twin = SimNode(sim.member, Host(sim.state, honest=False), SimDisk())
         sim.host.twin, sim.host.twin_for = twin.host, self.other_half

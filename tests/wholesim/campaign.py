@@ -24,11 +24,27 @@ from tests.wholesim.invariants import INVARIANTS
 from tests.wholesim.scenario import Result, run_seed
 
 CHUNK = 25
-FAULT_KEYS = ("drop_loss", "drop_partition", "duplicate", "split_late_proposal",
-              "split_late_vote", "crashes", "restarts", "restores", "governance_joined",
-              "governance_removed", "byz_second_proposals", "byz_conflicting_envelopes",
-              "byz_duplicate_record_blocks", "byz_junk_batches", "byz_lies",
-              "byz_withheld_replies", "byz_replays", "byz_flood_items", "byz_gossip_records")
+FAULT_KEYS = (
+    "drop_loss",
+    "drop_partition",
+    "duplicate",
+    "split_late_proposal",
+    "split_late_vote",
+    "crashes",
+    "restarts",
+    "restores",
+    "governance_joined",
+    "governance_removed",
+    "byz_second_proposals",
+    "byz_conflicting_envelopes",
+    "byz_duplicate_record_blocks",
+    "byz_junk_batches",
+    "byz_lies",
+    "byz_withheld_replies",
+    "byz_replays",
+    "byz_flood_items",
+    "byz_gossip_records",
+)
 
 
 @dataclass
@@ -57,9 +73,12 @@ class Summary:
     def merge(self, other: Summary) -> None:
         self.scenarios += other.scenarios
         self.by_n.update(other.by_n)
-        for mine, theirs in ((self.stats, other.stats), (self.by_invariant, other.by_invariant),
-                             (self.by_behaviour, other.by_behaviour),
-                             (self.violations_by_behaviour, other.violations_by_behaviour)):
+        for mine, theirs in (
+            (self.stats, other.stats),
+            (self.by_invariant, other.by_invariant),
+            (self.by_behaviour, other.by_behaviour),
+            (self.violations_by_behaviour, other.violations_by_behaviour),
+        ):
             mine.update(theirs)
         self.failures += other.failures
         self.wall_s += other.wall_s
@@ -73,10 +92,13 @@ def run_chunk(job: tuple[range, tuple[str, ...] | None]) -> Summary:
     return summary
 
 
-def campaign(start: int, count: int, workers: int,
-             behaviours: tuple[str, ...] | None = None) -> Summary:
-    chunks = [(range(s, min(s + CHUNK, start + count)), behaviours)
-              for s in range(start, start + count, CHUNK)]
+def campaign(
+    start: int, count: int, workers: int, behaviours: tuple[str, ...] | None = None
+) -> Summary:
+    chunks = [
+        (range(s, min(s + CHUNK, start + count)), behaviours)
+        for s in range(start, start + count, CHUNK)
+    ]
     total = Summary()
     if workers <= 1:
         for chunk in chunks:
@@ -90,23 +112,31 @@ def campaign(start: int, count: int, workers: int,
 
 def report(summary: Summary, wall_s: float, behaviours: tuple[str, ...] | None = None) -> str:
     per = summary.wall_s / max(summary.scenarios, 1)
-    rows = [("scenarios", str(summary.scenarios)),
-            ("scenarios by n", ", ".join(f"n={n}: {c}" for n, c in sorted(summary.by_n.items()))),
-            ("commits (sum over honest nodes)", str(summary.stats["commits"])),
-            ("cost per scenario (s, one core)", f"{per:.3f}")]
+    rows = [
+        ("scenarios", str(summary.scenarios)),
+        ("scenarios by n", ", ".join(f"n={n}: {c}" for n, c in sorted(summary.by_n.items()))),
+        ("commits (sum over honest nodes)", str(summary.stats["commits"])),
+        ("cost per scenario (s, one core)", f"{per:.3f}"),
+    ]
     rows += [(f"fault: {k}", str(summary.stats[k])) for k in FAULT_KEYS]
     rows += [(f"violations: {k}", str(summary.by_invariant[k])) for k in INVARIANTS]
     for kind in ["none", *sorted(BEHAVIOURS)]:
         if summary.by_behaviour[kind]:
-            rows.append((f"behaviour {kind}: scenarios / violated",
-                         f"{summary.by_behaviour[kind]} / {summary.violations_by_behaviour[kind]}"))
+            rows.append(
+                (
+                    f"behaviour {kind}: scenarios / violated",
+                    f"{summary.by_behaviour[kind]} / {summary.violations_by_behaviour[kind]}",
+                )
+            )
     rows += [("violations", str(len(summary.failures))), ("wall time (s)", f"{wall_s:.1f}")]
     width = max(len(k) for k, _ in rows)
     lines = [f"| {k.ljust(width)} | {v} |" for k, v in rows]
     only = f" --behaviours {','.join(behaviours)}" if behaviours else ""
     for seed, kind, detail in sorted(summary.failures)[:20]:
-        lines.append(f"FAIL seed={seed} {kind}: {detail}\n"
-                     f"  replay: scripts/simulate --whole --seed {seed}{only}")
+        lines.append(
+            f"FAIL seed={seed} {kind}: {detail}\n"
+            f"  replay: scripts/simulate --whole --seed {seed}{only}"
+        )
     return "\n".join(lines)
 
 
@@ -115,8 +145,10 @@ def replay(seed: int, behaviours: tuple[str, ...] | None) -> int:
     print(result.plan.describe())
     verdict = "OK" if result.ok else f"VIOLATION {result.violation}"
     print(f"result: {verdict}")
-    print(f"honest heights >= {result.heights}, virtual {result.virtual_s:.2f} s, "
-          f"wall {result.wall_s:.2f} s")
+    print(
+        f"honest heights >= {result.heights}, virtual {result.virtual_s:.2f} s, "
+        f"wall {result.wall_s:.2f} s"
+    )
     print(", ".join(f"{k}={v}" for k, v in sorted(result.stats.items())))
     return 0 if result.ok else 1
 
@@ -128,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--seeds", type=int, help="run a campaign of this many seeds")
     parser.add_argument("--start", type=int, default=0, help="first seed of a campaign")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--behaviours", default=None,
-                        help=f"comma-separated Byzantine kinds to draw from: {sorted(BEHAVIOURS)}")
+    parser.add_argument(
+        "--behaviours",
+        default=None,
+        help=f"comma-separated Byzantine kinds to draw from: {sorted(BEHAVIOURS)}",
+    )
     args = parser.parse_args(argv)
     behaviours = tuple(args.behaviours.split(",")) if args.behaviours else None
     unknown = set(behaviours or ()) - set(BEHAVIOURS)
@@ -139,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         return replay(args.seed, behaviours)
     started = time.perf_counter()
     summary = campaign(args.start, args.seeds, args.workers, behaviours)
-    print(f"whole-node campaign: seeds {args.start}..{args.start + args.seeds - 1}, "
-          f"workers {args.workers}")
+    print(
+        f"whole-node campaign: seeds {args.start}..{args.start + args.seeds - 1}, "
+        f"workers {args.workers}"
+    )
     print(report(summary, time.perf_counter() - started, behaviours))
     return 1 if summary.failures else 0
 

@@ -58,7 +58,7 @@ class Control:
     patch: Patcher = no_patch
     lying_disk: bool = False
     restore_p: float = RESTORE_P
-    needs: tuple[str, ...] = field(default=())   # plan parts without which a seed is skipped
+    needs: tuple[str, ...] = field(default=())  # plan parts without which a seed is skipped
 
     def plan(self, seed: int, *, bug: bool) -> Plan:
         """The seed's plan of this campaign; with ``bug``, over a lying disk if it says so."""
@@ -70,12 +70,29 @@ class Control:
 
 
 CONTROLS: dict[str, Control] = {
-    "crash": Control("a disk that loses synced writes (the WAL persisted before sending)",
-                     (), "double_sign", range(16), lying_disk=True, needs=("crashes",)),
-    "twins": Control("a disk that loses synced writes, under the twins campaign",
-                     ("twins",), "double_sign", range(1000, 1012), lying_disk=True,
-                     needs=("crashes",)),
-    "restore": Control("B5: the signing hold of a restore ignored", (), "double_sign",
-                       range(16), patch=b5_ignore_the_hold, restore_p=1.0,
-                       needs=("restores",)),
+    "crash": Control(
+        "a disk that loses synced writes (the WAL persisted before sending)",
+        (),
+        "double_sign",
+        range(16),
+        lying_disk=True,
+        needs=("crashes",),
+    ),
+    "twins": Control(
+        "a disk that loses synced writes, under the twins campaign",
+        ("twins",),
+        "double_sign",
+        range(1000, 1012),
+        lying_disk=True,
+        needs=("crashes",),
+    ),
+    "restore": Control(
+        "B5: the signing hold of a restore ignored",
+        (),
+        "double_sign",
+        range(16),
+        patch=b5_ignore_the_hold,
+        restore_p=1.0,
+        needs=("restores",),
+    ),
 }

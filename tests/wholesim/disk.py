@@ -41,11 +41,16 @@ class SimDisk:
     def get(self, key: bytes) -> bytes | None:
         return self._kv.get(key)
 
-    def iterate(self, *, prefix: bytes | None = None, start: bytes | None = None,
-                stop: bytes | None = None, reverse: bool = False,
-                limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
-        return self._kv.iterate(prefix=prefix, start=start, stop=stop, reverse=reverse,
-                                limit=limit)
+    def iterate(
+        self,
+        *,
+        prefix: bytes | None = None,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        return self._kv.iterate(prefix=prefix, start=start, stop=stop, reverse=reverse, limit=limit)
 
     def write(self, batch: Batch, *, sync: bool) -> None:
         undo = [(key, self._kv.get(key)) for key, _ in batch]
@@ -54,7 +59,7 @@ class SimDisk:
         if self.mode == "fsync_loss":
             self._volatile = [] if sync else [*self._volatile, undo]
         elif self.mode == "lying":
-            self._volatile = ([*self._volatile, undo])[-self.lose_last:]
+            self._volatile = ([*self._volatile, undo])[-self.lose_last :]
 
     def crash(self) -> None:
         """Power loss: undo what this mode says never reached the platter."""
@@ -76,8 +81,9 @@ class SimDisk:
         old = Store(self)
         raw = old.get_state(signing_hold.WAL_NAME)
         wal = signing_hold.wal_height(raw)
-        replaced = old.height + 1 if raw is None else (
-            None if wal is None else max(old.height + 1, wal))
+        replaced = (
+            old.height + 1 if raw is None else (None if wal is None else max(old.height + 1, wal))
+        )
         self._kv = MemoryKV()
         self._kv.write(items, sync=True)
         self._volatile = []

@@ -21,15 +21,19 @@ VOTE_RETRIES = 200
 async def _committed(scenario: Scenario, record_id: str) -> bool:
     """Wait until some running honest node holds ``record_id`` committed."""
     for _ in range(VOTE_RETRIES):
-        if any(s.node is not None and s.node.store.has_record(record_id)
-               for s in scenario.world.up() if s.state in scenario.honest):
+        if any(
+            s.node is not None and s.node.store.has_record(record_id)
+            for s in scenario.world.up()
+            if s.state in scenario.honest
+        ):
             return True
         await asyncio.sleep(0.1)
     return False
 
 
-async def _admin_record(scenario: Scenario, state: str, type_: str, /,
-                        **fields: object) -> str | None:
+async def _admin_record(
+    scenario: Scenario, state: str, type_: str, /, **fields: object
+) -> str | None:
     world = scenario.world
     envelope = world.envelope(state, type_=type_, signer=world.member(state).admin, **fields)
     for _ in range(VOTE_RETRIES):
@@ -49,9 +53,14 @@ async def change_members(scenario: Scenario, action: str) -> None:
         spare = world.universe[len(world.members)]
         subject = spare.state
         fields: dict[str, object] = {
-            "action": "add", "state": subject, "name": spare.name,
-            "node_pubkey": spare.node.public_hex, "admin_pubkeys": [spare.admin.public_hex],
-            "enc_pubkey": spare.enc_public_hex, "p2p_url": f"http://{subject.lower()}.p2p"}
+            "action": "add",
+            "state": subject,
+            "name": spare.name,
+            "node_pubkey": spare.node.public_hex,
+            "admin_pubkeys": [spare.admin.public_hex],
+            "enc_pubkey": spare.enc_public_hex,
+            "p2p_url": f"http://{subject.lower()}.p2p",
+        }
     else:
         subject = sorted(scenario.honest - {proposer})[-1]
         fields = {"action": "remove", "state": subject}
@@ -60,8 +69,10 @@ async def change_members(scenario: Scenario, action: str) -> None:
         return
     scenario.stats["governance_proposed"] += 1
     for voter in members:
-        if await _admin_record(scenario, voter, "member_vote", proposal=proposal,
-                               vote="yes") is None:
+        if (
+            await _admin_record(scenario, voter, "member_vote", proposal=proposal, vote="yes")
+            is None
+        ):
             return
         if await _effective_soon(scenario, subject, action):
             break

@@ -33,8 +33,15 @@ from node.blockcache import block_cache_max
 from node.driver import EVIDENCE_MAX
 from node.runtime import PEER_FAULT_REASONS_MAX, Node
 
-INVARIANTS = ("agreement", "audit", "double_sign", "liveness", "memory", "server_error",
-              "task_died")
+INVARIANTS = (
+    "agreement",
+    "audit",
+    "double_sign",
+    "liveness",
+    "memory",
+    "server_error",
+    "task_died",
+)
 
 
 @dataclass
@@ -58,8 +65,11 @@ class Checker:
     def on_commit(self, state: str, block: Block, certificate: CommitCertificate) -> None:
         known = self.decided.setdefault(block.height, block.hash)
         if known != block.hash:
-            self.fail("agreement", f"{state} committed {block.hash[:16]} at height "
-                      f"{block.height}, another honest node {known[:16]}")
+            self.fail(
+                "agreement",
+                f"{state} committed {block.hash[:16]} at height "
+                f"{block.height}, another honest node {known[:16]}",
+            )
 
     def tap(self, state: str, body: bytes) -> None:
         """Every request body an honest node sends: remember each message it signed."""
@@ -73,8 +83,11 @@ class Checker:
 
     def _signed(self, state: str, msg: dict[str, Any]) -> None:
         if msg.get("kind") == "proposal":
-            signer, kind, what = msg["proposer"], "proposal", (msg["block_hash"],
-                                                                msg["valid_round"])
+            signer, kind, what = (
+                msg["proposer"],
+                "proposal",
+                (msg["block_hash"], msg["valid_round"]),
+            )
         else:
             signer, kind, what = msg["validator"], msg["type"], (msg["block_hash"], None)
         if signer not in self.honest_keys:
@@ -82,30 +95,40 @@ class Checker:
         slot = (signer, msg["height"], msg["round"], kind)
         known = self.signed.setdefault(slot, what)
         if known != what:
-            self.fail("double_sign", f"{state} signed two {kind}s at height {msg['height']} "
-                      f"round {msg['round']}: {known} and {what}")
+            self.fail(
+                "double_sign",
+                f"{state} signed two {kind}s at height {msg['height']} "
+                f"round {msg['round']}: {known} and {what}",
+            )
 
     def on_server_error(self, state: str, path: str, status: int) -> None:
         self.fail("server_error", f"{state} answered {status} on {path}")
 
     def memory(self, state: str, node: Node) -> None:
-        if node.failed is not None:   # a background task died: the node is broken
+        if node.failed is not None:  # a background task died: the node is broken
             self.fail("task_died", f"{state}: {node.failed}")
         limits = node.config.limits
-        sizes = {"mempool": (len(node.mempool), node.mempool.max_records),
-                 "block cache": (len(node.driver.blocks), block_cache_max(
-                     len(node.app.state.validators(node.app.height + 1)))),
-                 "wanted blocks": (len(node.driver.blocks.wanted), block_cache_max(
-                     len(node.app.state.validators(node.app.height + 1)))),
-                 "inbox": (node.driver.inbox.qsize(), limits.inbox_events_max),
-                 "evidence": (len(node.driver.evidence), EVIDENCE_MAX),
-                 "peer_faults keys": (len(node.peer_faults), PEER_FAULT_REASONS_MAX),
-                 "signature cache": (len(node.app.signatures._seen),
-                                     node.app.signatures._max_entries)}
+        sizes = {
+            "mempool": (len(node.mempool), node.mempool.max_records),
+            "block cache": (
+                len(node.driver.blocks),
+                block_cache_max(len(node.app.state.validators(node.app.height + 1))),
+            ),
+            "wanted blocks": (
+                len(node.driver.blocks.wanted),
+                block_cache_max(len(node.app.state.validators(node.app.height + 1))),
+            ),
+            "inbox": (node.driver.inbox.qsize(), limits.inbox_events_max),
+            "evidence": (len(node.driver.evidence), EVIDENCE_MAX),
+            "peer_faults keys": (len(node.peer_faults), PEER_FAULT_REASONS_MAX),
+            "signature cache": (len(node.app.signatures._seen), node.app.signatures._max_entries),
+        }
         if node.peers is not None:
             for peer in node.peers.peers.values():
-                sizes[f"queue to {peer.state}"] = (peer.queue.qsize() + peer.gossip.qsize(),
-                                                   2 * limits.peer_queue_messages_max)
+                sizes[f"queue to {peer.state}"] = (
+                    peer.queue.qsize() + peer.gossip.qsize(),
+                    2 * limits.peer_queue_messages_max,
+                )
         for what, (size, limit) in sizes.items():
             if size > limit:
                 self.fail("memory", f"{state}: {what} holds {size}, over its limit {limit}")
@@ -120,11 +143,15 @@ class Checker:
                 block = queries.block_view(store, height, envelopes=True)
                 first = hashes.setdefault(height, (state, block["hash"]))
                 if first[1] != block["hash"]:
-                    self.fail("agreement", f"height {height}: {first[0]} holds "
-                              f"{first[1][:16]}, {state} {block['hash'][:16]}")
+                    self.fail(
+                        "agreement",
+                        f"height {height}: {first[0]} holds "
+                        f"{first[1][:16]}, {state} {block['hash'][:16]}",
+                    )
                 try:
                     verifier.feed(block)
                 except AuditFailure as exc:
-                    self.fail("audit", f"{state} height {exc.height}: {exc.code}: "
-                              f"{str(exc.detail)[:120]}")
+                    self.fail(
+                        "audit", f"{state} height {exc.height}: {exc.code}: {str(exc.detail)[:120]}"
+                    )
                     break

@@ -49,8 +49,9 @@ class Partition:
     groups: tuple[frozenset[str], ...]
 
     def cuts(self, now_s: float, a: str, b: str) -> bool:
-        return self.start_s <= now_s < self.end_s and \
-            not any(a in g and b in g for g in self.groups)
+        return self.start_s <= now_s < self.end_s and not any(
+            a in g and b in g for g in self.groups
+        )
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,10 @@ class NetPlan:
     loss: float = 0.0
     duplicate: float = 0.0
     delay_ms: tuple[int, int] = (1, 20)
-    delta_ms: int = 50                   # the bound on a delay after GST
+    delta_ms: int = 50  # the bound on a delay after GST
     partitions: tuple[Partition, ...] = ()
     adversarial: bool = False
-    split_late_ms: int = 700             # past the propose timeout of round 0 and 1
+    split_late_ms: int = 700  # past the propose timeout of round 0 and 1
 
 
 class Behaviour(Protocol):
@@ -70,8 +71,9 @@ class Behaviour(Protocol):
 
     def outgoing(self, dst: str, request: httpx.Request) -> list[httpx.Request]: ...
 
-    async def reply(self, src: str, request: httpx.Request,
-                    response: httpx.Response) -> httpx.Response: ...
+    async def reply(
+        self, src: str, request: httpx.Request, response: httpx.Response
+    ) -> httpx.Response: ...
 
 
 @dataclass
@@ -131,11 +133,11 @@ class Net:
         return [delay]
 
     def _adversarial(self, src: str, dst: str, body: bytes, delay: float) -> float:
-        window = int(self.clock.now_s)          # a new split every virtual second
+        window = int(self.clock.now_s)  # a new split every virtual second
         if self._split[0] != window:
             honest = sorted(s for s, h in self.hosts.items() if h.honest)
             self.rng.shuffle(honest)
-            self._split = (window, frozenset(honest[:len(honest) // 2]))
+            self._split = (window, frozenset(honest[: len(honest) // 2]))
         late = self._split[1]
         if b'"proposal"' in body and dst in late:
             self.count("split_late_proposal")
@@ -147,8 +149,9 @@ class Net:
 
     # --- delivery -------------------------------------------------------------------------
 
-    async def deliver(self, src: str, dst: str, request: httpx.Request,
-                      delay_s: float) -> httpx.Response:
+    async def deliver(
+        self, src: str, dst: str, request: httpx.Request, delay_s: float
+    ) -> httpx.Response:
         await asyncio.sleep(delay_s)
         host = self.target(src, dst)
         if host.app is None:
@@ -163,9 +166,11 @@ class Net:
 
     def background(self, delivery: Coroutine[Any, Any, object]) -> None:
         """A copy whose reply nobody reads (a duplicate, a Byzantine node's own request)."""
+
         async def run() -> None:
             with contextlib.suppress(httpx.HTTPError, OSError):
                 await delivery
+
         task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -182,8 +187,9 @@ class Link(httpx.AsyncBaseTransport):
         try:
             return await asyncio.wait_for(self._exchange(request), timeout)
         except TimeoutError as exc:
-            raise httpx.ReadTimeout(f"{self.dst} did not answer in {timeout} s",
-                                    request=request) from exc
+            raise httpx.ReadTimeout(
+                f"{self.dst} did not answer in {timeout} s", request=request
+            ) from exc
 
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
         net = self.net

@@ -43,11 +43,11 @@ class Restore:
 class Plan:
     seed: int
     n: int
-    byzantine: tuple[tuple[str, str], ...] = ()      # (state, behaviour)
+    byzantine: tuple[tuple[str, str], ...] = ()  # (state, behaviour)
     net: NetPlan = field(default_factory=NetPlan)
     crashes: tuple[Crash, ...] = ()
     disk_mode: str = "durable"
-    governance: str | None = None                     # "add" | "remove" | None
+    governance: str | None = None  # "add" | "remove" | None
     records: int = 4
     restores: tuple[Restore, ...] = ()
     liveness_bound_s: float = 60.0
@@ -58,7 +58,7 @@ class Plan:
 
     @property
     def states(self) -> list[str]:
-        return [s for s, _ in DEMO_STATES[:self.n]]
+        return [s for s, _ in DEMO_STATES[: self.n]]
 
     @property
     def behaviours(self) -> list[str]:
@@ -66,16 +66,23 @@ class Plan:
 
     def describe(self) -> str:
         net = self.net
-        lines = [f"seed={self.seed} n={self.n} gst={net.gst_s:.2f}s disk={self.disk_mode} "
-                 f"records={self.records} governance={self.governance}",
-                 f"  network before GST: loss {net.loss:.2f}, duplicate {net.duplicate:.2f}, "
-                 f"delay {net.delay_ms} ms, adversarial={net.adversarial}"]
-        lines += [f"  partition {p.start_s:.2f}-{p.end_s:.2f}s: "
-                  f"{[sorted(g) for g in p.groups]}" for p in net.partitions]
+        lines = [
+            f"seed={self.seed} n={self.n} gst={net.gst_s:.2f}s disk={self.disk_mode} "
+            f"records={self.records} governance={self.governance}",
+            f"  network before GST: loss {net.loss:.2f}, duplicate {net.duplicate:.2f}, "
+            f"delay {net.delay_ms} ms, adversarial={net.adversarial}",
+        ]
+        lines += [
+            f"  partition {p.start_s:.2f}-{p.end_s:.2f}s: {[sorted(g) for g in p.groups]}"
+            for p in net.partitions
+        ]
         lines += [f"  byzantine {state}: {kind}" for state, kind in self.byzantine]
         lines += [f"  crash {c.state} at {c.at_s:.2f}s for {c.down_s:.2f}s" for c in self.crashes]
-        lines += [f"  restore {r.state} at {r.at_s:.2f}s (down {r.down_s:.2f}s) from the "
-                  f"backup of {r.backup_at_s:.2f}s" for r in self.restores]
+        lines += [
+            f"  restore {r.state} at {r.at_s:.2f}s (down {r.down_s:.2f}s) from the "
+            f"backup of {r.backup_at_s:.2f}s"
+            for r in self.restores
+        ]
         return "\n".join(lines)
 
 
@@ -86,25 +93,35 @@ def _network(rng: random.Random, states: list[str], gst_s: float) -> NetPlan:
         rng.shuffle(cut)
         k = rng.randint(1, len(cut) // 2)
         start = rng.uniform(0, gst_s / 2)
-        partitions = (Partition(start, rng.uniform(start, gst_s),
-                                (frozenset(cut[:k]), frozenset(cut[k:]))),)
+        partitions = (
+            Partition(start, rng.uniform(start, gst_s), (frozenset(cut[:k]), frozenset(cut[k:]))),
+        )
     lo = rng.choice((1, 5, 20))
-    return NetPlan(gst_s=gst_s, loss=rng.choice((0.0, 0.05, 0.2)),
-                   duplicate=rng.choice((0.0, 0.05)), delay_ms=(lo, lo + rng.choice((10, 100))),
-                   partitions=partitions, adversarial=rng.random() < 0.3)
+    return NetPlan(
+        gst_s=gst_s,
+        loss=rng.choice((0.0, 0.05, 0.2)),
+        duplicate=rng.choice((0.0, 0.05)),
+        delay_ms=(lo, lo + rng.choice((10, 100))),
+        partitions=partitions,
+        adversarial=rng.random() < 0.3,
+    )
 
 
 def _crashes(rng: random.Random, honest: list[str], gst_s: float) -> tuple[Crash, ...]:
-    crashes = [Crash(rng.choice(honest), rng.uniform(0.2, gst_s), rng.uniform(0.1, 1.5))
-               for _ in range(rng.choice((0, 0, 1, 2)))]
-    if rng.random() < 0.3:   # after GST too: the restarted node must catch up in the bound
-        crashes.append(Crash(rng.choice(honest), gst_s + rng.uniform(0.0, 2.0),
-                             rng.uniform(0.2, 1.5)))
+    crashes = [
+        Crash(rng.choice(honest), rng.uniform(0.2, gst_s), rng.uniform(0.1, 1.5))
+        for _ in range(rng.choice((0, 0, 1, 2)))
+    ]
+    if rng.random() < 0.3:  # after GST too: the restarted node must catch up in the bound
+        crashes.append(
+            Crash(rng.choice(honest), gst_s + rng.uniform(0.0, 2.0), rng.uniform(0.2, 1.5))
+        )
     return tuple(crashes)
 
 
-def _restores(seed: int, honest: list[str], gst_s: float,
-              restore_p: float, spare_faults: int) -> tuple[Restore, ...]:
+def _restores(
+    seed: int, honest: list[str], gst_s: float, restore_p: float, spare_faults: int
+) -> tuple[Restore, ...]:
     """Rarely, an honest node restored from an older backup (before or after GST).
     Its own generator: adding it left every other draw of existing seeds as it was.
 
@@ -117,15 +134,24 @@ def _restores(seed: int, honest: list[str], gst_s: float,
     if not honest or spare_faults <= 0 or rng.random() >= restore_p:
         return ()
     at_s = rng.uniform(0.5, gst_s + 2.0)
-    return (Restore(rng.choice(honest), max(0.1, at_s - rng.uniform(0.05, 1.5)), at_s,
-                    rng.uniform(0.1, 1.0)),)
+    return (
+        Restore(
+            rng.choice(honest), max(0.1, at_s - rng.uniform(0.05, 1.5)), at_s, rng.uniform(0.1, 1.0)
+        ),
+    )
 
 
-def make_plan(seed: int, n: int | None = None, behaviours: Sequence[str] | None = None,
-              faults: bool = True, restore_p: float = RESTORE_P) -> Plan:
+def make_plan(
+    seed: int,
+    n: int | None = None,
+    behaviours: Sequence[str] | None = None,
+    faults: bool = True,
+    restore_p: float = RESTORE_P,
+) -> Plan:
     """The scenario of ``seed``; ``behaviours``: the Byzantine kinds it may draw from;
     ``restore_p``: the chance of a restore from an older backup."""
     from tests.wholesim.byzantine import BEHAVIOURS
+
     rng = random.Random(f"plan:{seed}")
     n = n or rng.choice(NS)
     states = [s for s, _ in DEMO_STATES[:n]]
@@ -134,7 +160,7 @@ def make_plan(seed: int, n: int | None = None, behaviours: Sequence[str] | None 
     pool = list(behaviours if behaviours is not None else BEHAVIOURS)
     f = (n - 1) // 3
     count = 0 if not pool else (f if rng.random() < 0.7 else rng.randint(0, f))
-    byzantine_states = states[n - count:]
+    byzantine_states = states[n - count :]
     byzantine = tuple((s, rng.choice(pool)) for s in byzantine_states)
     honest = [s for s in states if s not in byzantine_states]
     gst_s = rng.uniform(1.0, 4.0)
@@ -144,6 +170,14 @@ def make_plan(seed: int, n: int | None = None, behaviours: Sequence[str] | None 
         governance = "add"
     elif roll < 0.2 and n >= 5 and len(byzantine) <= (n - 2) // 3:
         governance = "remove"
-    return Plan(seed, n, byzantine, _network(rng, states, gst_s),
-                _crashes(rng, honest[1:], gst_s), rng.choice(DISK_MODES), governance,
-                rng.randint(3, 8), _restores(seed, honest[1:], gst_s, restore_p, f - count))
+    return Plan(
+        seed,
+        n,
+        byzantine,
+        _network(rng, states, gst_s),
+        _crashes(rng, honest[1:], gst_s),
+        rng.choice(DISK_MODES),
+        governance,
+        rng.randint(3, 8),
+        _restores(seed, honest[1:], gst_s, restore_p, f - count),
+    )

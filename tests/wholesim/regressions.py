@@ -42,6 +42,7 @@ def c1_rebuild_by_id(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def c2_repeated_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     """C2: a block may hold one record twice (ids not checked in the block)."""
+
     def records(self: Application, envelopes: Sequence[Envelope], block_time: datetime) -> None:
         seen: set[Any] = set()
         context = self.acts.with_pending(())
@@ -60,6 +61,7 @@ def c2_repeated_ids(monkeypatch: pytest.MonkeyPatch) -> None:
 def c3_cache_anything(monkeypatch: pytest.MonkeyPatch) -> None:
     """C3: cache a block attached to any message, before any check, in a cache that
     refuses new blocks (its own included) once 64 are held above the height."""
+
     def cache(self: Driver, block: Block, meta: tuple[int, int, str] = (0, 0, "")) -> None:
         if block.hash in self.blocks:
             return
@@ -67,12 +69,15 @@ def c3_cache_anything(monkeypatch: pytest.MonkeyPatch) -> None:
             self.blocks.forget_through(self.app.height)
             if len(self.blocks) >= 64:
                 return
-        self.blocks.put(block, meta, protected=set(), validators=10**6)   # no quota: old
+        self.blocks.put(block, meta, protected=set(), validators=10**6)  # no quota: old
 
     def on_message(self: Driver, event: PeerMessage) -> None:
         msg, block = event.msg, event.block
-        if block is not None and block.hash == msg.block_hash and \
-                self.app.height < block.height <= self.app.height + 2:
+        if (
+            block is not None
+            and block.hash == msg.block_hash
+            and self.app.height < block.height <= self.app.height + 2
+        ):
             cache(self, block)
         self._maybe_enter()
         self._step(lambda r: r.on_message(msg))
@@ -85,14 +90,15 @@ def c3_cache_anything(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def c4_believe_claims(monkeypatch: pytest.MonkeyPatch) -> None:
     """C4: a peer's claimed height decides: above ours, do not vote, and sync from it."""
+
     def decided(self: BlockSync, height: int) -> bool:
         peers = self.node.peers
-        return peers is not None and any(p.stats.height >= height + 1
-                                         for p in peers.peers.values())
+        return peers is not None and any(p.stats.height >= height + 1 for p in peers.peers.values())
 
     monkeypatch.setattr(BlockSync, "decided_elsewhere", decided)
-    monkeypatch.setattr(BlockSync, "_proves_next",
-                        lambda self, peer, proof, height: peer.stats.height > height)
+    monkeypatch.setattr(
+        BlockSync, "_proves_next", lambda self, peer, proof, height: peer.stats.height > height
+    )
 
 
 def c4_sync_stops_at_first(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,8 +112,7 @@ def c4_sync_stops_at_first(monkeypatch: pytest.MonkeyPatch) -> None:
 
     fetch = BlockSync.fetch_block
 
-    def from_proposer(self: BlockSync, block_hash: str, height: int,
-                      prefer: str | None) -> None:
+    def from_proposer(self: BlockSync, block_hash: str, height: int, prefer: str | None) -> None:
         if prefer is not None:
             fetch(self, block_hash, height, prefer)
 

@@ -60,13 +60,17 @@ class Scenario:
         self.honest = {s for s in plan.states if s not in byzantine}
         for state in byzantine:
             self.net.hosts[state].honest = False
-        self.checker = Checker(self.world.genesis_json,
-                               {self.world.member(s).node.public_hex for s in self.honest})
+        self.checker = Checker(
+            self.world.genesis_json, {self.world.member(s).node.public_hex for s in self.honest}
+        )
         self.net.tap = self.checker.tap
         self.net.on_server_error = self.checker.on_server_error
         self.behaviours: list[Behaviour] = [
-            BEHAVIOURS[kind](self.world, self.world.nodes[state], random.Random(
-                f"byz:{plan.seed}:{state}")) for state, kind in plan.byzantine]
+            BEHAVIOURS[kind](
+                self.world, self.world.nodes[state], random.Random(f"byz:{plan.seed}:{state}")
+            )
+            for state, kind in plan.byzantine
+        ]
         for (state, _), behaviour in zip(plan.byzantine, self.behaviours, strict=True):
             self.net.hosts[state].behaviour = behaviour
         self.stats: Counter[str] = Counter()
@@ -90,6 +94,7 @@ class Scenario:
         self._tasks += [spawn(b.act()) for b in self.behaviours]
         if self.plan.governance is not None:
             from tests.wholesim.governance import change_members
+
             self.governance = spawn(change_members(self, self.plan.governance))
             self._tasks.append(self.governance)
         try:
@@ -110,6 +115,7 @@ class Scenario:
 
             def listener(block: Block, certificate: CommitCertificate) -> None:
                 self.checker.on_commit(state, block, certificate)
+
             node.add_commit_listener(listener)
 
     async def clients(self) -> None:
@@ -122,8 +128,9 @@ class Scenario:
         """Submit at a random running honest node; the record id, or None if all refused."""
         world = self.world
         envelope = envelope or world.envelope(self.rng.choice(self.signing_states()))
-        candidates = sorted(s.state for s in world.up()
-                            if s.state in self.honest and s.state not in self.removed)
+        candidates = sorted(
+            s.state for s in world.up() if s.state in self.honest and s.state not in self.removed
+        )
         self.rng.shuffle(candidates)
         for state in candidates:
             if await world.submit(state, envelope):
@@ -151,7 +158,7 @@ class Scenario:
         sim = self.world.nodes[restore.state]
         backup = sim.disk.backup()
         await asyncio.sleep(restore.at_s - restore.backup_at_s)
-        if sim.node is None:   # down for a crash: the operator waits for it
+        if sim.node is None:  # down for a crash: the operator waits for it
             return
         self.stats["restores"] += 1
         if restore.at_s >= self.plan.gst_s:
@@ -174,8 +181,11 @@ class Scenario:
         plan, world = self.plan, self.world
         record_id = None
         envelope = self.world.envelope(self.rng.choice(self.signing_states()))
-        while record_id is None and not self.checker.violations and \
-                self.clock.now_s < plan.gst_s + plan.liveness_bound_s:
+        while (
+            record_id is None
+            and not self.checker.violations
+            and self.clock.now_s < plan.gst_s + plan.liveness_bound_s
+        ):
             record_id = await self.submit_anywhere(envelope)
             if record_id is None:
                 await asyncio.sleep(0.2)
@@ -183,21 +193,28 @@ class Scenario:
         if record_id is None:
             self.checker.fail("liveness", "no honest node accepted a record after GST")
         while record_id is not None and not self.checker.violations:
-            if self.clock.now_s > retry_at:   # a client retries (its node may have been removed)
+            if self.clock.now_s > retry_at:  # a client retries (its node may have been removed)
                 retry_at = self.clock.now_s + 5.0
                 await self.submit_anywhere(envelope)
             deadline = plan.gst_s + plan.liveness_bound_s + self.extra_down_s
-            watched = [world.nodes[s] for s in sorted(self.honest - self.removed)
-                       if world.nodes[s].node is not None or s in self.crashing()]
+            watched = [
+                world.nodes[s]
+                for s in sorted(self.honest - self.removed)
+                if world.nodes[s].node is not None or s in self.crashing()
+            ]
             changing = self.governance is not None and not self.governance.done()
-            if not changing and all(s.node is not None and s.node.store.has_record(record_id)
-                                    for s in watched):
+            if not changing and all(
+                s.node is not None and s.node.store.has_record(record_id) for s in watched
+            ):
                 self.stats["live_s_total_ms"] += int((self.clock.now_s - plan.gst_s) * 1000)
                 return
             if self.clock.now_s > deadline:
                 heights = {s.state: s.node.app.height if s.node else None for s in watched}
-                self.checker.fail("liveness", f"record submitted at GST not committed on every "
-                                  f"honest node by {deadline:.1f}s: heights {heights}")
+                self.checker.fail(
+                    "liveness",
+                    f"record submitted at GST not committed on every "
+                    f"honest node by {deadline:.1f}s: heights {heights}",
+                )
                 return
             await asyncio.sleep(0.1)
 
@@ -207,8 +224,11 @@ class Scenario:
         return sorted((self.honest - self.removed) & set(self.plan.states))
 
     def crashing(self) -> set[str]:
-        return {c.state for c in (*self.plan.crashes, *self.plan.restores)
-                if c.at_s + c.down_s >= self.clock.now_s}
+        return {
+            c.state
+            for c in (*self.plan.crashes, *self.plan.restores)
+            if c.at_s + c.down_s >= self.clock.now_s
+        }
 
     # --- results ----------------------------------------------------------------------------
 
@@ -229,7 +249,7 @@ class Scenario:
 def run_plan(plan: Plan) -> Result:
     comity = logging.getLogger("comity")
     level = comity.level
-    comity.setLevel(logging.CRITICAL)   # the nodes' warnings are the expected faults
+    comity.setLevel(logging.CRITICAL)  # the nodes' warnings are the expected faults
     started = time.perf_counter()
     try:
         scenario = Scenario(plan)

@@ -28,8 +28,11 @@ def test_control_campaign_finds_the_bug(name: str, monkeypatch: pytest.MonkeyPat
         assert result.violation[0] == control.expect, (seed, result.violation)
         monkeypatch.undo()
         fixed = run_plan(control.plan(seed, bug=False))
-        assert fixed.ok, (f"seed={seed} fails without the bug too: {fixed.violation}\n"
-                          f"{fixed.plan.describe()}")
+        assert fixed.ok, (
+            f"seed={seed} fails without the bug too: {fixed.violation}\n{fixed.plan.describe()}"
+        )
         return
-    pytest.fail(f"{name} ({control.bug}): no {control.expect} in seeds "
-                f"{control.seeds.start}..{control.seeds.stop - 1}")
+    pytest.fail(
+        f"{name} ({control.bug}): no {control.expect} in seeds "
+        f"{control.seeds.start}..{control.seeds.stop - 1}"
+    )

@@ -31,9 +31,19 @@ def test_quick_campaign_holds_every_invariant() -> None:
         summary.add(run_seed(seed, behaviours=KINDS))
     assert summary.failures == [], report(summary, summary.wall_s, KINDS)
     assert summary.stats["commits"] >= 3 * 3 * len(QUICK_SEEDS)
-    for fault in ("drop_loss", "drop_partition", "duplicate", "split_late_proposal",
-                  "crashes", "restarts", "governance_joined", "byz_second_proposals",
-                  "byz_replays", "byz_flood_items", "byz_gossip_records"):
+    for fault in (
+        "drop_loss",
+        "drop_partition",
+        "duplicate",
+        "split_late_proposal",
+        "crashes",
+        "restarts",
+        "governance_joined",
+        "byz_second_proposals",
+        "byz_replays",
+        "byz_flood_items",
+        "byz_gossip_records",
+    ):
         assert summary.stats[fault] > 0, f"fault {fault} never injected"
 
 
@@ -42,13 +52,16 @@ def test_campaign_per_behaviour(kind: str) -> None:
     """Each Byzantine class alone (f of them colluding where n allows): no violation."""
     for seed in PER_BEHAVIOUR_SEEDS:
         result = run_seed(seed, behaviours=(kind,))
-        assert result.ok, (f"seed={seed} {result.violation}\n{result.plan.describe()}\n"
-                           f"  replay: scripts/simulate --whole --seed {seed} --behaviours {kind}")
+        assert result.ok, (
+            f"seed={seed} {result.violation}\n{result.plan.describe()}\n"
+            f"  replay: scripts/simulate --whole --seed {seed} --behaviours {kind}"
+        )
 
 
 @pytest.mark.parametrize("kind", sorted(REINTRODUCE))
-def test_negative_control_campaign_finds_the_bug(kind: str,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_negative_control_campaign_finds_the_bug(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With the finding's bug put back (tests/wholesim/regressions.py), the campaign of
     its Byzantine class finds a violation within the budget; without it, the same
     seeds hold (test_campaign_per_behaviour)."""
@@ -75,8 +88,10 @@ def test_replay_is_exact() -> None:
 def test_checkers_fire() -> None:
     """The double-sign and agreement checkers catch what they are for."""
     checker = Checker({}, {"aa" * 32})
-    vote = (b'{"items":[{"msg":{"kind":"vote","type":"prevote","height":3,"round":1,'
-            b'"block_hash":%s,"validator":"' + b"aa" * 32 + b'","signature":"00"}}]}')
+    vote = (
+        b'{"items":[{"msg":{"kind":"vote","type":"prevote","height":3,"round":1,'
+        b'"block_hash":%s,"validator":"' + b"aa" * 32 + b'","signature":"00"}}]}'
+    )
     checker.tap("CN", vote % (b'"' + b"11" * 32 + b'"'))
     checker.tap("CN", vote % b"null")
     assert checker.first is not None and checker.first[0] == "double_sign"
@@ -91,7 +106,8 @@ def test_failure_report_names_seed_and_replay_command() -> None:
 
 
 def test_a_peer_removed_by_governance_never_kills_block_sync(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Seed 100277 removes a member by vote while block sync still holds its link. The
     poll then hit a closed client: RuntimeError, and the sync task died (found by this
     campaign; node/peers.py PeerRemoved). With the check put back out, the campaign's
@@ -99,5 +115,4 @@ def test_a_peer_removed_by_governance_never_kills_block_sync(
     assert run_seed(100277).ok
     monkeypatch.setattr(httpx.AsyncClient, "is_closed", property(lambda self: False))
     result = run_seed(100277)
-    assert result.violation is not None and result.violation[0] == "task_died", \
-        result.violation
+    assert result.violation is not None and result.violation[0] == "task_died", result.violation

@@ -123,13 +123,16 @@ def wall_clock(clock: VirtualClock) -> Iterator[None]:
     import node.p2p
     import node.peers
     import node.runtime
+
     patches: list[tuple[object, str, object]] = [
         (module, "utcnow", clock.utcnow)
-        for module in (node.driver, node.runtime, node.client, node.bootstrap)]
+        for module in (node.driver, node.runtime, node.client, node.bootstrap)
+    ]
     patches += [(node.peers, "now_ms", clock.now_ms), (node.p2p, "now_ms", clock.now_ms)]
     # httpx's ASGI transport asks, on every request, whether trio runs, by trying to
     # import sniffio (absent here): a few percent of a run. It never runs in the sim.
     import httpx._transports.asgi as asgi
+
     patches.append((asgi, "is_running_trio", lambda: False))
     saved = [(target, name, getattr(target, name)) for target, name, _ in patches]
     for target, name, value in patches:

@@ -45,23 +45,40 @@ from tests.wholesim.net import Host, Net
 from tests.wholesim.vloop import EPOCH, VirtualClock
 
 #: Short consensus timeouts (virtual ms); no heartbeat blocks: heights follow records.
-SIM_CONSENSUS = {"propose_timeout_ms": 400, "propose_timeout_delta_ms": 200,
-                 "prevote_timeout_ms": 200, "prevote_timeout_delta_ms": 100,
-                 "precommit_timeout_ms": 200, "precommit_timeout_delta_ms": 100,
-                 "heartbeat_interval_ms": 3_600_000}
+SIM_CONSENSUS = {
+    "propose_timeout_ms": 400,
+    "propose_timeout_delta_ms": 200,
+    "prevote_timeout_ms": 200,
+    "prevote_timeout_delta_ms": 100,
+    "precommit_timeout_ms": 200,
+    "precommit_timeout_delta_ms": 100,
+    "heartbeat_interval_ms": 3_600_000,
+}
 #: The nodes' limits: the production defaults (a negative control may shrink them).
 SIM_LIMITS = Limits()
-SIM_TIMING = Timing(rebroadcast_interval_ms=300, peer_status_interval_ms=250,
-                    peer_request_timeout_ms=2000, peer_backoff_max_ms=1000)
+SIM_TIMING = Timing(
+    rebroadcast_interval_ms=300,
+    peer_status_interval_ms=250,
+    peer_request_timeout_ms=2000,
+    peer_backoff_max_ms=1000,
+)
 
 
 def member_keys(seed: int, state: str, name: str) -> MemberKeys:
     """A member's keys derived from the run's seed: a replay signs the same bytes."""
+
     def derive(role: str) -> bytes:
         return hashlib.sha256(f"wholesim:{seed}:{state}:{role}".encode()).digest()
-    return MemberKeys(state, name, SigningKey(derive("node")), SigningKey(derive("admin")),
-                      SigningKey(derive("investigator")), SigningKey(derive("authority")),
-                      X25519PrivateKey.from_private_bytes(derive("enc")))
+
+    return MemberKeys(
+        state,
+        name,
+        SigningKey(derive("node")),
+        SigningKey(derive("admin")),
+        SigningKey(derive("investigator")),
+        SigningKey(derive("authority")),
+        X25519PrivateKey.from_private_bytes(derive("enc")),
+    )
 
 
 def url(state: str) -> str:
@@ -94,7 +111,7 @@ class World:
     n: int
     net: Net
     clock: VirtualClock
-    spare: int = 1                      # members that governance may admit later
+    spare: int = 1  # members that governance may admit later
     disk_mode: str = "durable"
     members: list[MemberKeys] = field(default_factory=list)
     nodes: dict[str, SimNode] = field(default_factory=dict)
@@ -102,11 +119,15 @@ class World:
     nonce: int = 0
 
     def __post_init__(self) -> None:
-        names = DEMO_STATES[:self.n + self.spare]
+        names = DEMO_STATES[: self.n + self.spare]
         self.universe = [member_keys(self.seed, s, name) for s, name in names]
-        self.members = self.universe[:self.n]
-        raw = build_genesis(f"wholesim-{self.seed}", self.members,
-                            {m.state: url(m.state) for m in self.members}, SIM_CONSENSUS)
+        self.members = self.universe[: self.n]
+        raw = build_genesis(
+            f"wholesim-{self.seed}",
+            self.members,
+            {m.state: url(m.state) for m in self.members},
+            SIM_CONSENSUS,
+        )
         raw["genesis_time"] = format_time(EPOCH - timedelta(seconds=1))
         self.genesis = Genesis.model_validate(raw)
         self.genesis_json: dict[str, Any] = self.genesis.to_json()
@@ -122,20 +143,36 @@ class World:
 
     def _build(self, sim: SimNode) -> Node:
         config = NodeConfig(
-            state=sim.state, genesis_path=Path("genesis.json"), node_key_path=Path("node.key"),
-            data_dir=Path("/nonexistent"), api=Listen(port=1), p2p=Listen(port=2),
-            peers=tuple(Peer(state=m.state, p2p_url=url(m.state)) for m in self.members
-                        if m.state != sim.state),
-            timing=SIM_TIMING, limits=SIM_LIMITS)
+            state=sim.state,
+            genesis_path=Path("genesis.json"),
+            node_key_path=Path("node.key"),
+            data_dir=Path("/nonexistent"),
+            api=Listen(port=1),
+            p2p=Listen(port=2),
+            peers=tuple(
+                Peer(state=m.state, p2p_url=url(m.state))
+                for m in self.members
+                if m.state != sim.state
+            ),
+            timing=SIM_TIMING,
+            limits=SIM_LIMITS,
+        )
         transports: dict[str, httpx.AsyncBaseTransport] = {
-            m.state: self.net.link(sim.host, m.state) for m in self.universe
-            if m.state != sim.state}
-        node = Node(config, genesis=self.genesis, key=sim.member.node, store=Store(sim.disk),
-                    transports=transports, enc_key=sim.member.enc)
-        node.mempool._clock = self.clock.monotonic   # its default is the process clock
+            m.state: self.net.link(sim.host, m.state) for m in self.universe if m.state != sim.state
+        }
+        node = Node(
+            config,
+            genesis=self.genesis,
+            key=sim.member.node,
+            store=Store(sim.disk),
+            transports=transports,
+            enc_key=sim.member.enc,
+        )
+        node.mempool._clock = self.clock.monotonic  # its default is the process clock
 
         async def inline(chunks: list[list[Envelope]]) -> list[list[bool]]:
             return [_verify_all(chunk) for chunk in chunks]
+
         node._verify_in_threads = inline  # type: ignore[method-assign]  # no threads
         return node
 
@@ -176,27 +213,63 @@ class World:
 
     # --- clients ----------------------------------------------------------------------------
 
-    def envelope(self, state: str, /, *, type_: str = "preservation_request",
-                 signer: SigningKey | None = None, **fields: Any) -> Envelope:
+    def envelope(
+        self,
+        state: str,
+        /,
+        *,
+        type_: str = "preservation_request",
+        signer: SigningKey | None = None,
+        **fields: Any,
+    ) -> Envelope:
         """A signed record by ``state``'s investigator (or ``signer``), fresh nonce."""
         self.nonce += 1
         member = self.member(state)
         now = self.clock.utcnow()
         extra: dict[str, Any] = {}
         if type_ in ACT_TYPES:
-            extra = {k: v for k, v in template(type_, state=state, territorial_states=(
-                "TH" if state != "TH" else "VN",), now=now).items()
-                if k not in ("schema", "type", "chain_id", "actor", "nonce", "occurred_at",
-                             "case_ref", "territorial_states", "evidence")}
+            extra = {
+                k: v
+                for k, v in template(
+                    type_,
+                    state=state,
+                    territorial_states=("TH" if state != "TH" else "VN",),
+                    now=now,
+                ).items()
+                if k
+                not in (
+                    "schema",
+                    "type",
+                    "chain_id",
+                    "actor",
+                    "nonce",
+                    "occurred_at",
+                    "case_ref",
+                    "territorial_states",
+                    "evidence",
+                )
+            }
         record: dict[str, Any] = {
-            "schema": SCHEMA, "type": type_, "chain_id": self.genesis.chain_id,
+            "schema": SCHEMA,
+            "type": type_,
+            "chain_id": self.genesis.chain_id,
             "actor": {"state": state, "agency": f"{member.name} cybercrime unit"},
-            "nonce": f"sim{self.seed}x{self.nonce:09d}", "occurred_at": format_time(now),
-            "case_ref": "CASE-2026-0001", "territorial_states": ["TH"],
-            "evidence": [{"sha256": f"{self.seed:032x}{self.nonce:032x}"}], **extra, **fields}
+            "nonce": f"sim{self.seed}x{self.nonce:09d}",
+            "occurred_at": format_time(now),
+            "case_ref": "CASE-2026-0001",
+            "territorial_states": ["TH"],
+            "evidence": [{"sha256": f"{self.seed:032x}{self.nonce:032x}"}],
+            **extra,
+            **fields,
+        }
         key = signer or member.investigator
-        return parse_envelope({"record": record, "signer": key.public_hex,
-                               "signature": key.sign(canonical_bytes(record)).hex()})
+        return parse_envelope(
+            {
+                "record": record,
+                "signer": key.public_hex,
+                "signature": key.sign(canonical_bytes(record)).hex(),
+            }
+        )
 
     async def submit(self, state: str, envelope: Envelope) -> bool:
         """POST /v1/records at ``state``'s node: True if it accepted the record."""
