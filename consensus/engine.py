@@ -70,12 +70,12 @@ from collections.abc import Callable, Sequence
 from consensus.ingress import Ingress
 from consensus.messages import PRECOMMIT, PREVOTE, Proposal, Vote
 from consensus.outbox import Outbox
-from consensus.quorum import quorum, skip_threshold
 from consensus.signing import Signer, Verifier
 from consensus.state import Commit, PersistedState, Ready, Step, Timeout, TimeoutParams
 from consensus.votelog import ADDED, VoteLog
 from ledger.block import CommitCertificate, CommitSignature, Validator, sorted_validators
 from ledger.errors import InvariantViolation
+from ledger.quorum import quorum, skip_threshold
 
 
 class Replica:

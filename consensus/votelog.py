@@ -61,7 +61,7 @@ FUTURE_FULL: Final = "future_round_window_full"
 
 
 class VoteLog:
-    """Counts for one height. ``quorum`` is 2f+1, ``skip`` is f+1 (consensus.quorum)."""
+    """Counts for one height. ``quorum`` is 2f+1, ``skip`` is f+1 (ledger.quorum)."""
 
     def __init__(self, height: int, quorum: int, skip: int) -> None:
         self.height = height

@@ -1,4 +1,4 @@
-"""Assembling proof bundles (ledger/bundle.py) from a node's store or its HTTP API.
+"""Assembling proof bundles (ledger/audit/bundle.py) from a node's store or its HTTP API.
 
 ``build_bundle`` asks a ``BundleSource`` for the pieces and lays them out in
 the bundle format; it checks nothing itself (``verify_bundle`` does, and the
@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ledger.audit_gov import GOVERNANCE_TYPES
-from ledger.bundle import FORMAT
+from ledger.audit.bundle import FORMAT
+from ledger.audit.gov import GOVERNANCE_TYPES
 from ledger.canonical import parse_json
 from ledger.errors import NotFound
 from ledger.store import Store

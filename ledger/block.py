@@ -19,11 +19,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from consensus.quorum import quorum
 from ledger.canonical import canonical_bytes
 from ledger.errors import CertificateError, EncodingError
 from ledger.hashing import is_hex, sha256, sha256_hex
 from ledger.keys import verify_hex
+from ledger.quorum import quorum
 
 HEADER_FIELDS = (
     "chain_id",

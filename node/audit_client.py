@@ -1,7 +1,7 @@
 """The auditor's HTTP side: fetch blocks and proofs from nodes, feed the offline checks.
 
 Nothing fetched here is trusted: blocks go through ``ledger.audit.ChainVerifier``,
-bundles through ``ledger.bundle.verify_bundle``, and the fork watcher checks
+bundles through ``ledger.audit.bundle.verify_bundle``, and the fork watcher checks
 every node's checkpoints against its own verified chain (theory in
 ``Watcher``). The node's HTTP API is reached with ``httpx.AsyncClient``, so
 tests run all of it over ``httpx.ASGITransport`` with no sockets.
@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from ledger import merkle
-from ledger.audit import (
+from ledger.audit.chain import (
     ChainVerifier,
     Checkpoint,
     check_certificate,
@@ -28,7 +28,7 @@ from ledger.audit import (
     loads,
     validators_hash,
 )
-from ledger.audit_gov import AuditFailure
+from ledger.audit.gov import AuditFailure
 from ledger.audit_source import Located
 from ledger.errors import ProofError
 

@@ -19,7 +19,8 @@ from typing import Any, NoReturn
 import click
 import httpx
 
-from ledger.audit import (
+from ledger.audit.bundle import UNPINNED, render_report, verify_bundle
+from ledger.audit.chain import (
     ChainVerifier,
     check_genesis,
     complete_genesis,
@@ -27,9 +28,8 @@ from ledger.audit import (
     is_hex,
     loads,
 )
-from ledger.audit_gov import AuditFailure
+from ledger.audit.gov import AuditFailure
 from ledger.audit_source import build_bundle
-from ledger.bundle import UNPINNED, render_report, verify_bundle
 from node.audit_client import (
     Alarm,
     FetchError,

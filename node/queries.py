@@ -22,11 +22,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from consensus.quorum import quorum
 from ledger.block import BlockHeader
 from ledger.canonical import parse_json
 from ledger.errors import ChainError, ClientError, NotFound, RecordInvalid
 from ledger.hashing import parse_hex
+from ledger.quorum import quorum
 from ledger.records import parse_time
 from ledger.store import SEARCH_LIMIT_MAX, Store
 

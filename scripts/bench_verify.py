@@ -1,4 +1,4 @@
-"""Benchmark the auditor's chain verifier (ledger/audit.py) on a large offline chain.
+"""Benchmark the auditor's chain verifier (ledger/audit/chain.py) on a large offline chain.
 
 Builds, with the node's own serializer and Merkle code (not the verifier's),
 a chain of ``--blocks`` blocks of ``--records`` signed records each (default
@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger import merkle
-from ledger.audit import ChainVerifier
+from ledger.audit.chain import ChainVerifier
 from ledger.block import (
     BlockHeader,
     CommitCertificate,

@@ -26,9 +26,9 @@ from typing import Any
 
 from consensus.engine import Replica
 from consensus.messages import PRECOMMIT, Proposal, Vote, slot
-from consensus.quorum import quorum
 from consensus.state import Commit, TimeoutParams
 from ledger.block import CommitCertificate, Validator, vote_sign_bytes
+from ledger.quorum import quorum
 from tests.simulation.crypto import SimSigner, SimVerifier, make_signers
 from tests.simulation.nodes import NODE_KINDS, SimNode, TwinNode
 from tests.simulation.schedule import DELTA_MS, Plan

@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Final
 
-from consensus.quorum import max_faulty
+from ledger.quorum import max_faulty
 
 BYZANTINE_KINDS: Final = ("silent", "equivocate", "double_vote", "random_votes", "twins")
 DELAY_KINDS: Final = ("uniform", "exponential", "bimodal", "constant")

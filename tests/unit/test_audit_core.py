@@ -1,4 +1,4 @@
-"""The auditor's verifier (ledger/audit.py): JCS, the compact log, and whole-chain checks.
+"""The auditor's verifier (ledger/audit/chain.py): JCS, the compact log, and whole-chain checks.
 
 A valid chain made by the node's own Application passes; each tampered copy
 fails at the height of the tampered block with a specific code.
@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger import merkle
-from ledger.audit import (
+from ledger.audit.chain import (
     AuditFailure,
     ChainVerifier,
     CompactLog,
@@ -26,7 +26,7 @@ from ledger.audit import (
     genesis_hash,
     jcs,
 )
-from ledger.audit_gov import ROLE_TYPES
+from ledger.audit.gov import ROLE_TYPES
 from ledger.canonical import canonical_bytes
 from ledger.roles import ROLE_TYPES as NODE_ROLE_TYPES
 from tests.audit_chain import AuditChain
@@ -79,7 +79,7 @@ def test_role_table_is_a_faithful_copy_of_ledger_roles() -> None:
 
 def test_the_verifier_imports_only_the_standard_library_and_pynacl() -> None:
     code = (
-        "import sys, ledger.audit, ledger.bundle; "
+        "import sys, ledger.audit.chain, ledger.audit.gov, ledger.audit.bundle; "
         "print(sorted(m for m in ('orjson','rfc8785','pydantic','fastapi','plyvel',"
         "'cryptography','ledger.canonical','ledger.block','node') if m in sys.modules))"
     )

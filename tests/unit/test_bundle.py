@@ -1,4 +1,4 @@
-"""Offline proof bundles (ledger/bundle.py): a bundle verifies; every tampered field class fails.
+"""Offline proof bundles (ledger/audit/bundle.py): a bundle verifies; every tampered field class fails.
 
 The chain admits BR by vote (decided at 5, effective 7) and the subject
 record is committed at 8, after the change, so its certificate is checked
@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from ledger.audit import AuditFailure
+from ledger.audit.bundle import render_report, verify_bundle
+from ledger.audit.chain import AuditFailure
 from ledger.audit_source import StoreSource, build_bundle
-from ledger.bundle import render_report, verify_bundle
 from tests.audit_chain import AuditChain
 
 EVIDENCE = b"scan of the seized laptop"

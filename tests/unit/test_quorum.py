@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from consensus.quorum import has_quorum, max_faulty, quorum, skip_threshold
+from ledger.quorum import has_quorum, max_faulty, quorum, skip_threshold
 
 # n, f (max_faulty), quorum (2f+1 rule), skip (f+1 rule)
 ROWS = [

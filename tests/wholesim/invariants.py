@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from ledger.audit import AuditFailure, ChainVerifier
+from ledger.audit.chain import AuditFailure, ChainVerifier
 from ledger.block import CommitCertificate
 from ledger.store import Store
 from node import queries

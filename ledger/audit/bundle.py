@@ -15,7 +15,7 @@ up to the highest height in the bundle. An optional ``latest`` checkpoint
 ``verify_bundle`` walks the blocks in height order, exactly as the chain
 verifier does for a whole chain, but knowing only these blocks: the
 validator set of each height is replayed from genesis and the governance
-records of the earlier blocks (``ledger.audit_gov``); each header's
+records of the earlier blocks (``ledger.audit.gov``); each header's
 ``validators_hash`` must equal it (so a validator-set change left out of
 the bundle is caught at the first certified header after it), each
 certificate must be signed by a quorum of it, each entry must be included
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ledger import merkle
-from ledger.audit import (
+from ledger.audit.chain import (
     AuditFailure,
     CheckedEnvelope,
     check_certificate,
@@ -55,7 +55,7 @@ from ledger.audit import (
     is_hex,
     validators_hash,
 )
-from ledger.audit_gov import GOVERNANCE_TYPES, GovState, parse_utc
+from ledger.audit.gov import GOVERNANCE_TYPES, GovState, parse_utc
 from ledger.errors import ProofError
 
 FORMAT: Final = "comity-bundle/1"

@@ -16,7 +16,7 @@ served by ``GET /v1/blocks?envelopes=true`` (``header``, ``commit``,
    ``floor(2n/3)+1`` of them;
 3. every envelope (§3, §5): its id, its Ed25519 signature over JCS(record),
    the chain id, and that its signer may sign that type for that state at
-   this height (``ledger.audit_gov``);
+   this height (``ledger.audit.gov``);
 4. the ledger (§6): the block's leaves JCS(envelope) appended to a running
    RFC 6962 log give the header's ``ledger_size`` and ``ledger_root``.
 
@@ -28,7 +28,7 @@ of the size, the "compact range"), so a chain of any length costs O(log n)
 for the log plus the governance state, never O(records).
 
 Only the standard library and PyNaCl are used (plus ``ledger.merkle``'s
-verifiers, ``ledger.errors`` and ``consensus.quorum``, themselves
+verifiers, ``ledger.errors`` and ``ledger.quorum``, themselves
 stdlib-only), so an auditor can read this file and its companions alone.
 JCS is re-implemented for Comity's subset (RFC 8785 §3.2: no whitespace,
 minimal string escapes with lowercase hex, integers only, object members
@@ -46,8 +46,8 @@ from typing import Any, Final
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-from consensus.quorum import quorum
-from ledger.audit_gov import AuditFailure, GovState, Seat, parse_utc
+from ledger.audit.gov import AuditFailure, GovState, Seat, parse_utc
+from ledger.quorum import quorum
 
 HEADER_FIELDS: Final = (
     "chain_id",
