@@ -71,7 +71,7 @@ def genesis() -> None:
 def genesis_new(chain_id: str, out: Path) -> None:
     """Start a genesis with no members yet (add them with add-member)."""
     from ledger.records import format_time
-    from node.driver import utcnow
+    from node import clock
 
     if out.exists():
         fail(f"{out} exists")
@@ -79,7 +79,7 @@ def genesis_new(chain_id: str, out: Path) -> None:
         json.dumps(
             {
                 "chain_id": chain_id,
-                "genesis_time": format_time(utcnow()),
+                "genesis_time": format_time(clock.utcnow()),
                 "consensus": full_consensus(),
                 "members": [],
                 "enrollments": [],

@@ -12,7 +12,7 @@ import httpx
 from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey
 from ledger.records import SCHEMA, format_time
-from node.driver import utcnow
+from node import clock
 
 
 def hash_file(path: Path) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def complete_record(record: dict[str, Any], *, chain_id: str) -> dict[str, Any]:
     out.setdefault("schema", SCHEMA)
     out.setdefault("chain_id", chain_id)
     out.setdefault("nonce", new_nonce())
-    out.setdefault("occurred_at", format_time(utcnow()))
+    out.setdefault("occurred_at", format_time(clock.utcnow()))
     return out
 
 

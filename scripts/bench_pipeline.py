@@ -38,8 +38,8 @@ from ledger.canonical import parse_json
 from ledger.records import format_time, parse_envelope, verify_signature
 from ledger.store import Store
 from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
+from node.clock import utcnow
 from node.config import Listen, NodeConfig
-from node.driver import utcnow
 from node.genesis import Genesis
 from node.runtime import Node
 

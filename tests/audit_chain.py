@@ -25,8 +25,8 @@ from ledger.records import SCHEMA, format_time, parse_envelope
 from ledger.store import Store
 from node import queries
 from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
+from node.clock import utcnow
 from node.config import Listen, NodeConfig
-from node.driver import utcnow
 from node.genesis import Genesis
 from node.runtime import Node
 

@@ -23,8 +23,8 @@ from ledger.keys import SigningKey
 from ledger.records import SCHEMA, format_time
 from ledger.store import Store
 from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
+from node.clock import utcnow
 from node.config import Listen, NodeConfig, Peer, Timing
-from node.driver import utcnow
 from node.genesis import Genesis
 from node.p2p import create_p2p_app
 from node.peers import PeerSet

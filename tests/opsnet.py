@@ -27,8 +27,8 @@ from ledger.canonical import canonical_bytes
 from ledger.keys import load_signing_key
 from node import devnet
 from node.cli_ops import COMPOSE_CHAIN_ID, COMPOSE_STATES
+from node.clock import utcnow
 from node.config import dump_config
-from node.driver import utcnow
 
 REPO = Path(__file__).resolve().parents[1]
 

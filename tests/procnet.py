@@ -23,7 +23,7 @@ from ledger.acts_templates import template
 from ledger.canonical import canonical_bytes
 from ledger.keys import load_signing_key
 from node import devnet
-from node.driver import utcnow
+from node.clock import utcnow
 
 FAST = {
     "propose_timeout_ms": 500,

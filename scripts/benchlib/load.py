@@ -27,8 +27,8 @@ from benchlib.cluster import Cluster
 from benchlib.measure import Window, cores, latency_summary, verify_rate_per_core
 from benchlib.options import Options
 from ledger.records import format_time
+from node.clock import utcnow
 from node.devnet import CHAIN_ID
-from node.driver import utcnow
 
 SIZING_MARGIN = 1.25  # pre-sign this much more than the sizing rate needs
 # wrk is set to run this long past the window and is stopped (SIGINT) when the

@@ -28,7 +28,8 @@ from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey, load_signing_key
 from ledger.store import Store
 from node import devnet
-from node.driver import WAL_NAME, utcnow
+from node.clock import utcnow
+from node.driver import WAL_NAME
 from tests.procnet import ProcNet
 
 REFUSAL_WAIT_S = 30

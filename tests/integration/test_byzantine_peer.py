@@ -26,8 +26,7 @@ from ledger.canonical import canonical_bytes
 from ledger.hashing import sha256_hex
 from ledger.keys import SigningKey, load_signing_key
 from node import devnet
-from node.driver import utcnow
-from node.peers import now_ms
+from node.clock import now_ms, utcnow
 from node.wire import (
     MAX_TS_SKEW_MS,
     SIGNATURE_HEADER,

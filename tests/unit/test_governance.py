@@ -27,7 +27,7 @@ from ledger.roles import role_table_markdown
 from ledger.store import Store
 from node.application import Application, Block
 from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
-from node.driver import utcnow
+from node.clock import utcnow
 from node.genesis import Genesis
 from node.governance import misbehaviour_record
 from node.rules import build_registry

@@ -19,7 +19,8 @@ from ledger.store import Store
 from node.application import Application
 from node.backup import offline_backup, restore
 from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
-from node.driver import WAL_NAME, utcnow
+from node.clock import utcnow
+from node.driver import WAL_NAME
 from node.genesis import Genesis
 from node.rules import build_registry
 from node.signing_hold import HOLD_NAME, WAL_ASIDE_NAME, may_sign, release
