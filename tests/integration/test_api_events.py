@@ -203,7 +203,7 @@ async def test_overflowing_subscriber_catches_up_from_the_store(cluster: Cluster
 async def test_territorial_stream_shows_foreign_acts_on_the_states_territory(
     cluster: Cluster,
 ) -> None:
-    """DOMAIN.md: a state sees every act a foreign state records on its territory,
+    """docs/DOMAIN.md: a state sees every act a foreign state records on its territory,
     the moment it commits (ACTS.md, sovereignty notices)."""
     async with serve(create_app(cluster.nodes["TH"])) as url, httpx.AsyncClient() as client:
         params = {"territorial_state": "TH", "foreign": "true"}

@@ -1,4 +1,4 @@
-"""Algorithm 1 of arXiv:1807.04938, rule by rule (names from TENDERMINT.md "Rules").
+"""Algorithm 1 of arXiv:1807.04938, rule by rule (names from docs/CONSENSUS.md "Rules").
 
 n = 4, f = 1, 2f+1 = 3, f+1 = 2. The replica under test is AT (index 0).
 """
@@ -31,7 +31,7 @@ from tests.unit.consensus_fixtures import (
 
 
 def test_proposer_rotation() -> None:
-    """StartRound / DESIGN.md: proposer(h, r) = sorted by state code, index (h + r) mod n."""
+    """StartRound / docs/DESIGN.md: proposer(h, r) = sorted by state code, index (h + r) mod n."""
     d = replica()
     r = d.replica
     shuffled = (VALIDATORS[2], VALIDATORS[0], VALIDATORS[3], VALIDATORS[1])
