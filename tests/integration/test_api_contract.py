@@ -296,13 +296,14 @@ async def test_search_time_range_maps_to_blocks(chain: Chain) -> None:
 
 
 async def test_search_rejects_bad_queries(chain: Chain) -> None:
-    for params, code in (
+    bad: list[tuple[dict[str, str | int], str]] = [
         ({}, "bad_query"),
         ({"type": "x", "case_ref": "y"}, "bad_query"),
         ({"type": "x", "cursor": "abc"}, "bad_cursor"),
         ({"type": "x", "from_time": "yesterday"}, "bad_time"),
         ({"type": "x", "limit": 1001}, "invalid_request"),
-    ):
+    ]
+    for params, code in bad:
         response = await chain.api.get("/v1/search", params=params)
         assert (response.status_code, response.json()["error"]["code"]) == (400, code), params
 

@@ -120,10 +120,8 @@ async def test_live_events_then_resume_with_last_event_id(cluster: Cluster) -> N
                 "territorial_states",
             }
         assert blocks[0].id == str(blocks[0].data["height"])
-        assert (
-            blocks[0].data["hash"]
-            == cluster.nodes["FR"].store.get_header(blocks[0].data["height"]).hash()
-        )  # type: ignore[union-attr]
+        header = cluster.nodes["FR"].store.get_header(blocks[0].data["height"])
+        assert header is not None and blocks[0].data["hash"] == header.hash()
 
         resume_from = records[0]
         later = await submit(cluster, "TH")

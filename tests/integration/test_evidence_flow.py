@@ -366,7 +366,7 @@ async def test_schemas_endpoint_lists_every_act_type(cluster: Cluster) -> None:
     assert "sovereignty_response" in reply.json()["types"]
 
 
-BAD_READS = [
+BAD_READS: list[tuple[str, dict[str, str | int], int, str]] = [
     ("/v1/evidence/xyz", {}, 400, "bad_hex"),
     (f"/v1/evidence/{'ab' * 32}", {}, 404, "evidence_not_found"),
     (f"/v1/acts/{'ab' * 32}", {}, 404, "record_not_found"),
