@@ -7,7 +7,6 @@ once by the ``chain`` fixture and every test reads the same chain.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,23 +32,10 @@ class Chain:
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def chain() -> AsyncIterator[Chain]:
-    cluster = Cluster(4)
-    await cluster.start()
-    try:
-        ids = []
-        for round_ in range(3):  # three rounds of submissions -> several blocks
-            for state in cluster.states:
-                body = cluster.envelope(state, case_ref=f"CASE-{round_}")
-                response = await cluster.api[state].post("/v1/records", json=body)
-                assert response.status_code == 202, response.text
-                ids.append(response.json()["id"])
-            for record_id in ids:
-                await cluster.nodes["FR"].wait_committed(record_id, 15)
-        await cluster.wait_height(cluster.nodes["FR"].app.height)
-        yield Chain(cluster, ids, cluster.api["FR"])
-    finally:
-        await cluster.stop()
+async def chain(module_cluster: Cluster) -> Chain:
+    """The module's cluster (conftest.py) after three rounds of records: several blocks."""
+    ids = await module_cluster.commit_rounds(3, case_ref="CASE-{round}")
+    return Chain(module_cluster, ids, module_cluster.api["FR"])
 
 
 def _is_hex(text: Any, n: int = HEX64) -> bool:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -86,16 +85,6 @@ async def submit(cluster: Cluster, state: str, **fields: Any) -> str:
     assert response.status_code == 202, response.text
     record_id: str = response.json()["id"]
     return record_id
-
-
-@pytest.fixture
-async def cluster() -> AsyncIterator[Cluster]:
-    cluster = Cluster(4)
-    await cluster.start()
-    try:
-        yield cluster
-    finally:
-        await cluster.stop()
 
 
 async def test_live_events_then_resume_with_last_event_id(cluster: Cluster) -> None:

@@ -16,9 +16,7 @@ at the end of ``Application.check_record``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,15 +33,7 @@ H1 = "e1" * 32
 CUSTODIAN = {"name": "Example Hosting (Thailand) Co", "state": "TH"}
 SEALED_DETAILS = {"accounts": ["user-4411", "user-9020"], "note": "alias of subject A"}
 
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    consortium = Cluster(4, data_root=tmp_path)
-    await consortium.start()
-    try:
-        yield consortium
-    finally:
-        await consortium.stop()
+pytestmark = pytest.mark.cluster(on_disk=True)  # each test: a fresh cluster on LevelDB
 
 
 async def _post(cluster: Cluster, state: str, type_: str, signer: SigningKey, **fields: Any) -> Any:
