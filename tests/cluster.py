@@ -254,4 +254,6 @@ class Cluster:
 
     def block_hashes(self, state: str) -> list[str]:
         store = self.nodes[state].store
-        return [store.get_header(h).hash() for h in range(1, store.height + 1)]  # type: ignore[union-attr]
+        headers = [store.get_header(h) for h in range(1, store.height + 1)]
+        assert None not in headers, f"{state} lacks a header below its height"
+        return [h.hash() for h in headers if h is not None]
