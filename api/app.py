@@ -30,10 +30,10 @@ from api.routers import (
     status,
     validators,
 )
-from api.tokens import TokenStore, tokens_path
 from node.events import EventHub
 from node.metrics import install_metrics
 from node.runtime import Node
+from node.tokens import TokenStore, tokens_path
 
 TAGS = [
     {

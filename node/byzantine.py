@@ -48,9 +48,10 @@ from ledger.block import proposal_sign_bytes
 from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey
 from ledger.records import Envelope, format_time, parse_envelope
+from node import clock
 from node.application import Block
-from node.client import complete_record
-from node.driver import Driver, utcnow
+from node.authoring import complete_record
+from node.driver import Driver
 
 if TYPE_CHECKING:
     from node.runtime import Node
@@ -144,7 +145,7 @@ class Byzantine:
         other = next((s for s in sorted(node.app.state.members) if s != state), state)
         record = complete_record(
             template(
-                "preservation_request", state=state, territorial_states=(other,), now=utcnow()
+                "preservation_request", state=state, territorial_states=(other,), now=clock.utcnow()
             ),
             chain_id=node.app.chain_id,
         )
@@ -227,7 +228,7 @@ class Byzantine:
             me = next(
                 v.state for v in app.state.validators(height) if v.pubkey == driver.key.public_hex
             )
-            honest, _ = app.build_block(me, candidates, utcnow())
+            honest, _ = app.build_block(me, candidates, clock.utcnow())
             envelopes = (*honest.envelopes, *self.twin_envelopes())
             header, _ = app._header(height, me, honest.header.time, envelopes)
             block = Block(header, envelopes)
@@ -274,7 +275,7 @@ class Byzantine:
         me = next(
             v.state for v in app.state.validators(msg.height) if v.pubkey == driver.key.public_hex
         )
-        block, _ = app.build_block(me, [], utcnow())
+        block, _ = app.build_block(me, [], clock.utcnow())
         # Served on /p2p/v1/block like any proposal of ours.
         driver.blocks.put(
             block,
@@ -324,7 +325,7 @@ class Byzantine:
             header = {
                 "chain_id": app.chain_id,
                 "height": height,
-                "time": format_time(utcnow()),
+                "time": format_time(clock.utcnow()),
                 "prev_hash": secrets.token_hex(32),
                 "proposer": self.node.config.state,
                 "record_count": 0,

@@ -48,7 +48,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -70,6 +70,7 @@ from ledger.errors import (
 )
 from ledger.keys import SigningKey
 from ledger.records import parse_time
+from node import clock
 from node.application import Application, Block
 from node.blockcache import CACHE_ROUNDS_AHEAD, BlockCache, Meta
 from node.mempool import Mempool
@@ -124,10 +125,6 @@ class DriverStats:
     refused_blocks: int = 0  # blocks not cached: unverified or over a proposer's quota
     inbox_refused: int = 0  # peer events refused: the sender's share of the inbox is used
     rejected_sync: dict[str, int] = field(default_factory=dict)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Driver:
@@ -433,8 +430,8 @@ class Driver:
     def _heartbeat_due(self, last_block_time: datetime | None) -> bool:
         if last_block_time is None:
             genesis_time = parse_time(self.app.genesis.genesis_time, "genesis_time")
-            return utcnow() - genesis_time >= self.heartbeat
-        return utcnow() - last_block_time >= self.heartbeat
+            return clock.utcnow() - genesis_time >= self.heartbeat
+        return clock.utcnow() - last_block_time >= self.heartbeat
 
     def _on_tick(self) -> None:
         loop = asyncio.get_running_loop()
@@ -552,7 +549,7 @@ class Driver:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            self.app.validate_block(block, now=utcnow())
+            self.app.validate_block(block, now=clock.utcnow())
             valid = True
         except BodyMismatch as exc:
             # Not this block's body (finding C1): drop it, fetch the real one, and
@@ -582,7 +579,7 @@ class Driver:
         candidates = self.mempool.reap(params.max_block_records * 2, params.max_block_bytes * 2)
         me = self.app.state.validators(height)
         proposer = next(v.state for v in me if v.pubkey == self.key.public_hex)
-        block, rejected = self.app.build_block(proposer, candidates, utcnow())
+        block, rejected = self.app.build_block(proposer, candidates, clock.utcnow())
         self.mempool.remove(rejected)
         self._cache_block(block, (height, round_, self.key.public_hex))
         self._step(lambda r: r.propose(height, round_, block.hash))

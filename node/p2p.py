@@ -37,9 +37,9 @@ from consensus.messages import Proposal, message_from_json
 from ledger.block import BlockHeader
 from ledger.errors import ClientError, ComityError, PeerFault
 from ledger.records import Envelope, parse_envelope
+from node import clock
 from node.application import Block
 from node.driver import PeerMessage
-from node.peers import now_ms
 from node.sync import blocks_for_sync, status_reply
 from node.wire import (
     ReplayCache,
@@ -122,7 +122,7 @@ async def _serve(
             path=path,
             own_key=node.key.public_hex,
             allowed=node.peer_keys(),
-            now_ms=now_ms(),
+            now_ms=clock.now_ms(),
             replay=replay,
         )
         try:

@@ -33,13 +33,10 @@ import httpx
 import orjson
 
 from ledger.keys import SigningKey
+from node import clock
 from node.wire import reply_is_authentic, sign_request
 
 log = logging.getLogger("comity.peers")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class ReplyNotAuthentic(httpx.TransportError):
@@ -291,7 +288,9 @@ class PeerSet:
             # Removed by a membership change while a caller (block sync, a block fetch)
             # still held it: a transport error like any other, never a crash.
             raise PeerRemoved(f"{peer.state} is no longer a peer")
-        body, signed = sign_request(self.key, self.chain_id, path, peer.node_key, payload, now_ms())
+        body, signed = sign_request(
+            self.key, self.chain_id, path, peer.node_key, payload, clock.now_ms()
+        )
         async with peer.client.stream(
             "POST", path, content=body, headers=signed.headers()
         ) as response:

@@ -32,10 +32,11 @@ from ledger.errors import ClientError, ComityError, Conflict, NotFound, Overload
 from ledger.keys import SigningKey, load_signing_key, verify
 from ledger.records import Envelope, parse_envelope
 from ledger.store import Store
+from node import clock
 from node.application import Application, Block
-from node.client import complete_record, sign_envelope
+from node.authoring import complete_record, sign_envelope
 from node.config import ConfigError, NodeConfig
-from node.driver import Driver, utcnow
+from node.driver import Driver
 from node.genesis import Genesis, load_genesis
 from node.governance import misbehaviour_record
 from node.mempool import Mempool, SignatureCache
@@ -234,7 +235,7 @@ class Node:
         if self.store.has_record(envelope.id):
             return Submission(envelope.id, "committed")
         self.mempool.check_fits([envelope])
-        self.app.check_record(envelope, utcnow())
+        self.app.check_record(envelope, clock.utcnow())
         spread_to = len(self.peers.peers) if self.peers is not None else 0
         if self.mempool.add(envelope, spread_to=spread_to):
             if self.peers is not None:
@@ -269,7 +270,7 @@ class Node:
         except (Conflict, Overloaded) as exc:
             self.mempool.gossip_dropped[exc.code] += 1
             return
-        self.app.check_record(envelope, utcnow())
+        self.app.check_record(envelope, clock.utcnow())
         if self.mempool.add(envelope, client=False) and self.driver is not None:
             self.driver.wake()
 
@@ -288,7 +289,7 @@ class Node:
         against the state of their own height.
         """
         cache = self.app.signatures
-        now = utcnow()
+        now = clock.utcnow()
         todo = [
             e
             for e in envelopes

@@ -34,14 +34,14 @@ from pathlib import Path
 import orjson
 from benchlib.presign import Signer, SignJob, sign_job
 
+from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from ledger.block import CommitCertificate, CommitSignature, vote_sign_bytes
 from ledger.canonical import parse_json
 from ledger.records import format_time, parse_envelope, verify_signature
 from ledger.store import Store
 from node.application import Block
-from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
+from node.clock import utcnow
 from node.config import Listen, NodeConfig
-from node.driver import utcnow
 from node.genesis import Genesis
 from node.runtime import Node
 

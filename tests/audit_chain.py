@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from ledger.acts_templates import template
 from ledger.block import BlockHeader, CommitCertificate, CommitSignature, vote_sign_bytes
 from ledger.canonical import canonical_bytes
@@ -24,9 +25,8 @@ from ledger.keys import SigningKey
 from ledger.records import SCHEMA, format_time, parse_envelope
 from ledger.store import Store
 from node import queries
-from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
+from node.clock import utcnow
 from node.config import Listen, NodeConfig
-from node.driver import utcnow
 from node.genesis import Genesis
 from node.runtime import Node
 

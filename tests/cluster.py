@@ -16,15 +16,15 @@ from typing import Any
 import httpx
 
 from api.app import create_app
+from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from ledger.acts import ACT_TYPES
 from ledger.acts_templates import template
 from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey
 from ledger.records import SCHEMA, format_time
 from ledger.store import Store
-from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
+from node.clock import utcnow
 from node.config import Listen, NodeConfig, Peer, Timing
-from node.driver import utcnow
 from node.genesis import Genesis
 from node.p2p import create_p2p_app
 from node.peers import PeerSet

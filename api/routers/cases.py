@@ -9,8 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import NodeDep, ReadAccess
 from api.schemas import errors
 from ledger.records import check_state_code, parse_time
-from node import evidence
-from node.driver import utcnow
+from node import clock, evidence
 from node.evidence_deadlines import UNANSWERED_DAYS_DEFAULT, WITHIN_DAYS_MAX, deadlines
 
 router = APIRouter(tags=["cases"], dependencies=[ReadAccess])
@@ -49,7 +48,7 @@ async def get_deadlines(
     state: str | None = Query(None, max_length=2),
     at: str | None = Query(None, examples=["2026-03-01T00:00:00Z"]),
 ) -> dict[str, Any]:
-    now = parse_time(at, "at") if at else utcnow()
+    now = parse_time(at, "at") if at else clock.utcnow()
     only = check_state_code(state, "state") if state else None
     return deadlines(
         evidence.view_of(node),

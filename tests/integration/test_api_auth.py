@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from api.tokens import TokenStore, create_token, list_tokens, revoke_token, tokens_path
 from ledger.errors import ClientError, NotFound
+from node.tokens import TokenStore, create_token, list_tokens, revoke_token, tokens_path
 from tests.cluster import Cluster
 
 READS = (

@@ -22,8 +22,8 @@ from ledger.hashing import sha256_hex
 from ledger.keys import SigningKey
 from node.blockcache import PROPOSER_BLOCKS_MAX
 from node.byzantine import sign_with_nonce
+from node.clock import now_ms
 from node.driver import Driver
-from node.peers import now_ms
 from node.signing_hold import HOLD_NAME, encode_hold
 from node.wire import sign_request
 from tests.cluster import Cluster, Switch, gossip_off

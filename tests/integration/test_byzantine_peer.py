@@ -21,13 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
+from api.cli import devnet
 from ledger.block import BlockHeader, proposal_sign_bytes, vote_sign_bytes
 from ledger.canonical import canonical_bytes
 from ledger.hashing import sha256_hex
 from ledger.keys import SigningKey, load_signing_key
-from node import devnet
-from node.driver import utcnow
-from node.peers import now_ms
+from node.clock import now_ms, utcnow
 from node.wire import (
     MAX_TS_SKEW_MS,
     SIGNATURE_HEADER,
@@ -164,7 +163,7 @@ def test_batch_limit_too_small_for_blocks_refuses_to_start(byz: Byzantine) -> No
         )
     )
     run = subprocess.run(
-        [sys.executable, "-m", "node.cli", "run", "--config", str(small)],
+        [sys.executable, "-m", "api.cli", "run", "--config", str(small)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from api.tokens import create_token
 from ledger.keys import SigningKey
 from ledger.records import format_time
 from ledger.sealed import seal
-from node.driver import utcnow
+from node.clock import utcnow
+from node.tokens import create_token
 from tests.cluster import Cluster
 
 CASE = "CN-2026-E2E-7"

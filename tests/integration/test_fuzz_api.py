@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.tokens import create_token
+from node.tokens import create_token
 from tests.procnet import ProcNet
 
 pytestmark = pytest.mark.slow

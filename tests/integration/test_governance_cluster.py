@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 
+from api.cli.bootstrap import MemberKeys
 from consensus.messages import Equivocation, Vote, is_equivocation, message_from_json
 from consensus.signing import Ed25519Verifier
 from ledger.block import validators_hash, verify_certificate, vote_sign_bytes
 from ledger.keys import SigningKey
-from node.bootstrap import MemberKeys
-from node.peers import now_ms
+from node.clock import now_ms
 from node.wire import sign_request
 from tests.cluster import Cluster, Switch
 

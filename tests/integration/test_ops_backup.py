@@ -15,10 +15,10 @@ import plyvel
 import pytest
 import pytest_asyncio
 
-from api.tokens import create_token
 from ledger import keyspace as ks
 from ledger.store import Store
 from node.backup import BackupError, check_store, restore, verify_backup, write_backup
+from node.tokens import create_token
 from tests.cluster import Cluster
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.cluster(on_disk=True)]

@@ -18,8 +18,8 @@ import pytest
 
 from ledger.hashing import sha256_hex
 from ledger.keys import SigningKey
+from node.clock import now_ms
 from node.p2p import create_p2p_app
-from node.peers import now_ms
 from node.runtime import Node
 from node.wire import SignedRequest, reply_is_authentic, request_sign_bytes
 from tests.cluster import Cluster, Switch

@@ -14,7 +14,7 @@ from ledger.block import CommitCertificate
 from ledger.errors import ChainError
 from ledger.store import Store
 from node.application import Application, Block
-from node.driver import utcnow
+from node.clock import utcnow
 from node.rules import build_registry
 from tests.unit.test_governance import Chain
 

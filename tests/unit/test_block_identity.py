@@ -21,7 +21,7 @@ from ledger.keys import SigningKey
 from ledger.records import Envelope, format_time, parse_envelope
 from node.application import Block
 from node.byzantine import sign_with_nonce
-from node.driver import utcnow
+from node.clock import utcnow
 from tests.unit.test_governance import Chain
 
 

@@ -17,7 +17,7 @@ from ledger.block import genesis_hash
 from ledger.errors import ClientError
 from ledger.records import Envelope, format_time
 from node import evidence
-from node.driver import utcnow
+from node.clock import utcnow
 from node.evidence import ChainView, evidence_view
 from node.evidence_deadlines import deadlines
 from node.genesis import Genesis

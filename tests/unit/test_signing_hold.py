@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from consensus.messages import PRECOMMIT
 from ledger.block import CommitCertificate, CommitSignature, vote_sign_bytes
 from ledger.store import Store
 from node.application import Application
 from node.backup import offline_backup, restore
-from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
-from node.driver import WAL_NAME, utcnow
+from node.clock import utcnow
+from node.driver import WAL_NAME
 from node.genesis import Genesis
 from node.rules import build_registry
 from node.signing_hold import HOLD_NAME, WAL_ASIDE_NAME, may_sign, release
@@ -153,7 +154,7 @@ def test_cli_restore_places_the_hold_and_release_hold_lifts_it(
     """B5 procedure (docs/OPERATIONS.md section 6): restore, then --release-hold on its own."""
     from click.testing import CliRunner
 
-    from node.cli_ops import db
+    from api.cli.ops import db
 
     config = _config(tmp_path, tmp_path / "fresh")
     runner = CliRunner()

@@ -16,7 +16,7 @@ The simulator has no sockets, so no event ever arrives through the selector;
 here raises ``SimulationIdle``.
 
 ``wall_clock`` replaces, for one run, the node's readings of the wall clock
-(``node.driver.utcnow`` as each module bound it, ``node.peers.now_ms``) with
+(``node.clock.utcnow`` and ``node.clock.now_ms``, the one seam) with
 ``EPOCH`` plus the virtual time, so block times, record freshness and P2P
 timestamps all follow the same clock.
 """
@@ -117,18 +117,12 @@ def run(coro: Coroutine[Any, Any, T], clock: VirtualClock) -> T:
 @contextlib.contextmanager
 def wall_clock(clock: VirtualClock) -> Iterator[None]:
     """Point the node's wall-clock readings at ``clock`` for the duration of a run."""
-    import node.bootstrap
-    import node.client
-    import node.driver
-    import node.p2p
-    import node.peers
-    import node.runtime
+    import node.clock
 
     patches: list[tuple[object, str, object]] = [
-        (module, "utcnow", clock.utcnow)
-        for module in (node.driver, node.runtime, node.client, node.bootstrap)
+        (node.clock, "utcnow", clock.utcnow),
+        (node.clock, "now_ms", clock.now_ms),
     ]
-    patches += [(node.peers, "now_ms", clock.now_ms), (node.p2p, "now_ms", clock.now_ms)]
     # httpx's ASGI transport asks, on every request, whether trio runs, by trying to
     # import sniffio (absent here): a few percent of a run. It never runs in the sim.
     import httpx._transports.asgi as asgi

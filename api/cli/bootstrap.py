@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from ledger.keys import SigningKey, load_signing_key, save_signing_key
 from ledger.records import format_time
-from node.driver import utcnow
+from node import clock
 from node.genesis import full_consensus
 
 DEMO_STATES: tuple[tuple[str, str], ...] = (
@@ -113,7 +113,7 @@ def build_genesis(
     """A genesis document enrolling each member's demo investigator and authority."""
     return {
         "chain_id": chain_id,
-        "genesis_time": format_time(utcnow()),
+        "genesis_time": format_time(clock.utcnow()),
         "consensus": full_consensus(consensus),
         "members": [
             {
