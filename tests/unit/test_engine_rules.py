@@ -347,11 +347,19 @@ def test_persist_before_send_covers_every_own_message() -> None:
     d.take(d.replica.propose(4, 0, A))
     d.feed(*(prevote(i, 0, A, height=4) for i in (1, 2)))
     me = d.replica.me
+    sent: list[Proposal | Vote] = []
     for ready in d.readies:
         own = [m for m in ready.send if m.signer == me]
         if own:
             assert ready.persist is not None
             assert set(own) <= set(ready.persist.votes) | set(ready.persist.proposals)
+        sent += own
+    # The loop above checks something: the replica did sign and send its proposal,
+    # its prevote and (after 2f+1 prevotes) its precommit for A at (4, 0).
+    assert sorted(
+        (m.type if isinstance(m, Vote) else "proposal", m.height, m.round, m.block_hash)
+        for m in sent
+    ) == [("precommit", 4, 0, A), ("prevote", 4, 0, A), ("proposal", 4, 0, A)]
 
 
 def test_restart_resends_and_never_double_signs() -> None:
