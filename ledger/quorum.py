@@ -7,9 +7,9 @@ of the voting power and "f+1" more than one third. With equal power these are
 This module imports nothing: it sits in the bottom layer so the block verifier,
 the offline auditor, the engine and governance all use the one rule.
 
-Governance votes use the same rule (docs/GOVERNANCE.md, "Membership"):
-``vote_outcome`` is what the node's ``member_vote`` effect and the auditor's
-replay both call, so the thresholds are written once.
+Governance votes use the same rule (docs/GOVERNANCE.md, "Membership and the
+validator set"): ``vote_outcome`` is what the node's ``member_vote`` effect and
+the auditor's replay both call, so the thresholds are written once.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ from node.genesis import Member
 
 ACTIONS = ("add", "remove", "rotate_key")
 VOTES = ("yes", "no")
-#: A change decided in block H applies from H + 2 (docs/GOVERNANCE.md, "H+2").
+#: A change decided in block H applies from H + 2 (docs/GOVERNANCE.md,
+#: "Membership and the validator set").
 CHANGE_DELAY_BLOCKS = 2
 
 
