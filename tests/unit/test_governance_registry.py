@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from ledger.errors import RecordInvalid
 from ledger.keys import SigningKey
@@ -108,6 +109,8 @@ def test_every_attempted_mutation_of_the_chain_state_raises() -> None:
         state.keys._shards = ()
     with pytest.raises(dataclasses.FrozenInstanceError):
         state.keys[chain_admin(state)].revoked_at = 1  # type: ignore[misc]
+    with pytest.raises(ValidationError):  # the genesis document is a frozen model
+        state.genesis.chain_id = "forged"  # type: ignore[misc]
     assert _snapshot(state) == before
 
 
