@@ -5,13 +5,16 @@ Handlers are thin: they translate HTTP to calls on ``node.runtime.Node`` and
 router per resource. The app owns three things besides the node: the SSE
 event hub (fed by a commit listener), the bearer-token store read from
 ``DATA_DIR/tokens.json`` and the write routes' rate limits (api/ratelimit.py).
+Routers are included as configured (api/openapi.py): the read routes' access,
+and so the security the OpenAPI document declares, follow ``open_read``.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.deps import ReadAccess
+from api import openapi
+from api.deps import read_access
 from api.errors import install_error_handlers
 from api.ratelimit import WriteLimits
 from api.routers import (
@@ -66,15 +69,20 @@ def create_app(node: Node) -> FastAPI:
     app.state.write_limits = WriteLimits.from_limits(node.config.limits)
     node.add_commit_listener(app.state.events.on_commit)
     install_error_handlers(app)
-    for module in (records, proofs, blocks, validators, search, events, status, governance):
-        app.include_router(module.router)
-    app.include_router(acts.router)
-    app.include_router(sovereignty.router)
-    app.include_router(cases.router)
-    app.include_router(sealed.router)
+    open_read = node.config.open_read
+    first = (records, proofs, blocks, validators, search, events, status, governance)
+    routers = [m.router for m in (*first, acts, sovereignty, cases, sealed)]
+    for router in routers:
+        app.include_router(openapi.configured(router, open_read))
     install_metrics(
-        app, node, sse_subscribers=lambda: len(app.state.events), dependencies=[ReadAccess]
+        app,
+        node,
+        sse_subscribers=lambda: len(app.state.events),
+        dependencies=read_access(open_read),
     )
-    app.include_router(admin.router)
-    app.include_router(bundle.router)
+    for router in (admin.router, bundle.router):
+        app.include_router(openapi.configured(router, open_read))
+        routers.append(router)
+    app.state.routes = openapi.route_table(app, routers)
+    openapi.install(app, node.app.chain_id, node.config.limits.max_batch_records)
     return app

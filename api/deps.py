@@ -5,15 +5,22 @@ Access: reads need a bearer token of any role unless the node's config has
 token always. Writes are authorised by the record signature, not by tokens.
 A missing, unknown, malformed or revoked token is the same 401, and a token
 of the wrong role is 403, so a caller learns nothing else.
+
+Routers mark read routes with ``ReadAccess``; ``read_access`` is what the app
+puts in its place when it is built (api/openapi.py): nothing on an open node,
+a bearer-token check on a closed one. So the OpenAPI document declares the
+security that applies as configured, and a route used outside ``create_app``
+still checks ``open_read`` at request time.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Path, Query, Request, Security, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.schemas import CURSOR, HEX64, STATE, UTC_TIME
 from ledger.errors import Forbidden, TooLarge, Unauthorized
 from node.runtime import Node
 from node.tokens import TokenInfo, TokenStore
@@ -52,6 +59,29 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 NodeDep = Annotated[Node, Depends(get_node)]
+#: A record id in a path: the SHA-256 of the record's leaf.
+RecordId = Annotated[str, Path(pattern=HEX64, description="SHA-256 of the leaf, 64 lowercase hex")]
+#: A page cursor in a query: the ``next_cursor`` of the previous page.
+Cursor = Annotated[
+    str | None, Query(pattern=CURSOR, description="`next_cursor` of the previous page")
+]
+#: An optional state code in a query (ISO 3166-1 alpha-2).
+StateCode = Annotated[str | None, Query(pattern=STATE, examples=["TH"])]
+
+
+def utc_time(example: str | None = None, *, alias: str | None = None) -> Any:
+    """An optional RFC 3339 UTC time in a query (``Z``, at most microseconds)."""
+    return Query(
+        None,
+        alias=alias,
+        pattern=UTC_TIME,
+        json_schema_extra={"format": "date-time"},
+        examples=[example] if example else None,
+    )
+
+
+#: An evidence hash in a path.
+Sha256 = Annotated[str, Path(pattern=HEX64, description="SHA-256, 64 lowercase hex")]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 
 
@@ -63,9 +93,20 @@ def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | 
     return info
 
 
-async def require_reader(request: Request, node: NodeDep, credentials: Credentials) -> None:
+async def reads_as_configured(request: Request, node: NodeDep, credentials: Credentials) -> None:
+    """The ``ReadAccess`` marker: checks ``open_read`` per request until the app swaps it."""
     if not node.config.open_read:
         _authenticate(request, credentials)
+
+
+async def require_reader(request: Request, credentials: Credentials) -> None:
+    """Reads on a closed node (``open_read = false``): a valid token of any role."""
+    _authenticate(request, credentials)
+
+
+def read_access(open_read: bool) -> list[params.Depends]:
+    """The dependencies that replace ``ReadAccess`` in an app of this read mode."""
+    return [] if open_read else [Depends(require_reader)]
 
 
 async def require_operator(request: Request, credentials: Credentials) -> None:
@@ -73,5 +114,5 @@ async def require_operator(request: Request, credentials: Credentials) -> None:
         raise Forbidden("this endpoint needs an operator token", code="forbidden")
 
 
-ReadAccess = Depends(require_reader)
+ReadAccess = Depends(reads_as_configured)
 OperatorAccess = Depends(require_operator)

@@ -5,7 +5,7 @@ errors become 400/422 with the offending field named; anything else is a
 genuine server fault: a 500 with a request id, logged with its traceback.
 ``RateLimited`` (429) is the API's own client error: a source or signer over
 its write rate (api/ratelimit.py). It and ``Overloaded`` (503) carry
-``Retry-After``.
+``Retry-After``. A 405 carries ``Allow`` with every method the path serves.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from ledger.errors import ClientError, Overloaded, Unauthorized
 
@@ -48,6 +49,29 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, o
     return {"error": body}
 
 
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route serves at this path: routes are one per method, so the
+    first route matching the path alone (what Starlette puts in ``Allow``) may not
+    know them all. ``app.state.routes`` is the table ``create_app`` builds
+    (api/openapi.py ``route_table``)."""
+    path = scope.get("path", "")
+    table = getattr(app.state, "routes", ())
+    matches = [(static, m) for pattern, static, m in table if pattern.fullmatch(path)]
+    # A static path names its own resource: /v1/records/batch is not a record id.
+    if any(static for static, _ in matches):
+        matches = [(static, m) for static, m in matches if static]
+    return sorted({method for _, methods in matches for method in methods})
+
+
+def method_not_allowed(allow: list[str]) -> JSONResponse:
+    """405 with ``Allow`` listing what the target supports (RFC 9110 §15.5.6)."""
+    return JSONResponse(
+        error_body("method_not_allowed", "Method Not Allowed"),
+        status_code=405,
+        headers={"Allow": ", ".join(allow)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ClientError)
     async def client_error(request: Request, exc: ClientError) -> JSONResponse:
@@ -60,6 +84,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        allow = allowed_methods(request.app, request.scope)
+        if allow and request.method not in allow:  # GET /v1/records/batch: not a record id
+            return method_not_allowed(allow)
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body",)) or "body"
         return JSONResponse(
@@ -68,8 +95,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+        code = {404: "not_found"}.get(exc.status_code, "http_error")
+        if exc.status_code == 405:
+            return method_not_allowed(allowed_methods(request.app, request.scope))
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(Exception)
     async def server_fault(request: Request, exc: Exception) -> JSONResponse:

@@ -66,13 +66,6 @@ class SubmitResult(BaseModel):
     status: Literal["pending", "committed"]
 
 
-class BatchRequest(BaseModel):
-    """Documented shape of POST /v1/records/batch (parsed by the canonical-JSON reader)."""
-
-    model_config = _model({"envelopes": [ENVELOPE_EXAMPLE]})
-    envelopes: list[dict[str, Any]]
-
-
 class BatchItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     index: int
@@ -265,3 +258,100 @@ class Readiness(BaseModel):
         description="why the node stopped taking part in "
         "consensus (a background task died); absent while it runs",
     )
+
+
+# --- request bodies and parameters --------------------------------------------------------
+
+HEX64 = "^[0-9a-f]{64}$"
+HEX128 = "^[0-9a-f]{128}$"
+STATE = "^[A-Z]{2}$"
+RECORD_TYPE = "^[a-z][a-z0-9_]{0,63}$"
+#: RFC 3339 UTC as Comity writes and reads it (ledger/records.py); the date must be real.
+UTC_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
+#: A page cursor: a leaf index from a previous page's ``next_cursor``.
+CURSOR = "^[0-9]{1,18}$"
+MAX_SAFE_INT = 2**53 - 1
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def request_schemas(chain_id: str, max_batch_records: int) -> dict[str, Any]:
+    """JSON Schemas of the bodies the write routes read raw, for this node's chain
+    and limits."""
+    return {
+        "CanonicalValue": {
+            "description": "A value of the canonical-JSON subset (docs/PROTOCOL.md): "
+            "integers within +-(2^53-1) written without fraction or exponent (JSON "
+            "Schema's integer also admits 1.0, which the subset refuses with 400 "
+            "`float_not_allowed`), no other numbers, nested at most 32 levels.",
+            "anyOf": [
+                {"type": "string"},
+                {"type": "integer", "minimum": -MAX_SAFE_INT, "maximum": MAX_SAFE_INT},
+                {"type": "boolean"},
+                {"type": "null"},
+                {"type": "array", "items": _ref("CanonicalValue")},
+                {"type": "object", "additionalProperties": _ref("CanonicalValue")},
+            ],
+        },
+        "Record": {
+            "type": "object",
+            "description": "The fields every record has; each type adds its own (GET "
+            "/v1/schemas, docs/ACTS.md, docs/GOVERNANCE.md). Type rules, the chain "
+            "(members, keys, refs, nonces) and the signature are checked on "
+            "admission: 422, 403 or 409 with the field named.",
+            "required": ["schema", "type", "chain_id", "actor", "nonce", "occurred_at"],
+            "properties": {
+                "schema": {"const": "comity/1"},
+                "type": {"type": "string", "pattern": RECORD_TYPE},
+                "chain_id": {"const": chain_id},
+                "actor": {
+                    "type": "object",
+                    "required": ["state", "agency"],
+                    "properties": {
+                        "state": {"type": "string", "pattern": STATE},
+                        "agency": {"type": "string", "minLength": 1, "maxLength": 200},
+                    },
+                    "additionalProperties": False,
+                },
+                "nonce": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+                "occurred_at": {"type": "string", "format": "date-time", "pattern": UTC_TIME},
+            },
+            "additionalProperties": _ref("CanonicalValue"),
+        },
+        "Envelope": {
+            "type": "object",
+            "required": ["record", "signer", "signature"],
+            "properties": {
+                "record": _ref("Record"),
+                "signer": {
+                    "type": "string",
+                    "pattern": HEX64,
+                    "description": "Ed25519 public key of the signing key",
+                },
+                "signature": {
+                    "type": "string",
+                    "pattern": HEX128,
+                    "description": "Ed25519 signature over JCS(record)",
+                },
+            },
+            "additionalProperties": False,
+            "examples": [ENVELOPE_EXAMPLE],
+        },
+        "BatchRequest": {
+            "type": "object",
+            "required": ["envelopes"],
+            "properties": {
+                "envelopes": {
+                    "type": "array",
+                    "maxItems": max_batch_records,
+                    "description": "Envelopes (see Envelope). An item that is not a valid "
+                    "envelope gets its own error in `results`; it does not refuse the batch.",
+                    "items": _ref("CanonicalValue"),
+                }
+            },
+            "additionalProperties": False,
+            "examples": [{"envelopes": [ENVELOPE_EXAMPLE]}],
+        },
+    }

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import NodeDep, ReadAccess
+from api.deps import NodeDep, ReadAccess, RecordId
 from api.schemas import errors
 from ledger.acts import json_schemas
 from node import evidence
@@ -19,7 +19,6 @@ router = APIRouter(tags=["acts"], dependencies=[ReadAccess])
     summary="JSON Schema of every act type (schema comity/1)",
     description="One JSON Schema per act type, keyed by type name; see docs/ACTS.md "
     "for the rules that need the chain (refs, answers, custody).",
-    responses=errors(401),
 )
 async def schemas() -> dict[str, Any]:
     return json_schemas()
@@ -31,7 +30,7 @@ async def schemas() -> dict[str, Any]:
     description="The act, its position, every sovereignty_response and mla_response "
     "that names it, and each territorial state's latest sovereignty "
     "answer (`pending` if none). The same on every node.",
-    responses=errors(400, 401, 404),
+    responses=errors(400, 404),
 )
-async def act(record_id: str, node: NodeDep) -> dict[str, Any]:
+async def act(record_id: RecordId, node: NodeDep) -> dict[str, Any]:
     return evidence.act_view(evidence.view_of(node), record_id)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import NodeDep, ReadAccess
-from api.schemas import BlocksPage, BlockView, errors
+from api.schemas import MAX_SAFE_INT, BlocksPage, BlockView, errors
 from node import queries
 
 router = APIRouter(prefix="/v1/blocks", tags=["blocks"], dependencies=[ReadAccess])
@@ -30,11 +30,11 @@ def _reply(view: dict[str, Any], envelopes: bool) -> Any:
     "",
     response_model=BlocksPage,
     summary="A page of blocks in height order",
-    responses=errors(400, 401),
+    responses=errors(400),
 )
 async def list_blocks(
     node: NodeDep,
-    from_: int = Query(1, alias="from", ge=1, description="first height"),
+    from_: int = Query(1, alias="from", ge=1, le=MAX_SAFE_INT, description="first height"),
     limit: int = Query(20, ge=1, le=queries.BLOCKS_PAGE_MAX),
     envelopes: bool = _ENVELOPES,
 ) -> Any:
@@ -45,7 +45,7 @@ async def list_blocks(
     "/latest",
     response_model=BlockView,
     summary="The highest committed block",
-    responses=errors(401, 404),
+    responses=errors(404),
 )
 async def latest(node: NodeDep, envelopes: bool = _ENVELOPES) -> Any:
     return _reply(queries.latest_block(node.store, envelopes=envelopes), envelopes)
@@ -55,7 +55,9 @@ async def latest(node: NodeDep, envelopes: bool = _ENVELOPES) -> Any:
     "/{height}",
     response_model=BlockView,
     summary="The block at `height`",
-    responses=errors(400, 401, 404),
+    responses=errors(400, 404),
 )
-async def block(height: int, node: NodeDep, envelopes: bool = _ENVELOPES) -> Any:
+async def block(
+    node: NodeDep, height: int = Path(ge=1, le=MAX_SAFE_INT), envelopes: bool = _ENVELOPES
+) -> Any:
     return _reply(queries.block_view(node.store, height, envelopes=envelopes), envelopes)

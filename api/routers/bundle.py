@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import NodeDep, ReadAccess
+from api.deps import NodeDep, ReadAccess, RecordId
 from api.schemas import errors
 from ledger.audit_source import StoreSource, build_bundle
 from node import queries
@@ -27,10 +27,10 @@ router = APIRouter(tags=["proofs"], dependencies=[ReadAccess])
     "and every governance record up to that height with theirs, so the "
     "validator set of each height can be derived offline. "
     "`latest=true` adds the latest checkpoint and consistency proofs.",
-    responses=errors(400, 401, 404),
+    responses=errors(400, 404),
 )
 async def record_bundle(
-    record_id: str,
+    record_id: RecordId,
     node: NodeDep,
     latest: bool = Query(False, description="add the latest checkpoint"),
 ) -> dict[str, Any]:
@@ -39,6 +39,6 @@ async def record_bundle(
     return await build_bundle(source, [record_id], latest=latest)
 
 
-@router.get("/v1/genesis", summary="The genesis document as nodes hash it", responses=errors(401))
+@router.get("/v1/genesis", summary="The genesis document as nodes hash it")
 async def genesis(node: NodeDep) -> dict[str, Any]:
     return node.app.genesis.to_json()

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import NodeDep, ReadAccess
+from api.deps import Cursor, NodeDep, ReadAccess, Sha256, StateCode, utc_time
 from api.schemas import errors
 from ledger.records import check_state_code, parse_time
 from node import clock, evidence
@@ -21,12 +21,12 @@ router = APIRouter(tags=["cases"], dependencies=[ReadAccess])
     description="Every committed record with this case_ref, in commit order. "
     "A case_ref the router cannot match (e.g. one holding a newline) is "
     "404.",
-    responses=errors(400, 401, 404),
+    responses=errors(400, 404),
 )
 async def case(
     case_ref: str,
     node: NodeDep,
-    cursor: str | None = Query(None, max_length=20),
+    cursor: Cursor = None,
     limit: int = Query(100, ge=1, le=evidence.PAGE_MAX),
 ) -> dict[str, Any]:
     return evidence.case_timeline(
@@ -39,14 +39,14 @@ async def case(
     summary="Preservations and measures ending, requests unanswered",
     description="Items due within `within_days` (or overdue), soonest first. "
     "`at` evaluates as of another time (default: now).",
-    responses=errors(400, 401),
+    responses=errors(400, 422),
 )
 async def get_deadlines(
     node: NodeDep,
     within_days: int = Query(7, ge=0, le=WITHIN_DAYS_MAX),
     unanswered_days: int = Query(UNANSWERED_DAYS_DEFAULT, ge=0, le=WITHIN_DAYS_MAX),
-    state: str | None = Query(None, max_length=2),
-    at: str | None = Query(None, examples=["2026-03-01T00:00:00Z"]),
+    state: StateCode = None,
+    at: str | None = utc_time("2026-03-01T00:00:00Z"),
 ) -> dict[str, Any]:
     now = parse_time(at, "at") if at else clock.utcnow()
     only = check_state_code(state, "state") if state else None
@@ -65,7 +65,7 @@ async def get_deadlines(
     description="Every committed record listing the hash, and the custody state "
     "machine replayed over each custody chain (hash, introducing act) "
     "(docs/ACTS.md).",
-    responses=errors(400, 401, 404),
+    responses=errors(400, 404),
 )
-async def get_evidence(sha256: str, node: NodeDep) -> dict[str, Any]:
+async def get_evidence(sha256: Sha256, node: NodeDep) -> dict[str, Any]:
     return evidence.evidence_view(evidence.view_of(node), sha256)

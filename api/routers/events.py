@@ -38,7 +38,7 @@ def _codes(text: str | None) -> frozenset[str]:
                 }
             }
         },
-        **errors(400, 401, 503),
+        **errors(400, 503),
     },
 )
 async def events(

@@ -66,7 +66,6 @@ class Misbehaviour(BaseModel):
 @router.get(
     "/v1/members",
     response_model=Members,
-    responses=errors(401),
     summary="Member states, past and present (validating: in the next height's set)",
 )
 async def members(node: NodeDep) -> dict[str, Any]:
@@ -76,7 +75,7 @@ async def members(node: NodeDep) -> dict[str, Any]:
 @router.get(
     "/v1/proposals",
     response_model=Proposals,
-    responses=errors(400, 401),
+    responses=errors(400),
     summary="Membership proposals with their votes, optionally by status",
 )
 async def proposals(
@@ -88,7 +87,7 @@ async def proposals(
 @router.get(
     "/v1/misbehaviour",
     response_model=Misbehaviour,
-    responses=errors(400, 401),
+    responses=errors(400),
     summary="Recorded equivocations, optionally of one offender state",
 )
 async def misbehaviour(

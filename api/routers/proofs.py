@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from api.deps import NodeDep, ReadAccess
-from api.schemas import ConsistencyProof, errors
+from api.schemas import MAX_SAFE_INT, ConsistencyProof, errors
+from ledger.errors import NotFound
 from node import queries
 
 router = APIRouter(prefix="/v1/proofs", tags=["proofs"], dependencies=[ReadAccess])
@@ -17,9 +18,17 @@ router = APIRouter(prefix="/v1/proofs", tags=["proofs"], dependencies=[ReadAcces
     "/consistency",
     response_model=ConsistencyProof,
     summary="RFC 6962 consistency proof from size `first` to size `second`",
-    responses=errors(400, 401, 404),
+    responses=errors(400, 404),
 )
 async def consistency(
-    node: NodeDep, first: int = Query(ge=1), second: int = Query(ge=1)
+    node: NodeDep,
+    first: int = Query(ge=1, le=MAX_SAFE_INT),
+    second: int = Query(ge=1, le=MAX_SAFE_INT),
 ) -> dict[str, Any]:
+    if first > second:  # no log grows from a larger size to a smaller one
+        raise NotFound(
+            f"no consistency proof from size {first} to the smaller {second}",
+            field="first",
+            code="bad_range",
+        )
     return queries.consistency(node.store, first, second)

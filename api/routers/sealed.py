@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.deps import Credentials, NodeDep
+from api.deps import Credentials, NodeDep, RecordId
 from api.schemas import errors
 from ledger.errors import Forbidden, Unauthorized
 from node.queries import parse_record_id
@@ -65,7 +65,7 @@ Reader = Annotated[SealedReader, Depends(get_reader)]
     responses=errors(400, 401, 403, 404, 422, 503),
 )
 async def read_sealed(
-    record_id: str, reader: Reader, token: Annotated[TokenInfo, Depends(sealed_reader_token)]
+    record_id: RecordId, reader: Reader, token: Annotated[TokenInfo, Depends(sealed_reader_token)]
 ) -> dict[str, Any]:
     parse_record_id(record_id)
     return reader.read(record_id, token_id=token.id, role=token.role)

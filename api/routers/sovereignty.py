@@ -11,7 +11,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from api.deps import NodeDep, ReadAccess
+from api.deps import Cursor, NodeDep, ReadAccess, StateCode, utc_time
 from api.schemas import errors
 from ledger.records import check_state_code
 from node import evidence
@@ -25,12 +25,12 @@ router = APIRouter(prefix="/v1/sovereignty", tags=["sovereignty"], dependencies=
     description="Every committed act naming this node's state in "
     "`territorial_states`, by another state, oldest first, with this "
     "state's answer (`pending` until a sovereignty_response).",
-    responses=errors(400, 401),
+    responses=errors(400),
 )
 async def notices(
     node: NodeDep,
     status: Literal["pending", "answered"] | None = Query(None),
-    cursor: str | None = Query(None, max_length=20),
+    cursor: Cursor = None,
     limit: int = Query(100, ge=1, le=evidence.PAGE_MAX),
 ) -> dict[str, Any]:
     return evidence.notices(
@@ -50,13 +50,13 @@ async def notices(
     "or block time (`time=committed`) is in [from, to). "
     "`format=csv` gives text/csv with columns "
     "actor_state,type,response,count.",
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **errors(400, 401)},
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **errors(400, 422)},
 )
 async def report(
     node: NodeDep,
-    state: str | None = Query(None, max_length=2, examples=["TH"]),
-    from_time: str | None = Query(None, alias="from", examples=["2026-01-01T00:00:00Z"]),
-    to_time: str | None = Query(None, alias="to"),
+    state: StateCode = None,
+    from_time: str | None = utc_time("2026-01-01T00:00:00Z", alias="from"),
+    to_time: str | None = utc_time(alias="to"),
     time: Literal["occurred", "committed"] = Query("occurred"),
     format: Literal["json", "csv"] = Query("json"),
 ) -> Any:

@@ -14,9 +14,7 @@ from node import queries
 router = APIRouter(tags=["status"])
 
 
-@router.get(
-    "/v1/status", summary="Chain and node status", dependencies=[ReadAccess], responses=errors(401)
-)
+@router.get("/v1/status", summary="Chain and node status", dependencies=[ReadAccess])
 async def status(node: NodeDep) -> dict[str, Any]:
     return node.status()
 

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from api.deps import NodeDep, ReadAccess
-from api.schemas import ValidatorSet, errors
+from api.schemas import MAX_SAFE_INT, ValidatorSet, errors
 from node import queries
 
 router = APIRouter(tags=["validators"], dependencies=[ReadAccess])
@@ -21,8 +21,10 @@ router = APIRouter(tags=["validators"], dependencies=[ReadAccess])
     "/v1/validators",
     response_model=ValidatorSet,
     summary="The validator set of a height (default: the next height)",
-    responses=errors(400, 401, 404),
+    responses=errors(400, 404),
 )
-async def validators(node: NodeDep, height: int | None = Query(None, ge=1)) -> dict[str, Any]:
+async def validators(
+    node: NodeDep, height: int | None = Query(None, ge=1, le=MAX_SAFE_INT)
+) -> dict[str, Any]:
     view = queries.validators_view(node.app, height)
     return {**view, **queries.set_origin(node.app.state, view["height"])}

@@ -1,0 +1,96 @@
+"""schemathesis's own CLI (`st run --checks all`, every phase) against a real node, both read modes.
+
+The bounded twin of scripts/schemathesis: a one-node devnet process on
+127.0.0.1 per read mode, a few examples per operation, and zero failures
+required. The repo's schemathesis.toml (read from the working directory)
+holds the one narrowing and says why (docs/API.md, "Contract").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.tokens import create_token
+from tests.procnet import ProcNet
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+ST = Path(sys.executable).with_name("st")
+EXAMPLES = os.environ.get("COMITY_ST_EXAMPLES", "4")
+
+
+@pytest.fixture(params=[True, False], ids=["open_read", "closed_read"])
+def node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """(API URL, an operator token) of a one-node devnet in the given read mode."""
+    net = ProcNet(tmp_path / "net", nodes=1)
+    folder = net.root / net.states[0]
+    config = folder / "node.toml"
+    text = re.sub(
+        r"(?m)^open_read = .*$", f"open_read = {str(request.param).lower()}", config.read_text()
+    )
+    config.write_text(text + "\n[limits]\nlong_poll_max_s = 1\n")
+    _, secret = create_token(folder / "data", "operator", "st")
+    net.start()
+    try:
+        yield net.urls[net.states[0]], secret
+    finally:
+        net.stop_all()
+        log = net.log(net.states[0])
+        assert "Traceback" not in log, log[-4000:]
+
+
+def test_st_run_checks_all_reports_no_failure(node: tuple[str, str]) -> None:
+    url, token = node
+    command = [
+        str(ST),
+        "--no-color",
+        "run",
+        f"{url}/openapi.json",
+        "--checks",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--exclude-path",
+        "/v1/events",
+        "--max-examples",
+        EXAMPLES,
+        "--seed",
+        "1",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "20",
+        "--generation-database",
+        "none",
+        "-H",
+        f"Authorization: Bearer {token}",
+    ]
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=150, check=False
+    )
+    output = done.stdout + done.stderr
+    assert "Stateful" in output and "Test cases:" in output, output[-3000:]
+    assert _unexplained(output) == [], output[-6000:]
+
+
+#: The one known gap (docs/API.md, "Contract"): JSON Schema 2020-12 counts 1.0 as an
+#: integer, schemathesis sends integers in JSON bodies spelled so, and the canonical
+#: subset refuses them (400 float_not_allowed). Any other failure fails the test.
+KNOWN = "float_not_allowed"
+
+
+def _unexplained(output: str) -> list[str]:
+    """Failure blocks of the run other than the known whole-float refusal."""
+    if "FAILURES" not in output:
+        return []
+    failures = output.split("FAILURES", 1)[1].split("WARNINGS", 1)[0].split("SUMMARY", 1)[0]
+    blocks = re.split(r"\n(?=\d+\. Test Case ID)", failures)[1:]
+    return [b for b in blocks if re.findall(r"- (ST\d+)", b) != ["ST202"] or KNOWN not in b]
