@@ -49,6 +49,25 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, o
     return {"error": body}
 
 
+#: The stable codes of parameters whose pattern the OpenAPI document states: the
+#: same codes the node's own parsers use for them (docs/API.md, errors).
+PATTERN_CODES = {
+    "record_id": "bad_hex",
+    "sha256": "bad_hex",
+    "evidence_sha256": "bad_hex",
+    "signer": "bad_hex",
+    "cursor": "bad_cursor",
+    "at": "bad_time",
+    "from": "bad_time",
+    "to": "bad_time",
+    "from_time": "bad_time",
+    "to_time": "bad_time",
+    "state": "bad_state",
+    "actor_state": "bad_state",
+    "territorial_state": "bad_state",
+}
+
+
 def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
     """Every method some route serves at this path: routes are one per method, so the
     first route matching the path alone (what Starlette puts in ``Allow``) may not
@@ -89,8 +108,11 @@ def install_error_handlers(app: FastAPI) -> None:
             return method_not_allowed(allow)
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body",)) or "body"
+        code = "invalid_request"
+        if first.get("type") == "string_pattern_mismatch":
+            code = PATTERN_CODES.get(str(first.get("loc", ("",))[-1]), code)
         return JSONResponse(
-            error_body("invalid_request", f"{where}: {first.get('msg')}", where), status_code=400
+            error_body(code, f"{where}: {first.get('msg')}", where), status_code=400
         )
 
     @app.exception_handler(StarletteHTTPException)

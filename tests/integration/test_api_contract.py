@@ -174,7 +174,7 @@ async def test_consistency_proof_verifies_between_checkpoints(chain: Chain) -> N
         [bytes.fromhex(h) for h in body["proof"]],
     )
     for params, status, code in (
-        ({"first": 2, "second": 1}, 400, "bad_range"),
+        ({"first": 2, "second": 1}, 404, "bad_range"),  # that proof does not exist
         ({"first": 0, "second": 1}, 400, "invalid_request"),
         ({"first": 1, "second": 10**6}, 404, "size_beyond_ledger"),
     ):
@@ -307,6 +307,7 @@ async def test_status_health_ready_and_unknown_route(chain: Chain) -> None:
     wrong_method = await chain.api.delete("/v1/status")
     assert wrong_method.status_code == 405
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+    assert wrong_method.headers["allow"] == "GET"  # RFC 9110 §15.5.6
 
 
 async def test_readyz_is_503_when_peers_are_down(
