@@ -170,6 +170,9 @@ class BlockView(BaseModel):
     header: dict[str, Any]
     record_ids: list[str]
     commit: dict[str, Any]
+    envelopes: list[dict[str, Any]] = Field(
+        [], description="with `envelopes=true` only: the block's envelopes, in block order"
+    )
 
 
 class BlocksPage(BaseModel):

@@ -29,6 +29,7 @@ def _reply(view: dict[str, Any], envelopes: bool) -> Any:
 @router.get(
     "",
     response_model=BlocksPage,
+    response_model_exclude_unset=True,
     summary="A page of blocks in height order",
     responses=errors(400),
 )
@@ -44,6 +45,7 @@ async def list_blocks(
 @router.get(
     "/latest",
     response_model=BlockView,
+    response_model_exclude_unset=True,
     summary="The highest committed block",
     responses=errors(404),
 )
@@ -54,6 +56,7 @@ async def latest(node: NodeDep, envelopes: bool = _ENVELOPES) -> Any:
 @router.get(
     "/{height}",
     response_model=BlockView,
+    response_model_exclude_unset=True,
     summary="The block at `height`",
     responses=errors(400, 404),
 )

@@ -20,7 +20,7 @@ from api.schemas import (
     errors,
 )
 from ledger.canonical import parse_json
-from ledger.errors import ClientError, EncodingError, TooLarge
+from ledger.errors import ClientError, EncodingError, NotFound, TooLarge
 from ledger.records import Envelope, parse_envelope, parse_envelope_bytes
 from node import queries
 from node.runtime import Node
@@ -203,4 +203,10 @@ async def get_proof(
     tree_size: int | None = Query(None, ge=1, description="a later log size"),
 ) -> dict[str, Any]:
     queries.parse_record_id(record_id)
-    return queries.record_proof(node.store, record_id, tree_size)
+    try:
+        return queries.record_proof(node.store, record_id, tree_size)
+    except ClientError as exc:
+        if exc.code != "bad_tree_size":
+            raise
+        # A size the record is not in, or beyond the log: that proof does not exist.
+        raise NotFound(exc.message, field="tree_size", code="bad_tree_size") from exc

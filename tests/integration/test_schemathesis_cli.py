@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from api.tokens import create_token
@@ -40,7 +41,19 @@ def node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, 
     _, secret = create_token(folder / "data", "operator", "st")
     net.start()
     try:
-        yield net.urls[net.states[0]], secret
+        url = net.urls[net.states[0]]
+        record_id = net.submit(net.states[0])  # real data to read, not only 404s
+        for _ in range(20):  # long_poll_max_s = 1: each wait is at most a second
+            reply = httpx.get(
+                f"{url}/v1/records/{record_id}",
+                params={"wait": 1},
+                headers={"Authorization": f"Bearer {secret}"},
+                timeout=10,
+            )
+            if reply.json()["status"] == "committed":
+                break
+        assert reply.json()["status"] == "committed", reply.text
+        yield url, secret
     finally:
         net.stop_all()
         log = net.log(net.states[0])
