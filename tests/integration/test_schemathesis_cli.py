@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.tokens import create_token
+from node.tokens import create_token
 from tests.procnet import ProcNet
 
 pytestmark = pytest.mark.slow
