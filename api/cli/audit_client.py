@@ -30,7 +30,7 @@ from ledger.audit.chain import (
 )
 from ledger.audit.gov import AuditFailure
 from ledger.audit_source import Located
-from ledger.errors import ProofError
+from ledger.errors import ProofError, RemoteError
 
 BLOCKS_PAGE = 100
 #: Largest reply read from a node: one block at the largest ``max_block_bytes`` the
@@ -38,7 +38,7 @@ BLOCKS_PAGE = 100
 RESPONSE_BYTES_MAX = 128 * 1024 * 1024
 
 
-class FetchError(Exception):
+class FetchError(RemoteError):
     """A node did not answer, or answered with an error (not a verification failure)."""
 
     def __init__(self, url: str, status: int | None, detail: str) -> None:
