@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ledger.block import BlockHeader, CommitCertificate, verify_certificate
-from ledger.errors import ChainError, PeerFault, PeerUnavailable, from_peer
+from ledger.errors import PeerFault, PeerUnavailable, StoreError, from_peer
 from ledger.records import Envelope
 from ledger.store import Store
 from node.application import Block
@@ -104,7 +104,7 @@ def blocks_for_sync(store: Store, height: int, start: int, limit: int) -> list[d
             break
         leaves = [store.get_envelope_bytes(rid) for rid in store.get_block_record_ids(h)]
         if any(leaf is None for leaf in leaves):
-            raise ChainError(f"block {h} lists a record whose envelope is missing")
+            raise StoreError(f"block {h} lists a record whose envelope is missing")
         size += sum(len(leaf) for leaf in leaves if leaf is not None) + 2048
         if out and size > SYNC_REPLY_BYTES_MAX:
             break
