@@ -140,7 +140,8 @@ class Application:
         by_height: dict[int, list[Envelope]] = {}
         for _, record_id in sorted(found):
             located = self.store.locate(record_id)
-            assert located is not None, f"indexed record {record_id} has no locator"
+            if located is None:
+                raise StoreError(f"indexed record {record_id} has no locator")
             by_height.setdefault(located[0], []).append(self.load_envelope(record_id))
         for height in sorted(by_height):
             self.state.apply_records(height, by_height[height])

@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.block import Validator
-from ledger.errors import Conflict, Forbidden, RecordInvalid
+from ledger.errors import Conflict, Forbidden, InvariantViolation, RecordInvalid
 from ledger.records import Envelope, parse_time
 from ledger.roles import allowed_types
 from node import governance as gov
@@ -207,7 +207,8 @@ class ChainState:
 
     def apply_block(self, height: int, envelopes: Sequence[Envelope]) -> None:
         """Advance to ``height``; governance records change the state here."""
-        assert height == self.height + 1, f"apply_block({height}) after {self.height}"
+        if height != self.height + 1:
+            raise InvariantViolation(f"apply_block({height}) after {self.height}")
         self.apply_records(height, envelopes)
         self.height = height
 
@@ -312,7 +313,8 @@ def _enroll(state: ChainState, height: int, envelope: Envelope) -> None:
 
 def _revoke(state: ChainState, height: int, envelope: Envelope) -> None:
     grant = state.keys.get(envelope.record["pubkey"])
-    assert grant is not None and grant.state == envelope.actor_state, "revoke not checked"
+    if grant is None or grant.state != envelope.actor_state:
+        raise InvariantViolation(f"revoke of {envelope.record['pubkey']} applied unchecked")
     state.keys[envelope.record["pubkey"]] = replace(grant, revoked_at=height)
 
 

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ledger.block import BlockHeader, CommitCertificate, verify_certificate
-from ledger.errors import PeerFault, PeerUnavailable, StoreError, from_peer
+from ledger.errors import InvariantViolation, PeerFault, PeerUnavailable, StoreError, from_peer
 from ledger.records import Envelope
 from ledger.store import Store
 from node.application import Block
@@ -336,7 +336,9 @@ class BlockSync:
                 if attempt == SYNC_ATTEMPTS - 1:
                     raise
                 await asyncio.sleep(0.1 * (attempt + 1))
-        raise AssertionError("unreachable")
+        raise InvariantViolation(
+            f"{path} to {peer.state}: {SYNC_ATTEMPTS} attempts neither returned nor raised"
+        )
 
     async def _fetch_ahead(
         self, peer: Peer, ahead: asyncio.Queue[Pairs | None], reading: asyncio.Event

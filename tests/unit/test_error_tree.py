@@ -7,10 +7,12 @@ adding an exception without drawing it (or drawing it elsewhere) fails here.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pkgutil
 import re
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -123,3 +125,45 @@ def test_the_drawing_parser_sees_depth() -> None:
     assert drawn["ProofError"] == "VerificationError"
     assert drawn["PeerRemoved"] == "PeerUnavailable"
     assert drawn["InvariantViolation"] == "ComityError"
+
+
+def _narrows_a_type(test: ast.expr) -> bool:
+    """``isinstance(x, T)``, ``x is not None``, or ``a and b`` of plain names: what mypy
+    narrows on. Anything else is a state check, which ``python -O`` would remove."""
+    if isinstance(test, ast.Call):
+        return isinstance(test.func, ast.Name) and test.func.id == "isinstance"
+    if isinstance(test, ast.Compare):
+        return (
+            len(test.ops) == 1
+            and isinstance(test.ops[0], ast.IsNot)
+            and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value is None
+        )
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return all(isinstance(v, ast.Name) for v in test.values)
+    return False
+
+
+def test_no_assert_guards_a_state() -> None:
+    """Invariants raise InvariantViolation; ``assert`` only narrows a type (errors.py)."""
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Assert) and not _narrows_a_type(node.test):
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not offenders, f"asserts that guard a state (use InvariantViolation): {offenders}"
+
+
+def _test_of(source: str) -> ast.expr:
+    statement = ast.parse(source).body[0]
+    assert isinstance(statement, ast.Assert)
+    return statement.test
+
+
+def test_the_assert_rule_sees_a_state_check() -> None:
+    assert not _narrows_a_type(_test_of("assert height == self.height + 1"))
+    assert not _narrows_a_type(_test_of("assert used[0] >= 0 and used[1] >= 0"))
+    assert _narrows_a_type(_test_of("assert x is not None"))
+    assert _narrows_a_type(_test_of("assert isinstance(header, dict)"))
