@@ -60,7 +60,10 @@ wraps what the checks raise in ``PeerFault`` at that boundary (``raise
 PeerFault(...) from exc``, node/peers.py ``from_peer``). Library errors are
 translated at the boundary in the same way: httpx and orjson in
 ``PeerSet.request`` (PeerUnavailable, PeerFault), plyvel in ledger/kv.py
-(StoreError).
+(StoreError). The Merkle log draws the same line (ledger/merkle.py): its
+builder, given only this node's own sizes and hashes, raises
+``InvariantViolation``; its verifiers, given someone else's proof, raise
+``ProofError``.
 
 Catch rules.
 
