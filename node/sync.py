@@ -160,6 +160,13 @@ class BlockSync:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(lambda _: self._fetching.discard(block_hash))
+        task.add_done_callback(self._fetch_ended)
+
+    def _fetch_ended(self, task: asyncio.Task[None]) -> None:
+        """A fetch catches ``PeerFault`` only: one that raised anything else (a local
+        fault) fails the node like any supervised task, instead of dying unseen."""
+        if not task.cancelled() and task.exception() is not None:
+            self.node._task_ended(task)
 
     async def _fetch_block(self, peers: list[Peer], block_hash: str) -> None:
         node = self.node

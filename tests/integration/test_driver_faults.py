@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
 from consensus.messages import Vote
-from ledger.errors import InvariantViolation, RecordInvalid, StoreError
+from ledger.errors import InvariantViolation, PeerUnavailable, RecordInvalid, StoreError
 from node.driver import PeerMessage
+from node.peers import Peer
 from node.runtime import Node
 from tests.cluster import Cluster
 
@@ -116,3 +117,37 @@ async def test_a_check_failing_on_a_peer_event_is_dropped_as_the_peers_fault(
     ]
     assert node.failed is None
     assert (await lone.api["CN"].get("/readyz")).status_code == 200
+
+
+async def test_a_block_fetch_that_dies_of_a_local_fault_fails_the_node(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Block fetches run as background tasks: one that raised anything but a
+    PeerFault used to die unseen ("Task exception was never retrieved")."""
+    cluster = Cluster(size=2)
+    await cluster.start()
+    try:
+        await _ready(cluster, "CN")
+        node = cluster.nodes["CN"]
+        assert node.peers is not None
+
+        real = node.peers.request
+        failure: list[Exception] = []
+
+        async def request(peer: Peer, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            if path == "/p2p/v1/block" and failure:  # only the fetch: sync polls go on
+                raise failure[0]
+            return await real(peer, path, *args, **kwargs)
+
+        caplog.set_level(logging.WARNING)
+        monkeypatch.setattr(node.peers, "request", request)
+        failure.append(PeerUnavailable("VN /p2p/v1/block: ConnectError: refused"))
+        node.sync.fetch_block("ab" * 32, node.app.height + 1, None)
+        await asyncio.sleep(0.2)
+        assert node.failed is None  # a peer's fault: the next peer is tried, nothing dies
+
+        failure[0] = InvariantViolation("peer table lists a state twice")
+        node.sync.fetch_block("cd" * 32, node.app.height + 1, None)
+        await _assert_stopped_loudly(cluster, node, caplog, "peer table lists a state twice")
+    finally:
+        await cluster.stop()
