@@ -11,7 +11,7 @@ milliseconds, and ``api()`` serves it through the real HTTP API over
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ class AuditChain:
     ) -> None:
         """A fresh chain; ``like`` another one: same genesis and keys (to forge a fork)."""
         self.chain_id = chain_id
-        self.members = (
+        self.members: dict[str, MemberKeys] = (
             dict(like.members)
             if like
             else {m.state: m for m in (MemberKeys.generate(s, n) for s, n in DEMO_STATES[:size])}
@@ -87,7 +87,7 @@ class AuditChain:
         )
         self.app = self.node.app
         self.nonce = 0
-        self.clock = like.clock if like else utcnow()
+        self.clock: datetime = like.clock if like else utcnow()
 
     # --- records ----------------------------------------------------------------------------
 

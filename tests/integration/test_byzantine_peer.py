@@ -284,14 +284,16 @@ def _await_vn_turn(byz: Byzantine) -> dict[str, Any]:
     """Commit records until VN (index 3 of CN, FR, TH, VN) proposes the next height's
     round 0; return the latest block view."""
     for _ in range(12):
-        latest = httpx.get(f"{byz.net.urls['CN']}/v1/blocks/latest").json()
+        latest: dict[str, Any] = httpx.get(f"{byz.net.urls['CN']}/v1/blocks/latest").json()
         if (latest["header"]["height"] + 1) % 4 == 3:
             return latest
         _commits_still(byz)
     raise AssertionError("VN's turn never came")
 
 
-def _bad_blocks(byz: Byzantine, latest: dict[str, Any]) -> dict[str, tuple[BlockHeader, list]]:
+def _bad_blocks(
+    byz: Byzantine, latest: dict[str, Any]
+) -> dict[str, tuple[BlockHeader, list[dict[str, Any]]]]:
     head = latest["header"]
     time_ms = utcnow().isoformat(timespec="milliseconds").replace("+00:00", "Z")
     base = dict(

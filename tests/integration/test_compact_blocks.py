@@ -100,8 +100,8 @@ async def test_a_forged_carried_record_fails_validation_and_the_chain_goes_on(
     vn: Node = cluster.nodes["VN"]
     original = p2p._carried
 
-    def forged(node: Node, raw: Any, max_records: int) -> dict[str, Envelope]:
-        carried = original(node, raw, max_records)
+    def forged(node: Node, raw: Any, named: dict[str, str]) -> dict[str, Envelope]:
+        carried = original(node, raw, named)
         if node is not vn:
             return carried
         return {rid: dataclasses.replace(e, signature="ab" * 64) for rid, e in carried.items()}

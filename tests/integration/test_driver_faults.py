@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
@@ -59,11 +60,11 @@ async def _assert_stopped_loudly(
 
 
 @pytest.fixture
-async def lone() -> Cluster:
+async def lone() -> AsyncIterator[Cluster]:
     cluster = Cluster(size=1)
     await cluster.start()
     await _ready(cluster, "CN")
-    yield cluster  # type: ignore[misc]
+    yield cluster
     await cluster.stop()
 
 

@@ -1,6 +1,6 @@
 """Restoring a backup must not bring back a WAL the key has signed past (finding B5).
 
-TENDERMINT.md "Persist before send": a key never signs two different votes
+docs/CONSENSUS.md "Persist before send": a key never signs two different votes
 for one (h, r, type). A backup's WAL is older than what the key may have
 signed since, so a restored store carries no live WAL and a signing hold
 (node/signing_hold.py) that the driver checks before it enters a height.
