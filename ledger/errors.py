@@ -57,7 +57,7 @@ Local versus remote. The same check can fail on a client's input or a peer's:
 a client's bad POST is its ``ClientError`` (a 4xx), while a record or block a
 peer sent is that peer's fault, so the code that takes input from a peer
 wraps what the checks raise in ``PeerFault`` at that boundary (``raise
-PeerFault(...) from exc``, node/peers.py ``from_peer``). Library errors are
+PeerFault(...) from exc``: ``from_peer`` below). Library errors are
 translated at the boundary in the same way: httpx and orjson in
 ``PeerSet.request`` (PeerUnavailable, PeerFault), plyvel in ledger/kv.py
 (StoreError). The Merkle log draws the same line (ledger/merkle.py): its
@@ -74,8 +74,9 @@ Catch rules.
   swallow ``StoreError`` and ``InvariantViolation``. A command-line entry
   point may catch it to print it and exit non-zero.
 - ``StoreError`` and ``InvariantViolation`` are never caught to carry on. In
-  the node they end the task that raised them; its supervisor
-  (node/runtime.py) marks the node failed and /readyz answers not ready.
+  a background task they end it; its supervisor (node/runtime.py) marks the
+  node failed, logs why at CRITICAL, and /readyz answers not ready. In a
+  request handler they become a 500, logged with its traceback.
 - Asserts are never used for invariants: ``python -O`` removes them. A state
   that must hold is checked with ``if ...: raise InvariantViolation(...)``
   naming the state. ``assert`` remains only to narrow a type for mypy where

@@ -15,13 +15,16 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
+import httpx
 import pytest
 
 from consensus.messages import Vote
 from ledger.errors import InvariantViolation, PeerUnavailable, RecordInvalid, StoreError
+from node.clock import now_ms
 from node.driver import PeerMessage
 from node.peers import Peer
 from node.runtime import Node
+from node.wire import sign_request
 from tests.cluster import Cluster
 
 
@@ -150,5 +153,35 @@ async def test_a_block_fetch_that_dies_of_a_local_fault_fails_the_node(
         failure[0] = InvariantViolation("peer table lists a state twice")
         node.sync.fetch_block("cd" * 32, node.app.height + 1, None)
         await _assert_stopped_loudly(cluster, node, caplog, "peer table lists a state twice")
+    finally:
+        await cluster.stop()
+
+
+@pytest.mark.parametrize(
+    "error", [StoreError("store at /data/ledger failed: IO error"), InvariantViolation("torn")]
+)
+async def test_a_p2p_handler_never_counts_a_local_fault_as_the_peers(
+    error: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The P2P handlers used to catch every ComityError as "peer item refused"."""
+    cluster = Cluster(size=2)
+    await cluster.start()
+    try:
+        node = cluster.nodes["CN"]
+
+        def broken(envelope: object) -> None:
+            raise error
+
+        monkeypatch.setattr(node, "accept_gossip", broken)
+        path, sender = "/p2p/v1/batch", cluster.member("FR").node
+        payload = {"items": [{"record": cluster.envelope("FR")}]}
+        body, signed = sign_request(
+            sender, cluster.chain_id, path, node.key.public_hex, payload, now_ms()
+        )
+        transport = cluster.transports["CN"]
+        async with httpx.AsyncClient(transport=transport, base_url="http://p2p") as client:
+            with pytest.raises(type(error)):  # the app raised it: a 500, never a 200
+                await client.post(path, content=body, headers=signed.headers())
+        assert not any("refused" in reason for reason in node.peer_faults)
     finally:
         await cluster.stop()
