@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from api.errors import RateLimited
+from ledger.errors import InvariantViolation
 from node.config import Limits
 
 
@@ -46,7 +47,8 @@ class TokenBuckets:
         max_sources: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        assert burst >= 1 and max_sources >= 1
+        if burst < 1 or max_sources < 1:
+            raise InvariantViolation(f"rate limiter burst {burst}, max_sources {max_sources}")
         self.rate_per_s = rate_per_s
         self.burst = burst
         self._max_sources = max_sources

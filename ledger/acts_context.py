@@ -57,7 +57,7 @@ from ledger.acts_custody import (
     step,
 )
 from ledger.acts_index import SeekBudget, intersect
-from ledger.errors import Forbidden, RecordInvalid
+from ledger.errors import Forbidden, InvariantViolation, RecordInvalid
 from ledger.records import Envelope, evidence_hashes, parse_time
 from ledger.store import Store
 
@@ -277,7 +277,8 @@ class StoreActContext:
         state = start(act.actor_state)
         budget = SeekBudget(HISTORY_SEEKS_MAX)
         while True:
-            assert state.holder is not None, "a chain always has a holder"
+            if state.holder is None:
+                raise InvariantViolation(f"custody chain of {sha256} has no holder: {state}")
             terms = (("evidence", sha256), ("actor_state", state.holder), ("type", "custody_event"))
             found = None
             for leaf, record_id in intersect(self.store, terms, budget, after_leaf=after):

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ledger.errors import ClientError
 from ledger.records import parse_time
 
 TERMINAL: Final = frozenset({"returned", "destroyed"})
@@ -52,12 +53,25 @@ TRANSITIONS: Final[dict[str, frozenset[str]]] = {
 }
 
 
-class CustodyViolation(Exception):
-    """An event that the machine refuses; ``code`` is the API's stable code."""
+#: The API's status and field for a refused event, by its code (else 422 on
+#: ``record.action``); ledger/acts_context.py answers a client with these.
+_STATUS_FIELD: Final = {"not_custody_holder": (403, "record.actor.state")}
+
+
+class CustodyViolation(ClientError):
+    """An event that the machine refuses; ``code`` is the API's stable code.
+
+    A client error like any other: out of order or after the chain closed is a
+    422 on ``record.action``; by a state that does not hold the item, a 403 on
+    ``record.actor.state``."""
+
+    status = 422
+    default_code = "custody_out_of_order"
 
     def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.code = code
+        status, field = _STATUS_FIELD.get(code, (422, "record.action"))
+        super().__init__(message, field=field, code=code)
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)

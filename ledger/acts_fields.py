@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from ledger.errors import RecordInvalid
+from ledger.errors import InvariantViolation, RecordInvalid
 from ledger.records import SCHEMA, parse_time
 
 ACT_CODE = "invalid_act"
@@ -53,7 +53,10 @@ class ActPolicy:
     preservation_days_max: int = PRESERVATION_DAYS_MAX
 
     def __post_init__(self) -> None:
-        assert 1 <= self.preservation_days_max <= 3660, "preservation cap out of range"
+        if not 1 <= self.preservation_days_max <= 3660:
+            raise InvariantViolation(
+                f"preservation cap {self.preservation_days_max} days is out of range [1, 3660]"
+            )
 
 
 StateCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -240,4 +243,5 @@ class ActBase(Strict):
             fail("evidence", "must not list the same sha256 twice")
 
 
-assert SCHEMA == "comity/1", "the act catalogue is written for schema comity/1"
+if SCHEMA != "comity/1":
+    raise InvariantViolation(f"the act catalogue is written for schema comity/1, not {SCHEMA}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from ledger.errors import InvariantViolation
 from ledger.store import Store
 
 #: One index term: (index name, value), as ``Store.search`` takes them.
@@ -49,7 +50,8 @@ def intersect(
     store: Store, terms: Sequence[Term], budget: SeekBudget, *, after_leaf: int | None = None
 ) -> Iterator[tuple[int, str]]:
     """(leaf_index, record_id) of records in every ``terms`` index, in commit order."""
-    assert terms, "intersect needs at least one term"
+    if not terms:
+        raise InvariantViolation("intersect needs at least one term")
     target = 0 if after_leaf is None else after_leaf + 1
     agreed = 0
     turn = 0

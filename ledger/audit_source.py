@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from ledger.audit.bundle import FORMAT
 from ledger.audit.gov import REPLAYED_TYPES
 from ledger.canonical import parse_json
-from ledger.errors import NotFound
+from ledger.errors import InvariantViolation, NotFound, StoreError
 from ledger.store import Store
 
 GOVERNANCE_PAGE = 1000
@@ -124,14 +124,17 @@ class StoreSource:
                 f"no committed record with id {record_id}", field="id", code="record_not_found"
             )
         envelope = parse_json(data)
-        assert isinstance(envelope, dict)
+        if not isinstance(envelope, dict):
+            raise StoreError(f"stored envelope of record {record_id} is not an object")
         return Located(record_id, envelope, located[0], located[1])
 
     async def audit_path(self, record_id: str) -> list[str]:
         located = self.store.locate(record_id)
-        assert located is not None, "audit_path of a record not located first"
+        if located is None:
+            raise InvariantViolation(f"audit_path of record {record_id}, not located first")
         header = self.store.get_header(located[0])
-        assert header is not None
+        if header is None:
+            raise StoreError(f"no header at committed height {located[0]}")
         return [h.hex() for h in self.store.inclusion_proof(located[1], header.ledger_size)]
 
     async def block(self, height: int | None) -> dict[str, Any]:

@@ -185,24 +185,55 @@ def verify_certificate(
     since an honest node never assembles one.
     """
     if cert.height != height:
-        raise CertificateError(f"certificate is for height {cert.height}, block is {height}")
+        raise CertificateError(
+            f"certificate is for height {cert.height}, block is {height}",
+            height=height,
+            field="commit.height",
+            expected=height,
+            actual=cert.height,
+        )
     if cert.block_hash != block_hash:
-        raise CertificateError(f"certificate commits {cert.block_hash}, block hash is {block_hash}")
+        raise CertificateError(
+            f"certificate commits {cert.block_hash}, block hash is {block_hash}",
+            height=height,
+            field="commit.block_hash",
+            expected=block_hash,
+            actual=cert.block_hash,
+        )
     members = {v.pubkey for v in validators}
     message = vote_sign_bytes("precommit", chain_id, height, cert.round, block_hash)
     seen: set[str] = set()
     for sig in cert.signatures:
         if sig.validator not in members:
-            raise CertificateError(f"signer {sig.validator} is not a validator of height {height}")
+            raise CertificateError(
+                f"signer {sig.validator} is not a validator of height {height}",
+                height=height,
+                field="commit.signatures.validator",
+                actual=sig.validator,
+            )
         if sig.validator in seen:
-            raise CertificateError(f"validator {sig.validator} signed twice")
+            raise CertificateError(
+                f"validator {sig.validator} signed twice",
+                height=height,
+                field="commit.signatures.validator",
+                actual=sig.validator,
+            )
         if not verify_hex(sig.validator, message, sig.signature):
-            raise CertificateError(f"bad precommit signature by {sig.validator}")
+            raise CertificateError(
+                f"bad precommit signature by {sig.validator}",
+                height=height,
+                field="commit.signatures.signature",
+                actual=sig.validator,
+            )
         seen.add(sig.validator)
     need = quorum(len(members))
     if len(seen) < need:
         raise CertificateError(
-            f"certificate has {len(seen)} signatures, quorum of {len(members)} is {need}"
+            f"certificate has {len(seen)} signatures, quorum of {len(members)} is {need}",
+            height=height,
+            field="commit.signatures",
+            expected=need,
+            actual=len(seen),
         )
 
 

@@ -27,9 +27,8 @@ def is_hex(text: object, n_bytes: int) -> bool:
 
 def parse_hex(text: object, n_bytes: int, field: str) -> bytes:
     """Decode lowercase hex of exactly ``n_bytes`` bytes, or raise naming ``field``."""
-    if not is_hex(text, n_bytes):
+    if not isinstance(text, str) or not is_hex(text, n_bytes):
         raise EncodingError(
             f"{field} must be {2 * n_bytes} lowercase hex characters", field=field, code="bad_hex"
         )
-    assert isinstance(text, str)
     return bytes.fromhex(text)

@@ -319,5 +319,8 @@ class LevelDBKV:
             snapshot.close()
 
     def close(self) -> None:
-        if not self._db.closed:
-            self._db.close()
+        try:
+            if not self._db.closed:
+                self._db.close()
+        except (plyvel.Error, RuntimeError) as exc:
+            raise self._fail(exc) from exc

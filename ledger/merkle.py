@@ -34,6 +34,17 @@ use only hashlib and ledger.errors so that an auditor can read them alone.
 They do not reuse the path code: they follow the bit arithmetic of RFC 9162
 §2.1.3.2 / §2.1.4.2 (the verification algorithms for RFC 6962's proofs), so
 the tests can check one half against the other.
+
+Errors: local versus remote. The two halves fail differently on purpose.
+The builder (appending, roots, paths, proofs) is only ever given this node's
+own sizes, indexes and hashes: its callers (ledger/store.py, the API's
+queries) check a client's numbers first and answer with a ``ClientError`` or
+``NotFound``. An impossible argument reaching the builder is therefore a bug
+here, and it raises ``InvariantViolation``; a node missing from, or the wrong
+size in, the store is ``StoreError``. The verifiers take what someone else
+sent (a proof, a size, a root), so any fault there is ``ProofError``
+(``RootMismatchError`` carries both roots): a remote party's bad proof, which
+an auditor reports and a node never crashes on.
 """
 
 from __future__ import annotations
@@ -43,7 +54,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol
 
-from ledger.errors import ProofError, RootMismatchError, StoreError
+from ledger.errors import InvariantViolation, ProofError, RootMismatchError, StoreError
 
 HASH_SIZE: Final = 32
 # CT and transparency-dev use uint64 sizes and indexes; anything larger is a
@@ -88,13 +99,13 @@ class NodeRange:
     def __post_init__(self) -> None:
         width = self.end - self.begin
         if self.begin < 0 or width < 1:
-            raise ValueError(f"node range [{self.begin}, {self.end}) is empty or negative")
+            raise InvariantViolation(f"node range [{self.begin}, {self.end}) is empty or negative")
         # RFC 6962 §2.1 only ever splits at multiples of powers of two, so a
         # node starts at a multiple of the smallest power of two >= its width.
         # Any other range has no MTH in the log and would fold to nonsense.
         span = 1 << (width - 1).bit_length()
         if self.begin % span:
-            raise ValueError(
+            raise InvariantViolation(
                 f"node range [{self.begin}, {self.end}) is not a node of any "
                 f"RFC 6962 tree: begin is not a multiple of {span}"
             )
@@ -157,12 +168,12 @@ class _PendingOverlay:
 
 def _require_hash_size(value: bytes, what: str) -> None:
     if len(value) != HASH_SIZE:
-        raise ValueError(f"{what} has {len(value)} bytes, expected {HASH_SIZE}")
+        raise InvariantViolation(f"{what} has {len(value)} bytes, expected {HASH_SIZE}")
 
 
 def _require_size(name: str, value: int) -> None:
     if not 0 <= value <= MAX_TREE_SIZE:
-        raise ValueError(f"{name} {value} is outside [0, 2^64 - 1]")
+        raise InvariantViolation(f"{name} {value} is outside [0, 2^64 - 1]")
 
 
 def _fetch(reader: HashReader, level: int, index: int) -> bytes:
@@ -248,7 +259,7 @@ def inclusion_path(index: int, size: int) -> list[NodeRange]:
     """The nodes of PATH(index, D[size]), RFC 6962 §2.1.1, leaf side first."""
     _require_size("size", size)
     if not 0 <= index < size:
-        raise ValueError(f"index {index} is not below size {size}")
+        raise InvariantViolation(f"index {index} is not below size {size}")
     path: list[NodeRange] = []
     begin, end = 0, size
     # Walk down from the root, keeping the sibling of the half holding index.
@@ -271,7 +282,9 @@ def consistency_path(size1: int, size2: int) -> list[NodeRange]:
     """
     _require_size("size2", size2)
     if not 0 < size1 <= size2:
-        raise ValueError(f"consistency needs 0 < size1 <= size2, got size1 {size1}, size2 {size2}")
+        raise InvariantViolation(
+            f"consistency needs 0 < size1 <= size2, got size1 {size1}, size2 {size2}"
+        )
     path: list[NodeRange] = []
     begin, end = 0, size2
     # SUBPROOF(m, D[n], b): the flag b is "still on the left edge", where the

@@ -242,7 +242,11 @@ class Store:
             raise ChainError(
                 f"block {header.height} claims ledger_root {header.ledger_root} "
                 f"at size {header.ledger_size}, appending its records gives "
-                f"{new_root.hex()} at size {new_size}"
+                f"{new_root.hex()} at size {new_size}",
+                height=header.height,
+                field="header.ledger_root",
+                expected=(new_root.hex(), new_size),
+                actual=(header.ledger_root, header.ledger_size),
             )
         batch = self._block_batch(header, envelopes, certificate)
         batch.extend((ks.node_key(level, index), value) for (level, index), value in nodes.items())
@@ -257,23 +261,39 @@ class Store:
     ) -> None:
         if header.height != self._height + 1:
             raise ChainError(
-                f"block height {header.height} does not follow stored height {self._height}"
+                f"block height {header.height} does not follow stored height {self._height}",
+                height=header.height,
+                field="header.height",
+                expected=self._height + 1,
+                actual=header.height,
             )
         if header.record_count != len(envelopes):
             raise ChainError(
                 f"block {header.height} record_count {header.record_count} "
-                f"!= {len(envelopes)} envelopes"
+                f"!= {len(envelopes)} envelopes",
+                height=header.height,
+                field="header.record_count",
+                expected=len(envelopes),
+                actual=header.record_count,
             )
         if header.ledger_size != self._ledger_size + len(envelopes):
             raise ChainError(
                 f"block {header.height} ledger_size {header.ledger_size} != "
-                f"{self._ledger_size} + {len(envelopes)} envelopes"
+                f"{self._ledger_size} + {len(envelopes)} envelopes",
+                height=header.height,
+                field="header.ledger_size",
+                expected=self._ledger_size + len(envelopes),
+                actual=header.ledger_size,
             )
         previous = self.get_header(self._height)
         expected_prev = previous.hash() if previous is not None else self.genesis_hash
         if expected_prev is not None and header.prev_hash != expected_prev:
             raise ChainError(
-                f"block {header.height} prev_hash {header.prev_hash} != {expected_prev}"
+                f"block {header.height} prev_hash {header.prev_hash} != {expected_prev}",
+                height=header.height,
+                field="header.prev_hash",
+                expected=expected_prev,
+                actual=header.prev_hash,
             )
         if certificate.height != header.height or certificate.block_hash != header.hash():
             raise InvariantViolation(
@@ -286,11 +306,17 @@ class Store:
         for envelope in envelopes:
             nonce = ks.nonce_key(bytes.fromhex(envelope.signer), str(envelope.record["nonce"]))
             if self.has_record(envelope.id):
-                raise ChainError(f"record {envelope.id} is already in the ledger")
+                raise ChainError(
+                    f"record {envelope.id} is already in the ledger",
+                    field="envelopes.id",
+                    actual=envelope.id,
+                )
             if self.kv.get(nonce) is not None:
                 raise ChainError(
                     f"record {envelope.id} reuses nonce "
-                    f"{envelope.record['nonce']!r} of signer {envelope.signer}"
+                    f"{envelope.record['nonce']!r} of signer {envelope.signer}",
+                    field="record.nonce",
+                    actual=envelope.record["nonce"],
                 )
 
     def _block_batch(
@@ -531,11 +557,17 @@ def _check_unique(envelopes: Sequence[Envelope]) -> None:
     for envelope in envelopes:
         nonce = (envelope.signer, str(envelope.record["nonce"]))
         if envelope.id in ids:
-            raise ChainError(f"record {envelope.id} is in the block more than once")
+            raise ChainError(
+                f"record {envelope.id} is in the block more than once",
+                field="envelopes.id",
+                actual=envelope.id,
+            )
         if nonce in nonces:
             raise ChainError(
                 f"record {envelope.id} reuses nonce {nonce[1]!r} of signer "
-                f"{nonce[0]} within the block"
+                f"{nonce[0]} within the block",
+                field="record.nonce",
+                actual=nonce[1],
             )
         ids.add(envelope.id)
         nonces.add(nonce)

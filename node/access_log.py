@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.canonical import canonical_bytes
+from ledger.errors import InvariantViolation
 from ledger.hashing import sha256_hex
 from ledger.records import format_time
 
@@ -141,7 +142,8 @@ class AccessLog:
     def append(
         self, *, record_id: str, state: str, token_id: str, role: str, outcome: str
     ) -> dict[str, Any]:
-        assert outcome in OUTCOMES, f"unknown access outcome {outcome!r}"
+        if outcome not in OUTCOMES:
+            raise InvariantViolation(f"unknown access outcome {outcome!r}")
         with self._lock:
             entry: dict[str, Any] = {
                 "seq": self.head_seq + 1,

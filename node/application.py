@@ -44,6 +44,7 @@ from ledger.errors import (
     Conflict,
     EncodingError,
     RecordInvalid,
+    StoreError,
 )
 from ledger.merkle import Appended
 from ledger.records import Envelope, TypeRegistry, format_time, parse_envelope, parse_time
@@ -140,7 +141,8 @@ class Application:
         by_height: dict[int, list[Envelope]] = {}
         for _, record_id in sorted(found):
             located = self.store.locate(record_id)
-            assert located is not None, f"indexed record {record_id} has no locator"
+            if located is None:
+                raise StoreError(f"indexed record {record_id} has no locator")
             by_height.setdefault(located[0], []).append(self.load_envelope(record_id))
         state = self.state
         for height in sorted(by_height):
@@ -158,7 +160,7 @@ class Application:
     def load_envelope(self, record_id: str) -> Envelope:
         data = self.store.get_envelope_bytes(record_id)
         if data is None:
-            raise ChainError(f"record {record_id} is indexed but its envelope is missing")
+            raise StoreError(f"record {record_id} is indexed but its envelope is missing")
         return parse_envelope(parse_json(data), max_record_bytes=self.params.max_record_bytes)
 
     # --- records --------------------------------------------------------------------
@@ -302,9 +304,21 @@ class Application:
         """
         header = block.header
         if header.height != self.height + 1:
-            raise ChainError(f"block height {header.height}, expected {self.height + 1}")
+            raise ChainError(
+                f"block height {header.height}, expected {self.height + 1}",
+                height=header.height,
+                field="header.height",
+                expected=self.height + 1,
+                actual=header.height,
+            )
         if header.chain_id != self.chain_id:
-            raise ChainError(f"block chain_id {header.chain_id!r} is not {self.chain_id!r}")
+            raise ChainError(
+                f"block chain_id {header.chain_id!r} is not {self.chain_id!r}",
+                height=header.height,
+                field="header.chain_id",
+                expected=self.chain_id,
+                actual=header.chain_id,
+            )
         expected, appended = self._header(
             header.height, header.proposer, header.time, block.envelopes
         )
@@ -321,7 +335,12 @@ class Application:
         # The builder of a block, not the proposer of the deciding round: a block
         # re-proposed as validValue in a later round keeps its original header.
         if header.proposer not in self.state.member_states(header.height):
-            raise ChainError(f"block proposer {header.proposer} is not a validator")
+            raise ChainError(
+                f"block proposer {header.proposer} is not a validator",
+                height=header.height,
+                field="header.proposer",
+                actual=header.proposer,
+            )
         block_time = parse_time(header.time, "header.time")
         self._check_time(block_time, now)
         size = sum(len(e.leaf) for e in block.envelopes)
@@ -331,12 +350,20 @@ class Application:
         ):
             raise ChainError(
                 f"block holds {len(block.envelopes)} records / {size} bytes, "
-                "over the consortium limits"
+                "over the consortium limits",
+                height=header.height,
+                field="envelopes",
+                expected=(self.params.max_block_records, self.params.max_block_bytes),
+                actual=(len(block.envelopes), size),
             )
         self._check_records(block.envelopes, block_time)
         if expected != header:
             raise ChainError(
-                f"block header differs from the computed one: {_diff(header, expected)}"
+                f"block header differs from the computed one: {_diff(header, expected)}",
+                height=header.height,
+                field="header",
+                expected=expected,
+                actual=header,
             )
         self._checked = (header, appended)
 
@@ -350,28 +377,50 @@ class Application:
             if envelope.id in ids:
                 # One record in two envelopes (finding C2): the store maps an id to one
                 # envelope, so such a block could never be served or verified again.
-                raise ChainError(f"block holds record {envelope.id} more than once")
+                raise ChainError(
+                    f"block holds record {envelope.id} more than once",
+                    field="envelopes.id",
+                    actual=envelope.id,
+                )
             ids.add(envelope.id)
             key = (envelope.signer, str(envelope.record["nonce"]))
             if key in seen:
-                raise ChainError(f"block reuses nonce of signer {envelope.signer}")
+                raise ChainError(
+                    f"block reuses nonce of signer {envelope.signer}",
+                    field="record.nonce",
+                    actual=key[1],
+                )
             seen.add(key)
             self.check_record(envelope, block_time, context)
             context.push(envelope)
             conflict = governance.conflict_key(self.state, envelope)
             if conflict is not None and conflict in seen:
-                raise ChainError(f"block holds two governance records for {conflict}")
+                raise ChainError(
+                    f"block holds two governance records for {conflict}",
+                    field="record",
+                    actual=conflict,
+                )
             if conflict is not None:
                 seen.add(conflict)
 
     def _check_time(self, block_time: datetime, now: datetime | None) -> None:
         previous = self.store.get_header(self.height)
         if previous is not None and block_time <= parse_time(previous.time, "time"):
-            raise ChainError("block time is not after the previous block's time")
+            raise ChainError(
+                "block time is not after the previous block's time",
+                field="header.time",
+                expected=f"after {previous.time}",
+                actual=block_time.isoformat(),
+            )
         if now is not None and block_time > now + timedelta(
             milliseconds=self.params.block_time_skew_ms
         ):
-            raise ChainError("block time is too far in the future")
+            raise ChainError(
+                "block time is too far in the future",
+                field="header.time",
+                expected=f"at most {self.params.block_time_skew_ms} ms after {now.isoformat()}",
+                actual=block_time.isoformat(),
+            )
 
     def commit(self, block: Block, certificate: CommitCertificate) -> None:
         """Store ``block`` atomically, then advance the chain state."""

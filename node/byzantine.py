@@ -51,6 +51,7 @@ from ledger.records import Envelope, format_time, parse_envelope
 from node import clock
 from node.application import Block
 from node.authoring import complete_record
+from node.config import ConfigError
 from node.driver import Driver
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ NEEDS_SIGNER = frozenset({"dup-records", "conflicting-envelopes", "flood-gossip"
 LIE_HEIGHT = 10**9
 
 
-class ByzantineRefused(ValueError):
+class ByzantineRefused(ConfigError):
     """The flag was given where it must not work."""
 
 

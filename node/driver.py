@@ -60,14 +60,7 @@ from consensus.state import PersistedState, Ready, Timeout, TimeoutParams
 from ledger import merkle
 from ledger.block import CommitCertificate, sorted_validators, verify_certificate
 from ledger.canonical import canonical_bytes, parse_json
-from ledger.errors import (
-    BodyMismatch,
-    ClientError,
-    ComityError,
-    PeerFault,
-    StoreError,
-    VerificationError,
-)
+from ledger.errors import BodyMismatch, ComityError, PeerFault, StoreError, from_peer
 from ledger.keys import SigningKey
 from ledger.records import parse_time
 from node import clock
@@ -125,6 +118,15 @@ class DriverStats:
     refused_blocks: int = 0  # blocks not cached: unverified or over a proposer's quota
     inbox_refused: int = 0  # peer events refused: the sender's share of the inbox is used
     rejected_sync: dict[str, int] = field(default_factory=dict)
+
+
+def _source(event: PeerMessage | BlockArrived | Synced) -> str:
+    """Who sent what an event carries, to name in a ``PeerFault``."""
+    if isinstance(event, PeerMessage):
+        return f"peer {event.sender[:16] or '?'}"
+    if isinstance(event, Synced):
+        return event.source
+    return "a fetched block's peer"
 
 
 class Driver:
@@ -288,15 +290,22 @@ class Driver:
                 if self._queued[event.sender] <= 0:
                     del self._queued[event.sender]
             try:
-                self._dispatch(event)
-            except (PeerFault, ClientError, VerificationError) as exc:
+                if isinstance(event, PeerMessage | BlockArrived | Synced):
+                    with from_peer(_source(event), type(event).__name__):
+                        self._dispatch(event)
+                else:
+                    self._dispatch(event)
+            except PeerFault as exc:
                 # A peer's bad input: log it, never stop the loop. Anything else
-                # (InvariantViolation, StoreError: a bug or a broken disk) stops
-                # the driver loudly; the node then fails /readyz (finding B3).
+                # (InvariantViolation, StoreError: a bug or a broken disk; a check
+                # failing on a local event) stops the driver loudly; the node
+                # then fails /readyz (finding B3).
                 log.warning("dropped event %s: %s", type(event).__name__, exc)
         self._flush()
 
     def _dispatch(self, event: object) -> None:
+        """Act on one event; a check failing on what a peer sent is raised as its
+        ``PeerFault`` (``_handle_group``), any other error stops the driver."""
         if isinstance(event, PeerMessage):
             self._on_peer_message(event)
         elif isinstance(event, Timeout):
@@ -548,8 +557,11 @@ class Driver:
             return
         loop = asyncio.get_running_loop()
         started = loop.time()
+        origin = self.blocks.origin(block_hash)
+        proposer = origin[2][:16] if origin is not None and origin[2] else "?"
         try:
-            self.app.validate_block(block, now=clock.utcnow())
+            with from_peer(f"proposer {proposer}", f"block {block_hash[:16]}"):
+                self.app.validate_block(block, now=clock.utcnow())
             valid = True
         except BodyMismatch as exc:
             # Not this block's body (finding C1): drop it, fetch the real one, and
@@ -562,7 +574,7 @@ class Driver:
             self._awaiting.add(block_hash)
             self.fetch_block(block_hash, block.height, meta[2] or None)
             return
-        except (ClientError, VerificationError) as exc:
+        except PeerFault as exc:  # the block breaks a rule (from_peer): vote against it
             log.warning("invalid block %s at height %d: %s", block_hash[:16], block.height, exc)
             self.stats.invalid_blocks += 1
             valid = False
@@ -664,8 +676,9 @@ class Driver:
             if block.height != self.app.height + 1:
                 break
             try:
-                self.check_synced(block, certificate)
-            except (ClientError, VerificationError) as exc:
+                with from_peer(event.source, f"synced block {block.height}"):
+                    self.check_synced(block, certificate)
+            except PeerFault as exc:
                 log.warning("peer %s served a bad block %d: %s", event.source, block.height, exc)
                 self.stats.rejected_sync[event.source] = (
                     self.stats.rejected_sync.get(event.source, 0) + 1

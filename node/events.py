@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.block import CommitCertificate
-from ledger.errors import ClientError, Overloaded
+from ledger.errors import ClientError, Overloaded, StoreError
 from ledger.records import Envelope
 from ledger.store import Store
 from node.application import Block
@@ -150,7 +150,8 @@ def replay(
     height = max(after[0], 1)
     while height <= store.height:
         header = store.get_header(height)
-        assert header is not None, f"block {height} vanished below the store height"
+        if header is None:
+            raise StoreError(f"block {height} vanished below the store height {store.height}")
         if (height, -1) > after:
             yield block_event(height, header.to_json(), header.hash())
         first_leaf = header.ledger_size - header.record_count

@@ -34,7 +34,7 @@ from ledger.acts import ACT_TYPES
 from ledger.acts_context import ANSWERABLE_BY_MLA_RESPONSE
 from ledger.acts_custody import chain_key, replay_lenient
 from ledger.acts_index import SeekBudget, intersect
-from ledger.errors import ClientError, NotFound
+from ledger.errors import ClientError, NotFound, StoreError
 from ledger.hashing import is_hex
 from ledger.records import Envelope, parse_time
 from ledger.store import SEARCH_LIMIT_MAX, Store
@@ -84,14 +84,16 @@ class ChainView:
 
     def position(self, envelope: Envelope) -> dict[str, Any]:
         located = self.store.locate(envelope.id)
-        assert located is not None, f"indexed record {envelope.id} has no locator"
+        if located is None:
+            raise StoreError(f"indexed record {envelope.id} has no locator")
         height, leaf = located
         return {"height": height, "leaf_index": leaf, "commit_time": self.commit_time(height)}
 
     def commit_time(self, height: int) -> str:
         if height not in self._times:
             header = self.store.get_header(height)
-            assert header is not None, f"no header at committed height {height}"
+            if header is None:
+                raise StoreError(f"no header at committed height {height}")
             self._times[height] = header.time
         return self._times[height]
 

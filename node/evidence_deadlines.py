@@ -25,6 +25,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from ledger.errors import InvariantViolation
 from ledger.records import Envelope, format_time, parse_time
 from node.evidence import ChainView, summary
 
@@ -99,7 +100,10 @@ def deadlines(
     state: str | None = None,
 ) -> dict[str, Any]:
     """Items due within ``within_days`` of ``now`` (or overdue), soonest first."""
-    assert 0 <= within_days <= WITHIN_DAYS_MAX and 0 <= unanswered_days <= WITHIN_DAYS_MAX
+    if not (0 <= within_days <= WITHIN_DAYS_MAX and 0 <= unanswered_days <= WITHIN_DAYS_MAX):
+        raise InvariantViolation(  # the API validates both before it asks
+            f"deadline window {within_days}/{unanswered_days} days outside [0, {WITHIN_DAYS_MAX}]"
+        )
     horizon = now + timedelta(days=within_days)
     candidates = (
         _ending_items(view, "preservation_request")

@@ -69,7 +69,7 @@ from consensus.messages import Equivocation, is_equivocation
 from consensus.messages import slot as message_slot
 from consensus.signing import Ed25519Verifier
 from ledger.block import Validator, sorted_validators
-from ledger.errors import Conflict, Forbidden, RecordInvalid
+from ledger.errors import Conflict, Forbidden, InvariantViolation, RecordInvalid
 from ledger.quorum import vote_outcome
 from ledger.records import Envelope, parse_time
 from ledger.roles import ROLE_TYPES
@@ -213,7 +213,8 @@ def apply_enroll(state: ChainState, height: int, envelope: Envelope) -> ChainSta
 def apply_revoke(state: ChainState, height: int, envelope: Envelope) -> ChainState:
     pubkey = envelope.record["pubkey"]
     grant = state.keys.get(pubkey)
-    assert grant is not None and grant.state == envelope.actor_state, "revoke not checked"
+    if grant is None or grant.state != envelope.actor_state:
+        raise InvariantViolation(f"revoke of {pubkey} applied unchecked")
     return state.with_key(pubkey, replace(grant, revoked_at=height))
 
 
@@ -559,5 +560,6 @@ def apply_records(state: ChainState, height: int, envelopes: Sequence[Envelope])
 
 def apply_block(state: ChainState, height: int, envelopes: Sequence[Envelope]) -> ChainState:
     """The state after committing block ``height``, the block after ``state.height``."""
-    assert height == state.height + 1, f"apply_block({height}) after {state.height}"
+    if height != state.height + 1:
+        raise InvariantViolation(f"apply_block({height}) after {state.height}")
     return apply_records(state, height, envelopes).at_height(height)

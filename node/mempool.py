@@ -69,7 +69,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from ledger.errors import Conflict, Overloaded
+from ledger.errors import Conflict, InvariantViolation, Overloaded
 from ledger.merkle import leaf_hash
 from ledger.records import Envelope, verify_signature
 from ledger.roles import GOVERNANCE_TYPES
@@ -151,7 +151,11 @@ class Mempool:
         governance_reserve_percent: int = GOVERNANCE_RESERVE_PERCENT,
         signer_share_percent: int = SIGNER_SHARE_PERCENT,
     ) -> None:
-        assert 0 <= governance_reserve_percent <= 50 and 1 <= signer_share_percent <= 100
+        if not (0 <= governance_reserve_percent <= 50 and 1 <= signer_share_percent <= 100):
+            raise InvariantViolation(
+                f"mempool shares out of range: governance reserve {governance_reserve_percent}%, "
+                f"signer share {signer_share_percent}% (config validation lets neither through)"
+            )
         self._pending: OrderedDict[str, Envelope] = OrderedDict()
         #: lane -> state -> that state's pending records in arrival order (for reap).
         self._lanes: dict[str, dict[str, dict[str, Envelope]]] = {GOVERNANCE: {}, GENERAL: {}}
@@ -392,7 +396,8 @@ class Mempool:
             used = self._used.setdefault(key, [0, 0])
             used[0] += sign
             used[1] += sign * len(envelope.leaf)
-            assert used[0] >= 0 and used[1] >= 0, f"mempool usage {key} below zero"
+            if used[0] < 0 or used[1] < 0:
+                raise InvariantViolation(f"mempool usage {key} below zero: {used}")
             if used[0] == 0:
                 del self._used[key]  # bounded: only keys of pending records stay
 

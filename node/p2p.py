@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 from consensus.messages import Proposal, message_from_json
 from ledger.block import BlockHeader
-from ledger.errors import ClientError, ComityError, PeerFault
+from ledger.errors import ClientError, PeerFault, VerificationError
 from ledger.records import Envelope, parse_envelope
 from node import clock
 from node.application import Block
@@ -206,7 +206,7 @@ def _take_item(node: Node, sender: str, item: Any) -> None:
             node.metrics_peer_fault("batch item is neither a message nor a record")
     except ClientError as exc:
         log.debug("peer item from %s refused: %s", sender[:16], exc)
-    except ComityError as exc:
+    except (PeerFault, VerificationError) as exc:  # never StoreError/InvariantViolation
         node.metrics_peer_fault(f"peer item refused: {type(exc).__name__}")
 
 
@@ -314,5 +314,5 @@ async def _take_records(node: Node, sender: str, raw: list[Any]) -> None:
             node.accept_gossip(envelope)
         except ClientError as exc:
             log.debug("gossiped record from %s refused: %s", sender[:16], exc)
-        except ComityError as exc:
+        except (PeerFault, VerificationError) as exc:  # never a local fault (ours)
             node.metrics_peer_fault(f"peer item refused: {type(exc).__name__}")

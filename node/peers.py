@@ -15,8 +15,18 @@ this node proposes.
 Each peer is known by the node key its node signs with (from chain state),
 and every reply must carry that key's signature over the reply and the
 request it answers: a reply that is unsigned, signed by another key or for
-another request is a transport error (``ReplyNotAuthentic``), so whoever
+another request is a peer fault (``ReplyNotAuthentic``), so whoever
 answers at a peer's URL cannot put words, such as a height, in its mouth.
+
+This module is the boundary between httpx/orjson and Comity's error tree
+(ledger/errors.py): ``PeerSet.request`` raises only ``PeerUnavailable`` (the
+peer could not be reached, timed out, broke the link) or another
+``PeerFault`` (its reply is unsigned, too large, a refusal, not a JSON
+object), each ``from`` the library error. ``ledger.errors.from_peer`` does
+the same for the checks a caller runs on what a peer sent: a malformed or invalid block
+is that peer's fault, never a local ``ClientError``. Callers catch
+``PeerFault`` alone; a ``StoreError`` or ``InvariantViolation`` (a local
+fault) passes through.
 """
 
 from __future__ import annotations
@@ -25,13 +35,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import orjson
 
+from ledger.errors import PeerFault, PeerUnavailable
 from ledger.keys import SigningKey
 from node import clock
 from node.wire import reply_is_authentic, sign_request
@@ -39,16 +50,33 @@ from node.wire import reply_is_authentic, sign_request
 log = logging.getLogger("comity.peers")
 
 
-class ReplyNotAuthentic(httpx.TransportError):
+class ReplyNotAuthentic(PeerFault):
     """A peer's reply lacks a valid signature by the node key expected there."""
 
 
-class PeerRemoved(httpx.TransportError):
+class PeerRemoved(PeerUnavailable):
     """The peer left the validator set while a task still held it (its link is closed)."""
 
 
-class ReplyTooLarge(httpx.TransportError):
+class ReplyTooLarge(PeerFault):
     """A peer's reply is over the size any honest reply can have."""
+
+
+@contextlib.contextmanager
+def _library_errors(state: str, path: str) -> Iterator[None]:
+    """Translate httpx and orjson errors of one request to ``state`` into the tree:
+    transport failures (connect, timeout, a broken or closed link, an OS error)
+    become ``PeerUnavailable``, anything else wrong with the reply ``PeerFault``."""
+    try:
+        yield
+    except PeerFault:
+        raise
+    except (httpx.TransportError, OSError) as exc:
+        raise PeerUnavailable(f"{state} {path}: {type(exc).__name__}: {exc}") from exc
+    except httpx.HTTPError as exc:  # a reply httpx cannot decode, a redirect loop
+        raise PeerFault(f"{state} {path}: {type(exc).__name__}: {exc}") from exc
+    except orjson.JSONDecodeError as exc:
+        raise PeerFault(f"{state} {path} reply is not JSON: {exc}") from exc
 
 
 #: Default bound on a reply's body (the node passes its own, from its block limits).
@@ -120,8 +148,12 @@ class PeerSet:
         on_height: Callable[[str, int], None],
         on_delivered: Callable[[str, list[str]], None] | None = None,
         reply_bytes_max: int = REPLY_BYTES_MAX,
+        on_task_ended: Callable[[asyncio.Task[None]], None] | None = None,
     ) -> None:
         self.key = key
+        #: Told when a sender task ends other than by ``remove``/``stop`` (a bug or a
+        #: local fault: a sender catches only ``PeerFault``), so the node fails loudly.
+        self.on_task_ended = on_task_ended
         self.reply_bytes_max = reply_bytes_max
         self.on_delivered = on_delivered
         self.chain_id = chain_id
@@ -173,23 +205,29 @@ class PeerSet:
     def start(self) -> None:
         for peer in self.peers.values():
             if peer.task is None:
-                peer.task = asyncio.create_task(
+                peer.task = self._supervised(
                     # Consensus messages leave at once (no flush wait): each height
                     # is several message delays long, and whatever queues while
                     # a POST is in flight goes in the next one anyway.
                     self._sender(peer, peer.queue, self.batch_bytes_max, 0.0),
-                    name=f"peer-{peer.state}",
+                    f"peer-{peer.state}",
                 )
             if peer.gossip_task is None:
-                peer.gossip_task = asyncio.create_task(
+                peer.gossip_task = self._supervised(
                     self._sender(
                         peer,
                         peer.gossip,
                         min(self.batch_bytes_max, GOSSIP_BATCH_BYTES_MAX),
                         self.flush_s,
                     ),
-                    name=f"gossip-{peer.state}",
+                    f"gossip-{peer.state}",
                 )
+
+    def _supervised(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=name)
+        if self.on_task_ended is not None:
+            task.add_done_callback(self.on_task_ended)
+        return task
 
     async def stop(self) -> None:
         for peer in self.peers.values():
@@ -236,7 +274,7 @@ class PeerSet:
                 backoff_s = 0.05
                 if keys and self.on_delivered is not None:
                     self.on_delivered(peer.state, keys)
-            except (httpx.HTTPError, OSError, ValueError) as exc:
+            except PeerFault as exc:
                 self._mark_down(peer, exc)
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, self.backoff_max_s)
@@ -277,13 +315,28 @@ class PeerSet:
         *,
         reading: asyncio.Event | None = None,
     ) -> dict[str, Any]:
-        """Signed POST to ``peer``; returns the JSON reply or raises httpx.HTTPError
-        (``ReplyNotAuthentic`` if the reply is not signed by ``peer.node_key``).
+        """Signed POST to ``peer``; returns the JSON object it answered.
+
+        Raises ``PeerUnavailable`` if the peer cannot be reached or the link
+        breaks, else ``PeerFault``: a reply not signed by ``peer.node_key``
+        (``ReplyNotAuthentic``), over the size limit (``ReplyTooLarge``), with a
+        status other than 200, or not a JSON object. Nothing from httpx or
+        orjson leaves this method.
 
         ``reading``, if given, is cleared from the reply's first byte to its
         last (and set again after): block sync pauses the driver only while a
         reply's body arrives, not while the peer prepares it.
         """
+        with _library_errors(peer.state, path):
+            return await self._request(peer, path, payload, reading)
+
+    async def _request(
+        self,
+        peer: Peer,
+        path: str,
+        payload: dict[str, Any],
+        reading: asyncio.Event | None,
+    ) -> dict[str, Any]:
         if peer.client.is_closed:
             # Removed by a membership change while a caller (block sync, a block fetch)
             # still held it: a transport error like any other, never a crash.
@@ -312,30 +365,26 @@ class PeerSet:
             response.headers,
         ):
             raise ReplyNotAuthentic(
-                f"{path} reply ({response.status_code}) is not signed by {peer.state}'s node key",
-                request=response.request,
+                f"{path} reply ({response.status_code}) is not signed by {peer.state}'s node key"
             )
         if response.status_code != 200:
-            raise httpx.HTTPStatusError(
-                f"{path} answered {response.status_code}: {content[:200].decode(errors='replace')}",
-                request=response.request,
-                response=response,
+            raise PeerFault(
+                f"{path} answered {response.status_code}: {content[:200].decode(errors='replace')}"
             )
         peer.stats.up, peer.stats.last_error = True, None
         peer.stats.last_seen_s = time.monotonic()
         reply = orjson.loads(content)
         if not isinstance(reply, dict):
-            raise ValueError(f"{path} reply is not an object")
+            raise PeerFault(f"{path} reply is not an object")
         return reply
 
     async def _read_reply(self, response: httpx.Response, path: str) -> bytes:
-        """The reply body, refused (a transport error) past ``reply_bytes_max``: a peer,
+        """The reply body, refused (``ReplyTooLarge``) past ``reply_bytes_max``: a peer,
         or whoever answers at its URL, cannot make this node buffer without bound."""
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.reply_bytes_max:
             raise ReplyTooLarge(
-                f"{path} reply of {declared} bytes is over the {self.reply_bytes_max}-byte limit",
-                request=response.request,
+                f"{path} reply of {declared} bytes is over the {self.reply_bytes_max}-byte limit"
             )
         try:
             buffered = response.content  # a transport that read the reply already
@@ -343,19 +392,13 @@ class PeerSet:
             pass
         else:
             if len(buffered) > self.reply_bytes_max:
-                raise ReplyTooLarge(
-                    f"{path} reply is over the {self.reply_bytes_max}-byte limit",
-                    request=response.request,
-                )
+                raise ReplyTooLarge(f"{path} reply is over the {self.reply_bytes_max}-byte limit")
             return buffered
         chunks, total = [], 0
         async for chunk in response.aiter_bytes():
             total += len(chunk)
             if total > self.reply_bytes_max:
-                raise ReplyTooLarge(
-                    f"{path} reply is over the {self.reply_bytes_max}-byte limit",
-                    request=response.request,
-                )
+                raise ReplyTooLarge(f"{path} reply is over the {self.reply_bytes_max}-byte limit")
             chunks.append(chunk)
         return b"".join(chunks)
 

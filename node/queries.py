@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledger.block import BlockHeader
 from ledger.canonical import parse_json
-from ledger.errors import ChainError, ClientError, NotFound, RecordInvalid
+from ledger.errors import ClientError, NotFound, RecordInvalid, StoreError
 from ledger.hashing import parse_hex
 from ledger.quorum import quorum
 from ledger.records import parse_time
@@ -74,7 +74,7 @@ def block_view(store: Store, height: int, *, envelopes: bool = False) -> dict[st
 def _stored_envelope(store: Store, record_id: str) -> Any:
     data = store.get_envelope_bytes(record_id)
     if data is None:
-        raise ChainError(f"record {record_id} is indexed but its envelope is missing")
+        raise StoreError(f"record {record_id} is indexed but its envelope is missing")
     return parse_json(data)
 
 

@@ -155,6 +155,7 @@ class Node:
             request_timeout_ms=timing.peer_request_timeout_ms,
             on_height=self._peer_height,
             on_delivered=self._delivered,
+            on_task_ended=self._task_ended,
             # The largest honest reply: a block-sync reply (its byte
             # target plus one whole block) or one block, with framing.
             reply_bytes_max=SYNC_REPLY_BYTES_MAX

@@ -50,11 +50,10 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from ledger.block import BlockHeader, CommitCertificate, verify_certificate
-from ledger.errors import ChainError, ClientError, ComityError
+from ledger.errors import InvariantViolation, PeerFault, PeerUnavailable, StoreError, from_peer
 from ledger.records import Envelope
 from ledger.store import Store
 from node.application import Block
@@ -105,7 +104,7 @@ def blocks_for_sync(store: Store, height: int, start: int, limit: int) -> list[d
             break
         leaves = [store.get_envelope_bytes(rid) for rid in store.get_block_record_ids(h)]
         if any(leaf is None for leaf in leaves):
-            raise ChainError(f"block {h} lists a record whose envelope is missing")
+            raise StoreError(f"block {h} lists a record whose envelope is missing")
         size += sum(len(leaf) for leaf in leaves if leaf is not None) + 2048
         if out and size > SYNC_REPLY_BYTES_MAX:
             break
@@ -161,6 +160,13 @@ class BlockSync:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(lambda _: self._fetching.discard(block_hash))
+        task.add_done_callback(self._fetch_ended)
+
+    def _fetch_ended(self, task: asyncio.Task[None]) -> None:
+        """A fetch catches ``PeerFault`` only: one that raised anything else (a local
+        fault) fails the node like any supervised task, instead of dying unseen."""
+        if not task.cancelled() and task.exception() is not None:
+            self.node._task_ended(task)
 
     async def _fetch_block(self, peers: list[Peer], block_hash: str) -> None:
         node = self.node
@@ -169,12 +175,13 @@ class BlockSync:
         for peer in peers:
             try:
                 reply = await node.peers.request(peer, "/p2p/v1/block", {"hash": block_hash})
-                block = Block.from_json(
-                    reply["block"],
-                    max_record_bytes=params.max_record_bytes,
-                    max_records=params.max_block_records,
-                )
-            except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError, ClientError) as exc:
+                with from_peer(peer.state, "block", parsing=True):
+                    block = Block.from_json(
+                        reply["block"],
+                        max_record_bytes=params.max_record_bytes,
+                        max_records=params.max_block_records,
+                    )
+            except PeerFault as exc:
                 log.info("fetching block %s from %s failed: %s", block_hash[:16], peer.state, exc)
                 continue
             if block.hash != block_hash:
@@ -243,7 +250,7 @@ class BlockSync:
         height = node.app.height
         try:
             reply = await node.peers.request(peer, "/p2p/v1/status", {"height": height})
-        except (httpx.HTTPError, OSError, ValueError) as exc:
+        except PeerFault as exc:
             peer.stats.up, peer.stats.last_error = False, str(exc)[:300]
             return
         if type(reply.get("height")) is int:
@@ -257,20 +264,21 @@ class BlockSync:
             return False
         app = self.node.app
         try:
-            if not isinstance(proof, dict):
-                raise ClientError("status proof must be an object")
-            header = BlockHeader.from_json(proof.get("header"))
-            certificate = CommitCertificate.from_json(proof.get("commit"))
-            if header.height != height + 1 or header.chain_id != app.chain_id:
-                raise ClientError(f"status proof is for height {header.height}")
-            verify_certificate(
-                certificate,
-                app.chain_id,
-                app.state.validators(header.height),
-                header.hash(),
-                header.height,
-            )
-        except (ComityError, ValueError, TypeError, AttributeError) as exc:
+            with from_peer(peer.state, "status proof", parsing=True):
+                if not isinstance(proof, dict):
+                    raise PeerFault("status proof must be an object")
+                header = BlockHeader.from_json(proof.get("header"))
+                certificate = CommitCertificate.from_json(proof.get("commit"))
+                if header.height != height + 1 or header.chain_id != app.chain_id:
+                    raise PeerFault(f"status proof is for height {header.height}")
+                verify_certificate(
+                    certificate,
+                    app.chain_id,
+                    app.state.validators(header.height),
+                    header.hash(),
+                    header.height,
+                )
+        except PeerFault as exc:
             self.node.metrics_peer_fault("status proof does not verify")
             log.warning("status reply of %s proves nothing: %s", peer.state, exc)
             return False
@@ -331,11 +339,13 @@ class BlockSync:
         for attempt in range(SYNC_ATTEMPTS):
             try:
                 return await peers.request(peer, path, payload, reading=reading)
-            except httpx.TransportError:
+            except PeerUnavailable:
                 if attempt == SYNC_ATTEMPTS - 1:
                     raise
                 await asyncio.sleep(0.1 * (attempt + 1))
-        raise AssertionError("unreachable")
+        raise InvariantViolation(
+            f"{path} to {peer.state}: {SYNC_ATTEMPTS} attempts neither returned nor raised"
+        )
 
     async def _fetch_ahead(
         self, peer: Peer, ahead: asyncio.Queue[Pairs | None], reading: asyncio.Event
@@ -408,18 +418,19 @@ class BlockSync:
                     {"from_height": start, "limit": node.config.limits.sync_batch_blocks},
                     reading,
                 )
-                pairs = tuple(
-                    (
-                        Block.from_json(
-                            item["block"],
-                            max_record_bytes=params.max_record_bytes,
-                            max_records=params.max_block_records,
-                        ),
-                        CommitCertificate.from_json(item["commit"]),
+                with from_peer(peer.state, "block-sync reply", parsing=True):
+                    pairs = tuple(
+                        (
+                            Block.from_json(
+                                item["block"],
+                                max_record_bytes=params.max_record_bytes,
+                                max_records=params.max_block_records,
+                            ),
+                            CommitCertificate.from_json(item["commit"]),
+                        )
+                        for item in reply.get("blocks", [])
                     )
-                    for item in reply.get("blocks", [])
-                )
-            except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError, ClientError) as exc:
+            except PeerFault as exc:
                 log.warning("block sync from %s failed: %r", peer.state, exc)
                 return
             finally:

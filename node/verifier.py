@@ -59,6 +59,7 @@ from collections import deque
 from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
 
+from ledger.errors import ComityError
 from ledger.keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, verify
 
 log = logging.getLogger("comity.verifier")
@@ -73,8 +74,10 @@ Triple = tuple[bytes, bytes, bytes]  # (public key, message, signature)
 _LENGTH = struct.Struct(">I")
 
 
-class VerifierUnavailable(RuntimeError):
-    """No worker could answer: the verifier is closed or its workers exited."""
+class VerifierUnavailable(ComityError):
+    """No worker could answer: the verifier is closed or its workers exited.
+
+    Local and recoverable: callers check the signatures in threads instead."""
 
 
 def verify_triples(items: Sequence[Triple]) -> list[bool]:

@@ -30,7 +30,7 @@ from ledger.audit.chain import (
 )
 from ledger.audit.gov import AuditFailure
 from ledger.audit_source import Located
-from ledger.errors import ProofError
+from ledger.errors import InvariantViolation, ProofError, RemoteError
 
 BLOCKS_PAGE = 100
 #: Largest reply read from a node: one block at the largest ``max_block_bytes`` the
@@ -38,7 +38,7 @@ BLOCKS_PAGE = 100
 RESPONSE_BYTES_MAX = 128 * 1024 * 1024
 
 
-class FetchError(Exception):
+class FetchError(RemoteError):
     """A node did not answer, or answered with an error (not a verification failure)."""
 
     def __init__(self, url: str, status: int | None, detail: str) -> None:
@@ -189,7 +189,8 @@ class HttpSource:
 
     async def genesis(self) -> dict[str, Any]:
         body = await get_json(self.client, "/v1/genesis")
-        assert isinstance(body, dict)
+        if not isinstance(body, dict):  # a node's reply: never trusted, -O or not
+            raise FetchError(f"{self.client.base_url}/v1/genesis", None, "genesis is not an object")
         return body
 
     async def record(self, record_id: str) -> Located:
@@ -337,7 +338,8 @@ class Watcher:
         self, url: str, client: httpx.AsyncClient, latest: Any, point: Checkpoint
     ) -> Alarm | None:
         ours, hashes = self.verifier, self.verifier.hashes
-        assert hashes is not None
+        if hashes is None:
+            raise InvariantViolation("the fork watcher's verifier keeps no block hashes")
         if point.height <= ours.height:
             if hashes.get(point.height, point.hash) != point.hash:
                 return Alarm(

@@ -6,6 +6,8 @@ from typing import Any
 
 import httpx
 
+from ledger.errors import RemoteError
+
 
 class NodeClient:
     """A small synchronous client of one node's HTTP API."""
@@ -47,7 +49,9 @@ class NodeClient:
         return body
 
 
-class ClientFailure(Exception):
+class ClientFailure(RemoteError):
+    """The node answered with an error (``status``, its ``code``) or a reply not an object."""
+
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"HTTP {status} {code}: {message}")
         self.status, self.code, self.message = status, code, message

@@ -20,6 +20,7 @@ from ledger.hashing import sha256_hex
 from ledger.keys import SigningKey
 from node.clock import now_ms
 from node.p2p import create_p2p_app
+from node.peers import ReplyNotAuthentic
 from node.runtime import Node
 from node.wire import SignedRequest, reply_is_authentic, request_sign_bytes
 from tests.cluster import Cluster, Switch
@@ -246,7 +247,7 @@ async def test_a_reply_forged_at_a_peers_url_is_refused(mode: str) -> None:
         switch.target = stand_in
         cn = cluster.nodes["CN"]
         assert cn.peers is not None
-        with pytest.raises(httpx.HTTPError):
+        with pytest.raises(ReplyNotAuthentic):
             await cn.peers.request(cn.peers.peers["VN"], "/p2p/v1/status", {})
         response = await cluster.api["CN"].post("/v1/records", json=cluster.envelope("CN"))
         assert response.status_code == 202, response.text

@@ -351,3 +351,41 @@ def test_certificate_from_json_refuses_malformed(obj: Any) -> None:
     with pytest.raises(EncodingError) as info:
         CommitCertificate.from_json(obj)
     assert info.value.field == "commit"
+
+
+@pytest.mark.parametrize(
+    ("cert", "field", "expected", "actual"),
+    [
+        pytest.param(
+            _cert(_sig(KEYS["DE"]), height=HEIGHT + 1),
+            "commit.height",
+            HEIGHT,
+            HEIGHT + 1,
+            id="height",
+        ),
+        pytest.param(
+            _cert(_sig(KEYS["DE"]), block_hash="cd" * 32),
+            "commit.block_hash",
+            BLOCK_HASH,
+            "cd" * 32,
+            id="block-hash",
+        ),
+        pytest.param(
+            _cert(_sig(KEYS["DE"]), _sig(KEYS["FR"])), "commit.signatures", 3, 2, id="quorum"
+        ),
+    ],
+)
+def test_a_certificate_error_carries_what_disagreed(
+    cert: CommitCertificate, field: str, expected: object, actual: object
+) -> None:
+    """Callers act on the data, not on the text (the text stays as tests pin it)."""
+    with pytest.raises(CertificateError) as caught:
+        _check(cert)
+    error = caught.value
+    assert (error.height, error.field, error.expected, error.actual) == (
+        HEIGHT,
+        field,
+        expected,
+        actual,
+    )
+    assert str(error) == error.message

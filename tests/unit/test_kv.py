@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import plyvel
 import pytest
 
 from ledger.errors import InvariantViolation, StoreError
@@ -78,6 +80,42 @@ def test_leveldb_use_after_close_is_a_store_error(tmp_path: Path) -> None:
     kv.close()
     with pytest.raises(StoreError, match="failed"):
         kv.get(b"a")
+
+
+class _BrokenDB:
+    """Stands in for a plyvel.DB whose disk failed: every call raises plyvel's error."""
+
+    closed = False
+
+    def __getattr__(self, name: str) -> Any:
+        def fail(*args: object, **kwargs: object) -> None:
+            raise plyvel.IOError(f"IO error: {name}: No space left on device")
+
+        return fail
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda kv: kv.get(b"a"),
+        lambda kv: kv.write([(b"a", b"1")], sync=True),
+        lambda kv: list(kv.iterate()),
+        lambda kv: list(kv.snapshot_items()),
+        lambda kv: kv.close(),
+    ],
+    ids=["get", "write", "iterate", "snapshot", "close"],
+)
+def test_every_plyvel_error_becomes_a_store_error(
+    tmp_path: Path, use: Callable[[LevelDBKV], object]
+) -> None:
+    kv = LevelDBKV.open(tmp_path / "kv")
+    real, kv._db = kv._db, _BrokenDB()
+    try:
+        with pytest.raises(StoreError, match="No space left on device") as caught:
+            use(kv)
+        assert isinstance(caught.value.__cause__, plyvel.IOError)
+    finally:
+        real.close()
 
 
 # --- memory: LevelDB maps the tables it keeps open ------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ledger import merkle
-from ledger.errors import ProofError, RootMismatchError, StoreError
+from ledger.errors import InvariantViolation, ProofError, RootMismatchError, StoreError
 from tests import merkle_reference as ref
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "rfc6962"
@@ -268,13 +268,13 @@ def test_store_refuses_to_overwrite_a_node_with_another_hash() -> None:
 
 
 def test_append_rejects_a_leaf_hash_of_the_wrong_size() -> None:
-    with pytest.raises(ValueError, match="leaf hash 3 has 31 bytes"):
+    with pytest.raises(InvariantViolation, match="leaf hash 3 has 31 bytes"):
         merkle.append_leaves(3, [bytes(31)], merkle.MemoryHashStore())
 
 
 @pytest.mark.parametrize(("begin", "end"), [(0, 0), (3, 2), (-1, 1), (1, 3), (4, 9), (6, 9)])
 def test_node_range_rejects_ranges_outside_any_rfc6962_tree(begin: int, end: int) -> None:
-    with pytest.raises(ValueError, match="range"):
+    with pytest.raises(InvariantViolation, match="range"):
         merkle.NodeRange(begin, end)
 
 
@@ -305,7 +305,8 @@ def test_paths_name_perfect_and_right_edge_nodes() -> None:
     ],
 )
 def test_path_functions_reject_impossible_requests(call: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    # The builder's arguments are this node's own: an impossible one is a bug here.
+    with pytest.raises(InvariantViolation, match=message):
         call()
 
 

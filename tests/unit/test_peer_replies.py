@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from ledger.errors import PeerUnavailable
 from ledger.keys import SigningKey
 from node.peers import PeerSet, ReplyTooLarge
 
@@ -60,7 +61,8 @@ async def test_an_oversized_reply_is_refused_without_being_read(declare: bool) -
 async def test_a_removed_peer_is_a_transport_error_not_a_crash() -> None:
     """Block sync held a peer that a membership change removed: its poll raised
     RuntimeError (a closed httpx client) and killed the sync task (found by the
-    whole-node simulation, governance removal). It is a transport error now."""
+    whole-node simulation, governance removal). It is a transport failure now:
+    ``PeerUnavailable``, which block sync catches as a ``PeerFault``."""
     peers = PeerSet(
         SigningKey.generate(),
         "c",
@@ -74,5 +76,5 @@ async def test_a_removed_peer_is_a_transport_error_not_a_crash() -> None:
     peers.add("VN", "http://vn.p2p", SigningKey.generate().public_hex, _Flooder(True))
     held = peers.peers["VN"]
     await peers.remove("VN")
-    with pytest.raises(httpx.TransportError):
+    with pytest.raises(PeerUnavailable):
         await peers.request(held, "/p2p/v1/status", {"height": 0})

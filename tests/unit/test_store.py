@@ -398,6 +398,35 @@ def test_rejected_block_writes_nothing(
     assert store.height == 4
 
 
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"height": 5}, "header.height"),
+        ({"record_count": 99}, "header.record_count"),
+        ({"prev_hash": "11" * 32}, "header.prev_hash"),
+    ],
+)
+def test_a_chain_error_carries_the_height_field_and_both_values(
+    store: Store, chain: ChainBuilder, changes: dict[str, Any], field: str
+) -> None:
+    commit(store, *chain.blocks[:3])
+    good = chain.blocks[3]
+    with pytest.raises(ChainError) as caught:
+        commit(store, wrong(good, **changes))
+    error = caught.value
+    assert error.field == field
+    assert error.actual == changes[field.removeprefix("header.")]
+    assert (
+        error.expected
+        == {
+            "header.height": 4,
+            "header.record_count": len(good.envelopes),
+            "header.prev_hash": good.header.prev_hash,
+        }[field]
+    )
+    assert error.height == changes.get("height", 4)
+
+
 def test_extra_keys_must_be_caller_keys(store: Store, chain: ChainBuilder) -> None:
     block = chain.blocks[0]
     before = dump(store)

@@ -249,7 +249,12 @@ class DuplicateRecord(Behaviour):
         msg = self.own_proposal(item)
         node = self.sim.node
         vote = item.get("msg")
-        if msg is None and isinstance(vote, dict) and vote.get("block_hash") in self.instead:
+        if (
+            msg is None
+            and isinstance(vote, dict)
+            and vote.get("kind") == "vote"  # a relayed proposal names the hash too
+            and vote.get("block_hash") in self.instead
+        ):
             # It votes for its own bad block too, so three honest votes of four suffice.
             return {
                 "msg": self.vote(
