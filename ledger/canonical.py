@@ -23,8 +23,10 @@ The equality of both paths with ``rfc8785.dumps`` is a property test
 (tests/property/test_canonical_props.py).
 
 ``parse_json`` is the strict reader used at every edge: it refuses invalid
-UTF-8, duplicate keys, floats, NaN/Infinity, out-of-range integers, lone
-surrogates and nesting deeper than ``MAX_DEPTH``, naming the offending field.
+UTF-8, duplicate keys, numbers that are not integers, NaN/Infinity,
+out-of-range integers, lone surrogates and nesting deeper than ``MAX_DEPTH``,
+naming the offending field. A literal such as ``1.0`` or ``1e3`` whose decimal
+value is an integer is read as that integer, as RFC 8785 writes it.
 
 Both functions have a fast path for the common case and fall back to the
 careful one (which names the offending field) whenever the fast path cannot
@@ -44,6 +46,7 @@ vouch for the input; they never accept what the careful path refuses:
 from __future__ import annotations
 
 import json
+from decimal import Decimal, DecimalException
 from typing import Any
 
 import orjson
@@ -236,6 +239,29 @@ def _parse_int(text: str) -> int:
     return int(text)
 
 
+def _parse_float(text: str) -> int | float:
+    """A number written with a fraction or an exponent: the integer it denotes, exactly.
+
+    RFC 8785 reads every number as an IEEE double and writes ``1.0``, ``1e3``
+    and ``-0.0`` as ``1``, ``1000`` and ``0``, so such a literal has the same
+    canonical bytes (and signature) as the integer. The decimal value of the
+    literal decides, never its rounded double: ``1.0000000000000001`` is not
+    an integer and stays a float, which ``check_value`` refuses naming its
+    field. An integral value outside ±(2^53-1) is refused at once.
+    """
+    try:
+        exact = Decimal(text)
+        if exact.copy_abs() > MAX_SAFE_INT:  # copy_abs and == are exact, never rounded
+            # Refused here, before int() could build a number of a billion digits.
+            raise EncodingError(
+                f"number {text[:20]} is outside ±(2^53-1)", code="integer_out_of_range"
+            )
+        integral = exact == exact.to_integral_value()
+    except DecimalException:  # an exponent beyond the decimal context: not an integer here
+        return float(text)
+    return int(exact) if integral else float(text)
+
+
 def _reject_constant(text: str) -> Any:
     raise EncodingError(f"{text} is not valid JSON", code="malformed_json")
 
@@ -259,13 +285,15 @@ def _careful_parse(data: bytes | str) -> JSONValue:
             ) from exc
     else:
         text = data
-    # Floats are parsed as Python floats and refused by check_value, which
-    # names the field that holds them (e.g. ``$.evidence[0].size``).
+    # A literal with a fraction or an exponent becomes the integer it denotes
+    # when it is one (``_parse_float``); any other stays a Python float, which
+    # check_value refuses naming its field (e.g. ``$.evidence[0].size``).
     try:
         value = json.loads(
             text,
             object_pairs_hook=_no_duplicates,
             parse_int=_parse_int,
+            parse_float=_parse_float,
             parse_constant=_reject_constant,
         )
     except EncodingError:

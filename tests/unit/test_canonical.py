@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime
 import decimal
 import enum
+import json
 from collections import OrderedDict
 from typing import Any
 
 import pytest
+import rfc8785
 
 from ledger.canonical import MAX_DEPTH, MAX_SAFE_INT, canonical_bytes, check_value, parse_json
 from ledger.errors import EncodingError
@@ -199,13 +201,47 @@ def test_integer_of_5000_digits_refused_cleanly() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (b"1.0", 1),
+        (b"1e3", 1000),
+        (b"1E3", 1000),
+        (b"-0.0", 0),
+        (b"10.50e1", 105),
+        (b"-2.5E+1", -25),
+        (b"9007199254740991.0", 2**53 - 1),
+        (b'{"a":{"b":[1,2.0e0]}}', {"a": {"b": [1, 2]}}),
+    ],
+)
+def test_an_integral_number_with_fraction_or_exponent_is_that_integer(
+    text: bytes, value: Any
+) -> None:
+    """RFC 8785 writes 1.0 as 1: the same canonical bytes, so the same id and signature."""
+    parsed = parse_json(text)
+    assert parsed == value and type(parsed) is type(value)
+    assert canonical_bytes(parsed) == rfc8785.dumps(json.loads(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        (b"1e400", "integer_out_of_range"),
+        (b"9007199254740992.0", "integer_out_of_range"),
+        (b"-1e999999999", "integer_out_of_range"),
+    ],
+)
+def test_an_integral_number_out_of_range_is_refused_without_building_it(
+    text: bytes, code: str
+) -> None:
+    assert _refused(parse_json, text).code == code
+
+
+@pytest.mark.parametrize(
     ("text", "field"),
     [
-        (b"1.0", "$"),
-        (b"1e3", "$"),
-        (b"1E3", "$"),
-        (b"-0.0", "$"),
-        (b"1e400", "$"),
+        (b"2.5", "$"),
+        (b"1.0000000000000001", "$"),  # its double is 1.0; its decimal value is not 1
+        (b"1e-999999999", "$"),
         (b'{"a":{"b":[1,2.5]}}', "$.a.b[1]"),
     ],
 )
