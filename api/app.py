@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from api.deps import ReadAccess
 from api.errors import install_error_handlers
+from api.metrics import install_metrics
 from api.ratelimit import WriteLimits
 from api.routers import (
     acts,
@@ -32,7 +33,6 @@ from api.routers import (
 )
 from api.tokens import TokenStore, tokens_path
 from node.events import EventHub
-from node.metrics import install_metrics
 from node.runtime import Node
 
 TAGS = [

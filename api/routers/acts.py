@@ -34,4 +34,4 @@ async def schemas() -> dict[str, Any]:
     responses=errors(400, 401, 404),
 )
 async def act(record_id: str, node: NodeDep) -> dict[str, Any]:
-    return evidence.act_view(evidence.view_of(node), record_id)
+    return evidence.act_view(evidence.view_of(node.app), record_id)

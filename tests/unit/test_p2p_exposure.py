@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from node import logs, serve
+from api import serve
+from node import logs
 from node.cli import main
 from node.config import ConfigError, Listen, NodeConfig, Tls, dump_config
 from node.tls import check_p2p_exposure, is_loopback
