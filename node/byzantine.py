@@ -37,7 +37,7 @@ import os
 import secrets
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from nacl import bindings
@@ -52,10 +52,8 @@ from node import clock
 from node.application import Block
 from node.client import complete_record
 from node.driver import Driver
+from node.runtime import Node
 from node.wire import block_wire
-
-if TYPE_CHECKING:
-    from node.runtime import Node
 
 log = logging.getLogger("comity.byzantine")
 
