@@ -1,1 +1,2 @@
-"""Comity's HTTP API for investigators and auditors (FastAPI)."""
+"""Comity's faces: the HTTP API for investigators and auditors (FastAPI), and the
+``comity`` command line (``api.cli``). Everything here sits above ``node/``."""

@@ -31,9 +31,9 @@ from api.routers import (
     status,
     validators,
 )
-from api.tokens import TokenStore, tokens_path
 from node.events import EventHub
 from node.runtime import Node
+from node.tokens import TokenStore, tokens_path
 
 TAGS = [
     {

@@ -14,9 +14,9 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.tokens import TokenInfo, TokenStore
 from ledger.errors import Forbidden, TooLarge, Unauthorized
 from node.runtime import Node
+from node.tokens import TokenInfo, TokenStore
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 A ``Replica`` is one validator's instance of Algorithm 1 (Buchman, Kwon,
 Milosevic, "The latest gossip on BFT consensus", arXiv:1807.04938), restated
-with rule names in /work/shared/TENDERMINT.md. It does no I/O, reads no clock
+with rule names in docs/CONSENSUS.md "The algorithm". It does no I/O, reads no clock
 and draws no randomness: every input is a method call (a peer message, a
 timeout that fired, the node's answer to "is this block valid?" or "here is
 the block I built") and every call returns a ``Ready`` that tells the node
@@ -17,7 +17,7 @@ height. A replica built with ``restored=`` that state re-sends its stored
 messages and, because signing always looks up the slot first
 (``_sign_vote``/``_sign_proposal``), never signs a different vote for the same
 (h, r, type) nor a different proposal for (h, r) -- the property that makes a
-crash indistinguishable from a slow network (TENDERMINT.md "Persist before
+crash indistinguishable from a slow network (docs/CONSENSUS.md "Persist before
 send"). If the node crashed after persisting but before sending, the restored
 replica simply sends the same messages again. ``persist`` is set whenever the
 state differs from the one the previous ``Ready`` handed over, so a call that
@@ -171,7 +171,7 @@ class Replica:
         return self._run(self._rebroadcast)
 
     def adopt_commit(self, cert: CommitCertificate) -> Ready:
-        """Block sync found a certified block for our height: decide it (TENDERMINT.md "Replay")."""
+        """Block sync found a certified block for our height: decide it (docs/CONSENSUS.md "Replay")."""
         return self._run(self._adopt_commit, cert)
 
     # -- call plumbing ------------------------------------------------------------

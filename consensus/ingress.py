@@ -5,7 +5,7 @@ cheapest first, and a message identical to one already logged is dropped
 before its signature is verified, since rebroadcasts make duplicates the
 common case.
 
-Heights (TENDERMINT.md "Messages for the future"):
+Heights (docs/CONSENSUS.md "Messages for the future"):
 
 * current height, not yet decided: admitted after the checks;
 * height + 1: verified and buffered, at most ``BUFFER_PER_VALIDATOR_MAX`` per

@@ -29,7 +29,7 @@ class Step(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class TimeoutParams:
-    """timeoutX(r) = X_initial_ms + r * X_delta_ms (TENDERMINT.md "Timeouts")."""
+    """timeoutX(r) = X_initial_ms + r * X_delta_ms (docs/CONSENSUS.md "Timeouts")."""
 
     propose_initial_ms: int = 3000
     propose_delta_ms: int = 500
@@ -72,7 +72,7 @@ class Commit:
 
 @dataclass(frozen=True, slots=True)
 class PersistedState:
-    """What a replica must find again after a crash (TENDERMINT.md "Persist before send")."""
+    """What a replica must find again after a crash (docs/CONSENSUS.md "Persist before send")."""
 
     height: int
     round: int

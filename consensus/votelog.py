@@ -1,4 +1,4 @@
-"""The message log of one height, across all rounds (TENDERMINT.md "State of node p").
+"""The message log of one height, across all rounds (docs/CONSENSUS.md "State").
 
 Algorithm 1's rules are conditions over "2f+1 PREVOTE(h, r, id(v))" and the
 like for *any* round r (R-decide, R-propose-valid-round look back; R-skip looks

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-DOMAIN.md ("Act types named in the sources") lists nineteen act types; each
+docs/DOMAIN.md ("Act types named in the sources") lists nineteen act types; each
 has a model below describing the whole record (common fields from
 ``ActBase`` plus its own). ``register_acts(registry)`` plugs one rule per
 type into ``ledger.records.TypeRegistry``: the rule validates the record
@@ -345,7 +345,7 @@ class CustodyEvent(ActBase):
 
 
 class SovereigntyResponse(ActBase):
-    """A territorial state's answer to an act on its territory (DOMAIN.md "Sovereignty")."""
+    """A territorial state's answer to an act on its territory (docs/DOMAIN.md "Sovereignty")."""
 
     type: Literal["sovereignty_response"]
     response: Literal["acknowledged", "consented", "objected", "refused"]

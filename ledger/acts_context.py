@@ -20,7 +20,7 @@ Rules (docs/ACTS.md, "Contextual rules"):
   the same case, and is signed for the requested state, never the requester;
 * ``sovereignty_response`` answers one act of the same case, and is signed by
   an AUTHORITY key of a state named in that act's ``territorial_states``,
-  other than the acting state (DOMAIN.md: "Only an authority of a
+  other than the acting state (docs/DOMAIN.md: "Only an authority of a
   territorial state named in the act may sign it");
 * ``custody_event`` names a non-custody record that holds its hash, and
   follows the state machine of ``ledger/acts_custody.py`` for the chain

@@ -6,12 +6,12 @@ Every act record is validated by a pydantic model that describes the WHOLE
 record, including the common fields ``ledger/records.py`` already checks
 (schema, type, chain_id, actor, nonce, occurred_at and the indexed optional
 fields), so ``GET /v1/schemas`` publishes one complete JSON Schema per type:
-the "common data standard across states" of DOMAIN.md ("The proposal").
+the "common data standard across states" of docs/DOMAIN.md ("The proposal").
 The limits here repeat those of ``ledger/records.py`` (never looser).
 
 Models are ``strict`` (a JSON string is never coerced into a number or a
 bool) and ``extra="forbid"`` at every level. There is deliberately no free
-``details`` object in the clear: DOMAIN.md "Safeguards" asks for minimal
+``details`` object in the clear: docs/DOMAIN.md "Safeguards" asks for minimal
 metadata on the chain and no names in the clear, so anything outside the
 catalogue goes into ``sealed`` (encrypted to named states, ``ledger/sealed.py``).
 
@@ -62,7 +62,7 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 #: Pseudonymous case number: no spaces, so a person's name does not fit by accident
-#: (DOMAIN.md "What an act record carries": no names of suspects in the clear).
+#: (docs/DOMAIN.md "What an act record carries": no names of suspects in the clear).
 CaseRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")]
 #: An IANA time-zone name ("Asia/Bangkok", "UTC") or a fixed offset ("+07:00").
 TimeZone = Annotated[
@@ -109,7 +109,7 @@ class Actor(Strict):
 
 
 class EvidenceItem(Strict):
-    """One evidence item: its hash and, optionally, how it was made (DOMAIN.md)."""
+    """One evidence item: its hash and, optionally, how it was made (docs/DOMAIN.md)."""
 
     sha256: Hex32
     size: int | None = Field(None, ge=0, le=2**53 - 1)
@@ -199,7 +199,7 @@ class SealedDetails(Strict):
 
 
 class ActBase(Strict):
-    """The fields every act carries (DOMAIN.md "What an act record carries")."""
+    """The fields every act carries (docs/DOMAIN.md "What an act record carries")."""
 
     schema_: Literal["comity/1"] = Field(alias="schema")
     type: str

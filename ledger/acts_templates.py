@@ -1,7 +1,7 @@
 """A valid example record of every act type: ``comity act new TYPE`` prints these.
 
 Each template passes ``validate_act`` once ``chain_id`` and ``nonce`` are
-filled in (``node.client.complete_record`` does that, as ``comity submit``
+filled in (``node.authoring.complete_record`` does that, as ``comity submit``
 does). Placeholder hashes and record ids are all zeros: replace them with the
 real SHA-256 of the evidence and the real id of the referenced record, or the
 contextual rules (``ledger/acts_context.py``) will refuse the record.

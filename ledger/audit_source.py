@@ -3,7 +3,7 @@
 ``build_bundle`` asks a ``BundleSource`` for the pieces and lays them out in
 the bundle format; it checks nothing itself (``verify_bundle`` does, and the
 exporter runs it before writing). ``StoreSource`` reads a node's own store
-(``GET /v1/records/{id}/bundle``); ``node.audit_client.HttpSource`` reads a
+(``GET /v1/records/{id}/bundle``); ``api.cli.audit_client.HttpSource`` reads a
 node's public API (``comity bundle export``). Working out what a bundle
 needs is kept apart from fetching it, in the manner of
 transparency-dev/merkle's proof.Inclusion.

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 Everything Comity hashes or signs is turned into bytes by ``canonical_bytes``
-and by nothing else. The accepted value space is the subset DESIGN.md fixes:
+and by nothing else. The accepted value space is the subset docs/DESIGN.md fixes:
 objects with string keys, arrays, strings (valid Unicode, no lone surrogates),
 integers with |n| < 2**53, booleans and null. Floats are refused outright,
 so the number-formatting part of RFC 8785 (section 3.2.2.3) never applies and

@@ -3,7 +3,7 @@
 From Buchman, Kwon, Milosevic, "The latest gossip on BFT consensus"
 (arXiv:1807.04938), section 2: n >= 3f + 1; "2f+1" means more than two thirds
 of the voting power and "f+1" more than one third. With equal power these are
-``floor(2n/3) + 1`` and ``floor(n/3) + 1`` validators (DESIGN.md, "Voting").
+``floor(2n/3) + 1`` and ``floor(n/3) + 1`` validators (docs/DESIGN.md, "Voting").
 This module imports nothing: it sits in the bottom layer so the block verifier,
 the offline auditor, the engine and governance all use the one rule.
 """

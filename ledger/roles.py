@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Final
 
-#: Acts an investigator records directly (DOMAIN.md, "Act types").
+#: Acts an investigator records directly (docs/DOMAIN.md, "Act types named in the sources").
 INVESTIGATOR_ACTS: Final = frozenset(
     {
         "preservation_request",

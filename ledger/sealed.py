@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-DOMAIN.md "Safeguards": details meant for some states only are encrypted to
+docs/DOMAIN.md "Restricted details": details meant for some states only are encrypted to
 those states, and the chain holds only ciphertext. A record's optional
 ``sealed`` member is (all binary values lowercase hex)::
 

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-DOMAIN.md "Safeguards": only designated people get access (004 §53) and
+docs/DOMAIN.md "Need to know": only designated people get access (004 §53) and
 every read of protected details is logged. Each node keeps its own log in
 ``DATA_DIR/access-log.jsonl``, one JSON object per line, written as
 ``JCS(entry)`` + ``\\n``::

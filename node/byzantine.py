@@ -50,7 +50,7 @@ from ledger.keys import SigningKey
 from ledger.records import Envelope, format_time, parse_envelope
 from node import clock
 from node.application import Block
-from node.client import complete_record
+from node.authoring import complete_record
 from node.driver import Driver
 from node.runtime import Node
 from node.wire import block_wire

@@ -59,7 +59,7 @@ class Limits(BaseModel):
     # and per signer (records); 0 turns one off. At most rate_limit_sources_max
     # buckets of each kind are kept (least recently used go first). Loopback
     # clients are exempt unless a reverse proxy on this host fronts the API
-    # (see docs/OPERATIONS.md, "Rate limits").
+    # (see docs/OPERATIONS.md, "Admission limits").
     ip_write_requests_per_s: int = Field(50, ge=0, le=1_000_000)
     ip_write_burst_requests: int = Field(200, ge=1, le=1_000_000)
     signer_records_per_s: int = Field(1000, ge=0, le=1_000_000)

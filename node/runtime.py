@@ -36,7 +36,7 @@ from ledger.store import Store
 from node import clock
 from node.admission import Admission, Submission
 from node.application import Application, Block
-from node.client import complete_record, sign_envelope
+from node.authoring import complete_record, sign_envelope
 from node.config import ConfigError, NodeConfig
 from node.driver import Driver
 from node.genesis import Genesis, load_genesis

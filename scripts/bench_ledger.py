@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Per-record CPU cost of the ledger hot path: parse, canonicalise, hash, verify.
 
-DESIGN.md ("Performance budget") says signature checks bound the work. This
+docs/DESIGN.md ("Performance budget") says signature checks bound the work. This
 measures each step of accepting one envelope on one core, so that claim can
 be checked on the machine at hand:
 

@@ -28,16 +28,18 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import orjson
 from benchlib.presign import Signer, SignJob, sign_job
 
+from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from ledger.block import CommitCertificate, CommitSignature, vote_sign_bytes
 from ledger.canonical import parse_json
 from ledger.records import format_time, parse_envelope, verify_signature
 from ledger.store import Store
-from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
+from node.application import Block
 from node.clock import utcnow
 from node.config import Listen, NodeConfig
 from node.genesis import Genesis
@@ -134,12 +136,12 @@ def run(records: int, profile: bool) -> None:
             app = node_a.app
             height = app.height + 1
             proposer = app.state.validators(height)[0].state
-            holder: list[object] = []
+            holder: list[tuple[Block, list[str]]] = []
             candidates = node_a.mempool.reap(BLOCK * 2, app.params.max_block_bytes * 2)
             timed(
                 "build", BLOCK, lambda: holder.append(app.build_block(proposer, candidates, clock))
             )
-            block, _ = holder[0]  # type: ignore[misc]
+            block, _ = holder[0]
             timed("validate", BLOCK, lambda: node_b.app.validate_block(block, now=None))
             header = block.header
             message = vote_sign_bytes("precommit", chain_id, height, 0, header.hash())
@@ -166,8 +168,8 @@ def run(records: int, profile: bool) -> None:
             profiler.enable()
         for start in range(0, len(bodies), BLOCK // BATCH):
             for body in bodies[start : start + BLOCK // BATCH]:
-                timed("ingress", BATCH, lambda body=body: ingress(body))  # type: ignore[misc]
-                timed("gossip", BATCH, lambda body=body: gossip(body))  # type: ignore[misc]
+                timed("ingress", BATCH, partial(ingress, body))
+                timed("gossip", BATCH, partial(gossip, body))
             one_block()
         if profiler is not None:
             profiler.disable()

@@ -24,6 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from ledger import merkle
 from ledger.audit.chain import ChainVerifier
 from ledger.block import (
@@ -36,7 +37,6 @@ from ledger.block import (
 from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey
 from ledger.records import format_time
-from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from node.genesis import Genesis
 
 CHAIN_ID = "comity-bench"

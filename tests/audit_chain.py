@@ -11,12 +11,13 @@ milliseconds, and ``api()`` serves it through the real HTTP API over
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from ledger.acts_templates import template
 from ledger.block import BlockHeader, CommitCertificate, CommitSignature, vote_sign_bytes
 from ledger.canonical import canonical_bytes
@@ -24,7 +25,6 @@ from ledger.keys import SigningKey
 from ledger.records import SCHEMA, format_time, parse_envelope
 from ledger.store import Store
 from node import queries
-from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from node.clock import utcnow
 from node.config import Listen, NodeConfig
 from node.genesis import Genesis
@@ -51,7 +51,7 @@ class AuditChain:
     ) -> None:
         """A fresh chain; ``like`` another one: same genesis and keys (to forge a fork)."""
         self.chain_id = chain_id
-        self.members = (
+        self.members: dict[str, MemberKeys] = (
             dict(like.members)
             if like
             else {m.state: m for m in (MemberKeys.generate(s, n) for s, n in DEMO_STATES[:size])}
@@ -87,7 +87,7 @@ class AuditChain:
         )
         self.app = self.node.app
         self.nonce = 0
-        self.clock = like.clock if like else utcnow()
+        self.clock: datetime = like.clock if like else utcnow()
 
     # --- records ----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from api.app import create_app
+from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from api.p2p import create_p2p_app
 from ledger.acts import ACT_TYPES
 from ledger.acts_templates import template
@@ -23,7 +24,6 @@ from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey
 from ledger.records import SCHEMA, format_time
 from ledger.store import Store
-from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from node.clock import utcnow
 from node.config import Listen, NodeConfig, Peer, Timing
 from node.genesis import Genesis
@@ -219,6 +219,30 @@ class Cluster:
             "signature": key.sign(canonical_bytes(record)).hex(),
         }
 
+    async def commit_rounds(self, rounds: int, case_ref: str | None = None) -> list[str]:
+        """Each state submits one record per round, and each round commits before the
+        next, so the records span several blocks; then every node reaches that height.
+        ``case_ref`` is formatted with ``round`` (``"CASE-{round}"``). Returns the record
+        ids in submission order."""
+        first = self.nodes[self.states[0]]
+        ids: list[str] = []
+        for round_ in range(rounds):
+            fields: dict[str, Any] = (
+                {} if case_ref is None else {"case_ref": case_ref.format(round=round_)}
+            )
+            batch = []
+            for state in self.states:
+                reply = await self.api[state].post(
+                    "/v1/records", json=self.envelope(state, **fields)
+                )
+                assert reply.status_code == 202, reply.text
+                batch.append(reply.json()["id"])
+            for record_id in batch:
+                assert await first.wait_committed(record_id, 15), f"{record_id} not committed"
+            ids += batch
+        await self.wait_height(first.app.height)
+        return ids
+
     async def wait_height(
         self, height: int, states: Sequence[str] | None = None, timeout_s: float = 20.0
     ) -> None:
@@ -230,4 +254,6 @@ class Cluster:
 
     def block_hashes(self, state: str) -> list[str]:
         store = self.nodes[state].store
-        return [store.get_header(h).hash() for h in range(1, store.height + 1)]  # type: ignore[union-attr]
+        headers = [store.get_header(h) for h in range(1, store.height + 1)]
+        assert None not in headers, f"{state} lacks a header below its height"
+        return [h.hash() for h in headers if h is not None]

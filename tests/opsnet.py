@@ -22,19 +22,19 @@ from typing import Any
 
 import httpx
 
+from api.cli import devnet
+from api.cli.ops import COMPOSE_CHAIN_ID, COMPOSE_STATES
 from ledger.acts_templates import template
 from ledger.canonical import canonical_bytes
 from ledger.keys import load_signing_key
-from node import devnet
-from node.cli_ops import COMPOSE_CHAIN_ID, COMPOSE_STATES
 from node.clock import utcnow
 from node.config import dump_config
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Until node/cli.py registers the ops groups, run the CLI with them added.
+# Until api/cli/main.py registers the ops groups, run the CLI with them added.
 _CLI = (
-    "from node.cli import main; from node.cli_ops import compose, db, tls; "
+    "from api.cli.main import main; from api.cli.ops import compose, db, tls; "
     "[main.add_command(g) for g in (tls, db, compose)]; main()"
 )
 
@@ -96,7 +96,7 @@ class LoopbackNet:
         )
 
     def start(self, *states: str) -> None:
-        from api.tokens import create_token
+        from node.tokens import create_token
 
         for state in states or COMPOSE_STATES:
             if state not in self.tokens:  # compose nodes are not open_read: reads need one
@@ -104,7 +104,7 @@ class LoopbackNet:
                 self.tokens[state] = create_token(self.data_root / state, "auditor", "tests")[1]
             log = (self.net / state / "node.log").open("ab")
             self.procs[state] = subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "run", "--config", str(self.configs[state])],
+                [sys.executable, "-m", "api.cli", "run", "--config", str(self.configs[state])],
                 stdout=log,
                 stderr=log,
                 cwd=REPO,

@@ -1,7 +1,7 @@
 """A consortium of real node processes on 127.0.0.1, for multi-process tests.
 
-Keys, genesis and configs come from ``node.devnet.prepare`` (what ``comity
-devnet --no-run`` writes); each node runs as ``python -m node.cli run``.
+Keys, genesis and configs come from ``api.cli.devnet.prepare`` (what ``comity
+devnet --no-run`` writes); each node runs as ``python -m api.cli run``.
 Timeouts are short so tests move fast; everything is loopback only.
 """
 
@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 
+from api.cli import devnet
 from ledger.acts_templates import template
 from ledger.canonical import canonical_bytes
 from ledger.keys import load_signing_key
-from node import devnet
 from node.clock import utcnow
 
 FAST = {
@@ -57,7 +57,7 @@ class ProcNet:
                     [
                         sys.executable,
                         "-m",
-                        "node.cli",
+                        "api.cli",
                         "run",
                         "--config",
                         str(folder / "node.toml"),

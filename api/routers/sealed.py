@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import Credentials, NodeDep
 from api.schemas import errors
-from api.tokens import TokenInfo, TokenStore
 from ledger.errors import Forbidden, Unauthorized
 from node.queries import parse_record_id
 from node.sealed_access import SealedReader, open_reader
+from node.tokens import TokenInfo, TokenStore
 
 router = APIRouter(tags=["sealed"])
 READER_ROLES = frozenset({"investigator", "auditor"})

@@ -1,6 +1,6 @@
 """Sovereignty: foreign acts on this node's territory, and a report by state.
 
-DOMAIN.md ("The proposal"): a state can "clearly see whether evidence that
+docs/DOMAIN.md ("The proposal"): a state can "clearly see whether evidence that
 foreign investigators collected on its territory infringed its sovereignty".
 """
 

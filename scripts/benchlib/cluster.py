@@ -1,8 +1,8 @@
 """A consortium of real node processes on 127.0.0.1, as the benchmark runs it.
 
-The devnet layout comes from ``node.devnet.prepare`` with the DEFAULT
+The devnet layout comes from ``api.cli.devnet.prepare`` with the DEFAULT
 consensus parameters (no shortened timeouts: the figures must be those of a
-real deployment). Each node is ``python -m node.cli run --config
+real deployment). Each node is ``python -m api.cli run --config
 DIR/<STATE>/node.toml`` in its own session, logging to DIR/<STATE>/node.log.
 Only the processes started here are ever signalled, by their own pid.
 """
@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
+from api.cli import devnet
 from benchlib.procstat import CpuSample, cpu_seconds
-from node import devnet
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -53,7 +53,7 @@ class Cluster:
                     [
                         sys.executable,
                         "-m",
-                        "node.cli",
+                        "api.cli",
                         "run",
                         "--config",
                         str(folder / "node.toml"),

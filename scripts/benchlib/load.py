@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from api.cli.devnet import CHAIN_ID
 from benchlib import loadgen, presign, profile
 from benchlib.cluster import Cluster
 from benchlib.measure import Window, cores, latency_summary, verify_rate_per_core
 from benchlib.options import Options
 from ledger.records import format_time
 from node.clock import utcnow
-from node.devnet import CHAIN_ID
 
 SIZING_MARGIN = 1.25  # pre-sign this much more than the sizing rate needs
 # wrk is set to run this long past the window and is stopped (SIGINT) when the

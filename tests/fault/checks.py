@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from consensus.state import PersistedState
-from ledger.block import verify_certificate
+from ledger.block import Validator, verify_certificate
 from ledger.canonical import parse_json
 from ledger.errors import ComityError
 from ledger.store import Store
@@ -94,8 +94,8 @@ def _scan_chain(
     store: Store,
     state: str,
     chain_id: str,
-    validators: tuple,
-    votes: dict,
+    validators: tuple[Validator, ...],
+    votes: dict[VoteSlot, set[str | None]],
     acknowledged: list[str],
     verdict: Verdict,
     by_key: dict[str, str],

@@ -23,11 +23,11 @@ from typing import Any
 
 import httpx
 
+from api.cli import devnet
 from ledger.acts_templates import template
 from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey, load_signing_key
 from ledger.store import Store
-from node import devnet
 from node.clock import utcnow
 from node.driver import WAL_NAME
 from tests.procnet import ProcNet
@@ -74,7 +74,7 @@ class FaultNet(ProcNet):
                 [
                     sys.executable,
                     "-m",
-                    "node.cli",
+                    "api.cli",
                     "run",
                     "--config",
                     str(folder / "node.toml"),

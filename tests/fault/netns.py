@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from node import devnet
+from api.cli import devnet
 from node.config import dump_config
 from tests.procnet import FAST
 
@@ -166,7 +166,7 @@ class NetnsNet:
                         ns,
                         sys.executable,
                         "-m",
-                        "node.cli",
+                        "api.cli",
                         "run",
                         "--insecure",
                         "--config",

@@ -104,7 +104,7 @@ def _verify_everywhere(net: ProcNet, absent: str | None = None) -> None:
             [
                 sys.executable,
                 "-m",
-                "node.cli",
+                "api.cli",
                 "verify",
                 "--genesis",
                 str(genesis),

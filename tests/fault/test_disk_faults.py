@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -63,7 +64,7 @@ def test_damaged_disks_recover_or_refuse_never_serve_a_wrong_chain(tmp_path: Pat
     load.start()
     try:
         net.wait_height(net.states, 3, timeout_s=40)
-        damage = {
+        damage: dict[str, tuple[str, Callable[[], bytes | str | None]]] = {
             "FR": ("wal", lambda: net.corrupt_wal("FR", rng)),
             "TH": ("log bytes", lambda: _flip_bytes(net.ledger_dir("TH"), rng)),
             "VN": ("table", lambda: _truncate_table(net.ledger_dir("VN"), rng)),
@@ -81,6 +82,7 @@ def test_damaged_disks_recover_or_refuse_never_serve_a_wrong_chain(tmp_path: Pat
                 assert f"node {victim} cannot start:" in tail and "Traceback" not in tail, tail
                 outcomes[victim] = f"{kind}: refused"
                 if kind == "wal":
+                    assert not isinstance(harmed, str)
                     net.restore_wal(victim, harmed)  # the operator restores it from backup
                 else:
                     net.wipe(victim)  # the operator wipes it and resyncs

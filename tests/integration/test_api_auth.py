@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from api.tokens import TokenStore, create_token, list_tokens, revoke_token, tokens_path
 from ledger.errors import ClientError, NotFound
+from node.tokens import TokenStore, create_token, list_tokens, revoke_token, tokens_path
 from tests.cluster import Cluster
 
 READS = (
@@ -126,12 +126,7 @@ async def test_operator_endpoint_and_revocation(closed: tuple[Cluster, Path]) ->
     assert (revoked.status_code, revoked.json()["error"]["code"]) == (401, "unauthorized")
 
 
-async def test_open_read_still_guards_operator_endpoints() -> None:
-    cluster = Cluster(4)
-    await cluster.start()
-    try:
-        assert (await cluster.api["TH"].get("/v1/status")).status_code == 200
-        response = await cluster.api["TH"].get("/v1/peers")
-        assert (response.status_code, response.json()["error"]["code"]) == (401, "unauthorized")
-    finally:
-        await cluster.stop()
+async def test_open_read_still_guards_operator_endpoints(cluster: Cluster) -> None:
+    assert (await cluster.api["TH"].get("/v1/status")).status_code == 200
+    response = await cluster.api["TH"].get("/v1/peers")
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "unauthorized")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,13 +25,9 @@ Snapshot = tuple[tuple[int, int, int], ...]
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def cluster() -> AsyncIterator[Cluster]:
-    cluster = Cluster(4)
-    await cluster.start()
-    try:
-        yield cluster
-    finally:
-        await cluster.stop()
+async def cluster(module_cluster: Cluster) -> Cluster:
+    """One cluster for the module (conftest.py): every refusal leaves it as it was."""
+    return module_cluster
 
 
 async def quiet(cluster: Cluster) -> Snapshot:

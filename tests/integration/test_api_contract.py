@@ -7,7 +7,6 @@ once by the ``chain`` fixture and every test reads the same chain.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,23 +32,10 @@ class Chain:
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def chain() -> AsyncIterator[Chain]:
-    cluster = Cluster(4)
-    await cluster.start()
-    try:
-        ids = []
-        for round_ in range(3):  # three rounds of submissions -> several blocks
-            for state in cluster.states:
-                body = cluster.envelope(state, case_ref=f"CASE-{round_}")
-                response = await cluster.api[state].post("/v1/records", json=body)
-                assert response.status_code == 202, response.text
-                ids.append(response.json()["id"])
-            for record_id in ids:
-                await cluster.nodes["FR"].wait_committed(record_id, 15)
-        await cluster.wait_height(cluster.nodes["FR"].app.height)
-        yield Chain(cluster, ids, cluster.api["FR"])
-    finally:
-        await cluster.stop()
+async def chain(module_cluster: Cluster) -> Chain:
+    """The module's cluster (conftest.py) after three rounds of records: several blocks."""
+    ids = await module_cluster.commit_rounds(3, case_ref="CASE-{round}")
+    return Chain(module_cluster, ids, module_cluster.api["FR"])
 
 
 def _is_hex(text: Any, n: int = HEX64) -> bool:
@@ -296,13 +282,14 @@ async def test_search_time_range_maps_to_blocks(chain: Chain) -> None:
 
 
 async def test_search_rejects_bad_queries(chain: Chain) -> None:
-    for params, code in (
+    bad: list[tuple[dict[str, str | int], str]] = [
         ({}, "bad_query"),
         ({"type": "x", "case_ref": "y"}, "bad_query"),
         ({"type": "x", "cursor": "abc"}, "bad_cursor"),
         ({"type": "x", "from_time": "yesterday"}, "bad_time"),
         ({"type": "x", "limit": 1001}, "invalid_request"),
-    ):
+    ]
+    for params, code in bad:
         response = await chain.api.get("/v1/search", params=params)
         assert (response.status_code, response.json()["error"]["code"]) == (400, code), params
 

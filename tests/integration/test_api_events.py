@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -88,16 +87,6 @@ async def submit(cluster: Cluster, state: str, **fields: Any) -> str:
     return record_id
 
 
-@pytest.fixture
-async def cluster() -> AsyncIterator[Cluster]:
-    cluster = Cluster(4)
-    await cluster.start()
-    try:
-        yield cluster
-    finally:
-        await cluster.stop()
-
-
 async def test_live_events_then_resume_with_last_event_id(cluster: Cluster) -> None:
     async with serve(create_app(cluster.nodes["FR"])) as url, httpx.AsyncClient() as client:
         async with client.stream("GET", f"{url}/v1/events") as response:
@@ -120,10 +109,8 @@ async def test_live_events_then_resume_with_last_event_id(cluster: Cluster) -> N
                 "territorial_states",
             }
         assert blocks[0].id == str(blocks[0].data["height"])
-        assert (
-            blocks[0].data["hash"]
-            == cluster.nodes["FR"].store.get_header(blocks[0].data["height"]).hash()
-        )  # type: ignore[union-attr]
+        header = cluster.nodes["FR"].store.get_header(blocks[0].data["height"])
+        assert header is not None and blocks[0].data["hash"] == header.hash()
 
         resume_from = records[0]
         later = await submit(cluster, "TH")
@@ -203,7 +190,7 @@ async def test_overflowing_subscriber_catches_up_from_the_store(cluster: Cluster
 async def test_territorial_stream_shows_foreign_acts_on_the_states_territory(
     cluster: Cluster,
 ) -> None:
-    """DOMAIN.md: a state sees every act a foreign state records on its territory,
+    """docs/DOMAIN.md: a state sees every act a foreign state records on its territory,
     the moment it commits (ACTS.md, sovereignty notices)."""
     async with serve(create_app(cluster.nodes["TH"])) as url, httpx.AsyncClient() as client:
         params = {"territorial_state": "TH", "foreign": "true"}

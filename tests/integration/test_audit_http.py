@@ -15,12 +15,13 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from api.cli import audit as cli_audit
+from api.cli import audit_client
+from api.cli.audit_client import HttpSource, Watcher, verify_chain
 from api.routers import bundle as bundle_router
 from ledger.audit.bundle import verify_bundle
 from ledger.audit.chain import ChainVerifier, genesis_hash
 from ledger.audit_source import StoreSource, build_bundle
-from node import audit_client, cli_audit
-from node.audit_client import HttpSource, Watcher, verify_chain
 from tests.audit_chain import AuditChain
 
 

@@ -85,8 +85,9 @@ async def test_c1_two_envelopes_of_one_record_on_different_nodes_do_not_halt_the
         record_id = posts[0].json()["id"]
         other = await cluster.api["FR"].post("/v1/records", json=cluster.envelope("FR"))
         assert other.status_code == 202
-        assert await _committed(cluster, other.json()["id"], cluster.states)
-        assert await _committed(cluster, record_id, cluster.states)
+        everyone = tuple(cluster.states)
+        assert await _committed(cluster, other.json()["id"], everyone)
+        assert await _committed(cluster, record_id, everyone)
         _agree(cluster, tuple(cluster.states))
         assert sum(n.driver.stats.invalid_blocks for n in cluster.nodes.values()) == 0
     finally:

@@ -21,11 +21,11 @@ from typing import Any
 import httpx
 import pytest
 
+from api.cli import devnet
 from ledger.block import BlockHeader, proposal_sign_bytes, vote_sign_bytes
 from ledger.canonical import canonical_bytes
 from ledger.hashing import sha256_hex
 from ledger.keys import SigningKey, load_signing_key
-from node import devnet
 from node.clock import now_ms, utcnow
 from node.wire import (
     MAX_TS_SKEW_MS,
@@ -163,7 +163,7 @@ def test_batch_limit_too_small_for_blocks_refuses_to_start(byz: Byzantine) -> No
         )
     )
     run = subprocess.run(
-        [sys.executable, "-m", "node.cli", "run", "--config", str(small)],
+        [sys.executable, "-m", "api.cli", "run", "--config", str(small)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -284,14 +284,16 @@ def _await_vn_turn(byz: Byzantine) -> dict[str, Any]:
     """Commit records until VN (index 3 of CN, FR, TH, VN) proposes the next height's
     round 0; return the latest block view."""
     for _ in range(12):
-        latest = httpx.get(f"{byz.net.urls['CN']}/v1/blocks/latest").json()
+        latest: dict[str, Any] = httpx.get(f"{byz.net.urls['CN']}/v1/blocks/latest").json()
         if (latest["header"]["height"] + 1) % 4 == 3:
             return latest
         _commits_still(byz)
     raise AssertionError("VN's turn never came")
 
 
-def _bad_blocks(byz: Byzantine, latest: dict[str, Any]) -> dict[str, tuple[BlockHeader, list]]:
+def _bad_blocks(
+    byz: Byzantine, latest: dict[str, Any]
+) -> dict[str, tuple[BlockHeader, list[dict[str, Any]]]]:
     head = latest["header"]
     time_ms = utcnow().isoformat(timespec="milliseconds").replace("+00:00", "Z")
     base = dict(

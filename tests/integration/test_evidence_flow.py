@@ -16,18 +16,16 @@ at the end of ``Application.check_record``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from api.tokens import create_token
 from ledger.keys import SigningKey
 from ledger.records import format_time
 from ledger.sealed import seal
 from node.clock import utcnow
+from node.tokens import create_token
 from tests.cluster import Cluster
 
 CASE = "CN-2026-E2E-7"
@@ -35,15 +33,7 @@ H1 = "e1" * 32
 CUSTODIAN = {"name": "Example Hosting (Thailand) Co", "state": "TH"}
 SEALED_DETAILS = {"accounts": ["user-4411", "user-9020"], "note": "alias of subject A"}
 
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    consortium = Cluster(4, data_root=tmp_path)
-    await consortium.start()
-    try:
-        yield consortium
-    finally:
-        await consortium.stop()
+pytestmark = pytest.mark.cluster(on_disk=True)  # each test: a fresh cluster on LevelDB
 
 
 async def _post(cluster: Cluster, state: str, type_: str, signer: SigningKey, **fields: Any) -> Any:
@@ -366,7 +356,7 @@ async def test_schemas_endpoint_lists_every_act_type(cluster: Cluster) -> None:
     assert "sovereignty_response" in reply.json()["types"]
 
 
-BAD_READS = [
+BAD_READS: list[tuple[str, dict[str, str | int], int, str]] = [
     ("/v1/evidence/xyz", {}, 400, "bad_hex"),
     (f"/v1/evidence/{'ab' * 32}", {}, 404, "evidence_not_found"),
     (f"/v1/acts/{'ab' * 32}", {}, 404, "record_not_found"),

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from api.cli.main import main
 from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey, save_signing_key
-from node.cli import main
 from tests.procnet import ProcNet
 
 pytestmark = pytest.mark.slow

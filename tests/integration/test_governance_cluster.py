@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 
+from api.cli.bootstrap import MemberKeys
 from consensus.messages import Equivocation, Vote, is_equivocation, message_from_json
 from consensus.signing import Ed25519Verifier
 from ledger.block import validators_hash, verify_certificate, vote_sign_bytes
 from ledger.keys import SigningKey
-from node.bootstrap import MemberKeys
 from node.clock import now_ms
 from node.wire import sign_request
 from tests.cluster import Cluster, Switch
@@ -203,69 +203,64 @@ def _request(url: str, body: bytes, headers: dict[str, str]) -> httpx.Request:
     return httpx.Request("POST", url, content=body, headers=headers)
 
 
-async def test_a_double_vote_becomes_a_verifiable_misbehaviour_record() -> None:
-    cluster = Cluster(4)
-    await cluster.start()
-    try:
-        record_id = await _submit(cluster, "CN", cluster.envelope("CN"))
-        await _committed(cluster, "CN", record_id)
-        await cluster.wait_height(cluster.nodes["CN"].app.height)
-        fr = cluster.member("FR").node
-        height = cluster.nodes["CN"].app.height + 1
-        votes = [
-            Vote(
-                "prevote",
-                height,
-                0,
-                value,
-                fr.public_hex,
-                fr.sign(vote_sign_bytes("prevote", cluster.chain_id, height, 0, value)).hex(),
-            )
-            for value in ("aa" * 32, "bb" * 32)
+async def test_a_double_vote_becomes_a_verifiable_misbehaviour_record(cluster: Cluster) -> None:
+    record_id = await _submit(cluster, "CN", cluster.envelope("CN"))
+    await _committed(cluster, "CN", record_id)
+    await cluster.wait_height(cluster.nodes["CN"].app.height)
+    fr = cluster.member("FR").node
+    height = cluster.nodes["CN"].app.height + 1
+    votes = [
+        Vote(
+            "prevote",
+            height,
+            0,
+            value,
+            fr.public_hex,
+            fr.sign(vote_sign_bytes("prevote", cluster.chain_id, height, 0, value)).hex(),
+        )
+        for value in ("aa" * 32, "bb" * 32)
+    ]
+    body, signed = sign_request(
+        fr,
+        cluster.chain_id,
+        "/p2p/v1/batch",
+        cluster.nodes["CN"].key.public_hex,
+        {"items": [{"msg": v.to_json()} for v in votes]},
+        now_ms(),
+    )
+    reply = await cluster.transports["CN"].handle_async_request(
+        _request("http://cn.p2p/p2p/v1/batch", body, signed.headers())
+    )
+    assert reply.status_code == 200
+    await _advance(cluster, ["TH"], height + 1)  # the report rides in a later block
+    rows: list[dict[str, Any]] = []
+    for _ in range(100):
+        rows = (await cluster.api["VN"].get("/v1/misbehaviour", params={"state": "FR"})).json()[
+            "misbehaviour"
         ]
-        body, signed = sign_request(
-            fr,
-            cluster.chain_id,
-            "/p2p/v1/batch",
-            cluster.nodes["CN"].key.public_hex,
-            {"items": [{"msg": v.to_json()} for v in votes]},
-            now_ms(),
-        )
-        reply = await cluster.transports["CN"].handle_async_request(
-            _request("http://cn.p2p/p2p/v1/batch", body, signed.headers())
-        )
-        assert reply.status_code == 200
-        await _advance(cluster, ["TH"], height + 1)  # the report rides in a later block
-        rows: list[dict[str, Any]] = []
-        for _ in range(100):
-            rows = (await cluster.api["VN"].get("/v1/misbehaviour", params={"state": "FR"})).json()[
-                "misbehaviour"
-            ]
-            if rows:
-                break
-            await asyncio.sleep(0.05)
-        assert [(r["offender_pubkey"], r["height"], r["kind"]) for r in rows] == [
-            (fr.public_hex, height, "prevote")
-        ]
-        stored = (await cluster.api["TH"].get(f"/v1/records/{rows[0]['record_id']}")).json()
-        record = stored["envelope"]["record"]
-        evidence = Equivocation(
-            message_from_json(record["equivocation"]["first"]),
-            message_from_json(record["equivocation"]["second"]),
-        )
-        assert is_equivocation(evidence, cluster.chain_id, Ed25519Verifier())
-        # A forgery (second vote's signature broken) is refused at the API.
-        forged_second = {**votes[1].to_json(), "signature": "00" * 64}
-        forged = cluster.envelope(
-            "CN",
-            type_="misbehaviour",
-            signer=cluster.member("CN").node,
-            offender_state="FR",
-            offender_pubkey=fr.public_hex,
-            equivocation={"first": votes[0].to_json(), "second": forged_second},
-        )
-        response = await cluster.api["CN"].post("/v1/records", json=forged)
-        assert response.status_code == 422
-        assert response.json()["error"]["code"] == "not_equivocation"
-    finally:
-        await cluster.stop()
+        if rows:
+            break
+        await asyncio.sleep(0.05)
+    assert [(r["offender_pubkey"], r["height"], r["kind"]) for r in rows] == [
+        (fr.public_hex, height, "prevote")
+    ]
+    stored = (await cluster.api["TH"].get(f"/v1/records/{rows[0]['record_id']}")).json()
+    record = stored["envelope"]["record"]
+    evidence = Equivocation(
+        message_from_json(record["equivocation"]["first"]),
+        message_from_json(record["equivocation"]["second"]),
+    )
+    assert is_equivocation(evidence, cluster.chain_id, Ed25519Verifier())
+    # A forgery (second vote's signature broken) is refused at the API.
+    forged_second = {**votes[1].to_json(), "signature": "00" * 64}
+    forged = cluster.envelope(
+        "CN",
+        type_="misbehaviour",
+        signer=cluster.member("CN").node,
+        offender_state="FR",
+        offender_pubkey=fr.public_hex,
+        equivocation={"first": votes[0].to_json(), "second": forged_second},
+    )
+    response = await cluster.api["CN"].post("/v1/records", json=forged)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "not_equivocation"

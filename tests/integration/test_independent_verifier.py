@@ -75,96 +75,88 @@ async def _get(cluster: Cluster, path: str, **params: Any) -> Any:
     return response.json()
 
 
-async def test_openssl_signed_record_is_proven_by_an_independent_verifier(tmp_path: Path) -> None:
-    cluster = Cluster(4)
-    await cluster.start()
-    try:
-        key_pem = cluster.member("FR").investigator.to_pem()
-        envelope = _signed_envelope(tmp_path, key_pem, cluster.chain_id)
-        record_id = iv.verify_envelope(envelope)
-        response = await cluster.api["FR"].post(
-            "/v1/records", content=iv.jcs(envelope), headers={"content-type": "application/json"}
+async def test_openssl_signed_record_is_proven_by_an_independent_verifier(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    key_pem = cluster.member("FR").investigator.to_pem()
+    envelope = _signed_envelope(tmp_path, key_pem, cluster.chain_id)
+    record_id = iv.verify_envelope(envelope)
+    response = await cluster.api["FR"].post(
+        "/v1/records", content=iv.jcs(envelope), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["id"] == record_id
+    view = await _get(cluster, f"/v1/records/{record_id}", wait=15)
+    assert view["status"] == "committed"
+
+    # Fetched from a different node than the one we submitted to.
+    proof = await _get(cluster, f"/v1/records/{record_id}/proof")
+    block = await _get(cluster, f"/v1/blocks/{proof['height']}")
+    validators = await _get(cluster, "/v1/validators", height=proof["height"])
+    header = block["header"]
+
+    block_hash = iv.verify_block(
+        header, block["commit"], cluster.chain_id, validators["validators"]
+    )
+    assert block_hash == block["hash"]
+    assert record_id in block["record_ids"]
+    assert (proof["root"], proof["tree_size"]) == (header["ledger_root"], header["ledger_size"])
+    leaf = iv.leaf_hash(iv.jcs(view["envelope"]))
+    path = [bytes.fromhex(h) for h in proof["audit_path"]]
+    root = bytes.fromhex(header["ledger_root"])
+    assert iv.verify_inclusion(leaf, proof["leaf_index"], proof["tree_size"], path, root)
+    # Hostile: a flipped bit in the leaf or the root, or a wrong index, fails.
+    for bad_leaf, bad_root, index in (
+        (bytes([leaf[0] ^ 1]) + leaf[1:], root, 0),
+        (leaf, bytes([root[0] ^ 1]) + root[1:], 0),
+        (leaf, root, proof["tree_size"]),
+    ):
+        assert not iv.verify_inclusion(
+            bad_leaf, proof["leaf_index"] + index, proof["tree_size"], path, bad_root
         )
-        assert response.status_code == 202, response.text
-        assert response.json()["id"] == record_id
-        view = await _get(cluster, f"/v1/records/{record_id}", wait=15)
-        assert view["status"] == "committed"
 
-        # Fetched from a different node than the one we submitted to.
-        proof = await _get(cluster, f"/v1/records/{record_id}/proof")
-        block = await _get(cluster, f"/v1/blocks/{proof['height']}")
-        validators = await _get(cluster, "/v1/validators", height=proof["height"])
-        header = block["header"]
 
+async def test_independent_verifier_checks_the_whole_chain_and_refuses_tampering(
+    cluster: Cluster,
+) -> None:
+    ids = []
+    for state in cluster.states:
+        response = await cluster.api[state].post("/v1/records", json=cluster.envelope(state))
+        ids.append(response.json()["id"])
+    for record_id in ids:
+        assert (await _get(cluster, f"/v1/records/{record_id}", wait=15))["status"] == "committed"
+    latest = await _get(cluster, "/v1/blocks/latest")
+    status = await _get(cluster, "/v1/status")
+    genesis_prev = None
+    sizes = []
+    for height in range(1, latest["header"]["height"] + 1):
+        block = await _get(cluster, f"/v1/blocks/{height}")
+        validators = (await _get(cluster, "/v1/validators", height=height))["validators"]
         block_hash = iv.verify_block(
-            header, block["commit"], cluster.chain_id, validators["validators"]
+            block["header"], block["commit"], status["chain_id"], validators
         )
-        assert block_hash == block["hash"]
-        assert record_id in block["record_ids"]
-        assert (proof["root"], proof["tree_size"]) == (header["ledger_root"], header["ledger_size"])
-        leaf = iv.leaf_hash(iv.jcs(view["envelope"]))
-        path = [bytes.fromhex(h) for h in proof["audit_path"]]
-        root = bytes.fromhex(header["ledger_root"])
-        assert iv.verify_inclusion(leaf, proof["leaf_index"], proof["tree_size"], path, root)
-        # Hostile: a flipped bit in the leaf or the root, or a wrong index, fails.
-        for bad_leaf, bad_root, index in (
-            (bytes([leaf[0] ^ 1]) + leaf[1:], root, 0),
-            (leaf, bytes([root[0] ^ 1]) + root[1:], 0),
-            (leaf, root, proof["tree_size"]),
-        ):
-            assert not iv.verify_inclusion(
-                bad_leaf, proof["leaf_index"] + index, proof["tree_size"], path, bad_root
-            )
-    finally:
-        await cluster.stop()
+        if genesis_prev is not None:
+            assert block["header"]["prev_hash"] == genesis_prev
+        genesis_prev = block_hash
+        sizes.append((block["header"]["ledger_size"], block["header"]["ledger_root"]))
+    (size1, root1), (size2, root2) = sizes[0], sizes[-1]
+    consistency = await _get(cluster, "/v1/proofs/consistency", first=size1, second=size2)
+    assert iv.verify_consistency(
+        size1,
+        size2,
+        bytes.fromhex(root1),
+        bytes.fromhex(root2),
+        [bytes.fromhex(h) for h in consistency["proof"]],
+    )
 
-
-async def test_independent_verifier_checks_the_whole_chain_and_refuses_tampering() -> None:
-    cluster = Cluster(4)
-    await cluster.start()
-    try:
-        ids = []
-        for state in cluster.states:
-            response = await cluster.api[state].post("/v1/records", json=cluster.envelope(state))
-            ids.append(response.json()["id"])
-        for record_id in ids:
-            assert (await _get(cluster, f"/v1/records/{record_id}", wait=15))[
-                "status"
-            ] == "committed"
-        latest = await _get(cluster, "/v1/blocks/latest")
-        status = await _get(cluster, "/v1/status")
-        genesis_prev = None
-        sizes = []
-        for height in range(1, latest["header"]["height"] + 1):
-            block = await _get(cluster, f"/v1/blocks/{height}")
-            validators = (await _get(cluster, "/v1/validators", height=height))["validators"]
-            block_hash = iv.verify_block(
-                block["header"], block["commit"], status["chain_id"], validators
-            )
-            if genesis_prev is not None:
-                assert block["header"]["prev_hash"] == genesis_prev
-            genesis_prev = block_hash
-            sizes.append((block["header"]["ledger_size"], block["header"]["ledger_root"]))
-        (size1, root1), (size2, root2) = sizes[0], sizes[-1]
-        consistency = await _get(cluster, "/v1/proofs/consistency", first=size1, second=size2)
-        assert iv.verify_consistency(
-            size1,
-            size2,
-            bytes.fromhex(root1),
-            bytes.fromhex(root2),
-            [bytes.fromhex(h) for h in consistency["proof"]],
-        )
-
-        block = await _get(cluster, "/v1/blocks/1")
-        validators = (await _get(cluster, "/v1/validators", height=1))["validators"]
-        forged = json.loads(json.dumps(block["commit"]))
-        forged["signatures"] = forged["signatures"][:1]
-        with pytest.raises(iv.VerifyError, match="need 3"):
-            iv.verify_block(block["header"], forged, cluster.chain_id, validators)
-        tampered = dict(block["header"], record_count=block["header"]["record_count"] + 1)
-        with pytest.raises(iv.VerifyError, match="another block"):
-            iv.verify_block(tampered, block["commit"], cluster.chain_id, validators)
-        with pytest.raises(iv.VerifyError, match="subset"):
-            iv.jcs({"x": 1.5})
-    finally:
-        await cluster.stop()
+    block = await _get(cluster, "/v1/blocks/1")
+    validators = (await _get(cluster, "/v1/validators", height=1))["validators"]
+    forged = json.loads(json.dumps(block["commit"]))
+    forged["signatures"] = forged["signatures"][:1]
+    with pytest.raises(iv.VerifyError, match="need 3"):
+        iv.verify_block(block["header"], forged, cluster.chain_id, validators)
+    tampered = dict(block["header"], record_count=block["header"]["record_count"] + 1)
+    with pytest.raises(iv.VerifyError, match="another block"):
+        iv.verify_block(tampered, block["commit"], cluster.chain_id, validators)
+    with pytest.raises(iv.VerifyError, match="subset"):
+        iv.jcs({"x": 1.5})

@@ -9,39 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import plyvel
 import pytest
 import pytest_asyncio
 
-from api.tokens import create_token
 from ledger import keyspace as ks
 from ledger.store import Store
 from node.backup import BackupError, check_store, restore, verify_backup, write_backup
+from node.tokens import create_token
 from tests.cluster import Cluster
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.cluster(on_disk=True)]
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
-    cluster = Cluster(4, data_root=tmp_path_factory.mktemp("stores"))
-    await cluster.start()
-    try:
-        for round_ in range(3):
-            ids = []
-            for state in cluster.states:
-                body = cluster.envelope(state, case_ref=f"CASE-B-{round_}")
-                reply = await cluster.api[state].post("/v1/records", json=body)
-                assert reply.status_code == 202, reply.text
-                ids.append(reply.json()["id"])
-            for record_id in ids:
-                assert await cluster.nodes["FR"].wait_committed(record_id, 15)
-        yield cluster
-    finally:
-        await cluster.stop()
+async def cluster(module_cluster: Cluster) -> Cluster:
+    """The module's cluster (conftest.py, on LevelDB) with three rounds of records."""
+    await module_cluster.commit_rounds(3, case_ref="CASE-B-{round}")
+    return module_cluster
 
 
 async def _backup(cluster: Cluster, out: Path, token: str) -> dict[str, object]:
@@ -83,7 +70,7 @@ async def test_backup_needs_an_operator_token(cluster: Cluster) -> None:
 async def test_a_live_backup_verifies(cluster: Cluster, backup: Path) -> None:
     manifest, problems = verify_backup(backup, cluster.genesis)
     assert problems == []
-    assert int(manifest["height"]) >= 3  # type: ignore[call-overload]
+    assert int(manifest["height"]) >= 3
 
 
 async def test_a_truncated_or_altered_stream_is_refused(cluster: Cluster, tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from node.cli import main
-from node.cli_ops import COMPOSE_DATA_DIR, COMPOSE_P2P_PORT, COMPOSE_STATES
+from api.cli.main import main
+from api.cli.ops import COMPOSE_DATA_DIR, COMPOSE_P2P_PORT, COMPOSE_STATES
 from node.config import load_config
 from node.genesis import load_genesis
 from node.tls import check_p2p_exposure
@@ -73,7 +73,7 @@ def test_dockerfile_runs_comity_as_non_root_with_a_data_volume() -> None:
     assert user not in ("root", "0") and int(user) > 0
     assert json.loads(rows["VOLUME"]) == [COMPOSE_DATA_DIR]
     assert json.loads(rows["ENTRYPOINT"]) == ["comity"]
-    assert _pyproject()["project"]["scripts"]["comity"] == "node.cli:main"
+    assert _pyproject()["project"]["scripts"]["comity"] == "api.cli.main:main"
     health = rows["HEALTHCHECK"]
     assert "urllib" in health and "/healthz" in health and "curl" not in health
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from node import devnet
+from api.cli import devnet
 from tests.opsnet import _CLI, REPO
 
 pytestmark = pytest.mark.slow
@@ -108,8 +108,8 @@ def test_every_command_in_operations_md_runs(tmp_path: Path) -> None:
 
 
 def test_the_doc_uses_only_commands_comity_has() -> None:
-    from node.cli import main
-    from node.cli_ops import compose, db, tls
+    from api.cli.main import main
+    from api.cli.ops import compose, db, tls
 
     groups = {**main.commands, "tls": tls, "db": db, "compose": compose}
     lines = [line.strip() for line in doc_script().splitlines()]

@@ -4,7 +4,6 @@ at scrape time, the histograms fed by commits, API request counting and 5xx logg
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -17,17 +16,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def cluster() -> AsyncIterator[Cluster]:
-    cluster = Cluster(4)
-    await cluster.start()
-    try:
-        for state in cluster.states:
-            reply = await cluster.api[state].post("/v1/records", json=cluster.envelope(state))
-            assert reply.status_code == 202, reply.text
-            await cluster.nodes[state].wait_committed(reply.json()["id"], 15)
-        yield cluster
-    finally:
-        await cluster.stop()
+async def cluster(module_cluster: Cluster) -> Cluster:
+    """The module's cluster (conftest.py) with one committed record from each state."""
+    await module_cluster.commit_rounds(1)
+    return module_cluster
 
 
 async def _scrape(
@@ -54,7 +46,7 @@ async def test_metrics_read_node_state_per_node(cluster: Cluster) -> None:
         for peer in peers:  # one series per peer link, none for ourselves
             assert (("comity_peer_up", (("peer", peer),))) in samples
             lag = samples[("comity_peer_lag_blocks", (("peer", peer),))]
-            assert lag == node.peers.peers[peer].stats.height - node.app.height  # type: ignore[union-attr]
+            assert lag == node.peers.peers[peer].stats.height - node.app.height
             assert samples[("comity_gossip_sent_bytes_total", (("peer", peer),))] > 0
         assert ("comity_peer_up", (("peer", state),)) not in samples
 

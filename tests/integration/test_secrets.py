@@ -20,8 +20,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from api.tokens import create_token, hash_token
 from ledger.keys import load_signing_key
+from node.tokens import create_token, hash_token
 from tests.procnet import ProcNet
 
 pytestmark = pytest.mark.slow

@@ -115,7 +115,7 @@ def _outcome(parse: Any, text: bytes) -> Any:
         return ("error", exc.code)
 
 
-def _json_text(draw: Any, value: Any) -> str:
+def _json_text(draw: st.DrawFn, value: Any) -> str:
     """A JSON text of ``value`` with hostile variations: duplicate keys, \\u escapes
     of ':' and other characters, floats, big integers, spaces."""
     if isinstance(value, dict):
@@ -142,7 +142,7 @@ def _json_text(draw: Any, value: Any) -> str:
     )
 
 
-def _json_string(draw: Any, text: str) -> str:
+def _json_string(draw: st.DrawFn, text: str) -> str:
     out = []
     for ch in text:
         if ch in '"\\' or ord(ch) < 0x20 or draw(st.integers(0, 9)) == 0:

@@ -1,4 +1,4 @@
-"""Seeded simulation of the Tendermint engine (TENDERMINT.md; arXiv:1807.04938 Algorithm 1).
+"""Seeded simulation of the Tendermint engine (docs/CONSENSUS.md; arXiv:1807.04938 Algorithm 1).
 
 Invariants (checked as events happen, see runner.py): agreement, validity,
 certificate validity, no honest double-sign across crash/restart

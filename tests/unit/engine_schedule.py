@@ -16,6 +16,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from consensus.engine import Replica
 from consensus.messages import Proposal, Vote
@@ -44,7 +45,7 @@ class Schedule:
         self.replicas = [Replica(CHAIN, Ed25519Signer(k), Ed25519Verifier(), PARAMS) for k in KEYS]
         for i, replica in enumerate(self.replicas):
             self._handle(i, replica.enter_height(1, VALIDATORS))
-            self._at(REBROADCAST_MS, lambda i=i: self._rebroadcast(i))
+            self._at(REBROADCAST_MS, partial(self._rebroadcast, i))
 
     # --- running ----------------------------------------------------------------------
 
@@ -73,7 +74,7 @@ class Schedule:
         for commit in ready.commits:
             self.decided.setdefault(i, (self.now_ms, commit.block_hash))
         for t in ready.timeouts:
-            self._at(t.delay_ms, lambda i=i, t=t: self._timeout(i, t))
+            self._at(t.delay_ms, partial(self._timeout, i, t))
         for block_hash in ready.validate:
             self._handle(i, replica.on_validated(block_hash, True))
         if ready.need_proposal is not None:
@@ -85,7 +86,7 @@ class Schedule:
         after_gst = self.gst_ms is not None and self.now_ms >= self.gst_ms
         for receiver in range(len(self.replicas)):
             if receiver != sender and self.deliver(sender, receiver, msg, after_gst):
-                self._at(DELAY_MS, lambda r=receiver, m=msg: self._receive(r, m))
+                self._at(DELAY_MS, partial(self._receive, receiver, msg))
 
     def _receive(self, i: int, msg: Proposal | Vote) -> None:
         if i not in self.crashed:

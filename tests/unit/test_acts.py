@@ -1,6 +1,6 @@
 """The act catalogue (ledger/acts.py): a valid and several invalid records per type.
 
-Rows cite DOMAIN.md ("Act types named in the sources") and the article the
+Rows cite docs/DOMAIN.md ("Act types named in the sources") and the article the
 rule comes from. Each invalid row names the exact field and code expected.
 """
 
@@ -157,7 +157,7 @@ def test_template_of_every_type_passes(type_: str) -> None:
 
 # (type, drop, changes, field, why) -- every row expects code "invalid_act".
 INVALID: list[tuple[str, tuple[str, ...], dict[str, Any], str, str]] = [
-    # common fields (DOMAIN.md "What an act record carries")
+    # common fields (docs/DOMAIN.md "What an act record carries")
     ("preservation_request", ("case_ref",), {}, "record.case_ref", "case reference required"),
     (
         "preservation_request",

@@ -1,4 +1,4 @@
-"""``comity act new TYPE`` and ``comity seal`` (node/cli_acts.py)."""
+"""``comity act new TYPE`` and ``comity seal`` (api/cli/acts.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from api.cli.acts import act, seal
+from api.cli.bootstrap import MemberKeys, build_genesis
 from ledger.acts import MODELS, validate_act
 from ledger.sealed import open_sealed, x25519_private_bytes
-from node.bootstrap import MemberKeys, build_genesis
-from node.cli_acts import act, seal
-from node.client import complete_record
+from node.authoring import complete_record
 
 
 @pytest.mark.parametrize("type_", sorted(MODELS))

@@ -1,6 +1,6 @@
 """Contextual act rules (ledger/acts_context.py) and the custody machine, hostile cases first.
 
-DOMAIN.md: "Only an authority of a territorial state named in the act may
+docs/DOMAIN.md: "Only an authority of a territorial state named in the act may
 sign" a sovereignty_response; custody events "must refer to a record that
 already holds that hash"; an extension of a preservation "is its own record".
 """

@@ -1,4 +1,4 @@
-"""Block headers, sign-bytes and commit certificates (DESIGN.md "Block hash",
+"""Block headers, sign-bytes and commit certificates (docs/DESIGN.md "Block hash",
 "Precommit sign-bytes", "Commit certificate"; docs/PROTOCOL.md §7-§9).
 
 Quorum is ⌊2n/3⌋+1 (Buchman, Kwon, Milosevic, arXiv:1807.04938 §2 with equal

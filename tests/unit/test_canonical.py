@@ -1,7 +1,7 @@
 """Hand-written RFC 8785 (JCS) vectors and the refusals of Comity's subset.
 
 Sections cited are of RFC 8785 unless stated otherwise. The subset itself
-(no floats, |n| < 2^53, valid Unicode, bounded nesting) is DESIGN.md's
+(no floats, |n| < 2^53, valid Unicode, bounded nesting) is docs/DESIGN.md's
 "Canonical JSON" decision; see ledger/canonical.py.
 """
 

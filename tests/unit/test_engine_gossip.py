@@ -1,4 +1,4 @@
-"""Wire formats, persistence and the gossip the paper assumes (TENDERMINT.md "Practical points").
+"""Wire formats, persistence and the gossip the paper assumes (docs/CONSENSUS.md "Practical points").
 
 The paper (arXiv:1807.04938, section 2) assumes that a message received by
 one correct process is eventually received by every correct process;

@@ -1,6 +1,6 @@
 """Persist before send survives a handler that fails after signing (finding B3).
 
-TENDERMINT.md "Persist before send": every message a replica sends must be
+docs/CONSENSUS.md "Persist before send": every message a replica sends must be
 in a ``Ready.persist`` the node stored no later than the send, or a crash
 could let the restarted replica sign a different vote for the same slot.
 """

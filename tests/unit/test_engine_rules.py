@@ -1,4 +1,4 @@
-"""Algorithm 1 of arXiv:1807.04938, rule by rule (names from TENDERMINT.md "Rules").
+"""Algorithm 1 of arXiv:1807.04938, rule by rule (names from docs/CONSENSUS.md "Rules").
 
 n = 4, f = 1, 2f+1 = 3, f+1 = 2. The replica under test is AT (index 0).
 """
@@ -31,7 +31,7 @@ from tests.unit.consensus_fixtures import (
 
 
 def test_proposer_rotation() -> None:
-    """StartRound / DESIGN.md: proposer(h, r) = sorted by state code, index (h + r) mod n."""
+    """StartRound / docs/DESIGN.md: proposer(h, r) = sorted by state code, index (h + r) mod n."""
     d = replica()
     r = d.replica
     shuffled = (VALIDATORS[2], VALIDATORS[0], VALIDATORS[3], VALIDATORS[1])
@@ -347,11 +347,19 @@ def test_persist_before_send_covers_every_own_message() -> None:
     d.take(d.replica.propose(4, 0, A))
     d.feed(*(prevote(i, 0, A, height=4) for i in (1, 2)))
     me = d.replica.me
+    sent: list[Proposal | Vote] = []
     for ready in d.readies:
         own = [m for m in ready.send if m.signer == me]
         if own:
             assert ready.persist is not None
             assert set(own) <= set(ready.persist.votes) | set(ready.persist.proposals)
+        sent += own
+    # The loop above checks something: the replica did sign and send its proposal,
+    # its prevote and (after 2f+1 prevotes) its precommit for A at (4, 0).
+    assert sorted(
+        (m.type if isinstance(m, Vote) else "proposal", m.height, m.round, m.block_hash)
+        for m in sent
+    ) == [("precommit", 4, 0, A), ("prevote", 4, 0, A), ("proposal", 4, 0, A)]
 
 
 def test_restart_resends_and_never_double_signs() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from consensus.messages import Equivocation, Vote, is_equivocation
 from consensus.signing import Ed25519Verifier
 from ledger.acts import ACT_TYPES
@@ -26,7 +27,6 @@ from ledger.records import SCHEMA, Envelope, format_time, parse_envelope
 from ledger.roles import role_table_markdown
 from ledger.store import Store
 from node.application import Application, Block
-from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from node.clock import utcnow
 from node.genesis import Genesis
 from node.governance import misbehaviour_record

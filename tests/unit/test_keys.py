@@ -1,6 +1,6 @@
 """Ed25519 keys: RFC 8032 vectors, on-disk forms, and interop with the openssl CLI.
 
-DESIGN.md ("Keys") fixes PKCS#8 PEM as written by
+docs/DESIGN.md ("Keys") fixes PKCS#8 PEM as written by
 ``openssl genpkey -algorithm ed25519``; the tests below prove both directions
 of that promise with the real openssl binary.
 """

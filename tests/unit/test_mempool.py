@@ -3,6 +3,8 @@ conflicting envelopes, reaping."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from ledger.errors import Conflict, Overloaded
@@ -312,7 +314,11 @@ def test_a_second_envelope_of_a_pending_record_is_refused_and_the_first_kept() -
     second = sign_record(key("another-signer"), first.record)  # same record, same id
     assert second.id == first.id and second.leaf != first.leaf
     assert pool.add(first) and pool.holds(first) and not pool.add(first)
-    for attempt in (lambda: pool.add(second, client=False), lambda: pool.holds(second)):
+    attempts: tuple[Callable[[], bool], ...] = (
+        lambda: pool.add(second, client=False),
+        lambda: pool.holds(second),
+    )
+    for attempt in attempts:
         with pytest.raises(Conflict) as refused:
             attempt()
         assert (refused.value.code, refused.value.field) == ("conflicting_envelope", "signature")

@@ -48,12 +48,9 @@ def test_a_part_of_the_node_does_not_import_the_node(part: str) -> None:
 
 
 def test_node_imports_no_web_framework() -> None:
-    # node/cli*.py, devnet, bootstrap and client are moving to api/cli/ (issue 16).
-    leaving = {"cli", "cli_acts", "cli_audit", "cli_ops", "devnet", "bootstrap", "client"}
     offenders = {
         f"{path.name}: {name}"
         for path in sorted((ROOT / "node").glob("*.py"))
-        if path.stem not in leaving
         for name in _imports(path)
         if name.split(".")[0] in FRAMEWORKS
     }

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from api import serve
+from api.cli.main import main
 from node import logs
-from node.cli import main
 from node.config import ConfigError, Listen, NodeConfig, Tls, dump_config
 from node.tls import check_p2p_exposure, is_loopback
 
@@ -85,8 +85,8 @@ def test_p2p_exposure_check(host: str, tls: Tls | None, insecure: bool, starts: 
 def _write_config(tmp_path: Path, host: str) -> Path:
     import json
 
+    from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
     from ledger.keys import SigningKey, save_signing_key
-    from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 
     member = MemberKeys.generate(*DEMO_STATES[0])
     genesis = tmp_path / "genesis.json"

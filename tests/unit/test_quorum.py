@@ -1,4 +1,4 @@
-"""Quorum arithmetic, table-driven (arXiv:1807.04938 section 2; TENDERMINT.md "Model").
+"""Quorum arithmetic, table-driven (arXiv:1807.04938 section 2; docs/CONSENSUS.md "Model").
 
 "2f+1" = more than two thirds of n equal votes = floor(2n/3)+1;
 "f+1"  = more than one third = floor(n/3)+1; f = max faulty with n >= 3f+1.

@@ -1,6 +1,6 @@
 """Record envelopes: id, leaf bytes, signature, and a catalogue of bad envelopes.
 
-The formats are DESIGN.md's "Records and the public wire contract" and
+The formats are docs/DESIGN.md's "Records and the public wire contract" and
 docs/PROTOCOL.md §3-§5: id = hex SHA-256(JCS(record)), leaf = JCS(envelope),
 signature = Ed25519 (RFC 8032) over JCS(record) (RFC 8785).
 """
@@ -339,7 +339,7 @@ CATALOGUE: list[Any] = [
     ("refs-int", rec(refs=[1]), R, "bad_hex", "record.refs[0]"),
     ("refs-string", rec(refs="cd" * 32), R, "bad_type", "record.refs"),
     ("refs-101", rec(refs=["cd" * 32] * 101), R, "bad_type", "record.refs"),
-    # outside the canonical subset (RFC 8785 as restricted by DESIGN.md)
+    # outside the canonical subset (RFC 8785 as restricted by docs/DESIGN.md "Canonical JSON")
     ("record-float", rec(amount=1.5), E, "float_not_allowed", "$.amount"),
     ("record-big-int", rec(amount=2**53), E, "integer_out_of_range", "$.amount"),
     ("record-too-large", rec(note="x" * MAX_RECORD_BYTES), TooLarge, "record_too_large", "record"),

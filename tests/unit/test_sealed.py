@@ -1,6 +1,6 @@
 """Sealed details (ledger/sealed.py) and the hash-chained access log (node/access_log.py).
 
-DOMAIN.md "Safeguards": restricted details are encrypted to some states;
+docs/DOMAIN.md "Safeguards": restricted details are encrypted to some states;
 every read of protected details is logged.
 """
 

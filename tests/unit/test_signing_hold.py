@@ -1,6 +1,6 @@
 """Restoring a backup must not bring back a WAL the key has signed past (finding B5).
 
-TENDERMINT.md "Persist before send": a key never signs two different votes
+docs/CONSENSUS.md "Persist before send": a key never signs two different votes
 for one (h, r, type). A backup's WAL is older than what the key may have
 signed since, so a restored store carries no live WAL and a signing hold
 (node/signing_hold.py) that the driver checks before it enters a height.
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from consensus.messages import PRECOMMIT
 from ledger.block import CommitCertificate, CommitSignature, vote_sign_bytes
 from ledger.store import Store
 from node.application import Application
 from node.backup import offline_backup, restore
-from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from node.clock import utcnow
 from node.driver import WAL_NAME
 from node.genesis import Genesis
@@ -154,7 +154,7 @@ def test_cli_restore_places_the_hold_and_release_hold_lifts_it(
     """B5 procedure (docs/OPERATIONS.md section 6): restore, then --release-hold on its own."""
     from click.testing import CliRunner
 
-    from node.cli_ops import db
+    from api.cli.ops import db
 
     config = _config(tmp_path, tmp_path / "fresh")
     runner = CliRunner()

@@ -53,7 +53,7 @@ def test_process_verifier_checks_in_child_processes() -> None:
         items = [_triple(f"m{i}".encode()) for i in range(50)]
         items[7] = (items[7][0], b"forged", items[7][2])
 
-        async def check() -> list[list[bool]]:
+        async def check() -> tuple[list[bool], list[bool], list[bool]]:
             return await asyncio.gather(
                 verifier.verify(items), verifier.verify(items[:3]), verifier.verify([])
             )

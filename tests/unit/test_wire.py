@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,7 +113,8 @@ def test_a_signed_request_opens() -> None:
 
 
 def _tamper(field: str, value: object) -> Callable[[SignedRequest], SignedRequest]:
-    return lambda request: replace(request, **{field: value})
+    changes: dict[str, Any] = {field: value}
+    return lambda request: replace(request, **changes)
 
 
 REFUSALS: list[tuple[str, Callable[[SignedRequest], SignedRequest], dict[str, object], str]] = [

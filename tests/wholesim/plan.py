@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from node.bootstrap import DEMO_STATES
+from api.cli.bootstrap import DEMO_STATES
 from tests.wholesim.disk import DISK_MODES
 from tests.wholesim.net import NetPlan, Partition
 

@@ -224,11 +224,8 @@ class Scenario:
         return sorted((self.honest - self.removed) & set(self.plan.states))
 
     def crashing(self) -> set[str]:
-        return {
-            c.state
-            for c in (*self.plan.crashes, *self.plan.restores)
-            if c.at_s + c.down_s >= self.clock.now_s
-        }
+        downs: list[Crash | Restore] = [*self.plan.crashes, *self.plan.restores]
+        return {c.state for c in downs if c.at_s + c.down_s >= self.clock.now_s}
 
     # --- results ----------------------------------------------------------------------------
 

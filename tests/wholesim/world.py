@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from api.p2p import create_p2p_app
 from ledger.acts import ACT_TYPES
 from ledger.acts_templates import template
@@ -36,7 +37,6 @@ from ledger.errors import ComityError
 from ledger.keys import SigningKey
 from ledger.records import SCHEMA, Envelope, format_time, parse_envelope
 from ledger.store import Store
-from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from node.config import Limits, Listen, NodeConfig, Peer, Timing
 from node.genesis import Genesis
 from node.runtime import Node, _verify_all

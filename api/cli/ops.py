@@ -100,8 +100,8 @@ def _api_verify(config: NodeConfig) -> ssl.SSLContext | bool:
 
 def _online_backup(config: NodeConfig, out: Path, token: str | None) -> dict[str, Any]:
     """Stream the running node's snapshot through ``POST /v1/admin/backup``."""
-    from api.tokens import create_token, revoke_token
     from node.backup import BackupError, write_backup
+    from node.tokens import create_token, revoke_token
 
     token_id = None
     if token is None:  # a one-off operator token, revoked as soon as the backup is done
@@ -324,7 +324,7 @@ def compose_init(directory: Path) -> None:
 
 def write_compose_net(directory: Path) -> list[dict[str, str]]:
     """The layout docker/compose.yaml mounts (reused, never overwritten, on a rerun)."""
-    from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
+    from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
     from node.tls import init_tls
 
     names = dict(DEMO_STATES)

@@ -1,51 +1,10 @@
-"""Client-side helpers for the CLI: build, sign and submit records over HTTP."""
+"""A small HTTP client of one node's API, for the command line."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from pathlib import Path
 from typing import Any
 
 import httpx
-
-from ledger.canonical import canonical_bytes
-from ledger.keys import SigningKey
-from ledger.records import SCHEMA, format_time
-from node import clock
-
-
-def hash_file(path: Path) -> dict[str, Any]:
-    """SHA-256 and size of an evidence file, read in chunks (evidence can be large)."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return {"sha256": digest.hexdigest(), "size": size, "name": path.name}
-
-
-def new_nonce() -> str:
-    return secrets.token_hex(16)
-
-
-def complete_record(record: dict[str, Any], *, chain_id: str) -> dict[str, Any]:
-    """Fill the common fields a template may leave out (schema, chain, nonce, time)."""
-    out = dict(record)
-    out.setdefault("schema", SCHEMA)
-    out.setdefault("chain_id", chain_id)
-    out.setdefault("nonce", new_nonce())
-    out.setdefault("occurred_at", format_time(clock.utcnow()))
-    return out
-
-
-def sign_envelope(key: SigningKey, record: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "record": record,
-        "signer": key.public_hex,
-        "signature": key.sign(canonical_bytes(record)).hex(),
-    }
 
 
 class NodeClient:

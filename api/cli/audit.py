@@ -19,18 +19,7 @@ from typing import Any, NoReturn
 import click
 import httpx
 
-from ledger.audit.bundle import UNPINNED, render_report, verify_bundle
-from ledger.audit.chain import (
-    ChainVerifier,
-    check_genesis,
-    complete_genesis,
-    genesis_hash,
-    is_hex,
-    loads,
-)
-from ledger.audit.gov import AuditFailure
-from ledger.audit_source import build_bundle
-from node.audit_client import (
+from api.cli.audit_client import (
     Alarm,
     FetchError,
     HttpSource,
@@ -42,6 +31,17 @@ from node.audit_client import (
     trusted_to_json,
     verify_chain,
 )
+from ledger.audit.bundle import UNPINNED, render_report, verify_bundle
+from ledger.audit.chain import (
+    ChainVerifier,
+    check_genesis,
+    complete_genesis,
+    genesis_hash,
+    is_hex,
+    loads,
+)
+from ledger.audit.gov import AuditFailure
+from ledger.audit_source import build_bundle
 
 _TOKEN = click.option(
     "--token",

@@ -9,14 +9,15 @@ from typing import Any
 
 import click
 
+from api.cli import devnet as devnet_mod
+from api.cli.acts import act, seal
+from api.cli.audit import bundle, verify, watch
+from api.cli.client import ClientFailure, NodeClient
+from api.cli.ops import compose, db, tls
 from ledger.canonical import parse_json
 from ledger.errors import ComityError
 from ledger.keys import SigningKey, load_signing_key, public_key_from_text, save_signing_key
-from node import devnet as devnet_mod
-from node.cli_acts import act, seal
-from node.cli_audit import bundle, verify, watch
-from node.cli_ops import compose, db, tls
-from node.client import ClientFailure, NodeClient, complete_record, hash_file, sign_envelope
+from node.authoring import complete_record, hash_file, sign_envelope
 from node.config import ConfigError, dump_config, load_config
 from node.genesis import Genesis, full_consensus, load_genesis
 
@@ -589,7 +590,7 @@ def _data_dir(config_path: Path) -> Path:
 @click.option("--label", default="", help="who the token is for")
 def token_create(config_path: Path, role: str, label: str) -> None:
     """Issue a token; the secret is printed once and never stored."""
-    from api.tokens import create_token
+    from node.tokens import create_token
 
     data_dir = _data_dir(config_path)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -606,7 +607,7 @@ def token_create(config_path: Path, role: str, label: str) -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
 def token_list(config_path: Path) -> None:
     """List tokens (ids, roles, labels; never secrets)."""
-    from api.tokens import list_tokens
+    from node.tokens import list_tokens
 
     for row in list_tokens(_data_dir(config_path)):
         click.echo(json.dumps(row))
@@ -617,7 +618,7 @@ def token_list(config_path: Path) -> None:
 @click.argument("token_id")
 def token_revoke(config_path: Path, token_id: str) -> None:
     """Revoke a token; a running node refuses it from its next request."""
-    from api.tokens import revoke_token
+    from node.tokens import revoke_token
 
     try:
         revoke_token(_data_dir(config_path), token_id)

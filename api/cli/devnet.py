@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from ledger.acts_templates import template
-from node.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from node.config import dump_config
 
 CHAIN_ID = "comity-devnet"
@@ -154,7 +154,7 @@ def run_nodes(directory: Path, rows: list[dict[str, str]]) -> int:
                     [
                         sys.executable,
                         "-m",
-                        "node.cli",
+                        "api.cli",
                         "run",
                         "--config",
                         str(folder / "node.toml"),

@@ -1,13 +1,13 @@
 """``comity act new TYPE`` (a valid record template) and ``comity seal`` (sealed details).
 
-Register in ``node/cli.py``::
+Register in ``api/cli/main.py``::
 
-    from node.cli_acts import act, seal
+    from api.cli.acts import act, seal
     main.add_command(act)
     main.add_command(seal)
 
 A template leaves out ``chain_id`` and ``nonce``; ``comity submit`` fills them
-(``node.client.complete_record``), so ``comity act new preservation_request
+(``node.authoring.complete_record``), so ``comity act new preservation_request
 --state CN --territorial-state TH > r.json``, edited, then ``comity submit
 --key investigator.key r.json`` is the whole workflow.
 """

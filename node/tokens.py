@@ -35,7 +35,7 @@ from typing import Any
 
 from ledger.errors import ClientError, NotFound
 
-log = logging.getLogger("comity.api.tokens")
+log = logging.getLogger("comity.node.tokens")
 
 TOKENS_FILE = "tokens.json"
 TOKEN_ROLES = ("auditor", "investigator", "operator")
