@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ledger.audit.bundle import FORMAT
-from ledger.audit.gov import GOVERNANCE_TYPES
+from ledger.audit.gov import REPLAYED_TYPES
 from ledger.canonical import parse_json
 from ledger.errors import NotFound
 from ledger.store import Store
@@ -143,7 +143,7 @@ class StoreSource:
 
     async def governance_ids(self) -> list[str]:
         found: list[tuple[int, str]] = []
-        for type_name in GOVERNANCE_TYPES:
+        for type_name in REPLAYED_TYPES:
             after: int | None = None
             while page := self.store.search(
                 "type", type_name, after_leaf=after, limit=GOVERNANCE_PAGE

@@ -17,7 +17,7 @@ ingress the same rules use the node's clock instead of a block time.
 Block rules: the envelopes are the header's body (its ledger root and size),
 height, previous hash, proposer state, validator-set hash, time after the
 previous block's, record and byte limits, no record id or (signer, nonce)
-twice, at most one governance record per ``ChainState.conflict_key`` (all
+twice, at most one governance record per ``governance.conflict_key`` (all
 records of a block are judged against the state before it, so two votes of
 one state must not share a block), and the ledger root and size that
 appending its records gives.
@@ -45,8 +45,9 @@ from ledger.errors import (
 )
 from ledger.merkle import Appended
 from ledger.records import Envelope, TypeRegistry, format_time, parse_envelope, parse_time
-from ledger.roles import ALL_TYPES, GOVERNANCE_TYPES
+from ledger.roles import ALL_TYPES
 from ledger.store import Store
+from node import governance
 from node.genesis import Genesis
 from node.mempool import SignatureCache
 from node.state import ChainState
@@ -131,7 +132,7 @@ class Application:
         records), not O(chain).
         """
         found: list[tuple[int, str]] = []
-        for type_name in sorted(GOVERNANCE_TYPES):
+        for type_name in sorted(governance.GOVERNANCE):
             after: int | None = None
             while page := self.store.search("type", type_name, after_leaf=after, limit=1000):
                 found.extend(page)
@@ -141,9 +142,10 @@ class Application:
             located = self.store.locate(record_id)
             assert located is not None, f"indexed record {record_id} has no locator"
             by_height.setdefault(located[0], []).append(self.load_envelope(record_id))
+        state = self.state
         for height in sorted(by_height):
-            self.state.apply_records(height, by_height[height])
-        self.state.height = self.store.height
+            state = governance.apply_records(state, height, by_height[height])
+        self.state = state.at_height(self.store.height)
 
     @property
     def chain_id(self) -> str:
@@ -197,7 +199,7 @@ class Application:
             self._typed_ok[envelope.id] = None
             if len(self._typed_ok) > TYPED_OK_MAX:
                 self._typed_ok.popitem(last=False)
-        self.state.check(envelope, at_time)
+        governance.check(self.state, envelope, at_time)
         check_act_context(envelope, block or self.acts)
         if self.store.has_record(envelope.id):
             raise Conflict("record is already committed", field="record", code="already_committed")
@@ -250,7 +252,7 @@ class Application:
             except ClientError:
                 rejected.append(envelope.id)
                 continue
-            conflict = self.state.conflict_key(envelope)
+            conflict = governance.conflict_key(self.state, envelope)
             if key in seen or conflict in seen:
                 rejected.append(envelope.id)
                 continue
@@ -356,7 +358,7 @@ class Application:
             seen.add(key)
             self.check_record(envelope, block_time, context)
             context.push(envelope)
-            conflict = self.state.conflict_key(envelope)
+            conflict = governance.conflict_key(self.state, envelope)
             if conflict is not None and conflict in seen:
                 raise ChainError(f"block holds two governance records for {conflict}")
             if conflict is not None:
@@ -378,7 +380,7 @@ class Application:
         checked, self._checked = self._checked, None
         appended = checked[1] if checked is not None and checked[0] == block.header else None
         self.store.commit_block(block.header, block.envelopes, certificate, checked=appended)
-        self.state.apply_block(block.height, block.envelopes)
+        self.state = governance.apply_block(self.state, block.height, block.envelopes)
 
     def stored_block(self, height: int) -> tuple[Block, CommitCertificate] | None:
         header = self.store.get_header(height)

@@ -1,172 +1,220 @@
-"""Membership, validator-set changes and misbehaviour: rules and effects on the chain state.
+"""Governance in one place: one descriptor per governance record type, and its rules.
 
 Theory of operation
 -------------------
-``member_proposal`` (action ``add``, ``remove`` or ``rotate_key``) opens a
-proposal; ``member_vote`` records one vote per member state. Let H be the
-height of the block that commits a vote and n the number of validators
-(member states) of H. The proposal passes when more than 2/3 of them voted
-yes (``3 * yes > 2 * n``) and is rejected as soon as it can no longer pass
-(``3 * (n - no) <= 2 * n``); the new validator set applies from height H+2 on
-every node (``validators_by_height[H + 2]``). Height H+1 keeps the old set so
-that, all through H+1, every node already knows which set signs H+2: it links
-to and authenticates a new validator (P2P ``peer_keys`` covers h+1 and h+2)
-before that validator's votes are needed.
-A ``rotate_key`` proposal by the state's own admin needs no vote: it is
-decided by the block that commits it, with the same H+2 rule. A proposal
-committed at height P accepts votes in blocks P+1 .. P+expiry
-(``genesis.consensus.proposal_expiry_blocks``) and is ``expired`` after.
+``GOVERNANCE`` maps each governance record type to one ``GovernanceType``:
 
-A ``misbehaviour`` record carries, under ``equivocation``, two signed consensus messages of one
-validator for one (height, round, kind) with different content, checked with
-``consensus.messages.is_equivocation`` against the validator set of that
-height. Its id is the slot (offender key, height, round, kind), so each
-equivocation is recorded once however many nodes report it.
+* ``shape``: its field rule, a pure function of the record (``node.govshapes``);
+* ``signers``: the roles that may sign it, its row of the role table
+  (``ledger.roles``, which the layers below and the auditor read too);
+* ``check``: its rules against the chain state before the block;
+* ``conflict``: its key of block uniqueness, see below;
+* ``apply``: its effect, a function from the state before to the state after;
+* ``audited``: whether the offline auditor replays it (``ledger/audit/gov.py``).
 
-Every function here is a deterministic function of the state and the record.
+Everything else derives from the registry: ``node.rules`` registers the
+shapes, ``Application`` checks, keys and applies records through
+``check``/``conflict_key``/``apply_block`` and replays the governance types
+at start-up, and the tests hold the role table and the auditor's copies to
+it. To add a governance type, add one entry here (and name it in the role
+table of the roles that may sign it).
+
+Records of one block are judged against the state before that block, so two
+records that would conflict with each other (two votes of one state, two
+enrolments of one key, ...) are kept apart by their conflict key: a block
+holds at most one record per key. Enrolments and revocations of a key that
+is an admin key share ``admins:<state>``: ``last_admin`` is judged against
+the state before the block, so two admin revocations in one block could
+otherwise leave the state with no admin at all (FINDINGS M2).
+
+Keys: a revocation committed in block H is effective from block H+1: records
+the key signed that are in H or earlier stay committed and valid, later ones
+are refused with ``signer_revoked``.
+
+Membership: ``member_proposal`` (action ``add``, ``remove`` or ``rotate_key``)
+opens a proposal; ``member_vote`` records one vote per member state. Let H be
+the height of the block that commits a vote and n the number of validators
+(member states) of H. ``ledger.quorum.vote_outcome`` decides: the proposal
+passes when more than 2/3 of them voted yes and is rejected as soon as it can
+no longer pass; the new validator set applies from height H+2 on every node
+(``validators_by_height[H + 2]``). Height H+1 keeps the old set so that, all
+through H+1, every node already knows which set signs H+2: it links to and
+authenticates a new validator (P2P ``peer_keys`` covers h+1 and h+2) before
+that validator's votes are needed. A ``rotate_key`` proposal by the state's
+own admin needs no vote: it is decided by the block that commits it, with the
+same H+2 rule. A proposal committed at height P accepts votes in blocks
+P+1 .. P+expiry (``genesis.consensus.proposal_expiry_blocks``) and is
+``expired`` after.
+
+A ``misbehaviour`` record carries, under ``equivocation``, two signed consensus
+messages of one validator for one (height, round, kind) with different
+content, checked with ``consensus.messages.is_equivocation`` against the
+validator set of that height. Its id is the slot (offender key, height,
+round, kind), so each equivocation is recorded once however many nodes
+report it.
+
+Every function here is a deterministic function of the state and the record,
+and none changes a state: an effect returns the next one (``node.state``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import Any, Final
 
-from consensus.messages import Equivocation, Proposal, Vote, is_equivocation, message_from_json
+from consensus.messages import Equivocation, is_equivocation
 from consensus.messages import slot as message_slot
 from consensus.signing import Ed25519Verifier
 from ledger.block import Validator, sorted_validators
-from ledger.canonical import canonical_bytes
-from ledger.errors import Conflict, EncodingError, Forbidden, RecordInvalid
-from ledger.hashing import sha256_hex
-from ledger.records import Envelope
-from node.genesis import Member
+from ledger.errors import Conflict, Forbidden, RecordInvalid
+from ledger.quorum import vote_outcome
+from ledger.records import Envelope, parse_time
+from ledger.roles import ROLE_TYPES
+from node import govshapes
+from node.govtypes import (
+    CHANGE_DELAY_BLOCKS,
+    KeyGrant,
+    MemberInfo,
+    MisbehaviourEntry,
+    ProposalState,
+    ValidatorChange,
+    evidence_id,
+    evidence_id_of,
+    parse_evidence,
+)
+from node.state import ChainState, expired
 
-if TYPE_CHECKING:
-    from node.state import ChainState
-
-ACTIONS = ("add", "remove", "rotate_key")
-VOTES = ("yes", "no")
-CHANGE_DELAY_BLOCKS = 2
+Shape = Callable[[Mapping[str, Any]], None]
+Check = Callable[[ChainState, Envelope, datetime], None]
+ConflictKey = Callable[[ChainState, Mapping[str, Any]], str]
+Effect = Callable[[ChainState, int, Envelope], ChainState]
 
 
 @dataclass(frozen=True, slots=True)
-class MemberInfo:
-    """A member state as the chain knows it; ``until_height`` set once it is removed."""
+class GovernanceType:
+    """Everything the node knows about one governance record type (module docstring)."""
 
-    state: str
     name: str
-    node_pubkey: str
-    admin_pubkeys: tuple[str, ...]
-    enc_pubkey: str
-    p2p_url: str
-    since_height: int = 1
-    until_height: int | None = None
-    record_id: str | None = None  # the proposal that admitted it (None: genesis)
+    shape: Shape
+    check: Check
+    conflict: ConflictKey
+    apply: Effect
+    audited: bool  # the offline auditor replays it: it changes signing rights or sets
 
-    @classmethod
-    def from_genesis(cls, member: Member) -> MemberInfo:
-        return cls(
-            member.state,
-            member.name,
-            member.node_pubkey,
-            tuple(member.admin_pubkeys),
-            member.enc_pubkey,
-            member.p2p_url,
+    @property
+    def signers(self) -> frozenset[str]:
+        """The roles that may sign this type (its row of ``ledger.roles.ROLE_TYPES``)."""
+        return frozenset(role for role, types in ROLE_TYPES.items() if self.name in types)
+
+
+# --- keys -------------------------------------------------------------------------------
+
+
+def check_enroll(state: ChainState, envelope: Envelope, at_time: datetime) -> None:
+    record = envelope.record
+    pubkey = record["pubkey"]
+    grant = state.keys.get(pubkey)
+    if grant is not None and grant.revoked_at is not None:
+        raise Conflict(
+            f"key was revoked at height {grant.revoked_at}; a revoked key is never "
+            "enrolled again, enrol a new key",
+            field="record.pubkey",
+            code="key_revoked",
+        )
+    if grant is not None and not expired(grant, at_time):
+        raise Conflict(
+            f"key is already enrolled for {grant.state}",
+            field="record.pubkey",
+            code="key_already_enrolled",
+        )
+    if grant is not None and grant.state != envelope.actor_state:
+        raise Forbidden(
+            f"key was enrolled for {grant.state}; only it may renew the key",
+            field="record.pubkey",
+            code="wrong_state",
+        )
+    if grant is None and state.key_in_use(pubkey):
+        raise Conflict(
+            "key is a validator node key; node keys and signing keys are kept apart",
+            field="record.pubkey",
+            code="key_is_node_key",
+        )
+    not_after = record.get("not_after")
+    if not_after is not None and parse_time(not_after, "record.not_after") <= at_time:
+        raise RecordInvalid(
+            "record.not_after is already past", field="record.not_after", code="not_after_past"
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "name": self.name,
-            "node_pubkey": self.node_pubkey,
-            "admin_pubkeys": list(self.admin_pubkeys),
-            "enc_pubkey": self.enc_pubkey,
-            "p2p_url": self.p2p_url,
-            "since_height": self.since_height,
-            "until_height": self.until_height,
-            "record_id": self.record_id,
-        }
+
+def check_revoke(state: ChainState, envelope: Envelope, at_time: datetime) -> None:
+    pubkey = envelope.record["pubkey"]
+    grant = state.keys.get(pubkey)
+    if grant is None:
+        raise RecordInvalid(
+            "record.pubkey is not an enrolled signing key",
+            field="record.pubkey",
+            code="key_not_enrolled",
+        )
+    if grant.state != envelope.actor_state:
+        raise Forbidden(
+            f"key belongs to {grant.state}; an admin revokes only its own state's keys",
+            field="record.pubkey",
+            code="wrong_state",
+        )
+    if grant.revoked_at is not None:
+        raise Conflict(
+            f"key was already revoked at height {grant.revoked_at}",
+            field="record.pubkey",
+            code="already_revoked",
+        )
+    if "admin" in grant.roles and not any(
+        k != pubkey
+        and g.state == grant.state
+        and "admin" in g.roles
+        and g.revoked_at is None
+        and not expired(g, at_time)
+        for k, g in state.keys.items()
+    ):
+        raise Conflict(
+            f"key is the last active admin key of {grant.state}; enrol another admin first",
+            field="record.pubkey",
+            code="last_admin",
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class ProposalState:
-    id: str
-    action: str
-    subject: str  # the state added, removed or re-keyed
-    proposer: str  # the state whose admin proposed
-    height: int  # committed at
-    record: Mapping[str, Any] = field(repr=False)
-    votes: tuple[tuple[str, str, str], ...] = ()  # (state, "yes"|"no", vote record id)
-    status: str = "open"  # open | passed | rejected (expired is derived)
-    decided_at: int | None = None
-    effective_at: int | None = None
+def key_conflict(state: ChainState, record: Mapping[str, Any]) -> str:
+    """Per admin-holding state, else per key (FINDINGS M2, module docstring).
 
-    def status_for(self, next_height: int, expiry_blocks: int) -> str:
-        """Status as seen by a record of block ``next_height``."""
-        if self.status == "open" and next_height > self.height + expiry_blocks:
-            return "expired"
-        return self.status
-
-    def to_json(self, next_height: int, expiry_blocks: int) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "action": self.action,
-            "state": self.subject,
-            "proposer": self.proposer,
-            "height": self.height,
-            "expires_after": self.height + expiry_blocks,
-            "status": self.status_for(next_height, expiry_blocks),
-            "votes": [{"state": s, "vote": v, "record_id": r} for s, v, r in self.votes],
-            "decided_at": self.decided_at,
-            "effective_at": self.effective_at,
-            "record": dict(self.record),
-        }
+    An enrolment and a revocation of one key always get the same key either
+    way, so a revoked key is never renewed in the block that revokes it.
+    """
+    grant = state.keys.get(record["pubkey"])
+    if grant is not None and "admin" in grant.roles:
+        return f"admins:{grant.state}"
+    return f"key:{record['pubkey']}"
 
 
-@dataclass(frozen=True, slots=True)
-class ValidatorChange:
-    height: int  # first height of the new set
-    decided_at: int  # the block that committed the deciding record
-    action: str
-    state: str
-    record_ids: tuple[str, ...]  # the proposal, then the deciding vote (if any)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "height": self.height,
-            "decided_at": self.decided_at,
-            "action": self.action,
-            "state": self.state,
-            "record_ids": list(self.record_ids),
-        }
+def apply_enroll(state: ChainState, height: int, envelope: Envelope) -> ChainState:
+    record = envelope.record
+    grant = KeyGrant(
+        record["actor"]["state"],
+        frozenset(record["roles"]),
+        record["agency"],
+        not_after=record.get("not_after"),
+        enrolled_at=height,
+        record_id=envelope.id,
+    )
+    return state.with_key(record["pubkey"], grant)
 
 
-@dataclass(frozen=True, slots=True)
-class MisbehaviourEntry:
-    evidence_id: str
-    record_id: str
-    committed_at: int
-    reporter_state: str
-    offender_state: str
-    offender_pubkey: str
-    height: int
-    round: int
-    kind: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "evidence_id": self.evidence_id,
-            "record_id": self.record_id,
-            "committed_at": self.committed_at,
-            "reporter_state": self.reporter_state,
-            "offender_state": self.offender_state,
-            "offender_pubkey": self.offender_pubkey,
-            "height": self.height,
-            "round": self.round,
-            "kind": self.kind,
-        }
+def apply_revoke(state: ChainState, height: int, envelope: Envelope) -> ChainState:
+    pubkey = envelope.record["pubkey"]
+    grant = state.keys.get(pubkey)
+    assert grant is not None and grant.state == envelope.actor_state, "revoke not checked"
+    return state.with_key(pubkey, replace(grant, revoked_at=height))
 
 
 # --- proposals and votes ------------------------------------------------------------------
@@ -224,14 +272,19 @@ def check_proposal(state: ChainState, envelope: Envelope, at_time: datetime) -> 
         _refuse_keys_in_use(state, [record["node_pubkey"]])
 
 
-def apply_proposal(state: ChainState, height: int, envelope: Envelope) -> None:
+def apply_proposal(state: ChainState, height: int, envelope: Envelope) -> ChainState:
     record = envelope.record
     proposal = ProposalState(
-        envelope.id, record["action"], record["state"], envelope.actor_state, height, record
+        envelope.id,
+        record["action"],
+        record["state"],
+        envelope.actor_state,
+        height,
+        MappingProxyType(record),
     )
     if proposal.action == "rotate_key":
-        proposal = _decide(state, height, proposal, (envelope.id,))
-    state.proposals[envelope.id] = proposal
+        return _decide(state, height, proposal, (envelope.id,))
+    return state.with_proposal(proposal)
 
 
 def check_vote(state: ChainState, envelope: Envelope, at_time: datetime) -> None:
@@ -261,132 +314,102 @@ def check_vote(state: ChainState, envelope: Envelope, at_time: datetime) -> None
         )
 
 
-def apply_vote(state: ChainState, height: int, envelope: Envelope) -> None:
+def apply_vote(state: ChainState, height: int, envelope: Envelope) -> ChainState:
     proposal = state.proposals[envelope.record["proposal"]]
     votes = (*proposal.votes, (envelope.actor_state, envelope.record["vote"], envelope.id))
     proposal = replace(proposal, votes=votes)
     members = set(state.member_states(height))
-    n = len(members)
     yes = sum(1 for s, v, _ in votes if v == "yes" and s in members)
     no = sum(1 for s, v, _ in votes if v == "no" and s in members)
-    if 3 * yes > 2 * n:
-        proposal = _decide(state, height, proposal, (proposal.id, envelope.id))
-    elif 3 * (n - no) <= 2 * n:
+    outcome = vote_outcome(yes, no, len(members))
+    if outcome == "passed":
+        return _decide(state, height, proposal, (proposal.id, envelope.id))
+    if outcome == "rejected":
         proposal = replace(proposal, status="rejected", decided_at=height)
-    state.proposals[proposal.id] = proposal
+    return state.with_proposal(proposal)
 
 
 def _decide(
     state: ChainState, height: int, proposal: ProposalState, record_ids: tuple[str, ...]
-) -> ProposalState:
+) -> ChainState:
     """Schedule the change at height + 2, or reject it if it no longer applies."""
-    change = _CHANGES[proposal.action]
-    latest = state.latest_validators()
-    new_set = change(state, height, proposal, latest)
-    if new_set is None:
-        return replace(proposal, status="rejected", decided_at=height)
+    changed = _CHANGES[proposal.action](state, height, proposal, state.latest_validators())
+    if changed is None:
+        return state.with_proposal(replace(proposal, status="rejected", decided_at=height))
+    state, new_set = changed
     effective = height + CHANGE_DELAY_BLOCKS
-    state.validators_by_height[effective] = sorted_validators(new_set)
-    state.changes.append(
-        ValidatorChange(effective, height, proposal.action, proposal.subject, record_ids)
-    )
-    return replace(proposal, status="passed", decided_at=height, effective_at=effective)
+    change = ValidatorChange(effective, height, proposal.action, proposal.subject, record_ids)
+    state = state.with_validator_change(change, sorted_validators(new_set))
+    passed = replace(proposal, status="passed", decided_at=height, effective_at=effective)
+    return state.with_proposal(passed)
 
 
-NewSet = tuple[Validator, ...] | None
+#: The state with the change's side effects and the new set, or None: refused.
+Changed = tuple[ChainState, tuple[Validator, ...]] | None
 
 
 def _change_add(
     state: ChainState, height: int, proposal: ProposalState, latest: tuple[Validator, ...]
-) -> NewSet:
-    from node.state import KeyGrant  # the state module imports this one
-
+) -> Changed:
     record = proposal.record
     keys = [record["node_pubkey"], *record["admin_pubkeys"]]
     if proposal.subject in {v.state for v in latest} or any(state.key_in_use(k) for k in keys):
         return None  # something changed while the vote was open: refuse, never half-apply
-    state.members[proposal.subject] = MemberInfo(
-        proposal.subject,
-        record["name"],
-        record["node_pubkey"],
-        tuple(record["admin_pubkeys"]),
-        record["enc_pubkey"],
-        record["p2p_url"],
-        since_height=height + CHANGE_DELAY_BLOCKS,
-        record_id=proposal.id,
+    state = state.with_member(
+        MemberInfo(
+            proposal.subject,
+            record["name"],
+            record["node_pubkey"],
+            tuple(record["admin_pubkeys"]),
+            record["enc_pubkey"],
+            record["p2p_url"],
+            since_height=height + CHANGE_DELAY_BLOCKS,
+            record_id=proposal.id,
+        )
     )
     for admin in record["admin_pubkeys"]:
-        state.keys[admin] = KeyGrant(
+        grant = KeyGrant(
             proposal.subject,
             frozenset({"admin"}),
             f"{record['name']} administration",
             enrolled_at=height,
             record_id=proposal.id,
         )
-    return (*latest, Validator(proposal.subject, record["node_pubkey"]))
+        state = state.with_key(admin, grant)
+    return state, (*latest, Validator(proposal.subject, record["node_pubkey"]))
 
 
 def _change_remove(
     state: ChainState, height: int, proposal: ProposalState, latest: tuple[Validator, ...]
-) -> NewSet:
+) -> Changed:
     remaining = tuple(v for v in latest if v.state != proposal.subject)
     if len(remaining) == len(latest) or not remaining:
         return None
     info = state.members[proposal.subject]
-    state.members[proposal.subject] = replace(info, until_height=height + CHANGE_DELAY_BLOCKS)
-    return remaining
+    state = state.with_member(replace(info, until_height=height + CHANGE_DELAY_BLOCKS))
+    return state, remaining
 
 
 def _change_rotate(
     state: ChainState, height: int, proposal: ProposalState, latest: tuple[Validator, ...]
-) -> NewSet:
+) -> Changed:
     new_key = proposal.record["node_pubkey"]
     if proposal.subject not in {v.state for v in latest} or state.key_in_use(new_key):
         return None
     info = state.members[proposal.subject]
-    state.members[proposal.subject] = replace(info, node_pubkey=new_key)
-    return tuple(Validator(v.state, new_key) if v.state == proposal.subject else v for v in latest)
+    state = state.with_member(replace(info, node_pubkey=new_key))
+    rotated = tuple(
+        Validator(v.state, new_key) if v.state == proposal.subject else v for v in latest
+    )
+    return state, rotated
 
 
-_CHANGES: dict[str, Callable[[ChainState, int, ProposalState, tuple[Validator, ...]], NewSet]] = {
-    "add": _change_add,
-    "remove": _change_remove,
-    "rotate_key": _change_rotate,
-}
+_CHANGES: Final[
+    Mapping[str, Callable[[ChainState, int, ProposalState, tuple[Validator, ...]], Changed]]
+] = MappingProxyType({"add": _change_add, "remove": _change_remove, "rotate_key": _change_rotate})
 
 
 # --- misbehaviour -------------------------------------------------------------------------
-
-
-def evidence_id(msg: Proposal | Vote) -> str:
-    """The slot of an equivocation: one record per offender key and (h, r, kind)."""
-    height, round_, kind = message_slot(msg)
-    return sha256_hex(
-        canonical_bytes({"offender": msg.signer, "height": height, "round": round_, "kind": kind})
-    )
-
-
-def parse_evidence(record: Mapping[str, Any]) -> Equivocation:
-    """The two messages of a misbehaviour record; ``RecordInvalid`` if malformed."""
-    evidence = record.get("equivocation")
-    if not isinstance(evidence, dict) or set(evidence) != {"first", "second"}:
-        raise RecordInvalid(
-            "record.equivocation must be an object with exactly first and second",
-            field="record.equivocation",
-            code="bad_evidence",
-        )
-    try:
-        return Equivocation(
-            message_from_json(evidence["first"]), message_from_json(evidence["second"])
-        )
-    except EncodingError as exc:
-        raise RecordInvalid(
-            f"record.equivocation: {exc}", field="record.equivocation", code="bad_evidence"
-        ) from exc
-
-
-def evidence_id_of(record: Mapping[str, Any]) -> str:
-    return evidence_id(parse_evidence(record).first)
 
 
 def check_misbehaviour(state: ChainState, envelope: Envelope, at_time: datetime) -> None:
@@ -427,13 +450,12 @@ def check_misbehaviour(state: ChainState, envelope: Envelope, at_time: datetime)
         )
 
 
-def apply_misbehaviour(state: ChainState, height: int, envelope: Envelope) -> None:
+def apply_misbehaviour(state: ChainState, height: int, envelope: Envelope) -> ChainState:
     record = envelope.record
     first = parse_evidence(record).first
     h, r, kind = message_slot(first)
-    eid = evidence_id(first)
-    state.misbehaviour[eid] = MisbehaviourEntry(
-        eid,
+    entry = MisbehaviourEntry(
+        evidence_id(first),
         envelope.id,
         height,
         envelope.actor_state,
@@ -443,6 +465,7 @@ def apply_misbehaviour(state: ChainState, height: int, envelope: Envelope) -> No
         r,
         kind,
     )
+    return state.with_misbehaviour(entry)
 
 
 def misbehaviour_record(
@@ -456,3 +479,85 @@ def misbehaviour_record(
         "offender_pubkey": ev.first.signer,
         "equivocation": ev.to_json(),
     }
+
+
+# --- the registry -------------------------------------------------------------------------
+
+GOVERNANCE: Final[Mapping[str, GovernanceType]] = MappingProxyType(
+    {
+        d.name: d
+        for d in (
+            GovernanceType(
+                "enroll_key",
+                shape=govshapes.check_enroll_key,
+                check=check_enroll,
+                conflict=key_conflict,
+                apply=apply_enroll,
+                audited=True,
+            ),
+            GovernanceType(
+                "revoke_key",
+                shape=govshapes.check_revoke_key,
+                check=check_revoke,
+                conflict=key_conflict,
+                apply=apply_revoke,
+                audited=True,
+            ),
+            GovernanceType(
+                "member_proposal",
+                shape=govshapes.check_member_proposal,
+                check=check_proposal,
+                conflict=lambda _, r: f"member:{r['state']}",
+                apply=apply_proposal,
+                audited=True,
+            ),
+            GovernanceType(
+                "member_vote",
+                shape=govshapes.check_member_vote,
+                check=check_vote,
+                conflict=lambda _, r: f"vote:{r['proposal']}:{r['actor']['state']}",
+                apply=apply_vote,
+                audited=True,
+            ),
+            GovernanceType(
+                "misbehaviour",
+                shape=govshapes.check_misbehaviour,
+                check=check_misbehaviour,
+                conflict=lambda _, r: f"evidence:{evidence_id_of(r)}",
+                apply=apply_misbehaviour,
+                audited=False,  # it records evidence; signing rights and sets stay
+            ),
+        )
+    }
+)
+
+
+# --- dispatch: what Application calls -------------------------------------------------------
+
+
+def check(state: ChainState, envelope: Envelope, at_time: datetime) -> None:
+    """The state rules of a governance record (after ``ChainState.authorise``)."""
+    descriptor = GOVERNANCE.get(envelope.type)
+    if descriptor is not None:
+        descriptor.check(state, envelope, at_time)
+
+
+def conflict_key(state: ChainState, envelope: Envelope) -> str | None:
+    """Records with the same key may not share a block (module docstring)."""
+    descriptor = GOVERNANCE.get(envelope.type)
+    return descriptor.conflict(state, envelope.record) if descriptor is not None else None
+
+
+def apply_records(state: ChainState, height: int, envelopes: Sequence[Envelope]) -> ChainState:
+    """The state after the governance records of block ``height`` (also the replay's step)."""
+    for envelope in envelopes:
+        descriptor = GOVERNANCE.get(envelope.type)
+        if descriptor is not None:
+            state = descriptor.apply(state, height, envelope)
+    return state
+
+
+def apply_block(state: ChainState, height: int, envelopes: Sequence[Envelope]) -> ChainState:
+    """The state after committing block ``height``, the block after ``state.height``."""
+    assert height == state.height + 1, f"apply_block({height}) after {state.height}"
+    return apply_records(state, height, envelopes).at_height(height)

@@ -31,6 +31,7 @@ from ledger.records import parse_time
 from ledger.store import SEARCH_LIMIT_MAX, Store
 from node.application import Application
 from node.peers import PeerSet
+from node.state import ChainState
 
 #: Query parameter of GET /v1/search -> store index name.
 SEARCH_KEYS = {
@@ -332,3 +333,43 @@ def peers_view(peers: PeerSet, state: str, faults: Mapping[str, int]) -> dict[st
             }
         )
     return {"state": state, "peers": links, "peer_faults": dict(faults)}
+
+
+# --- governance views (issue 16 part 3: moved here from node/state.py) -------------------
+# The chain state is data and transitions; these are its JSON faces for the API.
+
+
+def set_origin(state: ChainState, height: int) -> dict[str, Any]:
+    """Since which height the set of ``height`` holds, and the records that made it."""
+    since = state.set_since(height)
+    return {
+        "since_height": since,
+        "changes": [c.to_json() for c in state.changes if c.height == since],
+    }
+
+
+def members_view(state: ChainState) -> list[dict[str, Any]]:
+    """Every member the chain has known; ``validating`` is for the next height."""
+    current = set(state.member_states(state.height + 1))
+    return [
+        {**info.to_json(), "validating": code in current}
+        for code, info in sorted(state.members.items())
+    ]
+
+
+def proposals_view(state: ChainState, status: str | None) -> list[dict[str, Any]]:
+    rows = [
+        p.to_json(state.height + 1, state.expiry_blocks())
+        for p in sorted(state.proposals.values(), key=lambda p: (p.height, p.id))
+    ]
+    return [row for row in rows if status is None or row["status"] == status]
+
+
+def misbehaviour_view(state: ChainState, offender_state: str | None) -> list[dict[str, Any]]:
+    rows = sorted(state.misbehaviour.values(), key=lambda m: (m.committed_at, m.record_id))
+    return [
+        m.to_json() for m in rows if offender_state is None or m.offender_state == offender_state
+    ]
+
+
+# --- end of governance views ----------------------------------------------------------------

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from api.deps import NodeDep, ReadAccess
 from api.schemas import errors
+from node import queries
 
 router = APIRouter(tags=["governance"], dependencies=[ReadAccess])
 
@@ -69,7 +70,7 @@ class Misbehaviour(BaseModel):
     summary="Member states, past and present (validating: in the next height's set)",
 )
 async def members(node: NodeDep) -> dict[str, Any]:
-    return {"height": node.app.height, "members": node.app.state.members_view()}
+    return {"height": node.app.height, "members": queries.members_view(node.app.state)}
 
 
 @router.get(
@@ -81,7 +82,7 @@ async def members(node: NodeDep) -> dict[str, Any]:
 async def proposals(
     node: NodeDep, status: Literal["open", "passed", "expired", "rejected"] | None = Query(None)
 ) -> dict[str, Any]:
-    return {"height": node.app.height, "proposals": node.app.state.proposals_view(status)}
+    return {"height": node.app.height, "proposals": queries.proposals_view(node.app.state, status)}
 
 
 @router.get(
@@ -93,4 +94,7 @@ async def proposals(
 async def misbehaviour(
     node: NodeDep, state: str | None = Query(None, pattern="^[A-Z]{2}$")
 ) -> dict[str, Any]:
-    return {"height": node.app.height, "misbehaviour": node.app.state.misbehaviour_view(state)}
+    return {
+        "height": node.app.height,
+        "misbehaviour": queries.misbehaviour_view(node.app.state, state),
+    }

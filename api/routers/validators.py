@@ -25,4 +25,4 @@ router = APIRouter(tags=["validators"], dependencies=[ReadAccess])
 )
 async def validators(node: NodeDep, height: int | None = Query(None, ge=1)) -> dict[str, Any]:
     view = queries.validators_view(node.app, height)
-    return {**view, **node.app.state.set_origin(view["height"])}
+    return {**view, **queries.set_origin(node.app.state, view["height"])}

@@ -55,7 +55,7 @@ from ledger.audit.chain import (
     is_hex,
     validators_hash,
 )
-from ledger.audit.gov import GOVERNANCE_TYPES, GovState, parse_utc
+from ledger.audit.gov import REPLAYED_TYPES, GovState, parse_utc
 from ledger.errors import ProofError
 
 FORMAT: Final = "comity-bundle/1"
@@ -136,7 +136,7 @@ def verify_bundle(
                 )
         changes_before = len(gov.changes)
         gov.apply_block(
-            height, [(c.id, c.record) for c, _ in checked if c.record["type"] in GOVERNANCE_TYPES]
+            height, [(c.id, c.record) for c, _ in checked if c.record["type"] in REPLAYED_TYPES]
         )
         report.changes += [
             f"{c.action} {c.state}: validators from height {c.height} "

@@ -15,8 +15,9 @@ re-implements that function from the documentation, independently of
 * a validator node key of height H may sign ``misbehaviour`` (role ``node``);
 * membership: ``member_proposal`` opens a proposal (``rotate_key`` is decided
   by the block that commits it); ``member_vote`` tallies the votes of the
-  member states of H: ``3*yes > 2*n`` passes, ``3*(n-no) <= 2*n`` rejects; a
-  proposal committed at P takes votes in P+1..P+expiry. A decision in block H
+  member states of H and ``ledger.quorum.vote_outcome`` decides (more than
+  2/3 yes passes; rejected once 2/3 can no longer be reached); a proposal
+  committed at P takes votes in P+1..P+expiry. A decision in block H
   schedules the new set at H+2, built from the newest scheduled set.
 
 Simplifications, on purpose: this replay checks what decides validator sets
@@ -36,9 +37,13 @@ from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
 
 from ledger.errors import VerificationError
+from ledger.quorum import vote_outcome
 
-#: A copy of ``ledger/roles.py`` ROLE_TYPES, as data: the auditor does not import
-#: the node's code. tests/unit/test_audit_core.py checks that the two are equal.
+#: The auditor's tables are copies, as data: it does not import the node's code.
+#: tests/unit/test_audit_core.py checks each against ``ledger/roles.py`` and the node's
+#: governance registry (``node/governance.py`` GOVERNANCE).
+#:
+#: A copy of ``ledger/roles.py`` ROLE_TYPES.
 ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
     "investigator": frozenset(
         {
@@ -83,8 +88,14 @@ ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
     ),
     "node": frozenset({"misbehaviour"}),
 }
-#: Record types that change what this replay tracks (misbehaviour changes nothing here).
-GOVERNANCE_TYPES: Final = ("enroll_key", "revoke_key", "member_proposal", "member_vote")
+#: Every governance record type (the node registry's names).
+GOVERNANCE_TYPES: Final = frozenset(
+    {"enroll_key", "revoke_key", "member_proposal", "member_vote", "misbehaviour"}
+)
+#: The governance types this replay applies: those that change signing rights or
+#: validator sets (the registry's ``audited``). ``misbehaviour`` records evidence only.
+REPLAYED_TYPES: Final = ("enroll_key", "revoke_key", "member_proposal", "member_vote")
+#: A change decided in block H applies from H + 2.
 CHANGE_DELAY_BLOCKS: Final = 2
 
 
@@ -271,9 +282,10 @@ class GovState:
         n = len(members)
         yes = sum(1 for s, v in proposal.votes.items() if v == "yes" and s in members)
         no = sum(1 for s, v in proposal.votes.items() if v == "no" and s in members)
-        if 3 * yes > 2 * n:
+        outcome = vote_outcome(yes, no, n)
+        if outcome == "passed":
             self._decide(height, proposal, (proposal.id, record_id))
-        elif 3 * (n - no) <= 2 * n:
+        elif outcome == "rejected":
             proposal.status = "rejected"
 
     def _status(self, proposal: Proposal, height: int) -> str:

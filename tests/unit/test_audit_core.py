@@ -6,11 +6,13 @@ fails at the height of the tampered block with a specific code.
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger import merkle
+from ledger.audit import gov as audit_gov
 from ledger.audit.chain import (
     AuditFailure,
     ChainVerifier,
@@ -29,9 +32,13 @@ from ledger.audit.chain import (
 )
 from ledger.audit.gov import ROLE_TYPES
 from ledger.canonical import canonical_bytes
+from ledger.roles import GOVERNANCE_TYPES as NODE_GOVERNANCE_TYPES
 from ledger.roles import ROLE_TYPES as NODE_ROLE_TYPES
+from node.governance import GOVERNANCE
+from node.govtypes import CHANGE_DELAY_BLOCKS as NODE_CHANGE_DELAY_BLOCKS
 from tests.audit_chain import AuditChain
 from tests.merkle_reference import mth
+from tests.unit.test_governance import Chain, _add_br, _vote
 
 # --- RFC 8785 §3.2 ------------------------------------------------------------------------------
 
@@ -76,6 +83,86 @@ def test_jcs_equals_the_node_serializer(value: Any) -> None:
 
 def test_role_table_is_a_faithful_copy_of_ledger_roles() -> None:
     assert ROLE_TYPES == NODE_ROLE_TYPES
+
+
+def test_the_auditor_governance_tables_agree_exactly_with_the_node_registry() -> None:
+    """Types, replayed types, roles and the H+2 delay: the auditor's copies are complete."""
+    assert audit_gov.GOVERNANCE_TYPES == set(GOVERNANCE) == NODE_GOVERNANCE_TYPES
+    audited = tuple(d.name for d in GOVERNANCE.values() if d.audited)
+    assert audit_gov.REPLAYED_TYPES == audited == tuple(audit_gov._HANDLERS)
+    assert set(audit_gov.GOVERNANCE_TYPES) - set(audited) == {"misbehaviour"}
+    for descriptor in GOVERNANCE.values():
+        auditor_signers = {r for r, types in ROLE_TYPES.items() if descriptor.name in types}
+        assert auditor_signers == descriptor.signers, descriptor.name
+    assert audit_gov.CHANGE_DELAY_BLOCKS == NODE_CHANGE_DELAY_BLOCKS
+
+
+def test_vote_thresholds_come_from_ledger_quorum_alone() -> None:
+    """Both sides import the one rule, and no module writes a threshold of its own."""
+    root = Path(__file__).parents[2]
+    for path in ("node/governance.py", "node/state.py", "ledger/audit/gov.py"):
+        tree = ast.parse((root / path).read_text())
+        imported = {
+            (node.module, alias.name)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }
+        if path != "node/state.py":
+            assert ("ledger.quorum", "vote_outcome") in imported, path
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):
+                products = [
+                    b
+                    for part in (node.left, *node.comparators)
+                    for b in ast.walk(part)
+                    if isinstance(b, ast.BinOp) and isinstance(b.op, ast.Mult)
+                ]
+                assert not products, f"{path}:{node.lineno} compares a product"
+
+
+@pytest.mark.parametrize(
+    ("n", "votes"),
+    [
+        (4, ["yes", "yes", "yes"]),
+        (4, ["yes", "no", "no"]),
+        (4, ["no", "yes", "yes", "yes"]),
+        (5, ["yes", "yes", "yes", "yes"]),
+        (5, ["yes", "yes", "yes", "no", "yes"]),
+        (5, ["yes", "no", "yes", "no"]),
+        (7, ["yes", "yes", "no", "yes", "yes", "yes"]),
+    ],
+)
+def test_the_auditor_replay_decides_every_vote_as_the_node_does(n: int, votes: list[str]) -> None:
+    """The same chain, replayed by the node and by the auditor: same status, same sets."""
+    chain = Chain(n)
+    proposal, _ = _add_br(chain, "MX")
+    states = [m.state for m in chain.members]
+    for voter, choice in zip(states, votes, strict=False):
+        chain.commit(_vote(chain, voter, proposal, choice))
+        node_status = chain.app.state.proposals[proposal.id].status
+        replay = _audit_replay(chain)
+        assert replay.proposals[proposal.id].status == node_status
+        assert {h: [tuple(v) for v in vs] for h, vs in replay.sets.items()} == {
+            h: [(v.state, v.pubkey) for v in vs]
+            for h, vs in chain.app.state.validators_by_height.items()
+        }
+        if node_status != "open":
+            break
+    assert chain.app.state.proposals[proposal.id].status != "open"
+
+
+def _audit_replay(chain: Chain) -> audit_gov.GovState:
+    replay = audit_gov.GovState(chain.genesis.model_dump(mode="json"))
+    for height in range(1, chain.app.height + 1):
+        stored = chain.app.stored_block(height)
+        assert stored is not None
+        block, _ = stored
+        replay.apply_block(
+            height,
+            [(e.id, e.record) for e in block.envelopes if e.type in audit_gov.REPLAYED_TYPES],
+        )
+    return replay
 
 
 def test_the_verifier_imports_only_the_standard_library_and_pynacl() -> None:

@@ -26,10 +26,11 @@ from ledger.keys import SigningKey
 from ledger.records import SCHEMA, Envelope, format_time, parse_envelope
 from ledger.roles import role_table_markdown
 from ledger.store import Store
+from node import queries
 from node.application import Application, Block
 from node.clock import utcnow
 from node.genesis import Genesis
-from node.governance import misbehaviour_record
+from node.governance import conflict_key, misbehaviour_record
 from node.rules import build_registry
 
 CHAIN = "comity-test"
@@ -227,7 +228,7 @@ def test_admission_passes_on_more_than_two_thirds_and_applies_at_h_plus_2() -> N
     assert state.proposals[proposal.id].status == "passed"
     assert state.validators(decided_at + 1) == old
     assert [v.state for v in state.validators(decided_at + 2)] == ["BR", "CN", "FR", "TH", "VN"]
-    assert state.set_origin(decided_at + 2)["changes"] == [
+    assert queries.set_origin(state, decided_at + 2)["changes"] == [
         {
             "height": decided_at + 2,
             "decided_at": decided_at,
@@ -304,7 +305,7 @@ def test_proposals_expire_and_hostile_proposals_are_refused() -> None:
     chain.commit()
     chain.commit()
     chain.refused(_vote(chain, "CN", proposal), "proposal_expired")
-    assert [p["id"] for p in chain.app.state.proposals_view("expired")] == [proposal.id]
+    assert [p["id"] for p in queries.proposals_view(chain.app.state, "expired")] == [proposal.id]
     hostile = [
         (
             chain.admin(
@@ -418,14 +419,14 @@ def test_misbehaviour_is_recorded_once_and_forgeries_are_refused() -> None:
     assert is_equivocation(ev, CHAIN, Ed25519Verifier())
     report = _report(chain, ev)
     at = chain.commit(report)
-    [row] = chain.app.state.misbehaviour_view("FR")
+    [row] = queries.misbehaviour_view(chain.app.state, "FR")
     assert (row["record_id"], row["committed_at"], row["offender_pubkey"], row["kind"]) == (
         report.id,
         at,
         fr.public_hex,
         "prevote",
     )
-    assert chain.app.state.misbehaviour_view("CN") == []
+    assert queries.misbehaviour_view(chain.app.state, "CN") == []
     swapped = Equivocation(ev.second, ev.first)
     third = Equivocation(ev.first, _prevote(fr, h, None))
     bad_sig = Vote("prevote", h, 0, "cc" * 32, fr.public_hex, "00" * 64)
@@ -480,7 +481,7 @@ def test_replay_after_restart_rebuilds_the_same_governance_state() -> None:
         b.members,
         b.height,
     )
-    assert a.proposals_view(None) == b.proposals_view(None)
+    assert queries.proposals_view(a, None) == queries.proposals_view(b, None)
 
 
 def test_governance_doc_role_table_matches_the_code() -> None:
@@ -522,9 +523,9 @@ def test_renewal_and_revocation_of_one_key_never_share_a_block() -> None:
     state = chain.app.state
     renew = chain.admin("CN", "enroll_key", **_enroll_fields(key.public_hex, ["admin"]))
     revoke = chain.admin("CN", "revoke_key", pubkey=key.public_hex)
-    assert state.conflict_key(renew) == state.conflict_key(revoke) == "admins:CN"
+    assert conflict_key(state, renew) == conflict_key(state, revoke) == "admins:CN"
     investigator = chain.keys("CN").investigator.public_hex
     assert (
-        state.conflict_key(chain.admin("CN", "revoke_key", pubkey=investigator))
+        conflict_key(state, chain.admin("CN", "revoke_key", pubkey=investigator))
         == f"key:{investigator}"
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.quorum import has_quorum, max_faulty, quorum, skip_threshold
+from ledger.quorum import has_quorum, max_faulty, quorum, skip_threshold, vote_outcome
 
 # n, f (max_faulty), quorum (2f+1 rule), skip (f+1 rule)
 ROWS = [
@@ -61,3 +61,34 @@ def test_empty_set_rejected(fn: object) -> None:
     """Model: a validator set has n >= 1 members."""
     with pytest.raises(ValueError):
         fn(0)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("n", range(1, 14))
+def test_vote_outcome_is_the_documented_governance_rule(n: int) -> None:
+    """docs/GOVERNANCE.md: passed iff 3*yes > 2n; rejected iff 3*(n-no) <= 2n; else open."""
+    for yes in range(n + 1):
+        for no in range(n + 1 - yes):
+            if 3 * yes > 2 * n:
+                expected = "passed"
+            elif 3 * (n - no) <= 2 * n:
+                expected = "rejected"
+            else:
+                expected = "open"
+            assert vote_outcome(yes, no, n) == expected, (yes, no, n)
+
+
+@pytest.mark.parametrize(
+    ("yes", "no", "n", "expected"),
+    [
+        (3, 0, 4, "passed"),
+        (2, 0, 4, "open"),
+        (2, 2, 4, "rejected"),
+        (1, 1, 4, "open"),
+        (4, 0, 5, "passed"),
+        (3, 1, 5, "open"),
+        (3, 2, 5, "rejected"),
+        (0, 1, 1, "rejected"),
+    ],
+)
+def test_vote_outcome_rows(yes: int, no: int, n: int, expected: str) -> None:
+    assert vote_outcome(yes, no, n) == expected
