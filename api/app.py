@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from api import openapi
 from api.deps import read_access
 from api.errors import install_error_handlers
+from api.metrics import install_metrics
 from api.ratelimit import WriteLimits
 from api.routers import (
     acts,
@@ -34,7 +35,6 @@ from api.routers import (
     validators,
 )
 from node.events import EventHub
-from node.metrics import install_metrics
 from node.runtime import Node
 from node.tokens import TokenStore, tokens_path
 

@@ -29,9 +29,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-import orjson
+from typing import Any, Protocol
 
 from ledger import merkle
 from ledger.acts_context import StoreActContext, check_act_context
@@ -82,14 +80,6 @@ class Block:
             "envelopes": [envelope.to_json() for envelope in self.envelopes],
         }
 
-    def to_wire(self) -> dict[str, Any]:
-        """``to_json`` for orjson, each envelope embedded as its leaf (its JCS bytes)
-        instead of being encoded again."""
-        return {
-            "header": self.header.to_json(),
-            "envelopes": [orjson.Fragment(envelope.leaf) for envelope in self.envelopes],
-        }
-
     @classmethod
     def from_json(cls, obj: Any, *, max_record_bytes: int, max_records: int) -> Block:
         if not isinstance(obj, dict) or set(obj) != {"header", "envelopes"}:
@@ -101,6 +91,16 @@ class Block:
             )
         envelopes = tuple(parse_envelope(e, max_record_bytes=max_record_bytes) for e in raw)
         return cls(BlockHeader.from_json(obj["header"]), envelopes)
+
+
+class CommittedRecords(Protocol):
+    """Committed records by id, read-only: what the read views need of the chain
+    (``Application`` is one)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    def load_envelope(self, record_id: str) -> Envelope: ...
 
 
 class Application:

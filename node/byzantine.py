@@ -37,7 +37,7 @@ import os
 import secrets
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from nacl import bindings
@@ -53,9 +53,8 @@ from node.application import Block
 from node.authoring import complete_record
 from node.config import ConfigError
 from node.driver import Driver
-
-if TYPE_CHECKING:
-    from node.runtime import Node
+from node.runtime import Node
+from node.wire import block_wire
 
 log = logging.getLogger("comity.byzantine")
 
@@ -174,14 +173,13 @@ class Byzantine:
 
     def install(self) -> None:
         node, driver = self.node, self.node.driver
-        assert node.peers is not None
         names = self.behaviours
         if "dup-records" in names:
             self._wrap_propose(driver)
         if names & {"equivocate", "withhold-blocks"}:
             self._wrap_send(driver)
         if "withhold-blocks" in names:
-            node.block_by_hash = lambda block_hash: None  # type: ignore[method-assign]
+            node.inbound.find_block = lambda block_hash: None
         if "lying-heights" in names:
             self._lie_about_heights()
         if "replay" in names:
@@ -246,7 +244,6 @@ class Byzantine:
     def _wrap_send(self, driver: Driver) -> None:
         original = driver._send
         peers = self.node.peers
-        assert peers is not None
 
         def send(msg: Any) -> None:
             if not isinstance(msg, Proposal) or msg.proposer != driver.key.public_hex:
@@ -263,7 +260,7 @@ class Byzantine:
                 chosen, body = (msg, block) if i < half else other
                 item: dict[str, Any] = {"msg": chosen.to_json()}
                 if body is not None:
-                    item["block"] = body.to_wire()
+                    item["block"] = block_wire(body)
                 peers.send_to(
                     peer, item, 400 + sum(len(e.leaf) for e in (body.envelopes if body else ()))
                 )
@@ -294,23 +291,22 @@ class Byzantine:
     # --- replies --------------------------------------------------------------------
 
     def _lie_about_heights(self) -> None:
-        from node import p2p
+        inbound = self.node.inbound
 
-        def status_reply(store: Any, height: int, state: str, asked_for: object) -> dict[str, Any]:
-            return {"height": LIE_HEIGHT, "state": state}
+        def status(payload: dict[str, Any]) -> tuple[Any, int]:
+            return {"height": LIE_HEIGHT, "state": inbound.state}, 200
 
-        def blocks_for_sync(store: Any, height: int, start: int, limit: int) -> list[Any]:
-            return []
+        def blocks(payload: dict[str, Any]) -> tuple[Any, int]:
+            return {"height": inbound.app.height, "blocks": []}, 200
 
-        # The P2P handlers look these up at each request: this node now lies.
-        setattr(p2p, "status_reply", status_reply)  # noqa: B010
-        setattr(p2p, "blocks_for_sync", blocks_for_sync)  # noqa: B010
+        # The P2P paths look these up at each request: this node now lies.
+        inbound.status = status  # type: ignore[method-assign]
+        inbound.blocks = blocks  # type: ignore[method-assign]
 
     # --- floods and junk ------------------------------------------------------------
 
     def _split_envelopes(self) -> None:
         peers = self.node.peers
-        assert peers is not None
         first, second = self.twin_envelopes()
         links = sorted(peers.peers.values(), key=lambda p: p.state)
         for i, peer in enumerate(links):
@@ -319,7 +315,6 @@ class Byzantine:
 
     def _junk_blocks(self) -> None:
         peers, app = self.node.peers, self.node.app
-        assert peers is not None
         items = []
         for i in range(64):
             height = app.height + 1 + i % 2
@@ -361,7 +356,6 @@ class Byzantine:
 
     def _flood_inbox(self) -> None:
         peers, app = self.node.peers, self.node.app
-        assert peers is not None
         for i in range(500):
             msg = {
                 "kind": "vote",
@@ -376,7 +370,6 @@ class Byzantine:
 
     def _flood_gossip(self) -> None:
         peers = self.node.peers
-        assert peers is not None
         for _ in range(100):
             for envelope in self.twin_envelopes()[:1]:
                 peers.broadcast({"record": envelope.to_json()}, len(envelope.leaf), gossip=True)
@@ -392,7 +385,6 @@ class Byzantine:
 
     async def _replay(self) -> None:
         peers = self.node.peers
-        assert peers is not None
         while True:
             await asyncio.sleep(2)
             for state, path, body, headers in list(self._captured):

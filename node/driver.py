@@ -51,13 +51,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
-
 from consensus.engine import Replica
 from consensus.messages import Equivocation, Proposal, Vote
 from consensus.signing import Ed25519Signer, Ed25519Verifier
 from consensus.state import PersistedState, Ready, Timeout, TimeoutParams
-from ledger import merkle
 from ledger.block import CommitCertificate, sorted_validators, verify_certificate
 from ledger.canonical import canonical_bytes, parse_json
 from ledger.errors import BodyMismatch, ComityError, PeerFault, StoreError, from_peer
@@ -68,14 +65,12 @@ from node.application import Application, Block
 from node.blockcache import CACHE_ROUNDS_AHEAD, BlockCache, Meta
 from node.mempool import Mempool
 from node.signing_hold import may_sign
+from node.wire import proposal_item
 
 log = logging.getLogger("comity.driver")
 
 WAL_NAME = "consensus"
 GROUP_EVENTS_MAX = 256
-#: A proposed block up to this size travels with all its records (a peer parses
-#: only those it lacks); a larger one with just the records that may be missing.
-CARRY_ALL_BYTES_MAX = 256 * 1024
 EVIDENCE_MAX = 1000
 
 
@@ -352,34 +347,8 @@ class Driver:
         self._group = []
 
     def _send(self, msg: Proposal | Vote) -> None:
-        item: dict[str, Any] = {"msg": msg.to_json()}
-        size = 400
-        if isinstance(msg, Proposal):
-            block = self.blocks.get(msg.block_hash)
-            if block is not None:
-                # A compact block: the header and the record ids. Peers hold most
-                # records already (gossip) and rebuild the block from their
-                # mempool. Records that may not have reached them go along in
-                # full: all of a small block's (a gossip batch from a third node
-                # may still be on its way), and of a large one our clients'
-                # records that some peer has not acknowledged. A peer that still
-                # misses some fetches the whole block from us.
-                item["header"] = block.header.to_json()
-                item["ids"] = [e.id for e in block.envelopes]
-                # Each record's envelope by its leaf hash: one record id may name two
-                # envelopes (finding C1), and a peer must rebuild this very body.
-                item["leaves"] = [merkle.leaf_hash(e.leaf).hex() for e in block.envelopes]
-                size += 140 * len(block.envelopes)
-                every = sum(len(e.leaf) for e in block.envelopes) <= CARRY_ALL_BYTES_MAX
-                carried = {
-                    e.id: e.leaf
-                    for e in block.envelopes
-                    if every or self.mempool.is_spreading(e.id)
-                }
-                if carried:
-                    item["records"] = {rid: orjson.Fragment(leaf) for rid, leaf in carried.items()}
-                    size += sum(len(leaf) + 70 for leaf in carried.values())
-        self.broadcast(item, size)
+        block = self.blocks.get(msg.block_hash) if isinstance(msg, Proposal) else None
+        self.broadcast(*proposal_item(msg, block, self.mempool.is_spreading))
 
     def _keep_evidence(self, evidence: Equivocation) -> None:
         log.warning(

@@ -28,7 +28,7 @@ import io
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ledger.acts import ACT_TYPES
 from ledger.acts_context import ANSWERABLE_BY_MLA_RESPONSE
@@ -38,9 +38,7 @@ from ledger.errors import ClientError, NotFound, StoreError
 from ledger.hashing import is_hex
 from ledger.records import Envelope, parse_time
 from ledger.store import SEARCH_LIMIT_MAX, Store
-
-if TYPE_CHECKING:
-    from node.runtime import Node
+from node.application import CommittedRecords
 
 SCAN_RECORDS_MAX = 100_000
 PAGE_MAX = 500
@@ -98,9 +96,9 @@ class ChainView:
         return self._times[height]
 
 
-def view_of(node: Node) -> ChainView:
-    """A ``ChainView`` over a ``node.runtime.Node``."""
-    return ChainView(node.store, node.app.load_envelope)
+def view_of(records: CommittedRecords) -> ChainView:
+    """A ``ChainView`` over the committed records (a node's ``Application``)."""
+    return ChainView(records.store, records.load_envelope)
 
 
 def parse_cursor(cursor: str | None) -> int | None:

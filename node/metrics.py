@@ -11,10 +11,13 @@ be read later is recorded as it happens:
 
 * a commit listener observes rounds per height (the certificate's round + 1)
   and the commit latency (from entering the height to its commit);
-* an ASGI middleware counts API requests by route template, method and status,
-  and times them; on a 5xx it logs the request id;
-* a wrapper round the API's ``ClientError`` handler counts refusals by code
-  (``bad_signature``, ``nonce_reused``, ...).
+* the API's middleware (api/metrics.py) counts API requests by route template,
+  method and status, and times them, and counts refusals by code
+  (``bad_signature``, ``nonce_reused``, ...) in this registry.
+
+The collector reads only the parts it reports on (driver, chain, store,
+mempool, peer links, fault counter), each passed in; the HTTP side (the
+middleware and ``GET /metrics``) is api/metrics.py.
 
 Label values are bounded: routes are templates, never raw paths; peer-fault
 reasons have digits masked and at most ``REASONS_MAX`` are exported.
@@ -23,31 +26,22 @@ reasons have digits masked and at most ``REASONS_MAX`` are exported.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
-import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
-from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.block import CommitCertificate
-from ledger.errors import ClientError
-
-if TYPE_CHECKING:
-    from node.application import Block
-    from node.runtime import Node
-
-log = logging.getLogger("comity.api.requests")
+from ledger.store import Store
+from node.application import Application, Block
+from node.driver import Driver
+from node.mempool import Mempool
+from node.peers import PeerSet
 
 REASONS_MAX = 50
 ROUND_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 32)
@@ -60,17 +54,29 @@ def _reason_label(reason: str) -> str:
     return re.sub(r"\d+", "N", reason)[:60]
 
 
+@dataclass(frozen=True)
+class Sources:
+    """What the metrics read: the node's parts, each read at scrape time."""
+
+    driver: Driver
+    app: Application
+    store: Store
+    mempool: Mempool
+    peers: PeerSet
+    peer_faults: Counter[str]
+    sse_subscribers: Callable[[], int] = lambda: 0
+
+
 class NodeCollector(Collector):
     """Reads the node's state when Prometheus scrapes."""
 
-    def __init__(self, node: Node, sse_subscribers: Callable[[], int]) -> None:
-        self.node = node
-        self.sse_subscribers = sse_subscribers
+    def __init__(self, sources: Sources) -> None:
+        self.sources = sources
 
     def collect(self) -> Iterable[Metric]:
-        node = self.node
+        node = self.sources
         driver = node.driver
-        replica = driver.replica if driver is not None else None
+        replica = driver.replica
         yield _gauge("comity_height", "Committed height of this node.", node.app.height)
         yield _gauge(
             "comity_round",
@@ -85,22 +91,17 @@ class NodeCollector(Collector):
             "comity_mempool_bytes", "Bytes of records waiting for a block.", node.mempool.bytes
         )
         yield _gauge(
-            "comity_sse_subscribers", "Open event-stream subscriptions.", self.sse_subscribers()
+            "comity_sse_subscribers", "Open event-stream subscriptions.", node.sse_subscribers()
         )
-        if driver is not None:
-            yield _counter(
-                "comity_blocks_committed", "Blocks committed since start.", driver.stats.commits
-            )
-            yield _counter(
-                "comity_synced_blocks",
-                "Blocks applied through block sync.",
-                driver.stats.synced_blocks,
-            )
-            yield _counter(
-                "comity_invalid_blocks",
-                "Proposed blocks found invalid.",
-                driver.stats.invalid_blocks,
-            )
+        yield _counter(
+            "comity_blocks_committed", "Blocks committed since start.", driver.stats.commits
+        )
+        yield _counter(
+            "comity_synced_blocks", "Blocks applied through block sync.", driver.stats.synced_blocks
+        )
+        yield _counter(
+            "comity_invalid_blocks", "Proposed blocks found invalid.", driver.stats.invalid_blocks
+        )
         yield from self._peers()
         yield self._rejections(replica.rejections if replica is not None else Counter())
 
@@ -124,9 +125,8 @@ class NodeCollector(Collector):
             "Items dropped because the peer's queue was full.",
             labels=["peer"],
         )
-        ours = self.node.app.height
-        peers = self.node.peers.peers if self.node.peers is not None else {}
-        for state, peer in sorted(peers.items()):
+        ours = self.sources.app.height
+        for state, peer in sorted(self.sources.peers.peers.items()):
             up.add_metric([state], 1 if peer.stats.up else 0)
             height.add_metric([state], peer.stats.height)
             lag.add_metric([state], peer.stats.height - ours)
@@ -144,7 +144,7 @@ class NodeCollector(Collector):
         for reason, count in sorted(engine.items()):
             family.add_metric(["consensus", reason], count)
         faults: Counter[str] = Counter()
-        for reason, count in self.node.peer_faults.items():
+        for reason, count in self.sources.peer_faults.items():
             faults[_reason_label(reason)] += count
         for reason, count in faults.most_common(REASONS_MAX):
             family.add_metric(["p2p", reason], count)
@@ -162,10 +162,10 @@ def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
 class NodeMetrics:
     """The registry of one node and the few metrics recorded as events happen."""
 
-    def __init__(self, node: Node, sse_subscribers: Callable[[], int] = lambda: 0) -> None:
-        self.node = node
+    def __init__(self, sources: Sources) -> None:
+        self.driver = sources.driver
         self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(NodeCollector(node, sse_subscribers))
+        self.registry.register(NodeCollector(sources))
         self.rounds = Histogram(
             "comity_rounds_per_height",
             "Rounds a height took to commit.",
@@ -197,11 +197,11 @@ class NodeMetrics:
             ["code"],
             registry=self.registry,
         )
-        node.add_commit_listener(self.on_commit)
 
     def on_commit(self, block: Block, certificate: CommitCertificate) -> None:
-        driver = self.node.driver
-        replica = driver.replica if driver is not None else None
+        """A commit listener (``Node.add_commit_listener``)."""
+        driver = self.driver
+        replica = driver.replica
         if replica is None or replica.height != block.height:
             return  # applied through block sync: this node did not decide it
         self.rounds.observe(certificate.round + 1)
@@ -212,90 +212,3 @@ class NodeMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class RequestMetrics:
-    """Pure ASGI middleware (no BaseHTTPMiddleware: it would buffer SSE streams)."""
-
-    def __init__(self, app: ASGIApp, metrics: NodeMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        request_id = _request_id(scope)
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                if status >= 500:
-                    headers = list(message.get("headers", []))
-                    if not any(k.lower() == b"x-request-id" for k, _ in headers):
-                        headers.append((b"x-request-id", request_id.encode()))
-                        message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            self._record(scope, status, time.perf_counter() - started, request_id)
-
-    def _record(self, scope: Scope, status: int, elapsed_s: float, request_id: str) -> None:
-        route = getattr(scope.get("route"), "path", "<unmatched>")
-        self.metrics.requests.labels(route, scope["method"], str(status)).inc()
-        self.metrics.request_seconds.labels(route).observe(elapsed_s)
-        if status >= 500 and route != "/readyz":  # readyz answers 503 by design
-            log.warning(
-                "%s %s answered %d (request %s)",
-                scope["method"],
-                route,
-                status,
-                request_id,
-                extra={"request_id": request_id, "status": status, "route": route},
-            )
-
-
-def _request_id(scope: Scope) -> str:
-    for key, value in scope.get("headers", []):
-        if key == b"x-request-id" and 0 < len(value) <= 64:
-            return str(value.decode("latin-1"))
-    return uuid.uuid4().hex[:16]
-
-
-def install_metrics(
-    app: FastAPI, node: Node, *, sse_subscribers: Callable[[], int], dependencies: list[Any]
-) -> NodeMetrics:
-    """Add ``GET /metrics``, the request middleware and the client-error counter."""
-    metrics = NodeMetrics(node, sse_subscribers)
-    app.state.metrics = metrics
-    app.add_middleware(RequestMetrics, metrics=metrics)
-    handlers: MutableMapping[Any, Any] = app.exception_handlers
-    original = handlers.get(ClientError)
-    if original is not None:
-
-        async def counting(request: Request, exc: Exception) -> Response:
-            if isinstance(exc, ClientError):
-                metrics.client_errors.labels(exc.code).inc()
-            response: Response = await original(request, exc)
-            return response
-
-        handlers[ClientError] = counting
-
-    async def scrape() -> Response:
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
-
-    app.add_api_route(
-        "/metrics",
-        scrape,
-        methods=["GET"],
-        dependencies=dependencies,
-        tags=["status"],
-        summary="Prometheus metrics (reader access)",
-        include_in_schema=False,
-    )
-    return metrics

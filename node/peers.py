@@ -104,7 +104,7 @@ Item = tuple[dict[str, Any], int, str | None]
 GOSSIP_BATCH_BYTES_MAX = 1024 * 1024
 
 #: Idle peer connections are closed after this long (the P2P listener keeps them
-#: longer, see node.serve.P2P_KEEPALIVE_S).
+#: longer, see api.serve.P2P_KEEPALIVE_S).
 PEER_KEEPALIVE_S = 30
 
 

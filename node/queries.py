@@ -18,9 +18,9 @@ stable because the log is append-only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ledger.block import BlockHeader
 from ledger.canonical import parse_json
@@ -29,11 +29,9 @@ from ledger.hashing import parse_hex
 from ledger.quorum import quorum
 from ledger.records import parse_time
 from ledger.store import SEARCH_LIMIT_MAX, Store
+from node.application import Application
+from node.peers import PeerSet
 from node.state import ChainState
-
-if TYPE_CHECKING:
-    from node.application import Application
-    from node.runtime import Node
 
 #: Query parameter of GET /v1/search -> store index name.
 SEARCH_KEYS = {
@@ -290,18 +288,17 @@ def parse_record_id(record_id: str) -> str:
     return record_id
 
 
-def readiness(node: Node) -> dict[str, Any]:
+def readiness(
+    status: dict[str, Any], validators: int, *, started: bool, failed: str | None
+) -> dict[str, Any]:
     """Ready = started, not syncing, and in touch with enough peers to reach a quorum.
 
-    With n validators a quorum is floor(2n/3)+1 including this node, so it
+    ``status`` is ``Node.status()``, ``validators`` the size of the next height's
+    set. With n validators a quorum is floor(2n/3)+1 including this node, so it
     needs quorum-1 peers up; a lone validator (n = 1) needs none.
     """
-    status = node.status()
-    validators = node.app.state.validators(node.app.height + 1)
-    needed = quorum(len(validators)) - 1
+    needed = quorum(validators) - 1
     peers_up = sum(1 for p in status["peers"] if p["up"])
-    started = getattr(node, "driver", None) is not None
-    failed = getattr(node, "failed", None)
     ready = started and failed is None and not status["syncing"] and peers_up >= needed
     body = {
         "ready": ready,
@@ -316,27 +313,26 @@ def readiness(node: Node) -> dict[str, Any]:
     return body
 
 
-def peers_view(node: Node) -> dict[str, Any]:
+def peers_view(peers: PeerSet, state: str, faults: Mapping[str, int]) -> dict[str, Any]:
     """Peer link details for operators (endpoints, errors, traffic counters)."""
-    peers: list[dict[str, Any]] = []
-    if node.peers is not None:
-        for peer in node.peers.peers.values():
-            s = peer.stats
-            peers.append(
-                {
-                    "state": peer.state,
-                    "url": peer.url,
-                    "up": s.up,
-                    "height": s.height,
-                    "last_error": s.last_error,
-                    "sent_batches": s.sent_batches,
-                    "sent_bytes": s.sent_bytes,
-                    "dropped_items": s.dropped_items,
-                    "failures": s.failures,
-                    "queued": peer.queue.qsize(),
-                }
-            )
-    return {"state": node.config.state, "peers": peers, "peer_faults": dict(node.peer_faults)}
+    links: list[dict[str, Any]] = []
+    for peer in peers.peers.values():
+        s = peer.stats
+        links.append(
+            {
+                "state": peer.state,
+                "url": peer.url,
+                "up": s.up,
+                "height": s.height,
+                "last_error": s.last_error,
+                "sent_batches": s.sent_batches,
+                "sent_bytes": s.sent_bytes,
+                "dropped_items": s.dropped_items,
+                "failures": s.failures,
+                "queued": peer.queue.qsize(),
+            }
+        )
+    return {"state": state, "peers": links, "peer_faults": dict(faults)}
 
 
 # --- governance views (issue 16 part 3: moved here from node/state.py) -------------------

@@ -1,12 +1,15 @@
 """A Comity node: one process holding the store, the engine driver, peers and APIs.
 
 ``Node`` wires the parts together and offers the small facade the HTTP API
-uses (submit, read, prove, wait). ``Node.start``/``stop`` run the background
-tasks (driver, peer senders, block sync); ``node.serve.serve`` puts the API
-and P2P apps behind uvicorn. Tests build several ``Node`` objects in one
-process and connect them with ``httpx.ASGITransport`` (no sockets).
-
-Block transfer (fetching proposed blocks, block sync) is ``node.sync.BlockSync``.
+uses (read, wait, status). It is built in one phase: ``Node.open`` does the
+I/O (genesis, keys, the store) and the constructor then builds every part,
+each given only the collaborators it uses: the ``Driver``, the ``PeerSet``,
+block sync (``node.sync.BlockSync``), admission (``node.admission``) and the
+P2P paths' handlers (``node.inbound``). ``Node.start``/``stop`` link the peers
+and run the background tasks (driver, peer senders, block sync);
+``api.serve.serve`` puts the API and P2P apps behind uvicorn. Tests build
+several ``Node`` objects in one process and connect them with
+``httpx.ASGITransport`` (no sockets).
 """
 
 from __future__ import annotations
@@ -18,34 +21,35 @@ import ssl
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
-import orjson
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from consensus.messages import Equivocation
 from ledger.block import CommitCertificate
-from ledger.errors import ClientError, ComityError, Conflict, NotFound, Overloaded
+from ledger.errors import ClientError, ComityError, NotFound
 from ledger.keys import SigningKey, load_signing_key, verify
 from ledger.records import Envelope, parse_envelope
 from ledger.store import Store
 from node import clock
+from node.admission import Admission, Submission
 from node.application import Application, Block
 from node.authoring import complete_record, sign_envelope
 from node.config import ConfigError, NodeConfig
 from node.driver import Driver
 from node.genesis import Genesis, load_genesis
 from node.governance import misbehaviour_record
+from node.inbound import Inbound
 from node.mempool import Mempool, SignatureCache
 from node.peers import PeerSet
 from node.rules import build_registry
 from node.sealed_access import load_enc_key
-from node.sync import SYNC_REPLY_BYTES_MAX, BlockSync
+from node.sync import BlockSync
 from node.tls import client_context
 from node.verifier import ProcessVerifier, VerifierUnavailable
+from node.wire import SYNC_REPLY_BYTES_MAX
 
 log = logging.getLogger("comity.node")
 
@@ -67,57 +71,60 @@ def _verify_all(envelopes: Sequence[Envelope]) -> list[bool]:
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class Submission:
-    id: str
-    status: str  # "pending" | "committed"
+def check_limits(config: NodeConfig, genesis: Genesis) -> None:
+    """Refuse a P2P batch limit too small for the genesis block size."""
+    limits = config.limits
+    block_bytes_max = genesis.consensus.max_block_bytes
+    if limits.max_p2p_batch_bytes < 2 * (block_bytes_max + P2P_ITEM_SLACK_BYTES):
+        # A proposal carries its block and a batch may overshoot its half-limit target
+        # by one item: below this, peers refuse our proposals and the chain stalls.
+        raise ConfigError(
+            f"limits.max_p2p_batch_bytes = {limits.max_p2p_batch_bytes} is "
+            f"too small for blocks of up to {block_bytes_max} bytes (genesis "
+            f"max_block_bytes); it must be at least "
+            f"{2 * (block_bytes_max + P2P_ITEM_SLACK_BYTES)}"
+        )
 
 
 class Node:
+    @classmethod
+    def open(cls, config: NodeConfig, *, verifier: ProcessVerifier | None = None) -> Node:
+        """Load the genesis and keys the config names, open the store, and build."""
+        genesis = load_genesis(config.genesis_path)
+        check_limits(config, genesis)
+        key = load_signing_key(config.node_key_path)
+        enc_key = load_enc_key(config.enc_key_path) if config.enc_key_path is not None else None
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store.open_leveldb(config.data_dir / "ledger")
+        return cls(
+            config, genesis=genesis, key=key, store=store, enc_key=enc_key, verifier=verifier
+        )
+
     def __init__(
         self,
         config: NodeConfig,
         *,
-        genesis: Genesis | None = None,
-        key: SigningKey | None = None,
-        store: Store | None = None,
+        genesis: Genesis,
+        key: SigningKey,
+        store: Store,
         transports: dict[str, httpx.AsyncBaseTransport] | None = None,
         enc_key: X25519PrivateKey | None = None,
         verifier: ProcessVerifier | None = None,
     ) -> None:
-        self.config = config
-        self.genesis = genesis or load_genesis(config.genesis_path)
-        self.key = key or load_signing_key(config.node_key_path)
-        self.enc_key = enc_key or (
-            load_enc_key(config.enc_key_path) if config.enc_key_path is not None else None
-        )
-        if store is None:
-            config.data_dir.mkdir(parents=True, exist_ok=True)
-            store = Store.open_leveldb(config.data_dir / "ledger")
+        check_limits(config, genesis)
+        self.config, self.genesis, self.key, self.enc_key = config, genesis, key, enc_key
         self.store = store
+        limits, timing = config.limits, config.timing
         self.app = Application(
-            self.genesis,
+            genesis,
             store,
             build_registry(),
-            signatures=SignatureCache(
-                max(SIGNATURE_CACHE_MIN, 2 * config.limits.max_pending_records)
-            ),
+            signatures=SignatureCache(max(SIGNATURE_CACHE_MIN, 2 * limits.max_pending_records)),
         )
-        limits = config.limits
-        block_bytes_max = self.genesis.consensus.max_block_bytes
-        if limits.max_p2p_batch_bytes < 2 * (block_bytes_max + P2P_ITEM_SLACK_BYTES):
-            # A proposal carries its block and a batch may overshoot its half-limit target
-            # by one item: below this, peers refuse our proposals and the chain stalls.
-            raise ConfigError(
-                f"limits.max_p2p_batch_bytes = {limits.max_p2p_batch_bytes} is "
-                f"too small for blocks of up to {block_bytes_max} bytes (genesis "
-                f"max_block_bytes); it must be at least "
-                f"{2 * (block_bytes_max + P2P_ITEM_SLACK_BYTES)}"
-            )
         self.mempool = Mempool(
             limits.max_pending_records,
             limits.max_pending_bytes,
-            spread_backlog=self.genesis.consensus.max_block_records,
+            spread_backlog=genesis.consensus.max_block_records,
             governance_reserve_percent=limits.mempool_governance_reserve_percent,
             signer_share_percent=limits.mempool_signer_share_percent,
         )
@@ -125,6 +132,7 @@ class Node:
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._commit_listeners: list[Callable[[Block, CommitCertificate], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self.started = False
         #: Why the node stopped working (a background task died), or None.
         self.failed: str | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -133,20 +141,12 @@ class Node:
         self._peer_verify: ssl.SSLContext | bool = (
             True if tls is None else client_context(tls.ca_path, tls.cert_path, tls.key_path)
         )
-        self.peers: PeerSet | None = None
         self._verify_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify")
         #: Worker processes for signature checks (forked by ``serve`` before any
         #: thread exists); without them the thread pool above does the work.
         self.verifier = verifier
-        self.sync = BlockSync(self)
-        self.driver: Driver = None  # type: ignore[assignment]  # set in start()
-
-    # --- lifecycle ----------------------------------------------------------------------
-
-    async def start(self) -> None:
-        timing, limits = self.config.timing, self.config.limits
         self.peers = PeerSet(
-            self.key,
+            key,
             self.app.chain_id,
             flush_ms=timing.gossip_flush_ms,
             backoff_max_ms=timing.peer_backoff_max_ms,
@@ -159,8 +159,67 @@ class Node:
             # The largest honest reply: a block-sync reply (its byte
             # target plus one whole block) or one block, with framing.
             reply_bytes_max=SYNC_REPLY_BYTES_MAX
-            + 2 * (self.genesis.consensus.max_block_bytes + P2P_ITEM_SLACK_BYTES),
+            + 2 * (genesis.consensus.max_block_bytes + P2P_ITEM_SLACK_BYTES),
         )
+        # Block sync and the driver call each other: sync posts to the driver's
+        # inbox (late-bound here, the driver is built next), the driver asks sync.
+        self.sync = BlockSync(
+            self.app,
+            self.peers,
+            post=lambda event: self.driver.post(event),
+            rejected=lambda source: self.driver.stats.rejected_sync.get(source, 0),
+            verify=self.verify_signatures,
+            fault=self.metrics_peer_fault,
+            task_ended=self._task_ended,
+            interval_ms=timing.peer_status_interval_ms,
+            batch_blocks=limits.sync_batch_blocks,
+        )
+        self.driver = Driver(
+            self.app,
+            self.mempool,
+            key,
+            self.peers.broadcast,
+            inbox_max=limits.inbox_events_max,
+            heartbeat_ms=genesis.consensus.heartbeat_interval_ms,
+            rebroadcast_ms=timing.rebroadcast_interval_ms,
+            on_commit=self._committed,
+            on_behind=self.sync.behind,
+            decided_elsewhere=self.sync.decided_elsewhere,
+            on_evidence=self._report_evidence,
+            fetch_block=self.sync.fetch_block,
+        )
+        self.admission = Admission(
+            self.app,
+            store,
+            self.mempool,
+            verify=self.verify_signatures,
+            broadcast=self.peers.broadcast,
+            peer_count=lambda: len(self.peers.peers),
+            wake=self.driver.wake,
+            max_batch_records=limits.max_batch_records,
+        )
+        self.inbound = Inbound(
+            self.app,
+            store,
+            self.mempool,
+            key,
+            config.state,
+            body_max_bytes=limits.max_p2p_batch_bytes,
+            allowed=self.peer_keys,
+            fault=self.metrics_peer_fault,
+            post=self.driver.post,
+            held_block=self.driver.blocks.get,
+            find_block=self.block_by_hash,
+            fetch_block=self.sync.fetch_block,
+            verify=self.verify_signatures,
+            accept_gossip=self.admission.accept_gossip,
+        )
+        self.add_commit_listener(self._follow_membership)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Link to the peers (their transports are known now) and run the tasks."""
         for state, url in self.peer_urls().items():
             self.peers.add(
                 state,
@@ -170,28 +229,14 @@ class Node:
                 verify=self._peer_verify,
             )
         self.mempool.share_with(len(self.peers.peers) + 1, self._member_states())
-        self.driver = Driver(
-            self.app,
-            self.mempool,
-            self.key,
-            self.peers.broadcast,
-            inbox_max=limits.inbox_events_max,
-            heartbeat_ms=self.genesis.consensus.heartbeat_interval_ms,
-            rebroadcast_ms=timing.rebroadcast_interval_ms,
-            on_commit=self._committed,
-            on_behind=self.sync.behind,
-            decided_elsewhere=self.sync.decided_elsewhere,
-            on_evidence=self._report_evidence,
-            fetch_block=self.sync.fetch_block,
-        )
         self.peers.start()
-        self.add_commit_listener(self._follow_membership)
         self._tasks = [
             asyncio.create_task(self.driver.run(), name="driver"),
             asyncio.create_task(self.sync.run(), name="sync"),
         ]
         for task in self._tasks:
             task.add_done_callback(self._task_ended)
+        self.started = True
         log.info("node %s started at height %d", self.config.state, self.app.height)
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
@@ -214,8 +259,7 @@ class Node:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self.peers is not None:
-            await self.peers.stop()
+        await self.peers.stop()
         self._verify_pool.shutdown(wait=True, cancel_futures=True)
         self.store.close()
 
@@ -225,55 +269,11 @@ class Node:
         """The states that may sign records for the next block (the mempool's shares)."""
         return len(self.app.state.member_states(self.app.height + 1))
 
-    def admit(self, envelope: Envelope) -> Submission:
-        """Check a parsed envelope and add it to the mempool (idempotent).
-
-        Another envelope of a pending record (another signature or signer) is
-        refused with ``conflicting_envelope``. Room comes before the record's
-        checks, so a full share costs no signature or schema check."""
-        if self.mempool.holds(envelope):
-            return Submission(envelope.id, "pending")
-        if self.store.has_record(envelope.id):
-            return Submission(envelope.id, "committed")
-        self.mempool.check_fits([envelope])
-        self.app.check_record(envelope, clock.utcnow())
-        spread_to = len(self.peers.peers) if self.peers is not None else 0
-        if self.mempool.add(envelope, spread_to=spread_to):
-            if self.peers is not None:
-                # The leaf is the envelope's canonical JSON: embed it as is.
-                self.peers.broadcast(
-                    {"record": orjson.Fragment(envelope.leaf)},
-                    len(envelope.leaf),
-                    gossip=True,
-                    key=envelope.id,
-                )
-            if self.driver is not None:
-                self.driver.wake()
-        return Submission(envelope.id, "pending")
-
     def _delivered(self, state: str, record_ids: list[str]) -> None:
         """A peer has answered a gossip batch: it holds those records (or refused them)."""
         del state  # every peer link counts once: each record goes once down each lane
         self.mempool.delivered(record_ids)
-        if self.driver is not None:
-            self.driver.wake()  # the records may now be proposed
-
-    def accept_gossip(self, envelope: Envelope) -> None:
-        """A peer's record: checked like a client's, or refused with a ClientError.
-
-        Over a share of the mempool, or another envelope of a record already
-        pending (the first stays): dropped and counted in
-        ``mempool.gossip_dropped``, never raised. The origin still holds its copy."""
-        try:
-            if self.mempool.holds(envelope) or self.store.has_record(envelope.id):
-                return
-            self.mempool.check_fits([envelope], client=False)
-        except (Conflict, Overloaded) as exc:
-            self.mempool.gossip_dropped[exc.code] += 1
-            return
-        self.app.check_record(envelope, clock.utcnow())
-        if self.mempool.add(envelope, client=False) and self.driver is not None:
-            self.driver.wake()
+        self.driver.wake()  # the records may now be proposed
 
     async def verify_signatures(
         self, envelopes: Sequence[Envelope], *, admission: bool = False
@@ -438,8 +438,6 @@ class Node:
 
     def _follow_membership(self, block: Block, certificate: CommitCertificate) -> None:
         """After a commit: link to newly admitted members, unlink from removed ones."""
-        if self.peers is None:
-            return
         wanted = self.peer_urls()
         for state, url in wanted.items():
             if state not in self.peers.peers:
@@ -483,7 +481,7 @@ class Node:
             sign_envelope(self.key, record), max_record_bytes=self.app.params.max_record_bytes
         )
         try:
-            self.admit(envelope)
+            self.admission.admit(envelope)
         except ClientError as exc:  # usually: another node's report is already in
             log.info("misbehaviour report by %s not submitted: %s", offender_state, exc)
 
@@ -515,12 +513,12 @@ class Node:
         log.debug("peer fault: %s", reason)
 
     def _peer_height(self, state: str, height: int) -> None:
-        if self.peers is not None and state in self.peers.peers:
+        if state in self.peers.peers:
             self.peers.peers[state].stats.height = height
 
     def block_by_hash(self, block_hash: str) -> Block | None:
         """A proposed block we hold, or a committed one, by its hash."""
-        block = self.driver.blocks.get(block_hash) if self.driver is not None else None
+        block = self.driver.blocks.get(block_hash)
         if block is not None:
             return block
         height = self.store.height_of_block(block_hash) if len(block_hash) == 64 else None
@@ -531,18 +529,16 @@ class Node:
 
     def status(self) -> dict[str, Any]:
         header = self.store.get_header(self.app.height)
-        peers: list[dict[str, Any]] = []
-        if self.peers is not None:
-            peers = [
-                {
-                    "state": p.state,
-                    "up": p.stats.up,
-                    "height": p.stats.height,
-                    "last_error": p.stats.last_error,
-                }
-                for p in self.peers.peers.values()
-            ]
-        replica = self.driver.replica if self.driver is not None else None
+        peers = [
+            {
+                "state": p.state,
+                "up": p.stats.up,
+                "height": p.stats.height,
+                "last_error": p.stats.last_error,
+            }
+            for p in self.peers.peers.values()
+        ]
+        replica = self.driver.replica
         return {
             "chain_id": self.app.chain_id,
             "state": self.config.state,

@@ -10,16 +10,18 @@ entry to the local access log (``node/access_log.py``) and only then returns
 the plaintext. Refusals after authentication (not a recipient, failed
 integrity) are logged too, so the log shows attempts as well as reads.
 
-Where the key comes from (one seam, ``node_enc_key``): ``node.enc_key`` if
-the runtime set it (an ``X25519PrivateKey``, as the in-process cluster has),
-else the PKCS#8 PEM file at ``node.config.enc_key_path`` (proposed config key;
-the devnet writes ``DIR/<STATE>/enc.key``).
+Where the key comes from (one seam, ``node_enc_key``): the node's ``enc_key``
+if the runtime set it (an ``X25519PrivateKey``, as the in-process cluster has),
+else the PKCS#8 PEM file at the config's ``enc_key_path`` (proposed config key;
+the devnet writes ``DIR/<STATE>/enc.key``). ``open_reader`` builds a reader
+from those parts; the reader itself needs only the state, the committed
+records, the key and the log.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -27,9 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from ledger.errors import ClientError, NotFound
 from ledger.sealed import NotARecipient, SealedIntegrityError, open_sealed
 from node.access_log import LOG_FILE, AccessLog
-
-if TYPE_CHECKING:
-    from node.runtime import Node
+from node.application import CommittedRecords
 
 
 class EncKeyUnavailable(ClientError):
@@ -49,34 +49,44 @@ def load_enc_key(path: Path) -> X25519PrivateKey:
     return key
 
 
-def node_enc_key(node: Node) -> bytes | None:
+def node_enc_key(enc_key: X25519PrivateKey | None, path: Path | None) -> bytes | None:
     """This node's X25519 private key (raw 32 bytes), or None if not configured."""
-    key = getattr(node, "enc_key", None)
-    if isinstance(key, X25519PrivateKey):
-        return key.private_bytes_raw()
-    path = getattr(node.config, "enc_key_path", None)
-    if isinstance(path, Path | str) and Path(path).is_file():
-        return load_enc_key(Path(path)).private_bytes_raw()
+    if enc_key is not None:
+        return enc_key.private_bytes_raw()
+    if path is not None and path.is_file():
+        return load_enc_key(path).private_bytes_raw()
     return None
 
 
+def open_reader(
+    state: str,
+    records: CommittedRecords,
+    *,
+    enc_key: X25519PrivateKey | None,
+    enc_key_path: Path | None,
+    data_dir: Path,
+) -> SealedReader:
+    """The reader of a node: its key as ``node_enc_key`` finds it, its access log."""
+    return SealedReader(
+        state, records, node_enc_key(enc_key, enc_key_path), AccessLog(data_dir / LOG_FILE)
+    )
+
+
 class SealedReader:
-    def __init__(self, node: Node, key: bytes | None, access_log: AccessLog) -> None:
-        self.node = node
-        self.state = node.config.state
+    def __init__(
+        self, state: str, records: CommittedRecords, key: bytes | None, access_log: AccessLog
+    ) -> None:
+        self.state = state
+        self.records = records
         self.key = key
         self.log = access_log
 
-    @classmethod
-    def for_node(cls, node: Node) -> SealedReader:
-        return cls(node, node_enc_key(node), AccessLog(node.config.data_dir / LOG_FILE))
-
     def read(self, record_id: str, *, token_id: str, role: str) -> dict[str, Any]:
-        if not self.node.store.has_record(record_id):
+        if not self.records.store.has_record(record_id):
             raise NotFound(
                 f"no committed record with id {record_id}", field="id", code="record_not_found"
             )
-        sealed = self.node.app.load_envelope(record_id).record.get("sealed")
+        sealed = self.records.load_envelope(record_id).record.get("sealed")
         if not isinstance(sealed, dict):
             raise NotFound(
                 "this record carries no sealed details", field="sealed", code="no_sealed_details"

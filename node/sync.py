@@ -36,9 +36,10 @@ the driver holds the loop for a block at each turn would take seconds
 instead of a fraction of one. At most ``SYNC_AHEAD`` checked replies wait,
 so memory stays bounded.
 
-The serving side (``blocks_for_sync``) sends envelopes as the stored leaf
-bytes, without parsing and encoding them again: the receiver checks
-everything anyway.
+The serving side and the encoding of both replies are in node/wire.py
+(``sync_blocks``, ``status_reply``). ``BlockSync`` gets only what it uses: the
+chain (``Application``), the ``PeerSet``, the driver's ``post`` and the count of
+synced blocks it refused, the signature checker and the peer-fault counter.
 """
 
 from __future__ import annotations
@@ -47,21 +48,16 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
-
-import orjson
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 from ledger.block import BlockHeader, CommitCertificate, verify_certificate
-from ledger.errors import InvariantViolation, PeerFault, PeerUnavailable, StoreError, from_peer
+from ledger.errors import InvariantViolation, PeerFault, PeerUnavailable, from_peer
 from ledger.records import Envelope
-from ledger.store import Store
-from node.application import Block
+from node.application import Application, Block
 from node.driver import BlockArrived, Synced
-from node.peers import Peer
-
-if TYPE_CHECKING:
-    from node.runtime import Node
+from node.peers import Peer, PeerSet
+from node.wire import decode_block, decode_sync_reply
 
 log = logging.getLogger("comity.sync")
 
@@ -69,10 +65,6 @@ SYNC_AHEAD = 2  # block-sync replies parsed and verified ahead of the driver
 SYNC_ATTEMPTS = 3  # tries of one block-sync request after transport errors
 FETCHING_MAX = 64  # blocks fetched by hash at once
 SYNC_STALL_S = 5.0  # block sync gives up when the driver applies nothing for this long
-#: A block-sync reply holds whole blocks up to about this size (at least one block).
-#: Small enough that the receiver's pipeline (one reply verified while the one
-#: before is applied) keeps little in memory, large enough to amortise a request.
-SYNC_REPLY_BYTES_MAX = 4 * 1024 * 1024
 #: A peer that could not deliver what it proved is skipped for this many polls,
 #: doubled at each repeat up to ``PENALTY_POLLS_MAX``.
 PENALTY_POLLS = 2
@@ -81,50 +73,29 @@ PENALTY_POLLS_MAX = 64
 Pairs = tuple[tuple[Block, CommitCertificate], ...]
 
 
-def status_reply(store: Store, height: int, state: str, asked_for: object) -> dict[str, Any]:
-    """A status reply: our committed height, and when the asker is behind, the header
-    and certificate of its next height, which prove that we hold that height."""
-    reply: dict[str, Any] = {"height": height, "state": state}
-    if type(asked_for) is int and 0 <= asked_for < height:
-        header, certificate = store.get_header(asked_for + 1), store.get_certificate(asked_for + 1)
-        if header is not None and certificate is not None:
-            reply["next"] = {"header": header.to_json(), "commit": certificate.to_json()}
-    return reply
-
-
-def blocks_for_sync(store: Store, height: int, start: int, limit: int) -> list[dict[str, Any]]:
-    """Committed blocks from ``start`` (at most ``limit``, and about
-    ``SYNC_REPLY_BYTES_MAX`` bytes) as block sync sends them; ``height`` is the
-    node's committed height."""
-    out: list[dict[str, Any]] = []
-    size = 0
-    for h in range(start, min(height, start + limit - 1) + 1):
-        header, certificate = store.get_header(h), store.get_certificate(h)
-        if header is None or certificate is None:
-            break
-        leaves = [store.get_envelope_bytes(rid) for rid in store.get_block_record_ids(h)]
-        if any(leaf is None for leaf in leaves):
-            raise StoreError(f"block {h} lists a record whose envelope is missing")
-        size += sum(len(leaf) for leaf in leaves if leaf is not None) + 2048
-        if out and size > SYNC_REPLY_BYTES_MAX:
-            break
-        out.append(
-            {
-                "block": {
-                    "header": header.to_json(),
-                    "envelopes": [orjson.Fragment(leaf) for leaf in leaves if leaf is not None],
-                },
-                "commit": certificate.to_json(),
-            }
-        )
-    return out
-
-
 class BlockSync:
     """The node's block fetching and block sync (one per ``Node``)."""
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(
+        self,
+        app: Application,
+        peers: PeerSet,
+        *,
+        post: Callable[[object], bool],
+        rejected: Callable[[str], int],
+        verify: Callable[[Sequence[Envelope]], Awaitable[None]],
+        fault: Callable[[str], None],
+        task_ended: Callable[[asyncio.Task[None]], None],
+        interval_ms: int,
+        batch_blocks: int,
+    ) -> None:
+        self.app, self.peers = app, peers
+        self.task_ended = task_ended  # the node's supervisor: a local fault fails it
+        self.post = post  # the driver's inbox
+        self.rejected = rejected  # synced blocks of a source the driver refused
+        self.verify, self.fault = verify, fault
+        self.interval_s = interval_ms / 1000
+        self.batch_blocks = batch_blocks
         self.behind_hint = 0
         #: The height each peer has proved it holds (see ``_proves_next``).
         self.proven: dict[str, int] = {}
@@ -142,17 +113,12 @@ class BlockSync:
     def fetch_block(self, block_hash: str, height: int, prefer: str | None) -> None:
         """Fetch a block by hash (background): from the validator whose node key is
         ``prefer`` (its proposer) first, then from every other peer in turn."""
-        node = self.node
-        if (
-            block_hash in self._fetching
-            or node.peers is None
-            or len(self._fetching) >= FETCHING_MAX
-        ):
+        if block_hash in self._fetching or len(self._fetching) >= FETCHING_MAX:
             return
         first = next(
-            (v.state for v in node.app.state.validators(height) if v.pubkey == prefer), None
+            (v.state for v in self.app.state.validators(height) if v.pubkey == prefer), None
         )
-        peers = sorted(node.peers.peers.values(), key=lambda p: (p.state != first, p.state))
+        peers = sorted(self.peers.peers.values(), key=lambda p: (p.state != first, p.state))
         if not peers:
             return
         self._fetching.add(block_hash)
@@ -166,17 +132,15 @@ class BlockSync:
         """A fetch catches ``PeerFault`` only: one that raised anything else (a local
         fault) fails the node like any supervised task, instead of dying unseen."""
         if not task.cancelled() and task.exception() is not None:
-            self.node._task_ended(task)
+            self.task_ended(task)
 
     async def _fetch_block(self, peers: list[Peer], block_hash: str) -> None:
-        node = self.node
-        assert node.peers is not None
-        params = node.app.params
+        params = self.app.params
         for peer in peers:
             try:
-                reply = await node.peers.request(peer, "/p2p/v1/block", {"hash": block_hash})
+                reply = await self.peers.request(peer, "/p2p/v1/block", {"hash": block_hash})
                 with from_peer(peer.state, "block", parsing=True):
-                    block = Block.from_json(
+                    block = decode_block(
                         reply["block"],
                         max_record_bytes=params.max_record_bytes,
                         max_records=params.max_block_records,
@@ -185,24 +149,21 @@ class BlockSync:
                 log.info("fetching block %s from %s failed: %s", block_hash[:16], peer.state, exc)
                 continue
             if block.hash != block_hash:
-                node.metrics_peer_fault("fetched block does not match its hash")
+                self.fault("fetched block does not match its hash")
                 continue
-            await node.verify_signatures(block.envelopes)
-            node.driver.post(BlockArrived(block))
+            await self.verify(block.envelopes)
+            self.post(BlockArrived(block))
             return
 
     # --- block sync -----------------------------------------------------------------------
 
     async def run(self) -> None:
-        node = self.node
-        interval_s = node.config.timing.peer_status_interval_ms / 1000
         ahead_polls: Counter[str] = Counter()
         while True:
-            assert node.peers is not None
-            for peer in list(node.peers.peers.values()):
+            for peer in list(self.peers.peers.values()):
                 await self._poll(peer)
-            height = node.app.height
-            for peer in sorted(node.peers.peers.values(), key=lambda p: -p.stats.height):
+            height = self.app.height
+            for peer in sorted(self.peers.peers.values(), key=lambda p: -p.stats.height):
                 proven = self.proven.get(peer.state, 0) > height
                 ahead_polls[peer.state] = ahead_polls[peer.state] + 1 if proven else 0
                 if self._penalty.get(peer.state, 0) > 0:
@@ -217,7 +178,7 @@ class BlockSync:
                         self._strikes.pop(peer.state, None)
                         break
                     self._penalise(peer)  # proved it was ahead, then did not deliver
-            await asyncio.sleep(interval_s)  # after, not before: a restarted node asks at once
+            await asyncio.sleep(self.interval_s)  # after, not before: a restarted node asks at once
 
     def _penalise(self, peer: Peer) -> None:
         strikes = self._strikes[peer.state] = self._strikes.get(peer.state, 0) + 1
@@ -235,21 +196,16 @@ class BlockSync:
 
     def syncing(self) -> bool:
         """Behind by two or more heights, by a peer's proof and its claim."""
-        node = self.node
-        if node.peers is None:
-            return False
-        height = node.app.height
+        height = self.app.height
         return any(
             self.proven.get(p.state, 0) > height and p.stats.height >= height + 2
-            for p in node.peers.peers.values()
+            for p in self.peers.peers.values()
         )
 
     async def _poll(self, peer: Peer) -> None:
-        node = self.node
-        assert node.peers is not None
-        height = node.app.height
+        height = self.app.height
         try:
-            reply = await node.peers.request(peer, "/p2p/v1/status", {"height": height})
+            reply = await self.peers.request(peer, "/p2p/v1/status", {"height": height})
         except PeerFault as exc:
             peer.stats.up, peer.stats.last_error = False, str(exc)[:300]
             return
@@ -262,7 +218,7 @@ class BlockSync:
         """True if ``proof`` is the header and a valid certificate of ``height + 1``."""
         if proof is None:
             return False
-        app = self.node.app
+        app = self.app
         try:
             with from_peer(peer.state, "status proof", parsing=True):
                 if not isinstance(proof, dict):
@@ -279,7 +235,7 @@ class BlockSync:
                     header.height,
                 )
         except PeerFault as exc:
-            self.node.metrics_peer_fault("status proof does not verify")
+            self.fault("status proof does not verify")
             log.warning("status reply of %s proves nothing: %s", peer.state, exc)
             return False
         return True
@@ -287,9 +243,9 @@ class BlockSync:
     async def _sync_from(self, peer: Peer) -> bool:
         """Fetch blocks from ``peer`` until we reach its height or it misbehaves;
         True if at least one of its blocks was applied."""
-        before = self.node.app.height
+        before = self.app.height
         await self._sync_blocks(peer)
-        return self.node.app.height > before
+        return self.app.height > before
 
     async def _sync_blocks(self, peer: Peer) -> None:
         ahead: asyncio.Queue[Pairs | None] = asyncio.Queue(SYNC_AHEAD)
@@ -304,7 +260,7 @@ class BlockSync:
                 # One block an event: the driver never holds the loop for a reply.
                 for pair in pairs:
                     await reading.wait()
-                    while not self.node.driver.post(Synced((pair,), peer.state)):
+                    while not self.post(Synced((pair,), peer.state)):
                         await asyncio.sleep(0.05)
                     if not await self._applied(pair[0].height, peer.state):
                         return
@@ -316,11 +272,11 @@ class BlockSync:
     async def _applied(self, target: int, source: str) -> bool:
         """Wait until the driver has applied synced blocks up to ``target``: False
         if it refused one of ``source``'s, or stopped making progress."""
-        app, driver = self.node.app, self.node.driver
+        app = self.app
         loop = asyncio.get_running_loop()
         seen, progressed_at = app.height, loop.time()
         while app.height < target:
-            if driver.stats.rejected_sync.get(source, 0):
+            if self.rejected(source):
                 return False
             if app.height != seen:
                 seen, progressed_at = app.height, loop.time()
@@ -334,11 +290,9 @@ class BlockSync:
     ) -> dict[str, Any]:
         """``peers.request``, tried again (twice at most) after a transport error:
         a pooled connection the peer has just closed fails once, then works."""
-        peers = self.node.peers
-        assert peers is not None
         for attempt in range(SYNC_ATTEMPTS):
             try:
-                return await peers.request(peer, path, payload, reading=reading)
+                return await self.peers.request(peer, path, payload, reading=reading)
             except PeerUnavailable:
                 if attempt == SYNC_ATTEMPTS - 1:
                     raise
@@ -392,7 +346,7 @@ class BlockSync:
         # cached and spends its loop time on the other checks.
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await self.node.verify_signatures(envelopes)
+        await self.verify(envelopes)
         log.info(
             "block sync from %s: heights %d-%d (%d records), signatures checked in %.2f s",
             peer.state,
@@ -405,30 +359,23 @@ class BlockSync:
     async def _replies(self, peer: Peer, reading: asyncio.Event) -> AsyncIterator[Pairs]:
         """Parsed block-sync replies from ``peer``, from our next height to its top;
         ends at the first failed, empty or out-of-order reply."""
-        node = self.node
-        params = node.app.params
+        params = self.app.params
         loop = asyncio.get_running_loop()
-        start = node.app.height + 1
+        start = self.app.height + 1
         while start <= peer.stats.height:
             started = loop.time()
             try:
                 reply = await self._request_retrying(
                     peer,
                     "/p2p/v1/blocks",
-                    {"from_height": start, "limit": node.config.limits.sync_batch_blocks},
+                    {"from_height": start, "limit": self.batch_blocks},
                     reading,
                 )
                 with from_peer(peer.state, "block-sync reply", parsing=True):
-                    pairs = tuple(
-                        (
-                            Block.from_json(
-                                item["block"],
-                                max_record_bytes=params.max_record_bytes,
-                                max_records=params.max_block_records,
-                            ),
-                            CommitCertificate.from_json(item["commit"]),
-                        )
-                        for item in reply.get("blocks", [])
+                    pairs = decode_sync_reply(
+                        reply,
+                        max_record_bytes=params.max_record_bytes,
+                        max_records=params.max_block_records,
                     )
             except PeerFault as exc:
                 log.warning("block sync from %s failed: %r", peer.state, exc)

@@ -55,22 +55,35 @@ Paths (all POST, all signed):
   /p2p/v1/blocks   {"from_height": H, "limit": N}: committed blocks with their
                    certificates, for block sync.
   /p2p/v1/status   {}: the peer's committed height.
+
+The payloads are encoded and decoded here too (``proposal_item``,
+``compact_proposal``, ``carried_records``, ``block_wire``, ``decode_block``,
+``sync_blocks``, ``decode_sync_reply``, ``status_reply``): the sender and the
+receiver of each path read one definition of its bytes (docs/PROTOCOL.md §13).
+Envelopes travel as their leaf (their JCS bytes), embedded without being
+encoded again.
 """
 
 from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from consensus.messages import Proposal, Vote
+from ledger import merkle
+from ledger.block import BlockHeader, CommitCertificate
 from ledger.canonical import canonical_bytes
-from ledger.errors import PeerFault
+from ledger.errors import PeerFault, StoreError
 from ledger.hashing import is_hex, sha256_hex
 from ledger.keys import SigningKey, verify_hex
+from ledger.records import Envelope, parse_envelope
+from ledger.store import Store
+from node.application import Block
 
 REQUEST_DOMAIN = "comity-p2p-request-v1"
 REPLY_DOMAIN = "comity-p2p-reply-v1"
@@ -365,3 +378,160 @@ class ReplayCache:
         while self._total > self.total_max:
             max(self._by_sender.values(), key=lambda s: len(s.nonces)).forget_oldest()
             self._total -= 1
+
+
+# --- payloads -----------------------------------------------------------------------------
+
+#: A proposed block up to this size travels with all its records (a peer parses
+#: only those it lacks); a larger one with just the records that may be missing.
+CARRY_ALL_BYTES_MAX = 256 * 1024
+#: A block-sync reply holds whole blocks up to about this size (at least one block).
+#: Small enough that the receiver's pipeline (one reply verified while the one
+#: before is applied) keeps little in memory, large enough to amortise a request.
+SYNC_REPLY_BYTES_MAX = 4 * 1024 * 1024
+
+#: A consensus message item and its estimated size on the wire.
+Item = tuple[dict[str, Any], int]
+
+
+def proposal_item(
+    msg: Proposal | Vote, block: Block | None, spreading: Callable[[str], bool]
+) -> Item:
+    """A consensus message as a batch item; a proposal of a block we hold is compact.
+
+    A compact block is the header and the record ids. Peers hold most records
+    already (gossip) and rebuild the block from their mempool. Records that may
+    not have reached them go along in full: all of a small block's (a gossip
+    batch from a third node may still be on its way), and of a large one the
+    records ``spreading`` names (our clients' records some peer has not
+    acknowledged). A peer that still misses some fetches the whole block."""
+    item: dict[str, Any] = {"msg": msg.to_json()}
+    size = 400
+    if isinstance(msg, Proposal) and block is not None:
+        item["header"] = block.header.to_json()
+        item["ids"] = [e.id for e in block.envelopes]
+        # Each record's envelope by its leaf hash: one record id may name two
+        # envelopes (finding C1), and a peer must rebuild this very body.
+        item["leaves"] = [merkle.leaf_hash(e.leaf).hex() for e in block.envelopes]
+        size += 140 * len(block.envelopes)
+        every = sum(len(e.leaf) for e in block.envelopes) <= CARRY_ALL_BYTES_MAX
+        carried = {e.id: e.leaf for e in block.envelopes if every or spreading(e.id)}
+        if carried:
+            item["records"] = {rid: orjson.Fragment(leaf) for rid, leaf in carried.items()}
+            size += sum(len(leaf) + 70 for leaf in carried.values())
+    return item, size
+
+
+def block_wire(block: Block) -> dict[str, Any]:
+    """``Block.to_json`` for orjson, each envelope embedded as its leaf (its JCS
+    bytes) instead of being encoded again."""
+    return {
+        "header": block.header.to_json(),
+        "envelopes": [orjson.Fragment(envelope.leaf) for envelope in block.envelopes],
+    }
+
+
+def decode_block(obj: Any, *, max_record_bytes: int, max_records: int) -> Block:
+    """A whole block as a peer sent it (``block_wire``), parsed; raises ClientError."""
+    return Block.from_json(obj, max_record_bytes=max_record_bytes, max_records=max_records)
+
+
+@dataclass(frozen=True, slots=True)
+class CompactProposal:
+    """A compact proposal's body as named: the header, and each record's id and
+    leaf hash (``named``: only when every id and leaf is a string)."""
+
+    header: BlockHeader
+    ids: list[Any]
+    named: dict[str, str]
+
+
+def compact_proposal(item: Mapping[str, Any], *, max_records: int) -> CompactProposal:
+    """Decode the header, ids and leaves of a compact proposal; raises PeerFault."""
+    header = BlockHeader.from_json(item["header"])
+    ids, leaves = item.get("ids"), item.get("leaves")
+    if not isinstance(ids, list) or len(ids) != header.record_count or len(ids) > max_records:
+        raise PeerFault("compact proposal: ids do not match the header's record_count")
+    if not isinstance(leaves, list) or len(leaves) != len(ids):
+        raise PeerFault("compact proposal: leaves must name each record's leaf hash")
+    named = (
+        dict(zip(ids, leaves, strict=True)) if all(isinstance(x, str) for x in ids + leaves) else {}
+    )
+    return CompactProposal(header, ids, named)
+
+
+def carried_records(
+    raw: Any, named: dict[str, str], held: Callable[[str, str | None], bool], max_record_bytes: int
+) -> dict[str, Envelope]:
+    """The records a compact proposal carries in full (``{id: envelope}``) that are
+    not ``held`` already, parsed; their signatures are checked with the block's."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or len(raw) > len(named):
+        raise PeerFault("compact proposal: records must map at most as many ids as the block holds")
+    out: dict[str, Envelope] = {}
+    for record_id, obj in raw.items():
+        if held(record_id, named.get(record_id)):
+            continue
+        envelope = parse_envelope(obj, max_record_bytes=max_record_bytes)
+        if envelope.id != record_id:
+            raise PeerFault(
+                f"compact proposal: a record carried as {record_id[:16]}… has "
+                f"id {envelope.id[:16]}…"
+            )
+        out[record_id] = envelope
+    return out
+
+
+def status_reply(store: Store, height: int, state: str, asked_for: object) -> dict[str, Any]:
+    """A status reply: our committed height, and when the asker is behind, the header
+    and certificate of its next height, which prove that we hold that height."""
+    reply: dict[str, Any] = {"height": height, "state": state}
+    if type(asked_for) is int and 0 <= asked_for < height:
+        header, certificate = store.get_header(asked_for + 1), store.get_certificate(asked_for + 1)
+        if header is not None and certificate is not None:
+            reply["next"] = {"header": header.to_json(), "commit": certificate.to_json()}
+    return reply
+
+
+def sync_blocks(store: Store, height: int, start: int, limit: int) -> list[dict[str, Any]]:
+    """Committed blocks from ``start`` (at most ``limit``, and about
+    ``SYNC_REPLY_BYTES_MAX`` bytes) as block sync sends them; ``height`` is the
+    node's committed height. Envelopes go as the stored leaf bytes, without
+    being parsed and encoded again: the receiver checks everything anyway."""
+    out: list[dict[str, Any]] = []
+    size = 0
+    for h in range(start, min(height, start + limit - 1) + 1):
+        header, certificate = store.get_header(h), store.get_certificate(h)
+        if header is None or certificate is None:
+            break
+        leaves = [store.get_envelope_bytes(rid) for rid in store.get_block_record_ids(h)]
+        if any(leaf is None for leaf in leaves):
+            raise StoreError(f"block {h} lists a record whose envelope is missing")
+        size += sum(len(leaf) for leaf in leaves if leaf is not None) + 2048
+        if out and size > SYNC_REPLY_BYTES_MAX:
+            break
+        out.append(
+            {
+                "block": {
+                    "header": header.to_json(),
+                    "envelopes": [orjson.Fragment(leaf) for leaf in leaves if leaf is not None],
+                },
+                "commit": certificate.to_json(),
+            }
+        )
+    return out
+
+
+def decode_sync_reply(
+    reply: Mapping[str, Any], *, max_record_bytes: int, max_records: int
+) -> tuple[tuple[Block, CommitCertificate], ...]:
+    """The (block, certificate) pairs of a block-sync reply; raises ClientError,
+    KeyError or TypeError on a malformed one."""
+    return tuple(
+        (
+            decode_block(item["block"], max_record_bytes=max_record_bytes, max_records=max_records),
+            CommitCertificate.from_json(item["commit"]),
+        )
+        for item in reply.get("blocks", [])
+    )

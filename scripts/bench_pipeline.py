@@ -117,7 +117,7 @@ def run(records: int, profile: bool) -> None:
                 verify_signature(envelope)
                 node_a.app.signatures.remember(envelope)
             for envelope in envelopes:
-                node_a.admit(envelope)
+                node_a.admission.admit(envelope)
 
         def gossip(body: bytes) -> None:
             items = orjson.loads(body)["envelopes"]
@@ -126,7 +126,7 @@ def run(records: int, profile: bool) -> None:
                 verify_signature(envelope)
                 node_b.app.signatures.remember(envelope)
             for envelope in envelopes:
-                node_b.accept_gossip(envelope)
+                node_b.admission.accept_gossip(envelope)
 
         clock = utcnow()
 

@@ -17,6 +17,7 @@ import httpx
 
 from api.app import create_app
 from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
+from api.p2p import create_p2p_app
 from ledger.acts import ACT_TYPES
 from ledger.acts_templates import template
 from ledger.canonical import canonical_bytes
@@ -26,7 +27,6 @@ from ledger.store import Store
 from node.clock import utcnow
 from node.config import Listen, NodeConfig, Peer, Timing
 from node.genesis import Genesis
-from node.p2p import create_p2p_app
 from node.peers import PeerSet
 from node.runtime import Node
 
@@ -157,7 +157,7 @@ class Cluster:
             node = self.nodes[state]
             switch = self.transports.setdefault(state, Switch())
             assert isinstance(switch, Switch)
-            switch.target = httpx.ASGITransport(app=create_p2p_app(node))
+            switch.target = httpx.ASGITransport(app=create_p2p_app(node.inbound))
             self.api[state] = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=create_app(node)),
                 base_url=f"http://{state.lower()}.api",

@@ -265,9 +265,9 @@ def run(
     byzantine_signer: Path | None,
 ) -> None:
     """Run one node in the foreground (SIGTERM or Ctrl-C stops it cleanly)."""
+    from api.serve import ByzantineOptions
+    from api.serve import run as serve_run
     from node.logs import setup_logging
-    from node.serve import ByzantineOptions
-    from node.serve import run as serve_run
     from node.tls import check_p2p_exposure
 
     try:

@@ -33,4 +33,4 @@ async def schemas() -> dict[str, Any]:
     responses=errors(400, 404),
 )
 async def act(record_id: RecordId, node: NodeDep) -> dict[str, Any]:
-    return evidence.act_view(evidence.view_of(node), record_id)
+    return evidence.act_view(evidence.view_of(node.app), record_id)

@@ -30,7 +30,7 @@ async def case(
     limit: int = Query(100, ge=1, le=evidence.PAGE_MAX),
 ) -> dict[str, Any]:
     return evidence.case_timeline(
-        evidence.view_of(node), case_ref, after_leaf=evidence.parse_cursor(cursor), limit=limit
+        evidence.view_of(node.app), case_ref, after_leaf=evidence.parse_cursor(cursor), limit=limit
     )
 
 
@@ -51,7 +51,7 @@ async def get_deadlines(
     now = parse_time(at, "at") if at else clock.utcnow()
     only = check_state_code(state, "state") if state else None
     return deadlines(
-        evidence.view_of(node),
+        evidence.view_of(node.app),
         now,
         within_days=within_days,
         unanswered_days=unanswered_days,
@@ -68,4 +68,4 @@ async def get_deadlines(
     responses=errors(400, 404),
 )
 async def get_evidence(sha256: Sha256, node: NodeDep) -> dict[str, Any]:
-    return evidence.evidence_view(evidence.view_of(node), sha256)
+    return evidence.evidence_view(evidence.view_of(node.app), sha256)

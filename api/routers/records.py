@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
@@ -19,10 +18,9 @@ from api.schemas import (
     SubmitResult,
     errors,
 )
-from ledger.canonical import parse_json
-from ledger.errors import ClientError, EncodingError, NotFound, TooLarge
-from ledger.records import Envelope, parse_envelope, parse_envelope_bytes
+from ledger.errors import ClientError, NotFound
 from node import queries
+from node.admission import Charge
 from node.runtime import Node
 
 router = APIRouter(prefix="/v1/records", tags=["records"])
@@ -70,11 +68,7 @@ def _body_doc(example: dict[str, Any], component: str) -> dict[str, Any]:
 )
 async def submit(request: Request, node: NodeDep) -> JSONResponse:
     body = await read_body(request, record_body_max_bytes(node))
-    node.mempool.check_room(1)  # refuse cheaply before parsing when the pool is full
-    envelope = parse_envelope_bytes(body, max_record_bytes=node.app.params.max_record_bytes)
-    write_limits(request).records(client_host(request), [envelope.signer])
-    await node.verify_signatures([envelope], admission=True)
-    result = node.admit(envelope)
+    result = await node.admission.submit(body, _charge(request))
     return JSONResponse(
         {"id": result.id, "status": result.status},
         status_code=200 if result.status == "committed" else 202,
@@ -97,69 +91,18 @@ async def submit(request: Request, node: NodeDep) -> JSONResponse:
     dependencies=[WriteLimit],
 )
 async def submit_batch(request: Request, node: NodeDep) -> Response:
-    limits = node.config.limits
-    body = await read_body(request, limits.max_request_bytes)
-    node.mempool.check_room(1)  # refuse cheaply before parsing when the pool is full
-    # Up to max_request_bytes of JSON: parsed in a worker thread, so the event
-    # loop (consensus, P2P) keeps running meanwhile.
-    parsed = await asyncio.to_thread(
-        _parse_batch, body, limits.max_batch_records, node.app.params.max_record_bytes
-    )
-    envelopes = [e for e in parsed if isinstance(e, Envelope)]
-    # All or nothing on rate and room: a client told 429 or 503 resends the same
-    # batch after Retry-After, and no envelope is verified only to be refused.
-    write_limits(request).records(client_host(request), (e.signer for e in envelopes))
-    node.mempool.check_fits(envelopes)
-    await node.verify_signatures(envelopes, admission=True)
-    # Again after the wait: peers' gossip may have taken the room meanwhile. From
-    # here to the reply nothing else runs, so the batch is admitted whole or not.
-    node.mempool.check_fits(envelopes)
+    body = await read_body(request, node.config.limits.max_request_bytes)
+    results = await node.admission.submit_batch(body, _charge(request))
     # Serialised directly (the shape is BatchResult, as documented): validating up to
     # max_batch_records results again through the response model costs more than
     # admitting them.
-    results = [_admit_one(node, i, item) for i, item in enumerate(parsed)]
     return Response(orjson.dumps({"results": results}), media_type="application/json")
 
 
-def _parse_batch(body: bytes, limit: int, max_record_bytes: int) -> list[Envelope | ClientError]:
-    """The batch's envelopes, each parsed or the error that refused it (pure)."""
-    items = _batch_items(parse_json(body), limit)
-    parsed: list[Envelope | ClientError] = []
-    for item in items:
-        try:
-            parsed.append(parse_envelope(item, max_record_bytes=max_record_bytes))
-        except ClientError as exc:
-            parsed.append(exc)
-    return parsed
-
-
-def _batch_items(obj: Any, limit: int) -> list[Any]:
-    if (
-        not isinstance(obj, dict)
-        or set(obj) != {"envelopes"}
-        or not isinstance(obj["envelopes"], list)
-    ):
-        raise EncodingError(
-            'batch body must be {"envelopes": [...]}', field="envelopes", code="bad_type"
-        )
-    items: list[Any] = obj["envelopes"]
-    if len(items) > limit:
-        raise TooLarge(
-            f"batch has {len(items)} envelopes, limit is {limit}",
-            field="envelopes",
-            code="batch_too_large",
-        )
-    return items
-
-
-def _admit_one(node: Node, index: int, item: Envelope | ClientError) -> dict[str, Any]:
-    try:
-        if isinstance(item, ClientError):
-            raise item
-        result = node.admit(item)
-    except ClientError as exc:
-        return {"index": index, "error": exc.to_json()["error"]}
-    return {"index": index, "id": result.id, "status": result.status}
+def _charge(request: Request) -> Charge:
+    """The client's write rate, charged by admission for the signers it will verify."""
+    limits, host = write_limits(request), client_host(request)
+    return lambda signers: limits.records(host, signers)
 
 
 @router.get(

@@ -16,7 +16,7 @@ from api.deps import Credentials, NodeDep, RecordId
 from api.schemas import errors
 from ledger.errors import Forbidden, Unauthorized
 from node.queries import parse_record_id
-from node.sealed_access import SealedReader
+from node.sealed_access import SealedReader, open_reader
 from node.tokens import TokenInfo, TokenStore
 
 router = APIRouter(tags=["sealed"])
@@ -48,7 +48,13 @@ def get_reader(request: Request, node: NodeDep) -> SealedReader:
     """One reader (and access log) per app, made on first use."""
     reader = getattr(request.app.state, "sealed_reader", None)
     if not isinstance(reader, SealedReader):
-        reader = SealedReader.for_node(node)
+        reader = open_reader(
+            node.config.state,
+            node.app,
+            enc_key=node.enc_key,
+            enc_key_path=node.config.enc_key_path,
+            data_dir=node.config.data_dir,
+        )
         request.app.state.sealed_reader = reader
     return reader
 

@@ -34,7 +34,7 @@ async def notices(
     limit: int = Query(100, ge=1, le=evidence.PAGE_MAX),
 ) -> dict[str, Any]:
     return evidence.notices(
-        evidence.view_of(node),
+        evidence.view_of(node.app),
         node.config.state,
         status=status,
         after_leaf=evidence.parse_cursor(cursor),
@@ -62,7 +62,7 @@ async def report(
 ) -> Any:
     target = check_state_code(state or node.config.state, "state")
     result = evidence.sovereignty_report(
-        evidence.view_of(node), target, from_time=from_time, to_time=to_time, time_field=time
+        evidence.view_of(node.app), target, from_time=from_time, to_time=to_time, time_field=time
     )
     if format == "csv":
         return PlainTextResponse(evidence.report_csv(result), media_type="text/csv")

@@ -32,7 +32,12 @@ async def healthz() -> dict[str, str]:
     responses={503: {"model": Readiness}},
 )
 async def readyz(node: NodeDep) -> JSONResponse:
-    body = queries.readiness(node)
+    body = queries.readiness(
+        node.status(),
+        len(node.app.state.validators(node.app.height + 1)),
+        started=node.started,
+        failed=node.failed,
+    )
     return JSONResponse(
         body,
         status_code=200 if body["ready"] else 503,
@@ -47,4 +52,4 @@ async def readyz(node: NodeDep) -> JSONResponse:
     responses=errors(401, 403),
 )
 async def peers(node: NodeDep) -> dict[str, Any]:
-    return queries.peers_view(node)
+    return queries.peers_view(node.peers, node.config.state, node.peer_faults)

@@ -82,7 +82,7 @@ def summarise(raw: Path, top: int = 15) -> dict[str, Any]:
             for name in frames
             if _is_project(name)
             and not name.endswith("(api/cli/main.py)")
-            and not name.endswith("(node/serve.py)")
+            and not name.endswith("(api/serve.py)")
         ]
         entry_counts[project[0] if project else "(no project frame)"] += count
         for name in set(project):  # a recursive function counts once per sample

@@ -2,7 +2,7 @@
 
 Each test reproduces a finding of the security review (FINDINGS.md M3, M4, C1,
 H1) through the node's own API app (``httpx.ASGITransport``) or its gossip
-entry point (``Node.accept_gossip``, what ``/p2p/v1/batch`` does per record).
+entry point (``Admission.accept_gossip``, what ``/p2p/v1/batch`` does per record).
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ import pytest
 import pytest_asyncio
 
 from api.app import create_app
-from api.routers import records as records_router
 from ledger import merkle
 from ledger.canonical import canonical_bytes, parse_json
 from ledger.keys import SigningKey
 from ledger.records import Envelope, parse_envelope, verify_signature
+from node import admission as admission_module
 from node import mempool as mempool_module
-from node import p2p as p2p_module
 from node import runtime as runtime_module
 from node.config import Limits
 from node.runtime import Node
@@ -71,7 +70,9 @@ async def alone() -> AsyncIterator[Cluster]:
 async def test_m3_a_flood_of_one_states_gossip_leaves_room_for_the_others(alone: Cluster) -> None:
     cn = alone.nodes["CN"]
     for _ in range(2500):  # valid records signed by VN's enrolled investigator
-        cn.accept_gossip(_parse(alone.envelope("VN")))  # over its share: dropped, no raise
+        cn.admission.accept_gossip(
+            _parse(alone.envelope("VN"))
+        )  # over its share: dropped, no raise
     flooded = len(cn.mempool)
     api = alone.api["CN"]
     reply = await api.post("/v1/records", json=alone.envelope("CN"))
@@ -169,7 +170,7 @@ async def test_c1_a_second_envelope_of_a_pending_record_is_409_and_the_first_sta
     reply = await api.post("/v1/records/batch", json={"envelopes": [second]})
     assert reply.json()["results"][0]["error"]["code"] == "conflicting_envelope"
     kept = _parse(first)
-    cn.accept_gossip(_parse(second))  # by gossip: ignored, counted, the first kept
+    cn.admission.accept_gossip(_parse(second))  # by gossip: ignored, counted, the first kept
     assert cn.mempool.gossip_dropped["conflicting_envelope"] == 1
     pending = cn.mempool.get(kept.id)
     assert pending is not None and pending.leaf == kept.leaf
@@ -201,13 +202,13 @@ async def test_h1_a_batch_is_parsed_off_the_event_loop(monkeypatch: pytest.Monke
     cluster = Cluster(4)
     node = cluster.nodes["CN"]
     threads: list[threading.Thread] = []
-    real_parse = parse_json  # what the records router calls, replaced there below
+    real_parse = parse_json  # what admission calls, replaced there below
 
     def parse(data: bytes) -> Any:
         threads.append(threading.current_thread())
         return real_parse(data)
 
-    monkeypatch.setattr(records_router, "parse_json", parse)
+    monkeypatch.setattr(admission_module, "parse_json", parse)
     async with _client(node) as api:
         body = {"envelopes": [cluster.envelope("CN") for _ in range(3)]}
         reply = await api.post("/v1/records/batch", json=body)
@@ -278,6 +279,6 @@ async def test_m3_gossip_over_a_share_is_dropped_before_its_signature_is_checked
     monkeypatch.setattr(runtime_module, "_verify_all", verify_all)
     share = cn.mempool.signer_max_records
     raw = [alone.envelope("VN") for _ in range(share + 100)]  # what /p2p/v1/batch hands on
-    await p2p_module._take_records(cn, alone.member("VN").node.public_hex, raw)
+    await cn.inbound.take_records(alone.member("VN").node.public_hex, raw)
     assert len(cn.mempool) == share and sum(verified) == share
     assert cn.mempool.gossip_dropped["signer_quota"] == 100

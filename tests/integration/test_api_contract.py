@@ -314,7 +314,6 @@ async def test_readyz_is_503_when_peers_are_down(
     chain: Chain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     node = chain.cluster.nodes["FR"]
-    assert node.peers is not None
     saved = {s: p.stats.up for s, p in node.peers.peers.items()}
 
     async def unreachable(*args: object, **kwargs: object) -> dict[str, object]:

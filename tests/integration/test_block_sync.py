@@ -69,7 +69,6 @@ async def test_a_node_many_replies_behind_catches_up_and_votes_again(
         later = cluster.nodes["CN"].app.height + 3  # heartbeats made while VN synced
         await cluster.wait_height(later, timeout_s=30)
         assert cluster.block_hashes("VN")[:later] == cluster.block_hashes("CN")[:later]
-        assert cluster.nodes["VN"].driver is not None
         # Most blocks came by sync; the last few it may have decided with the others.
         assert cluster.nodes["VN"].driver.stats.synced_blocks >= BEHIND_BLOCKS // 2
 

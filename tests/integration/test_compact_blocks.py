@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from ledger.records import Envelope
-from node import driver
+from node import wire
 from node.mempool import Mempool
 from node.sync import BlockSync
 from tests.cluster import Cluster, gossip_off
@@ -52,14 +52,14 @@ async def _commit_three_on_every_node(cluster: Cluster) -> None:
 
 @pytest.mark.parametrize(
     "carry_all_bytes",
-    [driver.CARRY_ALL_BYTES_MAX, 0],
+    [wire.CARRY_ALL_BYTES_MAX, 0],
     ids=["small-block-carries-all", "unacknowledged-only"],
 )
 async def test_the_proposal_carries_records_its_peers_have_not_acknowledged(
     monkeypatch: pytest.MonkeyPatch, carry_all_bytes: int
 ) -> None:
     gossip_off(monkeypatch)
-    monkeypatch.setattr(driver, "CARRY_ALL_BYTES_MAX", carry_all_bytes)
+    monkeypatch.setattr(wire, "CARRY_ALL_BYTES_MAX", carry_all_bytes)
     fetched = _count_fetches(monkeypatch)
     cluster = Cluster(4)
     await cluster.start()
@@ -74,7 +74,7 @@ async def test_blocks_commit_when_peers_must_fetch_them(monkeypatch: pytest.Monk
     gossip_off(monkeypatch)
     # Negative control: the proposer carries nothing, so peers must fetch.
     monkeypatch.setattr(Mempool, "is_spreading", lambda self, record_id: False)
-    monkeypatch.setattr(driver, "CARRY_ALL_BYTES_MAX", 0)
+    monkeypatch.setattr(wire, "CARRY_ALL_BYTES_MAX", 0)
     fetched = _count_fetches(monkeypatch)
     cluster = Cluster(4)
     await cluster.start()
@@ -92,21 +92,21 @@ async def test_a_forged_carried_record_fails_validation_and_the_chain_goes_on(
     # the carried records with their signatures replaced (as a Byzantine
     # proposer could send them): it must refuse the block, and the other three
     # still commit it; VN then catches up with the true records.
-    from node import p2p
+    from node.inbound import Inbound
     from node.runtime import Node
 
     gossip_off(monkeypatch)
     cluster = Cluster(4)
     vn: Node = cluster.nodes["VN"]
-    original = p2p._carried
+    original = Inbound._carried
 
-    def forged(node: Node, raw: Any, named: dict[str, str]) -> dict[str, Envelope]:
-        carried = original(node, raw, named)
-        if node is not vn:
+    def forged(self: Inbound, raw: Any, named: dict[str, str]) -> dict[str, Envelope]:
+        carried = original(self, raw, named)
+        if self is not vn.inbound:
             return carried
         return {rid: dataclasses.replace(e, signature="ab" * 64) for rid, e in carried.items()}
 
-    monkeypatch.setattr(p2p, "_carried", forged)
+    monkeypatch.setattr(Inbound, "_carried", forged)
     await cluster.start()
     try:
         await _commit_three_on_every_node(cluster)
@@ -120,33 +120,34 @@ async def test_a_forged_carried_record_fails_validation_and_the_chain_goes_on(
 
 
 def test_carried_records_are_parsed_only_when_missing_and_must_match_their_ids() -> None:
-    from types import SimpleNamespace
-
     from ledger import merkle
     from ledger.canonical import canonical_bytes
     from ledger.errors import ClientError, PeerFault
-    from node import p2p
     from tests.factory import EnvelopeMaker, key
 
     maker, signer = EnvelopeMaker(), key("carrier")
     held, lacked = maker.make(signer), maker.make(signer)
     pool = Mempool(10, 1 << 20)
     pool.add(held)
-    node: Any = SimpleNamespace(
-        mempool=pool, app=SimpleNamespace(params=SimpleNamespace(max_record_bytes=65_536))
-    )
+
+    def carried(raw: Any, named: dict[str, str]) -> dict[str, Envelope]:
+        def pending(rid: str, leaf: str | None) -> bool:
+            return leaf is not None and pool.get_leaf(rid, leaf) is not None
+
+        return wire.carried_records(raw, named, pending, 65_536)
+
     named = {e.id: merkle.leaf_hash(e.leaf).hex() for e in (held, lacked)}
     raw = {held.id: {"not": "parsed: we hold it"}, lacked.id: lacked.to_json()}
-    assert p2p._carried(node, raw, named) == {lacked.id: lacked}
-    assert p2p._carried(node, None, named) == {}
+    assert carried(raw, named) == {lacked.id: lacked}
+    assert carried(None, named) == {}
     # We hold another envelope of that record (finding C1): the carried one is used.
     other = {held.id: "00" * 32, lacked.id: named[lacked.id]}
     with pytest.raises(ClientError):
-        p2p._carried(node, raw, other)  # so it is parsed (and here it is not an envelope)
+        carried(raw, other)  # so it is parsed (and here it is not an envelope)
     with pytest.raises(PeerFault, match="has id"):  # carried under another id
-        p2p._carried(node, {"0" * 64: lacked.to_json()}, {"0" * 64: "00" * 32})
+        carried({"0" * 64: lacked.to_json()}, {"0" * 64: "00" * 32})
     with pytest.raises(PeerFault, match="at most"):
-        p2p._carried(node, {lacked.id: lacked.to_json(), "x": {}}, {lacked.id: "00" * 32})
+        carried({lacked.id: lacked.to_json(), "x": {}}, {lacked.id: "00" * 32})
     with pytest.raises(PeerFault):
-        p2p._carried(node, [lacked.to_json()], named)  # the old list form is refused
+        carried([lacked.to_json()], named)  # the old list form is refused
     assert canonical_bytes(lacked.to_json()) == lacked.leaf

@@ -24,7 +24,7 @@ GOVERNANCE_RESERVE = 1  # 5 % of the pool, at least one record (node/mempool.py)
 REQUEST_BYTES_MAX = 128 * 1024
 BATCH_MAX = 10
 SSE_MAX = 3
-P2P_CONNECTIONS_MAX = 2048  # uvicorn limit_concurrency in node/serve.py
+P2P_CONNECTIONS_MAX = 2048  # uvicorn limit_concurrency in api/serve.py
 
 
 @pytest.fixture(scope="module")

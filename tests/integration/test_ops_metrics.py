@@ -46,7 +46,7 @@ async def test_metrics_read_node_state_per_node(cluster: Cluster) -> None:
         for peer in peers:  # one series per peer link, none for ourselves
             assert (("comity_peer_up", (("peer", peer),))) in samples
             lag = samples[("comity_peer_lag_blocks", (("peer", peer),))]
-            assert lag == node.peers.peers[peer].stats.height - node.app.height  # type: ignore[union-attr]
+            assert lag == node.peers.peers[peer].stats.height - node.app.height
             assert samples[("comity_gossip_sent_bytes_total", (("peer", peer),))] > 0
         assert ("comity_peer_up", (("peer", state),)) not in samples
 

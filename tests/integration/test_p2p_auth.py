@@ -16,10 +16,10 @@ import httpx
 import orjson
 import pytest
 
+from api.p2p import create_p2p_app
 from ledger.hashing import sha256_hex
 from ledger.keys import SigningKey
 from node.clock import now_ms
-from node.p2p import create_p2p_app
 from node.peers import ReplyNotAuthentic
 from node.runtime import Node
 from node.wire import SignedRequest, reply_is_authentic, request_sign_bytes
@@ -106,7 +106,7 @@ async def test_an_unauthenticated_body_is_refused_before_it_is_read(cluster: Clu
         "x-comity-body-sha256": "00" * 32,
     }
     call = await Asgi(_chunks(4 * 1024 * 1024)).call(
-        create_p2p_app(_cn(cluster)), "/p2p/v1/batch", headers
+        create_p2p_app(_cn(cluster).inbound), "/p2p/v1/batch", headers
     )
     assert call.status == 403 and call.json()["error"]["code"] == "peer_fault"
     assert call.read <= PREAUTH_READ_MAX
@@ -131,7 +131,7 @@ async def test_an_authenticated_body_is_read_only_up_to_the_limit(cluster: Clust
     total = limit + 16 * len(CHUNK)
     big = CHUNK * (total // len(CHUNK))
     headers, _ = _signed_headers(cluster, big)
-    app = create_p2p_app(_cn(cluster))
+    app = create_p2p_app(_cn(cluster).inbound)
     streamed = await Asgi(_chunks(total)).call(app, "/p2p/v1/batch", headers)
     assert streamed.status == 403
     assert streamed.json()["error"]["reason"] == "wire_body_too_large"
@@ -145,7 +145,7 @@ async def test_an_authenticated_body_is_read_only_up_to_the_limit(cluster: Clust
 
 async def test_a_request_is_served_once(cluster: Cluster) -> None:
     node = _cn(cluster)
-    app = create_p2p_app(node)
+    app = create_p2p_app(node.inbound)
     headers, claim = _signed_headers(cluster, b"{}", "/p2p/v1/status")
     first = await Asgi(iter([b"{}"])).call(app, "/p2p/v1/status", headers)
     assert first.status == 200 and first.json() == {"height": 0, "state": "CN"}
@@ -176,7 +176,7 @@ async def test_a_request_is_served_once(cluster: Cluster) -> None:
 
 
 async def test_a_body_altered_on_the_way_leaves_the_request_usable(cluster: Cluster) -> None:
-    app = create_p2p_app(_cn(cluster))
+    app = create_p2p_app(_cn(cluster).inbound)
     headers, _ = _signed_headers(cluster, b"{}", "/p2p/v1/status")
     altered = await Asgi(iter([b"{ }"])).call(app, "/p2p/v1/status", headers)
     assert altered.json()["error"]["reason"] == "wire_body_mismatch"
@@ -188,7 +188,7 @@ async def test_random_senders_do_not_grow_peer_faults(cluster: Cluster) -> None:
     """L2: 2,000 requests, each with a random ``from``, leave a bounded counter whose
     keys hold no sender id."""
     node = _cn(cluster)
-    transport = httpx.ASGITransport(app=create_p2p_app(node))
+    transport = httpx.ASGITransport(app=create_p2p_app(node.inbound))
     senders = [secrets.token_hex(32) for _ in range(2000)]
     async with httpx.AsyncClient(transport=transport, base_url="http://cn.p2p") as client:
         for sender in senders:
@@ -246,7 +246,6 @@ async def test_a_reply_forged_at_a_peers_url_is_refused(mode: str) -> None:
         stand_in = StandIn(mode, real=switch.target)
         switch.target = stand_in
         cn = cluster.nodes["CN"]
-        assert cn.peers is not None
         with pytest.raises(ReplyNotAuthentic):
             await cn.peers.request(cn.peers.peers["VN"], "/p2p/v1/status", {})
         response = await cluster.api["CN"].post("/v1/records", json=cluster.envelope("CN"))

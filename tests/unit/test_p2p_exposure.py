@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from api import serve
 from api.cli.main import main
-from node import logs, serve
+from node import logs
 from node.config import ConfigError, Listen, NodeConfig, Tls, dump_config
 from node.tls import check_p2p_exposure, is_loopback
 

@@ -1,4 +1,4 @@
-"""node/serve.py: a node process tunes its interpreter (``tune_runtime``), and the P2P
+"""api/serve.py: a node process tunes its interpreter (``tune_runtime``), and the P2P
 listener caps the requests one address has in flight (``PerClientLimit``)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from node import serve
+from api import serve
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey
 from ledger.records import Envelope, format_time, parse_envelope, parse_time
 from node.application import Block
-from node.wire import parse_request_headers, sign_reply, sign_request
+from node.wire import block_wire, parse_request_headers, sign_reply, sign_request
 from tests.wholesim.world import SimNode, World
 
 LIE_HEIGHT = 10**9
@@ -183,7 +183,7 @@ class Equivocate(Behaviour):
         proposal, alt = self.alt[slot]
         self.world.net.count("byz_second_proposals")
         if not self.compact:
-            return {"msg": proposal.to_json(), "block": orjson.loads(orjson.dumps(alt.to_wire()))}
+            return {"msg": proposal.to_json(), "block": orjson.loads(orjson.dumps(block_wire(alt)))}
         return {
             "msg": proposal.to_json(),
             "header": alt.header.to_json(),
@@ -279,7 +279,7 @@ class DuplicateRecord(Behaviour):
             self.instead[msg["block_hash"]] = block.hash
             self.made[slot] = {
                 "msg": proposal.to_json(),
-                "block": orjson.loads(orjson.dumps(block.to_wire())),
+                "block": orjson.loads(orjson.dumps(block_wire(block))),
             }
             self.world.net.count("byz_duplicate_record_blocks")
         return self.made[slot]

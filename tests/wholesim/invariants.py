@@ -123,12 +123,11 @@ class Checker:
             "peer_faults keys": (len(node.peer_faults), PEER_FAULT_REASONS_MAX),
             "signature cache": (len(node.app.signatures._seen), node.app.signatures._max_entries),
         }
-        if node.peers is not None:
-            for peer in node.peers.peers.values():
-                sizes[f"queue to {peer.state}"] = (
-                    peer.queue.qsize() + peer.gossip.qsize(),
-                    2 * limits.peer_queue_messages_max,
-                )
+        for peer in node.peers.peers.values():
+            sizes[f"queue to {peer.state}"] = (
+                peer.queue.qsize() + peer.gossip.qsize(),
+                2 * limits.peer_queue_messages_max,
+            )
         for what, (size, limit) in sizes.items():
             if size > limit:
                 self.fail("memory", f"{state}: {what} holds {size}, over its limit {limit}")

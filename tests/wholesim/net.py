@@ -13,7 +13,7 @@ socket. A request on a link is, in order:
    and delayed by a random delay, or by the adversarial scheduler's choice;
    after GST it arrives once, within ``delta_ms``;
 3. after that virtual delay, handed to the receiver's real P2P ASGI app
-   (``node.p2p.create_p2p_app``). A node that is down raises
+   (``api.p2p.create_p2p_app``). A node that is down raises
    ``httpx.ConnectError``, as a refused TCP connection does;
 4. its reply, for a Byzantine receiver, rewritten by its behaviour.
 

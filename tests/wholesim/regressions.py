@@ -17,9 +17,9 @@ import pytest
 from ledger import store as store_module
 from ledger.errors import BodyMismatch, ChainError
 from ledger.records import Envelope
-from node import p2p
 from node.application import Application, Block
 from node.driver import Driver, PeerMessage
+from node.inbound import Inbound
 from node.sync import BlockSync
 
 Patcher = Callable[[pytest.MonkeyPatch], None]
@@ -28,7 +28,7 @@ Patcher = Callable[[pytest.MonkeyPatch], None]
 def c1_rebuild_by_id(monkeypatch: pytest.MonkeyPatch) -> None:
     """C1: rebuild a compact proposal from whatever envelope of the id is pending, and
     judge a body that does not match its header as an invalid block."""
-    monkeypatch.setattr(p2p, "_pending", lambda node, rid, leaf: node.mempool.get(rid))
+    monkeypatch.setattr(Inbound, "_pending", lambda self, rid, leaf: self.mempool.get(rid))
     validate = Application.validate_block
 
     def body_is_block(self: Application, block: Block, *, now: datetime | None) -> None:
@@ -92,8 +92,7 @@ def c4_believe_claims(monkeypatch: pytest.MonkeyPatch) -> None:
     """C4: a peer's claimed height decides: above ours, do not vote, and sync from it."""
 
     def decided(self: BlockSync, height: int) -> bool:
-        peers = self.node.peers
-        return peers is not None and any(p.stats.height >= height + 1 for p in peers.peers.values())
+        return any(p.stats.height >= height + 1 for p in self.peers.peers.values())
 
     monkeypatch.setattr(BlockSync, "decided_elsewhere", decided)
     monkeypatch.setattr(

@@ -173,7 +173,7 @@ class Scenario:
         while True:
             await asyncio.sleep(0.5)
             for sim in self.world.up():
-                if sim.node is not None and sim.node.driver is not None:
+                if sim.node is not None:
                     self.checker.memory(sim.state, sim.node)
 
     async def liveness(self) -> None:

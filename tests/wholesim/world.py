@@ -29,6 +29,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
+from api.p2p import create_p2p_app
 from ledger.acts import ACT_TYPES
 from ledger.acts_templates import template
 from ledger.canonical import canonical_bytes
@@ -38,7 +39,6 @@ from ledger.records import SCHEMA, Envelope, format_time, parse_envelope
 from ledger.store import Store
 from node.config import Limits, Listen, NodeConfig, Peer, Timing
 from node.genesis import Genesis
-from node.p2p import create_p2p_app
 from node.runtime import Node, _verify_all
 from tests.wholesim.disk import SimDisk
 from tests.wholesim.net import Host, Net
@@ -179,7 +179,9 @@ class World:
     async def start(self, sim: SimNode) -> None:
         node = self._build(sim)
         sim.node, sim.ever_started = node, True
-        sim.host.app = httpx.ASGITransport(app=create_p2p_app(node), raise_app_exceptions=False)
+        sim.host.app = httpx.ASGITransport(
+            app=create_p2p_app(node.inbound), raise_app_exceptions=False
+        )
         await node.start()
 
     async def crash(self, sim: SimNode) -> None:
@@ -189,16 +191,14 @@ class World:
         if node is None:
             return
         tasks = [*node._tasks, *node._background, *node.sync._background]
-        if node.peers is not None:
-            tasks += [t for p in node.peers.peers.values() for t in p.tasks()]
+        tasks += [t for p in node.peers.peers.values() for t in p.tasks()]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if node.peers is not None:
-            for peer in node.peers.peers.values():
-                await peer.client.aclose()
+        for peer in node.peers.peers.values():
+            await peer.client.aclose()
         node._verify_pool.shutdown(wait=False)
         sim.disk.crash()
 
@@ -278,7 +278,7 @@ class World:
             return False
         try:
             await node.verify_signatures([envelope])
-            node.admit(envelope)
+            node.admission.admit(envelope)
         except ComityError:
             return False
         return True

@@ -21,9 +21,9 @@ from typing import Any
 import uvicorn
 
 from api.app import create_app
+from api.p2p import create_p2p_app
 from ledger.keys import SigningKey
 from node.config import NodeConfig
-from node.p2p import create_p2p_app
 from node.runtime import Node
 from node.tls import is_loopback, server_cert_reqs
 from node.verifier import ProcessVerifier
@@ -131,7 +131,7 @@ async def serve(
     verifier: ProcessVerifier | None = None,
     byzantine: ByzantineOptions | None = None,
 ) -> None:
-    node = Node(config, verifier=verifier)
+    node = Node.open(config, verifier=verifier)
     await node.start()
     attacker = None
     if byzantine is not None:  # fault campaigns only (node/byzantine.py)
@@ -147,7 +147,7 @@ async def serve(
         ),
         _Server(
             _uvicorn_config(
-                PerClientLimit(create_p2p_app(node), P2P_IN_FLIGHT_PER_CLIENT_MAX),
+                PerClientLimit(create_p2p_app(node.inbound), P2P_IN_FLIGHT_PER_CLIENT_MAX),
                 config.p2p.host,
                 config.p2p.port,
                 _tls_options(config, p2p=True),

@@ -1,0 +1,167 @@
+"""Admission: which records enter the mempool, from clients and from peers.
+
+One place holds the policy for a single record, a batch and a gossiped
+record, so the HTTP routes only translate between HTTP and these calls:
+
+* ``submit``: a client's one envelope. Room first (a full pool refuses before
+  anything is parsed), then parse, charge the client's rate, verify the
+  signature off the loop, and ``admit``.
+* ``submit_batch``: a client's batch, all or nothing on rate and room: a
+  client told 429 or 503 resends the same batch after Retry-After, and no
+  envelope is verified only to be refused. Room is checked again after the
+  signature wait (peers' gossip may have taken it meanwhile); from there to
+  the reply nothing else runs, so the batch is admitted whole or not. Each
+  item is then checked and admitted on its own: one bad item does not reject
+  the others.
+* ``admit``: a parsed, verified envelope (idempotent); the record's checks
+  come after room, so a full share costs no schema check. Also used for the
+  node's own misbehaviour reports.
+* ``accept_gossip``: a peer's record, checked like a client's; what is over a
+  share, or another envelope of a pending record, is dropped and counted.
+
+The rate limit is the API's (per client address): it comes in as ``charge``,
+called with the signers before any signature is verified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ledger.canonical import parse_json
+from ledger.errors import ClientError, Conflict, EncodingError, Overloaded, TooLarge
+from ledger.records import Envelope, parse_envelope, parse_envelope_bytes
+from ledger.store import Store
+from node import clock
+from node.application import Application
+from node.mempool import Mempool
+
+#: Charges a client's write rate for these signers; raises ``RateLimited``.
+Charge = Callable[[Iterable[str]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    id: str
+    status: str  # "pending" | "committed"
+
+
+@dataclass
+class Admission:
+    """The node's admission policy (one per ``Node``)."""
+
+    app: Application
+    store: Store
+    mempool: Mempool
+    verify: Callable[..., Awaitable[None]]  # signatures off the loop, into the cache
+    broadcast: Callable[..., None]  # the peers' gossip lane
+    peer_count: Callable[[], int]
+    wake: Callable[[], None]  # the driver: records may be proposable now
+    max_batch_records: int
+
+    async def submit(self, body: bytes, charge: Charge) -> Submission:
+        """A client's single envelope (its raw JSON body)."""
+        self.mempool.check_room(1)  # refuse cheaply before parsing when the pool is full
+        envelope = parse_envelope_bytes(body, max_record_bytes=self.app.params.max_record_bytes)
+        charge([envelope.signer])
+        await self.verify([envelope], admission=True)
+        return self.admit(envelope)
+
+    async def submit_batch(self, body: bytes, charge: Charge) -> list[dict[str, Any]]:
+        """A client's batch (its raw JSON body): one result per item, in order."""
+        self.mempool.check_room(1)  # refuse cheaply before parsing when the pool is full
+        # Up to max_request_bytes of JSON: parsed in a worker thread, so the event
+        # loop (consensus, P2P) keeps running meanwhile.
+        parsed = await asyncio.to_thread(
+            parse_batch, body, self.max_batch_records, self.app.params.max_record_bytes
+        )
+        envelopes = [e for e in parsed if isinstance(e, Envelope)]
+        charge(e.signer for e in envelopes)
+        self.mempool.check_fits(envelopes)
+        await self.verify(envelopes, admission=True)
+        self.mempool.check_fits(envelopes)  # again: gossip may have taken the room
+        return [self._admit_item(i, item) for i, item in enumerate(parsed)]
+
+    def _admit_item(self, index: int, item: Envelope | ClientError) -> dict[str, Any]:
+        try:
+            if isinstance(item, ClientError):
+                raise item
+            result = self.admit(item)
+        except ClientError as exc:
+            return {"index": index, "error": exc.to_json()["error"]}
+        return {"index": index, "id": result.id, "status": result.status}
+
+    def admit(self, envelope: Envelope) -> Submission:
+        """Check a parsed envelope and add it to the mempool (idempotent).
+
+        Another envelope of a pending record (another signature or signer) is
+        refused with ``conflicting_envelope``. Room comes before the record's
+        checks, so a full share costs no signature or schema check."""
+        if self.mempool.holds(envelope):
+            return Submission(envelope.id, "pending")
+        if self.store.has_record(envelope.id):
+            return Submission(envelope.id, "committed")
+        self.mempool.check_fits([envelope])
+        self.app.check_record(envelope, clock.utcnow())
+        if self.mempool.add(envelope, spread_to=self.peer_count()):
+            # The leaf is the envelope's canonical JSON: embed it as is.
+            self.broadcast(
+                {"record": orjson.Fragment(envelope.leaf)},
+                len(envelope.leaf),
+                gossip=True,
+                key=envelope.id,
+            )
+            self.wake()
+        return Submission(envelope.id, "pending")
+
+    def accept_gossip(self, envelope: Envelope) -> None:
+        """A peer's record: checked like a client's, or refused with a ClientError.
+
+        Over a share of the mempool, or another envelope of a record already
+        pending (the first stays): dropped and counted in
+        ``mempool.gossip_dropped``, never raised. The origin still holds its copy."""
+        try:
+            if self.mempool.holds(envelope) or self.store.has_record(envelope.id):
+                return
+            self.mempool.check_fits([envelope], client=False)
+        except (Conflict, Overloaded) as exc:
+            self.mempool.gossip_dropped[exc.code] += 1
+            return
+        self.app.check_record(envelope, clock.utcnow())
+        if self.mempool.add(envelope, client=False):
+            self.wake()
+
+
+def parse_batch(body: bytes, limit: int, max_record_bytes: int) -> list[Envelope | ClientError]:
+    """The batch's envelopes, each parsed or the error that refused it (pure)."""
+    items = _batch_items(parse_json(body), limit)
+    parsed: list[Envelope | ClientError] = []
+    for item in items:
+        try:
+            parsed.append(parse_envelope(item, max_record_bytes=max_record_bytes))
+        except ClientError as exc:
+            parsed.append(exc)
+    return parsed
+
+
+def _batch_items(obj: Any, limit: int) -> list[Any]:
+    if (
+        not isinstance(obj, dict)
+        or set(obj) != {"envelopes"}
+        or not isinstance(obj["envelopes"], list)
+    ):
+        raise EncodingError(
+            'batch body must be {"envelopes": [...]}', field="envelopes", code="bad_type"
+        )
+    items: list[Any] = obj["envelopes"]
+    if len(items) > limit:
+        raise TooLarge(
+            f"batch has {len(items)} envelopes, limit is {limit}",
+            field="envelopes",
+            code="batch_too_large",
+        )
+    return items
