@@ -57,6 +57,8 @@ class Behaviour:
     """Honest by default: subclasses override what they corrupt."""
 
     finding: ClassVar[str | None] = None
+    #: How many times its usual rate a flood sends (``Plan.intensity``).
+    intensity: int = 1
 
     def __init__(self, world: World, sim: SimNode, rng: random.Random) -> None:
         self.world, self.sim, self.rng = world, sim, rng
@@ -387,11 +389,12 @@ class Replay(Behaviour):
 
 class InboxFlood(Behaviour):
     """Floods the peers' inboxes with validly signed votes of its own key for the
-    next height, at rounds far ahead and at random block hashes."""
+    next height, at rounds far ahead and at random block hashes (``intensity``
+    times as often)."""
 
     async def act(self) -> None:
         while True:
-            await asyncio.sleep(self.rng.uniform(0.5, 1.0))
+            await asyncio.sleep(self.rng.uniform(0.5, 1.0) / self.intensity)
             node = self.sim.node
             if node is None:
                 continue
@@ -412,12 +415,16 @@ class InboxFlood(Behaviour):
 
 
 class GossipFlood(Behaviour):
-    """Floods the peers with valid records of its own state (fresh nonces) by gossip."""
+    """Floods the peers with valid records of its own state (fresh nonces) by gossip
+    (``intensity`` times as many a batch)."""
 
     async def act(self) -> None:
         while True:
             await asyncio.sleep(self.rng.uniform(0.5, 1.0))
-            records = [orjson.loads(self.world.envelope(self.sim.state).leaf) for _ in range(15)]
+            records = [
+                orjson.loads(self.world.envelope(self.sim.state).leaf)
+                for _ in range(15 * self.intensity)
+            ]
             for dst in self.honest_peers():
                 self.send(dst, "/p2p/v1/batch", {"items": [{"record": r} for r in records]})
             self.world.net.count("byz_gossip_records", len(records))

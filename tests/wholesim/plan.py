@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from node.bootstrap import DEMO_STATES
+from node.config import Limits
 from tests.wholesim.disk import DISK_MODES
 from tests.wholesim.net import NetPlan, Partition
 
@@ -51,6 +52,17 @@ class Plan:
     records: int = 4
     restores: tuple[Restore, ...] = ()
     liveness_bound_s: float = 60.0
+    # The knobs below are for the negative controls (tests/wholesim/controls.py);
+    # ``make_plan`` leaves them at their defaults.
+    #: The nodes' limits (None: ``world.SIM_LIMITS``, the production defaults).
+    limits: Limits | None = None
+    #: How many times its usual rate a flooding behaviour sends.
+    intensity: int = 1
+    #: Virtual ms the driver spends per event it handles (0: CPU is free, and an
+    #: inbox is empty whenever a message arrives; see tests/wholesim/world.py).
+    event_cost_ms: float = 0.0
+    #: The run goes on at least this long after GST (the invariants keep watching).
+    hold_s: float = 0.0
 
     @property
     def gst_s(self) -> float:
@@ -76,6 +88,12 @@ class Plan:
             f"  partition {p.start_s:.2f}-{p.end_s:.2f}s: {[sorted(g) for g in p.groups]}"
             for p in net.partitions
         ]
+        if (self.limits, self.intensity, self.event_cost_ms, self.hold_s) != (None, 1, 0.0, 0.0):
+            lines.append(
+                f"  control knobs: intensity {self.intensity}, event cost "
+                f"{self.event_cost_ms} ms, hold {self.hold_s} s after GST, limits "
+                f"{self.limits.model_dump(exclude_defaults=True) if self.limits else 'default'}"
+            )
         lines += [f"  byzantine {state}: {kind}" for state, kind in self.byzantine]
         lines += [f"  crash {c.state} at {c.at_s:.2f}s for {c.down_s:.2f}s" for c in self.crashes]
         lines += [

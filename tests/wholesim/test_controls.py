@@ -26,6 +26,7 @@ def test_control_campaign_finds_the_bug(name: str, monkeypatch: pytest.MonkeyPat
         if result.violation is None:
             continue
         assert result.violation[0] == control.expect, (seed, result.violation)
+        assert control.detail in result.violation[1], (seed, result.violation)
         monkeypatch.undo()
         fixed = run_plan(control.plan(seed, bug=False))
         assert fixed.ok, (
