@@ -24,6 +24,7 @@ import nacl.bindings as sodium
 import orjson
 
 from consensus.messages import Proposal, Vote
+from ledger import merkle
 from ledger.block import BlockHeader, proposal_sign_bytes, vote_sign_bytes
 from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey
@@ -186,10 +187,13 @@ class Equivocate(Behaviour):
         self.world.net.count("byz_second_proposals")
         if not self.compact:
             return {"msg": proposal.to_json(), "block": orjson.loads(orjson.dumps(alt.to_wire()))}
+        # As an honest compact proposal: ids, and each record's leaf hash (without
+        # the leaves every peer refused it as malformed, and it equivocated nothing).
         return {
             "msg": proposal.to_json(),
             "header": alt.header.to_json(),
             "ids": [e.id for e in alt.envelopes],
+            "leaves": [merkle.leaf_hash(e.leaf).hex() for e in alt.envelopes],
             "records": {e.id: orjson.loads(e.leaf) for e in alt.envelopes},
         }
 

@@ -1,6 +1,7 @@
 """Seeded scenarios for the whole-node simulator: one seed fixes a whole run.
 
-``make_plan(seed)`` draws n in {4, 5, 7}, up to f = (n-1)//3 Byzantine nodes
+``make_plan(seed)`` draws n in {4, 5, 7} (``n=`` fixes it, up to ``N_MAX``:
+the n = 10 campaign of tests/wholesim/test_wholesim.py), up to f = (n-1)//3 Byzantine nodes
 (each with a behaviour from ``tests.wholesim.byzantine``, alone or
 colluding), the network before GST (loss, duplicates, delays, a partition,
 or the adversarial scheduler), honest crashes before and after GST, the
@@ -19,6 +20,9 @@ from tests.wholesim.disk import DISK_MODES
 from tests.wholesim.net import NetPlan, Partition
 
 NS = (4, 5, 7)
+#: The most nodes a plan may ask for (``n=``): the demo states, one kept spare
+#: for governance to admit.
+N_MAX = len(DEMO_STATES) - 1
 #: The share of seeds with a restore from an older backup (finding B5).
 RESTORE_P = 0.05
 

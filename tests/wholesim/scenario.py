@@ -43,6 +43,7 @@ class Result:
     virtual_s: float = 0.0
     wall_s: float = 0.0
     heights: int = 0
+    violations: list[tuple[str, str]] = field(default_factory=list)  # all found, in order
 
     @property
     def ok(self) -> bool:
@@ -268,7 +269,15 @@ class Scenario:
         stores = [s.node_store() for s in honest if s.ever_started]
         heights = min((st.height for st in stores), default=0)
         stats["commits"] += sum(st.height for st in stores)
-        return Result(self.plan, self.checker.first, stats, self.clock.now_s, 0.0, heights)
+        return Result(
+            self.plan,
+            self.checker.first,
+            stats,
+            self.clock.now_s,
+            0.0,
+            heights,
+            list(self.checker.violations),
+        )
 
 
 def run_plan(plan: Plan) -> Result:
