@@ -75,7 +75,7 @@ class Scenario:
         self.net.tap = self.checker.tap
         self.net.on_server_error = self.checker.on_server_error
         self.net.on_answered = self.answered
-        self.world.on_refused = self.checker.refused
+        self.world.on_refused = self.refused
         self.behaviours: list[Behaviour] = [
             BEHAVIOURS[kind](
                 self.world, self.world.nodes[state], random.Random(f"byz:{plan.seed}:{state}")
@@ -243,6 +243,11 @@ class Scenario:
         node = self.world.nodes[state].node
         if node is not None and state in self.honest:
             self.checker.mempool_shares(state, node)
+
+    def refused(self, state: str, sender: str) -> None:
+        """A driver refused a peer's event: an honest one's refusals are checked."""
+        if state in self.honest:
+            self.checker.refused(state, sender)
 
     def signing_states(self) -> list[str]:
         """Honest members whose demo investigator is enrolled: the genesis members (a
