@@ -72,9 +72,11 @@ async def _read_body(request: Request, claim: SignedRequest, limit: int) -> byte
     return b"".join(chunks)
 
 
-def create_p2p_app(inbound: Inbound) -> Starlette:
-    """The P2P app of one node, over its ``Inbound`` (``node.inbound``)."""
-    replay = ReplayCache()
+def create_p2p_app(inbound: Inbound, *, replay: ReplayCache | None = None) -> Starlette:
+    """The P2P app of one node, over its ``Inbound`` (``node.inbound``). ``replay`` is
+    the app's replay cache (a new one by default; the simulator passes its own to
+    read its size)."""
+    replay = replay if replay is not None else ReplayCache()
 
     def route(path: str) -> Route:
         async def endpoint(request: Request) -> Response:

@@ -24,7 +24,7 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 FAST_DIRS = frozenset({"unit", "property"})
-SLOW_DIRS = frozenset({"integration", "fault", "simulation", "wholesim"})
+SLOW_DIRS = frozenset({"integration", "fault", "wholesim"})
 
 
 def tier_of(directory: str, marked_slow: bool) -> str:

@@ -24,6 +24,7 @@ import nacl.bindings as sodium
 import orjson
 
 from consensus.messages import Proposal, Vote
+from ledger import merkle
 from ledger.block import BlockHeader, proposal_sign_bytes, vote_sign_bytes
 from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey
@@ -57,6 +58,8 @@ class Behaviour:
     """Honest by default: subclasses override what they corrupt."""
 
     finding: ClassVar[str | None] = None
+    #: How many times its usual rate a flood sends (``Plan.intensity``).
+    intensity: int = 1
 
     def __init__(self, world: World, sim: SimNode, rng: random.Random) -> None:
         self.world, self.sim, self.rng = world, sim, rng
@@ -184,10 +187,13 @@ class Equivocate(Behaviour):
         self.world.net.count("byz_second_proposals")
         if not self.compact:
             return {"msg": proposal.to_json(), "block": orjson.loads(orjson.dumps(block_wire(alt)))}
+        # As an honest compact proposal: ids, and each record's leaf hash (without
+        # the leaves every peer refused it as malformed, and it equivocated nothing).
         return {
             "msg": proposal.to_json(),
             "header": alt.header.to_json(),
             "ids": [e.id for e in alt.envelopes],
+            "leaves": [merkle.leaf_hash(e.leaf).hex() for e in alt.envelopes],
             "records": {e.id: orjson.loads(e.leaf) for e in alt.envelopes},
         }
 
@@ -392,11 +398,12 @@ class Replay(Behaviour):
 
 class InboxFlood(Behaviour):
     """Floods the peers' inboxes with validly signed votes of its own key for the
-    next height, at rounds far ahead and at random block hashes."""
+    next height, at rounds far ahead and at random block hashes (``intensity``
+    times as often)."""
 
     async def act(self) -> None:
         while True:
-            await asyncio.sleep(self.rng.uniform(0.5, 1.0))
+            await asyncio.sleep(self.rng.uniform(0.5, 1.0) / self.intensity)
             node = self.sim.node
             if node is None:
                 continue
@@ -417,12 +424,16 @@ class InboxFlood(Behaviour):
 
 
 class GossipFlood(Behaviour):
-    """Floods the peers with valid records of its own state (fresh nonces) by gossip."""
+    """Floods the peers with valid records of its own state (fresh nonces) by gossip
+    (``intensity`` times as many a batch)."""
 
     async def act(self) -> None:
         while True:
             await asyncio.sleep(self.rng.uniform(0.5, 1.0))
-            records = [orjson.loads(self.world.envelope(self.sim.state).leaf) for _ in range(15)]
+            records = [
+                orjson.loads(self.world.envelope(self.sim.state).leaf)
+                for _ in range(15 * self.intensity)
+            ]
             for dst in self.honest_peers():
                 self.send(dst, "/p2p/v1/batch", {"items": [{"record": r} for r in records]})
             self.world.net.count("byz_gossip_records", len(records))

@@ -3,6 +3,8 @@
     python -m tests.wholesim.campaign --seed 42             # replay exactly, print the plan
     python -m tests.wholesim.campaign --seeds 1000 --workers 2
     python -m tests.wholesim.campaign --seeds 200 --behaviours junk_blocks
+    python -m tests.wholesim.campaign --seeds 50 --n 10      # every seed with ten nodes
+    python -m tests.wholesim.campaign --seeds 300 --broken forgets-lock   # a broken engine
 
 A campaign runs seeds ``start .. start+seeds-1`` in ``--workers`` processes
 and prints a table: scenarios per n, faults injected, violations by
@@ -19,8 +21,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import node.driver
+from tests.wholesim.broken import BROKEN
 from tests.wholesim.byzantine import BEHAVIOURS
 from tests.wholesim.invariants import INVARIANTS
+from tests.wholesim.plan import N_MAX, NS
 from tests.wholesim.scenario import Result, run_seed
 
 CHUNK = 25
@@ -84,19 +89,23 @@ class Summary:
         self.wall_s += other.wall_s
 
 
-def run_chunk(job: tuple[range, tuple[str, ...] | None]) -> Summary:
-    seeds, behaviours = job
+def run_chunk(job: tuple[range, tuple[str, ...] | None, int | None]) -> Summary:
+    seeds, behaviours, n = job
     summary = Summary()
     for seed in seeds:
-        summary.add(run_seed(seed, behaviours=behaviours))
+        summary.add(run_seed(seed, behaviours=behaviours, n=n))
     return summary
 
 
 def campaign(
-    start: int, count: int, workers: int, behaviours: tuple[str, ...] | None = None
+    start: int,
+    count: int,
+    workers: int,
+    behaviours: tuple[str, ...] | None = None,
+    n: int | None = None,
 ) -> Summary:
     chunks = [
-        (range(s, min(s + CHUNK, start + count)), behaviours)
+        (range(s, min(s + CHUNK, start + count)), behaviours, n)
         for s in range(start, start + count, CHUNK)
     ]
     total = Summary()
@@ -110,7 +119,12 @@ def campaign(
     return total
 
 
-def report(summary: Summary, wall_s: float, behaviours: tuple[str, ...] | None = None) -> str:
+def report(
+    summary: Summary,
+    wall_s: float,
+    behaviours: tuple[str, ...] | None = None,
+    n: int | None = None,
+) -> str:
     per = summary.wall_s / max(summary.scenarios, 1)
     rows = [
         ("scenarios", str(summary.scenarios)),
@@ -132,6 +146,7 @@ def report(summary: Summary, wall_s: float, behaviours: tuple[str, ...] | None =
     width = max(len(k) for k, _ in rows)
     lines = [f"| {k.ljust(width)} | {v} |" for k, v in rows]
     only = f" --behaviours {','.join(behaviours)}" if behaviours else ""
+    only += f" --n {n}" if n is not None else ""
     for seed, kind, detail in sorted(summary.failures)[:20]:
         lines.append(
             f"FAIL seed={seed} {kind}: {detail}\n"
@@ -140,8 +155,8 @@ def report(summary: Summary, wall_s: float, behaviours: tuple[str, ...] | None =
     return "\n".join(lines)
 
 
-def replay(seed: int, behaviours: tuple[str, ...] | None) -> int:
-    result = run_seed(seed, behaviours=behaviours)
+def replay(seed: int, behaviours: tuple[str, ...] | None, n: int | None = None) -> int:
+    result = run_seed(seed, behaviours=behaviours, n=n)
     print(result.plan.describe())
     verdict = "OK" if result.ok else f"VIOLATION {result.violation}"
     print(f"result: {verdict}")
@@ -161,24 +176,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=int, default=0, help="first seed of a campaign")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument(
+        "--n", type=int, default=None, help=f"nodes in every seed (default: drawn from {NS})"
+    )
+    parser.add_argument(
         "--behaviours",
         default=None,
         help=f"comma-separated Byzantine kinds to draw from: {sorted(BEHAVIOURS)}",
     )
+    parser.add_argument(
+        "--broken",
+        choices=sorted(BROKEN),
+        default=None,
+        help="run every node with this broken engine (tests/wholesim/broken.py)",
+    )
     args = parser.parse_args(argv)
+    if args.broken is not None:  # before the workers fork: they inherit it
+        node.driver.Replica = BROKEN[args.broken]  # type: ignore[attr-defined]
     behaviours = tuple(args.behaviours.split(",")) if args.behaviours else None
     unknown = set(behaviours or ()) - set(BEHAVIOURS)
     if unknown:
         parser.error(f"unknown behaviours {sorted(unknown)}")
+    if args.n is not None and not 4 <= args.n <= N_MAX:
+        parser.error(f"--n must be 4..{N_MAX}")
     if args.seed is not None:
-        return replay(args.seed, behaviours)
+        return replay(args.seed, behaviours, args.n)
     started = time.perf_counter()
-    summary = campaign(args.start, args.seeds, args.workers, behaviours)
+    summary = campaign(args.start, args.seeds, args.workers, behaviours, args.n)
     print(
         f"whole-node campaign: seeds {args.start}..{args.start + args.seeds - 1}, "
         f"workers {args.workers}"
     )
-    print(report(summary, time.perf_counter() - started, behaviours))
+    print(report(summary, time.perf_counter() - started, behaviours, args.n))
     return 1 if summary.failures else 0
 
 

@@ -24,6 +24,40 @@ catches it must hold without the bug (tests/wholesim/test_controls.py):
   (``plan.Restore``) with the signing hold ignored (``node.driver.may_sign``
   always yes): it enters heights it had signed at before the backup's moment,
   without their WAL, and signs them again: ``double_sign``.
+* ``equivocate``, ``equivocate_compact``: every engine takes f+1 votes for a
+  quorum (``tests.wholesim.broken.SmallQuorum``, in the real driver). With
+  one Byzantine validator, honest nodes commit two blocks with valid
+  certificates only if one of them breaks its lock or double-signs; with the
+  thresholds too small, the equivocator's two proposals each gather a
+  "quorum" that shares no honest validator: ``agreement``. (Small
+  certificates also fail the ``audit``, and a seed may stall: those seeds
+  count as ``symptoms`` and the next is tried.)
+* ``forgets_lock``: the engine-only simulator's control, in the real node:
+  every engine precommits without recording lockedValue/validValue
+  (``broken.ForgetsLock``). The ordinary campaign of the equivocate classes
+  breaks agreement rarely with it (seed 212 was the one violation in seeds
+  0..348), so the control replays that seed: it must break agreement, and
+  hold with the engine as it is.
+* ``replay``: the P2P replay cache disabled (``ReplayCache.is_replay`` never
+  yes). The replay behaviour's old requests, and the network's duplicates,
+  are then accepted a second time: ``replay``. (Accepting one is harmless in
+  itself, consensus messages and gossip are idempotent, so no other invariant
+  could see it; the ``replay`` invariant states the wire contract directly.)
+* ``gossip_flood``: gossip not counted against the member state's and the
+  signer's shares of the mempool (only the pool and its lane bound it). With
+  a pool of 400 records and the flood at 10 times its rate (150 records a
+  batch), one batch leaves more records of the flooding state at an honest
+  node than its share (95): ``memory`` (checked after every P2P request an
+  honest node answers, not only every half second: honest blocks drain the
+  pool within milliseconds of virtual time).
+* ``inbox_flood``: the per-sender share of the driver's inbox removed (every
+  sender may fill all of it). In virtual time CPU is free, so an inbox is
+  empty whenever a message arrives and no flood can fill it; the control
+  gives the driver a service time (1 virtual ms per event: 1,000 events/s),
+  an inbox of 400, and the flood at 10 times its rate (about 1,300 votes/s
+  to each peer). Past its capacity the inbox fills with the flooder's votes
+  and honest validators' messages are turned away: ``inbox_fairness``. With
+  the share the flooder fills only its quarter.
 """
 
 from __future__ import annotations
@@ -31,10 +65,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 import node.driver
+from node.config import Limits
+from node.driver import Driver
+from node.mempool import Mempool, UsageKey
+from node.wire import ReplayCache
+from tests.wholesim.broken import ForgetsLock, SmallQuorum
+from tests.wholesim.net import NetPlan
 from tests.wholesim.plan import RESTORE_P, Plan, make_plan
 
 Patcher = Callable[[pytest.MonkeyPatch], None]
@@ -49,6 +90,60 @@ def b5_ignore_the_hold(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(node.driver, "may_sign", lambda store, height: True)
 
 
+def no_replay_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every signed request is fresh to the node, however often it came."""
+    monkeypatch.setattr(ReplayCache, "is_replay", lambda self, sender, nonce, ts_ms: False)
+
+
+def gossip_without_shares(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gossip counts against the pool and its lane only, not its state's or signer's share."""
+    keys = Mempool._keys
+
+    def lane_only(self: Mempool, envelope: Any, *, local: bool) -> list[UsageKey]:
+        if local:
+            return keys(self, envelope, local=local)
+        return [("pool",), ("lane", self.lane(envelope))]
+
+    monkeypatch.setattr(Mempool, "_keys", lane_only)
+
+
+def inbox_without_shares(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any one sender may fill the whole inbox."""
+    monkeypatch.setattr(Driver, "_share", lambda self: self.inbox_max)
+
+
+def small_quorum(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every node's engine counts f+1 votes as a quorum (tests/wholesim/broken.py)."""
+    monkeypatch.setattr(node.driver, "Replica", SmallQuorum)
+
+
+def forgets_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every node's engine precommits without recording its lock (tests/wholesim/broken.py)."""
+    monkeypatch.setattr(node.driver, "Replica", ForgetsLock)
+
+
+def equivocation(kind: str) -> Callable[[int], Plan]:
+    """Four nodes, VN equivocating, a lossy time before GST; a short liveness bound,
+    as the broken engine may also stall a seed (then the next one is tried)."""
+
+    def plan(seed: int) -> Plan:
+        net = NetPlan(gst_s=3.0, loss=0.05, delay_ms=(5, 60))
+        return Plan(seed, 4, (("VN", kind),), net, records=6, liveness_bound_s=10.0)
+
+    return plan
+
+
+def flood(kind: str, **knobs: Any) -> Callable[[int], Plan]:
+    """A four-node plan with one flooding member and the given knobs (a short,
+    lossy time before GST; the run holds 5 s past GST)."""
+
+    def plan(seed: int) -> Plan:
+        net = NetPlan(gst_s=2.0, loss=0.05, delay_ms=(5, 50))
+        return Plan(seed, 4, (("VN", kind),), net, records=6, hold_s=5.0, **knobs)
+
+    return plan
+
+
 @dataclass(frozen=True)
 class Control:
     bug: str
@@ -59,10 +154,18 @@ class Control:
     lying_disk: bool = False
     restore_p: float = RESTORE_P
     needs: tuple[str, ...] = field(default=())  # plan parts without which a seed is skipped
+    make: Callable[[int], Plan] | None = None  # a plan of its own instead of the campaign's
+    detail: str = ""  # what the violation's text must say
+    #: Other violations the bug may cause first on a seed (tolerated there; the
+    #: expected one must still come, on a later seed if not on this one).
+    symptoms: tuple[str, ...] = ()
 
     def plan(self, seed: int, *, bug: bool) -> Plan:
         """The seed's plan of this campaign; with ``bug``, over a lying disk if it says so."""
-        plan = make_plan(seed, behaviours=self.behaviours, restore_p=self.restore_p)
+        if self.make is not None:
+            plan = self.make(seed)
+        else:
+            plan = make_plan(seed, behaviours=self.behaviours, restore_p=self.restore_p)
         return dataclasses.replace(plan, disk_mode="lying") if bug and self.lying_disk else plan
 
     def relevant(self, plan: Plan) -> bool:
@@ -94,5 +197,55 @@ CONTROLS: dict[str, Control] = {
         patch=b5_ignore_the_hold,
         restore_p=1.0,
         needs=("restores",),
+    ),
+    **{
+        kind: Control(
+            "an engine that takes f+1 votes for a quorum (SmallQuorum)",
+            (kind,),
+            "agreement",
+            range(6),
+            patch=small_quorum,
+            make=equivocation(kind),
+            detail="another honest node",
+            symptoms=("audit", "liveness"),
+        )
+        for kind in ("equivocate", "equivocate_compact")
+    },
+    "forgets_lock": Control(
+        "an engine that forgets its lock and valid value (ForgetsLock)",
+        ("equivocate", "equivocate_compact"),
+        "agreement",
+        range(212, 213),
+        patch=forgets_lock,
+        detail="another honest node",
+    ),
+    "replay": Control(
+        "the P2P replay cache disabled",
+        ("replay",),
+        "replay",
+        range(8),
+        patch=no_replay_cache,
+        needs=("byzantine",),
+        detail="twice",
+    ),
+    "gossip_flood": Control(
+        "gossip not held to its state's and signer's mempool shares",
+        ("gossip_flood",),
+        "memory",
+        range(2),
+        patch=gossip_without_shares,
+        detail="records of VN, over its share",
+        make=flood("gossip_flood", limits=Limits(max_pending_records=400), intensity=10),
+    ),
+    "inbox_flood": Control(
+        "the per-sender share of the inbox removed",
+        ("inbox_flood",),
+        "inbox_fairness",
+        range(2),
+        patch=inbox_without_shares,
+        detail="refused an event of honest",
+        make=flood(
+            "inbox_flood", limits=Limits(inbox_events_max=400), intensity=10, event_cost_ms=1.0
+        ),
     ),
 }

@@ -10,8 +10,15 @@
   one (height, round, type), as seen on the wire, across crashes and restarts;
 * ``liveness``: after GST, with at most f Byzantine nodes, every honest node
   commits a record submitted then within the bound (the scenario checks it);
-* ``memory``: mempool, block cache, inbox, peer queues, evidence, peer-fault
-  counters and signature cache stay within their limits;
+* ``memory``: mempool (and each member state's part of it), block cache,
+  inbox, peer queues, evidence, peer-fault counters, signature cache and P2P
+  replay cache stay within their limits;
+* ``replay``: an honest node accepts a signed P2P request at most once (a
+  copy, by the network or by a Byzantine sender, is refused), per process:
+  a restarted node's cache starts empty, as the process's does;
+* ``inbox_fairness``: an honest validator's message is never turned away by
+  a peer's inbox (each sender has its share, so a flood of one fills only
+  its own);
 * ``server_error``: a P2P request never makes a node answer 5xx (every peer
   byte is hostile, and must be refused with a 4xx).
 """
@@ -31,7 +38,9 @@ from node import queries
 from node.application import Block
 from node.blockcache import block_cache_max
 from node.driver import EVIDENCE_MAX
+from node.mempool import GENERAL
 from node.runtime import PEER_FAULT_REASONS_MAX, Node
+from node.wire import ReplayCache, WireRefusal, parse_request_headers
 
 INVARIANTS = (
     "agreement",
@@ -39,6 +48,8 @@ INVARIANTS = (
     "double_sign",
     "liveness",
     "memory",
+    "replay",
+    "inbox_fairness",
     "server_error",
     "task_died",
 )
@@ -51,6 +62,11 @@ class Checker:
     violations: list[tuple[str, str]] = field(default_factory=list)
     decided: dict[int, str] = field(default_factory=dict)
     signed: dict[tuple[str, int, int, str], tuple[Any, ...]] = field(default_factory=dict)
+    #: (receiver, its incarnation, sender, nonce) of every request an honest node accepted.
+    accepted: set[tuple[str, int, str, str]] = field(default_factory=set)
+    #: The largest per-state mempool share each honest node has had (a governance
+    #: change may shrink it under records admitted before).
+    state_share: dict[str, int] = field(default_factory=dict)
 
     def fail(self, kind: str, detail: str) -> None:
         if len(self.violations) < 20:
@@ -104,7 +120,42 @@ class Checker:
     def on_server_error(self, state: str, path: str, status: int) -> None:
         self.fail("server_error", f"{state} answered {status} on {path}")
 
-    def memory(self, state: str, node: Node) -> None:
+    def answered(self, state: str, incarnation: int, request: Any, status: int) -> None:
+        """An honest node answered ``request``: a second 2xx for one nonce is a replay."""
+        if not 200 <= status < 300:
+            return
+        try:
+            claim = parse_request_headers(request.headers)
+        except WireRefusal:
+            return
+        key = (state, incarnation, claim.sender, claim.nonce)
+        if key in self.accepted:
+            self.fail(
+                "replay",
+                f"{state} accepted request {claim.nonce[:16]} from {claim.sender[:16]} "
+                f"on {request.url.path} twice",
+            )
+        self.accepted.add(key)
+
+    def refused(self, state: str, sender: str) -> None:
+        if sender in self.honest_keys:
+            self.fail("inbox_fairness", f"{state} refused an event of honest {sender[:16]}")
+
+    def mempool_shares(self, state: str, node: Node) -> None:
+        """No member state holds more of an honest node's general lane than its share."""
+        mempool = node.mempool
+        share = self.state_share[state] = max(
+            self.state_share.get(state, 0), mempool.state_max_records
+        )
+        for member, records in mempool._lanes[GENERAL].items():
+            if len(records) > share:
+                self.fail(
+                    "memory",
+                    f"{state}: mempool holds {len(records)} records of {member}, "
+                    f"over its share {share}",
+                )
+
+    def memory(self, state: str, node: Node, replay: ReplayCache | None = None) -> None:
         if node.failed is not None:  # a background task died: the node is broken
             self.fail("task_died", f"{state}: {node.failed}")
         limits = node.config.limits
@@ -123,6 +174,9 @@ class Checker:
             "peer_faults keys": (len(node.peer_faults), PEER_FAULT_REASONS_MAX),
             "signature cache": (len(node.app.signatures._seen), node.app.signatures._max_entries),
         }
+        if replay is not None:
+            sizes["replay cache"] = (len(replay), replay.total_max)
+        self.mempool_shares(state, node)
         for peer in node.peers.peers.values():
             sizes[f"queue to {peer.state}"] = (
                 peer.queue.qsize() + peer.gossip.qsize(),

@@ -87,6 +87,7 @@ class Host:
     #: Twins: a second node with the same key; ``twin_for`` says which senders reach it.
     twin: Host | None = None
     twin_for: frozenset[str] = frozenset()
+    incarnation: int = 0  # bumped at each (re)start: each process has its own replay cache
 
 
 @dataclass
@@ -98,6 +99,8 @@ class Net:
     stats: dict[str, int] = field(default_factory=dict)
     tap: Callable[[str, bytes], None] = lambda state, body: None
     on_server_error: Callable[[str, str, int], None] = lambda state, path, code: None
+    #: Every request an honest node answered: (state, incarnation, request, status).
+    on_answered: Callable[[str, int, httpx.Request, int], None] = lambda s, i, r, c: None
     _split: tuple[int, frozenset[str]] = (-1, frozenset())
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -160,6 +163,8 @@ class Net:
         self.count("delivered")
         if response.status_code >= 500:
             self.on_server_error(dst, request.url.path, response.status_code)
+        if host.honest:
+            self.on_answered(host.state, host.incarnation, request, response.status_code)
         if host.behaviour is not None:
             response = await host.behaviour.reply(src, request, response)
         return response

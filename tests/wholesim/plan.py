@@ -1,6 +1,7 @@
 """Seeded scenarios for the whole-node simulator: one seed fixes a whole run.
 
-``make_plan(seed)`` draws n in {4, 5, 7}, up to f = (n-1)//3 Byzantine nodes
+``make_plan(seed)`` draws n in {4, 5, 7} (``n=`` fixes it, up to ``N_MAX``:
+the n = 10 campaign of tests/wholesim/test_wholesim.py), up to f = (n-1)//3 Byzantine nodes
 (each with a behaviour from ``tests.wholesim.byzantine``, alone or
 colluding), the network before GST (loss, duplicates, delays, a partition,
 or the adversarial scheduler), honest crashes before and after GST, the
@@ -14,10 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from api.cli.bootstrap import DEMO_STATES
+from node.config import Limits
 from tests.wholesim.disk import DISK_MODES
 from tests.wholesim.net import NetPlan, Partition
 
 NS = (4, 5, 7)
+#: The most nodes a plan may ask for (``n=``): the demo states, one kept spare
+#: for governance to admit.
+N_MAX = len(DEMO_STATES) - 1
 #: The share of seeds with a restore from an older backup (finding B5).
 RESTORE_P = 0.05
 
@@ -51,6 +56,17 @@ class Plan:
     records: int = 4
     restores: tuple[Restore, ...] = ()
     liveness_bound_s: float = 60.0
+    # The knobs below are for the negative controls (tests/wholesim/controls.py);
+    # ``make_plan`` leaves them at their defaults.
+    #: The nodes' limits (None: ``world.SIM_LIMITS``, the production defaults).
+    limits: Limits | None = None
+    #: How many times its usual rate a flooding behaviour sends.
+    intensity: int = 1
+    #: Virtual ms the driver spends per event it handles (0: CPU is free, and an
+    #: inbox is empty whenever a message arrives; see tests/wholesim/world.py).
+    event_cost_ms: float = 0.0
+    #: The run goes on at least this long after GST (the invariants keep watching).
+    hold_s: float = 0.0
 
     @property
     def gst_s(self) -> float:
@@ -76,6 +92,12 @@ class Plan:
             f"  partition {p.start_s:.2f}-{p.end_s:.2f}s: {[sorted(g) for g in p.groups]}"
             for p in net.partitions
         ]
+        if (self.limits, self.intensity, self.event_cost_ms, self.hold_s) != (None, 1, 0.0, 0.0):
+            lines.append(
+                f"  control knobs: intensity {self.intensity}, event cost "
+                f"{self.event_cost_ms} ms, hold {self.hold_s} s after GST, limits "
+                f"{self.limits.model_dump(exclude_defaults=True) if self.limits else 'default'}"
+            )
         lines += [f"  byzantine {state}: {kind}" for state, kind in self.byzantine]
         lines += [f"  crash {c.state} at {c.at_s:.2f}s for {c.down_s:.2f}s" for c in self.crashes]
         lines += [

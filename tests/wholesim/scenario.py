@@ -32,7 +32,7 @@ from tests.wholesim.invariants import Checker
 from tests.wholesim.net import Net
 from tests.wholesim.plan import Crash, Plan, Restore, make_plan
 from tests.wholesim.vloop import VirtualClock, run, wall_clock
-from tests.wholesim.world import SimNode, World
+from tests.wholesim.world import SIM_LIMITS, SimNode, World
 
 
 @dataclass
@@ -43,6 +43,7 @@ class Result:
     virtual_s: float = 0.0
     wall_s: float = 0.0
     heights: int = 0
+    violations: list[tuple[str, str]] = field(default_factory=list)  # all found, in order
 
     @property
     def ok(self) -> bool:
@@ -55,7 +56,15 @@ class Scenario:
         self.clock = VirtualClock()
         self.rng = random.Random(f"run:{plan.seed}")
         self.net = Net(plan.net, self.clock, random.Random(f"net:{plan.seed}"))
-        self.world = World(plan.seed, plan.n, self.net, self.clock, disk_mode=plan.disk_mode)
+        self.world = World(
+            plan.seed,
+            plan.n,
+            self.net,
+            self.clock,
+            disk_mode=plan.disk_mode,
+            limits=plan.limits or SIM_LIMITS,
+            event_cost_ms=plan.event_cost_ms,
+        )
         byzantine = dict(plan.byzantine)
         self.honest = {s for s in plan.states if s not in byzantine}
         for state in byzantine:
@@ -65,6 +74,8 @@ class Scenario:
         )
         self.net.tap = self.checker.tap
         self.net.on_server_error = self.checker.on_server_error
+        self.net.on_answered = self.answered
+        self.world.on_refused = self.refused
         self.behaviours: list[Behaviour] = [
             BEHAVIOURS[kind](
                 self.world, self.world.nodes[state], random.Random(f"byz:{plan.seed}:{state}")
@@ -73,6 +84,7 @@ class Scenario:
         ]
         for (state, _), behaviour in zip(plan.byzantine, self.behaviours, strict=True):
             self.net.hosts[state].behaviour = behaviour
+            behaviour.intensity = plan.intensity
         self.stats: Counter[str] = Counter()
         self.removed: set[str] = set()
         self.extra_down_s = 0.0
@@ -100,6 +112,7 @@ class Scenario:
         try:
             await asyncio.sleep(self.plan.gst_s)
             await self.liveness()
+            await self.hold()
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -174,7 +187,7 @@ class Scenario:
             await asyncio.sleep(0.5)
             for sim in self.world.up():
                 if sim.node is not None:
-                    self.checker.memory(sim.state, sim.node)
+                    self.checker.memory(sim.state, sim.node, sim.replay)
 
     async def liveness(self) -> None:
         """After GST: one more record must reach every honest node within the bound."""
@@ -218,6 +231,24 @@ class Scenario:
                 return
             await asyncio.sleep(0.1)
 
+    async def hold(self) -> None:
+        """Keep running until ``plan.hold_s`` after GST, or the first violation."""
+        until = self.plan.gst_s + self.plan.hold_s
+        while not self.checker.violations and self.clock.now_s < until:
+            await asyncio.sleep(min(0.5, until - self.clock.now_s))
+
+    def answered(self, state: str, incarnation: int, request: Any, status: int) -> None:
+        """After each request an honest node handled: replays, and its mempool shares."""
+        self.checker.answered(state, incarnation, request, status)
+        node = self.world.nodes[state].node
+        if node is not None and state in self.honest:
+            self.checker.mempool_shares(state, node)
+
+    def refused(self, state: str, sender: str) -> None:
+        """A driver refused a peer's event: an honest one's refusals are checked."""
+        if state in self.honest:
+            self.checker.refused(state, sender)
+
     def signing_states(self) -> list[str]:
         """Honest members whose demo investigator is enrolled: the genesis members (a
         member admitted during the run enrols only its admin key)."""
@@ -240,7 +271,15 @@ class Scenario:
         stores = [s.node_store() for s in honest if s.ever_started]
         heights = min((st.height for st in stores), default=0)
         stats["commits"] += sum(st.height for st in stores)
-        return Result(self.plan, self.checker.first, stats, self.clock.now_s, 0.0, heights)
+        return Result(
+            self.plan,
+            self.checker.first,
+            stats,
+            self.clock.now_s,
+            0.0,
+            heights,
+            list(self.checker.violations),
+        )
 
 
 def run_plan(plan: Plan) -> Result:

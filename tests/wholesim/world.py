@@ -9,6 +9,19 @@ links are ``tests.wholesim.net.Link`` transports, its store runs over a
 node would hand to worker threads run inline instead (threads would make the
 order of events depend on the OS scheduler).
 
+Two hooks serve the invariants only: each node's P2P replay cache is
+passed to its P2P app (``create_p2p_app(..., replay=)``) and kept where the
+memory invariant can read it (``SimNode.replay``), and every
+peer event the driver refuses is reported (``World.on_refused``), so the
+checker can tell an honest validator's message turned away from a flood's.
+
+CPU is free in virtual time: a driver drains its whole inbox the instant an
+event arrives, so an inbox never holds anything when the next message comes.
+``event_cost_ms`` gives the driver a service time instead: after each group
+of k events it is busy for k times that many virtual ms before it reads its
+inbox again. Only then can a flood fill an inbox and show whether its
+per-sender share protects the other validators (tests/wholesim/controls.py).
+
 A crash is abrupt: the node's P2P app stops answering, its tasks are
 cancelled, the disk loses what its mode says, and a restart builds a new
 ``Node`` over the same disk, as a restarted process reopens its data directory.
@@ -20,6 +33,7 @@ import asyncio
 import contextlib
 import hashlib
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -38,8 +52,10 @@ from ledger.keys import SigningKey
 from ledger.records import SCHEMA, Envelope, format_time, parse_envelope
 from ledger.store import Store
 from node.config import Limits, Listen, NodeConfig, Peer, Timing
+from node.driver import PeerMessage
 from node.genesis import Genesis
 from node.runtime import Node, _verify_all
+from node.wire import ReplayCache
 from tests.wholesim.disk import SimDisk
 from tests.wholesim.net import Host, Net
 from tests.wholesim.vloop import EPOCH, VirtualClock
@@ -95,6 +111,7 @@ class SimNode:
     node: Node | None = None
     restarts: int = 0
     ever_started: bool = False
+    replay: ReplayCache | None = None  # the running node's P2P replay cache
 
     def node_store(self) -> Store:
         """The store over this node's disk as a restarted process would open it."""
@@ -113,6 +130,10 @@ class World:
     clock: VirtualClock
     spare: int = 1  # members that governance may admit later
     disk_mode: str = "durable"
+    limits: Limits = SIM_LIMITS
+    event_cost_ms: float = 0.0
+    #: Told of every peer event a driver refuses: (receiver state, sender key).
+    on_refused: Callable[[str, str], None] = lambda state, sender: None
     members: list[MemberKeys] = field(default_factory=list)
     nodes: dict[str, SimNode] = field(default_factory=dict)
     twins: dict[str, SimNode] = field(default_factory=dict)
@@ -155,7 +176,7 @@ class World:
                 if m.state != sim.state
             ),
             timing=SIM_TIMING,
-            limits=SIM_LIMITS,
+            limits=self.limits,
         )
         transports: dict[str, httpx.AsyncBaseTransport] = {
             m.state: self.net.link(sim.host, m.state) for m in self.universe if m.state != sim.state
@@ -179,10 +200,43 @@ class World:
     async def start(self, sim: SimNode) -> None:
         node = self._build(sim)
         sim.node, sim.ever_started = node, True
+        sim.host.incarnation += 1  # a new process: a new replay cache
+        sim.replay = ReplayCache()
         sim.host.app = httpx.ASGITransport(
-            app=create_p2p_app(node.inbound), raise_app_exceptions=False
+            app=create_p2p_app(node.inbound, replay=sim.replay), raise_app_exceptions=False
         )
         await node.start()
+        self._watch_driver(sim.state, node)
+
+    def _watch_driver(self, state: str, node: Node) -> None:
+        """Report refused peer events, and give the driver its service time if any."""
+        driver = node.driver
+        post = driver.post
+
+        def watched_post(event: object) -> bool:
+            taken = post(event)
+            if not taken and isinstance(event, PeerMessage) and event.sender:
+                self.on_refused(state, event.sender)
+            return taken
+
+        driver.post = watched_post  # type: ignore[method-assign]
+        if self.event_cost_ms <= 0:
+            return
+        cost_s, handle, get = self.event_cost_ms / 1000, driver._handle_group, driver.inbox.get
+        busy = [0]
+
+        def handle_group(events: Sequence[object]) -> None:
+            busy[0] += len(events)
+            handle(events)
+
+        async def costly_get() -> object:
+            events, busy[0] = busy[0], 0
+            if events:
+                await asyncio.sleep(events * cost_s)
+            return await get()
+
+        driver._handle_group = handle_group  # type: ignore[method-assign]
+        driver.inbox.get = costly_get  # type: ignore[method-assign]
 
     async def crash(self, sim: SimNode) -> None:
         """Kill the node: no goodbye to peers, and the disk loses what its mode loses."""

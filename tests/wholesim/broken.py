@@ -1,15 +1,31 @@
-"""Deliberately broken engines: negative controls proving the simulator can fail.
+"""Deliberately broken engines, run by the real node (``node.driver.Replica`` patched).
 
-Each subclass breaks exactly one rule of Algorithm 1 (arXiv:1807.04938).
-``tests/simulation/test_simulation.py`` asserts that the ordinary seeded
-campaign finds an agreement violation for them within a fixed seed budget.
+Each subclass breaks one rule of Algorithm 1 (arXiv:1807.04938). They were
+the negative controls of the engine-only simulator (with its idealised driver,
+removed in issue 15); here the production driver, application and store run
+them, over the whole-node simulator's network:
+
+* ``SmallQuorum`` (every threshold f+1): the control of the equivocate and
+  equivocate_compact classes (tests/wholesim/controls.py) must find an
+  agreement violation: an equivocating proposer's two blocks each gather a
+  "quorum" that shares no honest validator;
+* ``ForgetsLock``: the ``forgets_lock`` control; the ordinary campaign of the
+  equivocate classes breaks agreement with it rarely (seed 212 in 0..348);
+* ``IgnoresLock``, ``WeakLock``: not caught in the budgets tried
+  (docs/RELIABILITY.md, "Broken engines under the whole node").
+
+``scripts/simulate --broken NAME`` runs a campaign with any of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from consensus.engine import Replica
 from consensus.messages import PRECOMMIT, PREVOTE
 from consensus.state import Step
+from consensus.votelog import VoteLog
+from ledger.block import Validator
 
 
 class IgnoresLock(Replica):
@@ -69,8 +85,19 @@ class ForgetsLock(Replica):
         return False
 
 
+class SmallQuorum(Replica):
+    """Every threshold f+1 instead of 2f+1 (a quorum that forgot the 2f): two quorums
+    need not share an honest validator, so one equivocator splits them."""
+
+    def _reset_height(self, height: int, validators: Sequence[Validator]) -> None:
+        super()._reset_height(height, validators)
+        self.quorum = self.skip
+        self.log = VoteLog(height, self.quorum, self.skip)
+
+
 BROKEN: dict[str, type[Replica]] = {
     "ignores-lock": IgnoresLock,
     "forgets-lock": ForgetsLock,
     "weak-lock": WeakLock,
+    "small-quorum": SmallQuorum,
 }
