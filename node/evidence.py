@@ -39,6 +39,7 @@ from ledger.hashing import is_hex
 from ledger.records import Envelope, parse_time
 from ledger.store import SEARCH_LIMIT_MAX, Store
 from node.application import CommittedRecords
+from node.queries import query_time
 
 SCAN_RECORDS_MAX = 100_000
 PAGE_MAX = 500
@@ -306,8 +307,8 @@ def sovereignty_report(
     """
     if time_field not in REPORT_TIME_FIELDS:
         raise ClientError("time must be occurred or committed", field="time", code="bad_query")
-    start = parse_time(from_time, "from") if from_time else None
-    end = parse_time(to_time, "to") if to_time else None
+    start = query_time(from_time, "from") if from_time else None
+    end = query_time(to_time, "to") if to_time else None
     counts: Counter[tuple[str, str, str]] = Counter()
     for _, envelope in view.scan("territorial_state", state):
         if not is_foreign_act(envelope, state):

@@ -235,17 +235,19 @@ def leaf_range(store: Store, from_time: str | None, to_time: str | None) -> tupl
     """Leaf indexes [low, high) committed by blocks with from_time <= time <= to_time."""
     low, high = 0, store.ledger_size
     if from_time is not None:
-        start = _query_time(from_time, "from_time")
+        start = query_time(from_time, "from_time")
         first = _first_height(store, lambda h: _time(h) >= start)
         low = _size_before(store, first)
     if to_time is not None:
-        end = _query_time(to_time, "to_time")
+        end = query_time(to_time, "to_time")
         after_end = _first_height(store, lambda h: _time(h) > end)
         high = _size_before(store, after_end)
     return low, max(low, high)
 
 
-def _query_time(text: str, name: str) -> datetime:
+def query_time(text: str, name: str) -> datetime:
+    """A time given as a query parameter: an impossible one is a 400 ``bad_time``
+    (a malformed request), where the same in a record is a 422."""
     try:
         return parse_time(text, name)
     except RecordInvalid as exc:  # a query parameter, not a record field: 400, not 422

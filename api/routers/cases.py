@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from api.deps import Cursor, NodeDep, ReadAccess, Sha256, StateCode, utc_time
 from api.schemas import errors
-from ledger.records import check_state_code, parse_time
-from node import clock, evidence
+from ledger.records import check_state_code
+from node import clock, evidence, queries
 from node.evidence_deadlines import UNANSWERED_DAYS_DEFAULT, WITHIN_DAYS_MAX, deadlines
 
 router = APIRouter(tags=["cases"], dependencies=[ReadAccess])
@@ -48,7 +48,7 @@ async def get_deadlines(
     state: StateCode = None,
     at: str | None = utc_time("2026-03-01T00:00:00Z"),
 ) -> dict[str, Any]:
-    now = parse_time(at, "at") if at else clock.utcnow()
+    now = queries.query_time(at, "at") if at else clock.utcnow()
     only = check_state_code(state, "state") if state else None
     return deadlines(
         evidence.view_of(node.app),

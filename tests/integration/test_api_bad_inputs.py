@@ -100,7 +100,7 @@ CASES: list[tuple[str, Builder, int, str]] = [
     ("float", lambda c: dumps(c.envelope("FR"))[:-1] + b', "x": 1.5}', 400, "float_not_allowed"),
     (
         "float_in_record",
-        lambda c: dumps(c.envelope("FR")).replace(b'"schema"', b'"amount": 1e3, "schema"'),
+        lambda c: dumps(c.envelope("FR")).replace(b'"schema"', b'"amount": 1.5e-3, "schema"'),
         400,
         "float_not_allowed",
     ),

@@ -172,7 +172,7 @@ async def test_a_p2p_handler_never_counts_a_local_fault_as_the_peers(
         def broken(envelope: object) -> None:
             raise error
 
-        monkeypatch.setattr(node, "accept_gossip", broken)
+        monkeypatch.setattr(node.inbound, "accept_gossip", broken)
         path, sender = "/p2p/v1/batch", cluster.member("FR").node
         payload = {"items": [{"record": cluster.envelope("FR")}]}
         body, signed = sign_request(

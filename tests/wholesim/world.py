@@ -220,6 +220,7 @@ class World:
             return taken
 
         driver.post = watched_post  # type: ignore[method-assign]
+        node.inbound.post = watched_post  # the P2P paths hold the driver's post itself
         if self.event_cost_ms <= 0:
             return
         cost_s, handle, get = self.event_cost_ms / 1000, driver._handle_group, driver.inbox.get
