@@ -20,7 +20,7 @@ def test_fast_directories_are_fast_unless_marked_slow() -> None:
 
 
 def test_the_other_directories_are_slow_however_marked() -> None:
-    for directory in ("integration", "fault", "simulation", "wholesim"):
+    for directory in ("integration", "fault", "wholesim"):
         assert (tier_of(directory, False), tier_of(directory, True)) == ("slow", "slow")
 
 
