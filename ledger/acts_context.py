@@ -82,7 +82,7 @@ def check_act_context(envelope: Envelope, ctx: ActContext) -> None:
     """Raise ``RecordInvalid``/``Forbidden`` unless the act fits the committed chain."""
     if envelope.type not in ACT_TYPES:
         return
-    referenced = [_resolve(ctx, ref, i) for i, ref in enumerate(envelope.record.get("refs") or [])]
+    referenced = [_resolve(ctx, ref, i) for i, ref in enumerate(envelope.content.get("refs") or [])]
     rule = _RULES.get(envelope.type)
     if rule is not None:
         rule(envelope, referenced, ctx)
@@ -110,10 +110,10 @@ def _wrong_type(index: int, found: Envelope, wanted: str) -> None:
 
 
 def _same_case(envelope: Envelope, other: Envelope) -> None:
-    if envelope.record.get("case_ref") != other.record.get("case_ref"):
+    if envelope.content.get("case_ref") != other.content.get("case_ref"):
         raise RecordInvalid(
             f"record.case_ref must be the case_ref of the referenced "
-            f"{other.type} ({other.record.get('case_ref')})",
+            f"{other.type} ({other.content.get('case_ref')})",
             field="record.case_ref",
             code="case_mismatch",
         )
@@ -133,9 +133,9 @@ def _mla_response(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> 
             code="own_act",
         )
     if request.type == "mla_request":
-        allowed = answering == request.record["requested_state"]
+        allowed = answering == request.content["requested_state"]
     else:
-        allowed = answering in request.record["territorial_states"]
+        allowed = answering in request.content["territorial_states"]
     if not allowed:
         raise Forbidden(
             f"{answering} is not the state this {request.type} was sent to",
@@ -161,7 +161,7 @@ def _sovereignty_response(envelope: Envelope, refs: list[Envelope], ctx: ActCont
             field="record.actor.state",
             code="own_act",
         )
-    if state not in (act.record.get("territorial_states") or []):
+    if state not in (act.content.get("territorial_states") or []):
         raise Forbidden(
             f"{state} is not named in the act's territorial_states",
             field="record.actor.state",
@@ -171,11 +171,11 @@ def _sovereignty_response(envelope: Envelope, refs: list[Envelope], ctx: ActCont
 
 
 def _custody_event(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
-    digest = envelope.record["evidence"][0]["sha256"]
+    digest = envelope.content["evidence"][0]["sha256"]
     introducing = refs[0]  # keys the chain, with the hash (ledger/acts_custody.py)
     if introducing.type == "custody_event":
         _wrong_type(0, introducing, "the act that holds the evidence, not a custody_event")
-    if digest not in evidence_hashes(introducing.record):
+    if digest not in evidence_hashes(introducing.content):
         raise RecordInvalid(
             "record.refs[0] does not list record.evidence[0].sha256 in its evidence",
             field="record.refs[0]",
@@ -183,7 +183,7 @@ def _custody_event(envelope: Envelope, refs: list[Envelope], ctx: ActContext) ->
         )
     state = ctx.custody_state(digest, introducing)
     try:
-        step(state, envelope.record)
+        step(state, envelope.content)
     except CustodyViolation as exc:
         if exc.code == "not_custody_holder":
             raise Forbidden(str(exc), field="record.actor.state", code=exc.code) from exc
@@ -194,7 +194,7 @@ _END_FIELD = {"preservation_request": "expires_at", "technical_measure": "ends_a
 
 
 def _phase_change(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
-    phase = envelope.record.get("phase", "initial")
+    phase = envelope.content.get("phase", "initial")
     if phase == "initial":
         return
     original = refs[0]
@@ -208,12 +208,12 @@ def _phase_change(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> 
         )
     _same_case(envelope, original)
     end = _END_FIELD[envelope.type]
-    if phase == "extension" and parse_time(envelope.record[end], end) <= parse_time(
-        original.record[end], end
+    if phase == "extension" and parse_time(envelope.content[end], end) <= parse_time(
+        original.content[end], end
     ):
         raise RecordInvalid(
             f"record.{end} of an extension must be later than the "
-            f"original's ({original.record[end]})",
+            f"original's ({original.content[end]})",
             field=f"record.{end}",
             code="extension_not_later",
         )
@@ -267,9 +267,9 @@ class StoreActContext:
             else self._committed_chain(sha256, act, located[1])
         )
         pending = [
-            e.record
+            e.content
             for e in self.pending
-            if e.type == "custody_event" and chain_key(e.record) == (sha256, act.id)
+            if e.type == "custody_event" and chain_key(e.content) == (sha256, act.id)
         ]
         return fold_lenient(state, pending)[0]
 
@@ -284,7 +284,7 @@ class StoreActContext:
             for leaf, record_id in intersect(self.store, terms, budget, after_leaf=after):
                 after = leaf
                 envelope = self.load(record_id)
-                if chain_key(envelope.record) == (sha256, act.id):
+                if chain_key(envelope.content) == (sha256, act.id):
                     found = envelope
                     break
             if budget.exhausted:
@@ -296,7 +296,7 @@ class StoreActContext:
                 )
             if found is None:
                 return state
-            state = fold_lenient(state, [found.record])[0]
+            state = fold_lenient(state, [found.content])[0]
 
     def signer_roles(self, signer: str) -> frozenset[str]:
         return self.roles(signer)

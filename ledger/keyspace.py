@@ -20,6 +20,12 @@ prefix  key                                             value
 ``i``   index ‖ 0x00 ‖ escaped value ‖ 0x00 ‖ leaf      record_id (secondary indexes)
 ``s``   name (UTF-8)                                    node-local state (consensus WAL)
 ``g``   chosen by the caller                            governance / application state
+``p``   record_id                                       private body of a private act,
+                                                        JCS JSON (party nodes only)
+``q``   record_id                                       what became of that body: JCS
+                                                        {"status": "void"|"wanted"|"purged"}
+``w``   record_id                                       empty: a body this party still
+                                                        lacks (fetched from another party)
 ``M``   name (ASCII)                                    meta: height, ledger_size, genesis,
                                                         schema version of the store
 ======  ==============================================  ==============================
@@ -33,6 +39,7 @@ trailing leaf index makes each value's entries come back in commit order.
 from __future__ import annotations
 
 import functools
+import hashlib
 
 from ledger.records import Envelope, evidence_hashes
 
@@ -50,6 +57,9 @@ NONCE = b"n"
 INDEX = b"i"
 STATE = b"s"
 CALLER = b"g"
+BODY = b"p"
+BODY_NOTE = b"q"
+BODY_WANTED = b"w"
 META = b"M"
 
 META_SCHEMA = META + b"schema"
@@ -111,6 +121,14 @@ def nonce_key(signer: bytes, nonce: str) -> bytes:
     return NONCE + signer + nonce.encode()
 
 
+def body_key(record_id: bytes) -> bytes:
+    return BODY + record_id
+
+
+def body_note_key(record_id: bytes) -> bytes:
+    return BODY_NOTE + record_id
+
+
 def state_key(name: str) -> bytes:
     return STATE + name.encode()
 
@@ -130,9 +148,32 @@ def index_key(index: str, value: str, leaf_index: int) -> bytes:
     return index_prefix(index, value) + u64(leaf_index)
 
 
+@functools.lru_cache(maxsize=INDEX_PREFIX_CACHE)
+def sealed_index_prefix(index: str, value: str) -> bytes:
+    """The prefix of an entry derived from a private body: the value as a SHA-256,
+    so that no body's text is ever part of a key. LevelDB copies keys into its
+    MANIFEST (each table's first and last key), which a purge cannot rewrite."""
+    digest = hashlib.sha256(b"comity-index\x00" + index.encode() + b"\x00" + value.encode())
+    # 0x01 0x03 starts no escaped value (an escaped 0x01 is always 0x01 0x01 or 0x01 0x02)
+    return INDEX + index.encode() + b"\x00\x01\x03" + digest.digest().hex().encode() + b"\x00"
+
+
+def index_prefixes(envelope: Envelope) -> list[bytes]:
+    """The index prefixes of ``envelope``'s entries: the signed record's as they are,
+    those only a private body gives in their sealed form."""
+    entries = index_entries(envelope)
+    if envelope.body is None:
+        return [index_prefix(name, value) for name, value in entries]
+    public = index_entries(envelope.with_body(None))
+    return [
+        index_prefix(name, value) if (name, value) in public else sealed_index_prefix(name, value)
+        for name, value in entries
+    ]
+
+
 def index_entries(envelope: Envelope) -> set[tuple[str, str]]:
     """The (index, value) pairs under which ``envelope`` is found; a set drops repeats."""
-    record = envelope.record
+    record = envelope.content
     entries = {
         ("actor_state", envelope.actor_state),
         ("type", envelope.type),

@@ -72,6 +72,8 @@ class KV(Protocol):
 
     def write(self, batch: Batch, *, sync: bool) -> None: ...
 
+    def compact(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -155,6 +157,9 @@ class MemoryKV:
     def snapshot_items(self) -> Iterator[tuple[bytes, bytes]]:
         """Every pair as of this call, in key order (a copy: later writes are not seen)."""
         return iter([(key, self._data[key]) for key in self._keys])
+
+    def compact(self) -> None:
+        """Nothing to rewrite: a deleted pair is gone from memory at once."""
 
     def close(self) -> None:
         """Nothing to release; the contents stay so a test can reopen a Store over them."""
@@ -317,6 +322,15 @@ class LevelDBKV:
             raise self._fail(exc) from exc
         finally:
             snapshot.close()
+
+    def compact(self) -> None:
+        """Rewrite the tables so that deleted pairs leave the files (a purge's last step:
+        LevelDB keeps a deleted value on disk until a compaction drops it)."""
+        try:
+            # An explicit range: with none given, plyvel compacts an empty one.
+            self._db.compact_range(start=b"\x00", stop=b"\xff" * 64)
+        except (plyvel.Error, RuntimeError) as exc:
+            raise self._fail(exc) from exc
 
     def close(self) -> None:
         try:

@@ -34,6 +34,19 @@ MAX_RECORD_BYTES = 64 * 1024
 ENVELOPE_FIELDS = frozenset({"record", "signer", "signature"})
 REQUIRED_FIELDS = ("schema", "type", "chain_id", "actor", "nonce", "occurred_at")
 
+#: The header fields a private act's content takes back (``ledger.private.COMMON_FIELDS``).
+CONTENT_FIELDS = (
+    "schema",
+    "chain_id",
+    "actor",
+    "nonce",
+    "occurred_at",
+    "refs",
+    "visibility",
+    "parties",
+    "retain_until",
+)
+
 _STATE_RE = re.compile(r"[A-Z]{2}")
 _TYPE_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _NONCE_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -42,7 +55,14 @@ _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """A parsed envelope; ``leaf`` and ``record_bytes`` are computed once."""
+    """A parsed envelope; ``leaf`` and ``record_bytes`` are computed once.
+
+    ``record`` is what was signed. For a private act (``ledger/private.py``) that
+    is its public header; ``body`` is then the private body when this node holds
+    it (a party), and ``content`` the act the rules read: the body's act with
+    the header's common fields. For every other record ``content`` is
+    ``record``. The leaf, the id and ``to_json`` are always the signed record's:
+    a body never leaves through an envelope."""
 
     record: dict[str, Any]
     signer: str
@@ -50,10 +70,30 @@ class Envelope:
     id: str
     record_bytes: bytes = field(repr=False)
     leaf: bytes = field(repr=False)
+    body: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    content: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        merged = self.record
+        if self.body is not None:
+            merged = dict(self.body["act"])
+            merged.update((k, self.record[k]) for k in CONTENT_FIELDS if k in self.record)
+        object.__setattr__(self, "content", merged)
 
     @property
     def type(self) -> str:
+        """The act's type when this node can see it, else the signed record's."""
+        return str(self.content["type"])
+
+    @property
+    def signed_type(self) -> str:
         return str(self.record["type"])
+
+    def with_body(self, body: dict[str, Any] | None) -> Envelope:
+        """This envelope with a private body attached (or detached with None)."""
+        return Envelope(
+            self.record, self.signer, self.signature, self.id, self.record_bytes, self.leaf, body
+        )
 
     @property
     def actor_state(self) -> str:

@@ -64,8 +64,9 @@ GOVERNANCE_TYPES: Final = frozenset(
     }
 )
 
-#: What a validator node key may sign as a record: evidence it observed itself.
-NODE_KEY_TYPES: Final = frozenset({"misbehaviour"})
+#: What a validator node key may sign as a record: evidence it observed itself, and
+#: what it did to its own copies of private bodies (docs/PRIVACY.md).
+NODE_KEY_TYPES: Final = frozenset({"misbehaviour", "body_violation", "body_purge"})
 
 ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
     "investigator": INVESTIGATOR_ACTS,

@@ -218,6 +218,7 @@ class Store:
         extra: Mapping[bytes, bytes | None] | None = None,
         *,
         checked: Appended | None = None,
+        notes: Mapping[str, tuple[str, dict[str, Any] | None]] | None = None,
     ) -> None:
         """Check, then write the block and everything derived from it in one sync batch.
 
@@ -230,6 +231,12 @@ class Store:
         both): the store then does not repeat those lookups. It still checks
         that no record id or (signer, nonce) repeats within the block, and the
         root ``checked`` gives must still match the header.
+
+        An envelope that carries a private body (``Envelope.body``, a party's copy)
+        has the body stored beside it and is indexed by its content; ``notes``
+        says, by record id, what became of the bodies this node should hold but
+        does not keep as valid: ``("void", body)``, it broke a rule (kept as
+        evidence, not indexed); ``("wanted", None)``, not here yet.
         """
         self._check_links(header, envelopes, certificate)
         _check_unique(envelopes)  # cheap, in memory: never skipped (finding C2)
@@ -251,6 +258,7 @@ class Store:
         batch = self._block_batch(header, envelopes, certificate)
         batch.extend((ks.node_key(level, index), value) for (level, index), value in nodes.items())
         batch.extend(self._extra_batch(extra or {}))
+        batch.extend(_body_batch(envelopes, notes or {}))
         batch.append((ks.META_HEIGHT, ks.u64(header.height)))
         batch.append((ks.META_LEDGER_SIZE, ks.u64(new_size)))
         self.kv.write(batch, sync=True)
@@ -332,7 +340,7 @@ class Store:
         ]
         height_key = ks.u64(height)
         signers: dict[str, bytes] = {}
-        index_prefix = ks.index_prefix
+        index_prefixes = ks.index_prefixes
         for offset, (envelope, record_id) in enumerate(zip(envelopes, record_ids, strict=True)):
             leaf_index = self._ledger_size + offset
             leaf_key = ks.u64(leaf_index)
@@ -346,10 +354,7 @@ class Store:
                 (ks.nonce_key(signer, str(envelope.record["nonce"])), record_id),
             ]
             # Same keys as ks.index_key(name, value, leaf_index), built once per record.
-            batch += [
-                (index_prefix(name, value) + leaf_key, record_id)
-                for name, value in ks.index_entries(envelope)
-            ]
+            batch += [(prefix + leaf_key, record_id) for prefix in index_prefixes(envelope)]
         return batch
 
     @staticmethod
@@ -445,6 +450,73 @@ class Store:
         signer = parse_hex(signer_hex, 32, "signer")
         return self.kv.get(ks.nonce_key(signer, nonce)) is not None
 
+    # --- private bodies ----------------------------------------------------------
+
+    def get_body(self, record_id: str) -> dict[str, Any] | None:
+        """The private body this node keeps for ``record_id`` (a valid one or a void one)."""
+        raw = self.kv.get(ks.body_key(parse_hex(record_id, 32, "record_id")))
+        return None if raw is None else self._parse(raw, f"body of {record_id}")
+
+    def body_note(self, record_id: str) -> dict[str, Any] | None:
+        raw = self.kv.get(ks.body_note_key(parse_hex(record_id, 32, "record_id")))
+        return None if raw is None else self._parse(raw, f"body note of {record_id}")
+
+    def body_notes(self, status: str, *, limit: int = 1000) -> list[str]:
+        """Record ids whose body note has ``status`` (wanted, void, purged, or kept).
+        ``wanted`` has its own index; the others scan every note."""
+        if status == "wanted":
+            return [key[1:].hex() for key, _ in self.kv.iterate(prefix=ks.BODY_WANTED, limit=limit)]
+        out = []
+        for key, raw in self.kv.iterate(prefix=ks.BODY_NOTE):
+            if self._parse(raw, "body note").get("status") == status:
+                out.append(key[1:].hex())
+                if len(out) >= limit:
+                    break
+        return out
+
+    def put_body(self, envelope: Envelope, *, valid: bool) -> None:
+        """A body that arrived after its header committed: stored (and indexed by its
+        content if ``valid``) in one sync batch; the note says which."""
+        located = self.locate(envelope.id)
+        if located is None or envelope.body is None:
+            raise InvariantViolation(f"put_body for {envelope.id}: not committed or no body")
+        record_id = bytes.fromhex(envelope.id)
+        batch: list[tuple[bytes, bytes | None]] = [
+            (ks.body_key(record_id), canonical_bytes(envelope.body)),
+            (ks.body_note_key(record_id), _note("kept" if valid else "void")),
+            (ks.BODY_WANTED + record_id, None),
+        ]
+        if valid:
+            leaf_key = ks.u64(located[1])
+            public = set(ks.index_prefixes(envelope.with_body(None)))
+            batch += [
+                (prefix + leaf_key, record_id)
+                for prefix in ks.index_prefixes(envelope)
+                if prefix not in public
+            ]
+        self.kv.write(batch, sync=True)
+
+    def purge_body(self, envelope: Envelope, purged_by: str, at: str) -> None:
+        """Erase a private body and every index entry derived from it, then compact,
+        so that no copy is left in the store's files. The header and its proof stay."""
+        located = self.locate(envelope.id)
+        if located is None or envelope.body is None:
+            raise InvariantViolation(f"purge_body for {envelope.id}: not committed or no body")
+        record_id = bytes.fromhex(envelope.id)
+        leaf_key = ks.u64(located[1])
+        public = set(ks.index_prefixes(envelope.with_body(None)))
+        batch: list[tuple[bytes, bytes | None]] = [
+            (prefix + leaf_key, None)
+            for prefix in ks.index_prefixes(envelope)
+            if prefix not in public
+        ]
+        batch += [
+            (ks.body_key(record_id), None),
+            (ks.body_note_key(record_id), _note("purged", by=purged_by, at=at)),
+        ]
+        self.kv.write(batch, sync=True)
+        self.kv.compact()  # the whole key range: the body and the index keys are gone
+
     # --- indexes -----------------------------------------------------------------
 
     def search(
@@ -469,10 +541,15 @@ class Store:
             )
         if limit < 1:
             raise ClientError("limit must be at least 1", field="limit", code="bad_query")
-        prefix = ks.index_prefix(index, value)
-        start = None if after_leaf is None or after_leaf < 0 else prefix + ks.u64(after_leaf + 1)
-        pairs = self.kv.iterate(prefix=prefix, start=start, limit=min(limit, SEARCH_LIMIT_MAX))
-        return [(ks.read_u64(key[len(prefix) :]), record_id.hex()) for key, record_id in pairs]
+        limit = min(limit, SEARCH_LIMIT_MAX)
+        found: list[tuple[int, str]] = []
+        for prefix in (ks.index_prefix(index, value), ks.sealed_index_prefix(index, value)):
+            start = (
+                None if after_leaf is None or after_leaf < 0 else prefix + ks.u64(after_leaf + 1)
+            )
+            pairs = self.kv.iterate(prefix=prefix, start=start, limit=limit)
+            found += [(ks.read_u64(key[len(prefix) :]), rid.hex()) for key, rid in pairs]
+        return sorted(found)[:limit]
 
     # --- the Merkle log ----------------------------------------------------------
 
@@ -571,3 +648,29 @@ def _check_unique(envelopes: Sequence[Envelope]) -> None:
             )
         ids.add(envelope.id)
         nonces.add(nonce)
+
+
+def _note(status: str, **extra: str) -> bytes:
+    return canonical_bytes({"status": status, **extra})
+
+
+def _body_batch(
+    envelopes: Sequence[Envelope], notes: Mapping[str, tuple[str, dict[str, Any] | None]]
+) -> list[tuple[bytes, bytes | None]]:
+    """The body and note keys of a block's private acts held here."""
+    batch: list[tuple[bytes, bytes | None]] = []
+    for envelope in envelopes:
+        if envelope.body is not None:
+            record_id = bytes.fromhex(envelope.id)
+            batch.append((ks.body_key(record_id), canonical_bytes(envelope.body)))
+            batch.append((ks.body_note_key(record_id), _note("kept")))
+    for record_id_hex, (status, body) in notes.items():
+        if (status, body is None) not in (("void", False), ("wanted", True)):
+            raise InvariantViolation(f"body note {status!r} for {record_id_hex}")
+        record_id = bytes.fromhex(record_id_hex)
+        batch.append((ks.body_note_key(record_id), _note(status)))
+        if status == "wanted":
+            batch.append((ks.BODY_WANTED + record_id, b""))
+        if body is not None:
+            batch.append((ks.body_key(record_id), canonical_bytes(body)))
+    return batch

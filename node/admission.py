@@ -33,8 +33,17 @@ from typing import Any
 import orjson
 
 from ledger.canonical import parse_json
-from ledger.errors import ClientError, Conflict, EncodingError, Overloaded, TooLarge
-from ledger.records import Envelope, parse_envelope, parse_envelope_bytes
+from ledger.errors import (
+    ClientError,
+    Conflict,
+    EncodingError,
+    Forbidden,
+    Overloaded,
+    RecordInvalid,
+    TooLarge,
+)
+from ledger.private import check_body, is_private, parse_body
+from ledger.records import Envelope, parse_envelope
 from ledger.store import Store
 from node import clock
 from node.application import Application
@@ -62,11 +71,13 @@ class Admission:
     peer_count: Callable[[], int]
     wake: Callable[[], None]  # the driver: records may be proposable now
     max_batch_records: int
+    send_body: Callable[[Envelope], None]  # to the other parties' nodes only
 
     async def submit(self, body: bytes, charge: Charge) -> Submission:
-        """A client's single envelope (its raw JSON body)."""
+        """A client's single envelope (its raw JSON body), with the private body of a
+        private act in its ``private`` member."""
         self.mempool.check_room(1)  # refuse cheaply before parsing when the pool is full
-        envelope = parse_envelope_bytes(body, max_record_bytes=self.app.params.max_record_bytes)
+        envelope = parse_submission(parse_json(body), self.app.params.max_record_bytes)
         charge([envelope.signer])
         await self.verify([envelope], admission=True)
         return self.admit(envelope)
@@ -105,8 +116,12 @@ class Admission:
             return Submission(envelope.id, "pending")
         if self.store.has_record(envelope.id):
             return Submission(envelope.id, "committed")
+        self._check_private(envelope)
         self.mempool.check_fits([envelope])
         self.app.check_record(envelope, clock.utcnow())
+        if envelope.body is not None:
+            self.app.bodies.put(envelope.id, envelope.body)
+            self.send_body(envelope)
         if self.mempool.add(envelope, spread_to=self.peer_count()):
             # The leaf is the envelope's canonical JSON: embed it as is.
             self.broadcast(
@@ -117,6 +132,29 @@ class Admission:
             )
             self.wake()
         return Submission(envelope.id, "pending")
+
+    def _check_private(self, envelope: Envelope) -> None:
+        """A private act is filed at a party's node, with its body (docs/PRIVACY.md)."""
+        if not is_private(envelope.record):
+            if envelope.body is not None:
+                raise RecordInvalid(
+                    "private is only for a record of type private_act",
+                    field="private",
+                    code="not_private",
+                )
+            return
+        if envelope.body is None:
+            raise RecordInvalid(
+                "a private_act is filed with its private body", field="private", code="no_body"
+            )
+        if not self.app.is_party(envelope):
+            raise Forbidden(
+                f"this node's state ({self.app.me}) is not a party: file the act at a party's "
+                "node, the body must never reach another",
+                field="record.parties",
+                code="not_a_party_node",
+            )
+        check_body(envelope.record, envelope.body)
 
     def accept_gossip(self, envelope: Envelope) -> None:
         """A peer's record: checked like a client's, or refused with a ClientError.
@@ -136,13 +174,22 @@ class Admission:
             self.wake()
 
 
+def parse_submission(obj: Any, max_record_bytes: int) -> Envelope:
+    """A client's envelope, with the private body it carries in ``private`` if any."""
+    if isinstance(obj, dict) and "private" in obj:
+        obj = dict(obj)
+        body = parse_body(obj.pop("private"), max_bytes=max_record_bytes)
+        return parse_envelope(obj, max_record_bytes=max_record_bytes).with_body(body)
+    return parse_envelope(obj, max_record_bytes=max_record_bytes)
+
+
 def parse_batch(body: bytes, limit: int, max_record_bytes: int) -> list[Envelope | ClientError]:
     """The batch's envelopes, each parsed or the error that refused it (pure)."""
     items = _batch_items(parse_json(body), limit)
     parsed: list[Envelope | ClientError] = []
     for item in items:
         try:
-            parsed.append(parse_envelope(item, max_record_bytes=max_record_bytes))
+            parsed.append(parse_submission(item, max_record_bytes))
         except ClientError as exc:
             parsed.append(exc)
     return parsed

@@ -41,14 +41,17 @@ from ledger.errors import (
     ClientError,
     Conflict,
     EncodingError,
+    Forbidden,
     RecordInvalid,
     StoreError,
 )
 from ledger.merkle import Appended
+from ledger.private import check_body, check_parties, is_private, schema_view
 from ledger.records import Envelope, TypeRegistry, format_time, parse_envelope, parse_time
-from ledger.roles import ALL_TYPES
+from ledger.roles import ALL_TYPES, NODE_KEY_TYPES
 from ledger.store import Store
 from node import governance
+from node.bodies import BodyPool
 from node.genesis import Genesis
 from node.mempool import SignatureCache
 from node.state import ChainState
@@ -57,6 +60,9 @@ from node.state import ChainState
 #: is the hash of the record, so the result can be reused across admission,
 #: block building and block validation).
 TYPED_OK_MAX = 200_000
+
+#: The records a node signs about private bodies (node/privacy.py).
+NODE_RECORDS = NODE_KEY_TYPES - {"misbehaviour"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +116,26 @@ class Application:
         store: Store,
         registry: TypeRegistry,
         signatures: SignatureCache | None = None,
+        *,
+        me: str | None = None,
+        bodies: BodyPool | None = None,
     ) -> None:
         self.genesis = genesis
+        #: This node's state: it is a party of the private acts that name it.
+        self.me = me
+        self.bodies = bodies or BodyPool()
+        #: What this node found of the bodies of the block being validated, by
+        #: record id: None (valid) or the rule it broke (docs/PRIVACY.md).
+        self._verdicts: dict[str, ClientError | None] = {}
+        #: Private acts whose body broke a rule, committed since the node last took
+        #: them (it reports each on the chain): (record id, error).
+        self.voided: list[tuple[str, ClientError]] = []
         self.params = genesis.consensus
         self.store = store
         self.registry = registry
         self.signatures = signatures or SignatureCache()
         self.state = ChainState.from_genesis(genesis)
-        self.acts = StoreActContext(store, self.load_envelope, self._signer_roles)
+        self.acts = StoreActContext(store, self.load_content, self._signer_roles)
         self._typed_ok: OrderedDict[str, None] = OrderedDict()
         #: The last block that passed every check (built or validated here), with
         #: the Merkle append its header was computed from: its commit may skip
@@ -163,16 +181,73 @@ class Application:
             raise StoreError(f"record {record_id} is indexed but its envelope is missing")
         return parse_envelope(parse_json(data), max_record_bytes=self.params.max_record_bytes)
 
+    def load_content(self, record_id: str) -> Envelope:
+        """A committed record as the act rules read it: with its private body if this
+        node is a party and keeps it as valid."""
+        envelope = self.load_envelope(record_id)
+        if not self.is_party(envelope):
+            return envelope
+        note = self.store.body_note(record_id)
+        if note is None or note.get("status") != "kept":
+            return envelope
+        return envelope.with_body(self.store.get_body(record_id))
+
+    def is_party(self, envelope: Envelope) -> bool:
+        return is_private(envelope.record) and self.me in envelope.record["parties"]
+
+    def attach(self, envelope: Envelope) -> Envelope:
+        """``envelope`` with the private body this node holds for it, if any."""
+        if envelope.body is not None or not self.is_party(envelope):
+            return envelope
+        return envelope.with_body(self.bodies.get(envelope.id))
+
+    def ref_parties(self, record_id: str, block: StoreActContext | None = None) -> list[str]:
+        """The parties of a referenced record: a private act's, else none."""
+        found = (block or self.acts).lookup(record_id)
+        if found is None or not is_private(found.record):
+            return []
+        return list(found.record["parties"])
+
     # --- records --------------------------------------------------------------------
 
     def check_record(
-        self, envelope: Envelope, at_time: datetime, block: StoreActContext | None = None
-    ) -> None:
+        self,
+        envelope: Envelope,
+        at_time: datetime,
+        block: StoreActContext | None = None,
+        *,
+        live: bool = True,
+    ) -> Envelope:
         """Every rule a record must meet to enter the next block; raise ClientError.
+        Returns the envelope as checked: a private act with the body this node holds.
 
         ``block`` sees the records ahead of this one in the same block, so
         contextual act rules (refs, custody order) treat them as committed.
+
+        A party holding a private act's body checks the act too. ``live`` (a
+        record or block not yet decided) refuses the record when its body breaks
+        a rule; otherwise (a certified block) the header is judged alone and the
+        body's fault is kept in ``_verdicts`` for the commit.
         """
+        if not is_private(envelope.record):
+            self._check(envelope, at_time, block)
+            return envelope
+        held = self.attach(envelope)
+        if held.body is not None:
+            try:
+                self._check(held, at_time, block)
+            except ClientError as exc:
+                if live:
+                    raise
+                self._verdicts[envelope.id] = exc
+                held = envelope.with_body(None)
+            else:
+                self._verdicts[envelope.id] = None
+                return held
+        self._check(held, at_time, block)
+        return held
+
+    def _check(self, envelope: Envelope, at_time: datetime, block: StoreActContext | None) -> None:
         record = envelope.record
         if record["chain_id"] != self.chain_id:
             raise RecordInvalid(
@@ -201,6 +276,10 @@ class Application:
             self._typed_ok[envelope.id] = None
             if len(self._typed_ok) > TYPED_OK_MAX:
                 self._typed_ok.popitem(last=False)
+        if is_private(record):
+            self._check_private(envelope, block)
+        elif envelope.type in NODE_RECORDS:
+            self._check_node_record(envelope, at_time, block)
         governance.check(self.state, envelope, at_time)
         check_act_context(envelope, block or self.acts)
         if self.store.has_record(envelope.id):
@@ -212,6 +291,78 @@ class Application:
                 code="duplicate_nonce",
             )
         self.signatures.verify(envelope)
+
+    def _check_private(self, envelope: Envelope, block: StoreActContext | None) -> None:
+        """A private act's header against the chain (refs committed, their parties
+        among ours) and, when this node holds the body, the body against the header."""
+        header = envelope.record
+        ctx = block or self.acts
+        for i, ref in enumerate(header.get("refs") or []):
+            found = ctx.lookup(ref)
+            if found is None:
+                raise RecordInvalid(
+                    f"record.refs[{i}] names no committed record",
+                    field=f"record.refs[{i}]",
+                    code="ref_not_found",
+                )
+            if is_private(found.record) and not set(found.record["parties"]) <= set(
+                header["parties"]
+            ):
+                raise RecordInvalid(
+                    f"record.parties must include every party of record.refs[{i}]",
+                    field="record.parties",
+                    code="parties_mismatch",
+                )
+        if envelope.body is None:
+            return
+        check_body(header, envelope.body)
+        key = envelope.id + ":body"
+        if key not in self._typed_ok:
+            self.registry.check(schema_view(envelope.content))
+            self._typed_ok[key] = None
+        check_parties(header, envelope.content, lambda ref: self.ref_parties(ref, block))
+
+    def _check_node_record(
+        self, envelope: Envelope, at_time: datetime, block: StoreActContext | None
+    ) -> None:
+        """A node's ``body_violation`` or ``body_purge``: it names committed private
+        acts its state is a party of; a purge only once their retention has ended."""
+        refs = envelope.record.get("refs") or []
+        if not refs:
+            raise RecordInvalid(
+                "record.refs must name the private acts", field="record.refs", code="missing_field"
+            )
+        for i, ref in enumerate(refs):
+            found = (block or self.acts).lookup(ref)
+            if found is None or not is_private(found.record):
+                raise RecordInvalid(
+                    f"record.refs[{i}] names no committed private act",
+                    field=f"record.refs[{i}]",
+                    code="ref_not_found",
+                )
+            if envelope.actor_state not in found.record["parties"]:
+                raise Forbidden(
+                    f"{envelope.actor_state} is not a party of record.refs[{i}]",
+                    field=f"record.refs[{i}]",
+                    code="not_a_party",
+                )
+            if envelope.type == "body_purge" and at_time < parse_time(
+                found.record["retain_until"], "retain_until"
+            ):
+                raise RecordInvalid(
+                    f"record.refs[{i}] is to be kept until {found.record['retain_until']}",
+                    field=f"record.refs[{i}]",
+                    code="retention_not_ended",
+                )
+
+    def check_late_body(self, envelope: Envelope) -> None:
+        """A body that came after its header committed: what can still be judged of it
+        (commitment, class, schema, derived parties); raise ClientError."""
+        if envelope.body is None:
+            raise RecordInvalid("no body", field="private", code="no_body")
+        check_body(envelope.record, envelope.body)
+        self.registry.check(schema_view(envelope.content))
+        check_parties(envelope.record, envelope.content, self.ref_parties)
 
     def _signer_roles(self, signer: str) -> frozenset[str]:
         grant = self.state.keys.get(signer)
@@ -236,6 +387,7 @@ class Application:
         )
         chosen: list[Envelope] = []
         rejected: list[str] = []
+        self._verdicts.clear()
         seen: set[tuple[str, str] | str] = set()
         ids: set[str] = set()
         size = 0
@@ -250,7 +402,7 @@ class Application:
             if envelope.id in ids:
                 continue  # another envelope of a chosen record (finding C2); it stays pending
             try:
-                self.check_record(envelope, block_time, context)
+                held = self.check_record(envelope, block_time, context)
             except ClientError:
                 rejected.append(envelope.id)
                 continue
@@ -263,7 +415,7 @@ class Application:
             if conflict is not None:
                 seen.add(conflict)
             chosen.append(envelope)
-            context.push(envelope)
+            context.push(held)
             size += len(envelope.leaf)
         header, appended = self._header(height, proposer, format_time(block_time), chosen)
         self._checked = (header, appended)
@@ -356,7 +508,7 @@ class Application:
                 expected=(self.params.max_block_records, self.params.max_block_bytes),
                 actual=(len(block.envelopes), size),
             )
-        self._check_records(block.envelopes, block_time)
+        self._check_records(block.envelopes, block_time, live=now is not None)
         if expected != header:
             raise ChainError(
                 f"block header differs from the computed one: {_diff(header, expected)}",
@@ -367,9 +519,12 @@ class Application:
             )
         self._checked = (header, appended)
 
-    def _check_records(self, envelopes: Sequence[Envelope], block_time: datetime) -> None:
+    def _check_records(
+        self, envelopes: Sequence[Envelope], block_time: datetime, *, live: bool = True
+    ) -> None:
         """Every record of a block, in order, against the chain and the records before
         it: no record id, (signer, nonce) or governance conflict key twice."""
+        self._verdicts.clear()
         seen: set[tuple[str, str] | str] = set()
         ids: set[str] = set()
         context = self.acts.with_pending(())
@@ -391,8 +546,7 @@ class Application:
                     actual=key[1],
                 )
             seen.add(key)
-            self.check_record(envelope, block_time, context)
-            context.push(envelope)
+            context.push(self.check_record(envelope, block_time, context, live=live))
             conflict = governance.conflict_key(self.state, envelope)
             if conflict is not None and conflict in seen:
                 raise ChainError(
@@ -428,8 +582,39 @@ class Application:
         # an equal header means the same block checked against this same chain.
         checked, self._checked = self._checked, None
         appended = checked[1] if checked is not None and checked[0] == block.header else None
-        self.store.commit_block(block.header, block.envelopes, certificate, checked=appended)
+        fresh = checked is not None and checked[0] == block.header
+        envelopes, notes = self._held(block, fresh=fresh)
+        self.store.commit_block(block.header, envelopes, certificate, checked=appended, notes=notes)
         self.state = governance.apply_block(self.state, block.height, block.envelopes)
+        for envelope in block.envelopes:
+            self.bodies.pop(envelope.id)
+        self._verdicts.clear()
+
+    def _held(
+        self, block: Block, *, fresh: bool
+    ) -> tuple[list[Envelope], dict[str, tuple[str, dict[str, Any] | None]]]:
+        """The block's envelopes with the valid bodies this node holds, and a note for
+        each private act of ours whose body is void or not here (docs/PRIVACY.md)."""
+        ours = [e for e in block.envelopes if self.is_party(e)]
+        if any((not fresh or e.id not in self._verdicts) and e.id in self.bodies for e in ours):
+            # The block was not the last one checked here, or a body came after
+            # it was: judge the block's bodies now, against the chain before it.
+            self._check_records(block.envelopes, parse_time(block.header.time, "time"), live=False)
+        notes: dict[str, tuple[str, dict[str, Any] | None]] = {}
+        envelopes = []
+        for envelope in block.envelopes:
+            body = self.bodies.get(envelope.id) if self.is_party(envelope) else None
+            if self.is_party(envelope) and body is None:
+                notes[envelope.id] = ("wanted", None)
+            elif body is not None:
+                fault = self._verdicts.get(envelope.id)
+                if fault is None:
+                    envelope = envelope.with_body(body)
+                else:
+                    notes[envelope.id] = ("void", body)
+                    self.voided.append((envelope.id, fault))
+            envelopes.append(envelope)
+        return envelopes, notes
 
     def stored_block(self, height: int) -> tuple[Block, CommitCertificate] | None:
         header = self.store.get_header(height)

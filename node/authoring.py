@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey
+from ledger.private import split
 from ledger.records import SCHEMA, format_time
 from node import clock
 
@@ -48,3 +50,17 @@ def sign_envelope(key: SigningKey, record: dict[str, Any]) -> dict[str, Any]:
         "signer": key.public_hex,
         "signature": key.sign(canonical_bytes(record)).hex(),
     }
+
+
+def private_submission(
+    key: SigningKey,
+    record: dict[str, Any],
+    *,
+    retain_until: str,
+    ref_parties: Callable[[str], Iterable[str]],
+) -> dict[str, Any]:
+    """A complete clear act as a private act's submission: the signed header and, in
+    ``private``, its body (docs/PRIVACY.md). ``ref_parties`` gives each referenced
+    record's parties (a node's ``GET /v1/records/{id}`` shows them in the header)."""
+    header, body = split(record, retain_until=retain_until, ref_parties=ref_parties)
+    return {**sign_envelope(key, header), "private": body}

@@ -216,6 +216,9 @@ class _NoSyncKV:
         del sync
         self.inner.write(batch, sync=False)
 
+    def compact(self) -> None:
+        self.inner.compact()
+
     def close(self) -> None:
         self.inner.close()
 

@@ -109,7 +109,7 @@ def block_event(block_height: int, header_json: dict[str, Any], block_hash: str)
 
 
 def record_event(height: int, leaf_index: int, envelope: Envelope) -> Event:
-    territory = envelope.record.get("territorial_states") or []
+    territory = envelope.content.get("territorial_states") or []
     data = {
         "id": envelope.id,
         "height": height,

@@ -114,7 +114,7 @@ def parse_cursor(cursor: str | None) -> int | None:
 
 
 def summary(envelope: Envelope) -> dict[str, Any]:
-    record = envelope.record
+    record = envelope.content
     return {
         "id": envelope.id,
         "type": envelope.type,
@@ -143,14 +143,14 @@ def answers_to(
     ``states`` (default: the act's territorial states other than its actor)
     and ``types`` narrow the answers looked for.
     """
-    case_ref = act.record.get("case_ref")
+    case_ref = act.content.get("case_ref")
     located = view.store.locate(act.id)
     if not isinstance(case_ref, str) or located is None:
         return []
     if act.type not in ANSWERABLE_BY_MLA_RESPONSE:
         types = types - {"mla_response"}
     if states is None:
-        states = sorted(set(act.record.get("territorial_states") or []) - {act.actor_state})
+        states = sorted(set(act.content.get("territorial_states") or []) - {act.actor_state})
     found: list[tuple[int, Envelope]] = []
     for state in states:
         for type_name in sorted(types):
@@ -173,14 +173,14 @@ def _answers_of(
             (leaf, view.load(rid))
             for leaf, rid in intersect(view.store, terms, budget, after_leaf=after)
         )
-        if act.id in (envelope.record.get("refs") or [])
+        if act.id in (envelope.content.get("refs") or [])
     ]
     view.truncated |= budget.exhausted
     return out
 
 
 def _answer(view: ChainView, envelope: Envelope) -> dict[str, Any]:
-    record = envelope.record
+    record = envelope.content
     return {
         "id": envelope.id,
         "type": envelope.type,
@@ -197,7 +197,7 @@ def sovereignty_status(act: Envelope, answers: list[dict[str, Any]]) -> dict[str
     """Latest sovereignty answer of each territorial state other than the actor."""
     status = {
         state: "pending"
-        for state in act.record.get("territorial_states") or []
+        for state in act.content.get("territorial_states") or []
         if state != act.actor_state
     }
     for answer in answers:
@@ -282,7 +282,7 @@ def notices_in_block(envelopes: list[Envelope], state: str) -> list[dict[str, An
     return [
         summary(e)
         for e in envelopes
-        if is_foreign_act(e, state) and state in (e.record.get("territorial_states") or [])
+        if is_foreign_act(e, state) and state in (e.content.get("territorial_states") or [])
     ]
 
 
@@ -314,7 +314,7 @@ def sovereignty_report(
         if not is_foreign_act(envelope, state):
             continue
         when = (
-            envelope.record["occurred_at"]
+            envelope.content["occurred_at"]
             if time_field == "occurred"
             else view.position(envelope)["commit_time"]
         )
@@ -367,7 +367,7 @@ def case_timeline(
     entries: list[dict[str, Any]] = []
     for _, envelope in view.scan("case_ref", case_ref, after_leaf=after_leaf, max_records=limit):
         entries.append(
-            {**summary(envelope), **view.position(envelope), **_highlights(envelope.record)}
+            {**summary(envelope), **view.position(envelope), **_highlights(envelope.content)}
         )
     states = sorted(
         {e["actor_state"] for e in entries} | {s for e in entries for s in e["territorial_states"]}
@@ -415,7 +415,7 @@ def evidence_view(view: ChainView, sha256: str) -> dict[str, Any]:
         )
     chains: dict[str, list[Envelope]] = {}
     for envelope in records:
-        key = chain_key(envelope.record) if envelope.type == "custody_event" else None
+        key = chain_key(envelope.content) if envelope.type == "custody_event" else None
         if key is not None:
             chains.setdefault(key[1], []).append(envelope)
     return {
@@ -430,7 +430,7 @@ def _custody_chain(view: ChainView, ref: str, events: list[Envelope]) -> dict[st
     # The contextual rule made refs[0] a committed act before the event committed; an
     # older store may lack it, and then no event of the chain is valid ("" is no state).
     owner = view.load(ref).actor_state if view.store.has_record(ref) else ""
-    state, anomalies = replay_lenient((e.record for e in events), owner)
+    state, anomalies = replay_lenient((e.content for e in events), owner)
     return {
         "ref": ref,
         "introduced_by": owner,
@@ -441,10 +441,10 @@ def _custody_chain(view: ChainView, ref: str, events: list[Envelope]) -> dict[st
         "events": [
             {
                 "id": e.id,
-                "action": e.record["action"],
+                "action": e.content["action"],
                 "actor_state": e.actor_state,
-                "to": e.record.get("to"),
-                "occurred_at": e.record["occurred_at"],
+                "to": e.content.get("to"),
+                "occurred_at": e.content["occurred_at"],
             }
             for e in events
         ],

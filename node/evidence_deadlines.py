@@ -49,14 +49,14 @@ def _ending_items(view: ChainView, type_name: str) -> list[tuple[datetime, str, 
     field, kind = _ENDING[type_name]
     records = _of_type(view, type_name)
     superseded = {
-        e.record["refs"][0]
+        e.content["refs"][0]
         for e in records
-        if e.record.get("phase", "initial") != "initial" and e.record.get("refs")
+        if e.content.get("phase", "initial") != "initial" and e.content.get("refs")
     }
     return [
-        (parse_time(e.record[field], field), kind, e)
+        (parse_time(e.content[field], field), kind, e)
         for e in records
-        if e.id not in superseded and e.record.get("phase", "initial") != "termination"
+        if e.id not in superseded and e.content.get("phase", "initial") != "termination"
     ]
 
 
@@ -71,22 +71,22 @@ def _unanswered_items(
     view: ChainView, unanswered_days: int
 ) -> list[tuple[datetime, str, Envelope]]:
     answered = {
-        e.record["refs"][0]
+        e.content["refs"][0]
         for e in _of_type(view, "mla_response")
-        if e.record.get("refs")
-        and e.record.get("status") in FINAL_STATUSES
-        and e.actor_state != _requester(view, e.record["refs"][0])
+        if e.content.get("refs")
+        and e.content.get("status") in FINAL_STATUSES
+        and e.actor_state != _requester(view, e.content["refs"][0])
     }
     items = []
     for envelope in _of_type(view, "mla_request"):
         if envelope.id not in answered:
-            due = parse_time(envelope.record["occurred_at"], "occurred_at") + timedelta(
+            due = parse_time(envelope.content["occurred_at"], "occurred_at") + timedelta(
                 days=unanswered_days
             )
             items.append((due, "request_unanswered", envelope))
     for envelope in _of_type(view, "emergency_disclosure"):
         if envelope.id not in answered:
-            due = parse_time(envelope.record["respond_by"], "respond_by")
+            due = parse_time(envelope.content["respond_by"], "respond_by")
             items.append((due, "request_unanswered", envelope))
     return items
 

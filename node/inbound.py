@@ -29,6 +29,7 @@ from ledger.store import Store
 from node.application import Application, Block
 from node.driver import PeerMessage
 from node.mempool import Mempool
+from node.privacy import BODIES, BodyExchange
 from node.wire import (
     block_wire,
     carried_records,
@@ -41,7 +42,7 @@ from node.wire import (
 log = logging.getLogger("comity.p2p")
 
 BATCH, BLOCKS, BLOCK, STATUS = "/p2p/v1/batch", "/p2p/v1/blocks", "/p2p/v1/block", "/p2p/v1/status"
-PATHS = (BATCH, BLOCKS, BLOCK, STATUS)
+PATHS = (BATCH, BLOCKS, BLOCK, STATUS, BODIES)
 
 #: A reply object and its HTTP status.
 Reply = tuple[Any, int]
@@ -65,6 +66,7 @@ class Inbound:
     fetch_block: Callable[[str, int, str | None], None]
     verify: Callable[..., Awaitable[None]]
     accept_gossip: Callable[[Envelope], None]
+    bodies: BodyExchange
 
     async def handle(self, path: str, sender: str, payload: dict[str, Any]) -> Reply:
         """Answer one authenticated request on ``path`` (one of ``PATHS``)."""
@@ -74,6 +76,8 @@ class Inbound:
             return self.blocks(payload)
         if path == BLOCK:
             return self.block(payload)
+        if path == BODIES:
+            return self.bodies.serve(sender, payload)
         return self.status(payload)
 
     async def batch(self, sender: str, payload: dict[str, Any]) -> Reply:
@@ -81,11 +85,14 @@ class Inbound:
         if not isinstance(items, list):
             return {"error": {"code": "peer_fault", "message": "items missing"}}, 400
         records = [item["record"] for item in items if _is_record(item)]
+        bodies = [item["body"] for item in items if _is_body(item)]
         for item in items:  # consensus first: it must never wait behind gossip
-            if not _is_record(item):
+            if not _is_record(item) and not _is_body(item):
                 self._take_item(sender, item)
         if records:
             await self.take_records(sender, records)
+        for body in bodies:  # after the records: a body follows its header
+            self.bodies.receive(sender, body, self.mempool.get)
         return {"height": self.app.height}, 200
 
     def blocks(self, payload: dict[str, Any]) -> Reply:
@@ -216,6 +223,10 @@ class Inbound:
                 log.debug("gossiped record from %s refused: %s", sender[:16], exc)
             except (PeerFault, VerificationError) as exc:  # never a local fault (ours)
                 self.fault(f"peer item refused: {type(exc).__name__}")
+
+
+def _is_body(item: Any) -> bool:
+    return isinstance(item, dict) and set(item) == {"body"}
 
 
 def _is_record(item: Any) -> bool:

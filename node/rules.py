@@ -11,6 +11,7 @@ touching this module.
 from __future__ import annotations
 
 from ledger.acts import register_acts
+from ledger.private import HEADER_TYPE, check_header, check_purge_shape, check_violation_shape
 from ledger.records import TypeRegistry
 from node.governance import GOVERNANCE
 
@@ -19,6 +20,10 @@ def build_registry() -> TypeRegistry:
     registry = TypeRegistry()
     # The act catalogue (ledger/acts.py) gives every act type its schema rule.
     register_acts(registry)
+    # A private act's public header (ledger/private.py); its body is checked by a party.
+    registry.register(HEADER_TYPE, check_header)
+    registry.register("body_violation", check_violation_shape)
+    registry.register("body_purge", check_purge_shape)
     for descriptor in GOVERNANCE.values():
         registry.register(descriptor.name, descriptor.shape)
     return registry

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,7 @@ from node.governance import misbehaviour_record
 from node.inbound import Inbound
 from node.mempool import Mempool, SignatureCache
 from node.peers import PeerSet
+from node.privacy import BodyExchange
 from node.rules import build_registry
 from node.sealed_access import load_enc_key
 from node.sync import BlockSync
@@ -120,6 +122,7 @@ class Node:
             store,
             build_registry(),
             signatures=SignatureCache(max(SIGNATURE_CACHE_MIN, 2 * limits.max_pending_records)),
+            me=config.state,
         )
         self.mempool = Mempool(
             limits.max_pending_records,
@@ -197,6 +200,15 @@ class Node:
             peer_count=lambda: len(self.peers.peers),
             wake=self.driver.wake,
             max_batch_records=limits.max_batch_records,
+            send_body=lambda envelope: self.privacy.send(envelope),
+        )
+        self.privacy = BodyExchange(
+            self.app,
+            self.peers,
+            key,
+            config.state,
+            fault=self.metrics_peer_fault,
+            submit=self.admission.admit,
         )
         self.inbound = Inbound(
             self.app,
@@ -213,8 +225,10 @@ class Node:
             fetch_block=self.sync.fetch_block,
             verify=self.verify_signatures,
             accept_gossip=self.admission.accept_gossip,
+            bodies=self.privacy,
         )
         self.add_commit_listener(self._follow_membership)
+        self.add_commit_listener(self._private_bodies)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -233,6 +247,7 @@ class Node:
         self._tasks = [
             asyncio.create_task(self.driver.run(), name="driver"),
             asyncio.create_task(self.sync.run(), name="sync"),
+            asyncio.create_task(self._private_upkeep(), name="private-bodies"),
         ]
         for task in self._tasks:
             task.add_done_callback(self._task_ended)
@@ -458,6 +473,20 @@ class Node:
             task = asyncio.get_running_loop().create_task(self.peers.remove(state))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+
+    def _private_bodies(self, block: Block, certificate: CommitCertificate) -> None:
+        """After a commit: erase what our purge records name, report void bodies."""
+        del certificate
+        self.privacy.committed(block.envelopes)
+        self.privacy.report_voided()
+
+    async def _private_upkeep(self) -> None:
+        """Fetch the committed bodies this node lacks; purge those past retention."""
+        interval_s = max(self.config.timing.peer_status_interval_ms, 200) / 1000
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.privacy.fetch_wanted()
+            self.privacy.purge_due(time.monotonic())
 
     def _report_evidence(self, evidence: Equivocation) -> None:
         """Turn the engine's equivocation evidence into a misbehaviour record, signed by

@@ -28,6 +28,7 @@ from types import MappingProxyType
 
 from ledger.block import Validator
 from ledger.errors import Forbidden
+from ledger.private import check_class_role, is_private
 from ledger.records import Envelope, parse_time
 from ledger.roles import allowed_types
 from node.frozen import FrozenMap
@@ -134,7 +135,9 @@ class ChainState:
                 field="record.actor.state",
                 code="state_not_member",
             )
-        if envelope.type not in allowed_types(tuple(grant.roles)):
+        if envelope.body is None and is_private(envelope.record):
+            check_class_role(envelope.record, grant.roles)  # all a non-party can see
+        elif envelope.type not in allowed_types(tuple(grant.roles)):
             raise Forbidden(
                 f"roles {sorted(grant.roles)} may not sign record.type {envelope.type!r}",
                 field="record.type",

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from api.deps import Cursor, NodeDep, ReadAccess, Sha256, StateCode, utc_time
+from api.routers.private import PartyView
 from api.schemas import errors
 from ledger.records import check_state_code
 from node import clock, evidence, queries
@@ -26,11 +27,12 @@ router = APIRouter(tags=["cases"], dependencies=[ReadAccess])
 async def case(
     case_ref: str,
     node: NodeDep,
+    view: PartyView,
     cursor: Cursor = None,
     limit: int = Query(100, ge=1, le=evidence.PAGE_MAX),
 ) -> dict[str, Any]:
     return evidence.case_timeline(
-        evidence.view_of(node.app), case_ref, after_leaf=evidence.parse_cursor(cursor), limit=limit
+        view, case_ref, after_leaf=evidence.parse_cursor(cursor), limit=limit
     )
 
 
@@ -43,6 +45,7 @@ async def case(
 )
 async def get_deadlines(
     node: NodeDep,
+    view: PartyView,
     within_days: int = Query(7, ge=0, le=WITHIN_DAYS_MAX),
     unanswered_days: int = Query(UNANSWERED_DAYS_DEFAULT, ge=0, le=WITHIN_DAYS_MAX),
     state: StateCode = None,
@@ -51,7 +54,7 @@ async def get_deadlines(
     now = queries.query_time(at, "at") if at else clock.utcnow()
     only = check_state_code(state, "state") if state else None
     return deadlines(
-        evidence.view_of(node.app),
+        view,
         now,
         within_days=within_days,
         unanswered_days=unanswered_days,
@@ -67,5 +70,5 @@ async def get_deadlines(
     "(docs/ACTS.md).",
     responses=errors(400, 404),
 )
-async def get_evidence(sha256: Sha256, node: NodeDep) -> dict[str, Any]:
-    return evidence.evidence_view(evidence.view_of(node.app), sha256)
+async def get_evidence(sha256: Sha256, view: PartyView) -> dict[str, Any]:
+    return evidence.evidence_view(view, sha256)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from api.deps import Cursor, NodeDep, ReadAccess, StateCode, utc_time
+from api.routers.private import PartyView
 from api.schemas import errors
 from ledger.records import check_state_code
 from node import evidence
@@ -29,12 +30,13 @@ router = APIRouter(prefix="/v1/sovereignty", tags=["sovereignty"], dependencies=
 )
 async def notices(
     node: NodeDep,
+    view: PartyView,
     status: Literal["pending", "answered"] | None = Query(None),
     cursor: Cursor = None,
     limit: int = Query(100, ge=1, le=evidence.PAGE_MAX),
 ) -> dict[str, Any]:
     return evidence.notices(
-        evidence.view_of(node.app),
+        view,
         node.config.state,
         status=status,
         after_leaf=evidence.parse_cursor(cursor),
@@ -54,6 +56,7 @@ async def notices(
 )
 async def report(
     node: NodeDep,
+    view: PartyView,
     state: StateCode = None,
     from_time: str | None = utc_time("2026-01-01T00:00:00Z", alias="from"),
     to_time: str | None = utc_time(alias="to"),
@@ -62,7 +65,7 @@ async def report(
 ) -> Any:
     target = check_state_code(state or node.config.state, "state")
     result = evidence.sovereignty_report(
-        evidence.view_of(node.app), target, from_time=from_time, to_time=to_time, time_field=time
+        view, target, from_time=from_time, to_time=to_time, time_field=time
     )
     if format == "csv":
         return PlainTextResponse(evidence.report_csv(result), media_type="text/csv")

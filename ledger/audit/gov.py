@@ -86,7 +86,36 @@ ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
     "admin": frozenset(
         {"enroll_key", "member_proposal", "member_vote", "misbehaviour", "revoke_key"}
     ),
-    "node": frozenset({"misbehaviour"}),
+    "node": frozenset({"body_purge", "body_violation", "misbehaviour"}),
+}
+#: A copy of ``ledger/private.py`` TYPE_CLASSES: what a private act's header names
+#: instead of its type (a signer needs a role that may sign some type of the class).
+TYPE_CLASSES: Final[dict[str, frozenset[str]]] = {
+    "request": frozenset(
+        {
+            "mla_request",
+            "preservation_request",
+            "production_order",
+            "eio",
+            "epoc",
+            "epoc_pr",
+            "emergency_disclosure",
+        }
+    ),
+    "answer": frozenset({"mla_response", "sovereignty_response", "conditions_acknowledgement"}),
+    "measure": frozenset(
+        {
+            "online_extraction",
+            "remote_inspection",
+            "technical_measure",
+            "search_seizure",
+            "realtime_collection",
+            "art32_access",
+            "video_conference",
+        }
+    ),
+    "custody": frozenset({"custody_event"}),
+    "cooperation": frozenset({"spontaneous_information", "joint_investigation"}),
 }
 #: Every governance record type (the node registry's names).
 GOVERNANCE_TYPES: Final = frozenset(
@@ -202,6 +231,13 @@ class GovState:
         if grant.state not in {s.state for s in seats}:
             return "state_not_member", f"{grant.state} is not a member at height {height}"
         allowed = frozenset().union(*(ROLE_TYPES.get(r, frozenset()) for r in grant.roles))
+        if record["type"] == "private_act":  # a header: the class is all anyone sees
+            if allowed & TYPE_CLASSES.get(str(record.get("class")), frozenset()):
+                return None
+            return (
+                "role_not_allowed",
+                f"roles {sorted(grant.roles)} may not sign acts of class {record.get('class')!r}",
+            )
         if record["type"] not in allowed:
             return (
                 "role_not_allowed",

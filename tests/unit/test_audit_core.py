@@ -85,6 +85,12 @@ def test_role_table_is_a_faithful_copy_of_ledger_roles() -> None:
     assert ROLE_TYPES == NODE_ROLE_TYPES
 
 
+def test_type_class_table_is_a_faithful_copy_of_ledger_private() -> None:
+    from ledger.private import TYPE_CLASSES
+
+    assert audit_gov.TYPE_CLASSES == TYPE_CLASSES
+
+
 def test_the_auditor_governance_tables_agree_exactly_with_the_node_registry() -> None:
     """Types, replayed types, roles and the H+2 delay: the auditor's copies are complete."""
     assert audit_gov.GOVERNANCE_TYPES == set(GOVERNANCE) == NODE_GOVERNANCE_TYPES

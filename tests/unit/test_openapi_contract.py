@@ -19,6 +19,7 @@ from tests.cluster import Cluster
 
 SEALED_OR_OPERATOR = {
     ("get", "/v1/records/{record_id}/sealed"),
+    ("get", "/v1/records/{record_id}/private"),
     ("get", "/v1/access-log"),
     ("get", "/v1/peers"),
     ("post", "/v1/admin/backup"),

@@ -92,5 +92,8 @@ class SimDisk:
         self._kv.write(signing_hold.hold_batch(store, bound, store.height), sync=True)
         return bound
 
+    def compact(self) -> None:
+        """Memory only: a deleted pair is gone at once."""
+
     def close(self) -> None:
         """Contents stay: a restarted node reopens this disk."""

@@ -1,0 +1,176 @@
+"""Need to know on the 4-node consortium (CN, FR, TH, VN): a private act's body reaches
+only its parties' nodes, every node verifies the chain, and retention erases the body.
+
+CN files a preservation request about a provider in TH with a unique marker in its
+private fields. TH sees the notice and answers it (privately too); FR and VN serve the
+header only, and the marker is nowhere in their data directories, in clear or base64.
+After ``retain_until`` the parties' nodes purge the body (a ``body_purge`` record each),
+the marker leaves CN's and TH's stores, and a bundle exported before still verifies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.acts_templates import template
+from ledger.keys import SigningKey
+from ledger.records import format_time
+from node.authoring import private_submission
+from node.clock import utcnow
+from node.tokens import create_token
+from tests.cluster import Cluster
+
+pytestmark = pytest.mark.cluster(on_disk=True)
+
+PARTIES = ("CN", "TH")
+OTHERS = ("FR", "VN")
+
+
+def _act(cluster: Cluster, state: str, type_: str, **fields: Any) -> dict[str, Any]:
+    cluster.nonce += 1
+    record = template(type_, state=state, territorial_states=("TH",), now=utcnow())
+    record.update(
+        chain_id=cluster.chain_id,
+        nonce=f"ntk{cluster.nonce:012d}",
+        actor={"state": state, "agency": f"{cluster.member(state).name} cybercrime unit"},
+        **fields,
+    )
+    return record
+
+
+def _parties_of(cluster: Cluster) -> Any:
+    def ref_parties(record_id: str) -> list[str]:
+        store = cluster.nodes["CN"].store
+        envelope = cluster.nodes["CN"].app.load_envelope(record_id)
+        del store
+        return list(envelope.record.get("parties") or [])
+
+    return ref_parties
+
+
+async def _file(
+    cluster: Cluster, state: str, signer: SigningKey, record: dict[str, Any], retain_s: float
+) -> str:
+    until = format_time(utcnow() + timedelta(seconds=retain_s))
+    submission = private_submission(
+        signer, record, retain_until=until, ref_parties=_parties_of(cluster)
+    )
+    reply = await cluster.api[state].post("/v1/records", json=submission)
+    assert reply.status_code == 202, reply.text
+    record_id: str = reply.json()["id"]
+    view = await cluster.api[state].get(f"/v1/records/{record_id}", params={"wait": 20})
+    assert view.json()["status"] == "committed", view.text
+    await cluster.wait_height(view.json()["height"])
+    return record_id
+
+
+def _token(cluster: Cluster, state: str, role: str = "investigator") -> dict[str, str]:
+    _, secret = create_token(cluster.nodes[state].config.data_dir, role, f"{state} {role}")
+    return {"authorization": f"Bearer {secret}"}
+
+
+def _files_holding(directory: Path, needles: list[bytes]) -> list[str]:
+    found = []
+    for path in directory.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if any(needle in data for needle in needles):
+                found.append(str(path))
+    return found
+
+
+def _needles(marker: str) -> list[bytes]:
+    raw = marker.encode()
+    # base64 of the marker at each of the three byte alignments
+    shifted = [base64.b64encode(b"x" * i + raw)[4 * ((i + 2) // 3) :][:-4] for i in range(3)]
+    return [raw, *(s for s in shifted if len(s) >= 8)]
+
+
+async def test_a_private_act_reaches_only_its_parties_and_is_purged(cluster: Cluster) -> None:
+    marker = f"MARKER-{secrets.token_hex(8)}"
+    record = _act(
+        cluster,
+        "CN",
+        "preservation_request",
+        case_ref=f"CN-NTK-{marker}",
+        custodian={"name": f"Provider {marker}", "kind": "service_provider", "state": "TH"},
+    )
+    act_id = await _file(cluster, "CN", cluster.member("CN").investigator, record, retain_s=6)
+
+    # TH is a party: its node holds the body, sees the notice and answers it.
+    for state in PARTIES:
+        reply = await cluster.api[state].get(
+            f"/v1/records/{act_id}/private", headers=_token(cluster, state)
+        )
+        assert reply.status_code == 200, reply.text
+        assert marker in reply.text
+    notices = await cluster.api["TH"].get(
+        "/v1/sovereignty/notices", headers=_token(cluster, "TH")
+    )
+    assert [n["id"] for n in notices.json()["notices"]] == [act_id], notices.text
+    answer = _act(cluster, "TH", "sovereignty_response", refs=[act_id], case_ref=record["case_ref"])
+    answer_id = await _file(cluster, "TH", cluster.member("TH").authority, answer, retain_s=6)
+    answered = await cluster.api["TH"].get(
+        "/v1/sovereignty/notices", headers=_token(cluster, "TH")
+    )
+    assert answered.json()["notices"][0]["status"] == "answered", answered.text
+
+    # FR and VN: the header only, through every endpoint; the marker nowhere on disk.
+    for state in OTHERS:
+        api = cluster.api[state]
+        view = await api.get(f"/v1/records/{act_id}")
+        assert view.status_code == 200
+        assert view.json()["envelope"]["record"]["type"] == "private_act"
+        assert view.json()["envelope"]["record"]["parties"] == ["CN", "TH"]
+        refused = await api.get(f"/v1/records/{act_id}/private", headers=_token(cluster, state))
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "not_a_party")
+        for path in (
+            f"/v1/cases/{record['case_ref']}",
+            "/v1/sovereignty/notices",
+            f"/v1/acts/{act_id}",
+            "/v1/blocks/latest?envelopes=true",
+        ):
+            reply = await api.get(path, headers=_token(cluster, state))
+            assert reply.status_code == 200, (path, reply.text)
+            shown = {k: v for k, v in reply.json().items() if k != "case_ref"}  # the query
+            assert marker not in str(shown), (state, path)
+        assert cluster.nodes[state].store.get_body(act_id) is None
+    for state in OTHERS:
+        data_dir = cluster.nodes[state].config.data_dir
+        assert _files_holding(data_dir, _needles(marker)) == [], state
+
+    # Every node verifies the chain as it is.
+    heights = {s: cluster.nodes[s].app.height for s in cluster.states}
+    assert len(set(heights.values())) == 1
+
+    # Retention ends: each party's node purges its copy, by a record on the chain.
+    for node in cluster.nodes.values():
+        node.privacy.purge_every_s = 0.2
+
+    async def purged() -> None:
+        while any(
+            cluster.nodes[s].store.get_body(i) is not None
+            for s in PARTIES
+            for i in (act_id, answer_id)
+        ):
+            await asyncio.sleep(0.1)
+
+    await asyncio.wait_for(purged(), 30)
+    purges = await cluster.api["FR"].get("/v1/search", params={"type": "body_purge"})
+    assert purges.status_code == 200, purges.text
+    purgers = sorted(r["actor_state"] for r in purges.json()["results"])
+    assert set(purgers) >= {"CN", "TH"}, purges.text
+    for state in PARTIES:
+        data_dir = cluster.nodes[state].config.data_dir
+        assert _files_holding(data_dir / "ledger", _needles(marker)) == [], state
+        gone = await cluster.api[state].get(
+            f"/v1/records/{act_id}/private", headers=_token(cluster, state)
+        )
+        assert (gone.status_code, gone.json()["error"]["code"]) == (404, "body_purged")
