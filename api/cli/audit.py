@@ -8,6 +8,7 @@ usage errors and nodes that cannot be read. docs/AUDIT.md walks through each.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import sys
@@ -38,6 +39,7 @@ from ledger.audit.chain import (
     complete_genesis,
     genesis_hash,
     is_hex,
+    jcs,
     loads,
 )
 from ledger.audit.gov import AuditFailure
@@ -237,6 +239,8 @@ def bundle_export(
     async def export() -> int:
         async with _client(url, token) as client:
             doc = await build_bundle(HttpSource(client), list(record_ids), latest=checkpoint_latest)
+            if token is not None:
+                await _add_bodies(client, doc)
         report = verify_bundle(doc)  # never hand out a bundle that does not verify
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -245,6 +249,25 @@ def bundle_export(
         return 0
 
     _run(export())
+
+
+async def _add_bodies(client: httpx.AsyncClient, doc: dict[str, Any]) -> None:
+    """The private bodies of the bundle's private subjects that this node (a party) shows
+    this token: then the bundle proves their content offline, even after a purge."""
+    bodies = {}
+    for block in doc["blocks"]:
+        for entry in block["entries"]:
+            record = entry["envelope"]["record"]
+            record_id = hashlib.sha256(jcs(record)).hexdigest()
+            if record.get("type") != "private_act" or record_id not in doc["records"]:
+                continue
+            reply = await client.get(f"/v1/records/{record_id}/private")
+            if reply.status_code == 200:
+                bodies[record_id] = reply.json()["private"]
+            else:
+                click.echo(f"no body for {record_id}: HTTP {reply.status_code}", err=True)
+    if bodies:
+        doc["private"] = bodies
 
 
 @bundle.command("verify")

@@ -32,13 +32,20 @@ out ``revoke_key`` (or ``enroll_key``) changes no validator set, so it is not
 caught here; the certificate's quorum vouched that the node's full rules
 held when the block was made. ``comity verify`` over the whole chain has no
 such gap.
+
+A subject that is a private act (docs/PRIVACY.md) is proven by its header. A
+bundle exported by one of its parties with a body reader's token also carries
+its private body under ``private`` (by record id): the body must hash to the
+header's ``commitment`` (its salt is in it), and the report then shows the
+act's content. So a bundle exported before the body was purged still proves the
+content offline afterwards.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -53,6 +60,7 @@ from ledger.audit.chain import (
     genesis_hash,
     header_hash,
     is_hex,
+    jcs,
     validators_hash,
 )
 from ledger.audit.gov import REPLAYED_TYPES, GovState, parse_utc
@@ -149,8 +157,51 @@ def verify_bundle(
         raise _fail("record_not_proven", f"records {missing} are in no block of the bundle")
     if bundle.get("latest") is not None:
         report.latest = _verify_latest(bundle["latest"], gov, report.chain_id, previous, sizes)
-    report.records = _match_evidence([proven[rid] for rid in bundle["records"]], evidence)
+    bodies = bundle.get("private")
+    if bodies is not None and (not isinstance(bodies, dict) or not set(bodies) <= subjects):
+        raise _fail("bad_bundle", "bundle.private must map subject record ids to bodies")
+    subjects_proven = [_with_body(proven[rid], bodies) for rid in bundle["records"]]
+    report.records = _match_evidence(subjects_proven, evidence)
     return report
+
+
+#: The header fields a private act's content takes back (``ledger/private.py``).
+_CONTENT_FIELDS: Final = (
+    "schema",
+    "chain_id",
+    "actor",
+    "nonce",
+    "occurred_at",
+    "refs",
+    "visibility",
+    "parties",
+    "retain_until",
+)
+
+
+def _with_body(record: ProvenRecord, bodies: Any) -> ProvenRecord:
+    """A private subject with the body the bundle carries, checked against its commitment."""
+    body = bodies.get(record.id) if isinstance(bodies, dict) else None
+    if body is None:
+        return record
+    header = record.record
+    if header.get("type") != "private_act":
+        raise _fail("bad_bundle", f"a body is given for {record.id}, which is not a private act")
+    if (
+        not isinstance(body, dict)
+        or set(body) != {"act", "salt"}
+        or not isinstance(body["act"], dict)
+    ):
+        raise _fail("bad_bundle", f"the body of {record.id} is not {{act, salt}}")
+    if hashlib.sha256(jcs(body)).hexdigest() != header.get("commitment"):
+        raise _fail(
+            "body_mismatch",
+            f"the body given for {record.id} does not hash to its header's commitment",
+            record.height,
+        )
+    content = dict(body["act"])
+    content.update((k, header[k]) for k in _CONTENT_FIELDS if k in header)
+    return replace(record, record=content)
 
 
 def _verify_block(

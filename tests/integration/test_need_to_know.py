@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +20,13 @@ from typing import Any
 
 import pytest
 
+from api.cli import audit as cli_audit
+from api.cli.audit_client import HttpSource, verify_chain
 from ledger.acts_templates import template
+from ledger.audit.bundle import verify_bundle
+from ledger.audit.chain import ChainVerifier, genesis_hash
+from ledger.audit.gov import AuditFailure
+from ledger.audit_source import build_bundle
 from ledger.keys import SigningKey
 from ledger.records import format_time
 from node.authoring import private_submission
@@ -111,15 +118,11 @@ async def test_a_private_act_reaches_only_its_parties_and_is_purged(cluster: Clu
         )
         assert reply.status_code == 200, reply.text
         assert marker in reply.text
-    notices = await cluster.api["TH"].get(
-        "/v1/sovereignty/notices", headers=_token(cluster, "TH")
-    )
+    notices = await cluster.api["TH"].get("/v1/sovereignty/notices", headers=_token(cluster, "TH"))
     assert [n["id"] for n in notices.json()["notices"]] == [act_id], notices.text
     answer = _act(cluster, "TH", "sovereignty_response", refs=[act_id], case_ref=record["case_ref"])
     answer_id = await _file(cluster, "TH", cluster.member("TH").authority, answer, retain_s=6)
-    answered = await cluster.api["TH"].get(
-        "/v1/sovereignty/notices", headers=_token(cluster, "TH")
-    )
+    answered = await cluster.api["TH"].get("/v1/sovereignty/notices", headers=_token(cluster, "TH"))
     assert answered.json()["notices"][0]["status"] == "answered", answered.text
 
     # FR and VN: the header only, through every endpoint; the marker nowhere on disk.
@@ -146,9 +149,20 @@ async def test_a_private_act_reaches_only_its_parties_and_is_purged(cluster: Clu
         data_dir = cluster.nodes[state].config.data_dir
         assert _files_holding(data_dir, _needles(marker)) == [], state
 
-    # Every node verifies the chain as it is.
-    heights = {s: cluster.nodes[s].app.height for s in cluster.states}
-    assert len(set(heights.values())) == 1
+    # Every node's chain verifies, trusting none of them.
+    height = cluster.nodes["CN"].app.height
+    await cluster.wait_height(height)
+    genesis = cluster.genesis.to_json()
+    for state in cluster.states:
+        point = await verify_chain(cluster.api[state], ChainVerifier(genesis))
+        assert point.height >= height, state
+
+    # A bundle CN exports now (with a body reader's token) carries the body.
+    bundle = await build_bundle(HttpSource(cluster.api["CN"]), [act_id])
+    cluster.api["CN"].headers.update(_token(cluster, "CN"))
+    await cli_audit._add_bodies(cluster.api["CN"], bundle)
+    del cluster.api["CN"].headers["authorization"]
+    assert set(bundle["private"]) == {act_id}
 
     # Retention ends: each party's node purges its copy, by a record on the chain.
     for node in cluster.nodes.values():
@@ -174,3 +188,14 @@ async def test_a_private_act_reaches_only_its_parties_and_is_purged(cluster: Clu
             f"/v1/records/{act_id}/private", headers=_token(cluster, state)
         )
         assert (gone.status_code, gone.json()["error"]["code"]) == (404, "body_purged")
+        point = await verify_chain(cluster.api[state], ChainVerifier(genesis))
+        assert point.height >= height, state
+
+    # The bundle exported before the purge still proves the content, offline.
+    report = verify_bundle(bundle, pinned_genesis_hash=genesis_hash(genesis))
+    (proven,) = report.records
+    assert proven.record["custodian"]["name"] == f"Provider {marker}"
+    forged = json.loads(json.dumps(bundle))
+    forged["private"][act_id]["act"]["custodian"]["name"] = "someone else"
+    with pytest.raises(AuditFailure, match="body_mismatch"):
+        verify_bundle(forged, pinned_genesis_hash=genesis_hash(genesis))
