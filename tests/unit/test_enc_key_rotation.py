@@ -211,3 +211,24 @@ def test_seal_takes_recipient_keys_from_the_chain_not_genesis(
     assert unknown.exit_code == 2 and "not members of this chain: BR" in unknown.output
     removed = runner.invoke(cli_acts.seal, ["--to", "FR", "--node", "http://n", str(details)])
     assert removed.exit_code == 2 and "removed from the consortium: FR" in removed.output
+
+
+def test_a_node_whose_keyring_is_not_its_own_refuses_to_open_a_reader(tmp_path: Path) -> None:
+    chain = Chain()
+    stranger = X25519PrivateKey.generate().private_bytes_raw()
+    (tmp_path / "enc.keyring").write_text(json.dumps(seal_keyring(public_of(stranger), [])))
+    with pytest.raises(EncKeyUnavailable) as info:
+        open_reader(
+            "VN", chain.app, enc_key=chain.keys("VN").enc, enc_key_path=None, data_dir=tmp_path
+        )
+    assert (info.value.status, info.value.code) == (503, "enc_keyring_invalid")
+    (tmp_path / "enc.keyring").write_text("{not json")
+    with pytest.raises(EncKeyUnavailable):
+        open_reader(
+            "VN", chain.app, enc_key=chain.keys("VN").enc, enc_key_path=None, data_dir=tmp_path
+        )
+    (tmp_path / "enc.keyring").unlink()  # no keyring: a node that never rotated
+    reader = open_reader(
+        "VN", chain.app, enc_key=chain.keys("VN").enc, enc_key_path=None, data_dir=tmp_path
+    )
+    assert reader.old_keys == ()
