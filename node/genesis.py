@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from ledger.block import Validator, genesis_hash, sorted_validators
-from ledger.canonical import parse_json
+from ledger.canonical import MAX_SAFE_INT, parse_json
 from ledger.errors import EncodingError
 
 StateCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -36,7 +36,13 @@ _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 DEFAULT_MAX_BACKDATE_MS = 30 * 24 * 3600 * 1000
 MAX_BACKDATE_MS_LIMIT = 3660 * 24 * 3600 * 1000  # ten years: a timedelta, not an overflow
 #: Parameters a genesis file may leave out (they postdate the first files).
-OPTIONAL_PARAMS = frozenset({"max_backdate_ms"})
+OPTIONAL_PARAMS = frozenset({"max_backdate_ms", "need_to_know_from_height"})
+#: What a NEW genesis (``comity genesis new``, ``comity devnet``) writes for them:
+#: new consortia start under the need-to-know rules from block 1.
+NEW_CHAIN_PARAMS: dict[str, Any] = {
+    "max_backdate_ms": DEFAULT_MAX_BACKDATE_MS,
+    "need_to_know_from_height": 1,
+}
 
 
 class ConsensusParams(BaseModel):
@@ -63,16 +69,18 @@ class ConsensusParams(BaseModel):
     # a file that leaves it out keeps its hash (None is not written) and runs
     # with DEFAULT_MAX_BACKDATE_MS, a protocol constant that never changes.
     max_backdate_ms: int | None = Field(None, ge=3_600_000, le=MAX_BACKDATE_MS_LIMIT)
+    # The first height whose acts follow the need-to-know rules (issue 17). Left
+    # out (a chain written before them): not active until a passed set_param
+    # proposal names a height (docs/GOVERNANCE.md, "Consortium parameters").
+    need_to_know_from_height: int | None = Field(None, ge=1, le=MAX_SAFE_INT)
 
     @model_validator(mode="before")
     @classmethod
     def _no_null(cls, value: object) -> object:
-        if (
-            isinstance(value, dict)
-            and "max_backdate_ms" in value
-            and value["max_backdate_ms"] is None
-        ):
-            raise ValueError("max_backdate_ms must be a number of ms; leave it out for the default")
+        if isinstance(value, dict):
+            for name in sorted(OPTIONAL_PARAMS):
+                if name in value and value[name] is None:
+                    raise ValueError(f"{name} may not be null; leave it out instead")
         return value
 
     @property
@@ -82,10 +90,15 @@ class ConsensusParams(BaseModel):
 
 
 def full_consensus(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every consensus parameter: this software's defaults, then ``overrides``."""
-    return ConsensusParams(
-        **{"max_backdate_ms": DEFAULT_MAX_BACKDATE_MS, **(overrides or {})}
-    ).model_dump()
+    """Every consensus parameter of a new chain: this software's defaults, then ``overrides``.
+
+    An optional parameter overridden with None is left out (as a chain written
+    before it has it), so ``{"need_to_know_from_height": None}`` makes a genesis
+    that starts under the rules before need to know.
+    """
+    values = {**NEW_CHAIN_PARAMS, **(overrides or {})}
+    kept = {k: v for k, v in values.items() if not (k in OPTIONAL_PARAMS and v is None)}
+    return ConsensusParams(**kept).model_dump(exclude_none=True)
 
 
 class Member(BaseModel):

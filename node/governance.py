@@ -46,6 +46,17 @@ same H+2 rule. A proposal committed at height P accepts votes in blocks
 P+1 .. P+expiry (``genesis.consensus.proposal_expiry_blocks``) and is
 ``expired`` after.
 
+Two actions change the state but not the validator set (``_STATE_CHANGES``):
+``rotate_enc_key`` (a member's own admin, decided by the block H that commits
+it, like ``rotate_key``) makes the new X25519 ``enc_pubkey`` the one to seal to
+from H+1 and keeps the old one in ``MemberInfo.previous_enc_keys``; a key any
+member ever had is never taken again. ``set_param`` (no ``state``: a parameter
+is the consortium's) is voted like membership; decided in block H it sets the
+named height parameter if its value is above H + ``CHANGE_DELAY_BLOCKS`` and
+the value before is not already in force by then, else it is rejected. One
+proposal per subject at a time (``govtypes.proposal_subject``: the state, or
+``param:<name>``).
+
 A ``misbehaviour`` record carries, under ``equivocation``, two signed consensus
 messages of one validator for one (height, round, kind) with different
 content, checked with ``consensus.messages.is_equivocation`` against the
@@ -76,14 +87,18 @@ from ledger.roles import ROLE_TYPES
 from node import govshapes
 from node.govtypes import (
     CHANGE_DELAY_BLOCKS,
+    SELF_ACTIONS,
+    EncKey,
     KeyGrant,
     MemberInfo,
     MisbehaviourEntry,
+    ParamChange,
     ProposalState,
     ValidatorChange,
     evidence_id,
     evidence_id_of,
     parse_evidence,
+    proposal_subject,
 )
 from node.state import ChainState, expired
 
@@ -230,7 +245,7 @@ def _refuse_open(state: ChainState, subject: str) -> None:
         ):
             raise Conflict(
                 f"proposal {proposal.id} about {subject} is still open",
-                field="record.state",
+                field="record.name" if subject.startswith("param:") else "record.state",
                 code="proposal_open",
             )
 
@@ -245,17 +260,74 @@ def _refuse_keys_in_use(state: ChainState, keys: list[str]) -> None:
             )
 
 
+def _refuse_enc_key_used(state: ChainState, pubkey: str) -> None:
+    if state.enc_key_used(pubkey):
+        raise Conflict(
+            "this X25519 key is, or was, a member's enc_pubkey; a rotation takes a fresh key",
+            field="record.enc_pubkey",
+            code="enc_key_reused",
+        )
+
+
+def _param_refusal(state: ChainState, record: Mapping[str, Any], decided_at: int) -> str | None:
+    """Why a ``set_param`` decided at ``decided_at`` may not apply, or None.
+
+    The height it names must come after ``decided_at + CHANGE_DELAY_BLOCKS``, so
+    every node knows the new value before the first block it governs; a value
+    already in force by then is never moved, so no past block changes rules.
+    """
+    bound = decided_at + CHANGE_DELAY_BLOCKS
+    current = state.param(record["name"])
+    if current is not None and current <= bound:
+        return "param_in_force"
+    if record["value"] <= bound:
+        return "height_too_early"
+    return None
+
+
+def _check_set_param(state: ChainState, record: Mapping[str, Any]) -> None:
+    # A vote decides in the block after the proposal's at the earliest.
+    refusal = _param_refusal(state, record, state.height + 2)
+    if refusal == "param_in_force":
+        raise Conflict(
+            f"{record['name']} is in force from height {state.param(record['name'])}; "
+            "a parameter already in force is never moved",
+            field="record.name",
+            code="param_in_force",
+        )
+    if refusal == "height_too_early":
+        raise RecordInvalid(
+            f"record.value must exceed the deciding height + {CHANGE_DELAY_BLOCKS}: "
+            f"at least {state.height + 3 + CHANGE_DELAY_BLOCKS} now",
+            field="record.value",
+            code="height_too_early",
+        )
+
+
+def _check_own_state(subject: str, actor_state: str, what: str) -> None:
+    if subject != actor_state:
+        raise Forbidden(
+            f"only {subject}'s own admin rotates its {what}",
+            field="record.state",
+            code="wrong_state",
+        )
+
+
 def check_proposal(state: ChainState, envelope: Envelope, at_time: datetime) -> None:
     record = envelope.record
-    subject, action = record["state"], record["action"]
+    subject, action = proposal_subject(record), record["action"]
     latest = {v.state for v in state.latest_validators()}
     _refuse_open(state, subject)
+    if action == "set_param":
+        _check_set_param(state, record)
+        return
     if action == "add":
         if subject in latest:
             raise Conflict(
                 f"{subject} is already a member", field="record.state", code="already_member"
             )
         _refuse_keys_in_use(state, [record["node_pubkey"], *record["admin_pubkeys"]])
+        _refuse_enc_key_used(state, record["enc_pubkey"])
         return
     if subject not in latest:
         raise RecordInvalid(f"{subject} is not a member", field="record.state", code="not_a_member")
@@ -264,13 +336,11 @@ def check_proposal(state: ChainState, envelope: Envelope, at_time: datetime) -> 
             "the last member cannot be removed", field="record.state", code="last_member"
         )
     if action == "rotate_key":
-        if subject != envelope.actor_state:
-            raise Forbidden(
-                f"only {subject}'s own admin rotates its node key",
-                field="record.state",
-                code="wrong_state",
-            )
+        _check_own_state(subject, envelope.actor_state, "node key")
         _refuse_keys_in_use(state, [record["node_pubkey"]])
+    if action == "rotate_enc_key":
+        _check_own_state(subject, envelope.actor_state, "encryption key")
+        _refuse_enc_key_used(state, record["enc_pubkey"])
 
 
 def apply_proposal(state: ChainState, height: int, envelope: Envelope) -> ChainState:
@@ -278,12 +348,12 @@ def apply_proposal(state: ChainState, height: int, envelope: Envelope) -> ChainS
     proposal = ProposalState(
         envelope.id,
         record["action"],
-        record["state"],
+        proposal_subject(record),
         envelope.actor_state,
         height,
         MappingProxyType(record),
     )
-    if proposal.action == "rotate_key":
+    if proposal.action in SELF_ACTIONS:
         return _decide(state, height, proposal, (envelope.id,))
     return state.with_proposal(proposal)
 
@@ -334,6 +404,13 @@ def _decide(
     state: ChainState, height: int, proposal: ProposalState, record_ids: tuple[str, ...]
 ) -> ChainState:
     """Schedule the change at height + 2, or reject it if it no longer applies."""
+    effect = _STATE_CHANGES.get(proposal.action)
+    if effect is not None:
+        after = effect(state, height, proposal, record_ids)
+        if after is None:
+            return state.with_proposal(replace(proposal, status="rejected", decided_at=height))
+        passed = replace(proposal, status="passed", decided_at=height, effective_at=height + 1)
+        return after.with_proposal(passed)
     changed = _CHANGES[proposal.action](state, height, proposal, state.latest_validators())
     if changed is None:
         return state.with_proposal(replace(proposal, status="rejected", decided_at=height))
@@ -408,6 +485,38 @@ def _change_rotate(
 _CHANGES: Final[
     Mapping[str, Callable[[ChainState, int, ProposalState, tuple[Validator, ...]], Changed]]
 ] = MappingProxyType({"add": _change_add, "remove": _change_remove, "rotate_key": _change_rotate})
+
+
+def _change_enc_key(
+    state: ChainState, height: int, proposal: ProposalState, record_ids: tuple[str, ...]
+) -> ChainState | None:
+    """The member's new X25519 key, for records from ``height + 1``; the old one kept."""
+    new_key = proposal.record["enc_pubkey"]
+    info = state.members.get(proposal.subject)
+    if info is None or info.until_height is not None or state.enc_key_used(new_key):
+        return None
+    old = EncKey(info.enc_pubkey, height + 1, proposal.id)
+    return state.with_member(
+        replace(info, enc_pubkey=new_key, previous_enc_keys=(*info.previous_enc_keys, old))
+    )
+
+
+def _change_param(
+    state: ChainState, height: int, proposal: ProposalState, record_ids: tuple[str, ...]
+) -> ChainState | None:
+    record = proposal.record
+    if _param_refusal(state, record, height) is not None:
+        return None  # too late by now, or already in force: refused, never half-applied
+    return state.with_param(ParamChange(record["name"], record["value"], height, record_ids))
+
+
+#: Decided actions that change the chain state but not the validator set.
+_STATE_CHANGES: Final[
+    Mapping[
+        str,
+        Callable[[ChainState, int, ProposalState, tuple[str, ...]], ChainState | None],
+    ]
+] = MappingProxyType({"rotate_enc_key": _change_enc_key, "set_param": _change_param})
 
 
 # --- misbehaviour -------------------------------------------------------------------------
@@ -508,7 +617,7 @@ GOVERNANCE: Final[Mapping[str, GovernanceType]] = MappingProxyType(
                 "member_proposal",
                 shape=govshapes.check_member_proposal,
                 check=check_proposal,
-                conflict=lambda _, r: f"member:{r['state']}",
+                conflict=lambda _, r: f"member:{proposal_subject(r)}",
                 apply=apply_proposal,
                 audited=True,
             ),

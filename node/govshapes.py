@@ -12,20 +12,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ledger.canonical import MAX_SAFE_INT
 from ledger.errors import RecordInvalid
 from ledger.hashing import is_hex
 from ledger.records import check_state_code, parse_time
 from ledger.roles import ROLES
-from node.govtypes import ACTIONS, VOTES, parse_evidence
+from node.govtypes import ACTIONS, PARAMS, VOTES, parse_evidence
 
 ADMIN_KEYS_MAX = 16
 URL_CHARS_MAX = 300
 
 
-def _check_key(record: Mapping[str, Any], name: str) -> None:
+def _check_key(record: Mapping[str, Any], name: str, kind: str = "an Ed25519") -> None:
     if not is_hex(record.get(name), 32):
         raise RecordInvalid(
-            f"record.{name} must be 64 lowercase hex (an Ed25519 public key)",
+            f"record.{name} must be 64 lowercase hex ({kind} public key)",
             field=f"record.{name}",
             code="bad_hex",
         )
@@ -78,7 +79,8 @@ def check_member_proposal(record: Mapping[str, Any]) -> None:
             field="record.action",
             code="bad_action",
         )
-    check_state_code(record.get("state"), "record.state")
+    if action != "set_param":  # a parameter is the consortium's, not one state's
+        check_state_code(record.get("state"), "record.state")
     _FIELDS_CHECK[action](record)
     _check_text(record, "reason", 500, optional=True)
 
@@ -86,7 +88,7 @@ def check_member_proposal(record: Mapping[str, Any]) -> None:
 def _check_add(record: Mapping[str, Any]) -> None:
     _check_text(record, "name", 200)
     _check_key(record, "node_pubkey")
-    _check_key(record, "enc_pubkey")
+    _check_key(record, "enc_pubkey", "an X25519")
     _check_text(record, "p2p_url", URL_CHARS_MAX)
     if not str(record["p2p_url"]).startswith(("http://", "https://")):
         raise RecordInvalid(
@@ -116,7 +118,37 @@ def _check_rotate(record: Mapping[str, Any]) -> None:
     _check_key(record, "node_pubkey")
 
 
-_FIELDS_CHECK = {"add": _check_add, "remove": lambda record: None, "rotate_key": _check_rotate}
+def _check_rotate_enc(record: Mapping[str, Any]) -> None:
+    _check_key(record, "enc_pubkey", "an X25519")
+
+
+def _check_set_param(record: Mapping[str, Any]) -> None:
+    if "state" in record:
+        raise RecordInvalid(
+            "record.state is not a field of set_param: a parameter is the consortium's",
+            field="record.state",
+            code="unexpected_field",
+        )
+    if record.get("name") not in PARAMS:
+        raise RecordInvalid(
+            f"record.name must be one of {list(PARAMS)}", field="record.name", code="bad_param"
+        )
+    value = record.get("value")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SAFE_INT:
+        raise RecordInvalid(
+            "record.value must be a height (an integer from 1)",
+            field="record.value",
+            code="bad_type",
+        )
+
+
+_FIELDS_CHECK = {
+    "add": _check_add,
+    "remove": lambda record: None,
+    "rotate_key": _check_rotate,
+    "rotate_enc_key": _check_rotate_enc,
+    "set_param": _check_set_param,
+}
 
 
 def check_member_vote(record: Mapping[str, Any]) -> None:

@@ -21,11 +21,47 @@ from ledger.errors import EncodingError, RecordInvalid
 from ledger.hashing import sha256_hex
 from node.genesis import Member
 
-ACTIONS = ("add", "remove", "rotate_key")
+ACTIONS = ("add", "remove", "rotate_key", "rotate_enc_key", "set_param")
+#: Actions that change the validator set when decided (the others change the state only).
+SET_ACTIONS = ("add", "remove", "rotate_key")
+#: Actions a member's own admin decides alone, in the block that commits them.
+SELF_ACTIONS = ("rotate_key", "rotate_enc_key")
 VOTES = ("yes", "no")
 #: A change decided in block H applies from H + 2 (docs/GOVERNANCE.md,
 #: "Membership and the validator set").
 CHANGE_DELAY_BLOCKS = 2
+#: The consortium parameters a ``set_param`` proposal may set (each names a height).
+PARAMS = ("need_to_know_from_height",)
+
+
+def proposal_subject(record: Mapping[str, Any]) -> str:
+    """What a member_proposal is about: its member state, or ``param:<name>``.
+
+    At most one proposal per subject is open at a time, and a block holds at
+    most one proposal per subject (``node.governance``).
+    """
+    if record.get("action") == "set_param":
+        return f"param:{record['name']}"
+    return str(record["state"])
+
+
+@dataclass(frozen=True, slots=True)
+class EncKey:
+    """A member's former X25519 ``enc_pubkey``: sealers used it below ``until_height``."""
+
+    pubkey: str
+    until_height: int  # the first height whose records are sealed to the next key
+    record_id: str  # the rotate_enc_key proposal that replaced it
+
+
+@dataclass(frozen=True, slots=True)
+class ParamChange:
+    """A consortium parameter set by a passed ``set_param`` proposal."""
+
+    name: str
+    value: int
+    decided_at: int
+    record_ids: tuple[str, ...]  # the proposal, then the deciding vote
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +90,20 @@ class MemberInfo:
     since_height: int = 1
     until_height: int | None = None
     record_id: str | None = None  # the proposal that admitted it (None: genesis)
+    #: Former ``enc_pubkey`` values, oldest first (``rotate_enc_key``); not served
+    #: by ``to_json``, read through ``ChainState.enc_pubkey_at``.
+    previous_enc_keys: tuple[EncKey, ...] = ()
+
+    def enc_pubkey_at(self, height: int) -> str:
+        """The key a record of block ``height`` should be sealed to."""
+        for old in self.previous_enc_keys:
+            if height < old.until_height:
+                return old.pubkey
+        return self.enc_pubkey
+
+    def enc_pubkeys(self) -> tuple[str, ...]:
+        """Every X25519 key this member has had, oldest first, the current one last."""
+        return (*(old.pubkey for old in self.previous_enc_keys), self.enc_pubkey)
 
     @classmethod
     def from_genesis(cls, member: Member) -> MemberInfo:

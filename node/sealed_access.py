@@ -15,21 +15,42 @@ if the runtime set it (an ``X25519PrivateKey``, as the in-process cluster has),
 else the PKCS#8 PEM file at the config's ``enc_key_path`` (proposed config key;
 the devnet writes ``DIR/<STATE>/enc.key``). ``open_reader`` builds a reader
 from those parts; the reader itself needs only the state, the committed
-records, the key and the log.
+records, the keys and the log.
+
+Old keys after a rotation (``rotate_enc_key``, docs/GOVERNANCE.md): details
+sealed before it stay on the chain under the old key, so the node keeps every
+former X25519 private key in a keyring file beside the key file
+(``keyring_path``: ``enc.key`` -> ``enc.keyring``, mode 0600), each one sealed
+with ``crypto_box_seal`` to the current public key. A stolen keyring alone
+opens nothing; the current key opens it all. ``comity enc-key rotate`` writes
+the new key and the re-sealed keyring. The reader tries first the key the
+chain says the state had at the record's height (``ChainState.enc_pubkey_at``):
+a sender who sealed just before a rotation used the old one, so the others
+are tried after it.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import nacl.exceptions
+import nacl.public
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from ledger.errors import ClientError, NotFound
+from ledger.hashing import is_hex
 from ledger.sealed import NotARecipient, SealedIntegrityError, open_sealed
 from node.access_log import LOG_FILE, AccessLog
 from node.application import CommittedRecords
+from node.state import ChainState
+
+KEYRING_VERSION = 1
+KEYRING_SUFFIX = ".keyring"
 
 
 class EncKeyUnavailable(ClientError):
@@ -58,6 +79,87 @@ def node_enc_key(enc_key: X25519PrivateKey | None, path: Path | None) -> bytes |
     return None
 
 
+def public_of(private_key: bytes) -> bytes:
+    """The raw X25519 public key of a raw private key."""
+    return bytes(nacl.public.PrivateKey(private_key).public_key)
+
+
+# --- the keyring of former keys -------------------------------------------------------------
+
+
+def keyring_path(enc_key_path: Path | None, data_dir: Path) -> Path:
+    """Beside the key file (``enc.key`` -> ``enc.keyring``), else in the data dir."""
+    if enc_key_path is not None:
+        return enc_key_path.with_suffix(KEYRING_SUFFIX)
+    return data_dir / f"enc{KEYRING_SUFFIX}"
+
+
+def seal_keyring(current_public: bytes, old_keys: Sequence[bytes]) -> dict[str, Any]:
+    """A keyring document: each former private key sealed to ``current_public``."""
+    box = nacl.public.SealedBox(nacl.public.PublicKey(current_public))
+    return {
+        "version": KEYRING_VERSION,
+        "sealed_to": current_public.hex(),
+        "keys": [
+            {"pubkey": public_of(key).hex(), "sealed_private": box.encrypt(key).hex()}
+            for key in old_keys
+        ],
+    }
+
+
+def _invalid(message: str, field: str) -> EncKeyUnavailable:
+    return EncKeyUnavailable(message, field=field, code="enc_keyring_invalid")
+
+
+def open_keyring(doc: Any, current_private: bytes) -> list[bytes]:
+    """The former private keys of a keyring document, oldest first.
+
+    A document that is not this node's keyring is a 503 ``enc_keyring_invalid``:
+    the node's key files are wrong, not the caller's request.
+    """
+    if not isinstance(doc, dict) or doc.get("version") != KEYRING_VERSION:
+        raise _invalid(f"not a version {KEYRING_VERSION} keyring", field="keyring")
+    if doc.get("sealed_to") != public_of(current_private).hex():
+        raise _invalid(
+            "the keyring is sealed to another key than this node's enc key",
+            field="keyring.sealed_to",
+        )
+    box = nacl.public.SealedBox(nacl.public.PrivateKey(current_private))
+    keys: list[bytes] = []
+    for i, entry in enumerate(doc.get("keys") or []):
+        try:
+            key = box.decrypt(bytes.fromhex(entry["sealed_private"]))
+        except (nacl.exceptions.CryptoError, ValueError, KeyError, TypeError) as exc:
+            raise _invalid(f"keyring entry {i} does not open", field="keyring.keys") from exc
+        if not is_hex(entry.get("pubkey"), 32) or public_of(key).hex() != entry["pubkey"]:
+            raise _invalid(
+                f"keyring entry {i} opens to another key than its pubkey", field="keyring.keys"
+            )
+        keys.append(key)
+    return keys
+
+
+def read_keyring(path: Path, current_private: bytes) -> list[bytes]:
+    """The former keys in the keyring file at ``path`` (none if there is no file)."""
+    if not path.is_file():
+        return []
+    try:
+        doc = json.loads(path.read_bytes())
+    except ValueError as exc:
+        raise _invalid(f"{path} is not JSON", field="keyring") from exc
+    return open_keyring(doc, current_private)
+
+
+def write_keyring(path: Path, doc: dict[str, Any]) -> None:
+    """Create ``path`` (mode 0600, never over an existing file) holding ``doc``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, (json.dumps(doc, indent=2) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def open_reader(
     state: str,
     records: CommittedRecords,
@@ -66,20 +168,37 @@ def open_reader(
     enc_key_path: Path | None,
     data_dir: Path,
 ) -> SealedReader:
-    """The reader of a node: its key as ``node_enc_key`` finds it, its access log."""
-    return SealedReader(
-        state, records, node_enc_key(enc_key, enc_key_path), AccessLog(data_dir / LOG_FILE)
-    )
+    """The reader of a node: its key as ``node_enc_key`` finds it, its keyring, its log."""
+    key = node_enc_key(enc_key, enc_key_path)
+    old = [] if key is None else read_keyring(keyring_path(enc_key_path, data_dir), key)
+    return SealedReader(state, records, key, AccessLog(data_dir / LOG_FILE), old_keys=old)
 
 
 class SealedReader:
     def __init__(
-        self, state: str, records: CommittedRecords, key: bytes | None, access_log: AccessLog
+        self,
+        state: str,
+        records: CommittedRecords,
+        key: bytes | None,
+        access_log: AccessLog,
+        *,
+        old_keys: Sequence[bytes] = (),
     ) -> None:
         self.state = state
         self.records = records
         self.key = key
+        self.old_keys = tuple(old_keys)  # oldest first, from the keyring
         self.log = access_log
+
+    def keys_for(self, record_id: str) -> list[bytes]:
+        """This node's private keys, the one the chain expects for the record first."""
+        keys = [] if self.key is None else [self.key, *reversed(self.old_keys)]
+        chain = getattr(self.records, "state", None)
+        located = self.records.store.locate(record_id)
+        if not isinstance(chain, ChainState) or located is None:
+            return keys
+        expected = chain.enc_pubkey_at(self.state, located[0])
+        return sorted(keys, key=lambda k: public_of(k).hex() != expected)
 
     def read(self, record_id: str, *, token_id: str, role: str) -> dict[str, Any]:
         if not self.records.store.has_record(record_id):
@@ -99,13 +218,13 @@ class SealedReader:
             )
         if self.key is None:
             raise EncKeyUnavailable("this node has no X25519 key configured (enc_key_path)")
-        try:
-            details = open_sealed(sealed, self.state, self.key)
-        except SealedIntegrityError as exc:
+        details = self._open(sealed, record_id)
+        if details is None:
             self._log(record_id, token_id, role, "integrity_failed")
             raise SealedUnreadable(
-                f"sealed details failed their integrity check: {exc}", field="sealed"
-            ) from exc
+                "sealed details failed their integrity check under every key of this node",
+                field="sealed",
+            )
         entry = self._log(record_id, token_id, role, "ok")
         return {
             "id": record_id,
@@ -114,6 +233,14 @@ class SealedReader:
             "plaintext_sha256": sealed["plaintext_sha256"],
             "access_log": {"seq": entry["seq"], "hash": entry["hash"]},
         }
+
+    def _open(self, sealed: dict[str, Any], record_id: str) -> dict[str, Any] | None:
+        for key in self.keys_for(record_id):
+            try:
+                return open_sealed(sealed, self.state, key)
+            except SealedIntegrityError:
+                continue  # sealed to another of our keys, or tampered: tried by each
+        return None
 
     def _log(self, record_id: str, token_id: str, role: str, outcome: str) -> dict[str, Any]:
         return self.log.append(

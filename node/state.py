@@ -33,7 +33,14 @@ from ledger.records import Envelope, parse_time
 from ledger.roles import allowed_types
 from node.frozen import FrozenMap
 from node.genesis import Genesis
-from node.govtypes import KeyGrant, MemberInfo, MisbehaviourEntry, ProposalState, ValidatorChange
+from node.govtypes import (
+    KeyGrant,
+    MemberInfo,
+    MisbehaviourEntry,
+    ParamChange,
+    ProposalState,
+    ValidatorChange,
+)
 
 
 def _frozen_dict(items: Mapping[int, tuple[Validator, ...]]) -> Mapping[int, tuple[Validator, ...]]:
@@ -53,6 +60,7 @@ class ChainState:
     proposals: FrozenMap[str, ProposalState] = field(default_factory=FrozenMap)
     misbehaviour: FrozenMap[str, MisbehaviourEntry] = field(default_factory=FrozenMap)
     height: int = 0
+    param_changes: tuple[ParamChange, ...] = ()  # passed set_param proposals, in order
 
     @classmethod
     def from_genesis(cls, genesis: Genesis) -> ChainState:
@@ -90,6 +98,41 @@ class ChainState:
 
     def expiry_blocks(self) -> int:
         return self.genesis.consensus.proposal_expiry_blocks
+
+    def enc_pubkey_at(self, state: str, height: int) -> str | None:
+        """The X25519 key ``state``'s sealed entries in block ``height`` should use.
+
+        None if the chain never knew ``state``. Each ``rotate_enc_key`` decided
+        in block H moves the answer to the new key from H+1.
+        """
+        info = self.members.get(state)
+        return None if info is None else info.enc_pubkey_at(height)
+
+    def enc_key_used(self, pubkey: str) -> bool:
+        """Any member's X25519 key, now or before: a rotation never reuses one."""
+        return any(pubkey in info.enc_pubkeys() for info in self.members.values())
+
+    def param(self, name: str) -> int | None:
+        """A consortium parameter: the newest passed ``set_param``, else genesis."""
+        for change in reversed(self.param_changes):
+            if change.name == name:
+                return change.value
+        value: int | None = getattr(self.genesis.consensus, name)
+        return value
+
+    def need_to_know_from_height(self) -> int | None:
+        return self.param("need_to_know_from_height")
+
+    def need_to_know_active(self, height: int) -> bool:
+        """Whether acts of block ``height`` follow the need-to-know rules (issue 17).
+
+        False on a chain whose genesis leaves the parameter out until a passed
+        ``set_param`` names a height; the height is always decided more than
+        ``CHANGE_DELAY_BLOCKS`` blocks ahead, and never moved once reached, so
+        every node gives the same answer for a height whenever it asks.
+        """
+        start = self.need_to_know_from_height()
+        return start is not None and height >= start
 
     def key_in_use(self, pubkey: str) -> bool:
         """Enrolled (ever) as a signing key, or a node key of any known member."""
@@ -173,6 +216,9 @@ class ChainState:
         sets = _frozen_dict({**self.validators_by_height, change.height: validators})
         return self._with(validators_by_height=sets, changes=(*self.changes, change))
 
+    def with_param(self, change: ParamChange) -> ChainState:
+        return self._with(param_changes=(*self.param_changes, change))
+
     def at_height(self, height: int) -> ChainState:
         return self._with(height=height)
 
@@ -186,6 +232,7 @@ class ChainState:
         proposals: FrozenMap[str, ProposalState] | None = None,
         misbehaviour: FrozenMap[str, MisbehaviourEntry] | None = None,
         height: int | None = None,
+        param_changes: tuple[ParamChange, ...] | None = None,
     ) -> ChainState:
         # ``dataclasses.replace`` costs more than the map update itself; one record
         # is one call here, so the copy is spelt out.
@@ -198,6 +245,7 @@ class ChainState:
             self.proposals if proposals is None else proposals,
             self.misbehaviour if misbehaviour is None else misbehaviour,
             self.height if height is None else height,
+            self.param_changes if param_changes is None else param_changes,
         )
 
 

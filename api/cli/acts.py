@@ -1,5 +1,9 @@
 """``comity act new TYPE`` (a valid record template) and ``comity seal`` (sealed details).
 
+``comity seal`` takes the recipients' X25519 keys from a node's chain state
+(``GET /v1/members``), not from a genesis file: members admitted later and
+keys rotated by ``rotate_enc_key`` are found there (FINDINGS L5).
+
 Register in ``api/cli/main.py``::
 
     from api.cli.acts import act, seal
@@ -19,13 +23,14 @@ import sys
 from pathlib import Path
 
 import click
+import httpx
 
+from api.cli.client import ClientFailure, NodeClient
 from ledger.acts import MODELS
 from ledger.acts_templates import template
 from ledger.canonical import parse_json
 from ledger.errors import ComityError
 from ledger.sealed import seal as seal_details
-from node.genesis import load_genesis
 
 
 def _fail(message: str) -> None:
@@ -66,17 +71,32 @@ def act_types() -> None:
         click.echo(name)
 
 
+def recipient_keys(client: NodeClient, states: tuple[str, ...]) -> dict[str, bytes]:
+    """Each state's current enc_pubkey, as the node's chain state has it (not genesis).
+
+    A member admitted by a vote, or one that rotated its key, is found the same
+    way; a removed member is refused.
+    """
+    members = {row["state"]: row for row in client.members()["members"]}
+    unknown = sorted(s for s in states if s not in members)
+    if unknown:
+        _fail(f"not members of this chain: {', '.join(unknown)}")
+    removed = sorted(s for s in states if members[s]["until_height"] is not None)
+    if removed:
+        _fail(f"removed from the consortium: {', '.join(removed)}")
+    return {state: bytes.fromhex(members[state]["enc_pubkey"]) for state in states}
+
+
 @click.command()
 @click.option(
     "--to",
     "recipients",
     multiple=True,
     required=True,
-    help="a recipient state (repeat); its enc_pubkey is read from genesis",
+    help="a recipient state (repeat); its current enc_pubkey is read from --node",
 )
-@click.option(
-    "--genesis", "genesis_path", type=click.Path(exists=True, path_type=Path), required=True
-)
+@click.option("--node", "url", required=True, help="API URL of a node (GET /v1/members)")
+@click.option("--token", default=None, help="bearer token for reads")
 @click.option(
     "--record",
     "record_path",
@@ -86,19 +106,20 @@ def act_types() -> None:
 )
 @click.argument("details_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def seal(
-    recipients: tuple[str, ...], genesis_path: Path, record_path: Path | None, details_file: Path
+    recipients: tuple[str, ...],
+    url: str,
+    token: str | None,
+    record_path: Path | None,
+    details_file: Path,
 ) -> None:
     """Encrypt a JSON details file to the given states; print the `sealed` object."""
+    client = NodeClient(url, token)
     try:
-        genesis = load_genesis(genesis_path)
-        keys = {m.state: bytes.fromhex(m.enc_pubkey) for m in genesis.members}
-        unknown = sorted(set(recipients) - set(keys))
-        if unknown:
-            _fail(f"not members of this genesis: {', '.join(unknown)}")
+        keys = recipient_keys(client, recipients)
         details = parse_json(details_file.read_bytes())
         if not isinstance(details, dict):
             _fail("the details file must hold a JSON object")
-        sealed = seal_details(details, {state: keys[state] for state in recipients})
+        sealed = seal_details(details, keys)
         if record_path is None:
             click.echo(json.dumps(sealed, indent=2))
             return
@@ -107,5 +128,7 @@ def seal(
             _fail("the record file must hold a JSON object")
         record["sealed"] = sealed
         click.echo(json.dumps(record, indent=2, ensure_ascii=False))
-    except ComityError as exc:
+    except (ClientFailure, ComityError, OSError, httpx.HTTPError) as exc:
         _fail(str(exc))
+    finally:
+        client.close()

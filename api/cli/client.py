@@ -22,6 +22,10 @@ class NodeClient:
     def status(self) -> dict[str, Any]:
         return self._json(self.http.get("/v1/status"))
 
+    def members(self) -> dict[str, Any]:
+        """``GET /v1/members``: every member the chain knows, with its current enc_pubkey."""
+        return self._json(self.http.get("/v1/members"))
+
     def submit(self, envelope: dict[str, Any]) -> dict[str, Any]:
         return self._json(self.http.post("/v1/records", json=envelope))
 

@@ -13,6 +13,7 @@ from api.cli import devnet as devnet_mod
 from api.cli.acts import act, seal
 from api.cli.audit import bundle, verify, watch
 from api.cli.client import ClientFailure, NodeClient
+from api.cli.enc_keys import enc_key
 from api.cli.ops import compose, db, tls
 from ledger.canonical import parse_json
 from ledger.errors import ComityError
@@ -108,7 +109,7 @@ def _edit_genesis(path: Path, change: Any) -> None:
 @click.option("--name", required=True)
 @click.option("--node-pubkey", required=True, help="hex or SPKI PEM file")
 @click.option("--admin-pubkey", "admins", multiple=True, required=True)
-@click.option("--enc-pubkey", required=True, help="X25519 public key, 64 hex")
+@click.option("--enc-pubkey", required=True, help="X25519 public key, 64 hex (comity enc-key new)")
 @click.option("--p2p-url", required=True)
 def genesis_add_member(
     path: Path,
@@ -512,12 +513,20 @@ def revoke(
 
 @main.command()
 @_governance_options
-@click.option("--action", required=True, type=click.Choice(["add", "remove", "rotate_key"]))
+@click.option(
+    "--action",
+    required=True,
+    type=click.Choice(["add", "remove", "rotate_key", "rotate_enc_key"]),
+)
 @click.option("--member", "member", required=True, help="the state added/removed/re-keyed")
 @click.option("--name", default=None, help="add: the state's name")
 @click.option("--node-pubkey", default=None, help="add, rotate_key: the (new) node key")
 @click.option("--admin-pubkey", "admins", multiple=True, help="add: admin keys")
-@click.option("--enc-pubkey", default=None, help="add: X25519 key, 64 hex")
+@click.option(
+    "--enc-pubkey",
+    default=None,
+    help="add, rotate_enc_key: the (new) X25519 key, 64 hex or an X25519 key file",
+)
 @click.option("--p2p-url", default=None, help="add: the new node's P2P URL")
 def propose(
     url: str,
@@ -533,17 +542,51 @@ def propose(
     enc_pubkey: str | None,
     p2p_url: str | None,
 ) -> None:
-    """Propose to add or remove a member state, or rotate your own node key."""
+    """Propose to add or remove a member state, or rotate your own node or encryption key."""
     body: dict[str, Any] = {"type": "member_proposal", "action": action, "state": member}
     if node_pubkey:
         body["node_pubkey"] = _pubkey_arg(node_pubkey)
+    enc = _enc_pubkey_arg(enc_pubkey) if enc_pubkey else None
     if action == "add":
         body.update(
             name=name,
             admin_pubkeys=[_pubkey_arg(a) for a in admins],
-            enc_pubkey=enc_pubkey,
+            enc_pubkey=enc,
             p2p_url=p2p_url,
         )
+    if action == "rotate_enc_key":
+        body["enc_pubkey"] = enc
+    _submit_governance(url, admin_key, state, body, wait_s, token)
+
+
+def _enc_pubkey_arg(text: str) -> str:
+    """64 hex, or an X25519 private key file (its public half)."""
+    candidate = Path(text)
+    if len(text) != 64 and candidate.is_file():
+        from node.sealed_access import load_enc_key
+
+        try:
+            return load_enc_key(candidate).public_key().public_bytes_raw().hex()
+        except (ValueError, TypeError) as exc:
+            fail(f"{text}: not an X25519 private key ({exc})")
+    return text
+
+
+@main.command("set-param")
+@_governance_options
+@click.option("--name", "param", required=True, type=click.Choice(["need_to_know_from_height"]))
+@click.option("--value", required=True, type=click.IntRange(1), help="a block height")
+def set_param(
+    url: str,
+    admin_key: Path,
+    state: str,
+    wait_s: float,
+    token: str | None,
+    param: str,
+    value: int,
+) -> None:
+    """Propose a consortium parameter (voted like membership; comity vote)."""
+    body = {"type": "member_proposal", "action": "set_param", "name": param, "value": value}
     _submit_governance(url, admin_key, state, body, wait_s, token)
 
 
@@ -629,6 +672,7 @@ def token_revoke(config_path: Path, token_id: str) -> None:
 
 main.add_command(act)
 main.add_command(seal)
+main.add_command(enc_key)
 main.add_command(verify)
 main.add_command(bundle)
 main.add_command(watch)

@@ -13,8 +13,10 @@ re-implements that function from the documentation, independently of
   ``enroll_key`` grants (or renews) a key from the next block, ``revoke_key``
   refuses it in every later block; ``not_after`` is compared with the block time;
 * a validator node key of height H may sign ``misbehaviour`` (role ``node``);
-* membership: ``member_proposal`` opens a proposal (``rotate_key`` is decided
-  by the block that commits it); ``member_vote`` tallies the votes of the
+* membership: ``member_proposal`` opens a proposal (``rotate_key`` and
+  ``rotate_enc_key`` are decided by the block that commits it; ``set_param``
+  is about ``param:<name>``, not a state, and sets ``params`` when it passes
+  with a height above the deciding one + 2); ``member_vote`` tallies the votes of the
   member states of H and ``ledger.quorum.vote_outcome`` decides (more than
   2/3 yes passes; rejected once 2/3 can no longer be reached); a proposal
   committed at P takes votes in P+1..P+expiry. A decision in block H
@@ -126,6 +128,11 @@ GOVERNANCE_TYPES: Final = frozenset(
 REPLAYED_TYPES: Final = ("enroll_key", "revoke_key", "member_proposal", "member_vote")
 #: A change decided in block H applies from H + 2.
 CHANGE_DELAY_BLOCKS: Final = 2
+#: member_proposal actions: those that change the validator set, those a state's
+#: own admin decides alone, and the parameters ``set_param`` may set.
+SET_ACTIONS: Final = ("add", "remove", "rotate_key")
+SELF_ACTIONS: Final = ("rotate_key", "rotate_enc_key")
+PARAMS: Final = ("need_to_know_from_height",)
 
 
 class AuditFailure(VerificationError):
@@ -197,6 +204,12 @@ class GovState:
         first = tuple(sorted(Seat(m["state"], m["node_pubkey"]) for m in genesis["members"]))
         self.sets: dict[int, tuple[Seat, ...]] = {1: first}
         self.node_keys: set[str] = {s.pubkey for s in first}
+        #: Height parameters (``need_to_know_from_height``): genesis, then passed set_param.
+        self.params: dict[str, int] = {
+            name: genesis["consensus"][name]
+            for name in PARAMS
+            if genesis["consensus"].get(name) is not None
+        }
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -281,7 +294,8 @@ class GovState:
         grant.revoked_at = height
 
     def _propose(self, height: int, record_id: str, record: Mapping[str, Any]) -> None:
-        subject, action = record["state"], record["action"]
+        action = record["action"]
+        subject = f"param:{record['name']}" if action == "set_param" else record["state"]
         for other in self.proposals.values():
             if other.subject == subject and self._status(other, height) == "open":
                 raise AuditFailure(
@@ -289,7 +303,7 @@ class GovState:
                     f"record {record_id} proposes about {subject} while {other.id} is open",
                     height=height,
                 )
-        if action == "rotate_key" and subject != record["actor"]["state"]:
+        if action in SELF_ACTIONS and subject != record["actor"]["state"]:
             raise AuditFailure(
                 "wrong_state",
                 f"record {record_id}: {record['actor']['state']} re-keys {subject}'s node",
@@ -297,7 +311,7 @@ class GovState:
             )
         proposal = Proposal(record_id, action, subject, height, record)
         self.proposals[record_id] = proposal
-        if action == "rotate_key":
+        if action in SELF_ACTIONS:
             self._decide(height, proposal, (record_id,))
 
     def _vote(self, height: int, record_id: str, record: Mapping[str, Any]) -> None:
@@ -330,6 +344,9 @@ class GovState:
         return proposal.status
 
     def _decide(self, height: int, proposal: Proposal, record_ids: tuple[str, ...]) -> None:
+        if proposal.action not in SET_ACTIONS:  # the set stays; only a parameter may change
+            proposal.status = "passed" if self._set_param(height, proposal.record) else "rejected"
+            return
         latest = self.sets[max(self.sets)]
         new_set = self._new_set(height, proposal, latest)
         if new_set is None:  # no longer applicable when decided: refused, never half-applied
@@ -343,6 +360,18 @@ class GovState:
                 height + CHANGE_DELAY_BLOCKS, height, proposal.action, proposal.subject, record_ids
             )
         )
+
+    def _set_param(self, height: int, record: Mapping[str, Any]) -> bool:
+        """A ``set_param`` decided in ``height``: applied if it names a later height than
+        ``height + CHANGE_DELAY_BLOCKS`` and the value before is not in force by then."""
+        if record["action"] != "set_param":
+            return True  # rotate_enc_key: no signing right or set depends on it
+        bound = height + CHANGE_DELAY_BLOCKS
+        current = self.params.get(record["name"])
+        if (current is not None and current <= bound) or record["value"] <= bound:
+            return False
+        self.params[record["name"]] = int(record["value"])
+        return True
 
     def _new_set(
         self, height: int, proposal: Proposal, latest: tuple[Seat, ...]

@@ -1,17 +1,14 @@
-"""``comity act new TYPE`` and ``comity seal`` (api/cli/acts.py)."""
+"""``comity act new TYPE`` (api/cli/acts.py); ``comity seal`` is in test_enc_key_rotation.py."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from api.cli.acts import act, seal
-from api.cli.bootstrap import MemberKeys, build_genesis
+from api.cli.acts import act
 from ledger.acts import MODELS, validate_act
-from ledger.sealed import open_sealed, x25519_private_bytes
 from node.authoring import complete_record
 
 
@@ -28,27 +25,4 @@ def test_unknown_type_is_refused() -> None:
     assert result.exit_code == 2 and "wiretap" in result.output
 
 
-def test_seal_to_genesis_members_opens_only_for_them(tmp_path: Path) -> None:
-    members = [MemberKeys.generate(s, s) for s in ("CN", "TH", "VN")]
-    genesis = tmp_path / "genesis.json"
-    genesis.write_text(
-        json.dumps(build_genesis("c", members, {m.state: "http://x" for m in members}))
-    )
-    details = tmp_path / "details.json"
-    details.write_text(json.dumps({"phone": "+66 0000"}))
-    record = tmp_path / "record.json"
-    record.write_text(json.dumps({"type": "eio"}))
-    runner = CliRunner()
-    result = runner.invoke(
-        seal, ["--to", "TH", "--to", "CN", "--genesis", str(genesis), str(details)]
-    )
-    assert result.exit_code == 0, result.output
-    sealed = json.loads(result.output)
-    assert sorted(sealed["recipients"]) == ["CN", "TH"]
-    assert open_sealed(sealed, "TH", x25519_private_bytes(members[1].enc)) == {"phone": "+66 0000"}
-    merged = runner.invoke(
-        seal, ["--to", "VN", "--genesis", str(genesis), "--record", str(record), str(details)]
-    )
-    assert json.loads(merged.output)["sealed"]["recipients"].keys() == {"VN"}
-    unknown = runner.invoke(seal, ["--to", "FR", "--genesis", str(genesis), str(details)])
-    assert unknown.exit_code == 2 and "FR" in unknown.output
+# comity seal: tests/unit/test_enc_key_rotation.py (keys from the chain state, not genesis).
