@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.canonical import canonical_bytes
-from ledger.errors import Forbidden, InvariantViolation
+from ledger.errors import EncodingError, Forbidden, InvariantViolation
 from ledger.hashing import sha256_hex
 from ledger.keys import SigningKey, verify_hex
 from ledger.records import format_time
@@ -179,7 +179,10 @@ class _Checker:
             return "not JSON"
         if not isinstance(entry, dict):
             return "not a JSON object"
-        reason = _chain_reason(entry, self.prev, self.seq + 1) or self._signature_reason(entry)
+        try:
+            reason = _chain_reason(entry, self.prev, self.seq + 1) or self._signature_reason(entry)
+        except EncodingError:
+            return "not canonical JSON (outside the subset entries are written in)"
         if reason is None and head is not None and entry["seq"] == head[0]:
             if entry["hash"] != head[1]:
                 return f"seq {head[0]} is not the recorded head: the log was rewritten"
@@ -217,7 +220,7 @@ class _Checker:
 
 
 def _chain_reason(entry: dict[str, Any], prev: str, seq: int) -> str | None:
-    if entry.get("seq") != seq:
+    if type(entry.get("seq")) is not int or entry["seq"] != seq:
         return f"seq is {entry.get('seq')!r}, expected {seq}"
     if entry.get("prev_hash") != prev:
         return "prev_hash does not match the previous entry's hash"

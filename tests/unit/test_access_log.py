@@ -261,3 +261,17 @@ def test_authorize_logs_a_refused_case_and_not_an_anonymous_call(tmp_path: Path)
         "case_not_allowed",
     )
     assert _verify(path).ok
+
+
+def test_a_line_outside_canonical_json_is_a_bad_line_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "access-log.jsonl"
+    _log(path, 2)
+    entries = _entries(path)
+    entries[1]["extra"] = 1.5  # a float: outside the subset entries are written in
+    path.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+    verdict = _verify(path)
+    assert (verdict.ok, verdict.bad_line) == (False, 2)
+    assert verdict.reason == "not canonical JSON (outside the subset entries are written in)"
+    entries[1]["extra"], entries[1]["seq"] = 0, True  # a bool is not seq 1
+    path.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+    assert _verify(path).reason == "seq is True, expected 1"
