@@ -79,7 +79,7 @@ async def read_sealed(
 
 @router.get(
     "/v1/access-log",
-    summary="This node's log of sealed-detail reads",
+    summary="This node's signed log of reads of private details",
     description="Entries after `after` (a seq), oldest first, each signed by the "
     "node key (`signer`, `signature`); `verify=true` also recomputes the whole chain "
     "and checks the signatures against this node's key. Note `head` to detect "
