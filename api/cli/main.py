@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from api.cli import devnet as devnet_mod
+from api.cli.access_log import access_log
 from api.cli.acts import act, seal
 from api.cli.audit import bundle, verify, watch
 from api.cli.client import ClientFailure, NodeClient
@@ -629,20 +630,39 @@ def _data_dir(config_path: Path) -> Path:
 
 @token.command("create")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
-@click.option("--role", type=click.Choice(["auditor", "investigator", "operator"]), required=True)
+@click.option(
+    "--role",
+    type=click.Choice(["auditor", "authority", "investigator", "operator"]),
+    required=True,
+)
 @click.option("--label", default="", help="who the token is for")
-def token_create(config_path: Path, role: str, label: str) -> None:
-    """Issue a token; the secret is printed once and never stored."""
+@click.option(
+    "--case",
+    "cases",
+    multiple=True,
+    help="bind the token to this case_ref (repeatable; none: every case of the state)",
+)
+def token_create(config_path: Path, role: str, label: str, cases: tuple[str, ...]) -> None:
+    """Issue a token bound to the node's state; the secret is printed once, never stored."""
     from node.tokens import create_token
 
-    data_dir = _data_dir(config_path)
-    data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        token_id, secret = create_token(data_dir, role, label or role)
+        config = load_config(config_path)
+    except ConfigError as exc:
+        fail(str(exc))
+        return
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        token_id, secret = create_token(
+            config.data_dir, role, label or role, state=config.state, cases=cases
+        )
     except ComityError as exc:
         fail(str(exc))
         return
-    click.echo(f"token id {token_id} ({role}); secret (shown once):", err=True)
+    scope = f"cases {', '.join(cases)}" if cases else "every case"
+    click.echo(
+        f"token id {token_id} ({role}, {config.state}, {scope}); secret (shown once):", err=True
+    )
     click.echo(secret)
 
 
@@ -679,6 +699,7 @@ main.add_command(watch)
 main.add_command(tls)
 main.add_command(db)
 main.add_command(compose)
+main.add_command(access_log)
 
 
 if __name__ == "__main__":
