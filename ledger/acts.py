@@ -10,7 +10,9 @@ with the type's model and turns the first pydantic error into
 ``RecordInvalid(field="record.<path>", code="invalid_act")``. Rules that need
 the chain (what a ref points to, who may answer, custody order) are in
 ``ledger/acts_context.py``; this module sees one record only, so every node
-reaches the same verdict without reading anything.
+reaches the same verdict without reading anything. An act that opts into
+``visibility: "consortium"`` is also checked by ``ledger/acts_lint.py``: no
+private field and no personal identifier in clear.
 
 The catalogue is documented for humans in docs/ACTS.md and for machines by
 ``json_schemas()`` (served at ``GET /v1/schemas``).
@@ -48,6 +50,7 @@ from ledger.acts_fields import (
     fail,
     when,
 )
+from ledger.acts_lint import lint_clear_fields, refuse_private_fields_in_clear
 from ledger.errors import RecordInvalid
 from ledger.records import SCHEMA, TypeRegistry
 
@@ -404,7 +407,7 @@ def validate_act(record: Mapping[str, Any], policy: ActPolicy | None = None) -> 
             code="unknown_type",
         )
     try:
-        return model.model_validate(record, context={"policy": policy or ActPolicy()})
+        act = model.model_validate(record, context={"policy": policy or ActPolicy()})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = _field_path(tuple(first["loc"]))
@@ -415,6 +418,10 @@ def validate_act(record: Mapping[str, Any], policy: ActPolicy | None = None) -> 
         else:
             message = f"{field}: {first['msg']}"
         raise RecordInvalid(message, field=field, code=ACT_CODE) from exc
+    if act.visibility == "consortium":  # read in clear by every member: keep it clean
+        refuse_private_fields_in_clear(record)
+        lint_clear_fields(record)
+    return act
 
 
 def register_acts(registry: TypeRegistry, policy: ActPolicy | None = None) -> None:

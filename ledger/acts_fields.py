@@ -75,6 +75,9 @@ TimeZone = Annotated[
     ),
 ]
 DataCategory = Literal["subscriber", "traffic", "content"]  # 002 §11
+#: ``consortium``: every member reads the act in clear (opt-in, linted by
+#: ``ledger/acts_lint.py``); ``parties``: only the states the act concerns.
+Visibility = Literal["consortium", "parties"]
 
 
 def _check_time(value: str) -> str:
@@ -221,6 +224,9 @@ class ActBase(Strict):
     approved_at: Timestamp | None = None
     executed_at: Timestamp | None = None
     sealed: SealedDetails | None = None
+    #: Who may read the act's content (docs/ACTS.md "Visibility and clear fields"):
+    #: absent on acts written before issue 17, which are not linted.
+    visibility: Visibility | None = None
 
     @model_validator(mode="after")
     def _check_rules(self, info: ValidationInfo) -> ActBase:

@@ -332,6 +332,7 @@ INVALID: list[tuple[str, tuple[str, ...], dict[str, Any], str, str]] = [
         "record.territorial_states",
         "own territory only",
     ),
+    ("eio", (), {"visibility": "public"}, "record.visibility", "two values"),
 ]
 
 
