@@ -240,13 +240,36 @@ class ActBase(Strict):
         """Type-specific cross-field rules; each act model overrides this."""
 
     def common_rules(self) -> None:
-        for name in ("territorial_states", "refs", "data_category"):
-            values: list[Any] = getattr(self, name) or []
+        for name in ("territorial_states", "refs", "data_category", "use_conditions"):
+            values: list[Any] = getattr(self, name, None) or []
             if len(set(values)) != len(values):
                 fail(name, "must not repeat a value")
         digests = [item.sha256 for item in self.evidence]
         if len(set(digests)) != len(digests):
             fail("evidence", "must not list the same sha256 twice")
+
+
+#: Bound on the conditions of use one act may carry (TigerStyle: a limit on everything).
+USE_CONDITIONS_MAX = 20
+UseConditions = Annotated[list[Text], Field(min_length=1, max_length=USE_CONDITIONS_MAX)]
+
+
+class RequestBase(ActBase):
+    """An act that hands information to another state, with the conditions it comes with.
+
+    ``confidential``: keep the fact and subject of the request confidential
+    (Budapest Art 27(8)). ``use_conditions``: the conditions the information or
+    material is supplied under, e.g. use only for the investigation stated
+    (Budapest Art 28(2)). ``onward_transfer``: whether the receiver may pass the
+    personal data to another state or organisation only with the sender's prior
+    authorisation (SAP Art 14(10)) or not at all. A receiving state accepts them
+    with a ``conditions_acknowledgement`` (Budapest Art 28(3): once it accepts a
+    condition, it is bound by it).
+    """
+
+    confidential: bool | None = None
+    use_conditions: UseConditions | None = None
+    onward_transfer: Literal["prohibited", "with_consent"] | None = None
 
 
 if SCHEMA != "comity/1":
