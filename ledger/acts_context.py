@@ -63,6 +63,7 @@ from ledger.acts_custody import (
 )
 from ledger.acts_index import SeekBudget, intersect
 from ledger.errors import Forbidden, InvariantViolation, RecordInvalid
+from ledger.private import named_states
 from ledger.records import Envelope, evidence_hashes, parse_time
 from ledger.store import Store
 
@@ -226,21 +227,20 @@ def _phase_change(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> 
 
 #: Fields of an act that carry conditions a receiving state may accept.
 _CONDITION_FIELDS = ("confidential", "use_conditions", "onward_transfer", "conditions")
-_STATE_FIELDS = ("requested_state", "executing_state", "establishment_state")
 
 
 def concerned_states(act: Envelope, ctx: ActContext) -> frozenset[str]:
-    """The states an act concerns other than its author's: the ones that may accept it."""
-    record = act.record
-    states = set(record.get("territorial_states") or [])
-    states |= {record[name] for name in _STATE_FIELDS if record.get(name)}
-    states |= set(record.get("receiving_states") or [])
-    states |= {member["state"] for member in record.get("member_agencies") or []}
-    custodian = record.get("custodian") or {}
-    if custodian.get("state"):
-        states.add(custodian["state"])
-    if act.type == "mla_response" and record.get("refs"):
-        request = ctx.lookup(record["refs"][0])  # Art 28(2): the requester receives
+    """The states an act concerns other than its author's: the ones that may accept it.
+
+    Every state its content names (``ledger.private.named_states``: territorial,
+    requested, executing, receiving, the custodian's, JIT members, ...), the
+    same states that are the parties of a private act; for an ``mla_response``
+    also the state that made the request it answers (Budapest Art 28(2)).
+    """
+    content = act.content
+    states = named_states(content)
+    if act.type == "mla_response" and content.get("refs"):
+        request = ctx.lookup(content["refs"][0])
         if request is not None:
             states.add(request.actor_state)
     return frozenset(states - {act.actor_state})
@@ -250,7 +250,7 @@ def _conditions_acknowledgement(envelope: Envelope, refs: list[Envelope], ctx: A
     act = refs[0]
     if act.type in ("conditions_acknowledgement", "sovereignty_response"):
         _wrong_type(0, act, "the act whose conditions are accepted, not an answer")
-    if not any(act.record.get(name) for name in _CONDITION_FIELDS):
+    if not any(act.content.get(name) for name in _CONDITION_FIELDS):
         raise RecordInvalid(
             f"record.refs[0] is a {act.type} that carries no conditions to accept",
             field="record.refs[0]",
@@ -270,8 +270,8 @@ def _conditions_acknowledgement(envelope: Envelope, refs: list[Envelope], ctx: A
             code="not_concerned",
         )
     _same_case(envelope, act)
-    offered = act.record.get("use_conditions") or []
-    for index, condition in enumerate(envelope.record.get("use_conditions") or []):
+    offered = act.content.get("use_conditions") or []
+    for index, condition in enumerate(envelope.content.get("use_conditions") or []):
         if condition not in offered:
             raise RecordInvalid(
                 f"record.use_conditions[{index}] is not a condition of the referenced {act.type}",
