@@ -271,6 +271,16 @@ class RequestBase(ActBase):
     use_conditions: UseConditions | None = None
     onward_transfer: Literal["prohibited", "with_consent"] | None = None
 
+    def common_rules(self) -> None:
+        super().common_rules()
+        if self.confidential and self.visibility == "consortium":
+            # Every member would read what the requester asked to keep confidential.
+            fail(
+                "visibility",
+                "of a confidential act must be 'parties' (Budapest Art 27(8))",
+                code="confidential_in_clear",
+            )
+
 
 if SCHEMA != "comity/1":
     raise InvariantViolation(f"the act catalogue is written for schema comity/1, not {SCHEMA}")

@@ -102,6 +102,14 @@ def test_conditions_of_a_consortium_act_are_linted() -> None:
     )
 
 
+def test_a_confidential_act_is_never_read_in_clear_by_every_member() -> None:
+    with pytest.raises(RecordInvalid) as caught:
+        validate_act(make("mla_request", visibility="consortium", confidential=True))
+    assert (caught.value.field, caught.value.code) == ("record.visibility", "confidential_in_clear")
+    validate_act(make("mla_request", visibility="consortium", confidential=False))
+    validate_act(make("mla_request", visibility="parties", confidential=True))
+
+
 def test_acknowledgement_is_an_authority_act_only() -> None:
     assert "conditions_acknowledgement" in AUTHORITY_ACTS
     assert "conditions_acknowledgement" not in INVESTIGATOR_ACTS
