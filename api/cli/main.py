@@ -19,7 +19,9 @@ from api.cli.ops import compose, db, tls
 from ledger.canonical import parse_json
 from ledger.errors import ComityError
 from ledger.keys import SigningKey, load_signing_key, public_key_from_text, save_signing_key
-from node.authoring import complete_record, hash_file, sign_envelope
+from ledger.private import ACT_TYPES
+from ledger.retention import default_retain_until
+from node.authoring import complete_record, hash_file, private_submission, sign_envelope
 from node.config import ConfigError, dump_config, load_config
 from node.genesis import Genesis, full_consensus, load_genesis
 
@@ -320,10 +322,31 @@ def devnet(nodes: int, directory: Path | None, base_port: int | None, no_run: bo
 
 
 def submit_and_wait(
-    client: NodeClient, key: SigningKey, record: dict[str, Any], wait_s: float
+    client: NodeClient,
+    key: SigningKey,
+    record: dict[str, Any],
+    wait_s: float,
+    *,
+    visibility: str = "consortium",
+    retain_until: str | None = None,
 ) -> None:
-    """Sign and submit ``record``; print its id, and with ``wait_s`` its commit."""
-    reply = client.submit(sign_envelope(key, record))
+    """Sign and submit ``record``; print its id, and with ``wait_s`` its commit.
+
+    An act with ``visibility`` ``parties`` goes as a private act (docs/PRIVACY.md):
+    the header signed, the body beside it, to this node (which must be a party's)."""
+    if record.get("type") in ACT_TYPES and visibility == "parties":
+        record.pop("visibility", None)
+        submission = private_submission(
+            key,
+            record,
+            retain_until=retain_until or default_retain_until(record),
+            ref_parties=lambda ref: client.record(ref)["envelope"]["record"].get("parties", []),
+        )
+    else:
+        if record.get("type") in ACT_TYPES:
+            record["visibility"] = "consortium"
+        submission = sign_envelope(key, record)
+    reply = client.submit(submission)
     click.echo(reply["id"])
     if wait_s > 0:
         view = client.record(reply["id"], wait_s)
@@ -348,6 +371,18 @@ def submit_and_wait(
 )
 @click.option("--wait", "wait_s", type=float, default=0, help="seconds to wait for commit")
 @click.option("--token", default=None, help="bearer token for reads")
+@click.option(
+    "--visibility",
+    type=click.Choice(["parties", "consortium"]),
+    default="parties",
+    show_default=True,
+    help="an act's content for its parties only (a private act), or for every member",
+)
+@click.option(
+    "--retain-until",
+    default=None,
+    help="when the parties erase a private act's body (default: the type's, docs/ACTS.md)",
+)
 @click.argument("record_file", required=False, type=click.Path(exists=True, path_type=Path))
 def submit(
     url: str,
@@ -360,9 +395,13 @@ def submit(
     evidence: tuple[Path, ...],
     wait_s: float,
     token: str | None,
+    visibility: str,
+    retain_until: str | None,
     record_file: Path | None,
 ) -> None:
-    """Sign a record (a JSON file and/or flags) and submit it; print its id."""
+    """Sign a record (a JSON file and/or flags) and submit it; print its id.
+
+    An act is private by default: submit it to the node of one of its parties."""
     record: dict[str, Any] = parse_json(record_file.read_bytes()) if record_file else {}
     if type_:
         record["type"] = type_
@@ -380,7 +419,16 @@ def submit(
     client = NodeClient(url, token)
     try:
         record = complete_record(record, chain_id=client.status()["chain_id"])
-        submit_and_wait(client, load_signing_key(key_path), record, wait_s)
+        if record.get("visibility") in ("parties", "consortium"):
+            visibility = str(record["visibility"])  # the file's own choice wins
+        submit_and_wait(
+            client,
+            load_signing_key(key_path),
+            record,
+            wait_s,
+            visibility=visibility,
+            retain_until=retain_until,
+        )
     except (ClientFailure, ComityError) as exc:
         fail(str(exc))
     finally:
