@@ -334,7 +334,9 @@ def submit_and_wait(
 
     An act with ``visibility`` ``parties`` goes as a private act (docs/PRIVACY.md):
     the header signed, the body beside it, to this node (which must be a party's)."""
-    if record.get("type") in ACT_TYPES and visibility == "parties":
+    if visibility == "legacy":
+        submission = sign_envelope(key, record)
+    elif record.get("type") in ACT_TYPES and visibility == "parties":
         record.pop("visibility", None)
         submission = private_submission(
             key,
@@ -418,9 +420,12 @@ def submit(
         record["evidence"] = [hash_file(p) for p in evidence]
     client = NodeClient(url, token)
     try:
-        record = complete_record(record, chain_id=client.status()["chain_id"])
+        status = client.status()
+        record = complete_record(record, chain_id=status["chain_id"])
         if record.get("visibility") in ("parties", "consortium"):
             visibility = str(record["visibility"])  # the file's own choice wins
+        if not status.get("need_to_know", True):
+            visibility = "legacy"  # a chain before its need-to-know height: acts in clear
         submit_and_wait(
             client,
             load_signing_key(key_path),
