@@ -26,6 +26,8 @@ prefix  key                                             value
                                                         {"status": "void"|"wanted"|"purged"}
 ``w``   record_id                                       empty: a body this party still
                                                         lacks (fetched from another party)
+``t``   retain_until (ms) ‖ record_id                   empty: a body held here, by the
+                                                        time its retention ends
 ``M``   name (ASCII)                                    meta: height, ledger_size, genesis,
                                                         schema version of the store
 ======  ==============================================  ==============================
@@ -60,6 +62,7 @@ CALLER = b"g"
 BODY = b"p"
 BODY_NOTE = b"q"
 BODY_WANTED = b"w"
+BODY_RETAIN = b"t"
 META = b"M"
 
 META_SCHEMA = META + b"schema"
@@ -127,6 +130,10 @@ def body_key(record_id: bytes) -> bytes:
 
 def body_note_key(record_id: bytes) -> bytes:
     return BODY_NOTE + record_id
+
+
+def body_retain_key(retain_until_ms: int, record_id: bytes) -> bytes:
+    return BODY_RETAIN + u64(retain_until_ms) + record_id
 
 
 def state_key(name: str) -> bytes:

@@ -49,7 +49,7 @@ from ledger.errors import (
 from ledger.hashing import parse_hex
 from ledger.kv import KV, LevelDBKV, MemoryKV
 from ledger.merkle import Appended
-from ledger.records import Envelope
+from ledger.records import Envelope, parse_time
 
 SCHEMA_VERSION = 1
 SEARCH_LIMIT_MAX = 1000
@@ -461,6 +461,17 @@ class Store:
         raw = self.kv.get(ks.body_note_key(parse_hex(record_id, 32, "record_id")))
         return None if raw is None else self._parse(raw, f"body note of {record_id}")
 
+    def bodies_due(self, now_ms: int, *, limit: int = 100) -> list[str]:
+        """Record ids of the bodies held here whose retention ended by ``now_ms``, soonest
+        first (the retention index: a purge scan reads only what is due)."""
+        stop = ks.BODY_RETAIN + ks.u64(now_ms + 1)
+        rows = self.kv.iterate(prefix=ks.BODY_RETAIN, stop=stop, limit=limit)
+        return [key[9:].hex() for key, _ in rows]
+
+    def has_body_notes(self) -> bool:
+        """Whether this store holds, or held, any private body (a party's store)."""
+        return any(True for _ in self.kv.iterate(prefix=ks.BODY_NOTE, limit=1))
+
     def body_notes(self, status: str, *, limit: int = 1000) -> list[str]:
         """Record ids whose body note has ``status`` (wanted, void, purged, or kept).
         ``wanted`` has its own index; the others scan every note."""
@@ -485,6 +496,7 @@ class Store:
             (ks.body_key(record_id), canonical_bytes(envelope.body)),
             (ks.body_note_key(record_id), _note("kept" if valid else "void")),
             (ks.BODY_WANTED + record_id, None),
+            (_retain_key(envelope), b""),
         ]
         if valid:
             leaf_key = ks.u64(located[1])
@@ -513,6 +525,7 @@ class Store:
         batch += [
             (ks.body_key(record_id), None),
             (ks.body_note_key(record_id), _note("purged", by=purged_by, at=at)),
+            (_retain_key(envelope), None),
         ]
         self.kv.write(batch, sync=True)
         self.kv.compact()  # the whole key range: the body and the index keys are gone
@@ -664,17 +677,26 @@ def _note(status: str, **extra: str) -> bytes:
     return canonical_bytes({"status": status, **extra})
 
 
+def _retain_key(envelope: Envelope) -> bytes:
+    until = parse_time(envelope.record["retain_until"], "retain_until")
+    return ks.body_retain_key(int(until.timestamp() * 1000), bytes.fromhex(envelope.id))
+
+
 def _body_batch(
     envelopes: Sequence[Envelope], notes: Mapping[str, tuple[str, dict[str, Any] | None]]
 ) -> list[tuple[bytes, bytes | None]]:
     """The body and note keys of a block's private acts held here."""
     batch: list[tuple[bytes, bytes | None]] = []
+    by_id = {e.id: e for e in envelopes}
     for envelope in envelopes:
         if envelope.body is not None:
             record_id = bytes.fromhex(envelope.id)
             batch.append((ks.body_key(record_id), canonical_bytes(envelope.body)))
             batch.append((ks.body_note_key(record_id), _note("kept")))
+            batch.append((_retain_key(envelope), b""))
     for record_id_hex, (status, body) in notes.items():
+        if body is not None and record_id_hex in by_id:
+            batch.append((_retain_key(by_id[record_id_hex]), b""))
         if (status, body is None) not in (("void", False), ("wanted", True)):
             raise InvariantViolation(f"body note {status!r} for {record_id_hex}")
         record_id = bytes.fromhex(record_id_hex)

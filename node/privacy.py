@@ -36,7 +36,7 @@ from typing import Any
 from ledger.errors import ClientError, PeerFault
 from ledger.keys import SigningKey
 from ledger.private import check_body, is_private, parse_body
-from ledger.records import Envelope, format_time, parse_envelope, parse_time
+from ledger.records import Envelope, format_time, parse_envelope
 from node import clock
 from node.application import Application
 from node.authoring import complete_record, sign_envelope
@@ -47,6 +47,7 @@ log = logging.getLogger("comity.privacy")
 BODIES = "/p2p/v1/bodies"
 IDS_PER_REQUEST_MAX = 100
 RECORDS_PER_PURGE_MAX = 100
+PURGE_RETRY_S = 60.0
 VIOLATION_TYPE = "body_violation"
 PURGE_TYPE = "body_purge"
 
@@ -64,7 +65,8 @@ class BodyExchange:
     #: How often the kept bodies are scanned for ended retention (each scan reads
     #: every body note once).
     purge_every_s: float = 30.0
-    _purging: set[str] = field(default_factory=set)
+    #: Bodies named in a purge record not yet committed, by when it was submitted.
+    _purging: dict[str, float] = field(default_factory=dict)
     _last_scan: float = float("-inf")
 
     # --- sending -------------------------------------------------------------------
@@ -235,18 +237,21 @@ class BodyExchange:
         if monotonic_s - self._last_scan < self.purge_every_s:
             return
         self._last_scan = monotonic_s
-        now = clock.utcnow()
-        due = []
-        for record_id in self.app.store.body_notes("kept", limit=100_000):
-            if record_id in self._purging:
-                continue
-            header = self.app.load_envelope(record_id).record
-            if parse_time(header["retain_until"], "retain_until") <= now:
-                due.append(record_id)
-            if len(due) >= RECORDS_PER_PURGE_MAX:
-                break
+        # A purge still pending after a while was dropped (its block refused it):
+        # name its bodies again.
+        stale = monotonic_s - PURGE_RETRY_S
+        self._purging = {rid: t for rid, t in self._purging.items() if t > stale}
+        # Due by this node's clock; a block whose time is earlier refuses the record
+        # (retention_not_ended) and the purge is named again after PURGE_RETRY_S.
+        now_ms = clock.now_ms()
+        limit = RECORDS_PER_PURGE_MAX + len(self._purging)
+        due = [
+            record_id
+            for record_id in self.app.store.bodies_due(now_ms, limit=limit)
+            if record_id not in self._purging
+        ][:RECORDS_PER_PURGE_MAX]
         if due:
-            self._purging.update(due)
+            self._purging.update(dict.fromkeys(due, monotonic_s))
             self._submit(self._sign({"type": PURGE_TYPE, "refs": due}), "purge")
 
     def _submit(self, envelope: Envelope, what: str) -> None:
@@ -255,7 +260,8 @@ class BodyExchange:
         except ClientError as exc:
             log.info("%s record not submitted: %s", what, exc)
             if envelope.type == PURGE_TYPE:
-                self._purging.difference_update(envelope.record["refs"])
+                for record_id in envelope.record["refs"]:
+                    self._purging.pop(record_id, None)
 
     def committed(self, envelopes: tuple[Envelope, ...]) -> None:
         """After a commit: erase the bodies our own committed purge records name."""
@@ -263,7 +269,7 @@ class BodyExchange:
             if envelope.type != PURGE_TYPE or envelope.actor_state != self.state:
                 continue
             for record_id in envelope.record["refs"]:
-                self._purging.discard(record_id)
+                self._purging.pop(record_id, None)
                 held = self.app.load_content(record_id)
                 body = self.app.store.get_body(record_id)
                 if body is not None:

@@ -230,6 +230,7 @@ class Node:
         )
         self.add_commit_listener(self._follow_membership)
         self.add_commit_listener(self._private_bodies)
+        self._private_work = asyncio.Event()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -476,13 +477,21 @@ class Node:
             task.add_done_callback(self._background.discard)
 
     def _private_bodies(self, block: Block, certificate: CommitCertificate) -> None:
-        """After a commit: erase what our purge records name, report void bodies."""
+        """After a commit: erase what our purge records name, report void bodies, and
+        wake the upkeep once this node is a party of a committed private act."""
         del certificate
         self.privacy.committed(block.envelopes)
         self.privacy.report_voided()
+        if any(self.app.is_party(e) for e in block.envelopes):
+            self._private_work.set()
 
     async def _private_upkeep(self) -> None:
-        """Fetch the committed bodies this node lacks; purge those past retention."""
+        """Fetch the committed bodies this node lacks; purge those past retention.
+
+        Asleep until this node holds (or wants) a private body: a node that is
+        party of no private act runs no timer for them."""
+        if not self.store.has_body_notes():
+            await self._private_work.wait()
         interval_s = max(self.config.timing.peer_status_interval_ms, 200) / 1000
         while True:
             await asyncio.sleep(interval_s)
