@@ -139,6 +139,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="py-spy the first node of each load scenario for this long",
     )
     p.add_argument(
+        "--profile-state",
+        metavar="STATE",
+        help="the node to py-spy (default: the first, CN); with --visibility parties, "
+        "TH is a party of every act",
+    )
+    p.add_argument(
         "--workdir", type=Path, default=Path(tempfile.gettempdir()) / f"comity-bench-{os.getuid()}"
     )
     p.add_argument(
@@ -176,6 +182,7 @@ def options(args: argparse.Namespace) -> Options:
         block_records=args.block_records,
         rebuild=args.rebuild,
         profile_s=args.profile,
+        profile_state=args.profile_state,
         verify_s=0.3 if quick else 1.0,
         quick=quick,
         visibility=args.visibility,

@@ -198,7 +198,7 @@ def _run(plan: LoadPlan, opts: Options, root: Path, cluster: Cluster) -> dict[st
     window.watch_warmup(window_at)
     spy = (
         profile.start(
-            cluster.pid(cluster.states[0]),
+            cluster.pid(opts.profile_state or cluster.states[0]),
             min(opts.profile_s, opts.duration_s),
             root / "profile.raw.txt",
         )
