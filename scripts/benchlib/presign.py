@@ -10,10 +10,11 @@ The bytes a worker returns for each record are ``JCS(record)`` and
 ledger leaf, so load files and pre-built blocks share one code path.
 
 A job's ``visibility`` says how the same act is filed: ``consortium`` in clear,
-as the bench always did (the record carries no ``visibility`` member, so its
-bytes are those of earlier runs); ``parties`` as a private act
-(docs/PRIVACY.md): the signed ``private_act`` header is the leaf, and the POST
-body adds the private body, with a fresh salt, in its ``private`` member.
+as the bench always did (opted in with ``"visibility": "consortium"``);
+``parties`` as a private act (docs/PRIVACY.md): the signed ``private_act``
+header is the leaf, and the POST body adds the private body, with a fresh
+salt, in its ``private`` member. Its ``retain_until`` is the type's default
+(ledger/retention.py).
 """
 
 from __future__ import annotations
@@ -31,13 +32,12 @@ from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey, load_signing_key
 from ledger.private import split
 from ledger.records import SCHEMA, format_time, parse_time
+from ledger.retention import default_retain_until
 
 RECORD_TYPE = "preservation_request"  # an investigator act with no extra type rule
 RECORDS_PER_CASE = 10  # so a case_ref search returns a realistic page
 JOB_RECORDS = 2000  # records per pool task: big enough to amortise IPC
 VISIBILITIES = ("consortium", "parties")
-#: retain_until of a private act: the one-year default of a preservation request.
-RETAIN_DAYS = 365
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +130,8 @@ def private_parts(act: dict[str, object]) -> tuple[dict[str, object], bytes]:
 
     The parties are derived from the act (the actor's and the territorial
     state: the bench's acts reference nothing)."""
-    until = parse_time(str(act["occurred_at"]), "occurred_at") + timedelta(days=RETAIN_DAYS)
-    header, body = split(act, retain_until=format_time(until), ref_parties=lambda _ref: ())
+    until = default_retain_until(act)
+    header, body = split(act, retain_until=until, ref_parties=lambda _ref: ())
     return header, canonical_bytes(body)
 
 
