@@ -11,6 +11,12 @@ Scenarios (``--scenario NAME`` or ``all``):
     catchup    a wiped node syncing --catchup-records pre-built records
     reads      GET record / proof / search over --read-records pre-built records
 
+``--visibility parties`` files the load scenarios' acts as private acts
+(docs/PRIVACY.md: a ``private_act`` header on the chain, the body only at the
+actor's and the territorial state's nodes), each state's load at its own node;
+the default ``consortium`` files the same acts in clear, as before. catchup and
+reads pre-build clear chains, so they run only with ``consortium``.
+
 Nodes run with fsync on and the default config and consensus parameters.
 Records are signed before anything is measured (process pool). Load comes
 from separate processes (wrk, Python senders) and a latency probe process.
@@ -22,7 +28,8 @@ bound cores x Ed25519 verifies/s per core / N with the fraction reached.
 The machine's other work skews every figure: run the full campaign on a
 quiet machine. ``--quick`` (tiny sizes, 5 s windows) checks the harness.
 
-Usage: scripts/bench [--scenario all] [--duration 35] [--json] [--quick] ...
+Usage: scripts/bench [--scenario all] [--visibility consortium] [--duration 35] [--json]
+                     [--quick] ...
 """
 
 from __future__ import annotations
@@ -44,8 +51,10 @@ from benchlib.load import LoadPlan, run_load
 from benchlib.measure import cores
 from benchlib.offline import run_catchup, run_reads
 from benchlib.options import Options
+from benchlib.presign import VISIBILITIES
 
 SCENARIOS = ("n4-single", "n4-batch", "n4-half", "n7-batch", "catchup", "reads")
+CLEAR_ONLY = ("catchup", "reads")  # pre-built chains of clear acts
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -53,6 +62,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--scenario", default="all", choices=(*SCENARIOS, "all"))
+    p.add_argument(
+        "--visibility",
+        default="consortium",
+        choices=VISIBILITIES,
+        help="acts of the load scenarios: in clear (consortium) or private (parties); "
+        "with parties, 'all' runs the load scenarios only",
+    )
     p.add_argument(
         "--duration",
         type=float,
@@ -123,6 +139,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="py-spy the first node of each load scenario for this long",
     )
     p.add_argument(
+        "--profile-state",
+        metavar="STATE",
+        help="the node to py-spy (default: the first, CN); with --visibility parties, "
+        "TH is a party of every act",
+    )
+    p.add_argument(
         "--workdir", type=Path, default=Path(tempfile.gettempdir()) / f"comity-bench-{os.getuid()}"
     )
     p.add_argument(
@@ -131,7 +153,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="keep the pre-signed bodies (node logs and data always stay in WORKDIR)",
     )
     p.add_argument("--processes", type=int, default=cores(), help="signing workers")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.visibility == "parties" and args.scenario in CLEAR_ONLY:
+        p.error(f"--scenario {args.scenario} pre-builds clear acts: use --visibility consortium")
+    return args
 
 
 def options(args: argparse.Namespace) -> Options:
@@ -157,8 +182,10 @@ def options(args: argparse.Namespace) -> Options:
         block_records=args.block_records,
         rebuild=args.rebuild,
         profile_s=args.profile,
+        profile_state=args.profile_state,
         verify_s=0.3 if quick else 1.0,
         quick=quick,
+        visibility=args.visibility,
         log=lambda message: print(
             f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True
         ),
@@ -205,9 +232,21 @@ def main(argv: list[str]) -> int:
     opts = options(args)
     opts.workdir.mkdir(parents=True, exist_ok=True)
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    if opts.visibility == "parties":
+        names = [n for n in names if n not in CLEAR_ONLY]
     results = run(names, opts, args.batch)
     if args.json:
-        print(json.dumps({"quick": opts.quick, "cores": cores(), "results": results}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "quick": opts.quick,
+                    "visibility": opts.visibility,
+                    "cores": cores(),
+                    "results": results,
+                },
+                indent=2,
+            )
+        )
     else:
         print(report.render(results))
     return 0

@@ -10,6 +10,10 @@ Timeline of one run (all times from one monotonic clock):
 Committed records/s is the growth of the chain's ledger_size over the window
 (see measure.py), so the figure is a sustained rate after warm-up, not a
 burst, and counts only records in committed blocks.
+
+With ``--visibility parties`` the same acts are private acts (presign.py):
+each state's load and probes go to its own node, a party of every act its
+investigator signs, as docs/PRIVACY.md requires.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from benchlib import loadgen, presign, profile
 from benchlib.cluster import Cluster
 from benchlib.measure import Window, cores, latency_summary, verify_rate_per_core
 from benchlib.options import Options
+from benchlib.private_bodies import summary as private_summary
 from ledger.records import format_time
 from node.clock import utcnow
 
@@ -55,25 +60,31 @@ def signature_bound(nodes: int, verify_s: float) -> dict[str, Any]:
 
 
 def _probe_targets(
-    cluster: Cluster, signers: list[presign.Signer], count: int, processes: int
+    cluster: Cluster, signers: list[presign.Signer], count: int, opts: Options
 ) -> list[loadgen.ProbeTarget]:
     per_signer = math.ceil(count / len(signers))
     jobs = [
         job
         for s in signers
         for job in presign.jobs_for(
-            s, CHAIN_ID, "P", per_signer, format_time(utcnow()), job_records=per_signer
+            s,
+            CHAIN_ID,
+            "P",
+            per_signer,
+            format_time(utcnow()),
+            job_records=per_signer,
+            visibility=opts.visibility,
         )
     ]
     signed = {
         job.signer.state: items
-        for job, items in zip(jobs, presign.sign_all(jobs, processes), strict=True)
+        for job, items in zip(jobs, presign.sign_all(jobs, opts.processes), strict=True)
     }
     targets = []
     for k in range(count):  # probe k goes to node k mod N, signed by that node's state
         state = signers[k % len(signers)].state
         item = signed[state][k // len(signers)]
-        targets.append(loadgen.ProbeTarget(cluster.urls[state], item.leaf, item.id))
+        targets.append(loadgen.ProbeTarget(cluster.urls[state], item.post, item.id))
     return targets
 
 
@@ -124,11 +135,14 @@ def run_load(plan: LoadPlan, opts: Options) -> dict[str, Any]:
     opts.log(f"[{plan.name}] preparing a {plan.nodes}-node devnet in {root}")
     cluster = Cluster(root, plan.nodes)
     try:
-        return _run(plan, opts, root, cluster)
+        result = _run(plan, opts, root, cluster)
     finally:
         cluster.stop_all()
         if not opts.keep:  # pre-signed bodies are ~100 MB a scenario; logs stay
             shutil.rmtree(root / "bodies", ignore_errors=True)
+    if opts.visibility == "parties":  # the stores, once their nodes have stopped
+        result["private"] = private_summary(root, cluster.states)
+    return result
 
 
 def _presign(
@@ -149,15 +163,16 @@ def _presign(
         tag="L",
         occurred_at=format_time(utcnow()),
         processes=opts.processes,
+        visibility=opts.visibility,
     )
     probes = _probe_targets(
         cluster,
         signers,
         math.ceil((opts.warmup_s + opts.duration_s) / opts.probe_interval_s) + 1,
-        opts.processes,
+        opts,
     )
     opts.log(
-        f"[{plan.name}] pre-signed {per_signer * plan.nodes} records "
+        f"[{plan.name}] pre-signed {per_signer * plan.nodes} {opts.visibility} records "
         f"({per_signer} per node, {batch} per body) in {time.monotonic() - started:.1f} s"
     )
     return bodies, probes
@@ -183,7 +198,7 @@ def _run(plan: LoadPlan, opts: Options, root: Path, cluster: Cluster) -> dict[st
     window.watch_warmup(window_at)
     spy = (
         profile.start(
-            cluster.pid(cluster.states[0]),
+            cluster.pid(opts.profile_state or cluster.states[0]),
             min(opts.profile_s, opts.duration_s),
             root / "profile.raw.txt",
         )
@@ -203,6 +218,7 @@ def _run(plan: LoadPlan, opts: Options, root: Path, cluster: Cluster) -> dict[st
         "scenario": plan.name,
         "kind": "load",
         "nodes": plan.nodes,
+        "visibility": opts.visibility,
         "load": load,
         "committed": committed,
         "latency_ms": latency,

@@ -33,6 +33,8 @@ class Options:
     verify_s: float  # how long to time Ed25519 verification
     quick: bool
     log: Callable[[str], None]
+    profile_state: str | None = None  # the node to py-spy (None: the first)
+    visibility: str = "consortium"  # load scenarios' acts: in clear, or "parties" (private)
 
     def scenario_dir(self, name: str) -> Path:
         """A fresh folder for ``name`` (node data of an earlier run is removed)."""

@@ -8,6 +8,13 @@ state) with nonces ``<tag><index>`` that are unique per signer for the run.
 The bytes a worker returns for each record are ``JCS(record)`` and
 ``JCS(envelope)``. The latter is both a valid POST body and the record's
 ledger leaf, so load files and pre-built blocks share one code path.
+
+A job's ``visibility`` says how the same act is filed: ``consortium`` in clear,
+as the bench always did (opted in with ``"visibility": "consortium"``);
+``parties`` as a private act (docs/PRIVACY.md): the signed ``private_act``
+header is the leaf, and the POST body adds the private body, with a fresh
+salt, in its ``private`` member. Its ``retain_until`` is the type's default
+(ledger/retention.py).
 """
 
 from __future__ import annotations
@@ -23,11 +30,14 @@ from pathlib import Path
 
 from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey, load_signing_key
+from ledger.private import split
 from ledger.records import SCHEMA, format_time, parse_time
+from ledger.retention import default_retain_until
 
 RECORD_TYPE = "preservation_request"  # an investigator act with no extra type rule
 RECORDS_PER_CASE = 10  # so a case_ref search returns a realistic page
 JOB_RECORDS = 2000  # records per pool task: big enough to amortise IPC
+VISIBILITIES = ("consortium", "parties")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +56,16 @@ class SignJob:
     start: int  # first index
     count: int
     occurred_at: str
+    visibility: str = "consortium"  # or "parties": a private act's header and body
 
 
 @dataclass(frozen=True, slots=True)
 class Signed:
     record_bytes: bytes  # JCS(record): what was signed, hashed for the id
     signature: str  # hex
-    leaf: bytes  # JCS(envelope): the POST body and the ledger leaf
+    leaf: bytes  # JCS(envelope): the ledger leaf
     id: str
+    post: bytes  # the POST body: the leaf, with the private body of a private act
 
 
 def investigators(root: Path, states: Iterable[str]) -> list[Signer]:
@@ -113,18 +125,34 @@ def envelope_leaf(record_bytes: bytes, signature_hex: str, signer_hex: str) -> b
     )
 
 
+def private_parts(act: dict[str, object]) -> tuple[dict[str, object], bytes]:
+    """A clear act as a private act: its header, and ``JCS(body)`` with a fresh salt.
+
+    The parties are derived from the act (the actor's and the territorial
+    state: the bench's acts reference nothing)."""
+    until = default_retain_until(act)
+    header, body = split(act, retain_until=until, ref_parties=lambda _ref: ())
+    return header, canonical_bytes(body)
+
+
 def sign_job(job: SignJob) -> list[Signed]:
     key = SigningKey(bytes.fromhex(job.signer.seed_hex))
     out = []
     for index in range(job.start, job.start + job.count):
-        record_bytes = canonical_bytes(record_for(job, index))
+        record = record_for(job, index)
+        body = b""
+        if job.visibility == "parties":
+            record, body = private_parts(record)
+        record_bytes = canonical_bytes(record)
         signature = key.sign(record_bytes).hex()
+        leaf = envelope_leaf(record_bytes, signature, key.public_hex)
         out.append(
             Signed(
                 record_bytes,
                 signature,
-                envelope_leaf(record_bytes, signature, key.public_hex),
+                leaf,
                 hashlib.sha256(record_bytes).hexdigest(),
+                leaf[:-1] + b',"private":' + body + b"}" if body else leaf,
             )
         )
     return out
@@ -137,9 +165,12 @@ def jobs_for(
     count: int,
     occurred_at: str,
     job_records: int = JOB_RECORDS,
+    visibility: str = "consortium",
 ) -> list[SignJob]:
     return [
-        SignJob(signer, chain_id, tag, start, min(job_records, count - start), occurred_at)
+        SignJob(
+            signer, chain_id, tag, start, min(job_records, count - start), occurred_at, visibility
+        )
         for start in range(0, count, job_records)
     ]
 
@@ -175,30 +206,33 @@ def write_bodies(
     tag: str,
     occurred_at: str,
     processes: int,
+    visibility: str = "consortium",
 ) -> dict[str, Path]:
     """One file per signer's state with one POST body per line; returns state -> path.
 
     ``batch`` 1 writes single envelopes (for POST /v1/records); more writes
     ``{"envelopes": [...]}`` bodies of that many (for POST /v1/records/batch).
+    Private acts carry their bodies (``visibility`` "parties"), and a batch
+    holds the acts of one signer, so it goes to a node of their parties.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     job_records = max(batch, JOB_RECORDS // batch * batch)  # whole batches per job
     jobs = [
         job
         for s in signers
-        for job in jobs_for(s, chain_id, tag, per_signer, occurred_at, job_records)
+        for job in jobs_for(s, chain_id, tag, per_signer, occurred_at, job_records, visibility)
     ]
     paths = {s.state: out_dir / f"{s.state}.bodies" for s in signers}
     handles = {state: path.open("wb") for state, path in paths.items()}
     try:
         for job, signed in zip(jobs, sign_all(jobs, processes), strict=True):
-            leaves = [item.leaf for item in signed]
+            posts = [item.post for item in signed]
             handle = handles[job.signer.state]
             if batch == 1:
-                handle.write(b"\n".join(leaves) + b"\n")
+                handle.write(b"\n".join(posts) + b"\n")
                 continue
-            for i in range(0, len(leaves), batch):
-                handle.write(b'{"envelopes":[' + b",".join(leaves[i : i + batch]) + b"]}\n")
+            for i in range(0, len(posts), batch):
+                handle.write(b'{"envelopes":[' + b",".join(posts[i : i + batch]) + b"]}\n")
     finally:
         for handle in handles.values():
             handle.close()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 _LINE = re.compile(r":\d+\)$")
+ROOT = str(Path(__file__).resolve().parents[2]) + "/"  # the checkout the nodes run from
 PROJECT_PACKAGES = ("ledger", "consensus", "node", "api")
 
 
@@ -53,7 +54,7 @@ def _function(frame: str) -> str:
     # "handle (node/driver.py:123)" -> "handle (node/driver.py)": lines of one
     # function are summed; site-packages paths are cut to the package.
     name = _LINE.sub(")", frame.strip())
-    return name.replace("/work/main/", "").split("site-packages/")[-1]
+    return name.replace(ROOT, "").split("site-packages/")[-1]
 
 
 def _is_project(name: str) -> bool:

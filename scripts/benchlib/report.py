@@ -71,7 +71,8 @@ def _load_rows(results: list[dict[str, Any]]) -> list[str]:
 def _load_notes(r: dict[str, Any]) -> str:
     load, lat, c = r["load"], r["latency_ms"], r["committed"]
     parts = [
-        f"{r['scenario']}: window {c['window_s']} s, {c['records']} records committed",
+        f"{r['scenario']}: window {c['window_s']} s, {c['records']} "
+        f"{r.get('visibility', 'consortium')} records committed",
         "nodes "
         + ", ".join(
             f"{n['state']} {n['cpu_percent']}% {n['peak_rss_mib']} MiB" for n in r["node_stats"]

@@ -3,6 +3,9 @@
 Checks the harness, not the node: the JSON has every field the report
 promises and records really were committed. No timing is asserted: the
 figures of a 5-second run on a shared machine mean nothing.
+
+With ``--visibility parties`` the same run files private acts: every committed
+record is a header, each body is at its two parties' nodes and nowhere else.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ pytestmark = [
 ]
 
 
-def test_quick_n4_batch_commits_and_reports(tmp_path: Path) -> None:
+@pytest.mark.parametrize("visibility", ["consortium", "parties"])
+def test_quick_n4_batch_commits_and_reports(tmp_path: Path, visibility: str) -> None:
     proc = subprocess.run(
         [
             sys.executable,
@@ -34,6 +38,8 @@ def test_quick_n4_batch_commits_and_reports(tmp_path: Path) -> None:
             "--quick",
             "--scenario",
             "n4-batch",
+            "--visibility",
+            visibility,
             "--json",
             "--workdir",
             str(tmp_path),
@@ -46,10 +52,12 @@ def test_quick_n4_batch_commits_and_reports(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert report["quick"] is True
+    assert report["visibility"] == visibility
     [result] = report["results"]
     assert result["kind"] == "load", result.get("error")
     assert result["scenario"] == "n4-batch"
     assert result["nodes"] == 4
+    assert result["visibility"] == visibility
 
     committed = result["committed"]
     for key in (
@@ -87,3 +95,22 @@ def test_quick_n4_batch_commits_and_reports(tmp_path: Path) -> None:
     assert load["generator"] == "wrk" and load["batch"] == 100
     assert load["ok2xx"] > 0
     assert isinstance(load["exhausted"], bool)
+
+    if visibility == "parties":
+        _assert_bodies_at_parties_only(result["private"], after["ledger_size"])
+    else:
+        assert "private" not in result
+
+
+def _assert_bodies_at_parties_only(private: dict[str, dict[str, int]], size: int) -> None:
+    """Each act is private, with two parties (the actor's state and TH, or FR for
+    TH's own acts), and each node holds exactly the bodies of its acts."""
+    assert sorted(private) == ["CN", "FR", "TH", "VN"]
+    for node in private.values():
+        assert node["records"] == node["private_acts"] == size
+        assert node["bodies_not_party"] == 0
+        assert node["kept"] + node["wanted"] + node["void"] == node["party_of"]
+        assert node["void"] == 0
+        assert node["bodies_held"] == node["kept"]
+    assert private["TH"]["party_of"] == size
+    assert sum(node["party_of"] for node in private.values()) == 2 * size
