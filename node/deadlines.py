@@ -358,17 +358,24 @@ def _due(clock: Clock, content: Mapping[str, Any]) -> tuple[datetime, datetime] 
 
 
 @dataclass
-class _Answers:
-    """Records of the stop types, by the ids they name, each type scanned once."""
+class _Records:
+    """Committed records by type, each type scanned once per evaluation (a private
+    body is then read, and its read logged, once), and indexed by the ids they name."""
 
     view: ChainView
+    by_type: dict[str, list[Envelope]] = field(default_factory=dict)
     by_ref: dict[tuple[str, bool], dict[str, list[Envelope]]] = field(default_factory=dict)
+
+    def of_type(self, type_name: str) -> list[Envelope]:
+        if type_name not in self.by_type:
+            self.by_type[type_name] = [e for _, e in self.view.scan("type", type_name)]
+        return self.by_type[type_name]
 
     def naming(self, type_name: str, first_ref: bool, record_id: str) -> list[Envelope]:
         key = (type_name, first_ref)
         if key not in self.by_ref:
             index: dict[str, list[Envelope]] = {}
-            for _, envelope in self.view.scan("type", type_name):
+            for envelope in self.of_type(type_name):
                 refs = envelope.content.get("refs") or []
                 for ref in refs[:1] if first_ref else refs:
                     index.setdefault(ref, []).append(envelope)
@@ -389,13 +396,13 @@ def _related(by: Relation, record: Envelope, target: Envelope) -> bool:
     return same if by == "same" else not same
 
 
-def _stopper(view: ChainView, answers: _Answers, clock: Clock, act: Envelope) -> Envelope | None:
+def _stopper(view: ChainView, records: _Records, clock: Clock, act: Envelope) -> Envelope | None:
     for rule in clock.stops:
         target = act if rule.on == "act" else _load(view, (act.content.get("refs") or [None])[0])
         if target is None:
             continue
         for type_name in sorted(rule.types):
-            for record in answers.naming(type_name, rule.first_ref, target.id):
+            for record in records.naming(type_name, rule.first_ref, target.id):
                 if rule.stops(record) and _related(rule.by, record, target):
                     return record
     return None
@@ -417,14 +424,14 @@ def evaluate(
     durations: Mapping[str, timedelta] | None = None,
 ) -> list[Item]:
     """Every clock of every act the view reads, at ``now``, soonest due first."""
-    answers = _Answers(view)
+    records = _Records(view)
     items: list[Item] = []
     for clock in clocks:
         if durations and clock.id in durations:
             clock = _with_duration(clock, durations[clock.id])
         for type_name in sorted(clock.types):
-            for _, act in view.scan("type", type_name):
-                item = _item(view, answers, clock, act, now)
+            for act in records.of_type(type_name):
+                item = _item(view, records, clock, act, now)
                 if item is not None:
                     items.append(item)
     return sorted(items, key=lambda i: i.key)
@@ -435,14 +442,14 @@ def _with_duration(clock: Clock, duration: timedelta) -> Clock:
 
 
 def _item(
-    view: ChainView, answers: _Answers, clock: Clock, act: Envelope, now: datetime
+    view: ChainView, records: _Records, clock: Clock, act: Envelope, now: datetime
 ) -> Item | None:
     if act.type not in clock.types or not _matches(clock, act):
         return None  # e.g. a private act's header: this reader cannot see its fields
     times = _due(clock, act.content)
     if times is None:
         return None
-    stopper = _stopper(view, answers, clock, act)
+    stopper = _stopper(view, records, clock, act)
     refs = act.content.get("refs") or []
     return Item(
         clock,

@@ -228,6 +228,8 @@ class EventHub:
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subs.discard(sub)
+        if self.pump is not None and not self._subs:
+            self.pump.wake()  # its loop sees nobody listens and ends
 
     def on_commit(self, block: Block, certificate: CommitCertificate) -> None:
         """Commit listener: offer the block's events to every subscriber, never blocking."""
