@@ -20,11 +20,22 @@ deduplicate the overlap.
 Subscriptions are held weakly as well as removed explicitly, so a stream
 that is abandoned before it ever starts cannot hold a slot of the
 subscriber cap forever.
+
+Deadline events (``deadline``) are not in the ledger: they say that a clock
+of ``node/deadlines.py`` entered its warning window or became overdue. The
+hub computes them while anyone listens, after each commit and on a timer
+(``DeadlinePump``), and gives each one a position after the records of the
+current height (``DEADLINE_LEAF_BASE`` + a sequence number), so positions
+stay increasing and ids stay ``H:L``. They are live only: a replay from the
+store (a reconnect, or a lagged subscriber's catch-up) does not repeat them;
+``GET /v1/deadlines`` is their state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,20 +46,28 @@ from ledger.errors import ClientError, Overloaded, StoreError
 from ledger.records import Envelope
 from ledger.store import Store
 from node.application import Block
+from node.clock import utcnow
+from node.deadlines import DeadlineWatch
+from node.evidence import ChainView
 
+log = logging.getLogger(__name__)
 Position = tuple[int, int]
-LIVE_ONLY_LEAF = 2**63  # "after everything at this height"
+#: Deadline events sit after every record leaf of their height (leaf ids stay 18 digits).
+DEADLINE_LEAF_BASE = 10**17
+#: "After every record at this height", but before its deadline events.
+LIVE_ONLY_LEAF = DEADLINE_LEAF_BASE - 1
 QUEUE_EVENTS_MAX = 4096
+DEADLINE_TICK_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
     position: Position
-    kind: str  # "block" | "record"
+    kind: str  # "block" | "record" | "deadline"
     data: dict[str, Any]
-    state: str | None = None  # actor state of a record event
-    type: str | None = None  # record type of a record event
-    territory: frozenset[str] = frozenset()  # territorial states of a record event
+    state: str | None = None  # actor state of a record (or deadline's act) event
+    type: str | None = None  # record type of a record (or deadline's act) event
+    territory: frozenset[str] = frozenset()  # territorial states of the record
 
     @property
     def id(self) -> str:
@@ -58,7 +77,7 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
-    """Which record events a subscriber wants; block events always pass."""
+    """Which record and deadline events a subscriber wants; block events always pass."""
 
     states: frozenset[str] = frozenset()
     types: frozenset[str] = frozenset()
@@ -66,7 +85,7 @@ class EventFilter:
     foreign_only: bool = False  # with territories: only acts by another state
 
     def matches(self, event: Event) -> bool:
-        if event.kind != "record":
+        if event.kind not in ("record", "deadline"):
             return True
         if self.territories and not (self.territories & event.territory):
             return False
@@ -131,6 +150,18 @@ def record_event(height: int, leaf_index: int, envelope: Envelope) -> Event:
     )
 
 
+def deadline_event(height: int, sequence: int, item: dict[str, Any]) -> Event:
+    """An SSE ``deadline`` event for one transition (``node/deadlines.item_json``)."""
+    return Event(
+        (height, DEADLINE_LEAF_BASE + sequence),
+        "deadline",
+        item,
+        item["actor_state"],
+        item["type"],
+        frozenset(item["territorial_states"]),
+    )
+
+
 def events_of_block(block: Block) -> list[Event]:
     header = block.header
     first_leaf = header.ledger_size - header.record_count
@@ -179,6 +210,7 @@ class EventHub:
     def __init__(self, subscribers_max: int) -> None:
         self.subscribers_max = subscribers_max
         self._subs: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        self.pump: DeadlinePump | None = None
 
     def __len__(self) -> int:
         return len(self._subs)
@@ -196,12 +228,19 @@ class EventHub:
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subs.discard(sub)
+        if self.pump is not None and not self._subs:
+            self.pump.wake()  # its loop sees nobody listens and ends
 
     def on_commit(self, block: Block, certificate: CommitCertificate) -> None:
         """Commit listener: offer the block's events to every subscriber, never blocking."""
         if not self._subs:
             return  # nobody listens: build no events (a block's worth a commit)
-        events = events_of_block(block)
+        self.publish(events_of_block(block))
+        if self.pump is not None:
+            self.pump.wake()
+
+    def publish(self, events: list[Event]) -> None:
+        """Offer events to every subscriber that wants them, never blocking."""
         for sub in list(self._subs):
             if sub.lagged:
                 continue
@@ -213,6 +252,56 @@ class EventHub:
                 except asyncio.QueueFull:
                     _overflow(sub)
                     break
+
+
+@dataclass(eq=False)
+class DeadlinePump:
+    """Computes deadline transitions after commits and every ``tick_s``, while anyone listens.
+
+    ``run`` returns once the hub has no subscriber; ``ensure_running`` (the
+    events route, on each subscription) starts it again. Each pass is one
+    bounded evaluation (``node/deadlines.py``: bounded scans, at most
+    ``TRANSITIONS_PER_TICK_MAX`` events; the rest come on the next pass).
+    """
+
+    hub: EventHub
+    store: Store
+    view: Callable[[], ChainView]
+    tick_s: float = DEADLINE_TICK_S
+    watch: DeadlineWatch = field(default_factory=DeadlineWatch)
+    now: Callable[[], Any] = utcnow
+    _sequence: int = 0
+    _task: asyncio.Task[None] | None = None
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    def ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self.run())
+
+    def wake(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def step(self) -> list[Event]:
+        """One pass: the new transitions as events, published to the hub."""
+        events = []
+        for item in self.watch.transitions(self.view(), self.now()):
+            self._sequence += 1
+            events.append(deadline_event(self.store.height, self._sequence, item))
+        self.hub.publish(events)
+        return events
+
+    async def run(self) -> None:
+        while len(self.hub) > 0:
+            try:
+                self.step()
+            except Exception:  # a bug here must not end the stream of blocks
+                log.exception("deadline pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.tick_s)
+            self._wake.clear()
 
 
 def _overflow(sub: Subscription) -> None:

@@ -10,8 +10,7 @@ from api.deps import Cursor, NodeDep, ReadAccess, Sha256, StateCode, utc_time
 from api.routers.private import PartyView
 from api.schemas import errors
 from ledger.records import check_state_code
-from node import clock, evidence, queries
-from node.evidence_deadlines import UNANSWERED_DAYS_DEFAULT, WITHIN_DAYS_MAX, deadlines
+from node import clock, deadlines, evidence, queries
 
 router = APIRouter(tags=["cases"], dependencies=[ReadAccess])
 
@@ -38,27 +37,41 @@ async def case(
 
 @router.get(
     "/v1/deadlines",
-    summary="Preservations and measures ending, requests unanswered",
-    description="Items due within `within_days` (or overdue), soonest first. "
-    "`at` evaluates as of another time (default: now).",
+    summary="Legal clocks: what is due, when, from whom, and under which text",
+    description="Each item is one clock (docs/ACTS.md §6) of one act: its `clock` id, legal "
+    "`source`, `start`, `due_at`, `status` (running, warning, overdue, stopped) and the "
+    "`acts` concerned, soonest first. Items due within `within_days` (or overdue) are listed; "
+    "`status` (comma-separated; default all but stopped) and `clock` narrow them, `state` "
+    "keeps one actor's, `at` evaluates as of another time (default: now). Pages of `limit` "
+    "items; pass `next_cursor` back as `cursor`.",
     responses=errors(400, 422),
 )
 async def get_deadlines(
     node: NodeDep,
     view: PartyView,
-    within_days: int = Query(7, ge=0, le=WITHIN_DAYS_MAX),
-    unanswered_days: int = Query(UNANSWERED_DAYS_DEFAULT, ge=0, le=WITHIN_DAYS_MAX),
+    within_days: int = Query(7, ge=0, le=deadlines.WITHIN_DAYS_MAX),
+    unanswered_days: int = Query(
+        deadlines.UNANSWERED_DAYS_DEFAULT, ge=0, le=deadlines.WITHIN_DAYS_MAX
+    ),
     state: StateCode = None,
+    status: str | None = Query(None, max_length=100, examples=["warning,overdue"]),
+    clock_id: str | None = Query(None, alias="clock", max_length=2000),
     at: str | None = utc_time("2026-03-01T00:00:00Z"),
+    cursor: str | None = Query(None, max_length=200),
+    limit: int = Query(100, ge=1, le=evidence.PAGE_MAX),
 ) -> dict[str, Any]:
     now = queries.query_time(at, "at") if at else clock.utcnow()
     only = check_state_code(state, "state") if state else None
-    return deadlines(
+    return deadlines.deadlines(
         view,
         now,
         within_days=within_days,
         unanswered_days=unanswered_days,
         state=only,
+        statuses=deadlines.parse_statuses(status),
+        clocks=deadlines.parse_clocks(clock_id),
+        after=deadlines.parse_cursor(cursor),
+        limit=limit,
     )
 
 

@@ -1,4 +1,5 @@
-"""Server-Sent Events: committed blocks and records, resumable with Last-Event-ID."""
+"""Server-Sent Events: committed blocks and records, resumable with Last-Event-ID, and
+deadline transitions (live only) computed over the acts in clear."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import NodeDep, ReadAccess
 from api.schemas import errors
-from node.events import EventFilter, EventHub, parse_event_id, stream
+from node import evidence
+from node.events import DeadlinePump, EventFilter, EventHub, parse_event_id, stream
 
 router = APIRouter(tags=["events"], dependencies=[ReadAccess])
 PING_S = 15
@@ -28,7 +30,9 @@ def _codes(text: str | None) -> frozenset[str]:
     "`territorial_state=XX&foreign=true` streams the sovereignty "
     "notices of XX: acts by other states on its territory, the moment "
     "they commit. Block events always come. Reconnect with `Last-Event-ID` (or `?last_event_id=`) "
-    "to get exactly the events after it, replayed from the ledger.",
+    "to get exactly the events after it, replayed from the ledger. Event `deadline` (live only, "
+    "not replayed): a clock of `GET /v1/deadlines` entered its warning window or became "
+    "overdue; `state`/`type` filter it by its act.",
     response_class=EventSourceResponse,
     responses={
         200: {
@@ -57,6 +61,9 @@ async def events(
     sub = hub.subscribe(
         EventFilter(_codes(state), _codes(type), _codes(territorial_state), foreign)
     )
+    if hub.pump is None:  # deadlines over what every reader sees: the acts in clear
+        hub.pump = DeadlinePump(hub, node.store, lambda: evidence.view_of(node.app))
+    hub.pump.ensure_running()
     source = stream(hub, sub, node.store, node.app.load_envelope, after)
 
     async def messages() -> AsyncIterator[ServerSentEvent]:

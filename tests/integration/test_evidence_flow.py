@@ -308,15 +308,24 @@ async def _check_deadlines(cluster: Cluster, ids: dict[str, str]) -> None:
     soon = _same_everywhere(
         await _get_all(cluster, "/v1/deadlines", within_days=7, at=format_time(utcnow()))
     )
-    assert [(i["id"], i["status"]) for i in soon["items"]] == [(ids["emergency"], "due")]
+    assert [(i["id"], i["clock"], i["status"]) for i in soon["items"]] == [
+        (ids["emergency"], "emergency_answer", "running")
+    ]
     later = format_time(utcnow() + timedelta(days=58))
     late = _same_everywhere(await _get_all(cluster, "/v1/deadlines", within_days=7, at=later))
-    assert [(i["id"], i["kind"], i["status"]) for i in late["items"]] == [
-        (ids["emergency"], "request_unanswered", "overdue"),
-        (ids["preservation"], "preservation_expiry", "expiring"),
+    assert [(i["id"], i["clock"], i["status"]) for i in late["items"]] == [
+        (ids["emergency"], "emergency_answer", "overdue"),
+        (ids["preservation"], "preservation_expiry", "warning"),
     ]
-    # The MLA request was answered, so it is never listed as unanswered.
-    assert ids["mla"] not in {i["id"] for i in late["items"]}
+    # The MLA request was answered, and it followed the preservation: those clocks stopped.
+    stopped = _same_everywhere(
+        await _get_all(cluster, "/v1/deadlines", within_days=90, at=later, status="stopped")
+    )
+    assert sorted((i["clock"], i["stopped_by"]["id"]) for i in stopped["items"]) == [
+        ("art29_minimum_preservation", ids["mla"]),
+        ("mla_answer", ids["answer"]),
+        ("mla_before_preservation_expiry", ids["mla"]),
+    ]
 
 
 async def _check_sealed(cluster: Cluster, record_id: str) -> None:

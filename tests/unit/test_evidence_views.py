@@ -18,8 +18,8 @@ from ledger.errors import ClientError
 from ledger.records import Envelope, format_time
 from node import evidence
 from node.clock import utcnow
+from node.deadlines import deadlines
 from node.evidence import ChainView, evidence_view
-from node.evidence_deadlines import deadlines
 from node.genesis import Genesis
 from tests.unit.test_governance import Chain
 
@@ -64,7 +64,7 @@ def _unanswered(chain: Chain) -> list[str]:
     return [
         item["id"]
         for item in deadlines(_view(chain), later)["items"]
-        if item["kind"] == "request_unanswered"
+        if item["clock"] == "emergency_answer"
     ]
 
 
