@@ -123,6 +123,8 @@ class MlaResponse(RequestBase):
             fail("ground", "is only given with status 'refused'")
         if self.status == "postponed":
             _requires(self, "reason")  # Budapest Art 27(5)
+        if self.status == "evidence_transferred":
+            _requires(self, "evidence")  # the hashes of what was handed over
 
 
 # --- expedited and direct measures --------------------------------------------------------
@@ -136,9 +138,9 @@ class PreservationRequest(RequestBase):
     data_category: list[DataCategory] = Field(min_length=1, max_length=3)
     expires_at: Timestamp
     phase: Phase = "initial"
-    channel: Literal["24_7_network", "central_authority", "direct"] | None = None
 
     def rules(self, policy: ActPolicy) -> None:
+        _in_territory(self, self.custodian.state, "custodian.state")
         _phase_rules(self, self.phase)
         start, end = when(self.occurred_at), when(self.expires_at)
         if self.phase == "termination":
@@ -162,6 +164,9 @@ class ProductionOrder(RequestBase):
     legal_basis: LegalBasis
     custodian: Custodian
     data_category: list[DataCategory] = Field(min_length=1, max_length=3)
+
+    def rules(self, policy: ActPolicy) -> None:
+        _in_territory(self, self.custodian.state, "custodian.state")
 
 
 class OnlineExtraction(ActBase):
@@ -236,6 +241,8 @@ class Eio(RequestBase):
     issuing_state: StateCode
     executing_state: StateCode
     measures: list[Text] = Field(min_length=1, max_length=50)
+    #: Issued or validated by a judicial authority or prosecutor (Directive Art 2(c)).
+    authorisation: Authorisation
 
     def rules(self, policy: ActPolicy) -> None:
         if self.issuing_state != self.actor.state:
@@ -252,6 +259,8 @@ class _ProviderOrder(RequestBase):
     establishment_state: StateCode
     substantial_connection: LongText
     data_category: list[DataCategory] = Field(min_length=1, max_length=3)
+    #: Issued or validated by a competent authority (Regulation Art 4).
+    authorisation: Authorisation
 
     def rules(self, policy: ActPolicy) -> None:
         _in_territory(self, self.establishment_state, "establishment_state")
@@ -261,8 +270,40 @@ class Epoc(_ProviderOrder):
     type: Literal["epoc"]
 
 
+#: Regulation (EU) 2023/1543 Art 11(1): preservation ceases after 60 days unless the
+#: issuing authority confirms a subsequent production request; it may extend by a
+#: further 30 days where necessary to allow that request (Annex VI).
+EPOC_PR_DAYS = 60
+EPOC_PR_EXTENSION_DAYS = 30
+
+
 class EpocPr(_ProviderOrder):
+    """A European Preservation Order.
+
+    An ``extension`` names the initial order and ends at most 30 days after it
+    (checked on the chain, ``ledger/acts_context.py``).
+    """
+
     type: Literal["epoc_pr"]
+    expires_at: Timestamp
+    phase: Phase = "initial"
+
+    def rules(self, policy: ActPolicy) -> None:
+        super().rules(policy)
+        _phase_rules(self, self.phase)
+        start, end = when(self.occurred_at), when(self.expires_at)
+        if self.phase == "termination":
+            if end < start:
+                fail("expires_at", "of a termination must not be before occurred_at")
+            return
+        if end <= start:
+            fail("expires_at", "must be after occurred_at")
+        if self.phase == "initial" and end - start > timedelta(days=EPOC_PR_DAYS):
+            fail(
+                "expires_at",
+                f"is more than {EPOC_PR_DAYS} days after occurred_at (Regulation (EU) "
+                "2023/1543 Art 11(1)); extend once by an epoc_pr of phase 'extension'",
+            )
 
 
 class Art32Access(ActBase):
@@ -301,6 +342,8 @@ class SpontaneousInformation(RequestBase):
     def rules(self, policy: ActPolicy) -> None:
         if self.actor.state in self.receiving_states:
             fail("receiving_states", "must not include the sending (actor) state")
+        for index, state in enumerate(self.receiving_states):
+            _in_territory(self, state, f"receiving_states[{index}]")
 
 
 class VideoConference(RequestBase):
@@ -324,6 +367,9 @@ class JointInvestigation(ActBase):
     def rules(self, policy: ActPolicy) -> None:
         if self.actor.state not in {member.state for member in self.member_agencies}:
             fail("member_agencies", "must include an agency of the actor's state")
+        for index, member in enumerate(self.member_agencies):
+            if member.state != self.actor.state:
+                _in_territory(self, member.state, f"member_agencies[{index}].state")
 
 
 CustodyAction = Literal[

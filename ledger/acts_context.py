@@ -50,9 +50,10 @@ of its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Protocol
 
-from ledger.acts import ACT_TYPES
+from ledger.acts import ACT_TYPES, EPOC_PR_EXTENSION_DAYS
 from ledger.acts_custody import (
     CustodyState,
     CustodyViolation,
@@ -196,7 +197,11 @@ def _custody_event(envelope: Envelope, refs: list[Envelope], ctx: ActContext) ->
         raise RecordInvalid(f"record.action: {exc}", field="record.action", code=exc.code) from exc
 
 
-_END_FIELD = {"preservation_request": "expires_at", "technical_measure": "ends_at"}
+_END_FIELD = {
+    "preservation_request": "expires_at",
+    "technical_measure": "ends_at",
+    "epoc_pr": "expires_at",
+}
 
 
 def _phase_change(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
@@ -222,6 +227,28 @@ def _phase_change(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> 
             f"original's ({original.content[end]})",
             field=f"record.{end}",
             code="extension_not_later",
+        )
+    if envelope.type == "epoc_pr" and phase == "extension":
+        _epoc_pr_extension(envelope, original)
+
+
+def _epoc_pr_extension(envelope: Envelope, original: Envelope) -> None:
+    """Regulation (EU) 2023/1543 Art 11(1): one extension of at most 30 days."""
+    if original.content.get("phase", "initial") != "initial":
+        raise RecordInvalid(
+            "record.refs[0] must be the initial epoc_pr: an EPOC-PR is extended once",
+            field="record.refs[0]",
+            code="extension_twice",
+        )
+    cap = parse_time(original.content["expires_at"], "expires_at") + timedelta(
+        days=EPOC_PR_EXTENSION_DAYS
+    )
+    if parse_time(envelope.content["expires_at"], "expires_at") > cap:
+        raise RecordInvalid(
+            f"record.expires_at of an EPOC-PR extension is more than "
+            f"{EPOC_PR_EXTENSION_DAYS} days after the original's ({original.content['expires_at']})",
+            field="record.expires_at",
+            code="extension_too_long",
         )
 
 
@@ -286,6 +313,7 @@ _RULES: dict[str, Rule] = {
     "custody_event": _custody_event,
     "preservation_request": _phase_change,
     "technical_measure": _phase_change,
+    "epoc_pr": _phase_change,
     "conditions_acknowledgement": _conditions_acknowledgement,
 }
 

@@ -114,10 +114,33 @@ class Actor(Strict):
     agency: ShortText
 
 
+#: What an attached item is to the case (docs/ACTS.md §14).
+EvidenceRole = Literal[
+    "request_document",
+    "translation",
+    "authorisation_document",
+    "consent",
+    "evidence",
+    "recording",
+    "report",
+]
+#: A BCP 47 language tag ("en", "th", "zh-Hans-CN"): a 2-3 letter primary
+#: language and up to five 1-8 character subtags (RFC 5646 section 2.1, simplified).
+LanguageTag = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,5}$", max_length=64)
+]
+
+
 class EvidenceItem(Strict):
-    """One evidence item: its hash and, optionally, how it was made (docs/DOMAIN.md)."""
+    """One evidence item: its hash and, optionally, how it was made (docs/DOMAIN.md).
+
+    ``role`` says what the item is (a request document, its translation, ...),
+    ``language`` the language it is written or spoken in.
+    """
 
     sha256: Hex32
+    role: EvidenceRole | None = None
+    language: LanguageTag | None = None
     size: int | None = Field(None, ge=0, le=2**53 - 1)
     media_type: ShortText | None = None
     name: ShortText | None = None
@@ -249,6 +272,19 @@ class ActBase(Strict):
             fail("evidence", "must not list the same sha256 twice")
 
 
+#: How a request travels (issue 18, docs/ACTS.md §14): the Budapest Art 35 24/7 network or its
+#: e-mail contact, a central authority (Art 27(2)), direct (Art 27(9)(a) between judicial
+#: authorities), INTERPOL (Art 27(9)(b)), the EU e-CODEX system, or diplomatic channels.
+Channel = Literal[
+    "24_7_network",
+    "email_24_7",
+    "central_authority",
+    "direct",
+    "interpol",
+    "e_codex",
+    "diplomatic",
+]
+
 #: Bound on the conditions of use one act may carry (TigerStyle: a limit on everything).
 USE_CONDITIONS_MAX = 20
 UseConditions = Annotated[list[Text], Field(min_length=1, max_length=USE_CONDITIONS_MAX)]
@@ -270,6 +306,7 @@ class RequestBase(ActBase):
     confidential: bool | None = None
     use_conditions: UseConditions | None = None
     onward_transfer: Literal["prohibited", "with_consent"] | None = None
+    channel: Channel | None = None
 
     def common_rules(self) -> None:
         super().common_rules()

@@ -60,12 +60,13 @@ def _fields(type_: str, actor: str, where: str, now: datetime) -> Fields:
     return _TABLE[type_](actor, where, now)
 
 
-def _provider_order(where: str) -> Fields:
+def _provider_order(where: str, now: datetime) -> Fields:
     return {
         "custodian": _custodian(where),
         "establishment_state": where,
         "substantial_connection": "the provider offers its service in the issuing state",
         "data_category": ["subscriber"],
+        "authorisation": _approval(now),
     }
 
 
@@ -123,9 +124,13 @@ _TABLE: dict[str, Maker] = {
         "issuing_state": actor,
         "executing_state": where,
         "measures": ["hear a witness by video conference"],
+        "authorisation": _approval(now),
     },
-    "epoc": lambda actor, where, now: _provider_order(where),
-    "epoc_pr": lambda actor, where, now: _provider_order(where),
+    "epoc": lambda actor, where, now: _provider_order(where, now),
+    "epoc_pr": lambda actor, where, now: {
+        **_provider_order(where, now),
+        "expires_at": _later(now, 60),
+    },
     "art32_access": lambda actor, where, now: {
         "basis": "consent",
         "consent": {
@@ -195,5 +200,7 @@ def template(
     }
     record.update(_fields(type_, state, where[0], moment))
     if type_ == "spontaneous_information" and state in record["receiving_states"]:
-        record["receiving_states"] = ["YY" if state != "YY" else "ZZ"]
+        other = "YY" if state != "YY" else "ZZ"
+        record["receiving_states"] = [other]
+        record["territorial_states"] = [*where, other]  # a receiver is territorial
     return record

@@ -87,18 +87,26 @@ VALID: dict[str, dict[str, Any]] = {
         "ends_at": "2026-03-10T00:00:00Z",
         "time_zone": "Asia/Bangkok",
     },
-    "eio": {"issuing_state": "CN", "executing_state": "TH", "measures": ["hear witness"]},
+    "eio": {
+        "issuing_state": "CN",
+        "executing_state": "TH",
+        "measures": ["hear witness"],
+        "authorisation": APPROVAL,
+    },
     "epoc": {
         "custodian": CUSTODIAN,
         "establishment_state": "TH",
         "substantial_connection": "offers services",
         "data_category": ["subscriber"],
+        "authorisation": APPROVAL,
     },
     "epoc_pr": {
         "custodian": CUSTODIAN,
         "establishment_state": "TH",
         "substantial_connection": "offers services",
         "data_category": ["content"],
+        "authorisation": APPROVAL,
+        "expires_at": "2026-04-30T00:00:00Z",
     },
     "art32_access": {
         "basis": "consent",
@@ -338,6 +346,75 @@ INVALID: list[tuple[str, tuple[str, ...], dict[str, Any], str, str]] = [
         "record.territorial_states",
         "own territory only",
     ),
+    # issue 18 quick wins: custodians, receivers and JIT members are territorial
+    (
+        "preservation_request",
+        (),
+        {"custodian": {"name": "Host", "state": "VN"}},
+        "record.custodian.state",
+        "custodian's state gets a notice",
+    ),
+    (
+        "production_order",
+        (),
+        {"custodian": {"name": "Host", "state": "VN"}},
+        "record.custodian.state",
+        "custodian's state gets a notice",
+    ),
+    (
+        "spontaneous_information",
+        (),
+        {"receiving_states": ["TH", "VN"]},
+        "record.receiving_states[1]",
+        "receivers are territorial",
+    ),
+    (
+        "joint_investigation",
+        (),
+        {"member_agencies": [{"state": "CN", "agency": "a"}, {"state": "VN", "agency": "b"}]},
+        "record.member_agencies[1].state",
+        "JIT members are territorial",
+    ),
+    # item 4: an evidence transfer names what was transferred
+    (
+        "mla_response",
+        ("ground", "reason"),
+        {"status": "evidence_transferred", "evidence": []},
+        "record.evidence",
+        "evidence_transferred needs hashes",
+    ),
+    # item 5: EU orders are authorised; an EPOC-PR has an end (Reg 2023/1543 Art 11(1))
+    ("eio", ("authorisation",), {}, "record.authorisation", "Directive Art 2(c) issuer"),
+    ("epoc", ("authorisation",), {}, "record.authorisation", "Regulation Art 4 issuer"),
+    ("epoc_pr", ("authorisation",), {}, "record.authorisation", "Regulation Art 4 issuer"),
+    ("epoc_pr", ("expires_at",), {}, "record.expires_at", "Art 11(1) 60 days"),
+    (
+        "epoc_pr",
+        (),
+        {"expires_at": "2026-04-30T00:00:01Z"},
+        "record.expires_at",
+        "over 60 days",
+    ),
+    ("epoc_pr", (), {"expires_at": T0}, "record.expires_at", "after occurred_at"),
+    ("epoc_pr", (), {"phase": "extension"}, "record.refs", "extension names the order"),
+    # item 6: evidence items say what they are and in which language
+    (
+        "eio",
+        (),
+        {"evidence": [{"sha256": H, "role": "photo"}]},
+        "record.evidence[0].role",
+        "role values",
+    ),
+    (
+        "eio",
+        (),
+        {"evidence": [{"sha256": H, "language": "english"}]},
+        "record.evidence[0].language",
+        "BCP 47 tag",
+    ),
+    # item 7: every request states its channel from a closed list
+    ("mla_request", (), {"channel": "fax"}, "record.channel", "channel values"),
+    ("search_seizure", (), {"channel": "direct"}, "record.channel", "requests only"),
     # conditions of use (Budapest Arts 27(8), 28; SAP Art 14(10)) and their acceptance
     ("mla_request", (), {"confidential": "yes"}, "record.confidential", "strict bool"),
     ("mla_request", (), {"use_conditions": []}, "record.use_conditions", "1+ if given"),
@@ -400,6 +477,38 @@ def test_invalid_example_names_field(
 
 def test_every_type_has_invalid_rows() -> None:
     assert {row[0] for row in INVALID} == set(VALID)
+
+
+@pytest.mark.parametrize(
+    ("type_", "changes"),
+    [
+        ("preservation_request", {"custodian": {"name": "Host", "state": "TH"}}),
+        ("preservation_request", {"custodian": {"name": "Host"}}),  # state unknown
+        ("spontaneous_information", {"receiving_states": ["TH"]}),
+        ("mla_response", {"status": "evidence_transferred", "ground": None, "reason": None}),
+        ("epoc_pr", {"expires_at": "2026-04-30T00:00:00Z"}),  # exactly 60 days
+        ("epoc_pr", {"phase": "extension", "refs": [REF]}),
+        ("epoc_pr", {"phase": "termination", "refs": [REF], "expires_at": T0}),
+        (
+            "eio",
+            {
+                "evidence": [
+                    {"sha256": H, "role": "request_document", "language": "fr"},
+                    {"sha256": REF, "role": "translation", "language": "zh-Hans-CN"},
+                ]
+            },
+        ),
+        ("mla_request", {"channel": "interpol"}),
+        ("eio", {"channel": "e_codex"}),
+        ("emergency_disclosure", {"channel": "email_24_7"}),
+        ("preservation_request", {"channel": "24_7_network"}),
+    ],
+)
+def test_quick_win_valid_examples(type_: str, changes: dict[str, Any]) -> None:
+    record = make(type_, **changes)
+    for name in [k for k, v in changes.items() if v is None]:
+        record.pop(name)
+    assert validate_act(record).type == type_
 
 
 def test_preservation_cap_is_configurable() -> None:

@@ -370,3 +370,39 @@ def test_store_context_sees_committed_and_pending_records_in_order() -> None:
     check_act_context(examined, context.with_pending([collected]))
     with pytest.raises(RecordInvalid):
         check_act_context(collected, context.with_pending([collected]))
+
+
+def test_epoc_pr_is_extended_once_by_at_most_30_days() -> None:
+    """Regulation (EU) 2023/1543 Art 11(1): 60 days, one further 30-day period."""
+    chain = FakeChain()
+    order = chain.commit(chain.make("epoc_pr", CN_AUTH, "CN"))  # expires 2026-04-30
+    extension: dict[str, Any] = {
+        "phase": "extension",
+        "refs": [order.id],
+        "occurred_at": "2026-04-20T00:00:00Z",
+        "expires_at": "2026-05-30T00:00:00Z",  # original + 30 days exactly
+    }
+    extended = chain.commit(chain.make("epoc_pr", CN_AUTH, "CN", **extension))
+    too_long = {**extension, "expires_at": "2026-05-30T00:00:01Z"}
+    _raises(
+        chain,
+        chain.make("epoc_pr", CN_AUTH, "CN", **too_long),
+        RecordInvalid,
+        "record.expires_at",
+        "extension_too_long",
+    )
+    again = {**extension, "refs": [extended.id], "expires_at": "2026-06-10T00:00:00Z"}
+    _raises(
+        chain,
+        chain.make("epoc_pr", CN_AUTH, "CN", **again),
+        RecordInvalid,
+        "record.refs[0]",
+        "extension_twice",
+    )
+    _raises(
+        chain,
+        chain.make("epoc_pr", VN_AUTH, "VN", **extension),
+        Forbidden,
+        "record.actor.state",
+        "not_owner",
+    )
