@@ -32,6 +32,7 @@ from ledger.acts_fields import (
     ActBase,
     Actor,
     ActPolicy,
+    AnswerConditions,
     Authorisation,
     Consent,
     Custodian,
@@ -52,6 +53,8 @@ from ledger.acts_fields import (
     fail,
     when,
 )
+from ledger.acts_grounds import Ground, check_ground
+from ledger.acts_lifecycle import GRANTING_STATUSES
 from ledger.acts_lint import lint_clear_fields, refuse_private_fields_in_clear
 from ledger.errors import RecordInvalid
 from ledger.records import SCHEMA, TypeRegistry
@@ -68,6 +71,15 @@ def _requires(model: ActBase, *names: str) -> None:
 def _in_territory(model: ActBase, state: str | None, field: str) -> None:
     if state is not None and state not in model.territorial_states:
         fail(field, f"{state} must also be named in record.territorial_states")
+
+
+def _conditions_rule(model: ActBase, granting: bool) -> None:
+    """Budapest Art 27(6): an answer grants, wholly or partly, subject to conditions."""
+    conditions: list[str] = getattr(model, "conditions", None) or []
+    if len(set(conditions)) != len(conditions):
+        fail("conditions", "must not repeat a value")
+    if conditions and not granting:
+        fail("conditions", "are only given with an answer that grants the request")
 
 
 def _phase_rules(model: ActBase, phase: str) -> None:
@@ -93,26 +105,14 @@ class MlaRequest(RequestBase):
         _in_territory(self, self.requested_state, "requested_state")
 
 
-#: Grounds of refusal: Budapest Art 27(4)(a) political offence, 27(4)(b) sovereignty,
-#: security, ordre public or essential interests; Art 25(4) grounds of the requested
-#: state's law or treaties (e.g. dual criminality); 004 §40 incomplete requests.
-RefusalGround = Literal[
-    "political_offence",
-    "sovereignty_security_ordre_public",
-    "dual_criminality",
-    "insufficient_information",
-    "treaty_ground",
-    "other",
-]
-
-
 class MlaResponse(RequestBase):
     type: Literal["mla_response"]
     status: Literal[
         "received", "executed", "partially_executed", "postponed", "refused", "evidence_transferred"
     ]
-    ground: RefusalGround | None = None
+    ground: Ground | None = None
     reason: LongText | None = None
+    conditions: AnswerConditions | None = None
 
     def rules(self, policy: ActPolicy) -> None:
         if not self.refs:
@@ -121,6 +121,8 @@ class MlaResponse(RequestBase):
             _requires(self, "ground", "reason")  # Budapest Art 27(7): give reasons
         elif self.ground is not None:
             fail("ground", "is only given with status 'refused'")
+        check_ground(self.type, self.ground)
+        _conditions_rule(self, self.status in GRANTING_STATUSES["mla_response"])
         if self.status == "postponed":
             _requires(self, "reason")  # Budapest Art 27(5)
         if self.status == "evidence_transferred":
@@ -401,6 +403,8 @@ class SovereigntyResponse(ActBase):
     type: Literal["sovereignty_response"]
     response: Literal["acknowledged", "consented", "objected", "refused"]
     reason: LongText | None = None
+    ground: Ground | None = None
+    conditions: AnswerConditions | None = None
 
     def rules(self, policy: ActPolicy) -> None:
         if len(self.refs) != 1:
@@ -409,6 +413,10 @@ class SovereigntyResponse(ActBase):
             fail("territorial_states", "of a response must be exactly [actor.state]")
         if self.response in ("objected", "refused"):
             _requires(self, "reason")
+        elif self.ground is not None:
+            fail("ground", "is only given with response 'objected' or 'refused'")
+        check_ground(self.type, self.ground)
+        _conditions_rule(self, self.response == "consented")
 
 
 class ConditionsAcknowledgement(ActBase):

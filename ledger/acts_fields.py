@@ -288,6 +288,8 @@ Channel = Literal[
 #: Bound on the conditions of use one act may carry (TigerStyle: a limit on everything).
 USE_CONDITIONS_MAX = 20
 UseConditions = Annotated[list[Text], Field(min_length=1, max_length=USE_CONDITIONS_MAX)]
+#: The conditions an answer grants a request under (Budapest Art 27(6)).
+AnswerConditions = Annotated[list[Text], Field(min_length=1, max_length=USE_CONDITIONS_MAX)]
 
 
 class RequestBase(ActBase):
