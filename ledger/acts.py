@@ -38,6 +38,7 @@ from ledger.acts_fields import (
     Custodian,
     DataCategory,
     EvidenceItem,
+    Hex32,
     LegalBasis,
     LongText,
     MediumLocation,
@@ -54,7 +55,7 @@ from ledger.acts_fields import (
     when,
 )
 from ledger.acts_grounds import Ground, check_ground
-from ledger.acts_lifecycle import GRANTING_STATUSES
+from ledger.acts_lifecycle import GRANTING_STATUSES, PreservationStatus
 from ledger.acts_lint import lint_clear_fields, refuse_private_fields_in_clear
 from ledger.errors import RecordInvalid
 from ledger.records import SCHEMA, TypeRegistry
@@ -88,6 +89,20 @@ def _phase_rules(model: ActBase, phase: str) -> None:
         fail("refs", f"must name the {model.type} that this {phase} changes")
 
 
+MeasureCode = Literal[
+    "search_seizure",
+    "production",
+    "disclosure",
+    "preservation",
+    "realtime_traffic",
+    "interception",
+    "hearing",
+    "video_hearing",
+    "sap8_order",
+    "other",
+]
+
+
 # --- formal mutual legal assistance (Budapest Arts 25-27, UNTOC Art 18) --------------------
 
 
@@ -98,8 +113,15 @@ class MlaRequest(RequestBase):
     requested_state: StateCode
     requested_authority: ShortText
     measures: list[Text] = Field(min_length=1, max_length=50)
+    #: Enumerated measures beside the free text (Budapest Arts 31, 33, 34; SAP Art 8).
+    measure_codes: list[MeasureCode] | None = Field(None, min_length=1, max_length=10)
+    #: Budapest Art 25(3) urgent means; Art 31(3) expedited where data are vulnerable.
+    urgency: Literal["normal", "urgent", "expedited"] | None = None
 
     def rules(self, policy: ActPolicy) -> None:
+        codes = self.measure_codes or []
+        if len(set(codes)) != len(codes):
+            fail("measure_codes", "must not repeat a value")
         if self.requested_state == self.actor.state:
             fail("requested_state", "must be a foreign state")
         _in_territory(self, self.requested_state, "requested_state")
@@ -140,6 +162,9 @@ class PreservationRequest(RequestBase):
     data_category: list[DataCategory] = Field(min_length=1, max_length=3)
     expires_at: Timestamp
     phase: Phase = "initial"
+    #: ``budapest_16``: domestic (at most 90 days); ``budapest_29``: on a foreign
+    #: request, preserved at least 60 days (Art 29(7)); absent: the policy cap only.
+    basis: Literal["budapest_16", "budapest_29", "other"] | None = None
 
     def rules(self, policy: ActPolicy) -> None:
         _in_territory(self, self.custodian.state, "custodian.state")
@@ -151,6 +176,13 @@ class PreservationRequest(RequestBase):
             return
         if end <= start:
             fail("expires_at", "must be after occurred_at")
+        minimum = timedelta(days=PRESERVATION_ART29_MIN_DAYS)
+        if self.basis == "budapest_29" and self.phase == "initial" and end - start < minimum:
+            fail(
+                "expires_at",
+                f"of an Art 29 request is less than {PRESERVATION_ART29_MIN_DAYS} days "
+                "after occurred_at (Budapest Art 29(7))",
+            )
         if end - start > timedelta(days=policy.preservation_days_max):
             fail(
                 "expires_at",
@@ -260,16 +292,40 @@ class _ProviderOrder(RequestBase):
     custodian: Custodian
     establishment_state: StateCode
     substantial_connection: LongText
-    data_category: list[DataCategory] = Field(min_length=1, max_length=3)
+    data_category: list[DataCategory] = Field(min_length=1, max_length=4)
     #: Issued or validated by a competent authority (Regulation Art 4).
     authorisation: Authorisation
 
     def rules(self, policy: ActPolicy) -> None:
         _in_territory(self, self.establishment_state, "establishment_state")
+        _issuing_level(self)
+
+
+def _issuing_level(order: _ProviderOrder) -> None:
+    """Regulation (EU) 2023/1543 Art 4: traffic (beyond identification) and content data
+    need a judge, court or investigating judge; subscriber and identification data
+    also a prosecutor."""
+    heavy = {"traffic", "content"} & set(order.data_category)
+    allowed = ("judicial",) if heavy else ("judicial", "prosecutorial")
+    if order.authorisation.level not in allowed:
+        fail(
+            "authorisation.level",
+            f"of an {order.type} for {sorted(order.data_category)} data must be one of "
+            f"{list(allowed)} (Regulation (EU) 2023/1543 Art 4)",
+        )
 
 
 class Epoc(_ProviderOrder):
+    """A European Production Order Certificate.
+
+    ``notification_required``: the enforcing state is notified (Art 8), so it may
+    raise an Art 12 ground within 10 days (96 hours in an emergency) in an
+    ``epoc_enforcing_decision``. ``emergency``: the 8-hour clock of Art 10(4).
+    """
+
     type: Literal["epoc"]
+    notification_required: bool | None = None
+    emergency: bool | None = None
 
 
 #: Regulation (EU) 2023/1543 Art 11(1): preservation ceases after 60 days unless the
@@ -277,6 +333,8 @@ class Epoc(_ProviderOrder):
 #: further 30 days where necessary to allow that request (Annex VI).
 EPOC_PR_DAYS = 60
 EPOC_PR_EXTENSION_DAYS = 30
+#: Budapest Art 29(7): preservation on a foreign request lasts at least 60 days.
+PRESERVATION_ART29_MIN_DAYS = 60
 
 
 class EpocPr(_ProviderOrder):
@@ -287,13 +345,18 @@ class EpocPr(_ProviderOrder):
     """
 
     type: Literal["epoc_pr"]
-    expires_at: Timestamp
-    phase: Phase = "initial"
+    expires_at: Timestamp | None = None
+    phase: Literal["initial", "extension", "production_confirmed", "termination"] = "initial"
 
     def rules(self, policy: ActPolicy) -> None:
         super().rules(policy)
         _phase_rules(self, self.phase)
-        start, end = when(self.occurred_at), when(self.expires_at)
+        if self.phase == "production_confirmed":  # Annex V: kept as long as necessary
+            if self.expires_at is not None:
+                fail("expires_at", "is not given once production is confirmed (Art 11(2))")
+            return
+        _requires(self, "expires_at")
+        start, end = when(self.occurred_at), when(self.expires_at or "")
         if self.phase == "termination":
             if end < start:
                 fail("expires_at", "of a termination must not be before occurred_at")
@@ -439,6 +502,228 @@ class ConditionsAcknowledgement(ActBase):
             fail("territorial_states", "of an acknowledgement must be exactly [actor.state]")
 
 
+# --- issue 18: request/answer pairs with their lifecycles (ledger/acts_lifecycle.py) -------
+
+
+def _answer_rules(model: ActBase) -> None:
+    """An answer names exactly its request and concerns only the answering state."""
+    if len(model.refs) != 1:
+        fail("refs", f"must name exactly the one request this {model.type} answers")
+    if model.territorial_states != [model.actor.state]:
+        fail("territorial_states", f"of a {model.type} must be exactly [actor.state]")
+
+
+def _refusal_rules(model: ActBase, refused: bool) -> None:
+    """A refusal names a ground of the answer's instrument and its reasons."""
+    if refused:
+        _requires(model, "ground", "reason")
+    elif getattr(model, "ground", None) is not None:
+        fail("ground", "is only given with a refusal")
+    check_ground(model.type, getattr(model, "ground", None))
+
+
+class PreservationResponse(ActBase):
+    """The requested state's answer to a preservation request (Budapest Art 29(3)-(7)).
+
+    ``preserved_until`` is the end of the preservation effected; on an Art 29
+    request it is at least 60 days away (Art 29(7), checked on the chain).
+    ``future_availability_not_ensured`` is the Art 29(6) warning.
+    """
+
+    type: Literal["preservation_response"]
+    status: PreservationStatus
+    preserved_until: Timestamp | None = None
+    ground: Ground | None = None
+    reason: LongText | None = None
+    conditions: AnswerConditions | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        _answer_rules(self)
+        _refusal_rules(self, self.status == "refused")
+        if self.status in ("preserved", "partially_preserved"):
+            _requires(self, "preserved_until")
+            if when(self.preserved_until or "") <= when(self.occurred_at):
+                fail("preserved_until", "must be after occurred_at")
+        elif self.preserved_until is not None:
+            fail("preserved_until", "is only given when data are preserved")
+        if self.status in ("partially_preserved", "future_availability_not_ensured"):
+            _requires(self, "reason")
+        _conditions_rule(self, self.status in GRANTING_STATUSES[self.type])
+
+
+class TrafficPathDisclosure(ActBase):
+    """Budapest Art 30: enough preserved traffic data to find the next provider and state.
+
+    Every ``next_hop_states`` entry is in ``territorial_states``, so the third
+    state becomes a party of the act and gets a sovereignty notice.
+    """
+
+    type: Literal["traffic_path_disclosure"]
+    status: Literal["disclosed", "refused"]
+    next_hop_states: list[StateCode] = Field(default_factory=list, max_length=50)
+    ground: Ground | None = None
+    reason: LongText | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        if len(self.refs) != 1:
+            fail("refs", "must name exactly the preservation request this discloses for")
+        _refusal_rules(self, self.status == "refused")
+        if self.status == "disclosed":
+            _requires(self, "next_hop_states", "evidence")
+        elif self.next_hop_states:
+            fail("next_hop_states", "are only given with status 'disclosed'")
+        if len(set(self.next_hop_states)) != len(self.next_hop_states):
+            fail("next_hop_states", "must not repeat a value")
+        for index, state in enumerate(self.next_hop_states):
+            _in_territory(self, state, f"next_hop_states[{index}]")
+
+
+class DirectProviderRequest(RequestBase):
+    """An order or request sent straight to a provider in another state.
+
+    SAP Art 6 (domain name registration data, to a registrar), SAP Art 7
+    (subscriber information), Regulation (EU) 2023/1543 outside its own types,
+    CLOUD-Act-type agreements, Budapest Art 18(1)(b). ``notification_required``:
+    the provider's state asked to be notified (SAP Art 7(5)(a)); it may then
+    answer ``instruct_not_to_disclose`` (``provider_request_answer``).
+    """
+
+    type: Literal["direct_provider_request"]
+    basis: Literal["sap_6", "sap_7", "eu_regulation", "cloud_agreement", "budapest_18_1_b"]
+    custodian: Custodian
+    provider_state: StateCode
+    data_category: list[DataCategory] = Field(min_length=1, max_length=4)
+    notification_required: bool
+    respond_by: Timestamp | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        if self.provider_state == self.actor.state:
+            fail("provider_state", "must be a foreign state")
+        _in_territory(self, self.provider_state, "provider_state")
+        _in_territory(self, self.custodian.state, "custodian.state")
+        if self.basis in ("sap_6", "sap_7") and set(self.data_category) - {
+            "subscriber",
+            "identification",
+        }:
+            fail("data_category", f"of a {self.basis} request is subscriber information only")
+        if self.basis == "sap_6" and self.custodian.kind != "registrar":
+            fail("custodian.kind", "of an SAP Art 6 request is 'registrar'")
+        if self.respond_by is not None and when(self.respond_by) <= when(self.occurred_at):
+            fail("respond_by", "must be after occurred_at")
+
+
+class ProviderRequestAnswer(ActBase):
+    """The provider's state answers a notified direct request (SAP Art 7(5)(b)-(c))."""
+
+    type: Literal["provider_request_answer"]
+    decision: Literal["no_objection", "conditions", "instruct_not_to_disclose"]
+    ground: Ground | None = None
+    reason: LongText | None = None
+    conditions: AnswerConditions | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        _answer_rules(self)
+        _refusal_rules(self, self.decision == "instruct_not_to_disclose")
+        if self.decision == "conditions":
+            _requires(self, "conditions")
+        _conditions_rule(self, self.decision in GRANTING_STATUSES[self.type])
+
+
+class EpocEnforcingDecision(ActBase):
+    """The enforcing state's answer to a notified EPOC (Regulation (EU) 2023/1543 Art 12)."""
+
+    type: Literal["epoc_enforcing_decision"]
+    decision: Literal["no_ground_raised", "ground_raised"]
+    ground: Ground | None = None
+    reason: LongText | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        _answer_rules(self)
+        _refusal_rules(self, self.decision == "ground_raised")
+
+
+#: Why an addressee cannot comply (Regulation (EU) 2023/1543 Annex III; unverified).
+Impossibility = Literal[
+    "incomplete_or_manifest_errors",
+    "data_not_held",
+    "data_erased_before_receipt",
+    "de_facto_impossible",
+    "immunities_privileges",
+    "conflicting_third_country_law",
+    "other",
+]
+
+
+class AddresseeReport(ActBase):
+    """The issuing state records what the addressee of its EPOC / EPOC-PR reported."""
+
+    type: Literal["addressee_report"]
+    outcome: Literal["delivered", "preserved", "impossible"]
+    impossibility: Impossibility | None = None
+    reason: LongText | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        if len(self.refs) != 1:
+            fail("refs", "must name exactly the order this report is about")
+        if self.outcome == "impossible":
+            _requires(self, "impossibility", "reason")
+        elif self.impossibility is not None:
+            fail("impossibility", "is only given with outcome 'impossible'")
+        if self.outcome == "delivered":
+            _requires(self, "evidence")  # the hashes of the data delivered
+
+
+class EioResponse(ActBase):
+    """The executing state's answer to an EIO (Directive 2014/41/EU Arts 11, 12, 16)."""
+
+    type: Literal["eio_response"]
+    status: Literal["acknowledged", "recognised", "refused", "executed"]
+    ground: Ground | None = None
+    reason: LongText | None = None
+    conditions: AnswerConditions | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        _answer_rules(self)
+        _refusal_rules(self, self.status == "refused")
+        _conditions_rule(self, self.status in GRANTING_STATUSES[self.type])
+
+
+class JitAgreement(RequestBase):
+    """A joint investigation team set up by agreement (SAP Art 12, UNTOC Art 19).
+
+    The first state signs the agreement (``agreement_sha256``); every other
+    member state is territorial (it gets the notice) and accedes with a
+    ``jit_accession``. ``use_conditions`` are the agreed conditions of use.
+    """
+
+    type: Literal["jit_agreement"]
+    legal_basis: LegalBasis
+    member_states: list[StateCode] = Field(min_length=2, max_length=50)
+    agreement_sha256: Hex32
+    ends_at: Timestamp
+
+    def rules(self, policy: ActPolicy) -> None:
+        if len(set(self.member_states)) != len(self.member_states):
+            fail("member_states", "must not repeat a value")
+        if self.actor.state not in self.member_states:
+            fail("member_states", "must include the actor's state")
+        for index, state in enumerate(self.member_states):
+            if state != self.actor.state:
+                _in_territory(self, state, f"member_states[{index}]")
+        if when(self.ends_at) <= when(self.occurred_at):
+            fail("ends_at", "must be after occurred_at")
+
+
+class JitAccession(ActBase):
+    """A member state's authority accedes to a ``jit_agreement`` (refs[0])."""
+
+    type: Literal["jit_accession"]
+    agreement_sha256: Hex32
+
+    def rules(self, policy: ActPolicy) -> None:
+        _answer_rules(self)
+
+
 MODELS: Final[dict[str, type[ActBase]]] = {
     "mla_request": MlaRequest,
     "mla_response": MlaResponse,
@@ -460,6 +745,15 @@ MODELS: Final[dict[str, type[ActBase]]] = {
     "custody_event": CustodyEvent,
     "sovereignty_response": SovereigntyResponse,
     "conditions_acknowledgement": ConditionsAcknowledgement,
+    "preservation_response": PreservationResponse,
+    "traffic_path_disclosure": TrafficPathDisclosure,
+    "direct_provider_request": DirectProviderRequest,
+    "provider_request_answer": ProviderRequestAnswer,
+    "epoc_enforcing_decision": EpocEnforcingDecision,
+    "addressee_report": AddresseeReport,
+    "eio_response": EioResponse,
+    "jit_agreement": JitAgreement,
+    "jit_accession": JitAccession,
 }
 ACT_TYPES: Final = frozenset(MODELS)
 #: Acts that hand information to another state and may carry conditions on its use.

@@ -53,7 +53,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Protocol
 
-from ledger.acts import ACT_TYPES, EPOC_PR_EXTENSION_DAYS
+from ledger.acts import ACT_TYPES, EPOC_PR_EXTENSION_DAYS, PRESERVATION_ART29_MIN_DAYS
 from ledger.acts_custody import (
     CustodyState,
     CustodyViolation,
@@ -63,6 +63,7 @@ from ledger.acts_custody import (
     step,
 )
 from ledger.acts_index import SeekBudget, intersect
+from ledger.acts_lifecycle import ANSWERS
 from ledger.errors import Forbidden, InvariantViolation, RecordInvalid
 from ledger.private import named_states
 from ledger.records import Envelope, evidence_hashes, parse_time
@@ -252,6 +253,100 @@ def _epoc_pr_extension(envelope: Envelope, original: Envelope) -> None:
         )
 
 
+#: answer type -> the states that may sign it, given the request it answers.
+_ANSWERING_STATES: dict[str, Callable[[Envelope], frozenset[str]]] = {
+    "preservation_response": lambda r: frozenset(r.content["territorial_states"]),
+    "traffic_path_disclosure": lambda r: frozenset(r.content["territorial_states"]),
+    "provider_request_answer": lambda r: frozenset({r.content["provider_state"]}),
+    "epoc_enforcing_decision": lambda r: frozenset({r.content["establishment_state"]}),
+    "addressee_report": lambda r: frozenset({r.actor_state}),  # the issuer records it
+    "eio_response": lambda r: frozenset({r.content["executing_state"]}),
+    "jit_accession": lambda r: frozenset(r.content["member_states"]) - {r.actor_state},
+}
+
+
+def _answer(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
+    """An issue-18 answer answers its request type, same case, by a state it names."""
+    request = refs[0]
+    wanted = ANSWERS[envelope.type]
+    if request.type not in wanted:
+        _wrong_type(0, request, " or ".join(f"a {name}" for name in sorted(wanted)))
+    _same_case(envelope, request)
+    state = envelope.actor_state
+    if envelope.type != "addressee_report" and state == request.actor_state:
+        raise Forbidden(
+            f"{state} made this {request.type}; only the state it was sent to answers it",
+            field="record.actor.state",
+            code="own_act",
+        )
+    if state not in _ANSWERING_STATES[envelope.type](request):
+        raise Forbidden(
+            f"{state} may not sign a {envelope.type} to this {request.type}",
+            field="record.actor.state",
+            code="not_requested_state",
+        )
+    check = _ANSWER_CHECKS.get(envelope.type)
+    if check is not None:
+        check(envelope, request)
+
+
+def _art29_minimum(envelope: Envelope, request: Envelope) -> None:
+    """Budapest Art 29(7): preservation on a foreign request lasts at least 60 days."""
+    until = envelope.content.get("preserved_until")
+    if request.content.get("basis") != "budapest_29" or until is None:
+        return
+    floor = parse_time(envelope.content["occurred_at"], "occurred_at") + timedelta(
+        days=PRESERVATION_ART29_MIN_DAYS
+    )
+    if parse_time(until, "preserved_until") < floor:
+        raise RecordInvalid(
+            f"record.preserved_until is less than {PRESERVATION_ART29_MIN_DAYS} days "
+            "after occurred_at (Budapest Art 29(7))",
+            field="record.preserved_until",
+            code="preservation_too_short",
+        )
+
+
+def _notified_epoc(envelope: Envelope, request: Envelope) -> None:
+    """Regulation (EU) 2023/1543 Art 12: only a notified enforcing state raises grounds."""
+    if request.content.get("notification_required") is not True:
+        raise RecordInvalid(
+            "record.refs[0] is an epoc without notification_required: its enforcing "
+            "state was not notified (Regulation (EU) 2023/1543 Art 8)",
+            field="record.refs[0]",
+            code="not_notified",
+        )
+
+
+def _same_agreement(envelope: Envelope, request: Envelope) -> None:
+    if envelope.content["agreement_sha256"] != request.content["agreement_sha256"]:
+        raise RecordInvalid(
+            "record.agreement_sha256 is not the agreement_sha256 of the referenced jit_agreement",
+            field="record.agreement_sha256",
+            code="agreement_mismatch",
+        )
+
+
+def _notified_request(envelope: Envelope, request: Envelope) -> None:
+    if envelope.content["decision"] == "instruct_not_to_disclose" and not request.content.get(
+        "notification_required"
+    ):
+        raise RecordInvalid(
+            "record.refs[0] required no notification: its provider's state cannot "
+            "instruct not to disclose (SAP Art 7(5))",
+            field="record.refs[0]",
+            code="not_notified",
+        )
+
+
+_ANSWER_CHECKS: dict[str, Callable[[Envelope, Envelope], None]] = {
+    "preservation_response": _art29_minimum,
+    "epoc_enforcing_decision": _notified_epoc,
+    "jit_accession": _same_agreement,
+    "provider_request_answer": _notified_request,
+}
+
+
 #: Fields of an act that carry conditions a receiving state may accept.
 _CONDITION_FIELDS = ("confidential", "use_conditions", "onward_transfer", "conditions")
 
@@ -315,6 +410,7 @@ _RULES: dict[str, Rule] = {
     "technical_measure": _phase_change,
     "epoc_pr": _phase_change,
     "conditions_acknowledgement": _conditions_acknowledgement,
+    **{name: _answer for name in _ANSWERING_STATES},
 }
 
 

@@ -74,7 +74,9 @@ TimeZone = Annotated[
         pattern=r"^([A-Za-z_]+(/[A-Za-z0-9_+-]+){0,2}|[+-]\d{2}:\d{2})$", max_length=64
     ),
 ]
-DataCategory = Literal["subscriber", "traffic", "content"]  # 002 §11
+#: 002 §11; ``identification``: data requested for the sole purpose of identifying the
+#: user (Regulation (EU) 2023/1543 Art 3(10)), which changes who may issue an EPOC.
+DataCategory = Literal["subscriber", "identification", "traffic", "content"]
 #: ``consortium``: every member reads the act in clear (opt-in, linted by
 #: ``ledger/acts_lint.py``); ``parties``: only the states the act concerns.
 Visibility = Literal["consortium", "parties"]
@@ -173,9 +175,9 @@ class Custodian(Strict):
     """The provider or other holder of the data; never a private person's name."""
 
     name: ShortText
-    kind: Literal["service_provider", "financial_institution", "public_body", "other"] = (
-        "service_provider"
-    )
+    kind: Literal[
+        "service_provider", "registrar", "financial_institution", "public_body", "other"
+    ] = "service_provider"
     state: StateCode | None = None
 
 
@@ -243,7 +245,7 @@ class ActBase(Strict):
     legal_basis: LegalBasis | None = None
     authorisation: Authorisation | None = None
     custodian: Custodian | None = None
-    data_category: list[DataCategory] | None = Field(None, min_length=1, max_length=3)
+    data_category: list[DataCategory] | None = Field(None, min_length=1, max_length=4)
     approved_at: Timestamp | None = None
     executed_at: Timestamp | None = None
     sealed: SealedDetails | None = None

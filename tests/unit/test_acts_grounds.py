@@ -12,7 +12,7 @@ import pytest
 
 from ledger.acts import validate_act
 from ledger.acts_grounds import ALLOWED_GROUNDS, GROUND_SOURCES, GROUNDS, check_ground
-from ledger.acts_lifecycle import FINAL_STATUSES, GRANTING_STATUSES, is_final
+from ledger.acts_lifecycle import ANSWER_STATUS_FIELD, FINAL_STATUSES, GRANTING_STATUSES, is_final
 from ledger.errors import RecordInvalid
 from tests.unit.test_acts import make
 
@@ -102,4 +102,9 @@ def test_received_is_not_final() -> None:
     assert not is_final("mla_response", "postponed")
     assert is_final("mla_response", "refused")
     assert not is_final("sovereignty_response", "acknowledged")
-    assert all(GRANTING_STATUSES[t] <= FINAL_STATUSES[t] for t in GRANTING_STATUSES)
+    # an EIO is recognised (and may carry conditions) before it is executed: not final
+    assert GRANTING_STATUSES["eio_response"] - FINAL_STATUSES["eio_response"] == {"recognised"}
+    assert not is_final("eio_response", "acknowledged")
+    others = set(GRANTING_STATUSES) - {"eio_response"}
+    assert all(GRANTING_STATUSES[t] <= FINAL_STATUSES[t] for t in others)
+    assert set(FINAL_STATUSES) == set(GRANTING_STATUSES) == set(ANSWER_STATUS_FIELD)
