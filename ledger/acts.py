@@ -55,6 +55,7 @@ from ledger.acts_fields import (
     when,
 )
 from ledger.acts_grounds import Ground, check_ground
+from ledger.acts_levels import check_level
 from ledger.acts_lifecycle import GRANTING_STATUSES, PreservationStatus
 from ledger.acts_lint import lint_clear_fields, refuse_private_fields_in_clear
 from ledger.errors import RecordInvalid
@@ -793,6 +794,7 @@ def validate_act(record: Mapping[str, Any], policy: ActPolicy | None = None) -> 
         else:
             message = f"{field}: {first['msg']}"
         raise RecordInvalid(message, field=field, code=ACT_CODE) from exc
+    check_level(record)  # the catalogue's authorisation policy (ledger/acts_levels.py)
     if act.visibility == "consortium":  # read in clear by every member: keep it clean
         refuse_private_fields_in_clear(record)
         lint_clear_fields(record)

@@ -63,6 +63,7 @@ from ledger.acts_custody import (
     step,
 )
 from ledger.acts_index import SeekBudget, intersect
+from ledger.acts_levels import VALIDATED_TYPES
 from ledger.acts_lifecycle import ANSWERS
 from ledger.errors import Forbidden, InvariantViolation, RecordInvalid
 from ledger.private import named_states
@@ -94,6 +95,25 @@ def check_act_context(envelope: Envelope, ctx: ActContext) -> None:
     rule = _RULES.get(envelope.type)
     if rule is not None:
         rule(envelope, referenced, ctx)
+    if envelope.type in VALIDATED_TYPES:
+        _validated_by_level(envelope, ctx)
+
+
+def _validated_by_level(envelope: Envelope, ctx: ActContext) -> None:
+    """An investigator's EU order or intrusive measure rests on a dated prior validation."""
+    if "authority" in ctx.signer_roles(envelope.signer):
+        return
+    authorisation = envelope.content.get("authorisation") or {}
+    approved = authorisation.get("approved_at")
+    if approved is None or parse_time(approved, "approved_at") > parse_time(
+        envelope.content["occurred_at"], "occurred_at"
+    ):
+        raise RecordInvalid(
+            f"record.authorisation.approved_at must date the {authorisation.get('level')} "
+            f"validation before this {envelope.type}, which an investigator key signed",
+            field="record.authorisation.approved_at",
+            code="validation_not_recorded",
+        )
 
 
 def _resolve(ctx: ActContext, record_id: str, index: int) -> Envelope:

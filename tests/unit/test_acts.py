@@ -21,7 +21,7 @@ from ledger.roles import AUTHORITY_ACTS, INVESTIGATOR_ACTS
 H = "ab" * 32
 REF = "cd" * 32
 T0 = "2026-03-01T00:00:00Z"
-APPROVAL = {"reference": "J-1", "approved_by": "judge", "level": "judicial"}
+APPROVAL = {"reference": "J-1", "approved_by": "judge", "level": "judicial", "approved_at": T0}
 CUSTODIAN = {"name": "Example Hosting Ltd", "state": "TH"}
 REC = [{"sha256": H, "media_type": "video/mp4"}]
 PROP = {"seriousness": "fraud ring", "less_intrusive_alternatives": "orders failed"}
