@@ -137,12 +137,15 @@ class EvidenceItem(Strict):
     """One evidence item: its hash and, optionally, how it was made (docs/DOMAIN.md).
 
     ``role`` says what the item is (a request document, its translation, ...),
-    ``language`` the language it is written or spoken in.
+    ``language`` the language it is written or spoken in, ``derived_from`` the
+    SHA-256 of the item it was made from (a translation's original, a report's
+    recording); a translation always names its original.
     """
 
     sha256: Hex32
     role: EvidenceRole | None = None
     language: LanguageTag | None = None
+    derived_from: Hex32 | None = None
     size: int | None = Field(None, ge=0, le=2**53 - 1)
     media_type: ShortText | None = None
     name: ShortText | None = None
@@ -272,6 +275,11 @@ class ActBase(Strict):
         digests = [item.sha256 for item in self.evidence]
         if len(set(digests)) != len(digests):
             fail("evidence", "must not list the same sha256 twice")
+        for index, item in enumerate(self.evidence):
+            if item.derived_from == item.sha256:
+                fail(f"evidence[{index}].derived_from", "must not be the item's own sha256")
+            if item.role == "translation" and item.derived_from is None:
+                fail(f"evidence[{index}].derived_from", "of a translation names its original")
 
 
 #: How a request travels (issue 18, docs/ACTS.md §14): the Budapest Art 35 24/7 network or its
@@ -311,9 +319,21 @@ class RequestBase(ActBase):
     use_conditions: UseConditions | None = None
     onward_transfer: Literal["prohibited", "with_consent"] | None = None
     channel: Channel | None = None
+    #: The languages the request is written in (its documents and translations).
+    languages: list[LanguageTag] | None = Field(None, min_length=1, max_length=10)
 
     def common_rules(self) -> None:
         super().common_rules()
+        languages = self.languages or []
+        if len(set(languages)) != len(languages):
+            fail("languages", "must not repeat a value")
+        for index, item in enumerate(self.evidence):
+            written = item.role in ("request_document", "translation") and item.language
+            if languages and written and item.language not in languages:
+                fail(
+                    f"evidence[{index}].language",
+                    f"{item.language} is not one of the request's languages {languages}",
+                )
         if self.confidential and self.visibility == "consortium":
             # Every member would read what the requester asked to keep confidential.
             fail(

@@ -708,7 +708,12 @@ def test_every_type_has_invalid_rows() -> None:
             {
                 "evidence": [
                     {"sha256": H, "role": "request_document", "language": "fr"},
-                    {"sha256": REF, "role": "translation", "language": "zh-Hans-CN"},
+                    {
+                        "sha256": REF,
+                        "role": "translation",
+                        "language": "zh-Hans-CN",
+                        "derived_from": H,
+                    },
                 ]
             },
         ),
@@ -805,3 +810,74 @@ def test_json_schemas_publish_every_type_with_required_fields() -> None:
         "schema",
     } <= set(tm["required"])
     assert tm["additionalProperties"] is False
+
+
+ORIGINAL = "ef" * 32
+
+
+@pytest.mark.parametrize(
+    ("type_", "changes"),
+    [
+        (
+            "mla_request",
+            {
+                "languages": ["en", "th"],
+                "evidence": [
+                    {"sha256": ORIGINAL, "role": "request_document", "language": "en"},
+                    {
+                        "sha256": H,
+                        "role": "translation",
+                        "language": "th",
+                        "derived_from": ORIGINAL,
+                    },
+                ],
+            },
+        ),
+        ("eio", {"evidence": [{"sha256": H, "role": "report", "derived_from": ORIGINAL}]}),
+        ("eio", {"evidence": [{"sha256": H, "role": "consent", "language": "fr"}]}),
+    ],
+)
+def test_attachments_with_roles_languages_and_origins(type_: str, changes: dict[str, Any]) -> None:
+    assert validate_act(make(type_, **changes)).type == type_
+
+
+@pytest.mark.parametrize(
+    ("type_", "changes", "field"),
+    [
+        (
+            "eio",
+            {"evidence": [{"sha256": H, "role": "translation", "language": "th"}]},
+            "record.evidence[0].derived_from",
+        ),
+        (
+            "eio",
+            {"evidence": [{"sha256": H, "derived_from": H}]},
+            "record.evidence[0].derived_from",
+        ),
+        (
+            "eio",
+            {"evidence": [{"sha256": H, "derived_from": "x"}]},
+            "record.evidence[0].derived_from",
+        ),
+        ("mla_request", {"languages": ["en", "en"]}, "record.languages"),
+        ("mla_request", {"languages": []}, "record.languages"),
+        ("mla_request", {"languages": ["english"]}, "record.languages[0]"),
+        (
+            "mla_request",
+            {
+                "languages": ["en"],
+                "evidence": [{"sha256": H, "role": "request_document", "language": "th"}],
+            },
+            "record.evidence[0].language",
+        ),
+        ("search_seizure", {"languages": ["en"]}, "record.languages"),  # requests only
+    ],
+)
+def test_bad_attachments_name_the_field(type_: str, changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(RecordInvalid) as caught:
+        validate_act(make(type_, **changes))
+    assert (caught.value.field, caught.value.code, caught.value.status) == (
+        field,
+        "invalid_act",
+        422,
+    ), caught.value.message
