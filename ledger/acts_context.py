@@ -367,6 +367,29 @@ _ANSWER_CHECKS: dict[str, Callable[[Envelope, Envelope], None]] = {
 }
 
 
+def _mla_request(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
+    """An MLA request that names a preservation puts it "pending MLA decision" (Art 29(7)):
+    only the requesting state's own preservation of the same case, sent to the requested
+    state."""
+    for index, ref in enumerate(refs):
+        if ref.type != "preservation_request":
+            continue
+        _same_case(envelope, ref)
+        if ref.actor_state != envelope.actor_state:
+            raise Forbidden(
+                f"record.refs[{index}] is {ref.actor_state}'s preservation request, "
+                f"not {envelope.actor_state}'s",
+                field=f"record.refs[{index}]",
+                code="not_owner",
+            )
+        if envelope.content["requested_state"] not in ref.content["territorial_states"]:
+            raise RecordInvalid(
+                f"record.refs[{index}] was not sent to the requested_state",
+                field=f"record.refs[{index}]",
+                code="ref_wrong_state",
+            )
+
+
 #: Fields of an act that carry conditions a receiving state may accept.
 _CONDITION_FIELDS = ("confidential", "use_conditions", "onward_transfer", "conditions")
 
@@ -430,6 +453,7 @@ _RULES: dict[str, Rule] = {
     "technical_measure": _phase_change,
     "epoc_pr": _phase_change,
     "conditions_acknowledgement": _conditions_acknowledgement,
+    "mla_request": _mla_request,
     **{name: _answer for name in _ANSWERING_STATES},
 }
 

@@ -551,3 +551,36 @@ def test_jit_accession_by_a_member_with_the_same_agreement() -> None:
         "record.actor.state",
         "own_act",
     )
+
+
+def test_mla_request_naming_a_preservation_makes_it_pending_the_decision() -> None:
+    chain = FakeChain()
+    preservation = chain.commit(chain.make("preservation_request", CN_INV, "CN"))
+    chain.commit(chain.make("mla_request", CN_AUTH, "CN", refs=[preservation.id]))
+    _raises(
+        chain,
+        chain.make("mla_request", CN_AUTH, "CN", refs=[preservation.id], case_ref="CN-OTHER"),
+        RecordInvalid,
+        "record.case_ref",
+        "case_mismatch",
+    )
+    foreign: dict[str, Any] = {"refs": [preservation.id], "requested_state": "TH"}
+    _raises(
+        chain,
+        chain.make("mla_request", VN_AUTH, "VN", **foreign),
+        Forbidden,
+        "record.refs[0]",
+        "not_owner",
+    )
+    elsewhere: dict[str, Any] = {
+        "refs": [preservation.id],
+        "requested_state": "VN",
+        "territorial_states": ["VN"],
+    }
+    _raises(
+        chain,
+        chain.make("mla_request", CN_AUTH, "CN", **elsewhere),
+        RecordInvalid,
+        "record.refs[0]",
+        "ref_wrong_state",
+    )
