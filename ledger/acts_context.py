@@ -73,7 +73,7 @@ from ledger.store import Store
 #: Bound on the index seeks made to read one custody chain (TigerStyle: a limit on
 #: everything). Only the chain's holders' own custody events of the hash count.
 HISTORY_SEEKS_MAX = 100_000
-ANSWERABLE_BY_MLA_RESPONSE = frozenset({"mla_request", "emergency_disclosure"})
+ANSWERABLE_BY_MLA_RESPONSE = ANSWERS["mla_response"]
 
 
 class ActContext(Protocol):
