@@ -32,11 +32,13 @@ from ledger.acts_fields import (
     ActBase,
     Actor,
     ActPolicy,
+    AnswerConditions,
     Authorisation,
     Consent,
     Custodian,
     DataCategory,
     EvidenceItem,
+    Hex32,
     LegalBasis,
     LongText,
     MediumLocation,
@@ -52,6 +54,9 @@ from ledger.acts_fields import (
     fail,
     when,
 )
+from ledger.acts_grounds import Ground, check_ground
+from ledger.acts_levels import check_level
+from ledger.acts_lifecycle import GRANTING_STATUSES, PreservationStatus
 from ledger.acts_lint import lint_clear_fields, refuse_private_fields_in_clear
 from ledger.errors import RecordInvalid
 from ledger.records import SCHEMA, TypeRegistry
@@ -70,10 +75,33 @@ def _in_territory(model: ActBase, state: str | None, field: str) -> None:
         fail(field, f"{state} must also be named in record.territorial_states")
 
 
+def _conditions_rule(model: ActBase, granting: bool) -> None:
+    """Budapest Art 27(6): an answer grants, wholly or partly, subject to conditions."""
+    conditions: list[str] = getattr(model, "conditions", None) or []
+    if len(set(conditions)) != len(conditions):
+        fail("conditions", "must not repeat a value")
+    if conditions and not granting:
+        fail("conditions", "are only given with an answer that grants the request")
+
+
 def _phase_rules(model: ActBase, phase: str) -> None:
     """An extension or early end is its own record, pointing at the act it changes."""
     if phase != "initial" and not model.refs:
         fail("refs", f"must name the {model.type} that this {phase} changes")
+
+
+MeasureCode = Literal[
+    "search_seizure",
+    "production",
+    "disclosure",
+    "preservation",
+    "realtime_traffic",
+    "interception",
+    "hearing",
+    "video_hearing",
+    "sap8_order",
+    "other",
+]
 
 
 # --- formal mutual legal assistance (Budapest Arts 25-27, UNTOC Art 18) --------------------
@@ -86,24 +114,18 @@ class MlaRequest(RequestBase):
     requested_state: StateCode
     requested_authority: ShortText
     measures: list[Text] = Field(min_length=1, max_length=50)
+    #: Enumerated measures beside the free text (Budapest Arts 31, 33, 34; SAP Art 8).
+    measure_codes: list[MeasureCode] | None = Field(None, min_length=1, max_length=10)
+    #: Budapest Art 25(3) urgent means; Art 31(3) expedited where data are vulnerable.
+    urgency: Literal["normal", "urgent", "expedited"] | None = None
 
     def rules(self, policy: ActPolicy) -> None:
+        codes = self.measure_codes or []
+        if len(set(codes)) != len(codes):
+            fail("measure_codes", "must not repeat a value")
         if self.requested_state == self.actor.state:
             fail("requested_state", "must be a foreign state")
         _in_territory(self, self.requested_state, "requested_state")
-
-
-#: Grounds of refusal: Budapest Art 27(4)(a) political offence, 27(4)(b) sovereignty,
-#: security, ordre public or essential interests; Art 25(4) grounds of the requested
-#: state's law or treaties (e.g. dual criminality); 004 §40 incomplete requests.
-RefusalGround = Literal[
-    "political_offence",
-    "sovereignty_security_ordre_public",
-    "dual_criminality",
-    "insufficient_information",
-    "treaty_ground",
-    "other",
-]
 
 
 class MlaResponse(RequestBase):
@@ -111,8 +133,9 @@ class MlaResponse(RequestBase):
     status: Literal[
         "received", "executed", "partially_executed", "postponed", "refused", "evidence_transferred"
     ]
-    ground: RefusalGround | None = None
+    ground: Ground | None = None
     reason: LongText | None = None
+    conditions: AnswerConditions | None = None
 
     def rules(self, policy: ActPolicy) -> None:
         if not self.refs:
@@ -121,8 +144,12 @@ class MlaResponse(RequestBase):
             _requires(self, "ground", "reason")  # Budapest Art 27(7): give reasons
         elif self.ground is not None:
             fail("ground", "is only given with status 'refused'")
+        check_ground(self.type, self.ground)
+        _conditions_rule(self, self.status in GRANTING_STATUSES["mla_response"])
         if self.status == "postponed":
             _requires(self, "reason")  # Budapest Art 27(5)
+        if self.status == "evidence_transferred":
+            _requires(self, "evidence")  # the hashes of what was handed over
 
 
 # --- expedited and direct measures --------------------------------------------------------
@@ -136,9 +163,12 @@ class PreservationRequest(RequestBase):
     data_category: list[DataCategory] = Field(min_length=1, max_length=3)
     expires_at: Timestamp
     phase: Phase = "initial"
-    channel: Literal["24_7_network", "central_authority", "direct"] | None = None
+    #: ``budapest_16``: domestic (at most 90 days); ``budapest_29``: on a foreign
+    #: request, preserved at least 60 days (Art 29(7)); absent: the policy cap only.
+    basis: Literal["budapest_16", "budapest_29", "other"] | None = None
 
     def rules(self, policy: ActPolicy) -> None:
+        _in_territory(self, self.custodian.state, "custodian.state")
         _phase_rules(self, self.phase)
         start, end = when(self.occurred_at), when(self.expires_at)
         if self.phase == "termination":
@@ -147,6 +177,13 @@ class PreservationRequest(RequestBase):
             return
         if end <= start:
             fail("expires_at", "must be after occurred_at")
+        minimum = timedelta(days=PRESERVATION_ART29_MIN_DAYS)
+        if self.basis == "budapest_29" and self.phase == "initial" and end - start < minimum:
+            fail(
+                "expires_at",
+                f"of an Art 29 request is less than {PRESERVATION_ART29_MIN_DAYS} days "
+                "after occurred_at (Budapest Art 29(7))",
+            )
         if end - start > timedelta(days=policy.preservation_days_max):
             fail(
                 "expires_at",
@@ -162,6 +199,9 @@ class ProductionOrder(RequestBase):
     legal_basis: LegalBasis
     custodian: Custodian
     data_category: list[DataCategory] = Field(min_length=1, max_length=3)
+
+    def rules(self, policy: ActPolicy) -> None:
+        _in_territory(self, self.custodian.state, "custodian.state")
 
 
 class OnlineExtraction(ActBase):
@@ -236,6 +276,8 @@ class Eio(RequestBase):
     issuing_state: StateCode
     executing_state: StateCode
     measures: list[Text] = Field(min_length=1, max_length=50)
+    #: Issued or validated by a judicial authority or prosecutor (Directive Art 2(c)).
+    authorisation: Authorisation
 
     def rules(self, policy: ActPolicy) -> None:
         if self.issuing_state != self.actor.state:
@@ -251,18 +293,83 @@ class _ProviderOrder(RequestBase):
     custodian: Custodian
     establishment_state: StateCode
     substantial_connection: LongText
-    data_category: list[DataCategory] = Field(min_length=1, max_length=3)
+    data_category: list[DataCategory] = Field(min_length=1, max_length=4)
+    #: Issued or validated by a competent authority (Regulation Art 4).
+    authorisation: Authorisation
 
     def rules(self, policy: ActPolicy) -> None:
         _in_territory(self, self.establishment_state, "establishment_state")
+        _issuing_level(self)
+
+
+def _issuing_level(order: _ProviderOrder) -> None:
+    """Regulation (EU) 2023/1543 Art 4: traffic (beyond identification) and content data
+    need a judge, court or investigating judge; subscriber and identification data
+    also a prosecutor."""
+    heavy = {"traffic", "content"} & set(order.data_category)
+    allowed = ("judicial",) if heavy else ("judicial", "prosecutorial")
+    if order.authorisation.level not in allowed:
+        fail(
+            "authorisation.level",
+            f"of an {order.type} for {sorted(order.data_category)} data must be one of "
+            f"{list(allowed)} (Regulation (EU) 2023/1543 Art 4)",
+        )
 
 
 class Epoc(_ProviderOrder):
+    """A European Production Order Certificate.
+
+    ``notification_required``: the enforcing state is notified (Art 8), so it may
+    raise an Art 12 ground within 10 days (96 hours in an emergency) in an
+    ``epoc_enforcing_decision``. ``emergency``: the 8-hour clock of Art 10(4).
+    """
+
     type: Literal["epoc"]
+    notification_required: bool | None = None
+    emergency: bool | None = None
+
+
+#: Regulation (EU) 2023/1543 Art 11(1): preservation ceases after 60 days unless the
+#: issuing authority confirms a subsequent production request; it may extend by a
+#: further 30 days where necessary to allow that request (Annex VI).
+EPOC_PR_DAYS = 60
+EPOC_PR_EXTENSION_DAYS = 30
+#: Budapest Art 29(7): preservation on a foreign request lasts at least 60 days.
+PRESERVATION_ART29_MIN_DAYS = 60
 
 
 class EpocPr(_ProviderOrder):
+    """A European Preservation Order.
+
+    An ``extension`` names the initial order and ends at most 30 days after it
+    (checked on the chain, ``ledger/acts_context.py``).
+    """
+
     type: Literal["epoc_pr"]
+    expires_at: Timestamp | None = None
+    phase: Literal["initial", "extension", "production_confirmed", "termination"] = "initial"
+
+    def rules(self, policy: ActPolicy) -> None:
+        super().rules(policy)
+        _phase_rules(self, self.phase)
+        if self.phase == "production_confirmed":  # Annex V: kept as long as necessary
+            if self.expires_at is not None:
+                fail("expires_at", "is not given once production is confirmed (Art 11(2))")
+            return
+        _requires(self, "expires_at")
+        start, end = when(self.occurred_at), when(self.expires_at or "")
+        if self.phase == "termination":
+            if end < start:
+                fail("expires_at", "of a termination must not be before occurred_at")
+            return
+        if end <= start:
+            fail("expires_at", "must be after occurred_at")
+        if self.phase == "initial" and end - start > timedelta(days=EPOC_PR_DAYS):
+            fail(
+                "expires_at",
+                f"is more than {EPOC_PR_DAYS} days after occurred_at (Regulation (EU) "
+                "2023/1543 Art 11(1)); extend once by an epoc_pr of phase 'extension'",
+            )
 
 
 class Art32Access(ActBase):
@@ -301,6 +408,8 @@ class SpontaneousInformation(RequestBase):
     def rules(self, policy: ActPolicy) -> None:
         if self.actor.state in self.receiving_states:
             fail("receiving_states", "must not include the sending (actor) state")
+        for index, state in enumerate(self.receiving_states):
+            _in_territory(self, state, f"receiving_states[{index}]")
 
 
 class VideoConference(RequestBase):
@@ -324,6 +433,9 @@ class JointInvestigation(ActBase):
     def rules(self, policy: ActPolicy) -> None:
         if self.actor.state not in {member.state for member in self.member_agencies}:
             fail("member_agencies", "must include an agency of the actor's state")
+        for index, member in enumerate(self.member_agencies):
+            if member.state != self.actor.state:
+                _in_territory(self, member.state, f"member_agencies[{index}].state")
 
 
 CustodyAction = Literal[
@@ -355,6 +467,8 @@ class SovereigntyResponse(ActBase):
     type: Literal["sovereignty_response"]
     response: Literal["acknowledged", "consented", "objected", "refused"]
     reason: LongText | None = None
+    ground: Ground | None = None
+    conditions: AnswerConditions | None = None
 
     def rules(self, policy: ActPolicy) -> None:
         if len(self.refs) != 1:
@@ -363,6 +477,10 @@ class SovereigntyResponse(ActBase):
             fail("territorial_states", "of a response must be exactly [actor.state]")
         if self.response in ("objected", "refused"):
             _requires(self, "reason")
+        elif self.ground is not None:
+            fail("ground", "is only given with response 'objected' or 'refused'")
+        check_ground(self.type, self.ground)
+        _conditions_rule(self, self.response == "consented")
 
 
 class ConditionsAcknowledgement(ActBase):
@@ -383,6 +501,228 @@ class ConditionsAcknowledgement(ActBase):
             fail("refs", "must name exactly the one act whose conditions are accepted")
         if self.territorial_states != [self.actor.state]:
             fail("territorial_states", "of an acknowledgement must be exactly [actor.state]")
+
+
+# --- issue 18: request/answer pairs with their lifecycles (ledger/acts_lifecycle.py) -------
+
+
+def _answer_rules(model: ActBase) -> None:
+    """An answer names exactly its request and concerns only the answering state."""
+    if len(model.refs) != 1:
+        fail("refs", f"must name exactly the one request this {model.type} answers")
+    if model.territorial_states != [model.actor.state]:
+        fail("territorial_states", f"of a {model.type} must be exactly [actor.state]")
+
+
+def _refusal_rules(model: ActBase, refused: bool) -> None:
+    """A refusal names a ground of the answer's instrument and its reasons."""
+    if refused:
+        _requires(model, "ground", "reason")
+    elif getattr(model, "ground", None) is not None:
+        fail("ground", "is only given with a refusal")
+    check_ground(model.type, getattr(model, "ground", None))
+
+
+class PreservationResponse(ActBase):
+    """The requested state's answer to a preservation request (Budapest Art 29(3)-(7)).
+
+    ``preserved_until`` is the end of the preservation effected; on an Art 29
+    request it is at least 60 days away (Art 29(7), checked on the chain).
+    ``future_availability_not_ensured`` is the Art 29(6) warning.
+    """
+
+    type: Literal["preservation_response"]
+    status: PreservationStatus
+    preserved_until: Timestamp | None = None
+    ground: Ground | None = None
+    reason: LongText | None = None
+    conditions: AnswerConditions | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        _answer_rules(self)
+        _refusal_rules(self, self.status == "refused")
+        if self.status in ("preserved", "partially_preserved"):
+            _requires(self, "preserved_until")
+            if when(self.preserved_until or "") <= when(self.occurred_at):
+                fail("preserved_until", "must be after occurred_at")
+        elif self.preserved_until is not None:
+            fail("preserved_until", "is only given when data are preserved")
+        if self.status in ("partially_preserved", "future_availability_not_ensured"):
+            _requires(self, "reason")
+        _conditions_rule(self, self.status in GRANTING_STATUSES[self.type])
+
+
+class TrafficPathDisclosure(ActBase):
+    """Budapest Art 30: enough preserved traffic data to find the next provider and state.
+
+    Every ``next_hop_states`` entry is in ``territorial_states``, so the third
+    state becomes a party of the act and gets a sovereignty notice.
+    """
+
+    type: Literal["traffic_path_disclosure"]
+    status: Literal["disclosed", "refused"]
+    next_hop_states: list[StateCode] = Field(default_factory=list, max_length=50)
+    ground: Ground | None = None
+    reason: LongText | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        if len(self.refs) != 1:
+            fail("refs", "must name exactly the preservation request this discloses for")
+        _refusal_rules(self, self.status == "refused")
+        if self.status == "disclosed":
+            _requires(self, "next_hop_states", "evidence")
+        elif self.next_hop_states:
+            fail("next_hop_states", "are only given with status 'disclosed'")
+        if len(set(self.next_hop_states)) != len(self.next_hop_states):
+            fail("next_hop_states", "must not repeat a value")
+        for index, state in enumerate(self.next_hop_states):
+            _in_territory(self, state, f"next_hop_states[{index}]")
+
+
+class DirectProviderRequest(RequestBase):
+    """An order or request sent straight to a provider in another state.
+
+    SAP Art 6 (domain name registration data, to a registrar), SAP Art 7
+    (subscriber information), Regulation (EU) 2023/1543 outside its own types,
+    CLOUD-Act-type agreements, Budapest Art 18(1)(b). ``notification_required``:
+    the provider's state asked to be notified (SAP Art 7(5)(a)); it may then
+    answer ``instruct_not_to_disclose`` (``provider_request_answer``).
+    """
+
+    type: Literal["direct_provider_request"]
+    basis: Literal["sap_6", "sap_7", "eu_regulation", "cloud_agreement", "budapest_18_1_b"]
+    custodian: Custodian
+    provider_state: StateCode
+    data_category: list[DataCategory] = Field(min_length=1, max_length=4)
+    notification_required: bool
+    respond_by: Timestamp | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        if self.provider_state == self.actor.state:
+            fail("provider_state", "must be a foreign state")
+        _in_territory(self, self.provider_state, "provider_state")
+        _in_territory(self, self.custodian.state, "custodian.state")
+        if self.basis in ("sap_6", "sap_7") and set(self.data_category) - {
+            "subscriber",
+            "identification",
+        }:
+            fail("data_category", f"of a {self.basis} request is subscriber information only")
+        if self.basis == "sap_6" and self.custodian.kind != "registrar":
+            fail("custodian.kind", "of an SAP Art 6 request is 'registrar'")
+        if self.respond_by is not None and when(self.respond_by) <= when(self.occurred_at):
+            fail("respond_by", "must be after occurred_at")
+
+
+class ProviderRequestAnswer(ActBase):
+    """The provider's state answers a notified direct request (SAP Art 7(5)(b)-(c))."""
+
+    type: Literal["provider_request_answer"]
+    decision: Literal["no_objection", "conditions", "instruct_not_to_disclose"]
+    ground: Ground | None = None
+    reason: LongText | None = None
+    conditions: AnswerConditions | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        _answer_rules(self)
+        _refusal_rules(self, self.decision == "instruct_not_to_disclose")
+        if self.decision == "conditions":
+            _requires(self, "conditions")
+        _conditions_rule(self, self.decision in GRANTING_STATUSES[self.type])
+
+
+class EpocEnforcingDecision(ActBase):
+    """The enforcing state's answer to a notified EPOC (Regulation (EU) 2023/1543 Art 12)."""
+
+    type: Literal["epoc_enforcing_decision"]
+    decision: Literal["no_ground_raised", "ground_raised"]
+    ground: Ground | None = None
+    reason: LongText | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        _answer_rules(self)
+        _refusal_rules(self, self.decision == "ground_raised")
+
+
+#: Why an addressee cannot comply (Regulation (EU) 2023/1543 Annex III; unverified).
+Impossibility = Literal[
+    "incomplete_or_manifest_errors",
+    "data_not_held",
+    "data_erased_before_receipt",
+    "de_facto_impossible",
+    "immunities_privileges",
+    "conflicting_third_country_law",
+    "other",
+]
+
+
+class AddresseeReport(ActBase):
+    """The issuing state records what the addressee of its EPOC / EPOC-PR reported."""
+
+    type: Literal["addressee_report"]
+    outcome: Literal["delivered", "preserved", "impossible"]
+    impossibility: Impossibility | None = None
+    reason: LongText | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        if len(self.refs) != 1:
+            fail("refs", "must name exactly the order this report is about")
+        if self.outcome == "impossible":
+            _requires(self, "impossibility", "reason")
+        elif self.impossibility is not None:
+            fail("impossibility", "is only given with outcome 'impossible'")
+        if self.outcome == "delivered":
+            _requires(self, "evidence")  # the hashes of the data delivered
+
+
+class EioResponse(ActBase):
+    """The executing state's answer to an EIO (Directive 2014/41/EU Arts 11, 12, 16)."""
+
+    type: Literal["eio_response"]
+    status: Literal["acknowledged", "recognised", "refused", "executed"]
+    ground: Ground | None = None
+    reason: LongText | None = None
+    conditions: AnswerConditions | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        _answer_rules(self)
+        _refusal_rules(self, self.status == "refused")
+        _conditions_rule(self, self.status in GRANTING_STATUSES[self.type])
+
+
+class JitAgreement(RequestBase):
+    """A joint investigation team set up by agreement (SAP Art 12, UNTOC Art 19).
+
+    The first state signs the agreement (``agreement_sha256``); every other
+    member state is territorial (it gets the notice) and accedes with a
+    ``jit_accession``. ``use_conditions`` are the agreed conditions of use.
+    """
+
+    type: Literal["jit_agreement"]
+    legal_basis: LegalBasis
+    member_states: list[StateCode] = Field(min_length=2, max_length=50)
+    agreement_sha256: Hex32
+    ends_at: Timestamp
+
+    def rules(self, policy: ActPolicy) -> None:
+        if len(set(self.member_states)) != len(self.member_states):
+            fail("member_states", "must not repeat a value")
+        if self.actor.state not in self.member_states:
+            fail("member_states", "must include the actor's state")
+        for index, state in enumerate(self.member_states):
+            if state != self.actor.state:
+                _in_territory(self, state, f"member_states[{index}]")
+        if when(self.ends_at) <= when(self.occurred_at):
+            fail("ends_at", "must be after occurred_at")
+
+
+class JitAccession(ActBase):
+    """A member state's authority accedes to a ``jit_agreement`` (refs[0])."""
+
+    type: Literal["jit_accession"]
+    agreement_sha256: Hex32
+
+    def rules(self, policy: ActPolicy) -> None:
+        _answer_rules(self)
 
 
 MODELS: Final[dict[str, type[ActBase]]] = {
@@ -406,6 +746,15 @@ MODELS: Final[dict[str, type[ActBase]]] = {
     "custody_event": CustodyEvent,
     "sovereignty_response": SovereigntyResponse,
     "conditions_acknowledgement": ConditionsAcknowledgement,
+    "preservation_response": PreservationResponse,
+    "traffic_path_disclosure": TrafficPathDisclosure,
+    "direct_provider_request": DirectProviderRequest,
+    "provider_request_answer": ProviderRequestAnswer,
+    "epoc_enforcing_decision": EpocEnforcingDecision,
+    "addressee_report": AddresseeReport,
+    "eio_response": EioResponse,
+    "jit_agreement": JitAgreement,
+    "jit_accession": JitAccession,
 }
 ACT_TYPES: Final = frozenset(MODELS)
 #: Acts that hand information to another state and may carry conditions on its use.
@@ -445,6 +794,7 @@ def validate_act(record: Mapping[str, Any], policy: ActPolicy | None = None) -> 
         else:
             message = f"{field}: {first['msg']}"
         raise RecordInvalid(message, field=field, code=ACT_CODE) from exc
+    check_level(record)  # the catalogue's authorisation policy (ledger/acts_levels.py)
     if act.visibility == "consortium":  # read in clear by every member: keep it clean
         refuse_private_fields_in_clear(record)
         lint_clear_fields(record)

@@ -50,9 +50,10 @@ of its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Protocol
 
-from ledger.acts import ACT_TYPES
+from ledger.acts import ACT_TYPES, EPOC_PR_EXTENSION_DAYS, PRESERVATION_ART29_MIN_DAYS
 from ledger.acts_custody import (
     CustodyState,
     CustodyViolation,
@@ -62,6 +63,8 @@ from ledger.acts_custody import (
     step,
 )
 from ledger.acts_index import SeekBudget, intersect
+from ledger.acts_levels import VALIDATED_TYPES
+from ledger.acts_lifecycle import ANSWERS
 from ledger.errors import Forbidden, InvariantViolation, RecordInvalid
 from ledger.private import named_states
 from ledger.records import Envelope, evidence_hashes, parse_time
@@ -70,7 +73,7 @@ from ledger.store import Store
 #: Bound on the index seeks made to read one custody chain (TigerStyle: a limit on
 #: everything). Only the chain's holders' own custody events of the hash count.
 HISTORY_SEEKS_MAX = 100_000
-ANSWERABLE_BY_MLA_RESPONSE = frozenset({"mla_request", "emergency_disclosure"})
+ANSWERABLE_BY_MLA_RESPONSE = ANSWERS["mla_response"]
 
 
 class ActContext(Protocol):
@@ -92,6 +95,25 @@ def check_act_context(envelope: Envelope, ctx: ActContext) -> None:
     rule = _RULES.get(envelope.type)
     if rule is not None:
         rule(envelope, referenced, ctx)
+    if envelope.type in VALIDATED_TYPES:
+        _validated_by_level(envelope, ctx)
+
+
+def _validated_by_level(envelope: Envelope, ctx: ActContext) -> None:
+    """An investigator's EU order or intrusive measure rests on a dated prior validation."""
+    if "authority" in ctx.signer_roles(envelope.signer):
+        return
+    authorisation = envelope.content.get("authorisation") or {}
+    approved = authorisation.get("approved_at")
+    if approved is None or parse_time(approved, "approved_at") > parse_time(
+        envelope.content["occurred_at"], "occurred_at"
+    ):
+        raise RecordInvalid(
+            f"record.authorisation.approved_at must date the {authorisation.get('level')} "
+            f"validation before this {envelope.type}, which an investigator key signed",
+            field="record.authorisation.approved_at",
+            code="validation_not_recorded",
+        )
 
 
 def _resolve(ctx: ActContext, record_id: str, index: int) -> Envelope:
@@ -196,7 +218,11 @@ def _custody_event(envelope: Envelope, refs: list[Envelope], ctx: ActContext) ->
         raise RecordInvalid(f"record.action: {exc}", field="record.action", code=exc.code) from exc
 
 
-_END_FIELD = {"preservation_request": "expires_at", "technical_measure": "ends_at"}
+_END_FIELD = {
+    "preservation_request": "expires_at",
+    "technical_measure": "ends_at",
+    "epoc_pr": "expires_at",
+}
 
 
 def _phase_change(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
@@ -223,6 +249,145 @@ def _phase_change(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> 
             field=f"record.{end}",
             code="extension_not_later",
         )
+    if envelope.type == "epoc_pr" and phase == "extension":
+        _epoc_pr_extension(envelope, original)
+
+
+def _epoc_pr_extension(envelope: Envelope, original: Envelope) -> None:
+    """Regulation (EU) 2023/1543 Art 11(1): one extension of at most 30 days."""
+    if original.content.get("phase", "initial") != "initial":
+        raise RecordInvalid(
+            "record.refs[0] must be the initial epoc_pr: an EPOC-PR is extended once",
+            field="record.refs[0]",
+            code="extension_twice",
+        )
+    cap = parse_time(original.content["expires_at"], "expires_at") + timedelta(
+        days=EPOC_PR_EXTENSION_DAYS
+    )
+    if parse_time(envelope.content["expires_at"], "expires_at") > cap:
+        raise RecordInvalid(
+            f"record.expires_at of an EPOC-PR extension is more than "
+            f"{EPOC_PR_EXTENSION_DAYS} days after the original's ({original.content['expires_at']})",
+            field="record.expires_at",
+            code="extension_too_long",
+        )
+
+
+#: answer type -> the states that may sign it, given the request it answers.
+_ANSWERING_STATES: dict[str, Callable[[Envelope], frozenset[str]]] = {
+    "preservation_response": lambda r: frozenset(r.content["territorial_states"]),
+    "traffic_path_disclosure": lambda r: frozenset(r.content["territorial_states"]),
+    "provider_request_answer": lambda r: frozenset({r.content["provider_state"]}),
+    "epoc_enforcing_decision": lambda r: frozenset({r.content["establishment_state"]}),
+    "addressee_report": lambda r: frozenset({r.actor_state}),  # the issuer records it
+    "eio_response": lambda r: frozenset({r.content["executing_state"]}),
+    "jit_accession": lambda r: frozenset(r.content["member_states"]) - {r.actor_state},
+}
+
+
+def _answer(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
+    """An issue-18 answer answers its request type, same case, by a state it names."""
+    request = refs[0]
+    wanted = ANSWERS[envelope.type]
+    if request.type not in wanted:
+        _wrong_type(0, request, " or ".join(f"a {name}" for name in sorted(wanted)))
+    _same_case(envelope, request)
+    state = envelope.actor_state
+    if envelope.type != "addressee_report" and state == request.actor_state:
+        raise Forbidden(
+            f"{state} made this {request.type}; only the state it was sent to answers it",
+            field="record.actor.state",
+            code="own_act",
+        )
+    if state not in _ANSWERING_STATES[envelope.type](request):
+        raise Forbidden(
+            f"{state} may not sign a {envelope.type} to this {request.type}",
+            field="record.actor.state",
+            code="not_requested_state",
+        )
+    check = _ANSWER_CHECKS.get(envelope.type)
+    if check is not None:
+        check(envelope, request)
+
+
+def _art29_minimum(envelope: Envelope, request: Envelope) -> None:
+    """Budapest Art 29(7): preservation on a foreign request lasts at least 60 days."""
+    until = envelope.content.get("preserved_until")
+    if request.content.get("basis") != "budapest_29" or until is None:
+        return
+    floor = parse_time(envelope.content["occurred_at"], "occurred_at") + timedelta(
+        days=PRESERVATION_ART29_MIN_DAYS
+    )
+    if parse_time(until, "preserved_until") < floor:
+        raise RecordInvalid(
+            f"record.preserved_until is less than {PRESERVATION_ART29_MIN_DAYS} days "
+            "after occurred_at (Budapest Art 29(7))",
+            field="record.preserved_until",
+            code="preservation_too_short",
+        )
+
+
+def _notified_epoc(envelope: Envelope, request: Envelope) -> None:
+    """Regulation (EU) 2023/1543 Art 12: only a notified enforcing state raises grounds."""
+    if request.content.get("notification_required") is not True:
+        raise RecordInvalid(
+            "record.refs[0] is an epoc without notification_required: its enforcing "
+            "state was not notified (Regulation (EU) 2023/1543 Art 8)",
+            field="record.refs[0]",
+            code="not_notified",
+        )
+
+
+def _same_agreement(envelope: Envelope, request: Envelope) -> None:
+    if envelope.content["agreement_sha256"] != request.content["agreement_sha256"]:
+        raise RecordInvalid(
+            "record.agreement_sha256 is not the agreement_sha256 of the referenced jit_agreement",
+            field="record.agreement_sha256",
+            code="agreement_mismatch",
+        )
+
+
+def _notified_request(envelope: Envelope, request: Envelope) -> None:
+    if envelope.content["decision"] == "instruct_not_to_disclose" and not request.content.get(
+        "notification_required"
+    ):
+        raise RecordInvalid(
+            "record.refs[0] required no notification: its provider's state cannot "
+            "instruct not to disclose (SAP Art 7(5))",
+            field="record.refs[0]",
+            code="not_notified",
+        )
+
+
+_ANSWER_CHECKS: dict[str, Callable[[Envelope, Envelope], None]] = {
+    "preservation_response": _art29_minimum,
+    "epoc_enforcing_decision": _notified_epoc,
+    "jit_accession": _same_agreement,
+    "provider_request_answer": _notified_request,
+}
+
+
+def _mla_request(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
+    """An MLA request that names a preservation puts it "pending MLA decision" (Art 29(7)):
+    only the requesting state's own preservation of the same case, sent to the requested
+    state."""
+    for index, ref in enumerate(refs):
+        if ref.type != "preservation_request":
+            continue
+        _same_case(envelope, ref)
+        if ref.actor_state != envelope.actor_state:
+            raise Forbidden(
+                f"record.refs[{index}] is {ref.actor_state}'s preservation request, "
+                f"not {envelope.actor_state}'s",
+                field=f"record.refs[{index}]",
+                code="not_owner",
+            )
+        if envelope.content["requested_state"] not in ref.content["territorial_states"]:
+            raise RecordInvalid(
+                f"record.refs[{index}] was not sent to the requested_state",
+                field=f"record.refs[{index}]",
+                code="ref_wrong_state",
+            )
 
 
 #: Fields of an act that carry conditions a receiving state may accept.
@@ -286,7 +451,10 @@ _RULES: dict[str, Rule] = {
     "custody_event": _custody_event,
     "preservation_request": _phase_change,
     "technical_measure": _phase_change,
+    "epoc_pr": _phase_change,
     "conditions_acknowledgement": _conditions_acknowledgement,
+    "mla_request": _mla_request,
+    **{name: _answer for name in _ANSWERING_STATES},
 }
 
 

@@ -74,7 +74,9 @@ TimeZone = Annotated[
         pattern=r"^([A-Za-z_]+(/[A-Za-z0-9_+-]+){0,2}|[+-]\d{2}:\d{2})$", max_length=64
     ),
 ]
-DataCategory = Literal["subscriber", "traffic", "content"]  # 002 §11
+#: 002 §11; ``identification``: data requested for the sole purpose of identifying the
+#: user (Regulation (EU) 2023/1543 Art 3(10)), which changes who may issue an EPOC.
+DataCategory = Literal["subscriber", "identification", "traffic", "content"]
 #: ``consortium``: every member reads the act in clear (opt-in, linted by
 #: ``ledger/acts_lint.py``); ``parties``: only the states the act concerns.
 Visibility = Literal["consortium", "parties"]
@@ -114,10 +116,36 @@ class Actor(Strict):
     agency: ShortText
 
 
+#: What an attached item is to the case (docs/ACTS.md §14).
+EvidenceRole = Literal[
+    "request_document",
+    "translation",
+    "authorisation_document",
+    "consent",
+    "evidence",
+    "recording",
+    "report",
+]
+#: A BCP 47 language tag ("en", "th", "zh-Hans-CN"): a 2-3 letter primary
+#: language and up to five 1-8 character subtags (RFC 5646 section 2.1, simplified).
+LanguageTag = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,5}$", max_length=64)
+]
+
+
 class EvidenceItem(Strict):
-    """One evidence item: its hash and, optionally, how it was made (docs/DOMAIN.md)."""
+    """One evidence item: its hash and, optionally, how it was made (docs/DOMAIN.md).
+
+    ``role`` says what the item is (a request document, its translation, ...),
+    ``language`` the language it is written or spoken in, ``derived_from`` the
+    SHA-256 of the item it was made from (a translation's original, a report's
+    recording); a translation always names its original.
+    """
 
     sha256: Hex32
+    role: EvidenceRole | None = None
+    language: LanguageTag | None = None
+    derived_from: Hex32 | None = None
     size: int | None = Field(None, ge=0, le=2**53 - 1)
     media_type: ShortText | None = None
     name: ShortText | None = None
@@ -150,9 +178,9 @@ class Custodian(Strict):
     """The provider or other holder of the data; never a private person's name."""
 
     name: ShortText
-    kind: Literal["service_provider", "financial_institution", "public_body", "other"] = (
-        "service_provider"
-    )
+    kind: Literal[
+        "service_provider", "registrar", "financial_institution", "public_body", "other"
+    ] = "service_provider"
     state: StateCode | None = None
 
 
@@ -220,7 +248,7 @@ class ActBase(Strict):
     legal_basis: LegalBasis | None = None
     authorisation: Authorisation | None = None
     custodian: Custodian | None = None
-    data_category: list[DataCategory] | None = Field(None, min_length=1, max_length=3)
+    data_category: list[DataCategory] | None = Field(None, min_length=1, max_length=4)
     approved_at: Timestamp | None = None
     executed_at: Timestamp | None = None
     sealed: SealedDetails | None = None
@@ -247,11 +275,31 @@ class ActBase(Strict):
         digests = [item.sha256 for item in self.evidence]
         if len(set(digests)) != len(digests):
             fail("evidence", "must not list the same sha256 twice")
+        for index, item in enumerate(self.evidence):
+            if item.derived_from == item.sha256:
+                fail(f"evidence[{index}].derived_from", "must not be the item's own sha256")
+            if item.role == "translation" and item.derived_from is None:
+                fail(f"evidence[{index}].derived_from", "of a translation names its original")
 
+
+#: How a request travels (issue 18, docs/ACTS.md §14): the Budapest Art 35 24/7 network or its
+#: e-mail contact, a central authority (Art 27(2)), direct (Art 27(9)(a) between judicial
+#: authorities), INTERPOL (Art 27(9)(b)), the EU e-CODEX system, or diplomatic channels.
+Channel = Literal[
+    "24_7_network",
+    "email_24_7",
+    "central_authority",
+    "direct",
+    "interpol",
+    "e_codex",
+    "diplomatic",
+]
 
 #: Bound on the conditions of use one act may carry (TigerStyle: a limit on everything).
 USE_CONDITIONS_MAX = 20
 UseConditions = Annotated[list[Text], Field(min_length=1, max_length=USE_CONDITIONS_MAX)]
+#: The conditions an answer grants a request under (Budapest Art 27(6)).
+AnswerConditions = Annotated[list[Text], Field(min_length=1, max_length=USE_CONDITIONS_MAX)]
 
 
 class RequestBase(ActBase):
@@ -270,9 +318,22 @@ class RequestBase(ActBase):
     confidential: bool | None = None
     use_conditions: UseConditions | None = None
     onward_transfer: Literal["prohibited", "with_consent"] | None = None
+    channel: Channel | None = None
+    #: The languages the request is written in (its documents and translations).
+    languages: list[LanguageTag] | None = Field(None, min_length=1, max_length=10)
 
     def common_rules(self) -> None:
         super().common_rules()
+        languages = self.languages or []
+        if len(set(languages)) != len(languages):
+            fail("languages", "must not repeat a value")
+        for index, item in enumerate(self.evidence):
+            written = item.role in ("request_document", "translation") and item.language
+            if languages and written and item.language not in languages:
+                fail(
+                    f"evidence[{index}].language",
+                    f"{item.language} is not one of the request's languages {languages}",
+                )
         if self.confidential and self.visibility == "consortium":
             # Every member would read what the requester asked to keep confidential.
             fail(

@@ -60,12 +60,13 @@ def _fields(type_: str, actor: str, where: str, now: datetime) -> Fields:
     return _TABLE[type_](actor, where, now)
 
 
-def _provider_order(where: str) -> Fields:
+def _provider_order(where: str, now: datetime) -> Fields:
     return {
         "custodian": _custodian(where),
         "establishment_state": where,
         "substantial_connection": "the provider offers its service in the issuing state",
         "data_category": ["subscriber"],
+        "authorisation": _approval(now),
     }
 
 
@@ -123,9 +124,13 @@ _TABLE: dict[str, Maker] = {
         "issuing_state": actor,
         "executing_state": where,
         "measures": ["hear a witness by video conference"],
+        "authorisation": _approval(now),
     },
-    "epoc": lambda actor, where, now: _provider_order(where),
-    "epoc_pr": lambda actor, where, now: _provider_order(where),
+    "epoc": lambda actor, where, now: _provider_order(where, now),
+    "epoc_pr": lambda actor, where, now: {
+        **_provider_order(where, now),
+        "expires_at": _later(now, 60),
+    },
     "art32_access": lambda actor, where, now: {
         "basis": "consent",
         "consent": {
@@ -162,10 +167,61 @@ _TABLE: dict[str, Maker] = {
         "refs": [PLACEHOLDER_REF],
         "accepted": True,
     },
+    "preservation_response": lambda actor, where, now: {
+        "refs": [PLACEHOLDER_REF],
+        "status": "preserved",
+        "preserved_until": _later(now, 60),
+    },
+    "traffic_path_disclosure": lambda actor, where, now: {
+        "refs": [PLACEHOLDER_REF],
+        "status": "disclosed",
+        "next_hop_states": [where],
+    },
+    "direct_provider_request": lambda actor, where, now: {
+        "basis": "sap_7",
+        "custodian": _custodian(where),
+        "provider_state": where,
+        "data_category": ["subscriber"],
+        "notification_required": True,
+        "respond_by": _later(now, 30),
+    },
+    "provider_request_answer": lambda actor, where, now: {
+        "refs": [PLACEHOLDER_REF],
+        "decision": "no_objection",
+    },
+    "epoc_enforcing_decision": lambda actor, where, now: {
+        "refs": [PLACEHOLDER_REF],
+        "decision": "no_ground_raised",
+    },
+    "addressee_report": lambda actor, where, now: {
+        "refs": [PLACEHOLDER_REF],
+        "outcome": "delivered",
+    },
+    "eio_response": lambda actor, where, now: {"refs": [PLACEHOLDER_REF], "status": "recognised"},
+    "jit_agreement": lambda actor, where, now: {
+        "legal_basis": _basis("Second Additional Protocol", "Art 12"),
+        "member_states": [actor, where],
+        "agreement_sha256": PLACEHOLDER_HASH,
+        "ends_at": _later(now, 365),
+    },
+    "jit_accession": lambda actor, where, now: {
+        "refs": [PLACEHOLDER_REF],
+        "agreement_sha256": PLACEHOLDER_HASH,
+    },
 }
 
 #: Types whose only territory is the signer's own (an answer, not an act abroad).
-_OWN_TERRITORY = frozenset({"sovereignty_response", "conditions_acknowledgement"})
+_OWN_TERRITORY = frozenset(
+    {
+        "sovereignty_response",
+        "conditions_acknowledgement",
+        "preservation_response",
+        "provider_request_answer",
+        "epoc_enforcing_decision",
+        "eio_response",
+        "jit_accession",
+    }
+)
 
 
 def template(
@@ -194,6 +250,13 @@ def template(
         "evidence": [{"sha256": PLACEHOLDER_HASH}],
     }
     record.update(_fields(type_, state, where[0], moment))
+    if type_ in ("traffic_path_disclosure", "jit_agreement") and where[0] == state:
+        other = "YY" if state != "YY" else "ZZ"
+        record["territorial_states"] = [*where, other]
+        field = "next_hop_states" if type_ == "traffic_path_disclosure" else "member_states"
+        record[field] = [other] if field == "next_hop_states" else [state, other]
     if type_ == "spontaneous_information" and state in record["receiving_states"]:
-        record["receiving_states"] = ["YY" if state != "YY" else "ZZ"]
+        other = "YY" if state != "YY" else "ZZ"
+        record["receiving_states"] = [other]
+        record["territorial_states"] = [*where, other]  # a receiver is territorial
     return record

@@ -65,9 +65,22 @@ TYPE_CLASSES: Final[Mapping[str, frozenset[str]]] = {
             "epoc",
             "epoc_pr",
             "emergency_disclosure",
+            "direct_provider_request",
         }
     ),
-    "answer": frozenset({"mla_response", "sovereignty_response", "conditions_acknowledgement"}),
+    "answer": frozenset(
+        {
+            "mla_response",
+            "sovereignty_response",
+            "conditions_acknowledgement",
+            "preservation_response",
+            "traffic_path_disclosure",
+            "provider_request_answer",
+            "epoc_enforcing_decision",
+            "addressee_report",
+            "eio_response",
+        }
+    ),
     "measure": frozenset(
         {
             "online_extraction",
@@ -80,7 +93,9 @@ TYPE_CLASSES: Final[Mapping[str, frozenset[str]]] = {
         }
     ),
     "custody": frozenset({"custody_event"}),
-    "cooperation": frozenset({"spontaneous_information", "joint_investigation"}),
+    "cooperation": frozenset(
+        {"spontaneous_information", "joint_investigation", "jit_agreement", "jit_accession"}
+    ),
 }
 ACT_TYPES: Final = INVESTIGATOR_ACTS | AUTHORITY_ACTS
 

@@ -63,6 +63,15 @@ RETENTION_DAYS: Final[Mapping[str, int]] = MappingProxyType(
         "custody_event": EVIDENCE,
         "sovereignty_response": EVIDENCE,
         "conditions_acknowledgement": EVIDENCE,
+        "direct_provider_request": CASE,
+        "jit_agreement": CASE,
+        "preservation_response": EVIDENCE,
+        "traffic_path_disclosure": EVIDENCE,
+        "provider_request_answer": EVIDENCE,
+        "epoc_enforcing_decision": EVIDENCE,
+        "addressee_report": EVIDENCE,
+        "eio_response": EVIDENCE,
+        "jit_accession": EVIDENCE,
     }
 )
 

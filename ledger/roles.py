@@ -31,6 +31,7 @@ INVESTIGATOR_ACTS: Final = frozenset(
         "epoc",
         "epoc_pr",
         "emergency_disclosure",
+        "direct_provider_request",
     }
 )
 
@@ -51,6 +52,15 @@ AUTHORITY_ACTS: Final = frozenset(
         "joint_investigation",
         "technical_measure",
         "custody_event",
+        "preservation_response",
+        "traffic_path_disclosure",
+        "direct_provider_request",
+        "provider_request_answer",
+        "epoc_enforcing_decision",
+        "addressee_report",
+        "eio_response",
+        "jit_agreement",
+        "jit_accession",
     }
 )
 

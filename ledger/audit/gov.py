@@ -51,6 +51,7 @@ ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
         {
             "art32_access",
             "custody_event",
+            "direct_provider_request",
             "eio",
             "emergency_disclosure",
             "epoc",
@@ -69,20 +70,29 @@ ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
     ),
     "authority": frozenset(
         {
+            "addressee_report",
             "conditions_acknowledgement",
             "custody_event",
+            "direct_provider_request",
             "eio",
+            "eio_response",
+            "epoc_enforcing_decision",
             "emergency_disclosure",
             "epoc",
             "epoc_pr",
+            "jit_accession",
+            "jit_agreement",
             "joint_investigation",
             "mla_request",
             "mla_response",
             "preservation_request",
+            "preservation_response",
             "production_order",
+            "provider_request_answer",
             "sovereignty_response",
             "spontaneous_information",
             "technical_measure",
+            "traffic_path_disclosure",
         }
     ),
     "auditor": frozenset(),
@@ -103,9 +113,22 @@ TYPE_CLASSES: Final[dict[str, frozenset[str]]] = {
             "epoc",
             "epoc_pr",
             "emergency_disclosure",
+            "direct_provider_request",
         }
     ),
-    "answer": frozenset({"mla_response", "sovereignty_response", "conditions_acknowledgement"}),
+    "answer": frozenset(
+        {
+            "mla_response",
+            "sovereignty_response",
+            "conditions_acknowledgement",
+            "preservation_response",
+            "traffic_path_disclosure",
+            "provider_request_answer",
+            "epoc_enforcing_decision",
+            "addressee_report",
+            "eio_response",
+        }
+    ),
     "measure": frozenset(
         {
             "online_extraction",
@@ -118,7 +141,9 @@ TYPE_CLASSES: Final[dict[str, frozenset[str]]] = {
         }
     ),
     "custody": frozenset({"custody_event"}),
-    "cooperation": frozenset({"spontaneous_information", "joint_investigation"}),
+    "cooperation": frozenset(
+        {"spontaneous_information", "joint_investigation", "jit_agreement", "jit_accession"}
+    ),
 }
 #: Every governance record type (the node registry's names).
 GOVERNANCE_TYPES: Final = frozenset(

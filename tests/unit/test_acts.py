@@ -21,7 +21,7 @@ from ledger.roles import AUTHORITY_ACTS, INVESTIGATOR_ACTS
 H = "ab" * 32
 REF = "cd" * 32
 T0 = "2026-03-01T00:00:00Z"
-APPROVAL = {"reference": "J-1", "approved_by": "judge", "level": "judicial"}
+APPROVAL = {"reference": "J-1", "approved_by": "judge", "level": "judicial", "approved_at": T0}
 CUSTODIAN = {"name": "Example Hosting Ltd", "state": "TH"}
 REC = [{"sha256": H, "media_type": "video/mp4"}]
 PROP = {"seriousness": "fraud ring", "less_intrusive_alternatives": "orders failed"}
@@ -87,18 +87,26 @@ VALID: dict[str, dict[str, Any]] = {
         "ends_at": "2026-03-10T00:00:00Z",
         "time_zone": "Asia/Bangkok",
     },
-    "eio": {"issuing_state": "CN", "executing_state": "TH", "measures": ["hear witness"]},
+    "eio": {
+        "issuing_state": "CN",
+        "executing_state": "TH",
+        "measures": ["hear witness"],
+        "authorisation": APPROVAL,
+    },
     "epoc": {
         "custodian": CUSTODIAN,
         "establishment_state": "TH",
         "substantial_connection": "offers services",
         "data_category": ["subscriber"],
+        "authorisation": APPROVAL,
     },
     "epoc_pr": {
         "custodian": CUSTODIAN,
         "establishment_state": "TH",
         "substantial_connection": "offers services",
         "data_category": ["content"],
+        "authorisation": APPROVAL,
+        "expires_at": "2026-04-30T00:00:00Z",
     },
     "art32_access": {
         "basis": "consent",
@@ -131,6 +139,62 @@ VALID: dict[str, dict[str, Any]] = {
     "conditions_acknowledgement": {
         "refs": [REF],
         "accepted": True,
+        "actor": {"state": "TH", "agency": "OAG"},
+        "territorial_states": ["TH"],
+    },
+    "preservation_response": {
+        "refs": [REF],
+        "status": "preserved",
+        "preserved_until": "2026-05-01T00:00:00Z",
+        "actor": {"state": "TH", "agency": "OAG"},
+        "territorial_states": ["TH"],
+    },
+    "traffic_path_disclosure": {
+        "refs": [REF],
+        "status": "disclosed",
+        "next_hop_states": ["VN"],
+        "actor": {"state": "TH", "agency": "CCIB"},
+        "territorial_states": ["TH", "VN"],
+    },
+    "direct_provider_request": {
+        "basis": "sap_7",
+        "custodian": CUSTODIAN,
+        "provider_state": "TH",
+        "data_category": ["subscriber"],
+        "notification_required": True,
+    },
+    "provider_request_answer": {
+        "refs": [REF],
+        "decision": "instruct_not_to_disclose",
+        "ground": "prejudice_domestic_proceedings",
+        "reason": "own investigation",
+        "actor": {"state": "TH", "agency": "OAG"},
+        "territorial_states": ["TH"],
+    },
+    "epoc_enforcing_decision": {
+        "refs": [REF],
+        "decision": "ground_raised",
+        "ground": "ne_bis_in_idem",
+        "reason": "finally tried",
+        "actor": {"state": "TH", "agency": "OAG"},
+        "territorial_states": ["TH"],
+    },
+    "addressee_report": {"refs": [REF], "outcome": "delivered"},
+    "eio_response": {
+        "refs": [REF],
+        "status": "recognised",
+        "actor": {"state": "TH", "agency": "OAG"},
+        "territorial_states": ["TH"],
+    },
+    "jit_agreement": {
+        "legal_basis": {"instrument": "Second Additional Protocol", "article": "Art 12"},
+        "member_states": ["CN", "TH"],
+        "agreement_sha256": H,
+        "ends_at": "2027-03-01T00:00:00Z",
+    },
+    "jit_accession": {
+        "refs": [REF],
+        "agreement_sha256": H,
         "actor": {"state": "TH", "agency": "OAG"},
         "territorial_states": ["TH"],
     },
@@ -338,6 +402,233 @@ INVALID: list[tuple[str, tuple[str, ...], dict[str, Any], str, str]] = [
         "record.territorial_states",
         "own territory only",
     ),
+    # issue 18 quick wins: custodians, receivers and JIT members are territorial
+    (
+        "preservation_request",
+        (),
+        {"custodian": {"name": "Host", "state": "VN"}},
+        "record.custodian.state",
+        "custodian's state gets a notice",
+    ),
+    (
+        "production_order",
+        (),
+        {"custodian": {"name": "Host", "state": "VN"}},
+        "record.custodian.state",
+        "custodian's state gets a notice",
+    ),
+    (
+        "spontaneous_information",
+        (),
+        {"receiving_states": ["TH", "VN"]},
+        "record.receiving_states[1]",
+        "receivers are territorial",
+    ),
+    (
+        "joint_investigation",
+        (),
+        {"member_agencies": [{"state": "CN", "agency": "a"}, {"state": "VN", "agency": "b"}]},
+        "record.member_agencies[1].state",
+        "JIT members are territorial",
+    ),
+    # item 4: an evidence transfer names what was transferred
+    (
+        "mla_response",
+        ("ground", "reason"),
+        {"status": "evidence_transferred", "evidence": []},
+        "record.evidence",
+        "evidence_transferred needs hashes",
+    ),
+    # item 5: EU orders are authorised; an EPOC-PR has an end (Reg 2023/1543 Art 11(1))
+    ("eio", ("authorisation",), {}, "record.authorisation", "Directive Art 2(c) issuer"),
+    ("epoc", ("authorisation",), {}, "record.authorisation", "Regulation Art 4 issuer"),
+    ("epoc_pr", ("authorisation",), {}, "record.authorisation", "Regulation Art 4 issuer"),
+    ("epoc_pr", ("expires_at",), {}, "record.expires_at", "Art 11(1) 60 days"),
+    (
+        "epoc_pr",
+        (),
+        {"expires_at": "2026-04-30T00:00:01Z"},
+        "record.expires_at",
+        "over 60 days",
+    ),
+    ("epoc_pr", (), {"expires_at": T0}, "record.expires_at", "after occurred_at"),
+    ("epoc_pr", (), {"phase": "extension"}, "record.refs", "extension names the order"),
+    # item 6: evidence items say what they are and in which language
+    (
+        "eio",
+        (),
+        {"evidence": [{"sha256": H, "role": "photo"}]},
+        "record.evidence[0].role",
+        "role values",
+    ),
+    (
+        "eio",
+        (),
+        {"evidence": [{"sha256": H, "language": "english"}]},
+        "record.evidence[0].language",
+        "BCP 47 tag",
+    ),
+    # item 7: every request states its channel from a closed list
+    ("mla_request", (), {"channel": "fax"}, "record.channel", "channel values"),
+    ("search_seizure", (), {"channel": "direct"}, "record.channel", "requests only"),
+    # issue 18 step 3: request/answer pairs
+    (
+        "preservation_request",
+        (),
+        {"basis": "budapest_29", "expires_at": "2026-04-29T23:59:59Z"},
+        "record.expires_at",
+        "Art 29(7) at least 60 days",
+    ),
+    ("preservation_request", (), {"basis": "art29"}, "record.basis", "basis values"),
+    ("preservation_response", ("preserved_until",), {}, "record.preserved_until", "until"),
+    (
+        "preservation_response",
+        (),
+        {"preserved_until": T0},
+        "record.preserved_until",
+        "after occurred_at",
+    ),
+    (
+        "preservation_response",
+        ("preserved_until",),
+        {"status": "refused", "reason": "x"},
+        "record.ground",
+        "Art 29(5) ground",
+    ),
+    (
+        "preservation_response",
+        ("preserved_until",),
+        {"status": "refused", "reason": "x", "ground": "ne_bis_in_idem"},
+        "record.ground",
+        "only Art 29(4)-(5) grounds",
+    ),
+    (
+        "preservation_response",
+        ("preserved_until",),
+        {"status": "future_availability_not_ensured"},
+        "record.reason",
+        "Art 29(6) says why",
+    ),
+    (
+        "preservation_response",
+        (),
+        {"territorial_states": ["TH", "VN"]},
+        "record.territorial_states",
+        "own territory",
+    ),
+    ("traffic_path_disclosure", (), {"next_hop_states": []}, "record.next_hop_states", "hops"),
+    ("traffic_path_disclosure", (), {"evidence": []}, "record.evidence", "the traffic data"),
+    (
+        "traffic_path_disclosure",
+        (),
+        {"next_hop_states": ["VN", "LA"]},
+        "record.next_hop_states[1]",
+        "next hop gets a notice",
+    ),
+    (
+        "traffic_path_disclosure",
+        (),
+        {"status": "refused", "ground": "dual_criminality", "reason": "x", "next_hop_states": []},
+        "record.ground",
+        "Art 30(2) grounds only",
+    ),
+    (
+        "direct_provider_request",
+        ("notification_required",),
+        {},
+        "record.notification_required",
+        "flag",
+    ),
+    ("direct_provider_request", (), {"provider_state": "CN"}, "record.provider_state", "foreign"),
+    ("direct_provider_request", (), {"provider_state": "VN"}, "record.provider_state", "notice"),
+    (
+        "direct_provider_request",
+        (),
+        {"data_category": ["content"]},
+        "record.data_category",
+        "SAP Art 7 subscriber only",
+    ),
+    ("direct_provider_request", (), {"basis": "sap_6"}, "record.custodian.kind", "registrar"),
+    ("provider_request_answer", ("ground",), {}, "record.ground", "instruction has a ground"),
+    (
+        "provider_request_answer",
+        ("ground", "reason"),
+        {"decision": "conditions"},
+        "record.conditions",
+        "conditions listed",
+    ),
+    (
+        "epoc_enforcing_decision",
+        (),
+        {"ground": "political_offence"},
+        "record.ground",
+        "Art 12 grounds only",
+    ),
+    (
+        "epoc_enforcing_decision",
+        ("reason",),
+        {"decision": "no_ground_raised"},
+        "record.ground",
+        "no ground without refusal",
+    ),
+    ("addressee_report", (), {"evidence": []}, "record.evidence", "delivered data hashed"),
+    ("addressee_report", (), {"outcome": "impossible"}, "record.impossibility", "Annex III"),
+    ("addressee_report", (), {"refs": []}, "record.refs", "names the order"),
+    ("eio_response", (), {"status": "refused"}, "record.ground", "Art 11 ground"),
+    (
+        "eio_response",
+        (),
+        {"status": "refused", "reason": "x", "ground": "political_offence"},
+        "record.ground",
+        "Art 11 grounds only",
+    ),
+    (
+        "eio_response",
+        (),
+        {"status": "acknowledged", "conditions": ["x"]},
+        "record.conditions",
+        "grant only",
+    ),
+    ("jit_agreement", (), {"member_states": ["TH", "VN"]}, "record.member_states", "actor member"),
+    (
+        "jit_agreement",
+        (),
+        {"member_states": ["CN", "VN"]},
+        "record.member_states[1]",
+        "members territorial",
+    ),
+    ("jit_agreement", ("agreement_sha256",), {}, "record.agreement_sha256", "agreement hash"),
+    ("jit_agreement", (), {"ends_at": T0}, "record.ends_at", "ends later"),
+    ("jit_accession", (), {"refs": []}, "record.refs", "names the agreement"),
+    # EPOC issuing level (Regulation (EU) 2023/1543 Art 4) and identification data
+    (
+        "epoc",
+        (),
+        {
+            "data_category": ["traffic"],
+            "authorisation": {**APPROVAL, "level": "prosecutorial"},
+        },
+        "record.authorisation.level",
+        "traffic data needs a judge",
+    ),
+    (
+        "epoc",
+        (),
+        {"authorisation": {**APPROVAL, "level": "senior_police"}},
+        "record.authorisation.level",
+        "subscriber data needs a prosecutor",
+    ),
+    ("epoc", (), {"notification_required": "yes"}, "record.notification_required", "bool"),
+    ("epoc_pr", (), {"phase": "production_confirmed", "refs": [REF]}, "record.expires_at", "kept"),
+    ("mla_request", (), {"measure_codes": ["torture"]}, "record.measure_codes[0]", "codes"),
+    (
+        "mla_request",
+        (),
+        {"measure_codes": ["hearing", "hearing"]},
+        "record.measure_codes",
+        "no repeats",
+    ),
+    ("mla_request", (), {"urgency": "asap"}, "record.urgency", "urgency values"),
     # conditions of use (Budapest Arts 27(8), 28; SAP Art 14(10)) and their acceptance
     ("mla_request", (), {"confidential": "yes"}, "record.confidential", "strict bool"),
     ("mla_request", (), {"use_conditions": []}, "record.use_conditions", "1+ if given"),
@@ -402,6 +693,87 @@ def test_every_type_has_invalid_rows() -> None:
     assert {row[0] for row in INVALID} == set(VALID)
 
 
+@pytest.mark.parametrize(
+    ("type_", "changes"),
+    [
+        ("preservation_request", {"custodian": {"name": "Host", "state": "TH"}}),
+        ("preservation_request", {"custodian": {"name": "Host"}}),  # state unknown
+        ("spontaneous_information", {"receiving_states": ["TH"]}),
+        ("mla_response", {"status": "evidence_transferred", "ground": None, "reason": None}),
+        ("epoc_pr", {"expires_at": "2026-04-30T00:00:00Z"}),  # exactly 60 days
+        ("epoc_pr", {"phase": "extension", "refs": [REF]}),
+        ("epoc_pr", {"phase": "termination", "refs": [REF], "expires_at": T0}),
+        (
+            "eio",
+            {
+                "evidence": [
+                    {"sha256": H, "role": "request_document", "language": "fr"},
+                    {
+                        "sha256": REF,
+                        "role": "translation",
+                        "language": "zh-Hans-CN",
+                        "derived_from": H,
+                    },
+                ]
+            },
+        ),
+        ("mla_request", {"channel": "interpol"}),
+        ("eio", {"channel": "e_codex"}),
+        ("emergency_disclosure", {"channel": "email_24_7"}),
+        ("preservation_request", {"channel": "24_7_network"}),
+        (
+            "preservation_request",
+            {"basis": "budapest_29", "expires_at": "2026-04-30T00:00:00Z"},
+        ),  # exactly 60 days
+        ("preservation_response", {"status": "partially_preserved", "reason": "one account"}),
+        (
+            "preservation_response",
+            {"status": "preserved", "conditions": ["use only for the MLA request to follow"]},
+        ),
+        (
+            "traffic_path_disclosure",
+            {
+                "status": "refused",
+                "ground": "political_offence",
+                "reason": "x",
+                "next_hop_states": [],
+            },
+        ),
+        (
+            "direct_provider_request",
+            {"basis": "sap_6", "custodian": {**CUSTODIAN, "kind": "registrar"}},
+        ),
+        ("direct_provider_request", {"basis": "cloud_agreement", "data_category": ["content"]}),
+        (
+            "epoc",
+            {
+                "data_category": ["identification"],
+                "authorisation": {**APPROVAL, "level": "prosecutorial"},
+            },
+        ),
+        ("epoc", {"data_category": ["content"], "notification_required": True, "emergency": True}),
+        ("epoc_pr", {"phase": "production_confirmed", "refs": [REF], "expires_at": None}),
+        (
+            "addressee_report",
+            {
+                "outcome": "impossible",
+                "impossibility": "data_not_held",
+                "reason": "x",
+                "evidence": [],
+            },
+        ),
+        ("eio_response", {"status": "refused", "ground": "territoriality", "reason": "x"}),
+        ("eio_response", {"status": "executed", "conditions": ["return the originals"]}),
+        ("mla_request", {"measure_codes": ["production", "sap8_order"], "urgency": "expedited"}),
+    ],
+)
+def test_quick_win_valid_examples(type_: str, changes: dict[str, Any]) -> None:
+    record = make(type_, **changes)
+    for name in [k for k, v in changes.items() if v is None]:
+        record.pop(name)
+    assert validate_act(record).type == type_
+
+
 def test_preservation_cap_is_configurable() -> None:
     record = make("preservation_request", expires_at="2026-04-01T00:00:00Z")  # 31 days
     validate_act(record, ActPolicy(preservation_days_max=60))
@@ -438,3 +810,74 @@ def test_json_schemas_publish_every_type_with_required_fields() -> None:
         "schema",
     } <= set(tm["required"])
     assert tm["additionalProperties"] is False
+
+
+ORIGINAL = "ef" * 32
+
+
+@pytest.mark.parametrize(
+    ("type_", "changes"),
+    [
+        (
+            "mla_request",
+            {
+                "languages": ["en", "th"],
+                "evidence": [
+                    {"sha256": ORIGINAL, "role": "request_document", "language": "en"},
+                    {
+                        "sha256": H,
+                        "role": "translation",
+                        "language": "th",
+                        "derived_from": ORIGINAL,
+                    },
+                ],
+            },
+        ),
+        ("eio", {"evidence": [{"sha256": H, "role": "report", "derived_from": ORIGINAL}]}),
+        ("eio", {"evidence": [{"sha256": H, "role": "consent", "language": "fr"}]}),
+    ],
+)
+def test_attachments_with_roles_languages_and_origins(type_: str, changes: dict[str, Any]) -> None:
+    assert validate_act(make(type_, **changes)).type == type_
+
+
+@pytest.mark.parametrize(
+    ("type_", "changes", "field"),
+    [
+        (
+            "eio",
+            {"evidence": [{"sha256": H, "role": "translation", "language": "th"}]},
+            "record.evidence[0].derived_from",
+        ),
+        (
+            "eio",
+            {"evidence": [{"sha256": H, "derived_from": H}]},
+            "record.evidence[0].derived_from",
+        ),
+        (
+            "eio",
+            {"evidence": [{"sha256": H, "derived_from": "x"}]},
+            "record.evidence[0].derived_from",
+        ),
+        ("mla_request", {"languages": ["en", "en"]}, "record.languages"),
+        ("mla_request", {"languages": []}, "record.languages"),
+        ("mla_request", {"languages": ["english"]}, "record.languages[0]"),
+        (
+            "mla_request",
+            {
+                "languages": ["en"],
+                "evidence": [{"sha256": H, "role": "request_document", "language": "th"}],
+            },
+            "record.evidence[0].language",
+        ),
+        ("search_seizure", {"languages": ["en"]}, "record.languages"),  # requests only
+    ],
+)
+def test_bad_attachments_name_the_field(type_: str, changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(RecordInvalid) as caught:
+        validate_act(make(type_, **changes))
+    assert (caught.value.field, caught.value.code, caught.value.status) == (
+        field,
+        "invalid_act",
+        422,
+    ), caught.value.message

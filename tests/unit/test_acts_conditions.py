@@ -131,9 +131,17 @@ def test_requested_state_acknowledges_all_or_some_conditions() -> None:
 @pytest.mark.parametrize(
     ("type_", "changes", "state"),
     [
-        ("spontaneous_information", {"receiving_states": ["VN"]}, "VN"),  # Art 26(2) receiver
+        (
+            "spontaneous_information",
+            {"receiving_states": ["VN"], "territorial_states": ["TH", "VN"]},
+            "VN",
+        ),  # Art 26(2) receiver, territorial since issue 18
         ("eio", {"territorial_states": ["TH", "FR"], "executing_state": "FR"}, "FR"),
-        ("preservation_request", {"custodian": {"name": "Host", "state": "VN"}}, "VN"),
+        (
+            "preservation_request",
+            {"custodian": {"name": "Host", "state": "VN"}, "territorial_states": ["TH", "VN"]},
+            "VN",
+        ),
         ("preservation_request", {}, "TH"),  # territorial
     ],
 )

@@ -370,3 +370,217 @@ def test_store_context_sees_committed_and_pending_records_in_order() -> None:
     check_act_context(examined, context.with_pending([collected]))
     with pytest.raises(RecordInvalid):
         check_act_context(collected, context.with_pending([collected]))
+
+
+def test_epoc_pr_is_extended_once_by_at_most_30_days() -> None:
+    """Regulation (EU) 2023/1543 Art 11(1): 60 days, one further 30-day period."""
+    chain = FakeChain()
+    order = chain.commit(chain.make("epoc_pr", CN_AUTH, "CN"))  # expires 2026-04-30
+    extension: dict[str, Any] = {
+        "phase": "extension",
+        "refs": [order.id],
+        "occurred_at": "2026-04-20T00:00:00Z",
+        "expires_at": "2026-05-30T00:00:00Z",  # original + 30 days exactly
+    }
+    extended = chain.commit(chain.make("epoc_pr", CN_AUTH, "CN", **extension))
+    too_long = {**extension, "expires_at": "2026-05-30T00:00:01Z"}
+    _raises(
+        chain,
+        chain.make("epoc_pr", CN_AUTH, "CN", **too_long),
+        RecordInvalid,
+        "record.expires_at",
+        "extension_too_long",
+    )
+    again = {**extension, "refs": [extended.id], "expires_at": "2026-06-10T00:00:00Z"}
+    _raises(
+        chain,
+        chain.make("epoc_pr", CN_AUTH, "CN", **again),
+        RecordInvalid,
+        "record.refs[0]",
+        "extension_twice",
+    )
+    _raises(
+        chain,
+        chain.make("epoc_pr", VN_AUTH, "VN", **extension),
+        Forbidden,
+        "record.actor.state",
+        "not_owner",
+    )
+
+
+# --- issue 18: answers to the new requests ------------------------------------------------
+
+
+def test_preservation_response_by_the_territorial_state_at_least_60_days_on_art29() -> None:
+    chain = FakeChain()
+    request = chain.commit(chain.make("preservation_request", CN_INV, "CN", basis="budapest_29"))
+    answer: dict[str, Any] = {"refs": [request.id]}
+    short = {**answer, "preserved_until": "2026-04-29T23:59:59Z"}
+    _raises(
+        chain,
+        chain.make("preservation_response", TH_AUTH, "TH", **short),
+        RecordInvalid,
+        "record.preserved_until",
+        "preservation_too_short",
+    )
+    ok = {**answer, "preserved_until": "2026-04-30T00:00:00Z"}
+    chain.commit(chain.make("preservation_response", TH_AUTH, "TH", **ok))
+    own: dict[str, Any] = {**ok, "territorial_states": ["CN"]}
+    _raises(
+        chain,
+        chain.make("preservation_response", CN_AUTH, "CN", **own),
+        Forbidden,
+        "record.actor.state",
+        "own_act",
+    )
+    vn: dict[str, Any] = {**ok, "territorial_states": ["VN"]}
+    _raises(
+        chain,
+        chain.make("preservation_response", VN_AUTH, "VN", **vn),
+        Forbidden,
+        "record.actor.state",
+        "not_requested_state",
+    )
+    mla = chain.commit(chain.make("mla_request", CN_AUTH, "CN"))
+    _raises(
+        chain,
+        chain.make("preservation_response", TH_AUTH, "TH", refs=[mla.id]),
+        RecordInvalid,
+        "record.refs[0]",
+        "ref_wrong_type",
+    )
+
+
+def test_art16_preservation_has_no_60_day_floor() -> None:
+    chain = FakeChain()
+    request = chain.commit(chain.make("preservation_request", CN_INV, "CN"))
+    short: dict[str, Any] = {"refs": [request.id], "preserved_until": "2026-03-10T00:00:00Z"}
+    chain.commit(chain.make("preservation_response", TH_AUTH, "TH", **short))
+
+
+def test_traffic_path_disclosure_answers_the_preservation_request() -> None:
+    chain = FakeChain()
+    request = chain.commit(chain.make("preservation_request", CN_INV, "CN"))
+    chain.commit(chain.make("traffic_path_disclosure", TH_AUTH, "TH", refs=[request.id]))
+    _raises(
+        chain,
+        chain.make("traffic_path_disclosure", CN_AUTH, "CN", refs=[request.id]),
+        Forbidden,
+        "record.actor.state",
+        "own_act",
+    )
+
+
+def test_epoc_enforcing_decision_only_on_a_notified_epoc_by_the_enforcing_state() -> None:
+    chain = FakeChain()
+    silent = chain.commit(chain.make("epoc", CN_AUTH, "CN"))
+    notified = chain.commit(chain.make("epoc", CN_AUTH, "CN", notification_required=True))
+    _raises(
+        chain,
+        chain.make("epoc_enforcing_decision", TH_AUTH, "TH", refs=[silent.id]),
+        RecordInvalid,
+        "record.refs[0]",
+        "not_notified",
+    )
+    chain.commit(chain.make("epoc_enforcing_decision", TH_AUTH, "TH", refs=[notified.id]))
+    vn: dict[str, Any] = {"refs": [notified.id], "territorial_states": ["VN"]}
+    _raises(
+        chain,
+        chain.make("epoc_enforcing_decision", VN_AUTH, "VN", **vn),
+        Forbidden,
+        "record.actor.state",
+        "not_requested_state",
+    )
+    report = chain.make("addressee_report", CN_AUTH, "CN", refs=[notified.id])
+    chain.commit(report)  # the issuer records what its addressee reported
+    _raises(
+        chain,
+        chain.make("addressee_report", TH_AUTH, "TH", refs=[notified.id]),
+        Forbidden,
+        "record.actor.state",
+        "not_requested_state",
+    )
+
+
+def test_provider_state_instructs_not_to_disclose_only_when_notified() -> None:
+    chain = FakeChain()
+    notified = chain.commit(chain.make("direct_provider_request", CN_AUTH, "CN"))
+    silent = chain.commit(
+        chain.make("direct_provider_request", CN_AUTH, "CN", notification_required=False)
+    )
+    chain.commit(chain.make("provider_request_answer", TH_AUTH, "TH", refs=[notified.id]))
+    _raises(
+        chain,
+        chain.make("provider_request_answer", TH_AUTH, "TH", refs=[silent.id]),
+        RecordInvalid,
+        "record.refs[0]",
+        "not_notified",
+    )
+
+
+def test_eio_response_by_the_executing_state() -> None:
+    chain = FakeChain()
+    eio = chain.commit(chain.make("eio", CN_AUTH, "CN"))
+    chain.commit(chain.make("eio_response", TH_AUTH, "TH", refs=[eio.id]))
+    vn: dict[str, Any] = {"refs": [eio.id], "territorial_states": ["VN"]}
+    _raises(
+        chain,
+        chain.make("eio_response", VN_AUTH, "VN", **vn),
+        Forbidden,
+        "record.actor.state",
+        "not_requested_state",
+    )
+
+
+def test_jit_accession_by_a_member_with_the_same_agreement() -> None:
+    chain = FakeChain()
+    agreement = chain.commit(chain.make("jit_agreement", CN_AUTH, "CN"))
+    chain.commit(chain.make("jit_accession", TH_AUTH, "TH", refs=[agreement.id]))
+    _raises(
+        chain,
+        chain.make("jit_accession", TH_AUTH, "TH", refs=[agreement.id], agreement_sha256="ef" * 32),
+        RecordInvalid,
+        "record.agreement_sha256",
+        "agreement_mismatch",
+    )
+    founder: dict[str, Any] = {"refs": [agreement.id], "territorial_states": ["CN"]}
+    _raises(
+        chain,
+        chain.make("jit_accession", CN_AUTH, "CN", **founder),
+        Forbidden,
+        "record.actor.state",
+        "own_act",
+    )
+
+
+def test_mla_request_naming_a_preservation_makes_it_pending_the_decision() -> None:
+    chain = FakeChain()
+    preservation = chain.commit(chain.make("preservation_request", CN_INV, "CN"))
+    chain.commit(chain.make("mla_request", CN_AUTH, "CN", refs=[preservation.id]))
+    _raises(
+        chain,
+        chain.make("mla_request", CN_AUTH, "CN", refs=[preservation.id], case_ref="CN-OTHER"),
+        RecordInvalid,
+        "record.case_ref",
+        "case_mismatch",
+    )
+    foreign: dict[str, Any] = {"refs": [preservation.id], "requested_state": "TH"}
+    _raises(
+        chain,
+        chain.make("mla_request", VN_AUTH, "VN", **foreign),
+        Forbidden,
+        "record.refs[0]",
+        "not_owner",
+    )
+    elsewhere: dict[str, Any] = {
+        "refs": [preservation.id],
+        "requested_state": "VN",
+        "territorial_states": ["VN"],
+    }
+    _raises(
+        chain,
+        chain.make("mla_request", CN_AUTH, "CN", **elsewhere),
+        RecordInvalid,
+        "record.refs[0]",
+        "ref_wrong_state",
+    )

@@ -193,6 +193,7 @@ def test_a_flood_of_the_case_does_not_hide_a_sovereignty_answer(
                     "CN",
                     chain.keys("CN").investigator,
                     territorial_states=["VN"],
+                    custodian={"name": "Host", "state": "VN"},
                     case_ref="CN-2026-9",
                 )
                 for _ in range(20)
