@@ -102,12 +102,12 @@ _NOT_EMERGENCY = ("emergency", frozenset({ABSENT, False}))
 _EMERGENCY = ("emergency", frozenset({True}))
 _NOTIFIED = ("notification_required", frozenset({True}))
 _EPOC_DELIVERED = Stop(
-    frozenset({"addressee_report"}), final=frozenset({"delivered", "impossible"})
+    frozenset({"addressee_report"}), "outcome", frozenset({"delivered", "impossible"})
 )
 _EPOC_DECIDED = Stop(
     frozenset({"epoc_enforcing_decision"}),
     "decision",
-    frozenset({"grounds_raised", "no_grounds_raised"}),
+    frozenset({"ground_raised", "no_ground_raised"}),
 )
 _EIO_RECOGNITION = Stop(frozenset({"eio_response"}), final=frozenset({"recognised", "refused"}))
 #: A termination ends its clock; it starts none of its own.
@@ -290,16 +290,17 @@ CLOCKS: tuple[Clock, ...] = (
         "the provider discloses subscriber information within 30 days",
         7 * DAY,
         duration=30 * DAY,
-        match=(("basis", frozenset({"sap7"})),),
+        match=(("basis", frozenset({"sap_7"})),),
         stops=(
             Stop(
-                frozenset({"direct_provider_response", "addressee_report"}),
-                final=frozenset({"delivered", "disclosed", "impossible", "refused"}),
+                frozenset({"addressee_report"}),
+                "outcome",
+                frozenset({"delivered", "impossible"}),
                 by="any",
             ),
             Stop(
-                frozenset({"sovereignty_response"}),
-                "response",
+                frozenset({"provider_request_answer"}),
+                "decision",
                 frozenset({"instruct_not_to_disclose"}),
             ),
         ),
