@@ -488,6 +488,18 @@ class Store:
     def put_body(self, envelope: Envelope, *, valid: bool) -> None:
         """A body that arrived after its header committed: stored (and indexed by its
         content if ``valid``) in one sync batch; the note says which."""
+        self.put_bodies([(envelope, valid)])
+
+    def put_bodies(self, judged: Sequence[tuple[Envelope, bool]]) -> None:
+        """Late bodies, each valid or not, in one sync batch (``put_body`` for each)."""
+        batch: list[tuple[bytes, bytes | None]] = []
+        for envelope, valid in judged:
+            batch += self._late_body_batch(envelope, valid=valid)
+        self.kv.write(batch, sync=True)
+
+    def _late_body_batch(
+        self, envelope: Envelope, *, valid: bool
+    ) -> list[tuple[bytes, bytes | None]]:
         located = self.locate(envelope.id)
         if located is None or envelope.body is None:
             raise InvariantViolation(f"put_body for {envelope.id}: not committed or no body")
@@ -506,7 +518,7 @@ class Store:
                 for prefix in ks.index_prefixes(envelope)
                 if prefix not in public
             ]
-        self.kv.write(batch, sync=True)
+        return batch
 
     def purge_body(self, envelope: Envelope, purged_by: str, at: str) -> None:
         """Erase a private body and every index entry derived from it, then compact,

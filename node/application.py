@@ -51,7 +51,7 @@ from ledger.records import Envelope, TypeRegistry, format_time, parse_envelope, 
 from ledger.roles import ALL_TYPES, NODE_KEY_TYPES
 from ledger.store import Store
 from node import governance
-from node.bodies import BodyPool
+from node.bodies import BodyPool, OrphanBodies
 from node.genesis import Genesis
 from node.mempool import SignatureCache
 from node.state import ChainState
@@ -124,6 +124,7 @@ class Application:
         #: This node's state: it is a party of the private acts that name it.
         self.me = me
         self.bodies = bodies or BodyPool()
+        self.orphans = OrphanBodies()
         #: What this node found of the bodies of the block being validated, by
         #: record id: None (valid) or the rule it broke (docs/PRIVACY.md).
         self._verdicts: dict[str, ClientError | None] = {}
@@ -199,7 +200,26 @@ class Application:
         """``envelope`` with the private body this node holds for it, if any."""
         if envelope.body is not None or not self.is_party(envelope):
             return envelope
-        return envelope.with_body(self.bodies.get(envelope.id))
+        body = self.bodies.get(envelope.id)
+        if body is None:
+            body = self._adopt(envelope)
+        return envelope.with_body(body)
+
+    def _adopt(self, envelope: Envelope) -> dict[str, Any] | None:
+        """A body that came before its header: kept if it matches the header and came
+        from a party's node, else dropped (it is fetched after commit)."""
+        held = self.orphans.pop(envelope.id)
+        if held is None:
+            return None
+        body, sender = held
+        try:
+            check_body(envelope.record, body)
+        except ClientError:
+            return None
+        if sender not in envelope.record["parties"]:
+            return None
+        self.bodies.put(envelope.id, body)
+        return body
 
     def ref_parties(self, record_id: str, block: StoreActContext | None = None) -> list[str]:
         """The parties of a referenced record: a private act's, else none."""
@@ -617,6 +637,9 @@ class Application:
         """The block's envelopes with the valid bodies this node holds, and a note for
         each private act of ours whose body is void or not here (docs/PRIVACY.md)."""
         ours = [e for e in block.envelopes if self.is_party(e)]
+        for envelope in ours:
+            if envelope.id not in self.bodies:
+                self._adopt(envelope)  # a body that came before its header
         if any((not fresh or e.id not in self._verdicts) and e.id in self.bodies for e in ours):
             # The block was not the last one checked here, or a body came after
             # it was: judge the block's bodies now, against the chain before it.

@@ -56,3 +56,33 @@ class BodyPool:
             return None
         self._bytes -= held[1]
         return held[0]
+
+
+ORPHANS_MAX = 2_000
+ORPHAN_BYTES_MAX = 32 * 1024 * 1024
+
+
+class OrphanBodies:
+    """Bodies pushed before their header reached this node (it was dropped from a full
+    share of the mempool, say), with the state of the node that sent each. Nothing
+    is checked yet but the shape: ``Application.attach`` checks the commitment and
+    that the sender is a party once the header is here, and drops it otherwise.
+    Bounded apart from the pool, so junk from a peer never evicts a checked body."""
+
+    def __init__(self, max_entries: int = ORPHANS_MAX, max_bytes: int = ORPHAN_BYTES_MAX) -> None:
+        self._pool = BodyPool(max_entries, max_bytes)
+        self._senders: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._pool)
+
+    def put(self, record_id: str, body: dict[str, Any], sender_state: str) -> None:
+        self._pool.put(record_id, body)
+        self._senders[record_id] = sender_state
+        if len(self._senders) > 2 * self._pool.max_entries:  # evicted ones: forget them
+            self._senders = {k: v for k, v in self._senders.items() if k in self._pool}
+
+    def pop(self, record_id: str) -> tuple[dict[str, Any], str] | None:
+        body = self._pool.pop(record_id)
+        sender = self._senders.pop(record_id, None)
+        return None if body is None or sender is None else (body, sender)

@@ -105,13 +105,18 @@ class BodyExchange:
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             self.fault("body item malformed")
             return
-        header = self._header(item["id"], pending)
-        if header is None:
-            return  # its header did not reach us (a full pool): fetched after commit
         try:
             body = parse_body(item.get("private"), max_bytes=self.app.params.max_record_bytes)
         except ClientError:
             self.fault("body item malformed")
+            return
+        header = self._header(item["id"], pending)
+        if header is None:
+            # Its header did not reach us (dropped from a full share): kept aside,
+            # bounded, and judged like any body once the header is here.
+            state = self._sender_state(sender)
+            if state is not None:
+                self.app.orphans.put(item["id"], body, state)
             return
         reason = self._refusal(sender, header, body)
         if reason is not None:
@@ -134,16 +139,26 @@ class BodyExchange:
         return None
 
     def _store_late(self, envelope: Envelope) -> None:
-        note = self.app.store.body_note(envelope.id)
-        if note is None or note.get("status") != "wanted":
-            return  # kept, void or purged already: a copy changes nothing
-        try:
-            self.app.check_late_body(envelope)
-        except ClientError as exc:
-            self.app.store.put_body(envelope, valid=False)
-            self.app.voided.append((envelope.id, exc))
-            return
-        self.app.store.put_body(envelope, valid=True)
+        self._store_late_batch([envelope])
+
+    def _store_late_batch(self, envelopes: list[Envelope]) -> int:
+        """Bodies that came after their headers committed, judged and stored in one
+        synced write; returns how many were stored."""
+        judged: list[tuple[Envelope, bool]] = []
+        for envelope in envelopes:
+            note = self.app.store.body_note(envelope.id)
+            if note is None or note.get("status") != "wanted":
+                continue  # kept, void or purged already: a copy changes nothing
+            try:
+                self.app.check_late_body(envelope)
+            except ClientError as exc:
+                self.app.voided.append((envelope.id, exc))
+                judged.append((envelope, False))
+            else:
+                judged.append((envelope, True))
+        if judged:
+            self.app.store.put_bodies(judged)
+        return len(judged)
 
     def serve(self, sender: str, payload: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """``/p2p/v1/bodies``: the bodies a party's node asks for."""
@@ -199,13 +214,22 @@ class BodyExchange:
         if not isinstance(bodies, dict):
             self.fault("body reply malformed")
             return 0
-        got = 0
+        late = []
         for record_id in ids:
-            if record_id in bodies:
-                before = self.app.store.body_note(record_id)
-                self.receive(peer.node_key, {"id": record_id, "private": bodies[record_id]}, _none)
-                got += self.app.store.body_note(record_id) != before
-        return got
+            if record_id not in bodies:
+                continue
+            try:
+                body = parse_body(bodies[record_id], max_bytes=self.app.params.max_record_bytes)
+            except ClientError:
+                self.fault("body item malformed")
+                continue
+            header = self.app.load_envelope(record_id)
+            reason = self._refusal(peer.node_key, header, body)
+            if reason is not None:
+                self.fault(reason)
+                continue
+            late.append(header.with_body(body))
+        return self._store_late_batch(late)
 
     # --- records this node signs -----------------------------------------------------
 
@@ -277,8 +301,3 @@ class BodyExchange:
                         held.with_body(body), self.state, format_time(clock.utcnow())
                     )
                     log.info("purged the body of %s (retention ended)", record_id)
-
-
-def _none(record_id: str) -> Envelope | None:
-    del record_id
-    return None

@@ -148,3 +148,19 @@ def test_a_committed_body_that_breaks_a_rule_is_void_and_reported() -> None:
     assert chain.app.load_content(envelope.id).type == "private_act"  # without effects
     ((voided, error),) = chain.app.voided
     assert voided == envelope.id and str(error.field).startswith("record.data_category")
+
+
+def test_a_body_that_came_before_its_header_is_adopted_only_if_it_matches() -> None:
+    chain = Chain()
+    chain.app.me = "TH"
+    envelope, body = _private(chain)
+    chain.app.orphans.put(envelope.id, body, "FR")  # FR's node is no party: dropped
+    assert chain.app.attach(envelope).body is None
+    forged = copy.deepcopy(body)
+    forged["act"]["case_ref"] = "CASE-FORGED"
+    chain.app.orphans.put(envelope.id, forged, "CN")  # no match: dropped
+    assert chain.app.attach(envelope).body is None
+    chain.app.orphans.put(envelope.id, body, "CN")
+    assert chain.app.attach(envelope).body == body
+    _commit_as(chain, envelope)
+    assert chain.store.body_note(envelope.id) == {"status": "kept"}
