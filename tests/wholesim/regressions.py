@@ -43,7 +43,13 @@ def c1_rebuild_by_id(monkeypatch: pytest.MonkeyPatch) -> None:
 def c2_repeated_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     """C2: a block may hold one record twice (ids not checked in the block)."""
 
-    def records(self: Application, envelopes: Sequence[Envelope], block_time: datetime) -> None:
+    def records(
+        self: Application,
+        envelopes: Sequence[Envelope],
+        block_time: datetime,
+        *,
+        live: bool = True,
+    ) -> None:
         seen: set[Any] = set()
         context = self.acts.with_pending(())
         for envelope in envelopes:
@@ -51,8 +57,7 @@ def c2_repeated_ids(monkeypatch: pytest.MonkeyPatch) -> None:
             if key in seen:
                 raise ChainError("block reuses nonce")
             seen.add(key)
-            self.check_record(envelope, block_time, context)
-            context.push(envelope)
+            context.push(self.check_record(envelope, block_time, context, live=live))
 
     monkeypatch.setattr(Application, "_check_records", records)
     monkeypatch.setattr(store_module, "_check_unique", lambda envelopes: None)
