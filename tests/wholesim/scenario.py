@@ -240,6 +240,9 @@ class Scenario:
         while record_id is not None and not self.checker.violations:
             if self.clock.now_s > retry_at:  # a client retries (its node may have been removed)
                 retry_at = self.clock.now_s + 5.0
+                if envelope.actor_state in self.removed:  # its state left: no node takes it
+                    envelope = self.world.envelope(self.rng.choice(self.signing_states()))
+                    record_id = str(envelope.id)
                 await self.submit_anywhere(envelope)
             deadline = plan.gst_s + plan.liveness_bound_s + self.extra_down_s
             watched = [
