@@ -125,7 +125,7 @@ class Bodies:
     def arrived(self, state: str, incarnation: int, request: Any, node: Node) -> None:
         """A request reaches an honest node: what it may cost its sender, and if surely."""
         path = request.url.path
-        if path not in ("/p2p/v1/batch", BODIES) or b'"' not in request.content:
+        if path != BODIES and (path != "/p2p/v1/batch" or b'"body"' not in request.content):
             return
         try:
             sender = parse_request_headers(request.headers).sender
