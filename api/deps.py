@@ -6,6 +6,14 @@ token always. Writes are authorised by the record signature, not by tokens.
 A missing, unknown, malformed or revoked token is the same 401, and a token
 of the wrong role is 403, so a caller learns nothing else.
 
+Private details (sealed details, private bodies) follow the need-to-know rule
+of ``node/tokens.py``: ``BodyReaderToken`` checks the token, its role and its
+state before the record is looked up (401 ``token_required``, 403
+``role_not_allowed`` / ``state_not_allowed``); once the record's case is
+known, the route calls ``AccessLog.authorize`` on ``AccessLogDep`` (403
+``case_not_allowed``, logged) and logs the read with ``AccessLog.append``.
+One ``AccessLog`` per app, signed with the node key.
+
 Routers mark read routes with ``ReadAccess``; ``read_access`` is what the app
 puts in its place when it is built (api/openapi.py): nothing on an open node,
 a bearer-token check on a closed one. So the OpenAPI document declares the
@@ -22,8 +30,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.schemas import CURSOR, HEX64, STATE, UTC_TIME
 from ledger.errors import Forbidden, TooLarge, Unauthorized
+from node.access_log import AccessLog, open_access_log
 from node.runtime import Node
-from node.tokens import TokenInfo, TokenStore
+from node.tokens import TokenInfo, TokenStore, check_body_reader
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -116,3 +125,30 @@ async def require_operator(request: Request, credentials: Credentials) -> None:
 
 ReadAccess = Depends(reads_as_configured)
 OperatorAccess = Depends(require_operator)
+
+
+async def optional_token(request: Request, credentials: Credentials) -> TokenInfo | None:
+    """The live token the request carries, or None (missing, unknown or revoked)."""
+    tokens: TokenStore = request.app.state.tokens
+    return tokens.authenticate(credentials.credentials) if credentials is not None else None
+
+
+async def body_reader_token(
+    node: NodeDep, token: Annotated[TokenInfo | None, Depends(optional_token)]
+) -> TokenInfo:
+    """A token that may read private details of this node's state (its case comes later)."""
+    return check_body_reader(token, state=node.config.state)
+
+
+async def get_access_log(request: Request, node: NodeDep) -> AccessLog:
+    """The node's access log, one per app, opened on first use and signed by the node key."""
+    access_log = getattr(request.app.state, "access_log", None)
+    if not isinstance(access_log, AccessLog):
+        access_log = open_access_log(node.config.data_dir, node.key)
+        request.app.state.access_log = access_log
+    return access_log
+
+
+#: A token allowed to read private details here; every route using it declares bearer auth.
+BodyReaderToken = Annotated[TokenInfo, Depends(body_reader_token)]
+AccessLogDep = Annotated[AccessLog, Depends(get_access_log)]

@@ -2,15 +2,17 @@
 
 Theory of operation
 -------------------
-docs/DOMAIN.md ("Act types named in the sources") lists nineteen act types; each
-has a model below describing the whole record (common fields from
-``ActBase`` plus its own). ``register_acts(registry)`` plugs one rule per
+docs/DOMAIN.md ("Act types named in the sources") lists nineteen act types, and
+issue 17 adds ``conditions_acknowledgement``; each has a model below
+describing the whole record (common fields from ``ActBase`` plus its own). ``register_acts(registry)`` plugs one rule per
 type into ``ledger.records.TypeRegistry``: the rule validates the record
 with the type's model and turns the first pydantic error into
 ``RecordInvalid(field="record.<path>", code="invalid_act")``. Rules that need
 the chain (what a ref points to, who may answer, custody order) are in
 ``ledger/acts_context.py``; this module sees one record only, so every node
-reaches the same verdict without reading anything.
+reaches the same verdict without reading anything. An act that opts into
+``visibility: "consortium"`` is also checked by ``ledger/acts_lint.py``: no
+private field and no personal identifier in clear.
 
 The catalogue is documented for humans in docs/ACTS.md and for machines by
 ``json_schemas()`` (served at ``GET /v1/schemas``).
@@ -40,14 +42,17 @@ from ledger.acts_fields import (
     MediumLocation,
     Participant,
     Proportionality,
+    RequestBase,
     ShortText,
     StateCode,
     Text,
     Timestamp,
     TimeZone,
+    UseConditions,
     fail,
     when,
 )
+from ledger.acts_lint import lint_clear_fields, refuse_private_fields_in_clear
 from ledger.errors import RecordInvalid
 from ledger.records import SCHEMA, TypeRegistry
 
@@ -74,7 +79,7 @@ def _phase_rules(model: ActBase, phase: str) -> None:
 # --- formal mutual legal assistance (Budapest Arts 25-27, UNTOC Art 18) --------------------
 
 
-class MlaRequest(ActBase):
+class MlaRequest(RequestBase):
     type: Literal["mla_request"]
     legal_basis: LegalBasis
     requesting_authority: ShortText
@@ -101,7 +106,7 @@ RefusalGround = Literal[
 ]
 
 
-class MlaResponse(ActBase):
+class MlaResponse(RequestBase):
     type: Literal["mla_response"]
     status: Literal[
         "received", "executed", "partially_executed", "postponed", "refused", "evidence_transferred"
@@ -123,7 +128,7 @@ class MlaResponse(ActBase):
 # --- expedited and direct measures --------------------------------------------------------
 
 
-class PreservationRequest(ActBase):
+class PreservationRequest(RequestBase):
     """Budapest Art 16 (domestic) / Art 29 (on a foreign request)."""
 
     type: Literal["preservation_request"]
@@ -150,7 +155,7 @@ class PreservationRequest(ActBase):
             )
 
 
-class ProductionOrder(ActBase):
+class ProductionOrder(RequestBase):
     """Budapest Art 18."""
 
     type: Literal["production_order"]
@@ -224,7 +229,7 @@ class RealtimeCollection(ActBase):
             fail("ends_at", "must be after starts_at")
 
 
-class Eio(ActBase):
+class Eio(RequestBase):
     """European Investigation Order, Directive 2014/41/EU."""
 
     type: Literal["eio"]
@@ -240,7 +245,7 @@ class Eio(ActBase):
         _in_territory(self, self.executing_state, "executing_state")
 
 
-class _ProviderOrder(ActBase):
+class _ProviderOrder(RequestBase):
     """EU e-evidence orders sent straight to a provider (Regulation (EU) 2023/1543)."""
 
     custodian: Custodian
@@ -274,7 +279,7 @@ class Art32Access(ActBase):
             fail("consent", "is only given with basis 'consent'")
 
 
-class EmergencyDisclosure(ActBase):
+class EmergencyDisclosure(RequestBase):
     """Second Additional Protocol to the Budapest Convention, Arts 9-10."""
 
     type: Literal["emergency_disclosure"]
@@ -286,7 +291,7 @@ class EmergencyDisclosure(ActBase):
             fail("respond_by", "must be after occurred_at")
 
 
-class SpontaneousInformation(ActBase):
+class SpontaneousInformation(RequestBase):
     """Budapest Art 26; ``conditions`` are the Art 26(2) conditions of use."""
 
     type: Literal["spontaneous_information"]
@@ -298,7 +303,7 @@ class SpontaneousInformation(ActBase):
             fail("receiving_states", "must not include the sending (actor) state")
 
 
-class VideoConference(ActBase):
+class VideoConference(RequestBase):
     """UNTOC Art 18(18); 004 on hearings by video."""
 
     type: Literal["video_conference"]
@@ -360,6 +365,26 @@ class SovereigntyResponse(ActBase):
             _requires(self, "reason")
 
 
+class ConditionsAcknowledgement(ActBase):
+    """A receiving state accepts the conditions of an act (Budapest Arts 26(2), 28(3)).
+
+    ``refs[0]`` is the act; who may acknowledge it is a contextual rule
+    (``ledger/acts_context.py``): a state the act concerns, never its author.
+    ``use_conditions``, if given, lists the conditions accepted, as worded in
+    the act; without it every condition of the act is accepted.
+    """
+
+    type: Literal["conditions_acknowledgement"]
+    accepted: Literal[True]
+    use_conditions: UseConditions | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        if len(self.refs) != 1:
+            fail("refs", "must name exactly the one act whose conditions are accepted")
+        if self.territorial_states != [self.actor.state]:
+            fail("territorial_states", "of an acknowledgement must be exactly [actor.state]")
+
+
 MODELS: Final[dict[str, type[ActBase]]] = {
     "mla_request": MlaRequest,
     "mla_response": MlaResponse,
@@ -380,8 +405,13 @@ MODELS: Final[dict[str, type[ActBase]]] = {
     "joint_investigation": JointInvestigation,
     "custody_event": CustodyEvent,
     "sovereignty_response": SovereigntyResponse,
+    "conditions_acknowledgement": ConditionsAcknowledgement,
 }
 ACT_TYPES: Final = frozenset(MODELS)
+#: Acts that hand information to another state and may carry conditions on its use.
+REQUEST_TYPES: Final = frozenset(
+    name for name, model in MODELS.items() if issubclass(model, RequestBase)
+)
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -404,7 +434,7 @@ def validate_act(record: Mapping[str, Any], policy: ActPolicy | None = None) -> 
             code="unknown_type",
         )
     try:
-        return model.model_validate(record, context={"policy": policy or ActPolicy()})
+        act = model.model_validate(record, context={"policy": policy or ActPolicy()})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = _field_path(tuple(first["loc"]))
@@ -415,6 +445,10 @@ def validate_act(record: Mapping[str, Any], policy: ActPolicy | None = None) -> 
         else:
             message = f"{field}: {first['msg']}"
         raise RecordInvalid(message, field=field, code=ACT_CODE) from exc
+    if act.visibility == "consortium":  # read in clear by every member: keep it clean
+        refuse_private_fields_in_clear(record)
+        lint_clear_fields(record)
+    return act
 
 
 def register_acts(registry: TypeRegistry, policy: ActPolicy | None = None) -> None:

@@ -25,6 +25,11 @@ Rules (docs/ACTS.md, "Contextual rules"):
 * ``custody_event`` names a non-custody record that holds its hash, and
   follows the state machine of ``ledger/acts_custody.py`` for the chain
   (hash, that record): the first ``collected`` is by that record's state;
+* ``conditions_acknowledgement`` accepts the conditions (``confidential``,
+  ``use_conditions``, ``onward_transfer``, or Art 26(2) ``conditions``) of one
+  act of the same case that carries some, and is signed for a state that act
+  concerns (``concerned_states``), never for its author; the conditions it
+  lists are the act's own;
 * a ``preservation_request``/``technical_measure`` of phase ``extension`` or
   ``termination`` changes an earlier one of the same type, state and case;
   an extension ends later than what it extends.
@@ -58,6 +63,7 @@ from ledger.acts_custody import (
 )
 from ledger.acts_index import SeekBudget, intersect
 from ledger.errors import Forbidden, InvariantViolation, RecordInvalid
+from ledger.private import named_states
 from ledger.records import Envelope, evidence_hashes, parse_time
 from ledger.store import Store
 
@@ -219,12 +225,68 @@ def _phase_change(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> 
         )
 
 
+#: Fields of an act that carry conditions a receiving state may accept.
+_CONDITION_FIELDS = ("confidential", "use_conditions", "onward_transfer", "conditions")
+
+
+def concerned_states(act: Envelope, ctx: ActContext) -> frozenset[str]:
+    """The states an act concerns other than its author's: the ones that may accept it.
+
+    Every state its content names (``ledger.private.named_states``: territorial,
+    requested, executing, receiving, the custodian's, JIT members, ...), the
+    same states that are the parties of a private act; for an ``mla_response``
+    also the state that made the request it answers (Budapest Art 28(2)).
+    """
+    content = act.content
+    states = named_states(content)
+    if act.type == "mla_response" and content.get("refs"):
+        request = ctx.lookup(content["refs"][0])
+        if request is not None:
+            states.add(request.actor_state)
+    return frozenset(states - {act.actor_state})
+
+
+def _conditions_acknowledgement(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
+    act = refs[0]
+    if act.type in ("conditions_acknowledgement", "sovereignty_response"):
+        _wrong_type(0, act, "the act whose conditions are accepted, not an answer")
+    if not any(act.content.get(name) for name in _CONDITION_FIELDS):
+        raise RecordInvalid(
+            f"record.refs[0] is a {act.type} that carries no conditions to accept",
+            field="record.refs[0]",
+            code="no_conditions",
+        )
+    state = envelope.actor_state
+    if state == act.actor_state:
+        raise Forbidden(
+            f"{state} set these conditions; only a state the act concerns accepts them",
+            field="record.actor.state",
+            code="own_act",
+        )
+    if state not in concerned_states(act, ctx):
+        raise Forbidden(
+            f"{state} is not a requested, receiving or territorial state of this {act.type}",
+            field="record.actor.state",
+            code="not_concerned",
+        )
+    _same_case(envelope, act)
+    offered = act.content.get("use_conditions") or []
+    for index, condition in enumerate(envelope.content.get("use_conditions") or []):
+        if condition not in offered:
+            raise RecordInvalid(
+                f"record.use_conditions[{index}] is not a condition of the referenced {act.type}",
+                field=f"record.use_conditions[{index}]",
+                code="condition_not_in_ref",
+            )
+
+
 _RULES: dict[str, Rule] = {
     "mla_response": _mla_response,
     "sovereignty_response": _sovereignty_response,
     "custody_event": _custody_event,
     "preservation_request": _phase_change,
     "technical_measure": _phase_change,
+    "conditions_acknowledgement": _conditions_acknowledgement,
 }
 
 

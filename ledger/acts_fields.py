@@ -75,6 +75,9 @@ TimeZone = Annotated[
     ),
 ]
 DataCategory = Literal["subscriber", "traffic", "content"]  # 002 §11
+#: ``consortium``: every member reads the act in clear (opt-in, linted by
+#: ``ledger/acts_lint.py``); ``parties``: only the states the act concerns.
+Visibility = Literal["consortium", "parties"]
 
 
 def _check_time(value: str) -> str:
@@ -221,6 +224,9 @@ class ActBase(Strict):
     approved_at: Timestamp | None = None
     executed_at: Timestamp | None = None
     sealed: SealedDetails | None = None
+    #: Who may read the act's content (docs/ACTS.md "Visibility and clear fields"):
+    #: absent on acts written before issue 17, which are not linted.
+    visibility: Visibility | None = None
 
     @model_validator(mode="after")
     def _check_rules(self, info: ValidationInfo) -> ActBase:
@@ -234,13 +240,46 @@ class ActBase(Strict):
         """Type-specific cross-field rules; each act model overrides this."""
 
     def common_rules(self) -> None:
-        for name in ("territorial_states", "refs", "data_category"):
-            values: list[Any] = getattr(self, name) or []
+        for name in ("territorial_states", "refs", "data_category", "use_conditions"):
+            values: list[Any] = getattr(self, name, None) or []
             if len(set(values)) != len(values):
                 fail(name, "must not repeat a value")
         digests = [item.sha256 for item in self.evidence]
         if len(set(digests)) != len(digests):
             fail("evidence", "must not list the same sha256 twice")
+
+
+#: Bound on the conditions of use one act may carry (TigerStyle: a limit on everything).
+USE_CONDITIONS_MAX = 20
+UseConditions = Annotated[list[Text], Field(min_length=1, max_length=USE_CONDITIONS_MAX)]
+
+
+class RequestBase(ActBase):
+    """An act that hands information to another state, with the conditions it comes with.
+
+    ``confidential``: keep the fact and subject of the request confidential
+    (Budapest Art 27(8)). ``use_conditions``: the conditions the information or
+    material is supplied under, e.g. use only for the investigation stated
+    (Budapest Art 28(2)). ``onward_transfer``: whether the receiver may pass the
+    personal data to another state or organisation only with the sender's prior
+    authorisation (SAP Art 14(10)) or not at all. A receiving state accepts them
+    with a ``conditions_acknowledgement`` (Budapest Art 28(3): once it accepts a
+    condition, it is bound by it).
+    """
+
+    confidential: bool | None = None
+    use_conditions: UseConditions | None = None
+    onward_transfer: Literal["prohibited", "with_consent"] | None = None
+
+    def common_rules(self) -> None:
+        super().common_rules()
+        if self.confidential and self.visibility == "consortium":
+            # Every member would read what the requester asked to keep confidential.
+            fail(
+                "visibility",
+                "of a confidential act must be 'parties' (Budapest Art 27(8))",
+                code="confidential_in_clear",
+            )
 
 
 if SCHEMA != "comity/1":

@@ -158,7 +158,14 @@ _TABLE: dict[str, Maker] = {
         "refs": [PLACEHOLDER_REF],
         "response": "acknowledged",
     },
+    "conditions_acknowledgement": lambda actor, where, now: {
+        "refs": [PLACEHOLDER_REF],
+        "accepted": True,
+    },
 }
+
+#: Types whose only territory is the signer's own (an answer, not an act abroad).
+_OWN_TERRITORY = frozenset({"sovereignty_response", "conditions_acknowledgement"})
 
 
 def template(
@@ -175,8 +182,8 @@ def template(
         raise KeyError(type_)
     moment = now or datetime.now().astimezone()
     where = list(territorial_states) or ["YY"]
-    if type_ == "sovereignty_response":
-        where = [state]  # a response concerns the responder's own territory
+    if type_ in _OWN_TERRITORY:
+        where = [state]  # an answer concerns the answering state's own territory
     record: Fields = {
         "schema": SCHEMA,
         "type": type_,

@@ -199,6 +199,12 @@ class LevelDBOptions:
     # is asked for every record at admission and again in every block, and the
     # answer is almost always no.
     bloom_bits_per_key: int = 10
+    # A damaged record in the write-ahead log (a flipped byte, not a torn tail)
+    # fails the open instead of being skipped: LevelDB otherwise drops that
+    # block's commit batch and replays the later ones, leaving a store whose
+    # meta height is past a missing block (found by tests/fault/test_disk_faults.py).
+    # A log cut off at its end is still a crash, recovered as one.
+    paranoid_checks: bool = True
 
     def __post_init__(self) -> None:
         # LevelDB silently raises smaller values to these; refuse them instead,
@@ -241,6 +247,7 @@ class LevelDBKV:
                 write_buffer_size=options.write_buffer_bytes,
                 compression=options.compression,
                 bloom_filter_bits=options.bloom_bits_per_key,
+                paranoid_checks=options.paranoid_checks,
             )
         except plyvel.IOError as exc:
             raise StoreError(

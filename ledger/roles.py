@@ -40,6 +40,7 @@ AUTHORITY_ACTS: Final = frozenset(
         "mla_request",
         "mla_response",
         "sovereignty_response",
+        "conditions_acknowledgement",
         "preservation_request",
         "production_order",
         "eio",

@@ -520,12 +520,19 @@ class Store:
     # --- indexes -----------------------------------------------------------------
 
     def search(
-        self, index: str, value: str, *, after_leaf: int | None = None, limit: int = 100
+        self,
+        index: str,
+        value: str,
+        *,
+        after_leaf: int | None = None,
+        limit: int = 100,
+        sealed: bool = True,
     ) -> list[tuple[int, str]]:
         """(leaf_index, record_id) pairs of ``index`` == ``value``, in commit order.
 
         Page with ``after_leaf`` = the last leaf index returned; ``limit`` is
-        capped at SEARCH_LIMIT_MAX.
+        capped at SEARCH_LIMIT_MAX. ``sealed`` also finds the entries that only
+        private bodies give (a party's own use, or a body reader's search).
         """
         if index not in ks.INDEX_NAMES:
             raise ClientError(
@@ -543,7 +550,10 @@ class Store:
             raise ClientError("limit must be at least 1", field="limit", code="bad_query")
         limit = min(limit, SEARCH_LIMIT_MAX)
         found: list[tuple[int, str]] = []
-        for prefix in (ks.index_prefix(index, value), ks.sealed_index_prefix(index, value)):
+        prefixes = [ks.index_prefix(index, value)]
+        if sealed:
+            prefixes.append(ks.sealed_index_prefix(index, value))
+        for prefix in prefixes:
             start = (
                 None if after_leaf is None or after_leaf < 0 else prefix + ks.u64(after_leaf + 1)
             )

@@ -46,7 +46,7 @@ from ledger.errors import (
     StoreError,
 )
 from ledger.merkle import Appended
-from ledger.private import check_body, check_parties, is_private, schema_view
+from ledger.private import ACT_TYPES, check_body, check_parties, is_private, schema_view
 from ledger.records import Envelope, TypeRegistry, format_time, parse_envelope, parse_time
 from ledger.roles import ALL_TYPES, NODE_KEY_TYPES
 from ledger.store import Store
@@ -276,6 +276,7 @@ class Application:
             self._typed_ok[envelope.id] = None
             if len(self._typed_ok) > TYPED_OK_MAX:
                 self._typed_ok.popitem(last=False)
+        self._check_visibility(record)
         if is_private(record):
             self._check_private(envelope, block)
         elif envelope.type in NODE_RECORDS:
@@ -291,6 +292,26 @@ class Application:
                 code="duplicate_nonce",
             )
         self.signatures.verify(envelope)
+
+    def _check_visibility(self, record: dict[str, Any]) -> None:
+        """From the consortium's need-to-know height (docs/PROTOCOL.md §14.6) an act is
+        private unless it opts in to ``consortium``; before it, no act is private."""
+        active = self.state.need_to_know_active(self.height + 1)
+        if is_private(record):
+            if not active:
+                raise RecordInvalid(
+                    "private acts apply from the consortium's need_to_know_from_height, "
+                    "not yet reached",
+                    field="record.type",
+                    code="need_to_know_inactive",
+                )
+        elif active and record["type"] in ACT_TYPES and record.get("visibility") != "consortium":
+            raise RecordInvalid(
+                'an act in clear must say "visibility": "consortium" (or be filed as a '
+                "private_act, the default: docs/PRIVACY.md)",
+                field="record.visibility",
+                code="visibility_required",
+            )
 
     def _check_private(self, envelope: Envelope, block: StoreActContext | None) -> None:
         """A private act's header against the chain (refs committed, their parties

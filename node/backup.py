@@ -52,7 +52,8 @@ from ledger.block import BlockHeader, verify_certificate
 from ledger.canonical import parse_json
 from ledger.errors import ComityError, StoreError
 from ledger.kv import KV, Batch, LevelDBKV, MemoryKV
-from ledger.records import parse_envelope
+from ledger.private import is_private
+from ledger.records import Envelope, parse_envelope
 from ledger.store import Store
 from node import signing_hold as hold
 from node.application import Application, Block
@@ -257,7 +258,7 @@ def _replay_block(store: Store, app: Application, height: int) -> str | None:
             )
             if envelope.id != record_id:
                 return f"height {height}: envelope stored under {record_id} has id {envelope.id}"
-            envelopes.append(envelope)
+            envelopes.append(_with_kept_body(store, envelope))
         block = Block(header, tuple(envelopes))
         verify_certificate(
             certificate, app.chain_id, app.state.validators(height), block.hash, height
@@ -290,8 +291,21 @@ def _compare(disk: KV, rebuilt: KV) -> list[str]:
     return problems
 
 
+def _with_kept_body(store: Store, envelope: Envelope) -> Envelope:
+    """A private act with the body this (party's) store keeps as valid: its index
+    entries are part of what the blocks imply here (docs/PRIVACY.md)."""
+    if not is_private(envelope.record) or store.body_note(envelope.id) != {"status": "kept"}:
+        return envelope
+    return envelope.with_body(store.get_body(envelope.id))
+
+
+#: Keys no block implies: the node's own state, and what it holds of private bodies
+#: (a party's copy, its notes, the bodies it still wants), which differ by node.
+_LOCAL_PREFIXES = (ks.STATE, ks.BODY, ks.BODY_NOTE, ks.BODY_WANTED)
+
+
 def _without_local(items: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
-    return (item for item in items if not item[0].startswith(ks.STATE))
+    return (item for item in items if not item[0].startswith(_LOCAL_PREFIXES))
 
 
 def _show(key: bytes) -> str:

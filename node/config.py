@@ -76,6 +76,8 @@ class Timing(BaseModel):
     peer_status_interval_ms: int = Field(1000, ge=50)
     peer_backoff_max_ms: int = Field(5000, ge=10)
     peer_request_timeout_ms: int = Field(10_000, ge=100)
+    #: How often kept private bodies are scanned for ended retention (docs/PRIVACY.md).
+    purge_scan_interval_ms: int = Field(30_000, ge=100)
 
 
 class Tls(BaseModel):

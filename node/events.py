@@ -118,6 +118,9 @@ def record_event(height: int, leaf_index: int, envelope: Envelope) -> Event:
         "actor_state": envelope.actor_state,
         "territorial_states": territory,
     }
+    if "parties" in envelope.record:  # a private act's header: its parties, never more
+        territory = envelope.record["parties"]
+        data["parties"] = territory
     return Event(
         (height, leaf_index),
         "record",

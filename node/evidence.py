@@ -57,6 +57,8 @@ class ChainView:
     store: Store
     load: Callable[[str], Envelope]
     truncated: bool = False
+    #: Whether ``load`` gives private acts' content (a body reader's view).
+    private: bool = False
     _times: dict[int, str] = field(default_factory=dict)
 
     def scan(
@@ -71,7 +73,11 @@ class ChainView:
         seen = 0
         while seen < max_records:
             page = self.store.search(
-                index, value, after_leaf=after_leaf, limit=min(SEARCH_LIMIT_MAX, max_records - seen)
+                index,
+                value,
+                after_leaf=after_leaf,
+                limit=min(SEARCH_LIMIT_MAX, max_records - seen),
+                sealed=self.private,
             )
             for leaf, record_id in page:
                 yield leaf, self.load(record_id)

@@ -27,7 +27,7 @@ from ledger.canonical import parse_json
 from ledger.errors import ClientError, NotFound, RecordInvalid, StoreError
 from ledger.hashing import parse_hex
 from ledger.quorum import quorum
-from ledger.records import parse_time
+from ledger.records import Envelope, parse_time
 from ledger.store import SEARCH_LIMIT_MAX, Store
 from node.application import Application
 from node.peers import PeerSet
@@ -186,8 +186,14 @@ def search(
     to_time: str | None = None,
     cursor: str | None = None,
     limit: int = 100,
+    load: Callable[[str], Envelope] | None = None,
+    sealed: bool = False,
 ) -> dict[str, Any]:
-    """One page of committed records matching exactly one key filter, in commit order."""
+    """One page of committed records matching exactly one key filter, in commit order.
+
+    ``sealed`` (a body reader's search) also matches what private bodies hold, and
+    ``load`` then shows their types; otherwise a private act is found only by its
+    header and shows as ``private_act``."""
     if len(filters) != 1:
         raise ClientError(
             f"give exactly one of {', '.join(SEARCH_KEYS)}", field="query", code="bad_query"
@@ -203,17 +209,22 @@ def search(
     low, high = leaf_range(store, from_time, to_time)
     after = max(_parse_cursor(cursor), low - 1)
     index = SEARCH_KEYS[key]
-    pairs = [p for p in store.search(index, value, after_leaf=after, limit=limit) if p[0] < high]
-    results = [_search_row(app, leaf, record_id) for leaf, record_id in pairs]
+    found = store.search(index, value, after_leaf=after, limit=limit, sealed=sealed)
+    pairs = [p for p in found if p[0] < high]
+    loader = load or app.load_envelope
+    results = [_search_row(app, loader, leaf, record_id) for leaf, record_id in pairs]
     more = len(pairs) == limit and any(
-        leaf < high for leaf, _ in store.search(index, value, after_leaf=pairs[-1][0], limit=1)
+        leaf < high
+        for leaf, _ in store.search(index, value, after_leaf=pairs[-1][0], limit=1, sealed=sealed)
     )
     return {"results": results, "next_cursor": str(pairs[-1][0]) if more else None}
 
 
-def _search_row(app: Application, leaf_index: int, record_id: str) -> dict[str, Any]:
+def _search_row(
+    app: Application, load: Callable[[str], Envelope], leaf_index: int, record_id: str
+) -> dict[str, Any]:
     located = app.store.locate(record_id)
-    envelope = app.load_envelope(record_id)
+    envelope = load(record_id)
     return {
         "id": record_id,
         "height": located[0] if located else None,

@@ -209,6 +209,7 @@ class Node:
             config.state,
             fault=self.metrics_peer_fault,
             submit=self.admission.admit,
+            purge_every_s=timing.purge_scan_interval_ms / 1000,
         )
         self.inbound = Inbound(
             self.app,
@@ -579,6 +580,8 @@ class Node:
             "mempool": {"records": len(self.mempool), "bytes": self.mempool.bytes},
             # Behind only by a peer's verified proof, never by a claimed height.
             "syncing": self.sync.syncing(),
+            # Whether the next block follows the need-to-know rules (docs/PRIVACY.md).
+            "need_to_know": self.app.state.need_to_know_active(self.app.height + 1),
             "peers": peers,
         }
 

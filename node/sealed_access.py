@@ -4,18 +4,21 @@ Theory of operation
 -------------------
 A node holds its state's X25519 key (``enc_pubkey`` in genesis). When an
 authorised caller asks for the sealed details of a committed record, the
-node checks that its own state is a recipient, decrypts with
+node checks the caller's token against the record's case
+(``AccessLog.authorize``, the need-to-know rule of ``node/tokens.py``), that
+its own state is a recipient, decrypts with
 ``ledger.sealed.open_sealed`` (which checks the plaintext hash), appends an
 entry to the local access log (``node/access_log.py``) and only then returns
 the plaintext. Refusals after authentication (not a recipient, failed
-integrity) are logged too, so the log shows attempts as well as reads.
+integrity, a case the token is not bound to) are logged too, so the log
+shows attempts as well as reads.
 
 Where the key comes from (one seam, ``node_enc_key``): the node's ``enc_key``
 if the runtime set it (an ``X25519PrivateKey``, as the in-process cluster has),
 else the PKCS#8 PEM file at the config's ``enc_key_path`` (proposed config key;
 the devnet writes ``DIR/<STATE>/enc.key``). ``open_reader`` builds a reader
-from those parts; the reader itself needs only the state, the committed
-records, the keys and the log.
+from those parts and the node's signed access log; the reader itself needs
+only the state, the committed records, the key and the log.
 
 Old keys after a rotation (``rotate_enc_key``, docs/GOVERNANCE.md): details
 sealed before it stay on the chain under the old key, so the node keeps every
@@ -45,9 +48,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from ledger.errors import ClientError, NotFound
 from ledger.hashing import is_hex
 from ledger.sealed import NotARecipient, SealedIntegrityError, open_sealed
-from node.access_log import LOG_FILE, AccessLog
+from node.access_log import AccessLog
 from node.application import CommittedRecords
 from node.state import ChainState
+from node.tokens import TokenInfo
 
 KEYRING_VERSION = 1
 KEYRING_SUFFIX = ".keyring"
@@ -167,11 +171,13 @@ def open_reader(
     enc_key: X25519PrivateKey | None,
     enc_key_path: Path | None,
     data_dir: Path,
+    access_log: AccessLog,
 ) -> SealedReader:
-    """The reader of a node: its key as ``node_enc_key`` finds it, its keyring, its log."""
+    """The reader of a node: its key as ``node_enc_key`` finds it, its keyring, its
+    signed access log."""
     key = node_enc_key(enc_key, enc_key_path)
     old = [] if key is None else read_keyring(keyring_path(enc_key_path, data_dir), key)
-    return SealedReader(state, records, key, AccessLog(data_dir / LOG_FILE), old_keys=old)
+    return SealedReader(state, records, key, access_log, old_keys=old)
 
 
 class SealedReader:
@@ -200,18 +206,26 @@ class SealedReader:
         expected = chain.enc_pubkey_at(self.state, located[0])
         return sorted(keys, key=lambda k: public_of(k).hex() != expected)
 
-    def read(self, record_id: str, *, token_id: str, role: str) -> dict[str, Any]:
+    def read(self, record_id: str, *, token: TokenInfo) -> dict[str, Any]:
         if not self.records.store.has_record(record_id):
             raise NotFound(
                 f"no committed record with id {record_id}", field="id", code="record_not_found"
             )
-        sealed = self.records.load_envelope(record_id).record.get("sealed")
+        record = self.records.load_envelope(record_id).record
+        sealed = record.get("sealed")
         if not isinstance(sealed, dict):
             raise NotFound(
                 "this record carries no sealed details", field="sealed", code="no_sealed_details"
             )
+        case_ref = record.get("case_ref")
+        self.log.authorize(
+            token,
+            record_id=record_id,
+            state=self.state,
+            case_ref=case_ref if isinstance(case_ref, str) else None,
+        )
         if self.state not in (sealed.get("recipients") or {}):
-            self._log(record_id, token_id, role, "not_a_recipient")
+            self._log(record_id, token, "not_a_recipient")
             raise NotARecipient(
                 f"{self.state} is not a recipient of these sealed details",
                 field="sealed.recipients",
@@ -220,12 +234,12 @@ class SealedReader:
             raise EncKeyUnavailable("this node has no X25519 key configured (enc_key_path)")
         details = self._open(sealed, record_id)
         if details is None:
-            self._log(record_id, token_id, role, "integrity_failed")
+            self._log(record_id, token, "integrity_failed")
             raise SealedUnreadable(
                 "sealed details failed their integrity check under every key of this node",
                 field="sealed",
             )
-        entry = self._log(record_id, token_id, role, "ok")
+        entry = self._log(record_id, token, "ok")
         return {
             "id": record_id,
             "state": self.state,
@@ -242,7 +256,5 @@ class SealedReader:
                 continue  # sealed to another of our keys, or tampered: tried by each
         return None
 
-    def _log(self, record_id: str, token_id: str, role: str, outcome: str) -> dict[str, Any]:
-        return self.log.append(
-            record_id=record_id, state=self.state, token_id=token_id, role=role, outcome=outcome
-        )
+    def _log(self, record_id: str, token: TokenInfo, outcome: str) -> dict[str, Any]:
+        return self.log.append(record_id=record_id, state=self.state, token=token, outcome=outcome)

@@ -3,10 +3,11 @@
 Theory of operation
 -------------------
 A token is ``cmt_<id>_<random>``; the node stores ``sha256(token)`` with the
-token's id, role (``auditor`` | ``investigator`` | ``operator``), label,
-creation time and revoked flag, never the secret, so a leaked file grants
-nothing. The CLI (``comity token create|list|revoke``) edits the file with
-the plain functions below while the node runs: every write goes to a temp
+token's id, role (``auditor`` | ``authority`` | ``investigator`` |
+``operator``), label, creation time and revoked flag, never the secret, so a
+leaked file grants nothing. The CLI (``comity token create|list|revoke``)
+edits the file with the plain functions below while the node runs: every
+write goes to a temp
 file in the same directory (mode 0600) that is fsynced and renamed over the
 old one, so a reader sees the old or the new file, never half of one, and an
 ``flock`` on a side file serialises concurrent editors. The node's
@@ -15,6 +16,25 @@ revocation takes effect on the next request.
 
 A file that cannot be parsed is logged and treated as holding no valid
 token (fail closed) until it is fixed.
+
+Need to know (issue 17, finding L5)
+-----------------------------------
+A token is also bound to a state (``state``: the node's state when the CLI
+made it) and may be bound to cases (``cases``: case refs; empty means every
+case of that state). Reading a private body or sealed details goes through
+``require_body_reader``, the one rule both the sealed endpoint and the body
+endpoint apply:
+
+- no valid token: 401 ``token_required``;
+- role ``investigator`` or ``authority``: may read; role ``auditor``: only
+  when bound to cases, so a general audit token reads the access log and the
+  chain but no body; any other role: 403 ``role_not_allowed``;
+- a token bound to another state: 403 ``state_not_allowed``;
+- a token bound to cases, for a record outside them (or in no case): 403
+  ``case_not_allowed``.
+
+A token written before this rule has no ``state``: it counts as bound to the
+state of the node whose file holds it, which is the only node that knows it.
 """
 
 from __future__ import annotations
@@ -25,23 +45,29 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import tempfile
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ledger.errors import ClientError, NotFound
+from ledger.errors import ClientError, Forbidden, NotFound, Unauthorized
 
 log = logging.getLogger("comity.node.tokens")
 
 TOKENS_FILE = "tokens.json"
-TOKEN_ROLES = ("auditor", "investigator", "operator")
+TOKEN_ROLES = ("auditor", "authority", "investigator", "operator")
+#: Roles that may read private bodies and sealed details (an auditor only with cases).
+BODY_READER_ROLES = ("auditor", "authority", "investigator")
 TOKEN_PREFIX = "cmt_"
 LABEL_CHARS_MAX = 200
 TOKENS_MAX = 10_000
+CASES_MAX = 100
+CASE_REF_CHARS_MAX = 128  # as a record's case_ref (ledger/records.py)
+STATE_RE = re.compile(r"[A-Z]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +78,8 @@ class TokenInfo:
     created_at: str
     revoked: bool
     sha256: str
+    state: str | None = None  # None: made before tokens named a state (see above)
+    cases: tuple[str, ...] = ()  # empty: every case of the state
 
     def public(self) -> dict[str, Any]:
         """What ``list_tokens`` shows: everything but the hash."""
@@ -61,6 +89,8 @@ class TokenInfo:
             "label": self.label,
             "created_at": self.created_at,
             "revoked": self.revoked,
+            "state": self.state,
+            "cases": list(self.cases),
         }
 
 
@@ -81,6 +111,9 @@ def _parse(raw: bytes) -> list[TokenInfo]:
         raise ValueError("tokens.json must be an object with a 'tokens' list")
     out = []
     for row in obj["tokens"]:
+        state, cases = row.get("state"), row.get("cases", [])
+        if not isinstance(cases, list):
+            raise ValueError(f"token {row['id']} has cases that are not a list")
         info = TokenInfo(
             id=str(row["id"]),
             role=str(row["role"]),
@@ -88,11 +121,35 @@ def _parse(raw: bytes) -> list[TokenInfo]:
             created_at=str(row["created_at"]),
             revoked=bool(row["revoked"]),
             sha256=str(row["sha256"]),
+            state=None if state is None else str(state),
+            cases=tuple(str(c) for c in cases),
         )
         if info.role not in TOKEN_ROLES:
             raise ValueError(f"token {info.id} has unknown role {info.role!r}")
+        _check_binding(info.state, info.cases, _file_error)
         out.append(info)
     return out
+
+
+def _check_binding(
+    state: str | None, cases: tuple[str, ...], error: Callable[[str, str], Exception]
+) -> None:
+    """``error(message, field)`` unless ``state`` is a state code (or None), ``cases`` refs."""
+    if state is not None and not STATE_RE.fullmatch(state):
+        raise error(f"state must be two capital letters, not {state!r}", "state")
+    if len(cases) > CASES_MAX:
+        raise error(f"a token is bound to at most {CASES_MAX} cases", "cases")
+    for case in cases:
+        if not 1 <= len(case) <= CASE_REF_CHARS_MAX:
+            raise error(f"a case ref is 1-{CASE_REF_CHARS_MAX} characters", "cases")
+
+
+def _file_error(message: str, field: str) -> Exception:
+    return ValueError(f"{field}: {message}")
+
+
+def _caller_error(message: str, field: str) -> Exception:
+    return ClientError(message, field=field, code=f"bad_{field}")
 
 
 def _read(path: Path) -> list[TokenInfo]:
@@ -138,8 +195,18 @@ def _locked(data_dir: Path) -> Iterator[Path]:
 # --- what the CLI calls ------------------------------------------------------------------
 
 
-def create_token(data_dir: str | Path, role: str, label: str) -> tuple[str, str]:
-    """Add a token; return ``(token_id, secret)``. The secret is shown once, never stored."""
+def create_token(
+    data_dir: str | Path,
+    role: str,
+    label: str,
+    *,
+    state: str | None = None,
+    cases: Sequence[str] = (),
+) -> tuple[str, str]:
+    """Add a token; return ``(token_id, secret)``. The secret is shown once, never stored.
+
+    ``state`` binds the token to a state (the CLI passes the node's), ``cases``
+    to those case refs only (empty: every case of the state)."""
     if role not in TOKEN_ROLES:
         raise ClientError(
             f"role must be one of {', '.join(TOKEN_ROLES)}", field="role", code="bad_role"
@@ -148,6 +215,8 @@ def create_token(data_dir: str | Path, role: str, label: str) -> tuple[str, str]
         raise ClientError(
             f"label must be 1-{LABEL_CHARS_MAX} characters", field="label", code="bad_label"
         )
+    bound = tuple(dict.fromkeys(cases))
+    _check_binding(state, bound, _caller_error)
     token_id = secrets.token_hex(8)
     secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -157,7 +226,9 @@ def create_token(data_dir: str | Path, role: str, label: str) -> tuple[str, str]
             raise ClientError(
                 f"tokens.json already holds {TOKENS_MAX} tokens", code="too_many_tokens"
             )
-        tokens.append(TokenInfo(token_id, role, label, created, False, hash_token(secret)))
+        tokens.append(
+            TokenInfo(token_id, role, label, created, False, hash_token(secret), state, bound)
+        )
         _write(path, tokens)
     return token_id, secret
 
@@ -174,15 +245,7 @@ def revoke_token(data_dir: str | Path, token_id: str) -> None:
             raise NotFound(
                 f"no token with id {token_id!r}", field="token_id", code="token_not_found"
             )
-        _write(
-            path,
-            [
-                TokenInfo(t.id, t.role, t.label, t.created_at, True, t.sha256)
-                if t.id == token_id
-                else t
-                for t in tokens
-            ],
-        )
+        _write(path, [replace(t, revoked=True) if t.id == token_id else t for t in tokens])
 
 
 # --- what the node uses ------------------------------------------------------------------
@@ -218,3 +281,55 @@ class TokenStore:
             tokens = []
         self._stamp = stamp
         self._by_hash = {t.sha256: t for t in tokens}
+
+
+# --- need to know: who may read a private body ---------------------------------------------
+
+
+def check_body_reader(token: TokenInfo | None, *, state: str) -> TokenInfo:
+    """The checks that need no record: a token, a reading role, this node's state.
+
+    Call it before looking the record up, so a caller without the right learns
+    nothing about which records exist; then ``require_body_reader`` with the
+    record's case."""
+    if token is None:
+        raise Unauthorized(
+            "reading private details needs a valid bearer token", code="token_required"
+        )
+    if token.role not in BODY_READER_ROLES:
+        raise Forbidden(
+            f"a token of role {token.role} reads no private details "
+            f"(roles: {', '.join(BODY_READER_ROLES)})",
+            field="token.role",
+            code="role_not_allowed",
+        )
+    if token.role == "auditor" and not token.cases:
+        raise Forbidden(
+            "an auditor token reads private details only when bound to cases "
+            "(comity token create --role auditor --case REF)",
+            field="token.role",
+            code="role_not_allowed",
+        )
+    if token.state is not None and token.state != state:
+        raise Forbidden(
+            f"this token is bound to {token.state}, not to {state}",
+            field="token.state",
+            code="state_not_allowed",
+        )
+    return token
+
+
+def require_body_reader(token: TokenInfo | None, *, state: str, case_ref: str | None) -> TokenInfo:
+    """``token`` if it may read a private body of ``state`` in case ``case_ref``, else raise.
+
+    401 ``token_required``; 403 ``role_not_allowed``, ``state_not_allowed`` or
+    ``case_not_allowed`` (a token bound to cases reads no record outside them,
+    nor one in no case)."""
+    info = check_body_reader(token, state=state)
+    if info.cases and case_ref not in info.cases:
+        raise Forbidden(
+            "this token is not bound to the record's case",
+            field="case_ref",
+            code="case_not_allowed",
+        )
+    return info

@@ -122,6 +122,7 @@ class AuditChain:
             "territorial_states": ["TH"],
             "evidence": [{"sha256": f"{self.nonce:064x}"}],
             **act,
+            **({"visibility": "consortium"} if act else {}),
             **fields,
         }
         key = signer or member.investigator

@@ -210,6 +210,7 @@ class Cluster:
             "territorial_states": ["TH"],
             "evidence": [{"sha256": f"{self.nonce:064x}"}],
             **act_fields,
+            **({"visibility": "consortium"} if type_ in ACT_TYPES else {}),
             **fields,
         }
         key = signer or member.investigator

@@ -152,6 +152,7 @@ class LoopbackNet:
         record.update(
             chain_id=COMPOSE_CHAIN_ID,
             nonce=f"ops{os.getpid()}x{self.nonce:08d}",
+            visibility="consortium",
             evidence=[{"sha256": f"{self.nonce:064x}"}],
         )
         key = load_signing_key(self.net / state / "investigator.key")

@@ -113,6 +113,7 @@ class ProcNet:
         record.update(
             chain_id=devnet.CHAIN_ID,
             nonce=f"proc{os.getpid()}x{self.nonce:08d}",
+            visibility="consortium",
             evidence=[{"sha256": f"{self.nonce:064x}"}],
         )
         key = load_signing_key(self.root / state / "investigator.key")

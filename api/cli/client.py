@@ -26,6 +26,10 @@ class NodeClient:
         """``GET /v1/members``: every member the chain knows, with its current enc_pubkey."""
         return self._json(self.http.get("/v1/members"))
 
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        """GET ``path`` with query ``params``; the reply object or ``ClientFailure``."""
+        return self._json(self.http.get(path, params=params))
+
     def submit(self, envelope: dict[str, Any]) -> dict[str, Any]:
         return self._json(self.http.post("/v1/records", json=envelope))
 

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from api.cli import devnet as devnet_mod
+from api.cli.access_log import access_log
 from api.cli.acts import act, seal
 from api.cli.audit import bundle, verify, watch
 from api.cli.client import ClientFailure, NodeClient
@@ -18,7 +19,9 @@ from api.cli.ops import compose, db, tls
 from ledger.canonical import parse_json
 from ledger.errors import ComityError
 from ledger.keys import SigningKey, load_signing_key, public_key_from_text, save_signing_key
-from node.authoring import complete_record, hash_file, sign_envelope
+from ledger.private import ACT_TYPES
+from ledger.retention import default_retain_until
+from node.authoring import complete_record, hash_file, private_submission, sign_envelope
 from node.config import ConfigError, dump_config, load_config
 from node.genesis import Genesis, full_consensus, load_genesis
 
@@ -319,10 +322,33 @@ def devnet(nodes: int, directory: Path | None, base_port: int | None, no_run: bo
 
 
 def submit_and_wait(
-    client: NodeClient, key: SigningKey, record: dict[str, Any], wait_s: float
+    client: NodeClient,
+    key: SigningKey,
+    record: dict[str, Any],
+    wait_s: float,
+    *,
+    visibility: str = "consortium",
+    retain_until: str | None = None,
 ) -> None:
-    """Sign and submit ``record``; print its id, and with ``wait_s`` its commit."""
-    reply = client.submit(sign_envelope(key, record))
+    """Sign and submit ``record``; print its id, and with ``wait_s`` its commit.
+
+    An act with ``visibility`` ``parties`` goes as a private act (docs/PRIVACY.md):
+    the header signed, the body beside it, to this node (which must be a party's)."""
+    if visibility == "legacy":
+        submission = sign_envelope(key, record)
+    elif record.get("type") in ACT_TYPES and visibility == "parties":
+        record.pop("visibility", None)
+        submission = private_submission(
+            key,
+            record,
+            retain_until=retain_until or default_retain_until(record),
+            ref_parties=lambda ref: client.record(ref)["envelope"]["record"].get("parties", []),
+        )
+    else:
+        if record.get("type") in ACT_TYPES:
+            record["visibility"] = "consortium"
+        submission = sign_envelope(key, record)
+    reply = client.submit(submission)
     click.echo(reply["id"])
     if wait_s > 0:
         view = client.record(reply["id"], wait_s)
@@ -347,6 +373,18 @@ def submit_and_wait(
 )
 @click.option("--wait", "wait_s", type=float, default=0, help="seconds to wait for commit")
 @click.option("--token", default=None, help="bearer token for reads")
+@click.option(
+    "--visibility",
+    type=click.Choice(["parties", "consortium"]),
+    default="parties",
+    show_default=True,
+    help="an act's content for its parties only (a private act), or for every member",
+)
+@click.option(
+    "--retain-until",
+    default=None,
+    help="when the parties erase a private act's body (default: the type's, docs/ACTS.md)",
+)
 @click.argument("record_file", required=False, type=click.Path(exists=True, path_type=Path))
 def submit(
     url: str,
@@ -359,9 +397,13 @@ def submit(
     evidence: tuple[Path, ...],
     wait_s: float,
     token: str | None,
+    visibility: str,
+    retain_until: str | None,
     record_file: Path | None,
 ) -> None:
-    """Sign a record (a JSON file and/or flags) and submit it; print its id."""
+    """Sign a record (a JSON file and/or flags) and submit it; print its id.
+
+    An act is private by default: submit it to the node of one of its parties."""
     record: dict[str, Any] = parse_json(record_file.read_bytes()) if record_file else {}
     if type_:
         record["type"] = type_
@@ -378,8 +420,20 @@ def submit(
         record["evidence"] = [hash_file(p) for p in evidence]
     client = NodeClient(url, token)
     try:
-        record = complete_record(record, chain_id=client.status()["chain_id"])
-        submit_and_wait(client, load_signing_key(key_path), record, wait_s)
+        status = client.status()
+        record = complete_record(record, chain_id=status["chain_id"])
+        if record.get("visibility") in ("parties", "consortium"):
+            visibility = str(record["visibility"])  # the file's own choice wins
+        if not status.get("need_to_know", True):
+            visibility = "legacy"  # a chain before its need-to-know height: acts in clear
+        submit_and_wait(
+            client,
+            load_signing_key(key_path),
+            record,
+            wait_s,
+            visibility=visibility,
+            retain_until=retain_until,
+        )
     except (ClientFailure, ComityError) as exc:
         fail(str(exc))
     finally:
@@ -629,20 +683,39 @@ def _data_dir(config_path: Path) -> Path:
 
 @token.command("create")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
-@click.option("--role", type=click.Choice(["auditor", "investigator", "operator"]), required=True)
+@click.option(
+    "--role",
+    type=click.Choice(["auditor", "authority", "investigator", "operator"]),
+    required=True,
+)
 @click.option("--label", default="", help="who the token is for")
-def token_create(config_path: Path, role: str, label: str) -> None:
-    """Issue a token; the secret is printed once and never stored."""
+@click.option(
+    "--case",
+    "cases",
+    multiple=True,
+    help="bind the token to this case_ref (repeatable; none: every case of the state)",
+)
+def token_create(config_path: Path, role: str, label: str, cases: tuple[str, ...]) -> None:
+    """Issue a token bound to the node's state; the secret is printed once, never stored."""
     from node.tokens import create_token
 
-    data_dir = _data_dir(config_path)
-    data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        token_id, secret = create_token(data_dir, role, label or role)
+        config = load_config(config_path)
+    except ConfigError as exc:
+        fail(str(exc))
+        return
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        token_id, secret = create_token(
+            config.data_dir, role, label or role, state=config.state, cases=cases
+        )
     except ComityError as exc:
         fail(str(exc))
         return
-    click.echo(f"token id {token_id} ({role}); secret (shown once):", err=True)
+    scope = f"cases {', '.join(cases)}" if cases else "every case"
+    click.echo(
+        f"token id {token_id} ({role}, {config.state}, {scope}); secret (shown once):", err=True
+    )
     click.echo(secret)
 
 
@@ -679,6 +752,7 @@ main.add_command(watch)
 main.add_command(tls)
 main.add_command(db)
 main.add_command(compose)
+main.add_command(access_log)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """A private act's body, for an authorised caller of a party's node (docs/PRIVACY.md).
 
 Always needs a bearer token, even on an ``open_read`` node: a private body is
-need-to-know, and the access log must name who read it. Every other endpoint
-serves a private act's header only. Every attempt is appended to the node's
+need-to-know, and the access log must name who read it. Who may read is
+``node.tokens.require_body_reader`` (docs/OPERATIONS.md section 7): the
+role and state before the record is looked up, the case once the body is
+known. Every other endpoint serves a private act's header only, and a body
+only to a token that may read it. Every attempt is appended to the node's
 access log before the body is returned.
 """
 
@@ -12,51 +15,53 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from api.deps import Credentials, NodeDep, RecordId
-from api.routers.sealed import Reader, _token
+from api.deps import AccessLogDep, BodyReaderToken, NodeDep, RecordId
 from api.schemas import errors
-from ledger.errors import Forbidden, NotFound
+from ledger.errors import Forbidden, NotFound, Unauthorized
 from ledger.private import is_private
 from ledger.records import Envelope
 from node import evidence
 from node.evidence import ChainView
 from node.queries import parse_record_id
-from node.tokens import TokenInfo, TokenStore
+from node.tokens import TokenStore, check_body_reader, require_body_reader
 
 router = APIRouter(tags=["sealed"])
-BODY_READER_ROLES = frozenset({"investigator", "authority", "auditor"})
 
 
-async def body_reader_token(request: Request, credentials: Credentials) -> TokenInfo:
-    return _token(request, credentials, BODY_READER_ROLES)
+def _case_of(envelope: Envelope) -> str | None:
+    case_ref = envelope.content.get("case_ref")
+    return case_ref if isinstance(case_ref, str) else None
 
 
-def party_view(request: Request, node: NodeDep, reader: Reader) -> ChainView:
+def party_view(request: Request, node: NodeDep, access_log: AccessLogDep) -> ChainView:
     """The committed acts as the caller may see them: with their private bodies for a
-    body reader's token (each body read is logged), else headers only.
+    token that may read them (each body read is logged), else headers only.
 
-    The token is optional here (the route's own read access applies as ever): any
-    other token, or none, gives the headers-only view, never an error. So it is read
-    from the header rather than declared as the route's security."""
+    The token is optional here (the route's own read access applies as ever), so it
+    is read from the header rather than declared as the route's security. A token
+    that may read no body (an operator's, an auditor's for all cases) sees headers,
+    and a token bound to cases sees the bodies of those cases only."""
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return evidence.view_of(node.app)
     tokens: TokenStore = request.app.state.tokens
-    token = tokens.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
-    if token is None or token.role not in BODY_READER_ROLES:
+    try:
+        token = check_body_reader(tokens.authenticate(secret.strip()), state=node.config.state)
+    except (Unauthorized, Forbidden):
         return evidence.view_of(node.app)
 
     def load(record_id: str) -> Envelope:
         envelope = node.app.load_content(record_id)
-        if envelope.body is not None:
-            reader.log.append(
-                record_id=record_id,
-                state=node.config.state,
-                token_id=token.id,
-                role=token.role,
-                outcome="ok",
-            )
+        if envelope.body is None:
+            return envelope
+        try:
+            require_body_reader(token, state=node.config.state, case_ref=_case_of(envelope))
+        except Forbidden:
+            return envelope.with_body(None)
+        access_log.append(record_id=record_id, state=node.config.state, token=token, outcome="ok")
         return envelope
 
-    return ChainView(node.store, load)
+    return ChainView(node.store, load, private=True)
 
 
 #: The read views' records: bodies only for a body reader (docs/PRIVACY.md).
@@ -72,10 +77,7 @@ PartyView = Annotated[ChainView, Depends(party_view)]
     responses=errors(400, 401, 403, 404),
 )
 async def read_private(
-    record_id: RecordId,
-    node: NodeDep,
-    reader: Reader,
-    token: Annotated[TokenInfo, Depends(body_reader_token)],
+    record_id: RecordId, node: NodeDep, access_log: AccessLogDep, token: BodyReaderToken
 ) -> dict[str, Any]:
     parse_record_id(record_id)
     if node.store.has_record(record_id):
@@ -89,12 +91,8 @@ async def read_private(
     if not is_private(envelope.record):
         raise NotFound("the record is not a private act", field="id", code="not_private")
     if not node.app.is_party(envelope):
-        reader.log.append(
-            record_id=record_id,
-            state=node.config.state,
-            token_id=token.id,
-            role=token.role,
-            outcome="not_a_recipient",
+        access_log.append(
+            record_id=record_id, state=node.config.state, token=token, outcome="not_a_recipient"
         )
         raise Forbidden(
             f"{node.config.state} is not a party of this act", field="id", code="not_a_party"
@@ -111,13 +109,10 @@ async def read_private(
         envelope = envelope.with_body(body)
     if body is None:
         raise NotFound("the body has not reached this node yet", field="id", code="body_not_held")
-    reader.log.append(
-        record_id=record_id,
-        state=node.config.state,
-        token_id=token.id,
-        role=token.role,
-        outcome="ok",
+    access_log.authorize(
+        token, record_id=record_id, state=node.config.state, case_ref=_case_of(envelope)
     )
+    access_log.append(record_id=record_id, state=node.config.state, token=token, outcome="ok")
     return {
         "id": record_id,
         "status": note.get("status"),

@@ -2,7 +2,9 @@
 
 Always needs a bearer token (even on an ``open_read`` node): reading sealed
 details is need-to-know (004 §53), and the access log must name who read.
-Readers are ``investigator`` and ``auditor`` tokens; the log is for
+Readers follow ``node.tokens.require_body_reader``: ``investigator`` and
+``authority`` tokens, ``auditor`` tokens only when bound to cases, and a
+token bound to cases only for records of those cases. The log is for
 ``operator`` and ``auditor`` tokens.
 """
 
@@ -12,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.deps import Credentials, NodeDep, RecordId
+from api.deps import AccessLogDep, BodyReaderToken, Credentials, NodeDep, RecordId
 from api.schemas import errors
 from ledger.errors import Forbidden, Unauthorized
 from node.queries import parse_record_id
@@ -20,7 +22,6 @@ from node.sealed_access import SealedReader, open_reader
 from node.tokens import TokenInfo, TokenStore
 
 router = APIRouter(tags=["sealed"])
-READER_ROLES = frozenset({"investigator", "auditor"})
 LOG_ROLES = frozenset({"operator", "auditor"})
 
 
@@ -36,16 +37,12 @@ def _token(request: Request, credentials: Credentials, roles: frozenset[str]) ->
     return info
 
 
-async def sealed_reader_token(request: Request, credentials: Credentials) -> TokenInfo:
-    return _token(request, credentials, READER_ROLES)
-
-
 async def log_token(request: Request, credentials: Credentials) -> TokenInfo:
     return _token(request, credentials, LOG_ROLES)
 
 
-def get_reader(request: Request, node: NodeDep) -> SealedReader:
-    """One reader (and access log) per app, made on first use."""
+def get_reader(request: Request, node: NodeDep, access_log: AccessLogDep) -> SealedReader:
+    """One reader per app, made on first use, writing to the app's one access log."""
     reader = getattr(request.app.state, "sealed_reader", None)
     if not isinstance(reader, SealedReader):
         reader = open_reader(
@@ -54,6 +51,7 @@ def get_reader(request: Request, node: NodeDep) -> SealedReader:
             enc_key=node.enc_key,
             enc_key_path=node.config.enc_key_path,
             data_dir=node.config.data_dir,
+            access_log=access_log,
         )
         request.app.state.sealed_reader = reader
     return reader
@@ -65,24 +63,29 @@ Reader = Annotated[SealedReader, Depends(get_reader)]
 @router.get(
     "/v1/records/{record_id}/sealed",
     summary="Decrypt a record's sealed details",
-    description="Only on a node whose state is a recipient (else 403 "
-    "`not_a_recipient`). Every attempt is appended to the node's "
-    "hash-chained access log before the plaintext is returned.",
+    description="Needs an `investigator` or `authority` token, or an `auditor` token "
+    "bound to cases (else 403 `role_not_allowed`); a token bound to cases reads only "
+    "their records (403 `case_not_allowed`). Only on a node whose state is a "
+    "recipient (else 403 `not_a_recipient`). Every attempt that passes the role "
+    "check is appended to the node's signed, hash-chained access log (refusals "
+    "too) before the plaintext is returned.",
     responses=errors(400, 401, 403, 404, 422, 503),
 )
 async def read_sealed(
-    record_id: RecordId, reader: Reader, token: Annotated[TokenInfo, Depends(sealed_reader_token)]
+    record_id: RecordId, reader: Reader, token: BodyReaderToken
 ) -> dict[str, Any]:
     parse_record_id(record_id)
-    return reader.read(record_id, token_id=token.id, role=token.role)
+    return reader.read(record_id, token=token)
 
 
 @router.get(
     "/v1/access-log",
-    summary="This node's log of sealed-detail reads",
-    description="Entries after `after` (a seq), oldest first; `verify=true` also "
-    "recomputes the whole hash chain. Note `head` to detect later "
-    "truncation.",
+    summary="This node's signed log of reads of private details",
+    description="Entries after `after` (a seq), oldest first, each signed by the "
+    "node key (`signer`, `signature`); `verify=true` also recomputes the whole chain "
+    "and checks the signatures against this node's key. Note `head` to detect "
+    "later truncation; `comity access-log verify` checks all of it without "
+    "trusting the node.",
     responses=errors(401, 403),
 )
 async def access_log(

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from api.deps import Cursor, NodeDep, ReadAccess, utc_time
+from api.routers.private import PartyView
 from api.schemas import HEX64, RECORD_TYPE, STATE, SearchPage, errors
 from ledger.store import SEARCH_LIMIT_MAX
 from node import queries
@@ -70,6 +71,7 @@ def _key(name: str) -> Any:
 )
 async def search(
     node: NodeDep,
+    view: PartyView,
     case_ref: str | None = _key("case_ref"),
     evidence_sha256: str | None = _key("evidence_sha256"),
     actor_state: str | None = _key("actor_state"),
@@ -91,5 +93,12 @@ async def search(
     }
     filters = {k: v for k, v in given.items() if v is not None}
     return queries.search(
-        node.app, filters, from_time=from_time, to_time=to_time, cursor=cursor, limit=limit
+        node.app,
+        filters,
+        from_time=from_time,
+        to_time=to_time,
+        cursor=cursor,
+        limit=limit,
+        load=view.load,
+        sealed=view.private,
     )

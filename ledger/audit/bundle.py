@@ -391,6 +391,15 @@ def render_report(report: BundleReport) -> str:
             f"  committed at height {r.height} (leaf {r.leaf_index}) at {r.block_time}, "
             f"certified by {', '.join(r.committed_by)}",
         ]
+        if "parties" in r.record:
+            lines.append(
+                f"  private act of {', '.join(r.record['parties'])}: "
+                + (
+                    "only its header is in this bundle"
+                    if r.record.get("type") == "private_act"
+                    else "its body matches the signed commitment"
+                )
+            )
         lines += [
             f"  evidence {e.get('sha256')}" + (f" {e['name']}" if e.get("name") else "")
             for e in r.record.get("evidence") or []

@@ -69,6 +69,7 @@ ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
     ),
     "authority": frozenset(
         {
+            "conditions_acknowledgement",
             "custody_event",
             "eio",
             "emergency_disclosure",

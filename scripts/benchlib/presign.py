@@ -90,6 +90,7 @@ def record_for(job: SignJob, index: int) -> dict[str, object]:
         "expires_at": expires,
         "channel": "24_7_network",
         "legal_basis": {"instrument": "Budapest Convention", "article": "Art 29"},
+        "visibility": "consortium",  # a clear act, opted in (docs/PRIVACY.md)
     }
 
 

@@ -149,7 +149,12 @@ class EnvelopeMaker:
             territorial_states=("TH" if state != "TH" else "VN",),
             now=utcnow(),
         )
-        record.update(chain_id=devnet.CHAIN_ID, nonce=nonce, evidence=[{"sha256": digest}])
+        record.update(
+            chain_id=devnet.CHAIN_ID,
+            nonce=nonce,
+            evidence=[{"sha256": digest}],
+            visibility="consortium",
+        )
         key = self.keys[state]
         return {
             "record": record,

@@ -37,6 +37,8 @@ def test_tokens_file_holds_hashes_only_with_mode_0600(tmp_path: Path) -> None:
             "label": "EU audit office",
             "created_at": rows[0]["created_at"],
             "revoked": False,
+            "state": None,  # made without a state: bound to this node's (node/tokens.py)
+            "cases": [],
         }
     ]
     assert "sha256" in json.loads(raw)["tokens"][0]

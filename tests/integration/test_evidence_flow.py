@@ -67,8 +67,10 @@ async def _refused(
     assert (response.status_code, response.json()["error"]["code"]) == expect, response.text
 
 
-def _token(cluster: Cluster, state: str, role: str) -> dict[str, str]:
-    _, secret = create_token(cluster.nodes[state].config.data_dir, role, f"{state} {role}")
+def _token(cluster: Cluster, state: str, role: str, *cases: str) -> dict[str, str]:
+    _, secret = create_token(
+        cluster.nodes[state].config.data_dir, role, f"{state} {role}", state=state, cases=cases
+    )
     return {"authorization": f"Bearer {secret}"}
 
 
@@ -327,9 +329,8 @@ async def _check_sealed(cluster: Cluster, record_id: str) -> None:
         reply = await cluster.api[state].get(path, headers=_token(cluster, state, "investigator"))
         assert (reply.status_code, reply.json()["error"]["code"]) == (403, "not_a_recipient")
         assert "user-4411" not in reply.text
-    assert (await cluster.api["TH"].get(path)).status_code == 401
-    operator = _token(cluster, "TH", "operator")
-    assert (await cluster.api["TH"].get(path, headers=operator)).status_code == 403
+    assert (await cluster.api["TH"].get(path)).json()["error"]["code"] == "token_required"
+    await _check_need_to_know(cluster, path)
 
     log = await cluster.api["TH"].get(
         "/v1/access-log", params={"verify": "true"}, headers=_token(cluster, "TH", "auditor")
@@ -337,9 +338,14 @@ async def _check_sealed(cluster: Cluster, record_id: str) -> None:
     assert log.status_code == 200, log.text
     body = log.json()
     assert [(e["record_id"], e["outcome"], e["role"]) for e in body["entries"]] == [
-        (record_id, "ok", "investigator")
+        (record_id, "ok", "investigator"),
+        (record_id, "ok", "auditor"),
+        (record_id, "case_not_allowed", "investigator"),
     ]
-    assert body["verification"]["ok"] and body["head"]["seq"] == 0
+    th_key = cluster.nodes["TH"].key.public_hex
+    assert {e["signer"] for e in body["entries"]} == {th_key}
+    assert body["verification"]["ok"] and body["head"]["seq"] == 2
+    operator = _token(cluster, "TH", "operator")
     vn_log = await cluster.api["VN"].get("/v1/access-log", headers=operator)
     assert vn_log.status_code == 401  # TH's token means nothing to VN's node
     vn_log = await cluster.api["VN"].get(
@@ -348,6 +354,31 @@ async def _check_sealed(cluster: Cluster, record_id: str) -> None:
     assert [e["outcome"] for e in vn_log.json()["entries"]] == ["not_a_recipient"]
     investigator = _token(cluster, "TH", "investigator")
     assert (await cluster.api["TH"].get("/v1/access-log", headers=investigator)).status_code == 403
+
+
+async def _check_need_to_know(cluster: Cluster, path: str) -> None:
+    """Who may read TH's sealed details besides a plain investigator (issue 17, L5)."""
+    refused = [
+        (_token(cluster, "TH", "operator"), "role_not_allowed"),
+        (_token(cluster, "TH", "auditor"), "role_not_allowed"),  # for all cases: no body
+    ]
+    for headers, code in refused:
+        reply = await cluster.api["TH"].get(path, headers=headers)
+        assert (reply.status_code, reply.json()["error"]["code"]) == (403, code), reply.text
+        assert "user-4411" not in reply.text
+    bound = await cluster.api["TH"].get(path, headers=_token(cluster, "TH", "auditor", CASE))
+    assert bound.status_code == 200 and bound.json()["details"] == SEALED_DETAILS
+    elsewhere = _token(cluster, "TH", "investigator", "TH-2026-OTHER")
+    reply = await cluster.api["TH"].get(path, headers=elsewhere)
+    assert (reply.status_code, reply.json()["error"]) == (
+        403,
+        {
+            "code": "case_not_allowed",
+            "field": "case_ref",
+            "message": "this token is not bound to the record's case",
+        },
+    )
+    assert "user-4411" not in reply.text
 
 
 async def test_schemas_endpoint_lists_every_act_type(cluster: Cluster) -> None:

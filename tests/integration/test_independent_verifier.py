@@ -41,6 +41,7 @@ def _signed_envelope(tmp: Path, key_pem: bytes, chain_id: str) -> dict[str, Any]
         {
             "chain_id": chain_id,
             "nonce": "openssl-0001",
+            "visibility": "consortium",
             "evidence": [
                 {
                     "sha256": iv.sha256_hex(b"scan of the seized laptop"),

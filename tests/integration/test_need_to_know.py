@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import secrets
 from datetime import timedelta
@@ -27,10 +28,15 @@ from ledger.audit.bundle import verify_bundle
 from ledger.audit.chain import ChainVerifier, genesis_hash
 from ledger.audit.gov import AuditFailure
 from ledger.audit_source import build_bundle
+from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey
+from ledger.private import split
 from ledger.records import format_time
-from node.authoring import private_submission
+from node.authoring import private_submission, sign_envelope
+from node.bodies import BodyPool
 from node.clock import utcnow
+from node.inbound import BATCH
+from node.privacy import BODIES
 from node.tokens import create_token
 from tests.cluster import Cluster
 
@@ -199,3 +205,59 @@ async def test_a_private_act_reaches_only_its_parties_and_is_purged(cluster: Clu
     forged["private"][act_id]["act"]["custodian"]["name"] = "someone else"
     with pytest.raises(AuditFailure, match="body_mismatch"):
         verify_bundle(forged, pinned_genesis_hash=genesis_hash(genesis))
+
+
+async def test_bodies_go_to_parties_only_and_a_late_party_fetches_its_own(
+    cluster: Cluster,
+) -> None:
+    """Peers' faults with bodies are refused and counted; a party that lost a body
+    before its header committed fetches it from another party's node."""
+    cn, fr, th = (cluster.nodes[s] for s in ("CN", "FR", "TH"))
+    # TH keeps no body before commit (a full pool): it must fetch it afterwards.
+    th.app.bodies = BodyPool(max_entries=0)
+    th.privacy.app.bodies = th.app.bodies
+    record = _act(cluster, "CN", "preservation_request", case_ref="CN-NTK-LATE")
+    act_id = await _file(cluster, "CN", cluster.member("CN").investigator, record, retain_s=3600)
+    assert th.store.body_note(act_id) in ({"status": "wanted"}, {"status": "kept"})
+
+    async def fetched() -> None:
+        while th.store.body_note(act_id) != {"status": "kept"}:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(fetched(), 10)
+    assert th.app.load_content(act_id).content["case_ref"] == "CN-NTK-LATE"
+
+    # A non-party's node asks for the body: refused, and counted.
+    reply, status = await th.inbound.handle(BODIES, fr.key.public_hex, {"ids": [act_id]})
+    assert (status, reply["error"]["code"]) == (403, "not_a_party")
+    assert th.peer_faults["non-party asked for a body"] == 1
+    assert fr.store.get_body(act_id) is None
+
+    # A party's node pushes a body that does not match its header: refused, counted.
+    header, body = split(
+        _act(cluster, "CN", "preservation_request"),
+        retain_until=format_time(utcnow() + timedelta(hours=1)),
+        ref_parties=_parties_of(cluster),
+    )
+    envelope = sign_envelope(cluster.member("CN").investigator, header)
+    forged = json.loads(json.dumps(body))
+    forged["act"]["case_ref"] = "CN-FORGED"
+    items = [{"record": envelope}, {"body": {"id": _record_id(header), "private": forged}}]
+    await th.inbound.handle(BATCH, cn.key.public_hex, {"items": items})
+    assert th.peer_faults["body does not match its commitment"] == 1
+    assert _record_id(header) not in th.app.bodies
+
+    # A body pushed to a non-party's node: refused, counted, never kept.
+    items = [{"record": envelope}, {"body": {"id": _record_id(header), "private": body}}]
+    await fr.inbound.handle(BATCH, cn.key.public_hex, {"items": items})
+    assert fr.peer_faults["body sent to a non-party"] == 1
+    assert _record_id(header) not in fr.app.bodies
+
+    # A body from a node whose state is no party: refused even at a party.
+    await th.inbound.handle(BATCH, fr.key.public_hex, {"items": items})
+    assert th.peer_faults["body sent by a non-party"] == 1
+    assert _record_id(header) not in th.app.bodies
+
+
+def _record_id(record: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_bytes(record)).hexdigest()

@@ -128,6 +128,12 @@ VALID: dict[str, dict[str, Any]] = {
         "actor": {"state": "TH", "agency": "OAG"},
         "territorial_states": ["TH"],
     },
+    "conditions_acknowledgement": {
+        "refs": [REF],
+        "accepted": True,
+        "actor": {"state": "TH", "agency": "OAG"},
+        "territorial_states": ["TH"],
+    },
 }
 
 
@@ -331,6 +337,51 @@ INVALID: list[tuple[str, tuple[str, ...], dict[str, Any], str, str]] = [
         {"territorial_states": ["TH", "VN"]},
         "record.territorial_states",
         "own territory only",
+    ),
+    # conditions of use (Budapest Arts 27(8), 28; SAP Art 14(10)) and their acceptance
+    ("mla_request", (), {"confidential": "yes"}, "record.confidential", "strict bool"),
+    ("mla_request", (), {"use_conditions": []}, "record.use_conditions", "1+ if given"),
+    (
+        "mla_request",
+        (),
+        {"use_conditions": ["only case X"] * 2},
+        "record.use_conditions",
+        "no repeats",
+    ),
+    (
+        "spontaneous_information",
+        (),
+        {"use_conditions": [f"condition {i}" for i in range(21)]},
+        "record.use_conditions",
+        "bounded",
+    ),
+    ("eio", (), {"use_conditions": ["x" * 501]}, "record.use_conditions[0]", "Text bound"),
+    ("epoc", (), {"onward_transfer": "allowed"}, "record.onward_transfer", "two values"),
+    ("search_seizure", (), {"confidential": True}, "record.confidential", "requests only"),
+    ("eio", (), {"visibility": "public"}, "record.visibility", "two values"),
+    ("conditions_acknowledgement", ("accepted",), {}, "record.accepted", "says accepted"),
+    ("conditions_acknowledgement", (), {"accepted": False}, "record.accepted", "true only"),
+    ("conditions_acknowledgement", (), {"refs": []}, "record.refs", "names the act"),
+    (
+        "conditions_acknowledgement",
+        (),
+        {"refs": [REF, "ef" * 32]},
+        "record.refs",
+        "exactly one act",
+    ),
+    (
+        "conditions_acknowledgement",
+        (),
+        {"territorial_states": ["TH", "CN"]},
+        "record.territorial_states",
+        "own territory only",
+    ),
+    (
+        "conditions_acknowledgement",
+        (),
+        {"use_conditions": ["a", "a"]},
+        "record.use_conditions",
+        "no repeats",
     ),
 ]
 

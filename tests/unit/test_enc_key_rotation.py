@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 import api.cli.acts as cli_acts
 from api.cli.enc_keys import enc_key, write_enc_key
 from ledger.errors import ClientError
+from ledger.keys import SigningKey
 from ledger.sealed import SealedIntegrityError, open_sealed, seal
 from node import queries
 from node.access_log import AccessLog
@@ -33,6 +34,7 @@ from node.sealed_access import (
     public_of,
     seal_keyring,
 )
+from node.tokens import TokenInfo
 from tests.unit.test_governance import Chain
 
 DETAILS = {"phone": "+84 0000 1111", "account": "user-2233"}
@@ -60,8 +62,13 @@ def _rotate(chain: Chain, new_hex: str) -> int:
 
 
 def _read(reader: SealedReader, record_id: str) -> dict[str, Any]:
-    details: dict[str, Any] = reader.read(record_id, token_id="t1", role="investigator")["details"]
+    token = TokenInfo("t1", "investigator", "l", "2026-01-01T00:00:00Z", False, "0" * 64, "VN", ())
+    details: dict[str, Any] = reader.read(record_id, token=token)["details"]
     return details
+
+
+def _log(directory: Path) -> AccessLog:
+    return AccessLog(directory / "access-log.jsonl", SigningKey.generate())
 
 
 def _mode(path: Path) -> int:
@@ -98,6 +105,7 @@ def test_old_and_new_details_read_after_the_ceremony(tmp_path: Path) -> None:
         enc_key=None,
         enc_key_path=tmp_path / "enc-2.key",
         data_dir=tmp_path,
+        access_log=_log(tmp_path),
     )
     for record_id in (before, after, straddling.id):
         assert _read(reader, record_id) == DETAILS
@@ -107,7 +115,9 @@ def test_old_and_new_details_read_after_the_ceremony(tmp_path: Path) -> None:
     entries = reader.log.page(-1, 10)
     assert [e["outcome"] for e in entries] == ["ok", "ok", "ok"]
     # Without the keyring the old details are refused, and the attempt is logged.
-    bare = SealedReader("VN", chain.app, reader.key, AccessLog(tmp_path / "bare.log"))
+    bare = SealedReader(
+        "VN", chain.app, reader.key, AccessLog(tmp_path / "bare.log", SigningKey.generate())
+    )
     with pytest.raises(ClientError) as info:
         _read(bare, before)
     assert (info.value.status, info.value.code) == (422, "sealed_integrity")
@@ -219,16 +229,31 @@ def test_a_node_whose_keyring_is_not_its_own_refuses_to_open_a_reader(tmp_path: 
     (tmp_path / "enc.keyring").write_text(json.dumps(seal_keyring(public_of(stranger), [])))
     with pytest.raises(EncKeyUnavailable) as info:
         open_reader(
-            "VN", chain.app, enc_key=chain.keys("VN").enc, enc_key_path=None, data_dir=tmp_path
+            "VN",
+            chain.app,
+            enc_key=chain.keys("VN").enc,
+            enc_key_path=None,
+            data_dir=tmp_path,
+            access_log=_log(tmp_path),
         )
     assert (info.value.status, info.value.code) == (503, "enc_keyring_invalid")
     (tmp_path / "enc.keyring").write_text("{not json")
     with pytest.raises(EncKeyUnavailable):
         open_reader(
-            "VN", chain.app, enc_key=chain.keys("VN").enc, enc_key_path=None, data_dir=tmp_path
+            "VN",
+            chain.app,
+            enc_key=chain.keys("VN").enc,
+            enc_key_path=None,
+            data_dir=tmp_path,
+            access_log=_log(tmp_path),
         )
     (tmp_path / "enc.keyring").unlink()  # no keyring: a node that never rotated
     reader = open_reader(
-        "VN", chain.app, enc_key=chain.keys("VN").enc, enc_key_path=None, data_dir=tmp_path
+        "VN",
+        chain.app,
+        enc_key=chain.keys("VN").enc,
+        enc_key_path=None,
+        data_dir=tmp_path,
+        access_log=_log(tmp_path),
     )
     assert reader.old_keys == ()

@@ -46,6 +46,8 @@ class Chain:
         self.store = Store.open_memory()
         self.app = Application(self.genesis, self.store, build_registry())
         self.nonce = 0
+        #: Acts opt in to clear visibility where need to know applies (docs/PRIVACY.md).
+        self.clear_acts = self.app.state.need_to_know_active(1)
 
     def keys(self, state: str) -> MemberKeys:
         return next(m for m in self.members if m.state == state)
@@ -68,6 +70,7 @@ class Chain:
             "actor": {"state": actor, "agency": "unit"},
             "nonce": f"unit{self.nonce:012d}",
             "occurred_at": format_time(now),
+            **({"visibility": "consortium"} if type_ in ACT_TYPES and self.clear_acts else {}),
             **fields,
         }
         return parse_envelope(

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from ledger.acts import validate_act
 from ledger.canonical import canonical_bytes, parse_json
 from ledger.hashing import sha256_hex
+from ledger.keys import SigningKey
 from ledger.sealed import (
     NotARecipient,
     SealedIntegrityError,
@@ -26,6 +27,7 @@ from ledger.sealed import (
     x25519_private_bytes,
 )
 from node.access_log import AccessLog, verify_log
+from node.tokens import TokenInfo
 from tests.unit.test_acts import make
 
 DETAILS: dict[str, Any] = {
@@ -34,6 +36,7 @@ DETAILS: dict[str, Any] = {
     "amount": 120000,
 }
 KEYS = {state: X25519PrivateKey.generate() for state in ("TH", "CN", "VN")}
+NODE_KEY = SigningKey.generate()
 
 
 def _pub(state: str) -> bytes:
@@ -126,28 +129,36 @@ def test_ciphertext_swapped_from_another_sealing_is_detected() -> None:
 # --- access log --------------------------------------------------------------------------
 
 
+def _token(token_id: str, role: str) -> TokenInfo:
+    return TokenInfo(token_id, role, "test", "2026-01-01T00:00:00Z", False, "0" * 64, "TH")
+
+
 def _log_with(path: Path, n: int) -> AccessLog:
-    log = AccessLog(path)
+    log = AccessLog(path, NODE_KEY)
     for i in range(n):
         log.append(
-            record_id=f"{i:064x}", state="TH", token_id=f"tok{i}", role="investigator", outcome="ok"
+            record_id=f"{i:064x}", state="TH", token=_token(f"tok{i}", "investigator"), outcome="ok"
         )
     return log
+
+
+def verify(path: Path) -> Any:
+    return verify_log(path, [NODE_KEY.public_hex])
 
 
 def test_access_log_chain_verifies_and_survives_reopen(tmp_path: Path) -> None:
     path = tmp_path / "access-log.jsonl"
     log = _log_with(path, 3)
-    reopened = AccessLog(path)
+    reopened = AccessLog(path, NODE_KEY)
     assert (
         (reopened.head_seq, reopened.head_hash)
         == (log.head_seq, log.head_hash)
         == (2, log.head_hash)
     )
     reopened.append(
-        record_id="ff" * 32, state="TH", token_id="t", role="auditor", outcome="not_a_recipient"
+        record_id="ff" * 32, state="TH", token=_token("t", "auditor"), outcome="not_a_recipient"
     )
-    verdict = verify_log(path)
+    verdict = verify(path)
     assert (verdict.ok, verdict.entries, verdict.head_seq) == (True, 4, 3)
     assert [e["seq"] for e in reopened.page(after_seq=1)] == [2, 3]
 
@@ -181,11 +192,13 @@ def test_access_log_tampering_is_detected(
     path = tmp_path / "access-log.jsonl"
     _log_with(path, 5)
     path.write_text("\n".join(tamper(_lines(path))) + "\n")
-    verdict = verify_log(path)
+    verdict = verify(path)
     assert not verdict.ok and verdict.bad_line == bad_line, verdict
 
 
-def test_rehashing_a_forged_entry_still_breaks_the_next_link(tmp_path: Path) -> None:
+def test_rehashing_a_forged_entry_fails_its_signature(tmp_path: Path) -> None:
+    """Rehashed, the forged entry keeps its chain link but not the node's signature
+    (unsigned, the next line's prev_hash would break it instead: test_access_log.py)."""
     from node.access_log import entry_hash
 
     path = tmp_path / "access-log.jsonl"
@@ -194,7 +207,11 @@ def test_rehashing_a_forged_entry_still_breaks_the_next_link(tmp_path: Path) -> 
     forged = json.loads(lines[1]) | {"token_id": "someone-else"}
     forged["hash"] = entry_hash(forged)
     path.write_text("\n".join([lines[0], json.dumps(forged), *lines[2:]]) + "\n")
-    assert verify_log(path).bad_line == 3
+    verdict = verify(path)
+    assert (verdict.bad_line, verdict.reason) == (
+        2,
+        "the signature does not verify under the signer's key",
+    )
 
 
 def test_torn_last_line_is_dropped_on_open(tmp_path: Path) -> None:
@@ -202,6 +219,6 @@ def test_torn_last_line_is_dropped_on_open(tmp_path: Path) -> None:
     log = _log_with(path, 2)
     with path.open("ab") as handle:
         handle.write(b'{"seq": 2, "ti')
-    reopened = AccessLog(path)
+    reopened = AccessLog(path, NODE_KEY)
     assert (reopened.head_seq, reopened.head_hash) == (1, log.head_hash)
-    assert verify_log(path).ok
+    assert verify(path).ok

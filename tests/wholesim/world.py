@@ -320,6 +320,7 @@ class World:
             "territorial_states": ["TH"],
             "evidence": [{"sha256": f"{self.seed:032x}{self.nonce:032x}"}],
             **extra,
+            **({"visibility": "consortium"} if type_ in ACT_TYPES else {}),
             **fields,
         }
         key = signer or member.investigator
