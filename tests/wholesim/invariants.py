@@ -108,8 +108,9 @@ class Bodies:
     headers: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: (state, incarnation, reason) -> [due for certain, at most due]
     due: dict[tuple[str, int, str], list[int]] = field(default_factory=dict)
-    #: Each request in flight at an honest node: the faults it may cost, and if certain.
-    flight: dict[int, tuple[list[tuple[str, bool]], bool]] = field(default_factory=dict)
+    #: Each request in flight at an honest node (held, so its id is not reused): the
+    #: faults it may cost and whether surely, and whether it asks for bodies.
+    flight: dict[int, tuple[Any, list[tuple[str, bool]], bool]] = field(default_factory=dict)
     #: The last ``peer_faults`` count seen of each reason, by (state, incarnation).
     counted: dict[tuple[str, int, str], int] = field(default_factory=dict)
 
@@ -140,7 +141,8 @@ class Bodies:
             costs = self._pushed(state, sender, payload, node)
         for reason, _ in costs:
             self._due(state, incarnation, reason)[1] += 1
-        self.flight[id(request)] = (costs, path == BODIES)
+        if costs:
+            self.flight[id(request)] = (request, costs, path == BODIES)
 
     def _pushed(
         self, state: str, sender: str, payload: dict[str, Any], node: Node
@@ -178,7 +180,7 @@ class Bodies:
 
     def answered(self, state: str, incarnation: int, request: Any, status: int, node: Node) -> None:
         """The honest node answered: the faults it surely owes now, and its counts."""
-        costs, asked = self.flight.pop(id(request), ([], False))
+        _, costs, asked = self.flight.pop(id(request), (request, [], False))
         for reason, certain in costs:
             if asked and certain and status != 403:
                 self.fail("refused", f"{state} answered {status} to a non-party asking for bodies")
