@@ -4,7 +4,8 @@ A run, all in virtual time:
 
 1. every member's node starts (Byzantine ones are real nodes too, their
    behaviour rewrites what they send and answer, and may act on its own);
-2. until GST, clients submit ``plan.records`` records at honest nodes, the
+2. until GST, clients submit ``plan.records`` records at honest nodes (and
+   ``plan.private_acts`` private acts, each at a party's node), the
    planned crashes and restarts happen, the network is as bad as the plan
    says, and a governance change may be proposed and voted on;
 3. at GST a client submits one more record; every honest node must hold it
