@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -28,6 +29,7 @@ from ledger import merkle
 from ledger.block import BlockHeader, proposal_sign_bytes, vote_sign_bytes
 from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey
+from ledger.private import is_private
 from ledger.records import Envelope, format_time, parse_envelope, parse_time
 from node.application import Block
 from node.wire import block_wire, parse_request_headers, sign_reply, sign_request
@@ -60,6 +62,10 @@ class Behaviour:
     finding: ClassVar[str | None] = None
     #: How many times its usual rate a flood sends (``Plan.intensity``).
     intensity: int = 1
+    #: Set by the scenario: told of each private act it files (the checker learns
+    #: its header), and of a violation only it can see (a body it was given).
+    on_filed: Callable[[Envelope], None] = staticmethod(lambda envelope: None)
+    witness: Callable[[str, str], None] = staticmethod(lambda kind, detail: None)
 
     def __init__(self, world: World, sim: SimNode, rng: random.Random) -> None:
         self.world, self.sim, self.rng = world, sim, rng
@@ -455,6 +461,156 @@ class Twins(Behaviour):
         await world.start(twin)
 
 
+class BadBody(Behaviour):
+    """A party's node that lies about bodies: its state files private acts at its own
+    (real) node, which pushes each body to the other parties; on the way out the
+    body is rewritten so it no longer matches the header's commitment (half the
+    time), and the true body is added to the batches that carry the header to
+    non-parties. Later it sends both again, once the header has committed. Each
+    must be refused and counted (``body does not match its commitment``,
+    ``body sent to a non-party``)."""
+
+    ACTS_MAX = 12
+
+    def __init__(self, world: World, sim: SimNode, rng: random.Random) -> None:
+        super().__init__(world, sim, rng)
+        self.filed: dict[str, tuple[list[str], dict[str, Any]]] = {}  # id: parties, body
+        self.by_nonce: dict[str, str] = {}
+
+    async def act(self) -> None:
+        while True:
+            await asyncio.sleep(self.rng.uniform(0.3, 1.0))
+            node = self.sim.node
+            peers = self.honest_peers()
+            if node is None or not peers:
+                continue
+            if len(self.filed) < self.ACTS_MAX:
+                await self.file(peers)
+            if self.rng.random() < 0.5:
+                self.resend(node.store.has_record)
+
+    async def file(self, peers: list[str]) -> None:
+        others = sorted(self.rng.sample(peers, min(len(peers), self.rng.randint(1, 2))))
+        envelope = self.world.private_envelope(self.sim.state, others)
+        assert envelope.body is not None
+        self.filed[envelope.id] = (list(envelope.record["parties"]), envelope.body)
+        self.by_nonce[envelope.record["nonce"]] = envelope.id
+        self.on_filed(envelope)
+        if await self.world.submit(self.sim.state, envelope):
+            self.world.net.count("byz_private_acts")
+
+    def corrupt(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The body with another salt: well formed, and not the one committed."""
+        self.world.net.count("byz_bad_bodies")
+        return {"act": body["act"], "salt": self.rng.randbytes(16).hex()}
+
+    def resend(self, committed: Any) -> None:
+        """A committed act's body again: a bad copy to a party, the true one to a
+        non-party."""
+        ids = [i for i in self.filed if committed(i)]
+        if not ids:
+            return
+        record_id = self.rng.choice(ids)
+        parties, body = self.filed[record_id]
+        for dst in self.honest_peers():
+            if dst in parties:
+                item = {"body": {"id": record_id, "private": self.corrupt(body)}}
+            else:
+                self.world.net.count("byz_bodies_to_non_parties")
+                item = {"body": {"id": record_id, "private": body}}
+            self.send(dst, "/p2p/v1/batch", {"items": [item]})
+
+    def outgoing(self, dst: str, request: httpx.Request) -> list[httpx.Request]:
+        if request.url.path != "/p2p/v1/batch" or not self.filed:
+            return [request]
+        if b'"body"' not in request.content and b'"record"' not in request.content:
+            return [request]
+        payload = orjson.loads(request.content)
+        items, changed = [], False
+        for item in payload["items"]:
+            items.append(item)
+            body = item.get("body") if isinstance(item, dict) else None
+            if isinstance(body, dict) and body.get("id") in self.filed:
+                if self.rng.random() < 0.5:
+                    item["body"] = {"id": body["id"], "private": self.corrupt(body["private"])}
+                    changed = True
+                continue
+            record_id = self.by_nonce.get(_nonce_of(item) or "")
+            if record_id is not None and dst not in self.filed[record_id][0]:
+                self.world.net.count("byz_bodies_to_non_parties")
+                items.append({"body": {"id": record_id, "private": self.filed[record_id][1]}})
+                changed = True
+        if not changed:
+            return [request]
+        return [self.request(dst, request.url, {"items": items})]
+
+
+def _nonce_of(item: Any) -> str | None:
+    """The nonce of a gossiped record item's record, if it is one."""
+    if not isinstance(item, dict) or not isinstance(item.get("record"), dict):
+        return None
+    record = item["record"].get("record")
+    return record.get("nonce") if isinstance(record, dict) else None
+
+
+class BodySnoop(Behaviour):
+    """A non-party's node that wants bodies: for the private acts it sees committed
+    that do not name its state, it asks honest nodes for their bodies on
+    ``/p2p/v1/bodies`` (each must refuse with 403 and count ``non-party asked for
+    a body``), and pushes made-up bodies for them to their parties (refused:
+    ``body sent by a non-party``). A body it is given is a leak: it tells
+    ``witness`` (the checker's ``privacy`` invariant)."""
+
+    async def act(self) -> None:
+        while True:
+            await asyncio.sleep(self.rng.uniform(0.3, 1.0))
+            node = self.sim.node
+            if node is None:
+                continue
+            headers = self.others_acts(node)
+            if not headers:
+                continue
+            for dst in self.honest_peers():
+                ids = [h.id for h in self.rng.sample(headers, min(len(headers), 3))]
+                self.world.net.count("byz_body_requests")
+                self.world.net.background(self.ask(dst, ids))
+                target = self.rng.choice(headers)
+                if dst in target.record["parties"]:
+                    fake = {"act": {"type": "preservation_request"}, "salt": "00" * 16}
+                    self.world.net.count("byz_fake_bodies")
+                    self.send(
+                        dst,
+                        "/p2p/v1/batch",
+                        {"items": [{"body": {"id": target.id, "private": fake}}]},
+                    )
+
+    def others_acts(self, node: Any) -> list[Envelope]:
+        """The newest committed private acts whose parties leave this state out."""
+        found = node.store.search("type", "private_act", limit=1000)
+        headers = [node.app.load_envelope(record_id) for _, record_id in found[-20:]]
+        return [
+            h for h in headers if is_private(h.record) and self.sim.state not in h.record["parties"]
+        ]
+
+    async def ask(self, dst: str, ids: list[str]) -> None:
+        net = self.world.net
+        request = self.request(dst, f"http://{dst.lower()}.p2p/p2p/v1/bodies", {"ids": ids})
+        delays = net.fate(self.sim.state, dst, request.content)
+        if not delays:
+            return
+        response = await net.deliver(self.sim.state, dst, request, delays[0])
+        await response.aread()
+        if response.status_code != 200:
+            return
+        bodies = orjson.loads(response.content).get("bodies") or {}
+        if bodies:
+            net.count("byz_snooped_bodies", len(bodies))
+            self.witness(
+                "privacy",
+                f"{dst} gave {len(bodies)} bodies to non-party {self.sim.state} on /p2p/v1/bodies",
+            )
+
+
 BEHAVIOURS: dict[str, type[Behaviour]] = {
     "equivocate": Equivocate,
     "equivocate_compact": EquivocateCompact,
@@ -467,7 +623,12 @@ BEHAVIOURS: dict[str, type[Behaviour]] = {
     "inbox_flood": InboxFlood,
     "gossip_flood": GossipFlood,
     "twins": Twins,
+    "bad_body": BadBody,
+    "body_snoop": BodySnoop,
 }
+#: The kinds that attack need to know (docs/PRIVACY.md): ``plan.make_plan`` draws
+#: them apart from the others, so the seeds from before them keep their plans.
+PRIVACY_KINDS = frozenset({"bad_body", "body_snoop"})
 #: Behaviours that reproduce a finding of the review of b40cc0b (fixed since; the
 #: negative controls put each bug back: tests/wholesim/regressions.py).
 FINDINGS = {name: cls.finding for name, cls in BEHAVIOURS.items() if cls.finding}

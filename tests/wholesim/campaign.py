@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import node.driver
 from tests.wholesim.broken import BROKEN
 from tests.wholesim.byzantine import BEHAVIOURS
-from tests.wholesim.invariants import INVARIANTS
+from tests.wholesim.invariants import BODY_FAULTS, INVARIANTS
 from tests.wholesim.plan import N_MAX, NS
 from tests.wholesim.scenario import Result, run_seed
 
@@ -49,6 +49,14 @@ FAULT_KEYS = (
     "byz_replays",
     "byz_flood_items",
     "byz_gossip_records",
+    "private_acts_submitted",
+    "byz_private_acts",
+    "byz_bad_bodies",
+    "byz_bodies_to_non_parties",
+    "byz_body_requests",
+    "byz_fake_bodies",
+    "byz_snooped_bodies",
+    *(f"counted: {reason}" for reason in BODY_FAULTS),
 )
 
 

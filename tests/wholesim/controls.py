@@ -58,6 +58,18 @@ catches it must hold without the bug (tests/wholesim/test_controls.py):
   to each peer). Past its capacity the inbox fills with the flooder's votes
   and honest validators' messages are turned away: ``inbox_fairness``. With
   the share the flooder fills only its quarter.
+* ``bad_body``: a party's node that takes a body without checking it against
+  the header's commitment (``check_body`` a no-op where ``node.privacy`` and
+  ``node.application`` call it). The bad_body member's rewritten pushes then
+  enter an honest party's body pool and, at commit, its store as valid:
+  ``integrity`` (and ``refused``: the mismatch is no longer counted).
+* ``body_to_non_party``: a node that takes a body although it is not a party
+  (``BodyExchange._refusal`` without that check). The bad_body member's pushes
+  to non-parties then sit in an honest non-party's body pool: ``privacy``.
+* ``body_snoop``: a node that serves ``/p2p/v1/bodies`` to any validator (the
+  party check of ``BodyExchange.serve`` left out). The body_snoop member is
+  given bodies of acts it is not a party of: ``privacy`` (its witness), and
+  ``refused`` (an answer 200 where a 403 was due).
 """
 
 from __future__ import annotations
@@ -69,10 +81,14 @@ from typing import Any
 
 import pytest
 
+import node.application
 import node.driver
+import node.privacy
+from ledger.records import Envelope
 from node.config import Limits
 from node.driver import Driver
 from node.mempool import Mempool, UsageKey
+from node.privacy import BodyExchange
 from node.wire import ReplayCache
 from tests.wholesim.broken import ForgetsLock, SmallQuorum
 from tests.wholesim.net import NetPlan
@@ -120,6 +136,41 @@ def small_quorum(monkeypatch: pytest.MonkeyPatch) -> None:
 def forgets_lock(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every node's engine precommits without recording its lock (tests/wholesim/broken.py)."""
     monkeypatch.setattr(node.driver, "Replica", ForgetsLock)
+
+
+def unchecked_bodies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body is never checked against its header's commitment (nor its class)."""
+    for module in (node.privacy, node.application):
+        monkeypatch.setattr(module, "check_body", lambda header, body: None)
+
+
+def bodies_for_non_parties(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node takes a pushed body whether or not its state is a party."""
+    refusal = BodyExchange._refusal
+
+    def without_party_check(
+        self: BodyExchange, sender: str, header: Envelope, body: dict[str, Any]
+    ) -> str | None:
+        reason = refusal(self, sender, header, body)
+        return None if reason == "body sent to a non-party" else reason
+
+    monkeypatch.setattr(BodyExchange, "_refusal", without_party_check)
+
+
+def serve_any_validator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``/p2p/v1/bodies`` answers every validator: the bodies held, party or not."""
+
+    def serve(self: BodyExchange, sender: str, payload: dict[str, Any]) -> tuple[Any, int]:
+        del sender
+        bodies = {}
+        for record_id in payload.get("ids") or []:
+            if self.app.store.has_record(record_id):
+                held = self.app.load_content(record_id)
+                if held.body is not None:
+                    bodies[record_id] = held.body
+        return {"bodies": bodies}, 200
+
+    monkeypatch.setattr(BodyExchange, "serve", serve)
 
 
 def equivocation(kind: str) -> Callable[[int], Plan]:
@@ -247,5 +298,35 @@ CONTROLS: dict[str, Control] = {
         make=flood(
             "inbox_flood", limits=Limits(inbox_events_max=400), intensity=10, event_cost_ms=1.0
         ),
+    ),
+    "bad_body": Control(
+        "a body taken without checking it against the header's commitment",
+        ("bad_body",),
+        "integrity",
+        range(1000, 1008),
+        patch=unchecked_bodies,
+        needs=("byzantine",),
+        detail="not committed",
+        symptoms=("refused",),
+    ),
+    "body_to_non_party": Control(
+        "a body taken by a node that is not a party of its act",
+        ("bad_body",),
+        "privacy",
+        range(1000, 1008),
+        patch=bodies_for_non_parties,
+        needs=("byzantine",),
+        detail="body pool",
+        symptoms=("refused",),
+    ),
+    "body_snoop": Control(
+        "bodies served to any validator that asks, party or not",
+        ("body_snoop",),
+        "privacy",
+        range(1000, 1012),
+        patch=serve_any_validator,
+        needs=("byzantine",),
+        detail="to non-party",
+        symptoms=("refused",),
     ),
 }

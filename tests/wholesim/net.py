@@ -101,6 +101,9 @@ class Net:
     on_server_error: Callable[[str, str, int], None] = lambda state, path, code: None
     #: Every request an honest node answered: (state, incarnation, request, status).
     on_answered: Callable[[str, int, httpx.Request, int], None] = lambda s, i, r, c: None
+    #: Every request as it reaches an honest node, before it handles it: (state,
+    #: incarnation, request).
+    on_arrived: Callable[[str, int, httpx.Request], None] = lambda s, i, r: None
     _split: tuple[int, frozenset[str]] = (-1, frozenset())
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -159,6 +162,8 @@ class Net:
         host = self.target(src, dst)
         if host.app is None:
             raise httpx.ConnectError(f"{dst} is down", request=request)
+        if host.honest:
+            self.on_arrived(host.state, host.incarnation, request)
         response = await host.app.handle_async_request(request)
         self.count("delivered")
         if response.status_code >= 500:

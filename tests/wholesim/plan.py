@@ -56,6 +56,9 @@ class Plan:
     records: int = 4
     restores: tuple[Restore, ...] = ()
     liveness_bound_s: float = 60.0
+    #: Private acts filed by honest clients at a party's node, beside ``records``
+    #: (docs/PRIVACY.md): each names its actor and one or two other members.
+    private_acts: int = 0
     # The knobs below are for the negative controls (tests/wholesim/controls.py);
     # ``make_plan`` leaves them at their defaults.
     #: The nodes' limits (None: ``world.SIM_LIMITS``, the production defaults).
@@ -84,7 +87,8 @@ class Plan:
         net = self.net
         lines = [
             f"seed={self.seed} n={self.n} gst={net.gst_s:.2f}s disk={self.disk_mode} "
-            f"records={self.records} governance={self.governance}",
+            f"records={self.records} private_acts={self.private_acts} "
+            f"governance={self.governance}",
             f"  network before GST: loss {net.loss:.2f}, duplicate {net.duplicate:.2f}, "
             f"delay {net.delay_ms} ms, adversarial={net.adversarial}",
         ]
@@ -163,6 +167,21 @@ def _restores(
     )
 
 
+def _privacy(
+    seed: int, records: int, byzantine: tuple[tuple[str, str], ...], swap: list[str], share: float
+) -> tuple[int, tuple[tuple[str, str], ...]]:
+    """The seed's private acts (2 to half its records and one), and which Byzantine members
+    behave as a privacy kind of ``swap`` instead (each with chance ``share``). Their
+    own generator: adding them left every draw of existing seeds' plans as it was."""
+    rng = random.Random(f"privacy:{seed}")
+    count = rng.randint(2, max(2, records // 2 + 1))
+    swapped = tuple(
+        (state, rng.choice(swap) if swap and rng.random() < share else kind)
+        for state, kind in byzantine
+    )
+    return count, swapped
+
+
 def make_plan(
     seed: int,
     n: int | None = None,
@@ -172,7 +191,7 @@ def make_plan(
 ) -> Plan:
     """The scenario of ``seed``; ``behaviours``: the Byzantine kinds it may draw from;
     ``restore_p``: the chance of a restore from an older backup."""
-    from tests.wholesim.byzantine import BEHAVIOURS
+    from tests.wholesim.byzantine import BEHAVIOURS, PRIVACY_KINDS
 
     rng = random.Random(f"plan:{seed}")
     n = n or rng.choice(NS)
@@ -180,10 +199,14 @@ def make_plan(
     if not faults:
         return Plan(seed, n, net=NetPlan(gst_s=0.0))
     pool = list(behaviours if behaviours is not None else BEHAVIOURS)
+    # The kinds before need to know are drawn as before; the privacy kinds replace
+    # some of them afterwards (``_privacy``), so existing seeds keep their plans.
+    legacy = [k for k in pool if k not in PRIVACY_KINDS]
+    privacy = [k for k in pool if k in PRIVACY_KINDS]
     f = (n - 1) // 3
     count = 0 if not pool else (f if rng.random() < 0.7 else rng.randint(0, f))
     byzantine_states = states[n - count :]
-    byzantine = tuple((s, rng.choice(pool)) for s in byzantine_states)
+    byzantine = tuple((s, rng.choice(legacy or privacy)) for s in byzantine_states)
     honest = [s for s in states if s not in byzantine_states]
     gst_s = rng.uniform(1.0, 4.0)
     governance = None
@@ -192,14 +215,22 @@ def make_plan(
         governance = "add"
     elif roll < 0.2 and n >= 5 and len(byzantine) <= (n - 2) // 3:
         governance = "remove"
+    network = _network(rng, states, gst_s)
+    crashes = _crashes(rng, honest[1:], gst_s)
+    disk_mode = rng.choice(DISK_MODES)
+    records = rng.randint(3, 8)
+    private_acts, byzantine = _privacy(
+        seed, records, byzantine, privacy if legacy else [], len(privacy) / len(pool or [None])
+    )
     return Plan(
         seed,
         n,
         byzantine,
-        _network(rng, states, gst_s),
-        _crashes(rng, honest[1:], gst_s),
-        rng.choice(DISK_MODES),
+        network,
+        crashes,
+        disk_mode,
         governance,
-        rng.randint(3, 8),
+        records,
         _restores(seed, honest[1:], gst_s, restore_p, f - count),
+        private_acts=private_acts,
     )

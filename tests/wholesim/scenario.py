@@ -4,7 +4,8 @@ A run, all in virtual time:
 
 1. every member's node starts (Byzantine ones are real nodes too, their
    behaviour rewrites what they send and answer, and may act on its own);
-2. until GST, clients submit ``plan.records`` records at honest nodes, the
+2. until GST, clients submit ``plan.records`` records at honest nodes (and
+   ``plan.private_acts`` private acts, each at a party's node), the
    planned crashes and restarts happen, the network is as bad as the plan
    says, and a governance change may be proposed and voted on;
 3. at GST a client submits one more record; every honest node must hold it
@@ -70,11 +71,14 @@ class Scenario:
         for state in byzantine:
             self.net.hosts[state].honest = False
         self.checker = Checker(
-            self.world.genesis_json, {self.world.member(s).node.public_hex for s in self.honest}
+            self.world.genesis_json,
+            {self.world.member(s).node.public_hex for s in self.honest},
+            key_states={m.node.public_hex: m.state for m in self.world.universe},
         )
         self.net.tap = self.checker.tap
         self.net.on_server_error = self.checker.on_server_error
         self.net.on_answered = self.answered
+        self.net.on_arrived = self.arrived
         self.world.on_refused = self.refused
         self.behaviours: list[Behaviour] = [
             BEHAVIOURS[kind](
@@ -85,6 +89,8 @@ class Scenario:
         for (state, _), behaviour in zip(plan.byzantine, self.behaviours, strict=True):
             self.net.hosts[state].behaviour = behaviour
             behaviour.intensity = plan.intensity
+            behaviour.on_filed = self.checker.bodies.learn
+            behaviour.witness = self.checker.fail
         self.stats: Counter[str] = Counter()
         self.removed: set[str] = set()
         self.extra_down_s = 0.0
@@ -101,6 +107,7 @@ class Scenario:
             await behaviour.setup()
         spawn = asyncio.get_running_loop().create_task
         self._tasks = [spawn(self.clients()), spawn(self.sample_memory())]
+        self._tasks.append(spawn(self.private_clients()))
         self._tasks += [spawn(self.crash(c)) for c in self.plan.crashes]
         self._tasks += [spawn(self.restore(r)) for r in self.plan.restores]
         self._tasks += [spawn(b.act()) for b in self.behaviours]
@@ -124,10 +131,11 @@ class Scenario:
         node = sim.node
         assert node is not None
         if sim.state in self.honest:
-            state = sim.state
+            state, store = sim.state, node.store
 
             def listener(block: Block, certificate: CommitCertificate) -> None:
                 self.checker.on_commit(state, block, certificate)
+                self.checker.bodies.committed(state, store, block.envelopes)
 
             node.add_commit_listener(listener)
 
@@ -150,6 +158,28 @@ class Scenario:
                 self.stats["records_submitted"] += 1
                 return str(envelope.id)
         return None
+
+    async def private_clients(self) -> None:
+        """Private acts, each filed at one of its parties' running honest nodes (its
+        actor's first), with their own generator: the clear records' schedule is the
+        seed's as before."""
+        rng = random.Random(f"private:{self.plan.seed}")
+        per_s = self.plan.private_acts / max(self.plan.gst_s, 0.5)
+        for _ in range(self.plan.private_acts):
+            await asyncio.sleep(rng.expovariate(per_s))
+            actor = rng.choice(self.signing_states())
+            others = [s for s in self.plan.states if s != actor]
+            envelope = self.world.private_envelope(
+                actor, sorted(rng.sample(others, min(len(others), rng.randint(1, 2))))
+            )
+            self.checker.bodies.learn(envelope)
+            up = {s.state for s in self.world.up()} & (self.honest - self.removed)
+            parties = [s for s in envelope.record["parties"] if s in up and s != actor]
+            rng.shuffle(parties)
+            for state in ([actor] if actor in up else []) + parties:
+                if await self.world.submit(state, envelope):
+                    self.stats["private_acts_submitted"] += 1
+                    break
 
     async def crash(self, crash: Crash) -> None:
         await asyncio.sleep(crash.at_s)
@@ -188,6 +218,9 @@ class Scenario:
             for sim in self.world.up():
                 if sim.node is not None:
                     self.checker.memory(sim.state, sim.node, sim.replay)
+                if sim.node is not None and sim.state in self.honest:
+                    self.checker.bodies.check_counts(sim.state, sim.host.incarnation, sim.node)
+                    self.checker.bodies.pool(sim.state, sim.node)
 
     async def liveness(self) -> None:
         """After GST: one more record must reach every honest node within the bound."""
@@ -208,6 +241,9 @@ class Scenario:
         while record_id is not None and not self.checker.violations:
             if self.clock.now_s > retry_at:  # a client retries (its node may have been removed)
                 retry_at = self.clock.now_s + 5.0
+                if envelope.actor_state in self.removed:  # its state left: no node takes it
+                    envelope = self.world.envelope(self.rng.choice(self.signing_states()))
+                    record_id = str(envelope.id)
                 await self.submit_anywhere(envelope)
             deadline = plan.gst_s + plan.liveness_bound_s + self.extra_down_s
             watched = [
@@ -237,12 +273,20 @@ class Scenario:
         while not self.checker.violations and self.clock.now_s < until:
             await asyncio.sleep(min(0.5, until - self.clock.now_s))
 
+    def arrived(self, state: str, incarnation: int, request: Any) -> None:
+        """Before an honest node handles a request: what bodies it brings or asks for."""
+        node = self.world.nodes[state].node
+        if node is not None and state in self.honest:
+            self.checker.bodies.arrived(state, incarnation, request, node)
+
     def answered(self, state: str, incarnation: int, request: Any, status: int) -> None:
-        """After each request an honest node handled: replays, and its mempool shares."""
+        """After each request an honest node handled: replays, its mempool shares, and
+        the bodies it holds and the faults it counted."""
         self.checker.answered(state, incarnation, request, status)
         node = self.world.nodes[state].node
         if node is not None and state in self.honest:
             self.checker.mempool_shares(state, node)
+            self.checker.bodies.answered(state, incarnation, request, status, node)
 
     def refused(self, state: str, sender: str) -> None:
         """A driver refused a peer's event: an honest one's refusals are checked."""
@@ -268,6 +312,8 @@ class Scenario:
         stats.update(self.net.stats)
         for kind in self.plan.behaviours:
             stats[f"byz_{kind}"] += 1
+        for (_, _, reason), count in self.checker.bodies.counted.items():
+            stats[f"counted: {reason}"] += count
         stores = [s.node_store() for s in honest if s.ever_started]
         heights = min((st.height for st in stores), default=0)
         stats["commits"] += sum(st.height for st in stores)

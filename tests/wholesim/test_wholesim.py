@@ -9,13 +9,23 @@ seed is replayed with ``scripts/simulate --whole --seed S``.
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import httpx
 import pytest
 
+from ledger.private import commitment
 from tests.wholesim.byzantine import BEHAVIOURS
 from tests.wholesim.campaign import Summary, campaign, report
-from tests.wholesim.invariants import Checker
+from tests.wholesim.invariants import (
+    ASKED,
+    BODY_FAULTS,
+    BY_NON_PARTY,
+    MISMATCH,
+    TO_NON_PARTY,
+    Checker,
+    body_fault,
+)
 from tests.wholesim.plan import make_plan
 from tests.wholesim.regressions import REINTRODUCE
 from tests.wholesim.scenario import run_plan, run_seed
@@ -49,6 +59,10 @@ def test_quick_campaign_holds_every_invariant() -> None:
         "byz_replays",
         "byz_flood_items",
         "byz_gossip_records",
+        "private_acts_submitted",
+        "byz_bad_bodies",
+        "byz_bodies_to_non_parties",
+        "byz_body_requests",
     ):
         assert summary.stats[fault] > 0, f"fault {fault} never injected"
 
@@ -76,15 +90,29 @@ def test_fault_free_fifteen_nodes_commit_at_once() -> None:
     assert result.stats["live_s_total_ms"] <= 300, result.stats["live_s_total_ms"]
 
 
+#: What each privacy kind must have cost its senders at honest nodes over its campaign.
+REFUSED = {
+    "bad_body": (MISMATCH, TO_NON_PARTY),
+    "body_snoop": (ASKED, BY_NON_PARTY),
+}
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_campaign_per_behaviour(kind: str) -> None:
-    """Each Byzantine class alone (f of them colluding where n allows): no violation."""
+    """Each Byzantine class alone (f of them colluding where n allows): no violation.
+    A privacy kind's pushes and requests were refused and counted, each as its own
+    peer fault, at honest nodes (the ``refused`` invariant bounds each count)."""
+    counted: Counter[str] = Counter()
     for seed in PER_BEHAVIOUR_SEEDS:
         result = run_seed(seed, behaviours=(kind,))
         assert result.ok, (
             f"seed={seed} {result.violation}\n{result.plan.describe()}\n"
             f"  replay: scripts/simulate --whole --seed {seed} --behaviours {kind}"
         )
+        counted.update({k: v for k, v in result.stats.items() if k.startswith("counted: ")})
+    for reason in BODY_FAULTS:
+        expected = reason in REFUSED.get(kind, ())
+        assert (counted[f"counted: {reason}"] > 0) == expected, (kind, reason, counted)
 
 
 @pytest.mark.parametrize("kind", sorted(REINTRODUCE))
@@ -124,6 +152,44 @@ def test_checkers_fire() -> None:
     checker.tap("CN", vote % (b'"' + b"11" * 32 + b'"'))
     checker.tap("CN", vote % b"null")
     assert checker.first is not None and checker.first[0] == "double_sign"
+
+
+class _Store:
+    """What ``Bodies.stored`` reads of a store: one body and its note."""
+
+    def __init__(self, note: str | None, body: dict[str, object] | None) -> None:
+        self.note, self.body = note, body
+
+    def body_note(self, record_id: str) -> dict[str, str] | None:
+        return None if self.note is None else {"status": self.note}
+
+    def get_body(self, record_id: str) -> dict[str, object] | None:
+        return self.body
+
+
+def test_body_checkers_fire() -> None:
+    """privacy, integrity and refused catch what they are for (the controls show
+    the campaigns reach them: tests/wholesim/controls.py)."""
+    body = {"act": {"type": "preservation_request"}, "salt": "00" * 16}
+    header = {"parties": ["CN", "TH"], "commitment": commitment(body)}
+    other = {**body, "salt": "11" * 16}
+    assert body_fault("FR", "CN", header, body) == TO_NON_PARTY
+    assert body_fault("TH", "VN", header, body) == BY_NON_PARTY
+    assert body_fault("TH", "CN", header, other) == MISMATCH
+    assert body_fault("TH", "CN", header, body) is None
+    for state, note, held, kind in (
+        ("FR", "kept", body, "privacy"),
+        ("FR", None, body, "privacy"),
+        ("TH", "kept", other, "integrity"),
+        ("TH", "kept", None, "integrity"),
+    ):
+        checker = Checker({}, set())
+        checker.bodies.stored(state, _Store(note, held), "ab" * 32, header)  # type: ignore[arg-type]
+        assert [v[0] for v in checker.violations] == [kind], (state, note)
+    checker = Checker({}, set())
+    checker.bodies.stored("TH", _Store("void", other), "ab" * 32, header)  # type: ignore[arg-type]
+    checker.bodies.stored("TH", _Store("kept", body), "ab" * 32, header)  # type: ignore[arg-type]
+    assert checker.violations == []
 
 
 def test_failure_report_names_seed_and_replay_command() -> None:

@@ -49,8 +49,11 @@ from ledger.acts_templates import template
 from ledger.canonical import canonical_bytes
 from ledger.errors import ComityError
 from ledger.keys import SigningKey
+from ledger.private import split
 from ledger.records import SCHEMA, Envelope, format_time, parse_envelope
 from ledger.store import Store
+from node.admission import parse_submission
+from node.authoring import sign_envelope
 from node.config import Limits, Listen, NodeConfig, Peer, Timing
 from node.driver import PeerMessage
 from node.genesis import Genesis
@@ -138,6 +141,7 @@ class World:
     nodes: dict[str, SimNode] = field(default_factory=dict)
     twins: dict[str, SimNode] = field(default_factory=dict)
     nonce: int = 0
+    private_nonce: int = 0  # private acts count apart: clear records keep their nonces
 
     def __post_init__(self) -> None:
         names = DEMO_STATES[: self.n + self.spare]
@@ -153,6 +157,7 @@ class World:
         self.genesis = Genesis.model_validate(raw)
         self.genesis_json: dict[str, Any] = self.genesis.to_json()
         self.rng = random.Random(f"world:{self.seed}")
+        self.salts = random.Random(f"salt:{self.seed}")  # private bodies' salts
         for member in self.universe:
             host = self.net.hosts.setdefault(member.state, Host(member.state))
             self.nodes[member.state] = SimNode(member, host, SimDisk(self.disk_mode))
@@ -326,6 +331,38 @@ class World:
                 "signature": key.sign(canonical_bytes(record)).hex(),
             }
         )
+
+    def private_envelope(self, state: str, others: Sequence[str], /) -> Envelope:
+        """A private act by ``state``'s investigator (a preservation request about
+        providers in ``others``, so its parties are ``state`` and ``others``), as the
+        party's node receives it from a client: the header with its body attached."""
+        self.private_nonce += 1
+        member = self.member(state)
+        now = self.clock.utcnow()
+        record = template(
+            "preservation_request", state=state, territorial_states=tuple(others), now=now
+        )
+        record.update(
+            chain_id=self.genesis.chain_id,
+            actor={"state": state, "agency": f"{member.name} cybercrime unit"},
+            nonce=f"sim{self.seed}p{self.private_nonce:09d}",
+            case_ref=f"CASE-{state}-P{self.private_nonce:04d}",
+            custodian={
+                "name": "Example Hosting Ltd",
+                "kind": "service_provider",
+                "state": others[0],
+            },
+        )
+        # ``node.authoring.private_submission`` is split + sign_envelope with a salt
+        # from ``secrets``; the seed's own salt keeps a replay byte for byte.
+        header, body = split(
+            record,
+            retain_until=format_time(now + timedelta(days=30)),
+            ref_parties=lambda record_id: (),
+            salt=self.salts.randbytes(16).hex(),
+        )
+        submission = {**sign_envelope(member.investigator, header), "private": body}
+        return parse_submission(submission, self.genesis.consensus.max_record_bytes)
 
     async def submit(self, state: str, envelope: Envelope) -> bool:
         """POST /v1/records at ``state``'s node: True if it accepted the record."""
