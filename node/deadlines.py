@@ -491,7 +491,8 @@ def item_json(view: ChainView, item: Item) -> dict[str, Any]:
 
 # --- the route's view --------------------------------------------------------------------
 
-_CURSOR = re.compile(r"(\d{1,20})\.([0-9a-f]{64})\.([a-z0-9_]{1,64})")
+CURSOR_PATTERN = r"^(\d{1,20})\.([0-9a-f]{64})\.([a-z0-9_]{1,64})$"
+_CURSOR = re.compile(CURSOR_PATTERN)
 
 
 def parse_cursor(text: str | None) -> tuple[int, str, str] | None:

@@ -213,6 +213,11 @@ class Cluster:
             **({"visibility": "consortium"} if type_ in ACT_TYPES else {}),
             **fields,
         }
+        custodian = record.get("custodian")
+        if isinstance(custodian, dict) and custodian.get("state") not in record.get(
+            "territorial_states", []
+        ):  # the custodian's state is territorial (it gets the notice)
+            record["custodian"] = {**custodian, "state": record["territorial_states"][0]}
         key = signer or member.investigator
         return {
             "record": record,

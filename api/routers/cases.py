@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -11,6 +12,13 @@ from api.routers.private import PartyView
 from api.schemas import errors
 from ledger.records import check_state_code
 from node import clock, deadlines, evidence, queries
+
+
+def _list_of(names: Sequence[str]) -> str:
+    """A pattern for a comma-separated list of ``names`` (the OpenAPI document says it)."""
+    one = "(" + "|".join(names) + ")"
+    return f"^{one}(,{one})*$"
+
 
 router = APIRouter(tags=["cases"], dependencies=[ReadAccess])
 
@@ -54,10 +62,14 @@ async def get_deadlines(
         deadlines.UNANSWERED_DAYS_DEFAULT, ge=0, le=deadlines.WITHIN_DAYS_MAX
     ),
     state: StateCode = None,
-    status: str | None = Query(None, max_length=100, examples=["warning,overdue"]),
-    clock_id: str | None = Query(None, alias="clock", max_length=2000),
+    status: str | None = Query(
+        None, max_length=100, pattern=_list_of(deadlines.STATUSES), examples=["warning,overdue"]
+    ),
+    clock_id: str | None = Query(
+        None, alias="clock", max_length=2000, pattern=_list_of(sorted(deadlines.CLOCK_IDS))
+    ),
     at: str | None = utc_time("2026-03-01T00:00:00Z"),
-    cursor: str | None = Query(None, max_length=200),
+    cursor: str | None = Query(None, max_length=200, pattern=deadlines.CURSOR_PATTERN),
     limit: int = Query(100, ge=1, le=evidence.PAGE_MAX),
 ) -> dict[str, Any]:
     now = queries.query_time(at, "at") if at else clock.utcnow()
