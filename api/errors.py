@@ -57,6 +57,8 @@ PATTERN_CODES = {
     "evidence_sha256": "bad_hex",
     "signer": "bad_hex",
     "cursor": "bad_cursor",
+    "status": "bad_query",
+    "clock": "bad_query",
     "at": "bad_time",
     "from": "bad_time",
     "to": "bad_time",

@@ -103,4 +103,5 @@ async def test_a_final_answer_stops_the_clock_and_the_route_shows_it(cluster: Cl
         assert item["status"] == ("warning" if status == "received" else "stopped")
     assert item["stopped_by"]["id"] == reply.json()["id"]
     bad = await cluster.api["TH"].get("/v1/deadlines", params={"status": "late"})
-    assert (bad.status_code, bad.json()["error"]["field"]) == (400, "status")
+    error = bad.json()["error"]
+    assert (bad.status_code, error["field"], error["code"]) == (400, "query.status", "bad_query")
