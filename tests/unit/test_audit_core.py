@@ -91,6 +91,14 @@ def test_type_class_table_is_a_faithful_copy_of_ledger_private() -> None:
     assert audit_gov.TYPE_CLASSES == TYPE_CLASSES
 
 
+def test_content_fields_are_a_faithful_copy_of_ledger_records() -> None:
+    """The bundle verifier rebuilds a private act's content as the node does."""
+    from ledger.audit import bundle as audit_bundle
+    from ledger.records import CONTENT_FIELDS
+
+    assert audit_bundle._CONTENT_FIELDS == CONTENT_FIELDS
+
+
 def test_the_auditor_governance_tables_agree_exactly_with_the_node_registry() -> None:
     """Types, replayed types, roles and the H+2 delay: the auditor's copies are complete."""
     assert audit_gov.GOVERNANCE_TYPES == set(GOVERNANCE) == NODE_GOVERNANCE_TYPES
