@@ -21,6 +21,7 @@ The catalogue is documented for humans in docs/ACTS.md and for machines by
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 from typing import Any, Final, Literal
@@ -29,6 +30,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ledger.acts_fields import (
     ACT_CODE,
+    CATALOGUE_LATEST,
     ActBase,
     Actor,
     ActPolicy,
@@ -58,6 +60,7 @@ from ledger.acts_grounds import Ground, check_ground
 from ledger.acts_levels import check_level
 from ledger.acts_lifecycle import GRANTING_STATUSES, PreservationStatus
 from ledger.acts_lint import lint_clear_fields, refuse_private_fields_in_clear
+from ledger.acts_versions import VERSIONS, refuse_newer, schema_for
 from ledger.errors import RecordInvalid
 from ledger.records import SCHEMA, TypeRegistry
 
@@ -148,7 +151,7 @@ class MlaResponse(RequestBase):
         _conditions_rule(self, self.status in GRANTING_STATUSES["mla_response"])
         if self.status == "postponed":
             _requires(self, "reason")  # Budapest Art 27(5)
-        if self.status == "evidence_transferred":
+        if self.status == "evidence_transferred" and policy.version >= 2:
             _requires(self, "evidence")  # the hashes of what was handed over
 
 
@@ -168,7 +171,8 @@ class PreservationRequest(RequestBase):
     basis: Literal["budapest_16", "budapest_29", "other"] | None = None
 
     def rules(self, policy: ActPolicy) -> None:
-        _in_territory(self, self.custodian.state, "custodian.state")
+        if policy.version >= 2:
+            _in_territory(self, self.custodian.state, "custodian.state")
         _phase_rules(self, self.phase)
         start, end = when(self.occurred_at), when(self.expires_at)
         if self.phase == "termination":
@@ -201,7 +205,8 @@ class ProductionOrder(RequestBase):
     data_category: list[DataCategory] = Field(min_length=1, max_length=3)
 
     def rules(self, policy: ActPolicy) -> None:
-        _in_territory(self, self.custodian.state, "custodian.state")
+        if policy.version >= 2:
+            _in_territory(self, self.custodian.state, "custodian.state")
 
 
 class OnlineExtraction(ActBase):
@@ -276,8 +281,8 @@ class Eio(RequestBase):
     issuing_state: StateCode
     executing_state: StateCode
     measures: list[Text] = Field(min_length=1, max_length=50)
-    #: Issued or validated by a judicial authority or prosecutor (Directive Art 2(c)).
-    authorisation: Authorisation
+    #: From catalogue version 2, ``authorisation`` is required: issued or validated by a
+    #: judicial authority or prosecutor (Directive Art 2(c); ``ledger/acts_levels.py``).
 
     def rules(self, policy: ActPolicy) -> None:
         if self.issuing_state != self.actor.state:
@@ -294,12 +299,14 @@ class _ProviderOrder(RequestBase):
     establishment_state: StateCode
     substantial_connection: LongText
     data_category: list[DataCategory] = Field(min_length=1, max_length=4)
-    #: Issued or validated by a competent authority (Regulation Art 4).
-    authorisation: Authorisation
+    #: From catalogue version 2, ``authorisation`` is required: issued or validated by a
+    #: competent authority (Regulation Art 4).
 
     def rules(self, policy: ActPolicy) -> None:
         _in_territory(self, self.establishment_state, "establishment_state")
-        _issuing_level(self)
+        if policy.version >= 2:
+            _requires(self, "authorisation")
+            _issuing_level(self)
 
 
 def _issuing_level(order: _ProviderOrder) -> None:
@@ -308,7 +315,8 @@ def _issuing_level(order: _ProviderOrder) -> None:
     also a prosecutor."""
     heavy = {"traffic", "content"} & set(order.data_category)
     allowed = ("judicial",) if heavy else ("judicial", "prosecutorial")
-    if order.authorisation.level not in allowed:
+    level = order.authorisation.level if order.authorisation is not None else None
+    if level not in allowed:
         fail(
             "authorisation.level",
             f"of an {order.type} for {sorted(order.data_category)} data must be one of "
@@ -351,6 +359,8 @@ class EpocPr(_ProviderOrder):
 
     def rules(self, policy: ActPolicy) -> None:
         super().rules(policy)
+        if policy.version < 2:  # version 1's EPOC-PR had no phase and no expiry
+            return
         _phase_rules(self, self.phase)
         if self.phase == "production_confirmed":  # Annex V: kept as long as necessary
             if self.expires_at is not None:
@@ -408,7 +418,7 @@ class SpontaneousInformation(RequestBase):
     def rules(self, policy: ActPolicy) -> None:
         if self.actor.state in self.receiving_states:
             fail("receiving_states", "must not include the sending (actor) state")
-        for index, state in enumerate(self.receiving_states):
+        for index, state in enumerate(self.receiving_states if policy.version >= 2 else ()):
             _in_territory(self, state, f"receiving_states[{index}]")
 
 
@@ -433,7 +443,7 @@ class JointInvestigation(ActBase):
     def rules(self, policy: ActPolicy) -> None:
         if self.actor.state not in {member.state for member in self.member_agencies}:
             fail("member_agencies", "must include an agency of the actor's state")
-        for index, member in enumerate(self.member_agencies):
+        for index, member in enumerate(self.member_agencies if policy.version >= 2 else ()):
             if member.state != self.actor.state:
                 _in_territory(self, member.state, f"member_agencies[{index}].state")
 
@@ -774,7 +784,15 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 
 def validate_act(record: Mapping[str, Any], policy: ActPolicy | None = None) -> ActBase:
-    """The record as its act model, or ``RecordInvalid`` naming the first bad field."""
+    """The record as its act model, or ``RecordInvalid`` naming the first bad field.
+
+    Under ``policy.version`` (the catalogue version in force at the record's
+    height, ``ledger/acts_versions.py``): what a later version adds is refused,
+    and the rules a later version added are not applied.
+    """
+    chosen = policy or ActPolicy()
+    if chosen.version < CATALOGUE_LATEST:
+        refuse_newer(record, chosen.version)
     model = MODELS.get(str(record.get("type")))
     if model is None:
         raise RecordInvalid(
@@ -783,7 +801,7 @@ def validate_act(record: Mapping[str, Any], policy: ActPolicy | None = None) -> 
             code="unknown_type",
         )
     try:
-        act = model.model_validate(record, context={"policy": policy or ActPolicy()})
+        act = model.model_validate(record, context={"policy": chosen})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = _field_path(tuple(first["loc"]))
@@ -794,7 +812,8 @@ def validate_act(record: Mapping[str, Any], policy: ActPolicy | None = None) -> 
         else:
             message = f"{field}: {first['msg']}"
         raise RecordInvalid(message, field=field, code=ACT_CODE) from exc
-    check_level(record)  # the catalogue's authorisation policy (ledger/acts_levels.py)
+    if chosen.version >= 2:
+        check_level(record)  # the catalogue's authorisation policy (ledger/acts_levels.py)
     if act.visibility == "consortium":  # read in clear by every member: keep it clean
         refuse_private_fields_in_clear(record)
         lint_clear_fields(record)
@@ -802,23 +821,31 @@ def validate_act(record: Mapping[str, Any], policy: ActPolicy | None = None) -> 
 
 
 def register_acts(registry: TypeRegistry, policy: ActPolicy | None = None) -> None:
-    """Register (or replace) the rule of every act type in ``registry``."""
+    """Register (or replace) the rule of every act type in ``registry``: each checks a
+    record under the catalogue version the registry's caller names (None: the latest)."""
     chosen = policy or ActPolicy()
+    policies = {v: replace(chosen, version=v) for v in VERSIONS}
     for type_name in sorted(MODELS):
-        registry.register(type_name, partial(_rule, policy=chosen))
+        registry.register_versioned(type_name, partial(_rule, policies=policies))
 
 
-def _rule(record: Mapping[str, Any], *, policy: ActPolicy) -> None:
-    validate_act(record, policy)
+def _rule(
+    record: Mapping[str, Any], version: int | None, *, policies: dict[int, ActPolicy]
+) -> None:
+    validate_act(record, policies[CATALOGUE_LATEST if version is None else version])
 
 
-def json_schemas() -> dict[str, Any]:
-    """``GET /v1/schemas``: the JSON Schema of every act type, by type name."""
+def json_schemas(version: int = CATALOGUE_LATEST) -> dict[str, Any]:
+    """``GET /v1/schemas``: the JSON Schema of every act type of catalogue ``version``."""
     return {
         "schema": SCHEMA,
-        "types": {name: _schema_of(model) for name, model in sorted(MODELS.items())},
+        "catalogue_version": version,
+        "types": schema_for(version, _LATEST_SCHEMAS),
     }
 
 
 def _schema_of(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema(by_alias=True, mode="validation")
+
+
+_LATEST_SCHEMAS: Final = {name: _schema_of(model) for name, model in sorted(MODELS.items())}

@@ -62,6 +62,7 @@ from ledger.acts_custody import (
     start,
     step,
 )
+from ledger.acts_fields import CATALOGUE_LATEST
 from ledger.acts_index import SeekBudget, intersect
 from ledger.acts_levels import VALIDATED_TYPES
 from ledger.acts_lifecycle import ANSWERS
@@ -87,15 +88,19 @@ class ActContext(Protocol):
 Rule = Callable[[Envelope, list[Envelope], ActContext], None]
 
 
-def check_act_context(envelope: Envelope, ctx: ActContext) -> None:
-    """Raise ``RecordInvalid``/``Forbidden`` unless the act fits the committed chain."""
+def check_act_context(envelope: Envelope, ctx: ActContext, version: int = CATALOGUE_LATEST) -> None:
+    """Raise ``RecordInvalid``/``Forbidden`` unless the act fits the committed chain.
+
+    ``version``: the catalogue version in force at the act's height
+    (``ledger/acts_versions.py``); the chain rules version 2 added apply from it.
+    """
     if envelope.type not in ACT_TYPES:
         return
     referenced = [_resolve(ctx, ref, i) for i, ref in enumerate(envelope.content.get("refs") or [])]
-    rule = _RULES.get(envelope.type)
+    rule = _RULES.get(envelope.type) if version >= 2 else _V1_RULES.get(envelope.type)
     if rule is not None:
         rule(envelope, referenced, ctx)
-    if envelope.type in VALIDATED_TYPES:
+    if envelope.type in VALIDATED_TYPES and version >= 2:
         _validated_by_level(envelope, ctx)
 
 
@@ -455,6 +460,13 @@ _RULES: dict[str, Rule] = {
     "conditions_acknowledgement": _conditions_acknowledgement,
     "mla_request": _mla_request,
     **{name: _answer for name in _ANSWERING_STATES},
+}
+#: Catalogue version 1 (``ledger/acts_versions.py``): before the answers of issue 18, the
+#: EPOC-PR's phases and the MLA request's link to the preservation it follows.
+_V1_RULES: dict[str, Rule] = {
+    name: rule
+    for name, rule in _RULES.items()
+    if name not in _ANSWERING_STATES and name not in ("epoc_pr", "mla_request")
 }
 
 

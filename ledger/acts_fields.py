@@ -44,15 +44,26 @@ ACT_CODE = "invalid_act"
 #: Comity's default cap on one preservation (Budapest Art 16(2): "up to a maximum of
 #: ninety days"); a consortium may configure another cap (``ActPolicy``).
 PRESERVATION_DAYS_MAX = 90
+#: The newest catalogue version (``ledger/acts_versions.py``): the models describe it.
+CATALOGUE_LATEST = 2
 
 
 @dataclass(frozen=True, slots=True)
 class ActPolicy:
-    """Consortium-configurable limits of the catalogue, passed as validation context."""
+    """Consortium-configurable limits of the catalogue, passed as validation context.
+
+    ``version``: the catalogue version in force at the act's height; rules a
+    later version added are applied only from it (``ledger/acts_versions.py``).
+    """
 
     preservation_days_max: int = PRESERVATION_DAYS_MAX
+    version: int = CATALOGUE_LATEST
 
     def __post_init__(self) -> None:
+        if not 1 <= self.version <= CATALOGUE_LATEST:
+            raise InvariantViolation(
+                f"catalogue version {self.version} is out of range [1, {CATALOGUE_LATEST}]"
+            )
         if not 1 <= self.preservation_days_max <= 3660:
             raise InvariantViolation(
                 f"preservation cap {self.preservation_days_max} days is out of range [1, 3660]"

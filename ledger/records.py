@@ -318,28 +318,36 @@ def evidence_hashes(record: Mapping[str, Any]) -> list[str]:
 
 
 TypeRule = Callable[[Mapping[str, Any]], None]
+#: A rule that depends on the catalogue version in force (``ledger/acts_versions.py``).
+VersionedRule = Callable[[Mapping[str, Any], int | None], None]
 
 
 class TypeRegistry:
     """Which record types exist and the extra rules each must meet.
 
     A rule raises ``RecordInvalid`` naming the field. Later layers (the act
-    catalogue, governance) register their types here.
+    catalogue, governance) register their types here. The act catalogue's rules
+    take the catalogue version in force at the record's height (None: the
+    latest), which ``check`` passes on.
     """
 
     def __init__(self, *, allow_unknown: bool = False) -> None:
-        self._rules: dict[str, TypeRule] = {}
+        self._rules: dict[str, VersionedRule] = {}
         self.allow_unknown = allow_unknown
 
     def register(self, type_name: str, rule: TypeRule | None = None) -> None:
+        plain = rule or (lambda record: None)
+        self.register_versioned(type_name, lambda record, version: plain(record))
+
+    def register_versioned(self, type_name: str, rule: VersionedRule) -> None:
         if not _TYPE_RE.fullmatch(type_name):
             raise ValueError(f"bad type name {type_name!r}")
-        self._rules[type_name] = rule or (lambda record: None)
+        self._rules[type_name] = rule
 
     def known(self) -> list[str]:
         return sorted(self._rules)
 
-    def check(self, record: Mapping[str, Any]) -> None:
+    def check(self, record: Mapping[str, Any], version: int | None = None) -> None:
         rule = self._rules.get(record["type"])
         if rule is None:
             if self.allow_unknown:
@@ -349,4 +357,4 @@ class TypeRegistry:
                 field="record.type",
                 code="unknown_type",
             )
-        rule(record)
+        rule(record, version)

@@ -137,7 +137,7 @@ class Application:
         self.signatures = signatures or SignatureCache()
         self.state = ChainState.from_genesis(genesis)
         self.acts = StoreActContext(store, self.load_content, self._signer_roles)
-        self._typed_ok: OrderedDict[str, None] = OrderedDict()
+        self._typed_ok: OrderedDict[str, int] = OrderedDict()
         #: The last block that passed every check (built or validated here), with
         #: the Merkle append its header was computed from: its commit may skip
         #: the store's repeat of the freshness checks and of the append.
@@ -291,9 +291,10 @@ class Application:
         if envelope.type not in ALL_TYPES:  # no role may sign it: name it unknown (no schema)
             self.registry.check(record)
         self.state.authorise(envelope, at_time)  # a lookup: before the costly schema
-        if envelope.id not in self._typed_ok:  # a pure function of the record: check once
-            self.registry.check(record)
-            self._typed_ok[envelope.id] = None
+        version = self.catalogue_version()
+        if self._typed_ok.get(envelope.id) != version:  # a function of record and version
+            self.registry.check(record, version)
+            self._typed_ok[envelope.id] = version
             if len(self._typed_ok) > TYPED_OK_MAX:
                 self._typed_ok.popitem(last=False)
         self._check_visibility(record)
@@ -302,7 +303,7 @@ class Application:
         elif envelope.type in NODE_RECORDS:
             self._check_node_record(envelope, at_time, block)
         governance.check(self.state, envelope, at_time)
-        check_act_context(envelope, block or self.acts)
+        check_act_context(envelope, block or self.acts, version)
         if self.store.has_record(envelope.id):
             raise Conflict("record is already committed", field="record", code="already_committed")
         if self.store.nonce_used(envelope.signer, str(record["nonce"])):
@@ -312,6 +313,10 @@ class Application:
                 code="duplicate_nonce",
             )
         self.signatures.verify(envelope)
+
+    def catalogue_version(self) -> int:
+        """The act catalogue version the next block's acts follow (``ledger/acts_versions.py``)."""
+        return self.state.catalogue_version(self.height + 1)
 
     def _check_visibility(self, record: dict[str, Any]) -> None:
         """From the consortium's need-to-know height (docs/PROTOCOL.md §14.6) an act is
@@ -357,10 +362,10 @@ class Application:
         if envelope.body is None:
             return
         check_body(header, envelope.body)
-        key = envelope.id + ":body"
-        if key not in self._typed_ok:
-            self.registry.check(schema_view(envelope.content))
-            self._typed_ok[key] = None
+        key, version = envelope.id + ":body", self.catalogue_version()
+        if self._typed_ok.get(key) != version:
+            self.registry.check(schema_view(envelope.content), version)
+            self._typed_ok[key] = version
         check_parties(header, envelope.content, lambda ref: self.ref_parties(ref, block))
 
     def _check_node_record(
@@ -402,7 +407,9 @@ class Application:
         if envelope.body is None:
             raise RecordInvalid("no body", field="private", code="no_body")
         check_body(envelope.record, envelope.body)
-        self.registry.check(schema_view(envelope.content))
+        located = self.store.locate(envelope.id)
+        height = located[0] if located is not None else self.height + 1
+        self.registry.check(schema_view(envelope.content), self.state.catalogue_version(height))
         check_parties(envelope.record, envelope.content, self.ref_parties)
 
     def _signer_roles(self, signer: str) -> frozenset[str]:

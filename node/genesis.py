@@ -36,12 +36,16 @@ _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 DEFAULT_MAX_BACKDATE_MS = 30 * 24 * 3600 * 1000
 MAX_BACKDATE_MS_LIMIT = 3660 * 24 * 3600 * 1000  # ten years: a timedelta, not an overflow
 #: Parameters a genesis file may leave out (they postdate the first files).
-OPTIONAL_PARAMS = frozenset({"max_backdate_ms", "need_to_know_from_height"})
+OPTIONAL_PARAMS = frozenset(
+    {"max_backdate_ms", "need_to_know_from_height", "catalogue_v2_from_height"}
+)
 #: What a NEW genesis (``comity genesis new``, ``comity devnet``) writes for them:
-#: new consortia start under the need-to-know rules from block 1.
+#: new consortia start under the need-to-know rules and the latest act catalogue
+#: from block 1.
 NEW_CHAIN_PARAMS: dict[str, Any] = {
     "max_backdate_ms": DEFAULT_MAX_BACKDATE_MS,
     "need_to_know_from_height": 1,
+    "catalogue_v2_from_height": 1,
 }
 
 
@@ -73,6 +77,9 @@ class ConsensusParams(BaseModel):
     # out (a chain written before them): not active until a passed set_param
     # proposal names a height (docs/GOVERNANCE.md, "Consortium parameters").
     need_to_know_from_height: int | None = Field(None, ge=1, le=MAX_SAFE_INT)
+    # The first height whose acts follow act catalogue version 2 (issue 18,
+    # ledger/acts_versions.py). Left out: version 1 until a passed set_param.
+    catalogue_v2_from_height: int | None = Field(None, ge=1, le=MAX_SAFE_INT)
 
     @model_validator(mode="before")
     @classmethod

@@ -591,6 +591,8 @@ class Node:
             "syncing": self.sync.syncing(),
             # Whether the next block follows the need-to-know rules (docs/PRIVACY.md).
             "need_to_know": self.app.state.need_to_know_active(self.app.height + 1),
+            # The act catalogue version the next block follows (docs/ACTS.md §18).
+            "catalogue_version": self.app.catalogue_version(),
             "peers": peers,
         }
 

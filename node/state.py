@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
+from ledger.acts_versions import VERSIONS, activation_param
 from ledger.block import Validator
 from ledger.errors import Forbidden
 from ledger.private import check_class_role, is_private
@@ -133,6 +134,24 @@ class ChainState:
         """
         start = self.need_to_know_from_height()
         return start is not None and height >= start
+
+    def catalogue_version(self, height: int) -> int:
+        """The act catalogue version in force for acts of block ``height`` (issue 18).
+
+        Version 1 from genesis; each later version from the height its
+        ``catalogue_v<N>_from_height`` parameter names (genesis or a passed
+        ``set_param``), decided ahead and never moved once reached, so every node
+        gives the same answer for a height whenever it asks
+        (``ledger/acts_versions.py``).
+        """
+        version = 1
+        for candidate in VERSIONS[1:]:
+            name = activation_param(candidate)
+            start = self.param(name) if name is not None else None
+            if start is None or height < start:
+                break
+            version = candidate
+        return version
 
     def key_in_use(self, pubkey: str) -> bool:
         """Enrolled (ever) as a signing key, or a node key of any known member."""

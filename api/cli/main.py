@@ -24,6 +24,7 @@ from ledger.retention import default_retain_until
 from node.authoring import complete_record, hash_file, private_submission, sign_envelope
 from node.config import ConfigError, dump_config, load_config
 from node.genesis import Genesis, full_consensus, load_genesis
+from node.govtypes import PARAMS
 
 
 def fail(message: str) -> None:
@@ -628,7 +629,7 @@ def _enc_pubkey_arg(text: str) -> str:
 
 @main.command("set-param")
 @_governance_options
-@click.option("--name", "param", required=True, type=click.Choice(["need_to_know_from_height"]))
+@click.option("--name", "param", required=True, type=click.Choice(list(PARAMS)))
 @click.option("--value", required=True, type=click.IntRange(1), help="a block height")
 def set_param(
     url: str,

@@ -393,7 +393,20 @@ async def _check_need_to_know(cluster: Cluster, path: str) -> None:
 async def test_schemas_endpoint_lists_every_act_type(cluster: Cluster) -> None:
     reply = await cluster.api["FR"].get("/v1/schemas")
     assert reply.status_code == 200
-    assert "sovereignty_response" in reply.json()["types"]
+    body = reply.json()
+    assert "sovereignty_response" in body["types"] and "eio_response" in body["types"]
+    assert body["catalogue_version"] == 2
+    assert body["versions"] == [
+        {"version": 1, "from_height": 1},
+        {"version": 2, "from_height": 1},
+    ]
+    old = (await cluster.api["FR"].get("/v1/schemas", params={"version": 1})).json()
+    assert old["catalogue_version"] == 1 and "eio_response" not in old["types"]
+    assert old["types"]["sovereignty_response"] != body["types"]["sovereignty_response"]
+    bad = await cluster.api["FR"].get("/v1/schemas", params={"version": 3})
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "query.version"
+    status = (await cluster.api["FR"].get("/v1/status")).json()
+    assert status["catalogue_version"] == 2
 
 
 BAD_READS: list[tuple[str, dict[str, str | int], int, str]] = [

@@ -55,6 +55,10 @@ def _vote(chain: Chain, state: str, proposal: str, vote: str = "yes") -> Envelop
     return chain.admin(state, "member_vote", proposal=proposal, vote=vote)
 
 
+#: The legacy chains here predate need to know only: they start on catalogue version 2.
+NEW_CATALOGUE = {"catalogue_v2_from_height": 1}
+
+
 def _legacy() -> Chain:
     """A chain whose genesis predates the parameter (it is left out)."""
     chain = Chain(need_to_know_from_height=None)
@@ -250,7 +254,7 @@ def test_the_parameter_applies_only_once_the_vote_passes() -> None:
     assert (change.name, change.value, change.decided_at) == (PARAM, target, decided)
     assert change.record_ids[0] == proposal.id and state.changes == ()
     replay = _audit(chain)
-    assert replay.params == {PARAM: target}
+    assert replay.params == {PARAM: target, **NEW_CATALOGUE}
     assert replay.proposals[proposal.id].status == "passed"
 
 
@@ -262,7 +266,7 @@ def test_a_rejected_vote_sets_nothing() -> None:
     chain.commit(_vote(chain, "TH", proposal.id, "no"))
     assert chain.app.state.proposals[proposal.id].status == "rejected"
     assert chain.app.state.need_to_know_from_height() is None
-    assert _audit(chain).params == {}
+    assert _audit(chain).params == NEW_CATALOGUE
 
 
 def test_a_height_too_early_is_refused_at_the_proposal() -> None:
@@ -287,7 +291,7 @@ def test_a_vote_that_passes_too_late_for_its_height_rejects_the_proposal() -> No
     assert state.proposals[proposal.id].status == "rejected"
     assert state.need_to_know_from_height() is None and state.param_changes == ()
     replay = _audit(chain)
-    assert replay.params == {} and replay.proposals[proposal.id].status == "rejected"
+    assert replay.params == NEW_CATALOGUE and replay.proposals[proposal.id].status == "rejected"
 
 
 def test_a_value_in_force_is_never_moved_and_a_future_one_may_be() -> None:
@@ -306,7 +310,7 @@ def test_a_value_in_force_is_never_moved_and_a_future_one_may_be() -> None:
     for voter in ("CN", "FR", "TH"):
         chain.commit(_vote(chain, voter, second.id))
     assert chain.app.state.need_to_know_from_height() == later
-    assert _audit(chain).params == {PARAM: later}
+    assert _audit(chain).params == {PARAM: later, **NEW_CATALOGUE}
 
 
 def test_the_auditor_names_the_same_actions_and_parameters_as_the_node() -> None:
