@@ -226,7 +226,7 @@ CLOCKS: tuple[Clock, ...] = (
     Clock(
         "epoc_enforcing_decision",
         frozenset({"epoc"}),
-        f"{_REG} Arts 10(2), 12",
+        f"{_REG} Arts 10(2), 12(1)",
         "the notified enforcing authority may raise a ground for refusal within 10 days",
         2 * DAY,
         duration=10 * DAY,
@@ -236,7 +236,7 @@ CLOCKS: tuple[Clock, ...] = (
     Clock(
         "epoc_enforcing_decision_emergency",
         frozenset({"epoc"}),
-        f"{_REG} Art 10(4)",
+        f"{_REG} Arts 10(4), 12(1)",
         "in an emergency the notified enforcing authority objects within 96 hours",
         12 * HOUR,
         duration=96 * HOUR,
