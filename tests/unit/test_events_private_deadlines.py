@@ -9,8 +9,12 @@ import asyncio
 from collections.abc import AsyncGenerator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
+from fastapi import FastAPI, Request
+
+from api.routers.events import body_reader
 from ledger.canonical import canonical_bytes
 from ledger.keys import SigningKey
 from ledger.private import split
@@ -20,6 +24,7 @@ from node.access_log import AccessLog, open_access_log
 from node.clock import utcnow
 from node.events import BodyReader, DeadlinePump, Event, EventFilter, EventHub, stream
 from node.evidence import ChainView
+from node.runtime import Node
 from node.tokens import TokenStore, create_token, revoke_token, tokens_path
 from tests.unit.test_governance import Chain
 from tests.unit.test_private_app import _commit_as
@@ -215,3 +220,33 @@ async def test_without_a_body_reader_the_private_class_is_not_computed(tmp_path:
     assert _deadlines(pump.step()) == [(public.id, "emergency_answer", "warning")]
     assert calls == []
     assert _deadlines(_queued(anonymous)) == [(public.id, "emergency_answer", "warning")]
+
+
+def _request(app: FastAPI, authorization: str | None) -> Request:
+    headers = [] if authorization is None else [(b"authorization", authorization.encode())]
+    return Request({"type": "http", "method": "GET", "headers": headers, "app": app})
+
+
+def test_the_route_gives_a_body_reader_only_to_a_token_that_may_read_bodies(
+    tmp_path: Path,
+) -> None:
+    app = FastAPI()
+    app.state.tokens = TokenStore(tokens_path(tmp_path))
+    node = cast(Node, SimpleNamespace(config=SimpleNamespace(state="TH")))
+    access_log = open_access_log(tmp_path, SigningKey.generate())
+
+    def secret(role: str, state: str, cases: tuple[str, ...] = ()) -> str:
+        return create_token(tmp_path, role, role, state=state, cases=cases)[1]
+
+    refused = {
+        "no header": None,
+        "not bearer": f"Basic {secret('investigator', 'TH')}",
+        "unknown token": "Bearer cmt_0000_nope",
+        "operator": f"Bearer {secret('operator', 'TH')}",
+        "auditor of all cases": f"Bearer {secret('auditor', 'TH')}",
+        "another state's": f"Bearer {secret('investigator', 'FR')}",
+    }
+    for why, header in refused.items():
+        assert body_reader(_request(app, header), node, access_log) is None, why
+    reader = body_reader(_request(app, f"Bearer {secret('authority', 'TH')}"), node, access_log)
+    assert reader is not None and (reader.token.role, reader.state) == ("authority", "TH")
