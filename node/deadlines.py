@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -601,9 +601,14 @@ class DeadlineWatch:
 
     seen: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def transitions(self, view: ChainView, now: datetime) -> list[dict[str, Any]]:
+    def transitions(
+        self, view: ChainView, now: datetime, acts: Callable[[Envelope], bool] | None = None
+    ) -> list[dict[str, Any]]:
+        """The new transitions, of the clocks of the ``acts`` chosen (default: all)."""
         current: dict[tuple[str, str], Item] = {
-            (item.clock.id, item.act.id): item for item in evaluate(view, now)
+            (item.clock.id, item.act.id): item
+            for item in evaluate(view, now)
+            if acts is None or acts(item.act)
         }
         for key in [k for k in self.seen if k not in current or current[k].status == "stopped"]:
             del self.seen[key]
