@@ -31,14 +31,18 @@ from pydantic import BaseModel, Field, ValidationError
 from ledger.acts_fields import (
     ACT_CODE,
     CATALOGUE_LATEST,
+    DELIVERY_EVIDENCE_MAX,
     ActBase,
     Actor,
     ActPolicy,
     AnswerConditions,
     Authorisation,
+    ChannelId,
     Consent,
     Custodian,
     DataCategory,
+    DeliveryEvidence,
+    DkimCheck,
     EvidenceItem,
     Hex32,
     LegalBasis,
@@ -46,6 +50,7 @@ from ledger.acts_fields import (
     MediumLocation,
     Participant,
     Proportionality,
+    ReceiptChannel,
     RequestBase,
     ShortText,
     StateCode,
@@ -742,6 +747,46 @@ class JitAccession(ActBase):
         _answer_rules(self)
 
 
+# --- issue 19: anchoring what a channel carried (docs/CHANNELS.md) -------------------------
+
+
+class ExchangeReceipt(ActBase):
+    """Proof that a request or answer (``refs[0]``) travelled on a channel: the channel's
+    message id, the SHA-256 of the business document, the delivery evidence (ETSI EN
+    319 522 REM events) and the endpoints. Who may record it, and that one state records a
+    message once, are chain rules (``ledger/acts_context.py``)."""
+
+    type: Literal["exchange_receipt"]
+    channel: ReceiptChannel
+    external_id: ChannelId
+    document_sha256: Hex32
+    delivery_evidence: list[DeliveryEvidence] = Field(
+        default_factory=list, max_length=DELIVERY_EVIDENCE_MAX
+    )
+    sender_endpoint: ChannelId
+    recipient_endpoint: ChannelId
+    sent_at: Timestamp
+    dkim: DkimCheck | None = None
+
+    def rules(self, policy: ActPolicy) -> None:
+        if len(self.refs) != 1:
+            fail("refs", "must name exactly the one request or answer this receipt anchors")
+        if self.territorial_states != [self.actor.state]:
+            fail("territorial_states", "of an exchange_receipt must be exactly [actor.state]")
+        recorded = when(self.occurred_at)
+        if when(self.sent_at) > recorded:
+            fail("sent_at", "must not be after occurred_at (a receipt records what happened)")
+        seen: set[tuple[str, str]] = set()
+        for index, item in enumerate(self.delivery_evidence):
+            if (item.kind, item.sha256) in seen:
+                fail(f"delivery_evidence[{index}]", "repeats an earlier item")
+            seen.add((item.kind, item.sha256))
+            if when(item.at) > recorded:
+                fail(f"delivery_evidence[{index}].at", "must not be after occurred_at")
+        if self.dkim is not None and self.channel != "email_24_7":
+            fail("dkim", "is only given for channel 'email_24_7'")
+
+
 MODELS: Final[dict[str, type[ActBase]]] = {
     "mla_request": MlaRequest,
     "mla_response": MlaResponse,
@@ -772,6 +817,7 @@ MODELS: Final[dict[str, type[ActBase]]] = {
     "eio_response": EioResponse,
     "jit_agreement": JitAgreement,
     "jit_accession": JitAccession,
+    "exchange_receipt": ExchangeReceipt,
 }
 ACT_TYPES: Final = frozenset(MODELS)
 #: Acts that hand information to another state and may carry conditions on its use.

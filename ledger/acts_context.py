@@ -32,7 +32,12 @@ Rules (docs/ACTS.md, "Contextual rules"):
   lists are the act's own;
 * a ``preservation_request``/``technical_measure`` of phase ``extension`` or
   ``termination`` changes an earlier one of the same type, state and case;
-  an extension ends later than what it extends.
+  an extension ends later than what it extends;
+* ``exchange_receipt`` anchors one request or answer of the same case, is
+  signed for a state that record concerns (its author or a state it names or
+  is private to), is private when that record is, and is the first receipt of
+  its key (actor state, channel, external id) that every judging node can see
+  (``receipt_duplicates``; docs/CHANNELS.md "Idempotency").
 
 ``StoreActContext`` implements ``ctx`` over the ``Store``. Records already
 chosen for the block being built or validated are not committed yet; pass
@@ -53,7 +58,12 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Protocol
 
-from ledger.acts import ACT_TYPES, EPOC_PR_EXTENSION_DAYS, PRESERVATION_ART29_MIN_DAYS
+from ledger.acts import (
+    ACT_TYPES,
+    EPOC_PR_EXTENSION_DAYS,
+    PRESERVATION_ART29_MIN_DAYS,
+    REQUEST_TYPES,
+)
 from ledger.acts_custody import (
     CustodyState,
     CustodyViolation,
@@ -66,8 +76,9 @@ from ledger.acts_fields import CATALOGUE_LATEST
 from ledger.acts_index import SeekBudget, intersect
 from ledger.acts_levels import VALIDATED_TYPES
 from ledger.acts_lifecycle import ANSWERS
-from ledger.errors import Forbidden, InvariantViolation, RecordInvalid
-from ledger.private import named_states
+from ledger.errors import Conflict, Forbidden, InvariantViolation, RecordInvalid
+from ledger.keyspace import receipt_key
+from ledger.private import TYPE_CLASSES, is_private, named_states
 from ledger.records import Envelope, evidence_hashes, parse_time
 from ledger.store import Store
 
@@ -83,6 +94,8 @@ class ActContext(Protocol):
     def custody_state(self, sha256: str, act: Envelope) -> CustodyState: ...
 
     def signer_roles(self, signer: str) -> frozenset[str]: ...
+
+    def receipt_duplicates(self, key: str, ref: str, private: bool) -> list[str]: ...
 
 
 Rule = Callable[[Envelope, list[Envelope], ActContext], None]
@@ -450,6 +463,49 @@ def _conditions_acknowledgement(envelope: Envelope, refs: list[Envelope], ctx: A
             )
 
 
+#: What a receipt may anchor: a request or an answer sent to another state.
+ANCHORABLE: frozenset[str] = (
+    REQUEST_TYPES | TYPE_CLASSES["answer"] | TYPE_CLASSES["request"] | {"jit_accession"}
+)
+#: Bound on the earlier receipts of one key read to judge a new one.
+RECEIPT_KEY_READS_MAX = 100
+
+
+def _exchange_receipt(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
+    anchored = refs[0]
+    if anchored.type not in ANCHORABLE:
+        _wrong_type(0, anchored, "a request or answer")
+    _same_case(envelope, anchored)
+    private = is_private(envelope.record)
+    if is_private(anchored.record) and not private:
+        raise RecordInvalid(
+            "record.visibility of a receipt of a private act must be 'parties': the "
+            "channel trail is as need-to-know as the act",
+            field="record.visibility",
+            code="receipt_in_clear",
+        )
+    state = envelope.actor_state
+    concerned = {anchored.actor_state, *named_states(anchored.content)}
+    if is_private(anchored.record):
+        concerned.update(anchored.record["parties"])
+    if state not in concerned:
+        raise Forbidden(
+            f"{state} neither made nor is named in this {anchored.type}",
+            field="record.actor.state",
+            code="not_concerned",
+        )
+    content = envelope.content
+    key = receipt_key(state, content["channel"], content["external_id"])
+    earlier = ctx.receipt_duplicates(key, anchored.id, private)
+    if earlier:
+        raise Conflict(
+            f"{state} already anchored {content['channel']} message "
+            f"{content['external_id']!r}: receipt {earlier[0]}",
+            field="record.external_id",
+            code="duplicate_receipt",
+        )
+
+
 _RULES: dict[str, Rule] = {
     "mla_response": _mla_response,
     "sovereignty_response": _sovereignty_response,
@@ -459,6 +515,7 @@ _RULES: dict[str, Rule] = {
     "epoc_pr": _phase_change,
     "conditions_acknowledgement": _conditions_acknowledgement,
     "mla_request": _mla_request,
+    "exchange_receipt": _exchange_receipt,
     **{name: _answer for name in _ANSWERING_STATES},
 }
 #: Catalogue version 1 (``ledger/acts_versions.py``): before the answers of issue 18, the
@@ -479,12 +536,16 @@ class StoreActContext:
         load: Callable[[str], Envelope],
         roles: Callable[[str], frozenset[str]],
         pending: Sequence[Envelope] = (),
+        *,
+        ingress: bool = False,
     ) -> None:
         self.store = store
         self.load = load
         self.roles = roles
         self.pending = list(pending)
         self._pending_by_id = {e.id: e for e in self.pending}
+        #: Admission at this node (not a block): see ``receipt_duplicates``.
+        self.ingress = ingress
 
     def with_pending(self, envelopes: Sequence[Envelope]) -> StoreActContext:
         """The same context, also seeing ``envelopes`` (earlier records of this block)."""
@@ -542,3 +603,35 @@ class StoreActContext:
 
     def signer_roles(self, signer: str) -> frozenset[str]:
         return self.roles(signer)
+
+    def receipt_duplicates(self, key: str, ref: str, private: bool) -> list[str]:
+        """Earlier receipts of ``key`` that make a new one a duplicate.
+
+        In a block the verdict must be the same at every node that judges it: a
+        clear receipt counts only clear receipts (every node indexes them), a
+        private one only receipts of the same anchored record (their parties are
+        its parties, so every judge holds them). At admission this node refuses
+        any receipt of the key it can see, its own state's private ones included.
+        """
+        found = [
+            e.id
+            for e in self.pending
+            if e.type == "exchange_receipt"
+            and receipt_key(e.actor_state, e.content["channel"], e.content["external_id"]) == key
+            and (self.ingress or _counts(e, ref, private))
+        ]
+        sealed = self.ingress or private
+        for _, record_id in self.store.search(
+            "receipt", key, limit=RECEIPT_KEY_READS_MAX, sealed=sealed
+        ):
+            if self.ingress or _counts(self.load(record_id), ref, private):
+                found.append(record_id)
+        return found
+
+
+def _counts(earlier: Envelope, ref: str, private: bool) -> bool:
+    if earlier.type != "exchange_receipt":  # a void body is no receipt
+        return False
+    if not private:
+        return not is_private(earlier.record)
+    return bool(earlier.content.get("refs")) and earlier.content["refs"][0] == ref

@@ -306,6 +306,50 @@ Channel = Literal[
     "diplomatic",
 ]
 
+#: The channels an ``exchange_receipt`` anchors a transmission on (issue 19, docs/CHANNELS.md):
+#: e-CODEX and the eEDES system over it (Regulation (EU) 2023/1543 Art 19), INTERPOL's
+#: I-24/7, e-MLA platforms, 24/7 point-of-contact e-mail (Budapest Art 35), a provider's
+#: law-enforcement portal, and diplomatic channels.
+ReceiptChannel = Literal[
+    "e_codex",
+    "eedes",
+    "i24_7",
+    "e_mla",
+    "email_24_7",
+    "provider_portal",
+    "diplomatic",
+]
+#: A channel's own identifier (a message id, an endpoint or party id): printable ASCII
+#: without spaces, bounded, so no control character or line break reaches a log or a CSV.
+ChannelId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,256}$")]
+#: The ETSI EN 319 522-1 REM evidence events (docs/CHANNELS.md "Delivery evidence").
+EvidenceEvent = Literal["submission", "relay", "delivery", "retrieval", "acceptance", "rejection"]
+#: Bound on the delivery evidence items of one receipt.
+DELIVERY_EVIDENCE_MAX = 20
+
+
+class DeliveryEvidence(Strict):
+    """One delivery event of a transmission: what happened, the SHA-256 of its evidence
+    (the REM evidence document, a connector's receipt, a mail server's DSN), and when."""
+
+    kind: EvidenceEvent
+    sha256: Hex32
+    at: Timestamp
+
+
+class DkimCheck(Strict):
+    """What an e-mail receipt's author checked of the message's DKIM-Signature (RFC 6376).
+
+    ``body_hash``: the ``bh=`` tag against the canonicalised body, computed locally;
+    ``signature``: whether the header signature was verified against the signer's
+    DNS key (``not_checked`` unless the author looked the key up)."""
+
+    domain: ShortText
+    selector: ShortText
+    body_hash: Literal["verified", "mismatch"]
+    signature: Literal["not_checked", "verified", "failed"]
+
+
 #: Bound on the conditions of use one act may carry (TigerStyle: a limit on everything).
 USE_CONDITIONS_MAX = 20
 UseConditions = Annotated[list[Text], Field(min_length=1, max_length=USE_CONDITIONS_MAX)]

@@ -208,6 +208,18 @@ _TABLE: dict[str, Maker] = {
         "refs": [PLACEHOLDER_REF],
         "agreement_sha256": PLACEHOLDER_HASH,
     },
+    "exchange_receipt": lambda actor, where, now: {
+        "refs": [PLACEHOLDER_REF],
+        "channel": "e_codex",
+        "external_id": "00000000-0000-0000-0000-000000000000@domibus",
+        "document_sha256": PLACEHOLDER_HASH,
+        "delivery_evidence": [
+            {"kind": "submission", "sha256": PLACEHOLDER_HASH, "at": format_time(now)}
+        ],
+        "sender_endpoint": f"urn:oasis:names:tc:ebcore:partyid-type:unregistered:{actor}",
+        "recipient_endpoint": f"urn:oasis:names:tc:ebcore:partyid-type:unregistered:{where}",
+        "sent_at": format_time(now),
+    },
 }
 
 #: Types whose only territory is the signer's own (an answer, not an act abroad).
@@ -220,6 +232,7 @@ _OWN_TERRITORY = frozenset(
         "epoc_enforcing_decision",
         "eio_response",
         "jit_accession",
+        "exchange_receipt",
     }
 )
 

@@ -59,6 +59,7 @@ TYPES_ADDED: Final[Mapping[int, frozenset[str]]] = {
             "eio_response",
             "jit_agreement",
             "jit_accession",
+            "exchange_receipt",  # issue 19: channel anchoring (docs/CHANNELS.md)
         }
     )
 }

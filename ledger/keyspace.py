@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from typing import Any
 
 from ledger.records import Envelope, evidence_hashes
 
@@ -73,7 +74,18 @@ META_GENESIS = META + b"genesis"
 #: Index key prefixes kept ready (a few hundred KiB at most).
 INDEX_PREFIX_CACHE = 4096
 
-INDEX_NAMES = ("case_ref", "evidence", "actor_state", "territorial_state", "type", "signer")
+#: ``receipt``: an ``exchange_receipt`` by its key (actor state / channel / external id,
+#: ``ledger.acts.receipt_key``); ``receipt_of``: by the record it anchors (docs/CHANNELS.md).
+RECEIPT_INDEXES = ("receipt", "receipt_of")
+INDEX_NAMES = (
+    "case_ref",
+    "evidence",
+    "actor_state",
+    "territorial_state",
+    "type",
+    "signer",
+    *RECEIPT_INDEXES,
+)
 
 
 def u64(number: int) -> bytes:
@@ -191,4 +203,28 @@ def index_entries(envelope: Envelope) -> set[tuple[str, str]]:
         entries.add(("case_ref", case_ref))
     entries.update(("evidence", digest) for digest in evidence_hashes(record))
     entries.update(("territorial_state", state) for state in record.get("territorial_states") or [])
+    if envelope.type == "exchange_receipt":
+        entries.update(_receipt_entries(envelope.actor_state, record))
+    return entries
+
+
+def receipt_key(state: str, channel: str, external_id: str) -> str:
+    """The idempotency key of an ``exchange_receipt``: one state records one message of
+    one channel once. The state is two letters and a channel has no ``/``, so the key
+    names one triple."""
+    return f"{state}/{channel}/{external_id}"
+
+
+def _receipt_entries(state: str, record: dict[str, Any]) -> set[tuple[str, str]]:
+    """A receipt's key and the record it anchors (its shape was checked before commit;
+    a record of another shape, e.g. a void body, is indexed under neither)."""
+    channel, external_id, refs = (
+        record.get("channel"),
+        record.get("external_id"),
+        record.get("refs"),
+    )
+    if not (isinstance(channel, str) and isinstance(external_id, str) and isinstance(refs, list)):
+        return set()
+    entries = {("receipt", receipt_key(state, channel, external_id))}
+    entries.update(("receipt_of", ref) for ref in refs[:1] if isinstance(ref, str))
     return entries

@@ -42,7 +42,7 @@ from ledger.canonical import canonical_bytes
 from ledger.errors import EncodingError, Forbidden, RecordInvalid, TooLarge
 from ledger.hashing import is_hex, sha256_hex
 from ledger.records import CONTENT_FIELDS, check_state_code, parse_time
-from ledger.roles import AUTHORITY_ACTS, INVESTIGATOR_ACTS, ROLE_TYPES
+from ledger.roles import AUTHORITY_ACTS, INTEGRATION_ACTS, INVESTIGATOR_ACTS, ROLE_TYPES
 
 HEADER_TYPE: Final = "private_act"
 VISIBILITIES: Final = ("consortium", "parties")
@@ -96,8 +96,9 @@ TYPE_CLASSES: Final[Mapping[str, frozenset[str]]] = {
     "cooperation": frozenset(
         {"spontaneous_information", "joint_investigation", "jit_agreement", "jit_accession"}
     ),
+    "receipt": frozenset({"exchange_receipt"}),
 }
-ACT_TYPES: Final = INVESTIGATOR_ACTS | AUTHORITY_ACTS
+ACT_TYPES: Final = INVESTIGATOR_ACTS | AUTHORITY_ACTS | INTEGRATION_ACTS
 
 
 def class_of(type_name: str) -> str | None:

@@ -32,8 +32,13 @@ INVESTIGATOR_ACTS: Final = frozenset(
         "epoc_pr",
         "emergency_disclosure",
         "direct_provider_request",
+        "exchange_receipt",
     }
 )
+
+#: What a node's integration key may sign for its state: receipts of what a channel
+#: carried, written by an adapter (docs/CHANNELS.md) without a person at the keyboard.
+INTEGRATION_ACTS: Final = frozenset({"exchange_receipt"})
 
 #: Formal requests, answers and approvals, signed by a competent authority.
 AUTHORITY_ACTS: Final = frozenset(
@@ -61,6 +66,7 @@ AUTHORITY_ACTS: Final = frozenset(
         "eio_response",
         "jit_agreement",
         "jit_accession",
+        "exchange_receipt",
     }
 )
 
@@ -82,15 +88,16 @@ NODE_KEY_TYPES: Final = frozenset({"misbehaviour", "body_violation", "body_purge
 ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
     "investigator": INVESTIGATOR_ACTS,
     "authority": AUTHORITY_ACTS,
+    "integration": INTEGRATION_ACTS,
     "auditor": frozenset(),
     "admin": GOVERNANCE_TYPES,
     "node": NODE_KEY_TYPES,
 }
 
 #: Roles an admin may grant with ``enroll_key`` (``node`` comes only with membership).
-ROLES: Final = ("investigator", "authority", "auditor", "admin")
+ROLES: Final = ("investigator", "authority", "integration", "auditor", "admin")
 
-ALL_TYPES: Final = INVESTIGATOR_ACTS | AUTHORITY_ACTS | GOVERNANCE_TYPES
+ALL_TYPES: Final = INVESTIGATOR_ACTS | AUTHORITY_ACTS | INTEGRATION_ACTS | GOVERNANCE_TYPES
 
 
 def allowed_types(roles: frozenset[str] | tuple[str, ...]) -> frozenset[str]:

@@ -136,7 +136,7 @@ class Application:
         self.registry = registry
         self.signatures = signatures or SignatureCache()
         self.state = ChainState.from_genesis(genesis)
-        self.acts = StoreActContext(store, self.load_content, self._signer_roles)
+        self.acts = StoreActContext(store, self.load_content, self._signer_roles, ingress=True)
         self._typed_ok: OrderedDict[str, int] = OrderedDict()
         #: The last block that passed every check (built or validated here), with
         #: the Merkle append its header was computed from: its commit may skip

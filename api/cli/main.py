@@ -21,6 +21,7 @@ from ledger.errors import ComityError
 from ledger.keys import SigningKey, load_signing_key, public_key_from_text, save_signing_key
 from ledger.private import ACT_TYPES
 from ledger.retention import default_retain_until
+from ledger.roles import ROLES
 from node.authoring import complete_record, hash_file, private_submission, sign_envelope
 from node.config import ConfigError, dump_config, load_config
 from node.genesis import Genesis, full_consensus, load_genesis
@@ -146,7 +147,7 @@ def genesis_add_member(
     "roles",
     multiple=True,
     required=True,
-    type=click.Choice(["investigator", "authority", "auditor", "admin"]),
+    type=click.Choice(list(ROLES)),
 )
 @click.option("--agency", required=True)
 def genesis_enroll(
@@ -518,7 +519,7 @@ def _governance_options(command: Any) -> Any:
     "roles",
     multiple=True,
     required=True,
-    type=click.Choice(["investigator", "authority", "auditor", "admin"]),
+    type=click.Choice(list(ROLES)),
 )
 @click.option("--pubkey", required=True, help="hex, SPKI PEM file or private key file")
 @click.option("--agency", required=True)

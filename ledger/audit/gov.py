@@ -56,6 +56,7 @@ ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
             "emergency_disclosure",
             "epoc",
             "epoc_pr",
+            "exchange_receipt",
             "joint_investigation",
             "online_extraction",
             "preservation_request",
@@ -80,6 +81,7 @@ ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
             "emergency_disclosure",
             "epoc",
             "epoc_pr",
+            "exchange_receipt",
             "jit_accession",
             "jit_agreement",
             "joint_investigation",
@@ -95,6 +97,7 @@ ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
             "traffic_path_disclosure",
         }
     ),
+    "integration": frozenset({"exchange_receipt"}),
     "auditor": frozenset(),
     "admin": frozenset(
         {"enroll_key", "member_proposal", "member_vote", "misbehaviour", "revoke_key"}
@@ -144,6 +147,7 @@ TYPE_CLASSES: Final[dict[str, frozenset[str]]] = {
     "cooperation": frozenset(
         {"spontaneous_information", "joint_investigation", "jit_agreement", "jit_accession"}
     ),
+    "receipt": frozenset({"exchange_receipt"}),
 }
 #: Every governance record type (the node registry's names).
 GOVERNANCE_TYPES: Final = frozenset(

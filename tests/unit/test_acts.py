@@ -16,7 +16,7 @@ from ledger.acts_fields import ActPolicy
 from ledger.acts_templates import template
 from ledger.errors import RecordInvalid
 from ledger.records import TypeRegistry
-from ledger.roles import AUTHORITY_ACTS, INVESTIGATOR_ACTS
+from ledger.roles import AUTHORITY_ACTS, INTEGRATION_ACTS, INVESTIGATOR_ACTS
 
 H = "ab" * 32
 REF = "cd" * 32
@@ -198,6 +198,22 @@ VALID: dict[str, dict[str, Any]] = {
         "actor": {"state": "TH", "agency": "OAG"},
         "territorial_states": ["TH"],
     },
+    # issue 19, docs/CHANNELS.md: what an e-CODEX message carried (ETSI EN 319 522 events)
+    "exchange_receipt": {
+        "refs": [REF],
+        "territorial_states": ["CN"],
+        "evidence": [],
+        "channel": "e_codex",
+        "external_id": "6f1c2a9e-1b7d-4c55-9e0a-2f9d1b3c4d5e@domibus.cn",
+        "document_sha256": H,
+        "delivery_evidence": [
+            {"kind": "submission", "sha256": "01" * 32, "at": "2026-02-28T23:00:00Z"},
+            {"kind": "delivery", "sha256": "02" * 32, "at": "2026-02-28T23:05:00Z"},
+        ],
+        "sender_endpoint": "urn:oasis:names:tc:ebcore:partyid-type:unregistered:CN-MPS",
+        "recipient_endpoint": "urn:oasis:names:tc:ebcore:partyid-type:unregistered:TH-OAG",
+        "sent_at": "2026-02-28T23:00:00Z",
+    },
 }
 
 
@@ -210,7 +226,7 @@ def make(type_: str, drop: tuple[str, ...] = (), **changes: Any) -> dict[str, An
 
 
 def test_catalogue_covers_every_act_type_of_the_role_table() -> None:
-    assert ACT_TYPES == INVESTIGATOR_ACTS | AUTHORITY_ACTS == set(VALID)
+    assert ACT_TYPES == INVESTIGATOR_ACTS | AUTHORITY_ACTS | INTEGRATION_ACTS == set(VALID)
 
 
 @pytest.mark.parametrize("type_", sorted(VALID))
@@ -673,6 +689,95 @@ INVALID: list[tuple[str, tuple[str, ...], dict[str, Any], str, str]] = [
         {"use_conditions": ["a", "a"]},
         "record.use_conditions",
         "no repeats",
+    ),
+    # exchange_receipt (issue 19, docs/CHANNELS.md)
+    ("exchange_receipt", ("refs",), {}, "record.refs", "anchors one record"),
+    ("exchange_receipt", (), {"refs": [REF, H]}, "record.refs", "anchors exactly one"),
+    ("exchange_receipt", (), {"channel": "fax"}, "record.channel", "known channel"),
+    ("exchange_receipt", (), {"channel": "e_mail"}, "record.channel", "spelled as listed"),
+    ("exchange_receipt", ("external_id",), {}, "record.external_id", "message id required"),
+    ("exchange_receipt", (), {"external_id": ""}, "record.external_id", "not empty"),
+    ("exchange_receipt", (), {"external_id": "a b"}, "record.external_id", "no spaces"),
+    ("exchange_receipt", (), {"external_id": "id\n"}, "record.external_id", "no newline"),
+    ("exchange_receipt", (), {"external_id": "x" * 257}, "record.external_id", "bounded"),
+    ("exchange_receipt", (), {"document_sha256": "AB" * 32}, "record.document_sha256", "hex"),
+    ("exchange_receipt", ("document_sha256",), {}, "record.document_sha256", "required"),
+    (
+        "exchange_receipt",
+        (),
+        {"delivery_evidence": [{"kind": "opened", "sha256": H, "at": T0}]},
+        "record.delivery_evidence[0].kind",
+        "ETSI REM events only",
+    ),
+    (
+        "exchange_receipt",
+        (),
+        {"delivery_evidence": [{"kind": "delivery", "sha256": H}]},
+        "record.delivery_evidence[0].at",
+        "event time required",
+    ),
+    (
+        "exchange_receipt",
+        (),
+        {"delivery_evidence": [{"kind": "delivery", "sha256": H, "at": T0, "x": 1}]},
+        "record.delivery_evidence[0].x",
+        "no extra field",
+    ),
+    (
+        "exchange_receipt",
+        (),
+        {"delivery_evidence": [{"kind": "delivery", "sha256": H, "at": T0}] * 2},
+        "record.delivery_evidence[1]",
+        "no repeated event",
+    ),
+    (
+        "exchange_receipt",
+        (),
+        {"delivery_evidence": [{"kind": "delivery", "sha256": H, "at": T0}] * 21},
+        "record.delivery_evidence",
+        "bounded",
+    ),
+    (
+        "exchange_receipt",
+        (),
+        {"delivery_evidence": [{"kind": "delivery", "sha256": H, "at": "2026-03-02T00:00:00Z"}]},
+        "record.delivery_evidence[0].at",
+        "not after the receipt",
+    ),
+    ("exchange_receipt", (), {"sent_at": "2026-03-02T00:00:00Z"}, "record.sent_at", "past"),
+    ("exchange_receipt", (), {"sent_at": "yesterday"}, "record.sent_at", "RFC 3339"),
+    ("exchange_receipt", ("sender_endpoint",), {}, "record.sender_endpoint", "required"),
+    ("exchange_receipt", (), {"recipient_endpoint": "\t"}, "record.recipient_endpoint", "print"),
+    (
+        "exchange_receipt",
+        (),
+        {"territorial_states": ["TH"]},
+        "record.territorial_states",
+        "own territory only: a receipt is no act abroad",
+    ),
+    (
+        "exchange_receipt",
+        (),
+        {
+            "dkim": {
+                "domain": "police.example",
+                "selector": "s1",
+                "body_hash": "verified",
+                "signature": "not_checked",
+            }
+        },
+        "record.dkim",
+        "DKIM only for e-mail",
+    ),
+    (
+        "exchange_receipt",
+        (),
+        {
+            "channel": "email_24_7",
+            "dkim": {"domain": "p.example", "selector": "s", "body_hash": "ok", "signature": "x"},
+        },
+        "record.dkim.body_hash",
+        "verified or mismatch",
     ),
 ]
 

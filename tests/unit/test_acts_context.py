@@ -58,6 +58,9 @@ class FakeChain:
     def signer_roles(self, signer: str) -> frozenset[str]:
         return ROLES.get(signer, frozenset())
 
+    def receipt_duplicates(self, key: str, ref: str, private: bool) -> list[str]:
+        return []  # exchange_receipt's chain rules: tests/unit/test_receipts.py
+
     def make(
         self, type_: str, signer: Any, state: str, drop: tuple[str, ...] = (), **changes: Any
     ) -> Envelope:
