@@ -28,6 +28,7 @@ from api.routers import (
     governance,
     private,
     proofs,
+    receipts,
     records,
     sealed,
     search,
@@ -51,6 +52,10 @@ TAGS = [
     {"name": "search", "description": "Indexed search over committed records."},
     {"name": "events", "description": "Server-Sent Events of commits."},
     {"name": "status", "description": "Status, liveness, readiness, peers."},
+    {
+        "name": "receipts",
+        "description": "Channel anchoring: what e-CODEX, I-24/7 or 24/7 e-mail carried.",
+    },
 ]
 
 
@@ -72,7 +77,7 @@ def create_app(node: Node) -> FastAPI:
     install_error_handlers(app)
     open_read = node.config.open_read
     first = (records, proofs, blocks, validators, search, events, status, governance)
-    routers = [m.router for m in (*first, acts, sovereignty, cases, sealed, private)]
+    routers = [m.router for m in (*first, acts, sovereignty, cases, sealed, private, receipts)]
     for router in routers:
         app.include_router(openapi.configured(router, open_read))
     install_metrics(

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from node.receipts import WebhookReceipt
+
 H64 = "a3f1" + "0" * 60
 SIG = "5e" * 64
 ENVELOPE_EXAMPLE = {
@@ -108,6 +110,8 @@ class RecordView(BaseModel):
     envelope: dict[str, Any]
     height: int | None
     leaf_index: int | None
+    #: The receipts that anchor a committed record (docs/CHANNELS.md "The trail").
+    channel_trail: dict[str, Any] | None = None
 
 
 class InclusionProof(BaseModel):
@@ -280,10 +284,17 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def webhook_schemas() -> dict[str, Any]:
+    """``WebhookReceipt`` (the receipt webhook's body) and the models it uses."""
+    schema = WebhookReceipt.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {"WebhookReceipt": schema, **schema.pop("$defs", {})}
+
+
 def request_schemas(chain_id: str, max_batch_records: int) -> dict[str, Any]:
     """JSON Schemas of the bodies the write routes read raw, for this node's chain
     and limits."""
     return {
+        **webhook_schemas(),
         "CanonicalValue": {
             "description": "A value of the canonical-JSON subset (docs/PROTOCOL.md): "
             "integers within +-(2^53-1) written without fraction or exponent (JSON "

@@ -765,6 +765,9 @@ class ExchangeReceipt(ActBase):
     )
     sender_endpoint: ChannelId
     recipient_endpoint: ChannelId
+    #: The other state of the exchange (the one sent to, or received from): named, so a
+    #: private receipt's parties include it (docs/PRIVACY.md "Parties").
+    counterpart_state: StateCode
     sent_at: Timestamp
     dkim: DkimCheck | None = None
 
@@ -773,6 +776,8 @@ class ExchangeReceipt(ActBase):
             fail("refs", "must name exactly the one request or answer this receipt anchors")
         if self.territorial_states != [self.actor.state]:
             fail("territorial_states", "of an exchange_receipt must be exactly [actor.state]")
+        if self.counterpart_state == self.actor.state:
+            fail("counterpart_state", "must be the other state of the exchange")
         recorded = when(self.occurred_at)
         if when(self.sent_at) > recorded:
             fail("sent_at", "must not be after occurred_at (a receipt records what happened)")

@@ -495,6 +495,13 @@ def _exchange_receipt(envelope: Envelope, refs: list[Envelope], ctx: ActContext)
             code="not_concerned",
         )
     content = envelope.content
+    if content["counterpart_state"] not in concerned:
+        raise RecordInvalid(
+            f"record.counterpart_state {content['counterpart_state']} is not a state "
+            f"this {anchored.type} concerns",
+            field="record.counterpart_state",
+            code="not_concerned",
+        )
     key = receipt_key(state, content["channel"], content["external_id"])
     earlier = ctx.receipt_duplicates(key, anchored.id, private)
     if earlier:

@@ -217,7 +217,8 @@ _TABLE: dict[str, Maker] = {
             {"kind": "submission", "sha256": PLACEHOLDER_HASH, "at": format_time(now)}
         ],
         "sender_endpoint": f"urn:oasis:names:tc:ebcore:partyid-type:unregistered:{actor}",
-        "recipient_endpoint": f"urn:oasis:names:tc:ebcore:partyid-type:unregistered:{where}",
+        "recipient_endpoint": "urn:oasis:names:tc:ebcore:partyid-type:unregistered:YY",
+        "counterpart_state": "YY" if actor != "YY" else "ZZ",
         "sent_at": format_time(now),
     },
 }

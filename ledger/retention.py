@@ -72,6 +72,7 @@ RETENTION_DAYS: Final[Mapping[str, int]] = MappingProxyType(
         "addressee_report": EVIDENCE,
         "eio_response": EVIDENCE,
         "jit_accession": EVIDENCE,
+        "exchange_receipt": EVIDENCE,
     }
 )
 

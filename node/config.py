@@ -92,6 +92,19 @@ class Tls(BaseModel):
     api: bool = True  # serve the API over HTTPS too (no client certs there)
 
 
+class Receipts(BaseModel):
+    """The receipt webhook (docs/CHANNELS.md, node/receipts.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The HMAC secret shared with the calling system: a file of mode 0600.
+    webhook_secret_path: Path
+    #: A signing key enrolled for this state with role ``integration``.
+    integration_key_path: Path
+    #: ``actor.agency`` of the receipts the webhook writes.
+    agency: str = Field("integration adapter", min_length=1, max_length=200)
+
+
 class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -109,6 +122,7 @@ class NodeConfig(BaseModel):
     limits: Limits = Limits()
     timing: Timing = Timing()
     tls: Tls | None = None
+    receipts: Receipts | None = None
 
 
 def load_config(path: str | Path) -> NodeConfig:
@@ -129,6 +143,11 @@ def load_config(path: str | Path) -> NodeConfig:
         for key in ("ca_path", "cert_path", "key_path"):
             if isinstance(tls.get(key), str):
                 tls[key] = str((base / tls[key]).resolve())
+    receipts = raw.get("receipts")
+    if isinstance(receipts, dict):
+        for key in ("webhook_secret_path", "integration_key_path"):
+            if isinstance(receipts.get(key), str):
+                receipts[key] = str((base / receipts[key]).resolve())
     try:
         config = NodeConfig.model_validate(raw)
     except ValidationError as exc:
@@ -137,6 +156,16 @@ def load_config(path: str | Path) -> NodeConfig:
         target: Path | None = getattr(config, key)
         if target is not None and not target.is_file():
             raise ConfigError(f"config {file}: {key} = {target} does not exist")
+    if config.receipts is not None:
+        for key in ("webhook_secret_path", "integration_key_path"):
+            target = getattr(config.receipts, key)
+            if not target.is_file():
+                raise ConfigError(f"config {file}: receipts.{key} = {target} does not exist")
+            if target.stat().st_mode & 0o077:  # a secret or a private key: owner only
+                raise ConfigError(
+                    f"config {file}: receipts.{key} = {target} is readable or writable by "
+                    "group or others; chmod 600 it"
+                )
     if config.tls is not None:
         for key in ("ca_path", "cert_path", "key_path"):
             if not getattr(config.tls, key).is_file():

@@ -28,7 +28,7 @@ from ledger.errors import EncodingError
 
 StateCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 HexKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-Role = Literal["investigator", "authority", "auditor", "admin"]
+Role = Literal["investigator", "authority", "integration", "auditor", "admin"]
 
 _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 

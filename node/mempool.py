@@ -235,6 +235,10 @@ class Mempool:
     def get(self, record_id: str) -> Envelope | None:
         return self._pending.get(record_id)
 
+    def by_nonce(self, signer: str, nonce: str) -> str | None:
+        """The id of the pending record ``signer`` signed with ``nonce``, if any."""
+        return self._nonces.get((signer, nonce))
+
     def get_leaf(self, record_id: str, leaf: bytes | str) -> Envelope | None:
         """The pending envelope of ``record_id`` only if its leaf hash
         (``ledger.merkle.leaf_hash(envelope.leaf)``) is ``leaf``: 32 bytes, or

@@ -46,6 +46,7 @@ from node.inbound import Inbound
 from node.mempool import Mempool, SignatureCache
 from node.peers import PeerSet
 from node.privacy import BodyExchange
+from node.receipts import ReceiptDesk
 from node.rules import build_registry
 from node.sealed_access import load_enc_key
 from node.sync import BlockSync
@@ -227,6 +228,19 @@ class Node:
             verify=self.verify_signatures,
             accept_gossip=self.admission.accept_gossip,
             bodies=self.privacy,
+        )
+        #: The receipt webhook (docs/CHANNELS.md), when the config names its secret and key.
+        self.receipts = (
+            None
+            if config.receipts is None
+            else ReceiptDesk.from_config(
+                config.receipts,
+                app=self.app,
+                store=store,
+                mempool=self.mempool,
+                admit=self.admission.admit,
+                state=config.state,
+            )
         )
         self.add_commit_listener(self._follow_membership)
         self.add_commit_listener(self._private_bodies)

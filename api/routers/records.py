@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import NodeDep, ReadAccess, RecordId, read_body
 from api.ratelimit import client_host, limit_writes, write_limits
+from api.routers.private import PartyView
 from api.schemas import (
     ENVELOPE_EXAMPLE,
     BatchResult,
@@ -19,7 +20,7 @@ from api.schemas import (
     errors,
 )
 from ledger.errors import ClientError, NotFound
-from node import queries
+from node import queries, trail
 from node.admission import Charge
 from node.runtime import Node
 
@@ -110,11 +111,16 @@ def _charge(request: Request) -> Charge:
     response_model=RecordView,
     dependencies=[ReadAccess],
     summary="A record, pending or committed",
+    description="`channel_trail` lists the `exchange_receipt`s that anchor a committed "
+    "record, in commit order: channel, external_id, document hash, sent_at and the "
+    "delivery evidence's kinds and times (docs/CHANNELS.md). A private receipt is listed "
+    "only for a bearer token that may read its body (the read is logged).",
     responses=errors(400, 404),
 )
 async def get_record(
     record_id: RecordId,
     node: NodeDep,
+    view: PartyView,
     wait: float = Query(
         0,
         ge=0,
@@ -127,7 +133,10 @@ async def get_record(
     queries.parse_record_id(record_id)
     if wait > 0:
         await node.wait_committed(record_id, min(wait, node.config.limits.long_poll_max_s))
-    return node.record_view(record_id)
+    record = node.record_view(record_id)
+    if record["status"] == "committed":
+        record["channel_trail"] = trail.channel_trail(view, record_id)
+    return record
 
 
 @router.get(

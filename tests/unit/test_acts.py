@@ -212,6 +212,7 @@ VALID: dict[str, dict[str, Any]] = {
         ],
         "sender_endpoint": "urn:oasis:names:tc:ebcore:partyid-type:unregistered:CN-MPS",
         "recipient_endpoint": "urn:oasis:names:tc:ebcore:partyid-type:unregistered:TH-OAG",
+        "counterpart_state": "TH",
         "sent_at": "2026-02-28T23:00:00Z",
     },
 }
@@ -747,6 +748,8 @@ INVALID: list[tuple[str, tuple[str, ...], dict[str, Any], str, str]] = [
     ("exchange_receipt", (), {"sent_at": "2026-03-02T00:00:00Z"}, "record.sent_at", "past"),
     ("exchange_receipt", (), {"sent_at": "yesterday"}, "record.sent_at", "RFC 3339"),
     ("exchange_receipt", ("sender_endpoint",), {}, "record.sender_endpoint", "required"),
+    ("exchange_receipt", (), {"counterpart_state": "CN"}, "record.counterpart_state", "other"),
+    ("exchange_receipt", ("counterpart_state",), {}, "record.counterpart_state", "required"),
     ("exchange_receipt", (), {"recipient_endpoint": "\t"}, "record.recipient_endpoint", "print"),
     (
         "exchange_receipt",

@@ -26,6 +26,8 @@ SEALED_OR_OPERATOR = {
 }
 PUBLIC = {("get", "/healthz"), ("get", "/readyz")}
 WRITES = {("post", "/v1/records"), ("post", "/v1/records/batch")}
+#: Authenticated by an HMAC signature header, not a bearer token (docs/CHANNELS.md).
+HMAC_SIGNED = {("post", "/v1/receipts/webhook")}
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
@@ -90,6 +92,10 @@ def test_security_and_401_follow_open_read(open_read: bool) -> None:
             assert declared and {"401", "403"} <= set(operation["responses"]), key
         elif key in PUBLIC or key in WRITES:
             assert not declared and "401" not in operation["responses"], key
+        elif key in HMAC_SIGNED:
+            assert not declared and "401" in operation["responses"], key
+            names = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+            assert "X-Comity-Signature" in names, key
         else:  # a read route
             seen += 1
             assert declared is not open_read, key
