@@ -184,11 +184,16 @@ def parse_webhook(body: bytes) -> WebhookReceipt:
     try:
         return WebhookReceipt.model_validate(obj)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(["body", *(str(p) for p in first["loc"])])
-        raise RecordInvalid(
-            f"{field}: {first['msg']}", field=field, code="invalid_receipt"
-        ) from exc
+        raise invalid_receipt(exc, "body") from exc
+
+
+def invalid_receipt(exc: ValidationError, prefix: str) -> RecordInvalid:
+    """422 ``invalid_receipt`` naming the first bad field below ``prefix``."""
+    first = exc.errors()[0]
+    field = prefix + "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]
+    )
+    return RecordInvalid(f"{field}: {first['msg']}", field=field, code="invalid_receipt")
 
 
 def receipt_nonce(key: str) -> str:
@@ -215,17 +220,19 @@ def build_receipt(
     receipt: WebhookReceipt | dict[str, Any],
     *,
     anchored: Envelope,
+    case_ref: str,
     state: str,
     agency: str,
     chain_id: str,
     now: datetime,
+    counterpart_field: str = "body.counterpart_state",
 ) -> dict[str, Any]:
     """The complete ``exchange_receipt`` of ``receipt`` for ``anchored``, private to the
     parties (``visibility: parties``) and still unsplit (``ledger.private.split``)."""
     fields = receipt.model_dump() if isinstance(receipt, WebhookReceipt) else dict(receipt)
     fields.pop("record_id", None)
     if fields.get("counterpart_state") is None:
-        fields["counterpart_state"] = counterpart_of(anchored, state, "body.counterpart_state")
+        fields["counterpart_state"] = counterpart_of(anchored, state, counterpart_field)
     key = receipt_key(state, fields["channel"], fields["external_id"])
     return {
         "schema": SCHEMA,
@@ -234,7 +241,7 @@ def build_receipt(
         "actor": {"state": state, "agency": agency},
         "nonce": receipt_nonce(key),
         "occurred_at": format_time(now),
-        "case_ref": anchored.content["case_ref"],
+        "case_ref": case_ref,
         "territorial_states": [state],
         "refs": [anchored.id],
         **fields,
@@ -294,6 +301,7 @@ class ReceiptDesk:
         record = build_receipt(
             receipt,
             anchored=anchored,
+            case_ref=str(anchored.content["case_ref"]),
             state=self.state,
             agency=self.agency,
             chain_id=self.app.chain_id,
