@@ -67,7 +67,7 @@ from ledger.retention import default_retain_until
 from ledger.store import Store
 from node.admission import Submission, parse_submission
 from node.application import Application
-from node.authoring import private_submission
+from node.authoring import private_submission, sign_envelope
 from node.config import ConfigError, Receipts
 from node.mempool import Mempool
 
@@ -340,6 +340,12 @@ class ReceiptDesk:
         return envelope
 
     def _envelope(self, record: dict[str, Any], anchored: Envelope) -> Envelope:
+        limit = self.app.params.max_record_bytes
+        if not self.app.state.need_to_know_active(self.app.height + 1):
+            # A chain before its need-to-know height has no private acts: in clear, as
+            # every act of that chain (docs/PRIVACY.md "Visibility").
+            clear = {k: v for k, v in record.items() if k != "visibility"}
+            return parse_submission(sign_envelope(self.key, clear), limit)
         retain_until = (
             str(anchored.record["retain_until"])
             if is_private(anchored.record)
@@ -348,4 +354,4 @@ class ReceiptDesk:
         submission = private_submission(
             self.key, record, retain_until=retain_until, ref_parties=self.app.ref_parties
         )
-        return parse_submission(submission, self.app.params.max_record_bytes)
+        return parse_submission(submission, limit)

@@ -27,7 +27,7 @@ from ledger.private import is_private
 from ledger.records import Envelope, format_time, parse_envelope
 from ledger.retention import default_retain_until
 from node import clock
-from node.authoring import hash_file, private_submission
+from node.authoring import hash_file, private_submission, sign_envelope
 from node.receipt_sources import EMAIL_BYTES_MAX, OUTBOX_BYTES_MAX, email_receipt, outbox_rows
 from node.receipts import WebhookReceipt, build_receipt
 
@@ -49,6 +49,8 @@ class Filer:
         self.client, self.key = client, key
         status = client.status()
         self.chain_id, self.state = str(status["chain_id"]), state or str(status["state"])
+        #: A chain before its need-to-know height takes acts in clear only.
+        self.private = bool(status.get("need_to_know", True))
         self._anchored: dict[str, tuple[Envelope, str | None]] = {}
 
     def anchored(self, record_id: str) -> tuple[Envelope, str | None]:
@@ -96,6 +98,9 @@ class Filer:
         if self.key is None:
             raise ClientFailure(400, "no_key", "--key is required unless --dry-run")
         anchored, _ = self.anchored(str(record["refs"][0]))
+        if not self.private:
+            clear = {k: v for k, v in record.items() if k != "visibility"}
+            return str(self.client.submit(sign_envelope(self.key, clear))["id"])
         retain_until = (
             str(anchored.record["retain_until"])
             if is_private(anchored.record)

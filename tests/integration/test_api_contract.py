@@ -71,8 +71,10 @@ async def test_submit_is_202_then_idempotent_200_once_committed(chain: Chain) ->
 async def test_get_record_committed_shape(chain: Chain) -> None:
     record_id = chain.ids[0]
     body = (await chain.api.get(f"/v1/records/{record_id}")).json()
-    assert set(body) == {"id", "status", "envelope", "height", "leaf_index"}
+    assert set(body) == {"id", "status", "envelope", "height", "leaf_index", "channel_trail"}
     assert body["status"] == "committed" and body["id"] == record_id
+    # No receipt anchors it (docs/CHANNELS.md "The trail").
+    assert body["channel_trail"] == {"receipts": [], "truncated": False}
     located = chain.cluster.nodes["FR"].store.locate(record_id)
     assert (body["height"], body["leaf_index"]) == located
     assert set(body["envelope"]) == {"record", "signer", "signature"}

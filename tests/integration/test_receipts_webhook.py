@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from node.genesis import Genesis
 from node.receipts import SIGNATURE_HEADER, signature_header
 from node.runtime import Node
 from node.tokens import create_token
-from tests.cluster import Cluster
+from tests.cluster import FAST_CONSENSUS, Cluster
 
 SECRET = b"4c1f0e5a9b7d3c2e8f6a1b0c9d8e7f6a5b4c3d2e1f0a9b8c"
 MESSAGE_ID = "6f1c2a9e-1b7d-4c55-9e0a-2f9d1b3c4d5e@domibus.cn"
@@ -40,7 +41,14 @@ SUBMISSION = "5e" * 32
 
 @pytest_asyncio.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    cluster = Cluster(4)
+    async with _running(tmp_path) as running:
+        yield running
+
+
+@asynccontextmanager
+async def _running(tmp_path: Path, **consensus: Any) -> AsyncIterator[Cluster]:
+    """The 4-node cluster, CN's node with the webhook and an enrolled integration key."""
+    cluster = Cluster(4, consensus={**FAST_CONSENSUS, **consensus})
     integration = SigningKey.generate()
     urls = {m.state: f"http://{m.state.lower()}.p2p" for m in cluster.members}
     raw = build_genesis(cluster.chain_id, cluster.members, urls, cluster.consensus)
@@ -211,21 +219,22 @@ async def test_a_second_receipt_of_the_message_by_another_key_is_409(cluster: Cl
         ("", None, "signature_required"),
         ("t=abc,v1=00", None, "bad_signature_header"),
         ("v1=" + "0" * 64, None, "bad_signature_header"),
-        (None, time.time() - 301, "stale_signature"),
-        (None, time.time() + 301, "stale_signature"),
+        (None, -301, "stale_signature"),
+        (None, +301, "stale_signature"),
         ("t={now},v1=" + "0" * 64, None, "bad_signature"),
     ],
 )
 async def test_an_unsigned_stale_or_forged_call_is_401_and_anchors_nothing(
     cluster: Cluster, header: str | None, at: float | None, code: str
 ) -> None:
+    """``at``: the signature's time, in seconds from now."""
     body = _body("ab" * 32)
     if header is not None:
         header = header.replace("{now}", str(int(time.time())))
         headers = {SIGNATURE_HEADER: header} if header else {}
         reply = await cluster.api["CN"].post("/v1/receipts/webhook", content=body, headers=headers)
     else:
-        reply = await _call(cluster, body, at=at)
+        reply = await _call(cluster, body, at=time.time() + (at or 0))
     assert reply.status_code == 401, reply.text
     error = reply.json()["error"]
     assert (error["code"], error["field"]) == (code, f"header.{SIGNATURE_HEADER}")
@@ -267,3 +276,22 @@ async def test_a_node_without_the_webhook_says_so_and_a_big_body_is_413(cluster:
     big = b" " * (64 * 1024 + 1)
     reply = await _call(cluster, big)
     assert (reply.status_code, reply.json()["error"]["code"]) == (413, "body_too_large")
+
+
+async def test_before_need_to_know_the_receipt_is_filed_in_clear(tmp_path: Path) -> None:
+    """A chain before its need-to-know height has no private acts (docs/PRIVACY.md)."""
+    async with _running(tmp_path, need_to_know_from_height=None) as cluster:
+        request_id = await _request(cluster)
+        bare_id = MESSAGE_ID.split("@")[0]
+        first = await _call(cluster, _body(request_id, external_id=bare_id))
+        assert first.status_code == 202, first.text
+        receipt_id = first.json()["id"]
+        assert await cluster.nodes["CN"].wait_committed(receipt_id, 15)
+        await cluster.wait_height(cluster.nodes["CN"].app.height)
+        for state in cluster.states:  # in clear: every node shows it in the trail
+            view = (await cluster.api[state].get(f"/v1/records/{request_id}")).json()
+            assert [r["id"] for r in view["channel_trail"]["receipts"]] == [receipt_id]
+            record = (await cluster.api[state].get(f"/v1/records/{receipt_id}")).json()
+            assert record["envelope"]["record"]["type"] == "exchange_receipt"
+        again = await _call(cluster, _body(request_id, external_id=bare_id))
+        assert (again.status_code, again.json()["id"]) == (200, receipt_id)

@@ -204,7 +204,7 @@ VALID: dict[str, dict[str, Any]] = {
         "territorial_states": ["CN"],
         "evidence": [],
         "channel": "e_codex",
-        "external_id": "6f1c2a9e-1b7d-4c55-9e0a-2f9d1b3c4d5e@domibus.cn",
+        "external_id": "6f1c2a9e-1b7d-4c55-9e0a-2f9d1b3c4d5e",
         "document_sha256": H,
         "delivery_evidence": [
             {"kind": "submission", "sha256": "01" * 32, "at": "2026-02-28T23:00:00Z"},

@@ -158,3 +158,15 @@ def test_a_receipt_is_refused_before_catalogue_version_2() -> None:
     with pytest.raises(RecordInvalid) as caught:
         validate_act(record, ActPolicy(version=1))
     assert (caught.value.code, caught.value.field) == ("not_in_catalogue_version", "record.type")
+
+
+def test_a_mailbox_in_a_clear_receipt_is_refused_so_adapters_file_them_private() -> None:
+    """docs/CHANNELS.md: a message id or endpoint often names a mailbox; in a consortium
+    act the linter refuses it (docs/ACTS.md §11), the private receipt takes it."""
+    record = make(
+        "exchange_receipt", visibility="consortium", external_id="20260301.4411@police.example.fr"
+    )
+    with pytest.raises(RecordInvalid) as caught:
+        validate_act(record)
+    assert (caught.value.code, caught.value.field) == ("personal_identifier", "record.external_id")
+    assert validate_act({**record, "visibility": "parties"}).type == "exchange_receipt"
