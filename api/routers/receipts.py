@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from api.deps import NodeDep, read_body
 from api.ratelimit import limit_writes
 from api.schemas import errors
-from ledger.errors import NotFound
+from ledger.errors import NotFound, Unauthorized
 from node import clock
 from node.receipts import (
     SIGNATURE_HEADER,
@@ -46,7 +46,8 @@ _EXAMPLE = {
     f"300 s, `bad_signature`). The node signs an `exchange_receipt` with its integration "
     "key and admits it: 202 with its id; 200 with the earlier receipt's id and "
     '`"duplicate": true` when this state already anchored the message (same channel and '
-    "external_id). 404 `webhook_not_configured` on a node without a `[receipts]` section. "
+    "external_id). 404 `webhook_not_configured` on a node without a `[receipts]` section "
+    "(an unsigned call is 401 first). "
     f"Bodies over {WEBHOOK_BODY_MAX_BYTES} bytes are 413.",
     responses={
         200: {"description": "already anchored"},
@@ -75,6 +76,13 @@ _EXAMPLE = {
     dependencies=[Depends(limit_writes)],
 )
 async def webhook(request: Request, node: NodeDep) -> JSONResponse:
+    header = request.headers.get(SIGNATURE_HEADER)
+    if not header:  # unsigned: 401 whether or not this node takes receipts
+        raise Unauthorized(
+            f"{SIGNATURE_HEADER} is required",
+            field=f"header.{SIGNATURE_HEADER}",
+            code="signature_required",
+        )
     desk = node.receipts
     if desk is None:
         raise NotFound(
@@ -83,6 +91,6 @@ async def webhook(request: Request, node: NodeDep) -> JSONResponse:
             code="webhook_not_configured",
         )
     body = await read_body(request, WEBHOOK_BODY_MAX_BYTES)
-    check_signature(desk.secret, request.headers.get(SIGNATURE_HEADER), body, time.time())
+    check_signature(desk.secret, header, body, time.time())
     result = desk.anchor(parse_webhook(body), clock.utcnow())
     return JSONResponse(result, status_code=200 if result["duplicate"] else 202)

@@ -272,6 +272,9 @@ async def test_a_bad_body_names_the_field(
 
 async def test_a_node_without_the_webhook_says_so_and_a_big_body_is_413(cluster: Cluster) -> None:
     reply = await cluster.api["TH"].post("/v1/receipts/webhook", content=b"{}")
+    assert (reply.status_code, reply.json()["error"]["code"]) == (401, "signature_required")
+    signed = {SIGNATURE_HEADER: signature_header(SECRET, int(time.time()), b"{}")}
+    reply = await cluster.api["TH"].post("/v1/receipts/webhook", content=b"{}", headers=signed)
     assert (reply.status_code, reply.json()["error"]["code"]) == (404, "webhook_not_configured")
     big = b" " * (64 * 1024 + 1)
     reply = await _call(cluster, big)
