@@ -95,9 +95,12 @@ class ActContext(Protocol):
 
     def signer_roles(self, signer: str) -> frozenset[str]: ...
 
-    def receipt_duplicates(self, key: str, ref: str, private: bool) -> list[str]: ...
+    def receipt_duplicates(self, key: str, scope: ReceiptScope | None) -> list[str]: ...
 
 
+#: What a private receipt's parties are made of besides its state: the anchored record's
+#: id and the counterpart state. Receipts of one key and one scope have the same parties.
+ReceiptScope = tuple[str, str]
 Rule = Callable[[Envelope, list[Envelope], ActContext], None]
 
 
@@ -503,7 +506,8 @@ def _exchange_receipt(envelope: Envelope, refs: list[Envelope], ctx: ActContext)
             code="not_concerned",
         )
     key = receipt_key(state, content["channel"], content["external_id"])
-    earlier = ctx.receipt_duplicates(key, anchored.id, private)
+    scope = (anchored.id, content["counterpart_state"]) if private else None
+    earlier = ctx.receipt_duplicates(key, scope)
     if earlier:
         raise Conflict(
             f"{state} already anchored {content['channel']} message "
@@ -611,34 +615,43 @@ class StoreActContext:
     def signer_roles(self, signer: str) -> frozenset[str]:
         return self.roles(signer)
 
-    def receipt_duplicates(self, key: str, ref: str, private: bool) -> list[str]:
+    def receipt_duplicates(self, key: str, scope: ReceiptScope | None) -> list[str]:
         """Earlier receipts of ``key`` that make a new one a duplicate.
 
         In a block the verdict must be the same at every node that judges it: a
-        clear receipt counts only clear receipts (every node indexes them), a
-        private one only receipts of the same anchored record (their parties are
-        its parties, so every judge holds them). At admission this node refuses
-        any receipt of the key it can see, its own state's private ones included.
+        clear receipt (``scope`` None) counts only clear receipts, which every
+        node indexes; a private one only private receipts of the same ``scope``
+        (anchored record, counterpart state), whose parties are exactly its own,
+        so every judge holds them. At admission this node refuses any receipt of
+        the key it can see, its own state's private ones included.
         """
         found = [
             e.id
             for e in self.pending
             if e.type == "exchange_receipt"
             and receipt_key(e.actor_state, e.content["channel"], e.content["external_id"]) == key
-            and (self.ingress or _counts(e, ref, private))
+            and (self.ingress or _counts(e, scope))
         ]
-        sealed = self.ingress or private
+        sealed = self.ingress or scope is not None
         for _, record_id in self.store.search(
             "receipt", key, limit=RECEIPT_KEY_READS_MAX, sealed=sealed
         ):
-            if self.ingress or _counts(self.load(record_id), ref, private):
+            if self.ingress or _counts(self.load(record_id), scope):
                 found.append(record_id)
         return found
 
 
-def _counts(earlier: Envelope, ref: str, private: bool) -> bool:
+def _counts(earlier: Envelope, scope: ReceiptScope | None) -> bool:
     if earlier.type != "exchange_receipt":  # a void body is no receipt
         return False
-    if not private:
+    if scope is None:
         return not is_private(earlier.record)
-    return bool(earlier.content.get("refs")) and earlier.content["refs"][0] == ref
+    content = earlier.content
+    return (
+        is_private(earlier.record)
+        and (
+            (content.get("refs") or [None])[0],
+            content.get("counterpart_state"),
+        )
+        == scope
+    )

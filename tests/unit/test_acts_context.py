@@ -58,7 +58,7 @@ class FakeChain:
     def signer_roles(self, signer: str) -> frozenset[str]:
         return ROLES.get(signer, frozenset())
 
-    def receipt_duplicates(self, key: str, ref: str, private: bool) -> list[str]:
+    def receipt_duplicates(self, key: str, scope: tuple[str, str] | None) -> list[str]:
         return []  # exchange_receipt's chain rules: tests/unit/test_receipts.py
 
     def make(

@@ -18,9 +18,10 @@ from ledger.acts_context import StoreActContext, check_act_context
 from ledger.acts_fields import ActPolicy
 from ledger.canonical import parse_json
 from ledger.errors import Conflict, Forbidden, RecordInvalid
+from ledger.private import split
 from ledger.records import Envelope, parse_envelope
 from ledger.store import Store
-from tests.factory import ChainBuilder, key
+from tests.factory import ChainBuilder, key, sign_record
 from tests.unit.test_acts import make
 from tests.unit.test_acts_context import CN_AUTH, CN_INV, TH_AUTH, VN_AUTH, FakeChain
 
@@ -40,7 +41,10 @@ class Chain:
         self.store, self.builder, self.maker = Store.open_memory(), ChainBuilder(), FakeChain()
 
     def load(self, record_id: str) -> Envelope:
-        return parse_envelope(parse_json(self.store.get_envelope_bytes(record_id) or b"null"))
+        """As a party's node reads it: with the private body it holds."""
+        envelope = parse_envelope(parse_json(self.store.get_envelope_bytes(record_id) or b"null"))
+        body = self.store.get_body(record_id)
+        return envelope if body is None else envelope.with_body(body)
 
     def context(self, *, ingress: bool) -> StoreActContext:
         return StoreActContext(self.store, self.load, _roles, ingress=ingress)
@@ -170,3 +174,56 @@ def test_a_mailbox_in_a_clear_receipt_is_refused_so_adapters_file_them_private()
         validate_act(record)
     assert (caught.value.code, caught.value.field) == ("personal_identifier", "record.external_id")
     assert validate_act({**record, "visibility": "parties"}).type == "exchange_receipt"
+
+
+def _private(receipt: Envelope) -> Envelope:
+    """``receipt`` as a private act: its header signed, its body beside it."""
+    header, body = split(
+        receipt.record, retain_until="2031-03-01T00:00:00Z", ref_parties=lambda _: []
+    )
+    return sign_record(CN_INTEGRATION, header).with_body(body)
+
+
+def test_private_receipts_count_in_a_block_only_with_the_same_parties() -> None:
+    """Every party of a private receipt judges it alike: an earlier receipt of its key
+    counts only if it has the same parties (same anchored record, same counterpart);
+    admission, at the author's node that holds them all, refuses any of the key."""
+    chain = Chain()
+    request = chain.maker.make("mla_request", CN_AUTH, "CN", territorial_states=["TH", "VN"])
+    chain.commit(request)
+    to_thailand = _private(chain.receipt(request, counterpart_state="TH"))
+    assert to_thailand.type == "exchange_receipt" and to_thailand.record["parties"] == [
+        "CN",
+        "TH",
+    ]
+    chain.commit(to_thailand)
+    to_viet_nam = _private(chain.receipt(request, counterpart_state="VN", nonce="nonce-vn-0001"))
+    check_act_context(to_viet_nam, chain.context(ingress=False))  # VN holds no CN-TH body
+    with pytest.raises(Conflict, match="already anchored"):
+        check_act_context(to_viet_nam, chain.context(ingress=True))
+    again = _private(chain.receipt(request, counterpart_state="TH", nonce="nonce-th-0002"))
+    with pytest.raises(Conflict) as caught:
+        check_act_context(again, chain.context(ingress=False))
+    assert caught.value.code == "duplicate_receipt"
+    # A clear receipt of the key does not count the private one in a block (a non-party
+    # cannot see it), but admission at CN's node does.
+    clear = chain.receipt(request, nonce="nonce-clear-01", external_id="no-at-sign-1")
+    check_act_context(clear, chain.context(ingress=False))
+
+
+def test_a_clear_receipt_of_a_private_act_is_refused() -> None:
+    chain = Chain()
+    request = _private_request(chain)
+    with pytest.raises(RecordInvalid) as caught:
+        check_act_context(chain.receipt(request), chain.context(ingress=True))
+    assert (caught.value.code, caught.value.field) == ("receipt_in_clear", "record.visibility")
+
+
+def _private_request(chain: Chain) -> Envelope:
+    clear = chain.maker.make("mla_request", CN_AUTH, "CN", nonce="nonce-private-1")
+    header, body = split(
+        clear.record, retain_until="2031-03-01T00:00:00Z", ref_parties=lambda _: []
+    )
+    request = sign_record(CN_AUTH, header).with_body(body)
+    chain.commit(request)
+    return chain.load(request.id)
