@@ -290,6 +290,19 @@ _ANSWERING_STATES: dict[str, Callable[[Envelope], frozenset[str]]] = {
 }
 
 
+def answering_states(answer_type: str, request: Envelope) -> frozenset[str]:
+    """The states that may sign an ``answer_type`` to ``request`` (the rules above):
+    what the read side searches for answers, so it finds exactly what could commit."""
+    if answer_type == "mla_response":
+        if request.type == "mla_request":
+            return frozenset({request.content["requested_state"]}) - {request.actor_state}
+        return frozenset(request.content["territorial_states"]) - {request.actor_state}
+    if answer_type == "sovereignty_response":
+        return frozenset(request.content.get("territorial_states") or []) - {request.actor_state}
+    states = _ANSWERING_STATES[answer_type](request)
+    return states if answer_type == "addressee_report" else states - {request.actor_state}
+
+
 def _answer(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
     """An issue-18 answer answers its request type, same case, by a state it names."""
     request = refs[0]

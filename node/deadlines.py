@@ -101,8 +101,10 @@ _MLA_FOLLOWS = Stop(frozenset({"mla_request"}), None, by="same", first_ref=False
 _NOT_EMERGENCY = ("emergency", frozenset({ABSENT, False}))
 _EMERGENCY = ("emergency", frozenset({True}))
 _NOTIFIED = ("notification_required", frozenset({True}))
+#: The issuing state records the addressee's report (ledger/acts_context.py), so the
+#: report that stops the clock is the act's own state's.
 _EPOC_DELIVERED = Stop(
-    frozenset({"addressee_report"}), "outcome", frozenset({"delivered", "impossible"})
+    frozenset({"addressee_report"}), "outcome", frozenset({"delivered", "impossible"}), by="same"
 )
 _EPOC_DECIDED = Stop(
     frozenset({"epoc_enforcing_decision"}),

@@ -179,7 +179,7 @@ ROWS: dict[str, tuple[str, dict[str, Any], str, dict[str, Any], str, dict[str, A
         {},
         "addressee_report",
         {"outcome": "delivered"},
-        "TH",
+        "CN",
         {"outcome": "received"},
     ),
     "epoc_transmission_emergency": (
@@ -187,7 +187,7 @@ ROWS: dict[str, tuple[str, dict[str, Any], str, dict[str, Any], str, dict[str, A
         {"emergency": True},
         "addressee_report",
         {"outcome": "impossible"},
-        "TH",
+        "CN",
         {"outcome": "received"},
     ),
     "epoc_enforcing_decision": (
