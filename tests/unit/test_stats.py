@@ -9,7 +9,10 @@ two middle ones for an even count), p90 the nearest rank ceil(0.9 n)
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +27,8 @@ from node.runtime import Node
 from node.stats import nearest_rank, statistics, statistics_csv
 from tests.cluster import Cluster
 from tests.unit.stats_scenario import AT, T0, Builder, H, build
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "STATISTICS.md"
 
 
 def _figures(
@@ -338,3 +343,19 @@ async def test_bad_queries_are_400_naming_the_field(
     assert reply.status_code == 400, reply.text
     error = reply.json()["error"]
     assert (error["code"], error["field"]) == (code, field)
+
+
+# --- the documented example is this scenario's output -------------------------------------
+
+
+def _fenced(after: str) -> str:
+    text = DOC.read_text(encoding="utf-8")
+    found = re.search(re.escape(after) + r".*?```\w*\n(.*?)```", text, re.S)
+    assert found is not None, after
+    return found.group(1)
+
+
+def test_the_docs_example_is_the_scenario(node: Node) -> None:
+    example = json.loads(_fenced("<!-- example: json -->"))
+    assert example == _stats(node, group_by=("state",))
+    assert _fenced("<!-- example: csv -->") == CSV.replace("\r\n", "\n")
