@@ -35,7 +35,9 @@ out, request or answer alike. So two callers may get different figures, and
 neither learns from them what it may not read.
 
 Work is bounded: at most ``SCAN_RECORDS_MAX`` records are read per answer,
-over all scans; an answer that hit the bound says ``"truncated": true``.
+over all scans, half of them at most for the requests (so the answers of the
+requests read are read too); an answer that hit the bound says
+``"truncated": true``.
 Scans stop at the first record committed after ``to`` (requests) or ``at``
 (answers), and answers are read from the first request in the window on.
 """
@@ -159,7 +161,7 @@ class Leg:
 class _Budget:
     """Records read so far over every scan of one answer."""
 
-    left: int = field(default_factory=lambda: SCAN_RECORDS_MAX)
+    left: int
     truncated: bool = False
 
 
@@ -247,8 +249,11 @@ def collect(
 ) -> tuple[list[Leg], bool]:
     """Every leg of a request committed in ``[start, end)`` and by ``at``, with its answers
     committed by ``at``; and whether the scan bound cut the reading short."""
-    budget = _Budget()
+    # Half the bound for the requests, so the answers of the requests read are read too
+    # (else a cut short scan would show every request read as backlog).
+    budget = _Budget(left=SCAN_RECORDS_MAX // 2)
     requests = _requests(view, budget, start, end, at)
+    budget.left += SCAN_RECORDS_MAX - SCAN_RECORDS_MAX // 2
     _record_answers(view, budget, requests, at)
     legs = [leg for _, legs in requests.by_id.values() for leg in legs]
     legs.sort(key=lambda leg: (leg.committed, leg.request, leg.state))

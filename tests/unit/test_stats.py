@@ -25,6 +25,7 @@ from node import stats
 from node.evidence import ChainView, view_of
 from node.runtime import Node
 from node.stats import nearest_rank, statistics, statistics_csv
+from node.tokens import create_token
 from tests.cluster import Cluster
 from tests.unit.stats_scenario import AT, T0, Builder, H, build
 
@@ -191,9 +192,13 @@ def test_before_any_answer_every_request_is_backlog(node: Node) -> None:
 
 
 def test_the_scan_bound_says_truncated(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 15 records for the requests: the 10 eio (types in name order), then 5 mla_request;
+    # the other 15 for the answers: the 13 eio_response, then 2 mla_response.
     monkeypatch.setattr(stats, "SCAN_RECORDS_MAX", 30)
-    result = _stats(node)
-    assert result["truncated"] is True and result["overall"]["requests"] < 50
+    result = _stats(node, group_by=("type",))
+    assert result["truncated"] is True and result["overall"]["requests"] == 15
+    assert result["groups"][0] == {"type": "eio", **D}  # its answers were all read
+    assert result["groups"][1]["requests"] == 5
 
 
 # --- what counts -------------------------------------------------------------------------
@@ -240,6 +245,32 @@ def test_a_private_act_counts_only_where_its_content_is_read() -> None:
     assert headers["overall"]["requests"] == 1  # a header only: not counted
     party = ChainView(node.store, node.app.load_content, private=True)
     assert statistics(party, T0 + 5 * H)["overall"]["requests"] == 2
+
+
+async def test_over_http_private_acts_count_for_a_body_reader_only(tmp_path: Path) -> None:
+    cluster = Cluster(4, data_root=tmp_path)
+    node = cluster.nodes["CN"]
+    b = Builder(node.app, cluster.members)
+    b.act("CN", "mla_request", 0, territorial_states=["TH"], case_ref="CASE-clear")
+    hidden = b.private_act("CN", "mla_request", 1, territorial_states=["TH"], case_ref="CASE-p")
+    b.commit_all()
+    _, reader = create_token(node.config.data_dir, "investigator", "CN desk", state="CN")
+    _, other = create_token(node.config.data_dir, "auditor", "audit", state="CN", cases=["X"])
+    transport = httpx.ASGITransport(app=create_app(node))
+    params = {"at": format_time(T0 + 5 * H)}
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://cn.api") as client:
+            counts = []
+            for secret in (None, other, reader):
+                headers = {"authorization": f"Bearer {secret}"} if secret else {}
+                reply = await client.get("/v1/stats", params=params, headers=headers)
+                assert reply.status_code == 200, reply.text
+                counts.append(reply.json()["overall"]["requests"])
+        assert counts == [1, 1, 2]  # headers only, a token for another case, a body reader
+        log = (node.config.data_dir / "access-log.jsonl").read_text()
+        assert hidden.id in log  # the body read for the figures is logged
+    finally:
+        node.store.close()
 
 
 # --- percentiles and CSV cells ------------------------------------------------------------
