@@ -32,6 +32,7 @@ from api.routers import (
     sealed,
     search,
     sovereignty,
+    stats,
     status,
     validators,
 )
@@ -72,7 +73,7 @@ def create_app(node: Node) -> FastAPI:
     install_error_handlers(app)
     open_read = node.config.open_read
     first = (records, proofs, blocks, validators, search, events, status, governance)
-    routers = [m.router for m in (*first, acts, sovereignty, cases, sealed, private)]
+    routers = [m.router for m in (*first, acts, sovereignty, cases, stats, sealed, private)]
     for router in routers:
         app.include_router(openapi.configured(router, open_read))
     install_metrics(

@@ -16,6 +16,7 @@ from api.cli.audit import bundle, verify, watch
 from api.cli.client import ClientFailure, NodeClient
 from api.cli.enc_keys import enc_key
 from api.cli.ops import compose, db, tls
+from api.cli.stats import stats
 from ledger.canonical import parse_json
 from ledger.errors import ComityError
 from ledger.keys import SigningKey, load_signing_key, public_key_from_text, save_signing_key
@@ -754,6 +755,7 @@ main.add_command(tls)
 main.add_command(db)
 main.add_command(compose)
 main.add_command(access_log)
+main.add_command(stats)
 
 
 if __name__ == "__main__":
