@@ -57,7 +57,8 @@ ChannelKind = Literal[
 #: What an authority is for the instruments it lists: the central authority for MLA
 #: (Budapest Art 27(2)(a), UNTOC Art 18(13)), another competent authority, the 24/7
 #: point of contact (Budapest Art 35), an EU enforcing authority (Regulation (EU)
-#: 2023/1543 Art 2(1)(b)), or an issuing, validating or executing authority.
+#: 2023/1543: the one an EPOC is notified to, Art 8), or an issuing, validating or
+#: executing authority.
 AuthorityRole = Literal[
     "central_authority",
     "competent_authority",

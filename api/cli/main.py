@@ -14,6 +14,7 @@ from api.cli.access_log import access_log
 from api.cli.acts import act, seal
 from api.cli.audit import bundle, verify, watch
 from api.cli.client import ClientFailure, NodeClient
+from api.cli.directory import directory
 from api.cli.enc_keys import enc_key
 from api.cli.ops import compose, db, tls
 from ledger.canonical import parse_json
@@ -754,6 +755,7 @@ main.add_command(tls)
 main.add_command(db)
 main.add_command(compose)
 main.add_command(access_log)
+main.add_command(directory)
 
 
 if __name__ == "__main__":
