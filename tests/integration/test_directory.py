@@ -132,3 +132,45 @@ async def test_state_view_history_and_errors(bridged: Cluster, tmp_path: Path) -
     refused = await _import(cluster, tmp_path, "FR", path)
     assert refused.exit_code == 2
     assert "record.authorities[0].channels[0].kind" in refused.output
+
+
+async def test_the_imported_directory_drives_the_rules(bridged: Cluster, tmp_path: Path) -> None:
+    """Issue 19's done-when: a devnet imports a directory with declarations for all four
+    members, and an act with no instrument in force between its states is refused."""
+    cluster = bridged
+    for state in cluster.states:
+        assert (await _import(cluster, tmp_path, state)).exit_code == 0
+    await cluster.wait_height(cluster.nodes["VN"].app.height)
+    api = cluster.api["CN"]
+    refused = await api.post(
+        "/v1/records",
+        json=cluster.envelope(
+            "CN", legal_basis={"instrument": "Budapest Convention", "article": "Art 29"}
+        ),
+    )
+    error = refused.json()["error"]
+    assert refused.status_code == 422, refused.text
+    assert (error["code"], error["field"]) == ("no_legal_basis", "record.legal_basis.instrument")
+    accepted = await api.post(
+        "/v1/records",
+        json=cluster.envelope(
+            "CN",
+            legal_basis={"instrument": "UNTOC", "article": "Art 18"},
+            languages=["zh"],
+        ),
+    )
+    assert accepted.status_code == 202, accepted.text
+    warnings = accepted.json()["warnings"]
+    assert [(w["code"], w["field"]) for w in warnings] == [
+        ("translation_missing", "record.languages")
+    ]
+    record_id = accepted.json()["id"]
+    view = (await api.get(f"/v1/records/{record_id}", params={"wait": 20})).json()
+    assert view["status"] == "committed"
+    th = cluster.api["TH"]
+    await cluster.wait_height(view["height"])
+    due = (await th.get("/v1/deadlines", params={"clock": "translation_missing"})).json()
+    assert [i["id"] for i in due["items"]] == [record_id]
+    notices = (await th.get("/v1/sovereignty/notices")).json()["notices"]
+    notice = next(n for n in notices if n["id"] == record_id)
+    assert notice["route_to"]["authority"] == "th-247"  # a preservation: the 24/7 contact
