@@ -142,10 +142,15 @@ def untranslated_states(envelope: Envelope, directory: Mapping[str, Entry]) -> l
         entry = directory.get(other)
         if entry is None:
             continue
-        accepted = entry.accepted_languages()
-        if not (stated | translated) & accepted:
+        if not _any_accepted(stated | translated, entry.accepted_languages()):
             out.append(other)
     return out
+
+
+def _any_accepted(tags: set[str], accepted: frozenset[str]) -> bool:
+    """Whether a tag is accepted: the same tag, or a more specific one of an accepted
+    language ("zh-Hans-CN" is in "zh": RFC 4647 section 3.4 lookup, case-insensitive)."""
+    return any(tag == a or tag.startswith(a + "-") for tag in tags for a in accepted)
 
 
 def language_warnings(envelope: Envelope, directory: Mapping[str, Entry]) -> list[dict[str, str]]:

@@ -352,6 +352,10 @@ def submit_and_wait(
         submission = sign_envelope(key, record)
     reply = client.submit(submission)
     click.echo(reply["id"])
+    for warning in reply.get("warnings") or []:  # admitted, but worth a look
+        click.echo(
+            f"warning: {warning['code']} ({warning['field']}): {warning['message']}", err=True
+        )
     if wait_s > 0:
         view = client.record(reply["id"], wait_s)
         if view["status"] != "committed":

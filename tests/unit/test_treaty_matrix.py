@@ -213,6 +213,8 @@ def _translation(language: str) -> dict[str, Any]:
     [
         ({"languages": ["fr"]}, True),  # TH accepts th and en
         ({"languages": ["fr", "en"]}, False),
+        ({"languages": ["EN-gb"]}, False),  # a more specific tag of an accepted language
+        ({"languages": ["enm"]}, True),  # Middle English is not "en"
         (_translation("en"), False),  # the request document's language, translated
         (_translation("de"), True),
         ({"languages": ["fr", "de"], **_translation("de")}, True),
