@@ -222,6 +222,7 @@ def _check_unique(entry: Entry) -> None:
             raise _fail(f"record.authorities[{index}].roles", "must not repeat a value")
         if len(set(authority.instruments)) != len(authority.instruments):
             raise _fail(f"record.authorities[{index}].instruments", "must not repeat a value")
+    _check_instruments(entry)
     if sum("contact_24_7" in a.roles for a in entry.authorities) > 1:
         raise _fail("record.authorities", "name at most one contact_24_7 (Budapest Art 35)")
     for index, declaration in enumerate(entry.declarations):
@@ -236,6 +237,28 @@ def _check_unique(entry: Entry) -> None:
             raise _fail(f"record.declarations[{index}].instrument", "must be budapest_sap")
         if declaration.kind == "dual_criminality_29_4" and declaration.instrument != "budapest":
             raise _fail(f"record.declarations[{index}].instrument", "must be budapest")
+
+
+def _check_instruments(entry: Entry) -> None:
+    """Authorities and declarations name instruments the entry says are in force; a
+    bilateral instrument's partner is another state."""
+    listed = entry.instrument_ids()
+    for index, in_force in enumerate(entry.instruments):
+        if in_force.instrument.partition(":")[2] == entry.state:
+            raise _fail(f"record.instruments[{index}].instrument", "names the state itself")
+    for index, authority in enumerate(entry.authorities):
+        for at, instrument in enumerate(authority.instruments):
+            if instrument not in listed:
+                raise _fail(
+                    f"record.authorities[{index}].instruments[{at}]",
+                    f"{instrument} is not in record.instruments (in force for the state)",
+                )
+    for index, declaration in enumerate(entry.declarations):
+        if declaration.instrument not in listed:
+            raise _fail(
+                f"record.declarations[{index}].instrument",
+                f"{declaration.instrument} is not in record.instruments (in force for the state)",
+            )
 
 
 def content_of(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -133,6 +133,27 @@ def _authority(**changes: Any) -> list[dict[str, Any]]:
             "invalid_directory_entry",
         ),
         ({"links": ["http://insecure.example"]}, "record.links[0]", "invalid_directory_entry"),
+        (
+            {"authorities": _authority(instruments=["eu_eio", "cloud_act:US"])},
+            "record.authorities[0].instruments[1]",
+            "invalid_directory_entry",
+        ),
+        (
+            {"instruments": [{"instrument": "bilateral_mlat:FR"}]},
+            "record.instruments[0].instrument",
+            "invalid_directory_entry",
+        ),
+        (
+            {
+                "declarations": [
+                    {"kind": "other", "instrument": "eu_mla_2000", "article": "Art 1", "text": "x"}
+                ],
+                "instruments": [{"instrument": "budapest"}],
+                "authorities": _authority(instruments=[])[:1],
+            },
+            "record.declarations[0].instrument",
+            "invalid_directory_entry",
+        ),
     ],
 )
 def test_a_bad_field_is_refused_naming_it(changes: dict[str, Any], field: str, code: str) -> None:
