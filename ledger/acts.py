@@ -310,9 +310,13 @@ class _ProviderOrder(RequestBase):
 
 
 def _issuing_level(order: _ProviderOrder) -> None:
-    """Regulation (EU) 2023/1543 Art 4: traffic (beyond identification) and content data
-    need a judge, court or investigating judge; subscriber and identification data
-    also a prosecutor."""
+    """Regulation (EU) 2023/1543 Art 4(1)-(2): a production order for traffic data (beyond
+    identification) or content data is issued or validated by a judge, court or
+    investigating judge; for subscriber or identification data also by a prosecutor.
+
+    The same rule is applied to an ``epoc_pr``; Art 4(3) (preservation orders) was not read
+    in a stored text, and a secondary text says it also admits a prosecutor for every data
+    category (docs/ACTS.md "Sources read"), so this may be stricter than the Regulation."""
     heavy = {"traffic", "content"} & set(order.data_category)
     allowed = ("judicial",) if heavy else ("judicial", "prosecutorial")
     level = order.authorisation.level if order.authorisation is not None else None
@@ -653,7 +657,10 @@ class EpocEnforcingDecision(ActBase):
         _refusal_rules(self, self.decision == "ground_raised")
 
 
-#: Why an addressee cannot comply (Regulation (EU) 2023/1543 Annex III; unverified).
+#: Why an addressee cannot comply, reported on the Regulation (EU) 2023/1543 Annex III form.
+#: Read: Annex III carries the addressee's immunities/privileges or press-freedom concern
+#: (Art 11(4)) and the reasoned objection of a conflicting third-country obligation
+#: (Art 17(1)). The Annex's own list of reasons was not read: the others are unverified.
 Impossibility = Literal[
     "incomplete_or_manifest_errors",
     "data_not_held",

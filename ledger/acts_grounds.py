@@ -16,7 +16,7 @@ type does not allow.
 
 ``GROUND_SOURCES`` is data, so docs/ACTS.md §15 can list it and a test can
 check the two agree. A source marked "unverified" could not be read in a
-stored text when the vocabulary was written.
+stored text (docs/ACTS.md "Sources read" lists the texts that were).
 """
 
 from __future__ import annotations
@@ -47,23 +47,24 @@ GROUNDS: Final = frozenset(get_args(Ground))
 
 #: Each ground's legal source, as docs/ACTS.md §15 prints it.
 GROUND_SOURCES: Final[Mapping[str, str]] = {
-    "political_offence": "Budapest Arts 27(4)(a), 29(5)(a), 30(2)",
-    "sovereignty_security_ordre_public": "Budapest Arts 27(4)(b), 29(5)(b), 30(2)",
-    "dual_criminality": "Budapest Arts 25(4), 29(4); Reg. 2023/1543 Art 12(1)(d)",
-    "insufficient_information": "seed 004 §40 (incomplete requests)",
+    "political_offence": "Budapest Arts 27(4)(a), 29(5)(a), 30(2)(a)",
+    "sovereignty_security_ordre_public": "Budapest Arts 27(4)(b), 29(5)(b), 30(2)(b)",
+    "dual_criminality": "Budapest Arts 25(4), 29(4); Reg. 2023/1543 Art 12(1)(d); "
+    "Directive 2014/41/EU Art 11(1)(g)",
+    "insufficient_information": "seed 004 §40 (incomplete requests); Directive 2014/41/EU "
+    "Art 16(2)(a) (EIO form incomplete or manifestly incorrect)",
     "treaty_ground": "Budapest Art 25(4) (grounds of the requested state's law or treaties)",
     "ne_bis_in_idem": "Reg. 2023/1543 Art 12(1)(c); Directive 2014/41/EU Art 11(1)(d)",
-    "fundamental_rights": "Reg. 2023/1543 Art 12(1)(b); Directive 2014/41/EU Art 11(1)(f) "
-    "(unverified)",
-    "immunities_privileges": "Reg. 2023/1543 Art 12(1)(a); Directive 2014/41/EU Art 11(1)(a) "
-    "(unverified)",
-    "press_freedom": "Reg. 2023/1543 Art 12(1)(a) (freedom of the press or of expression)",
+    "fundamental_rights": "Reg. 2023/1543 Art 12(1)(b); Directive 2014/41/EU Art 11(1)(f)",
+    "immunities_privileges": "Reg. 2023/1543 Art 12(1)(a); Directive 2014/41/EU Art 11(1)(a)",
+    "press_freedom": "Reg. 2023/1543 Art 12(1)(a); Directive 2014/41/EU Art 11(1)(a) "
+    "(freedom of the press or of expression)",
     "death_penalty": "bilateral MLA treaties (unverified)",
     "data_protection": "SAP Art 14 (unverified)",
     "prejudice_domestic_proceedings": "Budapest Art 27(5) (postponement); SAP Art 7(5) "
     "(unverified)",
-    "national_security": "Directive 2014/41/EU Art 11(1)(b) (unverified)",
-    "territoriality": "Directive 2014/41/EU Art 11(1)(e) (unverified)",
+    "national_security": "Directive 2014/41/EU Art 11(1)(b)",
+    "territoriality": "Directive 2014/41/EU Art 11(1)(e)",
     "other": "any ground not listed; the reason says which",
 }
 
@@ -104,7 +105,8 @@ ALLOWED_GROUNDS: Final[Mapping[str, frozenset[str]]] = {
     "traffic_path_disclosure": frozenset(
         {"political_offence", "sovereignty_security_ordre_public"}
     ),
-    # SAP Art 7(5) and the grounds of Budapest Arts 25(4)/27(4) it refers to (unverified).
+    # The grounds of Budapest Arts 25(4) and 27(4)-(5), which SAP Art 7(5) is understood to
+    # refer to (the Protocol's text was not read: unverified).
     "provider_request_answer": frozenset(
         {
             "political_offence",
@@ -117,7 +119,9 @@ ALLOWED_GROUNDS: Final[Mapping[str, frozenset[str]]] = {
     ),
     # Regulation (EU) 2023/1543 Art 12(1)(a)-(d).
     "epoc_enforcing_decision": _EPOC,
-    # Directive 2014/41/EU Art 11(1).
+    # Directive 2014/41/EU Art 11(1)(a)-(h): (c) (the measure would not be authorised in a
+    # similar domestic case) and (h) (the measure is restricted under the executing state's
+    # law) are "other"; insufficient information is Art 16(2)(a), not an Art 11 ground.
     "eio_response": _EIO,
 }
 

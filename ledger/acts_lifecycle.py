@@ -105,19 +105,21 @@ def preservation_phase(answered: bool, mla_referenced: bool) -> str:
     return "answered" if answered else "requested"
 
 
-#: Clocks, each with its source (docs/ACTS.md §16). Days unless named ``_HOURS``.
+#: Clocks, each with its source (docs/ACTS.md §16; the texts read are listed under
+#: "Sources read" there). Days unless named ``_HOURS``; "unverified": no stored text read.
 CLOCKS: Final[Mapping[str, tuple[int, str]]] = {
     "preservation_art16_max_days": (90, "Budapest Art 16(2)"),
     "preservation_art29_min_days": (60, "Budapest Art 29(7)"),
     "epoc_pr_days": (60, "Reg. 2023/1543 Art 11(1)"),
     "epoc_pr_extension_days": (30, "Reg. 2023/1543 Art 11(1)"),
     "epoc_addressee_days": (10, "Reg. 2023/1543 Art 10(2)-(3)"),
-    "epoc_emergency_addressee_hours": (8, "Reg. 2023/1543 Art 10(4) (unverified)"),
-    "epoc_enforcing_days": (10, "Reg. 2023/1543 Art 12(1)"),
-    "epoc_enforcing_emergency_hours": (96, "Reg. 2023/1543 Art 12(1)"),
+    "epoc_emergency_addressee_hours": (8, "Reg. 2023/1543 Art 10(4)"),
+    "epoc_enforcing_days": (10, "Reg. 2023/1543 Arts 10(2), 12(1)"),
+    "epoc_enforcing_emergency_hours": (96, "Reg. 2023/1543 Arts 10(4), 12(1)"),
     "eio_recognition_days": (30, "Directive 2014/41/EU Art 12(3)"),
     "eio_recognition_extension_days": (30, "Directive 2014/41/EU Art 12(5)"),
     "eio_execution_days": (90, "Directive 2014/41/EU Art 12(4)"),
+    "eio_acknowledgement_days": (7, "Directive 2014/41/EU Art 16(1) (one week, Annex B)"),
     "sap7_disclosure_days": (30, "SAP Art 7 (unverified)"),
 }
 

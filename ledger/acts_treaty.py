@@ -1,4 +1,4 @@
-"""The treaty matrix drives the act rules (issue 19 item 2, docs/ACTS.md §19).
+"""The treaty matrix drives the act rules (issue 19 item 2, docs/ACTS.md §20).
 
 Theory of operation
 -------------------

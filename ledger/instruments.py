@@ -8,7 +8,7 @@ in force for it by id. Multilateral instruments have a plain id
 (``bilateral_mlat:TH``: the MLA treaty with Thailand). An instrument is in
 force between states A and B when both entries list it: a multilateral id in
 both, a bilateral id as ``<kind>:B`` in A's entry and ``<kind>:A`` in B's
-(``in_force_between``). docs/ACTS.md §19 lists the vocabulary with its sources.
+(``in_force_between``). docs/ACTS.md §20 lists the vocabulary with its sources.
 
 An act's ``legal_basis.instrument`` stays free text (acts written before the
 directory keep their wording), so ``resolve`` maps it to an id: the id itself,

@@ -258,7 +258,7 @@ CLOCKS: tuple[Clock, ...] = (
     Clock(
         "epoc_enforcing_decision",
         frozenset({"epoc"}),
-        f"{_REG} Arts 10(2), 12",
+        f"{_REG} Arts 10(2), 12(1)",
         "the notified enforcing authority may raise a ground for refusal within 10 days",
         2 * DAY,
         duration=10 * DAY,
@@ -268,7 +268,7 @@ CLOCKS: tuple[Clock, ...] = (
     Clock(
         "epoc_enforcing_decision_emergency",
         frozenset({"epoc"}),
-        f"{_REG} Art 10(4)",
+        f"{_REG} Arts 10(4), 12(1)",
         "in an emergency the notified enforcing authority objects within 96 hours",
         12 * HOUR,
         duration=96 * HOUR,
@@ -671,9 +671,14 @@ class DeadlineWatch:
 
     seen: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def transitions(self, view: ChainView, now: datetime) -> list[dict[str, Any]]:
+    def transitions(
+        self, view: ChainView, now: datetime, acts: Callable[[Envelope], bool] | None = None
+    ) -> list[dict[str, Any]]:
+        """The new transitions, of the clocks of the ``acts`` chosen (default: all)."""
         current: dict[tuple[str, str], Item] = {
-            (item.clock.id, item.act.id): item for item in evaluate(view, now)
+            (item.clock.id, item.act.id): item
+            for item in evaluate(view, now)
+            if acts is None or acts(item.act)
         }
         for key in [k for k in self.seen if k not in current or current[k].status == "stopped"]:
             del self.seen[key]

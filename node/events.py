@@ -29,6 +29,21 @@ current height (``DEADLINE_LEAF_BASE`` + a sequence number), so positions
 stay increasing and ids stay ``H:L``. They are live only: a replay from the
 store (a reconnect, or a lagged subscriber's catch-up) does not repeat them;
 ``GET /v1/deadlines`` is their state.
+
+Deadline events come in two classes (docs/PRIVACY.md, "Deadline events"):
+
+* **clear**: the clocks of the acts every reader sees (``view``), offered to
+  every subscriber whose filter matches, as ever;
+* **private**: the clocks of the private acts whose body this node holds
+  (``private_view``, which reads bodies without logging: nobody reads them
+  yet). Such an event is offered only to a subscription that carries a
+  ``BodyReader`` allowed to read that act's body (``require_body_reader``
+  with the act's case), and the stream appends one access-log line (the
+  act's id, outcome ``ok``) just before it sends the event, since the event
+  tells the reader that the act and its clock exist. The token is looked up
+  again at each offer and each send, so a revoked token gets nothing more.
+  The private class is computed only while such a subscription exists; a
+  node that is not a party holds no body, so its private class is empty.
 """
 
 from __future__ import annotations
@@ -42,13 +57,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.block import CommitCertificate
-from ledger.errors import ClientError, Overloaded, StoreError
+from ledger.errors import ClientError, Forbidden, Overloaded, StoreError, Unauthorized
+from ledger.private import is_private
 from ledger.records import Envelope
 from ledger.store import Store
 from node.application import Block
 from node.clock import utcnow
 from node.deadlines import DeadlineWatch
 from node.evidence import ChainView
+from node.tokens import TokenInfo, require_body_reader
 
 log = logging.getLogger(__name__)
 Position = tuple[int, int]
@@ -68,6 +85,9 @@ class Event:
     state: str | None = None  # actor state of a record (or deadline's act) event
     type: str | None = None  # record type of a record (or deadline's act) event
     territory: frozenset[str] = frozenset()  # territorial states of the record
+    #: A private act's deadline: only for a ``BodyReader`` that may read the act's body.
+    private: bool = False
+    case_ref: str | None = None  # of a deadline's act (checked against a token's cases)
 
     @property
     def id(self) -> str:
@@ -150,8 +170,13 @@ def record_event(height: int, leaf_index: int, envelope: Envelope) -> Event:
     )
 
 
-def deadline_event(height: int, sequence: int, item: dict[str, Any]) -> Event:
-    """An SSE ``deadline`` event for one transition (``node/deadlines.item_json``)."""
+def deadline_event(
+    height: int, sequence: int, item: dict[str, Any], *, private: bool = False
+) -> Event:
+    """An SSE ``deadline`` event for one transition (``node/deadlines.item_json``).
+
+    Its data is the item ``GET /v1/deadlines`` shows the same reader, nothing more."""
+    case_ref = item.get("case_ref")
     return Event(
         (height, DEADLINE_LEAF_BASE + sequence),
         "deadline",
@@ -159,6 +184,8 @@ def deadline_event(height: int, sequence: int, item: dict[str, Any]) -> Event:
         item["actor_state"],
         item["type"],
         frozenset(item["territorial_states"]),
+        private,
+        case_ref if isinstance(case_ref, str) else None,
     )
 
 
@@ -197,11 +224,54 @@ def replay(
         height += 1
 
 
+@dataclass(frozen=True, slots=True)
+class BodyReader:
+    """A subscriber's right to private acts' deadline events: its bearer token, which
+    ``require_body_reader`` checks for this node's ``state`` and each act's case.
+
+    ``current`` gives the token as the node's token file holds it now (None
+    once revoked), so a revocation reaches a stream already open; ``logged``
+    appends the access-log line of one act (outcome ``ok``)."""
+
+    token: TokenInfo
+    state: str
+    current: Callable[[TokenInfo], TokenInfo | None]
+    logged: Callable[[str, TokenInfo], None]
+
+    def live(self) -> TokenInfo | None:
+        return self.current(self.token)
+
+    def allows(self, token: TokenInfo | None, event: Event) -> bool:
+        """Whether ``token`` may read the body of the event's act (its case)."""
+        try:
+            require_body_reader(token, state=self.state, case_ref=event.case_ref)
+        except (Unauthorized, Forbidden):
+            return False
+        return True
+
+    def reveal(self, event: Event) -> bool:
+        """Check again and log the act's read: whether the event may be sent now."""
+        token = self.live()
+        if token is None or not self.allows(token, event):
+            return False
+        self.logged(str(event.data["id"]), token)
+        return True
+
+
 @dataclass(eq=False)
 class Subscription:
     wanted: EventFilter
     queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(QUEUE_EVENTS_MAX))
     lagged: bool = False
+    reader: BodyReader | None = None  # None: the clear deadline events only
+
+
+def _offered(sub: Subscription, token: TokenInfo | None, event: Event) -> bool:
+    if not sub.wanted.matches(event):
+        return False
+    if not event.private:
+        return True
+    return sub.reader is not None and sub.reader.allows(token, event)
 
 
 class EventHub:
@@ -215,14 +285,18 @@ class EventHub:
     def __len__(self) -> int:
         return len(self._subs)
 
-    def subscribe(self, wanted: EventFilter) -> Subscription:
+    def readers(self) -> int:
+        """Subscriptions that may get private acts' deadline events."""
+        return sum(1 for sub in list(self._subs) if sub.reader is not None)
+
+    def subscribe(self, wanted: EventFilter, reader: BodyReader | None = None) -> Subscription:
         if len(self._subs) >= self.subscribers_max:
             raise Overloaded(
                 f"event stream has its maximum of {self.subscribers_max} subscribers; retry later",
                 retry_after_s=5,
                 code="too_many_subscribers",
             )
-        sub = Subscription(wanted)
+        sub = Subscription(wanted, reader=reader)
         self._subs.add(sub)
         return sub
 
@@ -240,12 +314,16 @@ class EventHub:
             self.pump.wake()
 
     def publish(self, events: list[Event]) -> None:
-        """Offer events to every subscriber that wants them, never blocking."""
+        """Offer events to every subscriber that wants them (and may see them: a private
+        act's deadline goes to a body reader of its case only), never blocking."""
+        private = any(event.private for event in events)
         for sub in list(self._subs):
             if sub.lagged:
                 continue
+            # the token once per subscriber and call: a revoked one is offered nothing
+            token = sub.reader.live() if private and sub.reader is not None else None
             for event in events:
-                if not sub.wanted.matches(event):
+                if not _offered(sub, token, event):
                     continue
                 try:
                     sub.queue.put_nowait(event)
@@ -260,8 +338,11 @@ class DeadlinePump:
 
     ``run`` returns once the hub has no subscriber; ``ensure_running`` (the
     events route, on each subscription) starts it again. Each pass is one
-    bounded evaluation (``node/deadlines.py``: bounded scans, at most
-    ``TRANSITIONS_PER_TICK_MAX`` events; the rest come on the next pass).
+    bounded evaluation per class (``node/deadlines.py``: bounded scans, at most
+    ``TRANSITIONS_PER_TICK_MAX`` events; the rest come on the next pass):
+    the clear class over ``view``, and, while the hub has a body reader, the
+    private class over ``private_view`` (the private acts' clocks only; the
+    acts in clear are the clear class's).
     """
 
     hub: EventHub
@@ -270,6 +351,9 @@ class DeadlinePump:
     tick_s: float = DEADLINE_TICK_S
     watch: DeadlineWatch = field(default_factory=DeadlineWatch)
     now: Callable[[], Any] = utcnow
+    #: Over the bodies this node holds, read without an access-log line (None: no class).
+    private_view: Callable[[], ChainView] | None = None
+    private_watch: DeadlineWatch = field(default_factory=DeadlineWatch)
     _sequence: int = 0
     _task: asyncio.Task[None] | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -286,11 +370,21 @@ class DeadlinePump:
 
     def step(self) -> list[Event]:
         """One pass: the new transitions as events, published to the hub."""
-        events = []
-        for item in self.watch.transitions(self.view(), self.now()):
-            self._sequence += 1
-            events.append(deadline_event(self.store.height, self._sequence, item))
+        now = self.now()
+        events = self._events(self.watch.transitions(self.view(), now), private=False)
+        if self.private_view is not None and self.hub.readers() > 0:
+            items = self.private_watch.transitions(
+                self.private_view(), now, acts=lambda act: is_private(act.record)
+            )
+            events += self._events(items, private=True)
         self.hub.publish(events)
+        return events
+
+    def _events(self, items: list[dict[str, Any]], *, private: bool) -> list[Event]:
+        events = []
+        for item in items:
+            self._sequence += 1
+            events.append(deadline_event(self.store.height, self._sequence, item, private=private))
         return events
 
     async def run(self) -> None:
@@ -351,8 +445,20 @@ async def _stream(
                     await asyncio.sleep(0)  # let commits and other streams run
                 continue  # the queue may have overflowed again meanwhile
             event = await sub.queue.get()
-            if event is not LAG_MARKER and event.position > last:
-                yield event
-                last = event.position
+            if event is LAG_MARKER or event.position <= last:
+                continue
+            if event.private and not await _revealed(sub, event):
+                continue
+            yield event
+            last = event.position
     finally:
         hub.unsubscribe(sub)  # releases the subscriber slot when the client goes away
+
+
+async def _revealed(sub: Subscription, event: Event) -> bool:
+    """A private act's deadline event: checked again and its read logged (an fsync,
+    off the event loop) before the stream sends it."""
+    reader = sub.reader
+    if reader is None:  # never offered one; a bug if it were
+        return False
+    return await asyncio.to_thread(reader.reveal, event)

@@ -261,8 +261,18 @@ class TokenStore:
 
     def authenticate(self, secret: str) -> TokenInfo | None:
         """The live (unrevoked) token ``secret`` names, or None."""
+        return self._live(hash_token(secret))
+
+    def current(self, token: TokenInfo) -> TokenInfo | None:
+        """``token`` as the file holds it now: None once it is revoked or removed.
+
+        For a holder of a long-lived authorisation (an event stream), so a
+        revocation (or a new case binding) applies to it too."""
+        return self._live(token.sha256)
+
+    def _live(self, sha256: str) -> TokenInfo | None:
         self._refresh()
-        info = self._by_hash.get(hash_token(secret))
+        info = self._by_hash.get(sha256)
         return None if info is None or info.revoked else info
 
     def _refresh(self) -> None:

@@ -126,9 +126,9 @@ async def test_m4_a_never_enrolled_signer_costs_no_signature_check_nor_schema(
         calls["verify"] += 1
         real_verify(envelope)
 
-    def check(record: Any) -> None:
+    def check(record: Any, version: int | None = None) -> None:
         calls["schema"] += 1
-        real_check(record)
+        real_check(record, version)
 
     monkeypatch.setattr(runtime_module, "_verify_all", verify_all)
     monkeypatch.setattr(mempool_module, "verify_signature", verify)

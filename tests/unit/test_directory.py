@@ -288,7 +288,7 @@ def test_docs_list_every_instrument_with_its_title() -> None:
     from ledger.instruments import INSTRUMENTS
 
     acts = (ROOT / "docs/ACTS.md").read_text()
-    section = acts[acts.index("## 19. Instruments in force") :]
+    section = acts[acts.index("## 20. Instruments in force") :]
     for instrument in INSTRUMENTS:
         ident = f"`{instrument.id}:<state>`" if instrument.bilateral else f"`{instrument.id}`"
         assert f"| {ident} | {instrument.title} |" in section, instrument.id

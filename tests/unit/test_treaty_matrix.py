@@ -1,4 +1,4 @@
-"""The treaty matrix drives the act rules (issue 19 item 2, docs/ACTS.md §19).
+"""The treaty matrix drives the act rules (issue 19 item 2, docs/ACTS.md §20).
 
 An act between two states that both have a directory entry names an instrument in
 force between them (``no_legal_basis``); an SAP Art 7 request to a state that
