@@ -115,7 +115,7 @@ def view_of(records: CommittedRecords) -> ChainView:
     return ChainView(records.store, records.load_envelope, directory=directory_of(records))
 
 
-def directory_of(records: object) -> dict[str, Entry]:
+def directory_of(records: object) -> Mapping[str, Entry]:
     state = getattr(records, "state", None)
     return state.directory_entries() if isinstance(state, ChainState) else {}
 

@@ -51,6 +51,10 @@ def _frozen_dict(items: Mapping[int, tuple[Validator, ...]]) -> Mapping[int, tup
     return MappingProxyType(dict(items))
 
 
+_NO_DIRECTORY: Mapping[str, DirectoryState] = MappingProxyType({})
+_NO_ENTRIES: Mapping[str, Entry] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class ChainState:
     genesis: Genesis
@@ -64,8 +68,9 @@ class ChainState:
     misbehaviour: FrozenMap[str, MisbehaviourEntry] = field(default_factory=FrozenMap)
     height: int = 0
     param_changes: tuple[ParamChange, ...] = ()  # passed set_param proposals, in order
-    #: Each member's directory entry (``directory_entry`` records, docs/DIRECTORY.md).
-    directory: FrozenMap[str, DirectoryState] = field(default_factory=FrozenMap)
+    #: Each member's directory entry (``directory_entry`` records, docs/DIRECTORY.md):
+    #: one per member at most, so a copied read-only dict (read on every act's check).
+    directory: Mapping[str, DirectoryState] = field(default_factory=lambda: _NO_DIRECTORY)
 
     @classmethod
     def from_genesis(cls, genesis: Genesis) -> ChainState:
@@ -243,10 +248,12 @@ class ChainState:
         return self._with(param_changes=(*self.param_changes, change))
 
     def with_directory(self, state: str, entry: DirectoryState) -> ChainState:
-        return self._with(directory=self.directory.set(state, entry))
+        return self._with(directory=MappingProxyType({**self.directory, state: entry}))
 
-    def directory_entries(self) -> dict[str, Entry]:
+    def directory_entries(self) -> Mapping[str, Entry]:
         """Each member's current directory entry, parsed (what the treaty rules read)."""
+        if not self.directory:
+            return _NO_ENTRIES
         return {state: d.entry for state, d in self.directory.items()}
 
     def at_height(self, height: int) -> ChainState:
@@ -263,7 +270,7 @@ class ChainState:
         misbehaviour: FrozenMap[str, MisbehaviourEntry] | None = None,
         height: int | None = None,
         param_changes: tuple[ParamChange, ...] | None = None,
-        directory: FrozenMap[str, DirectoryState] | None = None,
+        directory: Mapping[str, DirectoryState] | None = None,
     ) -> ChainState:
         # ``dataclasses.replace`` costs more than the map update itself; one record
         # is one call here, so the copy is spelt out.
