@@ -292,3 +292,10 @@ def test_docs_list_every_instrument_with_its_title() -> None:
     for instrument in INSTRUMENTS:
         ident = f"`{instrument.id}:<state>`" if instrument.bilateral else f"`{instrument.id}`"
         assert f"| {ident} | {instrument.title} |" in section, instrument.id
+
+
+def test_the_entry_shown_in_the_docs_is_the_example_files() -> None:
+    text = (ROOT / "docs/DIRECTORY.md").read_text()
+    start = text.index('```json\n{\n  "state": "TH"') + len("```json\n")
+    shown = json.loads(text[start : text.index("```", start)])
+    assert shown == entry_of("TH")
