@@ -24,6 +24,7 @@ from api.routers import (
     blocks,
     bundle,
     cases,
+    directory,
     events,
     governance,
     private,
@@ -72,7 +73,7 @@ def create_app(node: Node) -> FastAPI:
     node.add_commit_listener(app.state.events.on_commit)
     install_error_handlers(app)
     open_read = node.config.open_read
-    first = (records, proofs, blocks, validators, search, events, status, governance)
+    first = (records, proofs, blocks, validators, search, events, status, governance, directory)
     routers = [m.router for m in (*first, acts, sovereignty, cases, stats, sealed, private)]
     for router in routers:
         app.include_router(openapi.configured(router, open_read))

@@ -49,7 +49,7 @@ of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -66,6 +66,8 @@ from ledger.acts_fields import CATALOGUE_LATEST
 from ledger.acts_index import SeekBudget, intersect
 from ledger.acts_levels import VALIDATED_TYPES
 from ledger.acts_lifecycle import ANSWERS
+from ledger.acts_treaty import check_treaty
+from ledger.directory import Entry
 from ledger.errors import Forbidden, InvariantViolation, RecordInvalid
 from ledger.private import named_states
 from ledger.records import Envelope, evidence_hashes, parse_time
@@ -88,11 +90,18 @@ class ActContext(Protocol):
 Rule = Callable[[Envelope, list[Envelope], ActContext], None]
 
 
-def check_act_context(envelope: Envelope, ctx: ActContext, version: int = CATALOGUE_LATEST) -> None:
+def check_act_context(
+    envelope: Envelope,
+    ctx: ActContext,
+    version: int = CATALOGUE_LATEST,
+    directory: Mapping[str, Entry] | None = None,
+) -> None:
     """Raise ``RecordInvalid``/``Forbidden`` unless the act fits the committed chain.
 
     ``version``: the catalogue version in force at the act's height
     (``ledger/acts_versions.py``); the chain rules version 2 added apply from it.
+    ``directory``: each member's directory entry in the state before the block; the
+    treaty-matrix rules (``ledger/acts_treaty.py``) apply between states that have one.
     """
     if envelope.type not in ACT_TYPES:
         return
@@ -102,6 +111,8 @@ def check_act_context(envelope: Envelope, ctx: ActContext, version: int = CATALO
         rule(envelope, referenced, ctx)
     if envelope.type in VALIDATED_TYPES and version >= 2:
         _validated_by_level(envelope, ctx)
+    if directory:
+        check_treaty(envelope, directory)
 
 
 def _validated_by_level(envelope: Envelope, ctx: ActContext) -> None:

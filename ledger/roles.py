@@ -72,6 +72,7 @@ GOVERNANCE_TYPES: Final = frozenset(
         "member_proposal",
         "member_vote",
         "misbehaviour",
+        "directory_entry",
     }
 )
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +36,15 @@ from ledger.acts_context import answering_states
 from ledger.acts_custody import chain_key, replay_lenient
 from ledger.acts_index import SeekBudget, intersect
 from ledger.acts_lifecycle import ANSWER_STATUS_FIELD, ANSWERS, answer_types_of, is_final, lifecycle
+from ledger.acts_treaty import route_to
+from ledger.directory import Entry
 from ledger.errors import ClientError, NotFound, StoreError
 from ledger.hashing import is_hex
 from ledger.records import Envelope, parse_time
 from ledger.store import SEARCH_LIMIT_MAX, Store
 from node.application import CommittedRecords
 from node.queries import query_time
+from node.state import ChainState
 
 SCAN_RECORDS_MAX = 100_000
 PAGE_MAX = 500
@@ -60,6 +63,9 @@ class ChainView:
     truncated: bool = False
     #: Whether ``load`` gives private acts' content (a body reader's view).
     private: bool = False
+    #: Each member's current directory entry (docs/DIRECTORY.md): notices' ``route_to``
+    #: and the directory's clocks (``node/deadlines.py``) read it.
+    directory: Mapping[str, Entry] = field(default_factory=dict)
     _times: dict[int, str] = field(default_factory=dict)
 
     def scan(
@@ -105,8 +111,14 @@ class ChainView:
 
 
 def view_of(records: CommittedRecords) -> ChainView:
-    """A ``ChainView`` over the committed records (a node's ``Application``)."""
-    return ChainView(records.store, records.load_envelope)
+    """A ``ChainView`` over the committed records (a node's ``Application``), with the
+    chain's directory when the records come with a chain state."""
+    return ChainView(records.store, records.load_envelope, directory=directory_of(records))
+
+
+def directory_of(records: object) -> Mapping[str, Entry]:
+    state = getattr(records, "state", None)
+    return state.directory_entries() if isinstance(state, ChainState) else {}
 
 
 def parse_cursor(cursor: str | None) -> int | None:
@@ -262,11 +274,31 @@ def is_foreign_act(envelope: Envelope, state: str) -> bool:
 
 def _notice(view: ChainView, act: Envelope, state: str) -> dict[str, Any]:
     mine = answers_to(view, act, states=[state], types=SOVEREIGNTY_ONLY)
-    return {
+    notice = {
         **summary(act),
         **view.position(act),
         "status": "answered" if mine else "pending",
         "response": mine[-1] if mine else None,
+    }
+    if act.content.get("notification_required") is True:
+        notice["notification_required"] = True  # e.g. SAP Art 7(5)(a), declared
+    entry = view.directory.get(state)
+    if entry is not None:
+        notice["route_to"] = route_json(act, state, entry)
+    return notice
+
+
+def route_json(act: Envelope, state: str, entry: Entry) -> dict[str, Any] | None:
+    """The authority of ``state``'s directory entry a notice goes to (docs/DIRECTORY.md)."""
+    authority = route_to(act.content, act.actor_state, state, entry)
+    if authority is None:
+        return None
+    return {
+        "state": state,
+        "authority": authority.id,
+        "name": authority.name,
+        "roles": list(authority.roles),
+        "channels": [c.model_dump(exclude_none=True) for c in authority.channels],
     }
 
 
