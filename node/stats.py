@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from ledger import instruments
 from ledger.acts_lifecycle import ANSWER_STATUS_FIELD, ANSWERS, is_final
 from ledger.errors import ClientError
 from ledger.records import Envelope, parse_time
@@ -105,14 +106,18 @@ _ISSUER_RECORDED: Final = frozenset({"addressee_report"})
 _NEW_PHASES: Final = frozenset({None, "initial"})
 
 
-def normalise_instrument(text: object) -> str | None:
-    """``legal_basis.instrument`` as one group: NFC, white space trimmed and collapsed;
-    None when absent or blank. (The directory's instrument names, issue 19, will
-    replace this with the consortium's own list of instruments.)"""
+def normalise_instrument(text: object, actor: str = "", other: str = "") -> str | None:
+    """``legal_basis.instrument`` as one group: the consortium's instrument id when the
+    text names one of ``ledger/instruments.py`` (so "Budapest Convention" and "CETS 185"
+    are both ``budapest``; a bilateral treaty is ``bilateral_mlat:<other state>`` as the
+    actor's directory entry lists it), else the text in NFC with white space trimmed and
+    collapsed; None when absent or blank."""
     if not isinstance(text, str):
         return None
     cleaned = " ".join(unicodedata.normalize("NFC", text).split())
-    return cleaned or None
+    if not cleaned:
+        return None
+    return instruments.resolve(cleaned, actor, other) or cleaned
 
 
 # --- query parameters ---------------------------------------------------------------------
@@ -193,8 +198,17 @@ def _legs_of(envelope: Envelope, committed: datetime) -> list[Leg]:
         return []
     states = sorted(set(REQUESTED_STATES[envelope.type](content)) - {envelope.actor_state})
     basis = content.get("legal_basis")
-    instrument = normalise_instrument(basis.get("instrument") if isinstance(basis, dict) else None)
-    return [Leg(envelope.id, s, instrument, envelope.type, committed) for s in states]
+    text = basis.get("instrument") if isinstance(basis, dict) else None
+    return [
+        Leg(
+            envelope.id,
+            s,
+            normalise_instrument(text, envelope.actor_state, s),
+            envelope.type,
+            committed,
+        )
+        for s in states
+    ]
 
 
 def _requests(
