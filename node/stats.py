@@ -55,7 +55,7 @@ from typing import Any, Final
 
 from ledger import instruments
 from ledger.acts_lifecycle import ANSWER_STATUS_FIELD, ANSWERS, is_final
-from ledger.errors import ClientError
+from ledger.errors import ClientError, QueryInvalid
 from ledger.records import Envelope, parse_time
 from node.evidence import SCAN_RECORDS_MAX, ChainView
 from node.queries import first_leaf_from
@@ -139,7 +139,7 @@ def parse_group_by(text: str | None) -> tuple[str, ...]:
 
 def check_window(start: datetime | None, end: datetime | None) -> None:
     if start is not None and end is not None and start > end:
-        raise ClientError("from must not be after to", field="query.from", code="bad_range")
+        raise QueryInvalid("from must not be after to", field="query.from", code="bad_range")
 
 
 # --- legs: one request, one requested state ---------------------------------------------------

@@ -31,7 +31,7 @@ GROUP_BY_PATTERN = f"^{_DIMENSION}(,{_DIMENSION}){{0,{len(stats.DIMENSIONS) - 1}
     "of `group_by` (comma-separated `state`, `instrument`, `type`; default all three). "
     "`format=csv` gives text/csv (RFC 4180) with fixed columns. A private act counts "
     "only for a caller that may read its content. docs/STATISTICS.md.",
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **errors(400)},
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **errors(400, 422)},
 )
 async def get_stats(
     view: PartyView,
