@@ -24,6 +24,7 @@ from api.routers import (
     blocks,
     bundle,
     cases,
+    directory,
     events,
     governance,
     private,
@@ -33,6 +34,7 @@ from api.routers import (
     sealed,
     search,
     sovereignty,
+    stats,
     status,
     validators,
 )
@@ -76,8 +78,10 @@ def create_app(node: Node) -> FastAPI:
     node.add_commit_listener(app.state.events.on_commit)
     install_error_handlers(app)
     open_read = node.config.open_read
-    first = (records, proofs, blocks, validators, search, events, status, governance)
-    routers = [m.router for m in (*first, acts, sovereignty, cases, sealed, private, receipts)]
+    first = (records, proofs, blocks, validators, search, events, status, governance, directory)
+    routers = [
+        m.router for m in (*first, acts, sovereignty, cases, stats, sealed, private, receipts)
+    ]
     for router in routers:
         app.include_router(openapi.configured(router, open_read))
     install_metrics(

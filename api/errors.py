@@ -59,6 +59,7 @@ PATTERN_CODES = {
     "cursor": "bad_cursor",
     "status": "bad_query",
     "clock": "bad_query",
+    "group_by": "bad_query",
     "at": "bad_time",
     "from": "bad_time",
     "to": "bad_time",

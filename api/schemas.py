@@ -62,10 +62,18 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody} for status in statuses}
 
 
+class SubmitWarning(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str
+    field: str
+    message: str
+
+
 class SubmitResult(BaseModel):
     model_config = _model({"id": H64, "status": "pending"})
     id: str
     status: Literal["pending", "committed"]
+    warnings: list[SubmitWarning] | None = None
 
 
 class BatchItem(BaseModel):
@@ -73,6 +81,7 @@ class BatchItem(BaseModel):
     index: int
     id: str | None = None
     status: Literal["pending", "committed"] | None = None
+    warnings: list[SubmitWarning] | None = None
     error: ErrorDetail | None = None
 
 

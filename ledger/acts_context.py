@@ -54,7 +54,7 @@ of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -76,6 +76,8 @@ from ledger.acts_fields import CATALOGUE_LATEST
 from ledger.acts_index import SeekBudget, intersect
 from ledger.acts_levels import VALIDATED_TYPES
 from ledger.acts_lifecycle import ANSWERS
+from ledger.acts_treaty import check_treaty
+from ledger.directory import Entry
 from ledger.errors import Conflict, Forbidden, InvariantViolation, RecordInvalid
 from ledger.keyspace import receipt_key
 from ledger.private import TYPE_CLASSES, is_private, named_states
@@ -104,11 +106,18 @@ ReceiptScope = tuple[str, str]
 Rule = Callable[[Envelope, list[Envelope], ActContext], None]
 
 
-def check_act_context(envelope: Envelope, ctx: ActContext, version: int = CATALOGUE_LATEST) -> None:
+def check_act_context(
+    envelope: Envelope,
+    ctx: ActContext,
+    version: int = CATALOGUE_LATEST,
+    directory: Mapping[str, Entry] | None = None,
+) -> None:
     """Raise ``RecordInvalid``/``Forbidden`` unless the act fits the committed chain.
 
     ``version``: the catalogue version in force at the act's height
     (``ledger/acts_versions.py``); the chain rules version 2 added apply from it.
+    ``directory``: each member's directory entry in the state before the block; the
+    treaty-matrix rules (``ledger/acts_treaty.py``) apply between states that have one.
     """
     if envelope.type not in ACT_TYPES:
         return
@@ -118,6 +127,8 @@ def check_act_context(envelope: Envelope, ctx: ActContext, version: int = CATALO
         rule(envelope, referenced, ctx)
     if envelope.type in VALIDATED_TYPES and version >= 2:
         _validated_by_level(envelope, ctx)
+    if directory:
+        check_treaty(envelope, directory)
 
 
 def _validated_by_level(envelope: Envelope, ctx: ActContext) -> None:
@@ -304,6 +315,19 @@ _ANSWERING_STATES: dict[str, Callable[[Envelope], frozenset[str]]] = {
     "eio_response": lambda r: frozenset({r.content["executing_state"]}),
     "jit_accession": lambda r: frozenset(r.content["member_states"]) - {r.actor_state},
 }
+
+
+def answering_states(answer_type: str, request: Envelope) -> frozenset[str]:
+    """The states that may sign an ``answer_type`` to ``request`` (the rules above):
+    what the read side searches for answers, so it finds exactly what could commit."""
+    if answer_type == "mla_response":
+        if request.type == "mla_request":
+            return frozenset({request.content["requested_state"]}) - {request.actor_state}
+        return frozenset(request.content["territorial_states"]) - {request.actor_state}
+    if answer_type == "sovereignty_response":
+        return frozenset(request.content.get("territorial_states") or []) - {request.actor_state}
+    states = _ANSWERING_STATES[answer_type](request)
+    return states if answer_type == "addressee_report" else states - {request.actor_state}
 
 
 def _answer(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:

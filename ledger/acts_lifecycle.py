@@ -127,3 +127,55 @@ CLOCKS: Final[Mapping[str, tuple[int, str]]] = {
 def is_final(answer_type: str, status: str | None) -> bool:
     """Whether an answer of ``answer_type`` with ``status`` answers its request."""
     return status is not None and status in FINAL_STATUSES.get(answer_type, frozenset())
+
+
+#: A request's phase on the read side (``lifecycle``): ``requested`` (no answer yet),
+#: ``acknowledged`` (answers, none final), ``answered`` (a final answer),
+#: ``pending_mla_decision`` (a preservation an MLA request names, Budapest Art 29(7)),
+#: ``reported`` (the addressee's final report on an EPOC / EPOC-PR).
+LIFECYCLE_PHASES: Final = (
+    "requested",
+    "acknowledged",
+    "answered",
+    "pending_mla_decision",
+    "reported",
+)
+
+
+def answer_types_of(request_type: str) -> tuple[str, ...]:
+    """The answer types that answer ``request_type``, in a stable order."""
+    return tuple(sorted(a for a, requests in ANSWERS.items() if request_type in requests))
+
+
+def lifecycle(
+    request_type: str, answers: list[dict[str, object]], *, mla_referenced: bool = False
+) -> dict[str, object] | None:
+    """The legal state of one request from its committed answers, in commit order.
+
+    ``answers`` are the read side's answer items (``type``, ``state``, ``answer``);
+    the latest answer of each (type, state) is its status (docs/ACTS.md §4), and
+    only a final status answers. None for a type nothing answers."""
+    types = answer_types_of(request_type)
+    if not types:
+        return None
+    status: dict[str, dict[str, dict[str, object]]] = {}
+    for item in answers:
+        if item["type"] not in types:
+            continue
+        answer_type, state, value = str(item["type"]), str(item["state"]), item["answer"]
+        status.setdefault(answer_type, {})[state] = {
+            "status": value,
+            "final": is_final(answer_type, value if isinstance(value, str) else None),
+            "id": item["id"],
+        }
+    latest = [entry for by_state in status.values() for entry in by_state.values()]
+    answered = any(entry["final"] for entry in latest)
+    if request_type == "preservation_request" and (answered or mla_referenced):
+        phase = preservation_phase(answered, mla_referenced)
+    elif any(e["final"] for e in status.get("addressee_report", {}).values()):
+        phase = "reported"
+    elif answered:
+        phase = "answered"
+    else:
+        phase = "acknowledged" if latest else "requested"
+    return {"phase": phase, "answer_types": list(types), "status": status}

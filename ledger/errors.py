@@ -9,6 +9,7 @@ module name their module.
     ├── ClientError            bad input from a caller; maps to a 4xx with a stable ``code``
     │   ├── EncodingError        not JSON, or outside the canonical subset (400)
     │   ├── RecordInvalid        a well-formed record that breaks a rule (422)
+    │   ├── QueryInvalid         a well-formed query whose values contradict each other (422)
     │   ├── SignatureInvalid     the Ed25519 signature does not verify (422)
     │   ├── Unauthorized         missing/bad credential (401)
     │   ├── Forbidden            credential or signer lacks the right (403)
@@ -120,6 +121,14 @@ class EncodingError(ClientError):
 class RecordInvalid(ClientError):
     status = 422
     default_code = "invalid_record"
+
+
+class QueryInvalid(ClientError):
+    """A query whose every parameter is well formed, but whose values contradict each
+    other (a window that ends before it starts): no schema can say it, so 422, not 400."""
+
+    status = 422
+    default_code = "invalid_query"
 
 
 class SignatureInvalid(ClientError):

@@ -78,6 +78,7 @@ GOVERNANCE_TYPES: Final = frozenset(
         "member_proposal",
         "member_vote",
         "misbehaviour",
+        "directory_entry",
     }
 )
 

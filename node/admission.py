@@ -57,6 +57,15 @@ Charge = Callable[[Iterable[str]], None]
 class Submission:
     id: str
     status: str  # "pending" | "committed"
+    #: Admitted, but worth a look: ``{code, field, message}`` (a request in no language
+    #: its requested state accepts, ``ledger/acts_treaty.py``). Only on first admission.
+    warnings: tuple[dict[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "status": self.status}
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out
 
 
 @dataclass
@@ -104,7 +113,7 @@ class Admission:
             result = self.admit(item)
         except ClientError as exc:
             return {"index": index, "error": exc.to_json()["error"]}
-        return {"index": index, "id": result.id, "status": result.status}
+        return {"index": index, **result.to_json()}
 
     def admit(self, envelope: Envelope) -> Submission:
         """Check a parsed envelope and add it to the mempool (idempotent).
@@ -118,7 +127,7 @@ class Admission:
             return Submission(envelope.id, "committed")
         self._check_private(envelope)
         self.mempool.check_fits([envelope])
-        self.app.check_record(envelope, clock.utcnow())
+        checked = self.app.check_record(envelope, clock.utcnow())
         if envelope.body is not None:
             self.app.bodies.put(envelope.id, envelope.body)
             self.send_body(envelope)
@@ -131,7 +140,7 @@ class Admission:
                 key=envelope.id,
             )
             self.wake()
-        return Submission(envelope.id, "pending")
+        return Submission(envelope.id, "pending", tuple(self.app.warnings(checked)))
 
     def _check_private(self, envelope: Envelope) -> None:
         """A private act is filed at a party's node, with its body (docs/PRIVACY.md)."""

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from ledger import merkle
 from ledger.acts_context import StoreActContext, check_act_context
+from ledger.acts_treaty import language_warnings
 from ledger.block import BlockHeader, CommitCertificate, validators_hash
 from ledger.canonical import parse_json
 from ledger.errors import (
@@ -303,7 +304,7 @@ class Application:
         elif envelope.type in NODE_RECORDS:
             self._check_node_record(envelope, at_time, block)
         governance.check(self.state, envelope, at_time)
-        check_act_context(envelope, block or self.acts, version)
+        check_act_context(envelope, block or self.acts, version, self.state.directory_entries())
         if self.store.has_record(envelope.id):
             raise Conflict("record is already committed", field="record", code="already_committed")
         if self.store.nonce_used(envelope.signer, str(record["nonce"])):
@@ -313,6 +314,13 @@ class Application:
                 code="duplicate_nonce",
             )
         self.signatures.verify(envelope)
+
+    def warnings(self, envelope: Envelope) -> list[dict[str, str]]:
+        """What is worth a look in an admitted record (``ledger/acts_treaty.py``)."""
+        directory = self.state.directory_entries()
+        if not directory or envelope.type not in ACT_TYPES:
+            return []
+        return language_warnings(envelope, directory)
 
     def catalogue_version(self) -> int:
         """The act catalogue version the next block's acts follow (``ledger/acts_versions.py``)."""

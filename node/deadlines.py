@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from ledger.acts_treaty import TREATY_TYPES, untranslated_states
+from ledger.directory import Entry
 from ledger.errors import ClientError, InvariantViolation
 from ledger.records import Envelope, format_time, parse_time
 from node.evidence import PAGE_MAX, ChainView, summary
@@ -61,11 +63,22 @@ class Stop:
     by: Relation = "other"
     on: Literal["act", "request"] = "act"
     first_ref: bool = True
+    #: Only a record carrying an evidence item of this role (e.g. ``translation``).
+    role: str | None = None
 
     def stops(self, record: Envelope) -> bool:
-        return record.type in self.types and (
-            self.field is None or record.content.get(self.field) in self.final
+        return (
+            record.type in self.types
+            and (self.field is None or record.content.get(self.field) in self.final)
+            and (self.role is None or _has_role(record, self.role))
         )
+
+
+def _has_role(record: Envelope, role: str) -> bool:
+    return any(
+        isinstance(item, Mapping) and item.get("role") == role
+        for item in record.content.get("evidence") or []
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +99,9 @@ class Clock:
     foreign: bool = False
     stops: tuple[Stop, ...] = ()
     verified: bool = True
+    #: A condition on the act and the chain's directory (docs/DIRECTORY.md); the clock
+    #: runs only for acts that meet it. None: the act's own fields decide.
+    needs: Callable[[Envelope, Mapping[str, Entry]], bool] | None = None
 
 
 def _supersede(type_name: str, *phases: str) -> Stop:
@@ -101,8 +117,10 @@ _MLA_FOLLOWS = Stop(frozenset({"mla_request"}), None, by="same", first_ref=False
 _NOT_EMERGENCY = ("emergency", frozenset({ABSENT, False}))
 _EMERGENCY = ("emergency", frozenset({True}))
 _NOTIFIED = ("notification_required", frozenset({True}))
+#: The issuing state records the addressee's report (ledger/acts_context.py), so the
+#: report that stops the clock is the act's own state's.
 _EPOC_DELIVERED = Stop(
-    frozenset({"addressee_report"}), "outcome", frozenset({"delivered", "impossible"})
+    frozenset({"addressee_report"}), "outcome", frozenset({"delivered", "impossible"}), by="same"
 )
 _EPOC_DECIDED = Stop(
     frozenset({"epoc_enforcing_decision"}),
@@ -115,6 +133,22 @@ _OPEN = ("phase", frozenset({ABSENT, "initial", "extension"}))
 _INITIAL = ("phase", frozenset({ABSENT, "initial"}))
 _REG = "Regulation (EU) 2023/1543"
 _EIO = "Directive 2014/41/EU"
+#: An answer of the other state to a request (any value): it took the request up.
+_ANSWER_TYPES = frozenset(
+    {
+        "sovereignty_response",
+        "mla_response",
+        "preservation_response",
+        "provider_request_answer",
+        "eio_response",
+        "epoc_enforcing_decision",
+    }
+)
+
+
+def _untranslated(act: Envelope, directory: Mapping[str, Entry]) -> bool:
+    return bool(untranslated_states(act, directory))
+
 
 #: The table of clocks (docs/ACTS.md §6 shows it with the text each number comes from).
 CLOCKS: tuple[Clock, ...] = (
@@ -306,6 +340,40 @@ CLOCKS: tuple[Clock, ...] = (
         ),
         verified=False,
     ),
+    Clock(
+        "sap7_notification",
+        frozenset({"direct_provider_request"}),
+        "Second Additional Protocol Art 7(5)(a), (c) (the notified state instructs "
+        '"without undue delay", before the 30 days of Art 7; unverified)',
+        "the notified provider state may instruct the provider not to disclose before it discloses",
+        7 * DAY,
+        duration=30 * DAY,
+        match=(("basis", frozenset({"sap_7"})), _NOTIFIED),
+        stops=(
+            Stop(
+                frozenset({"provider_request_answer"}),
+                "decision",
+                frozenset({"no_objection", "conditions", "instruct_not_to_disclose"}),
+            ),
+        ),
+        verified=False,
+    ),
+    Clock(
+        "translation_missing",
+        TREATY_TYPES,
+        "Second Additional Protocol Art 4 (unverified); Regulation (EU) 2023/1543 Art 16; "
+        'the PC-OC national-procedures form ("Language requirements")',
+        "the request is in no language the requested state accepts (its directory "
+        "entry) and carries no translation into one: it may not be acted on",
+        timedelta(0),
+        duration=timedelta(0),
+        stops=(
+            Stop(frozenset(_ANSWER_TYPES), None),
+            Stop(TREATY_TYPES, None, by="same", first_ref=False, role="translation"),
+        ),
+        verified=False,
+        needs=_untranslated,
+    ),
 )
 CLOCK_IDS = frozenset(c.id for c in CLOCKS)
 
@@ -428,6 +496,8 @@ def evaluate(
     records = _Records(view)
     items: list[Item] = []
     for clock in clocks:
+        if clock.needs is not None and not view.directory:
+            continue  # a clock of the directory, on a chain without one
         if durations and clock.id in durations:
             clock = _with_duration(clock, durations[clock.id])
         for type_name in sorted(clock.types):
@@ -447,6 +517,8 @@ def _item(
 ) -> Item | None:
     if act.type not in clock.types or not _matches(clock, act):
         return None  # e.g. a private act's header: this reader cannot see its fields
+    if clock.needs is not None and not clock.needs(act, view.directory):
+        return None
     times = _due(clock, act.content)
     if times is None:
         return None

@@ -9,11 +9,12 @@ returns plain JSON-able dicts (shapes in docs/ACTS.md), so the routers stay
 thin. Every node holds the whole chain, so every node gives the same answer
 for the same height; only "notices" depend on the node (its own state).
 
-Answers to an act (``sovereignty_response``, ``mla_response``) carry the
-act's ``case_ref`` and come from a state named in its ``territorial_states``
-other than the actor (contextual rules, ``ledger/acts_context.py``). So the
-answers of state S are the records in three indexes at once: case_ref, type
-and actor_state == S (``ledger/acts_index.intersect``). That costs at most
+Answers to an act (``sovereignty_response`` and the answer types of its
+type, ``ledger/acts_lifecycle.ANSWERS``) carry the act's ``case_ref`` and come
+from a state the contextual rules let answer (``ledger/acts_context.py``,
+``answering_states``). So the answers of state S are the records in three
+indexes at once: case_ref, type and actor_state == S
+(``ledger/acts_index.intersect``). That costs at most
 the shortest of the three lists, and no other state can lengthen S's own
 records: a state that floods a case cannot hide another state's answer.
 
@@ -26,25 +27,28 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.acts import ACT_TYPES
-from ledger.acts_context import ANSWERABLE_BY_MLA_RESPONSE
+from ledger.acts_context import answering_states
 from ledger.acts_custody import chain_key, replay_lenient
 from ledger.acts_index import SeekBudget, intersect
+from ledger.acts_lifecycle import ANSWER_STATUS_FIELD, ANSWERS, answer_types_of, is_final, lifecycle
+from ledger.acts_treaty import route_to
+from ledger.directory import Entry
 from ledger.errors import ClientError, NotFound, StoreError
 from ledger.hashing import is_hex
 from ledger.records import Envelope, parse_time
 from ledger.store import SEARCH_LIMIT_MAX, Store
 from node.application import CommittedRecords
 from node.queries import query_time
+from node.state import ChainState
 
 SCAN_RECORDS_MAX = 100_000
 PAGE_MAX = 500
 CASE_REF_CHARS_MAX = 128
-ANSWER_TYPES = frozenset({"sovereignty_response", "mla_response"})
 #: Index seeks to find one state's answers of one type to one act.
 ANSWER_SEEKS_MAX = 100_000
 SOVEREIGNTY_ONLY = frozenset({"sovereignty_response"})
@@ -59,6 +63,9 @@ class ChainView:
     truncated: bool = False
     #: Whether ``load`` gives private acts' content (a body reader's view).
     private: bool = False
+    #: Each member's current directory entry (docs/DIRECTORY.md): notices' ``route_to``
+    #: and the directory's clocks (``node/deadlines.py``) read it.
+    directory: Mapping[str, Entry] = field(default_factory=dict)
     _times: dict[int, str] = field(default_factory=dict)
 
     def scan(
@@ -104,8 +111,14 @@ class ChainView:
 
 
 def view_of(records: CommittedRecords) -> ChainView:
-    """A ``ChainView`` over the committed records (a node's ``Application``)."""
-    return ChainView(records.store, records.load_envelope)
+    """A ``ChainView`` over the committed records (a node's ``Application``), with the
+    chain's directory when the records come with a chain state."""
+    return ChainView(records.store, records.load_envelope, directory=directory_of(records))
+
+
+def directory_of(records: object) -> Mapping[str, Entry]:
+    state = getattr(records, "state", None)
+    return state.directory_entries() if isinstance(state, ChainState) else {}
 
 
 def parse_cursor(cursor: str | None) -> int | None:
@@ -142,24 +155,26 @@ def answers_to(
     act: Envelope,
     *,
     states: Sequence[str] | None = None,
-    types: frozenset[str] = ANSWER_TYPES,
+    types: frozenset[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Committed answers naming ``act``, in commit order.
 
-    ``states`` (default: the act's territorial states other than its actor)
-    and ``types`` narrow the answers looked for.
+    ``types`` (default: ``sovereignty_response`` and every answer type of the
+    act's type, ``ledger/acts_lifecycle.ANSWERS``) and ``states`` (default, per
+    type: the states that may sign it, ``acts_context.answering_states``)
+    narrow the answers looked for.
     """
     case_ref = act.content.get("case_ref")
     located = view.store.locate(act.id)
     if not isinstance(case_ref, str) or located is None:
         return []
-    if act.type not in ANSWERABLE_BY_MLA_RESPONSE:
-        types = types - {"mla_response"}
-    if states is None:
-        states = sorted(set(act.content.get("territorial_states") or []) - {act.actor_state})
+    wanted = types if types is not None else SOVEREIGNTY_ONLY | set(answer_types_of(act.type))
     found: list[tuple[int, Envelope]] = []
-    for state in states:
-        for type_name in sorted(types):
+    for type_name in sorted(wanted):
+        if type_name != "sovereignty_response" and act.type not in ANSWERS.get(type_name, ()):
+            continue
+        who = states if states is not None else sorted(answering_states(type_name, act))
+        for state in who:
             found += _answers_of(
                 view,
                 act,
@@ -167,6 +182,16 @@ def answers_to(
                 (("actor_state", state), ("type", type_name), ("case_ref", case_ref)),
             )
     return [_answer(view, envelope) for _, envelope in sorted(found, key=lambda f: f[0])]
+
+
+def _mla_referenced(view: ChainView, act: Envelope) -> bool:
+    """Whether the act's own state has committed an ``mla_request`` naming it."""
+    case_ref = act.content.get("case_ref")
+    located = view.store.locate(act.id)
+    if not isinstance(case_ref, str) or located is None:
+        return False
+    terms = (("actor_state", act.actor_state), ("type", "mla_request"), ("case_ref", case_ref))
+    return bool(_answers_of(view, act, located[1], terms))
 
 
 def _answers_of(
@@ -187,13 +212,17 @@ def _answers_of(
 
 def _answer(view: ChainView, envelope: Envelope) -> dict[str, Any]:
     record = envelope.content
+    status_field = ANSWER_STATUS_FIELD.get(envelope.type, "status")
+    answer = envelope.type if status_field == "type" else record.get(status_field)
     return {
         "id": envelope.id,
         "type": envelope.type,
         "state": envelope.actor_state,
-        "answer": record.get("response") or record.get("status"),
+        "answer": answer,
+        "final": is_final(envelope.type, answer),
         "ground": record.get("ground"),
         "reason": record.get("reason"),
+        "conditions": record.get("conditions") or [],
         "occurred_at": record["occurred_at"],
         **view.position(envelope),
     }
@@ -221,11 +250,13 @@ def act_view(view: ChainView, record_id: str) -> dict[str, Any]:
         )
     act = view.load(record_id)
     answers = answers_to(view, act)
+    referenced = act.type == "preservation_request" and _mla_referenced(view, act)
     return {
         **summary(act),
         **view.position(act),
         "envelope": act.to_json(),
         "answers": answers,
+        "lifecycle": lifecycle(act.type, answers, mla_referenced=referenced),
         "sovereignty": sovereignty_status(act, answers),
     }
 
@@ -243,11 +274,31 @@ def is_foreign_act(envelope: Envelope, state: str) -> bool:
 
 def _notice(view: ChainView, act: Envelope, state: str) -> dict[str, Any]:
     mine = answers_to(view, act, states=[state], types=SOVEREIGNTY_ONLY)
-    return {
+    notice = {
         **summary(act),
         **view.position(act),
         "status": "answered" if mine else "pending",
         "response": mine[-1] if mine else None,
+    }
+    if act.content.get("notification_required") is True:
+        notice["notification_required"] = True  # e.g. SAP Art 7(5)(a), declared
+    entry = view.directory.get(state)
+    if entry is not None:
+        notice["route_to"] = route_json(act, state, entry)
+    return notice
+
+
+def route_json(act: Envelope, state: str, entry: Entry) -> dict[str, Any] | None:
+    """The authority of ``state``'s directory entry a notice goes to (docs/DIRECTORY.md)."""
+    authority = route_to(act.content, act.actor_state, state, entry)
+    if authority is None:
+        return None
+    return {
+        "state": state,
+        "authority": authority.id,
+        "name": authority.name,
+        "roles": list(authority.roles),
+        "channels": [c.model_dump(exclude_none=True) for c in authority.channels],
     }
 
 
@@ -390,6 +441,9 @@ def case_timeline(
 _HIGHLIGHTS = (
     "response",
     "status",
+    "decision",
+    "outcome",
+    "ground",
     "action",
     "phase",
     "expires_at",

@@ -85,6 +85,7 @@ from ledger.quorum import vote_outcome
 from ledger.records import Envelope, parse_time
 from ledger.roles import ROLE_TYPES
 from node import govshapes
+from node.govdirectory import apply_directory, check_directory, directory_conflict
 from node.govtypes import (
     CHANGE_DELAY_BLOCKS,
     SELF_ACTIONS,
@@ -636,6 +637,14 @@ GOVERNANCE: Final[Mapping[str, GovernanceType]] = MappingProxyType(
                 conflict=lambda _, r: f"evidence:{evidence_id_of(r)}",
                 apply=apply_misbehaviour,
                 audited=False,  # it records evidence; signing rights and sets stay
+            ),
+            GovernanceType(
+                "directory_entry",
+                shape=govshapes.check_directory_entry,
+                check=check_directory,
+                conflict=directory_conflict,
+                apply=apply_directory,
+                audited=False,  # contact data and treaties; signing rights and sets stay
             ),
         )
     }

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ledger.canonical import MAX_SAFE_INT
+from ledger.directory import parse_entry
 from ledger.errors import RecordInvalid
 from ledger.hashing import is_hex
 from ledger.records import check_state_code, parse_time
@@ -168,3 +169,8 @@ def check_misbehaviour(record: Mapping[str, Any]) -> None:
     check_state_code(record.get("offender_state"), "record.offender_state")
     _check_key(record, "offender_pubkey")
     parse_evidence(record)
+
+
+def check_directory_entry(record: Mapping[str, Any]) -> None:
+    """The whole entry against its strict model (``ledger/directory.py``)."""
+    parse_entry(record)

@@ -17,6 +17,7 @@ from typing import Any
 from consensus.messages import Equivocation, Proposal, Vote, message_from_json
 from consensus.messages import slot as message_slot
 from ledger.canonical import canonical_bytes
+from ledger.directory import Entry
 from ledger.errors import EncodingError, RecordInvalid
 from ledger.hashing import sha256_hex
 from node.genesis import Member
@@ -207,6 +208,28 @@ class MisbehaviourEntry:
             "round": self.round,
             "kind": self.kind,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryRecord:
+    """One committed ``directory_entry``: where it is on the chain."""
+
+    record_id: str
+    height: int
+    content_hash: str  # ``ledger.directory.content_hash``: same content, same entry
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryState:
+    """A member's current directory entry and every entry it committed before, oldest first.
+
+    Only the current entry is kept parsed; the history is kept by id and height, so
+    the state stays small, and ``GET /v1/directory/{state}`` loads the old records.
+    """
+
+    entry: Entry = field(repr=False)
+    current: DirectoryRecord
+    history: tuple[DirectoryRecord, ...] = ()
 
 
 # --- misbehaviour evidence ----------------------------------------------------------------

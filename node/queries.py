@@ -246,14 +246,17 @@ def leaf_range(store: Store, from_time: str | None, to_time: str | None) -> tupl
     """Leaf indexes [low, high) committed by blocks with from_time <= time <= to_time."""
     low, high = 0, store.ledger_size
     if from_time is not None:
-        start = query_time(from_time, "from_time")
-        first = _first_height(store, lambda h: _time(h) >= start)
-        low = _size_before(store, first)
+        low = first_leaf_from(store, query_time(from_time, "from_time"))
     if to_time is not None:
         end = query_time(to_time, "to_time")
         after_end = _first_height(store, lambda h: _time(h) > end)
         high = _size_before(store, after_end)
     return low, max(low, high)
+
+
+def first_leaf_from(store: Store, start: datetime) -> int:
+    """The first leaf index committed by a block whose time is ``start`` or later."""
+    return _size_before(store, _first_height(store, lambda h: _time(h) >= start))
 
 
 def query_time(text: str, name: str) -> datetime:

@@ -28,6 +28,7 @@ from types import MappingProxyType
 
 from ledger.acts_versions import VERSIONS, activation_param
 from ledger.block import Validator
+from ledger.directory import Entry
 from ledger.errors import Forbidden
 from ledger.private import check_class_role, is_private
 from ledger.records import Envelope, parse_time
@@ -35,6 +36,7 @@ from ledger.roles import allowed_types
 from node.frozen import FrozenMap
 from node.genesis import Genesis
 from node.govtypes import (
+    DirectoryState,
     KeyGrant,
     MemberInfo,
     MisbehaviourEntry,
@@ -47,6 +49,10 @@ from node.govtypes import (
 def _frozen_dict(items: Mapping[int, tuple[Validator, ...]]) -> Mapping[int, tuple[Validator, ...]]:
     # Validator sets change a few times in a chain's life: a copied, read-only dict.
     return MappingProxyType(dict(items))
+
+
+_NO_DIRECTORY: Mapping[str, DirectoryState] = MappingProxyType({})
+_NO_ENTRIES: Mapping[str, Entry] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,9 @@ class ChainState:
     misbehaviour: FrozenMap[str, MisbehaviourEntry] = field(default_factory=FrozenMap)
     height: int = 0
     param_changes: tuple[ParamChange, ...] = ()  # passed set_param proposals, in order
+    #: Each member's directory entry (``directory_entry`` records, docs/DIRECTORY.md):
+    #: one per member at most, so a copied read-only dict (read on every act's check).
+    directory: Mapping[str, DirectoryState] = field(default_factory=lambda: _NO_DIRECTORY)
 
     @classmethod
     def from_genesis(cls, genesis: Genesis) -> ChainState:
@@ -238,6 +247,15 @@ class ChainState:
     def with_param(self, change: ParamChange) -> ChainState:
         return self._with(param_changes=(*self.param_changes, change))
 
+    def with_directory(self, state: str, entry: DirectoryState) -> ChainState:
+        return self._with(directory=MappingProxyType({**self.directory, state: entry}))
+
+    def directory_entries(self) -> Mapping[str, Entry]:
+        """Each member's current directory entry, parsed (what the treaty rules read)."""
+        if not self.directory:
+            return _NO_ENTRIES
+        return {state: d.entry for state, d in self.directory.items()}
+
     def at_height(self, height: int) -> ChainState:
         return self._with(height=height)
 
@@ -252,6 +270,7 @@ class ChainState:
         misbehaviour: FrozenMap[str, MisbehaviourEntry] | None = None,
         height: int | None = None,
         param_changes: tuple[ParamChange, ...] | None = None,
+        directory: Mapping[str, DirectoryState] | None = None,
     ) -> ChainState:
         # ``dataclasses.replace`` costs more than the map update itself; one record
         # is one call here, so the copy is spelt out.
@@ -265,6 +284,7 @@ class ChainState:
             self.misbehaviour if misbehaviour is None else misbehaviour,
             self.height if height is None else height,
             self.param_changes if param_changes is None else param_changes,
+            self.directory if directory is None else directory,
         )
 
 

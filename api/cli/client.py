@@ -30,6 +30,13 @@ class NodeClient:
         """GET ``path`` with query ``params``; the reply object or ``ClientFailure``."""
         return self._json(self.http.get(path, params=params))
 
+    def text(self, path: str, **params: Any) -> str:
+        """GET ``path`` for a text reply (e.g. ``format=csv``); ``ClientFailure`` on an error."""
+        response = self.http.get(path, params=params)
+        if response.status_code >= 400:
+            self._json(response)  # raises with the error body's code
+        return response.text
+
     def submit(self, envelope: dict[str, Any]) -> dict[str, Any]:
         return self._json(self.http.post("/v1/records", json=envelope))
 

@@ -14,9 +14,11 @@ from api.cli.access_log import access_log
 from api.cli.acts import act, seal
 from api.cli.audit import bundle, verify, watch
 from api.cli.client import ClientFailure, NodeClient
+from api.cli.directory import directory
 from api.cli.enc_keys import enc_key
 from api.cli.ops import compose, db, tls
 from api.cli.receipts import receipt
+from api.cli.stats import stats
 from ledger.canonical import parse_json
 from ledger.errors import ComityError
 from ledger.keys import SigningKey, load_signing_key, public_key_from_text, save_signing_key
@@ -353,6 +355,10 @@ def submit_and_wait(
         submission = sign_envelope(key, record)
     reply = client.submit(submission)
     click.echo(reply["id"])
+    for warning in reply.get("warnings") or []:  # admitted, but worth a look
+        click.echo(
+            f"warning: {warning['code']} ({warning['field']}): {warning['message']}", err=True
+        )
     if wait_s > 0:
         view = client.record(reply["id"], wait_s)
         if view["status"] != "committed":
@@ -757,6 +763,8 @@ main.add_command(db)
 main.add_command(compose)
 main.add_command(access_log)
 main.add_command(receipt)
+main.add_command(stats)
+main.add_command(directory)
 
 
 if __name__ == "__main__":

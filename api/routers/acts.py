@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import NodeDep, ReadAccess, RecordId
+from api.routers.private import PartyView
 from api.schemas import errors
 from ledger.acts import json_schemas
 from ledger.acts_fields import CATALOGUE_LATEST
@@ -49,10 +50,13 @@ def _from_height(state: ChainState, version: int) -> int | None:
 @router.get(
     "/v1/acts/{record_id}",
     summary="A committed act with its answers",
-    description="The act, its position, every sovereignty_response and mla_response "
-    "that names it, and each territorial state's latest sovereignty "
-    "answer (`pending` if none). The same on every node.",
+    description="The act, its position, every answer that names it (`sovereignty_response` "
+    "and the answer types of its type, docs/ACTS.md §16) with its status and whether it is "
+    "final, its `lifecycle` (phase and the latest status of each answering state; null for a "
+    "type nothing answers) and each territorial state's latest sovereignty answer (`pending` "
+    "if none). A private act shows its content and answers to a bearer token that may read "
+    "its body (each read access-logged), else its header only (lifecycle null).",
     responses=errors(400, 404),
 )
-async def act(record_id: RecordId, node: NodeDep) -> dict[str, Any]:
-    return evidence.act_view(evidence.view_of(node.app), record_id)
+async def act(record_id: RecordId, view: PartyView) -> dict[str, Any]:
+    return evidence.act_view(view, record_id)

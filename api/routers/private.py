@@ -61,7 +61,7 @@ def party_view(request: Request, node: NodeDep, access_log: AccessLogDep) -> Cha
         access_log.append(record_id=record_id, state=node.config.state, token=token, outcome="ok")
         return envelope
 
-    return ChainView(node.store, load, private=True)
+    return ChainView(node.store, load, private=True, directory=evidence.directory_of(node.app))
 
 
 #: The read views' records: bodies only for a body reader (docs/PRIVACY.md).

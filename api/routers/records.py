@@ -62,7 +62,8 @@ def _body_doc(example: dict[str, Any], component: str) -> dict[str, Any]:
     response_model=SubmitResult,
     summary="Submit one signed envelope",
     description="202 when accepted into the mempool; 200 with status `committed` "
-    "when the same record is already on the chain (idempotent).",
+    "when the same record is already on the chain (idempotent). `warnings` (only when "
+    "there are some): admitted, but worth a look, e.g. `translation_missing`.",
     responses={200: {"model": SubmitResult}, **errors(400, 403, 409, 413, 422, 429, 503)},
     openapi_extra=_body_doc(ENVELOPE_EXAMPLE, "Envelope"),
     dependencies=[WriteLimit],
@@ -70,10 +71,7 @@ def _body_doc(example: dict[str, Any], component: str) -> dict[str, Any]:
 async def submit(request: Request, node: NodeDep) -> JSONResponse:
     body = await read_body(request, record_body_max_bytes(node))
     result = await node.admission.submit(body, _charge(request))
-    return JSONResponse(
-        {"id": result.id, "status": result.status},
-        status_code=200 if result.status == "committed" else 202,
-    )
+    return JSONResponse(result.to_json(), status_code=200 if result.status == "committed" else 202)
 
 
 @router.post(

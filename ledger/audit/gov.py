@@ -100,7 +100,14 @@ ROLE_TYPES: Final[dict[str, frozenset[str]]] = {
     "integration": frozenset({"exchange_receipt"}),
     "auditor": frozenset(),
     "admin": frozenset(
-        {"enroll_key", "member_proposal", "member_vote", "misbehaviour", "revoke_key"}
+        {
+            "directory_entry",
+            "enroll_key",
+            "member_proposal",
+            "member_vote",
+            "misbehaviour",
+            "revoke_key",
+        }
     ),
     "node": frozenset({"body_purge", "body_violation", "misbehaviour"}),
 }
@@ -151,10 +158,18 @@ TYPE_CLASSES: Final[dict[str, frozenset[str]]] = {
 }
 #: Every governance record type (the node registry's names).
 GOVERNANCE_TYPES: Final = frozenset(
-    {"enroll_key", "revoke_key", "member_proposal", "member_vote", "misbehaviour"}
+    {
+        "enroll_key",
+        "revoke_key",
+        "member_proposal",
+        "member_vote",
+        "misbehaviour",
+        "directory_entry",
+    }
 )
 #: The governance types this replay applies: those that change signing rights or
-#: validator sets (the registry's ``audited``). ``misbehaviour`` records evidence only.
+#: validator sets (the registry's ``audited``). ``misbehaviour`` records evidence
+#: only, and ``directory_entry`` contact data and treaties: neither changes who signs.
 REPLAYED_TYPES: Final = ("enroll_key", "revoke_key", "member_proposal", "member_vote")
 #: A change decided in block H applies from H + 2.
 CHANGE_DELAY_BLOCKS: Final = 2

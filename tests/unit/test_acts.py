@@ -6,11 +6,15 @@ rule comes from. Each invalid row names the exact field and code expected.
 
 from __future__ import annotations
 
+import ast
 import copy
+import traceback
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import ledger.acts as acts_module
 from ledger.acts import ACT_TYPES, MODELS, json_schemas, register_acts, validate_act
 from ledger.acts_fields import ActPolicy
 from ledger.acts_templates import template
@@ -783,6 +787,140 @@ INVALID: list[tuple[str, tuple[str, ...], dict[str, Any], str, str]] = [
         "verified or mismatch",
     ),
 ]
+#: One invalid example for every remaining rule site of ``ledger/acts.py`` (the test
+#: below finds the sites): a rule with no example here cannot be seen to hold.
+INVALID += [
+    (
+        "mla_response",
+        (),
+        {"status": "executed", "ground": None, "reason": None, "conditions": ["a", "a"]},
+        "record.conditions",
+        "conditions not repeated",
+    ),
+    (
+        "mla_response",
+        (),
+        {"status": "refused", "conditions": ["use only here"]},
+        "record.conditions",
+        "conditions only when granting",
+    ),
+    (
+        "mla_response",
+        ("ground",),
+        {"status": "postponed", "reason": None},
+        "record.reason",
+        "postponement reasoned",
+    ),
+    (
+        "preservation_request",
+        (),
+        {"phase": "termination", "refs": [REF], "expires_at": "2026-02-01T00:00:00Z"},
+        "record.expires_at",
+        "termination not before now",
+    ),
+    ("technical_measure", (), {"phase": "extension"}, "record.refs", "extension names the measure"),
+    ("eio", (), {"executing_state": "CN"}, "record.executing_state", "executing state differs"),
+    (
+        "epoc_pr",
+        (),
+        {"phase": "termination", "refs": [REF], "expires_at": "2026-02-01T00:00:00Z"},
+        "record.expires_at",
+        "termination not before now",
+    ),
+    (
+        "sovereignty_response",
+        (),
+        {"response": "consented", "reason": None, "ground": "dual_criminality"},
+        "record.ground",
+        "ground only on objection",
+    ),
+    (
+        "sovereignty_response",
+        (),
+        {"conditions": ["use only here"]},
+        "record.conditions",
+        "conditions only when consenting",
+    ),
+    (
+        "preservation_response",
+        (),
+        {"status": "refused", "ground": "dual_criminality", "reason": "x"},
+        "record.preserved_until",
+        "until only when preserved",
+    ),
+    (
+        "preservation_response",
+        (),
+        {"conditions": ["a", "a"]},
+        "record.conditions",
+        "conditions not repeated",
+    ),
+    (
+        "traffic_path_disclosure",
+        (),
+        {"refs": [REF, "ef" * 32]},
+        "record.refs",
+        "one preservation request",
+    ),
+    (
+        "traffic_path_disclosure",
+        (),
+        {"status": "refused", "ground": "political_offence", "reason": "x"},
+        "record.next_hop_states",
+        "next hops only when disclosed",
+    ),
+    (
+        "traffic_path_disclosure",
+        (),
+        {"next_hop_states": ["VN", "VN"]},
+        "record.next_hop_states",
+        "next hops not repeated",
+    ),
+    (
+        "direct_provider_request",
+        (),
+        {"custodian": {"name": "Example Hosting Ltd", "state": "VN"}},
+        "record.custodian.state",
+        "custodian's state gets a notice",
+    ),
+    (
+        "direct_provider_request",
+        (),
+        {"respond_by": "2026-02-01T00:00:00Z"},
+        "record.respond_by",
+        "respond_by after now",
+    ),
+    (
+        "provider_request_answer",
+        (),
+        {"territorial_states": ["TH", "CN"]},
+        "record.territorial_states",
+        "own territory only",
+    ),
+    (
+        "provider_request_answer",
+        (),
+        {"conditions": ["use only here"]},
+        "record.conditions",
+        "conditions only when granting",
+    ),
+    ("epoc_enforcing_decision", (), {"refs": []}, "record.refs", "names the EPOC"),
+    (
+        "addressee_report",
+        (),
+        {"impossibility": "data_not_held"},
+        "record.impossibility",
+        "reason only when impossible",
+    ),
+    ("eio_response", (), {"refs": [REF, "ef" * 32]}, "record.refs", "names the EIO"),
+    (
+        "jit_agreement",
+        (),
+        {"member_states": ["CN", "TH", "TH"], "territorial_states": ["TH"]},
+        "record.member_states",
+        "members not repeated",
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -799,6 +937,61 @@ def test_invalid_example_names_field(
 
 def test_every_type_has_invalid_rows() -> None:
     assert {row[0] for row in INVALID} == set(VALID)
+
+
+#: Calls in ``ledger/acts.py`` that refuse an act (the rule helpers and ``fail``).
+_RULE_CALLS = frozenset(
+    {
+        "fail",
+        "_requires",
+        "_in_territory",
+        "check_ground",
+        "_conditions_rule",
+        "_refusal_rules",
+        "_answer_rules",
+        "_phase_rules",
+        "_issuing_level",
+    }
+)
+#: Sites that cannot refuse: these answer types allow every ground of the vocabulary,
+#: and a value outside it is refused by the schema before any rule runs.
+_CANNOT_FAIL = frozenset({("MlaResponse", "check_ground"), ("SovereigntyResponse", "check_ground")})
+
+
+def _rule_sites() -> dict[int, tuple[str, str]]:
+    """Line -> (enclosing class or function, callee) of every rule call in ledger/acts.py."""
+    source = Path(acts_module.__file__).read_text()
+    sites: dict[int, tuple[str, str]] = {}
+    for top in ast.parse(source).body:
+        if not isinstance(top, ast.ClassDef | ast.FunctionDef):
+            continue
+        for node in ast.walk(top):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in _RULE_CALLS
+                and (top.name, node.func.id) not in _CANNOT_FAIL
+            ):
+                sites[node.lineno] = (top.name, node.func.id)
+    return sites
+
+
+def test_every_rule_site_has_an_invalid_example() -> None:
+    """Each place ledger/acts.py refuses an act is reached by some INVALID row (on the
+    traceback of its refusal), so every rule of the catalogue is shown to refuse."""
+    reached: set[int | None] = set()
+    for type_, drop, changes, _field, _why in INVALID:
+        with pytest.raises(RecordInvalid) as caught:
+            validate_act(make(type_, drop, **changes))
+        reached |= {
+            frame.lineno
+            for frame in traceback.extract_tb(caught.value.__traceback__)
+            if frame.filename == acts_module.__file__
+        }
+    sites = _rule_sites()
+    assert len(sites) > 90  # the walk found the catalogue's rules
+    missing = {line: site for line, site in sites.items() if line not in reached}
+    assert missing == {}, f"rules of ledger/acts.py with no invalid example: {missing}"
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,7 @@ def _snapshot(state: ChainState) -> dict[str, Any]:
 
 def test_every_governance_type_of_the_role_table_has_exactly_one_descriptor() -> None:
     assert set(GOVERNANCE) == GOVERNANCE_TYPES
-    assert len(GOVERNANCE) == len(GOVERNANCE_TYPES) == 5
+    assert len(GOVERNANCE) == len(GOVERNANCE_TYPES) == 6
     assert all(name == d.name for name, d in GOVERNANCE.items())
     # Each descriptor's signers are exactly the roles whose row names it.
     for descriptor in GOVERNANCE.values():

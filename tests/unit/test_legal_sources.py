@@ -87,7 +87,9 @@ def test_the_dagger_rows_of_the_clock_table_are_the_unverified_clocks() -> None:
     ids = {clock_id for clock_id, _ in rows}
     assert ids == {c.id for c in CLOCKS}
     daggered = {clock_id for clock_id, rest in rows if "†" in rest}
-    assert daggered == {c.id for c in CLOCKS if not c.verified} == {"sap7_disclosure"}
+    # The directory's clocks (issue 19) rest on SAP Arts 4 and 7(5), not read either.
+    unverified = {"sap7_disclosure", "sap7_notification", "translation_missing"}
+    assert daggered == {c.id for c in CLOCKS if not c.verified} == unverified
 
 
 def test_the_sources_read_section_names_the_texts_still_unread() -> None:
