@@ -227,3 +227,13 @@ def _private_request(chain: Chain) -> Envelope:
     request = sign_record(CN_AUTH, header).with_body(body)
     chain.commit(request)
     return chain.load(request.id)
+
+
+def test_the_counterpart_is_a_state_the_record_concerns() -> None:
+    chain = Chain()
+    request = chain.request()  # CN to TH: VN is not concerned
+    with pytest.raises(RecordInvalid) as caught:
+        check_act_context(
+            chain.receipt(request, counterpart_state="VN"), chain.context(ingress=True)
+        )
+    assert (caught.value.code, caught.value.field) == ("not_concerned", "record.counterpart_state")
