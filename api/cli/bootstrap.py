@@ -39,7 +39,7 @@ DEMO_STATES: tuple[tuple[str, str], ...] = (
     ("PL", "Poland"),
 )
 
-KEY_NAMES = ("node", "admin", "investigator", "authority")
+KEY_NAMES = ("node", "admin", "investigator", "authority", "integration")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class MemberKeys:
     investigator: SigningKey
     authority: SigningKey
     enc: X25519PrivateKey
+    #: The adapters' key (role ``integration``: receipts only, docs/CHANNELS.md).
+    integration: SigningKey | None = None
 
     @property
     def enc_public_hex(self) -> str:
@@ -66,6 +68,7 @@ class MemberKeys:
             SigningKey.generate(),
             SigningKey.generate(),
             X25519PrivateKey.generate(),
+            SigningKey.generate(),
         )
 
     @classmethod
@@ -91,7 +94,14 @@ class MemberKeys:
         enc = serialization.load_pem_private_key(enc_path.read_bytes(), password=None)
         assert isinstance(enc, X25519PrivateKey)
         return cls(
-            state, name, keys["node"], keys["admin"], keys["investigator"], keys["authority"], enc
+            state,
+            name,
+            keys["node"],
+            keys["admin"],
+            keys["investigator"],
+            keys["authority"],
+            enc,
+            keys["integration"],
         )
 
 
@@ -110,7 +120,8 @@ def build_genesis(
     p2p_urls: dict[str, str],
     consensus: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A genesis document enrolling each member's demo investigator and authority."""
+    """A genesis document enrolling each member's demo investigator and authority (and its
+    integration key, when it has one: the receipt adapters', docs/CHANNELS.md)."""
     return {
         "chain_id": chain_id,
         "genesis_time": format_time(clock.utcnow()),
@@ -142,6 +153,18 @@ def build_genesis(
                     "roles": ["authority"],
                     "agency": f"{m.name} central authority",
                 },
+                *(
+                    [
+                        {
+                            "state": m.state,
+                            "pubkey": m.integration.public_hex,
+                            "roles": ["integration"],
+                            "agency": f"{m.name} integration adapter",
+                        }
+                    ]
+                    if m.integration is not None
+                    else []
+                ),
             )
         ],
     }

@@ -9,6 +9,8 @@ Layout of DIR (reused, never overwritten, on a second run):
     DIR/<STATE>/investigator.key  a demo investigator, enrolled at genesis
     DIR/<STATE>/authority.key     a demo central authority, enrolled at genesis
     DIR/<STATE>/enc.key           X25519 key for sealed details
+    DIR/<STATE>/integration.key   the receipt adapters' key (role integration), enrolled at genesis
+    DIR/<STATE>/webhook.secret    the receipt webhook's HMAC secret, 0600 (docs/CHANNELS.md)
     DIR/<STATE>/node.toml         the node's config (``comity run --config``)
     DIR/<STATE>/data/             the node's LevelDB store
     DIR/<STATE>/node.log          the node's log while run by ``comity devnet``
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -88,15 +91,23 @@ def prepare(
     else:  # a reused devnet keeps its genesis, and with it its P2P ports
         for row, member in zip(rows, genesis["members"], strict=True):
             row["p2p_url"] = member["p2p_url"]
+    adapters = {e["pubkey"] for e in genesis["enrollments"] if "integration" in e.get("roles", [])}
     for i, member in enumerate(members):
-        _write_config(directory, member.state, rows[i], rows)
+        # A devnet made before the adapters' key has no such enrolment: no webhook then.
+        webhook = member.integration is not None and member.integration.public_hex in adapters
+        _write_config(directory, member.state, rows[i], rows, webhook=webhook)
     _write_example_act(directory, members[0].state, members[-1].state if nodes > 1 else "TH")
     (directory / "nodes.json").write_text(json.dumps(rows, indent=2) + "\n")
     return rows
 
 
 def _write_config(
-    directory: Path, state: str, row: dict[str, str], rows: list[dict[str, str]]
+    directory: Path,
+    state: str,
+    row: dict[str, str],
+    rows: list[dict[str, str]],
+    *,
+    webhook: bool = False,
 ) -> None:
     api_port = int(row["api_url"].rsplit(":", 1)[1])
     p2p_port = int(row["p2p_url"].rsplit(":", 1)[1])
@@ -111,6 +122,19 @@ def _write_config(
         "api": {"host": "127.0.0.1", "port": api_port},
         "p2p": {"host": "127.0.0.1", "port": p2p_port},
     }
+    if webhook:  # the receipt webhook, ready for a local connector (docs/CHANNELS.md)
+        secret = directory / state / "webhook.secret"
+        if not secret.exists():
+            fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, (secrets.token_hex(32) + "\n").encode())
+            finally:
+                os.close(fd)
+        config["receipts"] = {
+            "webhook_secret_path": "webhook.secret",
+            "integration_key_path": "integration.key",
+            "agency": f"{state} integration adapter",
+        }
     (directory / state / "node.toml").write_text(dump_config(config))
 
 

@@ -11,7 +11,10 @@ nothing.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli.main import main
+from ledger.records import format_time
 from node.clock import utcnow
 from tests.integration.test_lifecycle_devnet import Desk, _act
 from tests.procnet import ProcNet
@@ -47,6 +51,35 @@ def _import(net: ProcNet, state: str) -> str:
         str(net.root / state / "admin.key"),
         "--wait",
         "20",
+    )
+
+
+MESSAGE_ID = "6f1c2a9e-1b7d-4c55-9e0a-2f9d1b3c4d5e@domibus.cn.example"
+
+
+def _webhook(net: ProcNet, state: str, record_id: str) -> httpx.Response:
+    body = json.dumps(
+        {
+            "record_id": record_id,
+            "channel": "e_codex",
+            "external_id": MESSAGE_ID,
+            "document_sha256": "ab" * 32,
+            "delivery_evidence": [
+                {"kind": "submission", "sha256": "cd" * 32, "at": format_time(utcnow())}
+            ],
+            "sender_endpoint": "urn:oasis:names:tc:ebcore:partyid-type:unregistered:CN-MPS",
+            "recipient_endpoint": "urn:oasis:names:tc:ebcore:partyid-type:unregistered:VN-MPS",
+            "sent_at": format_time(utcnow()),
+        }
+    ).encode()
+    secret = (net.root / state / "webhook.secret").read_bytes().strip()
+    stamp = str(int(time.time()))
+    mac = hmac.new(secret, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return httpx.post(
+        f"{net.urls[state]}/v1/receipts/webhook",
+        content=body,
+        headers={"content-type": "application/json", "X-Comity-Signature": f"t={stamp},v1={mac}"},
+        timeout=10,
     )
 
 
@@ -118,6 +151,23 @@ def test_the_directory_recipe_on_a_devnet(tmp_path: Path) -> None:
         assert "sap7_notification" in clocks, sorted(clocks)
         assert clocks["sap7_notification"]["status"] in ("running", "warning")
         assert utcnow().isoformat() < clocks["sap7_notification"]["due_at"].replace("Z", "")
+
+        # The devnet's receipt webhook (docs/CHANNELS.md): CN's connector reports the
+        # e-CODEX message that carried the request; the same call twice anchors it once.
+        receipt = _webhook(net, "CN", first)
+        assert receipt.status_code == 202 and receipt.json()["duplicate"] is False, receipt.text
+        again = _webhook(net, "CN", first)
+        assert again.status_code == 200 and again.json() == {
+            **again.json(),
+            "id": receipt.json()["id"],
+            "duplicate": True,
+        }
+        for state in ("CN", "VN"):
+            net.wait_committed(state, receipt.json()["id"])
+            trail = desk.get(state, f"/v1/records/{first}")["channel_trail"]
+            assert [(r["channel"], r["external_id"]) for r in trail["receipts"]] == [
+                ("e_codex", MESSAGE_ID)
+            ], trail
 
         assert _import(net, "TH").startswith("unchanged: TH")
     finally:
