@@ -191,3 +191,28 @@ async def test_email_with_a_saved_dkim_key_files_a_verified_receipt(
         str(key_file),
     )
     assert both.exit_code == 2 and "--dkim-key is for --dkim verify" in both.output
+
+
+async def test_email_dkim_verify_looks_the_key_up_and_a_dead_dns_files_nothing(
+    cluster: Cluster, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.cli import receipts
+    from node.dkim_verify import DkimUnavailable, KeySource
+
+    request_id = await _request(cluster)
+    private, record = _rsa()
+    message = tmp_path / "signed.eml"
+    message.write_bytes(_sign(private, b"rsa-sha256"))
+    monkeypatch.setattr(receipts, "dns_source", lambda: KeySource("dns", lambda _n: record))
+    args = ("receipt", "email", str(message), "--refs", request_id, "--dkim", "verify")
+    dry = await cli(*args, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output)["dkim"]["key_source"] == "dns"
+
+    def down(_name: str) -> bytes | None:
+        raise DkimUnavailable("dns.exception.Timeout")
+
+    monkeypatch.setattr(receipts, "dns_source", lambda: KeySource("dns", down))
+    failed = await cli(*args)
+    assert failed.exit_code == 2 and "nothing filed" in failed.output
+    assert len(cluster.nodes["CN"].mempool) == 0

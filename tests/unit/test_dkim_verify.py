@@ -19,9 +19,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from ledger.errors import RecordInvalid
 from node.dkim_verify import (
     DETAIL_CHARS_MAX,
+    DNS_TIMEOUT_S,
     KEY_RECORD_BYTES_MAX,
     DkimUnavailable,
     KeySource,
+    dns_source,
     file_source,
     parse_key_record,
 )
@@ -246,3 +248,28 @@ def test_the_verifiers_words_reach_the_terminal_clean(rsa_key: tuple[bytes, byte
     assert result.detail and "\x1b" not in result.detail
     assert len(result.detail) <= DETAIL_CHARS_MAX
     assert all(" " <= c <= "~" for c in result.detail)
+
+
+def test_the_dns_source_asks_dnspython_and_maps_a_timeout(
+    rsa_key: tuple[bytes, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dns_source goes through dkimpy's dnspython lookup; a timeout is DkimUnavailable."""
+    from dkim import dnsplug
+
+    asked: list[tuple[bytes, int]] = []
+
+    def answer(name: bytes, timeout: int = 5) -> bytes:
+        asked.append((name, timeout))
+        return rsa_key[1]
+
+    monkeypatch.setattr(dnsplug, "get_txt", answer)
+    raw = _sign(rsa_key[0], b"rsa-sha256")
+    assert email_receipt(raw, dns_source())["dkim"]["verified"] == "signature"
+    assert asked == [(KEY_NAME.encode(), DNS_TIMEOUT_S)]
+
+    def timeout(name: bytes, timeout: int = 5) -> bytes:
+        raise dkim.DnsTimeoutError("dns.exception.Timeout")
+
+    monkeypatch.setattr(dnsplug, "get_txt", timeout)
+    with pytest.raises(DkimUnavailable, match="Timeout"):
+        email_receipt(raw, dns_source())
