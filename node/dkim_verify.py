@@ -145,15 +145,28 @@ def _sha256(seen: dict[str, bytes]) -> str | None:
 
 
 def dns_source() -> KeySource:
-    """The live DNS (dnspython through dkimpy), each lookup bounded by ``DNS_TIMEOUT_S``."""
-    from dkim import dnsplug
+    """The live DNS, asked with dnspython, each lookup bounded by ``DNS_TIMEOUT_S``.
+
+    Only a definite "no such record" (NXDOMAIN, or no TXT record at the name) is
+    ``None``, so ``key_not_found``; a server failure (SERVFAIL), a timeout or no
+    resolver is ``DkimUnavailable``. (dkimpy's own lookup also answers ``None`` to a
+    SERVFAIL, which would write a permanent ``key_not_found`` for a transient fault.)"""
+    import dns.exception
+    import dns.resolver
 
     def lookup(name: str) -> bytes | None:
         try:
-            found = dnsplug.get_txt(name.encode("ascii"), timeout=DNS_TIMEOUT_S)
-        except dkim.DnsTimeoutError as exc:
-            raise DkimUnavailable(str(exc)) from exc
-        return found if isinstance(found, bytes) else None
+            answer = dns.resolver.resolve(
+                name, "TXT", raise_on_no_answer=False, lifetime=DNS_TIMEOUT_S, search=False
+            )
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return None
+        except (dns.exception.DNSException, OSError) as exc:
+            raise DkimUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        for rdata in answer.rrset or ():
+            # RFC 6376 §3.6.2.2: a record's strings are joined with nothing between
+            return b"".join(getattr(rdata, "strings", ()))
+        return None
 
     return KeySource("dns", lookup)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from types import SimpleNamespace
 
 import dkim
 import pytest
@@ -250,26 +251,44 @@ def test_the_verifiers_words_reach_the_terminal_clean(rsa_key: tuple[bytes, byte
     assert all(" " <= c <= "~" for c in result.detail)
 
 
-def test_the_dns_source_asks_dnspython_and_maps_a_timeout(
+def test_the_dns_source_asks_dnspython_and_maps_its_faults(
     rsa_key: tuple[bytes, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """dns_source goes through dkimpy's dnspython lookup; a timeout is DkimUnavailable."""
-    from dkim import dnsplug
+    """dns_source asks for the TXT record at the selector's name, bounded in time; a
+    missing name is key_not_found, a timeout or SERVFAIL is no verdict (DkimUnavailable)."""
+    import dns.exception
+    import dns.resolver
+    import dns.rrset
 
-    asked: list[tuple[bytes, int]] = []
+    asked: list[tuple[str, float]] = []
+    half = len(rsa_key[1]) // 2
+    chunks = [rsa_key[1][:half], rsa_key[1][half:]]  # a long key, in 2 strings
 
-    def answer(name: bytes, timeout: int = 5) -> bytes:
-        asked.append((name, timeout))
-        return rsa_key[1]
+    def answer(name: str, rdtype: str, **options: object) -> SimpleNamespace:
+        lifetime = options["lifetime"]
+        assert rdtype == "TXT" and isinstance(lifetime, int)
+        asked.append((name, lifetime))
+        texts = [" ".join(f'"{c.decode()}"' for c in chunks)]
+        return SimpleNamespace(rrset=dns.rrset.from_text_list(name, 300, "IN", "TXT", texts))
 
-    monkeypatch.setattr(dnsplug, "get_txt", answer)
+    monkeypatch.setattr(dns.resolver, "resolve", answer)
     raw = _sign(rsa_key[0], b"rsa-sha256")
     assert email_receipt(raw, dns_source())["dkim"]["verified"] == "signature"
-    assert asked == [(KEY_NAME.encode(), DNS_TIMEOUT_S)]
+    assert asked == [(KEY_NAME, DNS_TIMEOUT_S)]
 
-    def timeout(name: bytes, timeout: int = 5) -> bytes:
-        raise dkim.DnsTimeoutError("dns.exception.Timeout")
+    faults: list[tuple[Exception, str | None]] = [
+        (dns.resolver.NXDOMAIN(), "key_not_found"),  # type: ignore[no-untyped-call]
+        (dns.resolver.LifetimeTimeout(timeout=5.0, errors=[]), None),  # type: ignore[no-untyped-call]
+        (dns.resolver.NoNameservers(), None),  # type: ignore[no-untyped-call]  # SERVFAIL everywhere
+    ]
+    for fault, reason in faults:
 
-    monkeypatch.setattr(dnsplug, "get_txt", timeout)
-    with pytest.raises(DkimUnavailable, match="Timeout"):
-        email_receipt(raw, dns_source())
+        def fail(*_args: object, exc: Exception = fault, **_options: object) -> None:
+            raise exc
+
+        monkeypatch.setattr(dns.resolver, "resolve", fail)
+        if reason is None:
+            with pytest.raises(DkimUnavailable):
+                email_receipt(raw, dns_source())
+        else:
+            assert email_receipt(raw, dns_source())["dkim"]["reason"] == reason
