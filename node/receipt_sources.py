@@ -77,7 +77,12 @@ class DkimResult:
         return "signature" if self.signature == "verified" else "body_hash_only"
 
     def with_signature(self, source: KeySource, outcome: DkimOutcome) -> DkimResult:
-        """This body-hash result with the header signature checked under ``source``'s key."""
+        """This body-hash result with the header signature checked under ``source``'s key.
+        Should the verifier find the body hash wrong where ours found it right (the two
+        canonicalisations disagree), the body counts as mismatching: nothing is claimed
+        that one of the two checks refutes."""
+        if outcome.reason == "body_hash_mismatch":
+            return replace(self, body_hash="mismatch", detail=outcome.detail)
         good = outcome.verified == "signature"
         return replace(
             self,

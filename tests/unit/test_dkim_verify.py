@@ -22,6 +22,7 @@ from node.dkim_verify import (
     DETAIL_CHARS_MAX,
     DNS_TIMEOUT_S,
     KEY_RECORD_BYTES_MAX,
+    DkimOutcome,
     DkimUnavailable,
     KeySource,
     dns_source,
@@ -292,3 +293,58 @@ def test_the_dns_source_asks_dnspython_and_maps_its_faults(
                 email_receipt(raw, dns_source())
         else:
             assert email_receipt(raw, dns_source())["dkim"]["reason"] == reason
+
+
+#: A 768-bit RSA test key (``openssl genrsa -traditional 768``): cryptography refuses to
+#: generate keys under 1024 bits, and a signer could still publish one.
+SMALL_RSA_PEM = (
+    b"-----BEGIN RSA PRIVATE KEY-----\n"
+    b"MIIBywIBAAJhAMTYsHFzzHq63+zFd3L3XCoSKHbmw8z4MfUfRAaGWSBll8OfhMgK\n"
+    b"kDSO4g2UV55qryYisvVt2Ym76ETV5V1YL172DopN+pvse1s/mrNNdt38N0Wc1fBs\n"
+    b"MtEbjvdmFb4k6wIDAQABAmEApo4iXRx5+657Ib/DXgdmeEJ88n43Vgr7WkhmKo8q\n"
+    b"gnrzepZSp2AovA/ZvVuy91uT8m0Z7RWtvjdeTdheAUJadWiOnEPJuvyYHoViL2G+\n"
+    b"IbH4o1hYORjELf708GaDcnNhAjEA8YxiBUgFcSKJ9J13Fza+8G0ixHXfkM9jrGD3\n"
+    b"jl1IKZl/H0r+mgOmjdODCjz7eBfHAjEA0J+j3FXKjKfJzQERsbuZIgO4/IMdLDaU\n"
+    b"jp7QZuaN8EWRjH1nyy97E4gAL0qVPLG9AjAVVDsXkkuAuPcLlZf9gcUMf+aRCIOM\n"
+    b"SvPXNdzGQnBr0/UIs1uWB/p+DY5FqireaOMCMHByW2Pbaf0+QusYdG0T7IoE76RL\n"
+    b"F2JJWPE2cKXGByNGnBjZTySZRwFUAKV80cuREQIxAKdLxAtKSXvtaRorfGwkHnN3\n"
+    b"ZNkUTmIpeGNGDc8zmHgW6EeVoWKC5mqrzR+e0oZLaA==\n"
+    b"-----END RSA PRIVATE KEY-----\n"
+)
+
+
+def test_an_rsa_key_under_1024_bits_fails_even_when_the_signature_holds() -> None:
+    """RFC 8301 §3.2: a signature with an RSA key under 1024 bits is not valid."""
+    key = serialization.load_pem_private_key(SMALL_RSA_PEM, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 768
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+    raw = _sign(SMALL_RSA_PEM, b"rsa-sha256")
+    dkim_field = email_receipt(raw, Dns(record).source)["dkim"]
+    assert (dkim_field["verified"], dkim_field["reason"]) == ("failed", "key_too_small")
+    assert dkim.verify(raw, dnsfunc=lambda *_a, **_k: record, minkey=512)  # sound otherwise
+
+
+def test_a_body_the_verifier_refutes_counts_as_mismatching(
+    rsa_key: tuple[bytes, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our bh= check and dkimpy's disagree: the receipt claims the weaker, refuted-free
+    result (body_hash mismatch), never a verified body with a body-hash failure."""
+    from node import receipt_sources
+
+    def refuted(*_args: object) -> DkimOutcome:
+        return DkimOutcome("failed", "body_hash_mismatch", detail="body hash mismatch")
+
+    monkeypatch.setattr(receipt_sources, "verify_signature", refuted)
+    raw = _sign(rsa_key[0], b"rsa-sha256")
+    dkim_field = email_receipt(raw, Dns(rsa_key[1]).source)["dkim"]
+    assert dkim_field == {
+        "domain": DOMAIN,
+        "selector": SELECTOR,
+        "body_hash": "mismatch",
+        "signature": "not_checked",
+        "verified": "failed",
+        "reason": "body_hash_mismatch",
+    }
