@@ -58,6 +58,7 @@ from ledger.acts_fields import (
     Timestamp,
     TimeZone,
     UseConditions,
+    check_dkim,
     fail,
     when,
 )
@@ -790,6 +791,8 @@ class ExchangeReceipt(ActBase):
                 fail(f"delivery_evidence[{index}].at", "must not be after occurred_at")
         if self.dkim is not None and self.channel != "email_24_7":
             fail("dkim", "is only given for channel 'email_24_7'")
+        if self.dkim is not None:
+            check_dkim(self.dkim)
 
 
 MODELS: Final[dict[str, type[ActBase]]] = {

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Final, Literal, NoReturn
 
 from pydantic import (
     AfterValidator,
@@ -337,17 +337,81 @@ class DeliveryEvidence(Strict):
     at: Timestamp
 
 
+#: Why a DKIM check failed (docs/CHANNELS.md "The e-mail hasher").
+DkimFailure = Literal[
+    "body_hash_mismatch",
+    "key_not_found",
+    "bad_key",
+    "key_too_small",
+    "bad_signature",
+    "signature_expired",
+    "weak_algorithm",
+    "malformed_signature",
+]
+
+
 class DkimCheck(Strict):
     """What an e-mail receipt's author checked of the message's DKIM-Signature (RFC 6376).
 
     ``body_hash``: the ``bh=`` tag against the canonicalised body, computed locally;
     ``signature``: whether the header signature was verified against the signer's
-    DNS key (``not_checked`` unless the author looked the key up)."""
+    key (``not_checked`` unless the author had the key). ``verified`` sums both up:
+    ``signature`` (the header signature verifies, so does the body hash),
+    ``body_hash_only`` (the body hash matches, the signature was not checked) or
+    ``failed`` with its ``reason``; ``key_source`` (``dns`` or a saved ``file``) and
+    ``key_sha256`` (of the TXT record) say which key was used. Receipts written
+    before ``verified`` existed leave it out (ledger/acts.py checks the combination)."""
 
     domain: ShortText
     selector: ShortText
     body_hash: Literal["verified", "mismatch"]
     signature: Literal["not_checked", "verified", "failed"]
+    verified: Literal["signature", "body_hash_only", "failed"] | None = None
+    reason: DkimFailure | None = None
+    key_source: Literal["dns", "file"] | None = None
+    key_sha256: Hex32 | None = None
+
+
+def check_dkim(dkim: DkimCheck) -> None:
+    """``dkim``'s fields tell one story: ``verified`` agrees with ``body_hash`` and
+    ``signature``, a failure names its reason, a checked signature names its key."""
+    where = "dkim"
+    if dkim.verified is None:  # the form before issue 19's verification
+        for name in ("reason", "key_source", "key_sha256"):
+            if getattr(dkim, name) is not None:
+                fail(f"{where}.{name}", "is only given with dkim.verified")
+        return
+    if dkim.verified != "failed" and dkim.reason is not None:
+        fail(f"{where}.reason", "is only given when dkim.verified is 'failed'")
+    expected = _DKIM_STATES.get(dkim.verified)
+    if expected is not None and (dkim.body_hash, dkim.signature) != expected:
+        fail(f"{where}.verified", f"{dkim.verified!r} needs body_hash and signature {expected}")
+    if dkim.verified == "failed":
+        _check_dkim_failure(dkim)
+    checked = dkim.signature != "not_checked"
+    if checked != (dkim.key_source is not None):
+        fail(f"{where}.key_source", "names the key exactly when the signature was checked")
+    if dkim.verified == "signature" and dkim.key_sha256 is None:
+        fail(f"{where}.key_sha256", "is required when the signature verified")
+    if not checked and dkim.key_sha256 is not None:
+        fail(f"{where}.key_sha256", "is only given when the signature was checked")
+
+
+#: The (body_hash, signature) a verdict other than ``failed`` needs.
+_DKIM_STATES: Final = {
+    "signature": ("verified", "verified"),
+    "body_hash_only": ("verified", "not_checked"),
+}
+
+
+def _check_dkim_failure(dkim: DkimCheck) -> None:
+    if dkim.reason is None:
+        fail("dkim.reason", "is required when dkim.verified is 'failed'")
+    if (dkim.reason == "body_hash_mismatch") != (dkim.body_hash == "mismatch"):
+        fail("dkim.reason", "is 'body_hash_mismatch' exactly when dkim.body_hash is 'mismatch'")
+    wanted = "not_checked" if dkim.body_hash == "mismatch" else "failed"
+    if dkim.signature != wanted:
+        fail("dkim.signature", f"must be {wanted!r} for reason {dkim.reason!r}")
 
 
 #: Bound on the conditions of use one act may carry (TigerStyle: a limit on everything).

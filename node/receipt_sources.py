@@ -11,8 +11,10 @@ id. A DKIM-Signature (RFC 6376 §3.5) is read for its signing domain and
 selector, and its body hash ``bh=`` is checked here: the body is
 canonicalised as the signature's ``c=`` says (§3.4.3 simple, §3.4.4
 relaxed), cut to ``l=`` octets when given, and hashed with the hash of
-``a=``. The header signature ``b=`` needs the signer's key from DNS and is
-not checked, which the receipt says (``signature: not_checked``).
+``a=``. The header signature ``b=`` needs the signer's key: given a
+``KeySource`` (the DNS or a saved record, chosen by the caller, so this
+module still does no I/O), ``node.dkim_verify`` checks it; without one the
+receipt says ``signature: not_checked``, ``verified: body_hash_only``.
 
 ``outbox_rows(data, fmt)`` reads a national system's outbox export (CSV
 with the documented columns, or a JSON array of webhook-shaped objects)
@@ -28,7 +30,7 @@ import csv
 import hashlib
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -40,6 +42,7 @@ from pydantic import ValidationError
 from ledger.canonical import parse_json
 from ledger.errors import ClientError, EncodingError, RecordInvalid, TooLarge
 from ledger.records import format_time
+from node.dkim_verify import DkimOutcome, KeySource, verify_signature
 from node.receipts import WebhookReceipt, invalid_receipt
 
 #: Bound on a message the hasher reads (a 24/7 request with attachments).
@@ -56,18 +59,52 @@ _WSP = re.compile(rb"[ \t]+")
 
 @dataclass(frozen=True, slots=True)
 class DkimResult:
+    """What was checked of one DKIM-Signature (``ledger.acts_fields.DkimCheck``)."""
+
     domain: str
     selector: str
     body_hash: str  # "verified" | "mismatch"
-    signature: str = "not_checked"
+    signature: str = "not_checked"  # | "verified" | "failed"
+    reason: str | None = None
+    key_source: str | None = None
+    key_sha256: str | None = None
+    detail: str = ""  # the library's words for the terminal; never on the chain
+
+    @property
+    def verified(self) -> str:
+        if self.body_hash != "verified" or self.signature == "failed":
+            return "failed"
+        return "signature" if self.signature == "verified" else "body_hash_only"
+
+    def with_signature(self, source: KeySource, outcome: DkimOutcome) -> DkimResult:
+        """This body-hash result with the header signature checked under ``source``'s key.
+        Should the verifier find the body hash wrong where ours found it right (the two
+        canonicalisations disagree), the body counts as mismatching: nothing is claimed
+        that one of the two checks refutes."""
+        if outcome.reason == "body_hash_mismatch":
+            return replace(self, body_hash="mismatch", detail=outcome.detail)
+        good = outcome.verified == "signature"
+        return replace(
+            self,
+            signature="verified" if good else "failed",
+            reason=outcome.reason,
+            key_source=source.kind,
+            key_sha256=outcome.key_sha256,
+            detail=outcome.detail,
+        )
 
     def to_json(self) -> dict[str, str]:
-        return {
+        fields = {
             "domain": self.domain,
             "selector": self.selector,
             "body_hash": self.body_hash,
             "signature": self.signature,
+            "verified": self.verified,
+            "reason": "body_hash_mismatch" if self.body_hash == "mismatch" else self.reason,
+            "key_source": self.key_source,
+            "key_sha256": self.key_sha256,
         }
+        return {name: value for name, value in fields.items() if value is not None}
 
 
 def split_message(raw: bytes) -> tuple[bytes, bytes]:
@@ -145,10 +182,20 @@ def _address(value: str | None) -> str | None:
     return found[0] if found else None
 
 
-def email_receipt(raw: bytes) -> dict[str, Any]:
+def email_receipt(raw: bytes, keys: KeySource | None = None) -> dict[str, Any]:
     """The receipt fields an e-mail gives (docs/CHANNELS.md "The e-mail hasher"):
     ``external_id``, ``document_sha256``, ``sent_at``, the endpoints and, with a
-    DKIM-Signature, ``dkim``. ``RecordInvalid`` naming the header that is missing."""
+    DKIM-Signature, ``dkim``: its body hash checked, and with ``keys`` its header
+    signature too (``node.dkim_verify``; ``DkimUnavailable`` when the DNS does not
+    answer). ``RecordInvalid`` naming the header that is missing."""
+    return read_email(raw, keys)[0]
+
+
+def read_email(
+    raw: bytes, keys: KeySource | None = None
+) -> tuple[dict[str, Any], DkimResult | None]:
+    """``email_receipt``'s fields and the DKIM check they hold (with the verifier's own
+    words in ``detail``, for the operator; they never reach the chain)."""
     if len(raw) > EMAIL_BYTES_MAX:
         raise TooLarge(f"message is over {EMAIL_BYTES_MAX} bytes", field="file", code="too_large")
     head, body = split_message(raw)
@@ -165,13 +212,17 @@ def email_receipt(raw: bytes) -> dict[str, Any]:
         "recipient_endpoint": _address(headers.get("To")),
     }
     signatures = (headers.get_all("DKIM-Signature") or [])[:DKIM_SIGNATURES_MAX]
-    if signatures:  # the first one is the outermost signer's (RFC 6376 §3.5 prepends)
-        try:
-            result = check_body_hash(dkim_tags(_unfold(str(signatures[0]))), body)
-        except ValueError as exc:
-            raise RecordInvalid(str(exc), field="DKIM-Signature", code="bad_dkim") from exc
-        fields["dkim"] = result.to_json()
-    return fields
+    if not signatures:
+        return fields, None
+    try:  # the first one is the outermost signer's (RFC 6376 §3.5 prepends)
+        tags = dkim_tags(_unfold(str(signatures[0])))
+        result = check_body_hash(tags, body)
+    except ValueError as exc:
+        raise RecordInvalid(str(exc), field="DKIM-Signature", code="bad_dkim") from exc
+    if keys is not None and result.body_hash == "verified":
+        result = result.with_signature(keys, verify_signature(raw, keys, tags["a"]))
+    fields["dkim"] = result.to_json()
+    return fields, result
 
 
 def _unfold(value: str) -> str:

@@ -28,7 +28,20 @@ from ledger.records import Envelope, format_time, parse_envelope
 from ledger.retention import default_retain_until
 from node import clock
 from node.authoring import hash_file, private_submission, sign_envelope
-from node.receipt_sources import EMAIL_BYTES_MAX, OUTBOX_BYTES_MAX, email_receipt, outbox_rows
+from node.dkim_verify import (
+    KEY_RECORD_BYTES_MAX,
+    DkimUnavailable,
+    KeySource,
+    dns_source,
+    file_source,
+)
+from node.receipt_sources import (
+    EMAIL_BYTES_MAX,
+    OUTBOX_BYTES_MAX,
+    DkimResult,
+    outbox_rows,
+    read_email,
+)
 from node.receipts import WebhookReceipt, build_receipt
 
 CHANNELS = list(ReceiptChannel.__args__)  # type: ignore[attr-defined]
@@ -158,6 +171,20 @@ def receipt() -> None:
     multiple=True,
     help="KIND=FILE: hash an evidence file (e.g. a delivery status notification)",
 )
+@click.option(
+    "--dkim",
+    "dkim_mode",
+    type=click.Choice(["body", "verify"]),
+    default=None,
+    help="body: check the DKIM body hash only (the default); verify: also the header "
+    "signature, with the selector's key from DNS (or --dkim-key)",
+)
+@click.option(
+    "--dkim-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="the selector's TXT record saved to a file (offline --dkim verify)",
+)
 def email(
     url: str,
     key_path: Path | None,
@@ -172,13 +199,17 @@ def email(
     counterpart_state: str | None,
     sent_at: str | None,
     evidence: tuple[str, ...],
+    dkim_mode: str | None,
+    dkim_key: Path | None,
 ) -> None:
-    """Hash an RFC 5322 MESSAGE (Message-ID, SHA-256 of the raw bytes, DKIM body hash)
-    and file its receipt; print the receipt's id and what DKIM check was made."""
+    """Hash an RFC 5322 MESSAGE (Message-ID, SHA-256 of the raw bytes, DKIM body hash,
+    with --dkim verify or --dkim-key the DKIM signature) and file its receipt; print the
+    receipt's id and what DKIM check was made."""
     if message.stat().st_size > EMAIL_BYTES_MAX:
         _fail(f"{message} is over {EMAIL_BYTES_MAX} bytes")
+    keys = _key_source(dkim_mode, dkim_key) if channel == "email_24_7" else None
     try:
-        fields = email_receipt(message.read_bytes())
+        fields, checked = read_email(message.read_bytes(), keys)
         fields["channel"] = channel
         if channel != "email_24_7":
             fields.pop("dkim", None)
@@ -195,15 +226,37 @@ def email(
             click.echo(json.dumps(record, indent=2, sort_keys=True))
             return
         click.echo(filer.file(record))
+    except DkimUnavailable as exc:
+        _fail(f"DKIM key lookup failed ({exc}): nothing filed; retry, or give --dkim-key")
     except (ClientFailure, ComityError) as exc:
         _fail(str(exc))
-    dkim = fields.get("dkim")
-    click.echo(
-        "DKIM: none"
-        if dkim is None
-        else f"DKIM d={dkim['domain']} s={dkim['selector']}: body hash {dkim['body_hash']}, "
-        "signature not checked (no DNS lookup)"
-    )
+    click.echo(_dkim_line(checked if fields.get("dkim") else None))
+
+
+def _key_source(mode: str | None, key_file: Path | None) -> KeySource | None:
+    """Where the DKIM key comes from: none (``--dkim body``), DNS or a saved record."""
+    if key_file is not None:
+        if mode == "body":
+            _fail("--dkim-key is for --dkim verify, not --dkim body")
+        if key_file.stat().st_size > KEY_RECORD_BYTES_MAX:
+            _fail(f"--dkim-key {key_file} is over {KEY_RECORD_BYTES_MAX} bytes")
+        try:
+            return file_source(key_file.read_bytes())
+        except ValueError as exc:
+            _fail(f"--dkim-key {key_file}: {exc}")
+    return dns_source() if mode == "verify" else None
+
+
+def _dkim_line(dkim: DkimResult | None) -> str:
+    if dkim is None:
+        return "DKIM: none"
+    head = f"DKIM d={dkim.domain} s={dkim.selector}: body hash {dkim.body_hash}, "
+    if dkim.verified == "signature":
+        return head + f"signature verified (key from {dkim.key_source})"
+    if dkim.verified == "failed":
+        reason = "body_hash_mismatch" if dkim.body_hash == "mismatch" else dkim.reason
+        return head + f"FAILED: {reason}" + (f" ({dkim.detail})" if dkim.detail else "")
+    return head + "signature not checked (--dkim body)"
 
 
 def _evidence_file(item: str) -> dict[str, str]:

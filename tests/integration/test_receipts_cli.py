@@ -24,6 +24,7 @@ from ledger.keys import save_signing_key
 from ledger.keyspace import receipt_key
 from tests.cluster import Cluster
 from tests.integration.test_receipts_webhook import _request, cluster
+from tests.unit.test_dkim_verify import _rsa, _sign
 
 __all__ = ["cluster"]  # the fixture, shared with the webhook tests
 
@@ -144,3 +145,74 @@ async def test_email_dry_run_then_submit(cluster: Cluster, cli: Any, tmp_path: P
     assert await cluster.nodes["CN"].wait_committed(receipt_id, 15)
     twice = await cli("receipt", "email", str(message), "--refs", request_id)
     assert twice.exit_code == 2 and "duplicate_receipt" in twice.output
+
+
+async def test_email_with_a_saved_dkim_key_files_a_verified_receipt(
+    cluster: Cluster, cli: Any, tmp_path: Path
+) -> None:
+    """--dkim-key: the header signature checked offline, the verdict admitted and committed."""
+    request_id = await _request(cluster)
+    private, record = _rsa()
+    message = tmp_path / "signed.eml"
+    message.write_bytes(_sign(private, b"rsa-sha256"))
+    key_file = tmp_path / "poc2026.txt"
+    key_file.write_bytes(record)
+    filed = await cli(
+        "receipt", "email", str(message), "--refs", request_id, "--dkim-key", str(key_file)
+    )
+    assert filed.exit_code == 0, filed.output
+    receipt_id, line = filed.output.splitlines()[:2]
+    assert "signature verified (key from file)" in line
+    assert await cluster.nodes["CN"].wait_committed(receipt_id, 15)
+    tampered = tmp_path / "tampered.eml"
+    tampered.write_bytes(message.read_bytes().replace(b"CN-2026-0042", b"CN-2026-0043"))
+    dry = await cli(
+        "receipt",
+        "email",
+        str(tampered),
+        "--refs",
+        request_id,
+        "--dkim-key",
+        str(key_file),
+        "--dry-run",
+    )
+    assert dry.exit_code == 0, dry.output
+    dkim_field = json.loads(dry.output)["dkim"]
+    assert (dkim_field["verified"], dkim_field["reason"]) == ("failed", "bad_signature")
+    both = await cli(
+        "receipt",
+        "email",
+        str(message),
+        "--refs",
+        request_id,
+        "--dkim",
+        "body",
+        "--dkim-key",
+        str(key_file),
+    )
+    assert both.exit_code == 2 and "--dkim-key is for --dkim verify" in both.output
+
+
+async def test_email_dkim_verify_looks_the_key_up_and_a_dead_dns_files_nothing(
+    cluster: Cluster, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.cli import receipts
+    from node.dkim_verify import DkimUnavailable, KeySource
+
+    request_id = await _request(cluster)
+    private, record = _rsa()
+    message = tmp_path / "signed.eml"
+    message.write_bytes(_sign(private, b"rsa-sha256"))
+    monkeypatch.setattr(receipts, "dns_source", lambda: KeySource("dns", lambda _n: record))
+    args = ("receipt", "email", str(message), "--refs", request_id, "--dkim", "verify")
+    dry = await cli(*args, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output)["dkim"]["key_source"] == "dns"
+
+    def down(_name: str) -> bytes | None:
+        raise DkimUnavailable("dns.exception.Timeout")
+
+    monkeypatch.setattr(receipts, "dns_source", lambda: KeySource("dns", down))
+    failed = await cli(*args)
+    assert failed.exit_code == 2 and "nothing filed" in failed.output
+    assert len(cluster.nodes["CN"].mempool) == 0

@@ -10,7 +10,7 @@ import ast
 import copy
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
@@ -219,6 +219,15 @@ VALID: dict[str, dict[str, Any]] = {
         "counterpart_state": "TH",
         "sent_at": "2026-02-28T23:00:00Z",
     },
+}
+
+
+#: A DKIM check as ``comity receipt email --dkim body`` wrote it before issue 19's verdict.
+DKIM: Final = {
+    "domain": "p.example",
+    "selector": "s",
+    "body_hash": "verified",
+    "signature": "not_checked",
 }
 
 
@@ -786,6 +795,57 @@ INVALID: list[tuple[str, tuple[str, ...], dict[str, Any], str, str]] = [
         "record.dkim.body_hash",
         "verified or mismatch",
     ),
+    # dkim.verified (issue 19): the verdict, its reason and key agree with the checks
+    *[
+        ("exchange_receipt", (), {"channel": "email_24_7", "dkim": {**DKIM, **dkim}}, f, why)
+        for dkim, f, why in [
+            ({"verified": "signature"}, "record.dkim.verified", "signature needs it verified"),
+            ({"verified": "yes"}, "record.dkim.verified", "one of three verdicts"),
+            ({"verified": "failed"}, "record.dkim.reason", "a failure names its reason"),
+            (
+                {"verified": "body_hash_only", "reason": "bad_key"},
+                "record.dkim.reason",
+                "no reason without a failure",
+            ),
+            (
+                {"verified": "failed", "reason": "dns_timeout"},
+                "record.dkim.reason",
+                "a timeout is no verdict",
+            ),
+            (
+                {"body_hash": "mismatch", "verified": "failed", "reason": "bad_signature"},
+                "record.dkim.reason",
+                "a body mismatch is its own reason",
+            ),
+            (
+                {"verified": "failed", "reason": "body_hash_mismatch"},
+                "record.dkim.reason",
+                "body_hash_mismatch only with a mismatching body",
+            ),
+            (
+                {"verified": "failed", "reason": "bad_signature"},
+                "record.dkim.signature",
+                "a signature failure has signature failed",
+            ),
+            (
+                {"verified": "signature", "signature": "verified", "key_sha256": H},
+                "record.dkim.key_source",
+                "a checked signature names its key source",
+            ),
+            (
+                {"verified": "signature", "signature": "verified", "key_source": "dns"},
+                "record.dkim.key_sha256",
+                "a verified signature pins its key",
+            ),
+            (
+                {"verified": "body_hash_only", "key_sha256": H},
+                "record.dkim.key_sha256",
+                "no key without a check",
+            ),
+            ({"reason": "bad_key"}, "record.dkim.reason", "the older form has no reason"),
+            ({"verified": "signature", "key_source": "ldap"}, "record.dkim.key_source", "dns"),
+        ]
+    ],
 ]
 #: One invalid example for every remaining rule site of ``ledger/acts.py`` (the test
 #: below finds the sites): a rule with no example here cannot be seen to hold.
@@ -933,6 +993,32 @@ def test_invalid_example_names_field(
         validate_act(make(type_, drop, **changes))
     assert (caught.value.field, caught.value.code) == (field, "invalid_act"), caught.value.message
     assert field in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "dkim",
+    [
+        {},  # the older form, still valid
+        {"verified": "body_hash_only"},
+        {"verified": "signature", "signature": "verified", "key_source": "file", "key_sha256": H},
+        {
+            "verified": "failed",
+            "signature": "failed",
+            "reason": "key_not_found",
+            "key_source": "dns",
+        },
+        {
+            "verified": "failed",
+            "signature": "failed",
+            "reason": "bad_signature",
+            "key_source": "dns",
+            "key_sha256": H,
+        },
+        {"body_hash": "mismatch", "verified": "failed", "reason": "body_hash_mismatch"},
+    ],
+)
+def test_dkim_verdicts_that_tell_one_story_pass(dkim: dict[str, str]) -> None:
+    validate_act(make("exchange_receipt", channel="email_24_7", dkim={**DKIM, **dkim}))
 
 
 def test_every_type_has_invalid_rows() -> None:

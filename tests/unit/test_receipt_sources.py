@@ -136,10 +136,13 @@ def test_a_dkim_signed_message_becomes_receipt_fields() -> None:
             "selector": "poc2026",
             "body_hash": "verified",
             "signature": "not_checked",
+            "verified": "body_hash_only",
         },
     }
     tampered = raw.replace(b"preserve", b"delete", 1)
     assert email_receipt(tampered)["dkim"]["body_hash"] == "mismatch"
+    assert email_receipt(tampered)["dkim"]["verified"] == "failed"
+    assert email_receipt(tampered)["dkim"]["reason"] == "body_hash_mismatch"
     assert email_receipt(tampered)["document_sha256"] != fields["document_sha256"]
 
 
