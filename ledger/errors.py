@@ -39,8 +39,9 @@ module name their module.
     │   └── ReplyTooLarge        node/peers.py: a reply over any honest reply's size
     ├── RemoteError            a node asked by a command-line tool refused or did not answer
     │   ├── ClientFailure        api/cli/client.py: the node API answered an error
-    │   └── FetchError           api/cli/audit_client.py: the auditor's fetch failed
-    │       └── ResponseTooLarge   api/cli/audit_client.py: a reply over the auditor's cap
+    │   ├── FetchError           api/cli/audit_client.py: the auditor's fetch failed
+    │   │   └── ResponseTooLarge   api/cli/audit_client.py: a reply over the auditor's cap
+    │   └── DkimUnavailable      node/dkim_verify.py: the DNS gave no DKIM key answer
     ├── ConfigError            node/config.py: the configuration cannot be used
     │   └── ByzantineRefused     node/byzantine.py: fault-campaign flags used outside one
     ├── BackupError            node/backup.py: a backup cannot be made or restored

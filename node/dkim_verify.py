@@ -29,6 +29,7 @@ from typing import Any, Final, Literal
 import dkim  # dkimpy
 
 from ledger.acts_fields import DkimFailure
+from ledger.errors import RemoteError
 
 #: Why a signature failed, as the receipt records it.
 DkimReason = DkimFailure
@@ -42,7 +43,7 @@ KEY_RECORD_BYTES_MAX: Final = 8 * 1024
 DETAIL_CHARS_MAX: Final = 300
 
 
-class DkimUnavailable(Exception):
+class DkimUnavailable(RemoteError):
     """The key could not be looked up (DNS timeout or no resolver): nothing was checked."""
 
 
