@@ -122,7 +122,7 @@ def _id_of(entry: dict[str, Any]) -> str:
 def _record(doc: dict[str, Any], ids: dict[str, str]) -> None:
     _, entry = _entry(doc, ids["mla"])
     record = entry["envelope"]["record"]
-    record["requested_authority"] = _flip(record["requested_authority"])
+    record["nonce"] = _flip(record["nonce"])  # a header field: clear and private acts alike
 
 
 def _proof(doc: dict[str, Any], ids: dict[str, str]) -> None:
@@ -152,6 +152,7 @@ def _drop_everywhere(doc: dict[str, Any], ids: dict[str, str]) -> None:
     block["entries"].remove(entry)
     doc["records"].remove(rid)
     doc["case"]["records"] = [r for r in doc["case"]["records"] if r["id"] != rid]
+    doc.get("private", {}).pop(rid, None)
 
 
 def _reorder(doc: dict[str, Any], ids: dict[str, str]) -> None:
@@ -166,8 +167,8 @@ def _reorder_blocks(doc: dict[str, Any], ids: dict[str, str]) -> None:
 
 
 def _false_reason(doc: dict[str, Any], ids: dict[str, str]) -> None:
-    row = next(r for r in doc["case"]["records"] if r["id"] == ids["emergency"])
-    row["reasons"].append({"reason": "answer", "to": ids["preservation"]})
+    row = next(r for r in doc["case"]["records"] if r["id"] == ids["preservation"])
+    row["reasons"].append({"reason": "custody_event", "sha256": "00" * 32})
 
 
 TAMPERING: list[tuple[str, Callable[[dict[str, Any], dict[str, str]], None], str]] = [
