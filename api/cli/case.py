@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -73,14 +74,22 @@ def case_export(case_ref: str, url: str, fmt: str, out: Path, token: str | None)
         _exit(2, f"error: {exc}")
     except AuditFailure as exc:
         _exit(1, f"FAIL the node's bundle does not verify: {exc}")
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    _write_private(out, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
     private = len(doc.get("private") or {}) if isinstance(doc, dict) else 0
     click.echo(
         f"wrote {out}: case {report.case_ref}, {len(report.reasons)} record(s), "
         f"{report.bundle.blocks} block(s), {private} private bod(y/ies)"
     )
+
+
+def _write_private(out: Path, text: str) -> None:
+    """Write atomically, mode 0600: a bundle may hold private bodies (need to know)."""
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    tmp.replace(out)
 
 
 @case.command("verify")

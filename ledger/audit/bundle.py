@@ -114,6 +114,8 @@ def verify_bundle(
     for name in ("records", "blocks"):
         if not isinstance(bundle.get(name), list) or not bundle[name]:
             raise _fail("bad_bundle", f"bundle.{name} must be a non-empty list")
+    if not all(isinstance(rid, str) for rid in bundle["records"]):
+        raise _fail("bad_bundle", "bundle.records must be record ids")
     genesis = check_genesis(bundle.get("genesis"))
     report = BundleReport(genesis["chain_id"], genesis_hash(genesis))
     if pinned_genesis_hash is not None:

@@ -224,9 +224,11 @@ def render_case_report(report: CaseReport) -> str:
 def pin_of(local: Any, doc: Any) -> str:
     """The hash of the reader's genesis ``local``, its left-out consensus defaults taken
     from the bundle's (any other difference is ``genesis_mismatch``, docs/AUDIT.md)."""
+    if not isinstance(doc, dict) or doc.get("format") != CASE_FORMAT:
+        raise _fail("bad_bundle", f"not a {CASE_FORMAT} document")
     if not isinstance(local, dict):
         raise _fail("bad_genesis", "the pinned genesis is not a JSON object")
-    served = doc.get("genesis") if isinstance(doc, dict) else None
+    served = doc.get("genesis")
     completed, _ = complete_genesis(local, served if isinstance(served, dict) else {})
     return genesis_hash(check_genesis(completed))
 
@@ -246,8 +248,11 @@ def load_case_bundle(path: Path, genesis: Path | Mapping[str, Any]) -> dict[str,
          "verification": {"ok": True, "pinned": True, "blocks": n, "report": <text>}}
     """
     raw = path.read_bytes()
-    doc = loads(raw)
-    local = loads(genesis.read_bytes()) if isinstance(genesis, Path) else dict(genesis)
+    try:
+        doc = loads(raw)
+        local = loads(genesis.read_bytes()) if isinstance(genesis, Path) else dict(genesis)
+    except ValueError as exc:
+        raise _fail("bad_bundle", f"not canonical JSON: {exc}") from exc
     report = verify_case_bundle(doc, pinned_genesis_hash=pin_of(local, doc))
     if not report.bundle.pinned:
         raise InvariantViolation(UNPINNED)  # verify_case_bundle was given a pin

@@ -91,6 +91,12 @@ async def test_load_case_bundle_returns_the_verified_content(case: Case, tmp_pat
     assert private["content"]["custodian"]["name"] == f"Provider {MARKER}"
     assert loaded["answers"][case.ids["mla"]] == [case.ids["answer"]]
     assert loaded["custody"][H1] == [case.ids[s] for s in ("collected", "transferred", "examined")]
+    junk = tmp_path / "junk.bundle"
+    for text in (b"{not json", b'{"format": "comity-bundle/1"}', b"[]"):
+        junk.write_bytes(text)
+        with pytest.raises(AuditFailure) as refused:
+            load_case_bundle(junk, case.genesis)
+        assert refused.value.code == "bad_bundle", text
     forged = copy.deepcopy(case.genesis)
     forged["chain_id"] += "x"
     with pytest.raises(AuditFailure) as caught:
@@ -259,6 +265,7 @@ async def test_case_export_and_verify_commands(
     result = await _cli(case.cluster, monkeypatch, args)
     assert result.exit_code == 0, result.output
     assert case.ids["private"] in json.loads(out.read_text())["private"]
+    assert out.stat().st_mode & 0o777 == 0o600  # it holds private bodies
     result = CliRunner().invoke(case_cli.case, ["verify", str(out), "--genesis", str(genesis)])
     assert result.exit_code == 0, result.output
     assert f"case {CASE}:" in result.output and "OK: every signature" in result.output

@@ -91,6 +91,10 @@ def _other_list(doc: dict[str, Any]) -> None:
     doc["records"] = doc["records"][:-1]
 
 
+def _not_ids(doc: dict[str, Any]) -> None:
+    doc["records"] = [{"id": doc["records"][0]}]
+
+
 def _old_format(doc: dict[str, Any]) -> None:
     doc["format"] = FORMAT
 
@@ -103,6 +107,7 @@ def _old_format(doc: dict[str, Any]) -> None:
         (_no_reasons, "bad_case"),
         (_extra_key, "bad_case"),
         (_other_list, "case_mismatch"),
+        (_not_ids, "case_mismatch"),
         (_old_format, "bad_bundle"),
     ],
 )
