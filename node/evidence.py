@@ -410,16 +410,20 @@ def report_csv(report: dict[str, Any]) -> str:
 # --- cases and evidence ------------------------------------------------------------------
 
 
-def case_timeline(
-    view: ChainView, case_ref: str, *, after_leaf: int | None = None, limit: int = 100
-) -> dict[str, Any]:
-    """Every committed record of a case across states, in commit order."""
+def check_case_ref(case_ref: str) -> None:
     if not 1 <= len(case_ref) <= CASE_REF_CHARS_MAX:
         raise ClientError(
             f"case_ref must be 1-{CASE_REF_CHARS_MAX} characters",
             field="case_ref",
             code="bad_query",
         )
+
+
+def case_timeline(
+    view: ChainView, case_ref: str, *, after_leaf: int | None = None, limit: int = 100
+) -> dict[str, Any]:
+    """Every committed record of a case across states, in commit order."""
+    check_case_ref(case_ref)
     limit = max(1, min(limit, PAGE_MAX))
     entries: list[dict[str, Any]] = []
     for _, envelope in view.scan("case_ref", case_ref, after_leaf=after_leaf, max_records=limit):

@@ -13,6 +13,7 @@ from api.cli import devnet as devnet_mod
 from api.cli.access_log import access_log
 from api.cli.acts import act, seal
 from api.cli.audit import bundle, verify, watch
+from api.cli.case import case
 from api.cli.client import ClientFailure, NodeClient
 from api.cli.directory import directory
 from api.cli.enc_keys import enc_key
@@ -757,6 +758,7 @@ main.add_command(seal)
 main.add_command(enc_key)
 main.add_command(verify)
 main.add_command(bundle)
+main.add_command(case)
 main.add_command(watch)
 main.add_command(tls)
 main.add_command(db)

@@ -11,6 +11,7 @@ from api.deps import Cursor, NodeDep, ReadAccess, Sha256, StateCode, utc_time
 from api.routers.private import PartyView
 from api.schemas import errors
 from ledger.records import check_state_code
+from node import case_bundle as case_bundles
 from node import clock, deadlines, evidence, queries
 
 
@@ -21,6 +22,22 @@ def _list_of(names: Sequence[str]) -> str:
 
 
 router = APIRouter(tags=["cases"], dependencies=[ReadAccess])
+
+
+@router.get(
+    "/v1/cases/{case_ref:path}/bundle",
+    summary="An offline proof bundle of a whole case",
+    description="Every record of the case this caller may see, every answer to them, every "
+    "custody event of their evidence hashes and every record they reference, with inclusion "
+    "proofs, certificates, the governance records from genesis and the latest checkpoint; "
+    "private bodies only for a token that may read them (format `comity-case/1`, "
+    "docs/AUDIT.md). Over "
+    f"{case_bundles.CASE_BUNDLE_RECORDS_MAX} records: 413 `case_too_large`. Declared before "
+    "the timeline, so a case_ref ending in `/bundle` names this route.",
+    responses=errors(400, 404, 413),
+)
+async def case_bundle(case_ref: str, node: NodeDep, view: PartyView) -> dict[str, Any]:
+    return await case_bundles.case_bundle(view, node.app.genesis.to_json(), case_ref)
 
 
 @router.get(

@@ -2,7 +2,8 @@
 
 ``chain`` checks headers, commit certificates, envelopes and the ledger log
 block by block; ``gov`` replays the governance records that decide who may
-sign what and who validates; ``bundle`` checks an offline proof bundle.
+sign what and who validates; ``bundle`` checks an offline proof bundle, ``case``
+a whole-case bundle.
 
 The package depends on the standard library, PyNaCl and three stdlib-only
 modules of the bottom layer (``ledger.merkle``'s verifiers, ``ledger.errors``,

@@ -67,6 +67,8 @@ from ledger.audit.gov import REPLAYED_TYPES, GovState, parse_utc
 from ledger.errors import ProofError
 
 FORMAT: Final = "comity-bundle/1"
+#: A whole-case bundle (``ledger/audit/case.py``): this format plus a ``case`` section.
+CASE_FORMAT: Final = "comity-case/1"
 UNPINNED: Final = "genesis NOT pinned; this proves nothing"
 
 
@@ -107,11 +109,13 @@ def verify_bundle(
     ``pinned_genesis_hash`` is the consortium's genesis hash as the reader
     knows it; without it the report is marked unpinned (see the module doc).
     """
-    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
-        raise _fail("bad_bundle", f"not a {FORMAT} document")
+    if not isinstance(bundle, dict) or bundle.get("format") not in (FORMAT, CASE_FORMAT):
+        raise _fail("bad_bundle", f"not a {FORMAT} (or {CASE_FORMAT}) document")
     for name in ("records", "blocks"):
         if not isinstance(bundle.get(name), list) or not bundle[name]:
             raise _fail("bad_bundle", f"bundle.{name} must be a non-empty list")
+    if not all(isinstance(rid, str) for rid in bundle["records"]):
+        raise _fail("bad_bundle", "bundle.records must be record ids")
     genesis = check_genesis(bundle.get("genesis"))
     report = BundleReport(genesis["chain_id"], genesis_hash(genesis))
     if pinned_genesis_hash is not None:
@@ -215,7 +219,7 @@ def _verify_block(
     height = header["height"]
     if height <= previous:
         raise _fail(
-            "bad_bundle",
+            "blocks_out_of_order",
             f"blocks are not in increasing height order ({height} after {previous})",
             height,
         )

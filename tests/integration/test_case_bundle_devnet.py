@@ -1,0 +1,106 @@
+"""Issue 20's done-when for the case bundle, on a devnet of real processes.
+
+The Budapest chain of the lifecycle work (tests/integration/test_lifecycle_devnet.py:
+Japan preserves at a provider in Brazil, Brazil answers, Japan asks for MLA, Brazil
+executes in part and transfers the evidence, all private acts of JP and BR), then
+Brazil's custody event for one transferred hash. ``comity case export`` against JP's
+node with a body reader's token writes a bundle that ``comity case verify`` accepts
+offline under the devnet's genesis file, and every tampering class fails with its
+named reason (docs/AUDIT.md "Whole-case bundles"). FR, not a party, gets no bundle:
+the case's records are private, so FR cannot find them by case_ref.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from api.cli import devnet
+from api.cli.main import main
+from tests.integration.test_case_bundle import TAMPERING
+from tests.integration.test_lifecycle_devnet import STATES, Desk, _act, _budapest, _digest
+from tests.procnet import ProcNet
+
+pytestmark = pytest.mark.slow
+
+CASE = "JP-CYBER-2026-0117"  # _budapest's case
+
+
+def _ids_by_role(desk: Desk) -> dict[str, str]:
+    """The Budapest chain's record ids on JP's node, named as the tampering functions need."""
+    entries = desk.get("JP", f"/v1/cases/{CASE}")["entries"]
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        by_type.setdefault(entry["type"], []).append(entry)
+    answers = by_type["mla_response"]
+    return {
+        "preservation": by_type["preservation_request"][0]["id"],
+        "mla": by_type["mla_request"][0]["id"],
+        "answer": answers[-1]["id"],
+        "examined": by_type["custody_event"][0]["id"],
+    }
+
+
+def _custody(desk: Desk) -> str:
+    entries = desk.get("BR", f"/v1/cases/{CASE}")["entries"]
+    transfer = [e for e in entries if e.get("status") == "evidence_transferred"][-1]
+    event = _act(
+        "custody_event",
+        "BR",
+        CASE,
+        action="collected",
+        territorial_states=["BR"],
+        refs=[transfer["id"]],
+        evidence=[{"sha256": _digest(10)}],
+    )
+    return desk.file("BR", "investigator", event)
+
+
+def _verify(path: Path, genesis: Path) -> Any:
+    return CliRunner().invoke(main, ["case", "verify", str(path), "--genesis", str(genesis)])
+
+
+def test_a_budapest_case_exports_verifies_and_every_tampering_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(devnet, "DEMO_STATES", STATES)
+    net = ProcNet(tmp_path / "net")
+    net.start()
+    desk = Desk(net)
+    try:
+        _budapest(desk)
+        custody_id = _custody(desk)
+        ids = _ids_by_role(desk)
+        out, genesis = tmp_path / "case.bundle", net.root / "genesis.json"
+        token = desk.reader("JP")["authorization"].removeprefix("Bearer ")
+        result = CliRunner().invoke(
+            main,
+            ["case", "export", CASE, "--node", net.urls["JP"], "--token", token, "--out", str(out)],
+        )
+        assert result.exit_code == 0, result.output
+        timeline = {e["id"] for e in desk.get("JP", f"/v1/cases/{CASE}")["entries"]}
+        doc = json.loads(out.read_text())
+        assert timeline <= set(doc["records"]) and timeline <= set(doc["private"])
+        assert custody_id == ids["examined"]
+        reply = httpx.get(
+            f"{net.urls['FR']}/v1/cases/{CASE}/bundle", headers=desk.reader("FR"), timeout=30
+        )
+        assert (reply.status_code, reply.json()["error"]["code"]) == (404, "case_not_found")
+    finally:
+        net.stop_all()
+    result = _verify(out, genesis)  # offline: every node is stopped
+    assert result.exit_code == 0, result.output
+    assert "OK: every signature, proof and certificate holds" in result.output
+    for name, tamper, code in TAMPERING:
+        forged = copy.deepcopy(doc)
+        tamper(forged, ids)
+        path = tmp_path / "forged.bundle"
+        path.write_text(json.dumps(forged))
+        result = _verify(path, genesis)
+        assert result.exit_code == 1 and f"{code}:" in result.output, (name, result.output)
