@@ -78,7 +78,7 @@ async def _custody_everywhere(cluster: Cluster) -> dict[str, Any]:
     for state in OTHERS:  # headers only: the hash is not theirs to see
         assert views[state].status_code == 404, views[state].text
         assert views[state].json()["error"]["code"] == "evidence_not_found"
-    chains = {}
+    chains: dict[str, dict[str, Any]] = {}
     for state in PARTIES:
         assert views[state].status_code == 200, views[state].text
         [chains[state]] = views[state].json()["custody_chains"]
