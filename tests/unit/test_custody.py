@@ -474,3 +474,62 @@ def test_under_version_2_a_transfer_takes_effect_at_once_and_the_chain_replays()
         replay_app.validate_block(stored[0], now=None)
         replay_app.commit(*stored)
     assert replay_app.height == chain.app.height and replay_app.catalogue_version() == 2
+
+
+def test_version_3_applies_from_the_voted_height_and_the_v2_chain_replays() -> None:
+    chain = Chain(need_to_know_from_height=None, catalogue_v3_from_height=None)
+    act = _seizure(chain, "FR")
+    chain.commit(act)
+    chain.commit(_custody(chain, "FR", act, "collected"))
+    chain.commit(_custody(chain, "FR", act, "transferred", to=_to("TH")))  # v2: TH holds now
+    early = _custody(chain, "TH", act, "examined")
+    early3 = chain.env(
+        "TH",
+        chain.keys("TH").investigator,
+        "custody_event",
+        **{k: v for k, v in early.record.items() if k not in ("nonce", "signer")},
+        location={"state": "TH", "place": "lab"},
+        purpose=WHY,
+    )
+    assert _refused(chain, early3) == (422, "not_in_catalogue_version", "record.location")
+
+    param = "catalogue_v3_from_height"
+    target = chain.app.height + 10
+    proposal = chain.admin("CN", "member_proposal", action="set_param", name=param, value=target)
+    chain.commit(proposal)
+    for voter in ("CN", "FR", "TH"):
+        chain.commit(chain.admin(voter, "member_vote", proposal=proposal.id, vote="yes"))
+    assert chain.app.state.param(param) == target
+    while chain.app.height + 1 < target:
+        chain.commit(_seizure(chain, "VN", "77" * 32))
+    assert chain.app.catalogue_version() == 3
+    # The v2-shaped event is refused now; TH's v3 transfer to CN is in transit.
+    v2_shaped = _resign(
+        chain, "TH", _custody(chain, "TH", act, "examined"), ("location", "purpose")
+    )
+    assert _refused(chain, v2_shaped) == (422, "invalid_act", "record.location")
+    late = _custody(chain, "TH", act, "transferred", to=_to("CN"))
+    assert "location" in late.record
+    chain.commit(late)
+    seen = _chain_of(chain, act)
+    assert (seen["status"], seen["holder"], seen["in_transit"]["to"]) == ("in_transit", "TH", "CN")
+
+    replay_app = Application(chain.genesis, Store.open_memory(), build_registry())
+    for height in range(1, chain.app.height + 1):
+        stored = chain.app.stored_block(height)
+        assert stored is not None
+        replay_app.validate_block(stored[0], now=None)
+        replay_app.commit(*stored)
+    assert replay_app.height == chain.app.height and replay_app.catalogue_version() == 3
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"catalogue_v2_from_height": None, "catalogue_v3_from_height": 5},
+        {"catalogue_v2_from_height": 9, "catalogue_v3_from_height": 5},
+    ],
+)
+def test_a_genesis_cannot_start_version_3_before_version_2(params: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="catalogue_v3_from_height"):
+        Chain(**params)
