@@ -6,9 +6,9 @@ CN asks TH for evidence (an MLA request); TH answers ``evidence_transferred`` wi
 the hash, which introduces the hash and makes the custody chain TH's. Every act is
 private to CN and TH. TH collects and transfers to CN: both party nodes show the
 item in transit from TH to CN, since the transfer; FR and VN hold headers only and
-show no custody of the hash. VN cannot record the receipt (403), neither can TH for
-CN; CN records ``received`` with the hash it recomputed, and both party nodes then
-show CN holding it.
+show no custody of the hash. VN cannot record the receipt (its node cannot read the
+answer: 422), nor can TH for CN (403); CN records ``received`` with the hash it
+recomputed, and both party nodes then show CN holding it.
 """
 
 from __future__ import annotations
@@ -144,12 +144,17 @@ async def test_a_one_sided_transfer_is_in_transit_on_every_party_node(cluster: C
             recomputed_sha256=H,
         )
 
-    # VN is no party and names no transfer to it: its node refuses (the header's parties
-    # would have to include CN and TH, and VN is not the receiver).
+    # VN is no party: its node holds the answer's header only, so VN cannot even name it
+    # as the act that introduced the hash (on a clear chain: 403 not_named_receiver,
+    # tests/unit/test_custody.py).
     reply = await cluster.api["VN"].post(
         "/v1/records", json=_submission(cluster, vn.investigator, received("VN"))
     )
-    assert reply.status_code in (403, 422), reply.text
+    assert (reply.status_code, reply.json()["error"]["code"], reply.json()["error"]["field"]) == (
+        422,
+        "ref_wrong_type",
+        "record.refs[0]",
+    ), reply.text
     reply = await cluster.api["TH"].post(
         "/v1/records", json=_submission(cluster, th.investigator, received("TH"))
     )
