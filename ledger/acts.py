@@ -54,6 +54,7 @@ from ledger.acts_fields import (
     RequestBase,
     ShortText,
     StateCode,
+    Strict,
     Text,
     Timestamp,
     TimeZone,
@@ -458,27 +459,113 @@ class JointInvestigation(ActBase):
                 _in_territory(self, member.state, f"member_agencies[{index}].state")
 
 
+#: Version 1 and 2's actions, then version 3's: ISO/IEC 27037's processes of
+#: identification, acquisition and preservation (collection was ``collected``
+#: already) and the receiver's acknowledgement of a transfer (docs/ACTS.md §5).
 CustodyAction = Literal[
-    "collected", "transferred", "examined", "translated", "returned", "destroyed"
+    "collected",
+    "transferred",
+    "examined",
+    "translated",
+    "returned",
+    "destroyed",
+    "identified",
+    "acquired",
+    "preserved",
+    "received",
 ]
+#: Actions that may make new items (an image, an extract, a translation) from the held one.
+DERIVING_ACTIONS: Final = frozenset({"acquired", "translated", "examined"})
+
+
+class CustodyLocation(Strict):
+    """Where the item is at the event: the state and the place (a lab, a seal room)."""
+
+    state: StateCode
+    place: ShortText
+
+
+class CustodyPurpose(Strict):
+    """Why the step was taken: an enumerated reason and, for ``other`` at least, its text."""
+
+    code: Literal[
+        "investigation",
+        "forensic_examination",
+        "translation",
+        "storage",
+        "mutual_assistance",
+        "court_proceedings",
+        "return_to_owner",
+        "disposal",
+        "other",
+    ]
+    text: Text | None = None
 
 
 class CustodyEvent(ActBase):
-    """One step of the chain of custody of ONE evidence hash (002 §11, 004 on custody)."""
+    """One step of the chain of custody of ONE evidence hash (002 §11, 004 on custody).
+
+    From catalogue version 3 (docs/ACTS.md §5) every event says where
+    (``location``) and why (``purpose``); a ``received`` names the transfer it
+    acknowledges in ``refs[1]`` and the hash the receiver recomputed; an
+    ``acquired``, ``examined`` or ``translated`` event may list, after the held
+    item, the new items it made from it, each ``derived_from`` the held hash.
+    """
 
     type: Literal["custody_event"]
     action: CustodyAction
     to: Actor | None = None
+    location: CustodyLocation | None = None
+    purpose: CustodyPurpose | None = None
+    hash_check: Literal["verified", "mismatch"] | None = None
+    recomputed_sha256: Hex32 | None = None
 
     def rules(self, policy: ActPolicy) -> None:
-        if len(self.evidence) != 1:
-            fail("evidence", "must hold exactly the one item whose custody this records")
-        if len(self.refs) != 1:
-            fail("refs", "must name exactly one record that holds this evidence hash")
+        v3 = policy.version >= 3
+        if len(self.evidence) != 1 and not (
+            v3 and self.action in DERIVING_ACTIONS and self.evidence
+        ):
+            fail(
+                "evidence",
+                "must hold exactly the one item whose custody this records (from catalogue "
+                f"version 3 then the items {', '.join(sorted(DERIVING_ACTIONS))} made from it)",
+            )
+        receiving = v3 and self.action == "received"
+        if len(self.refs) != (2 if receiving else 1):
+            fail(
+                "refs",
+                "must name exactly one record that holds this evidence hash (a received "
+                "then the transfer it acknowledges)",
+            )
         if self.action == "transferred":
             _requires(self, "to")
         elif self.to is not None:
             fail("to", "is only given with action 'transferred'")
+        if v3:
+            self._v3_rules(receiving)
+
+    def _v3_rules(self, receiving: bool) -> None:
+        _requires(self, "location", "purpose")
+        if self.purpose is not None and self.purpose.code == "other" and not self.purpose.text:
+            fail("purpose.text", "says the purpose when purpose.code is 'other'")
+        held = self.evidence[0].sha256
+        for index, item in enumerate(self.evidence[1:], start=1):
+            if item.derived_from != held:
+                fail(f"evidence[{index}].derived_from", "of a new item is the held evidence[0]")
+        if receiving:
+            self._received_rules(held)
+            return
+        for name in ("hash_check", "recomputed_sha256"):
+            if getattr(self, name) is not None:
+                fail(name, "is only given with action 'received'")
+
+    def _received_rules(self, held: str) -> None:
+        _requires(self, "hash_check", "recomputed_sha256")
+        matches = self.recomputed_sha256 == held
+        if self.hash_check == "verified" and not matches:
+            fail("recomputed_sha256", "differs from evidence[0].sha256: hash_check is 'mismatch'")
+        if self.hash_check == "mismatch" and matches:
+            fail("recomputed_sha256", "equals evidence[0].sha256: hash_check is 'verified'")
 
 
 class SovereigntyResponse(ActBase):

@@ -68,6 +68,7 @@ from ledger.acts_custody import (
     CustodyState,
     CustodyViolation,
     chain_key,
+    derives,
     fold_lenient,
     start,
     step,
@@ -233,8 +234,8 @@ def _sovereignty_response(envelope: Envelope, refs: list[Envelope], ctx: ActCont
 def _custody_event(envelope: Envelope, refs: list[Envelope], ctx: ActContext) -> None:
     digest = envelope.content["evidence"][0]["sha256"]
     introducing = refs[0]  # keys the chain, with the hash (ledger/acts_custody.py)
-    if introducing.type == "custody_event":
-        _wrong_type(0, introducing, "the act that holds the evidence, not a custody_event")
+    if introducing.type == "custody_event" and not derives(introducing.content, digest):
+        _wrong_type(0, introducing, "the act that holds the evidence, or the event deriving it")
     if digest not in evidence_hashes(introducing.content):
         raise RecordInvalid(
             "record.refs[0] does not list record.evidence[0].sha256 in its evidence",
@@ -243,11 +244,12 @@ def _custody_event(envelope: Envelope, refs: list[Envelope], ctx: ActContext) ->
         )
     state = ctx.custody_state(digest, introducing)
     try:
-        step(state, envelope.content)
+        step(state, envelope.content, envelope.id)
     except CustodyViolation as exc:
-        if exc.code == "not_custody_holder":
-            raise Forbidden(str(exc), field="record.actor.state", code=exc.code) from exc
-        raise RecordInvalid(f"record.action: {exc}", field="record.action", code=exc.code) from exc
+        field = exc.field or "record.action"
+        if exc.status == 403:
+            raise Forbidden(str(exc), field=field, code=exc.code) from exc
+        raise RecordInvalid(f"{field}: {exc}", field=field, code=exc.code) from exc
 
 
 _END_FIELD = {
@@ -605,7 +607,7 @@ class StoreActContext:
             else self._committed_chain(sha256, act, located[1])
         )
         pending = [
-            e.content
+            (e.id, e.content)
             for e in self.pending
             if e.type == "custody_event" and chain_key(e.content) == (sha256, act.id)
         ]
@@ -615,9 +617,10 @@ class StoreActContext:
         state = start(act.actor_state)
         budget = SeekBudget(HISTORY_SEEKS_MAX)
         while True:
-            if state.holder is None:
+            actor = state.next_actor  # the holder, or the receiver of a transfer in transit
+            if actor is None:
                 raise InvariantViolation(f"custody chain of {sha256} has no holder: {state}")
-            terms = (("evidence", sha256), ("actor_state", state.holder), ("type", "custody_event"))
+            terms = (("evidence", sha256), ("actor_state", actor), ("type", "custody_event"))
             found = None
             for leaf, record_id in intersect(self.store, terms, budget, after_leaf=after):
                 after = leaf
@@ -634,7 +637,7 @@ class StoreActContext:
                 )
             if found is None:
                 return state
-            state = fold_lenient(state, [found.content])[0]
+            state = fold_lenient(state, [(found.id, found.content)])[0]
 
     def signer_roles(self, signer: str) -> frozenset[str]:
         return self.roles(signer)

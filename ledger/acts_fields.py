@@ -45,7 +45,7 @@ ACT_CODE = "invalid_act"
 #: ninety days"); a consortium may configure another cap (``ActPolicy``).
 PRESERVATION_DAYS_MAX = 90
 #: The newest catalogue version (``ledger/acts_versions.py``): the models describe it.
-CATALOGUE_LATEST = 2
+CATALOGUE_LATEST = 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,7 +158,12 @@ _TABLE: dict[str, Maker] = {
             {"state": where, "agency": f"{where} cybercrime unit"},
         ],
     },
-    "custody_event": lambda actor, where, now: {"action": "collected", "refs": [PLACEHOLDER_REF]},
+    "custody_event": lambda actor, where, now: {
+        "action": "collected",
+        "refs": [PLACEHOLDER_REF],
+        "location": {"state": actor, "place": f"{actor} evidence room"},
+        "purpose": {"code": "investigation"},
+    },
     "sovereignty_response": lambda actor, where, now: {
         "refs": [PLACEHOLDER_REF],
         "response": "acknowledged",

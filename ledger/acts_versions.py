@@ -17,6 +17,14 @@ reaches the same verdicts its writers reached.
   authorisation at the required level, an ``evidence_transferred`` answer
   names the hashes, ...). ``ledger/acts.py`` and ``ledger/acts_context.py``
   apply each of those rules only where ``version >= 2``.
+- **Version 3** is issue 20's custody (docs/ACTS.md §5): the ISO/IEC 27037
+  action names (``identified``, ``acquired``, ``preserved``) and ``received``;
+  every custody event's ``location`` and ``purpose``; a transfer that takes
+  effect only when the named receiver records ``received`` with the hash it
+  recomputed; custody events that derive new hashes from the one they hold.
+  A version-2 ``transferred`` keeps its meaning (the receiver holds at once):
+  ``ledger/acts_custody.py`` tells the two apart by ``location``, which every
+  version-3 event carries and no earlier one may.
 
 A version ``v > 1`` applies from the height named by the consortium parameter
 ``catalogue_v<v>_from_height``: written in a new genesis (new chains start
@@ -44,7 +52,10 @@ LATEST: Final = CATALOGUE_LATEST
 VERSIONS: Final = tuple(range(1, LATEST + 1))
 
 #: version -> the consortium parameter naming the first height it applies at.
-ACTIVATION_PARAMS: Final[Mapping[int, str]] = {2: "catalogue_v2_from_height"}
+ACTIVATION_PARAMS: Final[Mapping[int, str]] = {
+    2: "catalogue_v2_from_height",
+    3: "catalogue_v3_from_height",
+}
 
 #: Act types each version adds.
 TYPES_ADDED: Final[Mapping[int, frozenset[str]]] = {
@@ -94,7 +105,8 @@ FIELDS_ADDED: Final[Mapping[int, Mapping[str, tuple[str, ...]]]] = {
         "epoc": ("channel", "languages", "notification_required", "emergency"),
         "epoc_pr": ("channel", "languages", "expires_at", "phase"),
         "sovereignty_response": ("ground", "conditions"),
-    }
+    },
+    3: {"custody_event": ("location", "purpose", "hash_check", "recomputed_sha256")},
 }
 
 #: Values of version-1 fields each version adds (field path -> values).
@@ -117,11 +129,19 @@ VALUES_ADDED: Final[Mapping[int, Mapping[str, frozenset[str]]]] = {
     }
 }
 
+#: Values of one type's field each version adds (type -> field path -> values):
+#: for values that other types' enums also hold (``received`` is an MLA answer's
+#: status too), so neither the refusal nor the schemas touch those types.
+TYPE_VALUES_ADDED: Final[Mapping[int, Mapping[str, Mapping[str, frozenset[str]]]]] = {
+    3: {"custody_event": {"action": frozenset({"identified", "acquired", "preserved", "received"})}}
+}
+
 #: Fields a version makes required on types that existed before it. The models
 #: leave them optional (version 1 accepts acts without them); the rules of
 #: ``ledger/acts.py`` require them from this version, and ``schema_for`` lists them.
 REQUIRED_FROM: Final[Mapping[int, Mapping[str, tuple[str, ...]]]] = {
-    2: {"eio": ("authorisation",), "epoc": ("authorisation",), "epoc_pr": ("authorisation",)}
+    2: {"eio": ("authorisation",), "epoc": ("authorisation",), "epoc_pr": ("authorisation",)},
+    3: {"custody_event": ("location", "purpose")},
 }
 
 
@@ -168,7 +188,8 @@ def refuse_newer(record: Mapping[str, Any], version: int) -> None:
                 if isinstance(parent, Mapping) and rest in parent:
                     field = f"{where}.{rest}" if where else rest
                     fail(field, since, code="not_in_catalogue_version")
-        for path, values in VALUES_ADDED.get(later, {}).items():
+        typed = TYPE_VALUES_ADDED.get(later, {}).get(type_name, {})
+        for path, values in (*VALUES_ADDED.get(later, {}).items(), *typed.items()):
             for where, value in _values_at(record, path):
                 if isinstance(value, str) and value in values:
                     fail(where, f"value {value!r} {since}", code="not_in_catalogue_version")
@@ -192,6 +213,8 @@ def schema_for(version: int, latest: Mapping[str, dict[str, Any]]) -> dict[str, 
                 _drop_property(schema, path)
             removed = frozenset().union(*VALUES_ADDED.get(v, {}).values())
             _drop_enum_values(schema, removed)
+            for path, values in TYPE_VALUES_ADDED.get(v, {}).get(name, {}).items():
+                _drop_enum_values(schema.get("properties", {}).get(path), values)
     return types
 
 

@@ -19,7 +19,8 @@ module name their module.
     │   ├── TooLarge             a body, record or batch over its limit (413)
     │   ├── Overloaded           a bounded queue is full; retry later (503)
     │   ├── CustodyViolation     ledger/acts_custody.py: a custody event out of order (422)
-    │   │                        or by a state that does not hold the evidence (403)
+    │   │                        or by a state that does not hold the evidence, or is not
+    │   │                        the receiver a transfer in transit names (403)
     │   ├── EncKeyUnavailable    node/sealed_access.py: no encryption key configured (503)
     │   ├── SealedUnreadable     node/sealed_access.py: a stored sealed body fails to open (422)
     │   └── RateLimited          api/errors.py: a source or signer over its rate (429)

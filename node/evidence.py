@@ -462,11 +462,12 @@ def _highlights(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def evidence_view(view: ChainView, sha256: str) -> dict[str, Any]:
-    """Every committed record listing ``sha256``, and each custody chain's state.
+    """Every committed record listing ``sha256``, each custody chain's state, and derivations.
 
-    A chain is keyed by (hash, introducing act), the ``refs[0]`` of its events
-    (``ledger/acts_custody.py``): one state's events never change another
-    state's chain of the same hash.
+    A chain is keyed by (hash, introducing act), the ``evidence[0]`` and
+    ``refs[0]`` of its events (``ledger/acts_custody.py``): one state's events
+    never change another state's chain of the same hash, and an event that
+    only lists ``sha256`` as an item it derived belongs to its original's chain.
     """
     if not is_hex(sha256, 32):
         raise ClientError("sha256 must be 64 lowercase hex", field="sha256", code="bad_hex")
@@ -480,38 +481,67 @@ def evidence_view(view: ChainView, sha256: str) -> dict[str, Any]:
     chains: dict[str, list[Envelope]] = {}
     for envelope in records:
         key = chain_key(envelope.content) if envelope.type == "custody_event" else None
-        if key is not None:
+        if key is not None and key[0] == sha256:
             chains.setdefault(key[1], []).append(envelope)
     return {
         "sha256": sha256,
         "records": [{**summary(e), **view.position(e)} for e in records],
         "custody_chains": [_custody_chain(view, ref, events) for ref, events in chains.items()],
+        **_derivations(records, sha256),
         "truncated": view.truncated,
     }
+
+
+def _derivations(records: list[Envelope], sha256: str) -> dict[str, list[dict[str, Any]]]:
+    """``derived_from``: the items this one was made from; ``derivatives``: those made from it.
+
+    Read from the records listing this hash: an item of theirs that is this
+    hash and names its source, or that names this hash as its source (an
+    image an ``acquired`` event made, a translation listed with its original).
+    """
+    sources: list[dict[str, Any]] = []
+    made: list[dict[str, Any]] = []
+    for envelope in records:
+        for item in envelope.content.get("evidence") or []:
+            origin = item.get("derived_from")
+            link = {"record_id": envelope.id, "type": envelope.type, "role": item.get("role")}
+            if item.get("sha256") == sha256 and origin is not None:
+                sources.append({"sha256": origin, **link})
+            elif origin == sha256:
+                made.append({"sha256": item.get("sha256"), **link})
+    return {"derived_from": sources, "derivatives": made}
+
+
+_EVENT_FIELDS = ("to", "location", "purpose", "hash_check", "recomputed_sha256")
+
+
+def _event(envelope: Envelope) -> dict[str, Any]:
+    content = envelope.content
+    out: dict[str, Any] = {
+        "id": envelope.id,
+        "action": content["action"],
+        "actor_state": envelope.actor_state,
+        "occurred_at": content["occurred_at"],
+        "refs": list(content.get("refs") or []),
+        "to": content.get("to"),
+    }
+    out.update({name: content[name] for name in _EVENT_FIELDS if name in content})
+    derived = [item["sha256"] for item in (content.get("evidence") or [])[1:]]
+    if derived:
+        out["derived"] = derived
+    return out
 
 
 def _custody_chain(view: ChainView, ref: str, events: list[Envelope]) -> dict[str, Any]:
     # The contextual rule made refs[0] a committed act before the event committed; an
     # older store may lack it, and then no event of the chain is valid ("" is no state).
     owner = view.load(ref).actor_state if view.store.has_record(ref) else ""
-    state, anomalies = replay_lenient((e.content for e in events), owner)
+    state, anomalies = replay_lenient(((e.id, e.content) for e in events), owner)
     return {
         "ref": ref,
         "introduced_by": owner,
-        "status": state.status,
-        "holder": state.holder,
-        "last_at": state.last_at,
-        "terminal": state.terminal,
-        "events": [
-            {
-                "id": e.id,
-                "action": e.content["action"],
-                "actor_state": e.actor_state,
-                "to": e.content.get("to"),
-                "occurred_at": e.content["occurred_at"],
-            }
-            for e in events
-        ],
+        **state.to_json(),
+        "events": [_event(e) for e in events],
         "anomalies": [
             {"event_id": events[i].id, "code": exc.code, "message": str(exc)}
             for i, exc in anomalies

@@ -37,7 +37,12 @@ DEFAULT_MAX_BACKDATE_MS = 30 * 24 * 3600 * 1000
 MAX_BACKDATE_MS_LIMIT = 3660 * 24 * 3600 * 1000  # ten years: a timedelta, not an overflow
 #: Parameters a genesis file may leave out (they postdate the first files).
 OPTIONAL_PARAMS = frozenset(
-    {"max_backdate_ms", "need_to_know_from_height", "catalogue_v2_from_height"}
+    {
+        "max_backdate_ms",
+        "need_to_know_from_height",
+        "catalogue_v2_from_height",
+        "catalogue_v3_from_height",
+    }
 )
 #: What a NEW genesis (``comity genesis new``, ``comity devnet``) writes for them:
 #: new consortia start under the need-to-know rules and the latest act catalogue
@@ -46,6 +51,7 @@ NEW_CHAIN_PARAMS: dict[str, Any] = {
     "max_backdate_ms": DEFAULT_MAX_BACKDATE_MS,
     "need_to_know_from_height": 1,
     "catalogue_v2_from_height": 1,
+    "catalogue_v3_from_height": 1,
 }
 
 
@@ -80,6 +86,8 @@ class ConsensusParams(BaseModel):
     # The first height whose acts follow act catalogue version 2 (issue 18,
     # ledger/acts_versions.py). Left out: version 1 until a passed set_param.
     catalogue_v2_from_height: int | None = Field(None, ge=1, le=MAX_SAFE_INT)
+    # Version 3 (issue 20: custody both sides sign, docs/ACTS.md §5): the same way.
+    catalogue_v3_from_height: int | None = Field(None, ge=1, le=MAX_SAFE_INT)
 
     @model_validator(mode="before")
     @classmethod
@@ -89,6 +97,14 @@ class ConsensusParams(BaseModel):
                 if name in value and value[name] is None:
                     raise ValueError(f"{name} may not be null; leave it out instead")
         return value
+
+    @model_validator(mode="after")
+    def _versions_in_order(self) -> ConsensusParams:
+        # A catalogue version builds on the one before: it applies no earlier.
+        v2, v3 = self.catalogue_v2_from_height, self.catalogue_v3_from_height
+        if v3 is not None and (v2 is None or v3 < v2):
+            raise ValueError("catalogue_v3_from_height needs catalogue_v2_from_height, not later")
+        return self
 
     @property
     def backdate_bound_ms(self) -> int:

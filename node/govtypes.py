@@ -32,7 +32,7 @@ VOTES = ("yes", "no")
 #: "Membership and the validator set").
 CHANGE_DELAY_BLOCKS = 2
 #: The consortium parameters a ``set_param`` proposal may set (each names a height).
-PARAMS = ("need_to_know_from_height", "catalogue_v2_from_height")
+PARAMS = ("need_to_know_from_height", "catalogue_v2_from_height", "catalogue_v3_from_height")
 
 
 def proposal_subject(record: Mapping[str, Any]) -> str:

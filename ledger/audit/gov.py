@@ -177,7 +177,11 @@ CHANGE_DELAY_BLOCKS: Final = 2
 #: own admin decides alone, and the parameters ``set_param`` may set.
 SET_ACTIONS: Final = ("add", "remove", "rotate_key")
 SELF_ACTIONS: Final = ("rotate_key", "rotate_enc_key")
-PARAMS: Final = ("need_to_know_from_height", "catalogue_v2_from_height")
+PARAMS: Final = (
+    "need_to_know_from_height",
+    "catalogue_v2_from_height",
+    "catalogue_v3_from_height",
+)
 
 
 class AuditFailure(VerificationError):

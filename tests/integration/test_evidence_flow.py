@@ -2,7 +2,8 @@
 
 CN preserves data at a provider in Thailand (with details sealed to TH and
 CN), TH's authority acknowledges, CN's authority sends an MLA request that
-TH answers, and the evidence moves TH -> CN under custody events. Every
+TH answers, and the evidence moves TH -> CN under custody events (TH sends, CN
+records it received). Every
 node must then show the same case timeline, sovereignty report, deadlines
 and custody; each node shows its own state's notices; only TH and CN can
 read the sealed details, and every read is in the node's access log.
@@ -174,6 +175,19 @@ async def _build_case(cluster: Cluster) -> dict[str, str]:
         to={"state": "CN", "agency": "CN forensic lab"},
         **custody,
     )
+    # Catalogue version 3: in transit until CN records it received with the hash it
+    # recomputed (docs/ACTS.md §5).
+    ids["received"] = await _commit(
+        cluster,
+        "CN",
+        "custody_event",
+        cn.investigator,
+        territorial_states=["CN"],
+        action="received",
+        hash_check="verified",
+        recomputed_sha256=H1,
+        **{**custody, "refs": [ids["answer"], ids["transferred"]]},
+    )
     ids["examined"] = await _commit(
         cluster,
         "CN",
@@ -297,7 +311,12 @@ async def test_cross_border_case_is_seen_alike_on_every_node(cluster: Cluster) -
     [chain] = custody["custody_chains"]
     assert (chain["ref"], chain["introduced_by"]) == (ids["answer"], "TH")
     assert (chain["status"], chain["holder"]) == ("examined", "CN")
-    assert [e["action"] for e in chain["events"]] == ["collected", "transferred", "examined"]
+    assert [e["action"] for e in chain["events"]] == [
+        "collected",
+        "transferred",
+        "received",
+        "examined",
+    ]
     assert custody["records"][0]["id"] == ids["preservation"]
 
     await _check_deadlines(cluster, ids)
@@ -395,18 +414,22 @@ async def test_schemas_endpoint_lists_every_act_type(cluster: Cluster) -> None:
     assert reply.status_code == 200
     body = reply.json()
     assert "sovereignty_response" in body["types"] and "eio_response" in body["types"]
-    assert body["catalogue_version"] == 2
+    assert body["catalogue_version"] == 3
     assert body["versions"] == [
         {"version": 1, "from_height": 1},
         {"version": 2, "from_height": 1},
+        {"version": 3, "from_height": 1},
     ]
     old = (await cluster.api["FR"].get("/v1/schemas", params={"version": 1})).json()
     assert old["catalogue_version"] == 1 and "eio_response" not in old["types"]
     assert old["types"]["sovereignty_response"] != body["types"]["sovereignty_response"]
-    bad = await cluster.api["FR"].get("/v1/schemas", params={"version": 3})
+    v2 = (await cluster.api["FR"].get("/v1/schemas", params={"version": 2})).json()
+    assert "location" in body["types"]["custody_event"]["properties"]
+    assert "location" not in v2["types"]["custody_event"]["properties"]
+    bad = await cluster.api["FR"].get("/v1/schemas", params={"version": 4})
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "query.version"
     status = (await cluster.api["FR"].get("/v1/status")).json()
-    assert status["catalogue_version"] == 2
+    assert status["catalogue_version"] == 3
 
 
 BAD_READS: list[tuple[str, dict[str, str | int], int, str]] = [

@@ -47,7 +47,7 @@ class FakeChain:
 
     def custody_state(self, sha256: str, act: Envelope) -> CustodyState:
         chain = [
-            e.record
+            (e.id, e.record)
             for e in self.committed
             if e.type == "custody_event"
             and sha256 in evidence_hashes(e.record)
@@ -104,7 +104,8 @@ def _answer(chain: FakeChain, act: Envelope, signer: Any, state: str, **changes:
 def _custody(
     chain: FakeChain, holder: Envelope, signer: Any, state: str, action: str, **changes: Any
 ) -> Envelope:
-    drop = () if action == "transferred" else ("to",)
+    # Catalogue version 2's events (no location): tests/unit/test_custody.py has version 3's.
+    drop = ("location", "purpose") + (() if action == "transferred" else ("to",))
     return chain.make(
         "custody_event",
         signer,
@@ -256,7 +257,7 @@ def test_custody_happy_path_collect_transfer_examine_return() -> None:
     )
     chain.commit(_custody(chain, act, TH_INV, "TH", "examined"))
     chain.commit(_custody(chain, act, TH_INV, "TH", "returned"))
-    state = replay((e.record for e in chain.committed if e.type == "custody_event"), "CN")
+    state = replay(((e.id, e.record) for e in chain.committed if e.type == "custody_event"), "CN")
     assert (state.status, state.holder, state.events, state.terminal) == ("returned", "TH", 4, True)
 
 
@@ -326,10 +327,8 @@ def test_custody_ref_must_hold_the_hash_and_not_be_a_custody_event() -> None:
 def test_lenient_replay_skips_and_reports_bad_history() -> None:
     base = {"actor": {"state": "CN"}, "occurred_at": START}
     events = [
-        {**base, "action": "examined"},
-        {**base, "action": "collected"},
-        {**base, "action": "destroyed"},
-        {**base, "action": "examined"},
+        (f"id-{i}", {**base, "action": action})
+        for i, action in enumerate(("examined", "collected", "destroyed", "examined"))
     ]
     state, anomalies = replay_lenient(events, "CN")
     assert state.status == "destroyed"

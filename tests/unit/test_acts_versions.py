@@ -149,7 +149,7 @@ def test_version_1_keeps_what_it_had() -> None:
     refuse_newer(_act("preservation_request", channel="24_7_network"), 1)
     refuse_newer(_act("mla_response", status="refused", ground="dual_criminality"), 1)
     with pytest.raises(InvariantViolation):
-        ActPolicy(version=3)
+        ActPolicy(version=4)
 
 
 def test_every_version_2_type_is_refused_under_1() -> None:
@@ -208,7 +208,7 @@ def _refused(chain: Chain, envelope: Any) -> tuple[str, str | None]:
 
 
 def test_version_2_applies_from_the_voted_height_and_old_blocks_still_replay() -> None:
-    chain = Chain(catalogue_v2_from_height=None)
+    chain = Chain(catalogue_v2_from_height=None, catalogue_v3_from_height=None)
     assert PARAM not in chain.genesis.to_json()["consensus"]
     state = chain.app.state
     assert [state.catalogue_version(h) for h in (1, 10**6)] == [1, 1]

@@ -107,16 +107,27 @@ def _seizure(chain: Chain, state: str) -> Envelope:
 
 
 def _custody(chain: Chain, state: str, act: Envelope, action: str, **fields: Any) -> Envelope:
-    return chain.env(
-        state,
-        chain.keys(state).investigator,
-        "custody_event",
-        action=action,
-        refs=[act.id],
-        evidence=[{"sha256": X}],
-        territorial_states=[state],
-        case_ref=act.record["case_ref"],
+    record: dict[str, Any] = {
+        "action": action,
+        "refs": [act.id],
+        "evidence": [{"sha256": X}],
+        "territorial_states": [state],
+        "case_ref": act.record["case_ref"],
         **fields,
+    }
+    return chain.env(state, chain.keys(state).investigator, "custody_event", **record)
+
+
+def _received(chain: Chain, act: Envelope, transfer: Envelope) -> Envelope:
+    """TH acknowledges FR's transfer (catalogue version 3, docs/ACTS.md §5)."""
+    return _custody(
+        chain,
+        "TH",
+        act,
+        "received",
+        refs=[act.id, transfer.id],
+        hash_check="verified",
+        recomputed_sha256=X,
     )
 
 
@@ -132,7 +143,9 @@ def test_another_state_cannot_collect_or_destroy_evidence_it_did_not_introduce()
     chain.commit(cn_act)
     chain.commit(_custody(chain, "CN", cn_act, "collected"))
     chain.commit(_custody(chain, "CN", cn_act, "destroyed"))
-    chain.commit(_custody(chain, "FR", fr_act, "transferred", to={"state": "TH", "agency": "lab"}))
+    transfer = _custody(chain, "FR", fr_act, "transferred", to={"state": "TH", "agency": "lab"})
+    chain.commit(transfer)
+    chain.commit(_received(chain, fr_act, transfer))
     chain.commit(_custody(chain, "TH", fr_act, "examined"))
     view = evidence_view(_view(chain), X)
     chains = {c["ref"]: c for c in view["custody_chains"]}
@@ -144,6 +157,7 @@ def test_another_state_cannot_collect_or_destroy_evidence_it_did_not_introduce()
     assert [e["action"] for e in chains[fr_act.id]["events"]] == [
         "collected",
         "transferred",
+        "received",
         "examined",
     ]
     assert (chains[cn_act.id]["status"], chains[cn_act.id]["holder"]) == ("destroyed", "CN")
@@ -164,7 +178,9 @@ def test_a_flood_of_records_listing_a_hash_does_not_hide_a_custody_chain(
     for _ in range(3):  # 3 blocks of 20 CN acts listing X: more than the read budget
         chain.commit(*(_seizure(chain, "CN") for _ in range(20)))
     chain.commit(_custody(chain, "FR", fr_act, "collected"))
-    chain.commit(_custody(chain, "FR", fr_act, "transferred", to={"state": "TH", "agency": "lab"}))
+    transfer = _custody(chain, "FR", fr_act, "transferred", to={"state": "TH", "agency": "lab"})
+    chain.commit(transfer)
+    chain.commit(_received(chain, fr_act, transfer))
     chain.commit(_custody(chain, "TH", fr_act, "examined"))
     chain.refused(_custody(chain, "FR", fr_act, "destroyed"), "not_custody_holder")
 

@@ -55,8 +55,8 @@ def _vote(chain: Chain, state: str, proposal: str, vote: str = "yes") -> Envelop
     return chain.admin(state, "member_vote", proposal=proposal, vote=vote)
 
 
-#: The legacy chains here predate need to know only: they start on catalogue version 2.
-NEW_CATALOGUE = {"catalogue_v2_from_height": 1}
+#: The legacy chains here predate need to know only: they start on the latest catalogue.
+NEW_CATALOGUE = {"catalogue_v2_from_height": 1, "catalogue_v3_from_height": 1}
 
 
 def _legacy() -> Chain:
