@@ -71,7 +71,7 @@ async def test_the_case_bundle_holds_the_whole_case_and_verifies(case: Case) -> 
     assert set(case.ids.values()) <= set(reasons)
     assert {"case_record", "answer"} <= reasons[case.ids["ack"]]
     assert {"case_record", "answer"} <= reasons[case.ids["answer"]]
-    for step in ("collected", "transferred", "examined"):
+    for step in ("collected", "transferred", "received", "examined"):
         assert {"reason": "custody_event", "sha256": H1} in report.reasons[case.ids[step]]
     leaves = [r.leaf_index for r in report.bundle.records]
     assert leaves == sorted(leaves) and len(set(leaves)) == len(leaves)
@@ -90,7 +90,8 @@ async def test_load_case_bundle_returns_the_verified_content(case: Case, tmp_pat
     assert private["header_only"] is False
     assert private["content"]["custodian"]["name"] == f"Provider {MARKER}"
     assert loaded["answers"][case.ids["mla"]] == [case.ids["answer"]]
-    assert loaded["custody"][H1] == [case.ids[s] for s in ("collected", "transferred", "examined")]
+    steps = ("collected", "transferred", "received", "examined")
+    assert loaded["custody"][H1] == [case.ids[s] for s in steps]
     junk = tmp_path / "junk.bundle"
     for text in (b"{not json", b'{"format": "comity-bundle/1"}', b"[]"):
         junk.write_bytes(text)
