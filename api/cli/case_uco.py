@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, Protocol
 
 import click
 
@@ -36,12 +36,18 @@ DOCUMENT_BYTES_MAX: Final = 16 * 1024 * 1024
 FORMATS: Final = ("case-uco",)
 
 
+class Reader(Protocol):
+    """What the export needs of a node client (``NodeClient`` is one)."""
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]: ...
+
+
 def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
 
 
-def _entries(client: NodeClient, case_ref: str) -> list[dict[str, Any]]:
+def _entries(client: Reader, case_ref: str) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
@@ -59,7 +65,7 @@ def _entries(client: NodeClient, case_ref: str) -> list[dict[str, Any]]:
             return entries
 
 
-def _content(client: NodeClient, record_id: str, record: dict[str, Any]) -> Any:
+def _content(client: Reader, record_id: str, record: dict[str, Any]) -> Any:
     """The act as the caller may read it; None for a private act's unreadable body."""
     if record.get("type") != "private_act":
         return record
@@ -71,7 +77,7 @@ def _content(client: NodeClient, record_id: str, record: dict[str, Any]) -> Any:
         raise
 
 
-def _act(client: NodeClient, entry: dict[str, Any]) -> ActView:
+def _act(client: Reader, entry: dict[str, Any]) -> ActView:
     record_id = str(entry["id"])
     if not is_hex(record_id, 32):
         raise ClientFailure(200, "bad_reply", f"record id {record_id!r} is not 64 hex")
@@ -104,7 +110,7 @@ def _custody_hashes(acts: list[ActView]) -> list[str]:
     return hashes
 
 
-def _chains(client: NodeClient, sha256: str) -> list[CustodyChain]:
+def _chains(client: Reader, sha256: str) -> list[CustodyChain]:
     view = client.get(f"/v1/evidence/{sha256}")
     return [
         CustodyChain(
@@ -118,7 +124,7 @@ def _chains(client: NodeClient, sha256: str) -> list[CustodyChain]:
     ]
 
 
-def export_case_uco(client: NodeClient, case_ref: str) -> dict[str, Any]:
+def export_case_uco(client: Reader, case_ref: str) -> dict[str, Any]:
     """The CASE/UCO JSON-LD document of ``case_ref`` as ``client``'s node shows it."""
     acts = [_act(client, entry) for entry in _entries(client, case_ref)]
     chains = [c for sha in _custody_hashes(acts) for c in _chains(client, sha)]

@@ -302,3 +302,15 @@ def test_cli_import_prints_items_and_refuses_bad_files(tmp_path: Path) -> None:
     big.write_bytes(b" " * (cli.DOCUMENT_BYTES_MAX + 1))
     result = runner.invoke(cli.case, ["import", "--format", "case-uco", str(big)])
     assert result.exit_code == 2 and "error: too_large" in result.stderr
+
+
+def test_every_comity_term_of_an_export_is_declared_in_the_comity_ontology() -> None:
+    ttl = (Path(__file__).resolve().parents[2] / "docs" / "comity-case-uco.ttl").read_text()
+    declared = set(re.findall(r"^comity:(\w+)\n\ta owl:", ttl, flags=re.MULTILINE))
+    used = {
+        key.removeprefix("comity:")
+        for node in _doc()["@graph"]
+        for key in node
+        if key.startswith("comity:")
+    }
+    assert used and used <= declared, used - declared
