@@ -16,6 +16,7 @@ the custody chains of every hash a custody event of the case names
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Final, NoReturn, Protocol
@@ -47,6 +48,25 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
+CASE_REF_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
+
+
+def _bad_reply(message: str) -> ClientFailure:
+    return ClientFailure(502, "bad_reply", f"the node's reply is not as documented: {message}")
+
+
+def check_case_ref(case_ref: str) -> str:
+    """``case_ref`` as ``ledger/acts_fields.CaseRef`` allows it, and no ``..`` segment
+    (it is put in a URL path)."""
+    if not CASE_REF_RE.fullmatch(case_ref) or ".." in case_ref.split("/"):
+        raise ClientError(
+            "case_ref must be 1-128 of A-Z a-z 0-9 . _ : / - (no .. segment)",
+            field="case_ref",
+            code="bad_case_ref",
+        )
+    return case_ref
+
+
 def _entries(client: Reader, case_ref: str) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     cursor: str | None = None
@@ -60,9 +80,12 @@ def _entries(client: Reader, case_ref: str) -> list[dict[str, Any]]:
                 field="case_ref",
                 code="case_too_large",
             )
-        cursor = page.get("next_cursor")
-        if cursor is None:
+        after = page.get("next_cursor")
+        if after is None:
             return entries
+        if not page["entries"] or after == cursor:  # a node that never ends the case
+            raise _bad_reply(f"page cursor {after!r} does not advance")
+        cursor = str(after)
 
 
 def _content(client: Reader, record_id: str, record: dict[str, Any]) -> Any:
@@ -80,7 +103,7 @@ def _content(client: Reader, record_id: str, record: dict[str, Any]) -> Any:
 def _act(client: Reader, entry: dict[str, Any]) -> ActView:
     record_id = str(entry["id"])
     if not is_hex(record_id, 32):
-        raise ClientFailure(200, "bad_reply", f"record id {record_id!r} is not 64 hex")
+        raise _bad_reply(f"record id {record_id!r} is not 64 hex")
     view = client.get(f"/v1/acts/{record_id}")
     header = view["envelope"]["record"]
     return ActView(
@@ -103,6 +126,9 @@ def _custody_hashes(acts: list[ActView]) -> list[str]:
             for item in act.content.get("evidence") or []
         }
     )
+    bad = next((h for h in hashes if not is_hex(h, 32)), None)
+    if bad is not None:
+        raise _bad_reply(f"evidence hash {bad!r} is not 64 hex")
     if len(hashes) > CASE_HASHES_MAX:
         raise TooLarge(
             f"more than {CASE_HASHES_MAX} custody hashes", field="case_ref", code="case_too_large"
@@ -125,10 +151,17 @@ def _chains(client: Reader, sha256: str) -> list[CustodyChain]:
 
 
 def export_case_uco(client: Reader, case_ref: str) -> dict[str, Any]:
-    """The CASE/UCO JSON-LD document of ``case_ref`` as ``client``'s node shows it."""
-    acts = [_act(client, entry) for entry in _entries(client, case_ref)]
-    chains = [c for sha in _custody_hashes(acts) for c in _chains(client, sha)]
-    return case_graph(case_ref, acts, chains)
+    """The CASE/UCO JSON-LD document of ``case_ref`` as ``client``'s node shows it.
+
+    ``ClientFailure`` when the node refuses a read or replies outside its documented
+    shapes (``bad_reply``); ``TooLarge`` over the export's bounds."""
+    check_case_ref(case_ref)
+    try:
+        acts = [_act(client, entry) for entry in _entries(client, case_ref)]
+        chains = [c for sha in _custody_hashes(acts) for c in _chains(client, sha)]
+        return case_graph(case_ref, acts, chains)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _bad_reply(repr(exc)) from exc
 
 
 @click.group()

@@ -314,3 +314,54 @@ def test_every_comity_term_of_an_export_is_declared_in_the_comity_ontology() -> 
         if key.startswith("comity:")
     }
     assert used and used <= declared, used - declared
+
+
+class FakeNode:
+    """A node's read views over the sample case, two records a page; private bodies 403."""
+
+    def __init__(self, *, stuck: bool = False) -> None:
+        self.acts = {a.id: a for a in acts()}
+        self.stuck = stuck
+        self.paths: list[str] = []
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        self.paths.append(path)
+        ids = list(self.acts)
+        if path == f"/v1/cases/{CASE}":
+            start = 0 if "cursor" in params and self.stuck else int(params.get("cursor", -1)) + 1
+            page = ids[start : start + 2]
+            more = start + 2 < len(ids)
+            return {
+                "entries": [{"id": i} for i in page],
+                "next_cursor": str(start + 1) if more else None,
+            }
+        record_id = path.split("/")[3]
+        if path.startswith("/v1/evidence/"):
+            return {
+                "custody_chains": [{"ref": _rid(2), "events": [{"id": _rid(3)}, {"id": _rid(4)}]}]
+            }
+        act = self.acts[record_id]
+        if path.endswith("/private"):
+            raise cli.ClientFailure(403, "case_not_allowed", "not this case")
+        if path.endswith("/proof"):
+            return dict(act.proof)
+        view = {"height": act.height, "leaf_index": act.leaf_index, "commit_time": act.commit_time}
+        return {**view, "envelope": {"record": dict(act.header)}}
+
+
+def test_the_export_pages_the_case_and_reads_each_record_once() -> None:
+    node = FakeNode()
+    assert dumps(cli.export_case_uco(node, CASE)) == dumps(_doc())
+    assert node.paths.count(f"/v1/cases/{CASE}") == 3  # five records, two a page
+    assert node.paths.count(f"/v1/records/{_rid(9)}/private") == 1
+    assert node.paths.count(f"/v1/evidence/{IMAGE}") == 1
+
+
+def test_the_export_refuses_a_node_that_never_ends_and_a_bad_case_ref() -> None:
+    with pytest.raises(cli.ClientFailure) as caught:
+        cli.export_case_uco(FakeNode(stuck=True), CASE)
+    assert caught.value.code == "bad_reply"
+    for bad in ("../v1/status", "a/../b", "", "x" * 129, "CN 1"):
+        with pytest.raises(ClientError) as refused:
+            cli.export_case_uco(FakeNode(), bad)
+        assert (refused.value.code, refused.value.field) == ("bad_case_ref", "case_ref")
