@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import case_uco as cli
+from api.cli.client import ClientFailure
 from ledger.case_uco import case_graph, dumps, node_id
 from ledger.case_uco_import import ITEMS_MAX, evidence_items
 from ledger.errors import ClientError, TooLarge
@@ -342,7 +343,7 @@ class FakeNode:
             }
         act = self.acts[record_id]
         if path.endswith("/private"):
-            raise cli.ClientFailure(403, "case_not_allowed", "not this case")
+            raise ClientFailure(403, "case_not_allowed", "not this case")
         if path.endswith("/proof"):
             return dict(act.proof)
         view = {"height": act.height, "leaf_index": act.leaf_index, "commit_time": act.commit_time}
@@ -358,7 +359,7 @@ def test_the_export_pages_the_case_and_reads_each_record_once() -> None:
 
 
 def test_the_export_refuses_a_node_that_never_ends_and_a_bad_case_ref() -> None:
-    with pytest.raises(cli.ClientFailure) as caught:
+    with pytest.raises(ClientFailure) as caught:
         cli.export_case_uco(FakeNode(stuck=True), CASE)
     assert caught.value.code == "bad_reply"
     for bad in ("../v1/status", "a/../b", "", "x" * 129, "CN 1"):
