@@ -366,3 +366,24 @@ def test_the_export_refuses_a_node_that_never_ends_and_a_bad_case_ref() -> None:
         with pytest.raises(ClientError) as refused:
             cli.export_case_uco(FakeNode(), bad)
         assert (refused.value.code, refused.value.field) == ("bad_case_ref", "case_ref")
+
+
+def test_cli_export_writes_the_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Client(FakeNode):
+        def __init__(self, url: str, token: str | None) -> None:
+            super().__init__()
+            assert (url, token) == ("http://node", "secret")
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(cli, "NodeClient", Client)
+    out = tmp_path / "case.jsonld"
+    args = ["export", CASE, "--node", "http://node", "--token", "secret", "--out", str(out)]
+    result = CliRunner().invoke(cli.case, args)
+    assert result.exit_code == 0, result.output
+    assert out.read_text(encoding="utf-8") == dumps(_doc())
+    result = CliRunner().invoke(
+        cli.case, ["export", "../x", "--node", "http://node", "--token", "secret"]
+    )
+    assert result.exit_code == 2 and "case_ref must be" in result.stderr
