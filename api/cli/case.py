@@ -22,7 +22,7 @@ from urllib.parse import quote
 import click
 import httpx
 
-from api.cli import audit
+from api.cli import audit, case_uco
 from api.cli.audit_client import FetchError, get_json
 from ledger.audit.bundle import UNPINNED
 from ledger.audit.case import pin_of, render_case_report, verify_case_bundle
@@ -50,18 +50,28 @@ def case() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["bundle"]),
+    type=click.Choice(["bundle", "case-uco"]),
     default="bundle",
     show_default=True,
-    help="bundle: the comity-case/1 proof bundle",
+    help="bundle: the comity-case/1 proof bundle; case-uco: CASE/UCO JSON-LD (docs/CASE_UCO.md)",
 )
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="the file to write (required for a bundle; case-uco prints to stdout without it)",
+)
 @audit._TOKEN
-def case_export(case_ref: str, url: str, fmt: str, out: Path, token: str | None) -> None:
-    """Write ONE JSON file proving the whole case, checked before it is written.
+def case_export(case_ref: str, url: str, fmt: str, out: Path | None, token: str | None) -> None:
+    """Write ONE JSON file proving the whole case, checked before it is written
+    (or, with --format case-uco, the case as CASE/UCO JSON-LD).
 
     Private acts' bodies are in it only for a token that may read them."""
-    del fmt  # one format so far
+    if fmt == "case-uco":
+        case_uco.write_case_uco(case_ref, url, token, out)
+        return
+    if out is None:
+        _exit(2, "error: --out is required for a bundle")
 
     async def fetch() -> object:
         async with _client(url, token) as client:
@@ -90,6 +100,9 @@ def _write_private(out: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     tmp.replace(out)
+
+
+case.add_command(case_uco.import_)
 
 
 @case.command("verify")

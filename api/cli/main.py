@@ -767,6 +767,7 @@ main.add_command(access_log)
 main.add_command(receipt)
 main.add_command(stats)
 main.add_command(directory)
+main.add_command(case)
 
 
 if __name__ == "__main__":
