@@ -7,7 +7,9 @@ Brazil's custody event for one transferred hash. ``comity case export`` against 
 node with a body reader's token writes a bundle that ``comity case verify`` accepts
 offline under the devnet's genesis file, and every tampering class fails with its
 named reason (docs/AUDIT.md "Whole-case bundles"). FR, not a party, gets no bundle:
-the case's records are private, so FR cannot find them by case_ref.
+the case's records are private, so FR cannot find them by case_ref. The same case
+exported as CASE/UCO (``--format case-uco``) names every record as an investigative
+action and conforms to the ontology for ``case_validate`` with zero violations.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from click.testing import CliRunner
 from api.cli import devnet
 from api.cli.main import main
 from tests.integration.test_case_bundle import TAMPERING
+from tests.integration.test_case_uco import _case_validate
 from tests.integration.test_lifecycle_devnet import STATES, Desk, _act, _budapest, _digest
 from tests.procnet import ProcNet
 
@@ -92,8 +95,32 @@ def test_a_budapest_case_exports_verifies_and_every_tampering_fails(
             f"{net.urls['FR']}/v1/cases/{CASE}/bundle", headers=desk.reader("FR"), timeout=30
         )
         assert (reply.status_code, reply.json()["error"]["code"]) == (404, "case_not_found")
+        # The same case as CASE/UCO JSON-LD for forensic tools (docs/CASE_UCO.md).
+        jsonld = tmp_path / "case.jsonld"
+        result = CliRunner().invoke(
+            main,
+            [
+                "case",
+                "export",
+                CASE,
+                "--format",
+                "case-uco",
+                "--node",
+                net.urls["JP"],
+                "--token",
+                token,
+                "--out",
+                str(jsonld),
+            ],
+        )
+        assert result.exit_code == 0, result.output
     finally:
         net.stop_all()
+    graph = json.loads(jsonld.read_text())["@graph"]
+    actions = {n["@id"] for n in graph if n["@type"] == "case-investigation:InvestigativeAction"}
+    assert all(any(i in a for a in actions) for i in timeline), (sorted(actions), timeline)
+    checked = _case_validate(jsonld)  # offline: the ontology ships with case-utils
+    assert checked.returncode == 0 and "Conforms: True" in checked.stdout, checked.stdout[-3000:]
     result = _verify(out, genesis)  # offline: every node is stopped
     assert result.exit_code == 0, result.output
     assert "OK: every signature, proof and certificate holds" in result.output
