@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from api.cli.client import ClientFailure
 from ledger.audit.certificate_model import (
@@ -91,7 +92,7 @@ def _timeline(client: Client, case_ref: str) -> tuple[list[dict[str, Any]], bool
         params: dict[str, Any] = {"limit": PAGE_LIMIT}
         if cursor is not None:
             params["cursor"] = cursor
-        page = client.get(f"/v1/cases/{case_ref}", **params)
+        page = client.get(f"/v1/cases/{quote(case_ref, safe='')}", **params)
         rows = page.get("entries")
         if not isinstance(rows, list):
             raise ClientFailure(200, "bad_reply", "case view without entries")

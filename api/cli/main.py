@@ -13,6 +13,7 @@ from api.cli import devnet as devnet_mod
 from api.cli.access_log import access_log
 from api.cli.acts import act, seal
 from api.cli.audit import bundle, verify, watch
+from api.cli.certificate import case
 from api.cli.client import ClientFailure, NodeClient
 from api.cli.directory import directory
 from api.cli.enc_keys import enc_key
@@ -765,6 +766,7 @@ main.add_command(access_log)
 main.add_command(receipt)
 main.add_command(stats)
 main.add_command(directory)
+main.add_command(case)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,93 @@
+"""The judge's certificate of the Budapest case on a devnet of processes (issue 20 item 2).
+
+The Budapest chain of ``test_lifecycle_devnet`` (Japan requests, Brazil is
+requested) is filed on a 4-state devnet; ``comity case certificate`` renders it
+from Japan's node in English, French and Chinese. The English PDF's first page
+is rendered to PNG and read back by OCR (tesseract): it must show the case
+reference and every party's name. The French and Chinese PDFs' text layers must
+hold the translated headings and the case reference, and the short bundle hash
+must be on every page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pytest
+import pytesseract
+from click.testing import CliRunner
+
+from api.cli import devnet
+from api.cli.main import main
+from tests.integration.test_lifecycle_devnet import STATES, Desk, _budapest
+from tests.procnet import ProcNet
+
+pytestmark = pytest.mark.slow
+
+CASE = "JP-CYBER-2026-0117"
+HEADINGS = {
+    "fr": ("Certificat d'une affaire inscrite au registre Comity", "Chronologie", "Parties"),
+    "zh": ("账本案件证明书", "时间线", "当事方", "保管链"),
+}
+
+
+def _pages_text(path: Path) -> list[str]:
+    pdf = pdfium.PdfDocument(path)
+    try:
+        return [pdf[i].get_textpage().get_text_range() for i in range(len(pdf))]
+    finally:
+        pdf.close()
+
+
+def _ocr_first_page(path: Path) -> str:
+    pdf = pdfium.PdfDocument(path)
+    try:
+        image = pdf[0].render(scale=3).to_pil()
+    finally:
+        pdf.close()
+    return str(pytesseract.image_to_string(image, lang="eng"))
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr not installed")
+def test_certificate_of_the_budapest_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(devnet, "DEMO_STATES", STATES)
+    net = ProcNet(tmp_path / "net")
+    net.start()
+    desk = Desk(net)
+    try:
+        _budapest(desk)
+        token = desk.reader("JP")["authorization"].removeprefix("Bearer ")
+        bundle = tmp_path / "case.bundle"
+        bundle.write_bytes(b"stand-in for the case bundle: only its hash is pinned for now")
+        sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+        outs = {}
+        for lang in ("en", "fr", "zh"):
+            out, html = tmp_path / f"case-{lang}.pdf", tmp_path / f"case-{lang}.html"
+            args = ["case", "certificate", "--node", net.urls["JP"], "--case", CASE]
+            args += ["--token", token, "--bundle", str(bundle), "--lang", lang]
+            result = CliRunner().invoke(main, [*args, "--out", str(out), "--html", str(html)])
+            assert result.exit_code == 0, result.output
+            assert f"bundle sha256 {sha}" in result.output
+            assert "5 records" in result.output
+            outs[lang] = out
+    finally:
+        net.stop_all()
+
+    seen = _ocr_first_page(outs["en"])
+    assert CASE in seen, seen
+    for _, name in (("JP", "Japan"), ("BR", "Brazil")):
+        assert name in seen, (name, seen)
+    short = " ".join(sha[i : i + 4] for i in range(0, 16, 4))
+    for lang, path in outs.items():
+        pages = _pages_text(path)
+        assert all(short in page for page in pages), (lang, short)
+        text = "\n".join(pages)
+        assert CASE in text and "Japan" in text and "Brazil" in text
+        assert "preservation_response" in text and "evidence_transferred" in text
+        for heading in HEADINGS.get(lang, ()):
+            assert heading in text, (lang, heading)
+        html = (tmp_path / f"case-{lang}.html").read_text()
+        assert sha in html and CASE in html
