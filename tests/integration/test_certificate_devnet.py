@@ -16,8 +16,8 @@ import shutil
 from pathlib import Path
 
 import pypdfium2 as pdfium
-import pytest
 import pytesseract
+import pytest
 from click.testing import CliRunner
 
 from api.cli import devnet
@@ -89,5 +89,5 @@ def test_certificate_of_the_budapest_case(tmp_path: Path, monkeypatch: pytest.Mo
         assert "preservation_response" in text and "evidence_transferred" in text
         for heading in HEADINGS.get(lang, ()):
             assert heading in text, (lang, heading)
-        html = (tmp_path / f"case-{lang}.html").read_text()
-        assert sha in html and CASE in html
+        page_html = (tmp_path / f"case-{lang}.html").read_text()
+        assert sha in page_html and CASE in page_html
