@@ -172,3 +172,30 @@ def test_a_case_view_without_entries_fails_by_name() -> None:
     with pytest.raises(ClientFailure) as caught:
         model_from_node(Broken(), "C-1", SHA)
     assert caught.value.code == "bad_reply"
+
+
+def test_the_cli_refuses_a_hostile_case_ref_and_language(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from api.cli.main import main
+
+    out = tmp_path / "r.pdf"
+    base = ["case", "certificate", "--node", "http://127.0.0.1:9", "--out", str(out)]
+    bad_ref = CliRunner().invoke(main, [*base, "--case", "A\nB"])
+    assert bad_ref.exit_code == 2 and "--case must be" in bad_ref.output
+    long_ref = CliRunner().invoke(main, [*base, "--case", "A" * 129])
+    assert long_ref.exit_code == 2 and "--case must be" in long_ref.output
+    bad_lang = CliRunner().invoke(main, [*base, "--case", "C-1", "--lang", "de"])
+    assert bad_lang.exit_code == 2 and "--lang" in bad_lang.output
+    assert not out.exists()
+
+
+def test_without_a_bundle_the_pin_is_the_reports_own_content() -> None:
+    from dataclasses import replace
+
+    from api.cli.certificate import views_sha256
+
+    model = _model(bundle_sha256="")
+    pin = views_sha256(model)
+    assert len(pin) == 64 and pin == views_sha256(replace(model, bundle_sha256=SHA))
+    assert pin != views_sha256(replace(model, case_ref="JP-CYBER-2026-0118"))
