@@ -7,20 +7,27 @@ and renders it in one of the certificate's languages (docs/AUDIT.md).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
+import httpx
 
 from api.certificate.render import LANGUAGES, render_html, render_pdf
 from api.certificate.source import model_from_node
+from api.cli.audit_client import HttpSource
 from api.cli.client import ClientFailure, NodeClient
-from ledger.audit.certificate_model import CaseModel
+from ledger.audit.bundle import verify_bundle
+from ledger.audit.certificate_model import CHECK_NAMES, CaseModel, Check
+from ledger.audit.chain import complete_genesis, genesis_hash, loads
+from ledger.audit.gov import AuditFailure
+from ledger.audit_source import build_bundle
 from ledger.canonical import canonical_bytes
 from ledger.errors import ComityError
 
@@ -65,6 +72,33 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
+def verify_records(
+    url: str, token: str | None, model: CaseModel, genesis_path: Path
+) -> tuple[Check, ...]:
+    """Prove the timeline's records with a per-record bundle from the node, checked offline
+    against ``genesis_path`` (docs/AUDIT.md, "Proof bundles"): every check, or the failure."""
+
+    async def fetch() -> dict[str, Any]:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        async with httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=60) as c:
+            return await build_bundle(HttpSource(c), [e.record_id for e in model.timeline])
+
+    doc = asyncio.run(fetch())
+    try:
+        served = doc.get("genesis")
+        completed, _ = complete_genesis(
+            loads(genesis_path.read_bytes()), served if isinstance(served, dict) else {}
+        )
+        report = verify_bundle(doc, pinned_genesis_hash=genesis_hash(completed))
+    except AuditFailure as exc:
+        detail = f"the records' proof bundle failed: {exc}"
+        return tuple(Check(name, "failed", detail) for name in CHECK_NAMES)
+    detail = (
+        f"{len(report.records)} records, {report.blocks} blocks, from genesis {genesis_path.name}"
+    )
+    return tuple(Check(name, "passed", detail) for name in CHECK_NAMES)
+
+
 @click.group("case")
 def case() -> None:
     """A whole case: its certificate for a court."""
@@ -81,6 +115,13 @@ def case() -> None:
     default=None,
     help="the case bundle the certificate pins (hashed)",
 )
+@click.option(
+    "--genesis",
+    "genesis_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="your genesis file: prove the records against it (else every check is 'not run')",
+)
 @click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path))
@@ -89,6 +130,7 @@ def certificate(
     case_ref: str,
     token: str | None,
     bundle_path: Path | None,
+    genesis_path: Path | None,
     lang: str,
     out: Path,
     html_out: Path | None,
@@ -112,11 +154,16 @@ def certificate(
         client.close()
     if not model.timeline:
         _fail(f"case {case_ref!r} has no record this token may see on {url}")
+    if genesis_path is not None:
+        try:
+            model = replace(model, checks=verify_records(url, token, model, genesis_path))
+        except (ComityError, OSError, ValueError, httpx.HTTPError) as exc:
+            _fail(f"cannot prove the records: {exc}")
     if not bundle_sha256:
         model = replace(model, bundle_sha256=views_sha256(model))
     _write(out, render_pdf(model, lang))
     if html_out is not None:
         _write(html_out, render_html(model, lang).encode())
-    verdict = "verified" if model.verified else "NOT VERIFIED (checks not run)"
+    verdict = "verified" if model.verified else "NOT VERIFIED"
     click.echo(f"{out}: case {case_ref}, {len(model.timeline)} records, {verdict}")
     click.echo(f"bundle sha256 {model.bundle_sha256}")

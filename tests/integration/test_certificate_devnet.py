@@ -12,6 +12,7 @@ must be on every page.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -68,11 +69,23 @@ def test_certificate_of_the_budapest_case(tmp_path: Path, monkeypatch: pytest.Mo
             out, html = tmp_path / f"case-{lang}.pdf", tmp_path / f"case-{lang}.html"
             args = ["case", "certificate", "--node", net.urls["JP"], "--case", CASE]
             args += ["--token", token, "--bundle", str(bundle), "--lang", lang]
+            args += ["--genesis", str(net.root / "genesis.json")]
             result = CliRunner().invoke(main, [*args, "--out", str(out), "--html", str(html)])
             assert result.exit_code == 0, result.output
             assert f"bundle sha256 {sha}" in result.output
-            assert "5 records" in result.output
+            assert "5 records, verified" in result.output
             outs[lang] = out
+        # Another consortium's genesis: the records' proofs fail, and the report says so.
+        other = tmp_path / "other-genesis.json"
+        doc = json.loads((net.root / "genesis.json").read_text())
+        other.write_text(json.dumps({**doc, "chain_id": "another-chain"}))
+        wrong = tmp_path / "wrong.pdf"
+        args = ["case", "certificate", "--node", net.urls["JP"], "--case", CASE, "--token"]
+        args += [token, "--genesis", str(other), "--out", str(wrong)]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0 and "NOT VERIFIED" in result.output, result.output
+        text = "\n".join(_pages_text(wrong))
+        assert "NOT VERIFIED" in text and "FAILED" in text
     finally:
         net.stop_all()
 
@@ -86,6 +99,7 @@ def test_certificate_of_the_budapest_case(tmp_path: Path, monkeypatch: pytest.Mo
         assert all(short in page for page in pages), (lang, short)
         text = "\n".join(pages)
         assert CASE in text and "Japan" in text and "Brazil" in text
+        assert "NOT VERIFIED" not in text and "未验证" not in text and "NON VÉRIFIÉ" not in text
         assert "preservation_response" in text and "evidence_transferred" in text
         for heading in HEADINGS.get(lang, ()):
             assert heading in text, (lang, heading)
