@@ -74,6 +74,17 @@ def when(value: str | None, lang: str) -> str:
     return f"{local} ({moment.strftime('%Y-%m-%d %H:%M:%S')} UTC)"
 
 
+def utc(value: str | None) -> str:
+    """``value`` (RFC 3339 UTC) as ``YYYY-MM-DD HH:MM:SS UTC``; raw if unparsable."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return value
+    return f"{moment.strftime('%Y-%m-%d %H:%M:%S')} UTC"
+
+
 def qr_data_uri(bundle_sha256: str) -> str:
     return str(segno.make(QR_PREFIX + bundle_sha256, error="m").svg_data_uri(scale=3, border=1))
 
@@ -97,6 +108,7 @@ def render_html(model: CaseModel, lang: str) -> str:
         "lang": lang,
         "t": translator(lang),
         "when": lambda value: when(value, lang),
+        "utc": utc,
         "qr": qr_data_uri(model.bundle_sha256),
     }
     return _environment().get_template("certificate.html").render(context)

@@ -59,8 +59,9 @@ def model_from_node(
     status = client.status()
     entries, more = _timeline(client, case_ref)
     acts = [_act_view(client, entry) for entry in entries]
-    timeline = tuple(_entry(e, a) for e, a in zip(entries, acts, strict=True))
-    hashes = _evidence_hashes(acts)
+    contents = [_content(client, act) if _is_id(act.get("id")) else None for act in acts]
+    timeline = tuple(_entry(e, a, c) for e, a, c in zip(entries, acts, contents, strict=True))
+    hashes = _evidence_hashes(contents)
     custody = tuple(c for sha in hashes for c in _custody(client, sha))
     model = CaseModel(
         case_ref=case_ref,
@@ -118,12 +119,30 @@ def _record(act: dict[str, Any]) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-def _entry(row: dict[str, Any], act: dict[str, Any]) -> TimelineEntry:
+def _content(client: Client, act: dict[str, Any]) -> dict[str, Any] | None:
+    """The act as a party reads it: the envelope's record, or for a private act its
+    content from ``/v1/records/{id}/private`` (an access-logged read); None when this
+    node or token may not read it (header only)."""
     record = _record(act)
+    if record.get("type") != "private_act":
+        return record or None
+    try:
+        reply = client.get(f"/v1/records/{act.get('id')}/private")
+    except ClientFailure as exc:
+        if exc.status in (401, 403, 404):  # not a party, no body reader, body not held
+            return None
+        raise
+    content = reply.get("content")
+    return content if isinstance(content, dict) else None
+
+
+def _entry(
+    row: dict[str, Any], act: dict[str, Any], content: dict[str, Any] | None
+) -> TimelineEntry:
+    record = content or {}
     basis = record.get("legal_basis")
     basis = basis if isinstance(basis, dict) else {}
     auth = record.get("authorisation")
-    hidden = record.get("type") == "private_act" or not record
     return TimelineEntry(
         record_id=str(row["id"]),
         occurred_at=_str(row.get("occurred_at")) or "",
@@ -144,7 +163,7 @@ def _entry(row: dict[str, Any], act: dict[str, Any]) -> TimelineEntry:
         else None,
         status=next((_str(row.get(k)) for k in STATUS_FIELDS if _str(row.get(k))), None),
         answers=tuple(_answer(a) for a in _dicts(act.get("answers"))),
-        private_header_only=hidden,
+        private_header_only=content is None,
     )
 
 
@@ -174,10 +193,10 @@ def _sov(entry: TimelineEntry, act: dict[str, Any]) -> list[SovereigntyAnswer]:
     ]
 
 
-def _evidence_hashes(acts: list[dict[str, Any]]) -> list[str]:
+def _evidence_hashes(contents: list[dict[str, Any] | None]) -> list[str]:
     seen: dict[str, None] = {}
-    for act in acts:
-        for item in _dicts(_record(act).get("evidence")):
+    for content in contents:
+        for item in _dicts((content or {}).get("evidence")):
             sha = item.get("sha256")
             if isinstance(sha, str) and _is_id(sha):
                 seen.setdefault(sha)

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from api.cli import devnet
 from api.cli.main import main
-from tests.integration.test_lifecycle_devnet import STATES, Desk, _budapest
+from tests.integration.test_lifecycle_devnet import STATES, Desk, _act, _budapest, _digest
 from tests.procnet import ProcNet
 
 pytestmark = pytest.mark.slow
@@ -60,6 +60,17 @@ def test_certificate_of_the_budapest_case(tmp_path: Path, monkeypatch: pytest.Mo
     desk = Desk(net)
     try:
         _budapest(desk)
+        # Brazil collects one of the files it transferred and hands it to Japan.
+        transfer_id = desk.get("BR", f"/v1/cases/{CASE}")["entries"][-1]["id"]
+        item = [{"sha256": _digest(10), "role": "evidence"}]
+        for action, extra in (
+            ("collected", {}),
+            ("transferred", {"to": {"state": "JP", "agency": "JP central authority"}}),
+        ):
+            event = _act("custody_event", "BR", CASE, territorial_states=["BR"], evidence=item)
+            desk.file(
+                "BR", "authority", {**event, "refs": [transfer_id], "action": action, **extra}
+            )
         token = desk.reader("JP")["authorization"].removeprefix("Bearer ")
         bundle = tmp_path / "case.bundle"
         bundle.write_bytes(b"stand-in for the case bundle: only its hash is pinned for now")
@@ -73,7 +84,7 @@ def test_certificate_of_the_budapest_case(tmp_path: Path, monkeypatch: pytest.Mo
             result = CliRunner().invoke(main, [*args, "--out", str(out), "--html", str(html)])
             assert result.exit_code == 0, result.output
             assert f"bundle sha256 {sha}" in result.output
-            assert "5 records, verified" in result.output
+            assert "7 records, verified" in result.output
             outs[lang] = out
         # Another consortium's genesis: the records' proofs fail, and the report says so.
         other = tmp_path / "other-genesis.json"
@@ -86,6 +97,12 @@ def test_certificate_of_the_budapest_case(tmp_path: Path, monkeypatch: pytest.Mo
         assert result.exit_code == 0 and "NOT VERIFIED" in result.output, result.output
         text = "\n".join(_pages_text(wrong))
         assert "NOT VERIFIED" in text and "FAILED" in text
+        # France is not a party: its node serves the headers only, and the report says so.
+        france = tmp_path / "france.pdf"
+        fr_token = desk.reader("FR")["authorization"].removeprefix("Bearer ")
+        args = ["case", "certificate", "--node", net.urls["FR"], "--case", CASE, "--token"]
+        result = CliRunner().invoke(main, [*args, fr_token, "--out", str(france)])
+        assert result.exit_code == 2 and "has no record" in result.output, result.output
     finally:
         net.stop_all()
 
@@ -101,6 +118,10 @@ def test_certificate_of_the_budapest_case(tmp_path: Path, monkeypatch: pytest.Mo
         assert CASE in text and "Japan" in text and "Brazil" in text
         assert "NOT VERIFIED" not in text and "未验证" not in text and "NON VÉRIFIÉ" not in text
         assert "preservation_response" in text and "evidence_transferred" in text
+        flat = " ".join(text.split())  # cells wrap lines in the text layer
+        assert "Budapest Convention" in flat and "Art 31" in flat  # read from the bodies
+        assert "header only" not in text and "仅记录头" not in text
+        assert _digest(10) in flat and "collected" in flat and "transferred → JP" in flat
         for heading in HEADINGS.get(lang, ()):
             assert heading in text, (lang, heading)
         page_html = (tmp_path / f"case-{lang}.html").read_text()

@@ -145,7 +145,10 @@ class HostileNode:
             ]
             return {"entries": rows, "next_cursor": None}
         if path.startswith("/v1/acts/"):
-            return {"envelope": {"record": {"evidence": [{"sha256": "22" * 32}, "x"]}}}
+            return {"id": "11" * 32, "envelope": {"record": {"type": "private_act"}}}
+        if path.startswith("/v1/records/"):
+            evidence = [{"sha256": "22" * 32}, "x", {"sha256": HOSTILE}]
+            return {"content": {"evidence": evidence, "legal_basis": {"article": 7}}}
         if path.startswith("/v1/evidence/"):
             return {"custody_chains": [{"ref": 5, "events": [{"action": HOSTILE}]}]}
         raise ClientFailure(404, "not_found", path)
@@ -156,12 +159,25 @@ def test_a_hostile_node_builds_a_model_that_renders_escaped() -> None:
     assert [e.record_id for e in model.timeline] == ["11" * 32]
     entry = model.timeline[0]
     assert entry.height is None and entry.agency == HOSTILE
+    assert not entry.private_header_only and entry.article is None
     assert model.chain_id == ""
     assert [p.name for p in model.parties] == [HOSTILE]
     assert model.custody[0].events[0].action == HOSTILE
     assert {c.status for c in model.checks} == {"not_run"} and not model.verified
     html = render.render_html(model, "en")
     assert HOSTILE not in html and "NOT VERIFIED" in html
+
+
+def test_a_private_act_the_token_may_not_read_is_a_header() -> None:
+    class NotAParty(HostileNode):
+        def get(self, path: str, **params: Any) -> dict[str, Any]:
+            if path.startswith("/v1/records/"):
+                raise ClientFailure(403, "not_a_party", path)
+            return super().get(path)
+
+    model = model_from_node(NotAParty(), "C-1", SHA)
+    assert model.timeline[0].private_header_only and model.custody == ()
+    assert "header only" in render.render_html(model, "en")
 
 
 def test_a_case_view_without_entries_fails_by_name() -> None:
