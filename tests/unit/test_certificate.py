@@ -3,6 +3,9 @@ builder against a hostile node (issue 20 item 2, docs/AUDIT.md)."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pypdfium2 as pdfium
@@ -215,3 +218,20 @@ def test_without_a_bundle_the_pin_is_the_reports_own_content() -> None:
     pin = views_sha256(model)
     assert len(pin) == 64 and pin == views_sha256(replace(model, bundle_sha256=SHA))
     assert pin != views_sha256(replace(model, case_ref="JP-CYBER-2026-0118"))
+
+
+@pytest.mark.skipif(shutil.which("zbarimg") is None, reason="zbar-tools not installed")
+def test_the_qr_code_on_every_page_decodes_to_the_bundle_hash(tmp_path: Path) -> None:
+    many = tuple(_entry(i) for i in range(40))
+    pdf = pdfium.PdfDocument(render.render_pdf(_model(timeline=many), "en"))
+    try:
+        assert len(pdf) > 1
+        for i in range(len(pdf)):
+            image = tmp_path / f"page-{i}.png"
+            pdf[i].render(scale=3).to_pil().save(image)
+            decoded = subprocess.run(
+                ["zbarimg", "-q", "--raw", str(image)], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            assert decoded == render.QR_PREFIX + SHA, (i, decoded)
+    finally:
+        pdf.close()
