@@ -22,7 +22,7 @@ from urllib.parse import quote
 import click
 import httpx
 
-from api.cli import audit, case_uco
+from api.cli import audit, case_uco, certificate
 from api.cli.audit_client import FetchError, get_json
 from ledger.audit.bundle import UNPINNED
 from ledger.audit.case import pin_of, render_case_report, verify_case_bundle
@@ -103,6 +103,7 @@ def _write_private(out: Path, text: str) -> None:
 
 
 case.add_command(case_uco.import_)
+case.add_command(certificate.certificate)
 
 
 @case.command("verify")
