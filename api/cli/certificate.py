@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import click
 import httpx
 
+from api.certificate.bundle_source import model_from_bundle
 from api.certificate.render import LANGUAGES, render_html, render_pdf
 from api.certificate.source import model_from_node
 from api.cli.audit_client import HttpSource
@@ -100,8 +101,13 @@ def verify_records(
 
 
 @click.command("certificate")
-@click.option("--node", "url", required=True, help="API URL of a node of a party state")
-@click.option("--case", "case_ref", required=True, help="the case_ref")
+@click.option(
+    "--node",
+    "url",
+    default=None,
+    help="API URL of a node of a party state (without it: --bundle and --genesis, offline)",
+)
+@click.option("--case", "case_ref", default=None, help="the case_ref (default: the bundle's)")
 @click.option("--token", default=None, help="bearer token that may read the case's bodies")
 @click.option(
     "--bundle",
@@ -121,8 +127,8 @@ def verify_records(
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path))
 def certificate(
-    url: str,
-    case_ref: str,
+    url: str | None,
+    case_ref: str | None,
     token: str | None,
     bundle_path: Path | None,
     genesis_path: Path | None,
@@ -130,7 +136,17 @@ def certificate(
     out: Path,
     html_out: Path | None,
 ) -> None:
-    """Write the judge's certificate of CASE as PDF (--out) and optionally HTML (--html)."""
+    """Write the judge's certificate of CASE as PDF (--out) and optionally HTML (--html).
+
+    With --bundle and --genesis and no --node, everything comes from the bundle,
+    proven offline against your genesis file (comity case export writes one)."""
+    if url is None:
+        if bundle_path is None or genesis_path is None:
+            _fail("without --node, give --bundle and --genesis: the certificate is then offline")
+        _offline(bundle_path, genesis_path, case_ref, lang, out, html_out)
+        return
+    if case_ref is None:
+        _fail("--case is required with --node")
     case_ref = check_case_ref(case_ref)
     bundle_sha256 = hash_bundle(bundle_path) if bundle_path is not None else ""
     client = NodeClient(url, token)
@@ -161,4 +177,28 @@ def certificate(
         _write(html_out, render_html(model, lang).encode())
     verdict = "verified" if model.verified else "NOT VERIFIED"
     click.echo(f"{out}: case {case_ref}, {len(model.timeline)} records, {verdict}")
+    click.echo(f"bundle sha256 {model.bundle_sha256}")
+
+
+def _offline(
+    bundle_path: Path,
+    genesis_path: Path,
+    case_ref: str | None,
+    lang: str,
+    out: Path,
+    html_out: Path | None,
+) -> None:
+    """The certificate of a verified case bundle: no node asked, every check proven."""
+    try:
+        model, _ = model_from_bundle(bundle_path, genesis_path)
+    except AuditFailure as exc:
+        _fail(f"FAIL the bundle does not verify under {genesis_path.name}: {exc}")
+    except (ComityError, OSError, ValueError) as exc:
+        _fail(str(exc))
+    if case_ref is not None and check_case_ref(case_ref) != model.case_ref:
+        _fail(f"the bundle is of case {model.case_ref!r}, not {case_ref!r}")
+    _write(out, render_pdf(model, lang))
+    if html_out is not None:
+        _write(html_out, render_html(model, lang).encode())
+    click.echo(f"{out}: case {model.case_ref}, {len(model.timeline)} records, verified")
     click.echo(f"bundle sha256 {model.bundle_sha256}")

@@ -9,7 +9,10 @@ offline under the devnet's genesis file, and every tampering class fails with it
 named reason (docs/AUDIT.md "Whole-case bundles"). FR, not a party, gets no bundle:
 the case's records are private, so FR cannot find them by case_ref. The same case
 exported as CASE/UCO (``--format case-uco``) names every record as an investigative
-action and conforms to the ontology for ``case_validate`` with zero violations.
+action and conforms to the ontology for ``case_validate`` with zero violations. The
+judge's certificate made from the bundle alone (``comity case certificate --bundle
+--genesis``, no node) is verified, and its first page, rendered and read back by OCR,
+shows the case and both parties; a forged bundle gets no certificate.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from api.cli import devnet
 from api.cli.main import main
 from tests.integration.test_case_bundle import TAMPERING
 from tests.integration.test_case_uco import _case_validate
+from tests.integration.test_certificate_devnet import _ocr_first_page, _pages_text
 from tests.integration.test_lifecycle_devnet import STATES, Desk, _act, _budapest, _digest
 from tests.procnet import ProcNet
 
@@ -124,6 +128,28 @@ def test_a_budapest_case_exports_verifies_and_every_tampering_fails(
     result = _verify(out, genesis)  # offline: every node is stopped
     assert result.exit_code == 0, result.output
     assert "OK: every signature, proof and certificate holds" in result.output
+    # The judge's certificate, from the bundle alone, proven against the genesis file.
+    pdf = tmp_path / "certificate.pdf"
+    made = CliRunner().invoke(
+        main,
+        [
+            "case",
+            "certificate",
+            "--bundle",
+            str(out),
+            "--genesis",
+            str(genesis),
+            "--lang",
+            "en",
+            "--out",
+            str(pdf),
+        ],
+    )
+    assert made.exit_code == 0 and "verified" in made.output, made.output
+    page = _ocr_first_page(pdf)
+    assert all(word in page for word in (CASE, "Japan", "Brazil")), page
+    text = "\n".join(_pages_text(pdf))
+    assert "NOT VERIFIED" not in text and "not run" not in text.lower()
     for name, tamper, code in TAMPERING:
         forged = copy.deepcopy(doc)
         tamper(forged, ids)
@@ -131,3 +157,17 @@ def test_a_budapest_case_exports_verifies_and_every_tampering_fails(
         path.write_text(json.dumps(forged))
         result = _verify(path, genesis)
         assert result.exit_code == 1 and f"{code}:" in result.output, (name, result.output)
+    refused = CliRunner().invoke(
+        main,
+        [
+            "case",
+            "certificate",
+            "--bundle",
+            str(path),
+            "--genesis",
+            str(genesis),
+            "--out",
+            str(pdf),
+        ],
+    )
+    assert refused.exit_code != 0 and "does not verify" in refused.output, refused.output
