@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 #: Where the docs pages' script, stylesheet and icon are served (same origin).
@@ -37,9 +37,10 @@ def _docs_assets_dir() -> Path:
 
 
 def install(app: FastAPI) -> None:
-    """Add ``/docs``, ``/redoc`` and their assets."""
+    """Add ``/docs``, ``/redoc``, their assets, and the console at ``/``."""
     title = f"{app.title} API"
     app.mount(DOCS_ASSETS, StaticFiles(directory=_docs_assets_dir()), name="docs-assets")
+    app.mount(CONSOLE_ASSETS, StaticFiles(directory=STATIC), name="console")
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
@@ -60,3 +61,7 @@ def install(app: FastAPI) -> None:
             redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
             with_google_fonts=False,
         )
+
+    @app.get("/", include_in_schema=False)
+    async def console() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")

@@ -56,3 +56,30 @@ test("bundles: the Python verifier's verdict and reason, case by case", { skip }
     if (got === "ok") assert.ok(checks.some((k) => k.check === "certificate"), c.name);
   }
 });
+
+test("the Verify page's logic: genesis file completed and pinned, every refusal named", { skip }, async () => {
+  const { verifyText } = await import("../../api/console/static/js/verify.js");
+  const g = cases.genesis;
+  const ok = await verifyText(g.bundle, { genesisText: g.file, evidence: [] });
+  assert.equal(ok.failure, null, JSON.stringify(ok.checks.at(-1)));
+  assert.equal(ok.report.genesisHash, g.expect_hash);
+  assert.ok(ok.report.pinned && ok.checks.every((c) => c.ok));
+  assert.equal(ok.checks[0].check, "genesis_pinned");
+  const both = await verifyText(g.bundle, { genesisText: g.file, genesisHashText: g.expect_hash.toUpperCase() });
+  assert.equal(both.failure, null);
+  const unpinned = await verifyText(g.bundle, {});
+  assert.equal(unpinned.failure, null);
+  assert.equal(unpinned.report.pinned, false);
+  const refusals = [
+    ["genesis_mismatch", g.bundle, { genesisText: g.other_file }],
+    ["genesis_mismatch", g.bundle, { genesisText: g.file, genesisHashText: "00".repeat(32) }],
+    ["bad_genesis_hash", g.bundle, { genesisHashText: "abc" }],
+    ["not_json", "{", { genesisText: g.file }],
+    ["bad_bundle", "[]", {}],
+  ];
+  for (const [code, text, options] of refusals) {
+    const out = await verifyText(text, options);
+    assert.deepEqual([out.checks.at(-1).ok, out.checks.at(-1).code], [false, code], JSON.stringify(options));
+    assert.equal(out.report, null);
+  }
+});

@@ -26,7 +26,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from ledger.audit.bundle import verify_bundle
-from ledger.audit.chain import AuditFailure, genesis_hash, verify_signature
+from ledger.audit.chain import AuditFailure, complete_genesis, genesis_hash, verify_signature
 from ledger.audit.gov import REPLAYED_TYPES, ROLE_TYPES, TYPE_CLASSES
 from ledger.audit_source import StoreSource, build_bundle
 from ledger.canonical import canonical_bytes
@@ -114,6 +114,22 @@ def _python_verdict(text: str, pinned: str | None, evidence: list[dict[str, str]
     return "ok" if all(e["sha256"] in digests for e in evidence) else "evidence_mismatch"
 
 
+def _genesis_case(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A devnet-style genesis file (defaults left out): the page completes it as the CLI does."""
+    served = bundle["genesis"]
+    consensus = {k: v for k, v in served["consensus"].items() if k != "proposal_expiry_blocks"}
+    local = {**served, "consensus": consensus}
+    completed, filled = complete_genesis(local, served)
+    assert filled == ["proposal_expiry_blocks"]
+    other = {**local, "chain_id": "another-chain"}
+    return {
+        "bundle": json.dumps(bundle),
+        "file": json.dumps(local),
+        "other_file": json.dumps(other),
+        "expect_hash": genesis_hash(completed),
+    }
+
+
 @pytest.fixture(scope="module")
 def bundle() -> dict[str, Any]:
     chain = AuditChain()
@@ -191,11 +207,16 @@ def test_node_test_runner_agrees_with_the_python_code(
     bundle: dict[str, Any], tmp_path: Path
 ) -> None:
     assert NODE is not None
-    cases = {"jcs": _jcs_cases(), "ed25519": _ed25519_cases(), "bundles": _bundle_cases(bundle)}
+    cases = {
+        "jcs": _jcs_cases(),
+        "ed25519": _ed25519_cases(),
+        "bundles": _bundle_cases(bundle),
+        "genesis": _genesis_case(bundle),
+    }
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     env = {**os.environ, "COMITY_JS_CASES": str(tmp_path / "cases.json")}
     run = subprocess.run(
-        [NODE, "--test", "tests/js/"],
+        [NODE, "--test", *sorted(str(p) for p in (ROOT / "tests" / "js").glob("*.test.mjs"))],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -204,4 +225,4 @@ def test_node_test_runner_agrees_with_the_python_code(
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "# fail 0" in run.stdout and "# skipped 0" in run.stdout, run.stdout[-2000:]
-    assert "# pass 6" in run.stdout, run.stdout[-2000:]
+    assert "# pass 7" in run.stdout, run.stdout[-2000:]

@@ -13,7 +13,7 @@
 // about the real consortium, and the report says so (`pinned: false`).
 
 import { AuditFailure, GovState, parseUtc, REPLAYED_TYPES } from "./gov.js";
-import { CanonicalError, jcs } from "./jcs.js";
+import { CanonicalError, canonicalText, jcs } from "./jcs.js";
 import { verifySignature } from "./ed25519.js";
 import { leafHash, ProofError, verifyConsistency, verifyInclusion } from "./merkle.js";
 import { concat, fromHex, isHex, sha256Hex } from "./sha256.js";
@@ -66,6 +66,33 @@ function canonical(value, code, what, height = null) {
     }
     throw error;
   }
+}
+
+/**
+ * The reader's genesis file completed from the bundle's, as ledger/audit/chain.py's
+ * complete_genesis: the consensus parameters (and enrollments) the file leaves out, as a
+ * devnet's genesis.json does, are taken from `served`; any other difference is refused
+ * (genesis_mismatch). Returns [completed, names filled in].
+ */
+export function completeGenesis(local, served) {
+  if (!isObject(local)) throw new AuditFailure("bad_genesis", "the genesis file is not a JSON object");
+  const out = { ...local };
+  if (!Object.hasOwn(out, "enrollments")) out.enrollments = [];
+  const consensus = isObject(local.consensus) ? { ...local.consensus } : {};
+  const servedConsensus = isObject(served?.consensus) ? served.consensus : {};
+  const filled = Object.keys(servedConsensus).filter((k) => !Object.hasOwn(consensus, k)).sort();
+  for (const name of filled) consensus[name] = servedConsensus[name];
+  out.consensus = consensus;
+  const mine = canonical(out, "bad_genesis", "genesis");
+  const theirs = canonical(isObject(served) ? served : {}, "bad_genesis", "the bundle's genesis");
+  if (mine.length !== theirs.length || mine.some((b, i) => b !== theirs[i])) {
+    const keys = [...new Set([...Object.keys(out), ...Object.keys(isObject(served) ? served : {})])];
+    const differ = keys.filter((k) => canonicalText(out[k] ?? null) !== canonicalText(served?.[k] ?? null)).sort();
+    throw new AuditFailure(
+      "genesis_mismatch", `the bundle's genesis differs from the genesis file beyond default parameters, in ${differ}`,
+    );
+  }
+  return [out, filled];
 }
 
 export async function genesisHash(genesis) {
