@@ -92,11 +92,52 @@ def _ed25519_cases() -> list[dict[str, Any]]:
             },
             {"name": f"short {i}", "pubkey": pub, "message": message.hex(), "signature": sig[:-2]},
         ]
+    cases += _hostile_ed25519_cases()
     for case in cases:
         case["valid"] = verify_signature(
             case["pubkey"], bytes.fromhex(case["message"]), case["signature"]
         )
     return cases
+
+
+#: RFC 8032 §5.1: the group order L, and encodings of points libsodium refuses as keys.
+L = 2**252 + 27742317777372353535851937790883648493
+SMALL_ORDER_KEYS = {
+    "identity (order 1)": "01" + "00" * 31,
+    "y = 0 (order 4)": "00" * 32,
+    "y = p - 1 (order 2)": "ec" + "ff" * 30 + "7f",
+    "y = p + 1, not canonical": "ee" + "ff" * 30 + "7f",
+}
+
+
+def _hostile_ed25519_cases() -> list[dict[str, Any]]:
+    """Where WebCrypto alone is laxer than libsodium: small-order points, S not below L."""
+    message = b"any message at all"
+    identity_sig = "01" + "00" * 31 + "00" * 32  # R = identity, S = 0: holds for a small-order key
+    cases = [
+        {"name": f"key {name}", "pubkey": key, "message": message.hex(), "signature": identity_sig}
+        for name, key in SMALL_ORDER_KEYS.items()
+    ]
+    key = SigningKey(b"\x07" * 32)
+    sig = key.sign(message).signature
+    s_plus_l = (int.from_bytes(sig[32:], "little") + L).to_bytes(32, "little")
+    pub = key.verify_key.encode().hex()
+    return [
+        *cases,
+        {
+            "name": "S + L",
+            "pubkey": pub,
+            "message": message.hex(),
+            "signature": (sig[:32] + s_plus_l).hex(),
+        },
+        {
+            "name": "R of small order",
+            "pubkey": pub,
+            "message": message.hex(),
+            "signature": ("01" + "00" * 31) + sig[32:].hex(),
+        },
+        {"name": "good 7", "pubkey": pub, "message": message.hex(), "signature": sig.hex()},
+    ]
 
 
 def _flip_text(text: str, needle: str) -> str:
