@@ -4,7 +4,9 @@
 export`` (a whole case) write real files from a running 4-node cluster; the JS bundle
 check (api/console/static/js/bundle.js, run by Node through tests/js/verify-bundle.mjs)
 must pass each under the pinned genesis hash, as ``comity bundle verify`` does, and
-fail with the Python verifier's reason once one byte of the file is changed.
+fail with the Python verifier's reason once one byte of the file is changed. A
+party's case bundle with a private act's body passes too, and a changed body is
+``body_mismatch`` in both.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from api.cli import case as case_cli
 from ledger.audit.bundle import verify_bundle
 from ledger.audit.chain import AuditFailure, genesis_hash
 from tests.cluster import Cluster
+from tests.integration.test_evidence_flow import CASE, _build_case
+from tests.integration.test_need_to_know import _act, _file, _token
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = shutil.which("node")
@@ -123,3 +127,30 @@ async def test_exported_bundles_verify_in_js_and_one_flipped_byte_is_named(
             assert _python_code(tampered, pinned) == code, fmt
             got = _js_verify(tampered, pinned)
             assert got["code"] == code, (fmt, got)
+
+
+@pytest.mark.cluster(on_disk=True)
+async def test_a_case_bundle_with_a_private_body_verifies_in_js_and_a_changed_body_is_named(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """A party's case bundle carries a private act's body: the JS checks it against the
+    signed commitment, as ledger/audit/bundle.py does (docs/PRIVACY.md)."""
+    ids = await _build_case(cluster)
+    record = _act(cluster, "CN", "preservation_request", case_ref=CASE)
+    ids["private"] = await _file(
+        cluster, "CN", cluster.member("CN").investigator, record, retain_s=3600
+    )
+    reply = await cluster.api["CN"].get(f"/v1/cases/{CASE}/bundle", headers=_token(cluster, "CN"))
+    assert reply.status_code == 200, reply.text
+    doc = reply.json()
+    assert ids["private"] in doc["private"]
+    pinned = genesis_hash(cluster.genesis.model_dump(mode="json"))
+    path = tmp_path / "case.bundle.json"
+    path.write_text(json.dumps(doc))
+    verdict = _js_verify(path, pinned)
+    assert verdict["ok"], verdict
+    assert set(ids.values()) <= {r["id"] for r in verdict["records"]}
+    doc["private"][ids["private"]]["salt"] = _flip_after(doc["private"][ids["private"]]["salt"], "")
+    path.write_text(json.dumps(doc))
+    assert _python_code(path, pinned) == "body_mismatch"
+    assert _js_verify(path, pinned)["code"] == "body_mismatch"
