@@ -31,6 +31,7 @@ from ledger.audit.gov import REPLAYED_TYPES, ROLE_TYPES, TYPE_CLASSES
 from ledger.audit_source import StoreSource, build_bundle
 from ledger.canonical import canonical_bytes
 from tests.audit_chain import AuditChain
+from tests.unit.console_gov_cases import scenarios as gov_scenarios
 from tests.unit.test_bundle import EVIDENCE, TAMPERS, _edit, _subject_block
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -253,6 +254,7 @@ def test_node_test_runner_agrees_with_the_python_code(
         "ed25519": _ed25519_cases(),
         "bundles": _bundle_cases(bundle),
         "genesis": _genesis_case(bundle),
+        "gov": {"genesis": bundle["genesis"], "scenarios": gov_scenarios(bundle["genesis"])},
     }
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     env = {**os.environ, "COMITY_JS_CASES": str(tmp_path / "cases.json")}
@@ -266,4 +268,4 @@ def test_node_test_runner_agrees_with_the_python_code(
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "# fail 0" in run.stdout and "# skipped 0" in run.stdout, run.stdout[-2000:]
-    assert "# pass 7" in run.stdout, run.stdout[-2000:]
+    assert "# pass 9" in run.stdout, run.stdout[-2000:]

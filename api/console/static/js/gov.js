@@ -87,6 +87,13 @@ export function voteOutcome(yes, no, n) {
   return "open";
 }
 
+/** Python's record["name"]: a missing field is a malformed governance record. */
+function need(record, ...names) {
+  for (const name of names) {
+    if (!Object.hasOwn(record, name)) throw new TypeError(`${record.type} has no ${name}`);
+  }
+}
+
 const bySeat = (a, b) =>
   a.state < b.state ? -1 : a.state > b.state ? 1 : a.pubkey < b.pubkey ? -1 : a.pubkey > b.pubkey ? 1 : 0;
 
@@ -199,6 +206,7 @@ export class GovState {
   }
 
   revoke(height, recordId, record) {
+    need(record, "pubkey");
     const grant = this.keys.get(record.pubkey);
     if (grant === undefined || grant.state !== record.actor.state) {
       throw new AuditFailure(
@@ -209,10 +217,9 @@ export class GovState {
   }
 
   propose(height, recordId, record) {
+    need(record, "action", record.action === "set_param" ? "name" : "state");
     const action = record.action;
-    if (typeof action !== "string") throw new TypeError("member_proposal needs an action");
     const subject = action === "set_param" ? `param:${record.name}` : record.state;
-    if (subject === undefined) throw new TypeError("member_proposal needs a state");
     for (const other of this.proposals.values()) {
       if (other.subject === subject && this.status(other, height) === "open") {
         throw new AuditFailure(
@@ -231,7 +238,7 @@ export class GovState {
   }
 
   vote(height, recordId, record) {
-    if (typeof record.proposal !== "string") throw new TypeError("member_vote needs a proposal");
+    need(record, "proposal", "vote");
     const proposal = this.proposals.get(record.proposal);
     const voter = record.actor.state;
     if (proposal === undefined) {
@@ -284,6 +291,7 @@ export class GovState {
 
   setParam(height, record) {
     if (record.action !== "set_param") return true;
+    need(record, "value");
     const bound = height + CHANGE_DELAY_BLOCKS;
     const current = this.params[record.name];
     if (!Number.isSafeInteger(record.value)) throw new TypeError("set_param needs an integer value");
@@ -296,6 +304,7 @@ export class GovState {
     const { record, subject } = proposal;
     const states = new Set(latest.map((s) => s.state));
     if (proposal.action === "add") {
+      need(record, "node_pubkey", "admin_pubkeys");
       if (!Array.isArray(record.admin_pubkeys)) throw new TypeError("add needs admin_pubkeys");
       const keys = [record.node_pubkey, ...record.admin_pubkeys];
       if (states.has(subject) || keys.some((k) => this.keyInUse(k))) return null;
@@ -308,8 +317,8 @@ export class GovState {
       const remaining = latest.filter((s) => s.state !== subject);
       return remaining.length && remaining.length < latest.length ? remaining : null;
     }
-    const key = record.node_pubkey; // rotate_key
-    if (typeof key !== "string") throw new TypeError("rotate_key needs node_pubkey");
+    need(record, "node_pubkey"); // rotate_key
+    const key = record.node_pubkey;
     if (!states.has(subject) || this.keyInUse(key)) return null;
     return latest.map((s) => (s.state === subject ? { state: s.state, pubkey: key } : s));
   }
