@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from api.app import create_app
+from api.cli.devnet import hint
 from api.console import STATIC
 from tests.cluster import Cluster
 
@@ -106,3 +107,10 @@ def test_every_string_shown_has_an_english_and_a_french_translation() -> None:
 def test_static_files_ship_as_package_data() -> None:
     pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert '"api.console" = ["static/*", "static/**/*"]' in pyproject
+
+
+def test_the_devnet_hint_names_the_console_url(tmp_path: Path) -> None:
+    rows = [{"state": "CN", "api_url": "http://127.0.0.1:7000"}]
+    text = hint(tmp_path, rows)
+    assert "http://127.0.0.1:7000/ is the console" in text
+    assert "http://127.0.0.1:7000/docs" in text
