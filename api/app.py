@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import openapi
+from api import console, openapi
 from api.deps import read_access
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
@@ -70,6 +70,8 @@ def create_app(node: Node) -> FastAPI:
         "records of investigative acts, query and verify the chain. "
         'Errors are `{"error": {"code", "message", "field"?}}`; '
         "see docs/API.md.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.node = node
     app.state.tokens = TokenStore(tokens_path(node.config.data_dir))
@@ -95,4 +97,5 @@ def create_app(node: Node) -> FastAPI:
         routers.append(router)
     app.state.routes = openapi.route_table(app, routers)
     openapi.install(app, node.app.chain_id, node.config.limits.max_batch_records)
+    console.install(app)
     return app

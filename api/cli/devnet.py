@@ -162,6 +162,9 @@ def hint(directory: Path, rows: list[dict[str, str]]) -> str:
         f"  for p in {ports}; do curl -s http://127.0.0.1:$p/v1/records/ID"
         " | head -c 200; echo; done",
         "",
+        f"In a browser: {first['api_url']}/ is the console (its Verify page checks a "
+        f"bundle offline; docs/CONSOLE.md), {first['api_url']}/docs the API.",
+        "",
         "Ctrl-C stops all nodes.",
     ]
     return "\n".join(lines)

@@ -1,0 +1,142 @@
+// The console shell: the language switch and the Verify page (the first view of issue 21).
+// Everything is checked here, in the browser: the files dropped on the page are read
+// locally and never sent anywhere, and no script or style comes from another origin.
+
+import { chooseLanguage, LANGUAGES, setLanguage, t } from "./i18n.js";
+import { hashEvidence, verifyText } from "./verify.js";
+
+const $ = (id) => document.getElementById(id);
+const files = { bundle: null, genesis: null, evidence: [] };
+
+function formatTime(iso) {
+  const when = new Date(iso);
+  if (Number.isNaN(when.getTime())) return iso;
+  const local = new Intl.DateTimeFormat(document.documentElement.lang, { dateStyle: "medium", timeStyle: "medium" }).format(when);
+  return `${local} (${iso} UTC)`.replace("Z UTC", " UTC");
+}
+
+function item(ok, title, detail, code) {
+  const li = document.createElement("li");
+  li.className = ok ? "pass" : "fail";
+  const mark = document.createElement("span");
+  mark.className = "mark";
+  mark.textContent = ok ? "✓" : "✗";
+  mark.setAttribute("aria-label", t(ok ? "verify.pass" : "verify.fail"));
+  const name = document.createElement("strong");
+  name.textContent = title;
+  li.append(mark, " ", name);
+  if (code) {
+    const reason = document.createElement("code");
+    reason.textContent = code;
+    li.append(" ", reason, " ", t(`reason.${code}`));
+  }
+  if (detail) {
+    const small = document.createElement("div");
+    small.className = "detail";
+    small.textContent = detail;
+    li.append(small);
+  }
+  return li;
+}
+
+function checkTitle(check) {
+  const height = check.height === null || check.height === undefined ? "" : t("verify.at_height", { height: check.height });
+  return `${t(`check.${check.check}`)}${height}`;
+}
+
+function renderReport(report) {
+  const lines = [t("report.chain", { chain: report.chainId, hash: report.genesisHash }), t("report.blocks", { n: report.blocks })];
+  for (const change of report.changes) lines.push(t("report.change", { change }));
+  for (const r of report.records) {
+    lines.push(t("report.record", { id: r.id, type: r.record.type, state: r.record.actor?.state ?? "-" }));
+    lines.push(t("report.committed", { height: r.height, time: formatTime(r.blockTime), by: r.committedBy.join(", ") }));
+    for (const name of r.evidenceFiles) lines.push(t("report.evidence_file", { name }));
+  }
+  if (report.latest) lines.push(t("report.latest", { height: report.latest[0], size: report.latest[1] }));
+  lines.push(report.pinned ? t("report.ok") : t("report.unpinned"));
+  return lines;
+}
+
+async function run() {
+  const out = $("checks");
+  out.replaceChildren();
+  $("summary").textContent = t("verify.running");
+  if (!files.bundle) {
+    $("summary").textContent = t("verify.need_bundle");
+    return;
+  }
+  const evidence = [];
+  try {
+    for (const file of files.evidence) evidence.push(await hashEvidence(file));
+  } catch (error) {
+    out.append(item(false, t("check.evidence"), error.detail ?? error.message, error.code));
+    $("summary").textContent = t("verify.failed");
+    return;
+  }
+  const { checks, report, failure } = await verifyText(await files.bundle.text(), {
+    genesisText: files.genesis ? await files.genesis.text() : null,
+    genesisHashText: $("genesis-hash").value,
+    evidence,
+  });
+  for (const check of checks) out.append(item(check.ok, checkTitle(check), check.detail, check.code));
+  const summary = $("summary");
+  summary.className = failure ? "fail" : report.pinned ? "pass" : "warn";
+  summary.textContent = failure ? t("verify.failed") : report.pinned ? t("verify.ok") : t("verify.unpinned");
+  const lines = report ? renderReport(report) : [];
+  $("report").replaceChildren(...lines.map((line) => Object.assign(document.createElement("li"), { textContent: line })));
+}
+
+function pick(kind, list) {
+  if (kind === "evidence") files.evidence = [...list];
+  else files[kind] = list[0] ?? null;
+  const names = kind === "evidence" ? files.evidence.map((f) => f.name).join(", ") : files[kind]?.name;
+  $(`${kind}-name`).textContent = names || "";
+}
+
+function wire() {
+  for (const kind of ["bundle", "genesis", "evidence"]) {
+    $(`${kind}-file`).addEventListener("change", (event) => pick(kind, event.target.files));
+  }
+  const zone = $("drop");
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", async (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    // A dropped file that is a genesis (no "format") pins; anything else is the bundle.
+    for (const file of event.dataTransfer.files) {
+      let kind = "bundle";
+      try {
+        const doc = JSON.parse(await file.slice(0, 16 * 1024 * 1024).text());
+        if (doc && typeof doc === "object" && !("format" in doc) && "members" in doc) kind = "genesis";
+      } catch {
+        kind = files.bundle ? "evidence" : "bundle";
+      }
+      if (kind === "evidence") pick("evidence", [...files.evidence, file]);
+      else pick(kind, [file]);
+    }
+  });
+  $("verify-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    run();
+  });
+  const select = $("language");
+  for (const [code, { name }] of Object.entries(LANGUAGES)) select.append(new Option(name, code));
+  select.addEventListener("change", async () => {
+    sessionStorage.setItem("comity.lang", select.value);
+    await setLanguage(select.value);
+  });
+}
+
+async function start() {
+  const lang = chooseLanguage(sessionStorage.getItem("comity.lang"), navigator.languages);
+  wire();
+  $("language").value = lang;
+  await setLanguage(lang);
+  document.body.dataset.ready = "true";
+}
+
+start();

@@ -1,0 +1,76 @@
+// The Verify page's logic, without the DOM (so Node's test runner drives it as the page
+// does): a bundle file's text, and the reader's genesis file or genesis hash, in; the list
+// of checks out, each passed or failed with its reason code. Nothing leaves the browser.
+
+import { AuditFailure, completeGenesis, genesisHash, verifyBundle } from "./bundle.js";
+import { Ed25519Unavailable } from "./ed25519.js";
+import { isHex, sha256Hex } from "./sha256.js";
+
+/** The largest bundle file read (the CLI's reply limit: one block at max_block_bytes). */
+export const BUNDLE_BYTES_MAX = 128 * 1024 * 1024;
+/** The largest evidence file hashed in the browser: WebCrypto has no streaming digest. */
+export const EVIDENCE_BYTES_MAX = 512 * 1024 * 1024;
+
+function parse(text, what) {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new AuditFailure("not_json", `${what} is not JSON (${error.message})`);
+  }
+}
+
+/**
+ * Work out the pinned genesis hash: from the reader's genesis file (completed from the
+ * bundle's own genesis as `comity bundle verify --genesis` does), from a typed hash, or
+ * both (then they must agree). Returns null when neither is given: nothing is pinned.
+ */
+export async function pinnedHash(bundle, { genesisText = null, genesisHashText = null } = {}) {
+  const pins = [];
+  const typed = genesisHashText?.trim().toLowerCase();
+  if (typed) {
+    if (!isHex(typed, 32)) throw new AuditFailure("bad_genesis_hash", "the genesis hash is not 64 hex digits");
+    pins.push(typed);
+  }
+  if (genesisText !== null && genesisText !== "") {
+    const [completed] = completeGenesis(parse(genesisText, "the genesis file"), bundle?.genesis);
+    pins.push(await genesisHash(completed));
+  }
+  if (new Set(pins).size > 1) {
+    throw new AuditFailure("genesis_mismatch", "the genesis file and the genesis hash disagree");
+  }
+  return pins[0] ?? null;
+}
+
+/**
+ * Run every check. Returns {checks: [{check, height, detail, ok, code?}], report | null,
+ * failure | null}; a failure is the last check, with ok false and its reason code.
+ */
+export async function verifyText(bundleText, options = {}) {
+  const checks = [];
+  const onCheck = (check) => checks.push({ ...check, ok: true });
+  try {
+    if (bundleText.length > BUNDLE_BYTES_MAX) {
+      throw new AuditFailure("bad_bundle", `the bundle is over ${BUNDLE_BYTES_MAX} bytes`);
+    }
+    const bundle = parse(bundleText, "the bundle file");
+    const pinned = await pinnedHash(bundle, options);
+    const report = await verifyBundle(bundle, { pinnedGenesisHash: pinned, evidence: options.evidence ?? [], onCheck });
+    return { checks, report, failure: null };
+  } catch (error) {
+    let failure = error;
+    if (error instanceof Ed25519Unavailable) failure = new AuditFailure("ed25519_unavailable", error.message);
+    if (!(failure instanceof AuditFailure)) throw error;
+    checks.push({ check: "failed", height: failure.height, detail: failure.detail, ok: false, code: failure.code });
+    return { checks, report: null, failure };
+  }
+}
+
+/** {name, sha256} of a local evidence file (a File or Blob), hashed here, never sent. */
+export async function hashEvidence(file) {
+  if (file.size > EVIDENCE_BYTES_MAX) {
+    throw new AuditFailure(
+      "evidence_too_large", `${file.name} is over ${EVIDENCE_BYTES_MAX} bytes: hash it with comity bundle verify --evidence`,
+    );
+  }
+  return { name: file.name, sha256: await sha256Hex(new Uint8Array(await file.arrayBuffer())) };
+}

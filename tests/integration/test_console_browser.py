@@ -1,0 +1,161 @@
+"""The console and /docs in Debian's Chromium, with every other origin cut off (issue 21).
+
+A node's app is served by uvicorn on loopback; Chromium (``/usr/bin/chromium``,
+driven by Playwright for Python, which downloads no browser here) may reach
+that origin only: every host name but 127.0.0.1 resolves to nothing, and any
+request elsewhere is aborted and recorded, so a page that still needed a CDN
+would render blank and fail. Then:
+
+* ``/docs`` renders Swagger UI with the node's operations;
+* the Verify page checks a real bundle (a chain that admitted a member by vote)
+  under its genesis hash and lists every check as passed, refuses the same file
+  with one byte changed, naming ``bad_record_signature``, and switches to French.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from api.app import create_app
+from ledger.audit.chain import genesis_hash
+from ledger.audit_source import StoreSource, build_bundle
+from tests.audit_chain import AuditChain
+from tests.cluster import Cluster
+
+CHROMIUM = Path("/usr/bin/chromium")
+playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+TIMEOUT_MS = 20_000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    node = next(iter(Cluster(1).nodes.values()))
+    port = _free_port()
+    config = uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    chain = AuditChain()
+    chain.grow(2)
+    chain.add_member("BR", "Brazil")
+    chain.grow(2)
+    digest = hashlib.sha256(b"seized laptop").hexdigest()
+    subject = chain.envelope("FR", evidence=[{"sha256": digest, "name": "laptop.img"}])
+    chain.commit([subject])
+    chain.grow(1)
+    source = StoreSource(chain.app.store, chain.genesis_json)
+    # In a thread: Playwright's sync API keeps an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        made = pool.submit(
+            asyncio.run, build_bundle(source, [chain.record_id(subject)], latest=True)
+        )
+        doc = made.result(60)
+    folder = tmp_path_factory.mktemp("bundles")
+    good, bad = folder / "case.bundle.json", folder / "tampered.bundle.json"
+    text = json.dumps(doc)
+    good.write_text(text)
+    at = text.index('"nonce": "') + len('"nonce": "')
+    bad.write_text(text[:at] + ("1" if text[at] == "0" else "0") + text[at + 1 :])
+    return good, bad, genesis_hash(chain.genesis_json)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_sync.sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any, base_url: str) -> Iterator[Any]:
+    context = browser.new_context()
+    elsewhere: list[str] = []
+
+    def same_origin_only(route: Any) -> None:
+        if route.request.url.startswith(base_url + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", same_origin_only)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert elsewhere == [], f"requests to other origins: {elsewhere}"
+    assert errors == [], errors
+
+
+def test_docs_render_offline(page: Any, base_url: str) -> None:
+    page.goto(f"{base_url}/docs")
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert "Comity" in page.inner_text(".swagger-ui .info .title")
+    page.wait_for_selector(".opblock")
+    assert page.locator(".opblock").count() > 20
+
+
+def test_verify_page_checks_a_bundle_offline(
+    page: Any, base_url: str, bundle: tuple[Path, Path, str]
+) -> None:
+    good, bad, pinned = bundle
+    page.goto(f"{base_url}/")
+    page.wait_for_selector("body[data-ready='true']")
+    assert page.get_attribute("html", "lang") == "en"
+    assert page.get_attribute("html", "dir") == "ltr"
+    page.set_input_files("#bundle-file", str(good))
+    page.fill("#genesis-hash", pinned)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#summary.pass")
+    assert page.locator("#checks li.fail").count() == 0
+    assert page.locator("#checks li.pass").count() >= 8
+    assert "OK: every signature" in page.inner_text("#report")
+    if shots := os.environ.get("COMITY_SCREENSHOTS"):  # artefacts for docs/CONSOLE.md
+        page.screenshot(path=str(Path(shots) / "verify-ok.png"), full_page=True)
+    page.set_input_files("#bundle-file", str(bad))
+    page.click("button[type=submit]")
+    page.wait_for_selector("#summary.fail")
+    assert page.inner_text("#checks li.fail code") == "bad_record_signature"
+    if shots := os.environ.get("COMITY_SCREENSHOTS"):
+        page.screenshot(path=str(Path(shots) / "verify-refused.png"), full_page=True)
+    page.select_option("#language", "fr")
+    page.wait_for_selector("html[lang='fr'][dir='ltr']", state="attached")
+    assert page.inner_text("h1") == "Vérifier un dossier de preuve"

@@ -1,0 +1,85 @@
+// The browser's JCS, Ed25519 and bundle check against what the Python code says, case by
+// case. tests/unit/test_console_js.py writes the cases (COMITY_JS_CASES, a JSON file) from
+// ledger/canonical.py, PyNaCl and ledger/audit/bundle.py, then runs this file: every
+// canonical byte string, every signature verdict and every bundle reason must be the same.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+
+import { AuditFailure, verifyBundle } from "../../api/console/static/js/bundle.js";
+import { verifySignature } from "../../api/console/static/js/ed25519.js";
+import { CanonicalError, jcs } from "../../api/console/static/js/jcs.js";
+import { fromHex, toHex } from "../../api/console/static/js/sha256.js";
+
+const path = process.env.COMITY_JS_CASES;
+const cases = path ? JSON.parse(readFileSync(path, "utf8")) : null;
+const skip = cases ? false : "run by tests/unit/test_console_js.py (COMITY_JS_CASES)";
+
+test("RFC 8785 bytes equal ledger/canonical.py's, and the same values are refused", { skip }, () => {
+  assert.ok(cases.jcs.length > 10);
+  for (const c of cases.jcs) {
+    const value = JSON.parse(c.json);
+    if (c.canonical === null) {
+      assert.throws(() => jcs(value), CanonicalError, c.json);
+    } else {
+      assert.equal(toHex(jcs(value)), c.canonical, c.json);
+    }
+  }
+});
+
+test("Ed25519 verdicts equal PyNaCl's", { skip }, async () => {
+  assert.ok(cases.ed25519.some((c) => c.valid) && cases.ed25519.some((c) => !c.valid));
+  for (const c of cases.ed25519) {
+    assert.equal(await verifySignature(c.pubkey, fromHex(c.message), c.signature), c.valid, c.name);
+  }
+});
+
+test("bundles: the Python verifier's verdict and reason, case by case", { skip }, async () => {
+  assert.ok(cases.bundles.some((c) => c.expect === "ok"));
+  for (const c of cases.bundles) {
+    const bundle = JSON.parse(c.text);
+    const checks = [];
+    let got = "ok";
+    try {
+      const report = await verifyBundle(bundle, {
+        pinnedGenesisHash: c.pinned, evidence: c.evidence, onCheck: (check) => checks.push(check),
+      });
+      assert.deepEqual(report.records.map((r) => r.id), bundle.records, c.name);
+      assert.equal(report.pinned, c.pinned !== null, c.name);
+      if (c.committed_by) assert.deepEqual(report.records[0].committedBy, c.committed_by, c.name);
+    } catch (error) {
+      if (!(error instanceof AuditFailure)) throw error;
+      got = error.code;
+    }
+    assert.equal(got, c.expect, c.name);
+    if (got === "ok") assert.ok(checks.some((k) => k.check === "certificate"), c.name);
+  }
+});
+
+test("the Verify page's logic: genesis file completed and pinned, every refusal named", { skip }, async () => {
+  const { verifyText } = await import("../../api/console/static/js/verify.js");
+  const g = cases.genesis;
+  const ok = await verifyText(g.bundle, { genesisText: g.file, evidence: [] });
+  assert.equal(ok.failure, null, JSON.stringify(ok.checks.at(-1)));
+  assert.equal(ok.report.genesisHash, g.expect_hash);
+  assert.ok(ok.report.pinned && ok.checks.every((c) => c.ok));
+  assert.equal(ok.checks[0].check, "genesis_pinned");
+  const both = await verifyText(g.bundle, { genesisText: g.file, genesisHashText: g.expect_hash.toUpperCase() });
+  assert.equal(both.failure, null);
+  const unpinned = await verifyText(g.bundle, {});
+  assert.equal(unpinned.failure, null);
+  assert.equal(unpinned.report.pinned, false);
+  const refusals = [
+    ["genesis_mismatch", g.bundle, { genesisText: g.other_file }],
+    ["genesis_mismatch", g.bundle, { genesisText: g.file, genesisHashText: "00".repeat(32) }],
+    ["bad_genesis_hash", g.bundle, { genesisHashText: "abc" }],
+    ["not_json", "{", { genesisText: g.file }],
+    ["bad_bundle", "[]", {}],
+  ];
+  for (const [code, text, options] of refusals) {
+    const out = await verifyText(text, options);
+    assert.deepEqual([out.checks.at(-1).ok, out.checks.at(-1).code], [false, code], JSON.stringify(options));
+    assert.equal(out.report, null);
+  }
+});

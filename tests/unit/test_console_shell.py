@@ -1,0 +1,116 @@
+"""The console shell at ``/`` (api/console/static): same-origin only, translated, lang/dir set.
+
+Built from a real ``create_app`` over an unstarted node; no sockets. The page's
+logic runs under Node in tests/unit/test_console_js.py; here, what the node
+serves: ``/`` is the shell, every script, stylesheet and module it loads is a
+same-origin path that serves the right type, no shipped file names another
+origin, and every string the page or its modules show has an English and a
+French translation (the same keys in both files).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.app import create_app
+from api.cli.devnet import hint
+from api.console import STATIC
+from tests.cluster import Cluster
+
+URL_ATTR = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
+IMPORT = re.compile(r"""(?:from|import)\s*\(?\s*["'](\./[^"']+)["']""")
+LANGUAGES = ("en", "fr")
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    node = next(iter(Cluster(1).nodes.values()))
+    transport = httpx.ASGITransport(app=create_app(node))
+    async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
+        yield client
+
+
+def _translations(lang: str) -> dict[str, str]:
+    data: dict[str, str] = json.loads((STATIC / "i18n" / f"{lang}.json").read_text())
+    return data
+
+
+async def test_the_shell_is_served_at_root_with_lang_and_dir(client: httpx.AsyncClient) -> None:
+    reply = await client.get("/")
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/html")
+    assert re.search(r'<html lang="en" dir="ltr">', reply.text)
+    assert "default-src 'self'" in reply.text  # the page's CSP refuses other origins
+    types = {}
+    for url in URL_ATTR.findall(reply.text):
+        if url in ("/", "/docs", "#main"):
+            continue
+        assert url.startswith("/console/"), url
+        asset = await client.get(url)
+        assert asset.status_code == 200, url
+        types[url.rsplit(".", 1)[1]] = asset.headers["content-type"].split(";")[0]
+    assert types == {"css": "text/css", "js": "text/javascript"}
+
+
+async def test_every_module_the_page_imports_is_served(client: httpx.AsyncClient) -> None:
+    seen, todo = set(), ["/console/js/app.js"]
+    while todo:
+        url = todo.pop()
+        reply = await client.get(url)
+        assert reply.status_code == 200, url
+        assert reply.headers["content-type"].startswith("text/javascript"), url
+        seen.add(url)
+        base = url.rsplit("/", 1)[0]
+        todo += [
+            f"{base}/{m[2:]}" for m in IMPORT.findall(reply.text) if f"{base}/{m[2:]}" not in seen
+        ]
+    assert {"/console/js/bundle.js", "/console/js/merkle.js", "/console/js/i18n.js"} <= seen
+    for lang in LANGUAGES:
+        assert (await client.get(f"/console/i18n/{lang}.json")).json() == _translations(lang)
+
+
+def test_no_shipped_file_names_another_origin() -> None:
+    for path in STATIC.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert not re.search(r"https?://|//cdn|@import", text), path
+
+
+def _keys_used() -> set[str]:
+    html = (STATIC / "index.html").read_text()
+    keys = set(re.findall(r'data-i18n(?:-label|-placeholder)?="([^"]+)"', html))
+    for path in (STATIC / "js").glob("*.js"):
+        text = path.read_text()
+        keys |= set(re.findall(r"""\bt\(\s*["']([\w.]+)["']""", text))
+        keys |= {f"check.{c}" for c in re.findall(r'check: "(\w+)"', text)}
+        keys |= {f"reason.{c}" for c in re.findall(r'AuditFailure\(\s*"(\w+)"', text)}
+        keys |= {f"reason.{c}" for c in re.findall(r'return \[\s*"(\w+)"', text)}
+    return keys
+
+
+def test_every_string_shown_has_an_english_and_a_french_translation() -> None:
+    en, fr = (_translations(lang) for lang in LANGUAGES)
+    assert set(en) == set(fr)
+    used = _keys_used()
+    assert {"reason.bad_record_signature", "check.certificate", "verify.ok"} <= used
+    assert used <= set(en), sorted(used - set(en))
+    for key in en:
+        assert en[key].strip() and fr[key].strip(), key
+        assert set(re.findall(r"\{\w+\}", en[key])) == set(re.findall(r"\{\w+\}", fr[key])), key
+
+
+def test_static_files_ship_as_package_data() -> None:
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert '"api.console" = ["static/*", "static/**/*"]' in pyproject
+
+
+def test_the_devnet_hint_names_the_console_url(tmp_path: Path) -> None:
+    rows = [{"state": "CN", "api_url": "http://127.0.0.1:7000"}]
+    text = hint(tmp_path, rows)
+    assert "http://127.0.0.1:7000/ is the console" in text
+    assert "http://127.0.0.1:7000/docs" in text
