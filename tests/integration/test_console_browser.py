@@ -143,7 +143,7 @@ def test_verify_page_checks_a_bundle_offline(
     assert page.get_attribute("html", "dir") == "ltr"
     page.set_input_files("#bundle-file", str(good))
     page.fill("#genesis-hash", pinned)
-    page.click("button[type=submit]")
+    page.click("#verify-form button[type=submit]")
     page.wait_for_selector("#summary.pass")
     assert page.locator("#checks li.fail").count() == 0
     assert page.locator("#checks li.pass").count() >= 8
@@ -151,7 +151,7 @@ def test_verify_page_checks_a_bundle_offline(
     if shots := os.environ.get("COMITY_SCREENSHOTS"):  # artefacts for docs/CONSOLE.md
         page.screenshot(path=str(Path(shots) / "verify-ok.png"), full_page=True)
     page.set_input_files("#bundle-file", str(bad))
-    page.click("button[type=submit]")
+    page.click("#verify-form button[type=submit]")
     page.wait_for_selector("#summary.fail")
     assert page.inner_text("#checks li.fail code") == "bad_record_signature"
     if shots := os.environ.get("COMITY_SCREENSHOTS"):

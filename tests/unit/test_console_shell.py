@@ -4,8 +4,8 @@ Built from a real ``create_app`` over an unstarted node; no sockets. The page's
 logic runs under Node in tests/unit/test_console_js.py; here, what the node
 serves: ``/`` is the shell, every script, stylesheet and module it loads is a
 same-origin path that serves the right type, no shipped file names another
-origin, and every string the page or its modules show has an English and a
-French translation (the same keys in both files).
+origin, and every string the page or its modules show is in every language's
+file (English, French, Spanish, Chinese, Arabic: the same keys and placeholders).
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ import pytest
 from api.app import create_app
 from api.cli.devnet import hint
 from api.console import STATIC
+from ledger.acts_lifecycle import LIFECYCLE_PHASES
+from node.deadlines import STATUSES
 from tests.cluster import Cluster
 
 URL_ATTR = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
 IMPORT = re.compile(r"""(?:from|import)\s*\(?\s*["'](\./[^"']+)["']""")
-LANGUAGES = ("en", "fr")
+LANGUAGES = ("en", "fr", "es", "zh", "ar")
 
 
 @pytest.fixture
@@ -48,7 +50,7 @@ async def test_the_shell_is_served_at_root_with_lang_and_dir(client: httpx.Async
     assert "default-src 'self'" in reply.text  # the page's CSP refuses other origins
     types = {}
     for url in URL_ATTR.findall(reply.text):
-        if url in ("/", "/docs", "#main"):
+        if url in ("/", "/docs") or url.startswith("#"):
             continue
         assert url.startswith("/console/"), url
         asset = await client.get(url)
@@ -93,15 +95,51 @@ def _keys_used() -> set[str]:
     return keys
 
 
-def test_every_string_shown_has_an_english_and_a_french_translation() -> None:
-    en, fr = (_translations(lang) for lang in LANGUAGES)
-    assert set(en) == set(fr)
-    used = _keys_used()
+def _dynamic_keys() -> set[str]:
+    """Keys the views build from the API's values: every phase, deadline status and
+    notice status the API can return, and the keys named in lists (not ``t("...")``)."""
+    views = (STATIC / "js" / "views.js").read_text() + (STATIC / "js" / "app.js").read_text()
+    keys = {f"phase.{p}" for p in LIFECYCLE_PHASES} | {f"deadline.{s}" for s in STATUSES}
+    keys |= {f"filter.{f}" for f in ("case", "state", "type", "instrument")}
+    keys |= set(re.findall(r'"((?:inbox|access|col|act)\.[a-z_]+)"', views))
+    return keys
+
+
+def test_every_key_exists_in_every_language_file() -> None:
+    en = _translations("en")
+    used = _keys_used() | _dynamic_keys()
     assert {"reason.bad_record_signature", "check.certificate", "verify.ok"} <= used
+    assert {"phase.pending_mla_decision", "deadline.overdue", "inbox.pending"} <= used
+    assert {"access.unauthorized", "access.forbidden", "col.route_to"} <= used
     assert used <= set(en), sorted(used - set(en))
-    for key in en:
-        assert en[key].strip() and fr[key].strip(), key
-        assert set(re.findall(r"\{\w+\}", en[key])) == set(re.findall(r"\{\w+\}", fr[key])), key
+    for lang in LANGUAGES:
+        other = _translations(lang)
+        assert set(other) == set(en), (lang, sorted(set(other) ^ set(en)))
+        for key in en:
+            assert other[key].strip(), (lang, key)
+            assert set(re.findall(r"\{\w+\}", en[key])) == set(
+                re.findall(r"\{\w+\}", other[key])
+            ), (lang, key)
+
+
+def test_the_language_switch_offers_every_file_and_arabic_is_rtl() -> None:
+    source = (STATIC / "js" / "i18n.js").read_text()
+    offered = dict(re.findall(r'^\s+(\w+): \{ dir: "(ltr|rtl)"', source, re.M))
+    assert offered == {"en": "ltr", "fr": "ltr", "es": "ltr", "zh": "ltr", "ar": "rtl"}
+    assert {p.stem for p in (STATIC / "i18n").glob("*.json")} == set(offered)
+    assert re.search(r'<select id="language">', (STATIC / "index.html").read_text())
+
+
+def test_the_token_stays_in_the_tab_and_chain_strings_are_never_markup() -> None:
+    for path in (STATIC / "js").glob("*.js"):
+        text = path.read_text()
+        assert not re.search(r"\blocalStorage\s*[.\[]", text), path  # for the open tab only
+        assert "document.cookie" not in text, path
+        assert not re.search(r"\.(innerHTML|outerHTML|insertAdjacentHTML)\b", text), path
+    api = (STATIC / "js" / "api.js").read_text()
+    assert "sessionStorage.setItem(TOKEN_KEY" in api
+    assert "Authorization = `Bearer ${token}`" in api
+    assert "new EventSource" not in api  # it cannot send the header: fetch streaming instead
 
 
 def test_static_files_ship_as_package_data() -> None:

@@ -3,7 +3,9 @@
 // locally and never sent anywhere, and no script or style comes from another origin.
 
 import { chooseLanguage, LANGUAGES, setLanguage, t } from "./i18n.js";
+import { ApiError, forgetToken, get, getToken, setToken } from "./api.js";
 import { hashEvidence, verifyText } from "./verify.js";
+import { desk, inbox } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 const files = { bundle: null, genesis: null, evidence: [] };
@@ -128,14 +130,83 @@ function wire() {
   select.addEventListener("change", async () => {
     sessionStorage.setItem("comity.lang", select.value);
     await setLanguage(select.value);
+    showToken();
+    route();
   });
+}
+
+// --- access and the views ----------------------------------------------------------------
+
+const VIEWS = ["inbox", "desk", "verify"];
+const session = { state: null, stop: () => {} };
+
+function showToken() {
+  const has = Boolean(getToken());
+  $("token-forget").hidden = !has;
+  $("token-state").textContent = t(has ? "access.kept" : "access.none");
+}
+
+/** What this tab may see: the node's status (its state) decides whether the inbox and the
+ * desk are shown at all; a 401 or 403 hides them and says why. */
+async function probe() {
+  const message = $("access-message");
+  message.textContent = "";
+  try {
+    const status = await get("/v1/status");
+    session.state = /^[A-Z]{2}$/.test(String(status.state ?? "")) ? status.state : null;
+  } catch (error) {
+    session.state = null;
+    const code = error instanceof ApiError ? error.status : 0;
+    message.textContent = t(code === 401 ? "access.unauthorized" : code === 403 ? "access.forbidden" : "access.error", { code: error.code ?? "network" });
+  }
+  for (const view of ["inbox", "desk"]) $(`nav-${view}`).hidden = session.state === null;
+  route();
+}
+
+function route() {
+  session.stop();
+  session.stop = () => {};
+  let view = location.hash.replace(/^#/, "");
+  if (!VIEWS.includes(view) || (view !== "verify" && session.state === null)) view = "verify";
+  for (const name of VIEWS) {
+    $(`view-${name}`).hidden = name !== view;
+    const link = $(`nav-${name}`);
+    if (name === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  if (view === "inbox") session.stop = inbox($("view-inbox"), session.state);
+  if (view === "desk") session.stop = desk($("view-desk"), session.state);
+  document.body.dataset.view = view;
+}
+
+function wireAccess() {
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = $("token");
+    if (!setToken(input.value)) {
+      $("token-state").textContent = t("access.bad_token");
+      return;
+    }
+    input.value = "";
+    showToken();
+    probe();
+  });
+  $("token-forget").addEventListener("click", () => {
+    forgetToken();
+    showToken();
+    probe();
+  });
+  window.addEventListener("hashchange", route);
 }
 
 async function start() {
   const lang = chooseLanguage(sessionStorage.getItem("comity.lang"), navigator.languages);
   wire();
+  wireAccess();
   $("language").value = lang;
   await setLanguage(lang);
+  showToken();
+  await probe();
   document.body.dataset.ready = "true";
 }
 

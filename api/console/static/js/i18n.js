@@ -2,7 +2,13 @@
 // chosen language is kept for the open tab only (sessionStorage) and sets the document's
 // lang and dir attributes, so a right-to-left language lays the page out right to left.
 
-export const LANGUAGES = { en: { dir: "ltr", name: "English" }, fr: { dir: "ltr", name: "Français" } };
+export const LANGUAGES = {
+  en: { dir: "ltr", name: "English" },
+  fr: { dir: "ltr", name: "Français" },
+  es: { dir: "ltr", name: "Español" },
+  zh: { dir: "ltr", name: "中文" },
+  ar: { dir: "rtl", name: "العربية" },
+};
 export const FALLBACK = "en";
 
 let strings = {};

@@ -1,0 +1,281 @@
+// The territorial state's inbox and the desk (issue 21). Every string from the chain is set
+// with textContent (never innerHTML), and every call goes through api.js with the tab's token.
+
+import { ApiError, get, stream } from "./api.js";
+import { t } from "./i18n.js";
+
+const PAGE = 50; // notices or requests per page
+const DESK_ACTS_MAX = 100; // acts opened for their lifecycle on one desk load
+export const DEADLINE_STATUSES = ["running", "warning", "overdue", "stopped"];
+
+const el = (tag, props = {}, ...children) => {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+};
+const text = (value) => (value === null || value === undefined || value === "" ? "—" : String(value));
+
+/** A time in the page's locale, with the UTC time beside it. */
+export function formatTime(iso) {
+  const when = new Date(iso);
+  if (typeof iso !== "string" || Number.isNaN(when.getTime())) return text(iso);
+  const local = new Intl.DateTimeFormat(document.documentElement.lang, { dateStyle: "medium", timeStyle: "short" }).format(when);
+  return `${local} (${when.toISOString().slice(0, 16).replace("T", " ")} UTC)`;
+}
+
+/** The message an API failure shows: 401 and 403 say what to do about the token. */
+export function failure(target, error) {
+  const status = error instanceof ApiError ? error.status : 0;
+  const key = status === 401 ? "access.unauthorized" : status === 403 ? "access.forbidden" : "access.error";
+  const code = error instanceof ApiError ? error.code : "network";
+  target.replaceChildren(el("p", { className: "fail", role: "alert", textContent: t(key, { code }) }));
+}
+
+function cell(value) {
+  return el("td", { textContent: text(value) });
+}
+
+function headRow(keys) {
+  return el("thead", {}, el("tr", {}, ...keys.map((k) => el("th", { scope: "col", textContent: t(k) }))));
+}
+
+// --- the act, opened ---------------------------------------------------------------------
+
+export async function openAct(id, target) {
+  target.replaceChildren(el("p", { textContent: t("act.loading") }));
+  let act;
+  try {
+    act = await get(`/v1/acts/${encodeURIComponent(id)}`);
+  } catch (error) {
+    failure(target, error);
+    return;
+  }
+  const record = act.envelope?.record ?? {};
+  const list = el("dl", { className: "facts" });
+  const fact = (key, value) => list.append(el("dt", { textContent: t(key) }), el("dd", { textContent: text(value) }));
+  fact("act.id", act.id ?? id);
+  fact("col.type", record.type);
+  fact("col.actor", record.actor?.state);
+  fact("col.case", record.case_ref);
+  fact("col.instrument", record.legal_basis?.instrument);
+  fact("col.time", formatTime(record.occurred_at));
+  fact("act.phase", act.lifecycle ? t(`phase.${act.lifecycle.phase}`) : null);
+  const sovereignty = Object.entries(act.sovereignty ?? {}).map(([s, answer]) => `${s}: ${answer}`);
+  fact("act.sovereignty", sovereignty.join(", "));
+  const answers = el("ol", { className: "answers" });
+  for (const answer of act.answers ?? []) {
+    const a = answer.envelope?.record ?? answer.record ?? answer;
+    const what = [a.type ?? answer.type, a.actor?.state ?? answer.actor_state, a.response ?? answer.status ?? answer.answer]
+      .filter(Boolean)
+      .join(" · ");
+    answers.append(el("li", { textContent: `${what} — ${formatTime(a.occurred_at ?? answer.occurred_at)}` }));
+  }
+  if (!answers.childElementCount) answers.append(el("li", { textContent: t("act.no_answers") }));
+  target.replaceChildren(el("h2", { id: "act-title", textContent: t("act.title") }), list, el("h3", { textContent: t("act.answers") }), answers);
+}
+
+// --- the inbox ---------------------------------------------------------------------------
+
+export function inbox(root, state) {
+  const view = { status: "", cursor: null, pages: [], stop: null };
+  const table = el("tbody", { id: "notices" });
+  const more = el("button", { type: "button", id: "notices-more", textContent: t("inbox.more") });
+  const filter = el("select", { id: "inbox-status" });
+  for (const [value, key] of [["", "inbox.all"], ["pending", "inbox.pending"], ["answered", "inbox.answered"]]) filter.append(new Option(t(key), value));
+  const live = el("p", { id: "inbox-live", className: "detail", role: "status" });
+  const message = el("div", { id: "inbox-message" });
+  const detail = el("section", { id: "act", "aria-labelledby": "act-title" });
+  root.replaceChildren(
+    el("h1", { textContent: t("inbox.title", { state }) }),
+    el("p", { textContent: t("inbox.intro") }),
+    el("label", {}, el("span", { textContent: t("inbox.filter") }), filter),
+    live,
+    message,
+    el("table", { className: "grid" }, headRow(["col.type", "col.actor", "col.case", "col.time", "col.status", "col.route_to"]), table),
+    more,
+    detail,
+  );
+
+  const row = (n) => {
+    const open = el("button", { type: "button", className: "link", textContent: text(n.type) });
+    open.dataset.id = n.id;
+    open.addEventListener("click", () => openAct(n.id, detail));
+    const status = el("span", { className: `badge ${n.status === "answered" ? "ok" : "pending"}`, textContent: t(`inbox.${n.status === "answered" ? "answered" : "pending"}`) });
+    const route = n.route_to ? [n.route_to.authority?.name ?? n.route_to.authority ?? n.route_to.state].filter(Boolean).map(String).join("") : null;
+    const tr = el("tr", {}, el("td", {}, open), cell(n.actor_state), cell(n.case_ref), cell(formatTime(n.occurred_at)), el("td", {}, status), cell(route));
+    tr.dataset.id = n.id;
+    return tr;
+  };
+
+  async function load(reset) {
+    if (reset) {
+      view.cursor = null;
+      table.replaceChildren();
+    }
+    try {
+      const page = await get("/v1/sovereignty/notices", { status: view.status, cursor: view.cursor, limit: PAGE });
+      message.replaceChildren();
+      for (const n of page.notices ?? []) if (!table.querySelector(`tr[data-id="${CSS.escape(String(n.id))}"]`)) table.append(row(n));
+      view.cursor = page.next_cursor ?? null;
+      more.hidden = !view.cursor;
+      if (!table.childElementCount) message.replaceChildren(el("p", { textContent: t("inbox.empty") }));
+    } catch (error) {
+      failure(message, error);
+      more.hidden = true;
+    }
+  }
+
+  filter.addEventListener("change", () => {
+    view.status = filter.value;
+    load(true);
+  });
+  more.addEventListener("click", () => load(false));
+  load(true);
+  // Live: a record event of a foreign act on our territory; the notice itself (its status,
+  // its route) is read back from the notices route, so what is shown is what a reload shows.
+  view.stop = stream(
+    "/v1/events",
+    { territorial_state: state, foreign: "true" },
+    (event) => {
+      if (event.event === "record") load(false);
+    },
+    (s) => {
+      live.textContent = t(s === "open" ? "inbox.live" : "inbox.offline");
+      live.dataset.state = s;
+    },
+  );
+  return () => view.stop?.();
+}
+
+// --- the desk ----------------------------------------------------------------------------
+
+async function ourRequests(state) {
+  const out = [];
+  let cursor = null;
+  do {
+    const page = await get("/v1/search", { actor_state: state, cursor, limit: 100 });
+    out.push(...(page.results ?? []));
+    cursor = page.next_cursor ?? null;
+  } while (cursor && out.length < DESK_ACTS_MAX);
+  const acts = [];
+  for (const hit of out.slice(-DESK_ACTS_MAX).reverse()) {
+    try {
+      acts.push(await get(`/v1/acts/${encodeURIComponent(hit.id)}`));
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status >= 500) throw error;
+    }
+  }
+  // Requests are what others answer: an act whose type nothing answers has lifecycle null.
+  return acts.filter((a) => a.lifecycle);
+}
+
+export function desk(root, state) {
+  const filters = { case: "", state: "", type: "", instrument: "" };
+  const data = { acts: [], deadlines: [] };
+  const message = el("div", { id: "desk-message" });
+  const requests = el("tbody", { id: "requests" });
+  const clocks = el("tbody", { id: "deadlines" });
+  const stats = el("div", { id: "stats" });
+  const controls = el("div", { className: "filters" });
+  const selects = {};
+  for (const key of Object.keys(filters)) {
+    const select = el("select", { id: `filter-${key}` });
+    select.addEventListener("change", () => {
+      filters[key] = select.value;
+      render();
+    });
+    selects[key] = select;
+    controls.append(el("label", {}, el("span", { textContent: t(`filter.${key}`) }), select));
+  }
+  root.replaceChildren(
+    el("h1", { textContent: t("desk.title", { state }) }),
+    message,
+    controls,
+    el("h2", { textContent: t("desk.requests") }),
+    el("table", { className: "grid" }, headRow(["col.type", "col.case", "col.territory", "col.instrument", "col.time", "act.phase"]), requests),
+    el("h2", { textContent: t("desk.deadlines") }),
+    el("table", { className: "grid" }, headRow(["col.clock", "col.type", "col.case", "col.due", "col.status"]), clocks),
+    el("h2", { textContent: t("desk.stats") }),
+    stats,
+  );
+
+  const facts = (act) => {
+    const r = act.envelope?.record ?? {};
+    return { case: r.case_ref ?? "", state: (r.territorial_states ?? []).join(","), type: r.type ?? "", instrument: r.legal_basis?.instrument ?? "" };
+  };
+  const keep = (f) => Object.entries(filters).every(([k, v]) => !v || (k === "state" ? f.state.split(",").includes(v) : f[k] === v));
+
+  function options() {
+    const seen = { case: new Set(), state: new Set(), type: new Set(), instrument: new Set() };
+    for (const act of data.acts) {
+      const f = facts(act);
+      for (const k of ["case", "type", "instrument"]) if (f[k]) seen[k].add(f[k]);
+      for (const s of f.state.split(",")) if (s) seen.state.add(s);
+    }
+    for (const [k, select] of Object.entries(selects)) {
+      select.replaceChildren(new Option(t("filter.any"), ""), ...[...seen[k]].sort().map((v) => new Option(v, v)));
+      select.value = filters[k];
+    }
+  }
+
+  function render() {
+    requests.replaceChildren();
+    const shown = new Set();
+    for (const act of data.acts) {
+      const f = facts(act);
+      if (!keep(f)) continue;
+      shown.add(act.id);
+      const r = act.envelope.record;
+      const open = el("button", { type: "button", className: "link", textContent: text(r.type) });
+      open.addEventListener("click", () => openAct(act.id, message));
+      const tr = el("tr", {}, el("td", {}, open), cell(f.case), cell(f.state), cell(f.instrument), cell(formatTime(r.occurred_at)), cell(t(`phase.${act.lifecycle.phase}`)));
+      tr.dataset.id = act.id;
+      requests.append(tr);
+    }
+    clocks.replaceChildren();
+    for (const d of data.deadlines) {
+      const related = data.acts.find((a) => (d.acts ?? []).includes(a.id));
+      if (related && !shown.has(related.id)) continue;
+      if (!related && Object.values(filters).some(Boolean)) continue;
+      const status = DEADLINE_STATUSES.includes(d.status) ? d.status : "running";
+      const badge = el("span", { className: `badge deadline-${status}`, textContent: t(`deadline.${status}`) });
+      const tr = el("tr", { className: `deadline-${status}` }, cell(d.what ?? d.clock), cell(d.type), cell(d.case_ref), cell(formatTime(d.due_at)), el("td", {}, badge));
+      tr.dataset.clock = String(d.clock);
+      clocks.append(tr);
+    }
+    if (!requests.childElementCount) requests.append(el("tr", {}, el("td", { colSpan: 6, textContent: t("desk.none") })));
+    if (!clocks.childElementCount) clocks.append(el("tr", {}, el("td", { colSpan: 5, textContent: t("desk.no_deadlines") })));
+  }
+
+  function renderStats(result) {
+    const o = result.overall ?? {};
+    const list = el("dl", { className: "facts" });
+    const fact = (key, value) => list.append(el("dt", { textContent: t(key) }), el("dd", { textContent: text(value) }));
+    fact("stats.requests", o.requests);
+    fact("stats.answered", o.answered);
+    fact("stats.final", o.final);
+    fact("stats.backlog", o.backlog);
+    fact("stats.median_first", o.first_answer_hours?.median);
+    fact("stats.median_final", o.final_answer_hours?.median);
+    stats.replaceChildren(list);
+  }
+
+  (async () => {
+    try {
+      const [acts, due, figures] = await Promise.all([
+        ourRequests(state),
+        get("/v1/deadlines", { state, status: DEADLINE_STATUSES.join(","), within_days: 365, limit: 100 }),
+        get("/v1/stats", { group_by: "state,instrument,type" }),
+      ]);
+      data.acts = acts;
+      data.deadlines = due.items ?? [];
+      options();
+      render();
+      renderStats(figures);
+      root.dataset.loaded = "true";
+    } catch (error) {
+      failure(message, error);
+    }
+  })();
+  return () => {};
+}
