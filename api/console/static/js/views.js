@@ -20,7 +20,8 @@ export function formatTime(iso) {
   const when = new Date(iso);
   if (typeof iso !== "string" || Number.isNaN(when.getTime())) return text(iso);
   const local = new Intl.DateTimeFormat(document.documentElement.lang, { dateStyle: "medium", timeStyle: "short" }).format(when);
-  return `${local} (${when.toISOString().slice(0, 16).replace("T", " ")} UTC)`;
+  // The UTC time is isolated left-to-right (U+2066 … U+2069), so it reads alike in Arabic.
+  return `${local} (\u2066${when.toISOString().slice(0, 16).replace("T", " ")} UTC\u2069)`;
 }
 
 /** The message an API failure shows: 401 and 403 say what to do about the token. */
@@ -170,6 +171,7 @@ async function ourRequests(state) {
 }
 
 export function desk(root, state) {
+  root.dataset.loaded = "false";
   const filters = { case: "", state: "", type: "", instrument: "" };
   const data = { acts: [], deadlines: [] };
   const message = el("div", { id: "desk-message" });

@@ -1,0 +1,250 @@
+"""The inbox and the desk in Debian's Chromium, on the 4-node in-process cluster (issue 21).
+
+TH's and CN's API apps are served by uvicorn on loopback inside the cluster's
+own event loop (one background thread), and Chromium may reach those origins
+only. TH's node is closed (``open_read = false``), so without a token the page
+shows neither the inbox nor the desk and says why; with TH's authority token
+(entered once, kept in the tab's sessionStorage, sent as ``Authorization`` on
+every API call and never in a URL) its inbox lists CN's preservation request
+on TH's territory, a second CN act filed while the page is open appears live
+(SSE read with fetch, the header included), and opening a notice shows the act's
+legal state. CN's desk lists CN's request with its phase and the deadline it
+runs, with its status in words. Switching to Arabic sets ``dir="rtl"``.
+``COMITY_SCREENSHOTS=DIR`` saves the inbox and the desk in ltr and rtl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from api.app import create_app
+from node.tokens import create_token
+from tests.cluster import Cluster
+
+CHROMIUM = Path("/usr/bin/chromium")
+playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+TIMEOUT_MS = 20_000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Served:
+    """The cluster running in its own loop, TH's and CN's apps on loopback."""
+
+    def __init__(self, root: Path) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.cluster = Cluster(4, data_root=root)
+        th = self.cluster.nodes["TH"]
+        th.config = th.config.model_copy(update={"open_read": False})
+        self.urls: dict[str, str] = {}
+        self.servers: list[uvicorn.Server] = []
+        self.run(self._start())
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def _start(self) -> None:
+        await self.cluster.start()
+        for state in ("TH", "CN"):
+            port = _free_port()
+            config = uvicorn.Config(
+                create_app(self.cluster.nodes[state]),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+            )
+            server = uvicorn.Server(config)
+            self.servers.append(server)
+            asyncio.get_running_loop().create_task(server.serve())
+            self.urls[state] = f"http://127.0.0.1:{port}"
+        while not all(s.started for s in self.servers):
+            await asyncio.sleep(0.05)
+
+    async def file(self, case_ref: str) -> str:
+        """A CN preservation request on TH's territory, committed on every node."""
+        envelope = self.cluster.envelope("CN", case_ref=case_ref, territorial_states=["TH"])
+        reply = await self.cluster.api["CN"].post("/v1/records", json=envelope)
+        assert reply.status_code == 202, reply.text
+        record_id: str = reply.json()["id"]
+        assert await self.cluster.nodes["CN"].wait_committed(record_id, 15)
+        await self.cluster.wait_height(self.cluster.nodes["CN"].app.height)
+        return record_id
+
+    async def _stop(self) -> None:
+        for server in self.servers:
+            server.should_exit = True
+        await asyncio.sleep(0.3)
+        await self.cluster.stop()
+
+    def close(self) -> None:
+        self.run(self._stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    served = Served(tmp_path_factory.mktemp("cluster"))
+    yield served
+    served.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_sync.sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser: Any, served: Served) -> Iterator[tuple[Any, list[dict[str, str]]]]:
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    allowed = tuple(url + "/" for url in served.urls.values())
+    elsewhere: list[str] = []
+    api_calls: list[dict[str, str]] = []
+
+    def same_origin_only(route: Any) -> None:
+        url = route.request.url
+        if url.startswith(allowed):
+            if "/v1/" in url:
+                api_calls.append({"url": url, **route.request.headers})
+            route.continue_()
+        else:
+            elsewhere.append(url)
+            route.abort()
+
+    context.route("**/*", same_origin_only)
+    yield context, api_calls
+    context.close()
+    assert elsewhere == [], f"requests to other origins: {elsewhere}"
+
+
+def _shot(page: Any, name: str) -> None:
+    if shots := os.environ.get("COMITY_SCREENSHOTS"):
+        page.screenshot(path=str(Path(shots) / name), full_page=True)
+
+
+def _open(context: Any, url: str) -> Any:
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='true']")
+    return page
+
+
+def test_th_inbox_shows_cn_acts_live_with_a_token(
+    served: Served, context: tuple[Any, list[dict[str, str]]]
+) -> None:
+    ctx, calls = context
+    first = served.run(served.file("CASE-CONSOLE-1"))
+    _, secret = create_token(
+        served.cluster.nodes["TH"].config.data_dir, "authority", "TH desk", state="TH"
+    )
+    page = _open(ctx, f"{served.urls['TH']}/#inbox")
+    # A closed node and no token: no inbox, no desk, and the page says why.
+    assert page.is_hidden("#nav-inbox") and page.is_hidden("#nav-desk")
+    assert "401" in page.inner_text("#access-message")
+    assert page.get_attribute("body", "data-view") == "verify"
+
+    page.fill("#token", secret)
+    page.click("#token-use")
+    page.wait_for_selector("#nav-inbox", state="visible")
+    assert page.evaluate("sessionStorage.getItem('comity.token')") == secret
+    assert page.evaluate("localStorage.length") == 0
+    assert page.is_visible("#token-forget") and page.input_value("#token") == ""
+    page.click("#nav-inbox")
+    row = page.wait_for_selector(f"#notices tr[data-id='{first}']")
+    assert row is not None
+    text = row.inner_text()
+    assert "preservation_request" in text and "CN" in text and "Pending" in text
+    assert "CASE-CONSOLE-1" in text and "UTC" in text
+    page.wait_for_selector("#inbox-live[data-state='open']")
+
+    second = served.run(served.file("CASE-CONSOLE-2"))  # filed while the page is open
+    page.wait_for_selector(f"#notices tr[data-id='{second}']")
+    _shot(page, "inbox-ltr.png")
+
+    page.click(f"#notices tr[data-id='{first}'] button")
+    page.wait_for_selector("#act dl")
+    act = page.inner_text("#act")
+    assert first in act and "Requested" in act and "TH: pending" in act
+
+    api = [c for c in calls if "/v1/" in c["url"]]
+    assert any("/v1/sovereignty/notices" in c["url"] for c in api)
+    assert any("/v1/events" in c["url"] for c in api)
+    authorised = [c for c in api if c.get("authorization") == f"Bearer {secret}"]
+    assert {c["url"].split("?")[0].rsplit("/v1/", 1)[1].split("/")[0] for c in authorised} >= {
+        "status",
+        "sovereignty",
+        "events",
+        "acts",
+    }
+    assert all(secret not in c["url"] for c in calls)
+
+    page.select_option("#language", "ar")
+    page.wait_for_selector("html[lang='ar'][dir='rtl']", state="attached")
+    page.wait_for_selector(f"#notices tr[data-id='{second}']")
+    assert page.inner_text("#nav-inbox") == "صندوق الوارد"
+    _shot(page, "inbox-rtl.png")
+
+    page.select_option("#language", "en")
+    page.click("#token-forget")
+    page.wait_for_selector("#nav-inbox", state="hidden")
+    assert page.evaluate("sessionStorage.getItem('comity.token')") is None
+    assert page.errors == []
+
+
+def test_cn_desk_shows_its_request_and_deadline(
+    served: Served, context: tuple[Any, list[dict[str, str]]]
+) -> None:
+    ctx, _ = context
+    record_id = served.run(served.file("CASE-CONSOLE-3"))
+    page = _open(ctx, f"{served.urls['CN']}/#desk")
+    page.wait_for_selector("#view-desk[data-loaded='true']")
+    row = page.wait_for_selector(f"#requests tr[data-id='{record_id}']")
+    assert row is not None
+    assert "preservation_request" in row.inner_text() and "Requested" in row.inner_text()
+    clock = page.wait_for_selector("#deadlines tr[class^='deadline-']")
+    assert clock is not None
+    status = clock.get_attribute("class")
+    label = {
+        "deadline-running": "Running",
+        "deadline-warning": "Due soon",
+        "deadline-overdue": "Overdue",
+        "deadline-stopped": "Stopped",
+    }[status]
+    assert label in clock.inner_text()
+    assert page.locator("#stats dd").count() == 6
+    page.select_option("#filter-case", "CASE-CONSOLE-3")
+    assert page.locator("#requests tr[data-id]").count() == 1
+    _shot(page, "desk-ltr.png")
+    page.select_option("#language", "ar")
+    page.wait_for_selector("html[lang='ar'][dir='rtl']", state="attached")
+    page.wait_for_selector("#view-desk[data-loaded='true']")
+    assert page.evaluate("getComputedStyle(document.querySelector('nav')).direction") == "rtl"
+    _shot(page, "desk-rtl.png")
+    assert page.errors == []
