@@ -87,6 +87,24 @@ class Served:
         await self.cluster.wait_height(self.cluster.nodes["CN"].app.height)
         return record_id
 
+    async def answer(self, act_id: str, case_ref: str) -> str:
+        """TH's authority acknowledges ``act_id`` (a sovereignty_response), committed."""
+        envelope = self.cluster.envelope(
+            "TH",
+            type_="sovereignty_response",
+            signer=self.cluster.member("TH").authority,
+            territorial_states=["TH"],
+            refs=[act_id],
+            case_ref=case_ref,
+            response="acknowledged",
+        )
+        reply = await self.cluster.api["TH"].post("/v1/records", json=envelope)
+        assert reply.status_code == 202, reply.text
+        record_id: str = reply.json()["id"]
+        assert await self.cluster.nodes["TH"].wait_committed(record_id, 15)
+        await self.cluster.wait_height(self.cluster.nodes["TH"].app.height)
+        return record_id
+
     async def _stop(self) -> None:
         for server in self.servers:
             server.should_exit = True
@@ -192,6 +210,16 @@ def test_th_inbox_shows_cn_acts_live_with_a_token(
     page.wait_for_selector("#act dl")
     act = page.inner_text("#act")
     assert first in act and "Requested" in act and "TH: pending" in act
+
+    served.run(
+        served.answer(first, "CASE-CONSOLE-1")
+    )  # TH acknowledges: the notice turns answered, live
+    page.wait_for_selector(f"#notices tr[data-id='{first}'] .badge.ok")
+    assert "Answered" in page.inner_text(f"#notices tr[data-id='{first}']")
+    assert "Pending" in page.inner_text(f"#notices tr[data-id='{second}']")
+    page.click(f"#notices tr[data-id='{first}'] button")
+    page.wait_for_selector("#act li >> text=sovereignty_response")
+    assert "TH: acknowledged" in page.inner_text("#act")
 
     api = [c for c in calls if "/v1/" in c["url"]]
     assert any("/v1/sovereignty/notices" in c["url"] for c in api)

@@ -145,7 +145,19 @@ export function inbox(root, state) {
       live.dataset.state = s;
     },
   );
-  return () => view.stop?.();
+  // Our own answers are not foreign acts, so they come on a second stream: when one
+  // commits, a notice may have turned answered, and the list is read again from the start.
+  const stopAnswers = stream(
+    "/v1/events",
+    { state, type: "sovereignty_response" },
+    (event) => {
+      if (event.event === "record") load(true);
+    },
+  );
+  return () => {
+    view.stop?.();
+    stopAnswers();
+  };
 }
 
 // --- the desk ----------------------------------------------------------------------------
