@@ -6,7 +6,8 @@ whose expected outcome the Python code decides (RFC 8785 bytes from
 from ``ledger.audit.bundle.verify_bundle``, over a real chain with a validator-set
 change by vote and every tampering class of tests/unit/test_bundle.py), then runs
 ``node --test tests/js`` on them; tests/js/merkle.test.mjs also feeds the JS the
-published RFC 6962 vectors, hostile ones included. Skipped only when ``node`` is
+published RFC 6962 vectors, hostile ones included, and tests/js/api.test.mjs the
+console's API client (token header, error codes, hostile event streams). Skipped only when ``node`` is
 missing, and under CI a skip fails the run.
 """
 
@@ -268,4 +269,4 @@ def test_node_test_runner_agrees_with_the_python_code(
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "# fail 0" in run.stdout and "# skipped 0" in run.stdout, run.stdout[-2000:]
-    assert "# pass 9" in run.stdout, run.stdout[-2000:]
+    assert "# pass 14" in run.stdout, run.stdout[-2000:]

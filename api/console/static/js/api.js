@@ -58,7 +58,7 @@ export async function get(path, params = {}) {
     const error = body && typeof body === "object" ? body.error ?? {} : {};
     throw new ApiError(reply.status, String(error.code ?? `http_${reply.status}`), error.field ?? null, error.message);
   }
-  if (!body || typeof body !== "object") throw new ApiError(reply.status, "bad_reply", null, "not a JSON object");
+  if (!body || typeof body !== "object" || Array.isArray(body)) throw new ApiError(reply.status, "bad_reply", null, "not a JSON object");
   return body;
 }
 

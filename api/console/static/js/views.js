@@ -102,7 +102,8 @@ export function inbox(root, state) {
     open.dataset.id = n.id;
     open.addEventListener("click", () => openAct(n.id, detail));
     const status = el("span", { className: `badge ${n.status === "answered" ? "ok" : "pending"}`, textContent: t(`inbox.${n.status === "answered" ? "answered" : "pending"}`) });
-    const route = n.route_to ? [n.route_to.authority?.name ?? n.route_to.authority ?? n.route_to.state].filter(Boolean).map(String).join("") : null;
+    // route_to (docs/DIRECTORY.md): the authority of our directory entry the notice goes to.
+    const route = n.route_to && typeof n.route_to === "object" ? [n.route_to.name, n.route_to.authority].filter((v) => typeof v === "string" && v).join(" · ") : null;
     const tr = el("tr", {}, el("td", {}, open), cell(n.actor_state), cell(n.case_ref), cell(formatTime(n.occurred_at)), el("td", {}, status), cell(route));
     tr.dataset.id = n.id;
     return tr;
