@@ -251,11 +251,13 @@ def test_cn_desk_shows_its_request_and_deadline(
 ) -> None:
     ctx, _ = context
     record_id = served.run(served.file("CASE-CONSOLE-3"))
+    served.run(served.answer(record_id, "CASE-CONSOLE-3"))  # TH acknowledges it
     page = _open(ctx, f"{served.urls['CN']}/#desk")
     page.wait_for_selector("#view-desk[data-loaded='true']")
     row = page.wait_for_selector(f"#requests tr[data-id='{record_id}']")
     assert row is not None
     assert "preservation_request" in row.inner_text() and "Requested" in row.inner_text()
+    assert "TH: acknowledged" in row.inner_text()  # the answer is seen on CN's desk
     clock = page.wait_for_selector("#deadlines tr[class^='deadline-']")
     assert clock is not None
     status = clock.get_attribute("class")
@@ -267,6 +269,8 @@ def test_cn_desk_shows_its_request_and_deadline(
     }[status]
     assert label in clock.inner_text()
     assert page.locator("#stats dd").count() == 6
+    groups = page.inner_text("#stats-groups")
+    assert "TH\tbudapest\tpreservation_request" in groups  # instruments as the API names them
     page.select_option("#filter-case", "CASE-CONSOLE-3")
     assert page.locator("#requests tr[data-id]").count() == 1
     _shot(page, "desk-ltr.png")

@@ -40,6 +40,12 @@ function headRow(keys) {
   return el("thead", {}, el("tr", {}, ...keys.map((k) => el("th", { scope: "col", textContent: t(k) }))));
 }
 
+function sovereigntyText(act) {
+  return Object.entries(act.sovereignty ?? {})
+    .map(([s, answer]) => `${s}: ${answer}`)
+    .join(", ");
+}
+
 // --- the act, opened ---------------------------------------------------------------------
 
 export async function openAct(id, target) {
@@ -61,8 +67,7 @@ export async function openAct(id, target) {
   fact("col.instrument", record.legal_basis?.instrument);
   fact("col.time", formatTime(record.occurred_at));
   fact("act.phase", act.lifecycle ? t(`phase.${act.lifecycle.phase}`) : null);
-  const sovereignty = Object.entries(act.sovereignty ?? {}).map(([s, answer]) => `${s}: ${answer}`);
-  fact("act.sovereignty", sovereignty.join(", "));
+  fact("act.sovereignty", sovereigntyText(act));
   const answers = el("ol", { className: "answers" });
   for (const answer of act.answers ?? []) {
     const a = answer.envelope?.record ?? answer.record ?? answer;
@@ -207,7 +212,7 @@ export function desk(root, state) {
     message,
     controls,
     el("h2", { textContent: t("desk.requests") }),
-    el("table", { className: "grid" }, headRow(["col.type", "col.case", "col.territory", "col.instrument", "col.time", "act.phase"]), requests),
+    el("table", { className: "grid" }, headRow(["col.type", "col.case", "col.territory", "col.instrument", "col.time", "act.phase", "act.sovereignty"]), requests),
     el("h2", { textContent: t("desk.deadlines") }),
     el("table", { className: "grid" }, headRow(["col.clock", "col.type", "col.case", "col.due", "col.status"]), clocks),
     el("h2", { textContent: t("desk.stats") }),
@@ -243,7 +248,7 @@ export function desk(root, state) {
       const r = act.envelope.record;
       const open = el("button", { type: "button", className: "link", textContent: text(r.type) });
       open.addEventListener("click", () => openAct(act.id, message));
-      const tr = el("tr", {}, el("td", {}, open), cell(f.case), cell(f.state), cell(f.instrument), cell(formatTime(r.occurred_at)), cell(t(`phase.${act.lifecycle.phase}`)));
+      const tr = el("tr", {}, el("td", {}, open), cell(f.case), cell(f.state), cell(f.instrument), cell(formatTime(r.occurred_at)), cell(t(`phase.${act.lifecycle.phase}`)), cell(sovereigntyText(act)));
       tr.dataset.id = act.id;
       requests.append(tr);
     }
@@ -258,7 +263,7 @@ export function desk(root, state) {
       tr.dataset.clock = String(d.clock);
       clocks.append(tr);
     }
-    if (!requests.childElementCount) requests.append(el("tr", {}, el("td", { colSpan: 6, textContent: t("desk.none") })));
+    if (!requests.childElementCount) requests.append(el("tr", {}, el("td", { colSpan: 7, textContent: t("desk.none") })));
     if (!clocks.childElementCount) clocks.append(el("tr", {}, el("td", { colSpan: 5, textContent: t("desk.no_deadlines") })));
   }
 
@@ -272,7 +277,12 @@ export function desk(root, state) {
     fact("stats.backlog", o.backlog);
     fact("stats.median_first", o.first_answer_hours?.median);
     fact("stats.median_final", o.final_answer_hours?.median);
-    stats.replaceChildren(list);
+    const groups = el("tbody");
+    for (const g of (result.groups ?? []).slice(0, 200)) {
+      groups.append(el("tr", {}, cell(g.state), cell(g.instrument), cell(g.type), cell(g.requests), cell(g.answered), cell(g.final), cell(g.backlog), cell(g.first_answer_hours?.median)));
+    }
+    const table = el("table", { className: "grid", id: "stats-groups" }, headRow(["filter.state", "filter.instrument", "filter.type", "stats.requests", "stats.answered", "stats.final", "stats.backlog", "stats.median_first"]), groups);
+    stats.replaceChildren(list, ...(groups.childElementCount ? [table] : []));
   }
 
   (async () => {
