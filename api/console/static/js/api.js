@@ -48,6 +48,16 @@ export function url(path, params = {}) {
 /** GET a JSON document; an error reply becomes an ApiError with the API's code and field. */
 export async function get(path, params = {}) {
   const reply = await fetch(url(path, params), { headers: headers(), credentials: "omit", cache: "no-store" });
+  return reading(reply);
+}
+
+/** POST a JSON document (a signed submission); the reply as get() reads it. */
+export async function post(path, document) {
+  const init = { method: "POST", body: JSON.stringify(document), headers: headers({ "Content-Type": "application/json" }), credentials: "omit", cache: "no-store" };
+  return reading(await fetch(path, init));
+}
+
+async function reading(reply) {
   let body = null;
   try {
     body = await reply.json();
