@@ -14,6 +14,15 @@ Layout of DIR (reused, never overwritten, on a second run):
     DIR/<STATE>/node.toml         the node's config (``comity run --config``)
     DIR/<STATE>/data/             the node's LevelDB store
     DIR/<STATE>/node.log          the node's log while run by ``comity devnet``
+    DIR/<STATE>/console.token     the state's console token (role authority), 0600
+
+The console token is for the devnet only: so that a new user needs no terminal
+after ``comity devnet``, each state's console URL is printed with it in the
+fragment (``http://127.0.0.1:PORT/#token=…``). A browser never sends a URL's
+fragment to the server (RFC 3986 §3.5), so the secret is not in any request
+line or access log; the page moves it into the tab's ``sessionStorage`` and
+removes it from the address bar and the history at once (docs/CONSOLE.md).
+A real node's tokens are made with ``comity token create`` and given out by hand.
 
 Node i (0-based) serves its API on 127.0.0.1:P+i and P2P on 127.0.0.1:P+100+i.
 """
@@ -34,9 +43,14 @@ from typing import Any
 from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from ledger.acts_templates import template
 from node.config import dump_config
+from node.tokens import create_token
 
 CHAIN_ID = "comity-devnet"
 P2P_OFFSET = 100
+CONSOLE_TOKEN = "console.token"
+#: The console token's role: it reads its state's private bodies (inbox, desk, acts) and
+#: writes nothing; records are authorised by their signatures, not by tokens.
+CONSOLE_ROLE = "authority"
 
 
 def port_free(port: int) -> bool:
@@ -96,6 +110,8 @@ def prepare(
         # A devnet made before the adapters' key has no such enrolment: no webhook then.
         webhook = member.integration is not None and member.integration.public_hex in adapters
         _write_config(directory, member.state, rows[i], rows, webhook=webhook)
+    for member in members:
+        console_token(directory, member.state)
     _write_example_act(directory, members[0].state, members[-1].state if nodes > 1 else "TH")
     (directory / "nodes.json").write_text(json.dumps(rows, indent=2) + "\n")
     return rows
@@ -138,6 +154,29 @@ def _write_config(
     (directory / state / "node.toml").write_text(dump_config(config))
 
 
+def console_token(directory: Path, state: str) -> str:
+    """The state's console token: made once (``node/tokens.py``), kept 0600 beside its keys."""
+    path = directory / state / CONSOLE_TOKEN
+    if path.exists():
+        return path.read_text().strip()
+    _, secret = create_token(
+        directory / state / "data", CONSOLE_ROLE, "devnet console", state=state
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, (secret + "\n").encode())
+    finally:
+        os.close(fd)
+    return secret
+
+
+def console_url(directory: Path, row: dict[str, str]) -> str:
+    """``http://127.0.0.1:PORT/#token=…``, or the bare console URL when there is no token."""
+    path = directory / row["state"] / CONSOLE_TOKEN
+    base = f"{row['api_url']}/"
+    return f"{base}#token={path.read_text().strip()}" if path.exists() else base
+
+
 def _write_example_act(directory: Path, actor: str, territorial: str) -> None:
     """A valid preservation request template the first command of the hint submits."""
     example = directory / "example-act.json"
@@ -164,6 +203,11 @@ def hint(directory: Path, rows: list[dict[str, str]]) -> str:
         "",
         f"In a browser: {first['api_url']}/ is the console (its Verify page checks a "
         f"bundle offline; docs/CONSOLE.md), {first['api_url']}/docs the API.",
+        "",
+        "Each state's console, signed in (open its URL; the token stays in the tab):",
+        *(f"  {r['state']}: {console_url(directory, r)}" for r in rows),
+        f"Sign acts there with {directory}/<STATE>/investigator.key or authority.key "
+        "(New act; Inbox, Answer).",
         "",
         "Ctrl-C stops all nodes.",
     ]

@@ -6,6 +6,7 @@ import { chooseLanguage, LANGUAGES, setLanguage, t } from "./i18n.js";
 import { ApiError, forgetToken, get, getToken, setToken } from "./api.js";
 import { hashEvidence, verifyText } from "./verify.js";
 import { desk, inbox } from "./views.js";
+import { newAct } from "./newact.js";
 
 const $ = (id) => document.getElementById(id);
 const files = { bundle: null, genesis: null, evidence: [] };
@@ -135,9 +136,25 @@ function wire() {
   });
 }
 
+/** `comity devnet` prints each state's console URL as `/#token=…`: the fragment is never
+ * sent to the server (browsers keep it out of the request); the page moves the token into
+ * this tab's sessionStorage and takes it out of the address bar and the history at once. */
+function takeTokenFromFragment() {
+  const match = /^#token=([^&]*)/.exec(location.hash);
+  if (!match) return;
+  history.replaceState(null, "", `${location.pathname}${location.search}`);
+  let secret = "";
+  try {
+    secret = decodeURIComponent(match[1]);
+  } catch {
+    secret = "";
+  }
+  setToken(secret);
+}
+
 // --- access and the views ----------------------------------------------------------------
 
-const VIEWS = ["inbox", "desk", "verify"];
+const VIEWS = ["inbox", "desk", "new", "verify"];
 const session = { state: null, stop: () => {} };
 
 function showToken() {
@@ -159,7 +176,7 @@ async function probe() {
     const code = error instanceof ApiError ? error.status : 0;
     message.textContent = t(code === 401 ? "access.unauthorized" : code === 403 ? "access.forbidden" : "access.error", { code: error.code ?? "network" });
   }
-  for (const view of ["inbox", "desk"]) $(`nav-${view}`).hidden = session.state === null;
+  for (const view of ["inbox", "desk", "new"]) $(`nav-${view}`).hidden = session.state === null;
   route();
 }
 
@@ -176,6 +193,7 @@ function route() {
   }
   if (view === "inbox") session.stop = inbox($("view-inbox"), session.state);
   if (view === "desk") session.stop = desk($("view-desk"), session.state);
+  if (view === "new") session.stop = newAct($("view-new"), session.state);
   document.body.dataset.view = view;
 }
 
@@ -200,6 +218,7 @@ function wireAccess() {
 }
 
 async function start() {
+  takeTokenFromFragment(); // before anything reads the URL or the token
   const lang = chooseLanguage(sessionStorage.getItem("comity.lang"), navigator.languages);
   wire();
   wireAccess();

@@ -3,6 +3,7 @@
 
 import { ApiError, get, stream } from "./api.js";
 import { t } from "./i18n.js";
+import { answerButton } from "./answer.js";
 
 const PAGE = 50; // notices or requests per page
 const DESK_ACTS_MAX = 100; // acts opened for their lifecycle on one desk load
@@ -48,7 +49,7 @@ function sovereigntyText(act) {
 
 // --- the act, opened ---------------------------------------------------------------------
 
-export async function openAct(id, target) {
+export async function openAct(id, target, state = null) {
   target.replaceChildren(el("p", { textContent: t("act.loading") }));
   let act;
   try {
@@ -78,6 +79,8 @@ export async function openAct(id, target) {
   }
   if (!answers.childElementCount) answers.append(el("li", { textContent: t("act.no_answers") }));
   target.replaceChildren(el("h2", { id: "act-title", textContent: t("act.title") }), list, el("h3", { textContent: t("act.answers") }), answers);
+  const answer = answerButton(act, state); // the territorial state answers it here (answer.js)
+  if (answer) target.append(answer);
 }
 
 // --- the inbox ---------------------------------------------------------------------------
@@ -105,7 +108,7 @@ export function inbox(root, state) {
   const row = (n) => {
     const open = el("button", { type: "button", className: "link", textContent: text(n.type) });
     open.dataset.id = n.id;
-    open.addEventListener("click", () => openAct(n.id, detail));
+    open.addEventListener("click", () => openAct(n.id, detail, state));
     const status = el("span", { className: `badge ${n.status === "answered" ? "ok" : "pending"}`, textContent: t(`inbox.${n.status === "answered" ? "answered" : "pending"}`) });
     // route_to (docs/DIRECTORY.md): the authority of our directory entry the notice goes to.
     const route = n.route_to && typeof n.route_to === "object" ? [n.route_to.name, n.route_to.authority].filter((v) => typeof v === "string" && v).join(" · ") : null;
