@@ -109,3 +109,26 @@ test("an envelope signs JCS(record) and names the signer", { skip }, async () =>
   assert.equal(envelope.signer, cases.seed7_public);
   assert.match(envelope.signature, /^[0-9a-f]{128}$/);
 });
+
+test("the browser store seals a key under its passphrase, bound to its name", { skip }, async () => {
+  const { KeyStoreError, PBKDF2_ITERATIONS, openKey, sealKey } = await import("../../../api/console/static/js/keystore.js");
+  assert.ok(PBKDF2_ITERATIONS >= 600_000);
+  const der = Buffer.from(seed7().split("\n")[1], "base64");
+  const sealed = await sealKey(new Uint8Array(der), cases.seed7_public, "CN investigator", "correct horse battery");
+  assert.equal(sealed.iterations, PBKDF2_ITERATIONS);
+  assert.match(sealed.salt, /^[0-9a-f]{32}$/);
+  assert.match(sealed.iv, /^[0-9a-f]{24}$/);
+  assert.ok(!sealed.ciphertext.includes(toHex(new Uint8Array(32).fill(7))), "the seed is not in clear");
+  assert.deepEqual(Buffer.from(await openKey(sealed, "correct horse battery")), der);
+  const again = await sealKey(new Uint8Array(der), cases.seed7_public, "CN investigator", "correct horse battery");
+  assert.notEqual(again.salt, sealed.salt);
+  assert.notEqual(again.ciphertext, sealed.ciphertext);
+  const refused = (e) => e instanceof KeyStoreError && e.code === "bad_passphrase";
+  await assert.rejects(openKey(sealed, "wrong horse battery"), refused);
+  await assert.rejects(openKey({ ...sealed, label: "TH authority" }, "correct horse battery"), refused);
+  await assert.rejects(openKey({ ...sealed, publicHex: "00".repeat(32) }, "correct horse battery"), refused);
+  await assert.rejects(openKey({ ...sealed, iterations: 1000 }, "correct horse battery"), (e) => e.code === "bad_entry");
+  await assert.rejects(sealKey(new Uint8Array(der), cases.seed7_public, "x", "short"), (e) => e.code === "weak_passphrase");
+  await assert.rejects(sealKey(new Uint8Array(der), cases.seed7_public, "", "long enough"), (e) => e.code === "bad_label");
+  await assert.rejects(sealKey(new Uint8Array(der), cases.seed7_public, "a\nb", "long enough"), (e) => e.code === "bad_label");
+});

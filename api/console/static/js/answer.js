@@ -28,8 +28,24 @@ const el = (tag, props = {}, ...children) => {
  * @param {Record<string, any>} act GET /v1/acts/{id} @param {string | null} state
  */
 export function answerable(act, state) {
+  const facts = actFacts(act);
+  return Boolean(state && act.lifecycle && facts.type !== ANSWER_TYPE && facts.actor !== state && facts.territorial.includes(state));
+}
+
+/**
+ * What the act is, from the view's summary (a private act's content, which its parties'
+ * tokens see), else from the signed record.
+ * @param {Record<string, any>} act GET /v1/acts/{id}
+ */
+export function actFacts(act) {
   const record = act.envelope?.record ?? {};
-  return Boolean(state && act.lifecycle && record.type !== ANSWER_TYPE && record.actor?.state !== state && (record.territorial_states ?? []).includes(state));
+  const territorial = Array.isArray(act.territorial_states) ? act.territorial_states : record.territorial_states ?? [];
+  return {
+    type: String(act.type ?? record.type),
+    actor: String(act.actor_state ?? record.actor?.state),
+    case: String(act.case_ref ?? record.case_ref),
+    territorial: /** @type {string[]} */ (territorial),
+  };
 }
 
 /**
@@ -73,7 +89,7 @@ function row(id, key, control, hintKey) {
  * @param {Record<string, any>} act @param {string} state @param {HTMLElement} opener focus returns here
  */
 async function openDialog(act, state, opener) {
-  const record = act.envelope?.record ?? {};
+  const facts = actFacts(act);
   const out = el("p", { id: "answer-result", role: "status", "aria-live": "polite" });
   let schema;
   let status;
@@ -103,7 +119,7 @@ async function openDialog(act, state, opener) {
   const keys = keyPanel("answer");
   const send = el("button", { type: "submit", id: "answer-submit", textContent: t("answer.submit") });
   const close = el("button", { type: "button", id: "answer-close", textContent: t("answer.close") });
-  const title = el("h2", { id: "answer-title", textContent: t("answer.title", { type: String(record.type), state: String(record.actor?.state), case: String(record.case_ref) }) });
+  const title = el("h2", { id: "answer-title", textContent: t("answer.title", { type: facts.type, state: facts.actor, case: facts.case }) });
   const form = el("form", { id: "answer-form", noValidate: true }, rows.response.view, rows.ground.view, rows.reason.view, rows.conditions.view, rows.agency.view, send, close, out);
   const dialog = /** @type {HTMLDialogElement} */ (el("dialog", { id: "answer-dialog", className: "answer" }, title, el("p", { className: "detail", textContent: t("answer.intro") }), keys.view, form));
   dialog.setAttribute("aria-labelledby", "answer-title");
@@ -127,7 +143,7 @@ async function openDialog(act, state, opener) {
       const answer = {
         type: ANSWER_TYPE,
         actor: { state, agency: agency.value.trim() },
-        case_ref: record.case_ref,
+        case_ref: facts.case,
         territorial_states: [state],
         refs: [act.id],
         response: response.value,

@@ -159,11 +159,14 @@ const el = (tag, props = {}, ...children) => {
 /** @param {string} path */
 export const controlId = (path) => `nf-${path.replace(/^record\.?/, "").replace(/[^A-Za-z0-9_]+/g, "-")}`;
 
+/** A pattern reads left to right in Arabic too (U+2066 … U+2069 isolate it). @param {string} text */
+const ltr = (text) => `\u2066${text}\u2069`;
+
 /** The rules a field's hint lists. @param {Schema} s @param {boolean} required */
 function hint(s, required) {
   const parts = [t(required ? "newact.required" : "newact.optional")];
   if (s.minLength !== undefined || s.maxLength !== undefined) parts.push(t("newact.hint_length", { min: s.minLength ?? 0, max: s.maxLength ?? "∞" }));
-  if (s.pattern) parts.push(t("newact.hint_pattern", { pattern: s.pattern }));
+  if (s.pattern) parts.push(t("newact.hint_pattern", { pattern: ltr(s.pattern) }));
   if (s.minimum !== undefined || s.maximum !== undefined) parts.push(t("newact.hint_range", { min: s.minimum ?? "−∞", max: s.maximum ?? "∞" }));
   if (s.minItems !== undefined || s.maxItems !== undefined) parts.push(t("newact.hint_items", { min: s.minItems ?? 0, max: s.maxItems ?? "∞" }));
   return parts.join(" · ");
@@ -304,7 +307,7 @@ function arrayField(ctx, path, name, s, optional, register) {
   if (items.type === "object") return objectList(ctx, path, title, s, items, optional, register);
   // Strings (or integers): one per line.
   const area = /** @type {HTMLTextAreaElement} */ (el("textarea", { rows: 2, spellcheck: false }));
-  const { wrap, error } = labelled(path, title, area, `${hint(s, !optional)} · ${t("newact.one_per_line")}${items.pattern ? ` · ${t("newact.hint_pattern", { pattern: items.pattern })}` : ""}`);
+  const { wrap, error } = labelled(path, title, area, `${hint(s, !optional)} · ${t("newact.one_per_line")}${items.pattern ? ` · ${t("newact.hint_pattern", { pattern: ltr(items.pattern) })}` : ""}`);
   const read = () => {
     const lines = area.value.split("\n").map((l) => l.trim()).filter(Boolean);
     if (!lines.length) return undefined;
