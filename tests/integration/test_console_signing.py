@@ -190,6 +190,7 @@ def _answer(page: Any, net: ProcNet, record_id: str) -> None:
     _load_key(page, "answer", net.root / "TH" / "authority.key")
     options = page.eval_on_selector_all("#answer-response option", "os => os.map(o => o.value)")
     assert options == ["acknowledged", "consented", "objected", "refused"]
+    assert page.is_hidden("#answer-reason") and page.is_hidden("#answer-ground")
     page.select_option("#answer-response", "objected")
     assert page.is_visible("#answer-ground") and page.is_visible("#answer-reason")
     grounds = page.eval_on_selector_all("#answer-ground option", "os => os.map(o => o.value)")

@@ -12,6 +12,9 @@ import { keyPanel } from "./signui.js";
 
 export const ANSWER_TYPE = "sovereignty_response";
 
+/** A value from the chain, isolated (U+2068 … U+2069) so it keeps its order in Arabic. @param {string} text */
+const isolate = (text) => `\u2068${text}\u2069`;
+
 /**
  * @param {string} tag @param {Record<string, any>} [props] @param {...(Node | string | null)} children
  * @returns {HTMLElement}
@@ -119,7 +122,7 @@ async function openDialog(act, state, opener) {
   const keys = keyPanel("answer");
   const send = el("button", { type: "submit", id: "answer-submit", textContent: t("answer.submit") });
   const close = el("button", { type: "button", id: "answer-close", textContent: t("answer.close") });
-  const title = el("h2", { id: "answer-title", textContent: t("answer.title", { type: facts.type, state: facts.actor, case: facts.case }) });
+  const title = el("h2", { id: "answer-title", textContent: t("answer.title", { type: isolate(facts.type), state: isolate(facts.actor), case: isolate(facts.case) }) });
   const form = el("form", { id: "answer-form", noValidate: true }, rows.response.view, rows.ground.view, rows.reason.view, rows.conditions.view, rows.agency.view, send, close, out);
   const dialog = /** @type {HTMLDialogElement} */ (el("dialog", { id: "answer-dialog", className: "answer" }, title, el("p", { className: "detail", textContent: t("answer.intro") }), keys.view, form));
   dialog.setAttribute("aria-labelledby", "answer-title");
