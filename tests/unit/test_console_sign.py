@@ -237,14 +237,14 @@ def _run(tmp_path: Path, backend: str) -> str:
 
 def test_the_browser_signs_what_the_cli_signs_with_webcrypto(tmp_path: Path) -> None:
     out = _run(tmp_path, "webcrypto")
-    assert "# pass 10" in out, out[-2000:]
+    assert "# pass 11" in out, out[-2000:]
 
 
 def test_the_noble_fallback_signs_the_same_bytes(tmp_path: Path) -> None:
     if not VENDOR.exists():
         pytest.skip("scripts/console-vendor has not installed @noble/ed25519 (needs npm)")
     out = _run(tmp_path, "noble")
-    assert "# pass 10" in out, out[-2000:]
+    assert "# pass 11" in out, out[-2000:]
 
 
 def test_the_console_never_ships_the_fallback_in_git() -> None:

@@ -55,3 +55,18 @@ test("the rules and their parameters", { skip }, () => {
   delete missing.expires_at;
   assert.ok(validate(schema, missing).some((p) => p.field === "record.expires_at" && p.rule === "required"));
 });
+
+test("every pattern of the catalogue compiles as the form uses it (Unicode mode)", { skip }, () => {
+  const patterns = new Set();
+  const walk = (node) => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === "object") {
+      if (typeof node.pattern === "string") patterns.add(node.pattern);
+      for (const key of Object.keys(node.patternProperties ?? {})) patterns.add(key);
+      Object.values(node).forEach(walk);
+    }
+  };
+  walk(cases.schemas);
+  assert.ok(patterns.size >= 5);
+  for (const p of patterns) assert.doesNotThrow(() => new RegExp(p, "u"), p);
+});

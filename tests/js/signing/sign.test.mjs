@@ -132,3 +132,10 @@ test("the browser store seals a key under its passphrase, bound to its name", { 
   await assert.rejects(sealKey(new Uint8Array(der), cases.seed7_public, "", "long enough"), (e) => e.code === "bad_label");
   await assert.rejects(sealKey(new Uint8Array(der), cases.seed7_public, "a\nb", "long enough"), (e) => e.code === "bad_label");
 });
+
+test("without WebCrypto's Ed25519 and without the fallback file, the page says so", { skip }, async () => {
+  await assert.rejects(
+    signerFromPem(seed7(), { backend: "noble", noblePath: "../vendor/absent-signer.js" }),
+    (e) => e instanceof KeyFileError && e.code === "ed25519_unavailable" && /not installed/.test(e.message),
+  );
+});

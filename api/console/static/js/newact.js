@@ -85,6 +85,8 @@ export function newAct(root, state) {
   const keys = keyPanel("new");
   const type = /** @type {HTMLSelectElement} */ (el("select", { id: "newact-type" }));
   const agency = /** @type {HTMLInputElement} */ (el("input", { id: "newact-agency", type: "text", maxLength: 200, value: t("newact.agency_default", { state }) }));
+  const agencyError = el("span", { id: "newact-agency-error", className: "field-error", role: "alert" });
+  agency.setAttribute("aria-describedby", "newact-agency-error");
   const visibility = /** @type {HTMLSelectElement} */ (el("select", { id: "newact-visibility" }));
   visibility.append(new Option(t("newact.visibility_parties"), "parties"), new Option(t("newact.visibility_consortium"), "consortium"));
   const slot = el("div", { id: "newact-fields" });
@@ -94,7 +96,7 @@ export function newAct(root, state) {
     "form",
     { id: "newact-form", noValidate: true },
     el("div", { className: "field" }, el("label", { htmlFor: "newact-type", textContent: t("newact.type") }), type),
-    el("div", { className: "field" }, el("label", { htmlFor: "newact-agency", textContent: t("newact.agency") }), agency),
+    el("div", { className: "field" }, el("label", { htmlFor: "newact-agency", textContent: t("newact.agency") }), agency, agencyError),
     el("div", { className: "field" }, el("label", { htmlFor: "newact-visibility", textContent: t("newact.visibility") }), visibility, el("small", { className: "hint", textContent: t("newact.visibility_hint") })),
     slot,
     send,
@@ -121,7 +123,7 @@ export function newAct(root, state) {
       const agencyText = agency.value.trim();
       const record = { type: type.value, actor: { state, agency: agencyText }, ...value };
       const fields = new Map(view.form.fields);
-      fields.set("record.actor.agency", { path: "record.actor.agency", control: agency, error: out, read: () => agencyText });
+      fields.set("record.actor.agency", { path: "record.actor.agency", control: agency, error: agencyError, read: () => agencyText });
       const chosen = visibility.value === "consortium" ? "consortium" : "parties";
       await signAndSubmit(record, view.schemas[type.value], { visibility: chosen, status: view.status, fields, out, readProblems: problems });
     } finally {
