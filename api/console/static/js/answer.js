@@ -134,6 +134,7 @@ async function openDialog(act, state, opener) {
   };
   response.addEventListener("change", sync);
   sync();
+  /** @type {Map<string, import("./schemaform.js").FieldNode>} */
   const fields = new Map(
     Object.entries({ response, ground, reason, conditions }).map(([name, control]) => [`record.${name}`, { path: `record.${name}`, control, error: rows[/** @type {"response"} */ (name)].error, read: () => undefined }]),
   );

@@ -171,7 +171,7 @@ async function webCryptoSigner(seed) {
       backend: "webcrypto",
       sign: async (message) => {
         if (!key) throw new KeyFileError("key_forgotten", "the key was forgotten");
-        return new Uint8Array(await subtle.sign({ name: "Ed25519" }, key, message));
+        return new Uint8Array(await subtle.sign({ name: "Ed25519" }, key, /** @type {BufferSource} */ (message)));
       },
       forget: () => {
         key = null;

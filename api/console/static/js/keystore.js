@@ -47,7 +47,7 @@ const boundData = (publicHex, label) => new TextEncoder().encode(`comity-key/1\n
 async function wrappingKey(passphrase, salt, iterations) {
   const subtle = globalThis.crypto.subtle;
   const base = await subtle.importKey("raw", new TextEncoder().encode(passphrase), "PBKDF2", false, ["deriveKey"]);
-  return subtle.deriveKey({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, base, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+  return subtle.deriveKey({ name: "PBKDF2", hash: "SHA-256", salt: /** @type {BufferSource} */ (salt), iterations }, base, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
 }
 
 /** @param {string} label */
@@ -69,7 +69,7 @@ export async function sealKey(der, publicHex, label, passphrase, iterations = PB
   const salt = globalThis.crypto.getRandomValues(new Uint8Array(16));
   const iv = globalThis.crypto.getRandomValues(new Uint8Array(12));
   const key = await wrappingKey(passphrase, salt, iterations);
-  const sealed = await globalThis.crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: boundData(publicHex, label) }, key, der);
+  const sealed = await globalThis.crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: boundData(publicHex, label) }, key, /** @type {BufferSource} */ (der));
   return { id: `${publicHex}:${label}`, publicHex, label, iterations, salt: toHex(salt), iv: toHex(iv), ciphertext: toHex(new Uint8Array(sealed)) };
 }
 

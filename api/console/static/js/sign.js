@@ -26,7 +26,8 @@ export const ACT_TYPES = new Set(Object.values(TYPE_CLASSES).flat());
 const SHORT = 365;
 const CASE = 1826;
 const EVIDENCE = 3653;
-/** ledger/retention.py RETENTION_DAYS: how long the parties keep a private body, per type. */
+/** ledger/retention.py RETENTION_DAYS: how long the parties keep a private body, per type.
+ * @type {Record<string, number>} */
 export const RETENTION_DAYS = {
   emergency_disclosure: SHORT, preservation_request: SHORT, epoc_pr: SHORT, spontaneous_information: SHORT,
   mla_request: CASE, mla_response: CASE, production_order: CASE, eio: CASE, epoc: CASE, art32_access: CASE,
