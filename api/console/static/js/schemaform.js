@@ -349,6 +349,7 @@ function objectList(ctx, path, title, s, items, optional, register) {
     remove.addEventListener("click", () => {
       rows.splice(rows.indexOf(row), 1);
       renumber();
+      add.focus(); // the removed button took the focus with it
     });
     row.view.append(remove);
     if (value !== undefined) row.node.write?.(value);
