@@ -102,6 +102,16 @@ def _console(context: Any, net: ProcNet, state: str, view: str) -> Any:
     return page
 
 
+UNLABELLED = """root => [...document.querySelectorAll(`${root} input, ${root} select, ${root} textarea`)]
+  .filter(c => c.labels.length === 0 && !c.getAttribute("aria-label")).map(c => c.id || c.outerHTML)"""
+
+
+def _unlabelled(page: Any, root: str) -> list[str]:
+    """Every form control under ``root`` that has no label (WCAG 2.1 SC 1.3.1, 4.1.2)."""
+    found: list[str] = page.evaluate(f"({UNLABELLED})({json.dumps(root)})")
+    return found
+
+
 def _load_key(page: Any, prefix: str, path: Path) -> None:
     page.set_input_files(f"#{prefix}-key-file", str(path))
     page.click(f"#{prefix}-key-load")
@@ -139,6 +149,8 @@ def _file_request(page: Any, net: ProcNet, tmp_path: Path) -> tuple[str, int]:
     assert page.get_attribute("#nf-case_ref", "aria-describedby") == (
         "nf-case_ref-hint nf-case_ref-error"
     )
+    assert page.evaluate("document.activeElement.id") == "nf-case_ref"  # focus on the first
+    assert _unlabelled(page, "#view-new") == []
     page.fill("#nf-case_ref", "CASE-BROWSER-1")
     page.fill("#nf-territorial_states", "TH")
     page.fill("#nf-custodian-name", "Example Hosting Ltd")
@@ -187,6 +199,8 @@ def _answer(page: Any, net: ProcNet, record_id: str) -> None:
     page.click(f"{row} button")
     page.click("#answer-open")
     page.wait_for_selector("#answer-dialog[open]")
+    assert _unlabelled(page, "#answer-dialog") == []
+    assert page.evaluate("document.activeElement.id") == "answer-response"
     _load_key(page, "answer", net.root / "TH" / "authority.key")
     options = page.eval_on_selector_all("#answer-response option", "os => os.map(o => o.value)")
     assert options == ["acknowledged", "consented", "objected", "refused"]
