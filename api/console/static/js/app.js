@@ -6,6 +6,8 @@ import { chooseLanguage, LANGUAGES, setLanguage, t } from "./i18n.js";
 import { ApiError, forgetToken, get, getToken, setToken } from "./api.js";
 import { hashEvidence, verifyText } from "./verify.js";
 import { desk, inbox } from "./views.js";
+import { caseView } from "./case.js";
+import { chainView } from "./chain.js";
 
 const $ = (id) => document.getElementById(id);
 const files = { bundle: null, genesis: null, evidence: [] };
@@ -137,7 +139,7 @@ function wire() {
 
 // --- access and the views ----------------------------------------------------------------
 
-const VIEWS = ["inbox", "desk", "verify"];
+const VIEWS = ["inbox", "desk", "chain", "case", "verify"];
 const session = { state: null, stop: () => {} };
 
 function showToken() {
@@ -159,23 +161,34 @@ async function probe() {
     const code = error instanceof ApiError ? error.status : 0;
     message.textContent = t(code === 401 ? "access.unauthorized" : code === 403 ? "access.forbidden" : "access.error", { code: error.code ?? "network" });
   }
-  for (const view of ["inbox", "desk"]) $(`nav-${view}`).hidden = session.state === null;
+  for (const view of ["inbox", "desk", "chain"]) $(`nav-${view}`).hidden = session.state === null;
   route();
 }
 
 function route() {
   session.stop();
   session.stop = () => {};
-  let view = location.hash.replace(/^#/, "");
+  // #case/<ref>: the view's name, then its argument (the case_ref, URI-encoded).
+  const [name0, ...rest] = location.hash.replace(/^#/, "").split("/");
+  let view = name0;
+  let arg = "";
+  try {
+    arg = decodeURIComponent(rest.join("/"));
+  } catch {
+    arg = "";
+  }
   if (!VIEWS.includes(view) || (view !== "verify" && session.state === null)) view = "verify";
   for (const name of VIEWS) {
     $(`view-${name}`).hidden = name !== view;
     const link = $(`nav-${name}`);
+    if (!link) continue;
     if (name === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
   if (view === "inbox") session.stop = inbox($("view-inbox"), session.state);
   if (view === "desk") session.stop = desk($("view-desk"), session.state);
+  if (view === "chain") session.stop = chainView($("view-chain"));
+  if (view === "case") session.stop = caseView($("view-case"), arg);
   document.body.dataset.view = view;
 }
 

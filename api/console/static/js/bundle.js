@@ -220,7 +220,7 @@ async function verifyEntry(entry, header, chainId, height) {
   return [item, entry.leaf_index];
 }
 
-async function verifyBlock(block, gov, chainId, previous, onCheck) {
+export async function verifyBlock(block, gov, chainId, previous, onCheck) {
   if (!isObject(block) || !Array.isArray(block.entries)) {
     throw new AuditFailure("bad_bundle", "a block is not {header, commit, entries}");
   }

@@ -3,6 +3,7 @@
 
 import { ApiError, get, stream } from "./api.js";
 import { t } from "./i18n.js";
+import { caseLink } from "./case.js";
 
 const PAGE = 50; // notices or requests per page
 const DESK_ACTS_MAX = 100; // acts opened for their lifecycle on one desk load
@@ -109,7 +110,7 @@ export function inbox(root, state) {
     const status = el("span", { className: `badge ${n.status === "answered" ? "ok" : "pending"}`, textContent: t(`inbox.${n.status === "answered" ? "answered" : "pending"}`) });
     // route_to (docs/DIRECTORY.md): the authority of our directory entry the notice goes to.
     const route = n.route_to && typeof n.route_to === "object" ? [n.route_to.name, n.route_to.authority].filter((v) => typeof v === "string" && v).join(" · ") : null;
-    const tr = el("tr", {}, el("td", {}, open), cell(n.actor_state), cell(n.case_ref), cell(formatTime(n.occurred_at)), el("td", {}, status), cell(route));
+    const tr = el("tr", {}, el("td", {}, open), cell(n.actor_state), el("td", {}, caseLink(n.case_ref)), cell(formatTime(n.occurred_at)), el("td", {}, status), cell(route));
     tr.dataset.id = n.id;
     return tr;
   };
@@ -248,7 +249,7 @@ export function desk(root, state) {
       const r = act.envelope.record;
       const open = el("button", { type: "button", className: "link", textContent: text(r.type) });
       open.addEventListener("click", () => openAct(act.id, message));
-      const tr = el("tr", {}, el("td", {}, open), cell(f.case), cell(f.state), cell(f.instrument), cell(formatTime(r.occurred_at)), cell(t(`phase.${act.lifecycle.phase}`)), cell(sovereigntyText(act)));
+      const tr = el("tr", {}, el("td", {}, open), el("td", {}, caseLink(f.case || null)), cell(f.state), cell(f.instrument), cell(formatTime(r.occurred_at)), cell(t(`phase.${act.lifecycle.phase}`)), cell(sovereigntyText(act)));
       tr.dataset.id = act.id;
       requests.append(tr);
     }
