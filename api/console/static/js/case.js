@@ -161,6 +161,7 @@ function custodyOf(sha, view) {
  */
 export function caseView(root, ref) {
   root.dataset.loaded = "false";
+  root.dataset.marked = "false";
   if (!validCaseRef(ref)) {
     root.replaceChildren(el("h1", { textContent: t("case.title", { ref: "—" }) }), el("p", { className: "fail", role: "alert", textContent: t("case.bad_ref") }));
     return () => {};

@@ -64,6 +64,7 @@ function resultRow(row) {
  */
 export function chainView(root) {
   root.dataset.loaded = "false";
+  root.dataset.marked = "false";
   let stopped = false;
   const verifier = liveVerifier(get);
   const blocks = el("tbody", { id: "blocks" });

@@ -308,7 +308,8 @@ export function reasonText(code) {
  * @param {Mark} mark
  */
 export function markElement(mark) {
-  const genesis = mark.genesisHash ? `${mark.genesisHash.slice(0, 12)}…` : "—";
+  // Hashes are isolated left to right (U+2066 … U+2069), so they read alike in Arabic.
+  const genesis = mark.genesisHash ? `\u2066${mark.genesisHash.slice(0, 12)}…\u2069` : "—";
   const span = el("span", { className: `vmark ${mark.ok ? "ok" : "bad"}` });
   span.dataset.verified = String(mark.ok);
   if (mark.code) span.dataset.code = mark.code;
@@ -343,8 +344,9 @@ export function pinControls(getJson, onChange) {
     } catch {
       // the marks say the node is unavailable
     }
-    const served = verifier.genesisHash ?? "—";
-    state.textContent = pin === null ? t("live.not_pinned", { served }) : verifier.failure?.code === "genesis_mismatch" ? t("live.pin_mismatch", { pin, served }) : t("live.pinned", { pin });
+    const served = `\u2066${verifier.genesisHash ?? "—"}\u2069`;
+    const pinned = `\u2066${pin}\u2069`;
+    state.textContent = pin === null ? t("live.not_pinned", { served }) : verifier.failure?.code === "genesis_mismatch" ? t("live.pin_mismatch", { pin: pinned, served }) : t("live.pinned", { pin: pinned });
     state.className = pin === null ? "warn" : verifier.failure?.code === "genesis_mismatch" ? "fail" : "pass";
   };
   form.addEventListener("submit", (event) => {
