@@ -12,7 +12,9 @@ for any client, and a change to a view reaches the certificate and the CLI alike
 The builder is synchronous, so it runs in a worker thread; each of its requests is
 handed back to the event loop (``run_coroutine_threadsafe``) and waited on for at
 most ``REQUEST_TIMEOUT_S``. The builder reads at most ``TIMELINE_ENTRIES_MAX``
-entries and ``EVIDENCE_HASHES_MAX`` hashes, so the work per certificate is bounded.
+entries and ``EVIDENCE_HASHES_MAX`` hashes, so the work per certificate is bounded, and
+at most ``CERTIFICATES_AT_ONCE_MAX`` are built at once per app (rendering a PDF takes a
+core for a second or more): one more is 503 ``too_many_certificates`` with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -22,15 +24,16 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
-from starlette.types import ASGIApp
+from fastapi import FastAPI
 
 from api.certificate.render import render_pdf
 from api.certificate.source import model_from_node
 from api.cli.certificate import views_sha256
 from api.cli.client import NodeClient
-from ledger.errors import NotFound
+from ledger.errors import NotFound, Overloaded
 
 REQUEST_TIMEOUT_S = 30.0
+CERTIFICATES_AT_ONCE_MAX = 2
 SOURCE = "node {base}, served by GET /v1/cases/{{case_ref}}/certificate: no bundle given, the hash pins the content of this report"
 
 
@@ -38,7 +41,7 @@ class LoopbackClient:
     """``api.cli.client.NodeClient``'s reads, answered by the app itself on ``loop``."""
 
     def __init__(
-        self, app: ASGIApp, loop: asyncio.AbstractEventLoop, authorization: str | None
+        self, app: FastAPI, loop: asyncio.AbstractEventLoop, authorization: str | None
     ) -> None:
         headers = {"authorization": authorization} if authorization else {}
         self.http = httpx.AsyncClient(
@@ -64,11 +67,29 @@ class LoopbackClient:
 
 
 async def certificate_pdf(
-    app: ASGIApp, authorization: str | None, case_ref: str, lang: str, base: str
+    app: FastAPI, authorization: str | None, case_ref: str, lang: str, base: str
 ) -> bytes:
     """The PDF certificate of ``case_ref`` as the caller's token sees it, in ``lang``.
 
-    ``NotFound`` (``case_not_found``) when the token may see no record of the case."""
+    ``NotFound`` (``case_not_found``) when the token may see no record of the case;
+    ``Overloaded`` when ``CERTIFICATES_AT_ONCE_MAX`` are being built already."""
+    busy: int = getattr(app.state, "certificates_busy", 0)
+    if busy >= CERTIFICATES_AT_ONCE_MAX:
+        raise Overloaded(
+            f"{busy} certificates are being built; retry shortly",
+            retry_after_s=2,
+            code="too_many_certificates",
+        )
+    app.state.certificates_busy = busy + 1
+    try:
+        return await _build(app, authorization, case_ref, lang, base)
+    finally:
+        app.state.certificates_busy -= 1
+
+
+async def _build(
+    app: FastAPI, authorization: str | None, case_ref: str, lang: str, base: str
+) -> bytes:
     client = LoopbackClient(app, asyncio.get_running_loop(), authorization)
     try:
         model = await asyncio.to_thread(

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from api.certificate.loopback import certificate_pdf
+from api.certificate.loopback import CERTIFICATES_AT_ONCE_MAX, certificate_pdf
 from api.certificate.render import LANGUAGES as CERTIFICATE_LANGUAGES
 from api.certificate.render import check_lang
 from api.deps import Cursor, NodeDep, ReadAccess, Sha256, StateCode, utc_time
@@ -52,12 +52,14 @@ async def case_bundle(case_ref: str, node: NodeDep, view: PartyView) -> dict[str
     "checks are `not_run` (reading views verifies nothing: verify the case bundle) and its "
     "hash pins the content shown. `lang`: "
     + ", ".join(f"`{lang}`" for lang in CERTIFICATE_LANGUAGES)
-    + "; another is 400 `bad_lang`. Declared before the timeline, so a case_ref ending in "
+    + "; another is 400 `bad_lang`. At most "
+    + f"{CERTIFICATES_AT_ONCE_MAX} are built at once: 503 `too_many_certificates`. "
+    "Declared before the timeline, so a case_ref ending in "
     "`/certificate` names this route.",
     response_class=Response,
     responses={
         200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
-        **errors(400, 404),
+        **errors(400, 404, 503),
     },
 )
 async def case_certificate(

@@ -21,6 +21,7 @@ import pytest
 import pytest_asyncio
 from click.testing import CliRunner
 
+from api.certificate.loopback import CERTIFICATES_AT_ONCE_MAX
 from api.cli import case as case_cli
 from ledger.audit.bundle import UNPINNED
 from ledger.audit.case import load_case_bundle, pin_of, verify_case_bundle
@@ -313,6 +314,17 @@ async def test_the_certificate_route_serves_the_judges_pdf_as_the_cli_builds_it(
         assert error["code"] == code, name
         if field:
             assert error["field"] == field, name
+    busy = await asyncio.gather(
+        *(
+            api.get(f"/v1/cases/{CASE}/certificate", headers=token)
+            for _ in range(CERTIFICATES_AT_ONCE_MAX + 1)
+        )
+    )
+    statuses = sorted(r.status_code for r in busy)
+    assert statuses == [200] * CERTIFICATES_AT_ONCE_MAX + [503], statuses
+    refused_busy = next(r for r in busy if r.status_code == 503)
+    assert refused_busy.json()["error"]["code"] == "too_many_certificates"
+    assert refused_busy.headers["retry-after"] == "2"
     spec = (await api.get("/openapi.json")).json()["paths"]["/v1/cases/{case_ref}/certificate"]
-    assert {"200", "400", "404"} <= set(spec["get"]["responses"])
+    assert {"200", "400", "404", "503"} <= set(spec["get"]["responses"])
     assert "application/pdf" in spec["get"]["responses"]["200"]["content"]
