@@ -7,7 +7,9 @@ tests/js/live/blocks.test.mjs serves those replies to ``LiveVerifier`` as a node
 then as a hostile one: a certificate signed by a key that is not a validator, one
 under the quorum, a header with one changed byte (and with its hash recomputed), a
 pinned genesis that is not the node's, a node hiding the vote that changed the set,
-a governance record with a forged signature. Each must fail with its named reason,
+a governance record with a forged signature; and each record of a case timeline in its
+block: a changed record, another record's envelope, another height, a bad inclusion
+proof. Each must fail with its named reason,
 and the true chain must pass block by block. tests/js/live/search.test.mjs holds the
 Chain view's search to its routing and its refusals. Skipped only when ``node`` is missing.
 """
@@ -58,11 +60,11 @@ async def _replies(chain: AuditChain) -> dict[str, Any]:
             await take(f"/v1/blocks/{height}")
             block = await take(f"/v1/blocks/{height}", envelopes="true")
             for envelope in block["envelopes"]:
-                if envelope["record"]["type"] in REPLAYED_TYPES:
-                    record_id = chain.record_id(envelope)
-                    await take(
-                        f"/v1/records/{record_id}/proof", tree_size=block["header"]["ledger_size"]
-                    )
+                record_id = chain.record_id(envelope)
+                await take(f"/v1/records/{record_id}")
+                await take(
+                    f"/v1/records/{record_id}/proof", tree_size=block["header"]["ledger_size"]
+                )
     return out
 
 
@@ -92,4 +94,4 @@ def test_live_marks_under_nodes_test_runner(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "# fail 0" in run.stdout and "# skipped 0" in run.stdout, run.stdout[-2000:]
-    assert "# pass 11" in run.stdout, run.stdout[-2000:]
+    assert "# pass 13" in run.stdout, run.stdout[-2000:]

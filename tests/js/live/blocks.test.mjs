@@ -162,3 +162,41 @@ test("verified sets are cached: a second view of the chain asks the node for no 
   assert.equal(mark.code, "unavailable");
   assert.equal(mark.transient, true);
 });
+
+test("every record in its block: signed, and included under the certified root", { skip }, async () => {
+  const verifier = new LiveVerifier(node().get, cases.genesis_hash);
+  let n = 0;
+  for (const h of heights()) {
+    for (const id of block(h).record_ids) {
+      const mark = await verifier.markRecord(id, block(h));
+      assert.equal(mark.ok, true, `${h} ${id}: ${mark.code} ${mark.detail}`);
+      assert.match(mark.detail, /signed and included at leaf \d+/);
+      n += 1;
+    }
+  }
+  assert.ok(n > 10);
+});
+
+test("a record the node changed, swapped, misplaced or proved wrongly: each named", { skip }, async () => {
+  const h = cases.top;
+  const [id] = block(h).record_ids;
+  const other = block(h - 1).record_ids[0];
+  const lie = (change) => new LiveVerifier(node((key, reply) => change(key, reply) ?? reply).get, cases.genesis_hash);
+  const code = async (change, b = block(h)) => (await lie(change).markRecord(id, b)).code;
+  assert.equal(await code((key, r) => { if (key === `/v1/records/${id}`) r.envelope.record.nonce += "x"; }), "bad_record_signature");
+  assert.equal(await code((key) => (key === `/v1/records/${id}` ? structuredClone(cases.replies[`/v1/records/${other}`]) : null)), "record_not_in_block");
+  assert.equal(
+    await code((key) => {
+      if (key !== `/v1/records/${id}`) return null;
+      const swapped = structuredClone(cases.replies[`/v1/records/${other}`]);
+      swapped.height = h;
+      return swapped;
+    }),
+    "bad_envelope",
+  );
+  assert.equal(await code((key, r) => { if (key.startsWith(`/v1/records/${id}/proof`)) r.audit_path[0] = flip(r.audit_path[0]); }), "bad_inclusion_proof");
+  assert.equal(await code((key, r) => { if (key.startsWith(`/v1/records/${id}/proof`)) r.leaf_index = 0; }), "bad_inclusion_proof");
+  const broken = block(h);
+  broken.commit.signatures = broken.commit.signatures.slice(0, 1);
+  assert.equal(await code(() => null, broken), "bad_certificate"); // the block's failure first
+});

@@ -198,7 +198,7 @@ export function caseView(root, ref) {
     got,
     message,
     el("h2", { textContent: t("case.timeline") }),
-    el("table", { className: "grid" }, head(["case.when", "case.who", "col.territory", "col.type", "case.basis", "col.status", "act.answers", "case.block"]), rows),
+    scroller(el("table", { className: "grid timeline" }, head(["case.when", "case.who", "col.territory", "col.type", "case.basis", "col.status", "act.answers", "case.block"]), rows), t("case.timeline")),
     el("h2", { textContent: t("case.sovereignty") }),
     el("table", { className: "grid" }, head(["col.type", "case.act", "col.territory", "case.answer"]), answers),
     el("h2", { textContent: t("case.custody") }),
@@ -212,15 +212,15 @@ export function caseView(root, ref) {
       for (const entry of entries) acts.push(await actOf(entry));
       if (stopped) return;
       const verifier = liveVerifier(get);
-      const blockCells = new Map();
+      /** @type {[string, number, HTMLElement][]} */
+      const toMark = [];
       entries.forEach((entry, i) => {
         const act = acts[i];
         const who = [entry.actor_state, entry.agency].filter((v) => typeof v === "string" && v).join(" · ");
         const block = el("td", { className: "block-mark" });
         if (Number.isSafeInteger(entry.height)) {
           block.append(el("span", { textContent: t("case.height", { height: entry.height }) }), " ");
-          if (!blockCells.has(entry.height)) blockCells.set(entry.height, []);
-          blockCells.get(entry.height).push(block);
+          toMark.push([String(entry.id), entry.height, block]);
         }
         const tr = el("tr", {}, cell(formatTime(entry.occurred_at)), cell(who), cell(list(entry.territorial_states).join(", ")), cell(entry.type), cell(basis(entry, act)), cell(status(entry, act)), el("td", {}, answersList(act)), block);
         tr.dataset.id = String(entry.id);
@@ -250,15 +250,18 @@ export function caseView(root, ref) {
       }
       if (!custody.childElementCount) custody.append(el("p", { textContent: t("case.no_custody") }));
       root.dataset.loaded = "true";
-      for (const [height, cells] of blockCells) {
+      // Each row's mark: its block's, then the record itself in that block (live.js).
+      const blocks = new Map();
+      for (const [id, height, target] of toMark) {
         if (stopped) return;
         let mark;
         try {
-          mark = await verifier.mark(await get(`/v1/blocks/${height}`));
+          if (!blocks.has(height)) blocks.set(height, await get(`/v1/blocks/${height}`));
+          mark = await verifier.markRecord(id, blocks.get(height));
         } catch (error) {
           mark = { ok: false, code: "unavailable", detail: String(error?.code ?? error), height, genesisHash: verifier.genesisHash, pinned: verifier.pinnedHash !== null };
         }
-        for (const c of cells) c.append(markElement(mark));
+        target.append(markElement(mark));
       }
       root.dataset.marked = "true";
     } catch (error) {
@@ -268,6 +271,17 @@ export function caseView(root, ref) {
   return () => {
     stopped = true;
   };
+}
+
+/**
+ * A wide table in a region that scrolls sideways, reachable (and scrolled) by keyboard.
+ * @param {HTMLElement} table
+ * @param {string} label
+ */
+export function scroller(table, label) {
+  const region = el("div", { className: "scroll", tabIndex: 0, role: "region" }, table);
+  region.setAttribute("aria-label", label);
+  return region;
 }
 
 /** @param {string[]} keys */

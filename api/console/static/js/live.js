@@ -23,12 +23,13 @@
 // pinned to, or that it is not pinned. The replayed validator sets are cached per pin for
 // the tab's life, so the chain view checks only the new blocks' certificates.
 
-import { AuditFailure, checkCertificate, checkGenesis, checkHeaderShape, genesisHash, headerHash, validatorsHash, verifyBlock } from "./bundle.js";
+import { AuditFailure, checkCertificate, checkEnvelope, checkGenesis, checkHeaderShape, genesisHash, headerHash, validatorsHash, verifyBlock } from "./bundle.js";
 import { Ed25519Unavailable } from "./ed25519.js";
 import { GovState, REPLAYED_TYPES } from "./gov.js";
 import { jcs } from "./jcs.js";
+import { leafHash, ProofError, verifyInclusion } from "./merkle.js";
 import { t } from "./i18n.js";
-import { isHex, sha256Hex } from "./sha256.js";
+import { fromHex, isHex, sha256Hex } from "./sha256.js";
 
 export const PIN_KEY = "comity.genesis_pin";
 /** Governance records replayed at most: past this the marks say so rather than run on. */
@@ -262,6 +263,53 @@ export class LiveVerifier {
       return result(false, "unavailable", String(error?.code ?? error?.message ?? error), true);
     }
   }
+
+  /**
+   * The mark of one record in its block: the block's mark, and then the record as the
+   * node serves it (GET /v1/records/{id}) hashes to its id, its Ed25519 signature
+   * verifies, and its RFC 6962 inclusion proof leads to the certified header's root at a
+   * leaf of that block. (Signing rights are the Verify page's: they need the replay as of
+   * that height, which a bundle gives.)
+   * @param {string} recordId
+   * @param {any} block the block the node says committed it (GET /v1/blocks/{height})
+   * @returns {Promise<Mark>}
+   */
+  async markRecord(recordId, block) {
+    const blockMark = await this.mark(block);
+    if (!blockMark.ok) return blockMark;
+    const header = block.header;
+    const height = header.height;
+    const result = (/** @type {boolean} */ ok, /** @type {string | null} */ code, /** @type {string} */ detail, transient = false) => ({
+      ...blockMark, ok, code, detail, transient,
+    });
+    try {
+      if (!isHex(recordId, 32)) throw new AuditFailure("bad_envelope", "the record id is not 64 lowercase hex", height);
+      const view = await this.get(`/v1/records/${recordId}`);
+      if (view?.status !== "committed" || view?.height !== height) {
+        throw new AuditFailure("record_not_in_block", `the node places record ${recordId} at height ${view?.height}, not ${height}`, height);
+      }
+      const item = await checkEnvelope(view.envelope, this.chainId, height);
+      if (item.id !== recordId) throw new AuditFailure("bad_envelope", `the envelope served is of record ${item.id}`, height);
+      const proof = await this.get(`/v1/records/${recordId}/proof`, { tree_size: header.ledger_size });
+      const index = proof?.leaf_index;
+      const path = Array.isArray(proof?.audit_path) && proof.audit_path.every((h) => isHex(h, 32)) ? proof.audit_path : null;
+      const first = header.ledger_size - header.record_count;
+      if (!Number.isSafeInteger(index) || path === null || index < first || index >= header.ledger_size) {
+        throw new AuditFailure("bad_inclusion_proof", `the proof's leaf ${index} is not a leaf of block ${height} (${first}..${header.ledger_size - 1})`, height);
+      }
+      try {
+        await verifyInclusion(await leafHash(item.leaf), index, header.ledger_size, path.map(fromHex), fromHex(header.ledger_root));
+      } catch (error) {
+        if (!(error instanceof ProofError)) throw error;
+        throw new AuditFailure("bad_inclusion_proof", `record ${recordId} at leaf ${index}: ${error.message}`, height);
+      }
+      return result(true, null, `${blockMark.detail}; ${item.record.type} signed and included at leaf ${index}`);
+    } catch (error) {
+      if (error instanceof AuditFailure) return result(false, error.code, error.detail);
+      if (error instanceof Ed25519Unavailable) return result(false, "ed25519_unavailable", error.message);
+      return result(false, "unavailable", String(error?.code ?? error?.message ?? error), true);
+    }
+  }
 }
 
 /** @type {Map<string, LiveVerifier>} one verifier (and its replayed sets) per pin, per tab */
@@ -309,7 +357,7 @@ export function reasonText(code) {
  */
 export function markElement(mark) {
   // Hashes are isolated left to right (U+2066 … U+2069), so they read alike in Arabic.
-  const genesis = mark.genesisHash ? `\u2066${mark.genesisHash.slice(0, 12)}…\u2069` : "—";
+  const genesis = mark.genesisHash ? `\u2066${mark.genesisHash.slice(0, 8)}…\u2069` : "—";
   const span = el("span", { className: `vmark ${mark.ok ? "ok" : "bad"}` });
   span.dataset.verified = String(mark.ok);
   if (mark.code) span.dataset.code = mark.code;
