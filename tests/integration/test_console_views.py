@@ -402,12 +402,29 @@ def test_case_and_chain_views_verify_what_they_show(
     _shot(page, "case-rtl.png")
     page.select_option("#language", "en")
 
+    while cn.app.height <= 20:  # so the chain view has a page to go back to
+        served.run(served.file("CASE-CONSOLE-PAGING"))
     page.click("#nav-chain")
     page.wait_for_selector("#view-chain[data-marked='true']")
     blocks = page.locator("#blocks .vmark")
     assert blocks.count() == min(20, cn.app.height)
     assert set(blocks.evaluate_all("ms => ms.map(m => m.dataset.verified)")) == {"true"}
     assert "CN" in page.inner_text("#validators") and "CN" in page.inner_text("#members")
+    # Paged back to block 1, 20 at a time, every block marked.
+    top = int(page.locator("#blocks tr").first.get_attribute("data-height"))
+    while page.is_visible("#blocks-older"):
+        shown = page.locator("#blocks tr").count()
+        page.click("#blocks-older")
+        page.wait_for_function(
+            "(n) => document.querySelectorAll('#blocks tr').length > n", arg=shown
+        )
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#blocks .block-mark')]"
+            ".every(c => c.querySelector('.vmark'))"
+        )
+    heights = page.locator("#blocks tr").evaluate_all("rs => rs.map(r => +r.dataset.height)")
+    assert heights == list(range(top, 0, -1))
+    assert page.locator("#blocks .vmark[data-verified='true']").count() == top
     pinned = genesis_hash(genesis)
     page.fill("#pin-hash", pinned.upper())
     page.press("#pin-hash", "Enter")
