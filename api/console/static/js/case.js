@@ -51,6 +51,7 @@ export async function download(path, params, name) {
   if (token) headers.Authorization = `Bearer ${token}`;
   const reply = await fetch(url(path, params), { headers, credentials: "omit", cache: "no-store" });
   if (!reply.ok) {
+    /** @type {{code?: unknown, field?: unknown, message?: unknown}} */
     let error = {};
     try {
       const body = await reply.json();
@@ -58,7 +59,7 @@ export async function download(path, params, name) {
     } catch {
       // not JSON: the status says it
     }
-    throw new ApiError(reply.status, String(error.code ?? `http_${reply.status}`), error.field ?? null, error.message);
+    throw new ApiError(reply.status, String(error.code ?? `http_${reply.status}`), typeof error.field === "string" ? error.field : null, typeof error.message === "string" ? error.message : undefined);
   }
   const blob = await reply.blob();
   const href = URL.createObjectURL(blob);
@@ -113,8 +114,8 @@ function answersList(act) {
   return out.childElementCount ? out : document.createTextNode("—");
 }
 
-/** @param {any} entry @param {any} act */
-function basis(entry, act) {
+/** @param {any} act */
+function basis(act) {
   const b = act?.envelope?.record?.legal_basis;
   if (!isObject(b)) return null;
   return [b.instrument, b.article].filter((v) => typeof v === "string" && v).join(", ");
@@ -208,6 +209,7 @@ export function caseView(root, ref) {
   (async () => {
     try {
       const entries = await timeline(ref);
+      /** @type {any[]} */
       const acts = [];
       for (const entry of entries) acts.push(await actOf(entry));
       if (stopped) return;
@@ -222,7 +224,7 @@ export function caseView(root, ref) {
           block.append(el("span", { textContent: t("case.height", { height: entry.height }) }), " ");
           toMark.push([String(entry.id), entry.height, block]);
         }
-        const tr = el("tr", {}, cell(formatTime(entry.occurred_at)), cell(who), cell(list(entry.territorial_states).join(", ")), cell(entry.type), cell(basis(entry, act)), cell(status(entry, act)), el("td", {}, answersList(act)), block);
+        const tr = el("tr", {}, cell(formatTime(entry.occurred_at)), cell(who), cell(list(entry.territorial_states).join(", ")), cell(entry.type), cell(basis(act)), cell(status(entry, act)), el("td", {}, answersList(act)), block);
         tr.dataset.id = String(entry.id);
         rows.append(tr);
         for (const [state, answer] of Object.entries(isObject(act?.sovereignty) ? act.sovereignty : {})) {
@@ -233,6 +235,7 @@ export function caseView(root, ref) {
       });
       if (!rows.childElementCount) rows.append(el("tr", {}, el("td", { colSpan: 8, textContent: t("case.empty") })));
       if (!answers.childElementCount) answers.append(el("tr", {}, el("td", { colSpan: 4, textContent: t("case.no_sovereignty") })));
+      /** @type {string[]} */
       const hashes = [];
       for (const act of acts) {
         for (const item of list(act?.envelope?.record?.evidence).filter(isObject)) {
@@ -259,7 +262,7 @@ export function caseView(root, ref) {
           if (!blocks.has(height)) blocks.set(height, await get(`/v1/blocks/${height}`));
           mark = await verifier.markRecord(id, blocks.get(height));
         } catch (error) {
-          mark = { ok: false, code: "unavailable", detail: String(error?.code ?? error), height, genesisHash: verifier.genesisHash, pinned: verifier.pinnedHash !== null };
+          mark = { ok: false, code: "unavailable", detail: String(/** @type {any} */ (error)?.code ?? error), height, genesisHash: verifier.genesisHash, pinned: verifier.pinnedHash !== null };
         }
         target.append(markElement(mark));
       }

@@ -38,7 +38,7 @@ export const SEARCHES = {
  * @returns {[string, Record<string, unknown>] | null}
  */
 export function searchRequest(kind, raw) {
-  const search = Object.hasOwn(SEARCHES, kind) ? SEARCHES[kind] : null;
+  const search = Object.hasOwn(SEARCHES, kind) ? (SEARCHES[kind] ?? null) : null;
   if (search === null) return null;
   const query = kind === "case" ? String(raw ?? "").trim() : String(raw ?? "").trim().toLowerCase();
   return search.valid(query) ? search.request(query) : null;
@@ -179,7 +179,9 @@ export function chainView(root) {
       for (const m of list(mb.misbehaviour).filter(isObject)) {
         misbehaviour.append(el("tr", {}, cell(m.offender_state), cell(m.kind), cell(m.height), cell(m.round), cell(m.reporter_state)));
       }
-      for (const [body, cols, key] of [[proposals, 6, "chain.no_proposals"], [misbehaviour, 5, "chain.no_misbehaviour"]]) {
+      /** @type {[HTMLElement, number, string][]} */
+      const empties = [[proposals, 6, "chain.no_proposals"], [misbehaviour, 5, "chain.no_misbehaviour"]];
+      for (const [body, cols, key] of empties) {
         if (!body.childElementCount) body.append(el("tr", {}, el("td", { colSpan: cols, textContent: t(key) })));
       }
       root.dataset.loaded = "true";

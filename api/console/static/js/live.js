@@ -252,7 +252,7 @@ export class LiveVerifier {
       const seats = /** @type {GovState} */ (this.gov).validators(header.height);
       if (header.validators_hash !== (await validatorsHash(seats))) {
         throw new AuditFailure(
-          "bad_validators_hash", `validators_hash is not the set ${seats.map((s) => s.state).join(", ")} replayed from the genesis`, height,
+          "bad_validators_hash", `validators_hash is not the set ${seats.map((/** @type {{state: string}} */ s) => s.state).join(", ")} replayed from the genesis`, height,
         );
       }
       const signed = await checkCertificate(block.commit, this.chainId, seats, hash, header.height);
@@ -260,7 +260,7 @@ export class LiveVerifier {
     } catch (error) {
       if (error instanceof AuditFailure) return result(false, error.code, error.detail);
       if (error instanceof Ed25519Unavailable) return result(false, "ed25519_unavailable", error.message);
-      return result(false, "unavailable", String(error?.code ?? error?.message ?? error), true);
+      return result(false, "unavailable", String(/** @type {any} */ (error)?.code ?? /** @type {any} */ (error)?.message ?? error), true);
     }
   }
 
@@ -292,7 +292,7 @@ export class LiveVerifier {
       if (item.id !== recordId) throw new AuditFailure("bad_envelope", `the envelope served is of record ${item.id}`, height);
       const proof = await this.get(`/v1/records/${recordId}/proof`, { tree_size: header.ledger_size });
       const index = proof?.leaf_index;
-      const path = Array.isArray(proof?.audit_path) && proof.audit_path.every((h) => isHex(h, 32)) ? proof.audit_path : null;
+      const path = Array.isArray(proof?.audit_path) && proof.audit_path.every((/** @type {string} */ h) => isHex(h, 32)) ? proof.audit_path : null;
       const first = header.ledger_size - header.record_count;
       if (!Number.isSafeInteger(index) || path === null || index < first || index >= header.ledger_size) {
         throw new AuditFailure("bad_inclusion_proof", `the proof's leaf ${index} is not a leaf of block ${height} (${first}..${header.ledger_size - 1})`, height);
@@ -307,7 +307,7 @@ export class LiveVerifier {
     } catch (error) {
       if (error instanceof AuditFailure) return result(false, error.code, error.detail);
       if (error instanceof Ed25519Unavailable) return result(false, "ed25519_unavailable", error.message);
-      return result(false, "unavailable", String(error?.code ?? error?.message ?? error), true);
+      return result(false, "unavailable", String(/** @type {any} */ (error)?.code ?? /** @type {any} */ (error)?.message ?? error), true);
     }
   }
 }
@@ -330,10 +330,11 @@ export function liveVerifier(getJson) {
 
 /**
  * An element, its properties set as properties (textContent, never innerHTML).
- * @param {string} tag
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
  * @param {Record<string, any>} [props]
  * @param {...(Node | string | null | undefined)} children
- * @returns {HTMLElement}
+ * @returns {HTMLElementTagNameMap[K]}
  */
 export function el(tag, props = {}, ...children) {
   const node = Object.assign(document.createElement(tag), props);
