@@ -219,6 +219,8 @@ def test_th_inbox_shows_cn_acts_live_with_a_token(
     text = row.inner_text()
     assert "preservation_request" in text and "CN" in text and "Pending" in text
     assert "CASE-CONSOLE-1" in text and "UTC" in text
+    link = page.locator(f"#notices tr[data-id='{first}'] a.case-link")
+    assert link.get_attribute("href") == "#case/CASE-CONSOLE-1"  # the inbox links the case
     page.wait_for_selector("#inbox-live[data-state='open']")
 
     second = served.run(served.file("CASE-CONSOLE-2"))  # filed while the page is open
