@@ -161,6 +161,11 @@ test("verified sets are cached: a second view of the chain asks the node for no 
   const mark = await unreachable.mark(block(1));
   assert.equal(mark.code, "unavailable");
   assert.equal(mark.transient, true);
+  // A node whose status lags behind the block it served: said, and asked again next time.
+  const lagging = node((key, reply) => (key === "/v1/status" ? { ...reply, height: cases.top - 1 } : reply));
+  const behind = await new LiveVerifier(lagging.get, cases.genesis_hash).mark(block(cases.top));
+  assert.equal(behind.code, "block_beyond_chain");
+  assert.equal(behind.transient, true);
 });
 
 test("every record in its block: signed, and included under the certified root", { skip }, async () => {

@@ -35,6 +35,8 @@ export const PIN_KEY = "comity.genesis_pin";
 /** Governance records replayed at most: past this the marks say so rather than run on. */
 export const GOV_RECORDS_MAX = 20000;
 const SEARCH_PAGE = 1000;
+/** Failures that are not the block's: a mark with one of these is not cached. */
+const RETRIED = ["block_beyond_chain", "bad_reply"];
 /** Marks kept per verifier (by block hash): the chain view pages back through at most this. */
 const MARKS_MAX = 5000;
 
@@ -258,7 +260,9 @@ export class LiveVerifier {
       const signed = await checkCertificate(block.commit, this.chainId, seats, hash, header.height);
       return result(true, null, `${signed.length}/${seats.length}: ${signed.join(", ")}`);
     } catch (error) {
-      if (error instanceof AuditFailure) return result(false, error.code, error.detail);
+      // A block above the node's height, or a status without one, may be a race between
+      // two replies: said, but not kept, so the next view asks again.
+      if (error instanceof AuditFailure) return result(false, error.code, error.detail, RETRIED.includes(error.code));
       if (error instanceof Ed25519Unavailable) return result(false, "ed25519_unavailable", error.message);
       return result(false, "unavailable", String(/** @type {any} */ (error)?.code ?? /** @type {any} */ (error)?.message ?? error), true);
     }
