@@ -5,9 +5,9 @@
 import { chooseLanguage, LANGUAGES, setLanguage, t } from "./i18n.js";
 import { ApiError, forgetToken, get, getToken, setToken } from "./api.js";
 import { hashEvidence, verifyText } from "./verify.js";
-import { desk, inbox } from "./views.js";
 import { caseView } from "./case.js";
 import { chainView } from "./chain.js";
+import { desk, inbox } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 const files = { bundle: null, genesis: null, evidence: [] };
@@ -139,8 +139,9 @@ function wire() {
 
 // --- access and the views ----------------------------------------------------------------
 
-const VIEWS = ["inbox", "desk", "chain", "case", "verify"];
+const VIEWS = ["inbox", "desk", "verify"];
 const session = { state: null, stop: () => {} };
+VIEWS.push("chain", "case"); // the Chain view and the Case view (#case/<case_ref>)
 
 function showToken() {
   const has = Boolean(getToken());
@@ -161,7 +162,7 @@ async function probe() {
     const code = error instanceof ApiError ? error.status : 0;
     message.textContent = t(code === 401 ? "access.unauthorized" : code === 403 ? "access.forbidden" : "access.error", { code: error.code ?? "network" });
   }
-  for (const view of ["inbox", "desk", "chain"]) $(`nav-${view}`).hidden = session.state === null;
+  for (const view of ["inbox", "desk"]) $(`nav-${view}`).hidden = session.state === null;
   route();
 }
 
@@ -181,14 +182,15 @@ function route() {
   for (const name of VIEWS) {
     $(`view-${name}`).hidden = name !== view;
     const link = $(`nav-${name}`);
-    if (!link) continue;
+    if (!link) continue; // the Case view is reached from a case, not from the menu
     if (name === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  if (view === "inbox") session.stop = inbox($("view-inbox"), session.state);
-  if (view === "desk") session.stop = desk($("view-desk"), session.state);
+  $("nav-chain").hidden = session.state === null;
   if (view === "chain") session.stop = chainView($("view-chain"));
   if (view === "case") session.stop = caseView($("view-case"), arg);
+  if (view === "inbox") session.stop = inbox($("view-inbox"), session.state);
+  if (view === "desk") session.stop = desk($("view-desk"), session.state);
   document.body.dataset.view = view;
 }
 

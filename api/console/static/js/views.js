@@ -1,9 +1,9 @@
 // The territorial state's inbox and the desk (issue 21). Every string from the chain is set
 // with textContent (never innerHTML), and every call goes through api.js with the tab's token.
 
+import { caseLink } from "./case.js";
 import { ApiError, get, stream } from "./api.js";
 import { t } from "./i18n.js";
-import { caseLink } from "./case.js";
 
 const PAGE = 50; // notices or requests per page
 const DESK_ACTS_MAX = 100; // acts opened for their lifecycle on one desk load
