@@ -11,11 +11,16 @@ export const BUNDLE_BYTES_MAX = 128 * 1024 * 1024;
 /** The largest evidence file hashed in the browser: WebCrypto has no streaming digest. */
 export const EVIDENCE_BYTES_MAX = 512 * 1024 * 1024;
 
+/** @typedef {import("./bundle.js").Check & {ok: boolean, code?: string}} ListedCheck */
+/** @typedef {import("./bundle.js").Evidence} Evidence */
+/** @typedef {{genesisText?: string | null, genesisHashText?: string | null, evidence?: readonly Evidence[]}} VerifyOptions */
+
+/** @param {string} text @param {string} what @returns {unknown} */
 function parse(text, what) {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new AuditFailure("not_json", `${what} is not JSON (${error.message})`);
+    throw new AuditFailure("not_json", `${what} is not JSON (${error instanceof Error ? error.message : String(error)})`);
   }
 }
 
@@ -23,8 +28,10 @@ function parse(text, what) {
  * Work out the pinned genesis hash: from the reader's genesis file (completed from the
  * bundle's own genesis as `comity bundle verify --genesis` does), from a typed hash, or
  * both (then they must agree). Returns null when neither is given: nothing is pinned.
+ * @param {unknown} bundle @param {VerifyOptions} options @returns {Promise<string | null>}
  */
 export async function pinnedHash(bundle, { genesisText = null, genesisHashText = null } = {}) {
+  /** @type {string[]} */
   const pins = [];
   const typed = genesisHashText?.trim().toLowerCase();
   if (typed) {
@@ -32,7 +39,8 @@ export async function pinnedHash(bundle, { genesisText = null, genesisHashText =
     pins.push(typed);
   }
   if (genesisText !== null && genesisText !== "") {
-    const [completed] = completeGenesis(parse(genesisText, "the genesis file"), bundle?.genesis);
+    const served = typeof bundle === "object" && bundle !== null && "genesis" in bundle ? bundle.genesis : undefined;
+    const [completed] = completeGenesis(parse(genesisText, "the genesis file"), served);
     pins.push(await genesisHash(completed));
   }
   if (new Set(pins).size > 1) {
@@ -44,10 +52,16 @@ export async function pinnedHash(bundle, { genesisText = null, genesisHashText =
 /**
  * Run every check. Returns {checks: [{check, height, detail, ok, code?}], report | null,
  * failure | null}; a failure is the last check, with ok false and its reason code.
+ * @param {string} bundleText @param {VerifyOptions} options
+ * @returns {Promise<{checks: ListedCheck[], report: import("./bundle.js").BundleReport | null, failure: AuditFailure | null}>}
  */
 export async function verifyText(bundleText, options = {}) {
+  /** @type {ListedCheck[]} */
   const checks = [];
-  const onCheck = (check) => checks.push({ ...check, ok: true });
+  /** @type {import("./bundle.js").OnCheck} */
+  const onCheck = (check) => {
+    checks.push({ ...check, ok: true });
+  };
   try {
     if (bundleText.length > BUNDLE_BYTES_MAX) {
       throw new AuditFailure("bad_bundle", `the bundle is over ${BUNDLE_BYTES_MAX} bytes`);
@@ -65,7 +79,10 @@ export async function verifyText(bundleText, options = {}) {
   }
 }
 
-/** {name, sha256} of a local evidence file (a File or Blob), hashed here, never sent. */
+/**
+ * {name, sha256} of a local evidence file (a File), hashed here, never sent.
+ * @param {File} file @returns {Promise<Evidence>}
+ */
 export async function hashEvidence(file) {
   if (file.size > EVIDENCE_BYTES_MAX) {
     throw new AuditFailure(
