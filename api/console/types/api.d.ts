@@ -14,7 +14,18 @@ export type Concrete<P extends string> = P extends `${infer Head}{${string}}${in
 type JsonBody<Op> = Op extends { responses: { 200: { content: { "application/json": infer Body } } } }
   ? Body
   : never;
-type QueryOf<Op> = Op extends { parameters: { query?: infer Q } } ? ([Q] extends [never] ? {} : NonNullable<Q>) : {};
+type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never;
+/** The query parameters whose value is an object (a pydantic model in the route, e.g. search's `key`). */
+type ObjectParams<Q> = { [K in keyof Q]-?: NonNullable<Q[K]> extends Record<string, unknown> ? K : never }[keyof Q];
+/**
+ * The query as it goes on the wire. An object parameter is OpenAPI's `style: form, explode:
+ * true` (tests/unit/test_console_types.py checks every one is): its members are query
+ * parameters of their own (`?actor_state=CN`), so they are merged in, each optional.
+ */
+type Wire<Q> = [ObjectParams<Q>] extends [never]
+  ? Q
+  : Omit<Q, ObjectParams<Q>> & Partial<UnionToIntersection<NonNullable<Q[ObjectParams<Q>]>>>;
+type QueryOf<Op> = Op extends { parameters: { query?: infer Q } } ? ([Q] extends [never] ? {} : Wire<NonNullable<Q>>) : {};
 
 /** The paths whose GET answers 200 with JSON. */
 export type GetPath = {
