@@ -288,7 +288,8 @@ async function verifyBlock(block, gov, chainId, previous, onCheck) {
   const blockTime = parseUtc(header.time);
   for (const entry of block.entries) {
     const [item, leafIndex] = await verifyEntry(entry, header, chainId, height);
-    if (!(firstLeaf <= leafIndex && leafIndex < header.ledger_size) || (checked.length && leafIndex <= checked[checked.length - 1][1])) {
+    const last = checked.at(-1);
+    if (!(firstLeaf <= leafIndex && leafIndex < header.ledger_size) || (last !== undefined && leafIndex <= last[1])) {
       throw new AuditFailure(
         "bad_bundle",
         `entry at leaf ${leafIndex} is not a record of this block in order (leaves ${firstLeaf}..${header.ledger_size - 1})`,

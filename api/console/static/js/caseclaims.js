@@ -16,7 +16,7 @@ import { AuditFailure } from "./gov.js";
 
 /** @typedef {import("./bundle.js").Proven} Proven */
 /** @typedef {import("./bundle.js").OnCheck} OnCheck */
-/** @typedef {Record<string, string>} Reason one of {reason} | {reason, to} | {reason, sha256} | {reason, by} */
+/** One of {reason} | {reason, to} | {reason, sha256} | {reason, by}, every value a string. @typedef {{reason: string, [key: string]: string}} Reason */
 /** @typedef {{caseRef: string, rows: [string, Reason[]][]}} CaseSection */
 
 export const REASONS = ["case_record", "answer", "custody_event", "referenced"];
@@ -34,6 +34,7 @@ const sameKeys = (obj, names) =>
 function reasonOk(reason) {
   if (!isObject(reason) || typeof reason.reason !== "string" || !REASONS.includes(reason.reason)) return false;
   const key = REASON_KEY[reason.reason];
+  if (key === undefined) return false;
   const wanted = key === null ? ["reason"] : ["reason", key];
   return sameKeys(reason, wanted) && Object.values(reason).every((v) => typeof v === "string");
 }
@@ -93,9 +94,11 @@ function hashesOf(proven) {
 
 /** @param {[string, Reason[]][]} rows @param {Map<string, Proven>} proven */
 function checkOrder(rows, proven) {
-  for (let i = 1; i < rows.length; i++) {
-    const before = /** @type {Proven} */ (proven.get(rows[i - 1][0]));
-    const after = /** @type {Proven} */ (proven.get(rows[i][0]));
+  for (const [i, [id]] of rows.entries()) {
+    const previous = rows[i - 1];
+    if (previous === undefined) continue;
+    const before = /** @type {Proven} */ (proven.get(previous[0]));
+    const after = /** @type {Proven} */ (proven.get(id));
     if (after.leafIndex <= before.leafIndex) {
       throw new AuditFailure(
         "records_out_of_order",
@@ -127,15 +130,19 @@ function reasonHolds(caseRef, record, reason, proven) {
   // A private act's header without its body: proven by its header, its content unseen.
   if (record.record.type === "private_act" && kind !== "referenced") return true;
   if (kind === "case_record") return record.record.case_ref === caseRef;
-  if (kind === "answer") return proven.has(reason.to) && refsOf(record).includes(reason.to);
+  // reasonOk made sure the reason's key is there: "" (never a record id or a hash) is not reached.
+  if (kind === "answer") {
+    const to = reason.to ?? "";
+    return proven.has(to) && refsOf(record).includes(to);
+  }
   if (kind === "custody_event") {
-    const sha = reason.sha256;
+    const sha = reason.sha256 ?? "";
     return (
       record.record.type === "custody_event" && hashesOf(record).has(sha) &&
       [...proven.values()].some((other) => other !== record && hashesOf(other).has(sha))
     );
   }
-  const by = proven.get(reason.by);
+  const by = proven.get(reason.by ?? "");
   return by !== undefined && refsOf(by).includes(record.id);
 }
 

@@ -37,9 +37,10 @@ const SQRT_M1 = pow(2n, (P - 1n) / 4n);
  * @param {Uint8Array} bytes @returns {Point | null}
  */
 function decode(bytes) {
+  if (bytes.length !== 32) return null;
   let y = 0n;
-  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? bytes[i] & 0x7f : bytes[i]);
-  const sign = bytes[31] >> 7;
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? (bytes[i] ?? 0) & 0x7f : (bytes[i] ?? 0));
+  const sign = (bytes[31] ?? 0) >> 7;
   if (y >= P) return null; // not canonical
   const u = mod(y * y - 1n);
   const v = mod(D * y * y + 1n);

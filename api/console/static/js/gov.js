@@ -93,12 +93,13 @@ export function parseUtc(text) {
     String(text),
   );
   if (!m) throw new TypeError(`${text} is not an ISO 8601 time`);
-  const seconds = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) / 1000;
+  const [, year, month, day, hour, minute, second, fraction = "", zone = "Z"] = m;
+  const seconds = Date.UTC(Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second)) / 1000;
   let offset = 0;
-  if (m[8] !== "Z") {
-    offset = (m[8][0] === "-" ? -1 : 1) * (+m[8].slice(1, 3) * 3600 + +m[8].slice(4, 6) * 60);
+  if (zone !== "Z") {
+    offset = (zone[0] === "-" ? -1 : 1) * (Number(zone.slice(1, 3)) * 3600 + Number(zone.slice(4, 6)) * 60);
   }
-  const micros = BigInt((m[7] ?? "").padEnd(6, "0"));
+  const micros = BigInt(fraction.padEnd(6, "0"));
   return BigInt(seconds - offset) * 1000000n + micros;
 }
 
@@ -205,7 +206,7 @@ export class GovState {
     const allowed = new Set(grant.roles.flatMap((r) => (Object.hasOwn(ROLE_TYPES, r) ? ROLE_TYPES[r] : [])));
     const roles = JSON.stringify([...grant.roles].sort());
     if (record.type === "private_act") {
-      const types = Object.hasOwn(TYPE_CLASSES, String(record.class)) ? TYPE_CLASSES[String(record.class)] : [];
+      const types = Object.hasOwn(TYPE_CLASSES, String(record.class)) ? (TYPE_CLASSES[String(record.class)] ?? []) : [];
       if (types.some((t) => allowed.has(t))) return null;
       return ["role_not_allowed", `roles ${roles} may not sign acts of class ${record.class}`];
     }

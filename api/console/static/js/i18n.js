@@ -31,7 +31,7 @@ export function isLanguage(tag) {
  */
 export function chooseLanguage(stored, preferred) {
   for (const tag of [stored, ...(preferred ?? [])]) {
-    const base = String(tag ?? "").toLowerCase().split("-")[0];
+    const base = String(tag ?? "").toLowerCase().split("-")[0] ?? "";
     if (isLanguage(base)) return base;
   }
   return FALLBACK;

@@ -131,7 +131,9 @@ export async function verifyConsistency(size1, size2, root1, root2, proof) {
       `proof has ${proof.length} hashes, expected ${expected} for size1 ${size1} and size2 ${size2}`,
     );
   }
-  const [seed, path] = seeded ? [root1, proof] : [proof[0], proof.slice(1)];
+  const first = proof[0];
+  if (!seeded && first === undefined) throw new ProofError("proof is empty"); // the length check above rules it out
+  const [seed, path] = seeded || first === undefined ? [root1, proof] : [first, proof.slice(1)];
   let calculated1 = seed;
   let calculated2 = seed;
   for (const [position, sibling] of path.entries()) {
