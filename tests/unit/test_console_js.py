@@ -32,8 +32,7 @@ from ledger.audit.chain import AuditFailure, complete_genesis, genesis_hash, ver
 from ledger.audit.gov import REPLAYED_TYPES, ROLE_TYPES, TYPE_CLASSES
 from ledger.audit_source import StoreSource, build_bundle
 from ledger.canonical import canonical_bytes
-from node import evidence as evidence_index
-from node.case_bundle import case_bundle as build_case_bundle
+from tests import console_case
 from tests.audit_chain import AuditChain
 from tests.integration.test_case_bundle import TAMPERING as CASE_TAMPERING
 from tests.unit.console_gov_cases import scenarios as gov_scenarios
@@ -227,57 +226,11 @@ def _bundle_cases(bundle: dict[str, Any]) -> list[dict[str, Any]]:
 
 #: test_case_bundle.py's malformed case sections, (tamper, code), from its parametrize mark.
 CASE_SHAPES: list[tuple[Any, str]] = list(_case_shapes.pytestmark[0].args[1])
-CASE_REF = "CN-2026-7"
 
 
 @pytest.fixture(scope="module")
 def case_chain() -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
-    """A case with a reason of every kind: (case bundle, record ids, genesis as served).
-
-    CN preserves (naming an act of another case), TH acknowledges, CN asks for MLA, TH
-    answers with the evidence H1, and TH's custody event of another case lists H1: so the
-    bundle holds case records, answers, a referenced record and a custody event."""
-    chain = AuditChain()
-    h1 = hashlib.sha256(EVIDENCE).hexdigest()
-
-    def commit(state: str, type_: str, key: str = "investigator", **fields: Any) -> str:
-        signer = getattr(chain.members[state], key)
-        envelope = chain.envelope(state, type_=type_, signer=signer, **fields)
-        chain.commit([envelope])
-        return chain.record_id(envelope)
-
-    ids = {"other": commit("CN", "preservation_request", case_ref="OTHER-1")}
-    ids["preservation"] = commit(
-        "CN", "preservation_request", case_ref=CASE_REF, refs=[ids["other"]]
-    )
-    ids["ack"] = commit(
-        "TH", "sovereignty_response", "authority", case_ref=CASE_REF, refs=[ids["preservation"]]
-    )
-    ids["mla"] = commit(
-        "CN", "mla_request", "authority", case_ref=CASE_REF, refs=[ids["preservation"]]
-    )
-    ids["answer"] = commit(
-        "TH",
-        "mla_response",
-        "authority",
-        case_ref=CASE_REF,
-        refs=[ids["mla"]],
-        evidence=[{"sha256": h1}],
-    )
-    ids["examined"] = commit(  # the name tests/integration/test_case_bundle.py drops
-        "TH",
-        "custody_event",
-        case_ref="LAB-9",
-        refs=[ids["answer"]],
-        action="collected",
-        territorial_states=["TH"],
-        evidence=[{"sha256": h1}],
-    )
-    chain.grow(1)
-    view = evidence_index.view_of(chain.app)
-    made = asyncio.run(build_case_bundle(view, chain.genesis_json, CASE_REF))
-    doc: dict[str, Any] = json.loads(json.dumps(made))
-    return doc, ids, chain.genesis_json
+    return asyncio.run(console_case.case_chain())
 
 
 def _case_verdict(doc: Any, genesis: dict[str, Any]) -> str:
