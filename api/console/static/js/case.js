@@ -5,8 +5,8 @@
 
 import { ApiError, get, getToken, url } from "./api.js";
 import { t } from "./i18n.js";
-import { el, liveVerifier, markElement, pinControls } from "./live.js";
-import { failure, formatTime } from "./views.js";
+import { apiGet, liveVerifier, markElement, pinControls } from "./live.js";
+import { el, failure, formatTime } from "./ui.js";
 
 /** Entries read for one case (the timeline route's pages of 100). */
 export const CASE_ENTRIES_MAX = 500;
@@ -76,6 +76,7 @@ async function timeline(ref) {
   const entries = [];
   let cursor = null;
   do {
+    /** @type {any} */
     const page = await get(`/v1/cases/${encodeURIComponent(ref)}`, { cursor, limit: 100 });
     entries.push(...list(page.entries).filter(isObject));
     cursor = typeof page.next_cursor === "string" ? page.next_cursor : null;
@@ -194,7 +195,7 @@ export function caseView(root, ref) {
   const redraw = () => caseView(root, ref);
   root.replaceChildren(
     el("h1", { textContent: t("case.title", { ref }) }),
-    pinControls(get, redraw),
+    pinControls(apiGet, redraw),
     el("div", { className: "downloads" }, bundleButton, el("label", {}, el("span", { textContent: t("case.certificate_lang") }), lang), certButton),
     got,
     message,
@@ -213,7 +214,7 @@ export function caseView(root, ref) {
       const acts = [];
       for (const entry of entries) acts.push(await actOf(entry));
       if (stopped) return;
-      const verifier = liveVerifier(get);
+      const verifier = liveVerifier(apiGet);
       /** @type {[string, number, HTMLElement][]} */
       const toMark = [];
       entries.forEach((entry, i) => {

@@ -6,8 +6,8 @@
 import { ApiError, get } from "./api.js";
 import { t } from "./i18n.js";
 import { caseLink, validCaseRef } from "./case.js";
-import { el, liveVerifier, markElement, pinControls } from "./live.js";
-import { failure, formatTime } from "./views.js";
+import { apiGet, liveVerifier, markElement, pinControls } from "./live.js";
+import { el, failure, formatTime } from "./ui.js";
 
 export const BLOCKS_PAGE = 20;
 export const SEARCH_LIMIT = 100;
@@ -66,7 +66,7 @@ export function chainView(root) {
   root.dataset.loaded = "false";
   root.dataset.marked = "false";
   let stopped = false;
-  const verifier = liveVerifier(get);
+  const verifier = liveVerifier(apiGet);
   const blocks = el("tbody", { id: "blocks" });
   const older = el("button", { type: "button", id: "blocks-older", textContent: t("chain.older"), hidden: true });
   const blocksMessage = el("div", { id: "blocks-message" });
@@ -90,7 +90,7 @@ export function chainView(root) {
   root.replaceChildren(
     el("h1", { textContent: t("chain.title") }),
     el("p", { textContent: t("chain.intro") }),
-    pinControls(get, redraw),
+    pinControls(apiGet, redraw),
     el("h2", { textContent: t("chain.search_title") }),
     form,
     searchState,
@@ -123,7 +123,7 @@ export function chainView(root) {
     searchState.textContent = t("chain.searching");
     searchState.className = "";
     try {
-      const reply = await get(...request);
+      const reply = await apiGet(...request);
       const rows = kind.value === "record" ? [reply] : list(reply.results).filter(isObject);
       for (const row of rows) results.append(resultRow(row));
       searchState.textContent = t("chain.found", { n: rows.length });
@@ -185,7 +185,8 @@ export function chainView(root) {
         if (!body.childElementCount) body.append(el("tr", {}, el("td", { colSpan: cols, textContent: t(key) })));
       }
       root.dataset.loaded = "true";
-      next = Number.isSafeInteger(status.height) ? status.height : 0;
+      const top = /** @type {any} */ (status).height;
+      next = Number.isSafeInteger(top) ? top : 0;
       await page();
     } catch (error) {
       failure(blocksMessage, error);

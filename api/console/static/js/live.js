@@ -28,8 +28,10 @@ import { Ed25519Unavailable } from "./ed25519.js";
 import { GovState, REPLAYED_TYPES } from "./gov.js";
 import { jcs } from "./jcs.js";
 import { leafHash, ProofError, verifyInclusion } from "./merkle.js";
+import { get } from "./api.js";
 import { t } from "./i18n.js";
 import { fromHex, isHex, sha256Hex } from "./sha256.js";
+import { el } from "./ui.js";
 
 export const PIN_KEY = "comity.genesis_pin";
 /** Governance records replayed at most: past this the marks say so rather than run on. */
@@ -45,6 +47,13 @@ const MARKS_MAX = 5000;
  * @typedef {{ok: boolean, code: string | null, detail: string, height: number | null,
  *   genesisHash: string | null, pinned: boolean, transient?: boolean}} Mark
  */
+
+/**
+ * The API client's get() as the marks call it: the paths they build are checked against
+ * /openapi.json by tests/unit/test_console_types.py, and every reply is checked here.
+ * @type {GetJson}
+ */
+export const apiGet = /** @type {GetJson} */ (/** @type {unknown} */ (get));
 
 const isObject = (/** @type {unknown} */ v) => typeof v === "object" && v !== null && !Array.isArray(v);
 
@@ -202,7 +211,7 @@ export class LiveVerifier {
     }
     try {
       const gov = /** @type {GovState} */ (this.gov);
-      const { checked } = await verifyBlock({ header, commit: block?.commit, entries }, gov, this.chainId, this.replayed, () => {});
+      const { checked } = await verifyBlock({ header, commit: block?.commit, entries }, gov, /** @type {string} */ (this.chainId), this.replayed, () => {});
       gov.applyBlock(height, checked.map(([item]) => [item.id, item.record]));
       this.replayed = height;
     } catch (error) {
@@ -257,7 +266,7 @@ export class LiveVerifier {
           "bad_validators_hash", `validators_hash is not the set ${seats.map((/** @type {{state: string}} */ s) => s.state).join(", ")} replayed from the genesis`, height,
         );
       }
-      const signed = await checkCertificate(block.commit, this.chainId, seats, hash, header.height);
+      const signed = await checkCertificate(block.commit, /** @type {string} */ (this.chainId), seats, hash, header.height);
       return result(true, null, `${signed.length}/${seats.length}: ${signed.join(", ")}`);
     } catch (error) {
       // A block above the node's height, or a status without one, may be a race between
@@ -292,7 +301,7 @@ export class LiveVerifier {
       if (view?.status !== "committed" || view?.height !== height) {
         throw new AuditFailure("record_not_in_block", `the node places record ${recordId} at height ${view?.height}, not ${height}`, height);
       }
-      const item = await checkEnvelope(view.envelope, this.chainId, height);
+      const item = await checkEnvelope(view.envelope, /** @type {string} */ (this.chainId), height);
       if (item.id !== recordId) throw new AuditFailure("bad_envelope", `the envelope served is of record ${item.id}`, height);
       const proof = await this.get(`/v1/records/${recordId}/proof`, { tree_size: header.ledger_size });
       const index = proof?.leaf_index;
@@ -331,20 +340,6 @@ export function liveVerifier(getJson) {
 }
 
 // --- the DOM side: the mark, and the pin -------------------------------------------------
-
-/**
- * An element, its properties set as properties (textContent, never innerHTML).
- * @template {keyof HTMLElementTagNameMap} K
- * @param {K} tag
- * @param {Record<string, any>} [props]
- * @param {...(Node | string | null | undefined)} children
- * @returns {HTMLElementTagNameMap[K]}
- */
-export function el(tag, props = {}, ...children) {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
 
 /**
  * The sentence for a reason code (the Verify page's reasons, and the node being unreachable).

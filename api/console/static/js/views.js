@@ -16,22 +16,9 @@ const el = (tag, props = {}, ...children) => {
 };
 const text = (value) => (value === null || value === undefined || value === "" ? "—" : String(value));
 
-/** A time in the page's locale, with the UTC time beside it. */
-export function formatTime(iso) {
-  const when = new Date(iso);
-  if (typeof iso !== "string" || Number.isNaN(when.getTime())) return text(iso);
-  const local = new Intl.DateTimeFormat(document.documentElement.lang, { dateStyle: "medium", timeStyle: "short" }).format(when);
-  // The UTC time is isolated left-to-right (U+2066 … U+2069), so it reads alike in Arabic.
-  return `${local} (\u2066${when.toISOString().slice(0, 16).replace("T", " ")} UTC\u2069)`;
-}
-
-/** The message an API failure shows: 401 and 403 say what to do about the token. */
-export function failure(target, error) {
-  const status = error instanceof ApiError ? error.status : 0;
-  const key = status === 401 ? "access.unauthorized" : status === 403 ? "access.forbidden" : "access.error";
-  const code = error instanceof ApiError ? error.code : "network";
-  target.replaceChildren(el("p", { className: "fail", role: "alert", textContent: t(key, { code }) }));
-}
+// formatTime and failure are ui.js's (typed, shared with the Case and Chain views).
+import { failure, formatTime } from "./ui.js";
+export { failure, formatTime };
 
 function cell(value) {
   return el("td", { textContent: text(value) });
