@@ -22,13 +22,13 @@ from typing import Any
 
 import httpx
 
-from api.cli import devnet
 from api.cli.ops import COMPOSE_CHAIN_ID, COMPOSE_STATES
 from ledger.acts_templates import template
 from ledger.canonical import canonical_bytes
 from ledger.keys import load_signing_key
 from node.clock import utcnow
 from node.config import dump_config
+from tests.ports import free_base
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def comity(
 class LoopbackNet:
     def __init__(self, net: Path, data_root: Path) -> None:
         self.net = net
-        base = devnet.find_base_port(4, start=27000 + (os.getpid() % 40) * 200)
+        base = free_base(4, 27000, 40)
         self.api_ports = {s: base + i for i, s in enumerate(COMPOSE_STATES)}
         self.p2p_ports = {s: base + 100 + i for i, s in enumerate(COMPOSE_STATES)}
         self.configs: dict[str, Path] = {}

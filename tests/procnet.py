@@ -24,6 +24,7 @@ from ledger.acts_templates import template
 from ledger.canonical import canonical_bytes
 from ledger.keys import load_signing_key
 from node.clock import utcnow
+from tests.ports import free_base
 
 FAST = {
     "propose_timeout_ms": 500,
@@ -39,7 +40,7 @@ FAST = {
 class ProcNet:
     def __init__(self, root: Path, nodes: int = 4, consensus: dict[str, Any] | None = None):
         self.root = root
-        self.base = devnet.find_base_port(nodes, start=17000 + (os.getpid() % 50) * 200)
+        self.base = free_base(nodes, 17000, 50)
         self.rows = devnet.prepare(root, nodes, self.base, consensus or FAST)
         self.states = [row["state"] for row in self.rows]
         self.urls = {row["state"]: row["api_url"] for row in self.rows}

@@ -9,7 +9,10 @@ would render blank and fail. Then:
 * ``/docs`` renders Swagger UI with the node's operations;
 * the Verify page checks a real bundle (a chain that admitted a member by vote)
   under its genesis hash and lists every check as passed, refuses the same file
-  with one byte changed, naming ``bad_record_signature``, and switches to French.
+  with one byte changed, naming ``bad_record_signature``, and switches to French;
+* a case bundle (``comity-case/1``) passes its whole-case checks too (caseclaims.js),
+  and a reason its records do not bear out is refused, named ``bad_case_reason``,
+  with the reason's sentence in Arabic.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import uvicorn
 from api.app import create_app
 from ledger.audit.chain import genesis_hash
 from ledger.audit_source import StoreSource, build_bundle
+from tests import console_case
 from tests.audit_chain import AuditChain
 from tests.cluster import Cluster
 
@@ -159,3 +163,43 @@ def test_verify_page_checks_a_bundle_offline(
     page.select_option("#language", "fr")
     page.wait_for_selector("html[lang='fr'][dir='ltr']", state="attached")
     assert page.inner_text("h1") == "Vérifier un dossier de preuve"
+
+
+@pytest.fixture(scope="module")
+def case_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A case bundle, the same with a false reason, and the genesis file (as served)."""
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API runs a loop in this thread
+        doc, ids, genesis = pool.submit(asyncio.run, console_case.case_chain()).result(60)
+    folder = tmp_path_factory.mktemp("case")
+    good, bad, genesis_file = (folder / n for n in ("case.json", "false.json", "genesis.json"))
+    good.write_text(json.dumps(doc))
+    row = next(r for r in doc["case"]["records"] if r["id"] == ids["preservation"])
+    row["reasons"].append({"reason": "custody_event", "sha256": "00" * 32})
+    bad.write_text(json.dumps(doc))
+    genesis_file.write_text(json.dumps(genesis))
+    return good, bad, genesis_file
+
+
+def test_verify_page_checks_a_case_bundles_claims(
+    page: Any, base_url: str, case_files: tuple[Path, Path, Path]
+) -> None:
+    good, bad, genesis_file = case_files
+    en = json.loads((Path(__file__).parents[2] / "api/console/static/i18n/en.json").read_text())
+    ar = json.loads((Path(__file__).parents[2] / "api/console/static/i18n/ar.json").read_text())
+    page.goto(f"{base_url}/")
+    page.wait_for_selector("body[data-ready='true']")
+    page.set_input_files("#bundle-file", str(good))
+    page.set_input_files("#genesis-file", str(genesis_file))
+    page.click("#verify-form button[type=submit]")
+    page.wait_for_selector("#summary.pass")
+    assert page.locator("#checks li.fail").count() == 0
+    passed = page.inner_text("#checks")
+    for check in ("case_section", "case_order", "case_refs", "case_reasons"):
+        assert en[f"check.{check}"] in passed, check
+    page.select_option("#language", "ar")
+    page.wait_for_selector("html[lang='ar'][dir='rtl']", state="attached")
+    page.set_input_files("#bundle-file", str(bad))
+    page.click("#verify-form button[type=submit]")
+    page.wait_for_selector("#summary.fail")
+    assert page.inner_text("#checks li.fail code") == "bad_case_reason"
+    assert ar["reason.bad_case_reason"] in page.inner_text("#checks li.fail")

@@ -2,11 +2,12 @@
 
 ``comity bundle export`` (one record, with the latest checkpoint) and ``comity case
 export`` (a whole case) write real files from a running 4-node cluster; the JS bundle
-check (api/console/static/js/bundle.js, run by Node through tests/js/verify-bundle.mjs)
+check (api/console/static/js/verify.js, run by Node through tests/js/verify-bundle.mjs)
 must pass each under the pinned genesis hash, as ``comity bundle verify`` does, and
 fail with the Python verifier's reason once one byte of the file is changed. A
-party's case bundle with a private act's body passes too, and a changed body is
-``body_mismatch`` in both.
+party's case bundle with a private act's body passes too, with the case's claims
+(caseclaims.js) giving every record the reasons ``comity case verify`` gives it, with the
+body and without it (a header only); a changed body is ``body_mismatch`` in both.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from click.testing import CliRunner
 from api.cli import audit as cli_audit
 from api.cli import case as case_cli
 from ledger.audit.bundle import verify_bundle
+from ledger.audit.case import verify_case_bundle
 from ledger.audit.chain import AuditFailure, genesis_hash
 from tests.cluster import Cluster
 from tests.integration.test_evidence_flow import CASE, _build_case
@@ -150,6 +152,20 @@ async def test_a_case_bundle_with_a_private_body_verifies_in_js_and_a_changed_bo
     verdict = _js_verify(path, pinned)
     assert verdict["ok"], verdict
     assert set(ids.values()) <= {r["id"] for r in verdict["records"]}
+    # The case's claims too, as comity case verify checks them (caseclaims.js): the same
+    # reasons, record by record; and with the body left out, the private act is a header only
+    # (its content unseen, so its case_record reason is not checked; Python skips it too).
+    python = verify_case_bundle(doc, pinned_genesis_hash=pinned).reasons
+    assert verdict["reasons"] == {rid: list(rs) for rid, rs in python.items()}
+    assert {"case_section", "case_order", "case_refs", "case_reasons"} <= set(verdict["checks"])
+    header_only = {k: v for k, v in doc.items() if k != "private"}
+    assert {"reason": "case_record"} in python[ids["private"]]
+    path.write_text(json.dumps(header_only))
+    verdict = _js_verify(path, pinned)
+    assert verdict["ok"], verdict
+    python = verify_case_bundle(header_only, pinned_genesis_hash=pinned).reasons
+    assert verdict["reasons"] == {rid: list(rs) for rid, rs in python.items()}
+    path.write_text(json.dumps(doc))
     doc["private"][ids["private"]]["salt"] = _flip_after(doc["private"][ids["private"]]["salt"], "")
     path.write_text(json.dumps(doc))
     assert _python_code(path, pinned) == "body_mismatch"

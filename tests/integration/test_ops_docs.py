@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import devnet
 from tests.opsnet import _CLI, REPO
+from tests.ports import free_base
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,7 @@ def _localise(text: str, root: Path, api_port: int, p2p_port: int) -> str:
 
 
 def test_every_command_in_operations_md_runs(tmp_path: Path) -> None:
-    base = devnet.find_base_port(1, start=37000 + (os.getpid() % 40) * 200)
+    base = free_base(1, 37000, 40)
     api_port, p2p_port = base, base + 100
     # The unit's command itself (not the shell function), so $! is the node's pid.
     command = exec_start().replace("/opt/comity/bin/comity", '"$PY" -c "$CLI"')

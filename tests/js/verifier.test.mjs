@@ -83,3 +83,20 @@ test("the Verify page's logic: genesis file completed and pinned, every refusal 
     assert.equal(out.report, null);
   }
 });
+
+test("case bundles: comity case verify's verdict and reason, case by case, and the case's reasons", { skip }, async () => {
+  const { verifyText } = await import("../../api/console/static/js/verify.js");
+  const c = cases.case;
+  assert.ok(c.cases.length > 15 && c.cases.some((k) => k.expect === "ok"));
+  for (const k of c.cases) {
+    const out = await verifyText(k.text, { genesisText: c.genesis });
+    const got = out.failure === null ? "ok" : out.failure.code;
+    assert.equal(got, k.expect, `${k.name}: ${out.failure?.message}`);
+    if (k.name !== "as exported") continue;
+    assert.ok(out.case !== null && out.report?.pinned);
+    assert.deepEqual(Object.fromEntries(out.case.reasons), c.reasons);
+    const names = out.checks.map((check) => check.check);
+    for (const name of ["case_section", "case_order", "case_refs", "case_reasons"]) assert.ok(names.includes(name), name);
+    assert.ok(out.checks.every((check) => check.ok));
+  }
+});

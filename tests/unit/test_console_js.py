@@ -26,14 +26,18 @@ from typing import Any
 import pytest
 from nacl.signing import SigningKey
 
-from ledger.audit.bundle import verify_bundle
+from ledger.audit.bundle import CASE_FORMAT, verify_bundle
+from ledger.audit.case import pin_of, verify_case_bundle
 from ledger.audit.chain import AuditFailure, complete_genesis, genesis_hash, verify_signature
 from ledger.audit.gov import REPLAYED_TYPES, ROLE_TYPES, TYPE_CLASSES
 from ledger.audit_source import StoreSource, build_bundle
 from ledger.canonical import canonical_bytes
+from tests import console_case
 from tests.audit_chain import AuditChain
+from tests.integration.test_case_bundle import TAMPERING as CASE_TAMPERING
 from tests.unit.console_gov_cases import scenarios as gov_scenarios
 from tests.unit.test_bundle import EVIDENCE, TAMPERS, _edit, _subject_block
+from tests.unit.test_case_bundle import test_a_malformed_case_section_is_refused as _case_shapes
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = shutil.which("node")
@@ -220,6 +224,65 @@ def _bundle_cases(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     return cases
 
 
+#: test_case_bundle.py's malformed case sections, (tamper, code), from its parametrize mark.
+CASE_SHAPES: list[tuple[Any, str]] = list(_case_shapes.pytestmark[0].args[1])
+
+
+@pytest.fixture(scope="module")
+def case_chain() -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    return asyncio.run(console_case.case_chain())
+
+
+def _case_verdict(doc: Any, genesis: dict[str, Any]) -> str:
+    """`comity case verify --genesis`'s verdict; a comity-bundle/1 file, which the page also
+    takes, gets `comity bundle verify --genesis`'s."""
+    if not isinstance(doc, dict) or doc.get("format") != CASE_FORMAT:
+        return _python_verdict(json.dumps(doc), genesis_hash(genesis), [])
+    try:
+        verify_case_bundle(doc, pinned_genesis_hash=pin_of(genesis, doc))
+    except AuditFailure as failure:
+        return failure.code
+    return "ok"
+
+
+def _case_cases(made: tuple[dict[str, Any], dict[str, str], dict[str, Any]]) -> dict[str, Any]:
+    doc, ids, genesis = made
+    report = verify_case_bundle(doc, pinned_genesis_hash=genesis_hash(genesis))
+    kinds = {r["reason"] for reasons in report.reasons.values() for r in reasons}
+    assert kinds == {"case_record", "answer", "custody_event", "referenced"}, kinds
+    docs: dict[str, Any] = {"as exported": doc}
+    for name, tamper, _code in CASE_TAMPERING:
+        docs[f"tampered: {name}"] = copy.deepcopy(doc)
+        tamper(docs[f"tampered: {name}"], ids)
+    for tamper, _code in CASE_SHAPES:
+        docs[f"malformed: {tamper.__name__}"] = copy.deepcopy(doc)
+        tamper(docs[f"malformed: {tamper.__name__}"])
+    cases = [
+        {"name": name, "text": json.dumps(d), "expect": _case_verdict(d, genesis)}
+        for name, d in docs.items()
+    ]
+    return {
+        "genesis": json.dumps(genesis),
+        "reasons": {rid: list(rs) for rid, rs in report.reasons.items()},
+        "cases": cases,
+    }
+
+
+def test_the_python_case_verdicts_are_what_the_tampering_should_give(
+    case_chain: tuple[dict[str, Any], dict[str, str], dict[str, Any]],
+) -> None:
+    """Every tampering class of the Python tests gives its reason on this chain too, so the
+    JS is held to each reason, not to a verdict that happens to agree."""
+    verdicts = {c["name"]: c["expect"] for c in _case_cases(case_chain)["cases"]}
+    assert verdicts["as exported"] == "ok"
+    for name, _tamper, code in CASE_TAMPERING:
+        assert verdicts[f"tampered: {name}"] == code, name
+    for tamper, code in CASE_SHAPES:
+        # An old-format file is a plain bundle to the page (comity bundle verify's verdict).
+        want = "ok" if tamper.__name__ == "_old_format" else code
+        assert verdicts[f"malformed: {tamper.__name__}"] == want, tamper.__name__
+
+
 def test_the_python_verdicts_are_what_the_tampering_should_give(bundle: dict[str, Any]) -> None:
     """The cases are worth running: each tamper gives the reason docs/AUDIT.md names."""
     verdicts = {c["name"]: c["expect"] for c in _bundle_cases(bundle)}
@@ -247,7 +310,9 @@ def test_the_js_role_tables_are_the_python_auditors(tmp_path: Path) -> None:
 
 
 def test_node_test_runner_agrees_with_the_python_code(
-    bundle: dict[str, Any], tmp_path: Path
+    bundle: dict[str, Any],
+    case_chain: tuple[dict[str, Any], dict[str, str], dict[str, Any]],
+    tmp_path: Path,
 ) -> None:
     assert NODE is not None
     cases = {
@@ -256,6 +321,7 @@ def test_node_test_runner_agrees_with_the_python_code(
         "bundles": _bundle_cases(bundle),
         "genesis": _genesis_case(bundle),
         "gov": {"genesis": bundle["genesis"], "scenarios": gov_scenarios(bundle["genesis"])},
+        "case": _case_cases(case_chain),
     }
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     env = {**os.environ, "COMITY_JS_CASES": str(tmp_path / "cases.json")}
@@ -269,4 +335,4 @@ def test_node_test_runner_agrees_with_the_python_code(
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "# fail 0" in run.stdout and "# skipped 0" in run.stdout, run.stdout[-2000:]
-    assert "# pass 14" in run.stdout, run.stdout[-2000:]
+    assert "# pass 15" in run.stdout, run.stdout[-2000:]

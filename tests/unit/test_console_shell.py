@@ -107,6 +107,15 @@ def _dynamic_keys() -> set[str]:
     keys = {f"phase.{p}" for p in LIFECYCLE_PHASES} | {f"deadline.{s}" for s in STATUSES}
     keys |= {f"filter.{f}" for f in ("case", "state", "type", "instrument")}
     keys |= set(re.findall(r'"((?:inbox|access|col|act)\.[a-z_]+)"', views))
+    chain = (STATIC / "js" / "chain.js").read_text()
+    kinds = re.findall(r"^  (\w+): \{ valid:", chain, re.M)
+    assert kinds == ["record", "case", "evidence", "signer"]
+    keys |= {f"chain.{prefix}_{kind}" for kind in kinds for prefix in ("search", "bad")}
+    case_js = (
+        (STATIC / "js" / "case.js").read_text() + chain + (STATIC / "js" / "live.js").read_text()
+    )
+    keys |= set(re.findall(r'"((?:case|chain|live)\.[a-z_]+)"', case_js))
+    keys |= {"live.unavailable", "nav.chain"}
     return keys
 
 

@@ -97,7 +97,7 @@ async function openDialog(act, state, opener) {
   let schema;
   let status;
   try {
-    [schema, status] = await Promise.all([get("/v1/schemas").then((c) => c.types?.[ANSWER_TYPE]), get("/v1/status")]);
+    [schema, status] = await Promise.all([get("/v1/schemas").then((c) => /** @type {Record<string, any>} */ (c.types ?? {})[ANSWER_TYPE]), get("/v1/status")]);
     if (!schema) throw new ApiError(0, "no_answer_schema", null, "the catalogue has no sovereignty_response");
   } catch (error) {
     opener.after(el("p", { className: "fail", role: "alert", textContent: t("access.error", { code: error instanceof ApiError ? error.code : "network" }) }));

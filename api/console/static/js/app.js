@@ -5,6 +5,8 @@
 import { chooseLanguage, LANGUAGES, setLanguage, t } from "./i18n.js";
 import { ApiError, forgetToken, get, getToken, setToken } from "./api.js";
 import { hashEvidence, verifyText } from "./verify.js";
+import { caseView } from "./case.js";
+import { chainView } from "./chain.js";
 import { desk, inbox } from "./views.js";
 import { newAct } from "./newact.js";
 
@@ -156,6 +158,7 @@ function takeTokenFromFragment() {
 
 const VIEWS = ["inbox", "desk", "new", "verify"];
 const session = { state: null, stop: () => {} };
+VIEWS.push("chain", "case"); // the Chain view and the Case view (#case/<case_ref>)
 
 function showToken() {
   const has = Boolean(getToken());
@@ -183,14 +186,26 @@ async function probe() {
 function route() {
   session.stop();
   session.stop = () => {};
-  let view = location.hash.replace(/^#/, "");
+  // #case/<ref>: the view's name, then its argument (the case_ref, URI-encoded).
+  const [name0, ...rest] = location.hash.replace(/^#/, "").split("/");
+  let view = name0;
+  let arg = "";
+  try {
+    arg = decodeURIComponent(rest.join("/"));
+  } catch {
+    arg = "";
+  }
   if (!VIEWS.includes(view) || (view !== "verify" && session.state === null)) view = "verify";
   for (const name of VIEWS) {
     $(`view-${name}`).hidden = name !== view;
     const link = $(`nav-${name}`);
+    if (!link) continue; // the Case view is reached from a case, not from the menu
     if (name === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
+  $("nav-chain").hidden = session.state === null;
+  if (view === "chain") session.stop = chainView($("view-chain"));
+  if (view === "case") session.stop = caseView($("view-case"), arg);
   if (view === "inbox") session.stop = inbox($("view-inbox"), session.state);
   if (view === "desk") session.stop = desk($("view-desk"), session.state);
   if (view === "new") session.stop = newAct($("view-new"), session.state);

@@ -20,6 +20,25 @@ import { concat, fromHex, isHex, sha256Hex } from "./sha256.js";
 
 export { AuditFailure } from "./gov.js";
 
+/** @typedef {import("./gov.js").ChainRecord} ChainRecord */
+/** @typedef {import("./gov.js").Genesis} Genesis */
+/** @typedef {import("./gov.js").Seat} Seat */
+/** A JSON object read from a hostile file: its fields are checked before use. @typedef {Record<string, any>} JsonObject */
+/** One check that passed, as the page lists it. @typedef {{check: string, height: number | null, detail: string}} Check */
+/** @typedef {(check: Check) => void} OnCheck */
+/** A local evidence file, hashed by the caller. @typedef {{name: string, sha256: string}} Evidence */
+/** An envelope whose id and signature were checked. @typedef {{id: string, leaf: Uint8Array<ArrayBuffer>, signer: string, record: ChainRecord}} Item */
+/**
+ * A subject record, proven.
+ * @typedef {{id: string, record: ChainRecord, signer: string, height: number, leafIndex: number,
+ *   blockTime: string, committedBy: string[], evidenceFiles: string[], bodyChecked: boolean}} Proven
+ */
+/**
+ * What verifyBundle proved.
+ * @typedef {{chainId: string, genesisHash: string, records: Proven[], changes: string[], blocks: number,
+ *   latest: [number, number] | null, pinned: boolean}} BundleReport
+ */
+
 export const FORMAT = "comity-bundle/1";
 export const CASE_FORMAT = "comity-case/1";
 export const UNPINNED = "genesis NOT pinned; this proves nothing";
@@ -33,10 +52,13 @@ const CONTENT_FIELDS = [
   "retain_until",
 ];
 
+/** @param {unknown} v @returns {v is JsonObject} */
 const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+/** @param {object} obj @param {readonly string[]} names */
 const sameKeys = (obj, names) =>
   Object.keys(obj).length === names.length && names.every((n) => Object.hasOwn(obj, n));
 
+/** @param {unknown} doc @returns {Genesis} */
 export function checkGenesis(doc) {
   if (!isObject(doc) || !["chain_id", "genesis_time", "members"].every((k) => Object.hasOwn(doc, k))) {
     throw new AuditFailure("bad_genesis", "genesis needs chain_id, genesis_time and members");
@@ -52,11 +74,12 @@ export function checkGenesis(doc) {
   try {
     new GovState(doc);
   } catch (error) {
-    throw new AuditFailure("bad_genesis", `malformed member or enrolment (${error.message})`);
+    throw new AuditFailure("bad_genesis", `malformed member or enrolment (${error instanceof Error ? error.message : String(error)})`);
   }
   return doc;
 }
 
+/** @param {unknown} value @param {string} code @param {string} what @param {number | null} height */
 function canonical(value, code, what, height = null) {
   try {
     return jcs(value);
@@ -74,20 +97,22 @@ function canonical(value, code, what, height = null) {
  * devnet's genesis.json does, are taken from `served`; any other difference is refused
  * (genesis_mismatch). Returns [completed, names filled in].
  */
+/** @param {unknown} local @param {unknown} served @returns {[JsonObject, string[]]} */
 export function completeGenesis(local, served) {
   if (!isObject(local)) throw new AuditFailure("bad_genesis", "the genesis file is not a JSON object");
   const out = { ...local };
   if (!Object.hasOwn(out, "enrollments")) out.enrollments = [];
   const consensus = isObject(local.consensus) ? { ...local.consensus } : {};
-  const servedConsensus = isObject(served?.consensus) ? served.consensus : {};
+  const servedDoc = isObject(served) ? served : {};
+  const servedConsensus = isObject(servedDoc.consensus) ? servedDoc.consensus : {};
   const filled = Object.keys(servedConsensus).filter((k) => !Object.hasOwn(consensus, k)).sort();
   for (const name of filled) consensus[name] = servedConsensus[name];
   out.consensus = consensus;
   const mine = canonical(out, "bad_genesis", "genesis");
-  const theirs = canonical(isObject(served) ? served : {}, "bad_genesis", "the bundle's genesis");
+  const theirs = canonical(servedDoc, "bad_genesis", "the bundle's genesis");
   if (mine.length !== theirs.length || mine.some((b, i) => b !== theirs[i])) {
-    const keys = [...new Set([...Object.keys(out), ...Object.keys(isObject(served) ? served : {})])];
-    const differ = keys.filter((k) => canonicalText(out[k] ?? null) !== canonicalText(served?.[k] ?? null)).sort();
+    const keys = [...new Set([...Object.keys(out), ...Object.keys(servedDoc)])];
+    const differ = keys.filter((k) => canonicalText(out[k] ?? null) !== canonicalText(servedDoc[k] ?? null)).sort();
     throw new AuditFailure(
       "genesis_mismatch", `the bundle's genesis differs from the genesis file beyond default parameters, in ${differ}`,
     );
@@ -95,18 +120,22 @@ export function completeGenesis(local, served) {
   return [out, filled];
 }
 
+/** @param {unknown} genesis @returns {Promise<string>} */
 export async function genesisHash(genesis) {
   return sha256Hex(canonical(genesis, "bad_genesis", "genesis"));
 }
 
+/** @param {readonly Seat[]} seats @returns {Promise<string>} */
 export async function validatorsHash(seats) {
   return sha256Hex(jcs(seats.map((s) => ({ state: s.state, pubkey: s.pubkey }))));
 }
 
+/** @param {JsonObject} header @returns {Promise<string>} */
 export async function headerHash(header) {
   return sha256Hex(canonical(header, "bad_header", "header", header.height));
 }
 
+/** @param {unknown} header @param {number | null} height @returns {asserts header is JsonObject} */
 export function checkHeaderShape(header, height = null) {
   if (!isObject(header) || !sameKeys(header, HEADER_FIELDS)) {
     const got = isObject(header) ? Object.keys(header).sort() : typeof header;
@@ -125,7 +154,11 @@ export function checkHeaderShape(header, height = null) {
   }
 }
 
-/** docs/PROTOCOL.md §9: the states that signed, or AuditFailure bad_certificate. */
+/**
+ * docs/PROTOCOL.md §9: the states that signed, or AuditFailure bad_certificate.
+ * @param {unknown} cert @param {string} chainId @param {readonly Seat[]} seats @param {string} blockHash
+ * @param {number} height @returns {Promise<string[]>}
+ */
 export async function checkCertificate(cert, chainId, seats, blockHash, height) {
   if (!isObject(cert) || !Array.isArray(cert.signatures) || !Number.isSafeInteger(cert.round)) {
     throw new AuditFailure("bad_certificate", "certificate is malformed", height);
@@ -140,6 +173,7 @@ export async function checkCertificate(cert, chainId, seats, blockHash, height) 
   }
   const byKey = new Map(seats.map((s) => [s.pubkey, s.state]));
   const message = jcs({ type: "precommit", chain_id: chainId, height, round: cert.round, block_hash: blockHash });
+  /** @type {string[]} */
   const signed = [];
   for (const entry of cert.signatures) {
     const validator = isObject(entry) ? entry.validator : undefined;
@@ -148,7 +182,7 @@ export async function checkCertificate(cert, chainId, seats, blockHash, height) 
         "bad_certificate", `signer ${String(validator).slice(0, 16)}… is not a validator of height ${height}`, height,
       );
     }
-    const state = byKey.get(validator);
+    const state = /** @type {string} */ (byKey.get(validator));
     if (signed.includes(state)) throw new AuditFailure("bad_certificate", `validator ${state} signed twice`, height);
     if (!(await verifySignature(validator, message, String(entry.signature)))) {
       throw new AuditFailure("bad_certificate", `bad precommit signature by ${state}`, height);
@@ -164,7 +198,10 @@ export async function checkCertificate(cert, chainId, seats, blockHash, height) 
   return signed;
 }
 
-/** Shape, id and signature of one envelope (PROTOCOL.md §3, §5). */
+/**
+ * Shape, id and signature of one envelope (PROTOCOL.md §3, §5).
+ * @param {unknown} envelope @param {string} chainId @param {number} height @returns {Promise<Item>}
+ */
 export async function checkEnvelope(envelope, chainId, height) {
   if (!isObject(envelope) || !sameKeys(envelope, ["record", "signer", "signature"]) || !isObject(envelope.record)) {
     throw new AuditFailure("bad_envelope", "an envelope is not {record, signer, signature}", height);
@@ -187,9 +224,10 @@ export async function checkEnvelope(envelope, chainId, height) {
   const leaf = concat(
     text.encode('{"record":'), recordBytes, text.encode(`,"signature":"${signature}","signer":"${signer}"}`),
   );
-  return { id, leaf, signer, record };
+  return { id, leaf, signer, record: /** @type {ChainRecord} */ (record) };
 }
 
+/** @param {GovState} gov @param {JsonObject} header @param {number} height */
 async function seatsOf(gov, header, height) {
   const seats = gov.validators(height);
   if (header.validators_hash !== (await validatorsHash(seats))) {
@@ -203,8 +241,12 @@ async function seatsOf(gov, header, height) {
   return seats;
 }
 
+/**
+ * @param {unknown} entry @param {JsonObject} header @param {string} chainId @param {number} height
+ * @returns {Promise<[Item, number]>}
+ */
 async function verifyEntry(entry, header, chainId, height) {
-  if (!isObject(entry) || !Number.isSafeInteger(entry.leaf_index) || !Array.isArray(entry.audit_path) || !entry.audit_path.every((h) => isHex(h, 32))) {
+  if (!isObject(entry) || !Number.isSafeInteger(entry.leaf_index) || !Array.isArray(entry.audit_path) || !entry.audit_path.every((/** @type {unknown} */ h) => isHex(h, 32))) {
     throw new AuditFailure("bad_bundle", "an entry is not {envelope, leaf_index, audit_path (hex)}", height);
   }
   const item = await checkEnvelope(entry.envelope, chainId, height);
@@ -220,7 +262,12 @@ async function verifyEntry(entry, header, chainId, height) {
   return [item, entry.leaf_index];
 }
 
-async function verifyBlock(block, gov, chainId, previous, onCheck) {
+/**
+ * @param {unknown} block @param {GovState} gov @param {string} chainId @param {number} previous
+ * @param {OnCheck} onCheck
+ * @returns {Promise<{height: number, signed: string[], checked: [Item, number][], header: JsonObject}>}
+ */
+export async function verifyBlock(block, gov, chainId, previous, onCheck) {
   if (!isObject(block) || !Array.isArray(block.entries)) {
     throw new AuditFailure("bad_bundle", "a block is not {header, commit, entries}");
   }
@@ -235,12 +282,14 @@ async function verifyBlock(block, gov, chainId, previous, onCheck) {
   onCheck({ check: "validators_hash", height, detail: seats.map((s) => s.state).join(", ") });
   const signed = await checkCertificate(block.commit, chainId, seats, await headerHash(header), height);
   onCheck({ check: "certificate", height, detail: signed.join(", ") });
+  /** @type {[Item, number][]} */
   const checked = [];
   const firstLeaf = header.ledger_size - header.record_count;
   const blockTime = parseUtc(header.time);
   for (const entry of block.entries) {
     const [item, leafIndex] = await verifyEntry(entry, header, chainId, height);
-    if (!(firstLeaf <= leafIndex && leafIndex < header.ledger_size) || (checked.length && leafIndex <= checked.at(-1)[1])) {
+    const last = checked.at(-1);
+    if (!(firstLeaf <= leafIndex && leafIndex < header.ledger_size) || (last !== undefined && leafIndex <= last[1])) {
       throw new AuditFailure(
         "bad_bundle",
         `entry at leaf ${leafIndex} is not a record of this block in order (leaves ${firstLeaf}..${header.ledger_size - 1})`,
@@ -255,6 +304,10 @@ async function verifyBlock(block, gov, chainId, previous, onCheck) {
   return { height, signed, checked, header };
 }
 
+/**
+ * @param {unknown} latest @param {GovState} gov @param {string} chainId @param {number} previous
+ * @param {Map<number, [number, string]>} sizes @param {OnCheck} onCheck @returns {Promise<[number, number]>}
+ */
 async function verifyLatest(latest, gov, chainId, previous, sizes, onCheck) {
   if (!isObject(latest) || !Array.isArray(latest.consistency)) {
     throw new AuditFailure("bad_bundle", "latest is not {header, commit, consistency}");
@@ -267,11 +320,12 @@ async function verifyLatest(latest, gov, chainId, previous, sizes, onCheck) {
   }
   await checkCertificate(latest.commit, chainId, await seatsOf(gov, header, height), await headerHash(header), height);
   onCheck({ check: "latest_certificate", height, detail: `ledger size ${header.ledger_size}` });
+  /** @type {Map<unknown, unknown>} */
   const proofs = new Map();
   for (const p of latest.consistency) if (isObject(p)) proofs.set(p.height, p.proof);
   for (const [blockHeight, [size, root]] of sizes) {
     const proof = proofs.get(blockHeight);
-    if (!Array.isArray(proof) || !proof.every((h) => isHex(h, 32))) {
+    if (!Array.isArray(proof) || !proof.every((/** @type {unknown} */ h) => isHex(h, 32))) {
       throw new AuditFailure("bad_consistency_proof", `no consistency proof from block ${blockHeight} to the latest checkpoint`, height);
     }
     try {
@@ -287,6 +341,7 @@ async function verifyLatest(latest, gov, chainId, previous, sizes, onCheck) {
   return [height, header.ledger_size];
 }
 
+/** @param {Proven} proven @param {unknown} bodies @returns {Promise<Proven>} */
 async function withBody(proven, bodies) {
   const body = isObject(bodies) && Object.hasOwn(bodies, proven.id) ? bodies[proven.id] : undefined;
   if (body === undefined || body === null) return proven;
@@ -302,13 +357,14 @@ async function withBody(proven, bodies) {
   }
   const content = { ...body.act };
   for (const k of CONTENT_FIELDS) if (Object.hasOwn(header, k)) content[k] = header[k];
-  return { ...proven, record: content, bodyChecked: true };
+  return { ...proven, record: /** @type {ChainRecord} */ (content), bodyChecked: true };
 }
 
+/** @param {Proven[]} records @param {readonly Evidence[]} evidence */
 function matchEvidence(records, evidence) {
   for (const { name, sha256 } of evidence) {
     const hits = records.filter((r) =>
-      (Array.isArray(r.record.evidence) ? r.record.evidence : []).some((e) => isObject(e) && e.sha256 === sha256));
+      (Array.isArray(r.record.evidence) ? r.record.evidence : []).some((/** @type {unknown} */ e) => isObject(e) && e.sha256 === sha256));
     if (!hits.length) {
       throw new AuditFailure("evidence_mismatch", `${name}: SHA-256 ${sha256} is the evidence of no record in the bundle`);
     }
@@ -321,6 +377,9 @@ function matchEvidence(records, evidence) {
  * Check everything a bundle claims; throws AuditFailure at the first failure.
  * `pinnedGenesisHash`: the consortium's genesis hash as the reader knows it.
  * `evidence`: [{name, sha256}] of local files (hashed by the caller, never uploaded).
+ * @param {unknown} bundle
+ * @param {{pinnedGenesisHash?: string | null, evidence?: readonly Evidence[], onCheck?: OnCheck}} options
+ * @returns {Promise<BundleReport>}
  */
 export async function verifyBundle(bundle, { pinnedGenesisHash = null, evidence = [], onCheck = () => {} } = {}) {
   if (!isObject(bundle) || ![FORMAT, CASE_FORMAT].includes(bundle.format)) {
@@ -331,10 +390,11 @@ export async function verifyBundle(bundle, { pinnedGenesisHash = null, evidence 
       throw new AuditFailure("bad_bundle", `bundle.${name} must be a non-empty list`);
     }
   }
-  if (!bundle.records.every((rid) => typeof rid === "string")) {
+  if (!bundle.records.every((/** @type {unknown} */ rid) => typeof rid === "string")) {
     throw new AuditFailure("bad_bundle", "bundle.records must be record ids");
   }
   const genesis = checkGenesis(bundle.genesis);
+  /** @type {BundleReport} */
   const report = {
     chainId: genesis.chain_id, genesisHash: await genesisHash(genesis), records: [], changes: [],
     blocks: 0, latest: null, pinned: false,
@@ -349,8 +409,12 @@ export async function verifyBundle(bundle, { pinnedGenesisHash = null, evidence 
     onCheck({ check: "genesis_pinned", height: null, detail: report.genesisHash });
   }
   const gov = new GovState(genesis);
-  const subjects = new Set(bundle.records);
+  /** @type {string[]} */
+  const subjectIds = bundle.records;
+  const subjects = new Set(subjectIds);
+  /** @type {Map<string, Proven>} */
   const proven = new Map();
+  /** @type {Map<number, [number, string]>} */
   const sizes = new Map();
   let previous = 0;
   for (const block of bundle.blocks) {
@@ -372,7 +436,7 @@ export async function verifyBundle(bundle, { pinnedGenesisHash = null, evidence 
     }
     report.blocks += 1;
   }
-  const missing = bundle.records.filter((rid) => !proven.has(rid));
+  const missing = subjectIds.filter((rid) => !proven.has(rid));
   if (missing.length) throw new AuditFailure("record_not_proven", `records ${missing} are in no block of the bundle`);
   onCheck({ check: "subjects_proven", height: null, detail: `${bundle.records.length} record(s)` });
   if (bundle.latest !== undefined && bundle.latest !== null) {
@@ -383,7 +447,7 @@ export async function verifyBundle(bundle, { pinnedGenesisHash = null, evidence 
     throw new AuditFailure("bad_bundle", "bundle.private must map subject record ids to bodies");
   }
   const records = [];
-  for (const rid of bundle.records) records.push(await withBody(proven.get(rid), bodies));
+  for (const rid of subjectIds) records.push(await withBody(/** @type {Proven} */ (proven.get(rid)), bodies));
   report.records = matchEvidence(records, evidence);
   if (evidence.length) onCheck({ check: "evidence", height: null, detail: evidence.map((e) => e.name).join(", ") });
   return report;

@@ -13,8 +13,12 @@ import { fromHex, isHex } from "./sha256.js";
 export class Ed25519Unavailable extends Error {}
 
 const P = 2n ** 255n - 19n;
+/** @typedef {[bigint, bigint, bigint, bigint]} Point extended coordinates [X, Y, Z, T] */
+
+/** @param {bigint} a */
 const mod = (a) => ((a % P) + P) % P;
 
+/** @param {bigint} base @param {bigint} exp */
 function pow(base, exp) {
   let result = 1n;
   let b = mod(base);
@@ -28,11 +32,15 @@ function pow(base, exp) {
 const D = mod(-121665n * pow(121666n, P - 2n));
 const SQRT_M1 = pow(2n, (P - 1n) / 4n);
 
-/** RFC 8032 §5.1.3: the point [X, Y, Z, T] a 32-byte encoding names, or null. */
+/**
+ * RFC 8032 §5.1.3: the point [X, Y, Z, T] a 32-byte encoding names, or null.
+ * @param {Uint8Array} bytes @returns {Point | null}
+ */
 function decode(bytes) {
+  if (bytes.length !== 32) return null;
   let y = 0n;
-  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? bytes[i] & 0x7f : bytes[i]);
-  const sign = bytes[31] >> 7;
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? (bytes[i] ?? 0) & 0x7f : (bytes[i] ?? 0));
+  const sign = (bytes[31] ?? 0) >> 7;
   if (y >= P) return null; // not canonical
   const u = mod(y * y - 1n);
   const v = mod(D * y * y + 1n);
@@ -46,7 +54,10 @@ function decode(bytes) {
   return [x, y, 1n, mod(x * y)];
 }
 
-/** RFC 8032 §5.1.4 doubling in extended coordinates. */
+/**
+ * RFC 8032 §5.1.4 doubling in extended coordinates.
+ * @param {Point} point @returns {Point}
+ */
 function double([X1, Y1, Z1]) {
   const A = mod(X1 * X1);
   const B = mod(Y1 * Y1);
@@ -59,6 +70,7 @@ function double([X1, Y1, Z1]) {
 }
 
 /** libsodium's refusals: an encoding that is not canonical, or a point of small order. */
+/** @param {Uint8Array} bytes */
 export function refusedPoint(bytes) {
   const point = decode(bytes);
   if (point === null) return true;
@@ -66,9 +78,11 @@ export function refusedPoint(bytes) {
   return X === 0n && Y === Z;
 }
 
+/** @type {Map<string, CryptoKey>} */
 const keys = new Map(); // hex -> CryptoKey; bounded like the Python verifier's cache
 const KEYS_MAX = 100000;
 
+/** @param {string} pubkeyHex @returns {Promise<CryptoKey>} */
 async function importKey(pubkeyHex) {
   let key = keys.get(pubkeyHex);
   if (key === undefined) {
@@ -81,7 +95,11 @@ async function importKey(pubkeyHex) {
   return key;
 }
 
-/** True if it verifies; false for anything malformed or wrong (never throws for bad input). */
+/**
+ * True if it verifies; false for anything malformed or wrong (never throws for bad input).
+ * @param {unknown} pubkeyHex @param {BufferSource} message @param {unknown} signatureHex
+ * @returns {Promise<boolean>}
+ */
 export async function verifySignature(pubkeyHex, message, signatureHex) {
   if (!isHex(pubkeyHex, 32) || !isHex(signatureHex, 64)) return false;
   const signature = fromHex(signatureHex);
@@ -90,7 +108,7 @@ export async function verifySignature(pubkeyHex, message, signatureHex) {
   try {
     key = await importKey(pubkeyHex);
   } catch (error) {
-    if (error?.name === "NotSupportedError") {
+    if (typeof error === "object" && error !== null && "name" in error && error.name === "NotSupportedError") {
       throw new Ed25519Unavailable("this browser's WebCrypto has no Ed25519");
     }
     return false; // not a point on the curve

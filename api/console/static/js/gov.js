@@ -4,6 +4,23 @@
 // the governance records of blocks 1..H-1. The tables are copies, as data; the pytest
 // tests/unit/test_console_js.py checks them equal to the Python auditor's.
 
+/**
+ * A record as the chain holds it. What the checks before the replay establish (checkEnvelope
+ * in bundle.js: an object with an `actor` object and a string `type`) is typed; every other
+ * field comes from a hostile file and is `any`, read only behind the runtime checks below.
+ * @typedef {{type: string, actor: Record<string, any>, [field: string]: any}} ChainRecord
+ */
+/** A genesis document checkGenesis accepted (bundle.js); its members and enrolments are read as parsed. @typedef {Record<string, any>} Genesis */
+/** @typedef {{state: string, pubkey: string}} Seat */
+/** @typedef {{state: string, roles: string[], notAfter: string | null, revokedAt: number | null}} Grant */
+/**
+ * @typedef {{id: string, action: string, subject: string, height: number, record: ChainRecord,
+ *   votes: Map<string, unknown>, status: string}} Proposal
+ */
+/** @typedef {{height: number, decidedAt: number, action: string, state: string, recordIds: string[]}} Change */
+/** @typedef {(height: number, recordId: string, record: ChainRecord) => void} Handler */
+
+/** @type {Record<string, string[]>} */
 export const ROLE_TYPES = {
   investigator: [
     "art32_access", "custody_event", "direct_provider_request", "eio", "emergency_disclosure",
@@ -28,6 +45,7 @@ export const ROLE_TYPES = {
   node: ["body_purge", "body_violation", "misbehaviour"],
 };
 
+/** @type {Record<string, string[]>} */
 export const TYPE_CLASSES = {
   request: [
     "mla_request", "preservation_request", "production_order", "eio", "epoc", "epoc_pr",
@@ -57,6 +75,7 @@ const PARAMS = ["need_to_know_from_height", "catalogue_v2_from_height"];
 
 /** A failed check: `code` is the Python auditor's reason, `height` where (or null). */
 export class AuditFailure extends Error {
+  /** @param {string} code @param {string} detail @param {number | null} height */
   constructor(code, detail, height = null) {
     super(`${height !== null ? `height ${height}: ` : ""}${code}: ${detail}`);
     this.code = code;
@@ -65,21 +84,26 @@ export class AuditFailure extends Error {
   }
 }
 
-/** ISO 8601 UTC time as microseconds since the epoch (BigInt), exactly, like parse_utc. */
+/**
+ * ISO 8601 UTC time as microseconds since the epoch (BigInt), exactly, like parse_utc.
+ * @param {unknown} text @returns {bigint}
+ */
 export function parseUtc(text) {
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:\d{2})$/.exec(
     String(text),
   );
   if (!m) throw new TypeError(`${text} is not an ISO 8601 time`);
-  const seconds = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) / 1000;
+  const [, year, month, day, hour, minute, second, fraction = "", zone = "Z"] = m;
+  const seconds = Date.UTC(Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second)) / 1000;
   let offset = 0;
-  if (m[8] !== "Z") {
-    offset = (m[8][0] === "-" ? -1 : 1) * (+m[8].slice(1, 3) * 3600 + +m[8].slice(4, 6) * 60);
+  if (zone !== "Z") {
+    offset = (zone[0] === "-" ? -1 : 1) * (Number(zone.slice(1, 3)) * 3600 + Number(zone.slice(4, 6)) * 60);
   }
-  const micros = BigInt((m[7] ?? "").padEnd(6, "0"));
+  const micros = BigInt(fraction.padEnd(6, "0"));
   return BigInt(seconds - offset) * 1000000n + micros;
 }
 
+/** @param {number} yes @param {number} no @param {number} n @returns {"passed" | "rejected" | "open"} */
 export function voteOutcome(yes, no, n) {
   const quorum = Math.floor((2 * n) / 3) + 1;
   if (yes >= quorum) return "passed";
@@ -87,22 +111,32 @@ export function voteOutcome(yes, no, n) {
   return "open";
 }
 
-/** Python's record["name"]: a missing field is a malformed governance record. */
+/**
+ * Python's record["name"]: a missing field is a malformed governance record.
+ * @param {ChainRecord} record @param {...string} names
+ */
 function need(record, ...names) {
   for (const name of names) {
     if (!Object.hasOwn(record, name)) throw new TypeError(`${record.type} has no ${name}`);
   }
 }
 
+/** @param {Seat} a @param {Seat} b */
 const bySeat = (a, b) =>
   a.state < b.state ? -1 : a.state > b.state ? 1 : a.pubkey < b.pubkey ? -1 : a.pubkey > b.pubkey ? 1 : 0;
 
 export class GovState {
+  /** @param {Genesis} genesis */
   constructor(genesis) {
+    /** @type {string} */
     this.chainId = genesis.chain_id;
+    /** @type {number} */
     this.expiryBlocks = genesis.consensus.proposal_expiry_blocks;
+    /** @type {Map<string, Grant>} */
     this.keys = new Map();
+    /** @type {Map<string, Proposal>} */
     this.proposals = new Map();
+    /** @type {Change[]} */
     this.changes = [];
     for (const member of genesis.members) {
       for (const admin of member.admin_pubkeys) {
@@ -114,27 +148,37 @@ export class GovState {
         state: grant.state, roles: [...grant.roles], notAfter: null, revokedAt: null,
       });
     }
-    const first = genesis.members.map((m) => ({ state: m.state, pubkey: m.node_pubkey })).sort(bySeat);
+    /** @type {Seat[]} */
+    const first = genesis.members.map((/** @type {any} */ m) => ({ state: m.state, pubkey: m.node_pubkey })).sort(bySeat);
     for (const seat of first) {
       if (typeof seat.state !== "string" || typeof seat.pubkey !== "string") {
         throw new TypeError("a member has no state or node_pubkey");
       }
     }
+    /** @type {Map<number, Seat[]>} validator sets by the height they start at */
     this.sets = new Map([[1, first]]);
     this.nodeKeys = new Set(first.map((s) => s.pubkey));
-    this.params = {};
+    /** @type {Map<string, number>} parameters by name (a Map: a name is the chain's, never a prototype's) */
+    this.params = new Map();
     for (const name of PARAMS) {
       const value = genesis.consensus[name];
-      if (value !== undefined && value !== null) this.params[name] = value;
+      if (value !== undefined && value !== null) this.params.set(name, value);
     }
   }
 
+  /** @param {number} height @returns {Seat[]} */
   validators(height) {
     const at = Math.max(...[...this.sets.keys()].filter((h) => h <= Math.max(height, 1)));
-    return this.sets.get(at);
+    const seats = this.sets.get(at);
+    if (seats === undefined) throw new Error(`no validator set at ${height}: the set of height 1 is always there`);
+    return seats;
   }
 
-  /** null if `signer` may sign `record` in block `height`, else [code, detail]. */
+  /**
+   * null if `signer` may sign `record` in block `height`, else [code, detail].
+   * @param {number} height @param {bigint} blockTime @param {string} signer @param {ChainRecord} record
+   * @returns {[string, string] | null}
+   */
   authorise(height, blockTime, signer, record) {
     const seats = this.validators(height);
     let grant = this.keys.get(signer);
@@ -155,13 +199,14 @@ export class GovState {
     if (actor !== grant.state) {
       return ["wrong_state", `actor.state ${actor} but the signer is enrolled for ${grant.state}`];
     }
-    if (!seats.some((s) => s.state === grant.state)) {
+    const state = grant.state;
+    if (!seats.some((s) => s.state === state)) {
       return ["state_not_member", `${grant.state} is not a member at height ${height}`];
     }
-    const allowed = new Set(grant.roles.flatMap((r) => ROLE_TYPES[r] ?? []));
+    const allowed = new Set(grant.roles.flatMap((r) => (Object.hasOwn(ROLE_TYPES, r) ? ROLE_TYPES[r] : [])));
     const roles = JSON.stringify([...grant.roles].sort());
     if (record.type === "private_act") {
-      const types = Object.hasOwn(TYPE_CLASSES, String(record.class)) ? TYPE_CLASSES[record.class] : [];
+      const types = Object.hasOwn(TYPE_CLASSES, String(record.class)) ? (TYPE_CLASSES[String(record.class)] ?? []) : [];
       if (types.some((t) => allowed.has(t))) return null;
       return ["role_not_allowed", `roles ${roles} may not sign acts of class ${record.class}`];
     }
@@ -171,12 +216,17 @@ export class GovState {
     return null;
   }
 
+  /** @param {string} pubkey */
   keyInUse(pubkey) {
     return this.keys.has(pubkey) || this.nodeKeys.has(pubkey);
   }
 
-  /** Apply the governance records [id, record] of block `height`, in block order. */
+  /**
+   * Apply the governance records [id, record] of block `height`, in block order.
+   * @param {number} height @param {readonly [string, ChainRecord][]} records
+   */
   applyBlock(height, records) {
+    /** @type {Record<string, Handler>} */
     const handlers = {
       enroll_key: this.enroll, revoke_key: this.revoke,
       member_proposal: this.propose, member_vote: this.vote,
@@ -189,13 +239,14 @@ export class GovState {
       } catch (error) {
         if (error instanceof AuditFailure) throw error;
         throw new AuditFailure(
-          "bad_governance_record", `record ${recordId} is malformed (${error.message})`, height,
+          "bad_governance_record", `record ${recordId} is malformed (${error instanceof Error ? error.message : String(error)})`, height,
         );
       }
     }
   }
 
-  enroll(height, recordId, record) {
+  /** @type {Handler} */
+  enroll(_height, _recordId, record) {
     if (typeof record.pubkey !== "string" || !Array.isArray(record.roles)) {
       throw new TypeError("enroll_key needs pubkey and roles");
     }
@@ -205,6 +256,7 @@ export class GovState {
     });
   }
 
+  /** @type {Handler} */
   revoke(height, recordId, record) {
     need(record, "pubkey");
     const grant = this.keys.get(record.pubkey);
@@ -216,6 +268,7 @@ export class GovState {
     grant.revokedAt = height;
   }
 
+  /** @type {Handler} */
   propose(height, recordId, record) {
     need(record, "action", record.action === "set_param" ? "name" : "state");
     const action = record.action;
@@ -232,11 +285,13 @@ export class GovState {
         "wrong_state", `record ${recordId}: ${record.actor.state} re-keys ${subject}'s node`, height,
       );
     }
+    /** @type {Proposal} */
     const proposal = { id: recordId, action, subject, height, record, votes: new Map(), status: "open" };
     this.proposals.set(recordId, proposal);
     if (SELF_ACTIONS.includes(action)) this.decide(height, proposal, [recordId]);
   }
 
+  /** @type {Handler} */
   vote(height, recordId, record) {
     need(record, "proposal", "vote");
     const proposal = this.proposals.get(record.proposal);
@@ -264,17 +319,19 @@ export class GovState {
     else if (outcome === "rejected") proposal.status = "rejected";
   }
 
+  /** @param {Proposal} proposal @param {number} height */
   status(proposal, height) {
     if (proposal.status === "open" && height > proposal.height + this.expiryBlocks) return "expired";
     return proposal.status;
   }
 
+  /** @param {number} height @param {Proposal} proposal @param {string[]} recordIds */
   decide(height, proposal, recordIds) {
     if (!SET_ACTIONS.includes(proposal.action)) {
       proposal.status = this.setParam(height, proposal.record) ? "passed" : "rejected";
       return;
     }
-    const latest = this.sets.get(Math.max(...this.sets.keys()));
+    const latest = this.validators(Math.max(...this.sets.keys()));
     const newSet = this.newSet(proposal, latest);
     if (newSet === null) {
       proposal.status = "rejected";
@@ -289,17 +346,19 @@ export class GovState {
     });
   }
 
+  /** @param {number} height @param {ChainRecord} record @returns {boolean} */
   setParam(height, record) {
     if (record.action !== "set_param") return true;
     need(record, "value");
     const bound = height + CHANGE_DELAY_BLOCKS;
-    const current = this.params[record.name];
+    const current = this.params.get(record.name);
     if (!Number.isSafeInteger(record.value)) throw new TypeError("set_param needs an integer value");
     if ((current !== undefined && current <= bound) || record.value <= bound) return false;
-    this.params[record.name] = record.value;
+    this.params.set(record.name, record.value);
     return true;
   }
 
+  /** @param {Proposal} proposal @param {Seat[]} latest @returns {Seat[] | null} */
   newSet(proposal, latest) {
     const { record, subject } = proposal;
     const states = new Set(latest.map((s) => s.state));

@@ -13,6 +13,7 @@ export class CanonicalError extends Error {}
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** @param {unknown} value @param {number} depth @returns {string} */
 function canon(value, depth) {
   if (value === null || value === true || value === false) return JSON.stringify(value);
   if (typeof value === "string") {
@@ -30,18 +31,20 @@ function canon(value, depth) {
   if (typeof value === "object") {
     const members = Object.keys(value)
       .sort()
-      .map((key) => `${canon(key, depth)}:${canon(value[key], depth + 1)}`);
+      .map((key) => `${canon(key, depth)}:${canon(/** @type {Record<string, unknown>} */ (value)[key], depth + 1)}`);
     return `{${members.join(",")}}`;
   }
   throw new CanonicalError(`${typeof value} is not in Comity's JSON subset`);
 }
 
 /** The canonical text of `value`; throws CanonicalError outside the subset. */
+/** @param {unknown} value @returns {string} */
 export function canonicalText(value) {
   return canon(value, 0);
 }
 
 /** The canonical UTF-8 bytes of `value` (what Comity hashes and signs). */
+/** @param {unknown} value @returns {Uint8Array<ArrayBuffer>} */
 export function jcs(value) {
   return new TextEncoder().encode(canon(value, 0));
 }

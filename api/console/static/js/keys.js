@@ -47,11 +47,11 @@ export function parsePem(text) {
   if (/-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(text)) throw new KeyFileError("encrypted_key", "an encrypted PKCS#8 file: decrypt it first (openssl pkey)");
   const blocks = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)];
   if (blocks.length !== 1) throw new KeyFileError("not_pem", `expected exactly one PEM block, found ${blocks.length}`);
-  const label = blocks[0][1];
+  const label = blocks[0]?.[1] ?? "";
   if (label !== "PRIVATE KEY") throw new KeyFileError("not_private_key", `a PEM "${label}" block, not "PRIVATE KEY" (PKCS#8)`);
   const match = /^\s*-----BEGIN PRIVATE KEY-----\r?\n([^-]*)-----END PRIVATE KEY-----\s*$/.exec(text);
   if (!match) throw new KeyFileError("not_pem", "the PEM block is not closed by -----END PRIVATE KEY-----, or text surrounds it");
-  const b64 = match[1].replace(/\r?\n/g, "");
+  const b64 = (match[1] ?? "").replace(/\r?\n/g, "");
   if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(b64) || b64.length === 0) {
     throw new KeyFileError("bad_base64", "the PEM body is not base64");
   }
@@ -61,6 +61,9 @@ export function parsePem(text) {
   return out;
 }
 
+/** A byte the caller has bounds-checked. @param {Uint8Array} bytes @param {number} i */
+const byteAt = (bytes, i) => bytes[i] ?? 0;
+
 /**
  * One DER TLV at `at`: its tag, where its content starts and ends. Definite, minimal lengths.
  * @param {Uint8Array} der @param {number} at @param {number} end
@@ -68,15 +71,15 @@ export function parsePem(text) {
  */
 function tlv(der, at, end) {
   if (at + 2 > end) throw new KeyFileError("bad_der", `truncated DER at byte ${at}`);
-  const tag = der[at];
-  let length = der[at + 1];
+  const tag = byteAt(der, at);
+  let length = byteAt(der, at + 1);
   let start = at + 2;
   if (length & 0x80) {
     const count = length & 0x7f;
     if (count === 0 || count > 2) throw new KeyFileError("bad_der", `unsupported DER length form at byte ${at}`);
     if (start + count > end) throw new KeyFileError("bad_der", `truncated DER length at byte ${at}`);
     length = 0;
-    for (let i = 0; i < count; i++) length = (length << 8) | der[start + i];
+    for (let i = 0; i < count; i++) length = (length << 8) | byteAt(der, start + i);
     if (length < 0x80 || (count === 2 && length < 0x100)) throw new KeyFileError("bad_der", `non-minimal DER length at byte ${at}`);
     start += count;
   }
@@ -98,7 +101,7 @@ export function parsePkcs8(der) {
   if (outer.tag !== 0x30) throw new KeyFileError("bad_der", "a PKCS#8 key is a DER SEQUENCE");
   if (outer.stop !== der.length) throw new KeyFileError("trailing_data", "bytes after the key's SEQUENCE");
   const version = tlv(der, outer.start, outer.stop);
-  if (version.tag !== 0x02 || version.stop - version.start !== 1 || der[version.start] > 1) {
+  if (version.tag !== 0x02 || version.stop - version.start !== 1 || byteAt(der, version.start) > 1) {
     throw new KeyFileError("bad_version", "version must be INTEGER 0 (v1) or 1 (v2)");
   }
   const v2 = der[version.start] === 1;

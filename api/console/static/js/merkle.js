@@ -10,6 +10,7 @@ export const HASH_SIZE = 32;
 export class ProofError extends Error {}
 
 export class RootMismatchError extends ProofError {
+  /** @param {Uint8Array} expected @param {Uint8Array} calculated */
   constructor(expected, calculated) {
     super(`calculated root ${toHex(calculated)}, expected ${toHex(expected)}`);
     this.expected = expected;
@@ -17,14 +18,17 @@ export class RootMismatchError extends ProofError {
   }
 }
 
+/** @param {Uint8Array} leaf */
 export async function leafHash(leaf) {
   return sha256(concat(Uint8Array.of(0), leaf));
 }
 
+/** @param {Uint8Array} left @param {Uint8Array} right */
 export async function nodeHash(left, right) {
   return sha256(concat(Uint8Array.of(1), left, right));
 }
 
+/** @param {string} name @param {number} value */
 function size(name, value) {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new ProofError(`${name} ${value} is not an integer in [0, 2^53 - 1]`);
@@ -32,26 +36,37 @@ function size(name, value) {
   return BigInt(value);
 }
 
+/** @param {unknown} value @param {string} what @returns {asserts value is Uint8Array} */
 function checkHash(value, what) {
   if (!(value instanceof Uint8Array) || value.length !== HASH_SIZE) {
-    throw new ProofError(`${what} has ${value?.length} bytes, expected ${HASH_SIZE}`);
+    const length = value instanceof Uint8Array || Array.isArray(value) ? value.length : undefined;
+    throw new ProofError(`${what} has ${length} bytes, expected ${HASH_SIZE}`);
   }
 }
 
+/** @param {bigint} n */
 function bitLength(n) {
   return n === 0n ? 0 : n.toString(2).length;
 }
 
+/** @param {bigint} n */
 function bitCount(n) {
   return [...n.toString(2)].filter((c) => c === "1").length;
 }
 
-/** [inner, border]: how the audit path of `index` in a tree of `treeSize` splits. */
+/**
+ * [inner, border]: how the audit path of `index` in a tree of `treeSize` splits.
+ * @param {bigint} index @param {bigint} treeSize @returns {[number, number]}
+ */
 function pathShape(index, treeSize) {
   const inner = bitLength(index ^ (treeSize - 1n));
   return [inner, bitCount(index >> BigInt(inner))];
 }
 
+/**
+ * @param {Uint8Array} leaf @param {number} leafIndex @param {number} treeSize
+ * @param {readonly Uint8Array[]} proof @returns {Promise<Uint8Array>}
+ */
 export async function rootFromInclusion(leaf, leafIndex, treeSize, proof) {
   const n = size("size", treeSize);
   const index = size("index", leafIndex);
@@ -75,12 +90,20 @@ export async function rootFromInclusion(leaf, leafIndex, treeSize, proof) {
   return calculated;
 }
 
+/**
+ * @param {Uint8Array} leaf @param {number} leafIndex @param {number} treeSize
+ * @param {readonly Uint8Array[]} proof @param {Uint8Array} root @returns {Promise<void>}
+ */
 export async function verifyInclusion(leaf, leafIndex, treeSize, proof, root) {
   checkHash(root, "root");
   const calculated = await rootFromInclusion(leaf, leafIndex, treeSize, proof);
   if (!equalBytes(calculated, root)) throw new RootMismatchError(root, calculated);
 }
 
+/**
+ * @param {number} size1 @param {number} size2 @param {Uint8Array} root1 @param {Uint8Array} root2
+ * @param {readonly Uint8Array[]} proof @returns {Promise<void>}
+ */
 export async function verifyConsistency(size1, size2, root1, root2, proof) {
   const m = size("size1", size1);
   const n = size("size2", size2);
@@ -108,7 +131,9 @@ export async function verifyConsistency(size1, size2, root1, root2, proof) {
       `proof has ${proof.length} hashes, expected ${expected} for size1 ${size1} and size2 ${size2}`,
     );
   }
-  const [seed, path] = seeded ? [root1, proof] : [proof[0], proof.slice(1)];
+  const first = proof[0];
+  if (!seeded && first === undefined) throw new ProofError("proof is empty"); // the length check above rules it out
+  const [seed, path] = seeded || first === undefined ? [root1, proof] : [first, proof.slice(1)];
   let calculated1 = seed;
   let calculated2 = seed;
   for (const [position, sibling] of path.entries()) {

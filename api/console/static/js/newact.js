@@ -46,7 +46,7 @@ export async function signAndSubmit(record, schema, { visibility, status, fields
   const orphans = showProblems(fields, problems);
   if (problems.length) {
     say([t("newact.invalid", { n: problems.length }), ...orphans.map(message)].join(" "), "fail");
-    const first = fields.get(problems[0].field)?.control ?? document.querySelector('[aria-invalid="true"]');
+    const first = fields.get(problems[0]?.field ?? "")?.control ?? document.querySelector('[aria-invalid="true"]');
     first?.focus?.();
     return null;
   }

@@ -74,7 +74,7 @@ export function validate(root, value, field = "record") {
       });
       if (fits) return;
       const real = options.filter((/** @type {Schema} */ o) => o.type !== "null");
-      if (real.length === 1) return walk(real[0], v, f, depth + 1, sink);
+      if (real.length === 1) return walk(real[0] ?? {}, v, f, depth + 1, sink);
       return add(f, "any_of");
     }
     if ("const" in s && v !== s.const) return add(f, "const", { value: JSON.stringify(s.const) });
@@ -460,7 +460,7 @@ export function buildForm(root, skip) {
 /** `record.a.b[2]` → `record.a.b`; the top gives "". @param {string} path */
 export function parentField(path) {
   const match = /^(.*)(\.[^.[\]]+|\[\d+\])$/.exec(path);
-  return match ? match[1] : "";
+  return match?.[1] ?? "";
 }
 
 /**

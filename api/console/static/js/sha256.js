@@ -1,14 +1,21 @@
 // SHA-256 through WebCrypto (crypto.subtle: every current browser, and Node 20), and hex.
 
+/** @param {ArrayLike<number> & Iterable<number>} bytes */
 export function toHex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Lowercase hex of exactly `size` bytes, as Comity writes hashes, keys and signatures. */
+/**
+ * Lowercase hex of exactly `size` bytes, as Comity writes hashes, keys and signatures.
+ * @param {unknown} value
+ * @param {number} size
+ * @returns {value is string}
+ */
 export function isHex(value, size) {
   return typeof value === "string" && value.length === 2 * size && /^[0-9a-f]*$/.test(value);
 }
 
+/** @param {unknown} text @returns {Uint8Array<ArrayBuffer>} */
 export function fromHex(text) {
   if (typeof text !== "string" || text.length % 2 || !/^[0-9a-fA-F]*$/.test(text)) {
     throw new TypeError("not hex");
@@ -18,6 +25,7 @@ export function fromHex(text) {
   return out;
 }
 
+/** @param {...Uint8Array} parts @returns {Uint8Array<ArrayBuffer>} */
 export function concat(...parts) {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
@@ -28,14 +36,17 @@ export function concat(...parts) {
   return out;
 }
 
+/** @param {Uint8Array} a @param {Uint8Array} b */
 export function equalBytes(a, b) {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
+/** @param {BufferSource} bytes @returns {Promise<Uint8Array<ArrayBuffer>>} */
 export async function sha256(bytes) {
   return new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", bytes));
 }
 
+/** @param {BufferSource} bytes @returns {Promise<string>} */
 export async function sha256Hex(bytes) {
   return toHex(await sha256(bytes));
 }

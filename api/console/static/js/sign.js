@@ -84,8 +84,8 @@ export async function signEnvelope(signer, record) {
  * @param {Json} record
  */
 export function defaultRetainUntil(record) {
-  const days = Object.hasOwn(RETENTION_DAYS, record.type) ? RETENTION_DAYS[record.type] : null;
-  if (days === null) throw new ApiError(0, "unknown_type", "record.type", `record.type ${record.type} has no retention default`);
+  const days = Object.hasOwn(RETENTION_DAYS, record.type) ? RETENTION_DAYS[record.type] : undefined;
+  if (days === undefined) throw new ApiError(0, "unknown_type", "record.type", `record.type ${record.type} has no retention default`);
   const when = new Date(record.occurred_at);
   if (Number.isNaN(when.getTime())) throw new ApiError(0, "bad_time", "record.occurred_at", "record.occurred_at is not a time");
   return formatTime(new Date(when.getTime() + days * 86_400_000));
@@ -181,6 +181,7 @@ export async function submission(signer, record, { visibility, retainUntil = nul
 /** A ref's parties as the node shows them in its header (empty for a clear act).
  * @param {string} ref @returns {Promise<string[]>} */
 export async function nodeRefParties(ref) {
+  /** @type {Record<string, any>} */
   const view = await get(`/v1/records/${encodeURIComponent(ref)}`);
   const parties = view.envelope?.record?.parties;
   return Array.isArray(parties) ? parties.filter((p) => typeof p === "string") : [];
