@@ -60,7 +60,7 @@ def comity(
 class LoopbackNet:
     def __init__(self, net: Path, data_root: Path) -> None:
         self.net = net
-        base = free_base(4, 27000, 40)
+        base = free_base(4, "opsnet")
         self.api_ports = {s: base + i for i, s in enumerate(COMPOSE_STATES)}
         self.p2p_ports = {s: base + 100 + i for i, s in enumerate(COMPOSE_STATES)}
         self.configs: dict[str, Path] = {}

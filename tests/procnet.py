@@ -40,7 +40,7 @@ FAST = {
 class ProcNet:
     def __init__(self, root: Path, nodes: int = 4, consensus: dict[str, Any] | None = None):
         self.root = root
-        self.base = free_base(nodes, 17000, 50)
+        self.base = free_base(nodes, "procnet")
         self.rows = devnet.prepare(root, nodes, self.base, consensus or FAST)
         self.states = [row["state"] for row in self.rows]
         self.urls = {row["state"]: row["api_url"] for row in self.rows}

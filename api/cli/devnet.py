@@ -63,12 +63,49 @@ def port_free(port: int) -> bool:
     return True
 
 
+PORT_BLOCK = 200  #: a block of ports: the API ports, then the P2P ports P2P_OFFSET above
+
+
+def _block_free(base: int, nodes: int) -> bool:
+    ports = [base + i for i in range(nodes)] + [base + P2P_OFFSET + i for i in range(nodes)]
+    return all(port_free(p) for p in ports)
+
+
 def find_base_port(nodes: int, start: int = 7000) -> int:
-    for base in range(start, 60000, 200):
-        ports = [base + i for i in range(nodes)] + [base + P2P_OFFSET + i for i in range(nodes)]
-        if all(port_free(p) for p in ports):
+    for base in range(start, 60000, PORT_BLOCK):
+        if _block_free(base, nodes):
             return base
     raise RuntimeError("no free block of ports found on 127.0.0.1")
+
+
+def worker_lane() -> tuple[int, int]:
+    """This process's lane among parallel test workers: ``(index, count)``.
+
+    pytest-xdist names its workers ``gw0``, ``gw1``, … in ``PYTEST_XDIST_WORKER`` and
+    their number in ``PYTEST_XDIST_WORKER_COUNT``; child processes (``scripts/bench``
+    run by a test) inherit both. Outside such a run: ``(0, 1)``."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count_text = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")
+    count = int(count_text) if count_text.isdigit() and int(count_text) > 0 else 1
+    index = int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0
+    return index % count, count
+
+
+def find_lane_base_port(nodes: int, region_start: int, slots: int) -> int:
+    """A free block in ``region_start + k·PORT_BLOCK`` (``k < slots``), in this process's lane.
+
+    A block is free *now*; its nodes bind it a moment later. Two test workers must never
+    pick one block in that moment, so slots are dealt out by number modulo the worker
+    count (worker ``i`` only looks at slots ``≡ i``), and the process id spreads two runs
+    on one machine over a worker's slots. Keep regions below 32768, where Linux's
+    ephemeral ports start: an outgoing connection may hold any port above it."""
+    index, count = worker_lane()
+    mine = max(1, slots // count)
+    for step in range(mine):
+        base = region_start + (index + count * ((os.getpid() + step) % mine)) * PORT_BLOCK
+        if _block_free(base, nodes):
+            return base
+    raise RuntimeError(f"no free block of {nodes} ports in this lane's slots from {region_start}")
 
 
 def prepare(
