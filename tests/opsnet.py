@@ -110,9 +110,13 @@ class LoopbackNet:
                 cwd=REPO,
             )
             log.close()
-        with self.client() as client:
-            for state in states or COMPOSE_STATES:
-                self._wait_up(client, state)
+        try:
+            with self.client() as client:
+                for state in states or COMPOSE_STATES:
+                    self._wait_up(client, state)
+        except BaseException:  # one node failed to come up: stop the others, leak none
+            self.stop()
+            raise
 
     def _wait_up(self, client: httpx.Client, state: str, timeout_s: float = 30) -> None:
         deadline = time.monotonic() + timeout_s
