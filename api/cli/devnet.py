@@ -42,6 +42,7 @@ from typing import Any
 
 from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from ledger.acts_templates import template
+from ledger.block import genesis_hash
 from node.config import dump_config
 from node.tokens import create_token
 
@@ -245,6 +246,9 @@ def hint(directory: Path, rows: list[dict[str, str]]) -> str:
         *(f"  {r['state']}: {console_url(directory, r)}" for r in rows),
         f"Sign acts there with {directory}/<STATE>/investigator.key or authority.key "
         "(New act; Inbox, Answer).",
+        "On the Verify page, pin a downloaded bundle (Case view) to "
+        f"{directory / 'genesis.json'}, genesis hash "
+        f"{genesis_hash(json.loads((directory / 'genesis.json').read_text()))}.",
         "",
         "Ctrl-C stops all nodes.",
     ]

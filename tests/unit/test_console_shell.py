@@ -22,6 +22,7 @@ from api.app import create_app
 from api.cli.devnet import hint
 from api.console import STATIC
 from ledger.acts_lifecycle import LIFECYCLE_PHASES
+from ledger.block import genesis_hash
 from node.deadlines import STATUSES
 from tests.cluster import Cluster
 
@@ -163,6 +164,10 @@ def test_static_files_ship_as_package_data() -> None:
 
 def test_the_devnet_hint_names_the_console_url(tmp_path: Path) -> None:
     rows = [{"state": "CN", "api_url": "http://127.0.0.1:7000"}]
+    genesis = {"chain_id": "comity-devnet", "members": []}
+    (tmp_path / "genesis.json").write_text(json.dumps(genesis))
     text = hint(tmp_path, rows)
     assert "http://127.0.0.1:7000/ is the console" in text
     assert "http://127.0.0.1:7000/docs" in text
+    # The Verify page's pin, without a terminal: the file's path and the hash it checks.
+    assert f"{tmp_path / 'genesis.json'}, genesis hash {genesis_hash(genesis)}." in text
