@@ -58,7 +58,7 @@ from consensus.state import PersistedState, Ready, Timeout, TimeoutParams
 from ledger.block import CommitCertificate, sorted_validators, verify_certificate
 from ledger.canonical import canonical_bytes, parse_json
 from ledger.errors import BodyMismatch, ComityError, PeerFault, StoreError, from_peer
-from ledger.keys import SigningKey
+from ledger.keys import KeySigner
 from ledger.records import parse_time
 from node import clock
 from node.application import Application, Block
@@ -129,7 +129,7 @@ class Driver:
         self,
         app: Application,
         mempool: Mempool,
-        key: SigningKey,
+        key: KeySigner,
         broadcast: Callable[[dict[str, Any], int], None],
         *,
         inbox_max: int,

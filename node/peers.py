@@ -43,7 +43,7 @@ import httpx
 import orjson
 
 from ledger.errors import PeerFault, PeerUnavailable
-from ledger.keys import SigningKey
+from ledger.keys import KeySigner
 from node import clock
 from node.wire import reply_is_authentic, sign_request
 
@@ -137,7 +137,7 @@ class PeerSet:
 
     def __init__(
         self,
-        key: SigningKey,
+        key: KeySigner,
         chain_id: str,
         *,
         flush_ms: int,

@@ -22,7 +22,13 @@ from api.cli.receipts import receipt
 from api.cli.stats import stats
 from ledger.canonical import parse_json
 from ledger.errors import ComityError
-from ledger.keys import SigningKey, load_signing_key, public_key_from_text, save_signing_key
+from ledger.keys import (
+    KeySigner,
+    SigningKey,
+    load_signing_key,
+    public_key_from_text,
+    save_signing_key,
+)
 from ledger.private import ACT_TYPES
 from ledger.retention import default_retain_until
 from ledger.roles import ROLES
@@ -329,7 +335,7 @@ def devnet(nodes: int, directory: Path | None, base_port: int | None, no_run: bo
 
 def submit_and_wait(
     client: NodeClient,
-    key: SigningKey,
+    key: KeySigner,
     record: dict[str, Any],
     wait_s: float,
     *,
