@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from node import clock
+from node.hsm import off_loop
 from node.inbound import PATHS, Inbound
 from node.wire import (
     ReplayCache,
@@ -112,12 +113,16 @@ async def _serve(inbound: Inbound, replay: ReplayCache, path: str, request: Requ
         payload = open_payload(body)
     except WireRefusal as exc:
         inbound.fault(exc.reason)
-        return _signed(inbound, path, claim, _refusal(exc), 403)
+        return await _signed(inbound, path, claim, _refusal(exc), 403)
     reply, status = await inbound.handle(path, claim.sender, payload)
-    return _signed(inbound, path, claim, reply, status)
+    return await _signed(inbound, path, claim, reply, status)
 
 
-def _signed(inbound: Inbound, path: str, claim: SignedRequest, obj: Any, status: int) -> Response:
+async def _signed(
+    inbound: Inbound, path: str, claim: SignedRequest, obj: Any, status: int
+) -> Response:
     body = orjson.dumps(obj)
-    headers = sign_reply(inbound.key, inbound.app.chain_id, path, claim, status, body)
+    headers = await off_loop(
+        inbound.key, sign_reply, inbound.key, inbound.app.chain_id, path, claim, status, body
+    )
     return Response(body, status_code=status, media_type="application/json", headers=headers)

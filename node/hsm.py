@@ -26,6 +26,11 @@ shared by every signer on that token, and one lock around each ``C_Sign``.
 ``Pkcs11Signer.sign`` may be called from any thread (the node calls it from
 its signing thread, node/driver.py); calls are serialised by the lock.
 
+A token is slower than PyNaCl and may sit across a network, so a node signs its
+P2P requests and replies on the token's signing thread (``off_loop``), never on
+the event loop; a key in memory signs inline, where a thread hop would cost more
+than its ~20 µs signature.
+
 ``generate_keypair`` creates the pair on the token: private key sensitive,
 not extractable, ``CKA_SIGN`` only; it refuses a label already in use.
 
@@ -35,6 +40,7 @@ token is used, so a node whose keys are PEM files does not need it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -42,9 +48,11 @@ import os
 import secrets
 import stat
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import nacl.exceptions
 import nacl.signing
@@ -58,6 +66,9 @@ ED25519_OID_DER = bytes.fromhex("06032b6570")
 ED25519_NAME_DER = b"\x13\x0cedwards25519"
 PIN_BYTES_MAX = 256
 CHALLENGE = b"comity pkcs11 self-test: the token's key must match its public key"
+
+
+T = TypeVar("T")
 
 
 class HsmError(ComityError):
@@ -216,6 +227,26 @@ def close_all() -> None:
             with token.lock, contextlib.suppress(Exception):
                 token.session.close()
         _tokens.clear()
+
+
+_signing_thread: ThreadPoolExecutor | None = None
+_signing_thread_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _signing_thread
+    with _signing_thread_lock:
+        if _signing_thread is None:
+            _signing_thread = ThreadPoolExecutor(1, thread_name_prefix="comity-pkcs11")
+        return _signing_thread
+
+
+async def off_loop(key: object, work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)``, which signs with ``key``: on the signing thread if ``key`` is
+    in a token, inline if it is in memory."""
+    if not isinstance(key, Pkcs11Signer):
+        return work(*args)
+    return await asyncio.get_running_loop().run_in_executor(_executor(), work, *args)
 
 
 class Pkcs11Signer:

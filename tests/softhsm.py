@@ -24,7 +24,7 @@ MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 SO_PIN = "so-pin-not-used-by-comity"
 #: The user PIN of every pool token.
 PIN = "pool-pin-4711"
-POOL_TOKENS = 12
+POOL_TOKENS = 40
 _process_conf: Path | None = None
 _pool: list[str] = []
 
