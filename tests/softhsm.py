@@ -12,13 +12,17 @@ with a reason (and fail under CI, tests/tiers.py).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+import nacl.signing
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 SO_PIN = "so-pin-not-used-by-comity"
@@ -27,6 +31,10 @@ PIN = "pool-pin-4711"
 POOL_TOKENS = 40
 _process_conf: Path | None = None
 _pool: list[str] = []
+PEM_BLOCK = re.compile(
+    rb"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*PRIVATE KEY-----", re.S
+)
+HEX_RUN = re.compile(rb"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
 
 
 def require_softhsm() -> None:
@@ -95,3 +103,23 @@ def write_pin(path: Path, pin: str, mode: int = 0o600) -> Path:
     path.write_text(pin + "\n")
     path.chmod(mode)
     return path
+
+
+def private_key_material(roots: list[Path], public_keys: set[str]) -> list[str]:
+    """Every Ed25519 private key under ``roots``, and every 64-hex run that is the seed
+    of one of ``public_keys``; X25519 PEM keys (the encryption keys) are allowed."""
+    found = []
+    files = sorted(p for root in roots for p in root.rglob("*") if p.is_file())
+    for path in files:
+        data = path.read_bytes()
+        for block in PEM_BLOCK.findall(data):
+            key = serialization.load_pem_private_key(block, password=None)
+            if not isinstance(key, X25519PrivateKey):
+                found.append(f"{path}: a {type(key).__name__} PEM private key")
+        for run in HEX_RUN.findall(data):
+            public = bytes(nacl.signing.SigningKey(bytes.fromhex(run.decode())).verify_key)
+            if public.hex() in public_keys:
+                found.append(f"{path}: the seed of {public.hex()[:16]}")
+        if b"PRIVATE KEY" in data and not PEM_BLOCK.search(data):
+            found.append(f"{path}: a broken PEM private key")
+    return found

@@ -42,7 +42,7 @@ OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
 
 def _keep(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     if value is not None and param.name is not None:
-        ctx.meta.setdefault(META, {})[param.name] = value
+        ctx.meta.setdefault(META, {})[param.name.removeprefix("pkcs11_")] = value
 
 
 def pkcs11_options(command: F) -> F:
@@ -50,7 +50,7 @@ def pkcs11_options(command: F) -> F:
     for flag, name, type_, help_ in reversed(OPTIONS):
         command = click.option(
             flag,
-            name,
+            f"pkcs11_{name}",  # never a command's own parameter (``--token`` is a bearer token)
             type=type_,
             default=None,
             envvar=f"COMITY_{flag[2:].upper().replace('-', '_')}",

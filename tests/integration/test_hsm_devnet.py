@@ -11,18 +11,15 @@ is each state's X25519 encryption key, which PKCS#11 signing does not cover).
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tomllib
 from pathlib import Path
 
 import httpx
-import nacl.signing
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from api.cli.main import main
 from ledger.acts_templates import template
@@ -33,11 +30,6 @@ from tests import softhsm
 from tests.procnet import ProcNet
 
 pytestmark = pytest.mark.slow
-
-PEM_BLOCK = re.compile(
-    rb"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*PRIVATE KEY-----", re.S
-)
-HEX_RUN = re.compile(rb"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
 
 
 def token_key(root: Path, name: str) -> Pkcs11Key:
@@ -86,25 +78,6 @@ def move_keys_into_tokens(net: ProcNet, root: Path, admins: list[Pkcs11Key]) -> 
     genesis["enrollments"] = []
     genesis_path.write_text(json.dumps(genesis, indent=2) + "\n")
     return in_tokens
-
-
-def private_key_material(root: Path, public_keys: set[str]) -> list[str]:
-    """Every Ed25519 private key under ``root``, and every 64-hex run that is the seed
-    of one of ``public_keys``; X25519 PEM keys (the encryption keys) are allowed."""
-    found = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        for block in PEM_BLOCK.findall(data):
-            key = serialization.load_pem_private_key(block, password=None)
-            if not isinstance(key, X25519PrivateKey):
-                found.append(f"{path}: a {type(key).__name__} PEM private key")
-        for run in HEX_RUN.findall(data):
-            public = bytes(nacl.signing.SigningKey(bytes.fromhex(run.decode())).verify_key)
-            if public.hex() in public_keys:
-                found.append(f"{path}: the seed of {public.hex()[:16]}")
-        if b"PRIVATE KEY" in data and not PEM_BLOCK.search(data):
-            found.append(f"{path}: a broken PEM private key")
-    return found
 
 
 def test_a_devnet_signing_in_softhsm2_enrols_and_commits(tmp_path: Path) -> None:
@@ -162,7 +135,7 @@ def test_a_devnet_signing_in_softhsm2_enrols_and_commits(tmp_path: Path) -> None
         assert len(signers) >= 3 and signers <= node_keys
     finally:
         net.stop_all()
-    leaks = private_key_material(net.root, set(in_tokens.values()))
+    leaks = softhsm.private_key_material([net.root], set(in_tokens.values()))
     assert leaks == []
     # The scan can fail: a node key written as PEM is found.
     planted = Ed25519PrivateKey.generate()
@@ -175,6 +148,6 @@ def test_a_devnet_signing_in_softhsm2_enrols_and_commits(tmp_path: Path) -> None
     )
     seed = SigningKey.generate()
     (net.root / "TH" / "data" / "seed.txt").write_text(seed.seed().hex())
-    leaks = private_key_material(net.root, {seed.public_hex})
+    leaks = softhsm.private_key_material([net.root], {seed.public_hex})
     assert len(leaks) == 2 and "Ed25519PrivateKey PEM private key" in leaks[0]
     shutil.rmtree(net.root)

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from api.cli.hsm import pkcs11_key, pkcs11_options
 from api.cli.main import main
 from ledger.keys import SigningKey, save_signing_key
 from node.config import load_config
@@ -129,3 +131,25 @@ def test_init_writes_a_node_key_pkcs11_table(tmp_path: Path) -> None:
     assert config.node_key_pkcs11.label == "node"
     assert config.node_key_pkcs11.pin_file == pin
     assert softhsm.PIN not in out.read_text()
+
+
+def test_a_command_s_own_token_option_is_not_the_pkcs11_token() -> None:
+    """``enroll --token`` is a bearer token; ``--pkcs11-token`` the HSM token's label."""
+
+    @click.command()
+    @click.option("--token", default=None)
+    @click.option("--label", default=None)
+    @pkcs11_options
+    def probe(token: str | None, label: str | None) -> None:
+        key = pkcs11_key()
+        click.echo(f"{token} {label} {key.token} {key.label}")
+
+    result = CliRunner().invoke(
+        probe,
+        [
+            *("--token", "bearer-secret", "--label", "desk", "--pkcs11-token", "hsm"),
+            *("--pkcs11-label", "k", "--pkcs11-module", "/m.so", "--pkcs11-pin-env", "P"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "bearer-secret desk hsm k"
