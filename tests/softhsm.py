@@ -11,6 +11,7 @@ with a reason (and fail under CI, tests/tiers.py).
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import secrets
@@ -61,6 +62,7 @@ def process_conf() -> Path:
     global _process_conf
     if _process_conf is None:
         root = Path(tempfile.mkdtemp(prefix="comity-softhsm-"))
+        atexit.register(shutil.rmtree, root, True)
         conf = write_conf(root)
         for _ in range(POOL_TOKENS):
             label = "pool-" + secrets.token_hex(4)

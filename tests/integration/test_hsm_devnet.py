@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -151,3 +153,29 @@ def test_a_devnet_signing_in_softhsm2_enrols_and_commits(tmp_path: Path) -> None
     leaks = softhsm.private_key_material([net.root], {seed.public_hex})
     assert len(leaks) == 2 and "Ed25519PrivateKey PEM private key" in leaks[0]
     shutil.rmtree(net.root)
+
+
+def test_a_node_whose_pin_file_others_can_read_does_not_start(tmp_path: Path) -> None:
+    softhsm.require_softhsm()
+    net = ProcNet(tmp_path / "net", nodes=1)
+    pin = "readable-pin-5150"
+    key = Pkcs11Key(
+        module=softhsm.MODULE,
+        token="comity-cn",
+        label="cn-node",
+        pin_file=softhsm.write_pin(tmp_path / "hsm.pin", pin, 0o644),
+    )
+    folder = net.root / "CN"
+    config = tomllib.loads((folder / "node.toml").read_text())
+    del config["node_key_path"]
+    config["node_key_pkcs11"] = {k: str(v) for k, v in key.model_dump(exclude_none=True).items()}
+    (folder / "node.toml").write_text(dump_config(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", "run", "--config", str(folder / "node.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "node CN cannot start: the PIN file" in result.stderr
+    assert "chmod 600 it" in result.stderr and pin not in result.stderr + result.stdout
