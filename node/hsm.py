@@ -111,7 +111,8 @@ def read_pin(key: Pkcs11Key) -> str:
     assert key.pin_file is not None  # by _one_of_each
     path = key.pin_file
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        # O_NONBLOCK: a FIFO put in the PIN file's place must not hang the start-up.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         raise HsmError(f"cannot read the PIN file {path}: {exc.strerror}") from None
     try:
@@ -145,7 +146,6 @@ class _Token:
     session: Any
     lock: threading.Lock
     pin_digest: bytes
-    name: str
 
 
 _tokens: dict[tuple[str, str], _Token] = {}
@@ -197,7 +197,7 @@ def _open_token(key: Pkcs11Key) -> _Token:
             raise HsmError(
                 f"cannot log in to the token of {key.where()}: {type(exc).__name__}"
             ) from None
-        found = _Token(session, threading.Lock(), digest, key.where())
+        found = _Token(session, threading.Lock(), digest)
         _tokens[ident] = found
         return found
 
@@ -252,26 +252,25 @@ async def off_loop(key: object, work: Callable[..., T], *args: Any) -> T:
 class Pkcs11Signer:
     """An Ed25519 key in a token: ``sign`` is ``ledger.keys.SigningKey.sign``'s twin."""
 
-    __slots__ = ("_handle", "_token", "public_hex", "public_key")
+    __slots__ = ("_errors", "_handle", "_mechanism", "_token", "_where", "public_hex", "public_key")
 
-    def __init__(self, token: _Token, handle: Any, public_key: bytes) -> None:
-        self._token, self._handle = token, handle
+    def __init__(self, token: _Token, handle: Any, public_key: bytes, where: str) -> None:
+        pkcs11 = _pkcs11()
+        self._token, self._handle, self._where = token, handle, where
+        self._mechanism, self._errors = pkcs11.Mechanism.EDDSA, pkcs11.exceptions.PKCS11Error
         self.public_key: bytes = public_key
         self.public_hex: str = public_key.hex()
 
     def sign(self, message: bytes) -> bytes:
-        mechanism = _pkcs11().Mechanism.EDDSA
         with self._token.lock:
             try:
-                signature = self._handle.sign(message, mechanism=mechanism)
-            except _pkcs11().exceptions.PKCS11Error as exc:
+                signature = self._handle.sign(message, mechanism=self._mechanism)
+            except self._errors as exc:
                 raise HsmError(
-                    f"the token of {self._token.name} failed to sign: {type(exc).__name__}"
+                    f"the token of {self._where} failed to sign: {type(exc).__name__}"
                 ) from None
         if len(signature) != 64:
-            raise HsmError(
-                f"the token of {self._token.name} gave a {len(signature)}-byte signature"
-            )
+            raise HsmError(f"the token of {self._where} gave a {len(signature)}-byte signature")
         return bytes(signature)
 
     def __repr__(self) -> str:
@@ -285,7 +284,7 @@ def open_signer(key: Pkcs11Key) -> Pkcs11Signer:
     with token.lock:
         private, public = _find_pair(token, key, pkcs11)
         public_key = _public_key(public, key, pkcs11)
-    signer = Pkcs11Signer(token, private, public_key)
+    signer = Pkcs11Signer(token, private, public_key, key.where())
     try:
         nacl.signing.VerifyKey(public_key).verify(CHALLENGE, signer.sign(CHALLENGE))
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError):

@@ -183,6 +183,10 @@ def test_pin_from_file_and_environment(tmp_path: Path, monkeypatch: pytest.Monke
     pin_file.write_text("12\n34\n")
     with pytest.raises(HsmError, match="one PIN of 1 to 256 bytes on one line"):
         read_pin(key_on("t", tmp_path, pin_file=pin_file))
+    fifo = tmp_path / "fifo.pin"
+    os.mkfifo(fifo, 0o600)
+    with pytest.raises(HsmError, match="is not a regular file"):
+        read_pin(key_on("t", tmp_path, pin_file=fifo))
     link = tmp_path / "link.pin"
     link.symlink_to(pin_file)
     with pytest.raises(HsmError, match="cannot read the PIN file"):
@@ -264,3 +268,13 @@ def test_a_non_edwards_key_with_the_label_is_refused(tmp_path: Path) -> None:
         token.session.generate_keypair(KeyType.RSA, 2048, label="ec", store=True)
     with pytest.raises(HsmError, match="not an EdDSA signing key"):
         open_signer(key)
+
+
+def test_a_token_that_stops_signing_is_a_clear_error(tmp_path: Path) -> None:
+    key = key_on(softhsm.new_token(), tmp_path)
+    signer = generate_keypair(key)
+    hsm.close_all()  # the session is gone, as when a network HSM drops it
+    with pytest.raises(HsmError) as caught:
+        signer.sign(b"vote")
+    assert str(caught.value).startswith(f"the token of {key.where()} failed to sign: ")
+    assert open_signer(key).public_hex == signer.public_hex  # a new login works again
