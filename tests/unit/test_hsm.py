@@ -278,3 +278,19 @@ def test_a_token_that_stops_signing_is_a_clear_error(tmp_path: Path) -> None:
         signer.sign(b"vote")
     assert str(caught.value).startswith(f"the token of {key.where()} failed to sign: ")
     assert open_signer(key).public_hex == signer.public_hex  # a new login works again
+
+
+async def test_a_token_key_signs_p2p_messages_off_the_event_loop(tmp_path: Path) -> None:
+    """node/peers.py and api/p2p.py sign through ``off_loop``: a token key's C_Sign runs
+    on the signing thread, a key in memory signs inline (a hop costs more than it)."""
+    token_key = generate_keypair(key_on(softhsm.new_token(), tmp_path))
+    memory_key = SigningKey.generate()
+    loop_thread = threading.current_thread().name
+
+    def where(key: Any) -> tuple[str, bytes]:
+        return threading.current_thread().name, key.sign(b"request")
+
+    thread, signature = await hsm.off_loop(token_key, where, token_key)
+    assert thread.startswith("comity-pkcs11") and thread != loop_thread
+    assert verify(token_key.public_key, b"request", signature)
+    assert (await hsm.off_loop(memory_key, where, memory_key))[0] == loop_thread
