@@ -82,7 +82,7 @@ def ceremony_blocks() -> list[str]:
 
 def test_the_hsm_ceremony_in_operations_md_runs(tmp_path: Path) -> None:
     softhsm.require_softhsm()
-    base = free_base(1, 38000, 40)
+    base = free_base(1, "ops_docs")  # a one-node net from a doc, like test_ops_docs
     script = PRELUDE + "".join(ceremony_blocks()) + EPILOGUE
     for old, new in (
         ("/etc/comity", f"{tmp_path}/etc/comity"),
