@@ -217,7 +217,9 @@ def test_th_inbox_shows_cn_acts_live_with_a_token(
     row = page.wait_for_selector(f"#notices tr[data-id='{first}']")
     assert row is not None
     text = row.inner_text()
-    assert "preservation_request" in text and "CN" in text and "Pending" in text
+    # The type is its label in the page's language, its identifier kept as the title.
+    assert "Request for expedited preservation" in text and "CN" in text and "Pending" in text
+    assert row.query_selector("button[title='preservation_request']") is not None
     assert "CASE-CONSOLE-1" in text and "UTC" in text
     link = page.locator(f"#notices tr[data-id='{first}'] a.case-link")
     assert link.get_attribute("href") == "#case/CASE-CONSOLE-1"  # the inbox links the case
@@ -230,7 +232,7 @@ def test_th_inbox_shows_cn_acts_live_with_a_token(
     page.click(f"#notices tr[data-id='{first}'] button")
     page.wait_for_selector("#act dl")
     act = page.inner_text("#act")
-    assert first in act and "Requested" in act and "TH: pending" in act
+    assert first in act and "Requested" in act and "TH: Pending" in act
 
     served.run(
         served.answer(first, "CASE-CONSOLE-1")
@@ -239,8 +241,8 @@ def test_th_inbox_shows_cn_acts_live_with_a_token(
     assert "Answered" in page.inner_text(f"#notices tr[data-id='{first}']")
     assert "Pending" in page.inner_text(f"#notices tr[data-id='{second}']")
     page.click(f"#notices tr[data-id='{first}'] button")
-    page.wait_for_selector("#act li >> text=sovereignty_response")
-    assert "TH: acknowledged" in page.inner_text("#act")
+    page.wait_for_selector("#act li >> text=Answer of the territorial state")
+    assert "TH: Acknowledged" in page.inner_text("#act")
 
     api = [c for c in calls if "/v1/" in c["url"]]
     assert any("/v1/sovereignty/notices" in c["url"] for c in api)
@@ -258,6 +260,7 @@ def test_th_inbox_shows_cn_acts_live_with_a_token(
     page.wait_for_selector("html[lang='ar'][dir='rtl']", state="attached")
     page.wait_for_selector(f"#notices tr[data-id='{second}']")
     assert page.inner_text("#nav-inbox") == "صندوق الوارد"
+    assert "طلب التحفظ العاجل" in page.inner_text(f"#notices tr[data-id='{second}']")
     _shot(page, "inbox-rtl.png")
 
     page.select_option("#language", "en")
@@ -277,8 +280,9 @@ def test_cn_desk_shows_its_request_and_deadline(
     page.wait_for_selector("#view-desk[data-loaded='true']")
     row = page.wait_for_selector(f"#requests tr[data-id='{record_id}']")
     assert row is not None
-    assert "preservation_request" in row.inner_text() and "Requested" in row.inner_text()
-    assert "TH: acknowledged" in row.inner_text()  # the answer is seen on CN's desk
+    assert "Request for expedited preservation" in row.inner_text()
+    assert "Requested" in row.inner_text()
+    assert "TH: Acknowledged" in row.inner_text()  # the answer is seen on CN's desk
     clock = page.wait_for_selector("#deadlines tr[class^='deadline-']")
     assert clock is not None
     status = clock.get_attribute("class")
@@ -289,9 +293,14 @@ def test_cn_desk_shows_its_request_and_deadline(
         "deadline-stopped": "Stopped",
     }[status]
     assert label in clock.inner_text()
+    # The clock's id is translated (its explanatory text is the API's); the id is kept.
+    clock_id = clock.get_attribute("data-clock")
+    assert clock.query_selector(f"[data-id='{clock_id}']") is not None
+    assert clock_id not in clock.inner_text().split("\n")[0]
     assert page.locator("#stats dd").count() == 6
     groups = page.inner_text("#stats-groups")
-    assert "TH\tbudapest\tpreservation_request" in groups  # instruments as the API names them
+    assert "TH\tConvention on Cybercrime (Budapest)\tRequest for expedited preservation" in groups
+    assert page.locator("#stats-groups [data-id='budapest']").count() >= 1
     page.select_option("#filter-case", "CASE-CONSOLE-3")
     assert page.locator("#requests tr[data-id]").count() == 1
     _shot(page, "desk-ltr.png")
@@ -353,18 +362,30 @@ def test_case_and_chain_views_verify_what_they_show(
     assert page.evaluate("location.hash") == f"#case/{CASE}"
 
     timeline = page.inner_text("#case-timeline")
-    for needle in ("preservation_request", "sovereignty_response", "mla_response", "Art 29"):
+    for needle in (
+        "Request for expedited preservation",
+        "Answer of the territorial state",
+        "Response to a request for mutual legal assistance",
+        "Art 29",
+    ):
         assert needle in timeline, needle
-    assert "UTC" in timeline and "TH · sovereignty_response · acknowledged" in timeline
+    assert "UTC" in timeline and "TH · Answer of the territorial state · Acknowledged" in timeline
+    for ident in ("preservation_request", "sovereignty_response", "mla_response"):
+        assert page.locator(f"#case-timeline [data-id='{ident}']").count() >= 1, ident
     row = page.locator("#case-sovereignty tr[data-state='TH']").first.inner_text()
-    assert "preservation_request" in row and "acknowledged" in row
+    assert "Request for expedited preservation" in row and "Acknowledged" in row
     chain = page.locator(f"#case-custody section[data-sha256='{H1}']")
     steps = chain.locator("ol.chain > li").all_inner_texts()
     assert [s.split("\n")[0] for s in steps[:4]] == [
+        "Collected",
+        "Transferred",
+        "Received",
+        "Examined",
+    ]
+    actions = chain.locator("ol.chain > li strong [data-id]")
+    assert actions.evaluate_all("ns => ns.map(n => n.dataset.id)")[:2] == [
         "collected",
         "transferred",
-        "received",
-        "examined",
     ]
     assert "TH → CN · CN forensic lab" in steps[1]
     assert "Hash intact" in chain.inner_text()

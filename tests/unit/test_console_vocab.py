@@ -14,6 +14,7 @@ test and the page cannot disagree.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from typing import Any
 
 from ledger import acts_custody, acts_grounds, acts_lifecycle, instruments
 from ledger.acts import MODELS
-from node import deadlines
+from node import deadlines, evidence
 
 STATIC = Path(__file__).resolve().parents[2] / "api" / "console" / "static"
 LANGUAGES = ("fr", "es", "zh", "ar")
@@ -94,6 +95,10 @@ def catalogue_terms() -> set[tuple[str, str]]:
     terms |= {("action", a) for nexts in acts_custody.TRANSITIONS.values() for a in nexts}
     terms |= {("status", s) for finals in acts_lifecycle.FINAL_STATUSES.values() for s in finals}
     terms |= {("clock", c) for c in deadlines.CLOCK_IDS}
+    # The read side's sovereignty status of a state that has not answered (an act's
+    # ``sovereignty`` map): the one answer value that is not an act's ``response``.
+    if '"pending"' in inspect.getsource(evidence.sovereignty_status):
+        terms.add(("answer", "pending"))
     return terms
 
 
@@ -113,6 +118,7 @@ def test_the_catalogue_is_read_not_listed() -> None:
         ("status", "partially_executed"),
         ("clock", "epoc_transmission"),
         ("value", "subscriber"),
+        ("answer", "pending"),
     } <= terms
     assert len({i for k, i in terms if k == "type"}) == len(MODELS)
 
