@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ledger import acts_custody, acts_grounds, acts_lifecycle, instruments
+from ledger import acts_custody, acts_grounds, acts_lifecycle, instruments, private
 from ledger.acts import MODELS
 from node import deadlines, evidence
 
@@ -80,6 +80,7 @@ def catalogue_terms() -> set[tuple[str, str]]:
     """Every (kind, identifier) the console can show, from the catalogue."""
     kinds = _enum_kinds()
     terms: set[tuple[str, str]] = {("type", t) for t in MODELS}
+    terms.add(("type", private.HEADER_TYPE))  # a private act's header (ledger/private.py)
     for model in MODELS.values():
         schema = model.model_json_schema(by_alias=True, mode="validation")
         for field, what, value in _walk(schema, schema.get("$defs", {}), None, ()):
@@ -120,7 +121,7 @@ def test_the_catalogue_is_read_not_listed() -> None:
         ("value", "subscriber"),
         ("answer", "pending"),
     } <= terms
-    assert len({i for k, i in terms if k == "type"}) == len(MODELS)
+    assert len({i for k, i in terms if k == "type"}) == len(MODELS) + 1
 
 
 def test_every_catalogue_identifier_has_a_key_in_en() -> None:
