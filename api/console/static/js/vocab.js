@@ -54,14 +54,18 @@ export function term(kind, value) {
 
 /**
  * The label as an element with the identifier kept: the label, its `title` the identifier
- * (and `data-id`); just the identifier, as <code>, when there is no translation.
+ * (and `data-id`); just the identifier, as <code>, when there is no translation (an
+ * instrument's free text as plain text).
  * @param {Kind} kind @param {unknown} value @returns {HTMLElement}
  */
 export function termNode(kind, value) {
   const label = term(kind, value);
   if (value === null || value === undefined || value === "") return el("span", { textContent: label });
   const id = String(value);
-  const node = label === id ? el("code", { textContent: id }) : el("span", { className: "term", textContent: label, title: id });
+  // An act's legal_basis.instrument is free text (ledger/instruments.py): not an id, it is
+  // shown as the state wrote it, not as code.
+  const plain = kind === "instrument" && label === id && !/^[a-z0-9_]+(:[A-Z]{2})?$/.test(id);
+  const node = plain ? el("span", { textContent: id }) : label === id ? el("code", { textContent: id }) : el("span", { className: "term", textContent: label, title: id });
   node.dataset.id = id;
   return node;
 }
