@@ -213,6 +213,27 @@ def test_th_inbox_shows_cn_acts_live_with_a_token(
         check_view(page, "#view-verify")
         check_view(page, "header")  # the token form, the views' links, the language
     page.select_option("#language", "en")
+    page.wait_for_selector("html[lang='en'][dir='ltr']", state="attached")
+    # vocab.js: a label, the identifier where no key exists (never empty), a partner kept.
+    terms = page.evaluate(
+        """async () => {
+      const { term, termNode } = await import("/console/js/vocab.js");
+      const node = termNode("ground", "territoriality");
+      return [term("answer", "objected"), term("type", "no_such_type"), term("field", ""),
+        term("instrument", "bilateral_mlat:TH"), term("instrument", "Budapest Convention Art 29"),
+        node.textContent, node.title, termNode("type", "no_such_type").outerHTML];
+    }"""
+    )
+    assert terms == [
+        "Objected",
+        "no_such_type",
+        "—",
+        "Bilateral treaty on mutual legal assistance (TH)",
+        "Budapest Convention Art 29",
+        "Territoriality",
+        "territoriality",
+        '<code data-id="no_such_type">no_such_type</code>',
+    ]
 
     page.fill("#token", secret)
     page.click("#token-use")
