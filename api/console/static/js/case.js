@@ -142,7 +142,7 @@ function custodyOf(sha, view) {
       const to = isObject(e.to) ? [e.to.state, e.to.agency].filter(Boolean).join(" · ") : null;
       const box = el("li", { className: e.hash_check === "mismatch" || (e.recomputed_sha256 && e.recomputed_sha256 !== sha) ? "step mismatch" : "step" });
       box.append(el("strong", {}, termNode("action", e.action)), el("div", { textContent: to ? `${text(e.actor_state)} → ${to}` : text(e.actor_state) }), el("div", { className: "detail", textContent: formatTime(e.occurred_at) }));
-      for (const extra of [e.location, e.purpose, e.hash_check ? t("case.hash_check", { check: e.hash_check }) : null]) {
+      for (const extra of [e.location, e.purpose, e.hash_check ? t("case.hash_check", { check: `${term("value", e.hash_check)} (${e.hash_check})` }) : null]) {
         if (typeof extra === "string" && extra) box.append(el("div", { className: "detail", textContent: extra }));
       }
       steps.append(box);
