@@ -34,6 +34,7 @@ import pytest
 from api.cli import devnet
 from ledger.records import format_time
 from node.clock import utcnow
+from tests.integration.console_a11y import check_view
 from tests.procnet import ProcNet
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -141,6 +142,23 @@ def _file_request(page: Any, net: ProcNet, tmp_path: Path) -> tuple[str, int]:
     page.click("#new-key-delete")
     page.wait_for_selector("#new-key-unlock", state="hidden")
     assert page.input_value("#newact-type") == "preservation_request"
+    # The catalogue's words in the page's language, each identifier kept beside its label.
+    chosen = "#newact-type option[value='preservation_request']"
+    assert page.inner_text(chosen) == "Request for expedited preservation"
+    assert page.get_attribute(chosen, "title") == "preservation_request"
+    label = page.inner_text("label[for='nf-case_ref']")
+    assert "Case reference" in label and "case_ref" in label
+    check_view(page, "#view-new")
+    page.select_option("#language", "ar")
+    page.wait_for_selector(f"{chosen}:has-text('طلب التحفظ العاجل')", state="attached")
+    page.wait_for_selector("#view-new[data-loaded='true']")
+    assert "مرجع القضية" in page.inner_text("label[for='nf-case_ref']")
+    check_view(page, "#view-new")
+    page.select_option("#language", "en")
+    page.wait_for_selector(
+        f"{chosen}:has-text('Request for expedited preservation')", state="attached"
+    )
+    page.wait_for_selector("#view-new[data-loaded='true']")
     # Checked in the browser first: the empty case reference is named on its field.
     page.click("#newact-submit")
     page.wait_for_selector("#nf-case_ref[aria-invalid='true']")
@@ -191,6 +209,8 @@ def _answer(page: Any, net: ProcNet, record_id: str) -> None:
     page.click(f"{row} button")
     page.click("#answer-open")
     page.wait_for_selector("#answer-dialog[open]")
+    assert page.inner_text("#answer-response option[value='objected']") == "تم الاعتراض"
+    check_view(page, "#answer-dialog")
     _shot(page, "answer-rtl.png")
     page.click("#answer-close")
     page.wait_for_selector("#answer-dialog", state="detached")
@@ -204,11 +224,15 @@ def _answer(page: Any, net: ProcNet, record_id: str) -> None:
     _load_key(page, "answer", net.root / "TH" / "authority.key")
     options = page.eval_on_selector_all("#answer-response option", "os => os.map(o => o.value)")
     assert options == ["acknowledged", "consented", "objected", "refused"]
+    labels = page.eval_on_selector_all("#answer-response option", "os => os.map(o => o.text)")
+    assert labels == ["Acknowledged", "Consented", "Objected", "Refused"]
     assert page.is_hidden("#answer-reason") and page.is_hidden("#answer-ground")
     page.select_option("#answer-response", "objected")
     assert page.is_visible("#answer-ground") and page.is_visible("#answer-reason")
     grounds = page.eval_on_selector_all("#answer-ground option", "os => os.map(o => o.value)")
     assert "territoriality" in grounds and "dual_criminality" in grounds
+    assert page.inner_text("#answer-ground option[value='territoriality']") == "Territoriality"
+    check_view(page, "#answer-dialog")
     page.click("#answer-submit")  # an objection needs its reason
     page.wait_for_selector("#answer-reason[aria-invalid='true']")
     assert "record.reason" in page.inner_text("#answer-reason-error")
@@ -269,7 +293,7 @@ def test_file_answer_and_verify_an_act_signed_in_the_browser(
 
     cn.click("#nav-desk")
     row = cn.wait_for_selector(f"#requests tr[data-id='{record_id}']")
-    assert row is not None and "TH: objected" in row.inner_text()
+    assert row is not None and "TH: Objected" in row.inner_text()
     cn.click("#nav-new")
     cn.wait_for_selector("#view-new[data-loaded='true']")
     cn.select_option("#language", "ar")

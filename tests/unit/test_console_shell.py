@@ -105,7 +105,7 @@ def _dynamic_keys() -> set[str]:
     """Keys the views build from the API's values: every phase, deadline status and
     notice status the API can return, and the keys named in lists (not ``t("...")``)."""
     views = (STATIC / "js" / "views.js").read_text() + (STATIC / "js" / "app.js").read_text()
-    keys = {f"phase.{p}" for p in LIFECYCLE_PHASES} | {f"deadline.{s}" for s in STATUSES}
+    keys = {f"vocab.phase.{p}" for p in LIFECYCLE_PHASES} | {f"deadline.{s}" for s in STATUSES}
     keys |= {f"filter.{f}" for f in ("case", "state", "type", "instrument")}
     keys |= set(re.findall(r'"((?:inbox|access|col|act)\.[a-z_]+)"', views))
     chain = (STATIC / "js" / "chain.js").read_text()
@@ -124,7 +124,7 @@ def test_every_key_exists_in_every_language_file() -> None:
     en = _translations("en")
     used = _keys_used() | _dynamic_keys()
     assert {"reason.bad_record_signature", "check.certificate", "verify.ok"} <= used
-    assert {"phase.pending_mla_decision", "deadline.overdue", "inbox.pending"} <= used
+    assert {"vocab.phase.pending_mla_decision", "deadline.overdue", "inbox.pending"} <= used
     assert {"access.unauthorized", "access.forbidden", "col.route_to"} <= used
     assert used <= set(en), sorted(used - set(en))
     for lang in LANGUAGES:

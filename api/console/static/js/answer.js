@@ -9,6 +9,7 @@ import { t } from "./i18n.js";
 import { signAndSubmit } from "./newact.js";
 import { unwrap } from "./schemaform.js";
 import { keyPanel } from "./signui.js";
+import { term, termOption } from "./vocab.js";
 
 export const ANSWER_TYPE = "sovereignty_response";
 
@@ -105,10 +106,10 @@ async function openDialog(act, state, opener) {
   }
   const { responses, grounds } = answerChoices(schema);
   const response = /** @type {HTMLSelectElement} */ (el("select"));
-  for (const value of responses) response.append(new Option(t(`answer.response.${value}`) === `answer.response.${value}` ? value : t(`answer.response.${value}`), value));
+  for (const value of responses) response.append(termOption("answer", value));
   const ground = /** @type {HTMLSelectElement} */ (el("select"));
   ground.append(new Option(t("answer.no_ground"), ""));
-  for (const value of grounds) ground.append(new Option(value.replace(/_/g, " "), value));
+  for (const value of grounds) ground.append(termOption("ground", value));
   const reason = /** @type {HTMLTextAreaElement} */ (el("textarea", { rows: 3, maxLength: 2000 }));
   const conditions = /** @type {HTMLTextAreaElement} */ (el("textarea", { rows: 2 }));
   const agency = /** @type {HTMLInputElement} */ (el("input", { type: "text", maxLength: 200, value: t("answer.agency_default", { state }) }));
@@ -122,7 +123,7 @@ async function openDialog(act, state, opener) {
   const keys = keyPanel("answer");
   const send = el("button", { type: "submit", id: "answer-submit", textContent: t("answer.submit") });
   const close = el("button", { type: "button", id: "answer-close", textContent: t("answer.close") });
-  const title = el("h2", { id: "answer-title", textContent: t("answer.title", { type: isolate(facts.type), state: isolate(facts.actor), case: isolate(facts.case) }) });
+  const title = el("h2", { id: "answer-title", textContent: t("answer.title", { type: isolate(term("type", facts.type)), state: isolate(facts.actor), case: isolate(facts.case) }) });
   const form = el("form", { id: "answer-form", noValidate: true }, rows.response.view, rows.ground.view, rows.reason.view, rows.conditions.view, rows.agency.view, send, close, out);
   const dialog = /** @type {HTMLDialogElement} */ (el("dialog", { id: "answer-dialog", className: "answer" }, title, el("p", { className: "detail", textContent: t("answer.intro") }), keys.view, form));
   dialog.setAttribute("aria-labelledby", "answer-title");

@@ -7,6 +7,7 @@ import { ApiError, get, getToken, url } from "./api.js";
 import { t } from "./i18n.js";
 import { apiGet, liveVerifier, markElement, pinControls } from "./live.js";
 import { el, failure, formatTime } from "./ui.js";
+import { enumKind, term, termNode } from "./vocab.js";
 
 /** Entries read for one case (the timeline route's pages of 100). */
 export const CASE_ENTRIES_MAX = 500;
@@ -94,20 +95,20 @@ async function actOf(entry) {
   }
 }
 
-/** @param {any} entry @param {any} act */
+/** An entry's status, as a term (its identifier kept). @param {any} entry @param {any} act */
 function status(entry, act) {
   for (const key of ["response", "status", "decision", "outcome", "action", "phase"]) {
-    if (typeof entry[key] === "string") return entry[key];
+    if (typeof entry[key] === "string") return termNode(enumKind(key), entry[key]);
   }
-  return act?.lifecycle ? t(`phase.${act.lifecycle.phase}`) : null;
+  return termNode("phase", act?.lifecycle ? act.lifecycle.phase : null);
 }
 
 /** The answers to an act, each with its conditions. @param {any} act */
 function answersList(act) {
   const out = el("ul", { className: "answers" });
   for (const a of list(act?.answers).filter(isObject)) {
-    const what = [a.state, a.type, a.answer, a.final ? t("case.final") : null, a.ground].filter((v) => typeof v === "string" && v).join(" · ");
-    const item = el("li", { textContent: `${what} — ${formatTime(a.occurred_at)}` });
+    const what = [a.state, a.type && term("type", a.type), a.answer && term(a.type === "sovereignty_response" ? "answer" : "status", a.answer), a.final ? t("case.final") : null, a.ground && term("ground", a.ground)].filter((v) => typeof v === "string" && v).join(" · ");
+    const item = el("li", { textContent: `${what} — ${formatTime(a.occurred_at)}`, title: [a.type, a.answer, a.ground].filter((v) => typeof v === "string" && v).join(" · ") });
     const conditions = list(a.conditions).filter((c) => typeof c === "string");
     if (conditions.length) item.append(el("div", { className: "detail", textContent: t("case.conditions", { conditions: conditions.join("; ") }) }));
     out.append(item);
@@ -119,7 +120,7 @@ function answersList(act) {
 function basis(act) {
   const b = act?.envelope?.record?.legal_basis;
   if (!isObject(b)) return null;
-  return [b.instrument, b.article].filter((v) => typeof v === "string" && v).join(", ");
+  return [typeof b.instrument === "string" ? term("instrument", b.instrument) : null, b.article].filter((v) => typeof v === "string" && v).join(", ");
 }
 
 /** The custody chains of one hash: boxes and arrows, an ordered list for every reader. @param {string} sha @param {any} view */
@@ -140,8 +141,8 @@ function custodyOf(sha, view) {
     for (const e of list(chain.events).filter(isObject)) {
       const to = isObject(e.to) ? [e.to.state, e.to.agency].filter(Boolean).join(" · ") : null;
       const box = el("li", { className: e.hash_check === "mismatch" || (e.recomputed_sha256 && e.recomputed_sha256 !== sha) ? "step mismatch" : "step" });
-      box.append(el("strong", { textContent: text(e.action) }), el("div", { textContent: to ? `${text(e.actor_state)} → ${to}` : text(e.actor_state) }), el("div", { className: "detail", textContent: formatTime(e.occurred_at) }));
-      for (const extra of [e.location, e.purpose, e.hash_check ? t("case.hash_check", { check: e.hash_check }) : null]) {
+      box.append(el("strong", {}, termNode("action", e.action)), el("div", { textContent: to ? `${text(e.actor_state)} → ${to}` : text(e.actor_state) }), el("div", { className: "detail", textContent: formatTime(e.occurred_at) }));
+      for (const extra of [e.location, e.purpose, e.hash_check ? t("case.hash_check", { check: `${term("value", e.hash_check)} (${e.hash_check})` }) : null]) {
         if (typeof extra === "string" && extra) box.append(el("div", { className: "detail", textContent: extra }));
       }
       steps.append(box);
@@ -225,11 +226,11 @@ export function caseView(root, ref) {
           block.append(el("span", { textContent: t("case.height", { height: entry.height }) }), " ");
           toMark.push([String(entry.id), entry.height, block]);
         }
-        const tr = el("tr", {}, cell(formatTime(entry.occurred_at)), cell(who), cell(list(entry.territorial_states).join(", ")), cell(entry.type), cell(basis(act)), cell(status(entry, act)), el("td", {}, answersList(act)), block);
+        const tr = el("tr", {}, cell(formatTime(entry.occurred_at)), cell(who), cell(list(entry.territorial_states).join(", ")), el("td", {}, termNode("type", entry.type)), cell(basis(act)), el("td", {}, status(entry, act)), el("td", {}, answersList(act)), block);
         tr.dataset.id = String(entry.id);
         rows.append(tr);
         for (const [state, answer] of Object.entries(isObject(act?.sovereignty) ? act.sovereignty : {})) {
-          const row = el("tr", {}, cell(entry.type), el("td", {}, el("code", { textContent: String(entry.id).slice(0, 16) })), cell(state), cell(answer));
+          const row = el("tr", {}, el("td", {}, termNode("type", entry.type)), el("td", {}, el("code", { textContent: String(entry.id).slice(0, 16) })), cell(state), el("td", {}, termNode("answer", answer)));
           row.dataset.state = state;
           answers.append(row);
         }

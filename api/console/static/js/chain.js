@@ -8,6 +8,7 @@ import { t } from "./i18n.js";
 import { caseLink, validCaseRef } from "./case.js";
 import { apiGet, liveVerifier, markElement, pinControls } from "./live.js";
 import { el, failure, formatTime } from "./ui.js";
+import { termNode } from "./vocab.js";
 
 export const BLOCKS_PAGE = 20;
 export const SEARCH_LIMIT = 100;
@@ -51,7 +52,7 @@ function head(keys) {
 
 /** @param {any} row one search result, or a record view */
 function resultRow(row) {
-  const tr = el("tr", {}, el("td", {}, el("code", { textContent: text(row.id) })), cell(row.height), cell(row.type), cell(row.actor_state));
+  const tr = el("tr", {}, el("td", {}, el("code", { textContent: text(row.id) })), cell(row.height), el("td", {}, termNode("type", row.type)), cell(row.actor_state));
   const ref = row.case_ref ?? row.envelope?.record?.case_ref;
   tr.append(el("td", {}, ref === undefined || ref === null ? document.createTextNode("—") : caseLink(ref)));
   tr.dataset.id = String(row.id);

@@ -7,6 +7,7 @@ import { t } from "./i18n.js";
 import { buildForm, controlId, message, showProblems, validate } from "./schemaform.js";
 import { completeRecord, nodeRefParties, submission, submit, waitCommitted } from "./sign.js";
 import { keyPanel, signer } from "./signui.js";
+import { termOption } from "./vocab.js";
 
 /** Top-level fields the console fills itself: the common fields, and `sealed` (made by
  * `comity seal`, which encrypts to the recipients' keys; not drawn as a form). */
@@ -135,7 +136,7 @@ export function newAct(root, state) {
       const [catalogue, status] = await Promise.all([get("/v1/schemas"), get("/v1/status")]);
       view.schemas = catalogue.types ?? {};
       view.status = status;
-      for (const name of Object.keys(view.schemas).sort()) type.append(new Option(name, name));
+      for (const name of Object.keys(view.schemas).sort()) type.append(termOption("type", name));
       type.value = Object.hasOwn(view.schemas, "preservation_request") ? "preservation_request" : type.options[0]?.value ?? "";
       draw();
       root.dataset.loaded = "true";

@@ -16,6 +16,7 @@
 
 import { t } from "./i18n.js";
 import { sha256Hex } from "./sha256.js";
+import { enumKind, term, termOption } from "./vocab.js";
 
 /** @typedef {Record<string, any>} Schema */
 /** @typedef {{field: string, rule: string, params: Record<string, any>}} Problem */
@@ -183,12 +184,25 @@ function labelled(path, title, control, hintText) {
   const error = el("span", { id: `${id}-error`, className: "field-error", role: "alert" });
   control.setAttribute("aria-describedby", `${id}-hint ${id}-error`);
   control.dataset.field = path;
-  const wrap = el("div", { className: "field" }, el("label", { htmlFor: id, textContent: title }), control, hintEl, error);
+  const wrap = el("div", { className: "field" }, el("label", { htmlFor: id }, ...labelText(title, path)), control, hintEl, error);
   return { wrap, error };
 }
 
-/** @param {string} name @param {Schema} s */
-const titleOf = (name, s) => String(s.title ?? name.replace(/_/g, " "));
+/**
+ * A field's label in the page's language (vocab.js); the schema's own title is English.
+ * @param {string} name @param {Schema} _s
+ */
+const titleOf = (name, _s) => term("field", name);
+
+/**
+ * A label's content: the translated title, and the field's API name beside it in <code>
+ * (what an error's `field` names, and what a clerk cites).
+ * @param {string} title @param {string} path @returns {(Node | string)[]}
+ */
+function labelText(title, path) {
+  const name = path.replace(/\[\d+\]/g, "").split(".").pop() ?? path;
+  return title === name || !name ? [el("code", { textContent: title })] : [title, " ", el("code", { className: "ident", textContent: name })];
+}
 
 /**
  * @typedef {object} FormContext
@@ -212,8 +226,8 @@ function field(ctx, path, name, raw, required) {
   };
   if (Array.isArray(s.enum) && s.type !== "array") {
     const select = /** @type {HTMLSelectElement} */ (el("select"));
-    if (optional || s.default === undefined) select.append(new Option(s.default !== undefined ? t("newact.default", { value: s.default }) : "—", ""));
-    for (const v of s.enum) select.append(new Option(String(v), String(v)));
+    if (optional || s.default === undefined) select.append(new Option(s.default !== undefined ? t("newact.default", { value: term(enumKind(name), s.default) }) : "—", ""));
+    for (const v of s.enum) select.append(termOption(enumKind(name), String(v)));
     const { wrap, error } = labelled(path, title, select, hint(s, !optional));
     return { node: register({ path, control: select, error, read: () => (select.value === "" ? undefined : select.value), write: (v) => (select.value = String(v ?? "")) }), view: wrap };
   }
@@ -291,7 +305,7 @@ function arrayField(ctx, path, name, s, optional, register) {
   if (Array.isArray(items.enum)) {
     const boxes = items.enum.map((/** @type {string} */ v) => /** @type {HTMLInputElement} */ (el("input", { type: "checkbox", value: v, id: `${controlId(path)}-${v}` })));
     const id = controlId(path);
-    const group = el("fieldset", { id, className: "choices" }, el("legend", { textContent: title }), ...boxes.map((/** @type {HTMLInputElement} */ b) => el("label", { htmlFor: b.id }, b, ` ${b.value}`)));
+    const group = el("fieldset", { id, className: "choices" }, el("legend", {}, ...labelText(title, path)), ...boxes.map((/** @type {HTMLInputElement} */ b) => el("label", { htmlFor: b.id, title: b.value }, b, ` ${term(enumKind(name), b.value)}`)));
     const hintEl = el("small", { id: `${id}-hint`, className: "hint", textContent: hint(s, !optional) });
     const error = el("span", { id: `${id}-error`, className: "field-error", role: "alert" });
     group.setAttribute("aria-describedby", `${id}-hint ${id}-error`);
@@ -331,7 +345,7 @@ function objectList(ctx, path, title, s, items, optional, register) {
   const add = el("button", { type: "button", id: `${id}-add`, textContent: t("newact.add", { what: title }) });
   const error = el("span", { id: `${id}-error`, className: "field-error", role: "alert" });
   const hintEl = el("small", { id: `${id}-hint`, className: "hint", textContent: hint(s, !optional) });
-  const group = el("fieldset", { id, className: "list" }, el("legend", { textContent: title }), hintEl, list, add, error);
+  const group = el("fieldset", { id, className: "list" }, el("legend", {}, ...labelText(title, path)), hintEl, list, add, error);
   group.setAttribute("aria-describedby", `${id}-hint ${id}-error`);
   group.dataset.field = path;
   const renumber = () => {
@@ -381,7 +395,7 @@ function objectField(ctx, path, name, s, optional, register) {
   /** @type {Record<string, FieldNode>} */
   const children = {};
   const error = el("span", { id: `${id}-error`, className: "field-error", role: "alert" });
-  const group = el("fieldset", { id, className: "object" }, el("legend", { textContent: titleOf(name, s) }));
+  const group = el("fieldset", { id, className: "object" }, el("legend", {}, ...labelText(titleOf(name, s), path)));
   group.dataset.field = path;
   for (const [key, sub] of Object.entries(s.properties ?? {})) {
     const made = field(ctx, `${path}.${key}`, key, sub, required.has(key));

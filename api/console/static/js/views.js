@@ -5,6 +5,7 @@ import { caseLink } from "./case.js";
 import { ApiError, get, stream } from "./api.js";
 import { t } from "./i18n.js";
 import { answerButton } from "./answer.js";
+import { term, termNode, termOption } from "./vocab.js";
 
 const PAGE = 50; // notices or requests per page
 const DESK_ACTS_MAX = 100; // acts opened for their lifecycle on one desk load
@@ -31,7 +32,7 @@ function headRow(keys) {
 
 function sovereigntyText(act) {
   return Object.entries(act.sovereignty ?? {})
-    .map(([s, answer]) => `${s}: ${answer}`)
+    .map(([s, answer]) => `${s}: ${term("answer", answer)}`)
     .join(", ");
 }
 
@@ -50,17 +51,17 @@ export async function openAct(id, target, state = null) {
   const list = el("dl", { className: "facts" });
   const fact = (key, value) => list.append(el("dt", { textContent: t(key) }), el("dd", { textContent: text(value) }));
   fact("act.id", act.id ?? id);
-  fact("col.type", record.type);
+  fact("col.type", term("type", record.type));
   fact("col.actor", record.actor?.state);
   fact("col.case", record.case_ref);
-  fact("col.instrument", record.legal_basis?.instrument);
+  fact("col.instrument", term("instrument", record.legal_basis?.instrument));
   fact("col.time", formatTime(record.occurred_at));
-  fact("act.phase", act.lifecycle ? t(`phase.${act.lifecycle.phase}`) : null);
+  fact("act.phase", act.lifecycle ? term("phase", act.lifecycle.phase) : null);
   fact("act.sovereignty", sovereigntyText(act));
   const answers = el("ol", { className: "answers" });
   for (const answer of act.answers ?? []) {
     const a = answer.envelope?.record ?? answer.record ?? answer;
-    const what = [a.type ?? answer.type, a.actor?.state ?? answer.actor_state, a.response ?? answer.status ?? answer.answer]
+    const what = [term("type", a.type ?? answer.type), a.actor?.state ?? answer.actor_state, a.response ? term("answer", a.response) : term("status", answer.status ?? answer.answer)]
       .filter(Boolean)
       .join(" · ");
     answers.append(el("li", { textContent: `${what} — ${formatTime(a.occurred_at ?? answer.occurred_at)}` }));
@@ -94,7 +95,7 @@ export function inbox(root, state) {
   );
 
   const row = (n) => {
-    const open = el("button", { type: "button", className: "link", textContent: text(n.type) });
+    const open = el("button", { type: "button", className: "link", title: text(n.type), textContent: term("type", n.type) });
     open.dataset.id = n.id;
     open.addEventListener("click", () => openAct(n.id, detail, state));
     const status = el("span", { className: `badge ${n.status === "answered" ? "ok" : "pending"}`, textContent: t(`inbox.${n.status === "answered" ? "answered" : "pending"}`) });
@@ -224,7 +225,7 @@ export function desk(root, state) {
       for (const s of f.state.split(",")) if (s) seen.state.add(s);
     }
     for (const [k, select] of Object.entries(selects)) {
-      select.replaceChildren(new Option(t("filter.any"), ""), ...[...seen[k]].sort().map((v) => new Option(v, v)));
+      select.replaceChildren(new Option(t("filter.any"), ""), ...[...seen[k]].sort().map((v) => (k === "type" || k === "instrument" ? termOption(k, v) : new Option(v, v))));
       select.value = filters[k];
     }
   }
@@ -237,9 +238,9 @@ export function desk(root, state) {
       if (!keep(f)) continue;
       shown.add(act.id);
       const r = act.envelope.record;
-      const open = el("button", { type: "button", className: "link", textContent: text(r.type) });
+      const open = el("button", { type: "button", className: "link", title: text(r.type), textContent: term("type", r.type) });
       open.addEventListener("click", () => openAct(act.id, message));
-      const tr = el("tr", {}, el("td", {}, open), el("td", {}, caseLink(f.case || null)), cell(f.state), cell(f.instrument), cell(formatTime(r.occurred_at)), cell(t(`phase.${act.lifecycle.phase}`)), cell(sovereigntyText(act)));
+      const tr = el("tr", {}, el("td", {}, open), el("td", {}, caseLink(f.case || null)), cell(f.state), el("td", {}, termNode("instrument", f.instrument || null)), cell(formatTime(r.occurred_at)), el("td", {}, termNode("phase", act.lifecycle.phase)), cell(sovereigntyText(act)));
       tr.dataset.id = act.id;
       requests.append(tr);
     }
@@ -250,7 +251,7 @@ export function desk(root, state) {
       if (!related && Object.values(filters).some(Boolean)) continue;
       const status = DEADLINE_STATUSES.includes(d.status) ? d.status : "running";
       const badge = el("span", { className: `badge deadline-${status}`, textContent: t(`deadline.${status}`) });
-      const tr = el("tr", { className: `deadline-${status}` }, cell(d.what ?? d.clock), cell(d.type), cell(d.case_ref), cell(formatTime(d.due_at)), el("td", {}, badge));
+      const tr = el("tr", { className: `deadline-${status}` }, el("td", {}, termNode("clock", d.clock), el("div", { className: "detail", textContent: text(d.what) })), el("td", {}, termNode("type", d.type)), cell(d.case_ref), cell(formatTime(d.due_at)), el("td", {}, badge));
       tr.dataset.clock = String(d.clock);
       clocks.append(tr);
     }
@@ -270,7 +271,7 @@ export function desk(root, state) {
     fact("stats.median_final", o.final_answer_hours?.median);
     const groups = el("tbody");
     for (const g of (result.groups ?? []).slice(0, 200)) {
-      groups.append(el("tr", {}, cell(g.state), cell(g.instrument), cell(g.type), cell(g.requests), cell(g.answered), cell(g.final), cell(g.backlog), cell(g.first_answer_hours?.median)));
+      groups.append(el("tr", {}, cell(g.state), el("td", {}, termNode("instrument", g.instrument)), el("td", {}, termNode("type", g.type)), cell(g.requests), cell(g.answered), cell(g.final), cell(g.backlog), cell(g.first_answer_hours?.median)));
     }
     const table = el("table", { className: "grid", id: "stats-groups" }, headRow(["filter.state", "filter.instrument", "filter.type", "stats.requests", "stats.answered", "stats.final", "stats.backlog", "stats.median_first"]), groups);
     stats.replaceChildren(list, ...(groups.childElementCount ? [table] : []));
