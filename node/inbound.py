@@ -43,6 +43,9 @@ log = logging.getLogger("comity.p2p")
 
 BATCH, BLOCKS, BLOCK, STATUS = "/p2p/v1/batch", "/p2p/v1/blocks", "/p2p/v1/block", "/p2p/v1/status"
 PATHS = (BATCH, BLOCKS, BLOCK, STATUS, BODIES)
+#: The paths an admitted observer node may call (it reads; ``BATCH``, which carries
+#: consensus messages and gossip, is refused to it as to any non-validator).
+OBSERVER_PATHS = (BLOCKS, BLOCK, STATUS, BODIES)
 
 #: A reply object and its HTTP status.
 Reply = tuple[Any, int]
@@ -58,7 +61,8 @@ class Inbound:
     key: SigningKey  # signs the replies
     state: str
     body_max_bytes: int
-    allowed: Callable[[], set[str]]  # node keys that may send to us now
+    allowed: Callable[[], set[str]]  # validator node keys that may send to us now
+    observers: Callable[[], set[str]]  # admitted observer node keys (``OBSERVER_PATHS``)
     fault: Callable[[str], None]
     post: Callable[[object], bool]  # the driver's inbox
     held_block: Callable[[str], Block | None]  # the driver's block cache
@@ -67,6 +71,9 @@ class Inbound:
     verify: Callable[..., Awaitable[None]]
     accept_gossip: Callable[[Envelope], None]
     bodies: BodyExchange
+    #: Each admitted observer's token bucket (api/p2p.py): requests per second, burst.
+    observer_requests_per_s: int = 20
+    observer_burst_requests: int = 100
 
     async def handle(self, path: str, sender: str, payload: dict[str, Any]) -> Reply:
         """Answer one authenticated request on ``path`` (one of ``PATHS``)."""

@@ -88,6 +88,7 @@ class BlockSync:
         task_ended: Callable[[asyncio.Task[None]], None],
         interval_ms: int,
         batch_blocks: int,
+        eager: bool = False,
     ) -> None:
         self.app, self.peers = app, peers
         self.task_ended = task_ended  # the node's supervisor: a local fault fails it
@@ -96,6 +97,9 @@ class BlockSync:
         self.verify, self.fault = verify, fault
         self.interval_s = interval_ms / 1000
         self.batch_blocks = batch_blocks
+        #: An observer node syncs from a peer as soon as it proves a newer height: it
+        #: takes no part in the height, so there is no vote to wait for.
+        self.eager = eager
         self.behind_hint = 0
         #: The height each peer has proved it holds (see ``_proves_next``).
         self.proven: dict[str, int] = {}
@@ -170,7 +174,8 @@ class BlockSync:
                     self._penalty[peer.state] -= 1
                     continue
                 if proven and (
-                    peer.stats.height >= height + 2
+                    self.eager
+                    or peer.stats.height >= height + 2
                     or ahead_polls[peer.state] >= 2
                     or self.behind_hint > height
                 ):
