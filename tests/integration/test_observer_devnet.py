@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -26,9 +27,11 @@ import pytest
 
 from api.cli import devnet
 from ledger.keys import load_signing_key
+from node.authoring import complete_record, sign_envelope
+from tests.opsnet import REPO
 from tests.procnet import ProcNet
 
-OBS = "CN-obs"  # the observer's folder and ProcNet name
+OBS, OBS2 = "CN-obs1", "CN-obs2"  # the observers' folders and ProcNet names
 VOTERS = ("CN", "FR", "TH")
 
 
@@ -52,10 +55,11 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcNet]:
         network.stop_all()
 
 
-def _init_observer(net: ProcNet, key: Path) -> Path:
-    folder = net.root / OBS
-    folder.mkdir(exist_ok=True)
-    api_port, p2p_port = net.base + 5, net.base + devnet.P2P_OFFSET + 5
+def _init_observer(net: ProcNet, name: str, slot: int) -> Path:
+    folder = net.root / name
+    folder.mkdir()
+    key = folder / "node.key"
+    api_port, p2p_port = net.base + slot, net.base + devnet.P2P_OFFSET + slot
     assert devnet.port_free(api_port) and devnet.port_free(p2p_port)
     out = folder / "node.toml"
     done = _comity(
@@ -81,8 +85,10 @@ def _init_observer(net: ProcNet, key: Path) -> Path:
     )
     assert done.returncode == 0, done.stderr
     assert "add_observer" in done.stderr
-    net.urls[OBS] = f"http://127.0.0.1:{api_port}"
-    return out
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert 'role = "observer"' in out.read_text()
+    net.urls[name] = f"http://127.0.0.1:{api_port}"
+    return key
 
 
 def _admit(net: ProcNet, key: Path) -> None:
@@ -128,6 +134,36 @@ def _admit(net: ProcNet, key: Path) -> None:
         assert voted.returncode == 0, voted.stderr
 
 
+def _admit_over_http(net: ProcNet, key: Path) -> None:
+    """The same vote as ``_admit``, signed here and posted to the API (no CLI start-ups)."""
+
+    def commit(state: str, body: dict[str, object]) -> str:
+        record = complete_record(
+            {**body, "actor": {"state": state, "agency": "administration"}},
+            chain_id=devnet.CHAIN_ID,
+        )
+        envelope = sign_envelope(load_signing_key(net.root / state / "admin.key"), record)
+        reply = httpx.post(f"{net.urls[state]}/v1/records", json=envelope, timeout=10)
+        assert reply.status_code == 202, reply.text
+        record_id: str = reply.json()["id"]
+        net.wait_committed(state, record_id)
+        return record_id
+
+    pubkey = load_signing_key(key).public_hex
+    proposal = commit(
+        "CN",
+        {
+            "type": "member_proposal",
+            "action": "add_observer",
+            "state": "CN",
+            "node_pubkey": pubkey,
+            "label": "CN court reader 2",
+        },
+    )
+    for voter in VOTERS:
+        commit(voter, {"type": "member_vote", "proposal": proposal, "vote": "yes"})
+
+
 def _sse_record(url: str, wanted: str, timeout_s: float) -> dict[str, object]:
     """The ``record`` event of ``wanted`` on ``url``'s SSE stream."""
     deadline = time.monotonic() + timeout_s
@@ -145,20 +181,25 @@ def _sse_record(url: str, wanted: str, timeout_s: float) -> dict[str, object]:
     raise AssertionError(f"no record event for {wanted} within {timeout_s} s")
 
 
-def test_an_observer_made_by_the_cli_follows_and_verifies(net: ProcNet) -> None:
+@pytest.fixture(scope="module")
+def observers(net: ProcNet) -> list[str]:
+    """Records committed, then CN's two observers made, admitted and started."""
     first = [net.submit(s) for s in ("CN", "FR")]
     for record_id in first:
         net.wait_committed("CN", record_id)
-    key = net.root / OBS / "node.key"
-    (net.root / OBS).mkdir(exist_ok=True)
-    config = _init_observer(net, key)
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert 'role = "observer"' in config.read_text()
-    _admit(net, key)
+    _admit(net, _init_observer(net, OBS, 5))  # through the CLI, as an operator does
+    _admit_over_http(net, _init_observer(net, OBS2, 6))
+    net.start(OBS, OBS2)
+    return first
 
-    net.start(OBS)
+
+def test_an_observer_made_by_the_cli_follows_and_verifies(
+    net: ProcNet, observers: list[str]
+) -> None:
+    first = observers
+    key = net.root / OBS / "node.key"
     height = net.height("CN")
-    net.wait_height([OBS], height, timeout_s=30)
+    net.wait_height([OBS, OBS2], height, timeout_s=30)
     status = net.status(OBS)
     assert (status["role"], status["node_pubkey"]) == (
         "observer",
@@ -224,9 +265,9 @@ def test_an_observer_with_a_validators_key_is_refused(net: ProcNet) -> None:
                 f'node_key_path = "{net.root / "CN" / "node.key"}"',
                 f'data_dir = "{folder / "data"}"',
                 "[api]",
-                f"port = {net.base + 6}",
+                f"port = {net.base + 7}",
                 "[p2p]",
-                f"port = {net.base + devnet.P2P_OFFSET + 6}",
+                f"port = {net.base + devnet.P2P_OFFSET + 7}",
                 "",
             ]
         )
@@ -234,3 +275,53 @@ def test_an_observer_with_a_validators_key_is_refused(net: ProcNet) -> None:
     ran = _comity("run", "--config", str(folder / "node.toml"), timeout_s=30)
     assert ran.returncode == 2, ran.stderr
     assert "cannot start" in ran.stderr and "validator's node key" in ran.stderr
+
+
+def _haproxy_config(net: ProcNet, port: int) -> str:
+    """docker/haproxy.cfg with its listener and servers moved to this host's loopback."""
+    text = (REPO / "docker" / "haproxy.cfg").read_text()
+    text = text.replace("bind :8000", f"bind 127.0.0.1:{port}")
+    for name in (OBS, OBS2):
+        observer_port = net.urls[name].rsplit(":", 1)[1]
+        text = text.replace(f"comity-{name.lower()}:8000", f"127.0.0.1:{observer_port}")
+    assert "comity-" not in text, text
+    return text
+
+
+def test_reads_through_haproxy_in_front_of_two_observers(
+    net: ProcNet, observers: list[str], tmp_path: Path
+) -> None:
+    haproxy = shutil.which("haproxy")
+    if haproxy is None:
+        pytest.skip("haproxy is not installed (scripts/test installs it)")
+    port = net.base + 8
+    assert devnet.port_free(port)
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(_haproxy_config(net, port))
+    checked = subprocess.run([haproxy, "-c", "-f", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    log = (tmp_path / "haproxy.log").open("wb")
+    proxy = subprocess.Popen([haproxy, "-db", "-f", str(config)], stdout=log, stderr=log)
+    lb = f"http://127.0.0.1:{port}"
+    try:
+        net.wait_height([OBS, OBS2], net.height("CN"), timeout_s=30)
+        paths = [f"/v1/records/{r}" for r in observers] + [f"/v1/records/{observers[0]}/proof"]
+        for _ in range(3):  # round robin: both observers answer, each as TH does
+            for path in paths:
+                want = httpx.get(net.urls["TH"] + path, timeout=10)
+                got = httpx.get(lb + path, timeout=10)
+                assert (got.status_code, got.content) == (200, want.content), path
+        keys = {httpx.get(f"{lb}/v1/status", timeout=10).json()["node_pubkey"] for _ in range(4)}
+        assert keys == {load_signing_key(net.root / n / "node.key").public_hex for n in (OBS, OBS2)}
+        # One observer goes down: HAProxy takes it out and the reads go on.
+        net.kill(OBS)
+        time.sleep(3)  # fall 2 x inter 1s
+        for _ in range(6):
+            reply = httpx.get(lb + paths[0], timeout=10)
+            assert reply.status_code == 200, reply.text
+    finally:
+        proxy.terminate()
+        proxy.wait(10)
+        log.close()
+        if OBS not in net.procs:
+            net.start(OBS)  # as the module's other tests expect it
