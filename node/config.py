@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ledger.errors import ComityError
 
@@ -133,6 +133,15 @@ class NodeConfig(BaseModel):
     timing: Timing = Timing()
     tls: Tls | None = None
     receipts: Receipts | None = None
+
+    @model_validator(mode="after")
+    def _observer_takes_no_records(self) -> NodeConfig:
+        if self.role == "observer" and self.receipts is not None:
+            raise ValueError(
+                "role = observer takes no records: the receipt webhook ([receipts]) "
+                "belongs on a validator"
+            )
+        return self
 
 
 def load_config(path: str | Path) -> NodeConfig:
