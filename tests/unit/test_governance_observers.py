@@ -161,3 +161,28 @@ def test_a_key_taken_while_the_vote_was_open_rejects_the_admission_on_both_repla
     replay = _audit(chain)
     assert replay.proposals[first.id].status == "rejected"
     assert replay.observers == {key: "CN"}
+
+
+def test_a_member_whose_node_key_an_observer_took_meanwhile_is_rejected_on_both_replays() -> None:
+    chain = Chain()
+    key = SigningKey.generate().public_hex
+    admit = chain.admin(
+        "CN",
+        "member_proposal",
+        action="add",
+        state="BR",
+        name="Brazil",
+        node_pubkey=key,
+        admin_pubkeys=[SigningKey.generate().public_hex],
+        enc_pubkey="ef" * 32,
+        p2p_url="http://br.p2p",
+    )
+    chain.commit(admit)
+    _pass(chain, _observer(chain, "FR", "add_observer", "CH", key))  # passes first
+    for voter in ("CN", "FR", "TH"):
+        chain.commit(_vote(chain, voter, admit.id))
+    state = chain.app.state
+    assert state.proposals[admit.id].status == "rejected" and "BR" not in state.members
+    replay = _audit(chain)
+    assert replay.proposals[admit.id].status == "rejected"
+    assert "BR" not in {seat.state for seat in replay.validators(state.height + 2)}
