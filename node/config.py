@@ -69,8 +69,8 @@ class Limits(BaseModel):
     # P2P sync requests (status, blocks, block, bodies) of each admitted observer node:
     # a token bucket per observer key; past it, 429 observer_rate_limited
     # (docs/OPERATIONS.md, "Observer nodes"). Validators are never limited here.
-    observer_requests_per_s: int = Field(20, ge=1, le=100_000)
-    observer_burst_requests: int = Field(100, ge=1, le=1_000_000)
+    observer_requests_per_s: int = Field(50, ge=1, le=100_000)
+    observer_burst_requests: int = Field(200, ge=1, le=1_000_000)
 
 
 class Timing(BaseModel):

@@ -249,6 +249,7 @@ class Node:
             verify=self.verify_signatures,
             accept_gossip=self.admission.accept_gossip,
             bodies=self.privacy,
+            wait_above=self.wait_above,
             observer_requests_per_s=limits.observer_requests_per_s,
             observer_burst_requests=limits.observer_burst_requests,
         )
@@ -268,6 +269,8 @@ class Node:
         self.add_commit_listener(self._follow_membership)
         self.add_commit_listener(self._private_bodies)
         self._private_work = asyncio.Event()
+        #: Set and replaced at each commit: what long-polled status requests wait on.
+        self._commit_event = asyncio.Event()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -430,10 +433,24 @@ class Node:
                 self._waiters.pop(record_id, None)
         return True
 
+    async def wait_above(self, height: int, timeout_s: float) -> None:
+        """Return once this node has committed a block above ``height``, or after
+        ``timeout_s`` (an observer's long-polled status request, node/inbound.py)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.app.height <= height:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._commit_event.wait(), remaining)
+
     def add_commit_listener(self, listener: Callable[[Block, CommitCertificate], None]) -> None:
         self._commit_listeners.append(listener)
 
     def _committed(self, block: Block, certificate: CommitCertificate) -> None:
+        self._commit_event.set()
+        self._commit_event = asyncio.Event()
         for envelope in block.envelopes:
             for future in self._waiters.pop(envelope.id, []):
                 if not future.done():

@@ -344,3 +344,26 @@ async def test_an_observer_config_with_a_validator_key_is_refused(net: Net) -> N
     with pytest.raises(ConfigError, match="validator's node key"):
         observer_node(cluster, "CN", cluster.member("CN").node, Path("/nonexistent"), store=store)
     store.close()
+
+
+async def test_a_long_polled_status_answers_at_the_next_commit(net: Net) -> None:
+    """Commits reach an observer as they happen: its status request waits (``wait_ms``,
+    at most 2 s) until the validator commits, and then carries the new height's proof."""
+    cluster = net.cluster
+    await cluster.wait_height(cluster.nodes["CN"].app.height)
+    height = cluster.nodes["TH"].app.height
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    idle = await _p2p(net, "CA", "TH", STATUS, {"height": height, "wait_ms": 300})
+    assert loop.time() - started >= 0.3 and "next" not in idle.json()
+    too_long = await _p2p(net, "CA", "TH", STATUS, {"height": height, "wait_ms": 60_000})
+    assert too_long.status_code == 200  # out of range: answered at once, as without it
+    started = loop.time()
+    poll = asyncio.create_task(_p2p(net, "CA", "TH", STATUS, {"height": height, "wait_ms": 2000}))
+    await asyncio.sleep(0.05)
+    assert not poll.done()
+    await cluster.commit_rounds(1)
+    reply = await poll
+    assert loop.time() - started < 2.0
+    body = reply.json()
+    assert body["height"] > height and body["next"]["header"]["height"] == height + 1
