@@ -183,6 +183,9 @@ async def test_observers_catch_up_follow_and_never_vote(net: Net) -> None:
         assert all(node.store.has_record(r) for r in net.records + more), state
     status = (await net.api["CN"].get("/v1/status")).json()
     assert (status["role"], status["state"]) == ("observer", "CN")
+    for path in ("/", "/docs"):  # the console and the API docs, as a validator serves them
+        want, got = await cluster.api["CN"].get(path), await net.api["CN"].get(path)
+        assert (got.status_code, got.content) == (200, want.content), path
 
 
 async def test_reads_through_an_observer_equal_the_validators_byte_for_byte(net: Net) -> None:
