@@ -44,6 +44,7 @@ from starlette.routing import Route
 
 from api.ratelimit import TokenBuckets
 from node import clock
+from node.hsm import off_loop
 from node.inbound import OBSERVER_PATHS, PATHS, Inbound
 from node.wire import (
     ReplayCache,
@@ -130,7 +131,7 @@ async def _serve(
             wait_s = buckets.take({claim.sender: 1})
             if wait_s > 0:
                 inbound.fault("observer_rate_limited")
-                return _signed(inbound, path, claim, _rate_limited(wait_s), 429)
+                return await _signed(inbound, path, claim, _rate_limited(wait_s), 429)
         try:
             body = await _read_body(request, claim, inbound.body_max_bytes)
         except BaseException:  # the signed body never arrived intact: it did nothing
@@ -139,9 +140,9 @@ async def _serve(
         payload = open_payload(body)
     except WireRefusal as exc:
         inbound.fault(exc.reason)
-        return _signed(inbound, path, claim, _refusal(exc), 403)
+        return await _signed(inbound, path, claim, _refusal(exc), 403)
     reply, status = await inbound.handle(path, claim.sender, payload)
-    return _signed(inbound, path, claim, reply, status)
+    return await _signed(inbound, path, claim, reply, status)
 
 
 def _rate_limited(wait_s: float) -> dict[str, Any]:
@@ -155,7 +156,11 @@ def _rate_limited(wait_s: float) -> dict[str, Any]:
     }
 
 
-def _signed(inbound: Inbound, path: str, claim: SignedRequest, obj: Any, status: int) -> Response:
+async def _signed(
+    inbound: Inbound, path: str, claim: SignedRequest, obj: Any, status: int
+) -> Response:
     body = orjson.dumps(obj)
-    headers = sign_reply(inbound.key, inbound.app.chain_id, path, claim, status, body)
+    headers = await off_loop(
+        inbound.key, sign_reply, inbound.key, inbound.app.chain_id, path, claim, status, body
+    )
     return Response(body, status_code=status, media_type="application/json", headers=headers)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ledger.keys import SigningKey, verify_hex
+from ledger.keys import KeySigner, verify_hex
 
 
 class Signer(Protocol):
@@ -26,11 +26,11 @@ class Verifier(Protocol):
 
 
 class Ed25519Signer:
-    """Signs with an Ed25519 node key (``ledger.keys.SigningKey``)."""
+    """Signs with an Ed25519 node key (``ledger.keys.KeySigner``: in memory or in a token)."""
 
     __slots__ = ("_key",)
 
-    def __init__(self, key: SigningKey) -> None:
+    def __init__(self, key: KeySigner) -> None:
         self._key = key
 
     @property

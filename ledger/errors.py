@@ -46,6 +46,7 @@ module name their module.
     ├── ConfigError            node/config.py: the configuration cannot be used
     │   └── ByzantineRefused     node/byzantine.py: fault-campaign flags used outside one
     ├── BackupError            node/backup.py: a backup cannot be made or restored
+    ├── HsmError               node/hsm.py: a PKCS#11 module, token, PIN or key is unusable
     ├── VerifierUnavailable    node/verifier.py: the signature workers are gone (fall back)
     ├── StoreError             the local store is unusable or corrupt (refuse to start)
     └── InvariantViolation     a bug in this node: crash loudly, never mask

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import nacl.exceptions
 import nacl.signing
@@ -27,6 +28,22 @@ from ledger.hashing import is_hex, parse_hex
 
 PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
+
+
+class KeySigner(Protocol):
+    """What signs with an Ed25519 key: a ``SigningKey`` in memory, or a key that never
+    leaves a PKCS#11 token (``node.hsm.Pkcs11Signer``). Both give RFC 8032 signatures,
+    byte for byte the same for the same key."""
+
+    @property
+    def public_key(self) -> bytes: ...
+
+    @property
+    def public_hex(self) -> str: ...
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of ``message``."""
+        ...
 
 
 class SigningKey:

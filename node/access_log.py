@@ -56,7 +56,7 @@ from typing import Any
 from ledger.canonical import canonical_bytes
 from ledger.errors import EncodingError, Forbidden, InvariantViolation
 from ledger.hashing import sha256_hex
-from ledger.keys import SigningKey, verify_hex
+from ledger.keys import KeySigner, verify_hex
 from ledger.records import format_time
 from node import clock
 from node.tokens import TokenInfo, require_body_reader
@@ -229,7 +229,7 @@ def _chain_reason(entry: dict[str, Any], prev: str, seq: int) -> str | None:
     return None
 
 
-def open_access_log(data_dir: Path, key: SigningKey) -> AccessLog:
+def open_access_log(data_dir: Path, key: KeySigner) -> AccessLog:
     """The access log of the node whose data directory is ``data_dir``, signed by ``key``."""
     return AccessLog(data_dir / LOG_FILE, key)
 
@@ -237,7 +237,7 @@ def open_access_log(data_dir: Path, key: SigningKey) -> AccessLog:
 class AccessLog:
     """Append-only, fsynced, hash-chained, signed log file; safe to share between handlers."""
 
-    def __init__(self, path: Path, key: SigningKey) -> None:
+    def __init__(self, path: Path, key: KeySigner) -> None:
         self.path = path
         self._key = key
         self._lock = threading.Lock()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.canonical import canonical_bytes
-from ledger.keys import SigningKey
+from ledger.keys import KeySigner
 from ledger.private import split
 from ledger.records import SCHEMA, format_time
 from node import clock
@@ -44,7 +44,7 @@ def complete_record(record: dict[str, Any], *, chain_id: str) -> dict[str, Any]:
     return out
 
 
-def sign_envelope(key: SigningKey, record: dict[str, Any]) -> dict[str, Any]:
+def sign_envelope(key: KeySigner, record: dict[str, Any]) -> dict[str, Any]:
     return {
         "record": record,
         "signer": key.public_hex,
@@ -53,7 +53,7 @@ def sign_envelope(key: SigningKey, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def private_submission(
-    key: SigningKey,
+    key: KeySigner,
     record: dict[str, Any],
     *,
     retain_until: str,

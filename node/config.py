@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ledger.errors import ComityError
+from node.hsm import Pkcs11Key
 
 
 class ConfigError(ComityError):
@@ -120,7 +121,10 @@ class NodeConfig(BaseModel):
     #: ``add_observer`` vote and never a validator's.
     role: Literal["validator", "observer"] = "validator"
     genesis_path: Path
-    node_key_path: Path
+    #: The node key: a PKCS#8 PEM file (mode 0600), or a key pair in a PKCS#11 token
+    #: (``[node_key_pkcs11]``, node/hsm.py); exactly one of the two.
+    node_key_path: Path | None = None
+    node_key_pkcs11: Pkcs11Key | None = None
     enc_key_path: Path | None = None  # X25519 key that opens sealed details for this state
     data_dir: Path
     api: Listen
@@ -135,7 +139,9 @@ class NodeConfig(BaseModel):
     receipts: Receipts | None = None
 
     @model_validator(mode="after")
-    def _observer_takes_no_records(self) -> NodeConfig:
+    def _one_node_key(self) -> Self:
+        if (self.node_key_path is None) == (self.node_key_pkcs11 is None):
+            raise ValueError("give exactly one of node_key_path and [node_key_pkcs11]")
         if self.role == "observer" and self.receipts is not None:
             raise ValueError(
                 "role = observer takes no records: the receipt webhook ([receipts]) "
@@ -162,6 +168,11 @@ def load_config(path: str | Path) -> NodeConfig:
         for key in ("ca_path", "cert_path", "key_path"):
             if isinstance(tls.get(key), str):
                 tls[key] = str((base / tls[key]).resolve())
+    hsm = raw.get("node_key_pkcs11")
+    if isinstance(hsm, dict):
+        for key in ("module", "pin_file"):
+            if isinstance(hsm.get(key), str):
+                hsm[key] = str((base / hsm[key]).resolve())
     receipts = raw.get("receipts")
     if isinstance(receipts, dict):
         for key in ("webhook_secret_path", "integration_key_path"):
@@ -175,6 +186,10 @@ def load_config(path: str | Path) -> NodeConfig:
         target: Path | None = getattr(config, key)
         if target is not None and not target.is_file():
             raise ConfigError(f"config {file}: {key} = {target} does not exist")
+    if config.node_key_pkcs11 is not None:
+        module = config.node_key_pkcs11.module
+        if not module.is_file():
+            raise ConfigError(f"config {file}: node_key_pkcs11.module = {module} does not exist")
     if config.receipts is not None:
         for key in ("webhook_secret_path", "integration_key_path"):
             target = getattr(config.receipts, key)

@@ -65,7 +65,7 @@ from ledger.errors import (
     StoreError,
     from_peer,
 )
-from ledger.keys import SigningKey
+from ledger.keys import KeySigner
 from ledger.records import parse_time
 from node import clock
 from node.application import Application, Block
@@ -136,7 +136,7 @@ class Driver:
         self,
         app: Application,
         mempool: Mempool,
-        key: SigningKey,
+        key: KeySigner,
         broadcast: Callable[[dict[str, Any], int], None],
         *,
         inbox_max: int,

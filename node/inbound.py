@@ -23,7 +23,7 @@ from typing import Any
 
 from consensus.messages import Proposal, message_from_json
 from ledger.errors import ClientError, PeerFault, VerificationError
-from ledger.keys import SigningKey
+from ledger.keys import KeySigner
 from ledger.records import Envelope, parse_envelope
 from ledger.store import Store
 from node.application import Application, Block
@@ -62,7 +62,7 @@ class Inbound:
     app: Application
     store: Store
     mempool: Mempool
-    key: SigningKey  # signs the replies
+    key: KeySigner  # signs the replies
     state: str
     body_max_bytes: int
     allowed: Callable[[], set[str]]  # validator node keys that may send to us now

@@ -43,8 +43,9 @@ import httpx
 import orjson
 
 from ledger.errors import PeerFault, PeerUnavailable
-from ledger.keys import SigningKey
+from ledger.keys import KeySigner
 from node import clock
+from node.hsm import off_loop
 from node.wire import reply_is_authentic, sign_request
 
 log = logging.getLogger("comity.peers")
@@ -137,7 +138,7 @@ class PeerSet:
 
     def __init__(
         self,
-        key: SigningKey,
+        key: KeySigner,
         chain_id: str,
         *,
         flush_ms: int,
@@ -341,8 +342,15 @@ class PeerSet:
             # Removed by a membership change while a caller (block sync, a block fetch)
             # still held it: a transport error like any other, never a crash.
             raise PeerRemoved(f"{peer.state} is no longer a peer")
-        body, signed = sign_request(
-            self.key, self.chain_id, path, peer.node_key, payload, clock.now_ms()
+        body, signed = await off_loop(
+            self.key,
+            sign_request,
+            self.key,
+            self.chain_id,
+            path,
+            peer.node_key,
+            payload,
+            clock.now_ms(),
         )
         async with peer.client.stream(
             "POST", path, content=body, headers=signed.headers()

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.errors import ClientError, PeerFault
-from ledger.keys import SigningKey
+from ledger.keys import KeySigner
 from ledger.private import check_body, is_private, parse_body
 from ledger.records import Envelope, format_time, parse_envelope
 from node import clock
@@ -58,7 +58,7 @@ class BodyExchange:
 
     app: Application
     peers: PeerSet
-    key: SigningKey
+    key: KeySigner
     state: str
     fault: Callable[[str], None]
     submit: Callable[[Envelope], object]  # the node's own records, through admission

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from consensus.messages import Equivocation
 from ledger.block import CommitCertificate
 from ledger.errors import ClientError, ComityError, NotFound
-from ledger.keys import SigningKey, load_signing_key, verify
+from ledger.keys import KeySigner, load_signing_key, verify
 from ledger.records import Envelope, parse_envelope
 from ledger.store import Store
 from node import clock
@@ -42,6 +42,7 @@ from node.config import ConfigError, NodeConfig
 from node.driver import Driver
 from node.genesis import Genesis, load_genesis
 from node.governance import misbehaviour_record
+from node.hsm import open_signer
 from node.inbound import Inbound
 from node.mempool import Mempool, SignatureCache
 from node.peers import PeerSet
@@ -89,6 +90,14 @@ def check_limits(config: NodeConfig, genesis: Genesis) -> None:
         )
 
 
+def load_node_key(config: NodeConfig) -> KeySigner:
+    """The node key the config names: in a PKCS#11 token, or in a PEM file."""
+    if config.node_key_pkcs11 is not None:
+        return open_signer(config.node_key_pkcs11)
+    assert config.node_key_path is not None  # NodeConfig has exactly one of the two
+    return load_signing_key(config.node_key_path)
+
+
 def check_observer_key(app: Application, pubkey: str) -> None:
     """Refuse to run an observer with a validator's node key: it would hold a key that
     signs certificates while promising never to vote (docs/OPERATIONS.md)."""
@@ -96,7 +105,7 @@ def check_observer_key(app: Application, pubkey: str) -> None:
     heights = (app.height + 1, app.height + 2, max(state.validators_by_height))
     if any(v.pubkey == pubkey for h in heights for v in state.validators(h)):
         raise ConfigError(
-            "role = observer, but node_key_path holds a validator's node key; an observer "
+            "role = observer, but its node key is a validator's node key; an observer "
             "runs with a key of its own (comity init --observer), admitted by add_observer"
         )
 
@@ -107,7 +116,7 @@ class Node:
         """Load the genesis and keys the config names, open the store, and build."""
         genesis = load_genesis(config.genesis_path)
         check_limits(config, genesis)
-        key = load_signing_key(config.node_key_path)
+        key = load_node_key(config)
         enc_key = load_enc_key(config.enc_key_path) if config.enc_key_path is not None else None
         config.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store.open_leveldb(config.data_dir / "ledger")
@@ -120,7 +129,7 @@ class Node:
         config: NodeConfig,
         *,
         genesis: Genesis,
-        key: SigningKey,
+        key: KeySigner,
         store: Store,
         transports: dict[str, httpx.AsyncBaseTransport] | None = None,
         enc_key: X25519PrivateKey | None = None,

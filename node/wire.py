@@ -80,7 +80,7 @@ from ledger.block import BlockHeader, CommitCertificate
 from ledger.canonical import canonical_bytes
 from ledger.errors import PeerFault, StoreError
 from ledger.hashing import is_hex, sha256_hex
-from ledger.keys import SigningKey, verify_hex
+from ledger.keys import KeySigner, verify_hex
 from ledger.records import Envelope, parse_envelope
 from ledger.store import Store
 from node.application import Block
@@ -166,7 +166,7 @@ def request_sign_bytes(
 
 
 def sign_request(
-    key: SigningKey,
+    key: KeySigner,
     chain_id: str,
     path: str,
     receiver: str,
@@ -279,7 +279,7 @@ def reply_sign_bytes(
 
 
 def sign_reply(
-    key: SigningKey, chain_id: str, path: str, request: SignedRequest, status: int, body: bytes
+    key: KeySigner, chain_id: str, path: str, request: SignedRequest, status: int, body: bytes
 ) -> dict[str, str]:
     """The headers that authenticate a reply (``body`` with HTTP ``status``)."""
     signed = reply_sign_bytes(chain_id, path, request, key.public_hex, status, sha256_hex(body))

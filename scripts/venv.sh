@@ -11,6 +11,8 @@ comity_venv() {
         .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec" 2>&1 | grep -v "is ignored" || true
         .venv/bin/python -c "import ledger, consensus, node, api" \
             || { echo "$0: installing Comity into .venv failed" >&2; exit 1; }
+        # The console's fallback signer (docs/CONSOLE.md "Keys and the store"), when npm exists.
+        scripts/console-vendor || echo "$0: the console's fallback signer was not installed" >&2
         touch "$stamp"
     fi
 }

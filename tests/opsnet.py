@@ -60,7 +60,7 @@ def comity(
 class LoopbackNet:
     def __init__(self, net: Path, data_root: Path) -> None:
         self.net = net
-        base = free_base(4, 27000, 40)
+        base = free_base(4, "opsnet")
         self.api_ports = {s: base + i for i, s in enumerate(COMPOSE_STATES)}
         self.p2p_ports = {s: base + 100 + i for i, s in enumerate(COMPOSE_STATES)}
         self.configs: dict[str, Path] = {}
@@ -110,9 +110,13 @@ class LoopbackNet:
                 cwd=REPO,
             )
             log.close()
-        with self.client() as client:
-            for state in states or COMPOSE_STATES:
-                self._wait_up(client, state)
+        try:
+            with self.client() as client:
+                for state in states or COMPOSE_STATES:
+                    self._wait_up(client, state)
+        except BaseException:  # one node failed to come up: stop the others, leak none
+            self.stop()
+            raise
 
     def _wait_up(self, client: httpx.Client, state: str, timeout_s: float = 30) -> None:
         deadline = time.monotonic() + timeout_s

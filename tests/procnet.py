@@ -40,7 +40,7 @@ FAST = {
 class ProcNet:
     def __init__(self, root: Path, nodes: int = 4, consensus: dict[str, Any] | None = None):
         self.root = root
-        self.base = free_base(nodes, 17000, 50)
+        self.base = free_base(nodes, "procnet")
         self.rows = devnet.prepare(root, nodes, self.base, consensus or FAST)
         self.states = [row["state"] for row in self.rows]
         self.urls = {row["state"]: row["api_url"] for row in self.rows}
@@ -68,8 +68,14 @@ class ProcNet:
                     stderr=log,
                     env={**os.environ, **(env or {})},
                 )
-        for state in states or tuple(self.states):
-            self.wait_up(state)
+        try:
+            for state in states or tuple(self.states):
+                self.wait_up(state)
+        except BaseException:  # one node failed to come up: stop the ones just started
+            for state in states or tuple(self.states):
+                if state in self.procs and self.procs[state].poll() is None:
+                    self.kill(state)
+            raise
 
     def wait_up(self, state: str, timeout_s: float = 30) -> None:
         deadline = time.monotonic() + timeout_s

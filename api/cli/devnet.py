@@ -14,6 +14,15 @@ Layout of DIR (reused, never overwritten, on a second run):
     DIR/<STATE>/node.toml         the node's config (``comity run --config``)
     DIR/<STATE>/data/             the node's LevelDB store
     DIR/<STATE>/node.log          the node's log while run by ``comity devnet``
+    DIR/<STATE>/console.token     the state's console token (role authority), 0600
+
+The console token is for the devnet only: so that a new user needs no terminal
+after ``comity devnet``, each state's console URL is printed with it in the
+fragment (``http://127.0.0.1:PORT/#token=…``). A browser never sends a URL's
+fragment to the server (RFC 3986 §3.5), so the secret is not in any request
+line or access log; the page moves it into the tab's ``sessionStorage`` and
+removes it from the address bar and the history at once (docs/CONSOLE.md).
+A real node's tokens are made with ``comity token create`` and given out by hand.
 
 Node i (0-based) serves its API on 127.0.0.1:P+i and P2P on 127.0.0.1:P+100+i.
 """
@@ -33,10 +42,16 @@ from typing import Any
 
 from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from ledger.acts_templates import template
+from ledger.block import genesis_hash
 from node.config import dump_config
+from node.tokens import create_token
 
 CHAIN_ID = "comity-devnet"
 P2P_OFFSET = 100
+CONSOLE_TOKEN = "console.token"
+#: The console token's role: it reads its state's private bodies (inbox, desk, acts) and
+#: writes nothing; records are authorised by their signatures, not by tokens.
+CONSOLE_ROLE = "authority"
 
 
 def port_free(port: int) -> bool:
@@ -49,12 +64,49 @@ def port_free(port: int) -> bool:
     return True
 
 
+PORT_BLOCK = 200  #: a block of ports: the API ports, then the P2P ports P2P_OFFSET above
+
+
+def _block_free(base: int, nodes: int) -> bool:
+    ports = [base + i for i in range(nodes)] + [base + P2P_OFFSET + i for i in range(nodes)]
+    return all(port_free(p) for p in ports)
+
+
 def find_base_port(nodes: int, start: int = 7000) -> int:
-    for base in range(start, 60000, 200):
-        ports = [base + i for i in range(nodes)] + [base + P2P_OFFSET + i for i in range(nodes)]
-        if all(port_free(p) for p in ports):
+    for base in range(start, 60000, PORT_BLOCK):
+        if _block_free(base, nodes):
             return base
     raise RuntimeError("no free block of ports found on 127.0.0.1")
+
+
+def worker_lane() -> tuple[int, int]:
+    """This process's lane among parallel test workers: ``(index, count)``.
+
+    pytest-xdist names its workers ``gw0``, ``gw1``, … in ``PYTEST_XDIST_WORKER`` and
+    their number in ``PYTEST_XDIST_WORKER_COUNT``; child processes (``scripts/bench``
+    run by a test) inherit both. Outside such a run: ``(0, 1)``."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count_text = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")
+    count = int(count_text) if count_text.isdigit() and int(count_text) > 0 else 1
+    index = int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0
+    return index % count, count
+
+
+def find_lane_base_port(nodes: int, region_start: int, slots: int) -> int:
+    """A free block in ``region_start + k·PORT_BLOCK`` (``k < slots``), in this process's lane.
+
+    A block is free *now*; its nodes bind it a moment later. Two test workers must never
+    pick one block in that moment, so slots are dealt out by number modulo the worker
+    count (worker ``i`` only looks at slots ``≡ i``), and the process id spreads two runs
+    on one machine over a worker's slots. Keep regions below 32768, where Linux's
+    ephemeral ports start: an outgoing connection may hold any port above it."""
+    index, count = worker_lane()
+    mine = max(1, slots // count)
+    for step in range(mine):
+        base = region_start + (index + count * ((os.getpid() + step) % mine)) * PORT_BLOCK
+        if _block_free(base, nodes):
+            return base
+    raise RuntimeError(f"no free block of {nodes} ports in this lane's slots from {region_start}")
 
 
 def prepare(
@@ -96,6 +148,8 @@ def prepare(
         # A devnet made before the adapters' key has no such enrolment: no webhook then.
         webhook = member.integration is not None and member.integration.public_hex in adapters
         _write_config(directory, member.state, rows[i], rows, webhook=webhook)
+    for member in members:
+        console_token(directory, member.state)
     _write_example_act(directory, members[0].state, members[-1].state if nodes > 1 else "TH")
     (directory / "nodes.json").write_text(json.dumps(rows, indent=2) + "\n")
     return rows
@@ -138,6 +192,29 @@ def _write_config(
     (directory / state / "node.toml").write_text(dump_config(config))
 
 
+def console_token(directory: Path, state: str) -> str:
+    """The state's console token: made once (``node/tokens.py``), kept 0600 beside its keys."""
+    path = directory / state / CONSOLE_TOKEN
+    if path.exists():
+        return path.read_text().strip()
+    _, secret = create_token(
+        directory / state / "data", CONSOLE_ROLE, "devnet console", state=state
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, (secret + "\n").encode())
+    finally:
+        os.close(fd)
+    return secret
+
+
+def console_url(directory: Path, row: dict[str, str]) -> str:
+    """``http://127.0.0.1:PORT/#token=…``, or the bare console URL when there is no token."""
+    path = directory / row["state"] / CONSOLE_TOKEN
+    base = f"{row['api_url']}/"
+    return f"{base}#token={path.read_text().strip()}" if path.exists() else base
+
+
 def _write_example_act(directory: Path, actor: str, territorial: str) -> None:
     """A valid preservation request template the first command of the hint submits."""
     example = directory / "example-act.json"
@@ -164,6 +241,14 @@ def hint(directory: Path, rows: list[dict[str, str]]) -> str:
         "",
         f"In a browser: {first['api_url']}/ is the console (its Verify page checks a "
         f"bundle offline; docs/CONSOLE.md), {first['api_url']}/docs the API.",
+        "",
+        "Each state's console, signed in (open its URL; the token stays in the tab):",
+        *(f"  {r['state']}: {console_url(directory, r)}" for r in rows),
+        f"Sign acts there with {directory}/<STATE>/investigator.key or authority.key "
+        "(New act; Inbox, Answer).",
+        "On the Verify page, pin a downloaded bundle (Case view) to "
+        f"{directory / 'genesis.json'}, genesis hash "
+        f"{genesis_hash(json.loads((directory / 'genesis.json').read_text()))}.",
         "",
         "Ctrl-C stops all nodes.",
     ]

@@ -17,12 +17,19 @@ from api.cli.case import case
 from api.cli.client import ClientFailure, NodeClient
 from api.cli.directory import directory
 from api.cli.enc_keys import enc_key
+from api.cli.hsm import key_signer, pkcs11_key, pkcs11_options
 from api.cli.ops import compose, db, tls
 from api.cli.receipts import receipt
 from api.cli.stats import stats
 from ledger.canonical import parse_json
 from ledger.errors import ComityError
-from ledger.keys import SigningKey, load_signing_key, public_key_from_text, save_signing_key
+from ledger.keys import (
+    KeySigner,
+    SigningKey,
+    load_signing_key,
+    public_key_from_text,
+    save_signing_key,
+)
 from ledger.private import ACT_TYPES
 from ledger.retention import default_retain_until
 from ledger.roles import ROLES
@@ -47,12 +54,35 @@ def main() -> None:
     "--out",
     "out",
     type=click.Path(path_type=Path),
-    required=True,
+    default=None,
     help="where to write the PKCS#8 PEM private key (mode 0600)",
 )
 @click.option("--force", is_flag=True, help="overwrite an existing file")
-def keygen(out: Path, force: bool) -> None:
-    """Create an Ed25519 key; print its public key (hex)."""
+@click.option(
+    "--pkcs11",
+    "in_token",
+    is_flag=True,
+    help="create the key pair in a PKCS#11 token instead (--pkcs11-* options)",
+)
+@pkcs11_options
+def keygen(out: Path | None, force: bool, in_token: bool) -> None:
+    """Create an Ed25519 key; print its public key (hex).
+
+    With --pkcs11 the pair is made inside the token (sensitive, never extractable,
+    CKA_SIGN) under --pkcs11-label, and no private key file is written."""
+    if in_token:
+        if out is not None or force:
+            fail("--out and --force are for key files; a --pkcs11 key stays in its token")
+        from node.hsm import generate_keypair
+
+        try:
+            click.echo(generate_keypair(pkcs11_key()).public_hex)
+        except ComityError as exc:
+            fail(str(exc))
+        return
+    if out is None:
+        fail("give --out (a key file) or --pkcs11 (a key in a token)")
+        return
     key = SigningKey.generate()
     try:
         save_signing_key(out, key, overwrite=force)
@@ -62,13 +92,11 @@ def keygen(out: Path, force: bool) -> None:
 
 
 @main.command()
-@click.argument("key_file", type=click.Path(exists=True, path_type=Path))
-def pubkey(key_file: Path) -> None:
-    """Print the public key (hex) of a private key file."""
-    try:
-        click.echo(load_signing_key(key_file).public_hex)
-    except ComityError as exc:
-        fail(str(exc))
+@click.argument("key_file", required=False, type=click.Path(exists=True, path_type=Path))
+@pkcs11_options
+def pubkey(key_file: Path | None) -> None:
+    """Print the public key (hex) of a private key file, or of a key in a token."""
+    click.echo(key_signer(key_file, "KEY_FILE").public_hex)
 
 
 @main.group()
@@ -196,9 +224,11 @@ def _pubkey_arg(text: str) -> str:
 @click.option(
     "--node-key",
     type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="the node key (PKCS#8 PEM); with --observer it is created (0600) if missing",
+    default=None,
+    help="the node key file (or a key in a token: --pkcs11-*); with --observer a "
+    "missing file is created (0600)",
 )
+@pkcs11_options
 @click.option("--data-dir", type=click.Path(path_type=Path), required=True)
 @click.option("--api", "api_addr", default="127.0.0.1:8000", show_default=True)
 @click.option("--p2p", "p2p_addr", default="127.0.0.1:8100", show_default=True)
@@ -219,7 +249,7 @@ def _pubkey_arg(text: str) -> str:
 def init(
     state: str,
     genesis_path: Path,
-    node_key: Path,
+    node_key: Path | None,
     data_dir: Path,
     api_addr: str,
     p2p_addr: str,
@@ -228,28 +258,41 @@ def init(
     enc_key: Path | None,
     out: Path,
 ) -> None:
-    """Write a node config (TOML). Peers default to the genesis members."""
-    if observer and not node_key.exists():
+    """Write a node config (TOML). Peers default to the genesis members.
+
+    With --pkcs11-label the node key is a key pair in a token ([node_key_pkcs11]);
+    the key must exist (comity keygen --pkcs11), and its public key is checked.
+    With --observer the node follows and serves reads, never votes: a key file
+    that does not exist yet is created for it."""
+    if node_key is not None and not node_key.exists():
+        if not observer:
+            fail(f"--node-key {node_key} does not exist")
         save_signing_key(node_key, SigningKey.generate())
-    elif not node_key.is_file():
-        fail(f"--node-key {node_key} does not exist")
     doc: dict[str, Any] = {
         "state": state,
         **({"role": "observer"} if observer else {}),
         "genesis_path": str(genesis_path.resolve()),
-        "node_key_path": str(node_key.resolve()),
         **({"enc_key_path": str(enc_key.resolve())} if enc_key is not None else {}),
         "data_dir": str(data_dir.resolve()),
         "open_read": open_read,
         "api": _listen(api_addr),
         "p2p": _listen(p2p_addr),
     }
+    public = key_signer(node_key, "--node-key").public_hex  # usable before we name it
+    if node_key is not None:
+        doc["node_key_path"] = str(node_key.resolve())
+    else:
+        in_token = pkcs11_key()
+        table = in_token.model_dump(exclude_none=True)
+        for name in ("module", "pin_file"):
+            if name in table:
+                table[name] = str(Path(table[name]).resolve())
+        doc["node_key_pkcs11"] = table
     out.write_text(dump_config(doc))
     try:
         config = load_config(out)
         genesis = load_genesis(config.genesis_path)
         member_states = [m.state for m in genesis.members]
-        public = load_signing_key(config.node_key_path).public_hex
     except ComityError as exc:
         out.unlink()
         fail(str(exc))
@@ -257,7 +300,7 @@ def init(
     if observer:
         if any(m.node_pubkey == public for m in genesis.members):
             out.unlink()
-            fail(f"{node_key} is a validator's node key; an observer needs a key of its own")
+            fail(f"{public} is a validator's node key; an observer needs a key of its own")
         click.echo(
             f"observer node key {public}\nadmit it by a vote: comity propose "
             f"--action add_observer --member {state} --node-pubkey {public} "
@@ -366,7 +409,7 @@ def devnet(nodes: int, directory: Path | None, base_port: int | None, no_run: bo
 
 def submit_and_wait(
     client: NodeClient,
-    key: SigningKey,
+    key: KeySigner,
     record: dict[str, Any],
     wait_s: float,
     *,
@@ -406,7 +449,14 @@ def submit_and_wait(
 
 @main.command()
 @click.option("--node", "url", required=True, help="API URL of a node")
-@click.option("--key", "key_path", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="the signer's key file (or a key in a token: --pkcs11-*)",
+)
+@pkcs11_options
 @click.option("--state", help="actor state (default: from the record file)")
 @click.option("--agency", default=None)
 @click.option("--type", "type_", default=None)
@@ -435,7 +485,7 @@ def submit_and_wait(
 @click.argument("record_file", required=False, type=click.Path(exists=True, path_type=Path))
 def submit(
     url: str,
-    key_path: Path,
+    key_path: Path | None,
     state: str | None,
     agency: str | None,
     type_: str | None,
@@ -465,6 +515,7 @@ def submit(
         record["territorial_states"] = list(territorial)
     if evidence:
         record["evidence"] = [hash_file(p) for p in evidence]
+    signer = key_signer(key_path, "--key")
     client = NodeClient(url, token)
     try:
         status = client.status()
@@ -475,7 +526,7 @@ def submit(
             visibility = "legacy"  # a chain before its need-to-know height: acts in clear
         submit_and_wait(
             client,
-            load_signing_key(key_path),
+            signer,
             record,
             wait_s,
             visibility=visibility,
@@ -513,19 +564,26 @@ def status(url: str, token: str | None) -> None:
 
 
 def _submit_governance(
-    url: str, admin_key: Path, state: str, body: dict[str, Any], wait_s: float, token: str | None
+    url: str,
+    admin_key: Path | None,
+    state: str,
+    body: dict[str, Any],
+    wait_s: float,
+    token: str | None,
 ) -> None:
-    """Sign ``body`` with the admin key as ``state``'s administration and submit it.
+    """Sign ``body`` with the admin key (a file, or a token's) as ``state``'s
+    administration and submit it.
 
     Prints the record id; with ``--wait`` exits 0 only once the record is committed.
     """
+    signer = key_signer(admin_key, "--admin-key")
     client = NodeClient(url, token)
     try:
         record = complete_record(
             {**body, "actor": {"state": state, "agency": "administration"}},
             chain_id=client.status()["chain_id"],
         )
-        submit_and_wait(client, load_signing_key(admin_key), record, wait_s)
+        submit_and_wait(client, signer, record, wait_s)
     except (ClientFailure, ComityError, OSError) as exc:
         fail(str(exc))
     finally:
@@ -539,9 +597,10 @@ def _governance_options(command: Any) -> Any:
             click.option(
                 "--admin-key",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                required=True,
-                help="PKCS#8 PEM private key of an admin of --state",
+                default=None,
+                help="PKCS#8 PEM private key of an admin of --state (or --pkcs11-*)",
             ),
+            pkcs11_options,
             click.option("--state", required=True, help="the admin's state (record.actor)"),
             click.option(
                 "--wait",
@@ -571,7 +630,7 @@ def _governance_options(command: Any) -> Any:
 @click.option("--not-after", default=None, help="RFC 3339 UTC end of validity")
 def enroll(
     url: str,
-    admin_key: Path,
+    admin_key: Path | None,
     state: str,
     wait_s: float,
     token: str | None,
@@ -598,7 +657,7 @@ def enroll(
 @click.option("--reason", default=None)
 def revoke(
     url: str,
-    admin_key: Path,
+    admin_key: Path | None,
     state: str,
     wait_s: float,
     token: str | None,
@@ -643,7 +702,7 @@ def revoke(
 @click.option("--label", default=None, help="add_observer: who runs it (1-200 characters)")
 def propose(
     url: str,
-    admin_key: Path,
+    admin_key: Path | None,
     state: str,
     wait_s: float,
     token: str | None,
@@ -695,7 +754,7 @@ def _enc_pubkey_arg(text: str) -> str:
 @click.option("--value", required=True, type=click.IntRange(1), help="a block height")
 def set_param(
     url: str,
-    admin_key: Path,
+    admin_key: Path | None,
     state: str,
     wait_s: float,
     token: str | None,
@@ -713,7 +772,7 @@ def set_param(
 @click.option("--vote", "choice", required=True, type=click.Choice(["yes", "no"]))
 def vote(
     url: str,
-    admin_key: Path,
+    admin_key: Path | None,
     state: str,
     wait_s: float,
     token: str | None,

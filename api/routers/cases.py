@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
+from api.certificate.loopback import CERTIFICATES_AT_ONCE_MAX, certificate_pdf
+from api.certificate.render import LANGUAGES as CERTIFICATE_LANGUAGES
+from api.certificate.render import check_lang
 from api.deps import Cursor, NodeDep, ReadAccess, Sha256, StateCode, utc_time
 from api.routers.private import PartyView
 from api.schemas import errors
@@ -38,6 +42,49 @@ router = APIRouter(tags=["cases"], dependencies=[ReadAccess])
 )
 async def case_bundle(case_ref: str, node: NodeDep, view: PartyView) -> dict[str, Any]:
     return await case_bundles.case_bundle(view, node.app.genesis.to_json(), case_ref)
+
+
+@router.get(
+    "/v1/cases/{case_ref:path}/certificate",
+    summary="The judge's certificate of a case, as PDF",
+    description="The case as this caller's token sees it (every record, answer, sovereignty "
+    "answer and custody chain), rendered as `comity case certificate --node` renders it: its "
+    "checks are `not_run` (reading views verifies nothing: verify the case bundle) and its "
+    "hash pins the content shown. `lang`: "
+    + ", ".join(f"`{lang}`" for lang in CERTIFICATE_LANGUAGES)
+    + "; another is 400 `bad_lang`. At most "
+    + f"{CERTIFICATES_AT_ONCE_MAX} are built at once: 503 `too_many_certificates`. "
+    "Declared before the timeline, so a case_ref ending in "
+    "`/certificate` names this route.",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+        **errors(400, 404, 503),
+    },
+)
+async def case_certificate(
+    case_ref: str,
+    request: Request,
+    lang: str = Query("en", max_length=8, examples=["fr"]),
+) -> Response:
+    evidence.check_case_ref(case_ref)
+    check_lang(lang)
+    pdf = await certificate_pdf(
+        request.app,
+        request.headers.get("authorization"),
+        case_ref,
+        lang,
+        str(request.base_url).rstrip("/"),
+    )
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in case_ref)[:100]
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "content-disposition": f'attachment; filename="certificate-{name}-{lang}.pdf"',
+            "cache-control": "no-store",
+        },
+    )
 
 
 @router.get(

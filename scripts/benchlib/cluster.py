@@ -9,7 +9,6 @@ Only the processes started here are ever signalled, by their own pid.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -34,9 +33,9 @@ class NodeFailed(RuntimeError):
 class Cluster:
     def __init__(self, root: Path, nodes: int) -> None:
         self.root = root
-        # Spread port blocks by pid so two benches (or a bench and the test
-        # suite, which starts at 17000) on one machine do not collide.
-        self.base = devnet.find_base_port(nodes, start=27000 + (os.getpid() % 40) * 200)
+        # Its own region of port blocks, below the ephemeral ports, apart from the test
+        # suite's (tests/ports.py) and dealt out by lane when a test worker runs it.
+        self.base = devnet.find_lane_base_port(nodes, 26000, 24)
         self.rows = devnet.prepare(root, nodes, self.base, None)
         self.states = [row["state"] for row in self.rows]
         self.urls = {row["state"]: row["api_url"] for row in self.rows}

@@ -73,8 +73,10 @@ def run_observer_reads(opts: Options) -> dict[str, Any]:
 def _add_observers(opts: Options, cluster: Cluster) -> None:
     """Write, admit (one vote each: CN is the only member) and start the observers,
     then wait until each holds the validator's height."""
-    base = devnet.find_base_port(len(OBSERVERS), start=cluster.base + 200)
+    base = cluster.base + 1  # the rest of the 1-node cluster's port block (this lane's)
     for i, name in enumerate(OBSERVERS):
+        if not devnet.port_free(base + i) or not devnet.port_free(base + devnet.P2P_OFFSET + i):
+            raise RuntimeError(f"port {base + i} or its P2P port is taken")
         folder = cluster.root / name
         folder.mkdir()
         key = SigningKey.generate()

@@ -21,6 +21,7 @@ import pytest
 import pytest_asyncio
 from click.testing import CliRunner
 
+from api.certificate.loopback import CERTIFICATES_AT_ONCE_MAX
 from api.cli import case as case_cli
 from ledger.audit.bundle import UNPINNED
 from ledger.audit.case import load_case_bundle, pin_of, verify_case_bundle
@@ -279,3 +280,51 @@ async def test_case_export_and_verify_commands(
     out.write_text(json.dumps(doc))
     result = CliRunner().invoke(case_cli.case, ["verify", str(out), "--genesis", str(genesis)])
     assert result.exit_code == 1 and "bad_certificate" in result.output, result.output
+
+
+async def test_the_certificate_route_serves_the_judges_pdf_as_the_cli_builds_it(
+    case: Case,
+) -> None:
+    """GET /v1/cases/{ref}/certificate: a PDF of the case as CN's token sees it, in each of
+    the certificate's languages; a bad lang, an over-long case_ref or a case with nothing
+    visible is refused with its code and field, never a partial PDF."""
+    api, token = case.cluster.api["CN"], _token(case.cluster, "CN")
+    for lang in ("en", "fr", "zh"):
+        reply = await api.get(f"/v1/cases/{CASE}/certificate", params={"lang": lang}, headers=token)
+        assert reply.status_code == 200, reply.text
+        assert reply.headers["content-type"] == "application/pdf"
+        assert reply.content.startswith(b"%PDF-") and len(reply.content) > 5000
+        assert f"certificate-{CASE}-{lang}.pdf" in reply.headers["content-disposition"]
+    refused = {
+        "bad lang": (f"/v1/cases/{CASE}/certificate", {"lang": "de"}, 400, "bad_lang", "lang"),
+        "long lang": (
+            f"/v1/cases/{CASE}/certificate",
+            {"lang": "x" * 9},
+            400,
+            "invalid_request",
+            None,
+        ),
+        "long case": (f"/v1/cases/{'X' * 129}/certificate", {}, 400, "bad_query", "case_ref"),
+        "no such case": ("/v1/cases/NOBODY-1/certificate", {}, 404, "case_not_found", "case_ref"),
+    }
+    for name, (path, params, status, code, field) in refused.items():
+        reply = await api.get(path, params=params, headers=token)
+        assert reply.status_code == status, (name, reply.text)
+        error = reply.json()["error"]
+        assert error["code"] == code, name
+        if field:
+            assert error["field"] == field, name
+    busy = await asyncio.gather(
+        *(
+            api.get(f"/v1/cases/{CASE}/certificate", headers=token)
+            for _ in range(CERTIFICATES_AT_ONCE_MAX + 1)
+        )
+    )
+    statuses = sorted(r.status_code for r in busy)
+    assert statuses == [200] * CERTIFICATES_AT_ONCE_MAX + [503], statuses
+    refused_busy = next(r for r in busy if r.status_code == 503)
+    assert refused_busy.json()["error"]["code"] == "too_many_certificates"
+    assert refused_busy.headers["retry-after"] == "2"
+    spec = (await api.get("/openapi.json")).json()["paths"]["/v1/cases/{case_ref}/certificate"]
+    assert {"200", "400", "404", "503"} <= set(spec["get"]["responses"])
+    assert "application/pdf" in spec["get"]["responses"]["200"]["content"]

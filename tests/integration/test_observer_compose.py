@@ -57,6 +57,7 @@ def test_each_observer_service_runs_an_observer_config(
     assert config.tls is not None and config.tls.require_client_cert
     check_p2p_exposure(config, insecure=False)
     assert "ports" not in service  # reached through HAProxy only
+    assert config.node_key_path is not None
     assert stat.S_IMODE(config.node_key_path.stat().st_mode) == 0o600
     genesis = load_genesis(config.genesis_path)
     key = load_signing_key(config.node_key_path).public_hex

@@ -145,6 +145,7 @@ def test_each_service_runs_a_config_comity_accepts(
     assert config.p2p.port == COMPOSE_P2P_PORT and config.tls is not None
     assert config.tls.require_client_cert and "--insecure" not in command
     check_p2p_exposure(config, insecure=False)  # 0.0.0.0 is allowed: P2P is mutual TLS
+    assert config.node_key_path is not None  # compose keys are files, not in a token
     for key_path in (config.node_key_path, config.tls.key_path):
         assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
     members = {m.state: m.p2p_url for m in load_genesis(config.genesis_path).members}

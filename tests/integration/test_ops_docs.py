@@ -75,7 +75,7 @@ def _localise(text: str, root: Path, api_port: int, p2p_port: int) -> str:
 
 
 def test_every_command_in_operations_md_runs(tmp_path: Path) -> None:
-    base = free_base(1, 37000, 40)
+    base = free_base(1, "ops_docs")
     api_port, p2p_port = base, base + 100
     # The unit's command itself (not the shell function), so $! is the node's pid.
     command = exec_start().replace("/opt/comity/bin/comity", '"$PY" -c "$CLI"')

@@ -66,6 +66,22 @@ export function url(path, params = {}) {
  */
 export async function get(path, params) {
   const reply = await fetch(url(path, params ?? {}), { headers: headers(), credentials: "omit", cache: "no-store" });
+  return /** @type {import("../../types/api").Reply<S>} */ (await reading(reply));
+}
+
+/**
+ * POST a JSON document (a signed submission, docs/PROTOCOL.md §5); the reply read as get()
+ * reads one, the API's refusal an ApiError with its code and field.
+ * @param {string} path @param {unknown} document
+ * @returns {Promise<Record<string, unknown>>}
+ */
+export async function post(path, document) {
+  const init = { method: "POST", body: JSON.stringify(document), headers: headers({ "Content-Type": "application/json" }), credentials: /** @type {RequestCredentials} */ ("omit"), cache: /** @type {RequestCache} */ ("no-store") };
+  return reading(await fetch(path, init));
+}
+
+/** @param {Response} reply @returns {Promise<Record<string, unknown>>} */
+async function reading(reply) {
   /** @type {unknown} */
   let body = null;
   try {
@@ -82,7 +98,7 @@ export async function get(path, params) {
     throw new ApiError(reply.status, String(error.code ?? `http_${reply.status}`), field, message);
   }
   if (!body || typeof body !== "object" || Array.isArray(body)) throw new ApiError(reply.status, "bad_reply", null, "not a JSON object");
-  return /** @type {import("../../types/api").Reply<S>} */ (body);
+  return /** @type {Record<string, unknown>} */ (body);
 }
 
 /** Server-sent events read with fetch(), so the Authorization header goes too (EventSource

@@ -5,7 +5,10 @@
 import { chooseLanguage, LANGUAGES, setLanguage, t } from "./i18n.js";
 import { ApiError, forgetToken, get, getToken, setToken } from "./api.js";
 import { hashEvidence, verifyText } from "./verify.js";
+import { caseView } from "./case.js";
+import { chainView } from "./chain.js";
 import { desk, inbox } from "./views.js";
+import { newAct } from "./newact.js";
 
 const $ = (id) => document.getElementById(id);
 const files = { bundle: null, genesis: null, evidence: [] };
@@ -135,10 +138,27 @@ function wire() {
   });
 }
 
+/** `comity devnet` prints each state's console URL as `/#token=…`: the fragment is never
+ * sent to the server (browsers keep it out of the request); the page moves the token into
+ * this tab's sessionStorage and takes it out of the address bar and the history at once. */
+function takeTokenFromFragment() {
+  const match = /^#token=([^&]*)/.exec(location.hash);
+  if (!match) return;
+  history.replaceState(null, "", `${location.pathname}${location.search}`);
+  let secret = "";
+  try {
+    secret = decodeURIComponent(match[1]);
+  } catch {
+    secret = "";
+  }
+  setToken(secret);
+}
+
 // --- access and the views ----------------------------------------------------------------
 
-const VIEWS = ["inbox", "desk", "verify"];
+const VIEWS = ["inbox", "desk", "new", "verify"];
 const session = { state: null, stop: () => {} };
+VIEWS.push("chain", "case"); // the Chain view and the Case view (#case/<case_ref>)
 
 function showToken() {
   const has = Boolean(getToken());
@@ -159,23 +179,36 @@ async function probe() {
     const code = error instanceof ApiError ? error.status : 0;
     message.textContent = t(code === 401 ? "access.unauthorized" : code === 403 ? "access.forbidden" : "access.error", { code: error.code ?? "network" });
   }
-  for (const view of ["inbox", "desk"]) $(`nav-${view}`).hidden = session.state === null;
+  for (const view of ["inbox", "desk", "new"]) $(`nav-${view}`).hidden = session.state === null;
   route();
 }
 
 function route() {
   session.stop();
   session.stop = () => {};
-  let view = location.hash.replace(/^#/, "");
+  // #case/<ref>: the view's name, then its argument (the case_ref, URI-encoded).
+  const [name0, ...rest] = location.hash.replace(/^#/, "").split("/");
+  let view = name0;
+  let arg = "";
+  try {
+    arg = decodeURIComponent(rest.join("/"));
+  } catch {
+    arg = "";
+  }
   if (!VIEWS.includes(view) || (view !== "verify" && session.state === null)) view = "verify";
   for (const name of VIEWS) {
     $(`view-${name}`).hidden = name !== view;
     const link = $(`nav-${name}`);
+    if (!link) continue; // the Case view is reached from a case, not from the menu
     if (name === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
+  $("nav-chain").hidden = session.state === null;
+  if (view === "chain") session.stop = chainView($("view-chain"));
+  if (view === "case") session.stop = caseView($("view-case"), arg);
   if (view === "inbox") session.stop = inbox($("view-inbox"), session.state);
   if (view === "desk") session.stop = desk($("view-desk"), session.state);
+  if (view === "new") session.stop = newAct($("view-new"), session.state);
   document.body.dataset.view = view;
 }
 
@@ -200,6 +233,7 @@ function wireAccess() {
 }
 
 async function start() {
+  takeTokenFromFragment(); // before anything reads the URL or the token
   const lang = chooseLanguage(sessionStorage.getItem("comity.lang"), navigator.languages);
   wire();
   wireAccess();

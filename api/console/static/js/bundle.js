@@ -267,7 +267,7 @@ async function verifyEntry(entry, header, chainId, height) {
  * @param {OnCheck} onCheck
  * @returns {Promise<{height: number, signed: string[], checked: [Item, number][], header: JsonObject}>}
  */
-async function verifyBlock(block, gov, chainId, previous, onCheck) {
+export async function verifyBlock(block, gov, chainId, previous, onCheck) {
   if (!isObject(block) || !Array.isArray(block.entries)) {
     throw new AuditFailure("bad_bundle", "a block is not {header, commit, entries}");
   }

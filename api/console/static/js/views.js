@@ -1,8 +1,10 @@
 // The territorial state's inbox and the desk (issue 21). Every string from the chain is set
 // with textContent (never innerHTML), and every call goes through api.js with the tab's token.
 
+import { caseLink } from "./case.js";
 import { ApiError, get, stream } from "./api.js";
 import { t } from "./i18n.js";
+import { answerButton } from "./answer.js";
 
 const PAGE = 50; // notices or requests per page
 const DESK_ACTS_MAX = 100; // acts opened for their lifecycle on one desk load
@@ -15,22 +17,9 @@ const el = (tag, props = {}, ...children) => {
 };
 const text = (value) => (value === null || value === undefined || value === "" ? "—" : String(value));
 
-/** A time in the page's locale, with the UTC time beside it. */
-export function formatTime(iso) {
-  const when = new Date(iso);
-  if (typeof iso !== "string" || Number.isNaN(when.getTime())) return text(iso);
-  const local = new Intl.DateTimeFormat(document.documentElement.lang, { dateStyle: "medium", timeStyle: "short" }).format(when);
-  // The UTC time is isolated left-to-right (U+2066 … U+2069), so it reads alike in Arabic.
-  return `${local} (\u2066${when.toISOString().slice(0, 16).replace("T", " ")} UTC\u2069)`;
-}
-
-/** The message an API failure shows: 401 and 403 say what to do about the token. */
-export function failure(target, error) {
-  const status = error instanceof ApiError ? error.status : 0;
-  const key = status === 401 ? "access.unauthorized" : status === 403 ? "access.forbidden" : "access.error";
-  const code = error instanceof ApiError ? error.code : "network";
-  target.replaceChildren(el("p", { className: "fail", role: "alert", textContent: t(key, { code }) }));
-}
+// formatTime and failure are ui.js's (typed, shared with the Case and Chain views).
+import { failure, formatTime } from "./ui.js";
+export { failure, formatTime };
 
 function cell(value) {
   return el("td", { textContent: text(value) });
@@ -48,7 +37,7 @@ function sovereigntyText(act) {
 
 // --- the act, opened ---------------------------------------------------------------------
 
-export async function openAct(id, target) {
+export async function openAct(id, target, state = null) {
   target.replaceChildren(el("p", { textContent: t("act.loading") }));
   let act;
   try {
@@ -78,6 +67,8 @@ export async function openAct(id, target) {
   }
   if (!answers.childElementCount) answers.append(el("li", { textContent: t("act.no_answers") }));
   target.replaceChildren(el("h2", { id: "act-title", textContent: t("act.title") }), list, el("h3", { textContent: t("act.answers") }), answers);
+  const answer = answerButton(act, state); // the territorial state answers it here (answer.js)
+  if (answer) target.append(answer);
 }
 
 // --- the inbox ---------------------------------------------------------------------------
@@ -105,11 +96,11 @@ export function inbox(root, state) {
   const row = (n) => {
     const open = el("button", { type: "button", className: "link", textContent: text(n.type) });
     open.dataset.id = n.id;
-    open.addEventListener("click", () => openAct(n.id, detail));
+    open.addEventListener("click", () => openAct(n.id, detail, state));
     const status = el("span", { className: `badge ${n.status === "answered" ? "ok" : "pending"}`, textContent: t(`inbox.${n.status === "answered" ? "answered" : "pending"}`) });
     // route_to (docs/DIRECTORY.md): the authority of our directory entry the notice goes to.
     const route = n.route_to && typeof n.route_to === "object" ? [n.route_to.name, n.route_to.authority].filter((v) => typeof v === "string" && v).join(" · ") : null;
-    const tr = el("tr", {}, el("td", {}, open), cell(n.actor_state), cell(n.case_ref), cell(formatTime(n.occurred_at)), el("td", {}, status), cell(route));
+    const tr = el("tr", {}, el("td", {}, open), cell(n.actor_state), el("td", {}, caseLink(n.case_ref)), cell(formatTime(n.occurred_at)), el("td", {}, status), cell(route));
     tr.dataset.id = n.id;
     return tr;
   };
@@ -248,7 +239,7 @@ export function desk(root, state) {
       const r = act.envelope.record;
       const open = el("button", { type: "button", className: "link", textContent: text(r.type) });
       open.addEventListener("click", () => openAct(act.id, message));
-      const tr = el("tr", {}, el("td", {}, open), cell(f.case), cell(f.state), cell(f.instrument), cell(formatTime(r.occurred_at)), cell(t(`phase.${act.lifecycle.phase}`)), cell(sovereigntyText(act)));
+      const tr = el("tr", {}, el("td", {}, open), el("td", {}, caseLink(f.case || null)), cell(f.state), cell(f.instrument), cell(formatTime(r.occurred_at)), cell(t(`phase.${act.lifecycle.phase}`)), cell(sovereigntyText(act)));
       tr.dataset.id = act.id;
       requests.append(tr);
     }
