@@ -41,10 +41,11 @@ def _driver(chain: Chain, *, observer: bool) -> Driver:
 async def test_an_observer_driver_builds_no_replica_where_a_validator_would() -> None:
     chain = Chain()
     validator = _driver(chain, observer=False)
+    await asyncio.sleep(0.01)  # past the 1 ms heartbeat after the genesis time
     validator._maybe_enter()
     assert validator.replica is not None  # the same inputs make a validator vote
     observer = _driver(Chain(), observer=True)
-    await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
     observer._handle_group(["wake", "tick"])
     assert observer.replica is None and observer.app.store.get_state("consensus") is None
 
