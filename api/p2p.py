@@ -19,11 +19,21 @@ parse, so a worker thread would stall the loop just as long (measured: a
 9 MB batch stalled a 10 ms ticker 0.30 s inline and 0.34 s from a thread).
 What bounds that cost is that only an authenticated validator gets that far,
 with at most ``max_p2p_batch_bytes``.
+
+An admitted observer node (an ``add_observer`` vote, docs/GOVERNANCE.md) is
+authenticated the same way, but only on ``OBSERVER_PATHS`` (status, block
+sync, a block by hash, bodies): on the batch path, which carries consensus
+messages and gossip, it is refused ``wire_unknown_sender`` like any
+non-validator, so it can never reach the engine. Each observer key has a
+token bucket (``limits.observer_requests_per_s``, ``observer_burst_requests``);
+a request past it is answered 429 ``rate_limited`` (reason
+``observer_rate_limited``), signed, before its body is read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 import orjson
@@ -32,9 +42,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api.ratelimit import TokenBuckets
 from node import clock
 from node.hsm import off_loop
-from node.inbound import PATHS, Inbound
+from node.inbound import OBSERVER_PATHS, PATHS, Inbound
 from node.wire import (
     ReplayCache,
     SignedRequest,
@@ -45,6 +56,10 @@ from node.wire import (
     parse_request_headers,
     sign_reply,
 )
+
+#: Observer buckets kept at most (least recently used go first); each key is an
+#: authenticated, admitted observer, so this bounds memory, never fairness.
+OBSERVER_BUCKETS_MAX = 1024
 
 
 def _json(obj: Any, status: int = 200) -> Response:
@@ -78,33 +93,45 @@ def create_p2p_app(inbound: Inbound, *, replay: ReplayCache | None = None) -> St
     the app's replay cache (a new one by default; the simulator passes its own to
     read its size)."""
     replay = replay if replay is not None else ReplayCache()
+    buckets = TokenBuckets(
+        inbound.observer_requests_per_s, inbound.observer_burst_requests, OBSERVER_BUCKETS_MAX
+    )
 
     def route(path: str) -> Route:
         async def endpoint(request: Request) -> Response:
-            return await _serve(inbound, replay, path, request)
+            return await _serve(inbound, replay, buckets, path, request)
 
         return Route(path, endpoint, methods=["POST"])
 
     return Starlette(routes=[route(path) for path in PATHS])
 
 
-async def _serve(inbound: Inbound, replay: ReplayCache, path: str, request: Request) -> Response:
+async def _serve(
+    inbound: Inbound, replay: ReplayCache, buckets: TokenBuckets, path: str, request: Request
+) -> Response:
     """Authenticate, read, parse, handle, and sign the reply."""
     try:
         claim = parse_request_headers(request.headers)
     except WireRefusal as exc:  # nothing to bind a signature to: an unsigned refusal
         inbound.fault(exc.reason)
         return _json(_refusal(exc), 403)
+    validators = inbound.allowed()
+    allowed = validators | inbound.observers() if path in OBSERVER_PATHS else validators
     try:
         check_request(
             claim,
             chain_id=inbound.app.chain_id,
             path=path,
             own_key=inbound.key.public_hex,
-            allowed=inbound.allowed(),
+            allowed=allowed,
             now_ms=clock.now_ms(),
             replay=replay,
         )
+        if claim.sender not in validators:  # an observer: its bucket pays first
+            wait_s = buckets.take({claim.sender: 1})
+            if wait_s > 0:
+                inbound.fault("observer_rate_limited")
+                return await _signed(inbound, path, claim, _rate_limited(wait_s), 429)
         try:
             body = await _read_body(request, claim, inbound.body_max_bytes)
         except BaseException:  # the signed body never arrived intact: it did nothing
@@ -116,6 +143,17 @@ async def _serve(inbound: Inbound, replay: ReplayCache, path: str, request: Requ
         return await _signed(inbound, path, claim, _refusal(exc), 403)
     reply, status = await inbound.handle(path, claim.sender, payload)
     return await _signed(inbound, path, claim, reply, status)
+
+
+def _rate_limited(wait_s: float) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": "rate_limited",
+            "reason": "observer_rate_limited",
+            "message": "this observer's P2P request rate is over its limit",
+            "retry_after_s": max(1, math.ceil(wait_s)),
+        }
+    }
 
 
 async def _signed(

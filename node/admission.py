@@ -81,10 +81,22 @@ class Admission:
     wake: Callable[[], None]  # the driver: records may be proposable now
     max_batch_records: int
     send_body: Callable[[Envelope], None]  # to the other parties' nodes only
+    #: An observer node takes no records (docs/OPERATIONS.md, "Observer nodes").
+    read_only: bool = False
+
+    def _refuse_if_read_only(self) -> None:
+        if self.read_only:
+            raise Forbidden(
+                "this node is an observer: it follows the chain and takes no records; "
+                "submit to a validator of your state",
+                field="record",
+                code="observer_read_only",
+            )
 
     async def submit(self, body: bytes, charge: Charge) -> Submission:
         """A client's single envelope (its raw JSON body), with the private body of a
         private act in its ``private`` member."""
+        self._refuse_if_read_only()
         self.mempool.check_room(1)  # refuse cheaply before parsing when the pool is full
         envelope = parse_submission(parse_json(body), self.app.params.max_record_bytes)
         charge([envelope.signer])
@@ -93,6 +105,7 @@ class Admission:
 
     async def submit_batch(self, body: bytes, charge: Charge) -> list[dict[str, Any]]:
         """A client's batch (its raw JSON body): one result per item, in order."""
+        self._refuse_if_read_only()
         self.mempool.check_room(1)  # refuse cheaply before parsing when the pool is full
         # Up to max_request_bytes of JSON: parsed in a worker thread, so the event
         # loop (consensus, P2P) keeps running meanwhile.
@@ -121,6 +134,7 @@ class Admission:
         Another envelope of a pending record (another signature or signer) is
         refused with ``conflicting_envelope``. Room comes before the record's
         checks, so a full share costs no signature or schema check."""
+        self._refuse_if_read_only()
         if self.mempool.holds(envelope):
             return Submission(envelope.id, "pending")
         if self.store.has_record(envelope.id):

@@ -295,7 +295,7 @@ class Byzantine:
     def _lie_about_heights(self) -> None:
         inbound = self.node.inbound
 
-        def status(payload: dict[str, Any]) -> tuple[Any, int]:
+        async def status(payload: dict[str, Any]) -> tuple[Any, int]:
             return {"height": LIE_HEIGHT, "state": inbound.state}, 200
 
         def blocks(payload: dict[str, Any]) -> tuple[Any, int]:

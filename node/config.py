@@ -67,6 +67,11 @@ class Limits(BaseModel):
     signer_burst_records: int = Field(5000, ge=1, le=10_000_000)
     rate_limit_sources_max: int = Field(10_000, ge=1, le=1_000_000)
     rate_limit_exempt_loopback: bool = True
+    # P2P sync requests (status, blocks, block, bodies) of each admitted observer node:
+    # a token bucket per observer key; past it, 429 observer_rate_limited
+    # (docs/OPERATIONS.md, "Observer nodes"). Validators are never limited here.
+    observer_requests_per_s: int = Field(50, ge=1, le=100_000)
+    observer_burst_requests: int = Field(200, ge=1, le=1_000_000)
 
 
 class Timing(BaseModel):
@@ -110,6 +115,11 @@ class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     state: str = Field(pattern=r"^[A-Z]{2}$")
+    #: ``observer``: follow the chain by block sync and serve reads, never vote or
+    #: propose (docs/OPERATIONS.md, "Observer nodes"); ``state`` is the state it
+    #: belongs to, and ``node_key_path`` its own node key, admitted by an
+    #: ``add_observer`` vote and never a validator's.
+    role: Literal["validator", "observer"] = "validator"
     genesis_path: Path
     #: The node key: a PKCS#8 PEM file (mode 0600), or a key pair in a PKCS#11 token
     #: (``[node_key_pkcs11]``, node/hsm.py); exactly one of the two.
@@ -132,6 +142,11 @@ class NodeConfig(BaseModel):
     def _one_node_key(self) -> Self:
         if (self.node_key_path is None) == (self.node_key_pkcs11 is None):
             raise ValueError("give exactly one of node_key_path and [node_key_pkcs11]")
+        if self.role == "observer" and self.receipts is not None:
+            raise ValueError(
+                "role = observer takes no records: the receipt webhook ([receipts]) "
+                "belongs on a validator"
+            )
         return self
 
 

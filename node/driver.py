@@ -57,7 +57,14 @@ from consensus.signing import Ed25519Signer, Ed25519Verifier
 from consensus.state import PersistedState, Ready, Timeout, TimeoutParams
 from ledger.block import CommitCertificate, sorted_validators, verify_certificate
 from ledger.canonical import canonical_bytes, parse_json
-from ledger.errors import BodyMismatch, ComityError, PeerFault, StoreError, from_peer
+from ledger.errors import (
+    BodyMismatch,
+    ComityError,
+    InvariantViolation,
+    PeerFault,
+    StoreError,
+    from_peer,
+)
 from ledger.keys import KeySigner
 from ledger.records import parse_time
 from node import clock
@@ -140,7 +147,11 @@ class Driver:
         decided_elsewhere: Callable[[int], bool] = lambda height: False,
         on_evidence: Callable[[Equivocation], None] = lambda ev: None,
         fetch_block: Callable[[str, int, str | None], None] = lambda h, n, s: None,
+        observer: bool = False,
     ) -> None:
+        #: An observer node (docs/OPERATIONS.md, "Observer nodes") applies synced
+        #: blocks only: it never builds a replica, so it never signs a vote or a proposal.
+        self.observer = observer
         self.app = app
         self.mempool = mempool
         self.key = key
@@ -347,6 +358,8 @@ class Driver:
         self._group = []
 
     def _send(self, msg: Proposal | Vote) -> None:
+        if self.observer:
+            raise InvariantViolation(f"an observer node was about to send a {type(msg).__name__}")
         block = self.blocks.get(msg.block_hash) if isinstance(msg, Proposal) else None
         self.broadcast(*proposal_item(msg, block, self.mempool.is_spreading))
 
@@ -364,6 +377,10 @@ class Driver:
     # --- heights -------------------------------------------------------------------
 
     def _maybe_enter(self) -> None:
+        if self.observer:
+            if self.replica is not None:
+                raise InvariantViolation("an observer node holds a consensus replica")
+            return  # it follows by block sync only
         next_height = self.app.height + 1
         if self.replica is not None and self.replica.height >= next_height:
             return
@@ -554,6 +571,8 @@ class Driver:
         self._step(lambda r: r.on_validated(block_hash, valid))
 
     def _propose(self, height: int, round_: int) -> None:
+        if self.observer:
+            raise InvariantViolation("an observer node was asked to propose")
         if height != self.app.height + 1:
             return
         params = self.app.params

@@ -57,6 +57,14 @@ the value before is not already in force by then, else it is rejected. One
 proposal per subject at a time (``govtypes.proposal_subject``: the state, or
 ``param:<name>``).
 
+``add_observer`` and ``remove_observer`` (docs/GOVERNANCE.md, "Observer nodes")
+are voted like membership and change neither the set nor signing rights: a
+passed ``add_observer`` decided in H admits an observer node key (its ``state``,
+a member's own observer or a foreign one, and a ``label``) whose P2P sync
+requests peers serve from H+1; ``remove_observer`` ends that from H+1. An
+observer key is a used key for ever (``key_in_use``). Their subject is the
+``state`` like a member's, so the offline auditors replay them unchanged.
+
 A ``misbehaviour`` record carries, under ``equivocation``, two signed consensus
 messages of one validator for one (height, round, kind) with different
 content, checked with ``consensus.messages.is_equivocation`` against the
@@ -88,11 +96,13 @@ from node import govshapes
 from node.govdirectory import apply_directory, check_directory, directory_conflict
 from node.govtypes import (
     CHANGE_DELAY_BLOCKS,
+    OBSERVER_ACTIONS,
     SELF_ACTIONS,
     EncKey,
     KeyGrant,
     MemberInfo,
     MisbehaviourEntry,
+    ObserverInfo,
     ParamChange,
     ProposalState,
     ValidatorChange,
@@ -322,6 +332,9 @@ def check_proposal(state: ChainState, envelope: Envelope, at_time: datetime) -> 
     if action == "set_param":
         _check_set_param(state, record)
         return
+    if action in OBSERVER_ACTIONS:
+        _check_observer(state, envelope, latest)
+        return
     if action == "add":
         if subject in latest:
             raise Conflict(
@@ -342,6 +355,25 @@ def check_proposal(state: ChainState, envelope: Envelope, at_time: datetime) -> 
     if action == "rotate_enc_key":
         _check_own_state(subject, envelope.actor_state, "encryption key")
         _refuse_enc_key_used(state, record["enc_pubkey"])
+
+
+def _check_observer(state: ChainState, envelope: Envelope, latest: set[str]) -> None:
+    """An observer proposal (docs/GOVERNANCE.md, "Observer nodes"): a member's own
+    observer is proposed by that member's admin; a foreign one by any member's."""
+    record = envelope.record
+    subject, pubkey = record["state"], record["node_pubkey"]
+    if record["action"] == "add_observer":
+        if subject in latest:
+            _check_own_state(subject, envelope.actor_state, "observer nodes")
+        _refuse_keys_in_use(state, [pubkey])
+        return
+    info = state.observer(pubkey)
+    if info is None or info.state != subject:
+        raise RecordInvalid(
+            f"{pubkey[:16]}… is not an admitted observer of {subject}",
+            field="record.node_pubkey",
+            code="not_an_observer",
+        )
 
 
 def apply_proposal(state: ChainState, height: int, envelope: Envelope) -> ChainState:
@@ -511,13 +543,42 @@ def _change_param(
     return state.with_param(ParamChange(record["name"], record["value"], height, record_ids))
 
 
+def _change_add_observer(
+    state: ChainState, height: int, proposal: ProposalState, record_ids: tuple[str, ...]
+) -> ChainState | None:
+    """An admitted observer: peers serve its sync requests from the next block."""
+    record = proposal.record
+    if state.key_in_use(record["node_pubkey"]):
+        return None  # taken while the vote was open: refused, never half-applied
+    info = ObserverInfo(
+        record["node_pubkey"], record["state"], record["label"], height + 1, proposal.id
+    )
+    return state.with_observer(info)
+
+
+def _change_remove_observer(
+    state: ChainState, height: int, proposal: ProposalState, record_ids: tuple[str, ...]
+) -> ChainState | None:
+    info = state.observer(proposal.record["node_pubkey"])
+    if info is None or info.state != proposal.subject:
+        return None
+    return state.with_observer(replace(info, until_height=height + 1))
+
+
 #: Decided actions that change the chain state but not the validator set.
 _STATE_CHANGES: Final[
     Mapping[
         str,
         Callable[[ChainState, int, ProposalState, tuple[str, ...]], ChainState | None],
     ]
-] = MappingProxyType({"rotate_enc_key": _change_enc_key, "set_param": _change_param})
+] = MappingProxyType(
+    {
+        "rotate_enc_key": _change_enc_key,
+        "set_param": _change_param,
+        "add_observer": _change_add_observer,
+        "remove_observer": _change_remove_observer,
+    }
+)
 
 
 # --- misbehaviour -------------------------------------------------------------------------

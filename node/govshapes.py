@@ -143,12 +143,20 @@ def _check_set_param(record: Mapping[str, Any]) -> None:
         )
 
 
+def _check_observer(record: Mapping[str, Any]) -> None:
+    _check_key(record, "node_pubkey")
+    if record["action"] == "add_observer":
+        _check_text(record, "label", 200)
+
+
 _FIELDS_CHECK = {
     "add": _check_add,
     "remove": lambda record: None,
     "rotate_key": _check_rotate,
     "rotate_enc_key": _check_rotate_enc,
     "set_param": _check_set_param,
+    "add_observer": _check_observer,
+    "remove_observer": _check_observer,
 }
 
 

@@ -22,7 +22,18 @@ from ledger.errors import EncodingError, RecordInvalid
 from ledger.hashing import sha256_hex
 from node.genesis import Member
 
-ACTIONS = ("add", "remove", "rotate_key", "rotate_enc_key", "set_param")
+ACTIONS = (
+    "add",
+    "remove",
+    "rotate_key",
+    "rotate_enc_key",
+    "set_param",
+    "add_observer",
+    "remove_observer",
+)
+#: Actions about an observer node (docs/GOVERNANCE.md, "Observer nodes"): voted like
+#: membership, they change who may read by P2P, never the validator set.
+OBSERVER_ACTIONS = ("add_observer", "remove_observer")
 #: Actions that change the validator set when decided (the others change the state only).
 SET_ACTIONS = ("add", "remove", "rotate_key")
 #: Actions a member's own admin decides alone, in the block that commits them.
@@ -125,6 +136,33 @@ class MemberInfo:
             "admin_pubkeys": list(self.admin_pubkeys),
             "enc_pubkey": self.enc_pubkey,
             "p2p_url": self.p2p_url,
+            "since_height": self.since_height,
+            "until_height": self.until_height,
+            "record_id": self.record_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ObserverInfo:
+    """An admitted observer node: it follows the chain by P2P sync and never votes.
+
+    ``state`` is the jurisdiction it belongs to: a member state's own observer is a
+    party node for that state (it fetches that state's private bodies); any other
+    code is a foreign observer (headers only). ``until_height`` is set once removed.
+    """
+
+    node_pubkey: str
+    state: str
+    label: str
+    since_height: int  # the first height after the deciding block
+    record_id: str  # the proposal that admitted it
+    until_height: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node_pubkey": self.node_pubkey,
+            "state": self.state,
+            "label": self.label,
             "since_height": self.since_height,
             "until_height": self.until_height,
             "record_id": self.record_id,

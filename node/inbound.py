@@ -43,9 +43,16 @@ log = logging.getLogger("comity.p2p")
 
 BATCH, BLOCKS, BLOCK, STATUS = "/p2p/v1/batch", "/p2p/v1/blocks", "/p2p/v1/block", "/p2p/v1/status"
 PATHS = (BATCH, BLOCKS, BLOCK, STATUS, BODIES)
+#: The paths an admitted observer node may call (it reads; ``BATCH``, which carries
+#: consensus messages and gossip, is refused to it as to any non-validator).
+OBSERVER_PATHS = (BLOCKS, BLOCK, STATUS, BODIES)
 
 #: A reply object and its HTTP status.
 Reply = tuple[Any, int]
+
+#: The longest a status request may wait for the next commit (``wait_ms``): an
+#: observer's long poll, so commits reach it as they happen (docs/PROTOCOL.md §16).
+STATUS_WAIT_MS_MAX = 2000
 
 
 @dataclass
@@ -58,7 +65,8 @@ class Inbound:
     key: KeySigner  # signs the replies
     state: str
     body_max_bytes: int
-    allowed: Callable[[], set[str]]  # node keys that may send to us now
+    allowed: Callable[[], set[str]]  # validator node keys that may send to us now
+    observers: Callable[[], set[str]]  # admitted observer node keys (``OBSERVER_PATHS``)
     fault: Callable[[str], None]
     post: Callable[[object], bool]  # the driver's inbox
     held_block: Callable[[str], Block | None]  # the driver's block cache
@@ -67,6 +75,11 @@ class Inbound:
     verify: Callable[..., Awaitable[None]]
     accept_gossip: Callable[[Envelope], None]
     bodies: BodyExchange
+    #: Returns once this node's height is above the given one, or after the timeout (s).
+    wait_above: Callable[[int, float], Awaitable[None]]
+    #: Each admitted observer's token bucket (api/p2p.py): requests per second, burst.
+    observer_requests_per_s: int = 50
+    observer_burst_requests: int = 200
 
     async def handle(self, path: str, sender: str, payload: dict[str, Any]) -> Reply:
         """Answer one authenticated request on ``path`` (one of ``PATHS``)."""
@@ -78,7 +91,7 @@ class Inbound:
             return self.block(payload)
         if path == BODIES:
             return self.bodies.serve(sender, payload)
-        return self.status(payload)
+        return await self.status(payload)
 
     async def batch(self, sender: str, payload: dict[str, Any]) -> Reply:
         items = payload.get("items")
@@ -113,8 +126,19 @@ class Inbound:
             return {"error": {"code": "not_found", "message": "no such block"}}, 404
         return {"block": block_wire(block)}, 200
 
-    def status(self, payload: dict[str, Any]) -> Reply:
-        return status_reply(self.store, self.app.height, self.state, payload.get("height")), 200
+    async def status(self, payload: dict[str, Any]) -> Reply:
+        """Our height, with the proof of the asker's next one when we hold it. With
+        ``wait_ms`` (1..``STATUS_WAIT_MS_MAX``) and an asker at our height, the reply
+        waits until the next commit or that long: a long poll, never an error."""
+        asked, wait_ms = payload.get("height"), payload.get("wait_ms")
+        if (
+            type(asked) is int
+            and type(wait_ms) is int
+            and 1 <= wait_ms <= STATUS_WAIT_MS_MAX
+            and asked >= self.app.height
+        ):
+            await self.wait_above(asked, wait_ms / 1000)
+        return status_reply(self.store, self.app.height, self.state, asked), 200
 
     def _take_item(self, sender: str, item: Any) -> None:
         """One batch item: a consensus message (maybe with its block)."""

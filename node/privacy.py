@@ -65,6 +65,9 @@ class BodyExchange:
     #: How often the kept bodies are scanned for ended retention (each scan reads
     #: every body note once).
     purge_every_s: float = 30.0
+    #: An observer node (docs/OPERATIONS.md, "Observer nodes"): it fetches its own
+    #: state's bodies from its state's validator too, and signs no record.
+    observer: bool = False
     #: Bodies named in a purge record not yet committed, by when it was submitted.
     _purging: dict[str, float] = field(default_factory=dict)
     _last_scan: float = float("-inf")
@@ -85,12 +88,14 @@ class BodyExchange:
     # --- receiving -----------------------------------------------------------------
 
     def _sender_state(self, sender: str) -> str | None:
+        """The state whose node ``sender`` is: a validator's, or the member state an
+        admitted observer is a party node for (a foreign observer: None)."""
         height = self.app.height + 1
         for h in (height, height + 1):
             for validator in self.app.state.validators(h):
                 if validator.pubkey == sender:
                     return validator.state
-        return None
+        return self.app.state.observer_party_state(sender)
 
     def _header(self, record_id: str, pending: Callable[[str], Envelope | None]) -> Envelope | None:
         found = pending(record_id)
@@ -194,7 +199,7 @@ class BodyExchange:
         by_state: dict[str, list[str]] = {}
         for record_id in wanted:
             for state in self.app.load_envelope(record_id).record["parties"]:
-                if state != self.state and state in self.peers.peers:
+                if (state != self.state or self.observer) and state in self.peers.peers:
                     by_state.setdefault(state, []).append(record_id)
         got = 0
         for state, ids in by_state.items():
@@ -244,8 +249,13 @@ class BodyExchange:
         )
 
     def report_voided(self) -> None:
-        """A ``body_violation`` record for each committed body found to break a rule."""
+        """A ``body_violation`` record for each committed body found to break a rule
+        (an observer only logs them: its state's validator reports them)."""
         voided, self.app.voided = self.app.voided, []
+        if self.observer:
+            for record_id, exc in voided:
+                log.warning("committed body of %s breaks %s (not reported)", record_id, exc.code)
+            return
         for record_id, exc in voided:
             record = {
                 "type": VIOLATION_TYPE,
@@ -258,8 +268,8 @@ class BodyExchange:
     def purge_due(self, monotonic_s: float) -> None:
         """A ``body_purge`` record for the bodies whose retention has ended (at most
         one scan every ``purge_every_s``; ids already in a pending purge are skipped)."""
-        if monotonic_s - self._last_scan < self.purge_every_s:
-            return
+        if self.observer or monotonic_s - self._last_scan < self.purge_every_s:
+            return  # an observer's copies go with its state's committed purge records
         self._last_scan = monotonic_s
         # A purge still pending after a while was dropped (its block refused it):
         # name its bodies again.

@@ -98,6 +98,18 @@ def load_node_key(config: NodeConfig) -> KeySigner:
     return load_signing_key(config.node_key_path)
 
 
+def check_observer_key(app: Application, pubkey: str) -> None:
+    """Refuse to run an observer with a validator's node key: it would hold a key that
+    signs certificates while promising never to vote (docs/OPERATIONS.md)."""
+    state = app.state
+    heights = (app.height + 1, app.height + 2, max(state.validators_by_height))
+    if any(v.pubkey == pubkey for h in heights for v in state.validators(h)):
+        raise ConfigError(
+            "role = observer, but its node key is a validator's node key; an observer "
+            "runs with a key of its own (comity init --observer), admitted by add_observer"
+        )
+
+
 class Node:
     @classmethod
     def open(cls, config: NodeConfig, *, verifier: ProcessVerifier | None = None) -> Node:
@@ -126,6 +138,8 @@ class Node:
         check_limits(config, genesis)
         self.config, self.genesis, self.key, self.enc_key = config, genesis, key, enc_key
         self.store = store
+        #: An observer node follows by block sync and serves reads; it never votes.
+        self.observer = config.role == "observer"
         limits, timing = config.limits, config.timing
         self.app = Application(
             genesis,
@@ -134,6 +148,8 @@ class Node:
             signatures=SignatureCache(max(SIGNATURE_CACHE_MIN, 2 * limits.max_pending_records)),
             me=config.state,
         )
+        if self.observer:
+            check_observer_key(self.app, key.public_hex)
         self.mempool = Mempool(
             limits.max_pending_records,
             limits.max_pending_bytes,
@@ -186,6 +202,7 @@ class Node:
             task_ended=self._task_ended,
             interval_ms=timing.peer_status_interval_ms,
             batch_blocks=limits.sync_batch_blocks,
+            eager=self.observer,
         )
         self.driver = Driver(
             self.app,
@@ -200,6 +217,7 @@ class Node:
             decided_elsewhere=self.sync.decided_elsewhere,
             on_evidence=self._report_evidence,
             fetch_block=self.sync.fetch_block,
+            observer=self.observer,
         )
         self.admission = Admission(
             self.app,
@@ -211,6 +229,7 @@ class Node:
             wake=self.driver.wake,
             max_batch_records=limits.max_batch_records,
             send_body=lambda envelope: self.privacy.send(envelope),
+            read_only=self.observer,
         )
         self.privacy = BodyExchange(
             self.app,
@@ -220,6 +239,7 @@ class Node:
             fault=self.metrics_peer_fault,
             submit=self.admission.admit,
             purge_every_s=timing.purge_scan_interval_ms / 1000,
+            observer=self.observer,
         )
         self.inbound = Inbound(
             self.app,
@@ -229,6 +249,7 @@ class Node:
             config.state,
             body_max_bytes=limits.max_p2p_batch_bytes,
             allowed=self.peer_keys,
+            observers=self.observer_keys,
             fault=self.metrics_peer_fault,
             post=self.driver.post,
             held_block=self.driver.blocks.get,
@@ -237,6 +258,9 @@ class Node:
             verify=self.verify_signatures,
             accept_gossip=self.admission.accept_gossip,
             bodies=self.privacy,
+            wait_above=self.wait_above,
+            observer_requests_per_s=limits.observer_requests_per_s,
+            observer_burst_requests=limits.observer_burst_requests,
         )
         #: The receipt webhook (docs/CHANNELS.md), when the config names its secret and key.
         self.receipts = (
@@ -254,6 +278,8 @@ class Node:
         self.add_commit_listener(self._follow_membership)
         self.add_commit_listener(self._private_bodies)
         self._private_work = asyncio.Event()
+        #: Set and replaced at each commit: what long-polled status requests wait on.
+        self._commit_event = asyncio.Event()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -416,10 +442,24 @@ class Node:
                 self._waiters.pop(record_id, None)
         return True
 
+    async def wait_above(self, height: int, timeout_s: float) -> None:
+        """Return once this node has committed a block above ``height``, or after
+        ``timeout_s`` (an observer's long-polled status request, node/inbound.py)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.app.height <= height:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._commit_event.wait(), remaining)
+
     def add_commit_listener(self, listener: Callable[[Block, CommitCertificate], None]) -> None:
         self._commit_listeners.append(listener)
 
     def _committed(self, block: Block, certificate: CommitCertificate) -> None:
+        self._commit_event.set()
+        self._commit_event = asyncio.Event()
         for envelope in block.envelopes:
             for future in self._waiters.pop(envelope.id, []):
                 if not future.done():
@@ -473,7 +513,8 @@ class Node:
         return {
             s: configured.get(s, state.members[s].p2p_url)
             for s in sorted(states)
-            if s != self.config.state
+            # An observer is not its state's validator: it follows that one too.
+            if s != self.config.state or self.observer
         }
 
     def _follow_membership(self, block: Block, certificate: CommitCertificate) -> None:
@@ -559,11 +600,21 @@ class Node:
         )
 
     def peer_keys(self) -> set[str]:
+        """The node keys that may send to this node's P2P paths: the validators of
+        the next two heights (an observer node serves nobody: none)."""
+        if self.observer:
+            return set()
         height = self.app.height + 1
         keys = {v.pubkey for v in self.app.state.validators(height)}
         keys |= {v.pubkey for v in self.app.state.validators(height + 1)}
         keys.discard(self.key.public_hex)
         return keys
+
+    def observer_keys(self) -> set[str]:
+        """The admitted observer nodes, which may send sync requests (node/inbound.py)."""
+        if self.observer:
+            return set()
+        return {k for k, info in self.app.state.observers.items() if info.until_height is None}
 
     def metrics_peer_fault(self, reason: str) -> None:
         """Count a peer fault. Callers pass fixed reason codes; the cap on distinct
@@ -605,6 +656,7 @@ class Node:
             "chain_id": self.app.chain_id,
             "state": self.config.state,
             "node_pubkey": self.key.public_hex,
+            "role": self.config.role,
             "height": self.app.height,
             "latest_hash": header.hash() if header else None,
             "ledger_size": self.store.ledger_size,

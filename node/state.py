@@ -40,6 +40,7 @@ from node.govtypes import (
     KeyGrant,
     MemberInfo,
     MisbehaviourEntry,
+    ObserverInfo,
     ParamChange,
     ProposalState,
     ValidatorChange,
@@ -71,6 +72,9 @@ class ChainState:
     #: Each member's directory entry (``directory_entry`` records, docs/DIRECTORY.md):
     #: one per member at most, so a copied read-only dict (read on every act's check).
     directory: Mapping[str, DirectoryState] = field(default_factory=lambda: _NO_DIRECTORY)
+    #: Observer nodes ever admitted (``add_observer``), by node key; a removed one
+    #: keeps its entry with ``until_height`` set, so its key is never taken again.
+    observers: FrozenMap[str, ObserverInfo] = field(default_factory=FrozenMap)
 
     @classmethod
     def from_genesis(cls, genesis: Genesis) -> ChainState:
@@ -162,10 +166,25 @@ class ChainState:
             version = candidate
         return version
 
+    def observer(self, pubkey: str) -> ObserverInfo | None:
+        """The admitted, not removed, observer with node key ``pubkey``, or None."""
+        info = self.observers.get(pubkey)
+        return info if info is not None and info.until_height is None else None
+
+    def observer_party_state(self, pubkey: str) -> str | None:
+        """The member state an admitted observer is a party node for, or None (not an
+        observer, or a foreign observer: its state is not a member of the next height)."""
+        info = self.observer(pubkey)
+        if info is None or info.state not in self.member_states(self.height + 1):
+            return None
+        return info.state
+
     def key_in_use(self, pubkey: str) -> bool:
-        """Enrolled (ever) as a signing key, or a node key of any known member."""
+        """Enrolled (ever) as a signing key, a node key of any known member, or of any
+        observer ever admitted."""
         return (
             pubkey in self.keys
+            or pubkey in self.observers
             or any(m.node_pubkey == pubkey for m in self.members.values())
             or any(v.pubkey == pubkey for vs in self.validators_by_height.values() for v in vs)
         )
@@ -247,6 +266,9 @@ class ChainState:
     def with_param(self, change: ParamChange) -> ChainState:
         return self._with(param_changes=(*self.param_changes, change))
 
+    def with_observer(self, info: ObserverInfo) -> ChainState:
+        return self._with(observers=self.observers.set(info.node_pubkey, info))
+
     def with_directory(self, state: str, entry: DirectoryState) -> ChainState:
         return self._with(directory=MappingProxyType({**self.directory, state: entry}))
 
@@ -271,6 +293,7 @@ class ChainState:
         height: int | None = None,
         param_changes: tuple[ParamChange, ...] | None = None,
         directory: Mapping[str, DirectoryState] | None = None,
+        observers: FrozenMap[str, ObserverInfo] | None = None,
     ) -> ChainState:
         # ``dataclasses.replace`` costs more than the map update itself; one record
         # is one call here, so the copy is spelt out.
@@ -285,6 +308,7 @@ class ChainState:
             self.height if height is None else height,
             self.param_changes if param_changes is None else param_changes,
             self.directory if directory is None else directory,
+            self.observers if observers is None else observers,
         )
 
 

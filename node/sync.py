@@ -56,6 +56,7 @@ from ledger.errors import InvariantViolation, PeerFault, PeerUnavailable, from_p
 from ledger.records import Envelope
 from node.application import Application, Block
 from node.driver import BlockArrived, Synced
+from node.inbound import STATUS_WAIT_MS_MAX
 from node.peers import Peer, PeerSet
 from node.wire import decode_block, decode_sync_reply
 
@@ -88,6 +89,7 @@ class BlockSync:
         task_ended: Callable[[asyncio.Task[None]], None],
         interval_ms: int,
         batch_blocks: int,
+        eager: bool = False,
     ) -> None:
         self.app, self.peers = app, peers
         self.task_ended = task_ended  # the node's supervisor: a local fault fails it
@@ -96,6 +98,9 @@ class BlockSync:
         self.verify, self.fault = verify, fault
         self.interval_s = interval_ms / 1000
         self.batch_blocks = batch_blocks
+        #: An observer node syncs from a peer as soon as it proves a newer height: it
+        #: takes no part in the height, so there is no vote to wait for.
+        self.eager = eager
         self.behind_hint = 0
         #: The height each peer has proved it holds (see ``_proves_next``).
         self.proven: dict[str, int] = {}
@@ -158,6 +163,9 @@ class BlockSync:
     # --- block sync -----------------------------------------------------------------------
 
     async def run(self) -> None:
+        if self.eager:
+            await self._follow()
+            return
         ahead_polls: Counter[str] = Counter()
         while True:
             for peer in list(self.peers.peers.values()):
@@ -179,6 +187,35 @@ class BlockSync:
                         break
                     self._penalise(peer)  # proved it was ahead, then did not deliver
             await asyncio.sleep(self.interval_s)  # after, not before: a restarted node asks at once
+
+    async def _follow(self) -> None:
+        """An observer's block sync: long-poll one validator at a time for its next
+        commit (``wait_ms``, node/inbound.py), and fetch from it as soon as it proves
+        a newer height; a validator that has nothing new by then, or is penalised or
+        unreachable, hands over to the next one."""
+        loop = asyncio.get_running_loop()
+        wait_ms = max(1, min(STATUS_WAIT_MS_MAX, round(self.interval_s * 1000)))
+        turn = 0
+        while True:
+            peers = sorted(self.peers.peers.values(), key=lambda p: p.state)
+            if not peers:
+                await asyncio.sleep(self.interval_s)
+                continue
+            peer = peers[turn % len(peers)]
+            if self._penalty.get(peer.state, 0) > 0:
+                self._penalty[peer.state] -= 1
+                turn += 1
+                continue
+            started = loop.time()
+            await self._poll(peer, wait_ms=wait_ms)
+            if self.proven.get(peer.state, 0) > self.app.height:
+                if await self._sync_from(peer):
+                    self._strikes.pop(peer.state, None)
+                    continue  # the same validator again: it is the one committing
+                self._penalise(peer)
+            turn += 1
+            if loop.time() - started < self.interval_s / 4 and not peer.stats.up:
+                await asyncio.sleep(self.interval_s / len(peers))  # down: no busy loop
 
     def _penalise(self, peer: Peer) -> None:
         strikes = self._strikes[peer.state] = self._strikes.get(peer.state, 0) + 1
@@ -202,10 +239,11 @@ class BlockSync:
             for p in self.peers.peers.values()
         )
 
-    async def _poll(self, peer: Peer) -> None:
+    async def _poll(self, peer: Peer, *, wait_ms: int = 0) -> None:
         height = self.app.height
+        payload = {"height": height, **({"wait_ms": wait_ms} if wait_ms else {})}
         try:
-            reply = await self.peers.request(peer, "/p2p/v1/status", {"height": height})
+            reply = await self.peers.request(peer, "/p2p/v1/status", payload)
         except PeerFault as exc:
             peer.stats.up, peer.stats.last_error = False, str(exc)[:300]
             return

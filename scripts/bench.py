@@ -10,6 +10,8 @@ Scenarios (``--scenario NAME`` or ``all``):
     n7-batch   7 nodes, batch POSTs
     catchup    a wiped node syncing --catchup-records pre-built records
     reads      GET record / proof / search over --read-records pre-built records
+    reads-observers  GET record, 12 client threads: 1 validator alone, then 3
+               observer nodes (--catchup-records pre-built records)
 
 ``--visibility parties`` files the load scenarios' acts as private acts
 (docs/PRIVACY.md: a ``private_act`` header on the chain, the body only at the
@@ -49,12 +51,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # ledger, node
 from benchlib import report
 from benchlib.load import LoadPlan, run_load
 from benchlib.measure import cores
+from benchlib.observers import run_observer_reads
 from benchlib.offline import run_catchup, run_reads
 from benchlib.options import Options
 from benchlib.presign import VISIBILITIES
 
-SCENARIOS = ("n4-single", "n4-batch", "n4-half", "n7-batch", "catchup", "reads")
-CLEAR_ONLY = ("catchup", "reads")  # pre-built chains of clear acts
+SCENARIOS = ("n4-single", "n4-batch", "n4-half", "n7-batch", "catchup", "reads", "reads-observers")
+CLEAR_ONLY = ("catchup", "reads", "reads-observers")  # pre-built chains of clear acts
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -205,6 +208,8 @@ def run_one(name: str, opts: Options, batch: int, batch_rate: float | None) -> d
         return run_load(LoadPlan("n4-half", 4, opts.half_batch, rate), opts)
     if name == "catchup":
         return run_catchup(opts)
+    if name == "reads-observers":
+        return run_observer_reads(opts)
     return run_reads(opts)
 
 

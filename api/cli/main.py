@@ -223,15 +223,28 @@ def _pubkey_arg(text: str) -> str:
 )
 @click.option(
     "--node-key",
-    type=click.Path(exists=True, path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="the node key file (or a key in a token: --pkcs11-*)",
+    help="the node key file (or a key in a token: --pkcs11-*); with --observer a "
+    "missing file is created (0600)",
 )
 @pkcs11_options
 @click.option("--data-dir", type=click.Path(path_type=Path), required=True)
 @click.option("--api", "api_addr", default="127.0.0.1:8000", show_default=True)
 @click.option("--p2p", "p2p_addr", default="127.0.0.1:8100", show_default=True)
 @click.option("--open-read/--no-open-read", default=False, show_default=True)
+@click.option(
+    "--observer",
+    is_flag=True,
+    help="an observer node: follows the chain and serves reads, never votes "
+    "(admitted by an add_observer vote; docs/OPERATIONS.md)",
+)
+@click.option(
+    "--enc-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="the state's X25519 key (an agency's own node or observer opens sealed details)",
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 def init(
     state: str,
@@ -241,21 +254,31 @@ def init(
     api_addr: str,
     p2p_addr: str,
     open_read: bool,
+    observer: bool,
+    enc_key: Path | None,
     out: Path,
 ) -> None:
     """Write a node config (TOML). Peers default to the genesis members.
 
     With --pkcs11-label the node key is a key pair in a token ([node_key_pkcs11]);
-    the key must exist (comity keygen --pkcs11), and its public key is checked."""
+    the key must exist (comity keygen --pkcs11), and its public key is checked.
+    With --observer the node follows and serves reads, never votes: a key file
+    that does not exist yet is created for it."""
+    if node_key is not None and not node_key.exists():
+        if not observer:
+            fail(f"--node-key {node_key} does not exist")
+        save_signing_key(node_key, SigningKey.generate())
     doc: dict[str, Any] = {
         "state": state,
+        **({"role": "observer"} if observer else {}),
         "genesis_path": str(genesis_path.resolve()),
+        **({"enc_key_path": str(enc_key.resolve())} if enc_key is not None else {}),
         "data_dir": str(data_dir.resolve()),
         "open_read": open_read,
         "api": _listen(api_addr),
         "p2p": _listen(p2p_addr),
     }
-    key_signer(node_key, "--node-key")  # the key must be usable before we name it
+    public = key_signer(node_key, "--node-key").public_hex  # usable before we name it
     if node_key is not None:
         doc["node_key_path"] = str(node_key.resolve())
     else:
@@ -268,12 +291,23 @@ def init(
     out.write_text(dump_config(doc))
     try:
         config = load_config(out)
-        member_states = [m.state for m in load_genesis(config.genesis_path).members]
+        genesis = load_genesis(config.genesis_path)
+        member_states = [m.state for m in genesis.members]
     except ComityError as exc:
         out.unlink()
         fail(str(exc))
         return
-    if state not in member_states:
+    if observer:
+        if any(m.node_pubkey == public for m in genesis.members):
+            out.unlink()
+            fail(f"{public} is a validator's node key; an observer needs a key of its own")
+        click.echo(
+            f"observer node key {public}\nadmit it by a vote: comity propose "
+            f"--action add_observer --member {state} --node-pubkey {public} "
+            '--label "..." (then comity vote by the member states)',
+            err=True,
+        )
+    elif state not in member_states:
         # A state admitted later by a vote runs from the same genesis: it syncs and
         # validates from the height its admission takes effect (docs/GOVERNANCE.md).
         click.echo(
@@ -642,11 +676,22 @@ def revoke(
 @click.option(
     "--action",
     required=True,
-    type=click.Choice(["add", "remove", "rotate_key", "rotate_enc_key"]),
+    type=click.Choice(
+        ["add", "remove", "rotate_key", "rotate_enc_key", "add_observer", "remove_observer"]
+    ),
 )
-@click.option("--member", "member", required=True, help="the state added/removed/re-keyed")
+@click.option(
+    "--member",
+    "member",
+    required=True,
+    help="the state added/removed/re-keyed, or an observer's state",
+)
 @click.option("--name", default=None, help="add: the state's name")
-@click.option("--node-pubkey", default=None, help="add, rotate_key: the (new) node key")
+@click.option(
+    "--node-pubkey",
+    default=None,
+    help="add, rotate_key: the (new) node key; add_observer, remove_observer: the observer's",
+)
 @click.option("--admin-pubkey", "admins", multiple=True, help="add: admin keys")
 @click.option(
     "--enc-pubkey",
@@ -654,6 +699,7 @@ def revoke(
     help="add, rotate_enc_key: the (new) X25519 key, 64 hex or an X25519 key file",
 )
 @click.option("--p2p-url", default=None, help="add: the new node's P2P URL")
+@click.option("--label", default=None, help="add_observer: who runs it (1-200 characters)")
 def propose(
     url: str,
     admin_key: Path | None,
@@ -667,8 +713,10 @@ def propose(
     admins: tuple[str, ...],
     enc_pubkey: str | None,
     p2p_url: str | None,
+    label: str | None,
 ) -> None:
-    """Propose to add or remove a member state, or rotate your own node or encryption key."""
+    """Propose to add or remove a member state or an observer node, or rotate your own
+    node or encryption key."""
     body: dict[str, Any] = {"type": "member_proposal", "action": action, "state": member}
     if node_pubkey:
         body["node_pubkey"] = _pubkey_arg(node_pubkey)
@@ -682,6 +730,8 @@ def propose(
         )
     if action == "rotate_enc_key":
         body["enc_pubkey"] = enc
+    if action == "add_observer":
+        body["label"] = label
     _submit_governance(url, admin_key, state, body, wait_s, token)
 
 

@@ -28,6 +28,9 @@ COMPOSE_CHAIN_ID = "comity-compose"
 COMPOSE_API_PORT = 8000
 COMPOSE_P2P_PORT = 8100
 COMPOSE_DATA_DIR = "/var/lib/comity"
+#: docker/compose.observers.yaml: CN's observer nodes, behind HAProxy.
+COMPOSE_OBSERVER_STATE = "CN"
+COMPOSE_OBSERVERS_MAX = 8
 
 
 def _fail(message: str) -> None:
@@ -311,11 +314,24 @@ def compose() -> None:
     show_default=True,
     help="docker/compose.yaml mounts ./net",
 )
-def compose_init(directory: Path) -> None:
+@click.option(
+    "--observers",
+    type=click.IntRange(0, COMPOSE_OBSERVERS_MAX),
+    default=0,
+    show_default=True,
+    help="CN observer nodes for docker/compose.observers.yaml (net/CN-obs<i>)",
+)
+def compose_init(directory: Path, observers: int) -> None:
     """Keys, genesis (P2P at https://comity-<state>:8100), configs and TLS certificates."""
     rows = write_compose_net(directory)
     for row in rows:
         click.echo(f"{row['state']}: service {row['service']}, P2P {row['p2p_url']}")
+    for name, pubkey in write_compose_observers(directory, observers):
+        click.echo(
+            f"{name}: service comity-{name.lower()}, observer node key {pubkey} "
+            f"(admit it: comity propose --action add_observer --member "
+            f"{COMPOSE_OBSERVER_STATE} --node-pubkey {pubkey} ...)"
+        )
     click.echo(
         f"wrote {directory}; give the containers' user read access to the "
         "mounted files (docker/README.md)"
@@ -362,6 +378,45 @@ def write_compose_net(directory: Path) -> list[dict[str, str]]:
         }
         (directory / state / "node.toml").write_text(dump_config(config))
     return rows
+
+
+def write_compose_observers(directory: Path, count: int) -> list[tuple[str, str]]:
+    """``count`` observer nodes of CN (``net/CN-obs<i>``: a node key of its own, a config
+    with ``role = "observer"`` reading CN's enc.key, a TLS certificate); reused on a
+    rerun. Returns each one's folder name and node key."""
+    from ledger.keys import SigningKey, load_signing_key, save_signing_key
+    from node.tls import init_tls
+
+    state = COMPOSE_OBSERVER_STATE
+    names = [f"{state}-obs{i}" for i in range(1, count + 1)]
+    init_tls(directory / "tls", names, ["comity-{state_lower}", "localhost", "127.0.0.1"])
+    out = []
+    for name in names:
+        folder = directory / name
+        folder.mkdir(exist_ok=True)
+        key_path = folder / "node.key"
+        if not key_path.exists():
+            save_signing_key(key_path, SigningKey.generate())
+        config = {
+            "state": state,
+            "role": "observer",
+            "genesis_path": "../genesis.json",
+            "node_key_path": "node.key",
+            "enc_key_path": f"../{state}/enc.key",
+            "data_dir": COMPOSE_DATA_DIR,
+            "open_read": False,
+            "log_format": "json",
+            "api": {"host": "0.0.0.0", "port": COMPOSE_API_PORT},
+            "p2p": {"host": "0.0.0.0", "port": COMPOSE_P2P_PORT},
+            "tls": {
+                "ca_path": "../tls/ca.pem",
+                "cert_path": f"../tls/{name}/node.pem",
+                "key_path": f"../tls/{name}/node-tls.key",
+            },
+        }
+        (folder / "node.toml").write_text(dump_config(config))
+        out.append((name, load_signing_key(key_path).public_hex))
+    return out
 
 
 __all__ = ["compose", "db", "tls"]

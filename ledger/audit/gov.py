@@ -20,7 +20,9 @@ re-implements that function from the documentation, independently of
   member states of H and ``ledger.quorum.vote_outcome`` decides (more than
   2/3 yes passes; rejected once 2/3 can no longer be reached); a proposal
   committed at P takes votes in P+1..P+expiry. A decision in block H
-  schedules the new set at H+2, built from the newest scheduled set.
+  schedules the new set at H+2, built from the newest scheduled set;
+  ``add_observer``/``remove_observer`` (about their ``state``) change no set,
+  but an observer's node key counts as used, as the node's rules say.
 
 Simplifications, on purpose: this replay checks what decides validator sets
 and signing rights (unknown/closed/expired proposals, double votes, re-keying
@@ -177,6 +179,8 @@ CHANGE_DELAY_BLOCKS: Final = 2
 #: own admin decides alone, and the parameters ``set_param`` may set.
 SET_ACTIONS: Final = ("add", "remove", "rotate_key")
 SELF_ACTIONS: Final = ("rotate_key", "rotate_enc_key")
+#: Observer nodes: voted like membership; they change who may read, not who signs.
+OBSERVER_ACTIONS: Final = ("add_observer", "remove_observer")
 PARAMS: Final = (
     "need_to_know_from_height",
     "catalogue_v2_from_height",
@@ -253,6 +257,9 @@ class GovState:
         first = tuple(sorted(Seat(m["state"], m["node_pubkey"]) for m in genesis["members"]))
         self.sets: dict[int, tuple[Seat, ...]] = {1: first}
         self.node_keys: set[str] = {s.pubkey for s in first}
+        #: Observer node keys ever admitted, and the admitted ones' states.
+        self.observer_keys: set[str] = set()
+        self.observers: dict[str, str] = {}
         #: Height parameters (``need_to_know_from_height``): genesis, then passed set_param.
         self.params: dict[str, int] = {
             name: genesis["consensus"][name]
@@ -308,7 +315,7 @@ class GovState:
         return None
 
     def _key_in_use(self, pubkey: str) -> bool:
-        return pubkey in self.keys or pubkey in self.node_keys
+        return pubkey in self.keys or pubkey in self.node_keys or pubkey in self.observer_keys
 
     # --- effects of one block --------------------------------------------------------------
 
@@ -393,6 +400,10 @@ class GovState:
         return proposal.status
 
     def _decide(self, height: int, proposal: Proposal, record_ids: tuple[str, ...]) -> None:
+        if proposal.action in OBSERVER_ACTIONS:  # no set or signing right changes, but a
+            # node key an observer holds is used for ever: no member may take it after
+            proposal.status = "passed" if self._observer(proposal.record) else "rejected"
+            return
         if proposal.action not in SET_ACTIONS:  # the set stays; only a parameter may change
             proposal.status = "passed" if self._set_param(height, proposal.record) else "rejected"
             return
@@ -409,6 +420,21 @@ class GovState:
                 height + CHANGE_DELAY_BLOCKS, height, proposal.action, proposal.subject, record_ids
             )
         )
+
+    def _observer(self, record: Mapping[str, Any]) -> bool:
+        """A decided observer proposal: ``add_observer`` applies if its key is unused
+        (it is then used for ever); ``remove_observer`` of an admitted one applies."""
+        key = record["node_pubkey"]
+        if record["action"] == "add_observer":
+            if self._key_in_use(key):
+                return False
+            self.observers[key] = record["state"]
+            self.observer_keys.add(key)
+            return True
+        if self.observers.get(key) != record["state"]:
+            return False
+        del self.observers[key]
+        return True
 
     def _set_param(self, height: int, record: Mapping[str, Any]) -> bool:
         """A ``set_param`` decided in ``height``: applied if it names a later height than

@@ -153,6 +153,28 @@ def _reads_rows(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _observer_rows(results: list[dict[str, Any]]) -> list[str]:
+    header = ["set-up", "nodes", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "cpu% each"]
+    rows = []
+    for r in results:
+        for name, run in r["runs"].items():
+            lat = run["latency_ms"]
+            cpu = " ".join(f"{v:.0f}" for v in run["cpu_percent"].values())
+            rows.append(
+                [
+                    name,
+                    len(run["targets"]),
+                    run["requests_per_s"],
+                    lat["p50"],
+                    lat["p95"],
+                    lat["p99"],
+                    run["errors"],
+                    cpu,
+                ]
+            )
+    return _table(header, rows)
+
+
 def _profile_rows(results: list[dict[str, Any]]) -> list[str]:
     lines = []
     for r in results:
@@ -192,6 +214,14 @@ def render(results: list[dict[str, Any]]) -> str:
         lines += ["", "== catch-up of a wiped node", *_catchup_rows(by_kind["catchup"])]
     if "reads" in by_kind:
         lines += ["", "== read path (sequential client)", *_reads_rows(by_kind["reads"])]
+    if "reads-observers" in by_kind:
+        first = by_kind["reads-observers"][0]
+        lines += [
+            "",
+            f"== reads: 1 validator vs 3 observers ({first['readers']} client threads, "
+            f"GET record, {first['chain']['records']:,} records)",
+            *_observer_rows(by_kind["reads-observers"]),
+        ]
     lines += _profile_rows(by_kind.get("load", []) + by_kind.get("catchup", []))
     for r in by_kind.get("error", []):
         lines += ["", f"== {r['scenario']} FAILED", r["error"]]
