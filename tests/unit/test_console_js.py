@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nacl.bindings import crypto_core_ed25519_add
 from nacl.signing import SigningKey
 
 from ledger.audit.bundle import CASE_FORMAT, verify_bundle
@@ -115,6 +116,9 @@ SMALL_ORDER_KEYS = {
     "y = p + 1, not canonical": "ee" + "ff" * 30 + "7f",
 }
 
+#: A point of order 8 (RFC 8032 §5.1: the torsion subgroup of edwards25519).
+ORDER_8_POINT = bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05")
+
 
 def _hostile_ed25519_cases() -> list[dict[str, Any]]:
     """Where WebCrypto alone is laxer than libsodium: small-order points, S not below L."""
@@ -141,6 +145,13 @@ def _hostile_ed25519_cases() -> list[dict[str, Any]]:
             "pubkey": pub,
             "message": message.hex(),
             "signature": ("01" + "00" * 31) + sig[32:].hex(),
+        },
+        {
+            # [8](R + T) = [8]R: a cofactored check (noble's verify) passes it, libsodium not
+            "name": "R with a torsion component",
+            "pubkey": pub,
+            "message": message.hex(),
+            "signature": (crypto_core_ed25519_add(sig[:32], ORDER_8_POINT) + sig[32:]).hex(),
         },
         {"name": "good 7", "pubkey": pub, "message": message.hex(), "signature": sig.hex()},
     ]
@@ -335,4 +346,4 @@ def test_node_test_runner_agrees_with_the_python_code(
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "# fail 0" in run.stdout and "# skipped 0" in run.stdout, run.stdout[-2000:]
-    assert "# pass 15" in run.stdout, run.stdout[-2000:]
+    assert "# pass 18" in run.stdout, run.stdout[-2000:]
