@@ -165,6 +165,99 @@ def test_verify_page_checks_a_bundle_offline(
     assert page.inner_text("h1") == "Vérifier un dossier de preuve"
 
 
+def _i18n(lang: str) -> dict[str, str]:
+    path = Path(__file__).parents[2] / f"api/console/static/i18n/{lang}.json"
+    table: dict[str, str] = json.loads(path.read_text())
+    return table
+
+
+def test_verify_page_reads_right_to_left_in_arabic(
+    page: Any, base_url: str, bundle: tuple[Path, Path, str]
+) -> None:
+    good, bad, pinned = bundle
+    ar = _i18n("ar")
+    page.goto(f"{base_url}/")
+    page.wait_for_selector("body[data-ready='true']")
+    page.select_option("#language", "ar")
+    page.wait_for_selector("html[lang='ar'][dir='rtl']", state="attached")
+    page.set_input_files("#bundle-file", str(good))
+    page.fill("#genesis-hash", pinned)
+    page.click("#verify-form button[type=submit]")
+    page.wait_for_selector("#summary.pass")
+    assert page.inner_text("#summary") == ar["verify.ok"]
+    assert page.locator("#checks li.fail").count() == 0
+    # the layout follows the direction: the checks' list starts on the right
+    assert page.evaluate("getComputedStyle(document.querySelector('#checks')).direction") == "rtl"
+    if shots := os.environ.get("COMITY_SCREENSHOTS"):  # artefacts for docs/CONSOLE.md
+        page.screenshot(path=str(Path(shots) / "verify-ok-rtl.png"), full_page=True)
+    page.set_input_files("#bundle-file", str(bad))
+    page.click("#verify-form button[type=submit]")
+    page.wait_for_selector("#summary.fail")
+    assert page.inner_text("#summary") == ar["verify.failed"]
+    assert page.inner_text("#checks li.fail code") == "bad_record_signature"
+    assert ar["reason.bad_record_signature"] in page.inner_text("#checks li.fail")
+    if shots := os.environ.get("COMITY_SCREENSHOTS"):
+        page.screenshot(path=str(Path(shots) / "verify-refused-rtl.png"), full_page=True)
+
+
+#: Run before the page's scripts: WebCrypto refuses Ed25519, as a browser without it does.
+NO_WEBCRYPTO_ED25519 = """
+const importKey = crypto.subtle.importKey.bind(crypto.subtle);
+crypto.subtle.importKey = (format, data, algorithm, ...rest) => {
+  const name = typeof algorithm === "string" ? algorithm : algorithm && algorithm.name;
+  if (name === "Ed25519") {
+    return Promise.reject(new DOMException("Unrecognized algorithm name", "NotSupportedError"));
+  }
+  return importKey(format, data, algorithm, ...rest);
+};
+"""
+VENDOR = Path(__file__).parents[2] / "api/console/static/vendor/noble-ed25519.js"
+
+
+@pytest.mark.skipif(not VENDOR.exists(), reason="scripts/console-vendor has not been run")
+def test_verify_page_without_webcrypto_ed25519_verifies_through_the_fallback(
+    page: Any, base_url: str, bundle: tuple[Path, Path, str]
+) -> None:
+    good, bad, pinned = bundle
+    page.add_init_script(NO_WEBCRYPTO_ED25519)
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url) if "/vendor/" in r.url else None)
+    page.goto(f"{base_url}/")
+    page.wait_for_selector("body[data-ready='true']")
+    page.set_input_files("#bundle-file", str(good))
+    page.fill("#genesis-hash", pinned)
+    page.click("#verify-form button[type=submit]")
+    page.wait_for_selector("#summary.pass")
+    assert page.locator("#checks li.fail").count() == 0
+    assert fetched == [f"{base_url}/console/vendor/noble-ed25519.js"]
+    page.set_input_files("#bundle-file", str(bad))
+    page.click("#verify-form button[type=submit]")
+    page.wait_for_selector("#summary.fail")
+    assert page.inner_text("#checks li.fail code") == "bad_record_signature"
+
+
+@pytest.mark.parametrize("lang", ["en", "fr", "es", "zh", "ar"])
+def test_verify_page_without_webcrypto_ed25519_or_the_fallback_says_so(
+    page: Any, base_url: str, bundle: tuple[Path, Path, str], lang: str
+) -> None:
+    good, _, pinned = bundle
+    page.add_init_script(NO_WEBCRYPTO_ED25519)
+    page.route("**/console/vendor/**", lambda route: route.fulfill(status=404, body="not found"))
+    page.goto(f"{base_url}/")
+    page.wait_for_selector("body[data-ready='true']")
+    page.select_option("#language", lang)
+    page.wait_for_selector(f"html[lang='{lang}']", state="attached")
+    page.set_input_files("#bundle-file", str(good))
+    page.fill("#genesis-hash", pinned)
+    page.click("#verify-form button[type=submit]")
+    page.wait_for_selector("#summary.fail")
+    failed = page.locator("#checks li.fail")
+    assert failed.count() == 1
+    assert page.inner_text("#checks li.fail code") == "ed25519_unavailable"
+    assert _i18n(lang)["reason.ed25519_unavailable"] in failed.inner_text()
+    assert page.inner_text("#report") == ""
+
+
 @pytest.fixture(scope="module")
 def case_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """A case bundle, the same with a false reason, and the genesis file (as served)."""

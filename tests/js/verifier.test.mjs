@@ -8,13 +8,15 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import { AuditFailure, verifyBundle } from "../../api/console/static/js/bundle.js";
-import { verifySignature } from "../../api/console/static/js/ed25519.js";
+import { Ed25519Unavailable, configureVerifier, verifySignature } from "../../api/console/static/js/ed25519.js";
 import { CanonicalError, jcs } from "../../api/console/static/js/jcs.js";
 import { fromHex, toHex } from "../../api/console/static/js/sha256.js";
 
 const path = process.env.COMITY_JS_CASES;
 const cases = path ? JSON.parse(readFileSync(path, "utf8")) : null;
 const skip = cases ? false : "run by tests/unit/test_console_js.py (COMITY_JS_CASES)";
+// The fallback's own tests need vendor/noble-ed25519.js (scripts/console-vendor, needs npm).
+const skipFallback = skip || (process.env.COMITY_JS_NO_VENDOR ? "scripts/console-vendor has not been run" : false);
 
 test("RFC 8785 bytes equal ledger/canonical.py's, and the same values are refused", { skip }, () => {
   assert.ok(cases.jcs.length > 10);
@@ -33,6 +35,81 @@ test("Ed25519 verdicts equal PyNaCl's", { skip }, async () => {
   for (const c of cases.ed25519) {
     assert.equal(await verifySignature(c.pubkey, fromHex(c.message), c.signature), c.valid, c.name);
   }
+});
+
+/** The bundle cases' verdicts, as the Python verifier gives them (or the AuditFailure code). */
+async function bundleVerdicts() {
+  const got = [];
+  for (const c of cases.bundles) {
+    try {
+      await verifyBundle(JSON.parse(c.text), { pinnedGenesisHash: c.pinned, evidence: c.evidence });
+      got.push("ok");
+    } catch (error) {
+      if (!(error instanceof AuditFailure)) throw error;
+      got.push(error.code);
+    }
+  }
+  return got;
+}
+
+/** Run `body` with WebCrypto's Ed25519 gone (importKey refuses it as a browser without it does). */
+async function withoutWebCryptoEd25519(body) {
+  const subtle = globalThis.crypto.subtle;
+  const importKey = subtle.importKey;
+  subtle.importKey = async (format, data, algorithm, ...rest) => {
+    const name = typeof algorithm === "string" ? algorithm : algorithm?.name;
+    if (name === "Ed25519") throw new DOMException("Unrecognized algorithm name", "NotSupportedError");
+    return importKey.call(subtle, format, data, algorithm, ...rest);
+  };
+  try {
+    configureVerifier({});
+    return await body();
+  } finally {
+    subtle.importKey = importKey;
+    configureVerifier({});
+  }
+}
+
+test("the pure-JS fallback gives PyNaCl's verdicts, hostile cases included", { skip: skipFallback }, async () => {
+  configureVerifier({ backend: "noble" });
+  try {
+    assert.ok(cases.ed25519.some((c) => c.name === "R with a torsion component" && !c.valid));
+    for (const c of cases.ed25519) {
+      assert.equal(await verifySignature(c.pubkey, fromHex(c.message), c.signature), c.valid, c.name);
+    }
+    assert.deepEqual(await bundleVerdicts(), cases.bundles.map((c) => c.expect));
+  } finally {
+    configureVerifier({});
+  }
+});
+
+test("without WebCrypto's Ed25519 a bundle still verifies, through the fallback", { skip: skipFallback }, async () => {
+  await withoutWebCryptoEd25519(async () => {
+    const webCryptoGone = await globalThis.crypto.subtle.importKey(
+      "raw", new Uint8Array(32), { name: "Ed25519" }, false, ["verify"],
+    ).then(() => false, (e) => e.name === "NotSupportedError");
+    assert.ok(webCryptoGone);
+    for (const c of cases.ed25519) {
+      assert.equal(await verifySignature(c.pubkey, fromHex(c.message), c.signature), c.valid, c.name);
+    }
+    assert.deepEqual(await bundleVerdicts(), cases.bundles.map((c) => c.expect));
+  });
+});
+
+test("without WebCrypto's Ed25519 or the vendor file, the Verify page names it", { skip }, async () => {
+  const { verifyText } = await import("../../api/console/static/js/verify.js");
+  await withoutWebCryptoEd25519(async () => {
+    configureVerifier({ noblePath: "../vendor/absent-verifier.js" });
+    const good = cases.ed25519.find((c) => c.valid);
+    await assert.rejects(
+      verifySignature(good.pubkey, fromHex(good.message), good.signature),
+      (e) => e instanceof Ed25519Unavailable && /not installed/.test(e.message),
+    );
+    const out = await verifyText(cases.genesis.bundle, {});
+    assert.equal(out.report, null);
+    assert.deepEqual([out.checks.at(-1).ok, out.checks.at(-1).code], [false, "ed25519_unavailable"]);
+    assert.equal(out.failure.code, "ed25519_unavailable");
+  });
 });
 
 test("bundles: the Python verifier's verdict and reason, case by case", { skip }, async () => {

@@ -2,17 +2,38 @@
 // Everything is checked here, in the browser: the files dropped on the page are read
 // locally and never sent anywhere, and no script or style comes from another origin.
 
-import { chooseLanguage, LANGUAGES, setLanguage, t } from "./i18n.js";
+import { chooseLanguage, isLanguage, LANGUAGES, setLanguage, t } from "./i18n.js";
 import { ApiError, forgetToken, get, getToken, setToken } from "./api.js";
+import { AuditFailure } from "./bundle.js";
 import { hashEvidence, verifyText } from "./verify.js";
 import { caseView } from "./case.js";
 import { chainView } from "./chain.js";
 import { desk, inbox } from "./views.js";
 import { newAct } from "./newact.js";
 
-const $ = (id) => document.getElementById(id);
+/** @typedef {import("./bundle.js").BundleReport} BundleReport */
+
+/** The element the shell (index.html) must have; a shell without it is a broken deployment.
+ * @param {string} id @returns {HTMLElement} */
+function $(id) {
+  const element = document.getElementById(id);
+  if (element === null) throw new Error(`the console's page has no #${id}`);
+  return element;
+}
+
+/** An element of a given kind, checked as $ checks its presence.
+ * @template {HTMLElement} E @param {string} id @param {{new (): E, name: string}} kind @returns {E} */
+function $as(id, kind) {
+  const element = $(id);
+  if (!(element instanceof kind)) throw new Error(`the console's page's #${id} is not a ${kind.name}`);
+  return element;
+}
+
+/** @typedef {"bundle" | "genesis" | "evidence"} FileKind */
+/** @type {{bundle: File | null, genesis: File | null, evidence: File[]}} */
 const files = { bundle: null, genesis: null, evidence: [] };
 
+/** @param {string} iso @returns {string} */
 function formatTime(iso) {
   const when = new Date(iso);
   if (Number.isNaN(when.getTime())) return iso;
@@ -20,6 +41,10 @@ function formatTime(iso) {
   return `${local} (${iso} UTC)`.replace("Z UTC", " UTC");
 }
 
+/**
+ * @param {boolean} ok @param {string} title @param {string | null | undefined} detail
+ * @param {string | null | undefined} code @returns {HTMLLIElement}
+ */
 function item(ok, title, detail, code) {
   const li = document.createElement("li");
   li.className = ok ? "pass" : "fail";
@@ -44,11 +69,13 @@ function item(ok, title, detail, code) {
   return li;
 }
 
+/** @param {{check: string, height?: number | null}} check @returns {string} */
 function checkTitle(check) {
   const height = check.height === null || check.height === undefined ? "" : t("verify.at_height", { height: check.height });
   return `${t(`check.${check.check}`)}${height}`;
 }
 
+/** @param {BundleReport} report @returns {string[]} */
 function renderReport(report) {
   const lines = [t("report.chain", { chain: report.chainId, hash: report.genesisHash }), t("report.blocks", { n: report.blocks })];
   for (const change of report.changes) lines.push(t("report.change", { change }));
@@ -64,43 +91,51 @@ function renderReport(report) {
 
 async function run() {
   const out = $("checks");
+  const summary = $("summary");
   out.replaceChildren();
-  $("summary").textContent = t("verify.running");
+  summary.textContent = t("verify.running");
   if (!files.bundle) {
-    $("summary").textContent = t("verify.need_bundle");
+    summary.textContent = t("verify.need_bundle");
     return;
   }
+  /** @type {import("./bundle.js").Evidence[]} */
   const evidence = [];
   try {
     for (const file of files.evidence) evidence.push(await hashEvidence(file));
   } catch (error) {
-    out.append(item(false, t("check.evidence"), error.detail ?? error.message, error.code));
-    $("summary").textContent = t("verify.failed");
+    // hashEvidence refuses with an AuditFailure; the browser's file read may fail otherwise
+    const code = error instanceof AuditFailure ? error.code : null;
+    const detail = error instanceof AuditFailure ? error.detail : error instanceof Error ? error.message : String(error);
+    out.append(item(false, t("check.evidence"), detail, code));
+    summary.textContent = t("verify.failed");
     return;
   }
   const { checks, report, failure } = await verifyText(await files.bundle.text(), {
     genesisText: files.genesis ? await files.genesis.text() : null,
-    genesisHashText: $("genesis-hash").value,
+    genesisHashText: $as("genesis-hash", HTMLInputElement).value,
     evidence,
   });
   for (const check of checks) out.append(item(check.ok, checkTitle(check), check.detail, check.code));
-  const summary = $("summary");
-  summary.className = failure ? "fail" : report.pinned ? "pass" : "warn";
-  summary.textContent = failure ? t("verify.failed") : report.pinned ? t("verify.ok") : t("verify.unpinned");
+  const pinned = failure === null && report !== null && report.pinned;
+  summary.className = failure || report === null ? "fail" : pinned ? "pass" : "warn";
+  summary.textContent = failure || report === null ? t("verify.failed") : pinned ? t("verify.ok") : t("verify.unpinned");
   const lines = report ? renderReport(report) : [];
   $("report").replaceChildren(...lines.map((line) => Object.assign(document.createElement("li"), { textContent: line })));
 }
 
+/** @param {FileKind} kind @param {FileList | File[] | null} list */
 function pick(kind, list) {
-  if (kind === "evidence") files.evidence = [...list];
-  else files[kind] = list[0] ?? null;
+  const chosen = list ? [...list] : [];
+  if (kind === "evidence") files.evidence = chosen;
+  else files[kind] = chosen[0] ?? null;
   const names = kind === "evidence" ? files.evidence.map((f) => f.name).join(", ") : files[kind]?.name;
   $(`${kind}-name`).textContent = names || "";
 }
 
 function wire() {
-  for (const kind of ["bundle", "genesis", "evidence"]) {
-    $(`${kind}-file`).addEventListener("change", (event) => pick(kind, event.target.files));
+  for (const kind of /** @type {FileKind[]} */ (["bundle", "genesis", "evidence"])) {
+    const input = $as(`${kind}-file`, HTMLInputElement);
+    input.addEventListener("change", () => pick(kind, input.files));
   }
   const zone = $("drop");
   zone.addEventListener("dragover", (event) => {
@@ -112,7 +147,8 @@ function wire() {
     event.preventDefault();
     zone.classList.remove("over");
     // A dropped file that is a genesis (no "format") pins; anything else is the bundle.
-    for (const file of event.dataTransfer.files) {
+    for (const file of event.dataTransfer?.files ?? []) {
+      /** @type {FileKind} */
       let kind = "bundle";
       try {
         const doc = JSON.parse(await file.slice(0, 16 * 1024 * 1024).text());
@@ -126,13 +162,15 @@ function wire() {
   });
   $("verify-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    run();
+    void run();
   });
-  const select = $("language");
+  const select = $as("language", HTMLSelectElement);
   for (const [code, { name }] of Object.entries(LANGUAGES)) select.append(new Option(name, code));
   select.addEventListener("change", async () => {
-    sessionStorage.setItem("comity.lang", select.value);
-    await setLanguage(select.value);
+    const lang = select.value;
+    if (!isLanguage(lang)) return; // the options are LANGUAGES' codes
+    sessionStorage.setItem("comity.lang", lang);
+    await setLanguage(lang);
     showToken();
     route();
   });
@@ -147,7 +185,7 @@ function takeTokenFromFragment() {
   history.replaceState(null, "", `${location.pathname}${location.search}`);
   let secret = "";
   try {
-    secret = decodeURIComponent(match[1]);
+    secret = decodeURIComponent(match[1] ?? "");
   } catch {
     secret = "";
   }
@@ -157,6 +195,7 @@ function takeTokenFromFragment() {
 // --- access and the views ----------------------------------------------------------------
 
 const VIEWS = ["inbox", "desk", "new", "verify"];
+/** @type {{state: string | null, stop: () => void}} */
 const session = { state: null, stop: () => {} };
 VIEWS.push("chain", "case"); // the Chain view and the Case view (#case/<case_ref>)
 
@@ -173,11 +212,13 @@ async function probe() {
   message.textContent = "";
   try {
     const status = await get("/v1/status");
-    session.state = /^[A-Z]{2}$/.test(String(status.state ?? "")) ? status.state : null;
+    const state = String(status.state ?? "");
+    session.state = /^[A-Z]{2}$/.test(state) ? state : null;
   } catch (error) {
     session.state = null;
-    const code = error instanceof ApiError ? error.status : 0;
-    message.textContent = t(code === 401 ? "access.unauthorized" : code === 403 ? "access.forbidden" : "access.error", { code: error.code ?? "network" });
+    const status = error instanceof ApiError ? error.status : 0;
+    const code = error instanceof ApiError ? error.code : "network";
+    message.textContent = t(status === 401 ? "access.unauthorized" : status === 403 ? "access.forbidden" : "access.error", { code });
   }
   for (const view of ["inbox", "desk", "new"]) $(`nav-${view}`).hidden = session.state === null;
   route();
@@ -188,7 +229,7 @@ function route() {
   session.stop = () => {};
   // #case/<ref>: the view's name, then its argument (the case_ref, URI-encoded).
   const [name0, ...rest] = location.hash.replace(/^#/, "").split("/");
-  let view = name0;
+  let view = name0 ?? "";
   let arg = "";
   try {
     arg = decodeURIComponent(rest.join("/"));
@@ -198,7 +239,7 @@ function route() {
   if (!VIEWS.includes(view) || (view !== "verify" && session.state === null)) view = "verify";
   for (const name of VIEWS) {
     $(`view-${name}`).hidden = name !== view;
-    const link = $(`nav-${name}`);
+    const link = document.getElementById(`nav-${name}`);
     if (!link) continue; // the Case view is reached from a case, not from the menu
     if (name === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -206,28 +247,30 @@ function route() {
   $("nav-chain").hidden = session.state === null;
   if (view === "chain") session.stop = chainView($("view-chain"));
   if (view === "case") session.stop = caseView($("view-case"), arg);
-  if (view === "inbox") session.stop = inbox($("view-inbox"), session.state);
-  if (view === "desk") session.stop = desk($("view-desk"), session.state);
-  if (view === "new") session.stop = newAct($("view-new"), session.state);
+  // every view but verify was sent to verify above while session.state is null
+  const state = session.state ?? "";
+  if (view === "inbox") session.stop = inbox($("view-inbox"), state);
+  if (view === "desk") session.stop = desk($("view-desk"), state);
+  if (view === "new") session.stop = newAct($("view-new"), state);
   document.body.dataset.view = view;
 }
 
 function wireAccess() {
   $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    const input = $("token");
+    const input = $as("token", HTMLInputElement);
     if (!setToken(input.value)) {
       $("token-state").textContent = t("access.bad_token");
       return;
     }
     input.value = "";
     showToken();
-    probe();
+    void probe();
   });
   $("token-forget").addEventListener("click", () => {
     forgetToken();
     showToken();
-    probe();
+    void probe();
   });
   window.addEventListener("hashchange", route);
 }
@@ -237,11 +280,11 @@ async function start() {
   const lang = chooseLanguage(sessionStorage.getItem("comity.lang"), navigator.languages);
   wire();
   wireAccess();
-  $("language").value = lang;
+  $as("language", HTMLSelectElement).value = lang;
   await setLanguage(lang);
   showToken();
   await probe();
   document.body.dataset.ready = "true";
 }
 
-start();
+void start();

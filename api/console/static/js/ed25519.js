@@ -1,18 +1,25 @@
-// Ed25519 (RFC 8032) signature checks through WebCrypto's "Ed25519" algorithm (Chromium,
-// Firefox, Safari and Node 20). There is no pure-JS fallback: a browser without it gets
-// Ed25519Unavailable, and the Verify page says so instead of passing anything.
+// Ed25519 (RFC 8032) signature checks, through WebCrypto's "Ed25519" algorithm (Chromium,
+// Firefox, Safari and Node 20) or, where WebCrypto has none, through the console's pure-JS
+// `@noble/ed25519` (vendor/noble-ed25519.js, loaded by noble.js, the same loader keys.js signs
+// with). A browser with neither gets Ed25519Unavailable, and the Verify page says so
+// (reason ed25519_unavailable) instead of passing anything.
 //
 // WebCrypto alone is laxer than libsodium (PyNaCl), which the Python auditor uses: it
 // accepts a public key or an R of small order, so the identity key "verifies" an identity
-// signature over any message. libsodium refuses those, and a key whose y is not below
-// p; so does this module, before WebCrypto, with the curve arithmetic of RFC 8032 §5.1
-// (decode, then [8]P = identity exactly when P is in the small-order subgroup).
+// signature over any message. libsodium refuses those, a key whose y is not below p, and an
+// S not below L; so does this module, before either backend, with the curve arithmetic of
+// RFC 8032 §5.1 (decode, then [8]P = identity exactly when P is in the small-order subgroup).
+// The fallback then checks libsodium's equation, cofactorless: the encoding of
+// [S]B - [k]A must be R's 32 bytes (RFC 8032 §5.1.7 with the check of §5.1.7 step 3 done
+// without the factor 8), so a key or R with a torsion component is refused on both paths.
 
+import { NOBLE_PATH, loadNoble } from "./noble.js";
 import { fromHex, isHex } from "./sha256.js";
 
 export class Ed25519Unavailable extends Error {}
 
 const P = 2n ** 255n - 19n;
+const L = 2n ** 252n + 27742317777372353535851937790883648493n; // RFC 8032 §5.1: the group order
 /** @typedef {[bigint, bigint, bigint, bigint]} Point extended coordinates [X, Y, Z, T] */
 
 /** @param {bigint} a */
@@ -78,6 +85,33 @@ export function refusedPoint(bytes) {
   return X === 0n && Y === Z;
 }
 
+/** @param {Uint8Array} bytes little-endian @returns {bigint} */
+function littleEndian(bytes) {
+  let n = 0n;
+  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i] ?? 0);
+  return n;
+}
+
+/**
+ * Which backend verifies: "auto" (WebCrypto, else the fallback), or one forced (tests).
+ * @typedef {{backend?: "auto" | "webcrypto" | "noble", noblePath?: string}} VerifierOptions
+ */
+/** @type {{backend: "auto" | "webcrypto" | "noble", noblePath: string}} */
+const config = { backend: "auto", noblePath: NOBLE_PATH };
+/** @type {boolean | null} null until the first key import says whether WebCrypto has Ed25519 */
+let webCryptoHasIt = null;
+
+/**
+ * Set the backend for every later check (and forget what was learnt about WebCrypto).
+ * @param {VerifierOptions} options
+ */
+export function configureVerifier(options) {
+  config.backend = options.backend ?? "auto";
+  config.noblePath = options.noblePath ?? NOBLE_PATH;
+  webCryptoHasIt = null;
+  keys.clear();
+}
+
 /** @type {Map<string, CryptoKey>} */
 const keys = new Map(); // hex -> CryptoKey; bounded like the Python verifier's cache
 const KEYS_MAX = 100000;
@@ -96,6 +130,41 @@ async function importKey(pubkeyHex) {
 }
 
 /**
+ * libsodium's check with `@noble/ed25519`'s group arithmetic: encode([S]B - [k]A) === R,
+ * k = SHA-512(R || A || M) mod L. The refusals of verifySignature have been applied.
+ * @param {import("./noble.js").Noble} ed @param {Uint8Array} pubkey @param {Uint8Array} message
+ * @param {Uint8Array} signature @returns {Promise<boolean>}
+ */
+async function nobleVerify(ed, pubkey, message, signature) {
+  const R = signature.subarray(0, 32);
+  const S = littleEndian(signature.subarray(32));
+  let A;
+  try {
+    A = ed.Point.fromBytes(pubkey, false);
+  } catch {
+    return false; // not a point on the curve
+  }
+  const hashed = new Uint8Array(32 + 32 + message.length);
+  hashed.set(R, 0);
+  hashed.set(pubkey, 32);
+  hashed.set(message, 64);
+  const k = littleEndian(new Uint8Array(await globalThis.crypto.subtle.digest("SHA-512", hashed))) % L;
+  const check = ed.Point.BASE.multiply(S, false).add(A.multiply(k, false).negate()).toBytes();
+  let diff = 0;
+  for (let i = 0; i < 32; i++) diff |= (check[i] ?? 0) ^ (R[i] ?? 0);
+  return diff === 0;
+}
+
+/** @param {Uint8Array} pubkey @param {Uint8Array} message @param {Uint8Array} signature */
+async function fallbackVerify(pubkey, message, signature) {
+  const ed = await loadNoble(config.noblePath);
+  if (ed === null) {
+    throw new Ed25519Unavailable("this browser's WebCrypto has no Ed25519, and the console's fallback verifier (vendor/noble-ed25519.js) is not installed on this node");
+  }
+  return nobleVerify(ed, pubkey, message, signature);
+}
+
+/**
  * True if it verifies; false for anything malformed or wrong (never throws for bad input).
  * @param {unknown} pubkeyHex @param {BufferSource} message @param {unknown} signatureHex
  * @returns {Promise<boolean>}
@@ -103,13 +172,24 @@ async function importKey(pubkeyHex) {
 export async function verifySignature(pubkeyHex, message, signatureHex) {
   if (!isHex(pubkeyHex, 32) || !isHex(signatureHex, 64)) return false;
   const signature = fromHex(signatureHex);
-  if (refusedPoint(fromHex(pubkeyHex)) || refusedPoint(signature.subarray(0, 32))) return false;
+  const pubkey = fromHex(pubkeyHex);
+  if (refusedPoint(pubkey) || refusedPoint(signature.subarray(0, 32))) return false;
+  if (littleEndian(signature.subarray(32)) >= L) return false; // S not canonical
+  const bytes = message instanceof Uint8Array ? message
+    : ArrayBuffer.isView(message) ? new Uint8Array(message.buffer, message.byteOffset, message.byteLength)
+    : new Uint8Array(message);
+  if (config.backend === "noble" || (config.backend === "auto" && webCryptoHasIt === false)) {
+    return fallbackVerify(pubkey, bytes, signature);
+  }
   let key;
   try {
     key = await importKey(pubkeyHex);
+    webCryptoHasIt = true;
   } catch (error) {
     if (typeof error === "object" && error !== null && "name" in error && error.name === "NotSupportedError") {
-      throw new Ed25519Unavailable("this browser's WebCrypto has no Ed25519");
+      if (config.backend === "webcrypto") throw new Ed25519Unavailable("this browser's WebCrypto has no Ed25519");
+      webCryptoHasIt = false;
+      return fallbackVerify(pubkey, bytes, signature);
     }
     return false; // not a point on the curve
   }

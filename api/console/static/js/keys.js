@@ -14,6 +14,7 @@
 // `@noble/ed25519` build in /console/vendor/ is imported (only then) and holds the seed
 // in memory for this tab. Neither the key nor its seed is ever logged or sent anywhere.
 
+import { NOBLE_PATH, loadNoble } from "./noble.js";
 import { toHex } from "./sha256.js";
 
 /** Why a key file was refused: `code` is stable, `message` is English detail. */
@@ -27,7 +28,6 @@ export class KeyFileError extends Error {
 
 export const PEM_BYTES_MAX = 16 * 1024; // a PKCS#8 Ed25519 key file is under 200 bytes
 const ED25519_OID = Uint8Array.of(0x06, 0x03, 0x2b, 0x65, 0x70);
-const NOBLE_PATH = "../vendor/noble-ed25519.js";
 
 /**
  * @typedef {object} Signer
@@ -192,14 +192,12 @@ async function webCryptoSigner(seed) {
  * @returns {Promise<Signer>}
  */
 async function nobleSigner(seed, modulePath) {
-  let ed;
-  try {
-    ed = await import(modulePath);
-  } catch {
+  const ed = await loadNoble(modulePath);
+  if (ed === null) {
     throw new KeyFileError("ed25519_unavailable", "this browser's WebCrypto has no Ed25519, and the console's fallback signer (vendor/noble-ed25519.js) is not installed on this node");
   }
   let secret = /** @type {Uint8Array | null} */ (seed.slice());
-  const publicHex = toHex(await ed.getPublicKeyAsync(secret));
+  const publicHex = toHex(await ed.getPublicKeyAsync(seed));
   return {
     publicHex,
     backend: "noble",
