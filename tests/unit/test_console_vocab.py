@@ -19,11 +19,13 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
+from api.routers import governance as governance_routes
+from consensus.messages import PRECOMMIT, PREVOTE
 from ledger import acts_custody, acts_grounds, acts_lifecycle, instruments, private
 from ledger.acts import MODELS
-from node import deadlines, evidence
+from node import deadlines, evidence, govtypes
 
 STATIC = Path(__file__).resolve().parents[2] / "api" / "console" / "static"
 LANGUAGES = ("fr", "es", "zh", "ar")
@@ -100,6 +102,14 @@ def catalogue_terms() -> set[tuple[str, str]]:
     # ``sovereignty`` map): the one answer value that is not an act's ``response``.
     if '"pending"' in inspect.getsource(evidence.sovereignty_status):
         terms.add(("answer", "pending"))
+    # Governance, as the Chain view shows it: a member proposal's actions, the statuses
+    # GET /v1/proposals filters by, and the kinds of message a misbehaviour report names.
+    terms |= {("proposal", a) for a in govtypes.ACTIONS}
+    status = get_type_hints(governance_routes.proposals)["status"]
+    outcomes = [a for arg in get_args(status) for a in get_args(arg)]
+    assert outcomes, "GET /v1/proposals' status is no Literal"
+    terms |= {("outcome", o) for o in outcomes}
+    terms |= {("slot", k) for k in ("proposal", PREVOTE, PRECOMMIT)}
     return terms
 
 
@@ -120,6 +130,9 @@ def test_the_catalogue_is_read_not_listed() -> None:
         ("clock", "epoc_transmission"),
         ("value", "subscriber"),
         ("answer", "pending"),
+        ("proposal", "add_observer"),
+        ("outcome", "expired"),
+        ("slot", "precommit"),
     } <= terms
     assert len({i for k, i in terms if k == "type"}) == len(MODELS) + 1
 

@@ -175,10 +175,10 @@ export function chainView(root) {
       }
       for (const p of list(ps.proposals).filter(isObject).reverse()) {
         const votes = list(p.votes).filter(isObject).map((v) => `${text(v.state)}: ${text(v.vote)}`).join(", ");
-        proposals.append(el("tr", {}, cell(p.action), cell(p.state), cell(p.proposer), cell(p.height), cell(p.status), cell(votes)));
+        proposals.append(el("tr", {}, el("td", {}, termNode("proposal", p.action)), cell(p.state), cell(p.proposer), cell(p.height), el("td", {}, termNode("outcome", p.status)), cell(votes)));
       }
       for (const m of list(mb.misbehaviour).filter(isObject)) {
-        misbehaviour.append(el("tr", {}, cell(m.offender_state), cell(m.kind), cell(m.height), cell(m.round), cell(m.reporter_state)));
+        misbehaviour.append(el("tr", {}, cell(m.offender_state), el("td", {}, termNode("slot", m.kind)), cell(m.height), cell(m.round), cell(m.reporter_state)));
       }
       /** @type {[HTMLElement, number, string][]} */
       const empties = [[proposals, 6, "chain.no_proposals"], [misbehaviour, 5, "chain.no_misbehaviour"]];

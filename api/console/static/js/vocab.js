@@ -11,7 +11,9 @@ import { t } from "./i18n.js";
 
 /**
  * The kinds of identifier, each a key prefix: `vocab.<kind>.<identifier>`.
- * @typedef {"type" | "field" | "instrument" | "ground" | "answer" | "status" | "phase" | "action" | "clock" | "value"} Kind
+ * `proposal`, `outcome` and `slot` are governance's: a member proposal's action, its
+ * status, and the kind of message a misbehaviour report's two signatures share.
+ * @typedef {"type" | "field" | "instrument" | "ground" | "answer" | "status" | "phase" | "action" | "clock" | "value" | "proposal" | "outcome" | "slot"} Kind
  */
 
 /** @type {Record<string, Kind>} the kind of an enum field's values, by the field's name */
