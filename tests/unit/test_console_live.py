@@ -17,22 +17,16 @@ Chain view's search to its routing and its refusals. Skipped only when ``node`` 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from ledger.audit.chain import genesis_hash
 from ledger.audit.gov import REPLAYED_TYPES
 from tests.audit_chain import AuditChain
+from tests.nodetest import needs_node, run_node_tests
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="node (20+) is not installed")
+pytestmark = needs_node
 
 
 def _key(path: str, params: dict[str, Any]) -> str:
@@ -69,7 +63,6 @@ async def _replies(chain: AuditChain) -> dict[str, Any]:
 
 
 def test_live_marks_under_nodes_test_runner(tmp_path: Path) -> None:
-    assert NODE is not None
     chain = AuditChain()
     chain.grow(2)
     decided, _ = chain.add_member("BR", "Brazil")
@@ -82,16 +75,5 @@ def test_live_marks_under_nodes_test_runner(tmp_path: Path) -> None:
         "change_height": decided + 2,  # the first height BR validates (CHANGE_DELAY_BLOCKS)
         "top": decided + 3,
     }
-    (tmp_path / "live.json").write_text(json.dumps(cases))
-    env = {**os.environ, "COMITY_LIVE_CASES": str(tmp_path / "live.json")}
-    run = subprocess.run(
-        [NODE, "--test", *sorted(str(p) for p in (ROOT / "tests" / "js" / "live").glob("*.mjs"))],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert "# fail 0" in run.stdout and "# skipped 0" in run.stdout, run.stdout[-2000:]
-    assert "# pass 13" in run.stdout, run.stdout[-2000:]
+    tests = (ROOT / "tests" / "js" / "live").glob("*.mjs")
+    run_node_tests(tests, cases, tmp_path, "COMITY_LIVE_CASES", passes=13)

@@ -11,26 +11,21 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from ledger.acts import MODELS, json_schemas, validate_act
 from ledger.acts_fields import CATALOGUE_LATEST
 from ledger.acts_templates import template
 from ledger.errors import RecordInvalid
 from node.authoring import complete_record
+from tests.nodetest import needs_node, run_node_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "api" / "console" / "static"
-NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="node (20+) is not installed")
+pytestmark = needs_node
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -112,16 +107,8 @@ def _cases() -> dict[str, Any]:
 
 
 def test_the_form_checks_agree_with_the_act_models(tmp_path: Path) -> None:
-    assert NODE is not None
-    (tmp_path / "cases.json").write_text(json.dumps(_cases()))
-    env = {**os.environ, "COMITY_FORM_CASES": str(tmp_path / "cases.json")}
-    tests = sorted(str(p) for p in (ROOT / "tests" / "js" / "forms").glob("*.test.mjs"))
-    run = subprocess.run(
-        [NODE, "--test", *tests], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert "# fail 0" in run.stdout and "# skipped 0" in run.stdout, run.stdout[-2000:]
-    assert "# pass 4" in run.stdout, run.stdout[-2000:]
+    tests = (ROOT / "tests" / "js" / "forms").glob("*.test.mjs")
+    run_node_tests(tests, _cases(), tmp_path, "COMITY_FORM_CASES", passes=4)
 
 
 def test_every_rule_the_form_reports_has_a_message_naming_the_field() -> None:

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,11 +29,10 @@ from ledger.private import ACT_TYPES, split
 from ledger.records import format_time
 from ledger.retention import RETENTION_DAYS, default_retain_until
 from node.authoring import complete_record, sign_envelope
+from tests.nodetest import needs_node, run_node_tests, vendor_present
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE = shutil.which("node")
-VENDOR = ROOT / "api" / "console" / "static" / "vendor" / "noble-ed25519.js"
-pytestmark = pytest.mark.skipif(NODE is None, reason="node (20+) is not installed")
+pytestmark = needs_node
 NOW = datetime(2026, 12, 4, 3, 53, 55, 359_871, tzinfo=UTC)
 CHAIN = "comity-devnet"
 ED25519_OID = bytes.fromhex("06032b6570")
@@ -211,7 +207,6 @@ def _time_cases() -> list[dict[str, str]]:
 
 
 def _run(tmp_path: Path, backend: str) -> str:
-    assert NODE is not None
     cases = {
         "keys": _key_cases(),
         "sign": _sign_cases(),
@@ -224,27 +219,18 @@ def _run(tmp_path: Path, backend: str) -> str:
         "act_types": sorted(ACT_TYPES),
         "backend": backend,
     }
-    (tmp_path / "cases.json").write_text(json.dumps(cases))
-    env = {**os.environ, "COMITY_SIGN_CASES": str(tmp_path / "cases.json")}
-    tests = sorted(str(p) for p in (ROOT / "tests" / "js" / "signing").glob("*.test.mjs"))
-    run = subprocess.run(
-        [NODE, "--test", *tests], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert "# fail 0" in run.stdout and "# skipped 0" in run.stdout, run.stdout[-2000:]
-    return run.stdout
+    tests = (ROOT / "tests" / "js" / "signing").glob("*.test.mjs")
+    return run_node_tests(tests, cases, tmp_path, "COMITY_SIGN_CASES", passes=11)
 
 
 def test_the_browser_signs_what_the_cli_signs_with_webcrypto(tmp_path: Path) -> None:
-    out = _run(tmp_path, "webcrypto")
-    assert "# pass 11" in out, out[-2000:]
+    _run(tmp_path, "webcrypto")
 
 
 def test_the_noble_fallback_signs_the_same_bytes(tmp_path: Path) -> None:
-    if not VENDOR.exists():
+    if not vendor_present():
         pytest.skip("scripts/console-vendor has not installed @noble/ed25519 (needs npm)")
-    out = _run(tmp_path, "noble")
-    assert "# pass 11" in out, out[-2000:]
+    _run(tmp_path, "noble")
 
 
 def test_the_console_never_ships_the_fallback_in_git() -> None:
