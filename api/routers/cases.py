@@ -65,7 +65,9 @@ async def case_bundle(case_ref: str, node: NodeDep, view: PartyView) -> dict[str
 async def case_certificate(
     case_ref: str,
     request: Request,
-    lang: str = Query("en", max_length=8, examples=["fr"]),
+    lang: str = Query(
+        "en", max_length=8, examples=["fr"], json_schema_extra={"enum": list(CERTIFICATE_LANGUAGES)}
+    ),
 ) -> Response:
     evidence.check_case_ref(case_ref)
     check_lang(lang)

@@ -78,11 +78,28 @@ class Relay:
         self.open_now += 1
         self.open_max = max(self.open_max, self.open_now)
         self._writers |= {writer, up_writer}
+        counted = True
+
+        def closed_by_client() -> None:
+            # The pool bound is the client's: a connection it has closed no longer counts,
+            # even while its delayed bytes are still being pumped to the target (a paused or
+            # restarted node's peers open new ones meanwhile, within their own bound).
+            nonlocal counted
+            if counted:
+                counted = False
+                self.open_now -= 1
+
+        async def upstream() -> None:
+            try:
+                await self._pipe(reader, up_writer)
+            finally:
+                closed_by_client()
+
         try:
             with contextlib.suppress(OSError):  # a reset or cut link ends the relay quietly
-                await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+                await asyncio.gather(upstream(), self._pipe(up_reader, writer))
         finally:
-            self.open_now -= 1
+            closed_by_client()
             for w in (writer, up_writer):
                 self._writers.discard(w)
                 w.transport.abort()

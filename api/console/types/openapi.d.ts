@@ -1714,7 +1714,7 @@ export interface operations {
     case_certificate_v1_cases__case_ref__certificate_get: {
         parameters: {
             query?: {
-                lang?: string;
+                lang?: "en" | "fr" | "zh";
             };
             header?: never;
             path: {
