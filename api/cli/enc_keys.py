@@ -7,20 +7,27 @@ encryption key"); details sealed before stay under the old key, so
 ``rotate`` writes the new key together with a keyring holding every former
 key sealed to the new one (``node.sealed_access``). Both files are created
 0600 and never overwrite anything; the old files are left for the operator
-to retire once the node runs on the new ones.
+to retire once the node runs on the new ones. ``open`` decrypts one record's
+sealed details with one key file and nothing else (not its keyring), offline:
+it tells which key a record was sealed to, and that a backup still opens the
+details sealed before a rotation (docs/OPERATIONS.md §9).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from api.cli.bootstrap import _write_private
-from ledger.errors import ComityError
+from ledger.canonical import parse_json
+from ledger.errors import ClientError, ComityError
+from ledger.sealed import SealedIntegrityError, open_sealed
 from node.sealed_access import (
     keyring_path,
     load_enc_key,
@@ -31,6 +38,8 @@ from node.sealed_access import (
 )
 
 KeyFile = click.Path(exists=True, dir_okay=False, path_type=Path)
+#: A record with sealed details is far smaller; a bigger file is not read at all.
+RECORD_FILE_BYTES_MAX = 4 * 1024 * 1024
 
 
 def _fail(message: str) -> None:
@@ -124,3 +133,45 @@ def enc_key_show(path: Path) -> None:
     click.echo(f"current {public_of(key).hex()}")
     for old in former:
         click.echo(f"former  {public_of(old).hex()}")
+
+
+def _sealed_of(path: Path) -> dict[str, Any]:
+    """The ``sealed`` object of a record file, or of an envelope's record; exit 2 if none."""
+    with path.open("rb") as handle:
+        data = handle.read(RECORD_FILE_BYTES_MAX + 1)
+    if len(data) > RECORD_FILE_BYTES_MAX:
+        _fail(f"{path}: larger than {RECORD_FILE_BYTES_MAX} bytes")
+    try:
+        doc = parse_json(data)
+    except ComityError as exc:
+        _fail(f"{path}: not JSON ({exc})")
+        raise
+    record = doc.get("record", doc) if isinstance(doc, dict) else None
+    sealed = record.get("sealed") if isinstance(record, dict) else None
+    if not isinstance(sealed, dict):
+        _fail(f"{path}: no record with a sealed object")
+        raise AssertionError("unreachable")
+    return sealed
+
+
+@enc_key.command("open")
+@click.option("--enc-key", "path", type=KeyFile, required=True, help="one key file, alone")
+@click.option("--state", required=True, help="the recipient state the key is for")
+@click.argument("record_file", type=KeyFile)
+def enc_key_open(path: Path, state: str, record_file: Path) -> None:
+    """Print the sealed details of RECORD_FILE (a record or an envelope) opened with --enc-key.
+
+    Only that key is tried, never its keyring: exit 2 (sealed_integrity) if the
+    details were sealed to another key, so this shows which key a record was
+    sealed to and whether a backup key still opens it.
+    """
+    key = _load(path)
+    try:
+        details = open_sealed(_sealed_of(record_file), state, key)
+    except SealedIntegrityError as exc:  # the node's code for it (node.sealed_access)
+        _fail(f"sealed_integrity: {exc}")
+        return
+    except ClientError as exc:
+        _fail(f"{exc.code}: {exc}")
+        return
+    click.echo(json.dumps(details, indent=2, sort_keys=True))

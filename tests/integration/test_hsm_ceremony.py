@@ -9,55 +9,31 @@ signed; then a new node key made in the token, its rotation proposed, and the
 node restarted with it, after which a record commits under the new key. Paths
 under /etc/comity and /var/lib/comity move to a temporary directory and ports
 8001/8101 to free ones; nothing else of the text changes; ``systemctl`` starts
-and stops ``comity run``. Finally no file there is an Ed25519 private key.
+and stops ``comity run`` (``tests/doc_ceremony.py``). Finally no file there is an Ed25519 private key.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests import softhsm
-from tests.opsnet import REPO
+from tests.doc_ceremony import localise, run_script, section_blocks, unit_logs
 from tests.ports import free_base
 
 pytestmark = pytest.mark.slow
 
-DOC = REPO / "docs" / "OPERATIONS.md"
 SECTIONS = (
     "### Ceremony: creating a member's keys in an HSM",
     "### Ceremony: rotating a node key in an HSM",
 )
 
-PRELUDE = r"""
-set -euo pipefail
-comity() { "$PY" -m api.cli "$@"; }
-systemctl() {
-    case "$1" in
-    start)
-        "$PY" -m api.cli run --config /etc/comity/node.toml >>"$T/node.log" 2>&1 &
-        echo $! >"$T/node.pid"
-        for _ in $(seq 300); do
-            "$PY" -c "import urllib.request as r; r.urlopen('http://127.0.0.1:8001/healthz', timeout=1)" 2>/dev/null && return 0
-            sleep 0.1
-        done
-        echo "node did not start" >&2; return 1;;
-    stop)
-        if [ -f "$T/node.pid" ]; then
-            kill -TERM "$(cat "$T/node.pid")" 2>/dev/null || true
-            while kill -0 "$(cat "$T/node.pid")" 2>/dev/null; do sleep 0.1; done
-            rm -f "$T/node.pid"
-        fi;;
-    restart) systemctl stop "$2"; systemctl start "$2";;
-    esac
-}
-trap 'systemctl stop comity' EXIT
+#: The one unit of this host: the node of /etc/comity/node.toml.
+UNITS = r"""
+unit_config() { echo /etc/comity/node.toml; }
+unit_url() { echo http://127.0.0.1:8001; }
 """
 
 #: Run while the node is up: the public keys made in the token, and what the node says.
@@ -70,12 +46,7 @@ done
 
 
 def ceremony_blocks() -> list[str]:
-    text = DOC.read_text()
-    blocks = []
-    for title, following in zip(SECTIONS, (*SECTIONS[1:], "\n## "), strict=True):
-        section = text[text.index(title) :]
-        section = section[: section.index(following)] if following in section else section
-        blocks += re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    blocks = [block for title in SECTIONS for block in section_blocks(title)]
     assert len(blocks) == 3, "creating (before and after the node starts), then rotating"
     return blocks
 
@@ -83,29 +54,24 @@ def ceremony_blocks() -> list[str]:
 def test_the_hsm_ceremony_in_operations_md_runs(tmp_path: Path) -> None:
     softhsm.require_softhsm()
     base = free_base(1, "ops_docs")  # a one-node net from a doc, like test_ops_docs
-    script = PRELUDE + "".join(ceremony_blocks()) + EPILOGUE
-    for old, new in (
-        ("/etc/comity", f"{tmp_path}/etc/comity"),
-        ("/var/lib/comity", f"{tmp_path}/var/lib/comity"),
-        ("8001", str(base)),
-        ("8101", str(base + 100)),
-    ):
-        script = script.replace(old, new)
+    script = localise(
+        UNITS + "".join(ceremony_blocks()) + EPILOGUE,
+        (
+            ("/etc/comity", f"{tmp_path}/etc/comity"),
+            ("/var/lib/comity", f"{tmp_path}/var/lib/comity"),
+            ("8001", str(base)),
+            ("8101", str(base + 100)),
+        ),
+    )
     (tmp_path / "etc" / "comity").mkdir(parents=True)
     env = {
-        **os.environ,
-        "PY": sys.executable,
-        "T": str(tmp_path),
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
         "SOFTHSM2_CONF": str(softhsm.write_conf(tmp_path / "softhsm")),
         "HSM_PIN": "ceremony-user-pin",
         "HSM_SO_PIN": "ceremony-so-pin",
     }
-    result = subprocess.run(
-        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=180
-    )
-    log = (tmp_path / "node.log").read_text() if (tmp_path / "node.log").exists() else ""
-    assert result.returncode == 0, result.stdout + result.stderr + log[-3000:]
+    result = run_script(script, tmp_path, env)
+    log = unit_logs(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr + log
     lines = result.stdout.splitlines()
     # enrol, act, the rotation's proposal, an act at H+1 by the old key, one by the new
     committed = [int(line.split()[3].rstrip(",")) for line in lines if "committed at" in line]
