@@ -220,7 +220,7 @@ class Byzantine:
     def _wrap_propose(self, driver: Driver) -> None:
         app = self.node.app
 
-        def propose(height: int, round_: int) -> None:
+        async def propose(height: int, round_: int) -> None:
             if height != app.height + 1:
                 return
             candidates = driver.mempool.reap(
@@ -239,7 +239,7 @@ class Byzantine:
                 block.hash[:16],
                 height,
             )
-            driver._step(lambda r: r.propose(height, round_, block.hash))
+            await driver._step(lambda r: r.propose(height, round_, block.hash))
 
         driver._propose = propose  # type: ignore[method-assign]
 

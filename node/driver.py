@@ -36,6 +36,14 @@ events count against their sender's share of the inbox; timeouts and
 wake-ups bypass it, so none is ever lost. Only peer and client errors are
 caught in the loop: a store error or a violated invariant stops the driver.
 
+Signing. Every engine call may sign a vote or a proposal, so it goes through
+``_engine``: with a node key in a token (node/hsm.py) the call runs on the
+token's signing thread and the driver task awaits it, so a slow C_Sign never
+stalls the event loop (the API, P2P and block sync go on); the replica is pure and
+this task is its only user, so nothing else touches it meanwhile. With a key in
+memory the call runs inline and never suspends, so a group is handled in one
+step of the loop, as the whole-node simulator assumes.
+
 The engine is created lazily with the persisted state when the node resumes
 the height it crashed in; if that height is beyond the store (a torn disk),
 the node block-syncs up to it before it takes part again.
@@ -70,6 +78,7 @@ from ledger.records import parse_time
 from node import clock
 from node.application import Application, Block
 from node.blockcache import CACHE_ROUNDS_AHEAD, BlockCache, Meta
+from node.hsm import off_loop
 from node.mempool import Mempool
 from node.signing_hold import may_sign
 from node.wire import proposal_item
@@ -267,7 +276,7 @@ class Driver:
         self._last_progress = loop.time()
         ticker = asyncio.create_task(self._ticker(), name="driver-tick")
         try:
-            self._handle_group(["wake"])
+            await self._handle_group(["wake"])
             while True:
                 if not self._urgent:
                     first = await self.inbox.get()
@@ -279,7 +288,7 @@ class Driver:
                 self._coalesced.clear()
                 while len(events) < GROUP_EVENTS_MAX and not self.inbox.empty():
                     events.append(self.inbox.get_nowait())
-                self._handle_group(events)
+                await self._handle_group(events)
         finally:
             ticker.cancel()
 
@@ -288,7 +297,7 @@ class Driver:
             await asyncio.sleep(0.1)
             self.post_urgent("tick")
 
-    def _handle_group(self, events: Sequence[object]) -> None:
+    async def _handle_group(self, events: Sequence[object]) -> None:
         self._group = []
         for event in events:
             if isinstance(event, PeerMessage) and event.sender:
@@ -298,9 +307,9 @@ class Driver:
             try:
                 if isinstance(event, PeerMessage | BlockArrived | Synced):
                     with from_peer(_source(event), type(event).__name__):
-                        self._dispatch(event)
+                        await self._dispatch(event)
                 else:
-                    self._dispatch(event)
+                    await self._dispatch(event)
             except PeerFault as exc:
                 # A peer's bad input: log it, never stop the loop. Anything else
                 # (InvariantViolation, StoreError: a bug or a broken disk; a check
@@ -309,28 +318,38 @@ class Driver:
                 log.warning("dropped event %s: %s", type(event).__name__, exc)
         self._flush()
 
-    def _dispatch(self, event: object) -> None:
+    async def _dispatch(self, event: object) -> None:
         """Act on one event; a check failing on what a peer sent is raised as its
         ``PeerFault`` (``_handle_group``), any other error stops the driver."""
         if isinstance(event, PeerMessage):
-            self._on_peer_message(event)
+            await self._on_peer_message(event)
         elif isinstance(event, Timeout):
-            self._step(lambda r: r.on_timeout(event))
+            await self._step(lambda r: r.on_timeout(event))
         elif isinstance(event, Synced):
             self._on_synced(event)
         elif isinstance(event, BlockArrived):
-            self._on_block_arrived(event.block)
+            await self._on_block_arrived(event.block)
         elif event == "tick":
-            self._on_tick()
-        self._maybe_enter()
+            await self._on_tick()
+        await self._maybe_enter()
 
-    def _step(self, call: Callable[[Replica], Ready]) -> None:
+    async def _step(self, call: Callable[[Replica], Ready]) -> None:
         if self.replica is not None and self.replica.height == self.app.height + 1:
-            self._absorb(call(self.replica))
+            await self._absorb(await self._engine(call))
+
+    async def _engine(self, call: Callable[[Replica], Ready]) -> Ready:
+        """One call into the replica. It may sign, so with a key in a token it runs on
+        the token's signing thread while the event loop serves everyone else; the
+        driver task, the replica's only user, waits for it. A key in memory signs
+        inline (``node.hsm.off_loop``): the call never suspends."""
+        replica = self.replica
+        if replica is None:
+            raise InvariantViolation("an engine call with no replica")
+        return await off_loop(self.key, call, replica)
 
     # --- acting on Ready ------------------------------------------------------------
 
-    def _absorb(self, ready: Ready) -> None:
+    async def _absorb(self, ready: Ready) -> None:
         """Apply what must happen now (commits, answers); defer persist+send to _flush."""
         self._group.append(ready)
         for commit in ready.commits:
@@ -339,9 +358,9 @@ class Driver:
         for timeout in ready.timeouts:
             loop.call_later(timeout.delay_ms / 1000, self.post_urgent, timeout)
         for block_hash in ready.validate:
-            self._validate(block_hash)
+            await self._validate(block_hash)
         if ready.need_proposal is not None:
-            self._propose(*ready.need_proposal)
+            await self._propose(*ready.need_proposal)
         for evidence in ready.evidence:
             self._keep_evidence(evidence)
         if ready.behind is not None:
@@ -376,7 +395,7 @@ class Driver:
 
     # --- heights -------------------------------------------------------------------
 
-    def _maybe_enter(self) -> None:
+    async def _maybe_enter(self) -> None:
         if self.observer:
             if self.replica is not None:
                 raise InvariantViolation("an observer node holds a consensus replica")
@@ -410,7 +429,7 @@ class Driver:
         self._next_height_seen = False
         self.stats.entered_height_s = asyncio.get_running_loop().time()
         self.stats.block_at_s = self.stats.validated_at_s = self.stats.validate_ms = 0.0
-        self._absorb(self.replica.enter_height(next_height, validators))
+        await self._absorb(await self._engine(lambda r: r.enter_height(next_height, validators)))
 
     def _want_height(self, height: int) -> bool:
         if self.restored is not None and self.restored.height == height:
@@ -428,13 +447,13 @@ class Driver:
             return clock.utcnow() - genesis_time >= self.heartbeat
         return clock.utcnow() - last_block_time >= self.heartbeat
 
-    def _on_tick(self) -> None:
+    async def _on_tick(self) -> None:
         loop = asyncio.get_running_loop()
         if self.replica is None or self.replica.height != self.app.height + 1:
             return
         if loop.time() - self._last_progress >= self.rebroadcast_s:
             self._last_progress = loop.time()
-            self._absorb(self.replica.rebroadcast())
+            await self._absorb(await self._engine(lambda r: r.rebroadcast()))
             self._fetch_missing()
 
     def _fetch_missing(self) -> None:
@@ -448,7 +467,7 @@ class Driver:
 
     # --- peer messages and the block cache -------------------------------------------
 
-    def _on_peer_message(self, event: PeerMessage) -> None:
+    async def _on_peer_message(self, event: PeerMessage) -> None:
         msg, block = event.msg, event.block
         entered = self.replica.height if self.replica is not None else 0
         if msg.height == self.app.height + 1 and entered < msg.height:
@@ -467,10 +486,10 @@ class Driver:
                 self._cache_block(block, meta)
             elif msg.block_hash not in self.blocks:
                 self._want(msg.block_hash, meta)
-        self._maybe_enter()
-        self._step(lambda r: r.on_message(msg))
+        await self._maybe_enter()
+        await self._step(lambda r: r.on_message(msg))
         if block is not None and block.hash in self._awaiting and block.hash in self.blocks:
-            self._validate(block.hash)
+            await self._validate(block.hash)
 
     def _genuine(self, msg: Proposal) -> bool:
         """``msg`` is signed by the proposer of its height and round (the engine checks
@@ -496,7 +515,7 @@ class Driver:
         if self.blocks.want(block_hash, meta, len(self.app.state.validators(meta[0]))):
             self.fetch_block(block_hash, meta[0], meta[2])
 
-    def _on_block_arrived(self, block: Block) -> None:
+    async def _on_block_arrived(self, block: Block) -> None:
         """A block fetched by hash: cached only if something here asked for it."""
         self.stats.fetched_blocks += 1
         if not self.app.height < block.height <= self.app.height + 2:
@@ -512,7 +531,7 @@ class Driver:
             return
         self._cache_block(block, meta or (block.height, -1, ""))
         if block.hash in self._awaiting:
-            self._validate(block.hash)
+            await self._validate(block.hash)
 
     def _cache_block(self, block: Block, meta: Meta) -> None:
         if block.hash in self.blocks:
@@ -531,7 +550,7 @@ class Driver:
                 "block cache full of blocks the engine needs: block %s refused", block.hash[:16]
             )
 
-    def _validate(self, block_hash: str) -> None:
+    async def _validate(self, block_hash: str) -> None:
         block = self.blocks.get(block_hash)
         if block is None:
             if block_hash not in self._awaiting:
@@ -568,9 +587,9 @@ class Driver:
         if not self.stats.validated_at_s:
             self.stats.validated_at_s = loop.time()
             self.stats.validate_ms = (self.stats.validated_at_s - started) * 1000
-        self._step(lambda r: r.on_validated(block_hash, valid))
+        await self._step(lambda r: r.on_validated(block_hash, valid))
 
-    def _propose(self, height: int, round_: int) -> None:
+    async def _propose(self, height: int, round_: int) -> None:
         if self.observer:
             raise InvariantViolation("an observer node was asked to propose")
         if height != self.app.height + 1:
@@ -582,7 +601,7 @@ class Driver:
         block, rejected = self.app.build_block(proposer, candidates, clock.utcnow())
         self.mempool.remove(rejected)
         self._cache_block(block, (height, round_, self.key.public_hex))
-        self._step(lambda r: r.propose(height, round_, block.hash))
+        await self._step(lambda r: r.propose(height, round_, block.hash))
 
     # --- commits and sync -------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +102,16 @@ class Cluster:
     api: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     transports: dict[str, httpx.AsyncBaseTransport] = field(default_factory=dict)
     nonce: int = 0
+    #: Node keys to use instead of fresh in-memory ones, by state (a token's signer, say).
+    node_keys: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.members = [MemberKeys.generate(s, n) for s, n in DEMO_STATES[: self.size]]
+        self.members = [
+            replace(MemberKeys.generate(s, n), node=self.node_keys[s])
+            if s in self.node_keys
+            else MemberKeys.generate(s, n)
+            for s, n in DEMO_STATES[: self.size]
+        ]
         urls = {m.state: f"http://{m.state.lower()}.p2p" for m in self.members}
         self.genesis = Genesis.model_validate(
             build_genesis(self.chain_id, self.members, urls, self.consensus)

@@ -298,7 +298,7 @@ async def test_b3_a_driver_stopped_by_a_local_bug_fails_readiness(
         assert ready.status_code == 200, ready.text
         driver = cluster.nodes["CN"].driver
 
-        def broken(event: object) -> None:
+        async def broken(event: object) -> None:
             raise InvariantViolation("engine state torn")
 
         monkeypatch.setattr(driver, "_dispatch", broken)

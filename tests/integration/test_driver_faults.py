@@ -76,7 +76,7 @@ async def test_an_invariant_violation_in_a_peer_event_stops_the_node(
 ) -> None:
     node = lone.nodes["CN"]
 
-    def torn(event: PeerMessage) -> None:
+    async def torn(event: PeerMessage) -> None:
         raise InvariantViolation("replica at height 9 while the store is at height 3")
 
     monkeypatch.setattr(node.driver, "_on_peer_message", torn)
@@ -105,7 +105,7 @@ async def test_a_check_failing_on_a_peer_event_is_dropped_as_the_peers_fault(
 ) -> None:
     node = lone.nodes["CN"]
 
-    def invalid(event: PeerMessage) -> None:
+    async def invalid(event: PeerMessage) -> None:
         raise RecordInvalid("record.type is unknown", field="record.type")
 
     monkeypatch.setattr(node.driver, "_on_peer_message", invalid)

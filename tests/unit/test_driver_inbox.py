@@ -47,7 +47,7 @@ async def test_a_timeout_fires_even_when_the_inbox_is_full() -> None:
         pass
     assert driver.inbox.full()
     timeout = Timeout("propose", 1, 0, 1)
-    driver._absorb(Ready(timeouts=(timeout,)))
+    await driver._absorb(Ready(timeouts=(timeout,)))
     await asyncio.sleep(0.02)
     assert timeout in driver._urgent  # delivered outside the inbox, not dropped
 
@@ -59,7 +59,7 @@ async def test_one_sender_cannot_take_the_whole_inbox() -> None:
     assert accepted == [True, True] + [False] * 6
     assert driver.stats.inbox_refused == 6
     assert driver.post(_vote(honest, 0)) and driver.post(_vote(honest, 1))
-    driver._handle_group([driver.inbox.get_nowait() for _ in range(driver.inbox.qsize())])
+    await driver._handle_group([driver.inbox.get_nowait() for _ in range(driver.inbox.qsize())])
     assert driver.post(_vote(flooder, 9))  # its share is free again once handled
 
 
@@ -69,12 +69,12 @@ async def test_a_local_failure_stops_the_driver(
 ) -> None:
     driver = _driver(inbox_max=8)
 
-    def broken(event: object) -> None:
+    async def broken(event: object) -> None:
         raise error
 
     monkeypatch.setattr(driver, "_dispatch", broken)
     with pytest.raises(type(error)):
-        driver._handle_group(["tick"])
+        await driver._handle_group(["tick"])
 
 
 async def test_a_peers_fault_is_logged_and_the_loop_goes_on(
@@ -83,13 +83,13 @@ async def test_a_peers_fault_is_logged_and_the_loop_goes_on(
     driver = _driver(inbox_max=8)
     seen: list[object] = []
 
-    def dispatch(event: object) -> None:
+    async def dispatch(event: object) -> None:
         seen.append(event)
         if event == "bad":
             raise PeerFault("a peer's junk")
 
     monkeypatch.setattr(driver, "_dispatch", dispatch)
-    driver._handle_group(["bad", "tick"])
+    await driver._handle_group(["bad", "tick"])
     assert seen == ["bad", "tick"]
 
 

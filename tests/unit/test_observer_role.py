@@ -42,18 +42,18 @@ async def test_an_observer_driver_builds_no_replica_where_a_validator_would() ->
     chain = Chain()
     validator = _driver(chain, observer=False)
     await asyncio.sleep(0.01)  # past the 1 ms heartbeat after the genesis time
-    validator._maybe_enter()
+    await validator._maybe_enter()
     assert validator.replica is not None  # the same inputs make a validator vote
     observer = _driver(Chain(), observer=True)
     await asyncio.sleep(0.01)
-    observer._handle_group(["wake", "tick"])
+    await observer._handle_group(["wake", "tick"])
     assert observer.replica is None and observer.app.store.get_state("consensus") is None
 
 
 async def test_an_observer_driver_refuses_to_propose_or_send() -> None:
     driver = _driver(Chain(), observer=True)
     with pytest.raises(InvariantViolation, match="propose"):
-        driver._propose(1, 0)
+        await driver._propose(1, 0)
     vote = Vote("prevote", 1, 0, None, "aa" * 32, "00" * 64)
     with pytest.raises(InvariantViolation, match="Vote"):
         driver._send(vote)

@@ -76,7 +76,7 @@ def c3_cache_anything(monkeypatch: pytest.MonkeyPatch) -> None:
                 return
         self.blocks.put(block, meta, protected=set(), validators=10**6)  # no quota: old
 
-    def on_message(self: Driver, event: PeerMessage) -> None:
+    async def on_message(self: Driver, event: PeerMessage) -> None:
         msg, block = event.msg, event.block
         if (
             block is not None
@@ -84,10 +84,10 @@ def c3_cache_anything(monkeypatch: pytest.MonkeyPatch) -> None:
             and self.app.height < block.height <= self.app.height + 2
         ):
             cache(self, block)
-        self._maybe_enter()
-        self._step(lambda r: r.on_message(msg))
+        await self._maybe_enter()
+        await self._step(lambda r: r.on_message(msg))
         if block is not None and block.hash in self._awaiting:
-            self._validate(block.hash)
+            await self._validate(block.hash)
 
     monkeypatch.setattr(Driver, "_cache_block", cache)
     monkeypatch.setattr(Driver, "_on_peer_message", on_message)

@@ -231,9 +231,9 @@ class World:
         cost_s, handle, get = self.event_cost_ms / 1000, driver._handle_group, driver.inbox.get
         busy = [0]
 
-        def handle_group(events: Sequence[object]) -> None:
+        async def handle_group(events: Sequence[object]) -> None:
             busy[0] += len(events)
-            handle(events)
+            await handle(events)
 
         async def costly_get() -> object:
             events, busy[0] = busy[0], 0
