@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
@@ -91,6 +89,6 @@ async def webhook(request: Request, node: NodeDep) -> JSONResponse:
             code="webhook_not_configured",
         )
     body = await read_body(request, WEBHOOK_BODY_MAX_BYTES)
-    check_signature(desk.secret, header, body, time.time())
+    check_signature(desk.secret, header, body, clock.now_ms() / 1000)
     result = desk.anchor(parse_webhook(body), clock.utcnow())
     return JSONResponse(result, status_code=200 if result["duplicate"] else 202)

@@ -1,6 +1,6 @@
 """A validator whose node key is in a token signs its votes and proposals off the event loop.
 
-docs/OPERATIONS.md "Node keys in a token": a token may sit across a network, so a C_Sign can
+docs/OPERATIONS.md "The configuration": a token may sit across a network, so a C_Sign can
 take tens of milliseconds. node/driver.py runs each engine call (which may sign) on the
 token's signing thread (``node.hsm.off_loop``) while the event loop goes on serving the
 API, the peers and the other nodes. This test makes CN's SoftHSM2 key slow (every C_Sign
