@@ -4,7 +4,12 @@ Theory of operation
 -------------------
 A node holds its state's X25519 key (``enc_pubkey`` in genesis). When an
 authorised caller asks for the sealed details of a committed record, the
-node checks the caller's token against the record's case
+node finds them where they are: in the record of an act in clear, in the
+private body of a private act (``visibility: "parties"``: the chain holds only
+the body's commitment, docs/PRIVACY.md). A private act's details are read
+only as its body is (``node/body_access.py``: a party's node, the body held,
+403 ``not_a_party`` on any other node whether or not the body has details).
+The node checks the caller's token against the act's case
 (``AccessLog.authorize``, the need-to-know rule of ``node/tokens.py``), that
 its own state is a recipient, decrypts with
 ``ledger.sealed.open_sealed`` (which checks the plaintext hash), appends an
@@ -18,7 +23,8 @@ if the runtime set it (an ``X25519PrivateKey``, as the in-process cluster has),
 else the PKCS#8 PEM file at the config's ``enc_key_path`` (proposed config key;
 the devnet writes ``DIR/<STATE>/enc.key``). ``open_reader`` builds a reader
 from those parts and the node's signed access log; the reader itself needs
-only the state, the committed records, the key and the log.
+only the state, the committed records and the bodies this node keeps, the key
+and the log.
 
 Old keys after a rotation (``rotate_enc_key``, docs/GOVERNANCE.md): details
 sealed before it stay on the chain under the old key, so the node keeps every
@@ -47,9 +53,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from ledger.errors import ClientError, NotFound
 from ledger.hashing import is_hex
+from ledger.private import is_private
 from ledger.sealed import NotARecipient, SealedIntegrityError, open_sealed
+from node import body_access
 from node.access_log import AccessLog
-from node.application import CommittedRecords
+from node.body_access import PartyRecords
 from node.state import ChainState
 from node.tokens import TokenInfo
 
@@ -166,7 +174,7 @@ def write_keyring(path: Path, doc: dict[str, Any]) -> None:
 
 def open_reader(
     state: str,
-    records: CommittedRecords,
+    records: PartyRecords,
     *,
     enc_key: X25519PrivateKey | None,
     enc_key_path: Path | None,
@@ -184,7 +192,7 @@ class SealedReader:
     def __init__(
         self,
         state: str,
-        records: CommittedRecords,
+        records: PartyRecords,
         key: bytes | None,
         access_log: AccessLog,
         *,
@@ -207,23 +215,7 @@ class SealedReader:
         return sorted(keys, key=lambda k: public_of(k).hex() != expected)
 
     def read(self, record_id: str, *, token: TokenInfo) -> dict[str, Any]:
-        if not self.records.store.has_record(record_id):
-            raise NotFound(
-                f"no committed record with id {record_id}", field="id", code="record_not_found"
-            )
-        record = self.records.load_envelope(record_id).record
-        sealed = record.get("sealed")
-        if not isinstance(sealed, dict):
-            raise NotFound(
-                "this record carries no sealed details", field="sealed", code="no_sealed_details"
-            )
-        case_ref = record.get("case_ref")
-        self.log.authorize(
-            token,
-            record_id=record_id,
-            state=self.state,
-            case_ref=case_ref if isinstance(case_ref, str) else None,
-        )
+        sealed = self._sealed_of(record_id, token)
         if self.state not in (sealed.get("recipients") or {}):
             self._log(record_id, token, "not_a_recipient")
             raise NotARecipient(
@@ -247,6 +239,34 @@ class SealedReader:
             "plaintext_sha256": sealed["plaintext_sha256"],
             "access_log": {"seq": entry["seq"], "hash": entry["hash"]},
         }
+
+    def _sealed_of(self, record_id: str, token: TokenInfo) -> dict[str, Any]:
+        """The ``sealed`` member of a committed record, once ``token`` may read it there.
+
+        A clear act's is in its record: every node holds it, so its absence is no
+        secret and is told before the case check. A private act's is in its body:
+        only what ``body_access.readable_body`` lets through reads it, and only
+        after that is its absence told."""
+        if not self.records.store.has_record(record_id):
+            raise NotFound(
+                f"no committed record with id {record_id}", field="id", code="record_not_found"
+            )
+        envelope, note = body_access.committed(self.records, record_id)
+        private = is_private(envelope.record)
+        if private:
+            envelope = body_access.readable_body(
+                self.records, envelope, note, token=token, log=self.log, state=self.state
+            )
+        sealed = envelope.content.get("sealed")
+        if not isinstance(sealed, dict):
+            raise NotFound(
+                "this record carries no sealed details", field="sealed", code="no_sealed_details"
+            )
+        if not private:
+            self.log.authorize(
+                token, record_id=record_id, state=self.state, case_ref=body_access.case_of(envelope)
+            )
+        return sealed
 
     def _open(self, sealed: dict[str, Any], record_id: str) -> dict[str, Any] | None:
         for key in self.keys_for(record_id):

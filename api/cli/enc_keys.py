@@ -146,12 +146,35 @@ def _sealed_of(path: Path) -> dict[str, Any]:
     except ComityError as exc:
         _fail(f"{path}: not JSON ({exc})")
         raise
-    record = doc.get("record", doc) if isinstance(doc, dict) else None
-    sealed = record.get("sealed") if isinstance(record, dict) else None
-    if not isinstance(sealed, dict):
+    sealed = _find_sealed(doc)
+    if sealed is None:
         _fail(f"{path}: no record with a sealed object")
         raise AssertionError("unreachable")
     return sealed
+
+
+#: Where a file's ``sealed`` object may be: a record, an envelope's record, then a
+#: private act's (docs/PRIVACY.md), whose details are in its body and not in its
+#: header: a ``GET /v1/records/{id}/private`` answer's content, a submission's
+#: body, a body alone.
+SEALED_PLACES: tuple[tuple[str, ...], ...] = (
+    (),
+    ("record",),
+    ("content",),
+    ("private", "act"),
+    ("act",),
+)
+
+
+def _find_sealed(doc: Any) -> dict[str, Any] | None:
+    for place in SEALED_PLACES:
+        holder = doc
+        for name in place:
+            holder = holder.get(name) if isinstance(holder, dict) else None
+        sealed = holder.get("sealed") if isinstance(holder, dict) else None
+        if isinstance(sealed, dict):
+            return sealed
+    return None
 
 
 @enc_key.command("open")
@@ -159,7 +182,11 @@ def _sealed_of(path: Path) -> dict[str, Any]:
 @click.option("--state", required=True, help="the recipient state the key is for")
 @click.argument("record_file", type=KeyFile)
 def enc_key_open(path: Path, state: str, record_file: Path) -> None:
-    """Print the sealed details of RECORD_FILE (a record or an envelope) opened with --enc-key.
+    """Print the sealed details of RECORD_FILE opened with --enc-key.
+
+    RECORD_FILE is a record or an envelope, or for a private act its body, its
+    submission or a ``GET /v1/records/{id}/private`` answer (the details are in
+    the body: the header on the chain has none).
 
     Only that key is tried, never its keyring: exit 2 (sealed_integrity) if the
     details were sealed to another key, so this shows which key a record was

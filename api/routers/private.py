@@ -4,9 +4,11 @@ Always needs a bearer token, even on an ``open_read`` node: a private body is
 need-to-know, and the access log must name who read it. Who may read is
 ``node.tokens.require_body_reader`` (docs/OPERATIONS.md section 7): the
 role and state before the record is looked up, the case once the body is
-known. Every other endpoint serves a private act's header only, and a body
-only to a token that may read it. Every attempt is appended to the node's
-access log before the body is returned.
+known, in ``node.body_access.readable_body``, the one rule the sealed details
+in a body are read by too (``GET /v1/records/{id}/sealed``). Every other
+endpoint serves a private act's header only, and a body only to a token that
+may read it. Every attempt is appended to the node's access log before the
+body is returned.
 """
 
 from __future__ import annotations
@@ -20,17 +22,12 @@ from api.schemas import errors
 from ledger.errors import Forbidden, NotFound, Unauthorized
 from ledger.private import is_private
 from ledger.records import Envelope
-from node import evidence
+from node import body_access, evidence
 from node.evidence import ChainView
 from node.queries import parse_record_id
 from node.tokens import TokenStore, check_body_reader, require_body_reader
 
 router = APIRouter(tags=["sealed"])
-
-
-def _case_of(envelope: Envelope) -> str | None:
-    case_ref = envelope.content.get("case_ref")
-    return case_ref if isinstance(case_ref, str) else None
 
 
 def party_view(request: Request, node: NodeDep, access_log: AccessLogDep) -> ChainView:
@@ -55,7 +52,9 @@ def party_view(request: Request, node: NodeDep, access_log: AccessLogDep) -> Cha
         if envelope.body is None:
             return envelope
         try:
-            require_body_reader(token, state=node.config.state, case_ref=_case_of(envelope))
+            require_body_reader(
+                token, state=node.config.state, case_ref=body_access.case_of(envelope)
+            )
         except Forbidden:
             return envelope.with_body(None)
         access_log.append(record_id=record_id, state=node.config.state, token=token, outcome="ok")
@@ -81,8 +80,7 @@ async def read_private(
 ) -> dict[str, Any]:
     parse_record_id(record_id)
     if node.store.has_record(record_id):
-        envelope = node.app.load_content(record_id)
-        note = node.store.body_note(record_id) or {}
+        envelope, note = body_access.committed(node.app, record_id)
     else:
         pending = node.mempool.get(record_id)
         if pending is None:
@@ -90,32 +88,14 @@ async def read_private(
         envelope, note = pending, {"status": "pending"}
     if not is_private(envelope.record):
         raise NotFound("the record is not a private act", field="id", code="not_private")
-    if not node.app.is_party(envelope):
-        access_log.append(
-            record_id=record_id, state=node.config.state, token=token, outcome="not_a_recipient"
-        )
-        raise Forbidden(
-            f"{node.config.state} is not a party of this act", field="id", code="not_a_party"
-        )
-    if note.get("status") == "purged":
-        raise NotFound(
-            f"the body was erased at {note.get('at')} (retention ended)",
-            field="id",
-            code="body_purged",
-        )
-    body = envelope.body
-    if body is None and note.get("status") == "void":  # kept as evidence, without effects
-        body = node.store.get_body(record_id)
-        envelope = envelope.with_body(body)
-    if body is None:
-        raise NotFound("the body has not reached this node yet", field="id", code="body_not_held")
-    access_log.authorize(
-        token, record_id=record_id, state=node.config.state, case_ref=_case_of(envelope)
+    state = node.config.state
+    envelope = body_access.readable_body(
+        node.app, envelope, note, token=token, log=access_log, state=state
     )
-    access_log.append(record_id=record_id, state=node.config.state, token=token, outcome="ok")
+    access_log.append(record_id=record_id, state=state, token=token, outcome="ok")
     return {
         "id": record_id,
         "status": note.get("status"),
-        "private": body,
+        "private": envelope.body,
         "content": envelope.content,
     }

@@ -35,7 +35,22 @@ def _open(key: Path, state: str, record: Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize("wrap", [lambda r: r, lambda r: {"record": r, "signer": "00"}])
+def _body(record: dict[str, object]) -> dict[str, object]:
+    return {"act": record, "salt": "00" * 16}
+
+
+WRAPS = {
+    "record": lambda r: r,
+    "envelope": lambda r: {"record": r, "signer": "00"},
+    # A private act's details travel in its body (docs/PRIVACY.md): the body, the
+    # submission that carries it beside the header, and GET /v1/records/{id}/private.
+    "private body": _body,
+    "private submission": lambda r: {"record": {"type": "private_act"}, "private": _body(r)},
+    "private read": lambda r: {"id": "00", "status": "kept", "private": _body(r), "content": r},
+}
+
+
+@pytest.mark.parametrize("wrap", WRAPS.values(), ids=WRAPS.keys())
 def test_the_key_sealed_to_opens_a_record_or_an_envelope(tmp_path: Path, wrap: object) -> None:
     public = _key(tmp_path / "enc.key")
     record = {"type": "preservation_request", "sealed": seal(DETAILS, {"VN": public})}

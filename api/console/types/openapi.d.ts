@@ -556,7 +556,7 @@ export interface paths {
         };
         /**
          * Decrypt a record's sealed details
-         * @description Needs an `investigator` or `authority` token, or an `auditor` token bound to cases (else 403 `role_not_allowed`); a token bound to cases reads only their records (403 `case_not_allowed`). Only on a node whose state is a recipient (else 403 `not_a_recipient`). Every attempt that passes the role check is appended to the node's signed, hash-chained access log (refusals too) before the plaintext is returned.
+         * @description Needs an `investigator` or `authority` token, or an `auditor` token bound to cases (else 403 `role_not_allowed`); a token bound to cases reads only their records (403 `case_not_allowed`). Only on a node whose state is a recipient (else 403 `not_a_recipient`). A private act's details are in its body: read as `GET /v1/records/{id}/private` reads it, on a party's node only (else 403 `not_a_party`, whether or not the act has details), 404 `body_not_held` or `body_purged` when the body is not here. Every attempt that passes the role check is appended to the node's signed, hash-chained access log (refusals too) before the plaintext is returned.
          */
         get: operations["read_sealed_v1_records__record_id__sealed_get"];
         put?: never;
