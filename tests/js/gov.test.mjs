@@ -9,6 +9,9 @@ import { test } from "node:test";
 
 import { AuditFailure, GovState, parseUtc } from "../../api/console/static/js/gov.js";
 
+/** Python's sorted() of [name, value] pairs (names are unique). @param {[string, unknown]} a @param {[string, unknown]} b */
+const byFirst = (a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
 const path = process.env.COMITY_JS_CASES;
 const cases = path ? JSON.parse(readFileSync(path, "utf8")) : null;
 const skip = cases ? false : "run by tests/unit/test_console_js.py (COMITY_JS_CASES)";
@@ -16,7 +19,7 @@ const skip = cases ? false : "run by tests/unit/test_console_js.py (COMITY_JS_CA
 test("the governance replay: the Python replay's outcome, scenario by scenario", { skip }, () => {
   assert.ok(cases.gov.scenarios.length > 5);
   for (const scenario of cases.gov.scenarios) {
-    const gov = new GovState(cases.gov.genesis);
+    const gov = new GovState(scenario.genesis ?? cases.gov.genesis);
     let outcome = "ok";
     try {
       for (const [height, records] of scenario.blocks) gov.applyBlock(height, records);
@@ -30,6 +33,10 @@ test("the governance replay: the Python replay's outcome, scenario by scenario",
       assert.deepEqual(gov.validators(height).map((s) => s.state), states, `${scenario.name} at ${height}`);
     }
     assert.deepEqual(gov.changes.map((c) => [c.height, c.action, c.state]), scenario.expect.changes, scenario.name);
+    const statuses = [...gov.proposals.values()].map((p) => [p.id, gov.status(p, 2000)]);
+    assert.deepEqual(statuses.sort(byFirst), scenario.expect.statuses, `${scenario.name}: statuses`);
+    assert.deepEqual([...gov.params].sort(byFirst), scenario.expect.params, `${scenario.name}: params`);
+    assert.deepEqual([...gov.observers].sort(byFirst), scenario.expect.observers, `${scenario.name}: observers`);
     for (const [height, time, signer, record, verdict] of scenario.expect.rights) {
       const got = gov.authorise(height, parseUtc(time), signer, record);
       assert.equal(got === null ? null : got[0], verdict, `${scenario.name}: ${record.type} by ${signer.slice(0, 8)}`);

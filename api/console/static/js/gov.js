@@ -71,7 +71,9 @@ export const REPLAYED_TYPES = ["enroll_key", "revoke_key", "member_proposal", "m
 export const CHANGE_DELAY_BLOCKS = 2;
 const SET_ACTIONS = ["add", "remove", "rotate_key"];
 const SELF_ACTIONS = ["rotate_key", "rotate_enc_key"];
-const PARAMS = ["need_to_know_from_height", "catalogue_v2_from_height"];
+/** Observer nodes: voted like membership; they change who may read, not who signs. */
+const OBSERVER_ACTIONS = ["add_observer", "remove_observer"];
+const PARAMS = ["need_to_know_from_height", "catalogue_v2_from_height", "catalogue_v3_from_height"];
 
 /** A failed check: `code` is the Python auditor's reason, `height` where (or null). */
 export class AuditFailure extends Error {
@@ -158,6 +160,10 @@ export class GovState {
     /** @type {Map<number, Seat[]>} validator sets by the height they start at */
     this.sets = new Map([[1, first]]);
     this.nodeKeys = new Set(first.map((s) => s.pubkey));
+    /** @type {Set<string>} observer node keys ever admitted (used for ever) */
+    this.observerKeys = new Set();
+    /** @type {Map<string, string>} the admitted observers' node keys and states */
+    this.observers = new Map();
     /** @type {Map<string, number>} parameters by name (a Map: a name is the chain's, never a prototype's) */
     this.params = new Map();
     for (const name of PARAMS) {
@@ -218,7 +224,7 @@ export class GovState {
 
   /** @param {string} pubkey */
   keyInUse(pubkey) {
-    return this.keys.has(pubkey) || this.nodeKeys.has(pubkey);
+    return this.keys.has(pubkey) || this.nodeKeys.has(pubkey) || this.observerKeys.has(pubkey);
   }
 
   /**
@@ -327,6 +333,11 @@ export class GovState {
 
   /** @param {number} height @param {Proposal} proposal @param {string[]} recordIds */
   decide(height, proposal, recordIds) {
+    if (OBSERVER_ACTIONS.includes(proposal.action)) { // no set or signing right changes, but a
+      // node key an observer holds is used for ever: no member may take it after
+      proposal.status = this.observer(proposal.record) ? "passed" : "rejected";
+      return;
+    }
     if (!SET_ACTIONS.includes(proposal.action)) {
       proposal.status = this.setParam(height, proposal.record) ? "passed" : "rejected";
       return;
@@ -344,6 +355,25 @@ export class GovState {
       height: height + CHANGE_DELAY_BLOCKS, decidedAt: height, action: proposal.action,
       state: proposal.subject, recordIds,
     });
+  }
+
+  /**
+   * A decided observer proposal: add_observer applies if its key is unused (it is then used
+   * for ever); remove_observer of an admitted one applies.
+   * @param {ChainRecord} record @returns {boolean}
+   */
+  observer(record) {
+    need(record, "node_pubkey");
+    const key = record.node_pubkey;
+    if (record.action === "add_observer") {
+      if (this.keyInUse(key)) return false;
+      this.observers.set(key, record.state);
+      this.observerKeys.add(key);
+      return true;
+    }
+    if (this.observers.get(key) !== record.state) return false;
+    this.observers.delete(key);
+    return true;
   }
 
   /** @param {number} height @param {ChainRecord} record @returns {boolean} */
