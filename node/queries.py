@@ -373,6 +373,20 @@ def members_view(state: ChainState) -> list[dict[str, Any]]:
     ]
 
 
+def observers_view(state: ChainState) -> list[dict[str, Any]]:
+    """Every observer the chain has admitted; ``party`` is for the next height."""
+    members = set(state.member_states(state.height + 1))
+    rows = sorted(state.observers.values(), key=lambda o: (o.since_height, o.node_pubkey))
+    return [
+        {
+            **info.to_json(),
+            "admitted": info.until_height is None,
+            "party": info.until_height is None and info.state in members,
+        }
+        for info in rows
+    ]
+
+
 def proposals_view(state: ChainState, status: str | None) -> list[dict[str, Any]]:
     rows = [
         p.to_json(state.height + 1, state.expiry_blocks())

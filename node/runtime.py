@@ -203,6 +203,7 @@ class Node:
             interval_ms=timing.peer_status_interval_ms,
             batch_blocks=limits.sync_batch_blocks,
             eager=self.observer,
+            home=config.state if self.observer else None,
         )
         self.driver = Driver(
             self.app,

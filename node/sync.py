@@ -70,6 +70,10 @@ SYNC_STALL_S = 5.0  # block sync gives up when the driver applies nothing for th
 #: doubled at each repeat up to ``PENALTY_POLLS_MAX``.
 PENALTY_POLLS = 2
 PENALTY_POLLS_MAX = 64
+#: How long an observer waits for its home validator to prove a height another
+#: validator has proved, before it syncs that height from the other (``_follow``).
+HOME_GRACE_MS = 500
+HOME_RETRY = 4  # an observer asks its home validator, while it is down, every 4th turn
 
 Pairs = tuple[tuple[Block, CommitCertificate], ...]
 
@@ -90,6 +94,7 @@ class BlockSync:
         interval_ms: int,
         batch_blocks: int,
         eager: bool = False,
+        home: str | None = None,
     ) -> None:
         self.app, self.peers = app, peers
         self.task_ended = task_ended  # the node's supervisor: a local fault fails it
@@ -101,6 +106,9 @@ class BlockSync:
         #: An observer node syncs from a peer as soon as it proves a newer height: it
         #: takes no part in the height, so there is no vote to wait for.
         self.eager = eager
+        #: The state whose validator an observer follows first (its own state's): see
+        #: ``_follow``. None: every validator in turn.
+        self.home = home
         self.behind_hint = 0
         #: The height each peer has proved it holds (see ``_proves_next``).
         self.proven: dict[str, int] = {}
@@ -189,33 +197,87 @@ class BlockSync:
             await asyncio.sleep(self.interval_s)  # after, not before: a restarted node asks at once
 
     async def _follow(self) -> None:
-        """An observer's block sync: long-poll one validator at a time for its next
-        commit (``wait_ms``, node/inbound.py), and fetch from it as soon as it proves
-        a newer height; a validator that has nothing new by then, or is penalised or
-        unreachable, hands over to the next one."""
-        loop = asyncio.get_running_loop()
+        """An observer's block sync: long-poll a validator for its next commit
+        (``wait_ms``, node/inbound.py), and fetch from it as soon as it proves a newer
+        height.
+
+        Each node keeps the commit certificate it decided with (any ⌊2n/3⌋+1
+        precommits), so two validators may serve different, equally valid
+        certificates for one block. An observer of a member state (``home``) follows
+        that state's validator, so that it serves the blocks and certificates its own
+        state's validator serves. Each turn it long-polls the home validator, then
+        asks one other validator, in rotation and without waiting, whether it proves
+        a newer height. If it does, the home validator gets ``HOME_GRACE_MS`` more
+        to prove it too (validators commit within milliseconds of each other) and
+        the blocks come from the other only if it does not. From then on the home
+        validator is *lagging*: it is asked without waiting and the others are
+        long-polled, until it claims our height again. A home validator that is
+        behind, down or penalised thus never holds the observer back by more than
+        one wait. Without a home validator, the validators are long-polled in turn;
+        a validator that has nothing new, or is penalised or unreachable, hands
+        over to the next. Whatever the source, every block is verified as any
+        synced block is."""
         wait_ms = max(1, min(STATUS_WAIT_MS_MAX, round(self.interval_s * 1000)))
-        turn = 0
+        turn = rounds = 0
+        lagging = False
         while True:
-            peers = sorted(self.peers.peers.values(), key=lambda p: p.state)
+            rounds += 1
+            peers = sorted(self.peers.peers.values(), key=lambda p: (p.state != self.home, p.state))
             if not peers:
                 await asyncio.sleep(self.interval_s)
                 continue
-            peer = peers[turn % len(peers)]
-            if self._penalty.get(peer.state, 0) > 0:
-                self._penalty[peer.state] -= 1
+            home = peers[0] if peers[0].state == self.home else None
+            others = peers[1:] if home is not None else peers
+            # A home validator that is down is tried every HOME_RETRY turns only: one that
+            # drops packets would cost a request timeout every turn.
+            asked = home is not None and (home.stats.up or rounds % HOME_RETRY == 1)
+            if home is not None and asked and not self._skip(home):
+                quick = lagging and bool(others)
+                await self._poll(home, wait_ms=0 if quick else wait_ms)
+                if self._ahead(home):
+                    lagging = False
+                    if await self._sync_from(home):
+                        self._strikes.pop(home.state, None)
+                        continue
+                    self._penalise(home)
+                elif lagging and home.stats.height >= self.app.height:
+                    lagging = False  # caught up: long-polled again next turn
+            home_first = home is not None and home.stats.up and not self._penalty.get(home.state)
+            if not others:
+                if not home_first:
+                    await asyncio.sleep(self.interval_s)  # down or penalised: no busy loop
+                continue
+            peer = others[turn % len(others)]
+            if self._skip(peer):
                 turn += 1
                 continue
-            started = loop.time()
-            await self._poll(peer, wait_ms=wait_ms)
-            if self.proven.get(peer.state, 0) > self.app.height:
-                if await self._sync_from(peer):
-                    self._strikes.pop(peer.state, None)
+            look = home_first and not lagging  # a quick look past the home validator
+            await self._poll(peer, wait_ms=0 if look else wait_ms)
+            if self._ahead(peer):
+                source = peer
+                if look and home is not None:
+                    await self._poll(home, wait_ms=min(wait_ms, HOME_GRACE_MS))
+                    if self._ahead(home):
+                        source = home
+                    else:
+                        lagging = True
+                if await self._sync_from(source):
+                    self._strikes.pop(source.state, None)
                     continue  # the same validator again: it is the one committing
-                self._penalise(peer)
+                self._penalise(source)
             turn += 1
-            if loop.time() - started < self.interval_s / 4 and not peer.stats.up:
+            if not peer.stats.up and not home_first:
                 await asyncio.sleep(self.interval_s / len(peers))  # down: no busy loop
+
+    def _ahead(self, peer: Peer) -> bool:
+        return self.proven.get(peer.state, 0) > self.app.height
+
+    def _skip(self, peer: Peer) -> bool:
+        """True (and one poll less to wait) while ``peer`` is penalised."""
+        if self._penalty.get(peer.state, 0) > 0:
+            self._penalty[peer.state] -= 1
+            return True
+        return False
 
     def _penalise(self, peer: Peer) -> None:
         strikes = self._strikes[peer.state] = self._strikes.get(peer.state, 0) + 1

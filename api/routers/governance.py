@@ -38,6 +38,24 @@ class Members(BaseModel):
     members: list[MemberRow]
 
 
+class ObserverRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    node_pubkey: str
+    state: str
+    label: str
+    since_height: int
+    until_height: int | None
+    record_id: str
+    admitted: bool
+    party: bool
+
+
+class Observers(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    height: int
+    observers: list[ObserverRow]
+
+
 class Proposals(BaseModel):
     model_config = ConfigDict(extra="forbid")
     height: int
@@ -70,6 +88,20 @@ class Misbehaviour(BaseModel):
 )
 async def members(node: NodeDep) -> dict[str, Any]:
     return {"height": node.app.height, "members": queries.members_view(node.app.state)}
+
+
+@router.get(
+    "/v1/observers",
+    response_model=Observers,
+    summary="Observer nodes, past and present (admitted: peers answer it now)",
+    description="Every observer node an `add_observer` vote admitted, with the proposal "
+    "that did (`record_id`) and, once removed, `until_height`. `party`: its `state` is a "
+    "member of the next height, so it is that state's own observer and holds its private "
+    "bodies; otherwise a foreign observer (headers only). docs/GOVERNANCE.md, "
+    '"Observer nodes".',
+)
+async def observers(node: NodeDep) -> dict[str, Any]:
+    return {"height": node.app.height, "observers": queries.observers_view(node.app.state)}
 
 
 @router.get(

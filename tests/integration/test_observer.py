@@ -192,7 +192,9 @@ async def test_reads_through_an_observer_equal_the_validators_byte_for_byte(net:
     """Each answer is byte for byte a validator's. Headers, records and proofs are the
     same on every validator; a block's certificate is the quorum of precommits the
     node gathered, so validators may hold different valid ones, and an observer
-    serves the one of the validator it synced that block from."""
+    serves the one of the validator it synced that block from: CN's own observer
+    follows CN's validator (``BlockSync._follow``), so it answers every read as CN's
+    validator does."""
     cluster = net.cluster
     height = cluster.nodes["CN"].app.height
     await asyncio.gather(*(_follow(net, s, height) for s in net.nodes))
@@ -218,6 +220,9 @@ async def test_reads_through_an_observer_equal_the_validators_byte_for_byte(net:
         for state in net.nodes:
             got = await net.api[state].get(path)
             assert got.status_code == 200 and got.content in answers, (state, path)
+            if state in cluster.states:  # an own observer serves its own validator's
+                want = await cluster.api[state].get(path)
+                assert got.content == want.content, (state, path)
             if path in blocks:  # the block itself, without the certificate: everywhere
                 block = {k: v for k, v in got.json().items() if k != "commit"}
                 for answer in answers:
@@ -370,3 +375,28 @@ async def test_a_long_polled_status_answers_at_the_next_commit(net: Net) -> None
     assert loop.time() - started < 2.0
     body = reply.json()
     assert body["height"] > height and body["next"]["header"]["height"] == height + 1
+
+
+async def test_the_observer_set_is_served_as_the_chain_admitted_it(net: Net) -> None:
+    """``GET /v1/observers``: the three admitted keys, CN's own observer a party node,
+    the same answer on every validator and observer."""
+    cluster = net.cluster
+    height = cluster.nodes["CN"].app.height
+    await asyncio.gather(*(_follow(net, s, height) for s in net.nodes))
+    reply = await cluster.api["TH"].get("/v1/observers")
+    assert reply.status_code == 200, reply.text
+    rows = {row["node_pubkey"]: row for row in reply.json()["observers"]}
+    assert set(rows) == {key.public_hex for key in net.keys.values()}
+    for state, key in net.keys.items():
+        row = rows[key.public_hex]
+        assert (row["state"], row["label"], row["admitted"], row["until_height"]) == (
+            state,
+            f"{state} court reader",
+            True,
+            None,
+        )
+        assert row["party"] is (state == "CN")
+        assert 1 < row["since_height"] <= height
+        assert len(row["record_id"]) == 64
+    for api in [*cluster.api.values(), *net.api.values()]:
+        assert (await api.get("/v1/observers")).content == reply.content

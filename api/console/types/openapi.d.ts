@@ -356,6 +356,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/observers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Observer nodes, past and present (admitted: peers answer it now)
+         * @description Every observer node an `add_observer` vote admitted, with the proposal that did (`record_id`) and, once removed, `until_height`. `party`: its `state` is a member of the next height, so it is that state's own observer and holds its private bodies; otherwise a foreign observer (headers only). docs/GOVERNANCE.md, "Observer nodes".
+         */
+        get: operations["observers_v1_observers_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/peers": {
         parameters: {
             query?: never;
@@ -1044,6 +1064,32 @@ export interface components {
             reporter_state: string;
             /** Round */
             round: number;
+        };
+        /** ObserverRow */
+        ObserverRow: {
+            /** Admitted */
+            admitted: boolean;
+            /** Label */
+            label: string;
+            /** Node Pubkey */
+            node_pubkey: string;
+            /** Party */
+            party: boolean;
+            /** Record Id */
+            record_id: string;
+            /** Since Height */
+            since_height: number;
+            /** State */
+            state: string;
+            /** Until Height */
+            until_height: number | null;
+        };
+        /** Observers */
+        Observers: {
+            /** Height */
+            height: number;
+            /** Observers */
+            observers: components["schemas"]["ObserverRow"][];
         };
         /** Proposals */
         Proposals: {
@@ -2039,6 +2085,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    observers_v1_observers_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Observers"];
                 };
             };
         };
