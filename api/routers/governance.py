@@ -97,8 +97,8 @@ async def members(node: NodeDep) -> dict[str, Any]:
     description="Every observer node an `add_observer` vote admitted, with the proposal "
     "that did (`record_id`) and, once removed, `until_height`. `party`: its `state` is a "
     "member of the next height, so it is that state's own observer and holds its private "
-    "bodies; otherwise a foreign observer (headers only). docs/GOVERNANCE.md, "
-    '"Observer nodes".',
+    "bodies; otherwise a foreign observer (headers only). See "
+    'docs/GOVERNANCE.md "Observer nodes".',
 )
 async def observers(node: NodeDep) -> dict[str, Any]:
     return {"height": node.app.height, "observers": queries.observers_view(node.app.state)}

@@ -365,7 +365,7 @@ export interface paths {
         };
         /**
          * Observer nodes, past and present (admitted: peers answer it now)
-         * @description Every observer node an `add_observer` vote admitted, with the proposal that did (`record_id`) and, once removed, `until_height`. `party`: its `state` is a member of the next height, so it is that state's own observer and holds its private bodies; otherwise a foreign observer (headers only). docs/GOVERNANCE.md, "Observer nodes".
+         * @description Every observer node an `add_observer` vote admitted, with the proposal that did (`record_id`) and, once removed, `until_height`. `party`: its `state` is a member of the next height, so it is that state's own observer and holds its private bodies; otherwise a foreign observer (headers only). See docs/GOVERNANCE.md "Observer nodes".
          */
         get: operations["observers_v1_observers_get"];
         put?: never;
