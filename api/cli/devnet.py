@@ -16,6 +16,14 @@ Layout of DIR (reused, never overwritten, on a second run):
     DIR/<STATE>/node.log          the node's log while run by ``comity devnet``
     DIR/<STATE>/console.token     the state's console token (role authority), 0600
 
+With ``--observers``, each state also gets one observer node (docs/OPERATIONS.md,
+"Observer nodes"), admitted by an ``add_observer`` vote once the validators run:
+
+    DIR/observers.json            [{"state", "name", "api_url", "p2p_url", "node_pubkey"}]
+    DIR/<STATE>-obs/node.key      the observer's own node key, 0600
+    DIR/<STATE>-obs/node.toml     role = "observer", reading ../<STATE>/enc.key
+    DIR/<STATE>-obs/data/         its store; console.token, node.log as a validator's
+
 The console token is for the devnet only: so that a new user needs no terminal
 after ``comity devnet``, each state's console URL is printed with it in the
 fragment (``http://127.0.0.1:PORT/#token=…``). A browser never sends a URL's
@@ -24,7 +32,8 @@ line or access log; the page moves it into the tab's ``sessionStorage`` and
 removes it from the address bar and the history at once (docs/CONSOLE.md).
 A real node's tokens are made with ``comity token create`` and given out by hand.
 
-Node i (0-based) serves its API on 127.0.0.1:P+i and P2P on 127.0.0.1:P+100+i.
+Node i (0-based) serves its API on 127.0.0.1:P+i and P2P on 127.0.0.1:P+100+i; of
+n states, state i's observer serves on P+n+i and P+100+n+i.
 """
 
 from __future__ import annotations
@@ -40,9 +49,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from api.cli.bootstrap import DEMO_STATES, MemberKeys, build_genesis
 from ledger.acts_templates import template
 from ledger.block import genesis_hash
+from ledger.keys import SigningKey, load_signing_key, save_signing_key
+from node.authoring import complete_record, sign_envelope
 from node.config import dump_config
 from node.tokens import create_token
 
@@ -52,6 +65,8 @@ CONSOLE_TOKEN = "console.token"
 #: The console token's role: it reads its state's private bodies (inbox, desk, acts) and
 #: writes nothing; records are authorised by their signatures, not by tokens.
 CONSOLE_ROLE = "authority"
+OBSERVER_SUFFIX = "-obs"  #: DIR/<STATE>-obs: the state's observer node
+ADMIT_TIMEOUT_S = 90.0  #: the validators' start and the observers' admission votes
 
 
 def port_free(port: int) -> bool:
@@ -192,13 +207,14 @@ def _write_config(
     (directory / state / "node.toml").write_text(dump_config(config))
 
 
-def console_token(directory: Path, state: str) -> str:
-    """The state's console token: made once (``node/tokens.py``), kept 0600 beside its keys."""
-    path = directory / state / CONSOLE_TOKEN
+def console_token(directory: Path, state: str, folder: str | None = None) -> str:
+    """The state's console token on its node in ``folder`` (default: the validator's,
+    ``DIR/<STATE>``): made once (``node/tokens.py``), kept 0600 beside its keys."""
+    path = directory / (folder or state) / CONSOLE_TOKEN
     if path.exists():
         return path.read_text().strip()
     _, secret = create_token(
-        directory / state / "data", CONSOLE_ROLE, "devnet console", state=state
+        directory / (folder or state) / "data", CONSOLE_ROLE, "devnet console", state=state
     )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -210,7 +226,7 @@ def console_token(directory: Path, state: str) -> str:
 
 def console_url(directory: Path, row: dict[str, str]) -> str:
     """``http://127.0.0.1:PORT/#token=…``, or the bare console URL when there is no token."""
-    path = directory / row["state"] / CONSOLE_TOKEN
+    path = directory / row.get("name", row["state"]) / CONSOLE_TOKEN
     base = f"{row['api_url']}/"
     return f"{base}#token={path.read_text().strip()}" if path.exists() else base
 
@@ -223,7 +239,128 @@ def _write_example_act(directory: Path, actor: str, territorial: str) -> None:
         example.write_text(json.dumps(record, indent=2) + "\n")
 
 
-def hint(directory: Path, rows: list[dict[str, str]]) -> str:
+def prepare_observers(directory: Path, rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """One observer node per state (``DIR/<STATE>-obs``), reused on a second run."""
+    base = int(rows[0]["api_url"].rsplit(":", 1)[1])
+    out = []
+    for i, row in enumerate(rows):
+        state, name = row["state"], row["state"] + OBSERVER_SUFFIX
+        folder = directory / name
+        folder.mkdir(exist_ok=True)
+        key_path = folder / "node.key"
+        if not key_path.exists():
+            save_signing_key(key_path, SigningKey.generate())
+        api_port, p2p_port = base + len(rows) + i, base + P2P_OFFSET + len(rows) + i
+        config = {
+            "state": state,
+            "role": "observer",
+            "genesis_path": "../genesis.json",
+            "node_key_path": "node.key",
+            "enc_key_path": f"../{state}/enc.key",  # its state's own: a party node
+            "data_dir": "data",
+            "open_read": True,
+            "log_format": "text",
+            "api": {"host": "127.0.0.1", "port": api_port},
+            "p2p": {"host": "127.0.0.1", "port": p2p_port},
+        }
+        (folder / "node.toml").write_text(dump_config(config))
+        console_token(directory, state, name)
+        out.append(
+            {
+                "state": state,
+                "name": name,
+                "api_url": f"http://127.0.0.1:{api_port}",
+                "p2p_url": f"http://127.0.0.1:{p2p_port}",
+                "node_pubkey": load_signing_key(key_path).public_hex,
+            }
+        )
+    (directory / "observers.json").write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
+def _wait_ready(client: httpx.Client, rows: list[dict[str, str]], deadline: float) -> None:
+    pending = [row["api_url"] for row in rows]
+    while pending:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not ready: {', '.join(pending)}")
+        try:
+            if client.get(f"{pending[0]}/readyz").status_code == 200:
+                pending.pop(0)
+                continue
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+
+
+def _submit(
+    client: httpx.Client, directory: Path, row: dict[str, str], body: dict[str, Any]
+) -> tuple[dict[str, str], str]:
+    """``body`` signed by ``row``'s state admin and submitted to its node: (row, id)."""
+    state = row["state"]
+    record = complete_record(
+        {**body, "actor": {"state": state, "agency": "administration"}}, chain_id=CHAIN_ID
+    )
+    envelope = sign_envelope(load_signing_key(directory / state / "admin.key"), record)
+    reply = client.post(f"{row['api_url']}/v1/records", json=envelope)
+    if reply.status_code not in (200, 202):
+        raise RuntimeError(f"{state} refused {body['type']}: {reply.text[:300]}")
+    record_id: str = reply.json()["id"]
+    return row, record_id
+
+
+def _committed(client: httpx.Client, submitted: list[tuple[dict[str, str], str]]) -> list[str]:
+    """The ids of ``submitted``, once each is committed on the node it went to."""
+    for row, record_id in submitted:
+        for _ in range(6):
+            view = client.get(f"{row['api_url']}/v1/records/{record_id}", params={"wait": 10})
+            if view.status_code == 200 and view.json().get("status") == "committed":
+                break
+        else:
+            raise TimeoutError(f"record {record_id} did not commit on {row['state']}")
+    return [record_id for _, record_id in submitted]
+
+
+def admit_observers(
+    directory: Path, rows: list[dict[str, str]], observers: list[dict[str, str]]
+) -> None:
+    """Admit every observer not yet admitted: each state's admin proposes its own
+    (``add_observer``), then more than 2/3 of the states vote yes (docs/GOVERNANCE.md)."""
+    by_state = {row["state"]: row for row in rows}
+    quorum = rows[: len(rows) * 2 // 3 + 1]
+    with httpx.Client(timeout=30) as client:
+        _wait_ready(client, rows, time.monotonic() + ADMIT_TIMEOUT_S)
+        listed = client.get(f"{rows[0]['api_url']}/v1/observers").json()["observers"]
+        admitted = {o["node_pubkey"] for o in listed if o["admitted"]}
+        todo = [o for o in observers if o["node_pubkey"] not in admitted]
+        proposals = _committed(
+            client,
+            [
+                _submit(
+                    client,
+                    directory,
+                    by_state[o["state"]],
+                    {
+                        "type": "member_proposal",
+                        "action": "add_observer",
+                        "state": o["state"],
+                        "node_pubkey": o["node_pubkey"],
+                        "label": f"{o['state']} devnet observer",
+                    },
+                )
+                for o in todo
+            ],
+        )
+        votes = [
+            _submit(client, directory, voter, {"type": "member_vote", "proposal": p, "vote": "yes"})
+            for p in proposals
+            for voter in quorum
+        ]
+        _committed(client, votes)
+
+
+def hint(
+    directory: Path, rows: list[dict[str, str]], observers: list[dict[str, str]] | None = None
+) -> str:
     first = rows[0]
     comity = Path(sys.executable).parent / "comity"
     ports = " ".join(r["api_url"].rsplit(":", 1)[1] for r in rows)
@@ -252,30 +389,48 @@ def hint(directory: Path, rows: list[dict[str, str]]) -> str:
         "",
         "Ctrl-C stops all nodes.",
     ]
+    if observers:
+        lines[-1:-1] = [
+            "Observers (one per state, admitted by a vote once the validators run; "
+            "they follow, serve reads and never vote):",
+            *(f"  {o['state']}: {console_url(directory, o)}" for o in observers),
+            "",
+        ]
     return "\n".join(lines)
 
 
-def run_nodes(directory: Path, rows: list[dict[str, str]]) -> int:
-    """Start every node as its own process; stop them all on Ctrl-C or SIGTERM."""
-    procs: list[subprocess.Popen[bytes]] = []
-    for row in rows:
-        folder = directory / row["state"]
-        with (folder / "node.log").open("ab") as log:  # the child keeps its own fd
-            procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "api.cli",
-                        "run",
-                        "--config",
-                        str(folder / "node.toml"),
-                    ],
-                    stdout=log,
-                    stderr=log,
-                    start_new_session=True,
-                )
-            )
+def _start(folder: Path) -> subprocess.Popen[bytes]:
+    with (folder / "node.log").open("ab") as log:  # the child keeps its own fd
+        return subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "run", "--config", str(folder / "node.toml")],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_nodes(
+    directory: Path, rows: list[dict[str, str]], observers: list[dict[str, str]] | None = None
+) -> int:
+    """Start every node as its own process, the observers once admitted; stop them
+    all on Ctrl-C or SIGTERM."""
+    procs = [_start(directory / row["state"]) for row in rows]
+    names = [row["state"] for row in rows]
+    if observers:
+        signal.signal(signal.SIGTERM, _interrupt)  # stop the nodes, not only this process
+        try:
+            admit_observers(directory, rows, observers)
+        except (OSError, RuntimeError, httpx.HTTPError, KeyboardInterrupt) as exc:
+            print(f"observers not admitted: {exc!r}; see DIR/<STATE>/node.log", file=sys.stderr)
+            _terminate(procs)
+            return 1
+        procs += [_start(directory / o["name"]) for o in observers]
+        names += [o["name"] for o in observers]
+        print("observers admitted and started", file=sys.stderr)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -287,8 +442,8 @@ def run_nodes(directory: Path, rows: list[dict[str, str]]) -> int:
     try:
         while not stopping:
             dead = [
-                (row["state"], p.returncode)
-                for row, p in zip(rows, procs, strict=True)
+                (name, p.returncode)
+                for name, p in zip(names, procs, strict=True)
                 if p.poll() is not None
             ]
             if dead:

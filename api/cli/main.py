@@ -390,21 +390,29 @@ def run(
 )
 @click.option("--base-port", type=int, default=None, help="default: a free block from 7000")
 @click.option("--no-run", is_flag=True, help="only write keys, genesis and configs")
-def devnet(nodes: int, directory: Path | None, base_port: int | None, no_run: bool) -> None:
+@click.option(
+    "--observers",
+    is_flag=True,
+    help="also one observer node per state, admitted by a vote once the validators run",
+)
+def devnet(
+    nodes: int, directory: Path | None, base_port: int | None, no_run: bool, observers: bool
+) -> None:
     """Create and run a local consortium of demo states, one process per node."""
     directory = (directory or Path("devnet")).resolve()
     existing = directory / "nodes.json"
     if base_port is None and existing.exists():
         base_port = int(json.loads(existing.read_text())[0]["api_url"].rsplit(":", 1)[1])
-    base_port = base_port or devnet_mod.find_base_port(nodes)
+    base_port = base_port or devnet_mod.find_base_port(nodes * 2 if observers else nodes)
     try:
         rows = devnet_mod.prepare(directory, nodes, base_port)
     except ValueError as exc:
         fail(str(exc))
         return
-    click.echo(devnet_mod.hint(directory, rows))
+    watchers = devnet_mod.prepare_observers(directory, rows) if observers else []
+    click.echo(devnet_mod.hint(directory, rows, watchers))
     if not no_run:
-        sys.exit(devnet_mod.run_nodes(directory, rows))
+        sys.exit(devnet_mod.run_nodes(directory, rows, watchers))
 
 
 def submit_and_wait(
