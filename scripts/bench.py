@@ -26,6 +26,10 @@ Each load scenario reports committed records/s over a steady window after
 warm-up (from the nodes' ledger_size), submit->commit latency percentiles,
 CPU% and peak RSS per node, blocks/s, mean block size, and the signature
 bound cores x Ed25519 verifies/s per core / N with the fraction reached.
+After each saturating one (n4-single, n4-batch, n7-batch), an etcd cluster of
+as many members, fsync on, takes the same load from wrk (benchlib/anchor.py),
+and the report prints Comity's committed rate over etcd's: the anchor of the
+same run, on the same machine.
 
 The machine's other work skews every figure: run the full campaign on a
 quiet machine. ``--quick`` (tiny sizes, 5 s windows) checks the harness.
@@ -48,7 +52,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # ledger, node
 
-from benchlib import report
+from benchlib import anchor, report
 from benchlib.load import LoadPlan, run_load
 from benchlib.measure import cores
 from benchlib.observers import run_observer_reads
@@ -57,6 +61,7 @@ from benchlib.options import Options
 from benchlib.presign import VISIBILITIES
 
 SCENARIOS = ("n4-single", "n4-batch", "n4-half", "n7-batch", "catchup", "reads", "reads-observers")
+ANCHORED = ("n4-single", "n4-batch", "n7-batch")  # wrk saturates; etcd takes the same load
 CLEAR_ONLY = ("catchup", "reads", "reads-observers")  # pre-built chains of clear acts
 
 
@@ -156,7 +161,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="keep the pre-signed bodies (node logs and data always stay in WORKDIR)",
     )
     p.add_argument("--processes", type=int, default=cores(), help="signing workers")
+    p.add_argument(
+        "--no-anchor",
+        action="store_true",
+        help="skip the etcd anchor after n4-single, n4-batch and n7-batch (benchlib/anchor.py)",
+    )
     args = p.parse_args(argv)
+    saturating = args.scenario in ("all", *ANCHORED)
+    if saturating and not args.no_anchor and not anchor.available():
+        p.error(
+            "etcd is missing (scripts/bench installs Debian's etcd-server as root); "
+            "or give --no-anchor"
+        )
     if args.visibility == "parties" and args.scenario in CLEAR_ONLY:
         p.error(f"--scenario {args.scenario} pre-builds clear acts: use --visibility consortium")
     return args
@@ -189,6 +205,7 @@ def options(args: argparse.Namespace) -> Options:
         verify_s=0.3 if quick else 1.0,
         quick=quick,
         visibility=args.visibility,
+        anchor=not args.no_anchor,
         log=lambda message: print(
             f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True
         ),

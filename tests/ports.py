@@ -2,7 +2,8 @@
 
 Each region is dealt out per pytest-xdist worker (``devnet.find_lane_base_port``), so two
 workers never pick the same block; all sit below 32768, where Linux's ephemeral ports
-begin, and apart from ``scripts/bench``'s region (26000–30799, scripts/benchlib/cluster.py).
+begin, and apart from ``scripts/bench``'s regions (nodes 26000–30799,
+scripts/benchlib/cluster.py; the etcd anchor 30800–32599, scripts/benchlib/anchor.py).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from typing import Any
 
 from api.cli.devnet import CHAIN_ID
 from benchlib import loadgen, presign, profile
+from benchlib.anchor import run_anchor
 from benchlib.cluster import Cluster
 from benchlib.measure import Window, cores, latency_summary, verify_rate_per_core
 from benchlib.options import Options
@@ -134,8 +135,20 @@ def run_load(plan: LoadPlan, opts: Options) -> dict[str, Any]:
     root = opts.scenario_dir(plan.name)
     opts.log(f"[{plan.name}] preparing a {plan.nodes}-node devnet in {root}")
     cluster = Cluster(root, plan.nodes)
+    bodies: dict[str, Path] = {}
     try:
-        result = _run(plan, opts, root, cluster)
+        result = _run(plan, opts, root, cluster, bodies)
+        cluster.stop_all()  # the anchor runs alone on the machine, as the nodes did
+        if opts.anchor and plan.rate is None:
+            result["anchor"] = run_anchor(
+                plan.name,
+                plan.nodes,
+                plan.batch,
+                bodies,
+                opts,
+                root,
+                result["committed"]["records_per_s"],
+            )
     finally:
         cluster.stop_all()
         if not opts.keep:  # pre-signed bodies are ~100 MB a scenario; logs stay
@@ -178,9 +191,13 @@ def _presign(
     return bodies, probes
 
 
-def _run(plan: LoadPlan, opts: Options, root: Path, cluster: Cluster) -> dict[str, Any]:
+def _run(
+    plan: LoadPlan, opts: Options, root: Path, cluster: Cluster, bodies: dict[str, Path]
+) -> dict[str, Any]:
+    """One load scenario; ``bodies`` receives the pre-signed bodies' files, by state."""
     bound = signature_bound(plan.nodes, opts.verify_s)  # before any load: a quiet core
-    bodies, probes = _presign(plan, opts, cluster, root, bound)
+    signed, probes = _presign(plan, opts, cluster, root, bound)
+    bodies.update(signed)
     cluster.start()
     cluster.wait_ready()
     start_at = time.monotonic() + 0.5

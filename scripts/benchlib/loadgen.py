@@ -52,8 +52,10 @@ class Wrk:
         duration_s: float,
         batch: bool,
         log_path: Path,
+        path: str | None = None,
     ) -> None:
-        target = url + ("/v1/records/batch" if batch else "/v1/records")
+        """``path``: where to POST (default: Comity's ``/v1/records[/batch]``)."""
+        target = url + (path or ("/v1/records/batch" if batch else "/v1/records"))
         cmd = [
             "wrk",
             f"-t{threads}",

@@ -35,6 +35,7 @@ class Options:
     log: Callable[[str], None]
     profile_state: str | None = None  # the node to py-spy (None: the first)
     visibility: str = "consortium"  # load scenarios' acts: in clear, or "parties" (private)
+    anchor: bool = True  # run etcd after each saturating load scenario (anchor.py)
 
     def scenario_dir(self, name: str) -> Path:
         """A fresh folder for ``name`` (node data of an earlier run is removed)."""

@@ -38,10 +38,13 @@ def _load_rows(results: list[dict[str, Any]]) -> list[str]:
         "frac",
         "cpu% max",
         "rss MiB max",
+        "etcd/s",
+        "÷ etcd",
     ]
     rows = []
     for r in results:
         c, lat, load = r["committed"], r["latency_ms"], r["load"]
+        anchor = r.get("anchor") or {}
         gen = f"{load['generator']} x{load['batch']}"
         rows.append(
             [
@@ -60,6 +63,8 @@ def _load_rows(results: list[dict[str, Any]]) -> list[str]:
                 r["bound"]["fraction"],
                 max(n["cpu_percent"] for n in r["node_stats"]),
                 max(n["peak_rss_mib"] for n in r["node_stats"]),
+                anchor.get("puts_per_s"),
+                anchor.get("ratio"),
             ]
         )
     lines = _table(header, rows)
@@ -102,6 +107,15 @@ def _load_notes(r: dict[str, Any]) -> str:
         )
     if load.get("exhausted"):
         parts.append("WARNING: pre-signed bodies ran out (raise --sizing-rate)")
+    anchor = r.get("anchor")
+    if anchor:
+        parts.append(
+            f"anchor {anchor['system']}, {anchor['members']} members, fsync on: "
+            f"{anchor['puts']} puts in {anchor['window_s']} s, request p50 <= "
+            f"{anchor['put_latency_ms_p50_max']} ms, cpu% "
+            + "/".join(str(c) for c in anchor["cpu_percent"])
+            + f", {anchor['non_2xx']} non-2xx"
+        )
     return "  " + "; ".join(parts)
 
 

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,14 +24,17 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        shutil.which("wrk") is None,
-        reason="wrk is not installed (scripts/bench installs it: apt-get install wrk)",
+        shutil.which("wrk") is None or shutil.which("etcd") is None,
+        reason="wrk or etcd is not installed (scripts/bench installs them: "
+        "apt-get install wrk etcd-server)",
     ),
 ]
 
 
 @pytest.mark.parametrize("visibility", ["consortium", "parties"])
 def test_quick_n4_batch_commits_and_reports(tmp_path: Path, visibility: str) -> None:
+    # The anchor once (with the clear acts): it is the same whatever Comity files.
+    anchor = [] if visibility == "consortium" else ["--no-anchor"]
     proc = subprocess.run(
         [
             sys.executable,
@@ -43,6 +47,7 @@ def test_quick_n4_batch_commits_and_reports(tmp_path: Path, visibility: str) -> 
             "--json",
             "--workdir",
             str(tmp_path),
+            *anchor,
         ],
         capture_output=True,
         text=True,
@@ -98,8 +103,23 @@ def test_quick_n4_batch_commits_and_reports(tmp_path: Path, visibility: str) -> 
 
     if visibility == "parties":
         _assert_bodies_at_parties_only(result["private"], after["ledger_size"])
+        assert "anchor" not in result
     else:
         assert "private" not in result
+        _assert_the_anchor_ran(result["anchor"], committed["records_per_s"])
+
+
+def _assert_the_anchor_ran(anchor: dict[str, Any], comity_per_s: float) -> None:
+    """etcd, 4 members, took the same batches as 100-put txns and committed some."""
+    assert str(anchor["system"]).startswith("etcd 3.4"), anchor
+    assert anchor["members"] == 4 and anchor["fsync"] is True
+    assert isinstance(anchor["puts"], int) and anchor["puts"] > 0
+    assert anchor["puts"] % 100 == 0  # whole txns of 100 puts: one revision each
+    assert anchor["non_2xx"] == 0 and anchor["requests"] > 0
+    per_s = anchor["puts_per_s"]
+    assert isinstance(per_s, float) and per_s > 0
+    assert anchor["ratio"] == round(comity_per_s / per_s, 3)
+    assert len(anchor["cpu_percent"]) == 4
 
 
 def _assert_bodies_at_parties_only(private: dict[str, dict[str, int]], size: int) -> None:
