@@ -8,6 +8,9 @@ Scenarios (``--scenario NAME`` or ``all``):
     n4-half    4 nodes at half of n4-batch's committed rate (or --rate), from
                open-loop Python senders: latency below saturation
     n7-batch   7 nodes, batch POSTs
+    wan4, wan7 4 or 7 nodes whose every P2P link (both ways) is delayed by
+               --wan-delay-ms plus up to --wan-jitter-ms (a userspace relay per
+               directed link), at --wan-rate records/s: latency across continents
     catchup    a wiped node syncing --catchup-records pre-built records
     reads      GET record / proof / search over --read-records pre-built records
     reads-observers  GET record, 12 client threads: 1 validator alone, then 3
@@ -60,7 +63,17 @@ from benchlib.offline import run_catchup, run_reads
 from benchlib.options import Options
 from benchlib.presign import VISIBILITIES
 
-SCENARIOS = ("n4-single", "n4-batch", "n4-half", "n7-batch", "catchup", "reads", "reads-observers")
+SCENARIOS = (
+    "n4-single",
+    "n4-batch",
+    "n4-half",
+    "n7-batch",
+    "wan4",
+    "wan7",
+    "catchup",
+    "reads",
+    "reads-observers",
+)
 ANCHORED = ("n4-single", "n4-batch", "n7-batch")  # wrk saturates; etcd takes the same load
 CLEAR_ONLY = ("catchup", "reads", "reads-observers")  # pre-built chains of clear acts
 
@@ -162,6 +175,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--processes", type=int, default=cores(), help="signing workers")
     p.add_argument(
+        "--wan-rate", type=float, default=200.0, help="records/s offered in wan4 and wan7"
+    )
+    p.add_argument(
+        "--wan-delay-ms", type=float, default=50.0, help="one-way delay of each P2P link, ms"
+    )
+    p.add_argument(
+        "--wan-jitter-ms", type=float, default=10.0, help="plus uniform 0..this per chunk, ms"
+    )
+    p.add_argument(
         "--no-anchor",
         action="store_true",
         help="skip the etcd anchor after n4-single, n4-batch and n7-batch (benchlib/anchor.py)",
@@ -205,6 +227,9 @@ def options(args: argparse.Namespace) -> Options:
         verify_s=0.3 if quick else 1.0,
         quick=quick,
         visibility=args.visibility,
+        wan_rate=100.0 if quick else args.wan_rate,
+        wan_delay_ms=args.wan_delay_ms,
+        wan_jitter_ms=args.wan_jitter_ms,
         anchor=not args.no_anchor,
         log=lambda message: print(
             f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True
@@ -223,6 +248,16 @@ def run_one(name: str, opts: Options, batch: int, batch_rate: float | None) -> d
                 "n4-batch committed nothing, so half of it is 0: give n4-half a --rate"
             )
         return run_load(LoadPlan("n4-half", 4, opts.half_batch, rate), opts)
+    if name in ("wan4", "wan7"):
+        plan = LoadPlan(
+            name,
+            int(name[3:]),
+            opts.half_batch,
+            opts.wan_rate,
+            delay_ms=opts.wan_delay_ms,
+            jitter_ms=opts.wan_jitter_ms,
+        )
+        return run_load(plan, opts)
     if name == "catchup":
         return run_catchup(opts)
     if name == "reads-observers":

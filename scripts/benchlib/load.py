@@ -22,6 +22,7 @@ import json
 import math
 import shutil
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from benchlib.options import Options
 from benchlib.private_bodies import summary as private_summary
 from ledger.records import format_time
 from node.clock import utcnow
+from node.config import dump_config
+from tests.fault.proxy import Links
 
 SIZING_MARGIN = 1.25  # pre-sign this much more than the sizing rate needs
 # wrk is set to run this long past the window and is stopped (SIGINT) when the
@@ -49,6 +52,8 @@ class LoadPlan:
     nodes: int
     batch: int  # 1: POST /v1/records; more: POST /v1/records/batch
     rate: float | None = None  # records/s (rate-limited senders); None: wrk saturates
+    delay_ms: float = 0.0  # one-way delay of every P2P link (a WAN), 0: loopback as is
+    jitter_ms: float = 0.0  # plus uniform 0..jitter_ms per chunk
 
 
 def signature_bound(nodes: int, verify_s: float) -> dict[str, Any]:
@@ -136,8 +141,16 @@ def run_load(plan: LoadPlan, opts: Options) -> dict[str, Any]:
     opts.log(f"[{plan.name}] preparing a {plan.nodes}-node devnet in {root}")
     cluster = Cluster(root, plan.nodes)
     bodies: dict[str, Path] = {}
+    links = _wan(cluster, plan) if plan.delay_ms or plan.jitter_ms else None
     try:
         result = _run(plan, opts, root, cluster, bodies)
+        if links is not None:
+            result["wan"] = {
+                "delay_ms": plan.delay_ms,
+                "jitter_ms": plan.jitter_ms,
+                "links": len(links.relays),
+                "connections": sum(r.connections for r in links.relays.values()),
+            }
         cluster.stop_all()  # the anchor runs alone on the machine, as the nodes did
         if opts.anchor and plan.rate is None:
             result["anchor"] = run_anchor(
@@ -151,11 +164,31 @@ def run_load(plan: LoadPlan, opts: Options) -> dict[str, Any]:
             )
     finally:
         cluster.stop_all()
+        if links is not None:
+            links.close()
         if not opts.keep:  # pre-signed bodies are ~100 MB a scenario; logs stay
             shutil.rmtree(root / "bodies", ignore_errors=True)
     if opts.visibility == "parties":  # the stores, once their nodes have stopped
         result["private"] = private_summary(root, cluster.states)
     return result
+
+
+def _wan(cluster: Cluster, plan: LoadPlan) -> Links:
+    """Every directed P2P link through a userspace relay (tests/fault/proxy.py) that
+    delays each chunk, both ways, by ``delay_ms`` + U(0, ``jitter_ms``): each node's
+    config lists its peers at their relays (``peers`` overrides the genesis URLs)."""
+    links = Links({r["state"]: int(r["p2p_url"].rsplit(":", 1)[1]) for r in cluster.rows}, 0)
+    for state in cluster.states:
+        path = cluster.root / state / "node.toml"
+        config = tomllib.loads(path.read_text())
+        config["peers"] = [
+            {"state": other, "p2p_url": links.url(state, other)}
+            for other in cluster.states
+            if other != state
+        ]
+        path.write_text(dump_config(config))
+    links.shape(delay_ms=plan.delay_ms, jitter_ms=plan.jitter_ms)
+    return links
 
 
 def _presign(

@@ -35,6 +35,9 @@ class Options:
     log: Callable[[str], None]
     profile_state: str | None = None  # the node to py-spy (None: the first)
     visibility: str = "consortium"  # load scenarios' acts: in clear, or "parties" (private)
+    wan_rate: float = 200.0  # records/s offered in the WAN scenarios
+    wan_delay_ms: float = 50.0  # one-way delay of every P2P link in them
+    wan_jitter_ms: float = 10.0  # plus uniform 0..this per chunk
     anchor: bool = True  # run etcd after each saturating load scenario (anchor.py)
 
     def scenario_dir(self, name: str) -> Path:

@@ -107,6 +107,12 @@ def _load_notes(r: dict[str, Any]) -> str:
         )
     if load.get("exhausted"):
         parts.append("WARNING: pre-signed bodies ran out (raise --sizing-rate)")
+    wan = r.get("wan")
+    if wan:
+        parts.append(
+            f"WAN: {wan['links']} directed P2P links delayed {wan['delay_ms']} ms + "
+            f"U(0, {wan['jitter_ms']}) ms each way, {wan['connections']} connections"
+        )
     anchor = r.get("anchor")
     if anchor:
         parts.append(

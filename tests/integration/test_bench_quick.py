@@ -134,3 +134,36 @@ def _assert_bodies_at_parties_only(private: dict[str, dict[str, int]], size: int
         assert node["bodies_held"] == node["kept"]
     assert private["TH"]["party_of"] == size
     assert sum(node["party_of"] for node in private.values()) == 2 * size
+
+
+def test_quick_wan4_delays_every_p2p_link(tmp_path: Path) -> None:
+    """wan4: every directed P2P link runs through a relay that delays it 50 ms or more
+    each way, so no record can commit faster than the three message delays of a
+    height (proposal, prevote, precommit: 150 ms), and records still commit."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench.py"),
+            "--quick",
+            "--scenario",
+            "wan4",
+            "--json",
+            "--workdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [result] = json.loads(proc.stdout)["results"]
+    assert result["kind"] == "load", result.get("error")
+    assert result["wan"]["links"] == 12 and result["wan"]["connections"] >= 12
+    assert (result["wan"]["delay_ms"], result["wan"]["jitter_ms"]) == (50.0, 10.0)
+    assert result["load"]["generator"] == "python-rate"
+    assert result["load"]["target_records_per_s"] == 100.0
+    assert result["committed"]["records"] > 0
+    assert result["latency_ms"]["samples"] > 0
+    assert result["latency_ms"]["p50"] >= 150
+    assert "anchor" not in result  # a latency scenario: no saturating load to compare
